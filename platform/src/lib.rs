@@ -1,0 +1,203 @@
+//! What the Sentry needs from a platform, and nothing about how one works.
+//!
+//! A platform runs guest code until it does something the Sentry must
+//! handle (a syscall, a fault, a signal) and reports that as an [`Exit`].
+//! Guest memory is always a range of the Sentry's memory file, mapped into
+//! the guest's address space by [`AddressSpace::map`]; the kernel never
+//! learns which platform it runs on.
+
+use std::sync::Arc;
+
+/// General-purpose registers, in the layout of the kernel's
+/// `struct user_regs_struct` (so ptrace can copy them as they are).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Regs {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub rbp: u64,
+    pub rbx: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rax: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub orig_rax: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub eflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+    pub fs_base: u64,
+    pub gs_base: u64,
+    pub ds: u64,
+    pub es: u64,
+    pub fs: u64,
+    pub gs: u64,
+}
+
+impl Regs {
+    /// The six syscall arguments in ABI order (rdi, rsi, rdx, r10, r8, r9).
+    pub fn syscall_args(&self) -> [u64; 6] {
+        [self.rdi, self.rsi, self.rdx, self.r10, self.r8, self.r9]
+    }
+
+    /// Registers of a fresh user thread about to start at `rip` with stack `rsp`.
+    pub fn new_user(rip: u64, rsp: u64) -> Regs {
+        Regs {
+            rip,
+            rsp,
+            cs: 0x33,
+            ss: 0x2b,
+            eflags: 0x202,
+            ..Default::default()
+        }
+    }
+}
+
+/// Floating-point/SSE state in the 512-byte FXSAVE layout
+/// (`struct user_fpregs_struct`).
+#[repr(C, align(16))]
+#[derive(Clone, Copy)]
+pub struct FpState(pub [u8; 512]);
+
+impl Default for FpState {
+    /// The state of a fresh thread: x87 control word 0x37f, MXCSR 0x1f80.
+    fn default() -> Self {
+        let mut b = [0u8; 512];
+        b[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
+        b[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+        b[28..32].copy_from_slice(&0xffffu32.to_le_bytes());
+        FpState(b)
+    }
+}
+
+impl std::fmt::Debug for FpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FpState(..)")
+    }
+}
+
+/// Memory protection of a mapping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Prot {
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+}
+
+impl Prot {
+    pub const NONE: Prot = Prot { read: false, write: false, exec: false };
+    pub const R: Prot = Prot { read: true, write: false, exec: false };
+    pub const RW: Prot = Prot { read: true, write: true, exec: false };
+    pub const RX: Prot = Prot { read: true, write: false, exec: true };
+    pub const RWX: Prot = Prot { read: true, write: true, exec: true };
+
+    /// From PROT_* bits (unknown bits ignored).
+    pub fn from_bits(p: u32) -> Prot {
+        Prot { read: p & 1 != 0, write: p & 2 != 0, exec: p & 4 != 0 }
+    }
+
+    /// To PROT_* bits.
+    pub fn bits(self) -> u32 {
+        (self.read as u32) | (self.write as u32) << 1 | (self.exec as u32) << 2
+    }
+}
+
+/// The kind of access that faulted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    Exec,
+}
+
+/// Why [`Context::switch`] returned.
+#[derive(Clone, Copy, Debug)]
+pub enum Exit {
+    /// The guest made a syscall; the number is in `regs.orig_rax` (and
+    /// `regs.rax`), the arguments in the ABI registers, and `regs.rip`
+    /// points after the `syscall` instruction. The syscall has not run.
+    Syscall,
+    /// A memory access the host refused (SIGSEGV/SIGBUS in the guest).
+    /// `signo` is SIGSEGV or SIGBUS, `code` the host si_code.
+    Fault { addr: u64, access: Access, signo: i32, code: i32 },
+    /// Another synchronous signal raised by the guest's own instructions
+    /// (SIGILL, SIGFPE, SIGTRAP from int3, ...), with the host's siginfo.
+    Signal(abi::SigInfo),
+    /// [`Interrupter::interrupt`] was called (or the guest got a host
+    /// signal meant to kick it out): nothing happened in the guest.
+    Interrupted,
+}
+
+/// Errors of the platform itself (not of the guest).
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error("platform host call {call} failed: {errno}")]
+    Host { call: &'static str, errno: abi::Errno },
+    #[error("guest stub process died unexpectedly: {0}")]
+    StubDied(String),
+    #[error("platform not available: {0}")]
+    Unavailable(String),
+}
+
+/// A platform: ptrace, systrap, kvm.
+pub trait Platform: Send + Sync {
+    /// The name users pass to `--platform`.
+    fn name(&self) -> &'static str;
+
+    /// A new, empty guest address space.
+    fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError>;
+
+    /// A new execution context for one guest thread. A context is used by
+    /// one Sentry thread only: the one that created it.
+    fn new_context(&self) -> Result<Box<dyn Context>, PlatformError>;
+
+    /// The lowest guest address the platform keeps for itself (stub code
+    /// and data live at and above it); guest mappings must stay below.
+    fn max_user_address(&self) -> u64;
+}
+
+/// The page tables of one guest address space. Ranges are page-aligned.
+/// Callers may invoke these from any Sentry thread.
+pub trait AddressSpace: Send + Sync {
+    /// Map `[addr, addr+len)` to the memory file at `file_offset`, shared
+    /// (guest writes land in the memory file), with protection `prot`.
+    /// Replaces whatever was mapped there.
+    fn map(&self, addr: u64, len: u64, prot: Prot, file_offset: u64) -> Result<(), PlatformError>;
+
+    /// Remove any mapping in `[addr, addr+len)`.
+    fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError>;
+
+    /// Change the protection of mapped pages in `[addr, addr+len)`.
+    fn protect(&self, addr: u64, len: u64, prot: Prot) -> Result<(), PlatformError>;
+}
+
+/// Kicks a guest thread out of [`Context::switch`]; callable from any thread.
+pub trait Interrupter: Send + Sync {
+    /// Make the context's current or next `switch` return
+    /// [`Exit::Interrupted`] soon.
+    fn interrupt(&self);
+}
+
+/// The execution state of one guest thread on the platform.
+pub trait Context: Send {
+    /// Run the guest with `regs` in `space` until the next [`Exit`];
+    /// `regs` is updated to the guest's registers at that point.
+    fn switch(&mut self, space: &Arc<dyn AddressSpace>, regs: &mut Regs) -> Result<Exit, PlatformError>;
+
+    /// The thread's floating-point state (as of the last switch).
+    fn fp_state(&mut self, space: &Arc<dyn AddressSpace>) -> Result<FpState, PlatformError>;
+
+    /// Replace the thread's floating-point state before the next switch.
+    fn set_fp_state(&mut self, space: &Arc<dyn AddressSpace>, fp: &FpState) -> Result<(), PlatformError>;
+
+    /// A handle that interrupts this context from another thread.
+    fn interrupter(&self) -> Arc<dyn Interrupter>;
+}

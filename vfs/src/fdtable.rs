@@ -1,0 +1,223 @@
+//! Open file descriptions and the per-process descriptor table.
+
+use crate::inode::{DirEntry, FileOps};
+use crate::mount::DentryRef;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use abi::Errno;
+
+/// An open file description: what open(2) creates and dup(2) shares.
+pub struct OpenFile {
+    pub ops: Arc<dyn FileOps>,
+    /// Where it was opened (None for pipes, sockets, anonymous files).
+    pub dentry: Option<DentryRef>,
+    /// Status flags (access mode, O_APPEND, O_NONBLOCK, ...).
+    flags: AtomicU32,
+    /// File position (and, for directories, the listing being read).
+    pub pos: Mutex<FilePos>,
+    /// What /proc/[pid]/fd shows for files without a dentry ("pipe:[5]").
+    pub anon_name: Option<String>,
+}
+
+/// A file position and, for directories, the snapshot being listed.
+#[derive(Default)]
+pub struct FilePos {
+    pub offset: u64,
+    pub dir: Option<Vec<DirEntry>>,
+}
+
+impl OpenFile {
+    pub fn new(ops: Arc<dyn FileOps>, dentry: Option<DentryRef>, flags: u32) -> Arc<OpenFile> {
+        Arc::new(OpenFile { ops, dentry, flags: AtomicU32::new(flags), pos: Mutex::new(FilePos::default()), anon_name: None })
+    }
+
+    pub fn new_anon(ops: Arc<dyn FileOps>, flags: u32, name: String) -> Arc<OpenFile> {
+        Arc::new(OpenFile {
+            ops,
+            dentry: None,
+            flags: AtomicU32::new(flags),
+            pos: Mutex::new(FilePos::default()),
+            anon_name: Some(name),
+        })
+    }
+
+    pub fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    /// Replace the flags F_SETFL may change (O_APPEND, O_NONBLOCK, O_ASYNC,
+    /// O_DIRECT, O_NOATIME), keeping the rest.
+    pub fn set_status_flags(&self, new: u32) {
+        use abi::flags::*;
+        let settable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
+        let old = self.flags();
+        self.flags.store((old & !settable) | (new & settable), Ordering::Relaxed);
+    }
+
+    pub fn readable(&self) -> bool {
+        let m = self.flags() & abi::flags::O_ACCMODE;
+        self.flags() & abi::flags::O_PATH == 0 && (m == abi::flags::O_RDONLY || m == abi::flags::O_RDWR)
+    }
+
+    pub fn writable(&self) -> bool {
+        let m = self.flags() & abi::flags::O_ACCMODE;
+        self.flags() & abi::flags::O_PATH == 0 && (m == abi::flags::O_WRONLY || m == abi::flags::O_RDWR)
+    }
+
+    pub fn lock_pos(&self) -> MutexGuard<'_, FilePos> {
+        match self.pos.lock() {
+            Ok(g) => g,
+            Err(e) => e.into_inner(),
+        }
+    }
+
+    /// The path shown by /proc/[pid]/fd and the like.
+    pub fn display_path(&self) -> Vec<u8> {
+        match (&self.dentry, &self.anon_name) {
+            (Some(d), _) => d.path.clone(),
+            (None, Some(n)) => n.as_bytes().to_vec(),
+            (None, None) => b"anon_inode:[unknown]".to_vec(),
+        }
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        self.ops.release();
+    }
+}
+
+#[derive(Clone)]
+struct FdEntry {
+    file: Arc<OpenFile>,
+    cloexec: bool,
+}
+
+/// A process's file descriptor table.
+pub struct FdTable {
+    entries: Mutex<Vec<Option<FdEntry>>>,
+}
+
+/// The soft RLIMIT_NOFILE default, as Linux's.
+pub const DEFAULT_NOFILE: u64 = 1024;
+/// The hard ceiling (fs.nr_open's default).
+pub const MAX_NOFILE: u64 = 1 << 20;
+
+impl Default for FdTable {
+    fn default() -> Self {
+        FdTable { entries: Mutex::new(Vec::new()) }
+    }
+}
+
+impl FdTable {
+    pub fn new() -> Arc<FdTable> {
+        Arc::new(FdTable::default())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Option<FdEntry>>> {
+        match self.entries.lock() {
+            Ok(g) => g,
+            Err(e) => e.into_inner(),
+        }
+    }
+
+    /// A copy for fork (same open file descriptions).
+    pub fn fork(&self) -> Arc<FdTable> {
+        Arc::new(FdTable { entries: Mutex::new(self.lock().clone()) })
+    }
+
+    pub fn get(&self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
+        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
+        self.lock().get(i).and_then(|e| e.as_ref()).map(|e| e.file.clone()).ok_or(Errno::EBADF)
+    }
+
+    pub fn get_cloexec(&self, fd: i32) -> Result<bool, Errno> {
+        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
+        self.lock().get(i).and_then(|e| e.as_ref()).map(|e| e.cloexec).ok_or(Errno::EBADF)
+    }
+
+    pub fn set_cloexec(&self, fd: i32, cloexec: bool) -> Result<(), Errno> {
+        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
+        match self.lock().get_mut(i).and_then(|e| e.as_mut()) {
+            Some(e) => {
+                e.cloexec = cloexec;
+                Ok(())
+            }
+            None => Err(Errno::EBADF),
+        }
+    }
+
+    /// Install at the lowest free descriptor >= `min`, below `limit`.
+    pub fn install_from(&self, file: Arc<OpenFile>, cloexec: bool, min: u64, limit: u64) -> Result<i32, Errno> {
+        let mut g = self.lock();
+        let limit = limit.min(MAX_NOFILE) as usize;
+        let min = usize::try_from(min).map_err(|_| Errno::EINVAL)?;
+        if min >= limit {
+            return Err(Errno::EMFILE);
+        }
+        let free = (min..g.len()).find(|&i| g[i].is_none()).unwrap_or(g.len().max(min));
+        if free >= limit {
+            return Err(Errno::EMFILE);
+        }
+        if free >= g.len() {
+            g.resize(free + 1, None);
+        }
+        g[free] = Some(FdEntry { file, cloexec });
+        Ok(free as i32)
+    }
+
+    pub fn install(&self, file: Arc<OpenFile>, cloexec: bool, limit: u64) -> Result<i32, Errno> {
+        self.install_from(file, cloexec, 0, limit)
+    }
+
+    /// Put `file` at exactly `fd` (dup2), returning what was there.
+    pub fn install_at(&self, fd: i32, file: Arc<OpenFile>, cloexec: bool, limit: u64) -> Result<Option<Arc<OpenFile>>, Errno> {
+        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
+        if i as u64 >= limit.min(MAX_NOFILE) {
+            return Err(Errno::EBADF);
+        }
+        let mut g = self.lock();
+        if i >= g.len() {
+            g.resize(i + 1, None);
+        }
+        let old = g[i].replace(FdEntry { file, cloexec });
+        Ok(old.map(|e| e.file))
+    }
+
+    /// Remove `fd`; the caller drops the returned file outside the lock.
+    pub fn remove(&self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
+        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
+        let mut g = self.lock();
+        let e = g.get_mut(i).and_then(|e| e.take()).ok_or(Errno::EBADF)?;
+        Ok(e.file)
+    }
+
+    /// Close every close-on-exec descriptor (execve).
+    pub fn close_on_exec(&self) {
+        let mut dropped = Vec::new();
+        {
+            let mut g = self.lock();
+            for e in g.iter_mut() {
+                if e.as_ref().is_some_and(|e| e.cloexec) {
+                    dropped.push(e.take());
+                }
+            }
+        }
+        drop(dropped);
+    }
+
+    /// Every open descriptor and its file (for /proc/[pid]/fd).
+    pub fn list(&self) -> Vec<(i32, Arc<OpenFile>)> {
+        self.lock()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|e| (i as i32, e.file.clone())))
+            .collect()
+    }
+
+    /// Drop every descriptor (process exit).
+    pub fn clear(&self) {
+        let all = std::mem::take(&mut *self.lock());
+        drop(all);
+    }
+}

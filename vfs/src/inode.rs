@@ -1,0 +1,160 @@
+//! The two traits every filesystem implements: [`Inode`] (a node in a
+//! tree) and [`FileOps`] (what an open file does).
+
+use crate::wait::IoCtx;
+use crate::Creds;
+use abi::{Errno, Stat, Statfs};
+use std::any::Any;
+use std::sync::Arc;
+
+pub type InodeRef = Arc<dyn Inode>;
+
+/// One entry of a directory listing ("." and ".." are added by the VFS).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    pub ino: u64,
+    pub d_type: u8,
+    pub name: Vec<u8>,
+}
+
+/// Attribute changes for [`Inode::setattr`]; None leaves a field alone.
+#[derive(Clone, Debug, Default)]
+pub struct SetAttr {
+    /// Permission bits only (the file type is never changed).
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    /// (sec, nsec)
+    pub atime: Option<(i64, i64)>,
+    pub mtime: Option<(i64, i64)>,
+}
+
+/// A node in a filesystem tree. Directory operations take a single name
+/// component: never empty, never ".", "..", and never containing '/'; the
+/// VFS walks paths and resolves symlinks itself, so an implementation
+/// must never follow a symlink on the host or step outside its root.
+///
+/// Defaults return the errno Linux gives for a node of the wrong kind.
+pub trait Inode: Send + Sync + Any {
+    fn stat(&self) -> Result<Stat, Errno>;
+
+    fn statfs(&self) -> Result<Statfs, Errno> {
+        Ok(Statfs { f_type: 0x0102_1994, f_bsize: 4096, f_namelen: 255, f_frsize: 4096, ..Default::default() })
+    }
+
+    /// The child called `name` (ENOENT if absent, ENOTDIR if not a dir).
+    fn lookup(&self, _name: &[u8]) -> Result<InodeRef, Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// All entries but "." and "..".
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// Create a regular file (EEXIST if the name is taken).
+    fn create(&self, _name: &[u8], _mode: u32, _creds: &Creds) -> Result<InodeRef, Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    fn mkdir(&self, _name: &[u8], _mode: u32, _creds: &Creds) -> Result<(), Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// Create a device node, fifo or socket node; `mode` carries the type.
+    fn mknod(&self, _name: &[u8], _mode: u32, _rdev: u64, _creds: &Creds) -> Result<(), Errno> {
+        Err(Errno::EPERM)
+    }
+
+    fn symlink(&self, _name: &[u8], _target: &[u8], _creds: &Creds) -> Result<(), Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// Make `name` a hard link to `target` (EXDEV if `target` is on
+    /// another filesystem).
+    fn link(&self, _name: &[u8], _target: &InodeRef) -> Result<(), Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// Remove a non-directory entry (EISDIR for a directory).
+    fn unlink(&self, _name: &[u8]) -> Result<(), Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// Remove an empty directory (ENOTEMPTY, ENOTDIR as Linux).
+    fn rmdir(&self, _name: &[u8]) -> Result<(), Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// Move `name` to `new_dir`/`new_name` (EXDEV across filesystems;
+    /// `flags` are RENAME_* bits).
+    fn rename(&self, _name: &[u8], _new_dir: &InodeRef, _new_name: &[u8], _flags: u32) -> Result<(), Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        Err(Errno::EINVAL)
+    }
+
+    fn setattr(&self, _attr: &SetAttr) -> Result<(), Errno> {
+        Err(Errno::EPERM)
+    }
+
+    /// Open this node. `flags` are the open(2) flags (O_CREAT/O_EXCL
+    /// already handled by the VFS; O_TRUNC is applied by the VFS through
+    /// setattr before this call).
+    fn open(&self, flags: u32) -> Result<Arc<dyn FileOps>, Errno>;
+
+    /// For downcasting to a filesystem's own inode type (link, rename).
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// What an open file does. Offsets are kept by the VFS's [`crate::OpenFile`]
+/// and passed in: `off` is the position for seekable files and ignored by
+/// streams (pipes, terminals, character devices).
+pub trait FileOps: Send + Sync + Any {
+    fn read(&self, ctx: &IoCtx, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
+        let _ = (ctx, buf, off);
+        Err(Errno::EINVAL)
+    }
+
+    fn write(&self, ctx: &IoCtx, buf: &[u8], off: u64) -> Result<usize, Errno> {
+        let _ = (ctx, buf, off);
+        Err(Errno::EINVAL)
+    }
+
+    /// Whether reads and writes use an offset (false for pipes and ttys,
+    /// where lseek is ESPIPE).
+    fn seekable(&self) -> bool {
+        true
+    }
+
+    /// Current size, used for SEEK_END and O_APPEND.
+    fn size(&self) -> Result<u64, Errno> {
+        Ok(0)
+    }
+
+    /// poll(2) readiness (POLLIN/POLLOUT/...) right now.
+    fn poll(&self) -> u32 {
+        (libc::POLLIN | libc::POLLOUT) as u32
+    }
+
+    /// ioctl; the VFS has already decoded nothing: `arg` is raw. Files that
+    /// exchange structs do so through the returned/given byte vectors:
+    /// `input` holds up to 64 bytes copied in from `arg` (when readable),
+    /// and the returned bytes (if any) are copied out to `arg`.
+    fn ioctl(&self, _req: u64, _arg: u64, _input: &[u8]) -> Result<(u64, Option<Vec<u8>>), Errno> {
+        Err(Errno::ENOTTY)
+    }
+
+    /// Flush writes to stable storage.
+    fn fsync(&self) -> Result<(), Errno> {
+        Ok(())
+    }
+
+    /// Called when the last descriptor referring to this open file goes.
+    fn release(&self) {}
+
+    fn as_any(&self) -> &dyn Any;
+}

@@ -1,1 +1,86 @@
-//! placeholder
+//! The Sentry: a Linux 4.4 x86-64 kernel in user space. Tasks, thread
+//! groups, the memory manager over the memory file, the ELF loader,
+//! procfs and the task run loop. The syscall table itself is built by the
+//! `syscalls` crate and handed in at boot.
+
+pub mod exec;
+pub mod kernel;
+pub mod loader;
+pub mod memfile;
+pub mod mm;
+pub mod procfs;
+pub mod table;
+pub mod task;
+
+pub use kernel::{BootError, ExitStatus, FsContext, Kernel, ThreadGroup};
+pub use table::{Support, SysResult, SyscallTable};
+pub use task::Task;
+
+/// `uname -r`.
+pub const RELEASE: &str = "4.4.0";
+/// `uname -v`.
+pub const VERSION: &str = "#1 SMP Sun Jan 10 15:06:54 PST 2016";
+
+use std::sync::Arc;
+use vfs::{Creds, FdTable};
+
+/// What the first process of a sandbox is.
+pub struct InitSpec {
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+    /// Working directory (absolute, inside the sandbox).
+    pub cwd: Vec<u8>,
+    pub creds: Creds,
+    /// Descriptors to install (normally 0, 1, 2: the caller's stdio).
+    pub files: Vec<(i32, Arc<vfs::OpenFile>)>,
+    pub umask: u32,
+}
+
+/// Start the first process and run it on the calling thread until the
+/// sandbox's init exits.
+pub fn run_init(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<ExitStatus, BootError> {
+    let root = kernel.mounts.root();
+    let cwd = kernel
+        .mounts
+        .resolve(&root, &root, &spec.cwd, vfs::Follow::Yes, &spec.creds)
+        .map_err(|e| {
+            BootError::Other(format!(
+                "working directory {:?}: {e}",
+                String::from_utf8_lossy(&spec.cwd)
+            ))
+        })?;
+    if !cwd.is_dir() {
+        return Err(BootError::Other(format!(
+            "working directory {:?} is not a directory",
+            String::from_utf8_lossy(&spec.cwd)
+        )));
+    }
+    let space = kernel.platform.new_address_space()?;
+    let mm = mm::MemoryManager::new(
+        space,
+        kernel.memfile.clone(),
+        kernel.platform.max_user_address(),
+    );
+    let fds = FdTable::new();
+    for (fd, f) in spec.files {
+        fds.install_at(fd, f, false, vfs::fdtable::MAX_NOFILE)
+            .map_err(|e| BootError::Other(format!("installing fd {fd}: {e}")))?;
+    }
+    let fs = FsContext {
+        root: root.clone(),
+        cwd,
+        umask: spec.umask,
+    };
+    let tg = ThreadGroup::new(kernel, mm, fds, fs, spec.creds);
+    procfs::set_current_pid(tg.tgid);
+    let mut task = Task::new(tg.clone(), tg.tgid)?;
+    let path = spec.argv.first().cloned().unwrap_or_default();
+    exec::execve(&mut task, &path, spec.argv, spec.envp).map_err(|errno| BootError::Exec {
+        path: String::from_utf8_lossy(&path).into_owned(),
+        errno,
+    })?;
+    let status = task.run();
+    tg.fds().clear();
+    kernel.unregister_group(tg.tgid);
+    Ok(status)
+}

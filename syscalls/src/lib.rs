@@ -1,1 +1,379 @@
-//! placeholder
+//! The Linux amd64 syscall table. One file per area; `build_table`
+//! registers every handler with its support level. Numbers not registered
+//! stay `Unimplemented` and return ENOSYS (logged once per name).
+
+pub mod fd;
+pub mod fs;
+pub mod mm;
+pub mod process;
+pub mod signal;
+pub mod time;
+
+use abi::sysno::*;
+use sentry::{Support, SyscallTable};
+
+use Support::{Full, Partial};
+
+/// The whole table.
+pub fn build_table() -> SyscallTable {
+    let mut t = SyscallTable::new();
+
+    // Files.
+    t.register(READ, Full, fs::read);
+    t.register(WRITE, Full, fs::write);
+    t.register(OPEN, Full, fs::open);
+    t.register(OPENAT, Full, fs::openat);
+    t.register(CREAT, Full, fs::creat);
+    t.register(CLOSE, Full, fs::close);
+    t.register(STAT, Full, fs::stat);
+    t.register(LSTAT, Full, fs::lstat);
+    t.register(FSTAT, Full, fs::fstat);
+    t.register(NEWFSTATAT, Full, fs::newfstatat);
+    t.register(STATFS, Full, fs::statfs);
+    t.register(FSTATFS, Full, fs::fstatfs);
+    t.register(LSEEK, Full, fs::lseek);
+    t.register(PREAD64, Full, fs::pread64);
+    t.register(PWRITE64, Full, fs::pwrite64);
+    t.register(READV, Full, fs::readv);
+    t.register(WRITEV, Full, fs::writev);
+    t.register(PREADV, Full, fs::preadv);
+    t.register(PWRITEV, Full, fs::pwritev);
+    t.register(GETDENTS, Full, fs::getdents);
+    t.register(GETDENTS64, Full, fs::getdents64);
+    t.register(GETCWD, Full, fs::getcwd);
+    t.register(CHDIR, Full, fs::chdir);
+    t.register(FCHDIR, Full, fs::fchdir);
+    t.register(CHROOT, Full, fs::chroot);
+    t.register(MKDIR, Full, fs::mkdir);
+    t.register(MKDIRAT, Full, fs::mkdirat);
+    t.register(
+        MKNOD,
+        Partial("regular files, fifos and sockets; device nodes per filesystem"),
+        fs::mknod,
+    );
+    t.register(
+        MKNODAT,
+        Partial("regular files, fifos and sockets; device nodes per filesystem"),
+        fs::mknodat,
+    );
+    t.register(RMDIR, Full, fs::rmdir);
+    t.register(UNLINK, Full, fs::unlink);
+    t.register(UNLINKAT, Full, fs::unlinkat);
+    t.register(RENAME, Full, fs::rename);
+    t.register(RENAMEAT, Full, fs::renameat);
+    t.register(
+        RENAMEAT2,
+        Partial("RENAME_EXCHANGE and RENAME_WHITEOUT per filesystem"),
+        fs::renameat2,
+    );
+    t.register(LINK, Full, fs::link);
+    t.register(LINKAT, Full, fs::linkat);
+    t.register(SYMLINK, Full, fs::symlink);
+    t.register(SYMLINKAT, Full, fs::symlinkat);
+    t.register(READLINK, Full, fs::readlink);
+    t.register(READLINKAT, Full, fs::readlinkat);
+    t.register(ACCESS, Full, fs::access);
+    t.register(FACCESSAT, Full, fs::faccessat);
+    t.register(CHMOD, Full, fs::chmod);
+    t.register(FCHMOD, Full, fs::fchmod);
+    t.register(FCHMODAT, Full, fs::fchmodat);
+    t.register(CHOWN, Full, fs::chown);
+    t.register(LCHOWN, Full, fs::lchown);
+    t.register(FCHOWN, Full, fs::fchown);
+    t.register(FCHOWNAT, Full, fs::fchownat);
+    t.register(TRUNCATE, Full, fs::truncate);
+    t.register(FTRUNCATE, Full, fs::ftruncate);
+    t.register(FSYNC, Full, fs::fsync);
+    t.register(FDATASYNC, Full, fs::fsync);
+    t.register(SYNC, Full, fs::sync);
+    t.register(SYNCFS, Full, fs::syncfs);
+    t.register(UTIMENSAT, Full, fs::utimensat);
+    t.register(UTIMES, Full, fs::utimes);
+    t.register(FUTIMESAT, Full, fs::futimesat);
+    t.register(UTIME, Full, fs::utime);
+    t.register(UMASK, Full, fs::umask);
+    t.register(
+        FADVISE64,
+        Partial("advice is accepted and ignored"),
+        fs::fadvise64,
+    );
+    t.register(
+        FALLOCATE,
+        Partial("mode 0 only (extends the file)"),
+        fs::fallocate,
+    );
+    t.register(SENDFILE, Full, fs::sendfile);
+    t.register(
+        FLOCK,
+        Partial("locks always succeed: one sandbox, no contention checked"),
+        fs::flock,
+    );
+
+    // Descriptors.
+    t.register(DUP, Full, fd::dup);
+    t.register(DUP2, Full, fd::dup2);
+    t.register(DUP3, Full, fd::dup3);
+    t.register(
+        FCNTL,
+        Partial("record locks always succeed; no F_SETOWN signals, no seals"),
+        fd::fcntl,
+    );
+    t.register(
+        IOCTL,
+        Partial(
+            "FIOCLEX/FIONCLEX/FIONBIO and what each file serves (terminal ioctls on host ttys)",
+        ),
+        fd::ioctl,
+    );
+    t.register(PIPE, Full, fd::pipe);
+    t.register(PIPE2, Full, fd::pipe2);
+    t.register(
+        POLL,
+        Partial("readiness is sampled, not event-driven"),
+        fd::poll,
+    );
+    t.register(
+        PPOLL,
+        Partial("readiness is sampled; the signal mask argument is ignored"),
+        fd::ppoll,
+    );
+    t.register(
+        SELECT,
+        Partial("readiness is sampled, not event-driven"),
+        fd::select,
+    );
+    t.register(
+        PSELECT6,
+        Partial("readiness is sampled; the signal mask argument is ignored"),
+        fd::pselect6,
+    );
+
+    // Memory.
+    t.register(
+        MMAP,
+        Partial("file mappings are private copies: MAP_SHARED writes do not reach the file"),
+        mm::mmap,
+    );
+    t.register(MUNMAP, Full, mm::munmap);
+    t.register(MPROTECT, Full, mm::mprotect);
+    t.register(
+        MREMAP,
+        Partial("old_size 0 (duplicating a shared mapping) is EINVAL"),
+        mm::mremap,
+    );
+    t.register(BRK, Full, mm::brk);
+    t.register(MADVISE, Full, mm::madvise);
+    t.register(
+        MSYNC,
+        Partial("nothing to write back: file mappings are copies"),
+        mm::msync,
+    );
+    t.register(
+        MINCORE,
+        Partial("reports every mapped page resident"),
+        mm::mincore,
+    );
+    t.register(MLOCK, Full, mm::mlock);
+    t.register(MUNLOCK, Full, mm::mlock);
+    t.register(MLOCKALL, Full, mm::mlockall);
+
+    // Processes and identity.
+    t.register(GETPID, Full, process::getpid);
+    t.register(GETTID, Full, process::gettid);
+    t.register(GETPPID, Full, process::getppid);
+    t.register(GETUID, Full, process::getuid);
+    t.register(GETEUID, Full, process::geteuid);
+    t.register(GETGID, Full, process::getgid);
+    t.register(GETEGID, Full, process::getegid);
+    t.register(GETRESUID, Full, process::getresuid);
+    t.register(GETRESGID, Full, process::getresgid);
+    t.register(GETGROUPS, Full, process::getgroups);
+    t.register(SETGROUPS, Full, process::setgroups);
+    t.register(SETUID, Full, process::setuid);
+    t.register(SETGID, Full, process::setgid);
+    t.register(SETREUID, Full, process::setreuid);
+    t.register(SETREGID, Full, process::setregid);
+    t.register(SETRESUID, Full, process::setresuid);
+    t.register(SETRESGID, Full, process::setresgid);
+    t.register(SETFSUID, Full, process::setfsuid);
+    t.register(SETFSGID, Full, process::setfsgid);
+    t.register(GETPGID, Full, process::getpgid);
+    t.register(GETPGRP, Full, process::getpgrp);
+    t.register(GETSID, Full, process::getsid);
+    t.register(SETPGID, Full, process::setpgid);
+    t.register(SETSID, Full, process::setsid);
+    t.register(
+        EXIT,
+        Partial("ends the process: one thread per process for now"),
+        process::exit,
+    );
+    t.register(EXIT_GROUP, Full, process::exit_group);
+    t.register(EXECVE, Full, process::execve);
+    t.register(UNAME, Full, process::uname);
+    t.register(SETHOSTNAME, Full, process::sethostname);
+    t.register(SETDOMAINNAME, Full, process::setdomainname);
+    t.register(GETRLIMIT, Full, process::getrlimit);
+    t.register(
+        SETRLIMIT,
+        Partial("limits are recorded; only RLIMIT_NOFILE is enforced"),
+        process::setrlimit,
+    );
+    t.register(
+        PRLIMIT64,
+        Partial("limits are recorded; only RLIMIT_NOFILE is enforced"),
+        process::prlimit64,
+    );
+    t.register(
+        ARCH_PRCTL,
+        Partial("ARCH_SET/GET_FS and _GS; no CPUID faulting"),
+        process::arch_prctl,
+    );
+    t.register(SET_TID_ADDRESS, Full, process::set_tid_address);
+    t.register(
+        SET_ROBUST_LIST,
+        Partial("recorded only: robust futexes need threads"),
+        process::set_robust_list,
+    );
+    t.register(
+        PRCTL,
+        Partial("names, pdeathsig, dumpable, no_new_privs, capbset_read"),
+        process::prctl,
+    );
+    t.register(
+        SYSINFO,
+        Partial("memory figures are nominal"),
+        process::sysinfo,
+    );
+    t.register(GETRANDOM, Full, process::getrandom);
+    t.register(SCHED_YIELD, Full, process::sched_yield);
+    t.register(SCHED_GETAFFINITY, Full, process::sched_getaffinity);
+    t.register(
+        SCHED_SETAFFINITY,
+        Partial("accepted, not applied"),
+        process::sched_setaffinity,
+    );
+    t.register(GETCPU, Partial("always CPU 0, node 0"), process::getcpu);
+    t.register(
+        GETPRIORITY,
+        Partial("nice values are not kept"),
+        process::getpriority,
+    );
+    t.register(
+        SETPRIORITY,
+        Partial("nice values are not kept"),
+        process::setpriority,
+    );
+    t.register(SCHED_GETSCHEDULER, Full, process::sched_getscheduler);
+    t.register(SCHED_GETPARAM, Full, process::sched_getparam);
+    t.register(
+        SCHED_GET_PRIORITY_MAX,
+        Full,
+        process::sched_get_priority_max,
+    );
+    t.register(
+        SCHED_GET_PRIORITY_MIN,
+        Full,
+        process::sched_get_priority_min,
+    );
+    t.register(PERSONALITY, Partial("PER_LINUX only"), process::personality);
+    t.register(
+        CAPGET,
+        Partial("root has every capability, others none"),
+        process::capget,
+    );
+    t.register(
+        GETRUSAGE,
+        Partial("user time of the calling thread only"),
+        process::getrusage,
+    );
+    t.register(
+        TIMES,
+        Partial("user time of the calling thread only"),
+        process::times,
+    );
+
+    // Time.
+    t.register(CLOCK_GETTIME, Full, time::clock_gettime);
+    t.register(CLOCK_GETRES, Full, time::clock_getres);
+    t.register(GETTIMEOFDAY, Full, time::gettimeofday);
+    t.register(TIME, Full, time::time);
+    t.register(NANOSLEEP, Full, time::nanosleep);
+    t.register(CLOCK_NANOSLEEP, Full, time::clock_nanosleep);
+
+    // Signals.
+    t.register(
+        RT_SIGACTION,
+        Partial("dispositions are kept; handlers are not run yet"),
+        signal::rt_sigaction,
+    );
+    t.register(RT_SIGPROCMASK, Full, signal::rt_sigprocmask);
+    t.register(
+        RT_SIGPENDING,
+        Partial("nothing stays pending yet"),
+        signal::rt_sigpending,
+    );
+    t.register(
+        SIGALTSTACK,
+        Partial("validated, not kept"),
+        signal::sigaltstack,
+    );
+    t.register(
+        KILL,
+        Partial("the calling process only; default actions"),
+        signal::kill,
+    );
+    t.register(
+        TGKILL,
+        Partial("the calling thread only; default actions"),
+        signal::tgkill,
+    );
+    t.register(
+        TKILL,
+        Partial("the calling thread only; default actions"),
+        signal::tkill,
+    );
+    t.register(
+        WAIT4,
+        Partial("no children until fork is served: ECHILD"),
+        signal::wait4,
+    );
+    t.register(
+        FUTEX,
+        Partial("WAIT/WAKE(_BITSET) for one thread per process"),
+        signal::futex,
+    );
+
+    // Not yet served, with the reason.
+    for (nr, why) in [
+        (CLONE, "processes and threads are not served yet"),
+        (FORK, "processes are not served yet"),
+        (VFORK, "processes are not served yet"),
+        (RT_SIGRETURN, "signal handlers are not run yet"),
+        (SOCKET, "no network stack yet"),
+        (SOCKETPAIR, "no network stack yet"),
+        (EPOLL_CREATE, "epoll is not served yet"),
+        (EPOLL_CREATE1, "epoll is not served yet"),
+        (EVENTFD, "eventfd is not served yet"),
+        (EVENTFD2, "eventfd is not served yet"),
+        (TIMERFD_CREATE, "timerfd is not served yet"),
+        (SIGNALFD, "signalfd is not served yet"),
+        (SIGNALFD4, "signalfd is not served yet"),
+        (PTRACE, "ptrace inside the sandbox is refused"),
+        (MOUNT, "mounting from inside the sandbox is not served"),
+        (UMOUNT2, "mounting from inside the sandbox is not served"),
+        (STATX, "not part of the Linux 4.4 ABI"),
+        (IO_URING_SETUP, "not part of the Linux 4.4 ABI"),
+        (RSEQ, "not part of the Linux 4.4 ABI"),
+        (COPY_FILE_RANGE, "not part of the Linux 4.4 ABI"),
+        (MEMBARRIER, "not served"),
+        (USERFAULTFD, "not served"),
+        (BPF, "not served"),
+        (PERF_EVENT_OPEN, "not served"),
+        (KEXEC_LOAD, "not served"),
+        (INIT_MODULE, "not served"),
+        (REBOOT, "not served"),
+    ] {
+        t.unimplemented(nr, why);
+    }
+    t
+}

@@ -2,9 +2,9 @@
 
 use crate::inode::{DirEntry, FileOps};
 use crate::mount::DentryRef;
+use abi::Errno;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use abi::Errno;
 
 /// An open file description: what open(2) creates and dup(2) shares.
 pub struct OpenFile {
@@ -28,7 +28,13 @@ pub struct FilePos {
 
 impl OpenFile {
     pub fn new(ops: Arc<dyn FileOps>, dentry: Option<DentryRef>, flags: u32) -> Arc<OpenFile> {
-        Arc::new(OpenFile { ops, dentry, flags: AtomicU32::new(flags), pos: Mutex::new(FilePos::default()), anon_name: None })
+        Arc::new(OpenFile {
+            ops,
+            dentry,
+            flags: AtomicU32::new(flags),
+            pos: Mutex::new(FilePos::default()),
+            anon_name: None,
+        })
     }
 
     pub fn new_anon(ops: Arc<dyn FileOps>, flags: u32, name: String) -> Arc<OpenFile> {
@@ -51,17 +57,20 @@ impl OpenFile {
         use abi::flags::*;
         let settable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
         let old = self.flags();
-        self.flags.store((old & !settable) | (new & settable), Ordering::Relaxed);
+        self.flags
+            .store((old & !settable) | (new & settable), Ordering::Relaxed);
     }
 
     pub fn readable(&self) -> bool {
         let m = self.flags() & abi::flags::O_ACCMODE;
-        self.flags() & abi::flags::O_PATH == 0 && (m == abi::flags::O_RDONLY || m == abi::flags::O_RDWR)
+        self.flags() & abi::flags::O_PATH == 0
+            && (m == abi::flags::O_RDONLY || m == abi::flags::O_RDWR)
     }
 
     pub fn writable(&self) -> bool {
         let m = self.flags() & abi::flags::O_ACCMODE;
-        self.flags() & abi::flags::O_PATH == 0 && (m == abi::flags::O_WRONLY || m == abi::flags::O_RDWR)
+        self.flags() & abi::flags::O_PATH == 0
+            && (m == abi::flags::O_WRONLY || m == abi::flags::O_RDWR)
     }
 
     pub fn lock_pos(&self) -> MutexGuard<'_, FilePos> {
@@ -105,7 +114,9 @@ pub const MAX_NOFILE: u64 = 1 << 20;
 
 impl Default for FdTable {
     fn default() -> Self {
-        FdTable { entries: Mutex::new(Vec::new()) }
+        FdTable {
+            entries: Mutex::new(Vec::new()),
+        }
     }
 }
 
@@ -123,17 +134,27 @@ impl FdTable {
 
     /// A copy for fork (same open file descriptions).
     pub fn fork(&self) -> Arc<FdTable> {
-        Arc::new(FdTable { entries: Mutex::new(self.lock().clone()) })
+        Arc::new(FdTable {
+            entries: Mutex::new(self.lock().clone()),
+        })
     }
 
     pub fn get(&self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
         let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
-        self.lock().get(i).and_then(|e| e.as_ref()).map(|e| e.file.clone()).ok_or(Errno::EBADF)
+        self.lock()
+            .get(i)
+            .and_then(|e| e.as_ref())
+            .map(|e| e.file.clone())
+            .ok_or(Errno::EBADF)
     }
 
     pub fn get_cloexec(&self, fd: i32) -> Result<bool, Errno> {
         let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
-        self.lock().get(i).and_then(|e| e.as_ref()).map(|e| e.cloexec).ok_or(Errno::EBADF)
+        self.lock()
+            .get(i)
+            .and_then(|e| e.as_ref())
+            .map(|e| e.cloexec)
+            .ok_or(Errno::EBADF)
     }
 
     pub fn set_cloexec(&self, fd: i32, cloexec: bool) -> Result<(), Errno> {
@@ -148,14 +169,22 @@ impl FdTable {
     }
 
     /// Install at the lowest free descriptor >= `min`, below `limit`.
-    pub fn install_from(&self, file: Arc<OpenFile>, cloexec: bool, min: u64, limit: u64) -> Result<i32, Errno> {
+    pub fn install_from(
+        &self,
+        file: Arc<OpenFile>,
+        cloexec: bool,
+        min: u64,
+        limit: u64,
+    ) -> Result<i32, Errno> {
         let mut g = self.lock();
         let limit = limit.min(MAX_NOFILE) as usize;
         let min = usize::try_from(min).map_err(|_| Errno::EINVAL)?;
         if min >= limit {
             return Err(Errno::EMFILE);
         }
-        let free = (min..g.len()).find(|&i| g[i].is_none()).unwrap_or(g.len().max(min));
+        let free = (min..g.len())
+            .find(|&i| g[i].is_none())
+            .unwrap_or(g.len().max(min));
         if free >= limit {
             return Err(Errno::EMFILE);
         }
@@ -171,7 +200,13 @@ impl FdTable {
     }
 
     /// Put `file` at exactly `fd` (dup2), returning what was there.
-    pub fn install_at(&self, fd: i32, file: Arc<OpenFile>, cloexec: bool, limit: u64) -> Result<Option<Arc<OpenFile>>, Errno> {
+    pub fn install_at(
+        &self,
+        fd: i32,
+        file: Arc<OpenFile>,
+        cloexec: bool,
+        limit: u64,
+    ) -> Result<Option<Arc<OpenFile>>, Errno> {
         let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
         if i as u64 >= limit.min(MAX_NOFILE) {
             return Err(Errno::EBADF);

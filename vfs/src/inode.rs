@@ -40,7 +40,13 @@ pub trait Inode: Send + Sync + Any {
     fn stat(&self) -> Result<Stat, Errno>;
 
     fn statfs(&self) -> Result<Statfs, Errno> {
-        Ok(Statfs { f_type: 0x0102_1994, f_bsize: 4096, f_namelen: 255, f_frsize: 4096, ..Default::default() })
+        Ok(Statfs {
+            f_type: 0x0102_1994,
+            f_bsize: 4096,
+            f_namelen: 255,
+            f_frsize: 4096,
+            ..Default::default()
+        })
     }
 
     /// The child called `name` (ENOENT if absent, ENOTDIR if not a dir).
@@ -89,7 +95,13 @@ pub trait Inode: Send + Sync + Any {
 
     /// Move `name` to `new_dir`/`new_name` (EXDEV across filesystems;
     /// `flags` are RENAME_* bits).
-    fn rename(&self, _name: &[u8], _new_dir: &InodeRef, _new_name: &[u8], _flags: u32) -> Result<(), Errno> {
+    fn rename(
+        &self,
+        _name: &[u8],
+        _new_dir: &InodeRef,
+        _new_name: &[u8],
+        _flags: u32,
+    ) -> Result<(), Errno> {
         Err(Errno::ENOTDIR)
     }
 
@@ -128,6 +140,12 @@ pub trait FileOps: Send + Sync + Any {
     /// where lseek is ESPIPE).
     fn seekable(&self) -> bool {
         true
+    }
+
+    /// fstat(2) of a file that has no dentry (pipes, sockets, the host's
+    /// stdio); None means "use the dentry's inode".
+    fn stat(&self) -> Option<Stat> {
+        None
     }
 
     /// Current size, used for SEEK_END and O_APPEND.

@@ -6,15 +6,23 @@
 //! read-only mounts and permission bits, and keeps file offsets.
 
 pub mod cred;
+pub mod devfs;
 pub mod fdtable;
+pub mod hostfd;
+pub mod hostfs;
 pub mod inode;
 pub mod mount;
+pub mod overlay;
+pub mod pipe;
+pub mod tmpfs;
+mod util;
 pub mod wait;
 
 pub use cred::Creds;
 pub use fdtable::{FdTable, OpenFile};
 pub use inode::{DirEntry, FileOps, Inode, InodeRef, SetAttr};
 pub use mount::{Dentry, DentryRef, Follow, Mount, MountFlags, MountNamespace};
+pub use util::makedev;
 pub use wait::{Interrupt, IoCtx};
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,0 +1,27 @@
+//! The syscall hot path: one guest syscall's round trip through the
+//! platform and the Sentry, timed by the guest itself over `iters` calls
+//! (so sandbox start-up is not counted).
+
+use benches::{run_loop, Runner};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+const PLATFORMS: &[&str] = &["ptrace"];
+
+fn bench(c: &mut Criterion) {
+    for what in ["getppid", "pipe", "open", "stat"] {
+        let mut g = c.benchmark_group(what);
+        g.sample_size(10);
+        g.bench_function("native", |b| {
+            b.iter_custom(|iters| run_loop(Runner::Native, what, iters))
+        });
+        for p in PLATFORMS {
+            g.bench_function(format!("runsc-lite-{p}"), |b| {
+                b.iter_custom(|iters| run_loop(Runner::Sandbox(p), what, iters))
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

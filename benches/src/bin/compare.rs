@@ -1,0 +1,123 @@
+//! Whole-workload comparison: runs each workload natively, under
+//! runsc-lite (each platform) and under Debian's runsc when installed, in
+//! one go, and prints medians and ratios to native (and to runsc).
+//!
+//!   cargo run --release -p benches --bin compare [-- --quick]
+
+use benches::{have_runsc, run_loop, runsc_lite, Runner};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const PLATFORMS: &[&str] = &["ptrace"];
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// A whole command, timed from outside.
+fn time_cmd(runner: Runner, argv: &[&str]) -> Duration {
+    let mut cmd = match runner {
+        Runner::Native => Command::new(argv[0]),
+        Runner::Sandbox(p) => {
+            let mut c = Command::new(runsc_lite());
+            c.arg(format!("--platform={p}")).arg("do").arg(argv[0]);
+            c
+        }
+        Runner::Runsc(p) => {
+            let mut c = Command::new("runsc");
+            c.args([
+                &format!("--platform={p}"),
+                "--rootless",
+                "--network=none",
+                "do",
+                argv[0],
+            ]);
+            c
+        }
+    };
+    cmd.args(&argv[1..]);
+    let t = Instant::now();
+    let out = cmd.output().expect("runs");
+    let d = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{runner:?} {argv:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let reps = if quick { 3 } else { 7 };
+    let mut runners = vec![("native", Runner::Native)];
+    for p in PLATFORMS {
+        runners.push((
+            Box::leak(format!("runsc-lite/{p}").into_boxed_str()),
+            Runner::Sandbox(p),
+        ));
+    }
+    if have_runsc() {
+        runners.push(("runsc/ptrace", Runner::Runsc("ptrace")));
+    }
+    println!(
+        "{:<28} {:<18} {:>14} {:>10} {:>10}",
+        "workload", "runner", "median", "x native", "x runsc"
+    );
+
+    let per_call: &[(&str, u64)] = &[
+        ("getppid", 100_000),
+        ("pipe", 20_000),
+        ("open", 20_000),
+        ("stat", 20_000),
+    ];
+    for (what, n) in per_call {
+        let n = if quick { n / 10 } else { *n };
+        let mut results = Vec::new();
+        for (name, r) in &runners {
+            let d = median((0..reps).map(|_| run_loop(*r, what, n)).collect()) / n as u32;
+            results.push((*name, d));
+        }
+        print_rows(&format!("{what} (per call)"), &results);
+    }
+
+    let whole: &[(&str, &[&str])] = &[
+        ("busybox true", &["/bin/busybox", "true"]),
+        (
+            "busybox md5sum /bin/busybox",
+            &["/bin/busybox", "md5sum", "/bin/busybox"],
+        ),
+        ("ls -R /usr/include", &["/bin/ls", "-R", "/usr/include"]),
+    ];
+    for (label, argv) in whole {
+        let mut results = Vec::new();
+        for (name, r) in &runners {
+            let d = median((0..reps).map(|_| time_cmd(*r, argv)).collect());
+            results.push((*name, d));
+        }
+        print_rows(label, &results);
+    }
+}
+
+fn print_rows(label: &str, results: &[(&str, Duration)]) {
+    let native = results[0].1.as_secs_f64();
+    let runsc = results
+        .iter()
+        .find(|(n, _)| n.starts_with("runsc/"))
+        .map(|(_, d)| d.as_secs_f64());
+    for (name, d) in results {
+        let x = d.as_secs_f64() / native;
+        let xr = runsc
+            .map(|r| format!("{:.2}", d.as_secs_f64() / r))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<28} {:<18} {:>14} {:>10.1} {:>10}",
+            label,
+            name,
+            format!("{:.2?}", d),
+            x,
+            xr
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! Building a sandbox: the memory file, the platform, the mount table and
+//! the first process, then running it to the end.
+
+use crate::cli::GlobalFlags;
+use sentry::memfile::MemoryFile;
+use sentry::{InitSpec, Kernel};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use vfs::{Creds, InodeRef, MountFlags, MountNamespace, OpenFile};
+
+/// What a mount is.
+#[derive(Clone, Debug)]
+pub enum MountKind {
+    Proc,
+    Dev,
+    Tmpfs { mode: u32 },
+    Bind(PathBuf),
+}
+
+#[derive(Clone, Debug)]
+pub struct MountSpec {
+    pub dest: String,
+    pub kind: MountKind,
+    pub flags: MountFlags,
+}
+
+/// Everything needed to start a sandbox.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    pub root_path: PathBuf,
+    pub root_readonly: bool,
+    /// Writes to the root go to an in-memory upper layer (the host is
+    /// never written), as runsc's default rootfs overlay.
+    pub root_overlay: bool,
+    pub mounts: Vec<MountSpec>,
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    pub hostname: String,
+    pub umask: u32,
+}
+
+/// Can platform `name` run here?
+pub fn probe_platform(name: &str) -> Result<(), String> {
+    let mf = MemoryFile::new().map_err(|e| e.to_string())?;
+    make_platform(name, &mf).map(|_| ())
+}
+
+fn make_platform(name: &str, mf: &Arc<MemoryFile>) -> Result<Arc<dyn platform::Platform>, String> {
+    match name {
+        "ptrace" => platform_ptrace::PtracePlatform::new(mf.fd())
+            .map(|p| Arc::new(p) as Arc<dyn platform::Platform>)
+            .map_err(|e| e.to_string()),
+        other => Err(format!("unknown platform {other:?}")),
+    }
+}
+
+fn host_fs(path: &Path, readonly: bool) -> Result<InodeRef, String> {
+    vfs::hostfs::HostFs::new_root(path, readonly).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn build_mounts(
+    cfg: &SandboxConfig,
+    kernel_proc: &dyn Fn() -> InodeRef,
+) -> Result<Arc<MountNamespace>, String> {
+    let lower = host_fs(&cfg.root_path, true)?;
+    let (root, readonly) = if cfg.root_overlay {
+        let upper = vfs::tmpfs::TmpFs::new_root(0o755, 0, 0);
+        (vfs::overlay::Overlay::new(lower, upper), false)
+    } else {
+        (lower, cfg.root_readonly)
+    };
+    let src = cfg.root_path.to_string_lossy().into_owned();
+    let ns = MountNamespace::new(
+        if cfg.root_overlay { "overlay" } else { "bind" },
+        &src,
+        root,
+        MountFlags {
+            readonly,
+            ..Default::default()
+        },
+    );
+    for m in &cfg.mounts {
+        let dest = normalize(&m.dest);
+        let (fs, typ, source): (InodeRef, &str, String) = match &m.kind {
+            MountKind::Proc => (kernel_proc(), "proc", "proc".into()),
+            MountKind::Dev => (vfs::devfs::DevFs::new_root(), "tmpfs", "none".into()),
+            MountKind::Tmpfs { mode } => (
+                vfs::tmpfs::TmpFs::new_root(*mode, 0, 0),
+                "tmpfs",
+                "none".into(),
+            ),
+            MountKind::Bind(src) => (
+                host_fs(src, m.flags.readonly)?,
+                "bind",
+                src.to_string_lossy().into_owned(),
+            ),
+        };
+        ns.mount(dest.as_bytes(), typ, &source, fs, m.flags.clone());
+    }
+    Ok(ns)
+}
+
+/// "/a//b/./c/" -> "/a/b/c" (".." is refused by the caller's spec checks).
+fn normalize(p: &str) -> String {
+    let parts: Vec<&str> = p
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    format!("/{}", parts.join("/"))
+}
+
+/// The caller's descriptor `fd` as a sandbox file, if it is open.
+fn host_stdio(fd: i32) -> Option<Arc<OpenFile>> {
+    // SAFETY: F_DUPFD_CLOEXEC on a descriptor number we only read.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if dup < 0 {
+        return None;
+    }
+    // SAFETY: `dup` is a fresh descriptor owned by nobody else.
+    let owned = unsafe { OwnedFd::from_raw_fd(dup) };
+    // SAFETY: F_GETFL on a descriptor we own.
+    let fl = unsafe { libc::fcntl(owned.as_raw_fd(), libc::F_GETFL) };
+    let flags = if fl < 0 {
+        abi::flags::O_RDWR
+    } else {
+        fl as u32 & (abi::flags::O_ACCMODE | abi::flags::O_APPEND)
+    };
+    let ops = vfs::hostfd::HostFdFile::new(owned);
+    Some(OpenFile::new_anon(ops, flags, format!("host:[{fd}]")))
+}
+
+/// Run a sandbox to completion; returns the shell-style exit code.
+pub fn run_sandbox(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
+    let memfile = MemoryFile::new().map_err(|e| e.to_string())?;
+    let platform = make_platform(&g.platform, &memfile)?;
+    let table = Arc::new(syscalls::build_table());
+
+    // procfs needs the kernel and the kernel needs the mounts: mount a
+    // forwarding procfs root that is filled in once the kernel exists.
+    let proc_slot: Arc<std::sync::OnceLock<InodeRef>> = Arc::new(std::sync::OnceLock::new());
+    let slot = proc_slot.clone();
+    let mounts = build_mounts(&cfg, &move || sentry::procfs::deferred_root(slot.clone()))?;
+    let kernel = Kernel::new(platform, memfile, table, mounts, &cfg.hostname, g.strace);
+    let _ = proc_slot.set(sentry::procfs::new_root(&kernel));
+
+    let files = (0..3)
+        .filter_map(|fd| host_stdio(fd).map(|f| (fd, f)))
+        .collect();
+    let spec = InitSpec {
+        argv: cfg.argv.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        envp: cfg.env.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        cwd: cfg.cwd.as_bytes().to_vec(),
+        creds: Creds::new(cfg.uid, cfg.gid, cfg.groups.clone()),
+        files,
+        umask: cfg.umask,
+    };
+    let status = sentry::run_init(&kernel, spec).map_err(|e| e.to_string())?;
+    Ok(status.shell_code())
+}
+
+/// Run a bundle's container, recording its state under --root.
+pub fn run_container(
+    g: &GlobalFlags,
+    id: &str,
+    bundle: &Path,
+    cfg: SandboxConfig,
+) -> Result<i32, String> {
+    let state_dir = g.root.join(id);
+    let _ = std::fs::create_dir_all(&state_dir);
+    let state = format!(
+        "{{\"ociVersion\":\"1.0.2\",\"id\":{:?},\"status\":\"running\",\"pid\":{},\"bundle\":{:?}}}\n",
+        id,
+        std::process::id(),
+        bundle.canonicalize().unwrap_or_else(|_| bundle.to_path_buf()).to_string_lossy()
+    );
+    let _ = std::fs::write(state_dir.join("state.json"), state);
+    let r = run_sandbox(g, cfg);
+    let _ = std::fs::remove_dir_all(&state_dir);
+    r
+}

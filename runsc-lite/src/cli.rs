@@ -1,0 +1,224 @@
+//! Command-line interface, in the shape of runsc's: global flags before
+//! the subcommand.
+
+use crate::boot::{self, MountKind, MountSpec, SandboxConfig};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// The platforms this build knows.
+pub const PLATFORMS: &[&str] = &["ptrace"];
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "runsc-lite",
+    version,
+    about = "Run programs in a userspace-kernel sandbox (a gVisor-style runsc)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalFlags,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalFlags {
+    /// Platform that traps guest syscalls (see `runsc-lite platforms`).
+    #[arg(long, global = true, default_value = "ptrace")]
+    pub platform: String,
+    /// Log every guest syscall: name, decoded arguments, result.
+    #[arg(long, global = true)]
+    pub strace: bool,
+    /// Write debug logs (and --strace lines) to this file.
+    #[arg(long = "debug-log", global = true, value_name = "FILE")]
+    pub debug_log: Option<PathBuf>,
+    /// Directory for container state.
+    #[arg(
+        long,
+        global = true,
+        default_value = "/var/run/runsc-lite",
+        value_name = "DIR"
+    )]
+    pub root: PathBuf,
+    /// Network mode: none, sandbox or host (only "none" is served yet).
+    #[arg(long, global = true, default_value = "none")]
+    pub network: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create and run a container from an OCI bundle: `run BUNDLE_DIR` or
+    /// `run --bundle DIR ID`.
+    Run {
+        /// Path to the bundle (the directory holding config.json).
+        #[arg(long, short = 'b')]
+        bundle: Option<PathBuf>,
+        /// Container ID, or the bundle directory when --bundle is not given.
+        target: Option<String>,
+    },
+    /// Run a host command in a sandbox with the host's / as a read-only
+    /// root and an in-memory overlay on top.
+    Do {
+        /// Working directory inside the sandbox (default: the current one).
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        /// Command and arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// Print the syscall table with each entry's support level.
+    Syscalls,
+    /// List the platforms and whether this machine supports each.
+    Platforms,
+}
+
+pub fn run(cli: Cli) -> Result<i32, String> {
+    let g = cli.global;
+    if !PLATFORMS.contains(&g.platform.as_str()) {
+        return Err(format!(
+            "unknown platform {:?}: known platforms are {}",
+            g.platform,
+            PLATFORMS.join(", ")
+        ));
+    }
+    if !["none", "sandbox", "host"].contains(&g.network.as_str()) {
+        return Err(format!(
+            "unknown network mode {:?}: use none, sandbox or host",
+            g.network
+        ));
+    }
+    if g.network != "none" {
+        tracing::warn!(
+            "--network={} is not served yet: the sandbox has no network",
+            g.network
+        );
+    }
+    match cli.command {
+        Command::Syscalls => {
+            print_syscalls();
+            Ok(0)
+        }
+        Command::Platforms => {
+            print_platforms();
+            Ok(0)
+        }
+        Command::Run { bundle, target } => {
+            let (dir, id) = match (bundle, target) {
+                (Some(b), id) => (b, id.unwrap_or_else(|| "runsc-lite".to_string())),
+                (None, Some(t)) if PathBuf::from(&t).is_dir() => {
+                    let id = PathBuf::from(&t)
+                        .canonicalize()
+                        .ok()
+                        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                        .unwrap_or_else(|| "runsc-lite".into());
+                    (PathBuf::from(t), id)
+                }
+                (None, Some(t)) => (PathBuf::from("."), t),
+                (None, None) => {
+                    return Err(
+                        "run: give a bundle directory (run BUNDLE_DIR) or --bundle DIR ID".into(),
+                    )
+                }
+            };
+            let cfg = crate::bundle::load(&dir)?;
+            boot::run_container(&g, &id, &dir, cfg)
+        }
+        Command::Do { cwd, cmd } => {
+            let cfg = do_config(cwd, cmd)?;
+            boot::run_sandbox(&g, cfg)
+        }
+    }
+}
+
+/// `do`: host root read-only under an in-memory overlay, the caller's
+/// working directory and environment, PATH looked up.
+fn do_config(cwd: Option<PathBuf>, cmd: Vec<String>) -> Result<SandboxConfig, String> {
+    let cwd = match cwd {
+        Some(c) => c,
+        None => std::env::current_dir().map_err(|e| format!("current directory: {e}"))?,
+    };
+    let env: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            Some(format!(
+                "{}={}",
+                k.into_string().ok()?,
+                v.into_string().ok()?
+            ))
+        })
+        .collect();
+    let path_var = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    let mut argv = cmd;
+    let prog = argv.first().cloned().ok_or("do: no command given")?;
+    if !prog.contains('/') {
+        let found = path_var
+            .split(':')
+            .map(|d| PathBuf::from(if d.is_empty() { "." } else { d }).join(&prog))
+            .find(|p| p.is_file())
+            .ok_or_else(|| format!("do: {prog}: command not found in PATH"))?;
+        argv[0] = found.to_string_lossy().into_owned();
+    }
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "runsc".into());
+    Ok(SandboxConfig {
+        root_path: PathBuf::from("/"),
+        root_readonly: true,
+        root_overlay: true,
+        mounts: vec![
+            MountSpec {
+                dest: "/proc".into(),
+                kind: MountKind::Proc,
+                flags: Default::default(),
+            },
+            MountSpec {
+                dest: "/dev".into(),
+                kind: MountKind::Dev,
+                flags: Default::default(),
+            },
+        ],
+        argv,
+        env,
+        cwd: cwd.to_string_lossy().into_owned(),
+        uid: 0,
+        gid: 0,
+        groups: Vec::new(),
+        hostname,
+        umask: 0o022,
+    })
+}
+
+fn print_syscalls() {
+    let table = syscalls::build_table();
+    let (mut full, mut partial, mut unimpl) = (0, 0, 0);
+    println!("{:>4}  {:<24} SUPPORT", "NR", "NAME");
+    for (nr, e) in table.entries() {
+        let s = match &e.support {
+            sentry::Support::Full => {
+                full += 1;
+                "full".to_string()
+            }
+            sentry::Support::Partial(n) => {
+                partial += 1;
+                format!("partial: {n}")
+            }
+            sentry::Support::Unimplemented(n) => {
+                unimpl += 1;
+                format!("unimplemented: {n}")
+            }
+        };
+        println!("{nr:>4}  {:<24} {s}", e.name);
+    }
+    println!(
+        "total {}: {full} full, {partial} partial, {unimpl} unimplemented",
+        full + partial + unimpl
+    );
+}
+
+fn print_platforms() {
+    for p in PLATFORMS {
+        match boot::probe_platform(p) {
+            Ok(()) => println!("{p}\tavailable"),
+            Err(e) => println!("{p}\tunavailable: {e}"),
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! execve: build a new address space from an executable (ELF or `#!`
+//! script) and, once nothing can fail any more, switch the task to it.
+
+use crate::kernel::lock;
+use crate::loader::{self, ExecFile, StackArgs};
+use crate::mm::MemoryManager;
+use crate::task::Task;
+use abi::flags::{O_RDONLY, S_IFMT, S_IFREG};
+use abi::{page_up, Errno};
+use platform::{FpState, Regs};
+use vfs::{DentryRef, Follow};
+
+/// Most bytes of argv + envp strings (Linux: a quarter of the 8 MiB stack).
+pub const ARG_MAX: usize = 2 << 20;
+/// Nested `#!` interpreters allowed.
+const MAX_SCRIPT_DEPTH: usize = 4;
+
+/// Open `d` for execution, checking type and permissions.
+pub fn open_exec(task: &Task, d: &DentryRef) -> Result<ExecFile, Errno> {
+    let st = d.inode.stat()?;
+    if st.st_mode & S_IFMT != S_IFREG {
+        return Err(Errno::EACCES);
+    }
+    if d.mount.flags.noexec {
+        return Err(Errno::EACCES);
+    }
+    task.creds().may_access(&st, 1)?;
+    let ops = d.inode.open(O_RDONLY)?;
+    Ok(ExecFile {
+        dentry: d.clone(),
+        ops,
+    })
+}
+
+/// Parse a `#!` line: (interpreter, optional single argument).
+fn parse_shebang(head: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let line = head.strip_prefix(b"#!")?;
+    let end = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
+    let line = &line[..end];
+    let trimmed: &[u8] = {
+        let s = line
+            .iter()
+            .position(|&b| b != b' ' && b != b'\t')
+            .unwrap_or(line.len());
+        let e = line
+            .iter()
+            .rposition(|&b| b != b' ' && b != b'\t' && b != b'\r')
+            .map(|i| i + 1)
+            .unwrap_or(s);
+        if s >= e {
+            return None;
+        }
+        &line[s..e]
+    };
+    match trimmed.iter().position(|&b| b == b' ' || b == b'\t') {
+        None => Some((trimmed.to_vec(), None)),
+        Some(i) => {
+            let rest = &trimmed[i..];
+            let s = rest
+                .iter()
+                .position(|&b| b != b' ' && b != b'\t')
+                .unwrap_or(rest.len());
+            let arg = &rest[s..];
+            Some((
+                trimmed[..i].to_vec(),
+                if arg.is_empty() {
+                    None
+                } else {
+                    Some(arg.to_vec())
+                },
+            ))
+        }
+    }
+}
+
+/// Replace the task's program with `path`, as execve(2).
+pub fn execve(
+    task: &mut Task,
+    path: &[u8],
+    mut argv: Vec<Vec<u8>>,
+    envp: Vec<Vec<u8>>,
+) -> Result<(), Errno> {
+    let mut path = path.to_vec();
+    let mut file;
+    let mut depth = 0;
+    loop {
+        let d = task.resolve(&path, Follow::Yes)?;
+        file = open_exec(task, &d)?;
+        let mut head = [0u8; 256];
+        let n = file.read_at(&mut head, 0)?;
+        if n >= 2 && head.starts_with(b"#!") {
+            depth += 1;
+            if depth > MAX_SCRIPT_DEPTH {
+                return Err(Errno::ELOOP);
+            }
+            let (interp, arg) = parse_shebang(&head[..n]).ok_or(Errno::ENOEXEC)?;
+            let mut new_argv = vec![interp.clone()];
+            new_argv.extend(arg);
+            new_argv.push(path.clone());
+            new_argv.extend(argv.into_iter().skip(1));
+            argv = new_argv;
+            path = interp;
+            continue;
+        }
+        break;
+    }
+    let elf = loader::parse(&file)?;
+    let interp = match loader::interp_path(&file, &elf)? {
+        Some(p) => {
+            let d = task.resolve(&p, Follow::Yes).map_err(|e| {
+                if e == Errno::ENOENT {
+                    Errno::ENOENT
+                } else {
+                    e
+                }
+            })?;
+            let f = open_exec(task, &d)?;
+            let ie = loader::parse(&f)?;
+            Some((f, ie))
+        }
+        None => None,
+    };
+
+    let kernel = task.kernel.clone();
+    let space = kernel.platform.new_address_space().map_err(|e| {
+        tracing::warn!("execve: new address space: {e}");
+        Errno::ENOMEM
+    })?;
+    let mm = MemoryManager::new(
+        space,
+        kernel.memfile.clone(),
+        kernel.platform.max_user_address(),
+    );
+    let exe = loader::load(&mm, &file, &elf, false)?;
+    let (entry, interp_base) = match &interp {
+        Some((f, ie)) => {
+            let i = loader::load(&mm, f, ie, true)?;
+            (i.entry, i.bias)
+        }
+        None => (exe.entry, 0),
+    };
+    mm.set_brk_start(page_up(exe.end).ok_or(Errno::ENOMEM)?);
+    let creds = task.creds();
+    let mut random = [0u8; 16];
+    fill_random(&mut random);
+    let sp = loader::setup_stack(
+        &mm,
+        &StackArgs {
+            argv: &argv,
+            envp: &envp,
+            execfn: &path,
+            exe,
+            interp_base,
+            uid: creds.uid,
+            gid: creds.gid,
+            euid: creds.euid,
+            egid: creds.egid,
+            random,
+        },
+    )?;
+
+    // Point of no return.
+    task.set_mm(mm);
+    task.fds().close_on_exec();
+    {
+        let mut sig = lock(&task.tg.signals);
+        for a in sig.actions.iter_mut() {
+            if a.handler != abi::signal::SIG_IGN {
+                *a = abi::KSigaction::default();
+            }
+        }
+    }
+    let name = file.dentry.name().to_vec();
+    *lock(&task.tg.comm) = name.into_iter().take(15).collect();
+    *lock(&task.tg.exe) = Some(file.dentry.clone());
+    task.regs = Regs::new_user(entry, sp);
+    let space = task.mm().space().clone();
+    if let Err(e) = task.ctx.set_fp_state(&space, &FpState::default()) {
+        tracing::warn!("execve: resetting FP state: {e}");
+    }
+    Ok(())
+}
+
+/// Fill `buf` from the host's random source.
+pub fn fill_random(buf: &mut [u8]) {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: writing into our own buffer within its length.
+        let n = unsafe {
+            libc::getrandom(
+                buf[done..].as_mut_ptr() as *mut libc::c_void,
+                buf.len() - done,
+                0,
+            )
+        };
+        if n <= 0 {
+            break;
+        }
+        done += n as usize;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_shebang;
+
+    #[test]
+    fn shebang_lines() {
+        assert_eq!(
+            parse_shebang(b"#!/bin/sh\necho"),
+            Some((b"/bin/sh".to_vec(), None))
+        );
+        assert_eq!(
+            parse_shebang(b"#! /usr/bin/env  python3 \n"),
+            Some((b"/usr/bin/env".to_vec(), Some(b"python3".to_vec())))
+        );
+        assert_eq!(parse_shebang(b"#!\n"), None);
+    }
+}

@@ -1,0 +1,291 @@
+//! The Kernel (sandbox-wide state) and the ThreadGroup (a process).
+
+use crate::memfile::MemoryFile;
+use crate::mm::MemoryManager;
+use crate::table::SyscallTable;
+use abi::{Errno, Rlimit};
+use platform::Platform;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::Instant;
+use vfs::{Creds, DentryRef, FdTable, MountNamespace};
+
+/// Lock a mutex, recovering the data if a panicking thread poisoned it
+/// (the Sentry must keep serving the other tasks).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(e) => e.into_inner(),
+    }
+}
+
+/// The sandbox's UTS names.
+#[derive(Clone, Debug)]
+pub struct Uts {
+    pub hostname: String,
+    pub domainname: String,
+}
+
+/// Sandbox-wide state.
+pub struct Kernel {
+    pub platform: Arc<dyn Platform>,
+    pub memfile: Arc<MemoryFile>,
+    pub table: Arc<SyscallTable>,
+    pub mounts: Arc<MountNamespace>,
+    pub uts: RwLock<Uts>,
+    pub boot: Instant,
+    pub strace: bool,
+    pids: Mutex<PidTable>,
+}
+
+struct PidTable {
+    next: i32,
+    groups: BTreeMap<i32, Weak<ThreadGroup>>,
+}
+
+impl Kernel {
+    pub fn new(
+        platform: Arc<dyn Platform>,
+        memfile: Arc<MemoryFile>,
+        table: Arc<SyscallTable>,
+        mounts: Arc<MountNamespace>,
+        hostname: &str,
+        strace: bool,
+    ) -> Arc<Kernel> {
+        Arc::new(Kernel {
+            platform,
+            memfile,
+            table,
+            mounts,
+            uts: RwLock::new(Uts {
+                hostname: hostname.to_string(),
+                domainname: "(none)".to_string(),
+            }),
+            boot: Instant::now(),
+            strace,
+            pids: Mutex::new(PidTable {
+                next: 1,
+                groups: BTreeMap::new(),
+            }),
+        })
+    }
+
+    /// A fresh pid/tid.
+    pub fn alloc_pid(&self) -> i32 {
+        let mut p = lock(&self.pids);
+        let pid = p.next;
+        p.next = if p.next >= 4_194_303 { 2 } else { p.next + 1 };
+        pid
+    }
+
+    pub fn register_group(&self, tg: &Arc<ThreadGroup>) {
+        lock(&self.pids).groups.insert(tg.tgid, Arc::downgrade(tg));
+    }
+
+    pub fn unregister_group(&self, tgid: i32) {
+        lock(&self.pids).groups.remove(&tgid);
+    }
+
+    /// The live process with this pid.
+    pub fn group(&self, pid: i32) -> Option<Arc<ThreadGroup>> {
+        lock(&self.pids).groups.get(&pid).and_then(|w| w.upgrade())
+    }
+
+    /// Every live process, by pid.
+    pub fn groups(&self) -> Vec<Arc<ThreadGroup>> {
+        lock(&self.pids)
+            .groups
+            .values()
+            .filter_map(|w| w.upgrade())
+            .collect()
+    }
+
+    pub fn uptime_ns(&self) -> u64 {
+        self.boot.elapsed().as_nanos() as u64
+    }
+}
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    Exited(i32),
+    Signaled { sig: i32, core: bool },
+}
+
+impl ExitStatus {
+    /// The wait(2) status word.
+    pub fn wait_status(self) -> i32 {
+        match self {
+            ExitStatus::Exited(c) => (c & 0xff) << 8,
+            ExitStatus::Signaled { sig, core } => sig | if core { 0x80 } else { 0 },
+        }
+    }
+
+    /// What a shell reports: the code, or 128 + the signal.
+    pub fn shell_code(self) -> i32 {
+        match self {
+            ExitStatus::Exited(c) => c & 0xff,
+            ExitStatus::Signaled { sig, .. } => 128 + sig,
+        }
+    }
+}
+
+/// Root, working directory and umask.
+#[derive(Clone)]
+pub struct FsContext {
+    pub root: DentryRef,
+    pub cwd: DentryRef,
+    pub umask: u32,
+}
+
+/// Per-process signal dispositions.
+#[derive(Clone)]
+pub struct SignalActions {
+    pub actions: [abi::KSigaction; 64],
+}
+
+impl Default for SignalActions {
+    fn default() -> Self {
+        SignalActions {
+            actions: [abi::KSigaction::default(); 64],
+        }
+    }
+}
+
+/// A process: what its threads share.
+pub struct ThreadGroup {
+    pub tgid: i32,
+    pub kernel: Arc<Kernel>,
+    pub mm: Mutex<Arc<MemoryManager>>,
+    pub fds: Mutex<Arc<FdTable>>,
+    pub fs: Mutex<FsContext>,
+    pub creds: Mutex<Creds>,
+    /// The command name (comm), at most 15 bytes.
+    pub comm: Mutex<Vec<u8>>,
+    pub exe: Mutex<Option<DentryRef>>,
+    pub rlimits: Mutex<[Rlimit; 16]>,
+    pub signals: Mutex<SignalActions>,
+    pub ppid: Mutex<i32>,
+    pub pgid: Mutex<i32>,
+    pub sid: Mutex<i32>,
+    pub exit: Mutex<Option<ExitStatus>>,
+    pub start: Instant,
+}
+
+/// Linux's default resource limits for a new process.
+pub fn default_rlimits() -> [Rlimit; 16] {
+    use abi::flags::*;
+    let inf = Rlimit {
+        cur: RLIM_INFINITY,
+        max: RLIM_INFINITY,
+    };
+    let mut r = [inf; 16];
+    r[RLIMIT_STACK as usize] = Rlimit {
+        cur: 8 << 20,
+        max: RLIM_INFINITY,
+    };
+    r[RLIMIT_CORE as usize] = Rlimit {
+        cur: 0,
+        max: RLIM_INFINITY,
+    };
+    r[RLIMIT_NOFILE as usize] = Rlimit {
+        cur: vfs::fdtable::DEFAULT_NOFILE,
+        max: 4096,
+    };
+    r[RLIMIT_NPROC as usize] = Rlimit {
+        cur: 63_432,
+        max: 63_432,
+    };
+    r[RLIMIT_MEMLOCK as usize] = Rlimit {
+        cur: 64 << 10,
+        max: 64 << 10,
+    };
+    r[RLIMIT_SIGPENDING as usize] = Rlimit {
+        cur: 63_432,
+        max: 63_432,
+    };
+    r[RLIMIT_MSGQUEUE as usize] = Rlimit {
+        cur: 819_200,
+        max: 819_200,
+    };
+    r[RLIMIT_NICE as usize] = Rlimit { cur: 0, max: 0 };
+    r[RLIMIT_RTPRIO as usize] = Rlimit { cur: 0, max: 0 };
+    r
+}
+
+impl ThreadGroup {
+    /// A new process (no threads yet).
+    pub fn new(
+        kernel: &Arc<Kernel>,
+        mm: Arc<MemoryManager>,
+        fds: Arc<FdTable>,
+        fs: FsContext,
+        creds: Creds,
+    ) -> Arc<ThreadGroup> {
+        let tgid = kernel.alloc_pid();
+        let tg = Arc::new(ThreadGroup {
+            tgid,
+            kernel: kernel.clone(),
+            mm: Mutex::new(mm),
+            fds: Mutex::new(fds),
+            fs: Mutex::new(fs),
+            creds: Mutex::new(creds),
+            comm: Mutex::new(Vec::new()),
+            exe: Mutex::new(None),
+            rlimits: Mutex::new(default_rlimits()),
+            signals: Mutex::new(SignalActions::default()),
+            ppid: Mutex::new(0),
+            pgid: Mutex::new(tgid),
+            sid: Mutex::new(tgid),
+            exit: Mutex::new(None),
+            start: Instant::now(),
+        });
+        kernel.register_group(&tg);
+        tg
+    }
+
+    pub fn mm(&self) -> Arc<MemoryManager> {
+        lock(&self.mm).clone()
+    }
+
+    pub fn fds(&self) -> Arc<FdTable> {
+        lock(&self.fds).clone()
+    }
+
+    pub fn creds(&self) -> Creds {
+        lock(&self.creds).clone()
+    }
+
+    pub fn fs(&self) -> FsContext {
+        lock(&self.fs).clone()
+    }
+
+    pub fn rlimit(&self, res: u32) -> Rlimit {
+        lock(&self.rlimits)
+            .get(res as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// RLIMIT_NOFILE's soft limit (the fd table's ceiling).
+    pub fn nofile(&self) -> u64 {
+        self.rlimit(abi::flags::RLIMIT_NOFILE).cur
+    }
+
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        *lock(&self.exit)
+    }
+}
+
+/// Errors that end boot (not guest-visible).
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("{0}")]
+    Platform(#[from] platform::PlatformError),
+    #[error("{0}")]
+    MemFile(#[from] crate::memfile::MemFileError),
+    #[error("cannot start {path}: {errno}")]
+    Exec { path: String, errno: Errno },
+    #[error("{0}")]
+    Other(String),
+}

@@ -1,0 +1,303 @@
+//! A task (guest thread) and its run loop: switch into the guest, serve
+//! what comes out, repeat.
+
+use crate::kernel::{lock, ExitStatus, FsContext, Kernel, ThreadGroup};
+use crate::mm::MemoryManager;
+use crate::table::UserAddr;
+use abi::flags::{AT_FDCWD, PATH_MAX};
+use abi::signal;
+use abi::Errno;
+use platform::{Context, Exit, Regs};
+use std::sync::Arc;
+use vfs::{Creds, DentryRef, FdTable, Follow, Interrupt, OpenFile};
+
+/// One guest thread, owned by the Sentry thread that runs it.
+pub struct Task {
+    pub tid: i32,
+    pub tg: Arc<ThreadGroup>,
+    pub kernel: Arc<Kernel>,
+    pub regs: Regs,
+    pub ctx: Box<dyn Context>,
+    pub interrupt: Arc<Interrupt>,
+    /// Blocked signals.
+    pub sigmask: u64,
+    pub clear_child_tid: u64,
+    /// Set by exit/exit_group/fatal signals: the run loop stops.
+    pub exiting: Option<ExitStatus>,
+    /// The task's MemoryManager (the thread group's, cached so the hot path
+    /// takes no lock).
+    mm: Arc<MemoryManager>,
+}
+
+impl Task {
+    pub fn new(tg: Arc<ThreadGroup>, tid: i32) -> Result<Task, platform::PlatformError> {
+        let kernel = tg.kernel.clone();
+        let ctx = kernel.platform.new_context()?;
+        let mm = tg.mm();
+        Ok(Task {
+            tid,
+            tg,
+            kernel,
+            regs: Regs::default(),
+            ctx,
+            interrupt: Interrupt::new(),
+            sigmask: 0,
+            clear_child_tid: 0,
+            exiting: None,
+            mm,
+        })
+    }
+
+    pub fn mm(&self) -> &Arc<MemoryManager> {
+        &self.mm
+    }
+
+    /// Switch the task (and its process) to a new address space (execve).
+    pub fn set_mm(&mut self, mm: Arc<MemoryManager>) {
+        *lock(&self.tg.mm) = mm.clone();
+        self.mm = mm;
+    }
+
+    pub fn fds(&self) -> Arc<FdTable> {
+        self.tg.fds()
+    }
+
+    pub fn creds(&self) -> Creds {
+        self.tg.creds()
+    }
+
+    pub fn fs(&self) -> FsContext {
+        self.tg.fs()
+    }
+
+    pub fn file(&self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
+        self.tg.fds().get(fd)
+    }
+
+    pub fn copy_in(&self, addr: UserAddr, dst: &mut [u8]) -> Result<(), Errno> {
+        self.mm.copy_in(addr.0, dst)
+    }
+
+    pub fn copy_out(&self, addr: UserAddr, src: &[u8]) -> Result<(), Errno> {
+        self.mm.copy_out(addr.0, src)
+    }
+
+    pub fn read_obj<T: abi::Pod>(&self, addr: UserAddr) -> Result<T, Errno> {
+        self.mm.read_obj(addr.0)
+    }
+
+    pub fn write_obj<T: abi::Pod>(&self, addr: UserAddr, v: &T) -> Result<(), Errno> {
+        self.mm.write_obj(addr.0, v)
+    }
+
+    /// A path argument: NUL-terminated, below PATH_MAX.
+    pub fn read_path(&self, addr: UserAddr) -> Result<Vec<u8>, Errno> {
+        self.mm.read_cstr(addr.0, PATH_MAX)
+    }
+
+    /// The starting directory for a *at() call.
+    pub fn dir_for(&self, dirfd: i32, path: &[u8]) -> Result<DentryRef, Errno> {
+        let fs = self.fs();
+        if path.first() == Some(&b'/') || dirfd == AT_FDCWD {
+            return Ok(fs.cwd);
+        }
+        let f = self.file(dirfd)?;
+        let d = f.dentry.clone().ok_or(Errno::ENOTDIR)?;
+        if !d.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        Ok(d)
+    }
+
+    /// Resolve `path` relative to `dirfd` as the *at() calls do.
+    pub fn resolve_at(&self, dirfd: i32, path: &[u8], follow: Follow) -> Result<DentryRef, Errno> {
+        let start = self.dir_for(dirfd, path)?;
+        let fs = self.fs();
+        self.kernel
+            .mounts
+            .resolve(&fs.root, &start, path, follow, &self.creds())
+    }
+
+    /// Resolve a path relative to the working directory.
+    pub fn resolve(&self, path: &[u8], follow: Follow) -> Result<DentryRef, Errno> {
+        self.resolve_at(AT_FDCWD, path, follow)
+    }
+
+    /// The parent directory and final name of `path` (for create, unlink...).
+    pub fn resolve_parent_at(
+        &self,
+        dirfd: i32,
+        path: &[u8],
+    ) -> Result<(DentryRef, Option<Vec<u8>>), Errno> {
+        let start = self.dir_for(dirfd, path)?;
+        let fs = self.fs();
+        self.kernel
+            .mounts
+            .resolve_parent(&fs.root, &start, path, &self.creds())
+    }
+
+    /// An I/O context for a file operation by this task.
+    pub fn io_ctx<'a>(&'a self, file: &OpenFile) -> vfs::IoCtx<'a> {
+        vfs::IoCtx {
+            flags: file.flags(),
+            interrupt: &self.interrupt,
+        }
+    }
+
+    /// End the whole process with `status` (exit_group, fatal signal).
+    pub fn exit_group(&mut self, status: ExitStatus) {
+        let mut e = lock(&self.tg.exit);
+        if e.is_none() {
+            *e = Some(status);
+        }
+        self.exiting = Some(e.unwrap_or(status));
+    }
+
+    /// Deliver a signal that is synchronous to this task. Handlers are not
+    /// run yet; the default action applies (terminate, core, ignore).
+    pub fn force_signal(&mut self, sig: i32) {
+        let act = lock(&self.tg.signals)
+            .actions
+            .get((sig - 1) as usize)
+            .copied()
+            .unwrap_or_default();
+        if act.handler == signal::SIG_IGN
+            && !matches!(
+                sig,
+                signal::SIGKILL
+                    | signal::SIGSTOP
+                    | signal::SIGSEGV
+                    | signal::SIGBUS
+                    | signal::SIGILL
+                    | signal::SIGFPE
+            )
+        {
+            return;
+        }
+        if act.handler > signal::SIG_IGN {
+            tracing::warn!(
+                "signal {} has a handler, but handlers are not run yet: terminating",
+                signal::name(sig)
+            );
+        }
+        match default_action(sig) {
+            DefaultAction::Ignore => {}
+            DefaultAction::Terminate => self.exit_group(ExitStatus::Signaled { sig, core: false }),
+            DefaultAction::Core => self.exit_group(ExitStatus::Signaled { sig, core: true }),
+        }
+    }
+
+    /// Run the guest until the process exits.
+    pub fn run(&mut self) -> ExitStatus {
+        let table = self.kernel.table.clone();
+        let strace = self.kernel.strace;
+        loop {
+            if let Some(s) = self.exiting {
+                return s;
+            }
+            let space = self.mm.space().clone();
+            let exit = match self.ctx.switch(&space, &mut self.regs) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!("task {}: platform failure: {e}", self.tid);
+                    self.exit_group(ExitStatus::Signaled {
+                        sig: signal::SIGKILL,
+                        core: false,
+                    });
+                    continue;
+                }
+            };
+            match exit {
+                Exit::Syscall => {
+                    let nr = self.regs.orig_rax;
+                    let args = self.regs.syscall_args();
+                    let desc = if strace {
+                        Some(table.describe_call(self, nr, &args))
+                    } else {
+                        None
+                    };
+                    let r = table.dispatch(self, nr, &args);
+                    if let Some(d) = desc {
+                        log_strace(self.tid, &d, &r);
+                    }
+                    // execve success replaces the registers; leave them.
+                    if !(r.is_ok() && nr as usize == abi::sysno::EXECVE) {
+                        self.regs.rax = match r {
+                            Ok(v) => v,
+                            Err(e) => (-(e.0 as i64)) as u64,
+                        };
+                    }
+                }
+                Exit::Fault { addr, signo, .. } => {
+                    tracing::debug!(
+                        "task {}: fault at {addr:#x} (rip {:#x}): {}",
+                        self.tid,
+                        self.regs.rip,
+                        signal::name(signo)
+                    );
+                    self.force_signal(signo);
+                    if self.exiting.is_none() {
+                        // Ignored synchronous faults would loop forever.
+                        self.exit_group(ExitStatus::Signaled {
+                            sig: signo,
+                            core: true,
+                        });
+                    }
+                }
+                Exit::Signal(info) => {
+                    tracing::debug!(
+                        "task {}: {} at rip {:#x}",
+                        self.tid,
+                        signal::name(info.signo),
+                        self.regs.rip
+                    );
+                    self.force_signal(info.signo);
+                    if self.exiting.is_none() {
+                        self.exit_group(ExitStatus::Signaled {
+                            sig: info.signo,
+                            core: true,
+                        });
+                    }
+                }
+                Exit::Interrupted => {}
+            }
+        }
+    }
+}
+
+fn log_strace(tid: i32, call: &str, r: &Result<u64, Errno>) {
+    match r {
+        Ok(v) if *v > 0xffff_ffff => tracing::info!(target: "strace", "[{tid}] {call} = {v:#x}"),
+        Ok(v) => tracing::info!(target: "strace", "[{tid}] {call} = {v}"),
+        Err(e) => tracing::info!(target: "strace", "[{tid}] {call} = -1 {e} ({})", errno_text(*e)),
+    }
+}
+
+fn errno_text(e: Errno) -> String {
+    std::io::Error::from_raw_os_error(e.0)
+        .to_string()
+        .split(" (os error")
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// What a signal does when nobody handles it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultAction {
+    Terminate,
+    Core,
+    Ignore,
+}
+
+pub fn default_action(sig: i32) -> DefaultAction {
+    use signal::*;
+    match sig {
+        SIGCHLD | SIGCONT | SIGURG | SIGWINCH => DefaultAction::Ignore,
+        SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ
+        | SIGSYS => DefaultAction::Core,
+        // Stop signals stop nothing yet (job control comes with processes).
+        SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => DefaultAction::Ignore,
+        _ => DefaultAction::Terminate,
+    }
+}

@@ -1,0 +1,373 @@
+//! Descriptor syscalls: dup, fcntl, ioctl, pipe, poll.
+
+use abi::flags::*;
+use abi::{Errno, PollFd};
+use sentry::table::{Fd, UserAddr};
+use sentry::{SysResult, Task};
+use std::time::{Duration, Instant};
+
+pub fn dup(task: &mut Task, fd: Fd) -> SysResult {
+    let f = task.file(fd.0)?;
+    Ok(task.fds().install(f, false, task.tg.nofile())? as u64)
+}
+
+pub fn dup3(task: &mut Task, old: Fd, new: Fd, flags: u32) -> SysResult {
+    if flags & !O_CLOEXEC != 0 || old == new {
+        return Err(Errno::EINVAL);
+    }
+    if new.0 < 0 {
+        return Err(Errno::EBADF);
+    }
+    let f = task.file(old.0)?;
+    let prev = task
+        .fds()
+        .install_at(new.0, f, flags & O_CLOEXEC != 0, task.tg.nofile())?;
+    drop(prev);
+    Ok(new.0 as u64)
+}
+
+pub fn dup2(task: &mut Task, old: Fd, new: Fd) -> SysResult {
+    if old == new {
+        task.file(old.0)?;
+        return Ok(new.0 as u64);
+    }
+    dup3(task, old, new, 0)
+}
+
+pub fn fcntl(task: &mut Task, fd: Fd, cmd: u32, arg: u64) -> SysResult {
+    let f = task.file(fd.0)?;
+    let fds = task.fds();
+    match cmd {
+        F_DUPFD | F_DUPFD_CLOEXEC => {
+            let limit = task.tg.nofile();
+            if arg >= limit {
+                return Err(Errno::EINVAL);
+            }
+            Ok(fds.install_from(f, cmd == F_DUPFD_CLOEXEC, arg, limit)? as u64)
+        }
+        F_GETFD => Ok(fds.get_cloexec(fd.0)? as u64),
+        F_SETFD => {
+            fds.set_cloexec(fd.0, arg & FD_CLOEXEC as u64 != 0)?;
+            Ok(0)
+        }
+        F_GETFL => Ok(f.flags() as u64),
+        F_SETFL => {
+            if f.flags() & O_PATH != 0 {
+                return Err(Errno::EBADF);
+            }
+            f.set_status_flags(arg as u32);
+            Ok(0)
+        }
+        F_GETLK => {
+            // No other process holds a lock: report F_UNLCK (l_type = 2).
+            let addr = UserAddr(arg);
+            let mut lk = [0u8; 32];
+            task.copy_in(addr, &mut lk)?;
+            lk[0..2].copy_from_slice(&2i16.to_ne_bytes());
+            task.copy_out(addr, &lk)?;
+            Ok(0)
+        }
+        F_SETLK | F_SETLKW => {
+            let mut lk = [0u8; 32];
+            task.copy_in(UserAddr(arg), &mut lk)?;
+            let ty = i16::from_ne_bytes([lk[0], lk[1]]);
+            match ty {
+                0 if !f.readable() => Err(Errno::EBADF),
+                1 if !f.writable() => Err(Errno::EBADF),
+                0..=2 => Ok(0),
+                _ => Err(Errno::EINVAL),
+            }
+        }
+        F_GETOWN => Ok(0),
+        F_SETOWN => Ok(0),
+        F_GETPIPE_SZ => Ok(65536),
+        F_SETPIPE_SZ => Ok(65536),
+        1033 /* F_ADD_SEALS */ | 1034 /* F_GET_SEALS */ => Err(Errno::EINVAL),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// How many bytes an ioctl request reads from its argument.
+fn ioctl_input_len(req: u64) -> usize {
+    match req {
+        TCSETS | TCSETSW | TCSETSF => 36,
+        TIOCSWINSZ => 8,
+        TIOCSPGRP => 4,
+        _ => 0,
+    }
+}
+
+pub fn ioctl(task: &mut Task, fd: Fd, req: u64, arg: UserAddr) -> SysResult {
+    let f = task.file(fd.0)?;
+    let req = req & 0xffff_ffff;
+    match req {
+        FIOCLEX => return task.fds().set_cloexec(fd.0, true).map(|_| 0),
+        FIONCLEX => return task.fds().set_cloexec(fd.0, false).map(|_| 0),
+        FIONBIO => {
+            let on: i32 = task.read_obj(arg)?;
+            let fl = f.flags();
+            f.set_status_flags(if on != 0 {
+                fl | O_NONBLOCK
+            } else {
+                fl & !O_NONBLOCK
+            });
+            return Ok(0);
+        }
+        _ => {}
+    }
+    if f.flags() & O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
+    let mut input = vec![0u8; ioctl_input_len(req)];
+    if !input.is_empty() {
+        task.copy_in(arg, &mut input)?;
+    }
+    let (ret, out) = f.ops.ioctl(req, arg.0, &input)?;
+    if let Some(out) = out {
+        task.copy_out(arg, &out)?;
+    }
+    Ok(ret)
+}
+
+pub fn pipe2(task: &mut Task, fds_addr: UserAddr, flags: u32) -> SysResult {
+    if flags & !(O_CLOEXEC | O_NONBLOCK | O_DIRECT) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (r, w) = vfs::pipe::new_pair();
+    let id = vfs::next_ino();
+    let status = flags & (O_NONBLOCK | O_DIRECT);
+    let rf = vfs::OpenFile::new_anon(r, O_RDONLY | status, format!("pipe:[{id}]"));
+    let wf = vfs::OpenFile::new_anon(w, O_WRONLY | status, format!("pipe:[{id}]"));
+    let fds = task.fds();
+    let limit = task.tg.nofile();
+    let cloexec = flags & O_CLOEXEC != 0;
+    let a = fds.install(rf, cloexec, limit)?;
+    let b = match fds.install(wf, cloexec, limit) {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = fds.remove(a);
+            return Err(e);
+        }
+    };
+    let pair = [a, b];
+    if let Err(e) = task.write_obj(fds_addr, &pair) {
+        let _ = fds.remove(a);
+        let _ = fds.remove(b);
+        return Err(e);
+    }
+    Ok(0)
+}
+
+pub fn pipe(task: &mut Task, fds_addr: UserAddr) -> SysResult {
+    pipe2(task, fds_addr, 0)
+}
+
+const POLLNVAL: i16 = 0x20;
+/// Most descriptors one poll may name (RLIMIT_NOFILE's ceiling).
+const MAX_POLL_FDS: u64 = 1 << 20;
+
+/// Wait until one of `fds` is ready, the deadline passes or the task is
+/// interrupted. Readiness is sampled; the interval grows to 10 ms.
+fn poll_fds(task: &Task, fds: &mut [PollFd], deadline: Option<Instant>) -> Result<usize, Errno> {
+    let mut sleep = Duration::from_micros(50);
+    loop {
+        let mut ready = 0;
+        for p in fds.iter_mut() {
+            p.revents = 0;
+            if p.fd < 0 {
+                continue;
+            }
+            match task.file(p.fd) {
+                Err(_) => p.revents = POLLNVAL,
+                Ok(f) => {
+                    let r = f.ops.poll() as i16;
+                    let always = (libc::POLLERR | libc::POLLHUP) as i16;
+                    p.revents = r & (p.events | always);
+                }
+            }
+            if p.revents != 0 {
+                ready += 1;
+            }
+        }
+        if ready > 0 {
+            return Ok(ready);
+        }
+        if let Some(d) = deadline {
+            if Instant::now() >= d {
+                return Ok(0);
+            }
+        }
+        if task.interrupt.is_pending() {
+            return Err(Errno::EINTR);
+        }
+        let mut s = sleep;
+        if let Some(d) = deadline {
+            s = s.min(d.saturating_duration_since(Instant::now()));
+        }
+        std::thread::sleep(s);
+        sleep = (sleep * 2).min(Duration::from_millis(10));
+    }
+}
+
+fn do_poll(task: &Task, addr: UserAddr, n: u64, deadline: Option<Instant>) -> SysResult {
+    if n > MAX_POLL_FDS || n > task.tg.nofile() {
+        return Err(Errno::EINVAL);
+    }
+    let mut fds = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        fds.push(task.read_obj::<PollFd>(addr.offset(i * 8)?)?);
+    }
+    let r = poll_fds(task, &mut fds, deadline)?;
+    for (i, p) in fds.iter().enumerate() {
+        task.write_obj(addr.offset(i as u64 * 8)?, p)?;
+    }
+    Ok(r as u64)
+}
+
+pub fn poll(task: &mut Task, addr: UserAddr, n: u64, timeout_ms: i32) -> SysResult {
+    let deadline = if timeout_ms < 0 {
+        None
+    } else {
+        Some(Instant::now() + Duration::from_millis(timeout_ms as u64))
+    };
+    do_poll(task, addr, n, deadline)
+}
+
+pub fn ppoll(
+    task: &mut Task,
+    addr: UserAddr,
+    n: u64,
+    ts: UserAddr,
+    _sigmask: UserAddr,
+    _size: u64,
+) -> SysResult {
+    let deadline = if ts.is_null() {
+        None
+    } else {
+        let t: abi::Timespec = task.read_obj(ts)?;
+        Some(Instant::now() + Duration::from_nanos(t.to_nanos().ok_or(Errno::EINVAL)?))
+    };
+    do_poll(task, addr, n, deadline)
+}
+
+fn read_fdset(task: &Task, addr: UserAddr, n: usize) -> Result<Vec<u64>, Errno> {
+    let words = n.div_ceil(64);
+    let mut v = vec![0u64; words];
+    if !addr.is_null() {
+        for (i, w) in v.iter_mut().enumerate() {
+            *w = task.read_obj(addr.offset(i as u64 * 8)?)?;
+        }
+    }
+    Ok(v)
+}
+
+fn do_select(
+    task: &Task,
+    n: i32,
+    r: UserAddr,
+    w: UserAddr,
+    e: UserAddr,
+    deadline: Option<Instant>,
+) -> SysResult {
+    if n < 0 || n as u64 > task.tg.nofile().max(1024) {
+        return Err(Errno::EINVAL);
+    }
+    let n = n as usize;
+    let (rs, ws, es) = (
+        read_fdset(task, r, n)?,
+        read_fdset(task, w, n)?,
+        read_fdset(task, e, n)?,
+    );
+    let mut fds = Vec::new();
+    for fd in 0..n {
+        let (wi, bit) = (fd / 64, 1u64 << (fd % 64));
+        let mut ev = 0i16;
+        if rs[wi] & bit != 0 {
+            ev |= libc::POLLIN as i16;
+        }
+        if ws[wi] & bit != 0 {
+            ev |= libc::POLLOUT as i16;
+        }
+        if es[wi] & bit != 0 {
+            ev |= libc::POLLPRI as i16;
+        }
+        if ev != 0 {
+            task.file(fd as i32)?;
+            fds.push(PollFd {
+                fd: fd as i32,
+                events: ev,
+                revents: 0,
+            });
+        }
+    }
+    poll_fds(task, &mut fds, deadline)?;
+    let words = n.div_ceil(64);
+    let (mut ro, mut wo, mut eo) = (vec![0u64; words], vec![0u64; words], vec![0u64; words]);
+    let mut count = 0;
+    for p in &fds {
+        let (wi, bit) = (p.fd as usize / 64, 1u64 << (p.fd % 64));
+        let inb = (libc::POLLIN | libc::POLLHUP | libc::POLLERR) as i16;
+        let outb = (libc::POLLOUT | libc::POLLERR) as i16;
+        if p.events & libc::POLLIN as i16 != 0 && p.revents & inb != 0 {
+            ro[wi] |= bit;
+            count += 1;
+        }
+        if p.events & libc::POLLOUT as i16 != 0 && p.revents & outb != 0 {
+            wo[wi] |= bit;
+            count += 1;
+        }
+        if p.events & libc::POLLPRI as i16 != 0 && p.revents & libc::POLLPRI as i16 != 0 {
+            eo[wi] |= bit;
+            count += 1;
+        }
+    }
+    for (addr, set) in [(r, &ro), (w, &wo), (e, &eo)] {
+        if !addr.is_null() {
+            for (i, word) in set.iter().enumerate() {
+                task.write_obj(addr.offset(i as u64 * 8)?, word)?;
+            }
+        }
+    }
+    Ok(count)
+}
+
+pub fn select(
+    task: &mut Task,
+    n: i32,
+    r: UserAddr,
+    w: UserAddr,
+    e: UserAddr,
+    tv: UserAddr,
+) -> SysResult {
+    let deadline = if tv.is_null() {
+        None
+    } else {
+        let t: abi::Timeval = task.read_obj(tv)?;
+        if t.tv_sec < 0 || !(0..1_000_000).contains(&t.tv_usec) {
+            return Err(Errno::EINVAL);
+        }
+        Some(
+            Instant::now()
+                + Duration::from_secs(t.tv_sec as u64)
+                + Duration::from_micros(t.tv_usec as u64),
+        )
+    };
+    do_select(task, n, r, w, e, deadline)
+}
+
+pub fn pselect6(
+    task: &mut Task,
+    n: i32,
+    r: UserAddr,
+    w: UserAddr,
+    e: UserAddr,
+    ts: UserAddr,
+) -> SysResult {
+    let deadline = if ts.is_null() {
+        None
+    } else {
+        let t: abi::Timespec = task.read_obj(ts)?;
+        Some(Instant::now() + Duration::from_nanos(t.to_nanos().ok_or(Errno::EINVAL)?))
+    };
+    do_select(task, n, r, w, e, deadline)
+}

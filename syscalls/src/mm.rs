@@ -1,0 +1,228 @@
+//! Memory syscalls: mmap, munmap, mprotect, mremap, brk, madvise.
+
+use abi::flags::*;
+use abi::{page_up, Errno, PAGE_SIZE};
+use platform::Prot;
+use sentry::mm::VmaName;
+use sentry::table::{Fd, Flags, UserAddr};
+use sentry::{SysResult, Task};
+use vfs::IoCtx;
+
+fn prot_of(p: u32) -> Result<Prot, Errno> {
+    if p & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // x86: write and exec imply read.
+    let mut prot = Prot::from_bits(p);
+    if prot.write || prot.exec {
+        prot.read = true;
+    }
+    Ok(prot)
+}
+
+pub fn mmap(
+    task: &mut Task,
+    addr: UserAddr,
+    len: u64,
+    prot: u32,
+    flags: Flags,
+    fd: Fd,
+    off: u64,
+) -> SysResult {
+    let flags = flags.0 as u32;
+    let prot = prot_of(prot)?;
+    if len == 0 || !off.is_multiple_of(PAGE_SIZE) {
+        return Err(Errno::EINVAL);
+    }
+    let len = page_up(len).ok_or(Errno::ENOMEM)?;
+    let kind = flags & MAP_TYPE;
+    if kind != MAP_SHARED && kind != MAP_PRIVATE {
+        return Err(Errno::EINVAL);
+    }
+    let shared = kind == MAP_SHARED;
+    let fixed = flags & MAP_FIXED != 0;
+    if fixed && !addr.0.is_multiple_of(PAGE_SIZE) {
+        return Err(Errno::EINVAL);
+    }
+    let mm = task.mm().clone();
+    if flags & MAP_ANONYMOUS != 0 {
+        let name = if flags & MAP_GROWSDOWN != 0 {
+            VmaName::Stack
+        } else {
+            VmaName::Anon
+        };
+        return mm.map_anon(addr.0, len, prot, shared, fixed, name);
+    }
+    let f = task.file(fd.0)?;
+    if f.flags() & O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
+    if !f.readable() {
+        return Err(Errno::EACCES);
+    }
+    if shared && prot.write && !f.writable() {
+        return Err(Errno::EACCES);
+    }
+    let d = f.dentry.clone().ok_or(Errno::ENODEV)?;
+    let st = d.inode.stat()?;
+    match st.st_mode & S_IFMT {
+        S_IFREG => {}
+        // /dev/zero maps as anonymous memory.
+        S_IFCHR if st.st_rdev == (1 << 8 | 5) => {
+            return mm.map_anon(addr.0, len, prot, shared, fixed, VmaName::Anon)
+        }
+        _ => return Err(Errno::ENODEV),
+    }
+    if d.mount.flags.noexec && prot.exec {
+        return Err(Errno::EPERM);
+    }
+    if shared && prot.write {
+        tracing::debug!(
+            "shared writable file mapping of {:?}: writes stay in memory",
+            String::from_utf8_lossy(&d.path)
+        );
+    }
+    off.checked_add(len).ok_or(Errno::EOVERFLOW)?;
+    // Copy the file's pages into fresh memory, then map it.
+    let mem = mm.memfile().alloc(len)?;
+    let size = f.ops.size()?;
+    let avail = size.saturating_sub(off).min(len);
+    let mut buf = vec![0u8; (avail as usize).min(1 << 20)];
+    let ctx = IoCtx {
+        flags: O_RDONLY,
+        interrupt: &task.interrupt,
+    };
+    let mut done = 0u64;
+    while done < avail {
+        let want = ((avail - done) as usize).min(buf.len());
+        let n = f.ops.read(&ctx, &mut buf[..want], off + done)?;
+        if n == 0 {
+            break;
+        }
+        mm.memfile().write(mem.off + done, &buf[..n])?;
+        done += n as u64;
+    }
+    let name = VmaName::File {
+        path: d.path.clone(),
+        dev: st.st_dev,
+        ino: st.st_ino,
+        offset: off,
+    };
+    mm.map_range(addr.0, len, prot, shared, fixed, mem, 0, name)
+}
+
+pub fn munmap(task: &mut Task, addr: UserAddr, len: u64) -> SysResult {
+    task.mm().unmap(addr.0, len)?;
+    Ok(0)
+}
+
+pub fn mprotect(task: &mut Task, addr: UserAddr, len: u64, prot: u32) -> SysResult {
+    let p = prot_of(prot)?;
+    task.mm().protect(addr.0, len, p)?;
+    Ok(0)
+}
+
+pub fn mremap(
+    task: &mut Task,
+    old: UserAddr,
+    old_len: u64,
+    new_len: u64,
+    flags: Flags,
+    new_addr: UserAddr,
+) -> SysResult {
+    let flags = flags.0 as u32;
+    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let fixed = if flags & MREMAP_FIXED != 0 {
+        Some(new_addr.0)
+    } else {
+        None
+    };
+    task.mm()
+        .remap(old.0, old_len, new_len, flags & MREMAP_MAYMOVE != 0, fixed)
+}
+
+pub fn brk(task: &mut Task, addr: UserAddr) -> SysResult {
+    Ok(task.mm().brk(addr.0))
+}
+
+pub fn madvise(task: &mut Task, addr: UserAddr, len: u64, advice: i32) -> SysResult {
+    if !addr.0.is_multiple_of(PAGE_SIZE) {
+        return Err(Errno::EINVAL);
+    }
+    let len = page_up(len).ok_or(Errno::EINVAL)?;
+    const MADV_DONTNEED: i32 = 4;
+    const MADV_FREE: i32 = 8;
+    match advice {
+        0..=3 | 9..=19 | 100..=101 => Ok(0),
+        MADV_DONTNEED | MADV_FREE => {
+            // Private memory reads back as zeros afterwards.
+            let mm = task.mm().clone();
+            let mut at = addr.0;
+            let end = addr.0.checked_add(len).ok_or(Errno::EINVAL)?;
+            while at < end {
+                let v = mm.vma_at(at).ok_or(Errno::ENOMEM)?;
+                let e = v.end.min(end);
+                if !v.shared {
+                    mm.force_zero(at, e - at)?;
+                }
+                at = e;
+            }
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+pub fn msync(task: &mut Task, addr: UserAddr, len: u64, flags: i32) -> SysResult {
+    if !addr.0.is_multiple_of(PAGE_SIZE) || flags & !7 != 0 || (flags & 1 != 0 && flags & 4 != 0) {
+        return Err(Errno::EINVAL);
+    }
+    if !task
+        .mm()
+        .is_mapped(addr.0, page_up(len).ok_or(Errno::ENOMEM)?)
+    {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(0)
+}
+
+pub fn mincore(task: &mut Task, addr: UserAddr, len: u64, vec: UserAddr) -> SysResult {
+    if !addr.0.is_multiple_of(PAGE_SIZE) {
+        return Err(Errno::EINVAL);
+    }
+    let len = page_up(len).ok_or(Errno::ENOMEM)?;
+    if !task.mm().is_mapped(addr.0, len) {
+        return Err(Errno::ENOMEM);
+    }
+    let pages = (len / PAGE_SIZE) as usize;
+    let mut done = 0;
+    let ones = [1u8; 4096];
+    while done < pages {
+        let n = (pages - done).min(ones.len());
+        task.copy_out(vec.offset(done as u64)?, &ones[..n])?;
+        done += n;
+    }
+    Ok(0)
+}
+
+pub fn mlock(task: &mut Task, addr: UserAddr, len: u64) -> SysResult {
+    if !task
+        .mm()
+        .is_mapped(abi::page_down(addr.0), page_up(len).ok_or(Errno::ENOMEM)?)
+    {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(0)
+}
+
+pub fn mlockall(_task: &mut Task, flags: i32) -> SysResult {
+    if flags == 0 || flags & !7 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(0)
+}

@@ -1,0 +1,213 @@
+//! Signal syscalls. Dispositions and masks are kept; delivery runs the
+//! default action (handlers come with the processes-and-signals work).
+
+use abi::signal::*;
+use abi::{Errno, KSigaction, StackT};
+use sentry::kernel::lock;
+use sentry::table::UserAddr;
+use sentry::{SysResult, Task};
+
+fn valid(sig: i32) -> bool {
+    (1..=NSIG).contains(&sig)
+}
+
+pub fn rt_sigaction(
+    task: &mut Task,
+    sig: i32,
+    act: UserAddr,
+    old: UserAddr,
+    size: u64,
+) -> SysResult {
+    if size != 8 || !valid(sig) {
+        return Err(Errno::EINVAL);
+    }
+    if !act.is_null() && (sig == SIGKILL || sig == SIGSTOP) {
+        return Err(Errno::EINVAL);
+    }
+    let new = if act.is_null() {
+        None
+    } else {
+        Some(task.read_obj::<KSigaction>(act)?)
+    };
+    let prev = {
+        let mut s = lock(&task.tg.signals);
+        let slot = s.actions.get_mut((sig - 1) as usize).ok_or(Errno::EINVAL)?;
+        let prev = *slot;
+        if let Some(mut n) = new {
+            n.mask &= !(sigbit(SIGKILL) | sigbit(SIGSTOP));
+            *slot = n;
+        }
+        prev
+    };
+    if !old.is_null() {
+        task.write_obj(old, &prev)?;
+    }
+    Ok(0)
+}
+
+pub fn rt_sigprocmask(
+    task: &mut Task,
+    how: i32,
+    set: UserAddr,
+    old: UserAddr,
+    size: u64,
+) -> SysResult {
+    if size != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let prev = task.sigmask;
+    if !set.is_null() {
+        let s: u64 = task.read_obj(set)?;
+        let s = s & !(sigbit(SIGKILL) | sigbit(SIGSTOP));
+        task.sigmask = match how {
+            SIG_BLOCK => prev | s,
+            SIG_UNBLOCK => prev & !s,
+            SIG_SETMASK => s,
+            _ => return Err(Errno::EINVAL),
+        };
+    }
+    if !old.is_null() {
+        task.write_obj(old, &prev)?;
+    }
+    Ok(0)
+}
+
+pub fn rt_sigpending(task: &mut Task, set: UserAddr, size: u64) -> SysResult {
+    if size > 8 {
+        return Err(Errno::EINVAL);
+    }
+    task.write_obj(set, &0u64)?;
+    Ok(0)
+}
+
+const SS_ONSTACK: i32 = 1;
+const SS_DISABLE: i32 = 2;
+const MINSIGSTKSZ: u64 = 2048;
+
+pub fn sigaltstack(task: &mut Task, ss: UserAddr, old: UserAddr) -> SysResult {
+    let cur = StackT {
+        ss_sp: 0,
+        ss_flags: SS_DISABLE,
+        pad: 0,
+        ss_size: 0,
+    };
+    if !ss.is_null() {
+        let n: StackT = task.read_obj(ss)?;
+        if n.ss_flags & !(SS_DISABLE | SS_ONSTACK) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if n.ss_flags & SS_DISABLE == 0 && n.ss_size < MINSIGSTKSZ {
+            return Err(Errno::ENOMEM);
+        }
+    }
+    if !old.is_null() {
+        task.write_obj(old, &cur)?;
+    }
+    Ok(0)
+}
+
+/// Send `sig` to this task's own process (the only one there is yet).
+fn signal_self(task: &mut Task, sig: i32) -> SysResult {
+    if sig == 0 {
+        return Ok(0);
+    }
+    if task.sigmask & sigbit(sig) != 0 && sig != SIGKILL && sig != SIGSTOP {
+        // Blocked: it would stay pending. Nothing to deliver it to yet.
+        return Ok(0);
+    }
+    task.force_signal(sig);
+    Ok(0)
+}
+
+pub fn kill(task: &mut Task, pid: i32, sig: i32) -> SysResult {
+    if sig != 0 && !valid(sig) {
+        return Err(Errno::EINVAL);
+    }
+    let me = task.tg.tgid;
+    let pgid = *lock(&task.tg.pgid);
+    if pid == me || pid == 0 || pid == -1 || pid == -pgid {
+        return signal_self(task, sig);
+    }
+    Err(Errno::ESRCH)
+}
+
+pub fn tgkill(task: &mut Task, tgid: i32, tid: i32, sig: i32) -> SysResult {
+    if tgid <= 0 || tid <= 0 || (sig != 0 && !valid(sig)) {
+        return Err(Errno::EINVAL);
+    }
+    if tgid != task.tg.tgid || tid != task.tid {
+        return Err(Errno::ESRCH);
+    }
+    signal_self(task, sig)
+}
+
+pub fn tkill(task: &mut Task, tid: i32, sig: i32) -> SysResult {
+    if tid <= 0 || (sig != 0 && !valid(sig)) {
+        return Err(Errno::EINVAL);
+    }
+    if tid != task.tid {
+        return Err(Errno::ESRCH);
+    }
+    signal_self(task, sig)
+}
+
+pub fn wait4(
+    task: &mut Task,
+    _pid: i32,
+    status: UserAddr,
+    options: i32,
+    _ru: UserAddr,
+) -> SysResult {
+    if options & !(1 | 2 | 8 | 0x0100_0000 | 0x2000_0000 | 0x4000_0000 | -0x8000_0000i32) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let _ = (task, status);
+    // No process has children until fork is served.
+    Err(Errno::ECHILD)
+}
+
+const FUTEX_WAIT: i32 = 0;
+const FUTEX_WAKE: i32 = 1;
+const FUTEX_WAIT_BITSET: i32 = 9;
+const FUTEX_WAKE_BITSET: i32 = 10;
+
+pub fn futex(
+    task: &mut Task,
+    addr: UserAddr,
+    op: i32,
+    val: u32,
+    timeout: UserAddr,
+    _a2: UserAddr,
+    _v3: u32,
+) -> SysResult {
+    if addr.0 % 4 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    match op & 0x7f {
+        FUTEX_WAKE | FUTEX_WAKE_BITSET => {
+            task.read_obj::<u32>(addr)?;
+            // One thread per process: there is nobody to wake.
+            Ok(0)
+        }
+        FUTEX_WAIT | FUTEX_WAIT_BITSET => {
+            let cur: u32 = task.read_obj(addr)?;
+            if cur != val {
+                return Err(Errno::EAGAIN);
+            }
+            // Nobody else can change the word: wait out the timeout.
+            if timeout.is_null() {
+                return Err(Errno::EDEADLK);
+            }
+            let t: abi::Timespec = task.read_obj(timeout)?;
+            let ns = t.to_nanos().ok_or(Errno::EINVAL)?;
+            let deadline = if op & 0x7f == FUTEX_WAIT {
+                std::time::Instant::now() + std::time::Duration::from_nanos(ns)
+            } else {
+                std::time::Instant::now()
+            };
+            crate::time::sleep_until(task, deadline)?;
+            Err(Errno::ETIMEDOUT)
+        }
+        _ => Err(Errno::ENOSYS),
+    }
+}

@@ -16,7 +16,7 @@ cat > "$bundle/config.json" <<'JSON'
   "ociVersion": "1.0.2",
   "process": {
     "user": { "uid": 0, "gid": 0 },
-    "args": ["/bin/sh", "-c", "echo \"hello from $HOSTNAME\"; uname -a; ls -l /; cat /proc/self/status"],
+    "args": ["/bin/ls", "-l", "/", "/proc/self/"],
     "env": ["PATH=/bin", "HOSTNAME=demo"],
     "cwd": "/"
   },

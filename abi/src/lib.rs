@@ -39,12 +39,7 @@ pub unsafe trait Pod: Copy + Sized + 'static {
     /// The value's bytes.
     fn as_bytes(&self) -> &[u8] {
         // SAFETY: Pod guarantees no padding and plain data, so every byte is initialised.
-        unsafe {
-            core::slice::from_raw_parts(
-                self as *const Self as *const u8,
-                core::mem::size_of::<Self>(),
-            )
-        }
+        unsafe { core::slice::from_raw_parts(self as *const Self as *const u8, core::mem::size_of::<Self>()) }
     }
 
     /// A value made from the first size_of::<Self>() bytes of `b`, or None

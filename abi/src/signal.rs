@@ -110,8 +110,5 @@ pub fn name(sig: i32) -> &'static str {
         "SIGPWR",
         "SIGSYS",
     ];
-    usize::try_from(sig)
-        .ok()
-        .and_then(|i| NAMES.get(i).copied())
-        .unwrap_or("SIGRT")
+    usize::try_from(sig).ok().and_then(|i| NAMES.get(i).copied()).unwrap_or("SIGRT")
 }

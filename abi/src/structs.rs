@@ -45,16 +45,11 @@ impl Timespec {
         if self.tv_sec < 0 || !(0..1_000_000_000).contains(&self.tv_nsec) {
             return None;
         }
-        (self.tv_sec as u64)
-            .checked_mul(1_000_000_000)?
-            .checked_add(self.tv_nsec as u64)
+        (self.tv_sec as u64).checked_mul(1_000_000_000)?.checked_add(self.tv_nsec as u64)
     }
 
     pub fn from_nanos(ns: u64) -> Self {
-        Timespec {
-            tv_sec: (ns / 1_000_000_000) as i64,
-            tv_nsec: (ns % 1_000_000_000) as i64,
-        }
+        Timespec { tv_sec: (ns / 1_000_000_000) as i64, tv_nsec: (ns % 1_000_000_000) as i64 }
     }
 }
 
@@ -275,14 +270,7 @@ unsafe impl Pod for Itimerval {}
 
 /// Append one `linux_dirent64` record for (ino, off, type, name) to `out`,
 /// or return false (appending nothing) when it would not fit in `cap` bytes.
-pub fn push_dirent64(
-    out: &mut Vec<u8>,
-    cap: usize,
-    ino: u64,
-    off: i64,
-    d_type: u8,
-    name: &[u8],
-) -> bool {
+pub fn push_dirent64(out: &mut Vec<u8>, cap: usize, ino: u64, off: i64, d_type: u8, name: &[u8]) -> bool {
     // header: ino(8) off(8) reclen(2) type(1), then name and NUL, aligned to 8.
     let reclen = (19 + name.len() + 1 + 7) & !7;
     if out.len() + reclen > cap || reclen > u16::MAX as usize {
@@ -299,14 +287,7 @@ pub fn push_dirent64(
 }
 
 /// Append one old `linux_dirent` record (getdents, not getdents64).
-pub fn push_dirent(
-    out: &mut Vec<u8>,
-    cap: usize,
-    ino: u64,
-    off: i64,
-    d_type: u8,
-    name: &[u8],
-) -> bool {
+pub fn push_dirent(out: &mut Vec<u8>, cap: usize, ino: u64, off: i64, d_type: u8, name: &[u8]) -> bool {
     // header: ino(8) off(8) reclen(2), name, NUL, pad, then d_type as the last byte.
     let reclen = (18 + name.len() + 2 + 7) & !7;
     if out.len() + reclen > cap || reclen > u16::MAX as usize {

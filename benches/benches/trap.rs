@@ -11,9 +11,7 @@ fn bench(c: &mut Criterion) {
     for what in ["getppid", "pipe", "open", "stat"] {
         let mut g = c.benchmark_group(what);
         g.sample_size(10);
-        g.bench_function("native", |b| {
-            b.iter_custom(|iters| run_loop(Runner::Native, what, iters))
-        });
+        g.bench_function("native", |b| b.iter_custom(|iters| run_loop(Runner::Native, what, iters)));
         for p in PLATFORMS {
             g.bench_function(format!("runsc-lite-{p}"), |b| {
                 b.iter_custom(|iters| run_loop(Runner::Sandbox(p), what, iters))

@@ -38,12 +38,7 @@ pub fn syscall_loop() -> PathBuf {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("guest/syscall_loop.c");
         let out = target_dir().join("bench-guest/syscall_loop");
         std::fs::create_dir_all(out.parent().expect("has parent")).expect("mkdir");
-        let st = Command::new("gcc")
-            .args(["-O2", "-static", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .status()
-            .expect("gcc runs");
+        let st = Command::new("gcc").args(["-O2", "-static", "-o"]).arg(&out).arg(&src).status().expect("gcc runs");
         assert!(st.success(), "gcc failed");
         out
     })
@@ -74,35 +69,18 @@ pub fn run_loop(runner: Runner, what: &str, n: u64) -> Duration {
         }
         Runner::Runsc(p) => {
             let mut c = Command::new("runsc");
-            c.args([
-                &format!("--platform={p}"),
-                "--rootless",
-                "--network=none",
-                "do",
-            ])
-            .arg(&prog);
+            c.args([&format!("--platform={p}"), "--rootless", "--network=none", "do"]).arg(&prog);
             c
         }
     };
     cmd.args([what, &n]);
     let out = cmd.output().expect("guest runs");
-    assert!(
-        out.status.success(),
-        "{runner:?} {what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ns: u64 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("guest prints nanoseconds");
+    assert!(out.status.success(), "{runner:?} {what}: {}", String::from_utf8_lossy(&out.stderr));
+    let ns: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("guest prints nanoseconds");
     Duration::from_nanos(ns)
 }
 
 /// Is Debian's runsc installed?
 pub fn have_runsc() -> bool {
-    Command::new("runsc")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+    Command::new("runsc").arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
 }

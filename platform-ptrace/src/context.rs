@@ -111,10 +111,7 @@ impl PtraceContext {
             binding: None,
             entries: Vec::new(),
             cur: usize::MAX,
-            intr: Arc::new(InterruptState {
-                pending: AtomicBool::new(false),
-                running: AtomicI32::new(0),
-            }),
+            intr: Arc::new(InterruptState { pending: AtomicBool::new(false), running: AtomicI32::new(0) }),
             last_fault: None,
             switches: 0,
         }
@@ -125,10 +122,7 @@ impl PtraceContext {
     #[cfg(test)]
     pub(crate) fn stub_pid(&self, space: &Arc<dyn AddressSpace>) -> Option<i32> {
         let key = space::key_of(space);
-        self.entries
-            .iter()
-            .find(|e| e.key == key)
-            .map(|e| e.stub.pid)
+        self.entries.iter().find(|e| e.key == key).map(|e| e.stub.pid)
     }
 
     /// Make sure the context is bound to the calling thread: stub threads
@@ -148,10 +142,7 @@ impl PtraceContext {
             // Used from another thread than before: the old thread traces
             // our stub threads, we cannot drive them from here. Start over
             // (the floating-point state held by the stubs is lost).
-            tracing::warn!(
-                "ptrace context moved from thread {} to {tid}: recreating its stub threads",
-                old.tid
-            );
+            tracing::warn!("ptrace context moved from thread {} to {tid}: recreating its stub threads", old.tid);
             self.release_all(false);
         }
         let (cpu, saved_mask) = match self.shared.binding {
@@ -165,11 +156,7 @@ impl PtraceContext {
             }
             CpuBinding::Follow | CpuBinding::None => (None, None),
         };
-        self.binding = Some(Binding {
-            tid,
-            cpu,
-            saved_mask,
-        });
+        self.binding = Some(Binding { tid, cpu, saved_mask });
     }
 
     /// Kill and reap every stub thread.
@@ -196,21 +183,14 @@ impl PtraceContext {
     }
 
     #[cold]
-    fn find_or_create(
-        &mut self,
-        space: &Arc<dyn AddressSpace>,
-        key: usize,
-    ) -> Result<usize, PlatformError> {
+    fn find_or_create(&mut self, space: &Arc<dyn AddressSpace>, key: usize) -> Result<usize, PlatformError> {
         self.prune();
         if let Some(i) = self.entries.iter().position(|e| e.key == key) {
             self.cur = i;
             return Ok(i);
         }
-        let inner = space::lookup(key).ok_or_else(|| {
-            PlatformError::Unavailable(
-                "address space was not created by the ptrace platform".into(),
-            )
-        })?;
+        let inner = space::lookup(key)
+            .ok_or_else(|| PlatformError::Unavailable("address space was not created by the ptrace platform".into()))?;
         let pid = inner.new_stub_thread()?;
         let cpu = match self.shared.binding {
             CpuBinding::Pin => self.binding.as_ref().and_then(|b| b.cpu),
@@ -220,13 +200,7 @@ impl PtraceContext {
         stub::attach_stub_thread(pid, cpu)?;
         let stub = Arc::new(StubThread::new(pid));
         space::local_add(key, Arc::downgrade(space), stub.clone());
-        self.entries.push(Entry {
-            key,
-            space: Arc::downgrade(space),
-            inner,
-            stub,
-            cpu,
-        });
+        self.entries.push(Entry { key, space: Arc::downgrade(space), inner, stub, cpu });
         self.cur = self.entries.len() - 1;
         Ok(self.cur)
     }
@@ -269,10 +243,7 @@ impl PtraceContext {
                 self.remove(i);
                 PlatformError::StubDied(format!("stub thread {pid} was reaped by someone else"))
             }
-            RunError::Wait(errno) => PlatformError::Host {
-                call: "wait4",
-                errno,
-            },
+            RunError::Wait(errno) => PlatformError::Host { call: "wait4", errno },
             RunError::Exited(st) => {
                 self.entries[i].stub.mark_reaped();
                 self.remove(i);
@@ -337,8 +308,7 @@ impl PtraceContext {
                 continue;
             }
             let mut info = SigInfo::default();
-            sys::getsiginfo(pid, &mut info)
-                .map_err(|e| RunError::Ptrace("PTRACE_GETSIGINFO", e))?;
+            sys::getsiginfo(pid, &mut info).map_err(|e| RunError::Ptrace("PTRACE_GETSIGINFO", e))?;
             if info.code <= 0 {
                 // Sent by some process with kill(2) & co, not raised by the
                 // guest's instructions: suppress.
@@ -355,12 +325,7 @@ impl PtraceContext {
         if (signo == SIGSEGV || signo == SIGBUS) && info.code != SI_KERNEL {
             let addr = info.fields[0];
             let e = &self.entries[i];
-            let f = LastFault {
-                key: e.key,
-                unmap_gen: e.inner.unmap_gen.load(Ordering::Relaxed),
-                addr,
-                ip: regs.rip,
-            };
+            let f = LastFault { key: e.key, unmap_gen: e.inner.unmap_gen.load(Ordering::Relaxed), addr, ip: regs.rip };
             // ptrace does not tell the page-fault error code. As gVisor: an
             // instruction fetch iff the address is rip; a write if the same
             // fault repeats immediately (a read fault was handled, so the
@@ -373,12 +338,7 @@ impl PtraceContext {
                 Access::Read
             };
             self.last_fault = Some(f);
-            return Exit::Fault {
-                addr,
-                access,
-                signo,
-                code: info.code,
-            };
+            return Exit::Fault { addr, access, signo, code: info.code };
         }
         self.last_fault = None;
         Exit::Signal(info)
@@ -386,11 +346,7 @@ impl PtraceContext {
 }
 
 impl Context for PtraceContext {
-    fn switch(
-        &mut self,
-        space: &Arc<dyn AddressSpace>,
-        regs: &mut Regs,
-    ) -> Result<Exit, PlatformError> {
+    fn switch(&mut self, space: &Arc<dyn AddressSpace>, regs: &mut Regs) -> Result<Exit, PlatformError> {
         if self.entries.len() > 1 {
             self.switches = self.switches.wrapping_add(1);
             if self.switches.is_multiple_of(4096) {
@@ -403,9 +359,7 @@ impl Context for PtraceContext {
             self.follow_cpu(i);
         }
         self.intr.running.store(pid, Ordering::SeqCst);
-        if self.intr.pending.load(Ordering::SeqCst)
-            && self.intr.pending.swap(false, Ordering::SeqCst)
-        {
+        if self.intr.pending.load(Ordering::SeqCst) && self.intr.pending.swap(false, Ordering::SeqCst) {
             self.intr.running.store(0, Ordering::Release);
             self.last_fault = None;
             return Ok(Exit::Interrupted);
@@ -423,14 +377,9 @@ impl Context for PtraceContext {
         Ok(fp)
     }
 
-    fn set_fp_state(
-        &mut self,
-        space: &Arc<dyn AddressSpace>,
-        fp: &FpState,
-    ) -> Result<(), PlatformError> {
+    fn set_fp_state(&mut self, space: &Arc<dyn AddressSpace>, fp: &FpState) -> Result<(), PlatformError> {
         let i = self.stub_index(space)?;
-        sys::setfpregs(self.entries[i].stub.pid, fp)
-            .map_err(|e| self.fail(i, RunError::Ptrace("PTRACE_SETFPREGS", e)))
+        sys::setfpregs(self.entries[i].stub.pid, fp).map_err(|e| self.fail(i, RunError::Ptrace("PTRACE_SETFPREGS", e)))
     }
 
     fn interrupter(&self) -> Arc<dyn Interrupter> {
@@ -440,10 +389,7 @@ impl Context for PtraceContext {
 
 impl Drop for PtraceContext {
     fn drop(&mut self) {
-        let here = self
-            .binding
-            .as_ref()
-            .is_some_and(|b| b.tid == current_tid());
+        let here = self.binding.as_ref().is_some_and(|b| b.tid == current_tid());
         self.release_all(here);
         if here {
             if let Some(mask) = self.binding.as_ref().and_then(|b| b.saved_mask.as_ref()) {

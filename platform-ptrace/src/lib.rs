@@ -107,33 +107,16 @@ impl PtracePlatform {
     }
 
     /// [`PtracePlatform::new`] with a choice of CPU placement.
-    pub fn with_cpu_binding(
-        memfd: RawFd,
-        binding: CpuBinding,
-    ) -> Result<PtracePlatform, PlatformError> {
+    pub fn with_cpu_binding(memfd: RawFd, binding: CpuBinding) -> Result<PtracePlatform, PlatformError> {
         // SAFETY: fcntl(F_GETFD) only inspects the descriptor table.
         if memfd < 0 || unsafe { libc::fcntl(memfd, libc::F_GETFD) } < 0 {
-            return Err(PlatformError::Unavailable(format!(
-                "memory file descriptor {memfd} is not open"
-            )));
+            return Err(PlatformError::Unavailable(format!("memory file descriptor {memfd} is not open")));
         }
-        let cpus = sys::get_affinity(0)
-            .map(|m| sys::mask_cpus(&m))
-            .unwrap_or_default();
-        let p = PtracePlatform {
-            shared: Arc::new(PlatformShared {
-                memfd,
-                binding,
-                cpus,
-                next: AtomicUsize::new(0),
-            }),
-        };
+        let cpus = sys::get_affinity(0).map(|m| sys::mask_cpus(&m)).unwrap_or_default();
+        let p = PtracePlatform { shared: Arc::new(PlatformShared { memfd, binding, cpus, next: AtomicUsize::new(0) }) };
         // Probe: a stub must be creatable (ptrace permitted, no seccomp
         // policy in the way, ...).
-        drop(
-            p.new_address_space()
-                .map_err(|e| PlatformError::Unavailable(format!("ptrace stubs unusable: {e}")))?,
-        );
+        drop(p.new_address_space().map_err(|e| PlatformError::Unavailable(format!("ptrace stubs unusable: {e}")))?);
         Ok(p)
     }
 }

@@ -7,9 +7,10 @@ use crate::{PlatformShared, STUB_ADDR};
 use abi::Errno;
 use platform::{AddressSpace, PlatformError, Prot};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 
 /// Lock a mutex, ignoring poisoning (the data stays consistent: every
@@ -21,15 +22,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// A request to the owner thread of an address space.
 enum Request {
     /// Inject a syscall into the first stub.
-    Syscall {
-        nr: u64,
-        args: [u64; 6],
-        reply: SyncSender<Result<u64, InjectError>>,
-    },
+    Syscall { nr: u64, args: [u64; 6], reply: SyncSender<Result<u64, InjectError>> },
     /// Clone a new stub thread and hand it over (stopped, untraced).
-    NewThread {
-        reply: SyncSender<Result<i32, PlatformError>>,
-    },
+    NewThread { reply: SyncSender<Result<i32, PlatformError>> },
 }
 
 /// One stub thread attached to (traced by) one Sentry thread.
@@ -46,11 +41,7 @@ pub(crate) struct StubThread {
 
 impl StubThread {
     pub(crate) fn new(pid: i32) -> StubThread {
-        StubThread {
-            pid,
-            alive: Mutex::new(()),
-            alive_flag: AtomicBool::new(true),
-        }
+        StubThread { pid, alive: Mutex::new(()), alive_flag: AtomicBool::new(true) }
     }
 
     /// Kill and reap the process, unless that already happened.
@@ -110,11 +101,7 @@ thread_local! {
 pub(crate) fn local_add(key: usize, space: Weak<dyn AddressSpace>, stub: Arc<StubThread>) {
     let _ = LOCAL_STUBS.try_with(|v| {
         if let Ok(mut v) = v.try_borrow_mut() {
-            v.push(LocalStub {
-                key,
-                _space: space,
-                stub,
-            });
+            v.push(LocalStub { key, _space: space, stub });
         }
     });
 }
@@ -160,45 +147,25 @@ impl AsInner {
 
     fn send(&self, r: Request) -> Result<(), PlatformError> {
         let g = lock(&self.requests);
-        g.as_ref()
-            .ok_or_else(released)?
-            .send(r)
-            .map_err(|_| released())
+        g.as_ref().ok_or_else(released)?.send(r).map_err(|_| released())
     }
 
-    fn syscall(
-        &self,
-        key: usize,
-        call: &'static str,
-        nr: u64,
-        args: [u64; 6],
-    ) -> Result<u64, PlatformError> {
+    fn syscall(&self, key: usize, call: &'static str, nr: u64, args: [u64; 6]) -> Result<u64, PlatformError> {
         if let Some(stub) = local_find(key) {
             match stub.inject(nr, args) {
                 Some(Ok(v)) => return Ok(v),
-                Some(Err(InjectError::Syscall(errno))) => {
-                    return Err(PlatformError::Host { call, errno })
-                }
+                Some(Err(InjectError::Syscall(errno))) => return Err(PlatformError::Host { call, errno }),
                 Some(Err(e)) => {
                     // This thread's stub is broken; the owner's still works.
-                    tracing::warn!(
-                        "ptrace: local stub {} failed, using the owner: {e:?}",
-                        stub.pid
-                    );
+                    tracing::warn!("ptrace: local stub {} failed, using the owner: {e:?}", stub.pid);
                     local_remove(&stub);
                 }
                 None => local_remove(&stub),
             }
         }
         let (tx, rx) = mpsc::sync_channel(1);
-        self.send(Request::Syscall {
-            nr,
-            args,
-            reply: tx,
-        })?;
-        rx.recv()
-            .map_err(|_| released())?
-            .map_err(|e| e.into_platform(call))
+        self.send(Request::Syscall { nr, args, reply: tx })?;
+        rx.recv().map_err(|_| released())?.map_err(|e| e.into_platform(call))
     }
 
     /// Stop the owner thread (it kills and reaps the first stub; its exit
@@ -220,12 +187,7 @@ fn released() -> PlatformError {
 
 /// The owner thread: creates the first stub (so it is its tracer), then
 /// serves requests until the address space is dropped.
-fn owner_main(
-    memfd: i32,
-    cpu: Option<usize>,
-    rx: Receiver<Request>,
-    ready: SyncSender<Result<i32, PlatformError>>,
-) {
+fn owner_main(memfd: i32, cpu: Option<usize>, rx: Receiver<Request>, ready: SyncSender<Result<i32, PlatformError>>) {
     // Nothing of the Sentry's runs on this thread: no signal handler should
     // interrupt it, and the stub inherits a fully blocked mask until it
     // resets its dispositions and unblocks everything.
@@ -289,13 +251,10 @@ fn released_first() -> PlatformError {
 /// the data pointer of the `Arc<dyn AddressSpace>` handed out), so a
 /// context can find the one it is given. Entries are removed in `drop`,
 /// before the allocation can be reused.
-static REGISTRY: Mutex<Vec<(usize, Arc<AsInner>)>> = Mutex::new(Vec::new());
+static REGISTRY: LazyLock<Mutex<HashMap<usize, Arc<AsInner>>>> = LazyLock::new(Default::default);
 
 pub(crate) fn lookup(key: usize) -> Option<Arc<AsInner>> {
-    lock(&REGISTRY)
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, i)| i.clone())
+    lock(&REGISTRY).get(&key).cloned()
 }
 
 /// The pid of the first stub process of `space` (tests).
@@ -336,9 +295,7 @@ impl PtraceAddressSpace {
             }
             Err(_) => {
                 let _ = handle.join();
-                return Err(PlatformError::StubDied(
-                    "address space owner thread died during set-up".into(),
-                ));
+                return Err(PlatformError::StubDied("address space owner thread died during set-up".into()));
             }
         };
         let inner = Arc::new(AsInner {
@@ -348,11 +305,9 @@ impl PtraceAddressSpace {
             requests: Mutex::new(Some(tx)),
             owner: Mutex::new(Some(handle)),
         });
-        let space = Arc::new(PtraceAddressSpace {
-            inner: inner.clone(),
-        });
+        let space = Arc::new(PtraceAddressSpace { inner: inner.clone() });
         let key = Arc::as_ptr(&space) as usize;
-        lock(&REGISTRY).push((key, inner));
+        lock(&REGISTRY).insert(key, inner);
         Ok(space)
     }
 
@@ -364,7 +319,7 @@ impl PtraceAddressSpace {
 impl Drop for PtraceAddressSpace {
     fn drop(&mut self) {
         let key = self.key();
-        lock(&REGISTRY).retain(|(k, _)| *k != key);
+        lock(&REGISTRY).remove(&key);
         self.inner.shutdown();
     }
 }
@@ -378,10 +333,7 @@ fn check_range(call: &'static str, addr: u64, len: u64) -> Result<(), PlatformEr
     if ok {
         Ok(())
     } else {
-        Err(PlatformError::Host {
-            call,
-            errno: Errno::EINVAL,
-        })
+        Err(PlatformError::Host { call, errno: Errno::EINVAL })
     }
 }
 
@@ -393,20 +345,10 @@ impl AddressSpace for PtraceAddressSpace {
             self.key(),
             "mmap",
             SYS_MMAP,
-            [
-                addr,
-                len,
-                prot.bits() as u64,
-                flags,
-                self.inner.memfd as u64,
-                file_offset,
-            ],
+            [addr, len, prot.bits() as u64, flags, self.inner.memfd as u64, file_offset],
         )?;
         if r != addr {
-            return Err(PlatformError::Host {
-                call: "mmap",
-                errno: Errno::EFAULT,
-            });
+            return Err(PlatformError::Host { call: "mmap", errno: Errno::EFAULT });
         }
         Ok(())
     }
@@ -414,20 +356,11 @@ impl AddressSpace for PtraceAddressSpace {
     fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError> {
         check_range("munmap", addr, len)?;
         self.inner.unmap_gen.fetch_add(1, Ordering::Relaxed);
-        self.inner
-            .syscall(self.key(), "munmap", SYS_MUNMAP, [addr, len, 0, 0, 0, 0])
-            .map(drop)
+        self.inner.syscall(self.key(), "munmap", SYS_MUNMAP, [addr, len, 0, 0, 0, 0]).map(drop)
     }
 
     fn protect(&self, addr: u64, len: u64, prot: Prot) -> Result<(), PlatformError> {
         check_range("mprotect", addr, len)?;
-        self.inner
-            .syscall(
-                self.key(),
-                "mprotect",
-                SYS_MPROTECT,
-                [addr, len, prot.bits() as u64, 0, 0, 0],
-            )
-            .map(drop)
+        self.inner.syscall(self.key(), "mprotect", SYS_MPROTECT, [addr, len, prot.bits() as u64, 0, 0, 0]).map(drop)
     }
 }

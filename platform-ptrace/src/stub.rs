@@ -57,9 +57,7 @@ fn host(call: &'static str, errno: Errno) -> InjectError {
     if errno == Errno::ESRCH {
         // The tracee vanished (killed while stopped): report it as death;
         // the caller still has to reap it.
-        InjectError::Stub(PlatformError::StubDied(format!(
-            "{call}: stub no longer traceable"
-        )))
+        InjectError::Stub(PlatformError::StubDied(format!("{call}: stub no longer traceable")))
     } else {
         InjectError::Stub(PlatformError::Host { call, errno })
     }
@@ -79,16 +77,10 @@ pub(crate) fn inject(pid: i32, nr: u64, args: [u64; 6]) -> Result<u64, InjectErr
             sys::cont(pid, 0).map_err(|e| host("PTRACE_CONT", e))?;
             let st = sys::wait(pid).map_err(|e| match e {
                 Errno::ECHILD => InjectError::Died(format!("stub {pid} reaped elsewhere")),
-                e => InjectError::Stub(PlatformError::Host {
-                    call: "wait4",
-                    errno: e,
-                }),
+                e => InjectError::Stub(PlatformError::Host { call: "wait4", errno: e }),
             })?;
             if sys::exited(st) {
-                return Err(InjectError::Died(format!(
-                    "stub {pid} {}",
-                    describe_status(st)
-                )));
+                return Err(InjectError::Died(format!("stub {pid} {}", describe_status(st))));
             }
             if !sys::stopped(st) {
                 continue;
@@ -176,34 +168,15 @@ unsafe fn child_main(memfd: i32, sentry_pid: i32) -> ! {
     sys!(2u64, SYS_CLOSE_RANGE, (memfd + 1) as u64, u32::MAX, 0);
     // Default dispositions for every signal (errors ignored: SIGKILL and
     // SIGSTOP cannot be changed).
-    let dfl = KernelSigaction {
-        handler: 0,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
+    let dfl = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
     let mut sig = 1u64;
     while sig <= 64 {
-        sys!(
-            0u64,
-            SYS_RT_SIGACTION,
-            sig,
-            &dfl as *const KernelSigaction as u64,
-            0,
-            8
-        );
+        sys!(0u64, SYS_RT_SIGACTION, sig, &dfl as *const KernelSigaction as u64, 0, 8);
         sig += 1;
     }
     // All signals unblocked, so the tracer sees (and suppresses) them.
     let empty: u64 = 0;
-    sys!(
-        3u64,
-        SYS_RT_SIGPROCMASK,
-        libc::SIG_SETMASK,
-        &empty as *const u64 as u64,
-        0,
-        8
-    );
+    sys!(3u64, SYS_RT_SIGPROCMASK, libc::SIG_SETMASK, &empty as *const u64 as u64, 0, 8);
     // Die with the thread that created us (the address-space owner).
     sys!(4u64, SYS_PRCTL, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if sys!(5u64, SYS_GETPPID) != sentry_pid as i64 {
@@ -226,23 +199,13 @@ unsafe fn child_main(memfd: i32, sentry_pid: i32) -> ! {
     let page = STUB_ADDR as *mut u8;
     let mut i = 0;
     while i < STUB_SIZE as usize {
-        let b = if i < STUB_CODE.len() {
-            STUB_CODE[i]
-        } else {
-            0xcc
-        };
+        let b = if i < STUB_CODE.len() { STUB_CODE[i] } else { 0xcc };
         // SAFETY: [STUB_ADDR, +STUB_SIZE) was just mapped read-write in this
         // (child) address space, and nothing else refers to it.
         unsafe { page.add(i).write_volatile(b) };
         i += 1;
     }
-    sys!(
-        7u64,
-        SYS_MPROTECT,
-        STUB_ADDR,
-        STUB_SIZE,
-        PROT_READ | PROT_EXEC
-    );
+    sys!(7u64, SYS_MPROTECT, STUB_ADDR, STUB_SIZE, PROT_READ | PROT_EXEC);
     sys!(8u64, SYS_PTRACE, PTRACE_TRACEME, 0, 0, 0);
     let me = sys!(9u64, SYS_GETPID);
     sys!(9u64, SYS_KILL, me, SIGSTOP);
@@ -281,44 +244,26 @@ pub(crate) fn create_first_stub(memfd: i32, cpu: Option<usize>) -> Result<i32, P
         // SAFETY: we are the freshly forked child.
         unsafe { child_main(memfd, sentry_pid) };
     }
-    let pid = sys::check(pid).map_err(|errno| PlatformError::Host {
-        call: "fork",
-        errno,
-    })? as i32;
+    let pid = sys::check(pid).map_err(|errno| PlatformError::Host { call: "fork", errno })? as i32;
 
     let fail = |e: PlatformError| {
         sys::kill_and_reap(pid);
         e
     };
-    let st = sys::wait(pid).map_err(|errno| {
-        fail(PlatformError::Host {
-            call: "wait4",
-            errno,
-        })
-    })?;
+    let st = sys::wait(pid).map_err(|errno| fail(PlatformError::Host { call: "wait4", errno }))?;
     if sys::exited(st) {
         let what = if libc::WIFEXITED(st) {
-            format!(
-                "stub set-up failed at {}",
-                setup_step(libc::WEXITSTATUS(st))
-            )
+            format!("stub set-up failed at {}", setup_step(libc::WEXITSTATUS(st)))
         } else {
             format!("stub {}", describe_status(st))
         };
         return Err(PlatformError::Unavailable(what));
     }
     if !sys::stopped(st) || stop_sig(st) != SIGSTOP {
-        return Err(fail(PlatformError::StubDied(format!(
-            "new stub {}",
-            describe_status(st)
-        ))));
+        return Err(fail(PlatformError::StubDied(format!("new stub {}", describe_status(st)))));
     }
-    sys::setoptions(pid, TRACE_OPTIONS).map_err(|errno| {
-        fail(PlatformError::Host {
-            call: "PTRACE_SETOPTIONS",
-            errno,
-        })
-    })?;
+    sys::setoptions(pid, TRACE_OPTIONS)
+        .map_err(|errno| fail(PlatformError::Host { call: "PTRACE_SETOPTIONS", errno }))?;
     if let Some(cpu) = cpu {
         let _ = sys::set_affinity(pid, cpu);
     }
@@ -327,14 +272,8 @@ pub(crate) fn create_first_stub(memfd: i32, cpu: Option<usize>) -> Result<i32, P
     // would SIGSEGV the stub. Unregister it while the area is still mapped.
     if let Some(cfg) = sys::rseq_configuration(pid) {
         if cfg.rseq_abi_pointer != 0 {
-            let args = [
-                cfg.rseq_abi_pointer,
-                cfg.rseq_abi_size as u64,
-                RSEQ_FLAG_UNREGISTER,
-                cfg.signature as u64,
-                0,
-                0,
-            ];
+            let args =
+                [cfg.rseq_abi_pointer, cfg.rseq_abi_size as u64, RSEQ_FLAG_UNREGISTER, cfg.signature as u64, 0, 0];
             match inject(pid, SYS_RSEQ, args) {
                 Ok(_) => {}
                 Err(InjectError::Died(s)) => return Err(PlatformError::StubDied(s)),
@@ -344,10 +283,7 @@ pub(crate) fn create_first_stub(memfd: i32, cpu: Option<usize>) -> Result<i32, P
     }
     // Empty the address space: everything below the stub page, and
     // everything above it up to the top of user space.
-    let unmaps = [
-        (0, STUB_ADDR),
-        (STUB_ADDR + STUB_SIZE, TASK_SIZE - STUB_ADDR - STUB_SIZE),
-    ];
+    let unmaps = [(0, STUB_ADDR), (STUB_ADDR + STUB_SIZE, TASK_SIZE - STUB_ADDR - STUB_SIZE)];
     for (addr, len) in unmaps {
         match inject(pid, SYS_MUNMAP, [addr, len, 0, 0, 0, 0]) {
             Ok(_) => {}
@@ -371,15 +307,11 @@ fn reset_fpu(pid: i32) -> Result<(), PlatformError> {
             // XSAVE header: xstate_bv = x87 | SSE; every other component in
             // its initial state.
             x[512..520].copy_from_slice(&3u64.to_le_bytes());
-            sys::setregset(pid, NT_X86_XSTATE, &x).map_err(|errno| PlatformError::Host {
-                call: "PTRACE_SETREGSET",
-                errno,
-            })
+            sys::setregset(pid, NT_X86_XSTATE, &x)
+                .map_err(|errno| PlatformError::Host { call: "PTRACE_SETREGSET", errno })
         }
-        _ => sys::setfpregs(pid, &FpState::default()).map_err(|errno| PlatformError::Host {
-            call: "PTRACE_SETFPREGS",
-            errno,
-        }),
+        _ => sys::setfpregs(pid, &FpState::default())
+            .map_err(|errno| PlatformError::Host { call: "PTRACE_SETFPREGS", errno }),
     }
 }
 
@@ -398,24 +330,14 @@ pub(crate) fn clone_stub_thread(first: i32) -> Result<i32, InjectError> {
         Ok(st) => st,
         Err(errno) => {
             sys::kill_and_reap(child);
-            return Err(InjectError::Stub(PlatformError::Host {
-                call: "wait4",
-                errno,
-            }));
+            return Err(InjectError::Stub(PlatformError::Host { call: "wait4", errno }));
         }
     };
     if sys::exited(st) {
-        return Err(InjectError::Stub(PlatformError::StubDied(format!(
-            "new stub thread {}",
-            describe_status(st)
-        ))));
+        return Err(InjectError::Stub(PlatformError::StubDied(format!("new stub thread {}", describe_status(st)))));
     }
     // Die with the owner thread, like `first` (PDEATHSIG is not inherited).
-    match inject(
-        child,
-        SYS_PRCTL,
-        [PR_SET_PDEATHSIG, SIGKILL as u64, 0, 0, 0, 0],
-    ) {
+    match inject(child, SYS_PRCTL, [PR_SET_PDEATHSIG, SIGKILL as u64, 0, 0, 0, 0]) {
         Ok(_) => {}
         Err(InjectError::Died(s)) => return Err(InjectError::Stub(PlatformError::StubDied(s))),
         Err(e) => {
@@ -427,10 +349,7 @@ pub(crate) fn clone_stub_thread(first: i32) -> Result<i32, InjectError> {
     // new tracer seizes it.
     if let Err(errno) = sys::detach(child, SIGSTOP) {
         sys::kill_and_reap(child);
-        return Err(InjectError::Stub(PlatformError::Host {
-            call: "PTRACE_DETACH",
-            errno,
-        }));
+        return Err(InjectError::Stub(PlatformError::Host { call: "PTRACE_DETACH", errno }));
     }
     Ok(child)
 }
@@ -443,25 +362,12 @@ pub(crate) fn attach_stub_thread(pid: i32, cpu: Option<usize>) -> Result<(), Pla
         sys::kill_and_reap(pid);
         e
     };
-    sys::seize(pid, TRACE_OPTIONS).map_err(|errno| {
-        fail(PlatformError::Host {
-            call: "PTRACE_SEIZE",
-            errno,
-        })
-    })?;
+    sys::seize(pid, TRACE_OPTIONS).map_err(|errno| fail(PlatformError::Host { call: "PTRACE_SEIZE", errno }))?;
     // Either the SIGSTOP signal-delivery-stop or, if it was already in
     // group-stop, a PTRACE_EVENT_STOP.
-    let st = sys::wait(pid).map_err(|errno| {
-        fail(PlatformError::Host {
-            call: "wait4",
-            errno,
-        })
-    })?;
+    let st = sys::wait(pid).map_err(|errno| fail(PlatformError::Host { call: "wait4", errno }))?;
     if sys::exited(st) {
-        return Err(PlatformError::StubDied(format!(
-            "new stub thread {}",
-            describe_status(st)
-        )));
+        return Err(PlatformError::StubDied(format!("new stub thread {}", describe_status(st))));
     }
     if let Some(cpu) = cpu {
         let _ = sys::set_affinity(pid, cpu);

@@ -84,15 +84,7 @@ pub(crate) const SI_KERNEL: i32 = 0x80;
 /// memory safety of this process (pointers valid for what the call does with
 /// them, no unmapping of memory in use, ...).
 #[inline(always)]
-pub(crate) unsafe fn syscall6(
-    nr: u64,
-    a1: u64,
-    a2: u64,
-    a3: u64,
-    a4: u64,
-    a5: u64,
-    a6: u64,
-) -> i64 {
+pub(crate) unsafe fn syscall6(nr: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64, a6: u64) -> i64 {
     let ret: i64;
     // SAFETY: the `syscall` instruction clobbers only rax (result), rcx and
     // r11, all declared; what the call itself does is the caller's contract.
@@ -137,128 +129,50 @@ fn ptrace_int(req: u64, pid: i32, addr: u64, data: u64) -> Result<u64, Errno> {
 pub(crate) fn getregs(pid: i32, regs: &mut Regs) -> Result<(), Errno> {
     // SAFETY: Regs is #[repr(C)] with the layout and size (216 bytes) of the
     // kernel's user_regs_struct, which PTRACE_GETREGS writes.
-    check(unsafe {
-        syscall6(
-            SYS_PTRACE,
-            PTRACE_GETREGS,
-            pid as u64,
-            0,
-            regs as *mut Regs as u64,
-            0,
-            0,
-        )
-    })
-    .map(drop)
+    check(unsafe { syscall6(SYS_PTRACE, PTRACE_GETREGS, pid as u64, 0, regs as *mut Regs as u64, 0, 0) }).map(drop)
 }
 
 #[inline(always)]
 pub(crate) fn setregs(pid: i32, regs: &Regs) -> Result<(), Errno> {
     // SAFETY: the kernel reads a user_regs_struct (same layout as Regs) from
     // a live reference.
-    check(unsafe {
-        syscall6(
-            SYS_PTRACE,
-            PTRACE_SETREGS,
-            pid as u64,
-            0,
-            regs as *const Regs as u64,
-            0,
-            0,
-        )
-    })
-    .map(drop)
+    check(unsafe { syscall6(SYS_PTRACE, PTRACE_SETREGS, pid as u64, 0, regs as *const Regs as u64, 0, 0) }).map(drop)
 }
 
 pub(crate) fn getfpregs(pid: i32, fp: &mut FpState) -> Result<(), Errno> {
     // SAFETY: FpState is the 512-byte user_fpregs_struct that
     // PTRACE_GETFPREGS writes.
-    check(unsafe {
-        syscall6(
-            SYS_PTRACE,
-            PTRACE_GETFPREGS,
-            pid as u64,
-            0,
-            fp as *mut FpState as u64,
-            0,
-            0,
-        )
-    })
-    .map(drop)
+    check(unsafe { syscall6(SYS_PTRACE, PTRACE_GETFPREGS, pid as u64, 0, fp as *mut FpState as u64, 0, 0) }).map(drop)
 }
 
 pub(crate) fn setfpregs(pid: i32, fp: &FpState) -> Result<(), Errno> {
     // SAFETY: the kernel reads 512 bytes from a live FpState.
-    check(unsafe {
-        syscall6(
-            SYS_PTRACE,
-            PTRACE_SETFPREGS,
-            pid as u64,
-            0,
-            fp as *const FpState as u64,
-            0,
-            0,
-        )
-    })
-    .map(drop)
+    check(unsafe { syscall6(SYS_PTRACE, PTRACE_SETFPREGS, pid as u64, 0, fp as *const FpState as u64, 0, 0) }).map(drop)
 }
 
 pub(crate) fn getsiginfo(pid: i32, info: &mut abi::SigInfo) -> Result<(), Errno> {
     // SAFETY: SigInfo is the kernel's 128-byte siginfo_t.
-    check(unsafe {
-        syscall6(
-            SYS_PTRACE,
-            PTRACE_GETSIGINFO,
-            pid as u64,
-            0,
-            info as *mut abi::SigInfo as u64,
-            0,
-            0,
-        )
-    })
-    .map(drop)
+    check(unsafe { syscall6(SYS_PTRACE, PTRACE_GETSIGINFO, pid as u64, 0, info as *mut abi::SigInfo as u64, 0, 0) })
+        .map(drop)
 }
 
 /// PTRACE_GETREGSET into `buf`; returns the number of bytes the kernel wrote.
 pub(crate) fn getregset(pid: i32, note: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // SAFETY: the iovec describes `buf`, live and writable for its length;
     // the kernel writes at most iov_len bytes and updates iov_len.
     check(unsafe {
-        syscall6(
-            SYS_PTRACE,
-            PTRACE_GETREGSET,
-            pid as u64,
-            note,
-            &mut iov as *mut libc::iovec as u64,
-            0,
-            0,
-        )
+        syscall6(SYS_PTRACE, PTRACE_GETREGSET, pid as u64, note, &mut iov as *mut libc::iovec as u64, 0, 0)
     })?;
     Ok(iov.iov_len)
 }
 
 /// PTRACE_SETREGSET from `buf`.
 pub(crate) fn setregset(pid: i32, note: u64, buf: &[u8]) -> Result<(), Errno> {
-    let iov = libc::iovec {
-        iov_base: buf.as_ptr() as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
+    let iov = libc::iovec { iov_base: buf.as_ptr() as *mut libc::c_void, iov_len: buf.len() };
     // SAFETY: the iovec describes `buf`, which the kernel only reads.
-    check(unsafe {
-        syscall6(
-            SYS_PTRACE,
-            PTRACE_SETREGSET,
-            pid as u64,
-            note,
-            &iov as *const libc::iovec as u64,
-            0,
-            0,
-        )
-    })
-    .map(drop)
+    check(unsafe { syscall6(SYS_PTRACE, PTRACE_SETREGSET, pid as u64, note, &iov as *const libc::iovec as u64, 0, 0) })
+        .map(drop)
 }
 
 /// `struct ptrace_rseq_configuration`.
@@ -319,17 +233,7 @@ pub(crate) fn wait(pid: i32) -> Result<i32, Errno> {
     loop {
         let mut status: i32 = 0;
         // SAFETY: wait4 writes one int to `status`, a live local; rusage NULL.
-        let r = unsafe {
-            syscall6(
-                SYS_WAIT4,
-                pid as u64,
-                &mut status as *mut i32 as u64,
-                WALL,
-                0,
-                0,
-                0,
-            )
-        };
+        let r = unsafe { syscall6(SYS_WAIT4, pid as u64, &mut status as *mut i32 as u64, WALL, 0, 0, 0) };
         match check(r) {
             Ok(_) => return Ok(status),
             Err(Errno::EINTR) => continue,
@@ -407,11 +311,7 @@ pub(crate) fn describe_status(status: i32) -> String {
     } else if libc::WIFSIGNALED(status) {
         format!("killed by signal {}", libc::WTERMSIG(status))
     } else if libc::WIFSTOPPED(status) {
-        format!(
-            "stopped by signal {} (event {})",
-            stop_sig(status),
-            stop_event(status)
-        )
+        format!("stopped by signal {} (event {})", stop_sig(status), stop_event(status))
     } else {
         format!("wait status {status:#x}")
     }
@@ -490,15 +390,5 @@ pub(crate) fn current_cpu() -> Option<usize> {
 pub(crate) fn block_all_signals() {
     let all: u64 = !0;
     // SAFETY: rt_sigprocmask reads 8 bytes from a live local; old set NULL.
-    unsafe {
-        syscall6(
-            SYS_RT_SIGPROCMASK,
-            libc::SIG_SETMASK as u64,
-            &all as *const u64 as u64,
-            0,
-            8,
-            0,
-            0,
-        )
-    };
+    unsafe { syscall6(SYS_RT_SIGPROCMASK, libc::SIG_SETMASK as u64, &all as *const u64 as u64, 0, 8, 0, 0) };
 }

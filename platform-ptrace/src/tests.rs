@@ -32,13 +32,7 @@ fn asm(parts: &[&[u8]]) -> Vec<u8> {
 /// `mov eax, 39; syscall; mov rdi, rax; mov eax, 39; syscall; jmp 0`:
 /// the second syscall shows (in rdi) what the first one returned.
 fn getppid_loop() -> Vec<u8> {
-    let mut c = asm(&[
-        &MOV_EAX_GETPPID,
-        &SYSCALL,
-        &MOV_RDI_RAX,
-        &MOV_EAX_GETPPID,
-        &SYSCALL,
-    ]);
+    let mut c = asm(&[&MOV_EAX_GETPPID, &SYSCALL, &MOV_RDI_RAX, &MOV_EAX_GETPPID, &SYSCALL]);
     let rel = -(c.len() as i8 + 2);
     c.extend_from_slice(&[0xeb, rel as u8]);
     c
@@ -64,29 +58,16 @@ impl Mem {
             let fd = libc::memfd_create(c"platform-ptrace-test".as_ptr(), libc::MFD_CLOEXEC);
             assert!(fd >= 0);
             assert_eq!(libc::ftruncate(fd, len as i64), 0);
-            let p = libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            );
+            let p = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0);
             assert_ne!(p, libc::MAP_FAILED);
-            Mem {
-                fd,
-                ptr: p.cast(),
-                len,
-            }
+            Mem { fd, ptr: p.cast(), len }
         }
     }
 
     fn write(&self, off: u64, bytes: &[u8]) {
         assert!(off as usize + bytes.len() <= self.len);
         // SAFETY: in bounds of our mapping (checked above).
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(off as usize), bytes.len())
-        }
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(off as usize), bytes.len()) }
     }
 
     fn read_u64(&self, off: u64) -> u64 {
@@ -157,11 +138,7 @@ fn gone(pid: i32) -> bool {
 }
 
 fn maps_of(pid: i32) -> Vec<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/maps"))
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap().lines().map(str::to_string).collect()
 }
 
 #[test]
@@ -191,23 +168,11 @@ fn stub_address_space_holds_only_the_stub_page() {
     let pid = space::first_pid_of(&space).unwrap();
     let maps = maps_of(pid);
     let stub = format!("{:x}-{:x} r-xp", STUB_ADDR, STUB_ADDR + PAGE);
-    let others: Vec<_> = maps
-        .iter()
-        .filter(|l| !l.starts_with(&stub) && !l.ends_with("[vsyscall]"))
-        .collect();
-    assert!(
-        others.is_empty(),
-        "unexpected mappings in the stub: {others:?}"
-    );
-    assert!(
-        maps.iter().any(|l| l.starts_with(&stub)),
-        "stub page missing: {maps:?}"
-    );
+    let others: Vec<_> = maps.iter().filter(|l| !l.starts_with(&stub) && !l.ends_with("[vsyscall]")).collect();
+    assert!(others.is_empty(), "unexpected mappings in the stub: {others:?}");
+    assert!(maps.iter().any(|l| l.starts_with(&stub)), "stub page missing: {maps:?}");
     // Only the memory file is open in the stub.
-    let fds: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let fds: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(fds, vec![std::ffi::OsString::from(env.mem.fd.to_string())]);
 
     // A context's stub thread shares that address space.
@@ -219,11 +184,7 @@ fn stub_address_space_holds_only_the_stub_page() {
     let tpid = ctx.stub_pid(&space).unwrap();
     assert_ne!(tpid, pid);
     let maps = maps_of(tpid);
-    assert!(
-        maps.iter()
-            .any(|l| l.starts_with(&format!("{:08x}-{:08x} r-xs", CODE, CODE + PAGE))),
-        "{maps:?}"
-    );
+    assert!(maps.iter().any(|l| l.starts_with(&format!("{:08x}-{:08x} r-xs", CODE, CODE + PAGE))), "{maps:?}");
     assert_eq!(maps_of(pid), maps);
 }
 
@@ -237,12 +198,7 @@ fn fault_on_unmapped_address_then_resume() {
     let far = 0x2000_0000u64;
     regs.rbx = far + 0x18;
     match ctx.switch(&space, &mut regs) {
-        Ok(Exit::Fault {
-            addr,
-            access,
-            signo,
-            code,
-        }) => {
+        Ok(Exit::Fault { addr, access, signo, code }) => {
             assert_eq!(addr, far + 0x18);
             assert_eq!(access, Access::Read);
             assert_eq!(signo, libc::SIGSEGV);
@@ -252,21 +208,14 @@ fn fault_on_unmapped_address_then_resume() {
     }
     assert_eq!(regs.rip, CODE, "rip at the faulting instruction");
     // Handle the fault: map the page, resume with the same registers.
-    env.mem
-        .write(2 * PAGE + 0x18, &0x1234_5678_9abc_def0u64.to_le_bytes());
+    env.mem.write(2 * PAGE + 0x18, &0x1234_5678_9abc_def0u64.to_le_bytes());
     space.map(far, PAGE, Prot::R, 2 * PAGE).unwrap();
     expect_syscall(ctx.switch(&space, &mut regs));
     assert_eq!(regs.rdi, 0x1234_5678_9abc_def0);
     // Unmapped again: faults again.
     space.unmap(far, PAGE).unwrap();
     regs.rip = CODE;
-    assert!(matches!(
-        ctx.switch(&space, &mut regs),
-        Ok(Exit::Fault {
-            access: Access::Read,
-            ..
-        })
-    ));
+    assert!(matches!(ctx.switch(&space, &mut regs), Ok(Exit::Fault { access: Access::Read, .. })));
 }
 
 #[test]
@@ -276,25 +225,15 @@ fn exec_fault_on_jump_to_unmapped() {
     let mut ctx = env.platform.new_context().unwrap();
     let mut regs = Regs::new_user(0x3000_0000, 0);
     match ctx.switch(&space, &mut regs) {
-        Ok(Exit::Fault {
-            addr,
-            access,
-            signo,
-            ..
-        }) => {
-            assert_eq!(
-                (addr, access, signo),
-                (0x3000_0000, Access::Exec, libc::SIGSEGV)
-            );
+        Ok(Exit::Fault { addr, access, signo, .. }) => {
+            assert_eq!((addr, access, signo), (0x3000_0000, Access::Exec, libc::SIGSEGV));
         }
         other => panic!("expected a fault, got {other:?}"),
     }
     // A non-executable page faults as Exec too (ACCERR).
     regs.rip = DATA;
     match ctx.switch(&space, &mut regs) {
-        Ok(Exit::Fault {
-            addr, access, code, ..
-        }) => {
+        Ok(Exit::Fault { addr, access, code, .. }) => {
             assert_eq!((addr, access, code), (DATA, Access::Exec, 2));
         }
         other => panic!("expected a fault, got {other:?}"),
@@ -304,43 +243,21 @@ fn exec_fault_on_jump_to_unmapped() {
 #[test]
 fn protect_read_only_then_write_faults() {
     let env = env();
-    let code = asm(&[
-        &MOV_MEM_RBX_RDI,
-        &MOV_EAX_GETPPID,
-        &SYSCALL,
-        &[0xeb, (-12i8) as u8],
-    ]);
+    let code = asm(&[&MOV_MEM_RBX_RDI, &MOV_EAX_GETPPID, &SYSCALL, &[0xeb, (-12i8) as u8]]);
     let space = env.space_with(&code);
     let mut ctx = env.platform.new_context().unwrap();
     let mut regs = Regs::new_user(CODE, 0);
     regs.rbx = DATA + 8;
     regs.rdi = 0xfeed;
     expect_syscall(ctx.switch(&space, &mut regs));
-    assert_eq!(
-        env.mem.read_u64(PAGE + 8),
-        0xfeed,
-        "guest write landed in the memory file"
-    );
+    assert_eq!(env.mem.read_u64(PAGE + 8), 0xfeed, "guest write landed in the memory file");
 
     space.protect(DATA, PAGE, Prot::R).unwrap();
     regs.rdi = 0xbeef;
     // First fault: reported as a read (ptrace gives no error code) ...
     match ctx.switch(&space, &mut regs) {
-        Ok(Exit::Fault {
-            addr,
-            access,
-            signo,
-            code,
-        }) => {
-            assert_eq!(
-                (addr, access, signo, code),
-                (
-                    DATA + 8,
-                    Access::Read,
-                    libc::SIGSEGV,
-                    2 /* SEGV_ACCERR */
-                )
-            );
+        Ok(Exit::Fault { addr, access, signo, code }) => {
+            assert_eq!((addr, access, signo, code), (DATA + 8, Access::Read, libc::SIGSEGV, 2 /* SEGV_ACCERR */));
         }
         other => panic!("expected a fault, got {other:?}"),
     }
@@ -363,8 +280,7 @@ fn fs_base_from_regs() {
     let env = env();
     let code = asm(&[&MOV_RDI_FS0, &MOV_EAX_GETPPID, &SYSCALL, &JMP_SELF]);
     let space = env.space_with(&code);
-    env.mem
-        .write(PAGE + 0x40, &0x1122_3344_5566_7788u64.to_le_bytes());
+    env.mem.write(PAGE + 0x40, &0x1122_3344_5566_7788u64.to_le_bytes());
     let mut ctx = env.platform.new_context().unwrap();
     let mut regs = Regs::new_user(CODE, 0);
     regs.fs_base = DATA + 0x40;
@@ -395,10 +311,7 @@ fn interrupt_from_another_thread() {
         i2.interrupt();
     });
     let start = Instant::now();
-    assert!(matches!(
-        ctx.switch(&space, &mut regs),
-        Ok(Exit::Interrupted)
-    ));
+    assert!(matches!(ctx.switch(&space, &mut regs), Ok(Exit::Interrupted)));
     assert!(start.elapsed() >= Duration::from_millis(40));
     assert_eq!(regs.rip, CODE, "registers of the spinning guest");
     t.join().unwrap();
@@ -406,10 +319,7 @@ fn interrupt_from_another_thread() {
     // An interrupt while not in switch: the next switch reports it without
     // running the guest, and only once.
     intr.interrupt();
-    assert!(matches!(
-        ctx.switch(&space, &mut regs),
-        Ok(Exit::Interrupted)
-    ));
+    assert!(matches!(ctx.switch(&space, &mut regs), Ok(Exit::Interrupted)));
     env.mem.write(0, &getppid_loop());
     let mut regs = Regs::new_user(CODE, 0);
     expect_syscall(ctx.switch(&space, &mut regs));
@@ -440,16 +350,10 @@ fn interrupt_from_another_thread() {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let sent = t.join().unwrap();
-    assert!(
-        interrupted > 0 && interrupted <= sent + 1,
-        "interrupted {interrupted}, sent {sent}"
-    );
+    assert!(interrupted > 0 && interrupted <= sent + 1, "interrupted {interrupted}, sent {sent}");
     // The last interrupt is still seen.
     intr.interrupt();
-    assert!(matches!(
-        ctx.switch(&space, &mut regs),
-        Ok(Exit::Interrupted)
-    ));
+    assert!(matches!(ctx.switch(&space, &mut regs), Ok(Exit::Interrupted)));
 }
 
 #[test]
@@ -458,12 +362,7 @@ fn two_contexts_share_one_address_space() {
     // Writer: *rbx = rdi; syscall. Reader at +16: rdi = *rbx; syscall.
     let mut code = asm(&[&MOV_MEM_RBX_RDI, &MOV_EAX_GETPPID, &SYSCALL, &JMP_SELF]);
     code.resize(16, 0x90);
-    code.extend(asm(&[
-        &MOV_RDI_MEM_RBX,
-        &MOV_EAX_GETPPID,
-        &SYSCALL,
-        &JMP_SELF,
-    ]));
+    code.extend(asm(&[&MOV_RDI_MEM_RBX, &MOV_EAX_GETPPID, &SYSCALL, &JMP_SELF]));
     code.resize(32, 0x90);
     code.extend(getppid_loop());
     let space = env.space_with(&code);
@@ -498,8 +397,7 @@ fn two_contexts_share_one_address_space() {
             // other one runs; the writer's thread sees it.
             let mut regs = Regs::new_user(CODE + 32, 0);
             for i in 0..200u64 {
-                sp.map(DATA + (2 + i % 8) * PAGE, PAGE, Prot::RW, 3 * PAGE)
-                    .unwrap();
+                sp.map(DATA + (2 + i % 8) * PAGE, PAGE, Prot::RW, 3 * PAGE).unwrap();
                 expect_syscall(ctx.switch(&sp, &mut regs));
             }
             ctx.stub_pid(&sp).unwrap()
@@ -512,11 +410,7 @@ fn two_contexts_share_one_address_space() {
     // The mappings made through the reader's stub are in the shared space.
     let first = space::first_pid_of(&space).unwrap();
     let maps = maps_of(first);
-    assert!(
-        maps.iter()
-            .any(|l| l.starts_with(&format!("{:08x}-", DATA + 2 * PAGE))),
-        "{maps:?}"
-    );
+    assert!(maps.iter().any(|l| l.starts_with(&format!("{:08x}-", DATA + 2 * PAGE))), "{maps:?}");
 }
 
 #[test]
@@ -539,10 +433,7 @@ fn map_from_many_threads_without_stubs() {
         }
     });
     let first = space::first_pid_of(&space).unwrap();
-    let n = maps_of(first)
-        .iter()
-        .filter(|l| l.contains("platform-ptrace-test"))
-        .count();
+    let n = maps_of(first).iter().filter(|l| l.contains("platform-ptrace-test")).count();
     assert!(n >= 1, "mappings of the memory file are present");
 }
 
@@ -552,10 +443,7 @@ fn map_errors_are_host_errors() {
     let space = env.platform.new_address_space().unwrap();
     // Unaligned file offset: the injected mmap fails with EINVAL.
     match space.map(DATA, PAGE, Prot::R, 123) {
-        Err(PlatformError::Host {
-            call: "mmap",
-            errno,
-        }) => assert_eq!(errno, abi::Errno::EINVAL),
+        Err(PlatformError::Host { call: "mmap", errno }) => assert_eq!(errno, abi::Errno::EINVAL),
         other => panic!("unexpected {other:?}"),
     }
     // The stub page is not the guest's.
@@ -595,23 +483,14 @@ fn guest_signals() {
 #[test]
 fn fp_state_round_trip() {
     let env = env();
-    let code = asm(&[
-        &MOVQ_RDI_XMM0,
-        &MOVQ_XMM1_RDI,
-        &MOV_EAX_GETPPID,
-        &SYSCALL,
-        &JMP_SELF,
-    ]);
+    let code = asm(&[&MOVQ_RDI_XMM0, &MOVQ_XMM1_RDI, &MOV_EAX_GETPPID, &SYSCALL, &JMP_SELF]);
     let space = env.space_with(&code);
     let mut ctx = env.platform.new_context().unwrap();
     // A fresh thread has the initial state (nothing of the Sentry's).
     let fp = ctx.fp_state(&space).unwrap();
     // fcw .. mxcsr (mxcsr_mask, next, is the CPU's).
     assert_eq!(fp.0[..28], FpState::default().0[..28]);
-    assert!(
-        fp.0[160..416].iter().all(|&b| b == 0),
-        "xmm registers are zero"
-    );
+    assert!(fp.0[160..416].iter().all(|&b| b == 0), "xmm registers are zero");
 
     let mut fp = FpState::default();
     fp.0[160..168].copy_from_slice(&0x0123_4567_89ab_cdefu64.to_le_bytes());
@@ -620,11 +499,7 @@ fn fp_state_round_trip() {
     expect_syscall(ctx.switch(&space, &mut regs));
     assert_eq!(regs.rdi, 0x0123_4567_89ab_cdef);
     let fp = ctx.fp_state(&space).unwrap();
-    assert_eq!(
-        fp.0[176..184],
-        0x0123_4567_89ab_cdefu64.to_le_bytes(),
-        "xmm1 set by the guest"
-    );
+    assert_eq!(fp.0[176..184], 0x0123_4567_89ab_cdefu64.to_le_bytes(), "xmm1 set by the guest");
 }
 
 #[test]
@@ -661,10 +536,7 @@ fn drop_cleans_up_processes() {
     // Killed by PDEATHSIG, a zombie until the context notices.
     let t = Instant::now();
     while std::fs::read_to_string(format!("/proc/{tpid}/stat")).is_ok_and(|s| !s.contains(") Z ")) {
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "stub thread of a dropped space still alive"
-        );
+        assert!(t.elapsed() < Duration::from_secs(5), "stub thread of a dropped space still alive");
         std::thread::sleep(Duration::from_millis(5));
     }
     for _ in 0..5000 {
@@ -685,10 +557,7 @@ fn stub_killed_from_outside_is_reported() {
     let tpid = ctx.stub_pid(&space).unwrap();
     // SAFETY: kill of our own stub process.
     unsafe { libc::kill(tpid, libc::SIGKILL) };
-    assert!(matches!(
-        ctx.switch(&space, &mut regs),
-        Err(PlatformError::StubDied(_))
-    ));
+    assert!(matches!(ctx.switch(&space, &mut regs), Err(PlatformError::StubDied(_))));
     assert!(gone(tpid));
     // The next switch gets a fresh stub thread.
     let mut regs = Regs::new_user(CODE, 0);
@@ -732,13 +601,7 @@ fn bad_registers_are_host_errors() {
     let mut ctx = env.platform.new_context().unwrap();
     let mut regs = Regs::new_user(CODE, 0);
     regs.fs_base = 1 << 63;
-    assert!(matches!(
-        ctx.switch(&space, &mut regs),
-        Err(PlatformError::Host {
-            call: "PTRACE_SETREGS",
-            ..
-        })
-    ));
+    assert!(matches!(ctx.switch(&space, &mut regs), Err(PlatformError::Host { call: "PTRACE_SETREGS", .. })));
     regs.fs_base = 0;
     expect_syscall(ctx.switch(&space, &mut regs));
 }
@@ -785,17 +648,14 @@ fn roundtrip_benchmark() {
     let thread_create = t.elapsed() / 20;
     let t = Instant::now();
     for i in 0..2000u64 {
-        space
-            .map(DATA + (i % 16) * PAGE, PAGE, Prot::RW, PAGE)
-            .unwrap();
+        space.map(DATA + (i % 16) * PAGE, PAGE, Prot::RW, PAGE).unwrap();
     }
     let direct = t.elapsed() / 2000;
     let sp = space.clone();
     let via_owner = std::thread::spawn(move || {
         let t = Instant::now();
         for i in 0..2000u64 {
-            sp.map(DATA + (i % 16) * PAGE, PAGE, Prot::RW, PAGE)
-                .unwrap();
+            sp.map(DATA + (i % 16) * PAGE, PAGE, Prot::RW, PAGE).unwrap();
         }
         t.elapsed() / 2000
     })
@@ -812,11 +672,7 @@ fn bare_sysemu_roundtrip(n: u32, cross_cpu: bool) -> Duration {
     use crate::sys;
     let cpu = sys::current_cpu().unwrap_or(0);
     let cpus = sys::mask_cpus(&sys::get_affinity(0).unwrap());
-    let child_cpu = if cross_cpu {
-        cpus.iter().copied().find(|&c| c != cpu).unwrap_or(cpu)
-    } else {
-        cpu
-    };
+    let child_cpu = if cross_cpu { cpus.iter().copied().find(|&c| c != cpu).unwrap_or(cpu) } else { cpu };
     let saved = sys::get_affinity(0).unwrap();
     sys::set_affinity(0, cpu).unwrap();
     // SAFETY: fork; the child only makes raw syscalls, forever.

@@ -50,14 +50,7 @@ impl Regs {
 
     /// Registers of a fresh user thread about to start at `rip` with stack `rsp`.
     pub fn new_user(rip: u64, rsp: u64) -> Regs {
-        Regs {
-            rip,
-            rsp,
-            cs: 0x33,
-            ss: 0x2b,
-            eflags: 0x202,
-            ..Default::default()
-        }
+        Regs { rip, rsp, cs: 0x33, ss: 0x2b, eflags: 0x202, ..Default::default() }
     }
 }
 
@@ -93,39 +86,15 @@ pub struct Prot {
 }
 
 impl Prot {
-    pub const NONE: Prot = Prot {
-        read: false,
-        write: false,
-        exec: false,
-    };
-    pub const R: Prot = Prot {
-        read: true,
-        write: false,
-        exec: false,
-    };
-    pub const RW: Prot = Prot {
-        read: true,
-        write: true,
-        exec: false,
-    };
-    pub const RX: Prot = Prot {
-        read: true,
-        write: false,
-        exec: true,
-    };
-    pub const RWX: Prot = Prot {
-        read: true,
-        write: true,
-        exec: true,
-    };
+    pub const NONE: Prot = Prot { read: false, write: false, exec: false };
+    pub const R: Prot = Prot { read: true, write: false, exec: false };
+    pub const RW: Prot = Prot { read: true, write: true, exec: false };
+    pub const RX: Prot = Prot { read: true, write: false, exec: true };
+    pub const RWX: Prot = Prot { read: true, write: true, exec: true };
 
     /// From PROT_* bits (unknown bits ignored).
     pub fn from_bits(p: u32) -> Prot {
-        Prot {
-            read: p & 1 != 0,
-            write: p & 2 != 0,
-            exec: p & 4 != 0,
-        }
+        Prot { read: p & 1 != 0, write: p & 2 != 0, exec: p & 4 != 0 }
     }
 
     /// To PROT_* bits.
@@ -151,12 +120,7 @@ pub enum Exit {
     Syscall,
     /// A memory access the host refused (SIGSEGV/SIGBUS in the guest).
     /// `signo` is SIGSEGV or SIGBUS, `code` the host si_code.
-    Fault {
-        addr: u64,
-        access: Access,
-        signo: i32,
-        code: i32,
-    },
+    Fault { addr: u64, access: Access, signo: i32, code: i32 },
     /// Another synchronous signal raised by the guest's own instructions
     /// (SIGILL, SIGFPE, SIGTRAP from int3, ...), with the host's siginfo.
     Signal(abi::SigInfo),
@@ -169,10 +133,7 @@ pub enum Exit {
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
     #[error("platform host call {call} failed: {errno}")]
-    Host {
-        call: &'static str,
-        errno: abi::Errno,
-    },
+    Host { call: &'static str, errno: abi::Errno },
     #[error("guest stub process died unexpectedly: {0}")]
     StubDied(String),
     #[error("platform not available: {0}")]
@@ -222,21 +183,13 @@ pub trait Interrupter: Send + Sync {
 pub trait Context: Send {
     /// Run the guest with `regs` in `space` until the next [`Exit`];
     /// `regs` is updated to the guest's registers at that point.
-    fn switch(
-        &mut self,
-        space: &Arc<dyn AddressSpace>,
-        regs: &mut Regs,
-    ) -> Result<Exit, PlatformError>;
+    fn switch(&mut self, space: &Arc<dyn AddressSpace>, regs: &mut Regs) -> Result<Exit, PlatformError>;
 
     /// The thread's floating-point state (as of the last switch).
     fn fp_state(&mut self, space: &Arc<dyn AddressSpace>) -> Result<FpState, PlatformError>;
 
     /// Replace the thread's floating-point state before the next switch.
-    fn set_fp_state(
-        &mut self,
-        space: &Arc<dyn AddressSpace>,
-        fp: &FpState,
-    ) -> Result<(), PlatformError>;
+    fn set_fp_state(&mut self, space: &Arc<dyn AddressSpace>, fp: &FpState) -> Result<(), PlatformError>;
 
     /// A handle that interrupts this context from another thread.
     fn interrupter(&self) -> Arc<dyn Interrupter>;

@@ -63,10 +63,7 @@ fn host_fs(path: &Path, readonly: bool) -> Result<InodeRef, String> {
     vfs::hostfs::HostFs::new_root(path, readonly).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn build_mounts(
-    cfg: &SandboxConfig,
-    kernel_proc: &dyn Fn() -> InodeRef,
-) -> Result<Arc<MountNamespace>, String> {
+fn build_mounts(cfg: &SandboxConfig, kernel_proc: &dyn Fn() -> InodeRef) -> Result<Arc<MountNamespace>, String> {
     let lower = host_fs(&cfg.root_path, true)?;
     let (root, readonly) = if cfg.root_overlay {
         let upper = vfs::tmpfs::TmpFs::new_root(0o755, 0, 0);
@@ -79,26 +76,15 @@ fn build_mounts(
         if cfg.root_overlay { "overlay" } else { "bind" },
         &src,
         root,
-        MountFlags {
-            readonly,
-            ..Default::default()
-        },
+        MountFlags { readonly, ..Default::default() },
     );
     for m in &cfg.mounts {
         let dest = normalize(&m.dest);
         let (fs, typ, source): (InodeRef, &str, String) = match &m.kind {
             MountKind::Proc => (kernel_proc(), "proc", "proc".into()),
             MountKind::Dev => (vfs::devfs::DevFs::new_root(), "tmpfs", "none".into()),
-            MountKind::Tmpfs { mode } => (
-                vfs::tmpfs::TmpFs::new_root(*mode, 0, 0),
-                "tmpfs",
-                "none".into(),
-            ),
-            MountKind::Bind(src) => (
-                host_fs(src, m.flags.readonly)?,
-                "bind",
-                src.to_string_lossy().into_owned(),
-            ),
+            MountKind::Tmpfs { mode } => (vfs::tmpfs::TmpFs::new_root(*mode, 0, 0), "tmpfs", "none".into()),
+            MountKind::Bind(src) => (host_fs(src, m.flags.readonly)?, "bind", src.to_string_lossy().into_owned()),
         };
         ns.mount(dest.as_bytes(), typ, &source, fs, m.flags.clone());
     }
@@ -107,10 +93,7 @@ fn build_mounts(
 
 /// "/a//b/./c/" -> "/a/b/c" (".." is refused by the caller's spec checks).
 fn normalize(p: &str) -> String {
-    let parts: Vec<&str> = p
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect();
+    let parts: Vec<&str> = p.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
     format!("/{}", parts.join("/"))
 }
 
@@ -125,11 +108,7 @@ fn host_stdio(fd: i32) -> Option<Arc<OpenFile>> {
     let owned = unsafe { OwnedFd::from_raw_fd(dup) };
     // SAFETY: F_GETFL on a descriptor we own.
     let fl = unsafe { libc::fcntl(owned.as_raw_fd(), libc::F_GETFL) };
-    let flags = if fl < 0 {
-        abi::flags::O_RDWR
-    } else {
-        fl as u32 & (abi::flags::O_ACCMODE | abi::flags::O_APPEND)
-    };
+    let flags = if fl < 0 { abi::flags::O_RDWR } else { fl as u32 & (abi::flags::O_ACCMODE | abi::flags::O_APPEND) };
     let ops = vfs::hostfd::HostFdFile::new(owned);
     Some(OpenFile::new_anon(ops, flags, format!("host:[{fd}]")))
 }
@@ -148,9 +127,7 @@ pub fn run_sandbox(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
     let kernel = Kernel::new(platform, memfile, table, mounts, &cfg.hostname, g.strace);
     let _ = proc_slot.set(sentry::procfs::new_root(&kernel));
 
-    let files = (0..3)
-        .filter_map(|fd| host_stdio(fd).map(|f| (fd, f)))
-        .collect();
+    let files = (0..3).filter_map(|fd| host_stdio(fd).map(|f| (fd, f))).collect();
     let spec = InitSpec {
         argv: cfg.argv.iter().map(|s| s.as_bytes().to_vec()).collect(),
         envp: cfg.env.iter().map(|s| s.as_bytes().to_vec()).collect(),
@@ -164,12 +141,7 @@ pub fn run_sandbox(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
 }
 
 /// Run a bundle's container, recording its state under --root.
-pub fn run_container(
-    g: &GlobalFlags,
-    id: &str,
-    bundle: &Path,
-    cfg: SandboxConfig,
-) -> Result<i32, String> {
+pub fn run_container(g: &GlobalFlags, id: &str, bundle: &Path, cfg: SandboxConfig) -> Result<i32, String> {
     let state_dir = g.root.join(id);
     let _ = std::fs::create_dir_all(&state_dir);
     let state = format!(

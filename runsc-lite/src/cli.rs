@@ -9,11 +9,7 @@ use std::path::PathBuf;
 pub const PLATFORMS: &[&str] = &["ptrace"];
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "runsc-lite",
-    version,
-    about = "Run programs in a userspace-kernel sandbox (a gVisor-style runsc)."
-)]
+#[command(name = "runsc-lite", version, about = "Run programs in a userspace-kernel sandbox (a gVisor-style runsc).")]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalFlags,
@@ -33,12 +29,7 @@ pub struct GlobalFlags {
     #[arg(long = "debug-log", global = true, value_name = "FILE")]
     pub debug_log: Option<PathBuf>,
     /// Directory for container state.
-    #[arg(
-        long,
-        global = true,
-        default_value = "/var/run/runsc-lite",
-        value_name = "DIR"
-    )]
+    #[arg(long, global = true, default_value = "/var/run/runsc-lite", value_name = "DIR")]
     pub root: PathBuf,
     /// Network mode: none, sandbox or host (only "none" is served yet).
     #[arg(long, global = true, default_value = "none")]
@@ -75,23 +66,13 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<i32, String> {
     let g = cli.global;
     if !PLATFORMS.contains(&g.platform.as_str()) {
-        return Err(format!(
-            "unknown platform {:?}: known platforms are {}",
-            g.platform,
-            PLATFORMS.join(", ")
-        ));
+        return Err(format!("unknown platform {:?}: known platforms are {}", g.platform, PLATFORMS.join(", ")));
     }
     if !["none", "sandbox", "host"].contains(&g.network.as_str()) {
-        return Err(format!(
-            "unknown network mode {:?}: use none, sandbox or host",
-            g.network
-        ));
+        return Err(format!("unknown network mode {:?}: use none, sandbox or host", g.network));
     }
     if g.network != "none" {
-        tracing::warn!(
-            "--network={} is not served yet: the sandbox has no network",
-            g.network
-        );
+        tracing::warn!("--network={} is not served yet: the sandbox has no network", g.network);
     }
     match cli.command {
         Command::Syscalls => {
@@ -114,11 +95,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
                     (PathBuf::from(t), id)
                 }
                 (None, Some(t)) => (PathBuf::from("."), t),
-                (None, None) => {
-                    return Err(
-                        "run: give a bundle directory (run BUNDLE_DIR) or --bundle DIR ID".into(),
-                    )
-                }
+                (None, None) => return Err("run: give a bundle directory (run BUNDLE_DIR) or --bundle DIR ID".into()),
             };
             let cfg = crate::bundle::load(&dir)?;
             boot::run_container(&g, &id, &dir, cfg)
@@ -138,13 +115,7 @@ fn do_config(cwd: Option<PathBuf>, cmd: Vec<String>) -> Result<SandboxConfig, St
         None => std::env::current_dir().map_err(|e| format!("current directory: {e}"))?,
     };
     let env: Vec<String> = std::env::vars_os()
-        .filter_map(|(k, v)| {
-            Some(format!(
-                "{}={}",
-                k.into_string().ok()?,
-                v.into_string().ok()?
-            ))
-        })
+        .filter_map(|(k, v)| Some(format!("{}={}", k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
     let path_var = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
     let mut argv = cmd;
@@ -165,16 +136,8 @@ fn do_config(cwd: Option<PathBuf>, cmd: Vec<String>) -> Result<SandboxConfig, St
         root_readonly: true,
         root_overlay: true,
         mounts: vec![
-            MountSpec {
-                dest: "/proc".into(),
-                kind: MountKind::Proc,
-                flags: Default::default(),
-            },
-            MountSpec {
-                dest: "/dev".into(),
-                kind: MountKind::Dev,
-                flags: Default::default(),
-            },
+            MountSpec { dest: "/proc".into(), kind: MountKind::Proc, flags: Default::default() },
+            MountSpec { dest: "/dev".into(), kind: MountKind::Dev, flags: Default::default() },
         ],
         argv,
         env,
@@ -208,10 +171,7 @@ fn print_syscalls() {
         };
         println!("{nr:>4}  {:<24} {s}", e.name);
     }
-    println!(
-        "total {}: {full} full, {partial} partial, {unimpl} unimplemented",
-        full + partial + unimpl
-    );
+    println!("total {}: {full} full, {partial} partial, {unimpl} unimplemented", full + partial + unimpl);
 }
 
 fn print_platforms() {

@@ -20,23 +20,16 @@ pub fn init(g: &GlobalFlags) -> Result<LogGuard, String> {
                 .append(true)
                 .open(path)
                 .map_err(|e| format!("--debug-log {}: {e}", path.display()))?;
-            let targets = Targets::new()
-                .with_default(Level::DEBUG)
-                .with_target("strace", strace_level);
+            let targets = Targets::new().with_default(Level::DEBUG).with_target("strace", strace_level);
             let layer = tracing_subscriber::fmt::layer()
                 .with_writer(Mutex::new(file))
                 .with_ansi(false)
                 .with_thread_ids(true)
                 .with_filter(targets);
-            tracing_subscriber::registry()
-                .with(layer)
-                .try_init()
-                .map_err(|e| e.to_string())?;
+            tracing_subscriber::registry().with(layer).try_init().map_err(|e| e.to_string())?;
         }
         None => {
-            let targets = Targets::new()
-                .with_default(Level::WARN)
-                .with_target("strace", strace_level);
+            let targets = Targets::new().with_default(Level::WARN).with_target("strace", strace_level);
             let layer = tracing_subscriber::fmt::layer()
                 .with_writer(Arc::new(std::io::stderr()))
                 .without_time()
@@ -44,10 +37,7 @@ pub fn init(g: &GlobalFlags) -> Result<LogGuard, String> {
                 .with_level(true)
                 .with_ansi(false)
                 .with_filter(targets);
-            tracing_subscriber::registry()
-                .with(layer)
-                .try_init()
-                .map_err(|e| e.to_string())?;
+            tracing_subscriber::registry().with(layer).try_init().map_err(|e| e.to_string())?;
         }
     }
     Ok(LogGuard)

@@ -26,10 +26,7 @@ pub fn open_exec(task: &Task, d: &DentryRef) -> Result<ExecFile, Errno> {
     }
     task.creds().may_access(&st, 1)?;
     let ops = d.inode.open(O_RDONLY)?;
-    Ok(ExecFile {
-        dentry: d.clone(),
-        ops,
-    })
+    Ok(ExecFile { dentry: d.clone(), ops })
 }
 
 /// Parse a `#!` line: (interpreter, optional single argument).
@@ -38,15 +35,8 @@ fn parse_shebang(head: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     let end = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
     let line = &line[..end];
     let trimmed: &[u8] = {
-        let s = line
-            .iter()
-            .position(|&b| b != b' ' && b != b'\t')
-            .unwrap_or(line.len());
-        let e = line
-            .iter()
-            .rposition(|&b| b != b' ' && b != b'\t' && b != b'\r')
-            .map(|i| i + 1)
-            .unwrap_or(s);
+        let s = line.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(line.len());
+        let e = line.iter().rposition(|&b| b != b' ' && b != b'\t' && b != b'\r').map(|i| i + 1).unwrap_or(s);
         if s >= e {
             return None;
         }
@@ -56,30 +46,15 @@ fn parse_shebang(head: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
         None => Some((trimmed.to_vec(), None)),
         Some(i) => {
             let rest = &trimmed[i..];
-            let s = rest
-                .iter()
-                .position(|&b| b != b' ' && b != b'\t')
-                .unwrap_or(rest.len());
+            let s = rest.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(rest.len());
             let arg = &rest[s..];
-            Some((
-                trimmed[..i].to_vec(),
-                if arg.is_empty() {
-                    None
-                } else {
-                    Some(arg.to_vec())
-                },
-            ))
+            Some((trimmed[..i].to_vec(), if arg.is_empty() { None } else { Some(arg.to_vec()) }))
         }
     }
 }
 
 /// Replace the task's program with `path`, as execve(2).
-pub fn execve(
-    task: &mut Task,
-    path: &[u8],
-    mut argv: Vec<Vec<u8>>,
-    envp: Vec<Vec<u8>>,
-) -> Result<(), Errno> {
+pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> Result<(), Errno> {
     let mut path = path.to_vec();
     let mut file;
     let mut depth = 0;
@@ -107,13 +82,7 @@ pub fn execve(
     let elf = loader::parse(&file)?;
     let interp = match loader::interp_path(&file, &elf)? {
         Some(p) => {
-            let d = task.resolve(&p, Follow::Yes).map_err(|e| {
-                if e == Errno::ENOENT {
-                    Errno::ENOENT
-                } else {
-                    e
-                }
-            })?;
+            let d = task.resolve(&p, Follow::Yes).map_err(|e| if e == Errno::ENOENT { Errno::ENOENT } else { e })?;
             let f = open_exec(task, &d)?;
             let ie = loader::parse(&f)?;
             Some((f, ie))
@@ -126,11 +95,7 @@ pub fn execve(
         tracing::warn!("execve: new address space: {e}");
         Errno::ENOMEM
     })?;
-    let mm = MemoryManager::new(
-        space,
-        kernel.memfile.clone(),
-        kernel.platform.max_user_address(),
-    );
+    let mm = MemoryManager::new(space, kernel.memfile.clone(), kernel.platform.max_user_address());
     let exe = loader::load(&mm, &file, &elf, false)?;
     let (entry, interp_base) = match &interp {
         Some((f, ie)) => {
@@ -186,13 +151,7 @@ pub fn fill_random(buf: &mut [u8]) {
     let mut done = 0;
     while done < buf.len() {
         // SAFETY: writing into our own buffer within its length.
-        let n = unsafe {
-            libc::getrandom(
-                buf[done..].as_mut_ptr() as *mut libc::c_void,
-                buf.len() - done,
-                0,
-            )
-        };
+        let n = unsafe { libc::getrandom(buf[done..].as_mut_ptr() as *mut libc::c_void, buf.len() - done, 0) };
         if n <= 0 {
             break;
         }
@@ -206,10 +165,7 @@ mod tests {
 
     #[test]
     fn shebang_lines() {
-        assert_eq!(
-            parse_shebang(b"#!/bin/sh\necho"),
-            Some((b"/bin/sh".to_vec(), None))
-        );
+        assert_eq!(parse_shebang(b"#!/bin/sh\necho"), Some((b"/bin/sh".to_vec(), None)));
         assert_eq!(
             parse_shebang(b"#! /usr/bin/env  python3 \n"),
             Some((b"/usr/bin/env".to_vec(), Some(b"python3".to_vec())))

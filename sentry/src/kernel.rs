@@ -57,16 +57,10 @@ impl Kernel {
             memfile,
             table,
             mounts,
-            uts: RwLock::new(Uts {
-                hostname: hostname.to_string(),
-                domainname: "(none)".to_string(),
-            }),
+            uts: RwLock::new(Uts { hostname: hostname.to_string(), domainname: "(none)".to_string() }),
             boot: Instant::now(),
             strace,
-            pids: Mutex::new(PidTable {
-                next: 1,
-                groups: BTreeMap::new(),
-            }),
+            pids: Mutex::new(PidTable { next: 1, groups: BTreeMap::new() }),
         })
     }
 
@@ -93,11 +87,7 @@ impl Kernel {
 
     /// Every live process, by pid.
     pub fn groups(&self) -> Vec<Arc<ThreadGroup>> {
-        lock(&self.pids)
-            .groups
-            .values()
-            .filter_map(|w| w.upgrade())
-            .collect()
+        lock(&self.pids).groups.values().filter_map(|w| w.upgrade()).collect()
     }
 
     pub fn uptime_ns(&self) -> u64 {
@@ -146,9 +136,7 @@ pub struct SignalActions {
 
 impl Default for SignalActions {
     fn default() -> Self {
-        SignalActions {
-            actions: [abi::KSigaction::default(); 64],
-        }
+        SignalActions { actions: [abi::KSigaction::default(); 64] }
     }
 }
 
@@ -175,39 +163,15 @@ pub struct ThreadGroup {
 /// Linux's default resource limits for a new process.
 pub fn default_rlimits() -> [Rlimit; 16] {
     use abi::flags::*;
-    let inf = Rlimit {
-        cur: RLIM_INFINITY,
-        max: RLIM_INFINITY,
-    };
+    let inf = Rlimit { cur: RLIM_INFINITY, max: RLIM_INFINITY };
     let mut r = [inf; 16];
-    r[RLIMIT_STACK as usize] = Rlimit {
-        cur: 8 << 20,
-        max: RLIM_INFINITY,
-    };
-    r[RLIMIT_CORE as usize] = Rlimit {
-        cur: 0,
-        max: RLIM_INFINITY,
-    };
-    r[RLIMIT_NOFILE as usize] = Rlimit {
-        cur: vfs::fdtable::DEFAULT_NOFILE,
-        max: 4096,
-    };
-    r[RLIMIT_NPROC as usize] = Rlimit {
-        cur: 63_432,
-        max: 63_432,
-    };
-    r[RLIMIT_MEMLOCK as usize] = Rlimit {
-        cur: 64 << 10,
-        max: 64 << 10,
-    };
-    r[RLIMIT_SIGPENDING as usize] = Rlimit {
-        cur: 63_432,
-        max: 63_432,
-    };
-    r[RLIMIT_MSGQUEUE as usize] = Rlimit {
-        cur: 819_200,
-        max: 819_200,
-    };
+    r[RLIMIT_STACK as usize] = Rlimit { cur: 8 << 20, max: RLIM_INFINITY };
+    r[RLIMIT_CORE as usize] = Rlimit { cur: 0, max: RLIM_INFINITY };
+    r[RLIMIT_NOFILE as usize] = Rlimit { cur: vfs::fdtable::DEFAULT_NOFILE, max: 4096 };
+    r[RLIMIT_NPROC as usize] = Rlimit { cur: 63_432, max: 63_432 };
+    r[RLIMIT_MEMLOCK as usize] = Rlimit { cur: 64 << 10, max: 64 << 10 };
+    r[RLIMIT_SIGPENDING as usize] = Rlimit { cur: 63_432, max: 63_432 };
+    r[RLIMIT_MSGQUEUE as usize] = Rlimit { cur: 819_200, max: 819_200 };
     r[RLIMIT_NICE as usize] = Rlimit { cur: 0, max: 0 };
     r[RLIMIT_RTPRIO as usize] = Rlimit { cur: 0, max: 0 };
     r
@@ -261,10 +225,7 @@ impl ThreadGroup {
     }
 
     pub fn rlimit(&self, res: u32) -> Rlimit {
-        lock(&self.rlimits)
-            .get(res as usize)
-            .copied()
-            .unwrap_or_default()
+        lock(&self.rlimits).get(res as usize).copied().unwrap_or_default()
     }
 
     /// RLIMIT_NOFILE's soft limit (the fd table's ceiling).

@@ -43,12 +43,7 @@ pub fn run_init(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<ExitStatus, Boot
     let cwd = kernel
         .mounts
         .resolve(&root, &root, &spec.cwd, vfs::Follow::Yes, &spec.creds)
-        .map_err(|e| {
-            BootError::Other(format!(
-                "working directory {:?}: {e}",
-                String::from_utf8_lossy(&spec.cwd)
-            ))
-        })?;
+        .map_err(|e| BootError::Other(format!("working directory {:?}: {e}", String::from_utf8_lossy(&spec.cwd))))?;
     if !cwd.is_dir() {
         return Err(BootError::Other(format!(
             "working directory {:?} is not a directory",
@@ -56,29 +51,19 @@ pub fn run_init(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<ExitStatus, Boot
         )));
     }
     let space = kernel.platform.new_address_space()?;
-    let mm = mm::MemoryManager::new(
-        space,
-        kernel.memfile.clone(),
-        kernel.platform.max_user_address(),
-    );
+    let mm = mm::MemoryManager::new(space, kernel.memfile.clone(), kernel.platform.max_user_address());
     let fds = FdTable::new();
     for (fd, f) in spec.files {
         fds.install_at(fd, f, false, vfs::fdtable::MAX_NOFILE)
             .map_err(|e| BootError::Other(format!("installing fd {fd}: {e}")))?;
     }
-    let fs = FsContext {
-        root: root.clone(),
-        cwd,
-        umask: spec.umask,
-    };
+    let fs = FsContext { root: root.clone(), cwd, umask: spec.umask };
     let tg = ThreadGroup::new(kernel, mm, fds, fs, spec.creds);
     procfs::set_current_pid(tg.tgid);
     let mut task = Task::new(tg.clone(), tg.tgid)?;
     let path = spec.argv.first().cloned().unwrap_or_default();
-    exec::execve(&mut task, &path, spec.argv, spec.envp).map_err(|errno| BootError::Exec {
-        path: String::from_utf8_lossy(&path).into_owned(),
-        errno,
-    })?;
+    exec::execve(&mut task, &path, spec.argv, spec.envp)
+        .map_err(|errno| BootError::Exec { path: String::from_utf8_lossy(&path).into_owned(), errno })?;
     let status = task.run();
     tg.fds().clear();
     kernel.unregister_group(tg.tgid);

@@ -24,10 +24,7 @@ impl ExecFile {
     /// Read up to `buf.len()` bytes at `off`.
     pub fn read_at(&self, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
         let irq = Interrupt::default();
-        let ctx = IoCtx {
-            flags: O_RDONLY,
-            interrupt: &irq,
-        };
+        let ctx = IoCtx { flags: O_RDONLY, interrupt: &irq };
         let mut done = 0;
         while done < buf.len() {
             let n = self.ops.read(&ctx, &mut buf[done..], off + done as u64)?;
@@ -63,9 +60,7 @@ pub fn parse(file: &ExecFile) -> Result<ParsedElf, Errno> {
         return Err(Errno::ENOEXEC);
     }
     let header = goblin::elf::Elf::parse_header(&hb).map_err(|_| Errno::ENOEXEC)?;
-    if header.e_ident[4] != 2
-        || header.e_machine != EM_X86_64
-        || (header.e_type != ET_EXEC && header.e_type != ET_DYN)
+    if header.e_ident[4] != 2 || header.e_machine != EM_X86_64 || (header.e_type != ET_EXEC && header.e_type != ET_DYN)
     {
         return Err(Errno::ENOEXEC);
     }
@@ -99,21 +94,12 @@ pub fn interp_path(file: &ExecFile, elf: &ParsedElf) -> Result<Option<Vec<u8>>, 
 }
 
 fn seg_prot(p: &ProgramHeader) -> Prot {
-    Prot {
-        read: p.is_read(),
-        write: p.is_write(),
-        exec: p.is_executable(),
-    }
+    Prot { read: p.is_read(), write: p.is_write(), exec: p.is_executable() }
 }
 
 /// Map every PT_LOAD of `elf` into `mm`. A PIE main program goes at
 /// PIE_BASE; an interpreter wherever there is room.
-pub fn load(
-    mm: &MemoryManager,
-    file: &ExecFile,
-    elf: &ParsedElf,
-    is_interp: bool,
-) -> Result<ElfInfo, Errno> {
+pub fn load(mm: &MemoryManager, file: &ExecFile, elf: &ParsedElf, is_interp: bool) -> Result<ElfInfo, Errno> {
     let loads: Vec<&ProgramHeader> = elf.phdrs.iter().filter(|p| p.p_type == PT_LOAD).collect();
     let first = loads.first().ok_or(Errno::ENOEXEC)?;
     let lo = page_down(first.p_vaddr);
@@ -144,38 +130,15 @@ pub fn load(
         (lo, true)
     };
     // Reserve the whole span first so the segments land together.
-    let start = mm.map_range(
-        base,
-        span,
-        Prot::NONE,
-        false,
-        fixed,
-        mem.clone(),
-        0,
-        VmaName::Anon,
-    )?;
+    let start = mm.map_range(base, span, Prot::NONE, false, fixed, mem.clone(), 0, VmaName::Anon)?;
     let bias = start.wrapping_sub(lo);
 
     for p in &loads {
         let seg_lo = page_down(p.p_vaddr);
         let seg_hi = page_up(p.p_vaddr + p.p_memsz).ok_or(Errno::ENOEXEC)?;
-        let name = VmaName::File {
-            path: path.clone(),
-            dev: st.st_dev,
-            ino: st.st_ino,
-            offset: page_down(p.p_offset),
-        };
+        let name = VmaName::File { path: path.clone(), dev: st.st_dev, ino: st.st_ino, offset: page_down(p.p_offset) };
         if seg_hi > seg_lo {
-            mm.map_range(
-                bias + seg_lo,
-                seg_hi - seg_lo,
-                seg_prot(p),
-                false,
-                true,
-                mem.clone(),
-                seg_lo - lo,
-                name,
-            )?;
+            mm.map_range(bias + seg_lo, seg_hi - seg_lo, seg_prot(p), false, true, mem.clone(), seg_lo - lo, name)?;
         }
         // File bytes from the page start (Linux maps whole file pages).
         let head = p.p_vaddr - seg_lo;
@@ -199,9 +162,7 @@ pub fn load(
         Some(p) => bias + p.p_vaddr,
         None => loads
             .iter()
-            .find(|p| {
-                p.p_offset <= elf.header.e_phoff && elf.header.e_phoff < p.p_offset + p.p_filesz
-            })
+            .find(|p| p.p_offset <= elf.header.e_phoff && elf.header.e_phoff < p.p_offset + p.p_filesz)
             .map(|p| bias + p.p_vaddr + (elf.header.e_phoff - p.p_offset))
             .unwrap_or(0),
     };
@@ -233,14 +194,7 @@ pub struct StackArgs<'a> {
 /// initial stack pointer.
 pub fn setup_stack(mm: &MemoryManager, a: &StackArgs) -> Result<u64, Errno> {
     let top = mm.stack_top();
-    mm.map_anon(
-        top - STACK_SIZE,
-        STACK_SIZE,
-        Prot::RW,
-        false,
-        true,
-        VmaName::Stack,
-    )?;
+    mm.map_anon(top - STACK_SIZE, STACK_SIZE, Prot::RW, false, true, VmaName::Stack)?;
     let mut sp = top;
     let push_bytes = |mm: &MemoryManager, b: &[u8], sp: &mut u64| -> Result<u64, Errno> {
         *sp -= b.len() as u64;

@@ -65,12 +65,7 @@ impl MemoryFile {
         let mut free = BTreeMap::new();
         // Offset 0 is never handed out so that 0 can mean "none" in logs.
         free.insert(PAGE_SIZE, MEMFILE_SIZE - PAGE_SIZE);
-        Ok(Arc::new(MemoryFile {
-            fd,
-            base: base as *mut u8,
-            size: MEMFILE_SIZE,
-            free: Mutex::new(free),
-        }))
+        Ok(Arc::new(MemoryFile { fd, base: base as *mut u8, size: MEMFILE_SIZE, free: Mutex::new(free) }))
     }
 
     /// The memfd, for platforms to map.
@@ -85,20 +80,12 @@ impl MemoryFile {
             return Err(Errno::EINVAL);
         }
         let mut free = self.free.lock().map_err(|_| Errno::ENOMEM)?;
-        let (start, flen) = free
-            .iter()
-            .find(|(_, &l)| l >= len)
-            .map(|(&s, &l)| (s, l))
-            .ok_or(Errno::ENOMEM)?;
+        let (start, flen) = free.iter().find(|(_, &l)| l >= len).map(|(&s, &l)| (s, l)).ok_or(Errno::ENOMEM)?;
         free.remove(&start);
         if flen > len {
             free.insert(start + len, flen - len);
         }
-        Ok(Arc::new(MemRange {
-            file: self.clone(),
-            off: start,
-            len,
-        }))
+        Ok(Arc::new(MemRange { file: self.clone(), off: start, len }))
     }
 
     fn release(&self, off: u64, len: u64) {
@@ -149,9 +136,7 @@ impl MemoryFile {
         // SAFETY: range checked against the mapping; the source may be
         // written concurrently by the guest, which makes the bytes read
         // unspecified but not unsafe for plain bytes.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.base.add(off as usize), dst.as_mut_ptr(), dst.len())
-        };
+        unsafe { std::ptr::copy_nonoverlapping(self.base.add(off as usize), dst.as_mut_ptr(), dst.len()) };
         Ok(())
     }
 
@@ -159,9 +144,7 @@ impl MemoryFile {
     pub fn write(&self, off: u64, src: &[u8]) -> Result<(), Errno> {
         self.check(off, src.len())?;
         // SAFETY: range checked against the mapping.
-        unsafe {
-            std::ptr::copy_nonoverlapping(src.as_ptr(), self.base.add(off as usize), src.len())
-        };
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.base.add(off as usize), src.len()) };
         Ok(())
     }
 
@@ -178,13 +161,7 @@ impl MemoryFile {
         self.check(from, len as usize)?;
         self.check(to, len as usize)?;
         // SAFETY: both ranges checked; `copy` allows overlap.
-        unsafe {
-            std::ptr::copy(
-                self.base.add(from as usize),
-                self.base.add(to as usize),
-                len as usize,
-            )
-        };
+        unsafe { std::ptr::copy(self.base.add(from as usize), self.base.add(to as usize), len as usize) };
         Ok(())
     }
 

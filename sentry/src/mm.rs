@@ -86,11 +86,7 @@ fn platform_err(e: platform::PlatformError) -> Errno {
 }
 
 impl MemoryManager {
-    pub fn new(
-        space: Arc<dyn AddressSpace>,
-        memfile: Arc<MemoryFile>,
-        top: u64,
-    ) -> Arc<MemoryManager> {
+    pub fn new(space: Arc<dyn AddressSpace>, memfile: Arc<MemoryFile>, top: u64) -> Arc<MemoryManager> {
         let top = page_down(top.min(0x7fff_ffff_f000));
         Arc::new(MemoryManager {
             space,
@@ -230,9 +226,7 @@ impl MemoryManager {
     }
 
     fn insert_locked(&self, s: &mut MmState, v: Vma) -> Result<(), Errno> {
-        self.space
-            .map(v.start, v.end - v.start, v.prot, v.file_offset_at(v.start))
-            .map_err(platform_err)?;
+        self.space.map(v.start, v.end - v.start, v.prot, v.file_offset_at(v.start)).map_err(platform_err)?;
         s.vmas.insert(v.start, v);
         Ok(())
     }
@@ -280,26 +274,11 @@ impl MemoryManager {
         } else {
             let hint = page_down(addr);
             match hint.checked_add(len) {
-                Some(end)
-                    if hint >= MIN_MMAP_ADDR && end <= self.top && Self::is_free(&s, hint, end) =>
-                {
-                    hint
-                }
+                Some(end) if hint >= MIN_MMAP_ADDR && end <= self.top && Self::is_free(&s, hint, end) => hint,
                 _ => self.find_gap(&s, len)?,
             }
         };
-        self.insert_locked(
-            &mut s,
-            Vma {
-                start,
-                end: start + len,
-                prot,
-                shared,
-                mem,
-                mem_off,
-                name,
-            },
-        )?;
+        self.insert_locked(&mut s, Vma { start, end: start + len, prot, shared, mem, mem_off, name })?;
         Ok(start)
     }
 
@@ -514,58 +493,33 @@ impl MemoryManager {
     /// readable).
     pub fn copy_in(&self, addr: u64, dst: &mut [u8]) -> Result<(), Errno> {
         let mf = &self.memfile;
-        self.for_each_piece(
-            addr,
-            dst.len(),
-            |p| p.read,
-            |off, at, n| mf.read(off, &mut dst[at..at + n]),
-        )
+        self.for_each_piece(addr, dst.len(), |p| p.read, |off, at, n| mf.read(off, &mut dst[at..at + n]))
     }
 
     /// Copy `src` to guest memory at `addr` (EFAULT if any byte is not
     /// writable).
     pub fn copy_out(&self, addr: u64, src: &[u8]) -> Result<(), Errno> {
         let mf = &self.memfile;
-        self.for_each_piece(
-            addr,
-            src.len(),
-            |p| p.write,
-            |off, at, n| mf.write(off, &src[at..at + n]),
-        )
+        self.for_each_piece(addr, src.len(), |p| p.write, |off, at, n| mf.write(off, &src[at..at + n]))
     }
 
     /// Write regardless of protection (the loader filling read-only
     /// segments, ptrace-like access by the Sentry itself).
     pub fn force_write(&self, addr: u64, src: &[u8]) -> Result<(), Errno> {
         let mf = &self.memfile;
-        self.for_each_piece(
-            addr,
-            src.len(),
-            |_| true,
-            |off, at, n| mf.write(off, &src[at..at + n]),
-        )
+        self.for_each_piece(addr, src.len(), |_| true, |off, at, n| mf.write(off, &src[at..at + n]))
     }
 
     /// Read regardless of protection (/proc/[pid]/cmdline and the like).
     pub fn force_read(&self, addr: u64, dst: &mut [u8]) -> Result<(), Errno> {
         let mf = &self.memfile;
-        self.for_each_piece(
-            addr,
-            dst.len(),
-            |_| true,
-            |off, at, n| mf.read(off, &mut dst[at..at + n]),
-        )
+        self.for_each_piece(addr, dst.len(), |_| true, |off, at, n| mf.read(off, &mut dst[at..at + n]))
     }
 
     /// Zero `[addr, addr+len)` regardless of protection.
     pub fn force_zero(&self, addr: u64, len: u64) -> Result<(), Errno> {
         let mf = &self.memfile;
-        self.for_each_piece(
-            addr,
-            len as usize,
-            |_| true,
-            |off, _, n| mf.zero(off, n as u64),
-        )
+        self.for_each_piece(addr, len as usize, |_| true, |off, _, n| mf.zero(off, n as u64))
     }
 
     /// Read a NUL-terminated string of at most `max` bytes (without the
@@ -606,9 +560,7 @@ impl MemoryManager {
             if found.is_some() {
                 return Ok(out);
             }
-            at = at
-                .checked_add((out.len() - start_len) as u64)
-                .ok_or(Errno::EFAULT)?;
+            at = at.checked_add((out.len() - start_len) as u64).ok_or(Errno::EFAULT)?;
         }
         Err(Errno::ENAMETOOLONG)
     }
@@ -634,18 +586,12 @@ impl MemoryManager {
 
     /// Is `[addr, addr+len)` entirely mapped?
     pub fn is_mapped(&self, addr: u64, len: u64) -> bool {
-        self.for_each_piece(addr, len as usize, |_| true, |_, _, _| Ok(()))
-            .is_ok()
+        self.for_each_piece(addr, len as usize, |_| true, |_, _, _| Ok(())).is_ok()
     }
 
     /// The VMA containing `addr`.
     pub fn vma_at(&self, addr: u64) -> Option<Vma> {
         let s = self.lock();
-        s.vmas
-            .range(..=addr)
-            .next_back()
-            .map(|(_, v)| v)
-            .filter(|v| v.end > addr)
-            .cloned()
+        s.vmas.range(..=addr).next_back().map(|(_, v)| v).filter(|v| v.end > addr).cloned()
     }
 }

@@ -141,11 +141,7 @@ impl Inode for ProcDir {
             .into_iter()
             .map(|(name, d_type)| {
                 let p = format!("{}/{}", self.path, String::from_utf8_lossy(&name));
-                DirEntry {
-                    ino: ino_of(&p),
-                    d_type,
-                    name,
-                }
+                DirEntry { ino: ino_of(&p), d_type, name }
             })
             .collect())
     }
@@ -167,24 +163,12 @@ impl FileOps for DirHandle {
     }
 }
 
-fn file(
-    path: String,
-    gen: impl Fn() -> Result<Vec<u8>, Errno> + Send + Sync + 'static,
-) -> InodeRef {
-    Arc::new(ProcFile {
-        path,
-        gen: Box::new(gen),
-    })
+fn file(path: String, gen: impl Fn() -> Result<Vec<u8>, Errno> + Send + Sync + 'static) -> InodeRef {
+    Arc::new(ProcFile { path, gen: Box::new(gen) })
 }
 
-fn link(
-    path: String,
-    target: impl Fn() -> Result<Vec<u8>, Errno> + Send + Sync + 'static,
-) -> InodeRef {
-    Arc::new(ProcLink {
-        path,
-        target: Box::new(target),
-    })
+fn link(path: String, target: impl Fn() -> Result<Vec<u8>, Errno> + Send + Sync + 'static) -> InodeRef {
+    Arc::new(ProcLink { path, target: Box::new(target) })
 }
 
 /// The root of a procfs for `kernel`.
@@ -194,19 +178,9 @@ pub fn new_root(kernel: &Arc<Kernel>) -> InodeRef {
     Arc::new(ProcDir {
         path: "/proc".into(),
         list: Box::new(move || {
-            let mut v: Vec<(Vec<u8>, u8)> = ["self", "thread-self", "mounts"]
-                .iter()
-                .map(|s| (s.as_bytes().to_vec(), DT_LNK))
-                .collect();
-            for f in [
-                "version",
-                "cpuinfo",
-                "meminfo",
-                "filesystems",
-                "uptime",
-                "loadavg",
-                "stat",
-            ] {
+            let mut v: Vec<(Vec<u8>, u8)> =
+                ["self", "thread-self", "mounts"].iter().map(|s| (s.as_bytes().to_vec(), DT_LNK)).collect();
+            for f in ["version", "cpuinfo", "meminfo", "filesystems", "uptime", "loadavg", "stat"] {
                 v.push((f.as_bytes().to_vec(), DT_REG));
             }
             v.push((b"sys".to_vec(), DT_DIR));
@@ -225,39 +199,25 @@ fn root_lookup(k: &Weak<Kernel>, name: &[u8]) -> Result<InodeRef, Errno> {
     let kernel = k.upgrade().ok_or(Errno::ENOENT)?;
     let s = std::str::from_utf8(name).map_err(|_| Errno::ENOENT)?;
     Ok(match s {
-        "self" => link("/proc/self".into(), || {
-            Ok(current_pid().to_string().into_bytes())
-        }),
-        "thread-self" => link("/proc/thread-self".into(), || {
-            Ok(format!("{0}/task/{0}", current_pid()).into_bytes())
-        }),
+        "self" => link("/proc/self".into(), || Ok(current_pid().to_string().into_bytes())),
+        "thread-self" => link("/proc/thread-self".into(), || Ok(format!("{0}/task/{0}", current_pid()).into_bytes())),
         "mounts" => link("/proc/mounts".into(), || Ok(b"self/mounts".to_vec())),
         "version" => file("/proc/version".into(), || {
-            Ok(format!(
-                "Linux version {} (root@runsc-lite) (gcc version 4.9.2) {}\n",
-                crate::RELEASE,
-                crate::VERSION
-            )
-            .into_bytes())
+            Ok(format!("Linux version {} (root@runsc-lite) (gcc version 4.9.2) {}\n", crate::RELEASE, crate::VERSION)
+                .into_bytes())
         }),
         "cpuinfo" => file("/proc/cpuinfo".into(), || Ok(host_file("/proc/cpuinfo"))),
         "meminfo" => file("/proc/meminfo".into(), || Ok(host_file("/proc/meminfo"))),
-        "loadavg" => file("/proc/loadavg".into(), || {
-            Ok(b"0.00 0.00 0.00 1/1 1\n".to_vec())
-        }),
+        "loadavg" => file("/proc/loadavg".into(), || Ok(b"0.00 0.00 0.00 1/1 1\n".to_vec())),
         "filesystems" => file("/proc/filesystems".into(), || {
-            Ok(b"nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tdevpts\nnodev\toverlay\n\text4\n".to_vec())
+            Ok(b"nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tdevpts\nnodev\toverlay\n\text4\n"
+                .to_vec())
         }),
         "uptime" => {
             let k = Arc::downgrade(&kernel);
             file("/proc/uptime".into(), move || {
                 let up = k.upgrade().map(|k| k.uptime_ns()).unwrap_or(0);
-                Ok(format!(
-                    "{}.{:02} 0.00\n",
-                    up / 1_000_000_000,
-                    (up / 10_000_000) % 100
-                )
-                .into_bytes())
+                Ok(format!("{}.{:02} 0.00\n", up / 1_000_000_000, (up / 10_000_000) % 100).into_bytes())
             })
         }
         "stat" => {
@@ -267,12 +227,8 @@ fn root_lookup(k: &Weak<Kernel>, name: &[u8]) -> Result<InodeRef, Errno> {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_secs())
                     .unwrap_or(0)
-                    - k.upgrade()
-                        .map(|k| k.uptime_ns() / 1_000_000_000)
-                        .unwrap_or(0);
-                let n = std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1);
+                    - k.upgrade().map(|k| k.uptime_ns() / 1_000_000_000).unwrap_or(0);
+                let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
                 let mut s = String::from("cpu  0 0 0 0 0 0 0 0 0 0\n");
                 for i in 0..n {
                     s.push_str(&format!("cpu{i} 0 0 0 0 0 0 0 0 0 0\n"));
@@ -300,17 +256,10 @@ fn sys_dir(kernel: &Arc<Kernel>) -> InodeRef {
     let kern_dir: InodeRef = Arc::new(ProcDir {
         path: "/proc/sys/kernel".into(),
         list: Box::new(|| {
-            [
-                "hostname",
-                "domainname",
-                "osrelease",
-                "ostype",
-                "pid_max",
-                "ngroups_max",
-            ]
-            .iter()
-            .map(|s| (s.as_bytes().to_vec(), DT_REG))
-            .collect()
+            ["hostname", "domainname", "osrelease", "ostype", "pid_max", "ngroups_max"]
+                .iter()
+                .map(|s| (s.as_bytes().to_vec(), DT_REG))
+                .collect()
         }),
         lookup: Box::new(move |name| {
             let k = k.clone();
@@ -322,12 +271,7 @@ fn sys_dir(kernel: &Arc<Kernel>) -> InodeRef {
                 }),
                 b"domainname" => Box::new(move || {
                     k.upgrade()
-                        .map(|k| {
-                            k.uts
-                                .read()
-                                .map(|u| u.domainname.clone())
-                                .unwrap_or_default()
-                        })
+                        .map(|k| k.uts.read().map(|u| u.domainname.clone()).unwrap_or_default())
                         .unwrap_or_default()
                 }),
                 b"osrelease" => Box::new(|| crate::RELEASE.to_string()),
@@ -343,13 +287,7 @@ fn sys_dir(kernel: &Arc<Kernel>) -> InodeRef {
     Arc::new(ProcDir {
         path: "/proc/sys".into(),
         list: Box::new(|| vec![(b"kernel".to_vec(), DT_DIR)]),
-        lookup: Box::new(move |name| {
-            if name == b"kernel" {
-                Ok(kern_dir.clone())
-            } else {
-                Err(Errno::ENOENT)
-            }
-        }),
+        lookup: Box::new(move |name| if name == b"kernel" { Ok(kern_dir.clone()) } else { Err(Errno::ENOENT) }),
     })
 }
 
@@ -359,10 +297,8 @@ fn pid_dir(tg: &Arc<ThreadGroup>) -> InodeRef {
     Arc::new(ProcDir {
         path: format!("/proc/{pid}"),
         list: Box::new(|| {
-            let mut v: Vec<(Vec<u8>, u8)> = ["exe", "cwd", "root"]
-                .iter()
-                .map(|s| (s.as_bytes().to_vec(), DT_LNK))
-                .collect();
+            let mut v: Vec<(Vec<u8>, u8)> =
+                ["exe", "cwd", "root"].iter().map(|s| (s.as_bytes().to_vec(), DT_LNK)).collect();
             v.push((b"fd".to_vec(), DT_DIR));
             v.push((b"task".to_vec(), DT_DIR));
             for f in [
@@ -386,10 +322,7 @@ fn pid_dir(tg: &Arc<ThreadGroup>) -> InodeRef {
     })
 }
 
-fn with_tg<R>(
-    w: &Weak<ThreadGroup>,
-    f: impl FnOnce(&Arc<ThreadGroup>) -> Result<R, Errno>,
-) -> Result<R, Errno> {
+fn with_tg<R>(w: &Weak<ThreadGroup>, f: impl FnOnce(&Arc<ThreadGroup>) -> Result<R, Errno>) -> Result<R, Errno> {
     let tg = w.upgrade().ok_or(Errno::ESRCH)?;
     f(&tg)
 }
@@ -399,14 +332,7 @@ fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, name: &[u8]) -> Result<InodeRef, 
     let p = format!("/proc/{pid}/{s}");
     let w = w.clone();
     Ok(match s {
-        "exe" => link(p, move || {
-            with_tg(&w, |tg| {
-                lock(&tg.exe)
-                    .as_ref()
-                    .map(|d| d.path.clone())
-                    .ok_or(Errno::ENOENT)
-            })
-        }),
+        "exe" => link(p, move || with_tg(&w, |tg| lock(&tg.exe).as_ref().map(|d| d.path.clone()).ok_or(Errno::ENOENT))),
         "cwd" => link(p, move || with_tg(&w, |tg| Ok(tg.fs().cwd.path.clone()))),
         "root" => link(p, move || with_tg(&w, |tg| Ok(tg.fs().root.path.clone()))),
         "fd" => {
@@ -416,25 +342,16 @@ fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, name: &[u8]) -> Result<InodeRef, 
                 list: Box::new(move || {
                     w.upgrade()
                         .map(|tg| {
-                            tg.fds()
-                                .list()
-                                .into_iter()
-                                .map(|(fd, _)| (fd.to_string().into_bytes(), DT_LNK))
-                                .collect()
+                            tg.fds().list().into_iter().map(|(fd, _)| (fd.to_string().into_bytes(), DT_LNK)).collect()
                         })
                         .unwrap_or_default()
                 }),
                 lookup: Box::new(move |name| {
-                    let fd: i32 = std::str::from_utf8(name)
-                        .ok()
-                        .and_then(|s| s.parse().ok())
-                        .ok_or(Errno::ENOENT)?;
+                    let fd: i32 = std::str::from_utf8(name).ok().and_then(|s| s.parse().ok()).ok_or(Errno::ENOENT)?;
                     let tg = w2.upgrade().ok_or(Errno::ENOENT)?;
                     let f = tg.fds().get(fd).map_err(|_| Errno::ENOENT)?;
                     let path = f.display_path();
-                    Ok(link(format!("/proc/{pid}/fd/{fd}"), move || {
-                        Ok(path.clone())
-                    }))
+                    Ok(link(format!("/proc/{pid}/fd/{fd}"), move || Ok(path.clone())))
                 }),
             })
         }
@@ -457,12 +374,7 @@ fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, name: &[u8]) -> Result<InodeRef, 
         "stat" => file(p, move || with_tg(&w, |tg| Ok(stat_line(tg)))),
         "statm" => file(p, move || {
             with_tg(&w, |tg| {
-                let pages: u64 = tg
-                    .mm()
-                    .vmas()
-                    .iter()
-                    .map(|v| (v.end - v.start) / 4096)
-                    .sum();
+                let pages: u64 = tg.mm().vmas().iter().map(|v| (v.end - v.start) / 4096).sum();
                 Ok(format!("{pages} 0 0 0 0 0 0\n").into_bytes())
             })
         }),
@@ -487,17 +399,9 @@ fn maps(tg: &ThreadGroup) -> Vec<u8> {
     let mut out = String::new();
     for v in tg.mm().vmas() {
         let (off, dev, ino, name) = match &v.name {
-            VmaName::File {
-                path,
-                dev,
-                ino,
-                offset,
-            } => (
-                *offset,
-                *dev,
-                *ino,
-                String::from_utf8_lossy(path).into_owned(),
-            ),
+            VmaName::File { path, dev, ino, offset } => {
+                (*offset, *dev, *ino, String::from_utf8_lossy(path).into_owned())
+            }
             VmaName::Heap => (0, 0, 0, "[heap]".into()),
             VmaName::Stack => (0, 0, 0, "[stack]".into()),
             VmaName::Anon => (0, 0, 0, String::new()),
@@ -529,11 +433,7 @@ fn status(tg: &ThreadGroup) -> Vec<u8> {
     let c = tg.creds();
     let comm = String::from_utf8_lossy(&lock(&tg.comm)).into_owned();
     let vm: u64 = tg.mm().vmas().iter().map(|v| v.end - v.start).sum::<u64>() / 1024;
-    let state = if tg.exit_status().is_some() {
-        "Z (zombie)"
-    } else {
-        "R (running)"
-    };
+    let state = if tg.exit_status().is_some() { "Z (zombie)" } else { "R (running)" };
     format!(
         "Name:\t{comm}\nUmask:\t{:04o}\nState:\t{state}\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\nVmSize:\t{vm} kB\nVmRSS:\t{vm} kB\nThreads:\t1\nSigQ:\t0/63432\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\nCapInh:\t0000000000000000\nCapPrm:\t0000003fffffffff\nCapEff:\t0000003fffffffff\nCapBnd:\t0000003fffffffff\nSeccomp:\t0\nCpus_allowed_list:\t0-{}\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
         tg.fs().umask,
@@ -596,18 +496,9 @@ fn limits(tg: &ThreadGroup) -> Vec<u8> {
             v.to_string()
         }
     };
-    let mut s = format!(
-        "{:<26}{:<21}{:<21}{:<10}\n",
-        "Limit", "Soft Limit", "Hard Limit", "Units"
-    );
+    let mut s = format!("{:<26}{:<21}{:<21}{:<10}\n", "Limit", "Soft Limit", "Hard Limit", "Units");
     for (i, (n, u)) in names.iter().enumerate() {
-        s.push_str(&format!(
-            "{:<26}{:<21}{:<21}{:<10}\n",
-            n,
-            f(lim[i].cur),
-            f(lim[i].max),
-            u
-        ));
+        s.push_str(&format!("{:<26}{:<21}{:<21}{:<10}\n", n, f(lim[i].cur), f(lim[i].max), u));
     }
     s.into_bytes()
 }
@@ -661,13 +552,7 @@ impl Inode for Deferred {
         self.get()?.readdir()
     }
     fn statfs(&self) -> Result<abi::Statfs, Errno> {
-        Ok(abi::Statfs {
-            f_type: 0x9fa0,
-            f_bsize: 4096,
-            f_namelen: 255,
-            f_frsize: 4096,
-            ..Default::default()
-        })
+        Ok(abi::Statfs { f_type: 0x9fa0, f_bsize: 4096, f_namelen: 255, f_frsize: 4096, ..Default::default() })
     }
     fn open(&self, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
         self.get()?.open(flags)

@@ -172,10 +172,7 @@ pub struct Entry {
 }
 
 fn describe_raw(_t: &Task, a: &[u64; 6]) -> String {
-    a.iter()
-        .map(|v| format!("{:#x}", v))
-        .collect::<Vec<_>>()
-        .join(", ")
+    a.iter().map(|v| format!("{:#x}", v)).collect::<Vec<_>>().join(", ")
 }
 
 /// The table the Sentry dispatches through.
@@ -205,12 +202,7 @@ impl SyscallTable {
     }
 
     /// Serve `nr` with `f`.
-    pub fn register<A: ArgList + 'static, F: SyscallFn<A>>(
-        &mut self,
-        nr: usize,
-        support: Support,
-        f: F,
-    ) {
+    pub fn register<A: ArgList + 'static, F: SyscallFn<A>>(&mut self, nr: usize, support: Support, f: F) {
         if let Some(e) = self.entries.get_mut(nr) {
             e.support = support;
             e.handler = Some(Box::new(move |t, a| f.call(t, a)));
@@ -227,10 +219,7 @@ impl SyscallTable {
     }
 
     pub fn entries(&self) -> impl Iterator<Item = (usize, &Entry)> {
-        self.entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| !e.name.is_empty())
+        self.entries.iter().enumerate().filter(|(_, e)| !e.name.is_empty())
     }
 
     pub fn name(&self, nr: u64) -> &'static str {

@@ -113,9 +113,7 @@ impl Task {
     pub fn resolve_at(&self, dirfd: i32, path: &[u8], follow: Follow) -> Result<DentryRef, Errno> {
         let start = self.dir_for(dirfd, path)?;
         let fs = self.fs();
-        self.kernel
-            .mounts
-            .resolve(&fs.root, &start, path, follow, &self.creds())
+        self.kernel.mounts.resolve(&fs.root, &start, path, follow, &self.creds())
     }
 
     /// Resolve a path relative to the working directory.
@@ -124,24 +122,15 @@ impl Task {
     }
 
     /// The parent directory and final name of `path` (for create, unlink...).
-    pub fn resolve_parent_at(
-        &self,
-        dirfd: i32,
-        path: &[u8],
-    ) -> Result<(DentryRef, Option<Vec<u8>>), Errno> {
+    pub fn resolve_parent_at(&self, dirfd: i32, path: &[u8]) -> Result<(DentryRef, Option<Vec<u8>>), Errno> {
         let start = self.dir_for(dirfd, path)?;
         let fs = self.fs();
-        self.kernel
-            .mounts
-            .resolve_parent(&fs.root, &start, path, &self.creds())
+        self.kernel.mounts.resolve_parent(&fs.root, &start, path, &self.creds())
     }
 
     /// An I/O context for a file operation by this task.
     pub fn io_ctx<'a>(&'a self, file: &OpenFile) -> vfs::IoCtx<'a> {
-        vfs::IoCtx {
-            flags: file.flags(),
-            interrupt: &self.interrupt,
-        }
+        vfs::IoCtx { flags: file.flags(), interrupt: &self.interrupt }
     }
 
     /// End the whole process with `status` (exit_group, fatal signal).
@@ -156,29 +145,17 @@ impl Task {
     /// Deliver a signal that is synchronous to this task. Handlers are not
     /// run yet; the default action applies (terminate, core, ignore).
     pub fn force_signal(&mut self, sig: i32) {
-        let act = lock(&self.tg.signals)
-            .actions
-            .get((sig - 1) as usize)
-            .copied()
-            .unwrap_or_default();
+        let act = lock(&self.tg.signals).actions.get((sig - 1) as usize).copied().unwrap_or_default();
         if act.handler == signal::SIG_IGN
             && !matches!(
                 sig,
-                signal::SIGKILL
-                    | signal::SIGSTOP
-                    | signal::SIGSEGV
-                    | signal::SIGBUS
-                    | signal::SIGILL
-                    | signal::SIGFPE
+                signal::SIGKILL | signal::SIGSTOP | signal::SIGSEGV | signal::SIGBUS | signal::SIGILL | signal::SIGFPE
             )
         {
             return;
         }
         if act.handler > signal::SIG_IGN {
-            tracing::warn!(
-                "signal {} has a handler, but handlers are not run yet: terminating",
-                signal::name(sig)
-            );
+            tracing::warn!("signal {} has a handler, but handlers are not run yet: terminating", signal::name(sig));
         }
         match default_action(sig) {
             DefaultAction::Ignore => {}
@@ -200,10 +177,7 @@ impl Task {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::error!("task {}: platform failure: {e}", self.tid);
-                    self.exit_group(ExitStatus::Signaled {
-                        sig: signal::SIGKILL,
-                        core: false,
-                    });
+                    self.exit_group(ExitStatus::Signaled { sig: signal::SIGKILL, core: false });
                     continue;
                 }
             };
@@ -211,11 +185,7 @@ impl Task {
                 Exit::Syscall => {
                     let nr = self.regs.orig_rax;
                     let args = self.regs.syscall_args();
-                    let desc = if strace {
-                        Some(table.describe_call(self, nr, &args))
-                    } else {
-                        None
-                    };
+                    let desc = if strace { Some(table.describe_call(self, nr, &args)) } else { None };
                     let r = table.dispatch(self, nr, &args);
                     if let Some(d) = desc {
                         log_strace(self.tid, &d, &r);
@@ -238,25 +208,14 @@ impl Task {
                     self.force_signal(signo);
                     if self.exiting.is_none() {
                         // Ignored synchronous faults would loop forever.
-                        self.exit_group(ExitStatus::Signaled {
-                            sig: signo,
-                            core: true,
-                        });
+                        self.exit_group(ExitStatus::Signaled { sig: signo, core: true });
                     }
                 }
                 Exit::Signal(info) => {
-                    tracing::debug!(
-                        "task {}: {} at rip {:#x}",
-                        self.tid,
-                        signal::name(info.signo),
-                        self.regs.rip
-                    );
+                    tracing::debug!("task {}: {} at rip {:#x}", self.tid, signal::name(info.signo), self.regs.rip);
                     self.force_signal(info.signo);
                     if self.exiting.is_none() {
-                        self.exit_group(ExitStatus::Signaled {
-                            sig: info.signo,
-                            core: true,
-                        });
+                        self.exit_group(ExitStatus::Signaled { sig: info.signo, core: true });
                     }
                 }
                 Exit::Interrupted => {}
@@ -274,12 +233,7 @@ fn log_strace(tid: i32, call: &str, r: &Result<u64, Errno>) {
 }
 
 fn errno_text(e: Errno) -> String {
-    std::io::Error::from_raw_os_error(e.0)
-        .to_string()
-        .split(" (os error")
-        .next()
-        .unwrap_or("")
-        .to_string()
+    std::io::Error::from_raw_os_error(e.0).to_string().split(" (os error").next().unwrap_or("").to_string()
 }
 
 /// What a signal does when nobody handles it.
@@ -294,8 +248,9 @@ pub fn default_action(sig: i32) -> DefaultAction {
     use signal::*;
     match sig {
         SIGCHLD | SIGCONT | SIGURG | SIGWINCH => DefaultAction::Ignore,
-        SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ
-        | SIGSYS => DefaultAction::Core,
+        SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ | SIGSYS => {
+            DefaultAction::Core
+        }
         // Stop signals stop nothing yet (job control comes with processes).
         SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => DefaultAction::Ignore,
         _ => DefaultAction::Terminate,

@@ -19,9 +19,7 @@ pub fn dup3(task: &mut Task, old: Fd, new: Fd, flags: u32) -> SysResult {
         return Err(Errno::EBADF);
     }
     let f = task.file(old.0)?;
-    let prev = task
-        .fds()
-        .install_at(new.0, f, flags & O_CLOEXEC != 0, task.tg.nofile())?;
+    let prev = task.fds().install_at(new.0, f, flags & O_CLOEXEC != 0, task.tg.nofile())?;
     drop(prev);
     Ok(new.0 as u64)
 }
@@ -106,11 +104,7 @@ pub fn ioctl(task: &mut Task, fd: Fd, req: u64, arg: UserAddr) -> SysResult {
         FIONBIO => {
             let on: i32 = task.read_obj(arg)?;
             let fl = f.flags();
-            f.set_status_flags(if on != 0 {
-                fl | O_NONBLOCK
-            } else {
-                fl & !O_NONBLOCK
-            });
+            f.set_status_flags(if on != 0 { fl | O_NONBLOCK } else { fl & !O_NONBLOCK });
             return Ok(0);
         }
         _ => {}
@@ -225,22 +219,11 @@ fn do_poll(task: &Task, addr: UserAddr, n: u64, deadline: Option<Instant>) -> Sy
 }
 
 pub fn poll(task: &mut Task, addr: UserAddr, n: u64, timeout_ms: i32) -> SysResult {
-    let deadline = if timeout_ms < 0 {
-        None
-    } else {
-        Some(Instant::now() + Duration::from_millis(timeout_ms as u64))
-    };
+    let deadline = if timeout_ms < 0 { None } else { Some(Instant::now() + Duration::from_millis(timeout_ms as u64)) };
     do_poll(task, addr, n, deadline)
 }
 
-pub fn ppoll(
-    task: &mut Task,
-    addr: UserAddr,
-    n: u64,
-    ts: UserAddr,
-    _sigmask: UserAddr,
-    _size: u64,
-) -> SysResult {
+pub fn ppoll(task: &mut Task, addr: UserAddr, n: u64, ts: UserAddr, _sigmask: UserAddr, _size: u64) -> SysResult {
     let deadline = if ts.is_null() {
         None
     } else {
@@ -261,23 +244,12 @@ fn read_fdset(task: &Task, addr: UserAddr, n: usize) -> Result<Vec<u64>, Errno> 
     Ok(v)
 }
 
-fn do_select(
-    task: &Task,
-    n: i32,
-    r: UserAddr,
-    w: UserAddr,
-    e: UserAddr,
-    deadline: Option<Instant>,
-) -> SysResult {
+fn do_select(task: &Task, n: i32, r: UserAddr, w: UserAddr, e: UserAddr, deadline: Option<Instant>) -> SysResult {
     if n < 0 || n as u64 > task.tg.nofile().max(1024) {
         return Err(Errno::EINVAL);
     }
     let n = n as usize;
-    let (rs, ws, es) = (
-        read_fdset(task, r, n)?,
-        read_fdset(task, w, n)?,
-        read_fdset(task, e, n)?,
-    );
+    let (rs, ws, es) = (read_fdset(task, r, n)?, read_fdset(task, w, n)?, read_fdset(task, e, n)?);
     let mut fds = Vec::new();
     for fd in 0..n {
         let (wi, bit) = (fd / 64, 1u64 << (fd % 64));
@@ -293,11 +265,7 @@ fn do_select(
         }
         if ev != 0 {
             task.file(fd as i32)?;
-            fds.push(PollFd {
-                fd: fd as i32,
-                events: ev,
-                revents: 0,
-            });
+            fds.push(PollFd { fd: fd as i32, events: ev, revents: 0 });
         }
     }
     poll_fds(task, &mut fds, deadline)?;
@@ -331,14 +299,7 @@ fn do_select(
     Ok(count)
 }
 
-pub fn select(
-    task: &mut Task,
-    n: i32,
-    r: UserAddr,
-    w: UserAddr,
-    e: UserAddr,
-    tv: UserAddr,
-) -> SysResult {
+pub fn select(task: &mut Task, n: i32, r: UserAddr, w: UserAddr, e: UserAddr, tv: UserAddr) -> SysResult {
     let deadline = if tv.is_null() {
         None
     } else {
@@ -346,23 +307,12 @@ pub fn select(
         if t.tv_sec < 0 || !(0..1_000_000).contains(&t.tv_usec) {
             return Err(Errno::EINVAL);
         }
-        Some(
-            Instant::now()
-                + Duration::from_secs(t.tv_sec as u64)
-                + Duration::from_micros(t.tv_usec as u64),
-        )
+        Some(Instant::now() + Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64))
     };
     do_select(task, n, r, w, e, deadline)
 }
 
-pub fn pselect6(
-    task: &mut Task,
-    n: i32,
-    r: UserAddr,
-    w: UserAddr,
-    e: UserAddr,
-    ts: UserAddr,
-) -> SysResult {
+pub fn pselect6(task: &mut Task, n: i32, r: UserAddr, w: UserAddr, e: UserAddr, ts: UserAddr) -> SysResult {
     let deadline = if ts.is_null() {
         None
     } else {

@@ -44,23 +44,13 @@ fn writable(task: &Task, fd: Fd) -> Result<Arc<OpenFile>, Errno> {
 }
 
 /// Open `path` (relative to `dirfd`) with open(2) semantics.
-pub fn open_path(
-    task: &Task,
-    dirfd: i32,
-    path: &[u8],
-    flags: u32,
-    mode: u32,
-) -> Result<Arc<OpenFile>, Errno> {
+pub fn open_path(task: &Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<Arc<OpenFile>, Errno> {
     let creds = task.creds();
     let acc = flags & O_ACCMODE;
     if acc == 3 && flags & O_PATH == 0 {
         return Err(Errno::EINVAL);
     }
-    let follow = if flags & O_NOFOLLOW != 0 {
-        Follow::No
-    } else {
-        Follow::Yes
-    };
+    let follow = if flags & O_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
     let d: DentryRef = if flags & O_CREAT != 0 && flags & O_PATH == 0 {
         let (parent, name) = task.resolve_parent_at(dirfd, path)?;
         let Some(name) = name else {
@@ -78,9 +68,7 @@ pub fn open_path(
                 creds.may_access(&pst, W_OK | X_OK)?;
                 parent.mount.check_writable()?;
                 let umask = task.fs().umask;
-                parent
-                    .inode
-                    .create(&name, S_IFREG | (mode & 0o7777 & !umask), &creds)?;
+                parent.inode.create(&name, S_IFREG | (mode & 0o7777 & !umask), &creds)?;
                 task.kernel.mounts.child(&parent, &name)?
             }
             Err(e) => return Err(e),
@@ -97,11 +85,7 @@ pub fn open_path(
     }
     let status = flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC);
     if flags & O_PATH != 0 {
-        return Ok(OpenFile::new(
-            Arc::new(PathOnly),
-            Some(d),
-            O_PATH | (flags & O_DIRECTORY),
-        ));
+        return Ok(OpenFile::new(Arc::new(PathOnly), Some(d), O_PATH | (flags & O_DIRECTORY)));
     }
     let want_write = acc == O_WRONLY || acc == O_RDWR;
     if is_dir(&st) && (want_write || flags & O_TRUNC != 0 && acc != O_RDONLY) {
@@ -121,10 +105,7 @@ pub fn open_path(
     }
     let ops = d.inode.open(status)?;
     if flags & O_TRUNC != 0 && want_write && st.st_mode & S_IFMT == S_IFREG && st.st_size != 0 {
-        d.inode.setattr(&SetAttr {
-            size: Some(0),
-            ..Default::default()
-        })?;
+        d.inode.setattr(&SetAttr { size: Some(0), ..Default::default() })?;
     }
     Ok(OpenFile::new(ops, Some(d), status))
 }
@@ -146,13 +127,7 @@ pub fn open(task: &mut Task, path: PathAddr, flags: Flags, mode: u32) -> SysResu
 }
 
 pub fn creat(task: &mut Task, path: PathAddr, mode: u32) -> SysResult {
-    openat(
-        task,
-        DirFd(AT_FDCWD),
-        path,
-        Flags((O_CREAT | O_WRONLY | O_TRUNC) as u64),
-        mode,
-    )
+    openat(task, DirFd(AT_FDCWD), path, Flags((O_CREAT | O_WRONLY | O_TRUNC) as u64), mode)
 }
 
 pub fn close(task: &mut Task, fd: Fd) -> SysResult {
@@ -445,12 +420,7 @@ pub fn file_stat(f: &OpenFile) -> Result<Stat, Errno> {
     }
     match &f.dentry {
         Some(d) => d.inode.stat(),
-        None => Ok(Stat {
-            st_mode: S_IFREG | 0o600,
-            st_nlink: 1,
-            st_blksize: 4096,
-            ..Default::default()
-        }),
+        None => Ok(Stat { st_mode: S_IFREG | 0o600, st_nlink: 1, st_blksize: 4096, ..Default::default() }),
     }
 }
 
@@ -473,11 +443,7 @@ fn stat_path(task: &Task, dirfd: i32, path: PathAddr, buf: UserAddr, flags: u32)
             file_stat(&*task.file(dirfd)?)?
         }
     } else {
-        let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 {
-            Follow::No
-        } else {
-            Follow::Yes
-        };
+        let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
         task.resolve_at(dirfd, &p, follow)?.inode.stat()?
     };
     task.write_obj(buf, &st)?;
@@ -492,13 +458,7 @@ pub fn lstat(task: &mut Task, path: PathAddr, buf: UserAddr) -> SysResult {
     stat_path(task, AT_FDCWD, path, buf, AT_SYMLINK_NOFOLLOW)
 }
 
-pub fn newfstatat(
-    task: &mut Task,
-    dirfd: DirFd,
-    path: PathAddr,
-    buf: UserAddr,
-    flags: Flags,
-) -> SysResult {
+pub fn newfstatat(task: &mut Task, dirfd: DirFd, path: PathAddr, buf: UserAddr, flags: Flags) -> SysResult {
     stat_path(task, dirfd.0, path, buf, flags.0 as u32)
 }
 
@@ -517,12 +477,7 @@ pub fn fstatfs(task: &mut Task, fd: Fd, buf: UserAddr) -> SysResult {
     let f = task.file(fd.0)?;
     let s = match &f.dentry {
         Some(d) => d.inode.statfs()?,
-        None => abi::Statfs {
-            f_type: 0x5049_5045,
-            f_bsize: 4096,
-            f_namelen: 255,
-            ..Default::default()
-        },
+        None => abi::Statfs { f_type: 0x5049_5045, f_bsize: 4096, f_namelen: 255, ..Default::default() },
     };
     task.write_obj(buf, &s)?;
     Ok(0)
@@ -546,16 +501,8 @@ fn dirents(task: &Task, fd: Fd, buf: UserAddr, count: u32, wide: bool) -> SysRes
             p.inode.stat().map(|s| s.st_ino).unwrap_or(st.st_ino)
         };
         let mut list = vec![
-            vfs::DirEntry {
-                ino: st.st_ino,
-                d_type: DT_DIR,
-                name: b".".to_vec(),
-            },
-            vfs::DirEntry {
-                ino: parent_ino,
-                d_type: DT_DIR,
-                name: b"..".to_vec(),
-            },
+            vfs::DirEntry { ino: st.st_ino, d_type: DT_DIR, name: b".".to_vec() },
+            vfs::DirEntry { ino: parent_ino, d_type: DT_DIR, name: b"..".to_vec() },
         ];
         list.extend(d.inode.readdir()?);
         pos.dir = Some(list);
@@ -656,9 +603,7 @@ pub fn mkdirat(task: &mut Task, dirfd: DirFd, path: PathAddr, mode: u32) -> SysR
     let p = task.read_path(UserAddr(path.0))?;
     let (parent, name) = creation_target(task, dirfd.0, &p)?;
     let umask = task.fs().umask;
-    parent
-        .inode
-        .mkdir(&name, mode & 0o7777 & !umask, &task.creds())?;
+    parent.inode.mkdir(&name, mode & 0o7777 & !umask, &task.creds())?;
     Ok(0)
 }
 
@@ -680,13 +625,9 @@ pub fn mknodat(task: &mut Task, dirfd: DirFd, path: PathAddr, mode: u32, dev: u6
     let umask = task.fs().umask;
     let creds = task.creds();
     if kind == S_IFREG {
-        parent
-            .inode
-            .create(&name, S_IFREG | (mode & 0o7777 & !umask), &creds)?;
+        parent.inode.create(&name, S_IFREG | (mode & 0o7777 & !umask), &creds)?;
     } else {
-        parent
-            .inode
-            .mknod(&name, kind | (mode & 0o7777 & !umask), dev, &creds)?;
+        parent.inode.mknod(&name, kind | (mode & 0o7777 & !umask), dev, &creds)?;
     }
     Ok(0)
 }
@@ -702,11 +643,7 @@ fn removal_target(task: &Task, dirfd: i32, path: &[u8]) -> Result<(DentryRef, Ve
         Some(n) => n,
         None => {
             // "dir/" or "." or "..": the path names a directory itself.
-            return Err(if path.ends_with(b".") {
-                Errno::EINVAL
-            } else {
-                Errno::EBUSY
-            });
+            return Err(if path.ends_with(b".") { Errno::EINVAL } else { Errno::EBUSY });
         }
     };
     let pst = parent.inode.stat()?;
@@ -736,11 +673,7 @@ pub fn unlinkat(task: &mut Task, dirfd: DirFd, path: PathAddr, flags: Flags) -> 
     }
     if p.ends_with(b"/") {
         let d = task.resolve_at(dirfd.0, &p, Follow::No)?;
-        return Err(if d.is_dir() {
-            Errno::EISDIR
-        } else {
-            Errno::ENOTDIR
-        });
+        return Err(if d.is_dir() { Errno::EISDIR } else { Errno::ENOTDIR });
     }
     let (parent, name) = removal_target(task, dirfd.0, &p)?;
     let child = task.kernel.mounts.child(&parent, &name)?;
@@ -786,14 +719,7 @@ pub fn rmdir(task: &mut Task, path: PathAddr) -> SysResult {
     rmdir_path(task, AT_FDCWD, &p)
 }
 
-pub fn renameat2(
-    task: &mut Task,
-    olddir: DirFd,
-    old: PathAddr,
-    newdir: DirFd,
-    new: PathAddr,
-    flags: u32,
-) -> SysResult {
+pub fn renameat2(task: &mut Task, olddir: DirFd, old: PathAddr, newdir: DirFd, new: PathAddr, flags: u32) -> SysResult {
     if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) != 0 {
         return Err(Errno::EINVAL);
     }
@@ -814,28 +740,17 @@ pub fn renameat2(
     let src = task.kernel.mounts.child(&oparent, &oname)?;
     // A directory cannot move into itself.
     let dst_path = vfs::mount::join(&nparent.path, &nname);
-    if src.is_dir()
-        && dst_path.starts_with(&src.path)
-        && dst_path.get(src.path.len()) == Some(&b'/')
-    {
+    if src.is_dir() && dst_path.starts_with(&src.path) && dst_path.get(src.path.len()) == Some(&b'/') {
         return Err(Errno::EINVAL);
     }
     if dst_path == src.path {
         return Ok(0);
     }
-    oparent
-        .inode
-        .rename(&oname, &nparent.inode, &nname, flags)?;
+    oparent.inode.rename(&oname, &nparent.inode, &nname, flags)?;
     Ok(0)
 }
 
-pub fn renameat(
-    task: &mut Task,
-    olddir: DirFd,
-    old: PathAddr,
-    newdir: DirFd,
-    new: PathAddr,
-) -> SysResult {
+pub fn renameat(task: &mut Task, olddir: DirFd, old: PathAddr, newdir: DirFd, new: PathAddr) -> SysResult {
     renameat2(task, olddir, old, newdir, new, 0)
 }
 
@@ -843,25 +758,14 @@ pub fn rename(task: &mut Task, old: PathAddr, new: PathAddr) -> SysResult {
     renameat2(task, DirFd(AT_FDCWD), old, DirFd(AT_FDCWD), new, 0)
 }
 
-pub fn linkat(
-    task: &mut Task,
-    olddir: DirFd,
-    old: PathAddr,
-    newdir: DirFd,
-    new: PathAddr,
-    flags: Flags,
-) -> SysResult {
+pub fn linkat(task: &mut Task, olddir: DirFd, old: PathAddr, newdir: DirFd, new: PathAddr, flags: Flags) -> SysResult {
     let flags = flags.0 as u32;
     if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
     let op = task.read_path(UserAddr(old.0))?;
     let np = task.read_path(UserAddr(new.0))?;
-    let follow = if flags & AT_SYMLINK_FOLLOW != 0 {
-        Follow::Yes
-    } else {
-        Follow::No
-    };
+    let follow = if flags & AT_SYMLINK_FOLLOW != 0 { Follow::Yes } else { Follow::No };
     let src = if op.is_empty() && flags & AT_EMPTY_PATH != 0 {
         task.file(olddir.0)?.dentry.clone().ok_or(Errno::ENOENT)?
     } else {
@@ -897,13 +801,7 @@ pub fn symlink(task: &mut Task, target: PathAddr, path: PathAddr) -> SysResult {
     symlinkat(task, target, DirFd(AT_FDCWD), path)
 }
 
-pub fn readlinkat(
-    task: &mut Task,
-    dirfd: DirFd,
-    path: PathAddr,
-    buf: UserAddr,
-    size: i32,
-) -> SysResult {
+pub fn readlinkat(task: &mut Task, dirfd: DirFd, path: PathAddr, buf: UserAddr, size: i32) -> SysResult {
     if size <= 0 {
         return Err(Errno::EINVAL);
     }
@@ -973,14 +871,7 @@ fn fd_dentry(task: &Task, fd: Fd) -> Result<DentryRef, Errno> {
 pub fn fchmodat(task: &mut Task, dirfd: DirFd, path: PathAddr, mode: u32) -> SysResult {
     let p = task.read_path(UserAddr(path.0))?;
     let d = task.resolve_at(dirfd.0, &p, Follow::Yes)?;
-    setattr_checked(
-        task,
-        &d,
-        SetAttr {
-            mode: Some(mode & 0o7777),
-            ..Default::default()
-        },
-    )
+    setattr_checked(task, &d, SetAttr { mode: Some(mode & 0o7777), ..Default::default() })
 }
 
 pub fn chmod(task: &mut Task, path: PathAddr, mode: u32) -> SysResult {
@@ -989,14 +880,7 @@ pub fn chmod(task: &mut Task, path: PathAddr, mode: u32) -> SysResult {
 
 pub fn fchmod(task: &mut Task, fd: Fd, mode: u32) -> SysResult {
     let d = fd_dentry(task, fd)?;
-    setattr_checked(
-        task,
-        &d,
-        SetAttr {
-            mode: Some(mode & 0o7777),
-            ..Default::default()
-        },
-    )
+    setattr_checked(task, &d, SetAttr { mode: Some(mode & 0o7777), ..Default::default() })
 }
 
 fn owner_attr(uid: i32, gid: i32) -> SetAttr {
@@ -1007,24 +891,13 @@ fn owner_attr(uid: i32, gid: i32) -> SetAttr {
     }
 }
 
-pub fn fchownat(
-    task: &mut Task,
-    dirfd: DirFd,
-    path: PathAddr,
-    uid: i32,
-    gid: i32,
-    flags: Flags,
-) -> SysResult {
+pub fn fchownat(task: &mut Task, dirfd: DirFd, path: PathAddr, uid: i32, gid: i32, flags: Flags) -> SysResult {
     let flags = flags.0 as u32;
     let p = task.read_path(UserAddr(path.0))?;
     let d = if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
         fd_dentry(task, Fd(dirfd.0))?
     } else {
-        let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 {
-            Follow::No
-        } else {
-            Follow::Yes
-        };
+        let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
         task.resolve_at(dirfd.0, &p, follow)?
     };
     setattr_checked(task, &d, owner_attr(uid, gid))
@@ -1035,14 +908,7 @@ pub fn chown(task: &mut Task, path: PathAddr, uid: i32, gid: i32) -> SysResult {
 }
 
 pub fn lchown(task: &mut Task, path: PathAddr, uid: i32, gid: i32) -> SysResult {
-    fchownat(
-        task,
-        DirFd(AT_FDCWD),
-        path,
-        uid,
-        gid,
-        Flags(AT_SYMLINK_NOFOLLOW as u64),
-    )
+    fchownat(task, DirFd(AT_FDCWD), path, uid, gid, Flags(AT_SYMLINK_NOFOLLOW as u64))
 }
 
 pub fn fchown(task: &mut Task, fd: Fd, uid: i32, gid: i32) -> SysResult {
@@ -1062,10 +928,7 @@ pub fn truncate(task: &mut Task, path: PathAddr, len: i64) -> SysResult {
     }
     task.creds().may_access(&st, W_OK)?;
     d.mount.check_writable()?;
-    d.inode.setattr(&SetAttr {
-        size: Some(len as u64),
-        ..Default::default()
-    })?;
+    d.inode.setattr(&SetAttr { size: Some(len as u64), ..Default::default() })?;
     Ok(0)
 }
 
@@ -1081,10 +944,7 @@ pub fn ftruncate(task: &mut Task, fd: Fd, len: i64) -> SysResult {
     if d.is_dir() {
         return Err(Errno::EISDIR);
     }
-    d.inode.setattr(&SetAttr {
-        size: Some(len as u64),
-        ..Default::default()
-    })?;
+    d.inode.setattr(&SetAttr { size: Some(len as u64), ..Default::default() })?;
     Ok(0)
 }
 
@@ -1132,21 +992,11 @@ fn apply_times(task: &Task, d: &DentryRef, times: Option<[abi::Timespec; 2]>) ->
         }
         c.may_access(&st, W_OK)?;
     }
-    d.inode.setattr(&SetAttr {
-        atime,
-        mtime,
-        ..Default::default()
-    })?;
+    d.inode.setattr(&SetAttr { atime, mtime, ..Default::default() })?;
     Ok(0)
 }
 
-pub fn utimensat(
-    task: &mut Task,
-    dirfd: DirFd,
-    path: UserAddr,
-    times: UserAddr,
-    flags: Flags,
-) -> SysResult {
+pub fn utimensat(task: &mut Task, dirfd: DirFd, path: UserAddr, times: UserAddr, flags: Flags) -> SysResult {
     let flags = flags.0 as u32;
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
@@ -1154,10 +1004,7 @@ pub fn utimensat(
     let ts = if times.is_null() {
         None
     } else {
-        Some([
-            task.read_obj::<abi::Timespec>(times)?,
-            task.read_obj::<abi::Timespec>(times.offset(16)?)?,
-        ])
+        Some([task.read_obj::<abi::Timespec>(times)?, task.read_obj::<abi::Timespec>(times.offset(16)?)?])
     };
     let d = if path.is_null() {
         fd_dentry(task, Fd(dirfd.0)).map_err(|_| Errno::EBADF)?
@@ -1166,11 +1013,7 @@ pub fn utimensat(
         if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
             fd_dentry(task, Fd(dirfd.0))?
         } else {
-            let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 {
-                Follow::No
-            } else {
-                Follow::Yes
-            };
+            let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
             task.resolve_at(dirfd.0, &p, follow)?
         }
     };
@@ -1193,14 +1036,8 @@ pub fn futimesat(task: &mut Task, dirfd: DirFd, path: PathAddr, times: UserAddr)
             return Err(Errno::EINVAL);
         }
         Some([
-            abi::Timespec {
-                tv_sec: a.tv_sec,
-                tv_nsec: a.tv_usec * 1000,
-            },
-            abi::Timespec {
-                tv_sec: m.tv_sec,
-                tv_nsec: m.tv_usec * 1000,
-            },
+            abi::Timespec { tv_sec: a.tv_sec, tv_nsec: a.tv_usec * 1000 },
+            abi::Timespec { tv_sec: m.tv_sec, tv_nsec: m.tv_usec * 1000 },
         ])
     };
     apply_times(task, &d, ts)
@@ -1214,16 +1051,7 @@ pub fn utime(task: &mut Task, path: PathAddr, times: UserAddr) -> SysResult {
     } else {
         let a: i64 = task.read_obj(times)?;
         let m: i64 = task.read_obj(times.offset(8)?)?;
-        Some([
-            abi::Timespec {
-                tv_sec: a,
-                tv_nsec: 0,
-            },
-            abi::Timespec {
-                tv_sec: m,
-                tv_nsec: 0,
-            },
-        ])
+        Some([abi::Timespec { tv_sec: a, tv_nsec: 0 }, abi::Timespec { tv_sec: m, tv_nsec: 0 }])
     };
     apply_times(task, &d, ts)
 }
@@ -1260,10 +1088,7 @@ pub fn fallocate(task: &mut Task, fd: Fd, mode: i32, off: i64, len: i64) -> SysR
     let d = f.dentry.clone().ok_or(Errno::ENODEV)?;
     let end = (off as u64).checked_add(len as u64).ok_or(Errno::EFBIG)?;
     if end > f.ops.size()? {
-        d.inode.setattr(&SetAttr {
-            size: Some(end),
-            ..Default::default()
-        })?;
+        d.inode.setattr(&SetAttr { size: Some(end), ..Default::default() })?;
     }
     Ok(0)
 }

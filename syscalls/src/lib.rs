@@ -46,26 +46,14 @@ pub fn build_table() -> SyscallTable {
     t.register(CHROOT, Full, fs::chroot);
     t.register(MKDIR, Full, fs::mkdir);
     t.register(MKDIRAT, Full, fs::mkdirat);
-    t.register(
-        MKNOD,
-        Partial("regular files, fifos and sockets; device nodes per filesystem"),
-        fs::mknod,
-    );
-    t.register(
-        MKNODAT,
-        Partial("regular files, fifos and sockets; device nodes per filesystem"),
-        fs::mknodat,
-    );
+    t.register(MKNOD, Partial("regular files, fifos and sockets; device nodes per filesystem"), fs::mknod);
+    t.register(MKNODAT, Partial("regular files, fifos and sockets; device nodes per filesystem"), fs::mknodat);
     t.register(RMDIR, Full, fs::rmdir);
     t.register(UNLINK, Full, fs::unlink);
     t.register(UNLINKAT, Full, fs::unlinkat);
     t.register(RENAME, Full, fs::rename);
     t.register(RENAMEAT, Full, fs::renameat);
-    t.register(
-        RENAMEAT2,
-        Partial("RENAME_EXCHANGE and RENAME_WHITEOUT per filesystem"),
-        fs::renameat2,
-    );
+    t.register(RENAMEAT2, Partial("RENAME_EXCHANGE and RENAME_WHITEOUT per filesystem"), fs::renameat2);
     t.register(LINK, Full, fs::link);
     t.register(LINKAT, Full, fs::linkat);
     t.register(SYMLINK, Full, fs::symlink);
@@ -92,87 +80,37 @@ pub fn build_table() -> SyscallTable {
     t.register(FUTIMESAT, Full, fs::futimesat);
     t.register(UTIME, Full, fs::utime);
     t.register(UMASK, Full, fs::umask);
-    t.register(
-        FADVISE64,
-        Partial("advice is accepted and ignored"),
-        fs::fadvise64,
-    );
-    t.register(
-        FALLOCATE,
-        Partial("mode 0 only (extends the file)"),
-        fs::fallocate,
-    );
+    t.register(FADVISE64, Partial("advice is accepted and ignored"), fs::fadvise64);
+    t.register(FALLOCATE, Partial("mode 0 only (extends the file)"), fs::fallocate);
     t.register(SENDFILE, Full, fs::sendfile);
-    t.register(
-        FLOCK,
-        Partial("locks always succeed: one sandbox, no contention checked"),
-        fs::flock,
-    );
+    t.register(FLOCK, Partial("locks always succeed: one sandbox, no contention checked"), fs::flock);
 
     // Descriptors.
     t.register(DUP, Full, fd::dup);
     t.register(DUP2, Full, fd::dup2);
     t.register(DUP3, Full, fd::dup3);
-    t.register(
-        FCNTL,
-        Partial("record locks always succeed; no F_SETOWN signals, no seals"),
-        fd::fcntl,
-    );
+    t.register(FCNTL, Partial("record locks always succeed; no F_SETOWN signals, no seals"), fd::fcntl);
     t.register(
         IOCTL,
-        Partial(
-            "FIOCLEX/FIONCLEX/FIONBIO and what each file serves (terminal ioctls on host ttys)",
-        ),
+        Partial("FIOCLEX/FIONCLEX/FIONBIO and what each file serves (terminal ioctls on host ttys)"),
         fd::ioctl,
     );
     t.register(PIPE, Full, fd::pipe);
     t.register(PIPE2, Full, fd::pipe2);
-    t.register(
-        POLL,
-        Partial("readiness is sampled, not event-driven"),
-        fd::poll,
-    );
-    t.register(
-        PPOLL,
-        Partial("readiness is sampled; the signal mask argument is ignored"),
-        fd::ppoll,
-    );
-    t.register(
-        SELECT,
-        Partial("readiness is sampled, not event-driven"),
-        fd::select,
-    );
-    t.register(
-        PSELECT6,
-        Partial("readiness is sampled; the signal mask argument is ignored"),
-        fd::pselect6,
-    );
+    t.register(POLL, Partial("readiness is sampled, not event-driven"), fd::poll);
+    t.register(PPOLL, Partial("readiness is sampled; the signal mask argument is ignored"), fd::ppoll);
+    t.register(SELECT, Partial("readiness is sampled, not event-driven"), fd::select);
+    t.register(PSELECT6, Partial("readiness is sampled; the signal mask argument is ignored"), fd::pselect6);
 
     // Memory.
-    t.register(
-        MMAP,
-        Partial("file mappings are private copies: MAP_SHARED writes do not reach the file"),
-        mm::mmap,
-    );
+    t.register(MMAP, Partial("file mappings are private copies: MAP_SHARED writes do not reach the file"), mm::mmap);
     t.register(MUNMAP, Full, mm::munmap);
     t.register(MPROTECT, Full, mm::mprotect);
-    t.register(
-        MREMAP,
-        Partial("old_size 0 (duplicating a shared mapping) is EINVAL"),
-        mm::mremap,
-    );
+    t.register(MREMAP, Partial("old_size 0 (duplicating a shared mapping) is EINVAL"), mm::mremap);
     t.register(BRK, Full, mm::brk);
     t.register(MADVISE, Full, mm::madvise);
-    t.register(
-        MSYNC,
-        Partial("nothing to write back: file mappings are copies"),
-        mm::msync,
-    );
-    t.register(
-        MINCORE,
-        Partial("reports every mapped page resident"),
-        mm::mincore,
-    );
+    t.register(MSYNC, Partial("nothing to write back: file mappings are copies"), mm::msync);
+    t.register(MINCORE, Partial("reports every mapped page resident"), mm::mincore);
     t.register(MLOCK, Full, mm::mlock);
     t.register(MUNLOCK, Full, mm::mlock);
     t.register(MLOCKALL, Full, mm::mlockall);
@@ -202,95 +140,35 @@ pub fn build_table() -> SyscallTable {
     t.register(GETSID, Full, process::getsid);
     t.register(SETPGID, Full, process::setpgid);
     t.register(SETSID, Full, process::setsid);
-    t.register(
-        EXIT,
-        Partial("ends the process: one thread per process for now"),
-        process::exit,
-    );
+    t.register(EXIT, Partial("ends the process: one thread per process for now"), process::exit);
     t.register(EXIT_GROUP, Full, process::exit_group);
     t.register(EXECVE, Full, process::execve);
     t.register(UNAME, Full, process::uname);
     t.register(SETHOSTNAME, Full, process::sethostname);
     t.register(SETDOMAINNAME, Full, process::setdomainname);
     t.register(GETRLIMIT, Full, process::getrlimit);
-    t.register(
-        SETRLIMIT,
-        Partial("limits are recorded; only RLIMIT_NOFILE is enforced"),
-        process::setrlimit,
-    );
-    t.register(
-        PRLIMIT64,
-        Partial("limits are recorded; only RLIMIT_NOFILE is enforced"),
-        process::prlimit64,
-    );
-    t.register(
-        ARCH_PRCTL,
-        Partial("ARCH_SET/GET_FS and _GS; no CPUID faulting"),
-        process::arch_prctl,
-    );
+    t.register(SETRLIMIT, Partial("limits are recorded; only RLIMIT_NOFILE is enforced"), process::setrlimit);
+    t.register(PRLIMIT64, Partial("limits are recorded; only RLIMIT_NOFILE is enforced"), process::prlimit64);
+    t.register(ARCH_PRCTL, Partial("ARCH_SET/GET_FS and _GS; no CPUID faulting"), process::arch_prctl);
     t.register(SET_TID_ADDRESS, Full, process::set_tid_address);
-    t.register(
-        SET_ROBUST_LIST,
-        Partial("recorded only: robust futexes need threads"),
-        process::set_robust_list,
-    );
-    t.register(
-        PRCTL,
-        Partial("names, pdeathsig, dumpable, no_new_privs, capbset_read"),
-        process::prctl,
-    );
-    t.register(
-        SYSINFO,
-        Partial("memory figures are nominal"),
-        process::sysinfo,
-    );
+    t.register(SET_ROBUST_LIST, Partial("recorded only: robust futexes need threads"), process::set_robust_list);
+    t.register(PRCTL, Partial("names, pdeathsig, dumpable, no_new_privs, capbset_read"), process::prctl);
+    t.register(SYSINFO, Partial("memory figures are nominal"), process::sysinfo);
     t.register(GETRANDOM, Full, process::getrandom);
     t.register(SCHED_YIELD, Full, process::sched_yield);
     t.register(SCHED_GETAFFINITY, Full, process::sched_getaffinity);
-    t.register(
-        SCHED_SETAFFINITY,
-        Partial("accepted, not applied"),
-        process::sched_setaffinity,
-    );
+    t.register(SCHED_SETAFFINITY, Partial("accepted, not applied"), process::sched_setaffinity);
     t.register(GETCPU, Partial("always CPU 0, node 0"), process::getcpu);
-    t.register(
-        GETPRIORITY,
-        Partial("nice values are not kept"),
-        process::getpriority,
-    );
-    t.register(
-        SETPRIORITY,
-        Partial("nice values are not kept"),
-        process::setpriority,
-    );
+    t.register(GETPRIORITY, Partial("nice values are not kept"), process::getpriority);
+    t.register(SETPRIORITY, Partial("nice values are not kept"), process::setpriority);
     t.register(SCHED_GETSCHEDULER, Full, process::sched_getscheduler);
     t.register(SCHED_GETPARAM, Full, process::sched_getparam);
-    t.register(
-        SCHED_GET_PRIORITY_MAX,
-        Full,
-        process::sched_get_priority_max,
-    );
-    t.register(
-        SCHED_GET_PRIORITY_MIN,
-        Full,
-        process::sched_get_priority_min,
-    );
+    t.register(SCHED_GET_PRIORITY_MAX, Full, process::sched_get_priority_max);
+    t.register(SCHED_GET_PRIORITY_MIN, Full, process::sched_get_priority_min);
     t.register(PERSONALITY, Partial("PER_LINUX only"), process::personality);
-    t.register(
-        CAPGET,
-        Partial("root has every capability, others none"),
-        process::capget,
-    );
-    t.register(
-        GETRUSAGE,
-        Partial("user time of the calling thread only"),
-        process::getrusage,
-    );
-    t.register(
-        TIMES,
-        Partial("user time of the calling thread only"),
-        process::times,
-    );
+    t.register(CAPGET, Partial("root has every capability, others none"), process::capget);
+    t.register(GETRUSAGE, Partial("user time of the calling thread only"), process::getrusage);
+    t.register(TIMES, Partial("user time of the calling thread only"), process::times);
 
     // Time.
     t.register(CLOCK_GETTIME, Full, time::clock_gettime);
@@ -301,47 +179,15 @@ pub fn build_table() -> SyscallTable {
     t.register(CLOCK_NANOSLEEP, Full, time::clock_nanosleep);
 
     // Signals.
-    t.register(
-        RT_SIGACTION,
-        Partial("dispositions are kept; handlers are not run yet"),
-        signal::rt_sigaction,
-    );
+    t.register(RT_SIGACTION, Partial("dispositions are kept; handlers are not run yet"), signal::rt_sigaction);
     t.register(RT_SIGPROCMASK, Full, signal::rt_sigprocmask);
-    t.register(
-        RT_SIGPENDING,
-        Partial("nothing stays pending yet"),
-        signal::rt_sigpending,
-    );
-    t.register(
-        SIGALTSTACK,
-        Partial("validated, not kept"),
-        signal::sigaltstack,
-    );
-    t.register(
-        KILL,
-        Partial("the calling process only; default actions"),
-        signal::kill,
-    );
-    t.register(
-        TGKILL,
-        Partial("the calling thread only; default actions"),
-        signal::tgkill,
-    );
-    t.register(
-        TKILL,
-        Partial("the calling thread only; default actions"),
-        signal::tkill,
-    );
-    t.register(
-        WAIT4,
-        Partial("no children until fork is served: ECHILD"),
-        signal::wait4,
-    );
-    t.register(
-        FUTEX,
-        Partial("WAIT/WAKE(_BITSET) for one thread per process"),
-        signal::futex,
-    );
+    t.register(RT_SIGPENDING, Partial("nothing stays pending yet"), signal::rt_sigpending);
+    t.register(SIGALTSTACK, Partial("validated, not kept"), signal::sigaltstack);
+    t.register(KILL, Partial("the calling process only; default actions"), signal::kill);
+    t.register(TGKILL, Partial("the calling thread only; default actions"), signal::tgkill);
+    t.register(TKILL, Partial("the calling thread only; default actions"), signal::tkill);
+    t.register(WAIT4, Partial("no children until fork is served: ECHILD"), signal::wait4);
+    t.register(FUTEX, Partial("WAIT/WAKE(_BITSET) for one thread per process"), signal::futex);
 
     // Not yet served, with the reason.
     for (nr, why) in [

@@ -20,15 +20,7 @@ fn prot_of(p: u32) -> Result<Prot, Errno> {
     Ok(prot)
 }
 
-pub fn mmap(
-    task: &mut Task,
-    addr: UserAddr,
-    len: u64,
-    prot: u32,
-    flags: Flags,
-    fd: Fd,
-    off: u64,
-) -> SysResult {
+pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, fd: Fd, off: u64) -> SysResult {
     let flags = flags.0 as u32;
     let prot = prot_of(prot)?;
     if len == 0 || !off.is_multiple_of(PAGE_SIZE) {
@@ -46,11 +38,7 @@ pub fn mmap(
     }
     let mm = task.mm().clone();
     if flags & MAP_ANONYMOUS != 0 {
-        let name = if flags & MAP_GROWSDOWN != 0 {
-            VmaName::Stack
-        } else {
-            VmaName::Anon
-        };
+        let name = if flags & MAP_GROWSDOWN != 0 { VmaName::Stack } else { VmaName::Anon };
         return mm.map_anon(addr.0, len, prot, shared, fixed, name);
     }
     let f = task.file(fd.0)?;
@@ -68,9 +56,7 @@ pub fn mmap(
     match st.st_mode & S_IFMT {
         S_IFREG => {}
         // /dev/zero maps as anonymous memory.
-        S_IFCHR if st.st_rdev == (1 << 8 | 5) => {
-            return mm.map_anon(addr.0, len, prot, shared, fixed, VmaName::Anon)
-        }
+        S_IFCHR if st.st_rdev == (1 << 8 | 5) => return mm.map_anon(addr.0, len, prot, shared, fixed, VmaName::Anon),
         _ => return Err(Errno::ENODEV),
     }
     if d.mount.flags.noexec && prot.exec {
@@ -88,10 +74,7 @@ pub fn mmap(
     let size = f.ops.size()?;
     let avail = size.saturating_sub(off).min(len);
     let mut buf = vec![0u8; (avail as usize).min(1 << 20)];
-    let ctx = IoCtx {
-        flags: O_RDONLY,
-        interrupt: &task.interrupt,
-    };
+    let ctx = IoCtx { flags: O_RDONLY, interrupt: &task.interrupt };
     let mut done = 0u64;
     while done < avail {
         let want = ((avail - done) as usize).min(buf.len());
@@ -102,12 +85,7 @@ pub fn mmap(
         mm.memfile().write(mem.off + done, &buf[..n])?;
         done += n as u64;
     }
-    let name = VmaName::File {
-        path: d.path.clone(),
-        dev: st.st_dev,
-        ino: st.st_ino,
-        offset: off,
-    };
+    let name = VmaName::File { path: d.path.clone(), dev: st.st_dev, ino: st.st_ino, offset: off };
     mm.map_range(addr.0, len, prot, shared, fixed, mem, 0, name)
 }
 
@@ -137,13 +115,8 @@ pub fn mremap(
     if flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0 {
         return Err(Errno::EINVAL);
     }
-    let fixed = if flags & MREMAP_FIXED != 0 {
-        Some(new_addr.0)
-    } else {
-        None
-    };
-    task.mm()
-        .remap(old.0, old_len, new_len, flags & MREMAP_MAYMOVE != 0, fixed)
+    let fixed = if flags & MREMAP_FIXED != 0 { Some(new_addr.0) } else { None };
+    task.mm().remap(old.0, old_len, new_len, flags & MREMAP_MAYMOVE != 0, fixed)
 }
 
 pub fn brk(task: &mut Task, addr: UserAddr) -> SysResult {
@@ -182,10 +155,7 @@ pub fn msync(task: &mut Task, addr: UserAddr, len: u64, flags: i32) -> SysResult
     if !addr.0.is_multiple_of(PAGE_SIZE) || flags & !7 != 0 || (flags & 1 != 0 && flags & 4 != 0) {
         return Err(Errno::EINVAL);
     }
-    if !task
-        .mm()
-        .is_mapped(addr.0, page_up(len).ok_or(Errno::ENOMEM)?)
-    {
+    if !task.mm().is_mapped(addr.0, page_up(len).ok_or(Errno::ENOMEM)?) {
         return Err(Errno::ENOMEM);
     }
     Ok(0)
@@ -211,10 +181,7 @@ pub fn mincore(task: &mut Task, addr: UserAddr, len: u64, vec: UserAddr) -> SysR
 }
 
 pub fn mlock(task: &mut Task, addr: UserAddr, len: u64) -> SysResult {
-    if !task
-        .mm()
-        .is_mapped(abi::page_down(addr.0), page_up(len).ok_or(Errno::ENOMEM)?)
-    {
+    if !task.mm().is_mapped(abi::page_down(addr.0), page_up(len).ok_or(Errno::ENOMEM)?) {
         return Err(Errno::ENOMEM);
     }
     Ok(0)

@@ -86,11 +86,7 @@ pub fn setgroups(task: &mut Task, size: i32, list: UserAddr) -> SysResult {
 /// callers may only pick among their current real, effective and saved ids.
 fn set_ids(task: &Task, r: u32, e: u32, s: u32, uid: bool) -> SysResult {
     let mut c = lock(&task.tg.creds);
-    let (cr, ce, cs) = if uid {
-        (c.uid, c.euid, c.suid)
-    } else {
-        (c.gid, c.egid, c.sgid)
-    };
+    let (cr, ce, cs) = if uid { (c.uid, c.euid, c.suid) } else { (c.gid, c.egid, c.sgid) };
     let privileged = c.euid == 0;
     let ok = |v: u32| v == u32::MAX || privileged || v == cr || v == ce || v == cs;
     if !ok(r) || !ok(e) || !ok(s) {
@@ -214,11 +210,7 @@ pub fn setpgid(task: &mut Task, pid: i32, pgid: i32) -> SysResult {
     if pgid < 0 {
         return Err(Errno::EINVAL);
     }
-    let target = if pid == 0 {
-        task.tg.clone()
-    } else {
-        task.kernel.group(pid).ok_or(Errno::ESRCH)?
-    };
+    let target = if pid == 0 { task.tg.clone() } else { task.kernel.group(pid).ok_or(Errno::ESRCH)? };
     if target.tgid != task.tg.tgid && *lock(&target.ppid) != task.tg.tgid {
         return Err(Errno::ESRCH);
     }
@@ -289,12 +281,7 @@ pub fn execve(task: &mut Task, path: PathAddr, argv: UserAddr, envp: UserAddr) -
 }
 
 pub fn uname(task: &mut Task, buf: UserAddr) -> SysResult {
-    let uts = task
-        .kernel
-        .uts
-        .read()
-        .map(|u| u.clone())
-        .map_err(|_| Errno::EFAULT)?;
+    let uts = task.kernel.uts.read().map(|u| u.clone()).map_err(|_| Errno::EFAULT)?;
     let mut u = Utsname {
         sysname: [0; 65],
         nodename: [0; 65],
@@ -322,9 +309,7 @@ fn set_uts(task: &Task, name: UserAddr, len: i32, host: bool) -> SysResult {
     }
     let mut b = vec![0u8; len as usize];
     task.copy_in(name, &mut b)?;
-    let s = String::from_utf8_lossy(&b)
-        .trim_end_matches('\0')
-        .to_string();
+    let s = String::from_utf8_lossy(&b).trim_end_matches('\0').to_string();
     let mut u = task.kernel.uts.write().map_err(|_| Errno::EFAULT)?;
     if host {
         u.hostname = s;
@@ -346,16 +331,9 @@ pub fn prlimit64(task: &mut Task, pid: i32, res: u32, new: UserAddr, old: UserAd
     if res >= RLIM_NLIMITS {
         return Err(Errno::EINVAL);
     }
-    let tg = if pid == 0 || pid == task.tg.tgid {
-        task.tg.clone()
-    } else {
-        task.kernel.group(pid).ok_or(Errno::ESRCH)?
-    };
-    let newlim = if new.is_null() {
-        None
-    } else {
-        Some(task.read_obj::<Rlimit>(new)?)
-    };
+    let tg =
+        if pid == 0 || pid == task.tg.tgid { task.tg.clone() } else { task.kernel.group(pid).ok_or(Errno::ESRCH)? };
+    let newlim = if new.is_null() { None } else { Some(task.read_obj::<Rlimit>(new)?) };
     if let Some(n) = newlim {
         if n.cur > n.max {
             return Err(Errno::EINVAL);
@@ -529,10 +507,7 @@ pub fn sched_yield(_task: &mut Task) -> SysResult {
 }
 
 fn ncpus() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(64)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(64)
 }
 
 pub fn sched_getaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) -> SysResult {
@@ -545,11 +520,7 @@ pub fn sched_getaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) ->
     if len < 8 || len % 8 != 0 {
         return Err(Errno::EINVAL);
     }
-    let bits: u64 = if ncpus() >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << ncpus()) - 1
-    };
+    let bits: u64 = if ncpus() >= 64 { u64::MAX } else { (1u64 << ncpus()) - 1 };
     task.write_obj(mask, &bits)?;
     Ok(8)
 }
@@ -664,20 +635,14 @@ pub fn getrusage(task: &mut Task, who: i32, buf: UserAddr) -> SysResult {
     if !matches!(who, 0 | -1 | 1) {
         return Err(Errno::EINVAL);
     }
-    let r = abi::Rusage {
-        ru_utime: cputime(),
-        ..Default::default()
-    };
+    let r = abi::Rusage { ru_utime: cputime(), ..Default::default() };
     task.write_obj(buf, &r)?;
     Ok(0)
 }
 
 fn cputime() -> abi::Timeval {
     let ns = crate::time::host_clock(libc::CLOCK_THREAD_CPUTIME_ID);
-    abi::Timeval {
-        tv_sec: (ns / 1_000_000_000) as i64,
-        tv_usec: ((ns % 1_000_000_000) / 1000) as i64,
-    }
+    abi::Timeval { tv_sec: (ns / 1_000_000_000) as i64, tv_usec: ((ns % 1_000_000_000) / 1000) as i64 }
 }
 
 pub fn times(task: &mut Task, buf: UserAddr) -> SysResult {
@@ -685,13 +650,7 @@ pub fn times(task: &mut Task, buf: UserAddr) -> SysResult {
     if !buf.is_null() {
         let t = cputime();
         let u = t.tv_sec * 100 + t.tv_usec / 10_000;
-        task.write_obj(
-            buf,
-            &abi::Tms {
-                tms_utime: u,
-                ..Default::default()
-            },
-        )?;
+        task.write_obj(buf, &abi::Tms { tms_utime: u, ..Default::default() })?;
     }
     Ok(ticks as u64)
 }

@@ -11,24 +11,14 @@ fn valid(sig: i32) -> bool {
     (1..=NSIG).contains(&sig)
 }
 
-pub fn rt_sigaction(
-    task: &mut Task,
-    sig: i32,
-    act: UserAddr,
-    old: UserAddr,
-    size: u64,
-) -> SysResult {
+pub fn rt_sigaction(task: &mut Task, sig: i32, act: UserAddr, old: UserAddr, size: u64) -> SysResult {
     if size != 8 || !valid(sig) {
         return Err(Errno::EINVAL);
     }
     if !act.is_null() && (sig == SIGKILL || sig == SIGSTOP) {
         return Err(Errno::EINVAL);
     }
-    let new = if act.is_null() {
-        None
-    } else {
-        Some(task.read_obj::<KSigaction>(act)?)
-    };
+    let new = if act.is_null() { None } else { Some(task.read_obj::<KSigaction>(act)?) };
     let prev = {
         let mut s = lock(&task.tg.signals);
         let slot = s.actions.get_mut((sig - 1) as usize).ok_or(Errno::EINVAL)?;
@@ -45,13 +35,7 @@ pub fn rt_sigaction(
     Ok(0)
 }
 
-pub fn rt_sigprocmask(
-    task: &mut Task,
-    how: i32,
-    set: UserAddr,
-    old: UserAddr,
-    size: u64,
-) -> SysResult {
+pub fn rt_sigprocmask(task: &mut Task, how: i32, set: UserAddr, old: UserAddr, size: u64) -> SysResult {
     if size != 8 {
         return Err(Errno::EINVAL);
     }
@@ -85,12 +69,7 @@ const SS_DISABLE: i32 = 2;
 const MINSIGSTKSZ: u64 = 2048;
 
 pub fn sigaltstack(task: &mut Task, ss: UserAddr, old: UserAddr) -> SysResult {
-    let cur = StackT {
-        ss_sp: 0,
-        ss_flags: SS_DISABLE,
-        pad: 0,
-        ss_size: 0,
-    };
+    let cur = StackT { ss_sp: 0, ss_flags: SS_DISABLE, pad: 0, ss_size: 0 };
     if !ss.is_null() {
         let n: StackT = task.read_obj(ss)?;
         if n.ss_flags & !(SS_DISABLE | SS_ONSTACK) != 0 {
@@ -151,13 +130,7 @@ pub fn tkill(task: &mut Task, tid: i32, sig: i32) -> SysResult {
     signal_self(task, sig)
 }
 
-pub fn wait4(
-    task: &mut Task,
-    _pid: i32,
-    status: UserAddr,
-    options: i32,
-    _ru: UserAddr,
-) -> SysResult {
+pub fn wait4(task: &mut Task, _pid: i32, status: UserAddr, options: i32, _ru: UserAddr) -> SysResult {
     if options & !(1 | 2 | 8 | 0x0100_0000 | 0x2000_0000 | 0x4000_0000 | -0x8000_0000i32) != 0 {
         return Err(Errno::EINVAL);
     }

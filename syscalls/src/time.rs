@@ -8,15 +8,10 @@ use std::time::{Duration, Instant};
 
 /// A host clock reading in nanoseconds (0 if the clock is unavailable).
 pub fn host_clock(id: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: FFI call writing into a local timespec.
     unsafe { libc::clock_gettime(id, &mut ts) };
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
 }
 
 fn clock_now(task: &Task, id: i32) -> Result<u64, Errno> {
@@ -25,9 +20,7 @@ fn clock_now(task: &Task, id: i32) -> Result<u64, Errno> {
         CLOCK_MONOTONIC | CLOCK_MONOTONIC_COARSE | CLOCK_MONOTONIC_RAW | CLOCK_BOOTTIME => {
             task.kernel.uptime_ns() + 1_000_000_000
         }
-        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => {
-            host_clock(libc::CLOCK_THREAD_CPUTIME_ID)
-        }
+        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => host_clock(libc::CLOCK_THREAD_CPUTIME_ID),
         _ => return Err(Errno::EINVAL),
     })
 }
@@ -41,18 +34,8 @@ pub fn clock_gettime(task: &mut Task, id: i32, ts: UserAddr) -> SysResult {
 pub fn clock_getres(task: &mut Task, id: i32, ts: UserAddr) -> SysResult {
     clock_now(task, id)?;
     if !ts.is_null() {
-        let res = if id == CLOCK_REALTIME_COARSE || id == CLOCK_MONOTONIC_COARSE {
-            4_000_000
-        } else {
-            1
-        };
-        task.write_obj(
-            ts,
-            &Timespec {
-                tv_sec: 0,
-                tv_nsec: res,
-            },
-        )?;
+        let res = if id == CLOCK_REALTIME_COARSE || id == CLOCK_MONOTONIC_COARSE { 4_000_000 } else { 1 };
+        task.write_obj(ts, &Timespec { tv_sec: 0, tv_nsec: res })?;
     }
     Ok(0)
 }
@@ -62,10 +45,7 @@ pub fn gettimeofday(task: &mut Task, tv: UserAddr, tz: UserAddr) -> SysResult {
     if !tv.is_null() {
         task.write_obj(
             tv,
-            &Timeval {
-                tv_sec: (ns / 1_000_000_000) as i64,
-                tv_usec: ((ns % 1_000_000_000) / 1000) as i64,
-            },
+            &Timeval { tv_sec: (ns / 1_000_000_000) as i64, tv_usec: ((ns % 1_000_000_000) / 1000) as i64 },
         )?;
     }
     if !tz.is_null() {
@@ -104,9 +84,7 @@ pub fn nanosleep(task: &mut Task, req: UserAddr, rem: UserAddr) -> SysResult {
         Ok(()) => Ok(0),
         Err(e) => {
             if !rem.is_null() {
-                let left = deadline
-                    .saturating_duration_since(Instant::now())
-                    .as_nanos() as u64;
+                let left = deadline.saturating_duration_since(Instant::now()).as_nanos() as u64;
                 task.write_obj(rem, &Timespec::from_nanos(left))?;
             }
             Err(e)
@@ -114,32 +92,20 @@ pub fn nanosleep(task: &mut Task, req: UserAddr, rem: UserAddr) -> SysResult {
     }
 }
 
-pub fn clock_nanosleep(
-    task: &mut Task,
-    id: i32,
-    flags: u32,
-    req: UserAddr,
-    rem: UserAddr,
-) -> SysResult {
+pub fn clock_nanosleep(task: &mut Task, id: i32, flags: u32, req: UserAddr, rem: UserAddr) -> SysResult {
     let now = clock_now(task, id)?;
     if id == CLOCK_THREAD_CPUTIME_ID {
         return Err(Errno::EINVAL);
     }
     let t: Timespec = task.read_obj(req)?;
     let ns = t.to_nanos().ok_or(Errno::EINVAL)?;
-    let wait = if flags & TIMER_ABSTIME != 0 {
-        ns.saturating_sub(now)
-    } else {
-        ns
-    };
+    let wait = if flags & TIMER_ABSTIME != 0 { ns.saturating_sub(now) } else { ns };
     let deadline = Instant::now() + Duration::from_nanos(wait);
     match sleep_until(task, deadline) {
         Ok(()) => Ok(0),
         Err(e) => {
             if flags & TIMER_ABSTIME == 0 && !rem.is_null() {
-                let left = deadline
-                    .saturating_duration_since(Instant::now())
-                    .as_nanos() as u64;
+                let left = deadline.saturating_duration_since(Instant::now()).as_nanos() as u64;
                 task.write_obj(rem, &Timespec::from_nanos(left))?;
             }
             Err(e)

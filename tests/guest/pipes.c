@@ -46,7 +46,7 @@ int main(int argc, char **argv)
     read(p[0], buf, 1);
     pf[1].events = 0;
     V("poll_timeout_nothing", poll(pf, 1, 10));
-    E("poll_bad_ptr_efault", poll(BADPTR, 1, 0), EFAULT);
+    E("poll_bad_ptr_efault", syscall(SYS_poll, BADPTR, 1, 0), EFAULT);
     struct pollfd bad = { 9999, POLLIN, 0 };
     V("poll_bad_fd_counted", poll(&bad, 1, 0));
     P("poll_bad_fd_revents %x\n", bad.revents);

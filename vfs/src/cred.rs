@@ -19,17 +19,7 @@ pub struct Creds {
 
 impl Creds {
     pub fn new(uid: u32, gid: u32, groups: Vec<u32>) -> Creds {
-        Creds {
-            uid,
-            gid,
-            euid: uid,
-            egid: gid,
-            suid: uid,
-            sgid: gid,
-            fsuid: uid,
-            fsgid: gid,
-            groups,
-        }
+        Creds { uid, gid, euid: uid, egid: gid, suid: uid, sgid: gid, fsuid: uid, fsgid: gid, groups }
     }
 
     pub fn root() -> Creds {

@@ -55,17 +55,8 @@ impl DevFs {
     /// a directory under it, such as `pts`). `mode` holds the permission
     /// bits and the type (S_IFCHR when none); opening the node calls
     /// `open` with the open(2) flags.
-    pub fn add_file(
-        dir: &InodeRef,
-        name: &[u8],
-        mode: u32,
-        rdev: u64,
-        open: DevOpener,
-    ) -> Result<(), Errno> {
-        let d = dir
-            .as_any()
-            .downcast_ref::<TmpInode>()
-            .ok_or(Errno::EINVAL)?;
+    pub fn add_file(dir: &InodeRef, name: &[u8], mode: u32, rdev: u64, open: DevOpener) -> Result<(), Errno> {
+        let d = dir.as_any().downcast_ref::<TmpInode>().ok_or(Errno::EINVAL)?;
         d.add_node(name, mode, rdev, Some(open)).map(|_| ())
     }
 }
@@ -148,23 +139,16 @@ mod tests {
     use abi::flags::{O_RDONLY, O_RDWR, S_IFDIR, S_IFLNK, S_IFMT};
 
     fn ctx(irq: &Interrupt) -> IoCtx<'_> {
-        IoCtx {
-            flags: 0,
-            interrupt: irq,
-        }
+        IoCtx { flags: 0, interrupt: irq }
     }
 
     #[test]
     fn devices() {
         let irq = Interrupt::default();
         let dev = DevFs::new_root();
-        for (name, major, minor) in [
-            ("null", 1, 3),
-            ("zero", 1, 5),
-            ("full", 1, 7),
-            ("random", 1, 8),
-            ("urandom", 1, 9),
-        ] {
+        for (name, major, minor) in
+            [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9)]
+        {
             let st = dev.lookup(name.as_bytes()).unwrap().stat().unwrap();
             assert_eq!(st.st_mode, S_IFCHR | 0o666, "{name}");
             assert_eq!(st.st_rdev, makedev(major, minor), "{name}");
@@ -184,17 +168,11 @@ mod tests {
         assert_eq!(ur.read(&ctx(&irq), &mut r1, 0), Ok(32));
         assert_eq!(ur.read(&ctx(&irq), &mut r2, 0), Ok(32));
         assert_ne!(r1, r2);
-        assert_eq!(
-            dev.lookup(b"tty").unwrap().open(O_RDWR).err(),
-            Some(Errno::ENXIO)
-        );
+        assert_eq!(dev.lookup(b"tty").unwrap().open(O_RDWR).err(), Some(Errno::ENXIO));
         let fd = dev.lookup(b"stdout").unwrap();
         assert_eq!(fd.stat().unwrap().st_mode & S_IFMT, S_IFLNK);
         assert_eq!(fd.readlink().unwrap(), b"/proc/self/fd/1");
-        assert_eq!(
-            dev.lookup(b"fd").unwrap().readlink().unwrap(),
-            b"/proc/self/fd"
-        );
+        assert_eq!(dev.lookup(b"fd").unwrap().readlink().unwrap(), b"/proc/self/fd");
         let shm = dev.lookup(b"shm").unwrap().stat().unwrap();
         assert_eq!(shm.st_mode, S_IFDIR | 0o1777);
         assert!(dev.lookup(b"pts").is_ok());
@@ -213,14 +191,8 @@ mod tests {
         let pts = dev.lookup(b"pts").unwrap();
         let open: DevOpener = Arc::new(|_flags| Err(Errno::EIO));
         DevFs::add_file(&pts, b"0", 0o600, makedev(136, 0), open).unwrap();
-        assert_eq!(
-            pts.lookup(b"0").unwrap().open(O_RDWR).err(),
-            Some(Errno::EIO)
-        );
+        assert_eq!(pts.lookup(b"0").unwrap().open(O_RDWR).err(), Some(Errno::EIO));
         let open: DevOpener = Arc::new(|_flags| Err(Errno::EIO));
-        assert_eq!(
-            DevFs::add_file(&dev, b"pts", 0o600, 0, open),
-            Err(Errno::EISDIR)
-        );
+        assert_eq!(DevFs::add_file(&dev, b"pts", 0o600, 0, open), Err(Errno::EISDIR));
     }
 }

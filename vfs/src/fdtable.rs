@@ -57,20 +57,17 @@ impl OpenFile {
         use abi::flags::*;
         let settable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
         let old = self.flags();
-        self.flags
-            .store((old & !settable) | (new & settable), Ordering::Relaxed);
+        self.flags.store((old & !settable) | (new & settable), Ordering::Relaxed);
     }
 
     pub fn readable(&self) -> bool {
         let m = self.flags() & abi::flags::O_ACCMODE;
-        self.flags() & abi::flags::O_PATH == 0
-            && (m == abi::flags::O_RDONLY || m == abi::flags::O_RDWR)
+        self.flags() & abi::flags::O_PATH == 0 && (m == abi::flags::O_RDONLY || m == abi::flags::O_RDWR)
     }
 
     pub fn writable(&self) -> bool {
         let m = self.flags() & abi::flags::O_ACCMODE;
-        self.flags() & abi::flags::O_PATH == 0
-            && (m == abi::flags::O_WRONLY || m == abi::flags::O_RDWR)
+        self.flags() & abi::flags::O_PATH == 0 && (m == abi::flags::O_WRONLY || m == abi::flags::O_RDWR)
     }
 
     pub fn lock_pos(&self) -> MutexGuard<'_, FilePos> {
@@ -114,9 +111,7 @@ pub const MAX_NOFILE: u64 = 1 << 20;
 
 impl Default for FdTable {
     fn default() -> Self {
-        FdTable {
-            entries: Mutex::new(Vec::new()),
-        }
+        FdTable { entries: Mutex::new(Vec::new()) }
     }
 }
 
@@ -134,27 +129,17 @@ impl FdTable {
 
     /// A copy for fork (same open file descriptions).
     pub fn fork(&self) -> Arc<FdTable> {
-        Arc::new(FdTable {
-            entries: Mutex::new(self.lock().clone()),
-        })
+        Arc::new(FdTable { entries: Mutex::new(self.lock().clone()) })
     }
 
     pub fn get(&self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
         let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
-        self.lock()
-            .get(i)
-            .and_then(|e| e.as_ref())
-            .map(|e| e.file.clone())
-            .ok_or(Errno::EBADF)
+        self.lock().get(i).and_then(|e| e.as_ref()).map(|e| e.file.clone()).ok_or(Errno::EBADF)
     }
 
     pub fn get_cloexec(&self, fd: i32) -> Result<bool, Errno> {
         let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
-        self.lock()
-            .get(i)
-            .and_then(|e| e.as_ref())
-            .map(|e| e.cloexec)
-            .ok_or(Errno::EBADF)
+        self.lock().get(i).and_then(|e| e.as_ref()).map(|e| e.cloexec).ok_or(Errno::EBADF)
     }
 
     pub fn set_cloexec(&self, fd: i32, cloexec: bool) -> Result<(), Errno> {
@@ -169,22 +154,14 @@ impl FdTable {
     }
 
     /// Install at the lowest free descriptor >= `min`, below `limit`.
-    pub fn install_from(
-        &self,
-        file: Arc<OpenFile>,
-        cloexec: bool,
-        min: u64,
-        limit: u64,
-    ) -> Result<i32, Errno> {
+    pub fn install_from(&self, file: Arc<OpenFile>, cloexec: bool, min: u64, limit: u64) -> Result<i32, Errno> {
         let mut g = self.lock();
         let limit = limit.min(MAX_NOFILE) as usize;
         let min = usize::try_from(min).map_err(|_| Errno::EINVAL)?;
         if min >= limit {
             return Err(Errno::EMFILE);
         }
-        let free = (min..g.len())
-            .find(|&i| g[i].is_none())
-            .unwrap_or(g.len().max(min));
+        let free = (min..g.len()).find(|&i| g[i].is_none()).unwrap_or(g.len().max(min));
         if free >= limit {
             return Err(Errno::EMFILE);
         }
@@ -243,11 +220,7 @@ impl FdTable {
 
     /// Every open descriptor and its file (for /proc/[pid]/fd).
     pub fn list(&self) -> Vec<(i32, Arc<OpenFile>)> {
-        self.lock()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| e.as_ref().map(|e| (i as i32, e.file.clone())))
-            .collect()
+        self.lock().iter().enumerate().filter_map(|(i, e)| e.as_ref().map(|e| (i as i32, e.file.clone()))).collect()
     }
 
     /// Drop every descriptor (process exit).

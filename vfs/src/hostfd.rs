@@ -49,11 +49,7 @@ impl HostFdFile {
     pub fn from_fd(fd: OwnedFd) -> HostFdFile {
         // SAFETY: lseek on a descriptor we own; SEEK_CUR by 0 changes nothing.
         let pos = unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_CUR) };
-        HostFdFile {
-            fd,
-            base: (pos >= 0).then_some(pos),
-            next: Mutex::new(0),
-        }
+        HostFdFile { fd, base: (pos >= 0).then_some(pos), next: Mutex::new(0) }
     }
 
     fn raw(&self) -> RawFd {
@@ -67,11 +63,7 @@ impl HostFdFile {
 
     /// poll(2) the descriptor for `events` without waiting.
     fn ready(&self, events: i16) -> i16 {
-        let mut p = libc::pollfd {
-            fd: self.raw(),
-            events,
-            revents: 0,
-        };
+        let mut p = libc::pollfd { fd: self.raw(), events, revents: 0 };
         // SAFETY: one valid pollfd, zero timeout.
         let r = unsafe { libc::poll(&mut p, 1, 0) };
         if r < 0 {
@@ -102,16 +94,8 @@ impl HostFdFile {
                 return Err(Errno::ERESTARTSYS);
             }
             let mut fds = [
-                libc::pollfd {
-                    fd: self.raw(),
-                    events,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: efd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
+                libc::pollfd { fd: self.raw(), events, revents: 0 },
+                libc::pollfd { fd: efd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
             ];
             // SAFETY: two valid pollfds; no timeout.
             let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
@@ -139,10 +123,7 @@ impl HostFdFile {
         if *next == off {
             return Ok(());
         }
-        let to = i64::try_from(off)
-            .ok()
-            .and_then(|o| o.checked_add(base))
-            .ok_or(Errno::EINVAL)?;
+        let to = i64::try_from(off).ok().and_then(|o| o.checked_add(base)).ok_or(Errno::EINVAL)?;
         // SAFETY: lseek on a descriptor we own.
         if unsafe { libc::lseek(self.raw(), to, libc::SEEK_SET) } < 0 {
             return Err(last_errno());
@@ -189,12 +170,7 @@ impl HostFdFile {
         Ok((r as u64, Some(out)))
     }
 
-    fn ioctl_in(
-        &self,
-        req: u64,
-        input: &[u8],
-        len: usize,
-    ) -> Result<(u64, Option<Vec<u8>>), Errno> {
+    fn ioctl_in(&self, req: u64, input: &[u8], len: usize) -> Result<(u64, Option<Vec<u8>>), Errno> {
         let arg = input.get(..len).ok_or(Errno::EFAULT)?;
         // SAFETY: `arg` holds the `len` bytes this request reads; the host does not write it.
         let r = unsafe { libc::ioctl(self.raw(), req as _, arg.as_ptr()) };
@@ -265,11 +241,7 @@ impl FileOps for HostFdFile {
                 }
             }
             if ctx.nonblock() {
-                return if done > 0 {
-                    Ok(done)
-                } else {
-                    Err(Errno::EAGAIN)
-                };
+                return if done > 0 { Ok(done) } else { Err(Errno::EAGAIN) };
             }
             if let Err(e) = self.wait(ctx, libc::POLLOUT) {
                 return if done > 0 { Ok(done) } else { Err(e) };
@@ -337,10 +309,7 @@ mod tests {
     }
 
     fn ctx(irq: &Interrupt, flags: u32) -> IoCtx<'_> {
-        IoCtx {
-            flags,
-            interrupt: irq,
-        }
+        IoCtx { flags, interrupt: irq }
     }
 
     #[test]
@@ -349,16 +318,10 @@ mod tests {
         let r = HostFdFile::new(r);
         let w = HostFdFile::new(w);
         assert!(!r.seekable() && !w.seekable());
-        assert_eq!(
-            r.stat().unwrap().st_mode & abi::flags::S_IFMT,
-            abi::flags::S_IFIFO
-        );
+        assert_eq!(r.stat().unwrap().st_mode & abi::flags::S_IFMT, abi::flags::S_IFIFO);
         let irq = Interrupt::default();
         let mut b = [0u8; 8];
-        assert_eq!(
-            r.read(&ctx(&irq, O_NONBLOCK), &mut b, 0),
-            Err(Errno::EAGAIN)
-        );
+        assert_eq!(r.read(&ctx(&irq, O_NONBLOCK), &mut b, 0), Err(Errno::EAGAIN));
         assert_eq!(r.poll() & libc::POLLIN as u32, 0);
         assert_eq!(w.write(&ctx(&irq, 0), b"abc", 0), Ok(3));
         assert_ne!(r.poll() & libc::POLLIN as u32, 0);
@@ -413,13 +376,8 @@ mod tests {
     fn seekable_file_shares_host_offset() {
         let td = crate::hostfs::tests::TempDir::new("hostfd");
         let path = td.0.join("out");
-        let mut host = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .unwrap();
+        let mut host =
+            std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).unwrap();
         host.write_all(b"head:").unwrap();
         let dup = host.try_clone().unwrap();
         let f = HostFdFile::new(OwnedFd::from(dup));

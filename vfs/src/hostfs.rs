@@ -17,8 +17,8 @@ use crate::util::{check_name, last_errno};
 use crate::wait::IoCtx;
 use crate::Creds;
 use abi::flags::{
-    O_ACCMODE, O_DSYNC, O_RDONLY, O_SYNC, PATH_MAX, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK,
-    S_IFMT, S_IFREG, S_IFSOCK,
+    O_ACCMODE, O_APPEND, O_DSYNC, O_RDONLY, O_SYNC, PATH_MAX, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT,
+    S_IFREG, S_IFSOCK,
 };
 use abi::{Errno, Stat, Statfs};
 use std::any::Any;
@@ -45,10 +45,7 @@ impl HostFs {
         }
         // SAFETY: `fd` was just returned by open and is owned by nobody else.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Arc::new(HostInode {
-            fs: Arc::new(FsInfo { readonly }),
-            fd,
-        }))
+        Ok(Arc::new(HostInode { fs: Arc::new(FsInfo { readonly }), fd }))
     }
 }
 
@@ -125,14 +122,7 @@ pub(crate) fn fstat_fd(fd: RawFd) -> Result<Stat, Errno> {
     // SAFETY: an all-zero `struct stat` is a valid value.
     let mut s: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: the path is a valid empty C string and `s` a valid out pointer.
-    cvt(unsafe {
-        libc::fstatat(
-            fd,
-            c"".as_ptr(),
-            &mut s,
-            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })?;
+    cvt(unsafe { libc::fstatat(fd, c"".as_ptr(), &mut s, libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW) })?;
     Ok(stat_from_host(&s))
 }
 
@@ -153,20 +143,13 @@ impl HostInode {
     fn open_child(&self, name: &CString) -> Result<OwnedFd, Errno> {
         // SAFETY: `name` is a valid C string; the result is checked.
         let fd = retry(|| unsafe {
-            libc::openat(
-                self.raw(),
-                name.as_ptr(),
-                libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
+            libc::openat(self.raw(), name.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
         })?;
         Ok(owned(fd))
     }
 
     fn child(&self, name: &CString) -> Result<Arc<HostInode>, Errno> {
-        Ok(Arc::new(HostInode {
-            fs: self.fs.clone(),
-            fd: self.open_child(name)?,
-        }))
+        Ok(Arc::new(HostInode { fs: self.fs.clone(), fd: self.open_child(name)? }))
     }
 
     /// Reopen this node for I/O through its magic link. `flags` never
@@ -175,8 +158,7 @@ impl HostInode {
     fn reopen(&self, flags: libc::c_int) -> Result<OwnedFd, Errno> {
         let p = proc_path(self.raw());
         // SAFETY: `p` is a valid C string; the result is checked.
-        let fd =
-            retry(|| unsafe { libc::open(p.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOCTTY) })?;
+        let fd = retry(|| unsafe { libc::open(p.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOCTTY) })?;
         Ok(owned(fd))
     }
 
@@ -189,14 +171,7 @@ impl HostInode {
         }
         let p = proc_path(self.raw());
         // SAFETY: `p` is a valid C string.
-        cvt(unsafe {
-            libc::fchmodat(
-                libc::AT_FDCWD,
-                p.as_ptr(),
-                (mode & 0o7777) as libc::mode_t,
-                0,
-            )
-        })?;
+        cvt(unsafe { libc::fchmodat(libc::AT_FDCWD, p.as_ptr(), (mode & 0o7777) as libc::mode_t, 0) })?;
         Ok(())
     }
 
@@ -205,13 +180,7 @@ impl HostInode {
         let g = gid.map_or(u32::MAX, |g| g);
         // SAFETY: the path is a valid empty C string; AT_EMPTY_PATH acts on the descriptor itself.
         cvt(unsafe {
-            libc::fchownat(
-                self.raw(),
-                c"".as_ptr(),
-                u,
-                g,
-                libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
-            )
+            libc::fchownat(self.raw(), c"".as_ptr(), u, g, libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW)
         })?;
         Ok(())
     }
@@ -224,9 +193,7 @@ impl HostInode {
         if st.st_mode & S_IFMT != S_IFLNK && st.st_mode & 0o7777 != mode & 0o7777 {
             let _ = node.chmod(mode);
         }
-        let parent_sgid = fstat_fd(self.raw())
-            .map(|p| p.st_mode & 0o2000 != 0)
-            .unwrap_or(false);
+        let parent_sgid = fstat_fd(self.raw()).map(|p| p.st_mode & 0o2000 != 0).unwrap_or(false);
         let gid = if parent_sgid { None } else { Some(creds.fsgid) };
         if st.st_uid != creds.fsuid || gid.is_some_and(|g| g != st.st_gid) {
             let _ = node.chown(Some(creds.fsuid), gid);
@@ -269,25 +236,14 @@ impl Inode for HostInode {
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
         // SAFETY: "." is a valid C string; the result is checked.
         let fd = retry(|| unsafe {
-            libc::openat(
-                self.raw(),
-                c".".as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
+            libc::openat(self.raw(), c".".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
         })?;
         let dir = owned(fd);
         let mut out = Vec::new();
         let mut buf = vec![0u8; 32 * 1024];
         loop {
             // SAFETY: the buffer pointer and length describe `buf`.
-            let n = unsafe {
-                libc::syscall(
-                    libc::SYS_getdents64,
-                    dir.as_raw_fd(),
-                    buf.as_mut_ptr(),
-                    buf.len(),
-                )
-            };
+            let n = unsafe { libc::syscall(libc::SYS_getdents64, dir.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
             if n < 0 {
                 let e = last_errno();
                 if e == Errno::EINTR {
@@ -302,8 +258,7 @@ impl Inode for HostInode {
             let mut pos = 0usize;
             // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
             while pos + 19 <= data.len() {
-                let ino =
-                    u64::from_ne_bytes(data[pos..pos + 8].try_into().map_err(|_| Errno::EIO)?);
+                let ino = u64::from_ne_bytes(data[pos..pos + 8].try_into().map_err(|_| Errno::EIO)?);
                 let reclen = u16::from_ne_bytes([data[pos + 16], data[pos + 17]]) as usize;
                 let d_type = data[pos + 18];
                 if reclen < 19 || pos + reclen > data.len() {
@@ -312,11 +267,7 @@ impl Inode for HostInode {
                 let raw = &data[pos + 19..pos + reclen];
                 let name = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
                 if name != b"." && name != b".." {
-                    out.push(DirEntry {
-                        ino,
-                        d_type,
-                        name: name.to_vec(),
-                    });
+                    out.push(DirEntry { ino, d_type, name: name.to_vec() });
                 }
                 pos += reclen;
             }
@@ -338,10 +289,7 @@ impl Inode for HostInode {
             )
         })?;
         let real = owned(fd);
-        let node = Arc::new(HostInode {
-            fs: self.fs.clone(),
-            fd: self.reopen_path(&real)?,
-        });
+        let node = Arc::new(HostInode { fs: self.fs.clone(), fd: self.reopen_path(&real)? });
         drop(real);
         self.settle_new(&node, mode, creds);
         Ok(node)
@@ -372,14 +320,7 @@ impl Inode for HostInode {
             _ => return Err(Errno::EINVAL),
         }
         // SAFETY: `c` is a valid C string.
-        cvt(unsafe {
-            libc::mknodat(
-                self.raw(),
-                c.as_ptr(),
-                (kind | (mode & 0o7777)) as libc::mode_t,
-                0,
-            )
-        })?;
+        cvt(unsafe { libc::mknodat(self.raw(), c.as_ptr(), (kind | (mode & 0o7777)) as libc::mode_t, 0) })?;
         if let Ok(node) = self.child(&c) {
             if fstat_fd(node.raw()).is_ok_and(|s| s.st_mode & S_IFMT == kind) {
                 self.settle_new(&node, mode, creds);
@@ -419,15 +360,7 @@ impl Inode for HostInode {
             return Err(Errno::EPERM);
         }
         // SAFETY: valid C strings; AT_EMPTY_PATH links the node the descriptor holds.
-        let r = cvt(unsafe {
-            libc::linkat(
-                t.raw(),
-                c"".as_ptr(),
-                self.raw(),
-                c.as_ptr(),
-                libc::AT_EMPTY_PATH,
-            )
-        });
+        let r = cvt(unsafe { libc::linkat(t.raw(), c"".as_ptr(), self.raw(), c.as_ptr(), libc::AT_EMPTY_PATH) });
         match r {
             Ok(_) => Ok(()),
             Err(Errno::ENOENT) | Err(Errno::EPERM) => {
@@ -436,13 +369,7 @@ impl Inode for HostInode {
                 let p = proc_path(t.raw());
                 // SAFETY: valid C strings.
                 cvt(unsafe {
-                    libc::linkat(
-                        libc::AT_FDCWD,
-                        p.as_ptr(),
-                        self.raw(),
-                        c.as_ptr(),
-                        libc::AT_SYMLINK_FOLLOW,
-                    )
+                    libc::linkat(libc::AT_FDCWD, p.as_ptr(), self.raw(), c.as_ptr(), libc::AT_SYMLINK_FOLLOW)
                 })?;
                 Ok(())
             }
@@ -466,13 +393,7 @@ impl Inode for HostInode {
         Ok(())
     }
 
-    fn rename(
-        &self,
-        name: &[u8],
-        new_dir: &InodeRef,
-        new_name: &[u8],
-        flags: u32,
-    ) -> Result<(), Errno> {
+    fn rename(&self, name: &[u8], new_dir: &InodeRef, new_name: &[u8], flags: u32) -> Result<(), Errno> {
         let c = cname(name)?;
         let nc = cname(new_name)?;
         let nd = Self::downcast(new_dir).ok_or(Errno::EXDEV)?;
@@ -482,14 +403,7 @@ impl Inode for HostInode {
         self.check_writable()?;
         // SAFETY: valid C strings and descriptors; flags are checked by the host.
         let r = unsafe {
-            libc::syscall(
-                libc::SYS_renameat2,
-                self.raw(),
-                c.as_ptr(),
-                nd.raw(),
-                nc.as_ptr(),
-                flags as libc::c_uint,
-            )
+            libc::syscall(libc::SYS_renameat2, self.raw(), c.as_ptr(), nd.raw(), nc.as_ptr(), flags as libc::c_uint)
         };
         if r < 0 {
             return Err(last_errno());
@@ -500,9 +414,7 @@ impl Inode for HostInode {
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
         let mut buf = vec![0u8; PATH_MAX];
         // SAFETY: the buffer pointer and length describe `buf`; the path is empty.
-        let n = unsafe {
-            libc::readlinkat(self.raw(), c"".as_ptr(), buf.as_mut_ptr().cast(), buf.len())
-        };
+        let n = unsafe { libc::readlinkat(self.raw(), c"".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 {
             let e = last_errno();
             // Not a symlink: readlinkat on an empty path says ENOENT.
@@ -535,14 +447,8 @@ impl Inode for HostInode {
         }
         if attr.atime.is_some() || attr.mtime.is_some() {
             let ts = |t: Option<(i64, i64)>| match t {
-                Some((s, ns)) => libc::timespec {
-                    tv_sec: s,
-                    tv_nsec: ns,
-                },
-                None => libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: libc::UTIME_OMIT,
-                },
+                Some((s, ns)) => libc::timespec { tv_sec: s, tv_nsec: ns },
+                None => libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_OMIT },
             };
             let times = [ts(attr.atime), ts(attr.mtime)];
             // SAFETY: `times` is a valid array of two timespecs; the path is empty.
@@ -586,9 +492,7 @@ impl Inode for HostInode {
                 }
                 let mut host = acc as libc::c_int;
                 host |= (flags & (O_SYNC | O_DSYNC)) as libc::c_int;
-                Ok(Arc::new(HostFile {
-                    fd: self.reopen(host)?,
-                }))
+                Ok(Arc::new(HostFile { fd: self.reopen(host)? }))
             }
             S_IFIFO => {
                 // Opened non-blocking on the host so the open cannot hang;
@@ -632,9 +536,7 @@ impl FileOps for HostFile {
         let off = offset(off)?;
         loop {
             // SAFETY: the pointer and length describe `buf`.
-            let n = unsafe {
-                libc::pread(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), off)
-            };
+            let n = unsafe { libc::pread(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), off) };
             if n >= 0 {
                 return Ok(n as usize);
             }
@@ -645,12 +547,38 @@ impl FileOps for HostFile {
         }
     }
 
-    fn write(&self, _ctx: &IoCtx, buf: &[u8], off: u64) -> Result<usize, Errno> {
+    fn write(&self, ctx: &IoCtx, buf: &[u8], off: u64) -> Result<usize, Errno> {
         let off = offset(off)?;
+        if ctx.flags & O_APPEND != 0 {
+            // An atomic append on the host, whoever else appends meanwhile.
+            let iov = libc::iovec { iov_base: buf.as_ptr() as *mut libc::c_void, iov_len: buf.len() };
+            loop {
+                // SAFETY: one iovec describing `buf`, which the kernel only reads.
+                let n = unsafe {
+                    libc::syscall(
+                        libc::SYS_pwritev2,
+                        self.fd.as_raw_fd(),
+                        &iov as *const libc::iovec,
+                        1,
+                        0,
+                        0,
+                        libc::RWF_APPEND,
+                    )
+                };
+                if n >= 0 {
+                    return Ok(n as usize);
+                }
+                match last_errno() {
+                    Errno::EINTR => continue,
+                    // Hosts before 4.16: positioned write at the end the VFS found.
+                    Errno::ENOSYS | Errno::EOPNOTSUPP | Errno::EINVAL => break,
+                    e => return Err(e),
+                }
+            }
+        }
         loop {
             // SAFETY: the pointer and length describe `buf`.
-            let n =
-                unsafe { libc::pwrite(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), off) };
+            let n = unsafe { libc::pwrite(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), off) };
             if n >= 0 {
                 return Ok(n as usize);
             }
@@ -708,10 +636,7 @@ pub(crate) mod tests {
     }
 
     fn ctx(irq: &Interrupt) -> IoCtx<'_> {
-        IoCtx {
-            flags: 0,
-            interrupt: irq,
-        }
+        IoCtx { flags: 0, interrupt: irq }
     }
 
     #[test]
@@ -741,19 +666,11 @@ pub(crate) mod tests {
         assert_eq!(root.lookup(b"..").err(), Some(Errno::EINVAL));
         assert_eq!(root.lookup(b"d/../f").err(), Some(Errno::EINVAL));
         assert_eq!(root.lookup(b"nope").err(), Some(Errno::ENOENT));
-        let mut names: Vec<_> = root
-            .readdir()
-            .unwrap()
-            .into_iter()
-            .map(|e| e.name)
-            .collect();
+        let mut names: Vec<_> = root.readdir().unwrap().into_iter().map(|e| e.name).collect();
         names.sort();
         assert_eq!(names, vec![b"d".to_vec(), b"f".to_vec(), b"l".to_vec()]);
         let d = root.lookup(b"d").unwrap();
-        assert_eq!(
-            d.open(O_RDONLY).unwrap().read(&ctx(&irq), &mut b, 0),
-            Err(Errno::EISDIR)
-        );
+        assert_eq!(d.open(O_RDONLY).unwrap().read(&ctx(&irq), &mut b, 0), Err(Errno::EISDIR));
         assert_eq!(d.open(O_WRONLY).err(), Some(Errno::EISDIR));
     }
 
@@ -765,33 +682,23 @@ pub(crate) mod tests {
         let c = Creds::root();
         let f = root.create(b"f", S_IFREG | 0o666, &c).unwrap();
         assert_eq!(root.create(b"f", 0o644, &c).err(), Some(Errno::EEXIST));
+        // O_APPEND appends at the real end even when the offset given is stale.
+        let a = f.open(O_WRONLY).unwrap();
+        a.write(&ctx(&irq), b"one", 0).unwrap();
+        let app = IoCtx { flags: abi::flags::O_APPEND, interrupt: &irq };
+        assert_eq!(a.write(&app, b"two", 0), Ok(3));
+        assert_eq!(std::fs::read(td.0.join("f")).unwrap(), b"onetwo");
+        f.setattr(&SetAttr { size: Some(0), ..Default::default() }).unwrap();
         // Exact mode despite the process umask.
         assert_eq!(f.stat().unwrap().st_mode, S_IFREG | 0o666);
         let fo = f.open(O_RDWR).unwrap();
         assert_eq!(fo.write(&ctx(&irq), b"0123456789", 0), Ok(10));
         assert_eq!(std::fs::read(td.0.join("f")).unwrap(), b"0123456789");
-        f.setattr(&SetAttr {
-            size: Some(4),
-            mode: Some(0o600),
-            mtime: Some((1000, 5)),
-            ..Default::default()
-        })
-        .unwrap();
+        f.setattr(&SetAttr { size: Some(4), mode: Some(0o600), mtime: Some((1000, 5)), ..Default::default() }).unwrap();
         let st = f.stat().unwrap();
-        assert_eq!(
-            (
-                st.st_size,
-                st.st_mode & 0o7777,
-                st.st_mtime,
-                st.st_mtime_nsec
-            ),
-            (4, 0o600, 1000, 5)
-        );
+        assert_eq!((st.st_size, st.st_mode & 0o7777, st.st_mtime, st.st_mtime_nsec), (4, 0o600, 1000, 5));
         root.mkdir(b"d", 0o777, &c).unwrap();
-        assert_eq!(
-            root.lookup(b"d").unwrap().stat().unwrap().st_mode,
-            S_IFDIR | 0o777
-        );
+        assert_eq!(root.lookup(b"d").unwrap().stat().unwrap().st_mode, S_IFDIR | 0o777);
         let d = root.lookup(b"d").unwrap();
         d.link(b"hard", &f).unwrap();
         assert_eq!(f.stat().unwrap().st_nlink, 2);
@@ -799,30 +706,15 @@ pub(crate) mod tests {
         let s = root.lookup(b"s").unwrap();
         d.link(b"hs", &s).unwrap();
         assert_eq!(d.lookup(b"hs").unwrap().readlink().unwrap(), b"/etc/shadow");
-        assert_eq!(
-            s.setattr(&SetAttr {
-                mode: Some(0o600),
-                ..Default::default()
-            }),
-            Err(Errno::EOPNOTSUPP)
-        );
+        assert_eq!(s.setattr(&SetAttr { mode: Some(0o600), ..Default::default() }), Err(Errno::EOPNOTSUPP));
         root.mknod(b"p", S_IFIFO | 0o640, 0, &c).unwrap();
-        assert_eq!(
-            root.lookup(b"p").unwrap().stat().unwrap().st_mode,
-            S_IFIFO | 0o640
-        );
-        assert_eq!(
-            root.mknod(b"dev", S_IFCHR | 0o640, 0x103, &c),
-            Err(Errno::EPERM)
-        );
+        assert_eq!(root.lookup(b"p").unwrap().stat().unwrap().st_mode, S_IFIFO | 0o640);
+        assert_eq!(root.mknod(b"dev", S_IFCHR | 0o640, 0x103, &c), Err(Errno::EPERM));
         assert_eq!(root.rmdir(b"d").err(), Some(Errno::ENOTEMPTY));
         assert_eq!(root.unlink(b"d").err(), Some(Errno::EISDIR));
         root.rename(b"f", &d, b"moved", 0).unwrap();
         assert!(td.0.join("d/moved").exists());
-        assert_eq!(
-            d.rename(b"moved", &d, b"hard", abi::flags::RENAME_NOREPLACE),
-            Err(Errno::EEXIST)
-        );
+        assert_eq!(d.rename(b"moved", &d, b"hard", abi::flags::RENAME_NOREPLACE), Err(Errno::EEXIST));
         let other = HostFs::new_root(&td.0, false).unwrap();
         assert_eq!(root.rename(b"s", &other, b"s2", 0), Err(Errno::EXDEV));
         assert_eq!(other.link(b"x", &f), Err(Errno::EXDEV));
@@ -851,13 +743,7 @@ pub(crate) mod tests {
         assert_eq!(root.unlink(b"f"), Err(Errno::EROFS));
         assert_eq!(root.rmdir(b"d"), Err(Errno::EROFS));
         assert_eq!(root.rename(b"f", &root, b"g", 0), Err(Errno::EROFS));
-        assert_eq!(
-            f.setattr(&SetAttr {
-                size: Some(0),
-                ..Default::default()
-            }),
-            Err(Errno::EROFS)
-        );
+        assert_eq!(f.setattr(&SetAttr { size: Some(0), ..Default::default() }), Err(Errno::EROFS));
         assert_eq!(f.open(O_WRONLY).err(), Some(Errno::EROFS));
         assert!(f.open(O_RDONLY).is_ok());
         assert_eq!(std::fs::read(td.0.join("f")).unwrap(), b"x");

@@ -40,13 +40,7 @@ pub trait Inode: Send + Sync + Any {
     fn stat(&self) -> Result<Stat, Errno>;
 
     fn statfs(&self) -> Result<Statfs, Errno> {
-        Ok(Statfs {
-            f_type: 0x0102_1994,
-            f_bsize: 4096,
-            f_namelen: 255,
-            f_frsize: 4096,
-            ..Default::default()
-        })
+        Ok(Statfs { f_type: 0x0102_1994, f_bsize: 4096, f_namelen: 255, f_frsize: 4096, ..Default::default() })
     }
 
     /// The child called `name` (ENOENT if absent, ENOTDIR if not a dir).
@@ -95,13 +89,7 @@ pub trait Inode: Send + Sync + Any {
 
     /// Move `name` to `new_dir`/`new_name` (EXDEV across filesystems;
     /// `flags` are RENAME_* bits).
-    fn rename(
-        &self,
-        _name: &[u8],
-        _new_dir: &InodeRef,
-        _new_name: &[u8],
-        _flags: u32,
-    ) -> Result<(), Errno> {
+    fn rename(&self, _name: &[u8], _new_dir: &InodeRef, _new_name: &[u8], _flags: u32) -> Result<(), Errno> {
         Err(Errno::ENOTDIR)
     }
 

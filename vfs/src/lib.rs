@@ -35,8 +35,6 @@ pub fn next_ino() -> u64 {
 
 /// Wall-clock time now as (sec, nsec), for file timestamps.
 pub fn now() -> (i64, i64) {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     (d.as_secs() as i64, d.subsec_nanos() as i64)
 }

@@ -63,10 +63,7 @@ impl Dentry {
     }
 
     pub fn is_dir(&self) -> bool {
-        self.inode
-            .stat()
-            .map(|s| s.st_mode & S_IFMT == S_IFDIR)
-            .unwrap_or(false)
+        self.inode.stat().map(|s| s.st_mode & S_IFMT == S_IFDIR).unwrap_or(false)
     }
 }
 
@@ -96,37 +93,18 @@ impl MountNamespace {
             flags,
             root: root_fs,
         });
-        Arc::new(MountNamespace {
-            mounts: RwLock::new(vec![root]),
-            next_id: AtomicU64::new(2),
-        })
+        Arc::new(MountNamespace { mounts: RwLock::new(vec![root]), next_id: AtomicU64::new(2) })
     }
 
     /// The dentry of "/".
     pub fn root(&self) -> DentryRef {
-        let m = self
-            .mounts
-            .read()
-            .map(|m| m[0].clone())
-            .unwrap_or_else(|e| e.into_inner()[0].clone());
-        Arc::new(Dentry {
-            path: b"/".to_vec(),
-            parent: None,
-            inode: m.root.clone(),
-            mount: m,
-        })
+        let m = self.mounts.read().map(|m| m[0].clone()).unwrap_or_else(|e| e.into_inner()[0].clone());
+        Arc::new(Dentry { path: b"/".to_vec(), parent: None, inode: m.root.clone(), mount: m })
     }
 
     /// Mount `fs` at the canonical absolute path `at` (later mounts at the
     /// same path hide earlier ones).
-    pub fn mount(
-        &self,
-        at: &[u8],
-        fs_type: &str,
-        source: &str,
-        fs: InodeRef,
-        flags: MountFlags,
-    ) -> Arc<Mount> {
+    pub fn mount(&self, at: &[u8], fs_type: &str, source: &str, fs: InodeRef, flags: MountFlags) -> Arc<Mount> {
         let m = Arc::new(Mount {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             fs_type: fs_type.to_string(),
@@ -155,31 +133,17 @@ impl MountNamespace {
             Ok(g) => g,
             Err(e) => e.into_inner(),
         };
-        g.iter()
-            .skip(1)
-            .rev()
-            .find(|m| m.mountpoint == path)
-            .cloned()
+        g.iter().skip(1).rev().find(|m| m.mountpoint == path).cloned()
     }
 
     /// The child `name` of directory `dir` (mount points crossed).
     pub fn child(&self, dir: &DentryRef, name: &[u8]) -> Result<DentryRef, Errno> {
         let path = join(&dir.path, name);
         if let Some(m) = self.mount_at(&path) {
-            return Ok(Arc::new(Dentry {
-                path,
-                parent: Some(dir.clone()),
-                inode: m.root.clone(),
-                mount: m,
-            }));
+            return Ok(Arc::new(Dentry { path, parent: Some(dir.clone()), inode: m.root.clone(), mount: m }));
         }
         let inode = dir.inode.lookup(name)?;
-        Ok(Arc::new(Dentry {
-            path,
-            parent: Some(dir.clone()),
-            inode,
-            mount: dir.mount.clone(),
-        }))
+        Ok(Arc::new(Dentry { path, parent: Some(dir.clone()), inode, mount: dir.mount.clone() }))
     }
 
     /// Resolve `path` starting at `cwd` (relative) or `root` (absolute).
@@ -217,15 +181,8 @@ impl MountNamespace {
             return Err(Errno::ENAMETOOLONG);
         }
         let mut budget = MAXSYMLINKS;
-        let start = if path[0] == b'/' {
-            root.clone()
-        } else {
-            cwd.clone()
-        };
-        let comps: Vec<&[u8]> = path
-            .split(|&b| b == b'/')
-            .filter(|c| !c.is_empty())
-            .collect();
+        let start = if path[0] == b'/' { root.clone() } else { cwd.clone() };
+        let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
         let trailing_slash = path.ends_with(b"/");
         let mut cur = start;
         for (i, comp) in comps.iter().enumerate() {
@@ -236,9 +193,7 @@ impl MountNamespace {
             }
             cur = self.step(root, &cur, comp, creds, &mut budget)?;
         }
-        let names_dir = comps.is_empty()
-            || trailing_slash
-            || comps.last().is_some_and(|c| *c == b"." || *c == b"..");
+        let names_dir = comps.is_empty() || trailing_slash || comps.last().is_some_and(|c| *c == b"." || *c == b"..");
         if names_dir && !cur.is_dir() {
             return Err(Errno::ENOTDIR);
         }
@@ -329,15 +284,8 @@ impl MountNamespace {
         if path.is_empty() {
             return Err(Errno::ENOENT);
         }
-        let mut cur = if path[0] == b'/' {
-            root.clone()
-        } else {
-            cwd.clone()
-        };
-        let comps: Vec<&[u8]> = path
-            .split(|&b| b == b'/')
-            .filter(|c| !c.is_empty())
-            .collect();
+        let mut cur = if path[0] == b'/' { root.clone() } else { cwd.clone() };
+        let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
         for (i, comp) in comps.iter().enumerate() {
             if i + 1 == comps.len() {
                 self.check_dir_search(&cur, creds)?;

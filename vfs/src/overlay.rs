@@ -28,10 +28,7 @@ use crate::inode::{DirEntry, FileOps, Inode, InodeRef, SetAttr};
 use crate::util::{anon_dev, check_name, is_dir, lock, read, write};
 use crate::wait::{Interrupt, IoCtx};
 use crate::Creds;
-use abi::flags::{
-    O_ACCMODE, O_RDONLY, O_WRONLY, RENAME_EXCHANGE, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT,
-    S_IFREG,
-};
+use abi::flags::{O_ACCMODE, O_RDONLY, O_WRONLY, RENAME_EXCHANGE, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use abi::{Errno, Stat, Statfs};
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
@@ -51,11 +48,7 @@ impl Overlay {
     // The name the Sentry calls; an overlay root is only ever used as an InodeRef.
     #[allow(clippy::new_ret_no_self)]
     pub fn new(lower: InodeRef, upper: InodeRef) -> InodeRef {
-        let fs = Arc::new(OvFs {
-            dev: anon_dev(),
-            marks: Mutex::new(HashMap::new()),
-            ns: Mutex::new(()),
-        });
+        let fs = Arc::new(OvFs { dev: anon_dev(), marks: Mutex::new(HashMap::new()), ns: Mutex::new(()) });
         let ino = lower.stat().map(|s| s.st_ino).unwrap_or(1);
         let upper_key = upper.stat().ok().map(|s| (s.st_dev, s.st_ino));
         Arc::new_cyclic(|me| OvInode {
@@ -64,11 +57,7 @@ impl Overlay {
             ino,
             is_dir: true,
             link: Mutex::new(None),
-            layers: RwLock::new(Layers {
-                upper: Some(upper),
-                upper_key,
-                lower: Some(lower),
-            }),
+            layers: RwLock::new(Layers { upper: Some(upper), upper_key, lower: Some(lower) }),
             children: Mutex::new(Cache::default()),
         })
     }
@@ -105,11 +94,7 @@ impl OvFs {
     }
 
     fn add_whiteout(&self, key: (u64, u64), name: &[u8]) {
-        lock(&self.marks)
-            .entry(key)
-            .or_default()
-            .whiteouts
-            .insert(name.to_vec());
+        lock(&self.marks).entry(key).or_default().whiteouts.insert(name.to_vec());
     }
 
     fn set_opaque(&self, key: (u64, u64)) {
@@ -210,22 +195,14 @@ impl OvInode {
             (Some(_), None) => st.st_ino,
             (None, _) => st.st_ino | UPPER_INO_BIT,
         };
-        let upper_key = if dir && upper.is_some() {
-            Some(key_of(&st))
-        } else {
-            None
-        };
+        let upper_key = if dir && upper.is_some() { Some(key_of(&st)) } else { None };
         Ok(Arc::new_cyclic(|me| OvInode {
             fs: parent.fs.clone(),
             me: me.clone(),
             ino,
             is_dir: dir,
             link: Mutex::new(Some((parent.clone(), name.to_vec()))),
-            layers: RwLock::new(Layers {
-                upper,
-                upper_key,
-                lower,
-            }),
+            layers: RwLock::new(Layers { upper, upper_key, lower }),
             children: Mutex::new(Cache::default()),
         }))
     }
@@ -240,10 +217,7 @@ impl OvInode {
 
     fn real(&self) -> Result<InodeRef, Errno> {
         let l = read(&self.layers);
-        l.upper
-            .clone()
-            .or_else(|| l.lower.clone())
-            .ok_or(Errno::ENOENT)
+        l.upper.clone().or_else(|| l.lower.clone()).ok_or(Errno::ENOENT)
     }
 
     fn has_lower(&self) -> bool {
@@ -385,11 +359,7 @@ impl OvInode {
             mtime: Some((st.st_mtime, st.st_mtime_nsec)),
         };
         let _ = upper.setattr(&attr);
-        let key = if kind == S_IFDIR {
-            Some(key_of(&upper.stat()?))
-        } else {
-            None
-        };
+        let key = if kind == S_IFDIR { Some(key_of(&upper.stat()?)) } else { None };
         let mut l = write(&self.layers);
         l.upper = Some(upper);
         l.upper_key = key;
@@ -407,11 +377,7 @@ impl OvInode {
 
     /// Common part of create/mkdir/mknod/symlink: `make` creates `name`
     /// in the upper directory.
-    fn create_with(
-        &self,
-        name: &[u8],
-        make: impl FnOnce(&InodeRef) -> Result<(), Errno>,
-    ) -> Result<(), Errno> {
+    fn create_with(&self, name: &[u8], make: impl FnOnce(&InodeRef) -> Result<(), Errno>) -> Result<(), Errno> {
         check_name(name)?;
         let (_ns, mut cache) = self.lock_dir()?;
         match self.lookup_in(&mut cache, name) {
@@ -491,10 +457,7 @@ impl OvInode {
 /// holes (all-zero chunks are skipped and the size set at the end).
 fn copy_data(lower: &dyn Inode, upper: &dyn Inode, size: u64) -> Result<(), Errno> {
     let irq = Interrupt::default();
-    let ctx = IoCtx {
-        flags: 0,
-        interrupt: &irq,
-    };
+    let ctx = IoCtx { flags: 0, interrupt: &irq };
     let src = lower.open(O_RDONLY)?;
     let dst = upper.open(O_WRONLY)?;
     let mut buf = vec![0u8; COPY_CHUNK];
@@ -512,10 +475,7 @@ fn copy_data(lower: &dyn Inode, upper: &dyn Inode, size: u64) -> Result<(), Errn
             off += n as u64;
         }
         if off != size || dst.size()? != off {
-            upper.setattr(&SetAttr {
-                size: Some(off),
-                ..Default::default()
-            })?;
+            upper.setattr(&SetAttr { size: Some(off), ..Default::default() })?;
         }
         Ok(())
     })();
@@ -547,11 +507,7 @@ impl Inode for OvInode {
     fn stat(&self) -> Result<Stat, Errno> {
         let (real, merged) = {
             let l = read(&self.layers);
-            let real = l
-                .upper
-                .clone()
-                .or_else(|| l.lower.clone())
-                .ok_or(Errno::ENOENT)?;
+            let real = l.upper.clone().or_else(|| l.lower.clone()).ok_or(Errno::ENOENT)?;
             (real, self.is_dir && l.upper.is_some() && l.lower.is_some())
         };
         let mut st = real.stat()?;
@@ -596,10 +552,7 @@ impl Inode for OvInode {
         if let Some(lo) = &l.lower {
             if !self.fs.is_opaque(l.upper_key) {
                 let marks = lock(&self.fs.marks);
-                let wh = l
-                    .upper_key
-                    .and_then(|k| marks.get(&k))
-                    .map(|m| &m.whiteouts);
+                let wh = l.upper_key.and_then(|k| marks.get(&k)).map(|m| &m.whiteouts);
                 for e in lo.readdir()? {
                     if !wh.is_some_and(|w| w.contains(&e.name)) {
                         lower.insert(e.name.clone(), e);
@@ -611,9 +564,7 @@ impl Inode for OvInode {
             for mut e in u.readdir()? {
                 e.ino = match (cache.get(&e.name), lower.get(&e.name)) {
                     (Some(c), _) => c.ino,
-                    (None, Some(le)) if le.d_type == e.d_type && e.d_type != abi::flags::DT_DIR => {
-                        le.ino
-                    }
+                    (None, Some(le)) if le.d_type == e.d_type && e.d_type != abi::flags::DT_DIR => le.ino,
                     (None, Some(le)) if le.d_type == e.d_type => {
                         // Directories merge unless the upper one is opaque.
                         let opaque = u
@@ -633,10 +584,7 @@ impl Inode for OvInode {
                 out.push(e);
             }
         }
-        let mut rest: Vec<DirEntry> = lower
-            .into_values()
-            .filter(|e| !seen.contains(&e.name))
-            .collect();
+        let mut rest: Vec<DirEntry> = lower.into_values().filter(|e| !seen.contains(&e.name)).collect();
         rest.sort_by(|a, b| a.name.cmp(&b.name));
         out.extend(rest);
         Ok(out)
@@ -743,13 +691,7 @@ impl Inode for OvInode {
         Ok(())
     }
 
-    fn rename(
-        &self,
-        name: &[u8],
-        new_dir: &InodeRef,
-        new_name: &[u8],
-        flags: u32,
-    ) -> Result<(), Errno> {
+    fn rename(&self, name: &[u8], new_dir: &InodeRef, new_name: &[u8], flags: u32) -> Result<(), Errno> {
         check_name(name)?;
         check_name(new_name)?;
         if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0
@@ -902,9 +844,7 @@ impl OvInode {
             return false;
         }
         match &l.lower {
-            Some(lo) => lo
-                .lookup(name)
-                .is_ok_and(|c| c.stat().is_ok_and(|s| is_dir(&s))),
+            Some(lo) => lo.lookup(name).is_ok_and(|c| c.stat().is_ok_and(|s| is_dir(&s))),
             None => false,
         }
     }
@@ -919,10 +859,7 @@ mod tests {
     use abi::flags::{O_RDWR, S_IFIFO};
 
     fn ctx(irq: &Interrupt) -> IoCtx<'_> {
-        IoCtx {
-            flags: 0,
-            interrupt: irq,
-        }
+        IoCtx { flags: 0, interrupt: irq }
     }
 
     fn setup() -> (TempDir, InodeRef) {
@@ -962,14 +899,8 @@ mod tests {
         assert!(ov.upper().is_none());
         // Same node for the same path while it lives.
         assert!(Arc::ptr_eq(&pw, &etc.lookup(b"passwd").unwrap()));
-        assert_eq!(
-            root.lookup(b"lnk").unwrap().readlink().unwrap(),
-            b"etc/passwd"
-        );
-        assert_eq!(
-            names(&root),
-            vec![b"etc".to_vec(), b"lnk".to_vec(), b"top".to_vec()]
-        );
+        assert_eq!(root.lookup(b"lnk").unwrap().readlink().unwrap(), b"etc/passwd");
+        assert_eq!(names(&root), vec![b"etc".to_vec(), b"lnk".to_vec(), b"top".to_vec()]);
         use std::os::unix::fs::MetadataExt;
         let host_ino = std::fs::metadata(td.0.join("etc/passwd")).unwrap().ino();
         assert_eq!(pw.stat().unwrap().st_ino, host_ino);
@@ -986,10 +917,7 @@ mod tests {
         let f = pw.open(O_RDWR).unwrap();
         assert_eq!(f.write(&ctx(&irq), b"ROOT", 0), Ok(4));
         assert_eq!(read_all(&pw), b"ROOT:x:0:0\n");
-        assert_eq!(
-            std::fs::read(td.0.join("etc/passwd")).unwrap(),
-            b"root:x:0:0\n"
-        );
+        assert_eq!(std::fs::read(td.0.join("etc/passwd")).unwrap(), b"root:x:0:0\n");
         // Inode number stable across copy-up; the fresh lookup sees it too.
         assert_eq!(pw.stat().unwrap().st_ino, ino);
         drop((f, pw));
@@ -997,26 +925,14 @@ mod tests {
         assert_eq!(read_all(&pw2), b"ROOT:x:0:0\n");
         // setattr copies up (truncate), host still unchanged.
         let top = root.lookup(b"top").unwrap();
-        top.setattr(&SetAttr {
-            size: Some(1),
-            ..Default::default()
-        })
-        .unwrap();
+        top.setattr(&SetAttr { size: Some(1), ..Default::default() }).unwrap();
         assert_eq!(read_all(&top), b"t");
         assert_eq!(std::fs::read(td.0.join("top")).unwrap(), b"top");
         // Deep copy-up creates the parents with the lower's modes.
-        std::fs::set_permissions(
-            td.0.join("etc/sub"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o750),
-        )
-        .unwrap();
+        std::fs::set_permissions(td.0.join("etc/sub"), std::os::unix::fs::PermissionsExt::from_mode(0o750)).unwrap();
         let sub = root.lookup(b"etc").unwrap().lookup(b"sub").unwrap();
         let deep = sub.lookup(b"deep").unwrap();
-        deep.setattr(&SetAttr {
-            mode: Some(0o600),
-            ..Default::default()
-        })
-        .unwrap();
+        deep.setattr(&SetAttr { mode: Some(0o600), ..Default::default() }).unwrap();
         assert_eq!(deep.stat().unwrap().st_mode & 0o7777, 0o600);
         assert_eq!(sub.stat().unwrap().st_mode & 0o7777, 0o750);
         assert_eq!(read_all(&deep), b"deep");
@@ -1024,10 +940,7 @@ mod tests {
         assert_eq!(sub.stat().unwrap().st_nlink, 1);
         // A new file next to lower ones, listed once.
         etc.create(b"new", S_IFREG | 0o644, &Creds::root()).unwrap();
-        assert_eq!(
-            names(&etc),
-            vec![b"new".to_vec(), b"passwd".to_vec(), b"sub".to_vec()]
-        );
+        assert_eq!(names(&etc), vec![b"new".to_vec(), b"passwd".to_vec(), b"sub".to_vec()]);
         assert!(!td.0.join("etc/new").exists());
     }
 
@@ -1101,25 +1014,16 @@ mod tests {
         assert!(Arc::ptr_eq(&sub, &nd));
         assert_eq!(root.rename(b"etc", &sub, b"loop", 0), Err(Errno::EXDEV));
         assert_eq!(etc.rename(b"sub", &sub, b"loop", 0), Err(Errno::EINVAL));
-        assert_eq!(
-            sub.rename(b"x", &root, b"lnk", RENAME_NOREPLACE),
-            Err(Errno::EEXIST)
-        );
+        assert_eq!(sub.rename(b"x", &root, b"lnk", RENAME_NOREPLACE), Err(Errno::EEXIST));
         assert_eq!(sub.rename(b"x", &root, b"etc", 0), Err(Errno::EISDIR));
         // Hard link to a lower file copies it up.
         root.link(b"hl", &root.lookup(b"lnk").unwrap()).unwrap();
-        assert_eq!(
-            root.lookup(b"hl").unwrap().readlink().unwrap(),
-            b"etc/passwd"
-        );
+        assert_eq!(root.lookup(b"hl").unwrap().readlink().unwrap(), b"etc/passwd");
         assert_eq!(root.link(b"dl", &etc), Err(Errno::EPERM));
         // Exchange two files.
         root.create(b"a", 0o644, &c).unwrap();
         root.rename(b"a", &root, b"hl", RENAME_EXCHANGE).unwrap();
-        assert_eq!(
-            root.lookup(b"a").unwrap().readlink().unwrap(),
-            b"etc/passwd"
-        );
+        assert_eq!(root.lookup(b"a").unwrap().readlink().unwrap(), b"etc/passwd");
         let other = Overlay::new(TmpFs::new_root(0o755, 0, 0), TmpFs::new_root(0o755, 0, 0));
         assert_eq!(root.rename(b"a", &other, b"a", 0), Err(Errno::EXDEV));
     }
@@ -1129,24 +1033,14 @@ mod tests {
         let (_td, root) = setup();
         let c = Creds::root();
         root.mknod(b"fifo", S_IFIFO | 0o644, 0, &c).unwrap();
-        assert_eq!(
-            root.lookup(b"fifo").unwrap().stat().unwrap().st_mode,
-            S_IFIFO | 0o644
-        );
+        assert_eq!(root.lookup(b"fifo").unwrap().stat().unwrap().st_mode, S_IFIFO | 0o644);
         root.symlink(b"s", b"/x", &c).unwrap();
         assert_eq!(root.symlink(b"s", b"/x", &c), Err(Errno::EEXIST));
         assert_eq!(root.mkdir(b"etc", 0o755, &c), Err(Errno::EEXIST));
         assert_eq!(root.create(b"top", 0o644, &c).err(), Some(Errno::EEXIST));
-        assert_eq!(
-            root.lookup(b"top").unwrap().lookup(b"x").err(),
-            Some(Errno::ENOTDIR)
-        );
+        assert_eq!(root.lookup(b"top").unwrap().lookup(b"x").err(), Some(Errno::ENOTDIR));
         assert_eq!(root.rmdir(b"top"), Err(Errno::ENOTDIR));
-        assert!(root
-            .readdir()
-            .unwrap()
-            .iter()
-            .any(|e| e.name == b"etc" && e.d_type == abi::flags::DT_DIR));
+        assert!(root.readdir().unwrap().iter().any(|e| e.name == b"etc" && e.d_type == abi::flags::DT_DIR));
         let st = root.statfs().unwrap();
         assert_eq!(st.f_type, 0x794c_7630);
     }

@@ -58,11 +58,7 @@ fn pipefs_dev() -> u64 {
 impl Pipe {
     /// A pipe with no ends open (for a FIFO inode).
     pub fn new() -> Arc<Pipe> {
-        Arc::new(Pipe {
-            state: Mutex::new(State::default()),
-            cond: Condvar::new(),
-            ino: crate::next_ino(),
-        })
+        Arc::new(Pipe { state: Mutex::new(State::default()), cond: Condvar::new(), ino: crate::next_ino() })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -170,11 +166,7 @@ impl PipeEnd {
     /// Run `step` under the pipe lock until it is done, sleeping on the
     /// pipe's condition variable in between; EAGAIN instead of sleeping
     /// for non-blocking files, ERESTARTSYS once the task is interrupted.
-    fn block_on<T>(
-        &self,
-        ctx: &IoCtx,
-        mut step: impl FnMut(&mut State) -> Step<T>,
-    ) -> Result<T, Errno> {
+    fn block_on<T>(&self, ctx: &IoCtx, mut step: impl FnMut(&mut State) -> Step<T>) -> Result<T, Errno> {
         {
             let mut g = self.pipe.lock();
             if let Step::Done(r) = step(&mut g) {
@@ -269,11 +261,7 @@ impl FileOps for PipeEnd {
                 if done.get() == 0 && self.awaiting_reader(st) && !ctx.nonblock() {
                     return Step::Wait;
                 }
-                return Step::Done(if done.get() > 0 {
-                    Ok(done.get())
-                } else {
-                    Err(Errno::EPIPE)
-                });
+                return Step::Done(if done.get() > 0 { Ok(done.get()) } else { Err(Errno::EPIPE) });
             }
             let space = PIPE_CAPACITY.saturating_sub(st.buf.len());
             let rest = &buf[done.get()..];
@@ -289,9 +277,7 @@ impl FileOps for PipeEnd {
             Step::Wait
         });
         match r {
-            Err(e) if (e == Errno::EAGAIN || e == Errno::ERESTARTSYS) && done.get() > 0 => {
-                Ok(done.get())
-            }
+            Err(e) if (e == Errno::EAGAIN || e == Errno::ERESTARTSYS) && done.get() > 0 => Ok(done.get()),
             r => r,
         }
     }
@@ -366,10 +352,7 @@ mod tests {
     use std::time::Duration;
 
     fn ctx(irq: &Interrupt, flags: u32) -> IoCtx<'_> {
-        IoCtx {
-            flags,
-            interrupt: irq,
-        }
+        IoCtx { flags, interrupt: irq }
     }
 
     #[test]
@@ -378,18 +361,12 @@ mod tests {
         let (r, w) = new_pair();
         assert_eq!(w.write(&ctx(&irq, 0), b"hello", 0), Ok(5));
         assert_eq!(r.poll() & POLLIN, POLLIN);
-        assert_eq!(
-            r.ioctl(abi::flags::FIONREAD, 0, &[]).unwrap().1.unwrap(),
-            5i32.to_ne_bytes().to_vec()
-        );
+        assert_eq!(r.ioctl(abi::flags::FIONREAD, 0, &[]).unwrap().1.unwrap(), 5i32.to_ne_bytes().to_vec());
         let mut b = [0u8; 3];
         assert_eq!(r.read(&ctx(&irq, 0), &mut b, 0), Ok(3));
         assert_eq!(&b, b"hel");
         assert_eq!(r.read(&ctx(&irq, O_NONBLOCK), &mut b, 0), Ok(2));
-        assert_eq!(
-            r.read(&ctx(&irq, O_NONBLOCK), &mut b, 0),
-            Err(Errno::EAGAIN)
-        );
+        assert_eq!(r.read(&ctx(&irq, O_NONBLOCK), &mut b, 0), Err(Errno::EAGAIN));
         w.release();
         assert_eq!(r.read(&ctx(&irq, 0), &mut b, 0), Ok(0));
         assert_ne!(r.poll() & POLLHUP, 0);
@@ -438,10 +415,7 @@ mod tests {
     fn blocking_write_waits_for_room() {
         let (r, w) = new_pair();
         let irq = Interrupt::default();
-        assert_eq!(
-            w.write(&ctx(&irq, 0), &vec![0u8; PIPE_CAPACITY], 0),
-            Ok(PIPE_CAPACITY)
-        );
+        assert_eq!(w.write(&ctx(&irq, 0), &vec![0u8; PIPE_CAPACITY], 0), Ok(PIPE_CAPACITY));
         let t = std::thread::spawn(move || {
             let irq = Interrupt::default();
             w.write(&ctx(&irq, 0), &[1u8; 10_000], 0)

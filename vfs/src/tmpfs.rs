@@ -17,8 +17,8 @@ use crate::util::{anon_dev, check_name, lock, read, write};
 use crate::wait::IoCtx;
 use crate::Creds;
 use abi::flags::{
-    dtype_of_mode, PATH_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO,
-    S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
+    dtype_of_mode, O_APPEND, PATH_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK,
+    S_IFMT, S_IFREG, S_IFSOCK,
 };
 use abi::{Errno, Stat, Statfs};
 use std::any::Any;
@@ -62,12 +62,7 @@ impl TmpFs {
 
     /// As [`TmpFs::new_root_with_limit`], typed.
     pub fn new_root_inode(mode: u32, uid: u32, gid: u32, limit: u64) -> Arc<TmpInode> {
-        let fs = Arc::new(FsInfo {
-            dev: anon_dev(),
-            limit,
-            used: AtomicU64::new(0),
-            tree: Mutex::new(()),
-        });
+        let fs = Arc::new(FsInfo { dev: anon_dev(), limit, used: AtomicU64::new(0), tree: Mutex::new(()) });
         let meta = Meta::new(S_IFDIR | (mode & 0o7777), uid, gid, 2, 0);
         let root = TmpInode::new(&fs, meta, Kind::Dir(Mutex::new(DirData::default())));
         fs.used.fetch_add(INODE_COST, Ordering::Relaxed);
@@ -86,19 +81,13 @@ struct FsInfo {
 impl FsInfo {
     fn charge(&self, n: u64) -> Result<(), Errno> {
         self.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
-                u.checked_add(n).filter(|&t| t <= self.limit)
-            })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| u.checked_add(n).filter(|&t| t <= self.limit))
             .map(|_| ())
             .map_err(|_| Errno::ENOSPC)
     }
 
     fn uncharge(&self, n: u64) {
-        let _ = self
-            .used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
-                Some(u.saturating_sub(n))
-            });
+        let _ = self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| Some(u.saturating_sub(n)));
     }
 }
 
@@ -116,16 +105,7 @@ struct Meta {
 impl Meta {
     fn new(mode: u32, uid: u32, gid: u32, nlink: u64, rdev: u64) -> Meta {
         let t = crate::now();
-        Meta {
-            mode,
-            uid,
-            gid,
-            nlink,
-            rdev,
-            atime: t,
-            mtime: t,
-            ctime: t,
-        }
+        Meta { mode, uid, gid, nlink, rdev, atime: t, mtime: t, ctime: t }
     }
 
     fn touch_mc(&mut self) {
@@ -321,13 +301,8 @@ impl TmpInode {
             creds.fsgid
         };
         let is_dir = mode & S_IFMT == S_IFDIR;
-        self.fs
-            .charge(INODE_COST + extra_cost + name.len() as u64)?;
-        let child = TmpInode::new(
-            &self.fs,
-            Meta::new(mode, creds.fsuid, gid, if is_dir { 2 } else { 1 }, rdev),
-            kind,
-        );
+        self.fs.charge(INODE_COST + extra_cost + name.len() as u64)?;
+        let child = TmpInode::new(&self.fs, Meta::new(mode, creds.fsuid, gid, if is_dir { 2 } else { 1 }, rdev), kind);
         if let Kind::Dir(cd) = &child.kind {
             lock(cd).parent = self.me.clone();
         }
@@ -343,19 +318,9 @@ impl TmpInode {
     /// Add (or replace) a device node `name` whose open calls `open`
     /// (None: the built-in device for `rdev`). `mode` carries the type
     /// (S_IFCHR when none is given) and permission bits.
-    pub fn add_node(
-        &self,
-        name: &[u8],
-        mode: u32,
-        rdev: u64,
-        open: Option<DevOpener>,
-    ) -> Result<InodeRef, Errno> {
+    pub fn add_node(&self, name: &[u8], mode: u32, rdev: u64, open: Option<DevOpener>) -> Result<InodeRef, Errno> {
         check_name(name)?;
-        let mode = if mode & S_IFMT == 0 {
-            S_IFCHR | mode
-        } else {
-            mode
-        };
+        let mode = if mode & S_IFMT == 0 { S_IFCHR | mode } else { mode };
         if mode & S_IFMT == S_IFDIR {
             return Err(Errno::EINVAL);
         }
@@ -399,18 +364,8 @@ impl TmpInode {
         false
     }
 
-    fn rename_locked(
-        &self,
-        name: &[u8],
-        nd: &TmpInode,
-        new_name: &[u8],
-        flags: u32,
-    ) -> Result<(), Errno> {
-        let src = lock(self.dir()?)
-            .children
-            .get(name)
-            .cloned()
-            .ok_or(Errno::ENOENT)?;
+    fn rename_locked(&self, name: &[u8], nd: &TmpInode, new_name: &[u8], flags: u32) -> Result<(), Errno> {
+        let src = lock(self.dir()?).children.get(name).cloned().ok_or(Errno::ENOENT)?;
         let dst = lock(nd.dir()?).children.get(new_name).cloned();
         if src.is_dir() && nd.has_ancestor(&src) {
             return Err(Errno::EINVAL);
@@ -426,12 +381,8 @@ impl TmpInode {
             if Arc::ptr_eq(&src, &dst) {
                 return Ok(());
             }
-            lock(self.dir()?)
-                .children
-                .insert(name.to_vec(), dst.clone());
-            lock(nd.dir()?)
-                .children
-                .insert(new_name.to_vec(), src.clone());
+            lock(self.dir()?).children.insert(name.to_vec(), dst.clone());
+            lock(nd.dir()?).children.insert(new_name.to_vec(), src.clone());
             if !same_dir {
                 for (n, from, to) in [(&src, self, nd), (&dst, nd, self)] {
                     if let Kind::Dir(cd) = &n.kind {
@@ -468,10 +419,7 @@ impl TmpInode {
         }
         // The new name's cost first, so a full filesystem changes nothing.
         self.fs.charge(new_name.len() as u64)?;
-        if let Some(d) = lock(nd.dir()?)
-            .children
-            .insert(new_name.to_vec(), src.clone())
-        {
+        if let Some(d) = lock(nd.dir()?).children.insert(new_name.to_vec(), src.clone()) {
             self.fs.uncharge(new_name.len() as u64);
             let mut dm = lock(&d.meta);
             if d.is_dir() {
@@ -591,45 +539,24 @@ impl Inode for TmpInode {
         let dir = self.dir()?;
         check_name(name)?;
         let d = lock(dir);
-        d.children
-            .get(name)
-            .map(|c| c.clone() as InodeRef)
-            .ok_or(Errno::ENOENT)
+        d.children.get(name).map(|c| c.clone() as InodeRef).ok_or(Errno::ENOENT)
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
         let d = lock(self.dir()?);
         Ok(d.children
             .iter()
-            .map(|(name, c)| DirEntry {
-                ino: c.ino,
-                d_type: dtype_of_mode(c.mode()),
-                name: name.clone(),
-            })
+            .map(|(name, c)| DirEntry { ino: c.ino, d_type: dtype_of_mode(c.mode()), name: name.clone() })
             .collect())
     }
 
     fn create(&self, name: &[u8], mode: u32, creds: &Creds) -> Result<InodeRef, Errno> {
-        let c = self.add_child(
-            name,
-            S_IFREG | (mode & 0o7777),
-            0,
-            creds,
-            0,
-            Kind::File(RwLock::default()),
-        )?;
+        let c = self.add_child(name, S_IFREG | (mode & 0o7777), 0, creds, 0, Kind::File(RwLock::default()))?;
         Ok(c)
     }
 
     fn mkdir(&self, name: &[u8], mode: u32, creds: &Creds) -> Result<(), Errno> {
-        self.add_child(
-            name,
-            S_IFDIR | (mode & 0o7777),
-            0,
-            creds,
-            0,
-            Kind::Dir(Mutex::default()),
-        )?;
+        self.add_child(name, S_IFDIR | (mode & 0o7777), 0, creds, 0, Kind::Dir(Mutex::default()))?;
         Ok(())
     }
 
@@ -643,11 +570,7 @@ impl Inode for TmpInode {
             S_IFDIR => return Err(Errno::EPERM),
             _ => return Err(Errno::EINVAL),
         };
-        let ty = if mode & S_IFMT == 0 {
-            S_IFREG
-        } else {
-            mode & S_IFMT
-        };
+        let ty = if mode & S_IFMT == 0 { S_IFREG } else { mode & S_IFMT };
         self.add_child(name, ty | perm, rdev, creds, 0, kind)?;
         Ok(())
     }
@@ -660,14 +583,7 @@ impl Inode for TmpInode {
             return Err(Errno::ENAMETOOLONG);
         }
         let cost = target.len() as u64;
-        self.add_child(
-            name,
-            S_IFLNK | 0o777,
-            0,
-            creds,
-            cost,
-            Kind::Symlink(target.to_vec()),
-        )?;
+        self.add_child(name, S_IFLNK | 0o777, 0, creds, cost, Kind::Symlink(target.to_vec()))?;
         Ok(())
     }
 
@@ -748,13 +664,7 @@ impl Inode for TmpInode {
         Ok(())
     }
 
-    fn rename(
-        &self,
-        name: &[u8],
-        new_dir: &InodeRef,
-        new_name: &[u8],
-        flags: u32,
-    ) -> Result<(), Errno> {
+    fn rename(&self, name: &[u8], new_dir: &InodeRef, new_name: &[u8], flags: u32) -> Result<(), Errno> {
         check_name(name)?;
         check_name(new_name)?;
         if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0
@@ -884,19 +794,24 @@ impl FileOps for TmpFile {
         Ok(read(self.data()?).read_at(buf, off))
     }
 
-    fn write(&self, _ctx: &IoCtx, buf: &[u8], off: u64) -> Result<usize, Errno> {
+    fn write(&self, ctx: &IoCtx, buf: &[u8], off: u64) -> Result<usize, Errno> {
         if off > MAX_FILE_SIZE {
             return Err(Errno::EINVAL);
         }
         if buf.is_empty() {
             return Ok(0);
         }
+        let mut data = write(self.data()?);
+        // O_APPEND: at the end as it is now, under the lock, so appends
+        // through different open files never overwrite each other.
+        let off = if ctx.flags & O_APPEND != 0 { data.size } else { off };
         let room = MAX_FILE_SIZE - off;
         if room == 0 {
             return Err(Errno::EFBIG);
         }
         let buf = &buf[..buf.len().min(usize::try_from(room).unwrap_or(usize::MAX))];
-        let n = write(self.data()?).write_at(&self.inode.fs, buf, off)?;
+        let n = data.write_at(&self.inode.fs, buf, off)?;
+        drop(data);
         lock(&self.inode.meta).touch_mc();
         Ok(n)
     }
@@ -917,10 +832,7 @@ mod tests {
     use abi::flags::{O_RDONLY, O_RDWR, O_WRONLY};
 
     fn ctx(irq: &Interrupt) -> IoCtx<'_> {
-        IoCtx {
-            flags: 0,
-            interrupt: irq,
-        }
+        IoCtx { flags: 0, interrupt: irq }
     }
 
     fn names(d: &InodeRef) -> Vec<Vec<u8>> {
@@ -934,10 +846,7 @@ mod tests {
         let user = Creds::new(1000, 100, vec![]);
         let f = root.create(b"f", S_IFREG | 0o640, &user).unwrap();
         let st = f.stat().unwrap();
-        assert_eq!(
-            (st.st_mode, st.st_uid, st.st_gid, st.st_nlink),
-            (S_IFREG | 0o640, 1000, 100, 1)
-        );
+        assert_eq!((st.st_mode, st.st_uid, st.st_gid, st.st_nlink), (S_IFREG | 0o640, 1000, 100, 1));
         assert_eq!(root.create(b"f", 0o600, &user).err(), Some(Errno::EEXIST));
         let fo = f.open(O_RDWR).unwrap();
         assert_eq!(fo.write(&ctx(&irq), b"abc", 10_000), Ok(3));
@@ -948,40 +857,22 @@ mod tests {
         assert_eq!(&b[10_000..10_003], b"abc");
         assert_eq!(f.stat().unwrap().st_blocks, 8);
         // Truncate into the middle, then extend: the tail reads as zeros.
-        f.setattr(&SetAttr {
-            size: Some(10_001),
-            ..Default::default()
-        })
-        .unwrap();
-        f.setattr(&SetAttr {
-            size: Some(10_003),
-            ..Default::default()
-        })
-        .unwrap();
+        f.setattr(&SetAttr { size: Some(10_001), ..Default::default() }).unwrap();
+        f.setattr(&SetAttr { size: Some(10_003), ..Default::default() }).unwrap();
         assert_eq!(fo.read(&ctx(&irq), &mut b[..3], 10_000), Ok(3));
         assert_eq!(&b[..3], b"a\0\0");
         // A huge sparse size costs nothing.
-        f.setattr(&SetAttr {
-            size: Some(1 << 50),
-            ..Default::default()
-        })
-        .unwrap();
+        f.setattr(&SetAttr { size: Some(1 << 50), ..Default::default() }).unwrap();
         assert_eq!(fo.size(), Ok(1 << 50));
-        assert_eq!(
-            f.setattr(&SetAttr {
-                size: Some(u64::MAX),
-                ..Default::default()
-            }),
-            Err(Errno::EFBIG)
-        );
-        assert_eq!(
-            root.setattr(&SetAttr {
-                size: Some(0),
-                ..Default::default()
-            }),
-            Err(Errno::EISDIR)
-        );
+        assert_eq!(f.setattr(&SetAttr { size: Some(u64::MAX), ..Default::default() }), Err(Errno::EFBIG));
+        assert_eq!(root.setattr(&SetAttr { size: Some(0), ..Default::default() }), Err(Errno::EISDIR));
         assert_eq!(fo.write(&ctx(&irq), b"x", MAX_FILE_SIZE), Err(Errno::EFBIG));
+        // O_APPEND writes at the current end whatever offset is given.
+        f.setattr(&SetAttr { size: Some(2), ..Default::default() }).unwrap();
+        let app = IoCtx { flags: O_APPEND, interrupt: &irq };
+        assert_eq!(fo.write(&app, b"yz", 0), Ok(2));
+        assert_eq!(fo.read(&ctx(&irq), &mut b[..4], 0), Ok(4));
+        assert_eq!(&b[..4], b"\0\0yz");
     }
 
     #[test]
@@ -1001,10 +892,7 @@ mod tests {
         assert!(root.statfs().unwrap().f_bfree > before);
         // Space is back: a new file can be written again.
         let g = root.create(b"g", 0o644, &Creds::root()).unwrap();
-        assert_eq!(
-            g.open(O_WRONLY).unwrap().write(&ctx(&irq), &big[..8192], 0),
-            Ok(8192)
-        );
+        assert_eq!(g.open(O_WRONLY).unwrap().write(&ctx(&irq), &big[..8192], 0), Ok(8192));
     }
 
     #[test]
@@ -1047,18 +935,14 @@ mod tests {
         assert_eq!(f.lookup(b"x").err(), Some(Errno::ENOTDIR));
         assert_eq!(root.lookup(b"..").err(), Some(Errno::EINVAL));
         // set-gid directories pass their group on.
-        root.mkdir(b"g", 0o2775, &Creds::new(0, 50, vec![]))
-            .unwrap();
+        root.mkdir(b"g", 0o2775, &Creds::new(0, 50, vec![])).unwrap();
         let g = root.lookup(b"g").unwrap();
         let u = Creds::new(1000, 1000, vec![]);
         g.mkdir(b"sub", 0o755, &u).unwrap();
         let sub = g.lookup(b"sub").unwrap().stat().unwrap();
         assert_eq!((sub.st_gid, sub.st_mode & 0o7777), (50, 0o2755));
         let other = TmpFs::new_root(0o755, 0, 0);
-        assert_eq!(
-            other.link(b"x", &root.lookup(b"hard").unwrap()),
-            Err(Errno::EXDEV)
-        );
+        assert_eq!(other.link(b"x", &root.lookup(b"hard").unwrap()), Err(Errno::EXDEV));
     }
 
     #[test]
@@ -1075,10 +959,7 @@ mod tests {
         a.rename(b"f", &b, b"f2", 0).unwrap();
         assert_eq!(names(&a), Vec::<Vec<u8>>::new());
         assert_eq!(names(&b), vec![b"f2".to_vec(), b"g".to_vec()]);
-        assert_eq!(
-            b.rename(b"f2", &b, b"g", RENAME_NOREPLACE),
-            Err(Errno::EEXIST)
-        );
+        assert_eq!(b.rename(b"f2", &b, b"g", RENAME_NOREPLACE), Err(Errno::EEXIST));
         let g = b.lookup(b"g").unwrap();
         b.rename(b"f2", &b, b"g", 0).unwrap();
         assert_eq!(g.stat().unwrap().st_nlink, 0);
@@ -1101,23 +982,12 @@ mod tests {
         // Exchange a directory and a file.
         a.create(b"h", 0o644, &c).unwrap();
         a.rename(b"h", &root, b"b", RENAME_EXCHANGE).unwrap();
-        assert!(crate::util::is_dir(
-            &a.lookup(b"h").unwrap().stat().unwrap()
-        ));
-        assert_eq!(
-            root.lookup(b"b").unwrap().stat().unwrap().st_mode & S_IFMT,
-            S_IFREG
-        );
+        assert!(crate::util::is_dir(&a.lookup(b"h").unwrap().stat().unwrap()));
+        assert_eq!(root.lookup(b"b").unwrap().stat().unwrap().st_mode & S_IFMT, S_IFREG);
         assert_eq!(a.stat().unwrap().st_nlink, 3);
         assert_eq!(root.stat().unwrap().st_nlink, 3);
-        assert_eq!(
-            a.rename(b"nope", &root, b"b", RENAME_EXCHANGE),
-            Err(Errno::ENOENT)
-        );
-        assert_eq!(
-            a.rename(b"h", &root, b"b", RENAME_EXCHANGE | RENAME_NOREPLACE),
-            Err(Errno::EINVAL)
-        );
+        assert_eq!(a.rename(b"nope", &root, b"b", RENAME_EXCHANGE), Err(Errno::ENOENT));
+        assert_eq!(a.rename(b"h", &root, b"b", RENAME_EXCHANGE | RENAME_NOREPLACE), Err(Errno::EINVAL));
         let other = TmpFs::new_root(0o755, 0, 0);
         assert_eq!(root.rename(b"b", &other, b"b", 0), Err(Errno::EXDEV));
     }
@@ -1140,22 +1010,14 @@ mod tests {
         let r = p.open(O_RDONLY | abi::flags::O_NONBLOCK).unwrap();
         let mut b = [0u8; 2];
         assert_eq!(r.read(&ctx(&irq), &mut b, 0), Ok(2));
-        root.mknod(b"null", S_IFCHR | 0o666, crate::makedev(1, 3), &c)
-            .unwrap();
+        root.mknod(b"null", S_IFCHR | 0o666, crate::makedev(1, 3), &c).unwrap();
         let n = root.lookup(b"null").unwrap();
         assert_eq!(n.stat().unwrap().st_rdev, crate::makedev(1, 3));
         assert_eq!(n.open(O_RDWR).unwrap().write(&ctx(&irq), b"xyz", 0), Ok(3));
-        root.mknod(b"sda", S_IFBLK | 0o666, crate::makedev(8, 0), &c)
-            .unwrap();
-        assert_eq!(
-            root.lookup(b"sda").unwrap().open(O_RDONLY).err(),
-            Some(Errno::ENXIO)
-        );
+        root.mknod(b"sda", S_IFBLK | 0o666, crate::makedev(8, 0), &c).unwrap();
+        assert_eq!(root.lookup(b"sda").unwrap().open(O_RDONLY).err(), Some(Errno::ENXIO));
         root.mknod(b"s", S_IFSOCK | 0o666, 0, &c).unwrap();
-        assert_eq!(
-            root.lookup(b"s").unwrap().open(O_RDONLY).err(),
-            Some(Errno::ENXIO)
-        );
+        assert_eq!(root.lookup(b"s").unwrap().open(O_RDONLY).err(), Some(Errno::ENXIO));
         assert_eq!(root.mknod(b"d", S_IFDIR | 0o666, 0, &c), Err(Errno::EPERM));
     }
 

@@ -39,11 +39,7 @@ pub(crate) fn is_dir(st: &Stat) -> bool {
 
 /// The errno of the last failed libc call.
 pub(crate) fn last_errno() -> Errno {
-    Errno(
-        std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO),
-    )
+    Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// Lock a mutex, ignoring poisoning (the data stays consistent because

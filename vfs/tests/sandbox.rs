@@ -71,57 +71,25 @@ fn sandbox() -> Sandbox {
     let td = rootfs();
     let lower = HostFs::new_root(&td.0, true).unwrap();
     let upper = TmpFs::new_root(0o755, 0, 0);
-    let ns = MountNamespace::new(
-        "overlay",
-        "rootfs",
-        Overlay::new(lower, upper),
-        MountFlags::default(),
-    );
-    ns.mount(
-        b"/tmp",
-        "tmpfs",
-        "none",
-        TmpFs::new_root(0o1777, 0, 0),
-        MountFlags::default(),
-    );
-    ns.mount(
-        b"/dev",
-        "tmpfs",
-        "none",
-        DevFs::new_root(),
-        MountFlags::default(),
-    );
+    let ns = MountNamespace::new("overlay", "rootfs", Overlay::new(lower, upper), MountFlags::default());
+    ns.mount(b"/tmp", "tmpfs", "none", TmpFs::new_root(0o1777, 0, 0), MountFlags::default());
+    ns.mount(b"/dev", "tmpfs", "none", DevFs::new_root(), MountFlags::default());
     let root = ns.root();
     Sandbox { td, ns, root }
 }
 
 impl Sandbox {
     fn resolve(&self, path: &str) -> Result<DentryRef, Errno> {
-        self.ns.resolve(
-            &self.root,
-            &self.root,
-            path.as_bytes(),
-            Follow::Yes,
-            &Creds::root(),
-        )
+        self.ns.resolve(&self.root, &self.root, path.as_bytes(), Follow::Yes, &Creds::root())
     }
 
     fn resolve_from(&self, cwd: &DentryRef, path: &str) -> Result<DentryRef, Errno> {
-        self.ns.resolve(
-            &self.root,
-            cwd,
-            path.as_bytes(),
-            Follow::Yes,
-            &Creds::root(),
-        )
+        self.ns.resolve(&self.root, cwd, path.as_bytes(), Follow::Yes, &Creds::root())
     }
 }
 
 fn ctx(irq: &Interrupt) -> IoCtx<'_> {
-    IoCtx {
-        flags: 0,
-        interrupt: irq,
-    }
+    IoCtx { flags: 0, interrupt: irq }
 }
 
 fn read_all(d: &DentryRef) -> Vec<u8> {
@@ -163,12 +131,7 @@ fn symlinks_and_dotdot_stay_inside() {
     }
     // Relative to a working directory deep inside.
     let cwd = sb.resolve("/dir/sub").unwrap();
-    for p in [
-        "deep_rel",
-        "../../etc/passwd",
-        "../../../../../etc/passwd",
-        "../../escape_abs",
-    ] {
+    for p in ["deep_rel", "../../etc/passwd", "../../../../../etc/passwd", "../../escape_abs"] {
         let d = sb.resolve_from(&cwd, p).unwrap();
         assert_eq!(d.inode.stat().unwrap().st_ino, inside, "{p}");
     }
@@ -185,16 +148,7 @@ fn symlinks_and_dotdot_stay_inside() {
     assert_eq!(sb.resolve("/selfloop").err(), Some(Errno::ELOOP));
     assert_eq!(sb.resolve("/loop1/x").err(), Some(Errno::ELOOP));
     // Not following the last component gives the link itself.
-    let l = sb
-        .ns
-        .resolve(
-            &sb.root,
-            &sb.root,
-            b"/escape_abs",
-            Follow::No,
-            &Creds::root(),
-        )
-        .unwrap();
+    let l = sb.ns.resolve(&sb.root, &sb.root, b"/escape_abs", Follow::No, &Creds::root()).unwrap();
     assert_eq!(l.inode.readlink().unwrap(), b"/etc/passwd");
     assert_eq!(sb.resolve("/etc/passwd/").err(), Some(Errno::ENOTDIR));
 }
@@ -203,18 +157,12 @@ fn symlinks_and_dotdot_stay_inside() {
 fn tmpfs_and_devfs_mounts() {
     let sb = sandbox();
     let c = Creds::new(1000, 1000, vec![]);
-    let (tmp, name) = sb
-        .ns
-        .resolve_parent(&sb.root, &sb.root, b"/tmp/file", &c)
-        .unwrap();
+    let (tmp, name) = sb.ns.resolve_parent(&sb.root, &sb.root, b"/tmp/file", &c).unwrap();
     let name = name.unwrap();
     assert_eq!(tmp.mount.fs_type, "tmpfs");
     let f = tmp.inode.create(&name, S_IFREG | 0o600, &c).unwrap();
     let irq = Interrupt::default();
-    f.open(O_WRONLY)
-        .unwrap()
-        .write(&ctx(&irq), b"in tmpfs", 0)
-        .unwrap();
+    f.open(O_WRONLY).unwrap().write(&ctx(&irq), b"in tmpfs", 0).unwrap();
     let d = sb.resolve("/tmp/file").unwrap();
     assert_eq!(read_all(&d), b"in tmpfs");
     assert_eq!(d.inode.stat().unwrap().st_uid, 1000);
@@ -225,13 +173,7 @@ fn tmpfs_and_devfs_mounts() {
     // /dev/null through the mount.
     let null = sb.resolve("/dev/null").unwrap();
     assert_eq!(null.inode.stat().unwrap().st_rdev, vfs::makedev(1, 3));
-    assert_eq!(
-        null.inode
-            .open(O_RDWR)
-            .unwrap()
-            .write(&ctx(&irq), b"gone", 0),
-        Ok(4)
-    );
+    assert_eq!(null.inode.open(O_RDWR).unwrap().write(&ctx(&irq), b"gone", 0), Ok(4));
     // /dev/stdout points at /proc/self/fd/1, which is not mounted here.
     assert_eq!(sb.resolve("/dev/stdout").err(), Some(Errno::ENOENT));
 }
@@ -249,22 +191,14 @@ fn overlay_copy_up_and_whiteouts() {
     let again = sb.resolve("/etc/passwd").unwrap();
     assert!(read_all(&again).starts_with(b"SANDBOX:x"));
     // Unlinking a lower file leaves a whiteout.
-    let (bin, name) = sb
-        .ns
-        .resolve_parent(&sb.root, &sb.root, b"/bin/sh", &Creds::root())
-        .unwrap();
+    let (bin, name) = sb.ns.resolve_parent(&sb.root, &sb.root, b"/bin/sh", &Creds::root()).unwrap();
     bin.inode.unlink(&name.unwrap()).unwrap();
     assert_eq!(sb.resolve("/bin/sh").err(), Some(Errno::ENOENT));
     assert!(bin.inode.readdir().unwrap().is_empty());
     assert!(sb.td.0.join("bin/sh").exists());
     // New files live in the upper layer only.
-    let (etc, _) = sb
-        .ns
-        .resolve_parent(&sb.root, &sb.root, b"/etc/hosts", &Creds::root())
-        .unwrap();
-    etc.inode
-        .create(b"hosts", S_IFREG | 0o644, &Creds::root())
-        .unwrap();
+    let (etc, _) = sb.ns.resolve_parent(&sb.root, &sb.root, b"/etc/hosts", &Creds::root()).unwrap();
+    etc.inode.create(b"hosts", S_IFREG | 0o644, &Creds::root()).unwrap();
     assert!(sb.resolve("/etc/hosts").is_ok());
     assert!(!sb.td.0.join("etc/hosts").exists());
 }
@@ -273,32 +207,16 @@ fn overlay_copy_up_and_whiteouts() {
 fn readonly_hostfs_is_erofs() {
     let td = rootfs();
     let ro = HostFs::new_root(&td.0, true).unwrap();
-    let ns = MountNamespace::new(
-        "bind",
-        "rootfs",
-        ro,
-        MountFlags {
-            readonly: true,
-            ..Default::default()
-        },
-    );
+    let ns = MountNamespace::new("bind", "rootfs", ro, MountFlags { readonly: true, ..Default::default() });
     let root = ns.root();
     let c = Creds::root();
     let (parent, name) = ns.resolve_parent(&root, &root, b"/etc/new", &c).unwrap();
     assert_eq!(parent.mount.check_writable(), Err(Errno::EROFS));
-    assert_eq!(
-        parent.inode.create(&name.unwrap(), 0o644, &c).err(),
-        Some(Errno::EROFS)
-    );
-    let pw = ns
-        .resolve(&root, &root, b"/escape_abs", Follow::Yes, &c)
-        .unwrap();
+    assert_eq!(parent.inode.create(&name.unwrap(), 0o644, &c).err(), Some(Errno::EROFS));
+    let pw = ns.resolve(&root, &root, b"/escape_abs", Follow::Yes, &c).unwrap();
     assert_eq!(pw.inode.open(O_WRONLY).err(), Some(Errno::EROFS));
     assert_eq!(parent.inode.unlink(b"passwd"), Err(Errno::EROFS));
-    assert_eq!(
-        std::fs::read(td.0.join("etc/passwd")).unwrap(),
-        SANDBOX_PASSWD
-    );
+    assert_eq!(std::fs::read(td.0.join("etc/passwd")).unwrap(), SANDBOX_PASSWD);
 }
 
 #[test]
@@ -308,14 +226,7 @@ fn pipe_blocking_and_interrupt() {
     let (r2, i2) = (r.clone(), irq.clone());
     let t = std::thread::spawn(move || {
         let mut b = [0u8; 16];
-        r2.read(
-            &IoCtx {
-                flags: 0,
-                interrupt: &i2,
-            },
-            &mut b,
-            0,
-        )
+        r2.read(&IoCtx { flags: 0, interrupt: &i2 }, &mut b, 0)
     });
     std::thread::sleep(Duration::from_millis(50));
     assert!(!t.is_finished());
@@ -326,15 +237,7 @@ fn pipe_blocking_and_interrupt() {
     let (r2, i2) = (r.clone(), irq.clone());
     let t = std::thread::spawn(move || {
         let mut b = [0u8; 16];
-        r2.read(
-            &IoCtx {
-                flags: 0,
-                interrupt: &i2,
-            },
-            &mut b,
-            0,
-        )
-        .map(|n| b[..n].to_vec())
+        r2.read(&IoCtx { flags: 0, interrupt: &i2 }, &mut b, 0).map(|n| b[..n].to_vec())
     });
     std::thread::sleep(Duration::from_millis(50));
     let wi = Interrupt::default();

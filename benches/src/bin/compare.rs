@@ -26,13 +26,7 @@ fn time_cmd(runner: Runner, argv: &[&str]) -> Duration {
         }
         Runner::Runsc(p) => {
             let mut c = Command::new("runsc");
-            c.args([
-                &format!("--platform={p}"),
-                "--rootless",
-                "--network=none",
-                "do",
-                argv[0],
-            ]);
+            c.args([&format!("--platform={p}"), "--rootless", "--network=none", "do", argv[0]]);
             c
         }
     };
@@ -40,11 +34,7 @@ fn time_cmd(runner: Runner, argv: &[&str]) -> Duration {
     let t = Instant::now();
     let out = cmd.output().expect("runs");
     let d = t.elapsed();
-    assert!(
-        out.status.success(),
-        "{runner:?} {argv:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{runner:?} {argv:?}: {}", String::from_utf8_lossy(&out.stderr));
     d
 }
 
@@ -53,25 +43,14 @@ fn main() {
     let reps = if quick { 3 } else { 7 };
     let mut runners = vec![("native", Runner::Native)];
     for p in PLATFORMS {
-        runners.push((
-            Box::leak(format!("runsc-lite/{p}").into_boxed_str()),
-            Runner::Sandbox(p),
-        ));
+        runners.push((Box::leak(format!("runsc-lite/{p}").into_boxed_str()), Runner::Sandbox(p)));
     }
     if have_runsc() {
         runners.push(("runsc/ptrace", Runner::Runsc("ptrace")));
     }
-    println!(
-        "{:<28} {:<18} {:>14} {:>10} {:>10}",
-        "workload", "runner", "median", "x native", "x runsc"
-    );
+    println!("{:<28} {:<18} {:>14} {:>10} {:>10}", "workload", "runner", "median", "x native", "x runsc");
 
-    let per_call: &[(&str, u64)] = &[
-        ("getppid", 100_000),
-        ("pipe", 20_000),
-        ("open", 20_000),
-        ("stat", 20_000),
-    ];
+    let per_call: &[(&str, u64)] = &[("getppid", 100_000), ("pipe", 20_000), ("open", 20_000), ("stat", 20_000)];
     for (what, n) in per_call {
         let n = if quick { n / 10 } else { *n };
         let mut results = Vec::new();
@@ -84,10 +63,7 @@ fn main() {
 
     let whole: &[(&str, &[&str])] = &[
         ("busybox true", &["/bin/busybox", "true"]),
-        (
-            "busybox md5sum /bin/busybox",
-            &["/bin/busybox", "md5sum", "/bin/busybox"],
-        ),
+        ("busybox md5sum /bin/busybox", &["/bin/busybox", "md5sum", "/bin/busybox"]),
         ("ls -R /usr/include", &["/bin/ls", "-R", "/usr/include"]),
     ];
     for (label, argv) in whole {
@@ -102,22 +78,10 @@ fn main() {
 
 fn print_rows(label: &str, results: &[(&str, Duration)]) {
     let native = results[0].1.as_secs_f64();
-    let runsc = results
-        .iter()
-        .find(|(n, _)| n.starts_with("runsc/"))
-        .map(|(_, d)| d.as_secs_f64());
+    let runsc = results.iter().find(|(n, _)| n.starts_with("runsc/")).map(|(_, d)| d.as_secs_f64());
     for (name, d) in results {
         let x = d.as_secs_f64() / native;
-        let xr = runsc
-            .map(|r| format!("{:.2}", d.as_secs_f64() / r))
-            .unwrap_or_else(|| "-".into());
-        println!(
-            "{:<28} {:<18} {:>14} {:>10.1} {:>10}",
-            label,
-            name,
-            format!("{:.2?}", d),
-            x,
-            xr
-        );
+        let xr = runsc.map(|r| format!("{:.2}", d.as_secs_f64() / r)).unwrap_or_else(|| "-".into());
+        println!("{:<28} {:<18} {:>14} {:>10.1} {:>10}", label, name, format!("{:.2?}", d), x, xr);
     }
 }

@@ -29,24 +29,27 @@ enum Request {
 
 /// One stub thread attached to (traced by) one Sentry thread.
 ///
-/// Its pid is this object's to kill and reap: `alive` goes false exactly
-/// when the process has been reaped, after which the pid is never used.
+/// Its pid is this object's to kill and reap: `alive_flag` goes false
+/// exactly when the process has been reaped, after which the pid is never
+/// used again (it may belong to another process by then).
 pub(crate) struct StubThread {
     pub(crate) pid: i32,
-    /// True while the process has not been reaped; only changed with the
-    /// lock held, readable without it (the switch fast path).
-    alive: Mutex<()>,
+    /// Serialises kill/reap and injections (a context may be dropped on
+    /// another thread than the one injecting through its stub thread).
+    lock: Mutex<()>,
+    /// False once reaped; changed with `lock` held, read without it (the
+    /// switch fast path).
     alive_flag: AtomicBool,
 }
 
 impl StubThread {
     pub(crate) fn new(pid: i32) -> StubThread {
-        StubThread { pid, alive: Mutex::new(()), alive_flag: AtomicBool::new(true) }
+        StubThread { pid, lock: Mutex::new(()), alive_flag: AtomicBool::new(true) }
     }
 
     /// Kill and reap the process, unless that already happened.
     pub(crate) fn kill_and_reap(&self) {
-        let _g = lock(&self.alive);
+        let _g = lock(&self.lock);
         if self.alive_flag.load(Ordering::Acquire) {
             sys::kill_and_reap(self.pid);
             self.alive_flag.store(false, Ordering::Release);
@@ -55,7 +58,7 @@ impl StubThread {
 
     /// Record that the process has been reaped (by a wait that saw its exit).
     pub(crate) fn mark_reaped(&self) {
-        let _g = lock(&self.alive);
+        let _g = lock(&self.lock);
         self.alive_flag.store(false, Ordering::Release);
     }
 
@@ -66,7 +69,7 @@ impl StubThread {
 
     /// Inject a syscall; None if the stub is gone.
     fn inject(&self, nr: u64, args: [u64; 6]) -> Option<Result<u64, InjectError>> {
-        let _g = lock(&self.alive);
+        let _g = lock(&self.lock);
         if !self.alive_flag.load(Ordering::Acquire) {
             return None;
         }

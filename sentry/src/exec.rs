@@ -126,6 +126,7 @@ pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Ve
 
     // Point of no return.
     task.set_mm(mm);
+    task.tg.release_vfork();
     task.fds().close_on_exec();
     {
         let mut sig = lock(&task.tg.signals);

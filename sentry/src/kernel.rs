@@ -6,7 +6,7 @@ use crate::table::SyscallTable;
 use abi::{Errno, Rlimit};
 use platform::Platform;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
 use std::time::Instant;
 use vfs::{Creds, DentryRef, FdTable, MountNamespace};
 
@@ -36,6 +36,10 @@ pub struct Kernel {
     pub boot: Instant,
     pub strace: bool,
     pids: Mutex<PidTable>,
+    /// Bumped and notified whenever a process changes state (exits), so
+    /// that wait4 callers re-check their children.
+    pub wait_gen: Mutex<u64>,
+    pub wait_cv: Condvar,
 }
 
 struct PidTable {
@@ -61,7 +65,15 @@ impl Kernel {
             boot: Instant::now(),
             strace,
             pids: Mutex::new(PidTable { next: 1, groups: BTreeMap::new() }),
+            wait_gen: Mutex::new(0),
+            wait_cv: Condvar::new(),
         })
+    }
+
+    /// Wake everyone waiting for a child's state change.
+    pub fn notify_waiters(&self) {
+        *lock(&self.wait_gen) += 1;
+        self.wait_cv.notify_all();
     }
 
     /// A fresh pid/tid.
@@ -144,7 +156,8 @@ impl Default for SignalActions {
 pub struct ThreadGroup {
     pub tgid: i32,
     pub kernel: Arc<Kernel>,
-    pub mm: Mutex<Arc<MemoryManager>>,
+    /// None once the process has exited (its memory is released).
+    pub mm: Mutex<Option<Arc<MemoryManager>>>,
     pub fds: Mutex<Arc<FdTable>>,
     pub fs: Mutex<FsContext>,
     pub creds: Mutex<Creds>,
@@ -158,6 +171,22 @@ pub struct ThreadGroup {
     pub sid: Mutex<i32>,
     pub exit: Mutex<Option<ExitStatus>>,
     pub start: Instant,
+    /// Live and zombie children, until reaped.
+    pub children: Mutex<Vec<Arc<ThreadGroup>>>,
+    /// Signal sent to the parent on exit (SIGCHLD normally).
+    pub exit_signal: Mutex<i32>,
+    /// Set when the process has exited and released its resources: it is
+    /// a zombie that only a wait call removes.
+    pub zombie: Mutex<bool>,
+    /// For vfork: the parent waits until this becomes true (exec or exit).
+    pub vfork_done: Arc<(Mutex<bool>, Condvar)>,
+    /// The interrupt of the process's (single) task, to kick it out of a
+    /// blocking call or the guest when it is killed.
+    pub interrupt: Mutex<Option<Arc<vfs::Interrupt>>>,
+    /// Kicks the process's task out of the guest.
+    pub kicker: Mutex<Option<Arc<dyn platform::Interrupter>>>,
+    /// Set when the process was killed from outside; its task stops.
+    pub killed: std::sync::atomic::AtomicBool,
 }
 
 /// Linux's default resource limits for a new process.
@@ -190,7 +219,7 @@ impl ThreadGroup {
         let tg = Arc::new(ThreadGroup {
             tgid,
             kernel: kernel.clone(),
-            mm: Mutex::new(mm),
+            mm: Mutex::new(Some(mm)),
             fds: Mutex::new(fds),
             fs: Mutex::new(fs),
             creds: Mutex::new(creds),
@@ -203,12 +232,20 @@ impl ThreadGroup {
             sid: Mutex::new(tgid),
             exit: Mutex::new(None),
             start: Instant::now(),
+            children: Mutex::new(Vec::new()),
+            exit_signal: Mutex::new(abi::signal::SIGCHLD),
+            zombie: Mutex::new(false),
+            vfork_done: Arc::new((Mutex::new(false), Condvar::new())),
+            interrupt: Mutex::new(None),
+            kicker: Mutex::new(None),
+            killed: std::sync::atomic::AtomicBool::new(false),
         });
         kernel.register_group(&tg);
         tg
     }
 
-    pub fn mm(&self) -> Arc<MemoryManager> {
+    /// The address space, unless the process has exited.
+    pub fn mm(&self) -> Option<Arc<MemoryManager>> {
         lock(&self.mm).clone()
     }
 
@@ -235,6 +272,13 @@ impl ThreadGroup {
 
     pub fn exit_status(&self) -> Option<ExitStatus> {
         *lock(&self.exit)
+    }
+
+    /// Release a vfork parent waiting on this process.
+    pub fn release_vfork(&self) {
+        let (m, cv) = &*self.vfork_done;
+        *lock(m) = true;
+        cv.notify_all();
     }
 }
 

@@ -8,6 +8,7 @@ pub mod kernel;
 pub mod loader;
 pub mod memfile;
 pub mod mm;
+pub mod process;
 pub mod procfs;
 pub mod table;
 pub mod task;
@@ -65,7 +66,8 @@ pub fn run_init(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<ExitStatus, Boot
     exec::execve(&mut task, &path, spec.argv, spec.envp)
         .map_err(|errno| BootError::Exec { path: String::from_utf8_lossy(&path).into_owned(), errno })?;
     let status = task.run();
-    tg.fds().clear();
+    drop(task);
+    process::release_process(&tg);
     kernel.unregister_group(tg.tgid);
     Ok(status)
 }

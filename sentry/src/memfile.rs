@@ -165,6 +165,30 @@ impl MemoryFile {
         Ok(())
     }
 
+    /// Copy `[from, from+len)` to `to`, skipping holes: pages never touched
+    /// stay unallocated in the copy too.
+    pub fn copy_sparse(&self, from: u64, to: u64, len: u64) -> Result<(), Errno> {
+        self.check(from, len as usize)?;
+        self.check(to, len as usize)?;
+        let end = from + len;
+        let mut pos = from;
+        while pos < end {
+            // SAFETY: FFI call on our own fd; SEEK_DATA does not depend on
+            // the shared file offset, it only returns a position.
+            let data = unsafe { libc::lseek(self.fd.as_raw_fd(), pos as i64, libc::SEEK_DATA) };
+            if data < 0 || data as u64 >= end {
+                break;
+            }
+            // SAFETY: as above.
+            let hole = unsafe { libc::lseek(self.fd.as_raw_fd(), data, libc::SEEK_HOLE) };
+            let stop = if hole < 0 { end } else { (hole as u64).min(end) };
+            let data = data as u64;
+            self.copy_within(data, to + (data - from), stop - data)?;
+            pos = stop;
+        }
+        Ok(())
+    }
+
     /// Find the first NUL in `[off, off+len)`, if any.
     pub fn find_nul(&self, off: u64, len: usize) -> Result<Option<usize>, Errno> {
         self.check(off, len)?;

@@ -589,6 +589,32 @@ impl MemoryManager {
         self.for_each_piece(addr, len as usize, |_| true, |_, _, _| Ok(())).is_ok()
     }
 
+    /// A copy of this address space for fork: shared mappings stay
+    /// shared, private ones are copied (only the pages ever touched).
+    pub fn fork(&self, space: Arc<dyn AddressSpace>) -> Result<Arc<MemoryManager>, Errno> {
+        let s = self.lock();
+        let child = MemoryManager::new(space, self.memfile.clone(), self.top);
+        {
+            let mut cs = child.lock();
+            cs.brk_start = s.brk_start;
+            cs.brk = s.brk;
+            cs.arg_range = s.arg_range;
+            cs.env_range = s.env_range;
+            for v in s.vmas.values() {
+                let mut n = v.clone();
+                if !v.shared {
+                    let len = v.end - v.start;
+                    let mem = self.memfile.alloc(len)?;
+                    self.memfile.copy_sparse(v.file_offset_at(v.start), mem.off, len)?;
+                    n.mem = mem;
+                    n.mem_off = 0;
+                }
+                child.insert_locked(&mut cs, n)?;
+            }
+        }
+        Ok(child)
+    }
+
     /// The VMA containing `addr`.
     pub fn vma_at(&self, addr: u64) -> Option<Vma> {
         let s = self.lock();

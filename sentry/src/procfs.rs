@@ -374,7 +374,8 @@ fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, name: &[u8]) -> Result<InodeRef, 
         "stat" => file(p, move || with_tg(&w, |tg| Ok(stat_line(tg)))),
         "statm" => file(p, move || {
             with_tg(&w, |tg| {
-                let pages: u64 = tg.mm().vmas().iter().map(|v| (v.end - v.start) / 4096).sum();
+                let pages: u64 =
+                    tg.mm().map(|m| m.vmas()).unwrap_or_default().iter().map(|v| (v.end - v.start) / 4096).sum();
                 Ok(format!("{pages} 0 0 0 0 0 0\n").into_bytes())
             })
         }),
@@ -397,7 +398,7 @@ fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, name: &[u8]) -> Result<InodeRef, 
 
 fn maps(tg: &ThreadGroup) -> Vec<u8> {
     let mut out = String::new();
-    for v in tg.mm().vmas() {
+    for v in tg.mm().map(|m| m.vmas()).unwrap_or_default() {
         let (off, dev, ino, name) = match &v.name {
             VmaName::File { path, dev, ino, offset } => {
                 (*offset, *dev, *ino, String::from_utf8_lossy(path).into_owned())
@@ -432,7 +433,7 @@ fn maps(tg: &ThreadGroup) -> Vec<u8> {
 fn status(tg: &ThreadGroup) -> Vec<u8> {
     let c = tg.creds();
     let comm = String::from_utf8_lossy(&lock(&tg.comm)).into_owned();
-    let vm: u64 = tg.mm().vmas().iter().map(|v| v.end - v.start).sum::<u64>() / 1024;
+    let vm: u64 = tg.mm().map(|m| m.vmas()).unwrap_or_default().iter().map(|v| v.end - v.start).sum::<u64>() / 1024;
     let state = if tg.exit_status().is_some() { "Z (zombie)" } else { "R (running)" };
     format!(
         "Name:\t{comm}\nUmask:\t{:04o}\nState:\t{state}\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\nVmSize:\t{vm} kB\nVmRSS:\t{vm} kB\nThreads:\t1\nSigQ:\t0/63432\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\nCapInh:\t0000000000000000\nCapPrm:\t0000003fffffffff\nCapEff:\t0000003fffffffff\nCapBnd:\t0000003fffffffff\nSeccomp:\t0\nCpus_allowed_list:\t0-{}\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
@@ -449,7 +450,7 @@ fn status(tg: &ThreadGroup) -> Vec<u8> {
 fn stat_line(tg: &ThreadGroup) -> Vec<u8> {
     let comm = String::from_utf8_lossy(&lock(&tg.comm)).into_owned();
     let state = if tg.exit_status().is_some() { 'Z' } else { 'R' };
-    let vsize: u64 = tg.mm().vmas().iter().map(|v| v.end - v.start).sum();
+    let vsize: u64 = tg.mm().map(|m| m.vmas()).unwrap_or_default().iter().map(|v| v.end - v.start).sum();
     format!(
         "{} ({}) {} {} {} {} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 0 {} 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n",
         tg.tgid, comm, state, *lock(&tg.ppid), *lock(&tg.pgid), *lock(&tg.sid), vsize
@@ -458,7 +459,7 @@ fn stat_line(tg: &ThreadGroup) -> Vec<u8> {
 }
 
 fn mem_range(tg: &ThreadGroup, args: bool) -> Vec<u8> {
-    let mm = tg.mm();
+    let Some(mm) = tg.mm() else { return Vec::new() };
     let (a, e) = mm.arg_env_ranges();
     let (start, end) = if args { a } else { e };
     let len = end.saturating_sub(start).min(1 << 20) as usize;

@@ -33,14 +33,17 @@ impl Task {
     pub fn new(tg: Arc<ThreadGroup>, tid: i32) -> Result<Task, platform::PlatformError> {
         let kernel = tg.kernel.clone();
         let ctx = kernel.platform.new_context()?;
-        let mm = tg.mm();
+        let mm = tg.mm().ok_or_else(|| platform::PlatformError::StubDied("process has exited".into()))?;
+        let interrupt = Interrupt::new();
+        *lock(&tg.interrupt) = Some(interrupt.clone());
+        *lock(&tg.kicker) = Some(ctx.interrupter());
         Ok(Task {
             tid,
             tg,
             kernel,
             regs: Regs::default(),
             ctx,
-            interrupt: Interrupt::new(),
+            interrupt,
             sigmask: 0,
             clear_child_tid: 0,
             exiting: None,
@@ -54,7 +57,7 @@ impl Task {
 
     /// Switch the task (and its process) to a new address space (execve).
     pub fn set_mm(&mut self, mm: Arc<MemoryManager>) {
-        *lock(&self.tg.mm) = mm.clone();
+        *lock(&self.tg.mm) = Some(mm.clone());
         self.mm = mm;
     }
 
@@ -169,6 +172,10 @@ impl Task {
         let table = self.kernel.table.clone();
         let strace = self.kernel.strace;
         loop {
+            if self.tg.killed.load(std::sync::atomic::Ordering::Acquire) && self.exiting.is_none() {
+                self.exiting =
+                    Some(self.tg.exit_status().unwrap_or(ExitStatus::Signaled { sig: signal::SIGKILL, core: false }));
+            }
             if let Some(s) = self.exiting {
                 return s;
             }

@@ -175,7 +175,7 @@ fn poll_fds(task: &Task, fds: &mut [PollFd], deadline: Option<Instant>) -> Resul
                 Err(_) => p.revents = POLLNVAL,
                 Ok(f) => {
                     let r = f.ops.poll() as i16;
-                    let always = (libc::POLLERR | libc::POLLHUP) as i16;
+                    let always = libc::POLLERR | libc::POLLHUP;
                     p.revents = r & (p.events | always);
                 }
             }
@@ -255,13 +255,13 @@ fn do_select(task: &Task, n: i32, r: UserAddr, w: UserAddr, e: UserAddr, deadlin
         let (wi, bit) = (fd / 64, 1u64 << (fd % 64));
         let mut ev = 0i16;
         if rs[wi] & bit != 0 {
-            ev |= libc::POLLIN as i16;
+            ev |= libc::POLLIN;
         }
         if ws[wi] & bit != 0 {
-            ev |= libc::POLLOUT as i16;
+            ev |= libc::POLLOUT;
         }
         if es[wi] & bit != 0 {
-            ev |= libc::POLLPRI as i16;
+            ev |= libc::POLLPRI;
         }
         if ev != 0 {
             task.file(fd as i32)?;
@@ -274,17 +274,17 @@ fn do_select(task: &Task, n: i32, r: UserAddr, w: UserAddr, e: UserAddr, deadlin
     let mut count = 0;
     for p in &fds {
         let (wi, bit) = (p.fd as usize / 64, 1u64 << (p.fd % 64));
-        let inb = (libc::POLLIN | libc::POLLHUP | libc::POLLERR) as i16;
-        let outb = (libc::POLLOUT | libc::POLLERR) as i16;
-        if p.events & libc::POLLIN as i16 != 0 && p.revents & inb != 0 {
+        let inb = libc::POLLIN | libc::POLLHUP | libc::POLLERR;
+        let outb = libc::POLLOUT | libc::POLLERR;
+        if p.events & libc::POLLIN != 0 && p.revents & inb != 0 {
             ro[wi] |= bit;
             count += 1;
         }
-        if p.events & libc::POLLOUT as i16 != 0 && p.revents & outb != 0 {
+        if p.events & libc::POLLOUT != 0 && p.revents & outb != 0 {
             wo[wi] |= bit;
             count += 1;
         }
-        if p.events & libc::POLLPRI as i16 != 0 && p.revents & libc::POLLPRI as i16 != 0 {
+        if p.events & libc::POLLPRI != 0 && p.revents & libc::POLLPRI != 0 {
             eo[wi] |= bit;
             count += 1;
         }

@@ -183,17 +183,26 @@ pub fn build_table() -> SyscallTable {
     t.register(RT_SIGPROCMASK, Full, signal::rt_sigprocmask);
     t.register(RT_SIGPENDING, Partial("nothing stays pending yet"), signal::rt_sigpending);
     t.register(SIGALTSTACK, Partial("validated, not kept"), signal::sigaltstack);
-    t.register(KILL, Partial("the calling process only; default actions"), signal::kill);
+    t.register(KILL, Partial("default actions only: handlers are not run yet"), signal::kill);
     t.register(TGKILL, Partial("the calling thread only; default actions"), signal::tgkill);
     t.register(TKILL, Partial("the calling thread only; default actions"), signal::tkill);
-    t.register(WAIT4, Partial("no children until fork is served: ECHILD"), signal::wait4);
+    t.register(
+        WAIT4,
+        Partial("exits only: stopped/continued children are not reported; rusage is zero"),
+        signal::wait4,
+    );
+    t.register(WAITID, Partial("exits only: stopped/continued children are not reported"), signal::waitid);
+    t.register(
+        CLONE,
+        Partial("processes only (CLONE_THREAD is EAGAIN); CLONE_VM without CLONE_THREAD copies memory"),
+        process::clone,
+    );
+    t.register(FORK, Partial("the address space is copied (touched pages only), not copy-on-write"), process::fork);
+    t.register(VFORK, Partial("the address space is copied; the parent waits for exec or exit"), process::vfork);
     t.register(FUTEX, Partial("WAIT/WAKE(_BITSET) for one thread per process"), signal::futex);
 
     // Not yet served, with the reason.
     for (nr, why) in [
-        (CLONE, "processes and threads are not served yet"),
-        (FORK, "processes are not served yet"),
-        (VFORK, "processes are not served yet"),
         (RT_SIGRETURN, "signal handlers are not run yet"),
         (SOCKET, "no network stack yet"),
         (SOCKETPAIR, "no network stack yet"),

@@ -517,7 +517,7 @@ pub fn sched_getaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) ->
     if pid != 0 && pid != task.tid && task.kernel.group(pid).is_none() {
         return Err(Errno::ESRCH);
     }
-    if len < 8 || len % 8 != 0 {
+    if len < 8 || !len.is_multiple_of(8) {
         return Err(Errno::EINVAL);
     }
     let bits: u64 = if ncpus() >= 64 { u64::MAX } else { (1u64 << ncpus()) - 1 };
@@ -632,7 +632,7 @@ pub fn capget(task: &mut Task, hdr: UserAddr, data: UserAddr) -> SysResult {
 }
 
 pub fn getrusage(task: &mut Task, who: i32, buf: UserAddr) -> SysResult {
-    if !matches!(who, 0 | -1 | 1) {
+    if !matches!(who, -1..=1) {
         return Err(Errno::EINVAL);
     }
     let r = abi::Rusage { ru_utime: cputime(), ..Default::default() };
@@ -653,4 +653,20 @@ pub fn times(task: &mut Task, buf: UserAddr) -> SysResult {
         task.write_obj(buf, &abi::Tms { tms_utime: u, ..Default::default() })?;
     }
     Ok(ticks as u64)
+}
+
+pub fn clone(task: &mut Task, flags: u64, stack: UserAddr, ptid: UserAddr, ctid: UserAddr, tls: u64) -> SysResult {
+    let a = sentry::process::CloneArgs { flags, stack: stack.0, ptid: ptid.0, ctid: ctid.0, tls };
+    Ok(sentry::process::clone_process(task, a)? as u64)
+}
+
+pub fn fork(task: &mut Task) -> SysResult {
+    let a = sentry::process::CloneArgs { flags: abi::signal::SIGCHLD as u64, stack: 0, ptid: 0, ctid: 0, tls: 0 };
+    Ok(sentry::process::clone_process(task, a)? as u64)
+}
+
+pub fn vfork(task: &mut Task) -> SysResult {
+    let flags = sentry::process::CLONE_VM | sentry::process::CLONE_VFORK | abi::signal::SIGCHLD as u64;
+    let a = sentry::process::CloneArgs { flags, stack: 0, ptid: 0, ctid: 0, tls: 0 };
+    Ok(sentry::process::clone_process(task, a)? as u64)
 }

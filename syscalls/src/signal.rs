@@ -4,6 +4,7 @@
 use abi::signal::*;
 use abi::{Errno, KSigaction, StackT};
 use sentry::kernel::lock;
+use sentry::process::WaitFor;
 use sentry::table::UserAddr;
 use sentry::{SysResult, Task};
 
@@ -98,16 +99,69 @@ fn signal_self(task: &mut Task, sig: i32) -> SysResult {
     Ok(0)
 }
 
+/// Apply `sig`'s default action to another process (handlers in other
+/// processes are not run yet).
+fn signal_other(tg: &std::sync::Arc<sentry::ThreadGroup>, sig: i32) {
+    if sig == 0 {
+        return;
+    }
+    let act = lock(&tg.signals).actions[(sig - 1) as usize];
+    if act.handler == SIG_IGN && sig != SIGKILL {
+        return;
+    }
+    use sentry::task::{default_action, DefaultAction};
+    let status = match default_action(sig) {
+        DefaultAction::Ignore if sig != SIGKILL => return,
+        DefaultAction::Core => sentry::ExitStatus::Signaled { sig, core: true },
+        _ => sentry::ExitStatus::Signaled { sig, core: false },
+    };
+    {
+        let mut e = lock(&tg.exit);
+        if e.is_none() {
+            *e = Some(status);
+        }
+    }
+    sentry::process::kill_process(tg);
+}
+
 pub fn kill(task: &mut Task, pid: i32, sig: i32) -> SysResult {
     if sig != 0 && !valid(sig) {
         return Err(Errno::EINVAL);
     }
     let me = task.tg.tgid;
-    let pgid = *lock(&task.tg.pgid);
-    if pid == me || pid == 0 || pid == -1 || pid == -pgid {
+    if pid == me {
         return signal_self(task, sig);
     }
-    Err(Errno::ESRCH)
+    let targets: Vec<_> = if pid > 0 {
+        vec![task.kernel.group(pid).ok_or(Errno::ESRCH)?]
+    } else {
+        let pgid = if pid == 0 { *lock(&task.tg.pgid) } else { -pid };
+        task.kernel
+            .groups()
+            .into_iter()
+            .filter(|g| (pid == -1 && g.tgid != 1) || (pid != -1 && *lock(&g.pgid) == pgid))
+            .collect()
+    };
+    let targets: Vec<_> = targets.into_iter().filter(|g| !*lock(&g.zombie)).collect();
+    if targets.is_empty() && pid > 0 {
+        // A zombie still exists for kill(2): sending to it succeeds.
+        return Ok(0);
+    }
+    if targets.is_empty() {
+        return Err(Errno::ESRCH);
+    }
+    let mut self_too = false;
+    for t in &targets {
+        if t.tgid == me {
+            self_too = true;
+        } else {
+            signal_other(t, sig);
+        }
+    }
+    if self_too {
+        signal_self(task, sig)?;
+    }
+    Ok(0)
 }
 
 pub fn tgkill(task: &mut Task, tgid: i32, tid: i32, sig: i32) -> SysResult {
@@ -130,13 +184,72 @@ pub fn tkill(task: &mut Task, tid: i32, sig: i32) -> SysResult {
     signal_self(task, sig)
 }
 
-pub fn wait4(task: &mut Task, _pid: i32, status: UserAddr, options: i32, _ru: UserAddr) -> SysResult {
+pub fn wait4(task: &mut Task, pid: i32, status: UserAddr, options: i32, ru: UserAddr) -> SysResult {
     if options & !(1 | 2 | 8 | 0x0100_0000 | 0x2000_0000 | 0x4000_0000 | -0x8000_0000i32) != 0 {
         return Err(Errno::EINVAL);
     }
-    let _ = (task, status);
-    // No process has children until fork is served.
-    Err(Errno::ECHILD)
+    let which = match pid {
+        -1 => WaitFor::Any,
+        0 => WaitFor::Pgid(*lock(&task.tg.pgid)),
+        p if p < -1 => WaitFor::Pgid(-p),
+        p => WaitFor::Pid(p),
+    };
+    match sentry::process::wait_child(task, which, options as u32)? {
+        None => Ok(0),
+        Some((pid, st)) => {
+            if !status.is_null() {
+                task.write_obj(status, &st.wait_status())?;
+            }
+            if !ru.is_null() {
+                task.write_obj(ru, &abi::Rusage::default())?;
+            }
+            Ok(pid as u64)
+        }
+    }
+}
+
+const WEXITED: u32 = 4;
+
+pub fn waitid(task: &mut Task, idtype: i32, id: i32, info: UserAddr, options: i32, ru: UserAddr) -> SysResult {
+    let options = options as u32;
+    if options & !(1 | 2 | 4 | 8 | 0x0100_0000 | 0x2000_0000 | 0x4000_0000 | 0x8000_0000) != 0
+        || options & (2 | 4 | 8) == 0
+    {
+        return Err(Errno::EINVAL);
+    }
+    let which = match idtype {
+        0 => WaitFor::Any,
+        1 if id > 0 => WaitFor::Pid(id),
+        2 if id >= 0 => WaitFor::Pgid(if id == 0 { *lock(&task.tg.pgid) } else { id }),
+        _ => return Err(Errno::EINVAL),
+    };
+    if options & WEXITED == 0 {
+        // Only stop/continue events asked for: none are reported yet.
+        if options & 1 != 0 {
+            return Ok(0);
+        }
+        return Err(Errno::ECHILD);
+    }
+    let r = sentry::process::wait_child(task, which, options)?;
+    let mut si = abi::SigInfo::default();
+    if let Some((pid, st)) = r {
+        si.signo = SIGCHLD;
+        let (code, status) = match st {
+            sentry::ExitStatus::Exited(c) => (CLD_EXITED, c),
+            sentry::ExitStatus::Signaled { sig, core: true } => (CLD_DUMPED, sig),
+            sentry::ExitStatus::Signaled { sig, core: false } => (CLD_KILLED, sig),
+        };
+        si.code = code;
+        si.fields[0] = pid as u32 as u64;
+        si.fields[1] = status as u32 as u64;
+    }
+    if !info.is_null() {
+        task.write_obj(info, &si)?;
+    }
+    if !ru.is_null() {
+        task.write_obj(ru, &abi::Rusage::default())?;
+    }
+    Ok(0)
 }
 
 const FUTEX_WAIT: i32 = 0;
@@ -153,7 +266,7 @@ pub fn futex(
     _a2: UserAddr,
     _v3: u32,
 ) -> SysResult {
-    if addr.0 % 4 != 0 {
+    if !addr.0.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
     match op & 0x7f {

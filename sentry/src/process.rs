@@ -1,0 +1,248 @@
+//! Process lifecycle: clone (fork and vfork), exit and reparenting, wait.
+//!
+//! Every task runs on a Sentry thread of its own; a forked child gets a new
+//! thread, a new address space (a copy of the parent's) and its own
+//! platform context created on that thread.
+
+use crate::kernel::{lock, ExitStatus, ThreadGroup};
+use crate::procfs;
+use crate::task::Task;
+use abi::signal::{SA_NOCLDWAIT, SIGCHLD, SIGKILL, SIG_IGN};
+use abi::Errno;
+use std::sync::Arc;
+use std::time::Duration;
+use vfs::FdTable;
+
+pub const CLONE_VM: u64 = 0x100;
+pub const CLONE_FS: u64 = 0x200;
+pub const CLONE_FILES: u64 = 0x400;
+pub const CLONE_SIGHAND: u64 = 0x800;
+pub const CLONE_PTRACE: u64 = 0x2000;
+pub const CLONE_VFORK: u64 = 0x4000;
+pub const CLONE_PARENT: u64 = 0x8000;
+pub const CLONE_THREAD: u64 = 0x10000;
+pub const CLONE_SYSVSEM: u64 = 0x40000;
+pub const CLONE_SETTLS: u64 = 0x80000;
+pub const CLONE_PARENT_SETTID: u64 = 0x10_0000;
+pub const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
+pub const CLONE_DETACHED: u64 = 0x40_0000;
+pub const CLONE_UNTRACED: u64 = 0x80_0000;
+pub const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+/// All the CLONE_NEW* namespace flags.
+const CLONE_NEW_ANY: u64 = 0x7e02_0000 | 0x0200_0000 | 0x8000_0000;
+
+/// clone(2)'s arguments.
+#[derive(Clone, Copy, Debug)]
+pub struct CloneArgs {
+    pub flags: u64,
+    pub stack: u64,
+    pub ptid: u64,
+    pub ctid: u64,
+    pub tls: u64,
+}
+
+/// Create a child process (fork, vfork, or clone without CLONE_THREAD).
+/// CLONE_VM without CLONE_THREAD (vfork, posix_spawn) gets a copy of the
+/// address space, not a shared one.
+pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
+    let f = a.flags;
+    if f & CLONE_SIGHAND != 0 && f & CLONE_VM == 0 {
+        return Err(Errno::EINVAL);
+    }
+    if f & CLONE_THREAD != 0 {
+        if f & CLONE_SIGHAND == 0 {
+            return Err(Errno::EINVAL);
+        }
+        return Err(Errno::EAGAIN);
+    }
+    if f & CLONE_NEW_ANY != 0 {
+        return Err(Errno::EPERM);
+    }
+    let kernel = task.kernel.clone();
+    let space = kernel.platform.new_address_space().map_err(|e| {
+        tracing::warn!("clone: new address space: {e}");
+        Errno::EAGAIN
+    })?;
+    let parent_space = task.mm().space().clone();
+    let fp = task.ctx.fp_state(&parent_space).unwrap_or_default();
+    let mm = task.mm().fork(space)?;
+    let fds = if f & CLONE_FILES != 0 { task.fds() } else { task.fds().fork() };
+    let child = ThreadGroup::new(&kernel, mm, fds, task.fs(), task.creds());
+    let tid = child.tgid;
+    *lock(&child.comm) = lock(&task.tg.comm).clone();
+    *lock(&child.exe) = lock(&task.tg.exe).clone();
+    *lock(&child.rlimits) = *lock(&task.tg.rlimits);
+    *lock(&child.signals) = lock(&task.tg.signals).clone();
+    *lock(&child.pgid) = *lock(&task.tg.pgid);
+    *lock(&child.sid) = *lock(&task.tg.sid);
+    *lock(&child.exit_signal) = (f & 0xff) as i32;
+    let parent = if f & CLONE_PARENT != 0 {
+        kernel.group(*lock(&task.tg.ppid)).unwrap_or(task.tg.clone())
+    } else {
+        task.tg.clone()
+    };
+    *lock(&child.ppid) = parent.tgid;
+    lock(&parent.children).push(child.clone());
+
+    let child_mm = child.mm().ok_or(Errno::EAGAIN)?;
+    if f & CLONE_PARENT_SETTID != 0 {
+        task.write_obj(crate::table::UserAddr(a.ptid), &tid)?;
+        let _ = child_mm.write_obj(a.ptid, &tid);
+    }
+    if f & CLONE_CHILD_SETTID != 0 {
+        let _ = child_mm.write_obj(a.ctid, &tid);
+    }
+    let mut regs = task.regs;
+    regs.rax = 0;
+    if a.stack != 0 {
+        regs.rsp = a.stack;
+    }
+    if f & CLONE_SETTLS != 0 {
+        regs.fs_base = a.tls;
+    }
+    let sigmask = task.sigmask;
+    let clear_tid = if f & CLONE_CHILD_CLEARTID != 0 { a.ctid } else { 0 };
+    let tg = child.clone();
+    let spawned = std::thread::Builder::new().name(format!("task-{tid}")).spawn(move || {
+        procfs::set_current_pid(tid);
+        let mut t = match Task::new(tg.clone(), tid) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!("task {tid}: no platform context: {e}");
+                *lock(&tg.exit) = Some(ExitStatus::Signaled { sig: SIGKILL, core: false });
+                release_process(&tg);
+                return;
+            }
+        };
+        t.regs = regs;
+        t.sigmask = sigmask;
+        t.clear_child_tid = clear_tid;
+        let space = t.mm().space().clone();
+        if let Err(e) = t.ctx.set_fp_state(&space, &fp) {
+            tracing::warn!("task {tid}: restoring FP state: {e}");
+        }
+        let status = t.run();
+        drop(t);
+        let _ = status;
+        release_process(&tg);
+    });
+    if let Err(e) = spawned {
+        tracing::error!("clone: spawning a Sentry thread: {e}");
+        *lock(&child.exit) = Some(ExitStatus::Signaled { sig: SIGKILL, core: false });
+        release_process(&child);
+        return Err(Errno::EAGAIN);
+    }
+    if f & CLONE_VFORK != 0 {
+        let (m, cv) = &*child.vfork_done;
+        let mut done = lock(m);
+        while !*done {
+            done = match cv.wait_timeout(done, Duration::from_millis(100)) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+    Ok(tid)
+}
+
+/// Free what an exited process holds and make it a zombie for its parent
+/// (or reap it at once when the parent ignores SIGCHLD).
+pub fn release_process(tg: &Arc<ThreadGroup>) {
+    let kernel = tg.kernel.clone();
+    tg.release_vfork();
+    // Close the files (pipe ends see EOF) and drop the address space.
+    let fds = std::mem::replace(&mut *lock(&tg.fds), FdTable::new());
+    drop(fds);
+    let mm = lock(&tg.mm).take();
+    drop(mm);
+    // Orphans go to init.
+    let orphans = std::mem::take(&mut *lock(&tg.children));
+    if tg.tgid == 1 {
+        for c in &orphans {
+            kill_process(c);
+        }
+    } else if let Some(init) = kernel.group(1) {
+        for c in &orphans {
+            *lock(&c.ppid) = 1;
+        }
+        lock(&init.children).extend(orphans);
+    }
+    *lock(&tg.zombie) = true;
+    let ppid = *lock(&tg.ppid);
+    if let Some(parent) = kernel.group(ppid) {
+        let act = lock(&parent.signals).actions[(SIGCHLD - 1) as usize];
+        if act.handler == SIG_IGN || act.flags & SA_NOCLDWAIT != 0 {
+            lock(&parent.children).retain(|c| c.tgid != tg.tgid);
+            kernel.unregister_group(tg.tgid);
+        }
+    } else {
+        kernel.unregister_group(tg.tgid);
+    }
+    kernel.notify_waiters();
+}
+
+/// End a process from outside (SIGKILL).
+pub fn kill_process(tg: &Arc<ThreadGroup>) {
+    let mut e = lock(&tg.exit);
+    if e.is_none() {
+        *e = Some(ExitStatus::Signaled { sig: SIGKILL, core: false });
+    }
+    drop(e);
+    tg.killed.store(true, std::sync::atomic::Ordering::Release);
+    if let Some(i) = lock(&tg.interrupt).as_ref() {
+        i.interrupt();
+    }
+    if let Some(k) = lock(&tg.kicker).as_ref() {
+        k.interrupt();
+    }
+}
+
+/// Which children a wait call is about.
+#[derive(Clone, Copy, Debug)]
+pub enum WaitFor {
+    Any,
+    Pid(i32),
+    Pgid(i32),
+}
+
+pub const WNOHANG: u32 = 1;
+pub const WNOWAIT: u32 = 0x0100_0000;
+
+/// Wait for a child to exit. Returns None when WNOHANG and nothing has
+/// exited yet.
+pub fn wait_child(task: &Task, which: WaitFor, options: u32) -> Result<Option<(i32, ExitStatus)>, Errno> {
+    let kernel = task.kernel.clone();
+    loop {
+        let gen = *lock(&kernel.wait_gen);
+        {
+            let mut children = lock(&task.tg.children);
+            let matches = |c: &Arc<ThreadGroup>| match which {
+                WaitFor::Any => true,
+                WaitFor::Pid(p) => c.tgid == p,
+                WaitFor::Pgid(g) => *lock(&c.pgid) == g,
+            };
+            if !children.iter().any(matches) {
+                return Err(Errno::ECHILD);
+            }
+            if let Some(i) = children.iter().position(|c| matches(c) && *lock(&c.zombie)) {
+                let c = children[i].clone();
+                let status = c.exit_status().unwrap_or(ExitStatus::Exited(0));
+                if options & WNOWAIT == 0 {
+                    children.remove(i);
+                    kernel.unregister_group(c.tgid);
+                }
+                return Ok(Some((c.tgid, status)));
+            }
+        }
+        if options & WNOHANG != 0 {
+            return Ok(None);
+        }
+        if task.interrupt.is_pending() {
+            return Err(Errno::ERESTARTSYS);
+        }
+        let g = lock(&kernel.wait_gen);
+        if *g == gen {
+            let _ = kernel.wait_cv.wait_timeout(g, Duration::from_millis(50));
+        }
+    }
+}

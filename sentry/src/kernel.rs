@@ -187,6 +187,12 @@ pub struct ThreadGroup {
     pub kicker: Mutex<Option<Arc<dyn platform::Interrupter>>>,
     /// Set when the process was killed from outside; its task stops.
     pub killed: std::sync::atomic::AtomicBool,
+    /// Blocked signals of the process's task (readable by senders).
+    pub sigmask: std::sync::atomic::AtomicU64,
+    /// Pending signals: a bit per signal for a cheap check on the hot
+    /// path, and their siginfo behind the lock.
+    pub pending_bits: std::sync::atomic::AtomicU64,
+    pub pending: Mutex<BTreeMap<i32, abi::SigInfo>>,
 }
 
 /// Linux's default resource limits for a new process.
@@ -239,6 +245,9 @@ impl ThreadGroup {
             interrupt: Mutex::new(None),
             kicker: Mutex::new(None),
             killed: std::sync::atomic::AtomicBool::new(false),
+            sigmask: std::sync::atomic::AtomicU64::new(0),
+            pending_bits: std::sync::atomic::AtomicU64::new(0),
+            pending: Mutex::new(BTreeMap::new()),
         });
         kernel.register_group(&tg);
         tg

@@ -10,6 +10,7 @@ pub mod memfile;
 pub mod mm;
 pub mod process;
 pub mod procfs;
+pub mod signal;
 pub mod table;
 pub mod task;
 

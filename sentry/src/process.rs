@@ -100,7 +100,7 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     if f & CLONE_SETTLS != 0 {
         regs.fs_base = a.tls;
     }
-    let sigmask = task.sigmask;
+    let sigmask = task.sigmask();
     let clear_tid = if f & CLONE_CHILD_CLEARTID != 0 { a.ctid } else { 0 };
     let tg = child.clone();
     let spawned = std::thread::Builder::new().name(format!("task-{tid}")).spawn(move || {
@@ -115,7 +115,7 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
             }
         };
         t.regs = regs;
-        t.sigmask = sigmask;
+        t.set_sigmask(sigmask);
         t.clear_child_tid = clear_tid;
         let space = t.mm().space().clone();
         if let Err(e) = t.ctx.set_fp_state(&space, &fp) {
@@ -170,6 +170,20 @@ pub fn release_process(tg: &Arc<ThreadGroup>) {
     *lock(&tg.zombie) = true;
     let ppid = *lock(&tg.ppid);
     if let Some(parent) = kernel.group(ppid) {
+        let sig = *lock(&tg.exit_signal);
+        if sig > 0 {
+            let mut info = abi::SigInfo { signo: sig, ..Default::default() };
+            let (code, status) = match tg.exit_status() {
+                Some(ExitStatus::Signaled { sig, core: true }) => (abi::signal::CLD_DUMPED, sig),
+                Some(ExitStatus::Signaled { sig, core: false }) => (abi::signal::CLD_KILLED, sig),
+                Some(ExitStatus::Exited(c)) => (abi::signal::CLD_EXITED, c),
+                None => (abi::signal::CLD_EXITED, 0),
+            };
+            info.code = code;
+            info.fields[0] = tg.tgid as u32 as u64;
+            info.fields[1] = status as u32 as u64;
+            crate::signal::send_signal(&parent, info);
+        }
         let act = lock(&parent.signals).actions[(SIGCHLD - 1) as usize];
         if act.handler == SIG_IGN || act.flags & SA_NOCLDWAIT != 0 {
             lock(&parent.children).retain(|c| c.tgid != tg.tgid);

@@ -19,8 +19,11 @@ pub struct Task {
     pub regs: Regs,
     pub ctx: Box<dyn Context>,
     pub interrupt: Arc<Interrupt>,
-    /// Blocked signals.
-    pub sigmask: u64,
+    /// The mask to restore after a handler that interrupted
+    /// rt_sigsuspend/ppoll (they run with a temporary mask).
+    pub saved_sigmask: Option<u64>,
+    /// The alternate signal stack (sigaltstack).
+    pub altstack: abi::StackT,
     pub clear_child_tid: u64,
     /// Set by exit/exit_group/fatal signals: the run loop stops.
     pub exiting: Option<ExitStatus>,
@@ -44,7 +47,8 @@ impl Task {
             regs: Regs::default(),
             ctx,
             interrupt,
-            sigmask: 0,
+            saved_sigmask: None,
+            altstack: abi::StackT { ss_sp: 0, ss_flags: 2, pad: 0, ss_size: 0 },
             clear_child_tid: 0,
             exiting: None,
             mm,
@@ -145,28 +149,6 @@ impl Task {
         self.exiting = Some(e.unwrap_or(status));
     }
 
-    /// Deliver a signal that is synchronous to this task. Handlers are not
-    /// run yet; the default action applies (terminate, core, ignore).
-    pub fn force_signal(&mut self, sig: i32) {
-        let act = lock(&self.tg.signals).actions.get((sig - 1) as usize).copied().unwrap_or_default();
-        if act.handler == signal::SIG_IGN
-            && !matches!(
-                sig,
-                signal::SIGKILL | signal::SIGSTOP | signal::SIGSEGV | signal::SIGBUS | signal::SIGILL | signal::SIGFPE
-            )
-        {
-            return;
-        }
-        if act.handler > signal::SIG_IGN {
-            tracing::warn!("signal {} has a handler, but handlers are not run yet: terminating", signal::name(sig));
-        }
-        match default_action(sig) {
-            DefaultAction::Ignore => {}
-            DefaultAction::Terminate => self.exit_group(ExitStatus::Signaled { sig, core: false }),
-            DefaultAction::Core => self.exit_group(ExitStatus::Signaled { sig, core: true }),
-        }
-    }
-
     /// Run the guest until the process exits.
     pub fn run(&mut self) -> ExitStatus {
         let table = self.kernel.table.clone();
@@ -204,28 +186,30 @@ impl Task {
                             Err(e) => (-(e.0 as i64)) as u64,
                         };
                     }
+                    let restart = match r {
+                        Err(e) if (512..=516).contains(&e.0) => Some(e),
+                        _ => None,
+                    };
+                    if restart.is_some() || self.deliverable() != 0 {
+                        self.handle_signals(restart);
+                    }
                 }
-                Exit::Fault { addr, signo, .. } => {
+                Exit::Fault { addr, signo, code, .. } => {
                     tracing::debug!(
                         "task {}: fault at {addr:#x} (rip {:#x}): {}",
                         self.tid,
                         self.regs.rip,
                         signal::name(signo)
                     );
-                    self.force_signal(signo);
-                    if self.exiting.is_none() {
-                        // Ignored synchronous faults would loop forever.
-                        self.exit_group(ExitStatus::Signaled { sig: signo, core: true });
-                    }
+                    let mut info = abi::SigInfo { signo, code, ..Default::default() };
+                    info.fields[0] = addr;
+                    self.deliver_fault(info);
                 }
                 Exit::Signal(info) => {
                     tracing::debug!("task {}: {} at rip {:#x}", self.tid, signal::name(info.signo), self.regs.rip);
-                    self.force_signal(info.signo);
-                    if self.exiting.is_none() {
-                        self.exit_group(ExitStatus::Signaled { sig: info.signo, core: true });
-                    }
+                    self.deliver_fault(info);
                 }
-                Exit::Interrupted => {}
+                Exit::Interrupted => self.handle_signals(None),
             }
         }
     }

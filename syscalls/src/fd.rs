@@ -192,7 +192,7 @@ fn poll_fds(task: &Task, fds: &mut [PollFd], deadline: Option<Instant>) -> Resul
             }
         }
         if task.interrupt.is_pending() {
-            return Err(Errno::EINTR);
+            return Err(Errno::ERESTARTNOHAND);
         }
         let mut s = sleep;
         if let Some(d) = deadline {

@@ -242,7 +242,7 @@ pub fn write(task: &mut Task, fd: Fd, buf: UserAddr, count: u64) -> SysResult {
 /// A write that failed with EPIPE also raises SIGPIPE.
 fn raise_sigpipe_on(task: &mut Task, r: &SysResult) {
     if *r == Err(Errno::EPIPE) {
-        task.force_signal(abi::signal::SIGPIPE);
+        task.queue_self(abi::signal::SIGPIPE, abi::signal::SI_USER);
     }
 }
 
@@ -1136,7 +1136,7 @@ pub fn sendfile(task: &mut Task, out_fd: Fd, in_fd: Fd, offp: UserAddr, count: u
             Err(e) if done == 0 => {
                 drop(pos);
                 if e == Errno::EPIPE {
-                    task.force_signal(abi::signal::SIGPIPE);
+                    task.queue_self(abi::signal::SIGPIPE, abi::signal::SI_USER);
                 }
                 return Err(e);
             }

@@ -179,13 +179,25 @@ pub fn build_table() -> SyscallTable {
     t.register(CLOCK_NANOSLEEP, Full, time::clock_nanosleep);
 
     // Signals.
-    t.register(RT_SIGACTION, Partial("dispositions are kept; handlers are not run yet"), signal::rt_sigaction);
+    t.register(RT_SIGACTION, Full, signal::rt_sigaction);
+    t.register(
+        RT_SIGRETURN,
+        Partial("FXSAVE state only: AVX upper halves are not saved across handlers"),
+        signal::rt_sigreturn,
+    );
+    t.register(RT_SIGSUSPEND, Full, signal::rt_sigsuspend);
+    t.register(PAUSE, Full, signal::pause);
+    t.register(
+        RT_SIGTIMEDWAIT,
+        Partial("standard signals coalesce; real-time signals do not queue"),
+        signal::rt_sigtimedwait,
+    );
     t.register(RT_SIGPROCMASK, Full, signal::rt_sigprocmask);
-    t.register(RT_SIGPENDING, Partial("nothing stays pending yet"), signal::rt_sigpending);
-    t.register(SIGALTSTACK, Partial("validated, not kept"), signal::sigaltstack);
-    t.register(KILL, Partial("default actions only: handlers are not run yet"), signal::kill);
-    t.register(TGKILL, Partial("the calling thread only; default actions"), signal::tgkill);
-    t.register(TKILL, Partial("the calling thread only; default actions"), signal::tkill);
+    t.register(RT_SIGPENDING, Full, signal::rt_sigpending);
+    t.register(SIGALTSTACK, Full, signal::sigaltstack);
+    t.register(KILL, Partial("stop signals do not stop (no job control yet)"), signal::kill);
+    t.register(TGKILL, Full, signal::tgkill);
+    t.register(TKILL, Full, signal::tkill);
     t.register(
         WAIT4,
         Partial("exits only: stopped/continued children are not reported; rusage is zero"),
@@ -203,7 +215,6 @@ pub fn build_table() -> SyscallTable {
 
     // Not yet served, with the reason.
     for (nr, why) in [
-        (RT_SIGRETURN, "signal handlers are not run yet"),
         (SOCKET, "no network stack yet"),
         (SOCKETPAIR, "no network stack yet"),
         (EPOLL_CREATE, "epoll is not served yet"),

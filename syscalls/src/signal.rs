@@ -40,16 +40,16 @@ pub fn rt_sigprocmask(task: &mut Task, how: i32, set: UserAddr, old: UserAddr, s
     if size != 8 {
         return Err(Errno::EINVAL);
     }
-    let prev = task.sigmask;
+    let prev = task.sigmask();
     if !set.is_null() {
         let s: u64 = task.read_obj(set)?;
-        let s = s & !(sigbit(SIGKILL) | sigbit(SIGSTOP));
-        task.sigmask = match how {
+        let new = match how {
             SIG_BLOCK => prev | s,
             SIG_UNBLOCK => prev & !s,
             SIG_SETMASK => s,
             _ => return Err(Errno::EINVAL),
         };
+        task.set_sigmask(new);
     }
     if !old.is_null() {
         task.write_obj(old, &prev)?;
@@ -61,8 +61,80 @@ pub fn rt_sigpending(task: &mut Task, set: UserAddr, size: u64) -> SysResult {
     if size > 8 {
         return Err(Errno::EINVAL);
     }
-    task.write_obj(set, &0u64)?;
+    let p = task.tg.pending_bits.load(std::sync::atomic::Ordering::Acquire) & task.sigmask();
+    task.write_obj(set, &p)?;
     Ok(0)
+}
+
+pub fn rt_sigreturn(task: &mut Task) -> SysResult {
+    task.sigreturn()
+}
+
+/// Block until a signal is delivered; the handler runs with the old mask
+/// restored afterwards.
+fn suspend_with(task: &mut Task, mask: u64) -> SysResult {
+    let old = task.sigmask();
+    task.saved_sigmask = Some(old);
+    task.set_sigmask(mask);
+    while task.deliverable() == 0 {
+        if task.tg.killed.load(std::sync::atomic::Ordering::Acquire) {
+            break;
+        }
+        crate::time::sleep_until(task, std::time::Instant::now() + std::time::Duration::from_secs(3600)).ok();
+    }
+    Err(Errno::ERESTARTNOHAND)
+}
+
+pub fn rt_sigsuspend(task: &mut Task, set: UserAddr, size: u64) -> SysResult {
+    if size != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let mask: u64 = task.read_obj(set)?;
+    suspend_with(task, mask)
+}
+
+pub fn pause(task: &mut Task) -> SysResult {
+    let m = task.sigmask();
+    suspend_with(task, m)
+}
+
+pub fn rt_sigtimedwait(task: &mut Task, set: UserAddr, info: UserAddr, timeout: UserAddr, size: u64) -> SysResult {
+    if size != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let want: u64 = task.read_obj(set)?;
+    let want = want & !(sigbit(SIGKILL) | sigbit(SIGSTOP));
+    let deadline = if timeout.is_null() {
+        None
+    } else {
+        let t: abi::Timespec = task.read_obj(timeout)?;
+        Some(std::time::Instant::now() + std::time::Duration::from_nanos(t.to_nanos().ok_or(Errno::EINVAL)?))
+    };
+    // The awaited signals are deliverable to this wait, not to handlers.
+    let old = task.sigmask();
+    task.set_sigmask(old & !want);
+    let r = loop {
+        if let Some(si) = task.dequeue_signal(want) {
+            break Ok(si);
+        }
+        if task.deliverable() & !want != 0 {
+            break Err(Errno::EINTR);
+        }
+        let until = deadline.unwrap_or_else(|| std::time::Instant::now() + std::time::Duration::from_secs(3600));
+        if std::time::Instant::now() >= until {
+            break Err(Errno::EAGAIN);
+        }
+        let _ = crate::time::sleep_until(task, until);
+        if task.deliverable() & want == 0 && task.deliverable() == 0 {
+            task.interrupt.clear();
+        }
+    };
+    task.set_sigmask(old);
+    let si = r?;
+    if !info.is_null() {
+        task.write_obj(info, &si)?;
+    }
+    Ok(si.signo as u64)
 }
 
 const SS_ONSTACK: i32 = 1;
@@ -70,9 +142,17 @@ const SS_DISABLE: i32 = 2;
 const MINSIGSTKSZ: u64 = 2048;
 
 pub fn sigaltstack(task: &mut Task, ss: UserAddr, old: UserAddr) -> SysResult {
-    let cur = StackT { ss_sp: 0, ss_flags: SS_DISABLE, pad: 0, ss_size: 0 };
-    if !ss.is_null() {
-        let n: StackT = task.read_obj(ss)?;
+    let mut cur = task.altstack;
+    let sp = task.regs.rsp;
+    let on = cur.ss_flags & SS_DISABLE == 0 && sp > cur.ss_sp && sp <= cur.ss_sp.wrapping_add(cur.ss_size);
+    if on {
+        cur.ss_flags = SS_ONSTACK;
+    }
+    let new = if ss.is_null() { None } else { Some(task.read_obj::<StackT>(ss)?) };
+    if let Some(n) = new {
+        if on {
+            return Err(Errno::EPERM);
+        }
         if n.ss_flags & !(SS_DISABLE | SS_ONSTACK) != 0 {
             return Err(Errno::EINVAL);
         }
@@ -83,45 +163,30 @@ pub fn sigaltstack(task: &mut Task, ss: UserAddr, old: UserAddr) -> SysResult {
     if !old.is_null() {
         task.write_obj(old, &cur)?;
     }
+    if let Some(n) = new {
+        task.altstack = if n.ss_flags & SS_DISABLE != 0 {
+            StackT { ss_sp: 0, ss_flags: SS_DISABLE, pad: 0, ss_size: 0 }
+        } else {
+            StackT { ss_sp: n.ss_sp, ss_flags: 0, pad: 0, ss_size: n.ss_size }
+        };
+    }
     Ok(0)
 }
 
-/// Send `sig` to this task's own process (the only one there is yet).
-fn signal_self(task: &mut Task, sig: i32) -> SysResult {
-    if sig == 0 {
-        return Ok(0);
+/// Send `sig` to this task's own process: delivered when the syscall returns.
+fn signal_self(task: &mut Task, sig: i32, code: i32) -> SysResult {
+    if sig != 0 {
+        task.queue_self(sig, code);
     }
-    if task.sigmask & sigbit(sig) != 0 && sig != SIGKILL && sig != SIGSTOP {
-        // Blocked: it would stay pending. Nothing to deliver it to yet.
-        return Ok(0);
-    }
-    task.force_signal(sig);
     Ok(0)
 }
 
-/// Apply `sig`'s default action to another process (handlers in other
-/// processes are not run yet).
-fn signal_other(tg: &std::sync::Arc<sentry::ThreadGroup>, sig: i32) {
-    if sig == 0 {
-        return;
+/// Send `sig` from `task` to another process.
+fn signal_other(task: &Task, tg: &std::sync::Arc<sentry::ThreadGroup>, sig: i32) {
+    if sig != 0 {
+        let info = sentry::signal::user_info(sig, SI_USER, task.tg.tgid, task.creds().uid);
+        sentry::signal::send_signal(tg, info);
     }
-    let act = lock(&tg.signals).actions[(sig - 1) as usize];
-    if act.handler == SIG_IGN && sig != SIGKILL {
-        return;
-    }
-    use sentry::task::{default_action, DefaultAction};
-    let status = match default_action(sig) {
-        DefaultAction::Ignore if sig != SIGKILL => return,
-        DefaultAction::Core => sentry::ExitStatus::Signaled { sig, core: true },
-        _ => sentry::ExitStatus::Signaled { sig, core: false },
-    };
-    {
-        let mut e = lock(&tg.exit);
-        if e.is_none() {
-            *e = Some(status);
-        }
-    }
-    sentry::process::kill_process(tg);
 }
 
 pub fn kill(task: &mut Task, pid: i32, sig: i32) -> SysResult {
@@ -130,7 +195,7 @@ pub fn kill(task: &mut Task, pid: i32, sig: i32) -> SysResult {
     }
     let me = task.tg.tgid;
     if pid == me {
-        return signal_self(task, sig);
+        return signal_self(task, sig, SI_USER);
     }
     let targets: Vec<_> = if pid > 0 {
         vec![task.kernel.group(pid).ok_or(Errno::ESRCH)?]
@@ -155,11 +220,11 @@ pub fn kill(task: &mut Task, pid: i32, sig: i32) -> SysResult {
         if t.tgid == me {
             self_too = true;
         } else {
-            signal_other(t, sig);
+            signal_other(task, t, sig);
         }
     }
     if self_too {
-        signal_self(task, sig)?;
+        signal_self(task, sig, SI_USER)?;
     }
     Ok(0)
 }
@@ -169,9 +234,11 @@ pub fn tgkill(task: &mut Task, tgid: i32, tid: i32, sig: i32) -> SysResult {
         return Err(Errno::EINVAL);
     }
     if tgid != task.tg.tgid || tid != task.tid {
-        return Err(Errno::ESRCH);
+        let tg = task.kernel.group(tgid).filter(|g| g.tgid == tid).ok_or(Errno::ESRCH)?;
+        signal_other(task, &tg, sig);
+        return Ok(0);
     }
-    signal_self(task, sig)
+    signal_self(task, sig, SI_TKILL)
 }
 
 pub fn tkill(task: &mut Task, tid: i32, sig: i32) -> SysResult {
@@ -179,9 +246,11 @@ pub fn tkill(task: &mut Task, tid: i32, sig: i32) -> SysResult {
         return Err(Errno::EINVAL);
     }
     if tid != task.tid {
-        return Err(Errno::ESRCH);
+        let tg = task.kernel.group(tid).ok_or(Errno::ESRCH)?;
+        signal_other(task, &tg, sig);
+        return Ok(0);
     }
-    signal_self(task, sig)
+    signal_self(task, sig, SI_TKILL)
 }
 
 pub fn wait4(task: &mut Task, pid: i32, status: UserAddr, options: i32, ru: UserAddr) -> SysResult {

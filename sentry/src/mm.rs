@@ -40,6 +40,9 @@ pub struct Vma {
     pub mem: Arc<MemRange>,
     pub mem_off: u64,
     pub name: VmaName,
+    /// Pages of a file mapping past the end of the file: not mapped in the
+    /// platform, so touching them faults, and the fault is SIGBUS.
+    pub past_eof: bool,
 }
 
 impl Vma {
@@ -278,8 +281,21 @@ impl MemoryManager {
                 _ => self.find_gap(&s, len)?,
             }
         };
-        self.insert_locked(&mut s, Vma { start, end: start + len, prot, shared, mem, mem_off, name })?;
+        self.insert_locked(&mut s, Vma { start, end: start + len, prot, shared, mem, mem_off, name, past_eof: false })?;
         Ok(start)
+    }
+
+    /// Mark `[addr, addr+len)` (inside one new file mapping) as lying past
+    /// the end of the file.
+    pub fn mark_past_eof(&self, addr: u64, len: u64) -> Result<(), Errno> {
+        let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
+        let mut s = self.lock();
+        Self::split_at(&mut s, addr);
+        Self::split_at(&mut s, end);
+        for (_, v) in s.vmas.range_mut(addr..end) {
+            v.past_eof = true;
+        }
+        self.space.unmap(addr, len).map_err(platform_err)
     }
 
     pub fn unmap(&self, addr: u64, len: u64) -> Result<(), Errno> {
@@ -318,10 +334,17 @@ impl MemoryManager {
         }
         Self::split_at(&mut s, addr);
         Self::split_at(&mut s, end);
+        let mut backed = Vec::new();
         for (_, v) in s.vmas.range_mut(addr..end) {
             v.prot = prot;
+            if !v.past_eof {
+                backed.push((v.start, v.end));
+            }
         }
-        self.space.protect(addr, len, prot).map_err(platform_err)
+        for (a, e) in backed {
+            self.space.protect(a, e - a, prot).map_err(platform_err)?;
+        }
+        Ok(())
     }
 
     /// brk(2): move the program break; returns the break in force.
@@ -350,6 +373,7 @@ impl MemoryManager {
                 mem,
                 mem_off: 0,
                 name: VmaName::Heap,
+                past_eof: false,
             };
             if self.insert_locked(&mut s, v).is_err() {
                 return old;
@@ -380,13 +404,22 @@ impl MemoryManager {
         }
         let old_end = old.checked_add(old_len).ok_or(Errno::EFAULT)?;
         let mut s = self.lock();
-        // The old range must be one mapping.
-        let (&vstart, v) = s.vmas.range(..=old).next_back().ok_or(Errno::EFAULT)?;
-        if v.end <= old || (old_len > 0 && v.end < old_end) {
+        // The old range must be mapped throughout. (Linux wants one VMA,
+        // but it merges adjacent anonymous VMAs, which this manager does
+        // not, so contiguous coverage is the equivalent test.)
+        let (_, v) = s.vmas.range(..=old).next_back().ok_or(Errno::EFAULT)?;
+        if v.end <= old {
             return Err(Errno::EFAULT);
         }
         let v = v.clone();
-        let _ = vstart;
+        let mut covered = v.end;
+        while covered < old_end {
+            match s.vmas.get(&covered) {
+                Some(n) => covered = n.end,
+                None => return Err(Errno::EFAULT),
+            }
+        }
+        let last_end = covered;
         if old_len == 0 {
             // Duplicating a shared mapping (old_len 0) is not supported.
             return Err(Errno::EINVAL);
@@ -400,7 +433,7 @@ impl MemoryManager {
             }
             // Grow in place when the space after is free.
             let new_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
-            if old_end == v.end && new_end <= self.top && Self::is_free(&s, old_end, new_end) {
+            if old_end == last_end && new_end <= self.top && Self::is_free(&s, old_end, new_end) {
                 let mem = self.memfile.alloc(new_end - old_end)?;
                 let ext = Vma {
                     start: old_end,
@@ -410,6 +443,7 @@ impl MemoryManager {
                     mem,
                     mem_off: 0,
                     name: VmaName::Anon,
+                    past_eof: false,
                 };
                 self.insert_locked(&mut s, ext)?;
                 return Ok(old);
@@ -456,6 +490,7 @@ impl MemoryManager {
                 mem,
                 mem_off: 0,
                 name: VmaName::Anon,
+                past_eof: false,
             };
             self.insert_locked(&mut s, ext)?;
         }
@@ -479,7 +514,7 @@ impl MemoryManager {
         let mut at = addr;
         while at < end {
             let (_, v) = s.vmas.range(..=at).next_back().ok_or(Errno::EFAULT)?;
-            if v.end <= at || !need(&v.prot) {
+            if v.end <= at || !need(&v.prot) || v.past_eof {
                 return Err(Errno::EFAULT);
             }
             let n = (v.end.min(end) - at) as usize;

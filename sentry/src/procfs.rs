@@ -300,6 +300,7 @@ fn pid_dir(tg: &Arc<ThreadGroup>) -> InodeRef {
             let mut v: Vec<(Vec<u8>, u8)> =
                 ["exe", "cwd", "root"].iter().map(|s| (s.as_bytes().to_vec(), DT_LNK)).collect();
             v.push((b"fd".to_vec(), DT_DIR));
+            v.push((b"fdinfo".to_vec(), DT_DIR));
             v.push((b"task".to_vec(), DT_DIR));
             for f in [
                 "maps",
@@ -350,8 +351,30 @@ fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, name: &[u8]) -> Result<InodeRef, 
                     let fd: i32 = std::str::from_utf8(name).ok().and_then(|s| s.parse().ok()).ok_or(Errno::ENOENT)?;
                     let tg = w2.upgrade().ok_or(Errno::ENOENT)?;
                     let f = tg.fds().get(fd).map_err(|_| Errno::ENOENT)?;
-                    let path = f.display_path();
-                    Ok(link(format!("/proc/{pid}/fd/{fd}"), move || Ok(path.clone())))
+                    Ok(Arc::new(FdLink { path: format!("/proc/{pid}/fd/{fd}"), file: f }) as InodeRef)
+                }),
+            })
+        }
+        "fdinfo" => {
+            let w2 = w.clone();
+            Arc::new(ProcDir {
+                path: p.clone(),
+                list: Box::new(move || {
+                    w.upgrade()
+                        .map(|tg| {
+                            tg.fds().list().into_iter().map(|(fd, _)| (fd.to_string().into_bytes(), DT_REG)).collect()
+                        })
+                        .unwrap_or_default()
+                }),
+                lookup: Box::new(move |name| {
+                    let fd: i32 = std::str::from_utf8(name).ok().and_then(|s| s.parse().ok()).ok_or(Errno::ENOENT)?;
+                    let tg = w2.upgrade().ok_or(Errno::ENOENT)?;
+                    let f = tg.fds().get(fd).map_err(|_| Errno::ENOENT)?;
+                    Ok(file(format!("/proc/{pid}/fdinfo/{fd}"), move || {
+                        let pos = f.lock_pos().offset;
+                        let mnt = f.dentry.as_ref().map(|d| d.mount.id).unwrap_or(0);
+                        Ok(format!("pos:\t{pos}\nflags:\t0{:o}\nmnt_id:\t{mnt}\n", f.flags()).into_bytes())
+                    }))
                 }),
             })
         }
@@ -557,6 +580,54 @@ impl Inode for Deferred {
     }
     fn open(&self, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
         self.get()?.open(flags)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// /proc/[pid]/fd/N: shows the file's path, and following it reaches the
+/// open file itself (even one without a path, like a pipe).
+struct FdLink {
+    path: String,
+    file: Arc<vfs::OpenFile>,
+}
+
+impl Inode for FdLink {
+    fn stat(&self) -> Result<Stat, Errno> {
+        Ok(stat_for(&self.path, S_IFLNK | 0o700, 1, 0))
+    }
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        Ok(self.file.display_path())
+    }
+    fn open(&self, _flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+        Err(Errno::ELOOP)
+    }
+    fn magic_link(&self) -> Option<vfs::MagicLink> {
+        Some(match &self.file.dentry {
+            Some(d) => vfs::MagicLink::Dentry(d.clone()),
+            None => vfs::MagicLink::Inode(Arc::new(OpenFileNode(self.file.clone()))),
+        })
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// An open file without a path, seen as a node (reopened through /proc).
+struct OpenFileNode(Arc<vfs::OpenFile>);
+
+impl Inode for OpenFileNode {
+    fn stat(&self) -> Result<Stat, Errno> {
+        Ok(self.0.ops.stat().unwrap_or(Stat { st_mode: S_IFREG | 0o600, st_nlink: 1, ..Default::default() }))
+    }
+    fn open(&self, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+        // A pipe reopens as a new end of the same pipe (its reader and
+        // writer counts are per open); other files share their ops.
+        if let Some(end) = self.0.ops.as_any().downcast_ref::<vfs::pipe::PipeEnd>() {
+            return end.pipe().open_fifo(flags);
+        }
+        Ok(self.0.ops.clone())
     }
     fn as_any(&self) -> &dyn Any {
         self

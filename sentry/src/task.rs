@@ -201,6 +201,8 @@ impl Task {
                         self.regs.rip,
                         signal::name(signo)
                     );
+                    let past_eof = self.mm.vma_at(addr).is_some_and(|v| v.past_eof);
+                    let (signo, code) = if past_eof { (signal::SIGBUS, signal::BUS_ADRERR) } else { (signo, code) };
                     let mut info = abi::SigInfo { signo, code, ..Default::default() };
                     info.fields[0] = addr;
                     self.deliver_fault(info);

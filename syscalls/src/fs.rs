@@ -46,10 +46,8 @@ fn writable(task: &Task, fd: Fd) -> Result<Arc<OpenFile>, Errno> {
 /// Open `path` (relative to `dirfd`) with open(2) semantics.
 pub fn open_path(task: &Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<Arc<OpenFile>, Errno> {
     let creds = task.creds();
+    // Access mode 3 is Linux's "no read, no write" (ioctl-only) mode.
     let acc = flags & O_ACCMODE;
-    if acc == 3 && flags & O_PATH == 0 {
-        return Err(Errno::EINVAL);
-    }
     let follow = if flags & O_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
     let d: DentryRef = if flags & O_CREAT != 0 && flags & O_PATH == 0 {
         let (parent, name) = task.resolve_parent_at(dirfd, path)?;
@@ -139,7 +137,20 @@ pub fn close(task: &mut Task, fd: Fd) -> SysResult {
 /// Read from `f` into guest memory at `buf`, at the file position when
 /// `off` is None. Moves at most IO_CHUNK bytes per step through a bounce
 /// buffer; stops early on a short read.
+/// Linux's access_ok: the range must lie below the top of user space
+/// (whether it is mapped is found out when it is copied).
+fn access_ok(buf: UserAddr, count: u64) -> Result<(), Errno> {
+    match buf.0.checked_add(count) {
+        Some(end) if end <= TASK_SIZE => Ok(()),
+        _ => Err(Errno::EFAULT),
+    }
+}
+
+/// The top of the x86-64 user address space (TASK_SIZE_MAX).
+const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+
 fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64>) -> SysResult {
+    access_ok(buf, count)?;
     let count = count.min(MAX_RW_COUNT) as usize;
     if count == 0 {
         return Ok(0);
@@ -184,9 +195,13 @@ fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64
 }
 
 fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64>) -> SysResult {
+    access_ok(buf, count)?;
     let count = count.min(MAX_RW_COUNT) as usize;
     if count == 0 {
         return Ok(0);
+    }
+    if f.ops.discards_writes() {
+        return Ok(count as u64);
     }
     let seekable = f.ops.seekable();
     let mut pos = f.lock_pos();
@@ -312,6 +327,12 @@ fn do_writev(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: Option<u64
     let iovs = read_iovecs(task, iov, cnt)?;
     // Gather small vectors into one write so pipes see one atomic write.
     let sum: u64 = iovs.iter().map(|e| e.len).sum();
+    if f.ops.discards_writes() {
+        for e in &iovs {
+            access_ok(UserAddr(e.base), e.len)?;
+        }
+        return Ok(sum);
+    }
     if sum <= 64 * 1024 && iovs.len() > 1 {
         let mut buf = Vec::with_capacity(sum as usize);
         for e in &iovs {
@@ -385,6 +406,9 @@ pub fn lseek(task: &mut Task, fd: Fd, off: i64, whence: u32) -> SysResult {
     let f = task.file(fd.0)?;
     if !f.ops.seekable() {
         return Err(Errno::ESPIPE);
+    }
+    if f.ops.pinned_offset() {
+        return Ok(0);
     }
     let mut pos = f.lock_pos();
     let base: i64 = match whence {
@@ -599,8 +623,18 @@ fn creation_target(task: &Task, dirfd: i32, path: &[u8]) -> Result<(DentryRef, V
     Ok((parent, name))
 }
 
+/// `path` without trailing slashes ("/" stays "/").
+fn trim_slashes(p: &[u8]) -> &[u8] {
+    let mut t = p;
+    while t.len() > 1 && t.ends_with(b"/") {
+        t = &t[..t.len() - 1];
+    }
+    t
+}
+
 pub fn mkdirat(task: &mut Task, dirfd: DirFd, path: PathAddr, mode: u32) -> SysResult {
     let p = task.read_path(UserAddr(path.0))?;
+    let p = trim_slashes(&p).to_vec();
     let (parent, name) = creation_target(task, dirfd.0, &p)?;
     let umask = task.fs().umask;
     parent.inode.mkdir(&name, mode & 0o7777 & !umask, &task.creds())?;
@@ -637,15 +671,11 @@ pub fn mknod(task: &mut Task, path: PathAddr, mode: u32, dev: u64) -> SysResult 
 }
 
 /// Parent and name of an existing entry to remove or rename.
-fn removal_target(task: &Task, dirfd: i32, path: &[u8]) -> Result<(DentryRef, Vec<u8>), Errno> {
+/// `dot_err` is the errno when the last component is "." or ".." (or
+/// the path is "/"): each call has its own.
+fn removal_target(task: &Task, dirfd: i32, path: &[u8], dot_err: Errno) -> Result<(DentryRef, Vec<u8>), Errno> {
     let (parent, name) = task.resolve_parent_at(dirfd, path)?;
-    let name = match name {
-        Some(n) => n,
-        None => {
-            // "dir/" or "." or "..": the path names a directory itself.
-            return Err(if path.ends_with(b".") { Errno::EINVAL } else { Errno::EBUSY });
-        }
-    };
+    let name = name.ok_or(dot_err)?;
     let pst = parent.inode.stat()?;
     task.creds().may_access(&pst, W_OK | X_OK)?;
     // Sticky directories: only the owner of the entry or the directory.
@@ -672,10 +702,13 @@ pub fn unlinkat(task: &mut Task, dirfd: DirFd, path: PathAddr, flags: Flags) -> 
         return rmdir_path(task, dirfd.0, &p);
     }
     if p.ends_with(b"/") {
-        let d = task.resolve_at(dirfd.0, &p, Follow::No)?;
-        return Err(if d.is_dir() { Errno::EISDIR } else { Errno::ENOTDIR });
+        // The last component is looked at without following it.
+        let (parent, name) = task.resolve_parent_at(dirfd.0, trim_slashes(&p))?;
+        let name = name.ok_or(Errno::EISDIR)?;
+        let d = task.kernel.mounts.child(&parent, &name)?;
+        return Err(if d.inode.stat()?.st_mode & S_IFMT == S_IFDIR { Errno::EISDIR } else { Errno::ENOTDIR });
     }
-    let (parent, name) = removal_target(task, dirfd.0, &p)?;
+    let (parent, name) = removal_target(task, dirfd.0, &p, Errno::EISDIR)?;
     let child = task.kernel.mounts.child(&parent, &name)?;
     if child.path != parent.path && child.mount.id != parent.mount.id {
         return Err(Errno::EBUSY);
@@ -702,7 +735,7 @@ fn rmdir_path(task: &Task, dirfd: i32, p: &[u8]) -> SysResult {
     if trimmed.ends_with(b"/..") || trimmed == b".." {
         return Err(Errno::ENOTEMPTY);
     }
-    let (parent, name) = removal_target(task, dirfd, trimmed)?;
+    let (parent, name) = removal_target(task, dirfd, trimmed, Errno::EBUSY)?;
     let child = task.kernel.mounts.child(&parent, &name)?;
     if child.mount.id != parent.mount.id {
         return Err(Errno::EBUSY);
@@ -728,7 +761,7 @@ pub fn renameat2(task: &mut Task, olddir: DirFd, old: PathAddr, newdir: DirFd, n
     }
     let op = task.read_path(UserAddr(old.0))?;
     let np = task.read_path(UserAddr(new.0))?;
-    let (oparent, oname) = removal_target(task, olddir.0, &op)?;
+    let (oparent, oname) = removal_target(task, olddir.0, &op, Errno::EBUSY)?;
     let (nparent, nname) = task.resolve_parent_at(newdir.0, &np)?;
     let nname = nname.ok_or(Errno::EBUSY)?;
     let npst = nparent.inode.stat()?;

@@ -86,7 +86,12 @@ pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, 
         done += n as u64;
     }
     let name = VmaName::File { path: d.path.clone(), dev: st.st_dev, ino: st.st_ino, offset: off };
-    mm.map_range(addr.0, len, prot, shared, fixed, mem, 0, name)
+    let start = mm.map_range(addr.0, len, prot, shared, fixed, mem, 0, name)?;
+    let in_file = abi::page_up(avail).ok_or(Errno::ENOMEM)?;
+    if in_file < len {
+        mm.mark_past_eof(start + in_file, len - in_file)?;
+    }
+    Ok(start)
 }
 
 pub fn munmap(task: &mut Task, addr: UserAddr, len: u64) -> SysResult {

@@ -11,6 +11,9 @@
  *   B("name", cond)   "name yes" or "name no"
  *   E("name", expr, ERRNO)  like T, for checks expected to fail
  *
+ * errno is read right after expr, so T("x", fd) just after fd = open(...)
+ * reports open's errno.
+ *
  * Output is line buffered so a crash loses nothing already printed, and
  * each program ends with "done" so a truncated run is visible in the diff.
  */
@@ -75,7 +78,6 @@ static __attribute__((unused)) void guest_report(const char *name, long r, int e
 /* Check that succeeds or fails: prints ok / err ENAME. */
 #define T(name, expr)                                   \
     do {                                                \
-        errno = 0;                                      \
         long t_r_ = (long)(expr);                       \
         guest_report((name), t_r_, errno, 0);           \
     } while (0)
@@ -83,7 +85,6 @@ static __attribute__((unused)) void guest_report(const char *name, long r, int e
 /* Check whose (deterministic) return value is printed. */
 #define V(name, expr)                                   \
     do {                                                \
-        errno = 0;                                      \
         long v_r_ = (long)(expr);                       \
         guest_report((name), v_r_, errno, 1);           \
     } while (0)
@@ -103,7 +104,8 @@ static __attribute__((unused)) void guest_init(void)
     setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
-/* A scratch directory: argv[1] when given, else a fresh mkdtemp under /tmp.
+/* A scratch directory: argv[1] when given, else a fresh mkdtemp under
+ * $TMPDIR (default /tmp).
  * Returns a malloc'ed path; guest_cleanup removes it recursively. */
 static char guest_scratch_buf[4096];
 static int guest_scratch_owned;
@@ -114,7 +116,10 @@ static __attribute__((unused)) const char *guest_scratch(int argc, char **argv)
         snprintf(guest_scratch_buf, sizeof guest_scratch_buf, "%s", argv[1]);
         return guest_scratch_buf;
     }
-    snprintf(guest_scratch_buf, sizeof guest_scratch_buf, "/tmp/rlguest.XXXXXX");
+    const char *tmpdir = getenv("TMPDIR");
+    if (!tmpdir || !*tmpdir)
+        tmpdir = "/tmp";
+    snprintf(guest_scratch_buf, sizeof guest_scratch_buf, "%s/rlguest.XXXXXX", tmpdir);
     if (!mkdtemp(guest_scratch_buf)) {
         printf("scratch_mkdtemp err %s\n", errno_name(errno));
         exit(90);

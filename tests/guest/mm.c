@@ -164,12 +164,18 @@ int main(int argc, char **argv)
     unsigned char *r = mremap(q, 4 * PG, 4 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, dst + 2 * PG);
     B("mremap_fixed_at_address", r == dst + 2 * PG);
     B("mremap_fixed_content", r != MAP_FAILED && all_equal(r, PG, 9) && all_equal(r + PG, 3 * PG, 5));
-    E("mremap_fixed_without_maymove_einval", mremap(r, PG, PG, MREMAP_FIXED, dst) == MAP_FAILED ? -1 : 0, EINVAL);
-    E("mremap_unaligned_einval", mremap(r + 1, PG, 2 * PG, MREMAP_MAYMOVE) == MAP_FAILED ? -1 : 0, EINVAL);
-    E("mremap_new_size0_einval", mremap(r, PG, 0, MREMAP_MAYMOVE) == MAP_FAILED ? -1 : 0, EINVAL);
-    E("mremap_bad_flags_einval", mremap(r, PG, PG, 0x80) == MAP_FAILED ? -1 : 0, EINVAL);
+    if (r != MAP_FAILED)
+        munmap(r, 4 * PG);
     munmap(dst, 8 * PG);
-    E("mremap_unmapped_efault", mremap(r, PG, 2 * PG, MREMAP_MAYMOVE) == MAP_FAILED ? -1 : 0, EFAULT);
+    /* Error paths, on a fresh mapping so they do not depend on the above. */
+    unsigned char *e = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    E("mremap_fixed_without_maymove_einval", mremap(e, PG, PG, MREMAP_FIXED, e + PG) == MAP_FAILED ? -1 : 0, EINVAL);
+    E("mremap_unaligned_einval", mremap(e + 1, PG, 2 * PG, MREMAP_MAYMOVE) == MAP_FAILED ? -1 : 0, EINVAL);
+    E("mremap_new_size0_einval", mremap(e, PG, 0, MREMAP_MAYMOVE) == MAP_FAILED ? -1 : 0, EINVAL);
+    E("mremap_bad_flags_einval", mremap(e, PG, PG, 0x80) == MAP_FAILED ? -1 : 0, EINVAL);
+    E("mremap_fixed_overlap_einval", mremap(e, 2 * PG, 2 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, e + PG) == MAP_FAILED ? -1 : 0, EINVAL);
+    munmap(e, 2 * PG);
+    E("mremap_unmapped_efault", mremap(e, PG, 2 * PG, MREMAP_MAYMOVE) == MAP_FAILED ? -1 : 0, EFAULT);
 
     /* brk / sbrk */
     void *b0 = sbrk(0);

@@ -36,8 +36,14 @@ int main(int argc, char **argv)
     guest_init();
     guest_scratch(argc, argv);
     pthread_t t[4];
-    for (long i = 0; i < 4; i++)
-        T("pthread_create", -pthread_create(&t[i], NULL, worker, (void *)i));
+    for (long i = 0; i < 4; i++) {
+        int e = pthread_create(&t[i], NULL, worker, (void *)i);
+        if (e != 0) {
+            printf("pthread_create err %s\n", errno_name(e));
+            return 1; /* nothing below makes sense without threads */
+        }
+        printf("pthread_create ok\n");
+    }
     int own_tids = 1;
     for (int i = 0; i < 4; i++) {
         void *r;

@@ -1,1 +1,833 @@
-//! Shared helpers for the integration tests.
+//! Shared helpers for the integration tests: locating (or building) the
+//! `runsc-lite` binary, compiling the C guest programs of `tests/guest/`,
+//! running commands natively and under `runsc-lite` with a timeout, and
+//! comparing the two runs.
+//!
+//! Environment knobs:
+//! - `RUNSC_LITE_BIN`: use this binary instead of building the workspace's.
+//! - `RUNSC_LITE_TEST_TIMEOUT`: seconds before a run is killed (default 60).
+//! - `RUNSC_LITE_TEST_STRICT=1`: a missing prerequisite (gcc, busybox)
+//!   fails the test instead of skipping it.
+//! - `RUNSC_LITE_TEST_STRACE=1`: pass `--strace` to every sandboxed run
+//!   (the strace lines go to stderr, which is printed on a mismatch).
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The platforms every sandboxed test runs on. Add "systrap" (or "kvm")
+/// here when it exists and every conformance and workload test runs on it
+/// too.
+pub const PLATFORMS: &[&str] = &["ptrace"];
+
+/// Default time limit of one run (native or sandboxed).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------
+// Locations
+
+/// The workspace root (the parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
+
+/// The cargo target directory: `CARGO_TARGET_DIR` when set, else the one
+/// this test binary was built into (`<target>/debug/deps/<test>`), else
+/// `<workspace>/target`.
+pub fn target_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        let d = PathBuf::from(d);
+        return if d.is_absolute() { d } else { workspace_root().join(d) };
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        // <target>/<profile>/deps/<exe>
+        if let Some(t) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
+            if t.join("CACHEDIR.TAG").exists() {
+                return t.to_path_buf();
+            }
+        }
+    }
+    workspace_root().join("target")
+}
+
+/// Directory of the C guest programs.
+pub fn guest_src_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("guest")
+}
+
+/// Where compiled guest programs are cached.
+pub fn guest_bin_dir() -> PathBuf {
+    target_dir().join("guest-bin")
+}
+
+/// A fresh unique name part: pid, a counter and the time.
+pub fn unique(tag: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{tag}-{}-{n}-{t:x}", std::process::id())
+}
+
+/// A directory removed (recursively) on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("runsc-lite-tests-{}", unique(tag)));
+        std::fs::create_dir_all(&p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        // Read-only directories inside (from tests) would stop remove_dir_all.
+        make_writable(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn make_writable(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(md) = std::fs::symlink_metadata(p) {
+        if md.is_dir() {
+            let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755));
+            if let Ok(rd) = std::fs::read_dir(p) {
+                for e in rd.flatten() {
+                    make_writable(&e.path());
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Prerequisites
+
+/// Looks a program up in PATH.
+pub fn which(prog: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path).map(|d| d.join(prog)).find(|p| p.is_file())
+}
+
+/// Whether skipped prerequisites should fail instead (RUNSC_LITE_TEST_STRICT=1).
+pub fn strict() -> bool {
+    std::env::var("RUNSC_LITE_TEST_STRICT").map(|v| v == "1").unwrap_or(false)
+}
+
+/// Reports a missing prerequisite: prints a note (the test passes) or, in
+/// strict mode, panics.
+pub fn skip(test: &str, why: &str) {
+    if strict() {
+        panic!("{test}: prerequisite missing (RUNSC_LITE_TEST_STRICT=1): {why}");
+    }
+    eprintln!("note: skipping {test}: {why}");
+}
+
+/// `gcc` plus a static libc, or why not.
+pub fn have_gcc() -> Result<(), String> {
+    static R: OnceLock<Result<(), String>> = OnceLock::new();
+    R.get_or_init(|| {
+        if which("gcc").is_none() {
+            return Err("gcc not found in PATH (apt-get install gcc libc6-dev)".into());
+        }
+        Ok(())
+    })
+    .clone()
+}
+
+/// `/bin/busybox` (the Debian busybox-static package), if present.
+pub fn busybox() -> Option<PathBuf> {
+    let p = PathBuf::from("/bin/busybox");
+    p.is_file().then_some(p)
+}
+
+/// Timeout of one run: RUNSC_LITE_TEST_TIMEOUT seconds, default 60.
+pub fn timeout() -> Duration {
+    std::env::var("RUNSC_LITE_TEST_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
+
+// ---------------------------------------------------------------------------
+// The runsc-lite binary
+
+/// The `runsc-lite` binary: `RUNSC_LITE_BIN` when set, else built once per
+/// test process with `cargo build -p runsc-lite` into the target directory.
+/// Panics (failing the test) when the build fails.
+pub fn runsc_lite_bin() -> PathBuf {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(locate_or_build).clone().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn locate_or_build() -> Result<PathBuf, String> {
+    if let Some(b) = std::env::var_os("RUNSC_LITE_BIN").filter(|b| !b.is_empty()) {
+        let b = PathBuf::from(b);
+        let b = if b.is_absolute() { b } else { std::env::current_dir().map_err(|e| e.to_string())?.join(b) };
+        return if b.is_file() { Ok(b) } else { Err(format!("RUNSC_LITE_BIN={} is not a file", b.display())) };
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target = target_dir();
+    let started = Instant::now();
+    let out = Command::new(&cargo)
+        .current_dir(workspace_root())
+        .args(["build", "-p", "runsc-lite", "--target-dir"])
+        .arg(&target)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running {} build -p runsc-lite: {e}", Path::new(&cargo).display()))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "`cargo build -p runsc-lite` failed ({}); set RUNSC_LITE_BIN to test a prebuilt binary.\n{}",
+            out.status,
+            tail(&stderr, 60)
+        ));
+    }
+    let bin = target.join("debug").join("runsc-lite");
+    if !bin.is_file() {
+        return Err(format!("cargo build succeeded but {} does not exist", bin.display()));
+    }
+    eprintln!("note: built {} in {:.1}s", bin.display(), started.elapsed().as_secs_f64());
+    Ok(bin)
+}
+
+/// A `runsc-lite --platform=P --root=<fresh dir> [--strace]` command;
+/// append the subcommand (`do ...`, `run ...`). The state directory lives
+/// as long as the returned guard.
+pub fn runsc_lite(platform: &str) -> (Command, TempDir) {
+    let root = TempDir::new("state");
+    let mut c = Command::new(runsc_lite_bin());
+    c.arg(format!("--platform={platform}")).arg(format!("--root={}", root.path().display()));
+    if std::env::var("RUNSC_LITE_TEST_STRACE").map(|v| v == "1").unwrap_or(false) {
+        c.arg("--strace");
+    }
+    (c, root)
+}
+
+// ---------------------------------------------------------------------------
+// Building guest programs
+
+/// How a guest program is linked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Link {
+    /// `gcc -O1 -static`: no dynamic loader involved.
+    Static,
+    /// Default (dynamic, PIE) linking: exercises ld.so, file mmaps, mprotect.
+    Dynamic,
+}
+
+impl Link {
+    fn suffix(self) -> &'static str {
+        match self {
+            Link::Static => "static",
+            Link::Dynamic => "dyn",
+        }
+    }
+    fn flags(self) -> &'static [&'static str] {
+        match self {
+            Link::Static => &["-O1", "-static", "-pthread"],
+            Link::Dynamic => &["-O1", "-pthread"],
+        }
+    }
+}
+
+fn mtime_nanos(p: &Path) -> u128 {
+    std::fs::metadata(p)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Compiles `tests/guest/<source>.c` (cached under the target dir, rebuilt
+/// when the source, a header in tests/guest/ or the flags change) and
+/// returns the binary's path. Panics with gcc's output on failure.
+pub fn build_guest(source: &str, link: Link) -> PathBuf {
+    // One lock per (source, link) so parallel tests compile different
+    // programs concurrently but never the same one twice.
+    type BuildLocks = Mutex<HashMap<(String, Link), Arc<Mutex<()>>>>;
+    static LOCKS: OnceLock<BuildLocks> = OnceLock::new();
+    let lock = {
+        let mut m = LOCKS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        m.entry((source.to_string(), link)).or_default().clone()
+    };
+    let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
+
+    let src = guest_src_dir().join(format!("{source}.c"));
+    assert!(src.is_file(), "guest program {} does not exist", src.display());
+    let out_dir = guest_bin_dir();
+    std::fs::create_dir_all(&out_dir).unwrap_or_else(|e| panic!("create {}: {e}", out_dir.display()));
+    let bin = out_dir.join(format!("{source}-{}", link.suffix()));
+    let stamp = out_dir.join(format!("{source}-{}.stamp", link.suffix()));
+
+    let mut key = format!("src={} flags={:?}", mtime_nanos(&src), link.flags());
+    if let Ok(rd) = std::fs::read_dir(guest_src_dir()) {
+        let mut headers: Vec<PathBuf> =
+            rd.flatten().map(|e| e.path()).filter(|p| p.extension() == Some(OsStr::new("h"))).collect();
+        headers.sort();
+        for h in headers {
+            let _ = write!(key, " {}={}", h.file_name().unwrap_or_default().to_string_lossy(), mtime_nanos(&h));
+        }
+    }
+    if bin.is_file() && std::fs::read_to_string(&stamp).map(|s| s == key).unwrap_or(false) {
+        return bin;
+    }
+    if let Err(e) = have_gcc() {
+        panic!("cannot build guest program {source}: {e}");
+    }
+    let tmp = out_dir.join(format!(".{source}-{}.{}", link.suffix(), unique("tmp")));
+    let out = Command::new("gcc")
+        .args(link.flags())
+        .arg("-o")
+        .arg(&tmp)
+        .arg(&src)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running gcc: {e}"));
+    if !out.status.success() {
+        let _ = std::fs::remove_file(&tmp);
+        panic!(
+            "gcc {} -o {} {} failed ({}):\n{}",
+            link.flags().join(" "),
+            bin.display(),
+            src.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::rename(&tmp, &bin).unwrap_or_else(|e| panic!("rename to {}: {e}", bin.display()));
+    std::fs::write(&stamp, &key).unwrap_or_else(|e| panic!("write {}: {e}", stamp.display()));
+    bin
+}
+
+/// The names of all `tests/guest/*.c` programs, sorted.
+pub fn guest_sources() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(guest_src_dir())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension() == Some(OsStr::new("c")))
+                .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+// ---------------------------------------------------------------------------
+// Running
+
+/// What one run produced.
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    /// Shell-style status: the exit code, or 128+N when killed by signal N
+    /// (-1 when it could not be determined, e.g. after a timeout).
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub timed_out: bool,
+    pub elapsed: Duration,
+    /// The command line, for messages.
+    pub cmdline: String,
+}
+
+impl RunOutput {
+    /// A multi-line description for failure messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "command: {}\nstatus: {}{}\nelapsed: {:.2}s\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.cmdline,
+            self.status,
+            if self.timed_out { " (TIMED OUT, killed)" } else { "" },
+            self.elapsed.as_secs_f64(),
+            ensure_nl(&tail(&self.stdout, 200)),
+            ensure_nl(&tail(&self.stderr, 80)),
+        )
+    }
+}
+
+fn ensure_nl(s: &str) -> String {
+    if s.is_empty() || s.ends_with('\n') {
+        s.to_string()
+    } else {
+        format!("{s}\n(no newline at end)\n")
+    }
+}
+
+/// The last `n` lines of `s` (with a note when some were cut).
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    if lines.len() <= n {
+        return s.to_string();
+    }
+    format!("[... {} lines cut ...]\n{}\n", lines.len() - n, lines[lines.len() - n..].join("\n"))
+}
+
+fn cmdline_of(c: &Command) -> String {
+    let mut s = shell_quote(&c.get_program().to_string_lossy());
+    for a in c.get_args() {
+        s.push(' ');
+        s.push_str(&shell_quote(&a.to_string_lossy()));
+    }
+    s
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_=./:,+@%".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Runs `cmd` to completion with stdin from /dev/null (unless the caller
+/// set it), capturing stdout and stderr, killing its whole process group
+/// after `limit`. Never hangs.
+pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> RunOutput {
+    let cmdline = cmdline_of(cmd);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // Its own process group, so a timeout kills everything it started.
+    cmd.process_group(0);
+    let start = Instant::now();
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => panic!("spawning {cmdline}: {e}"),
+    };
+    let pid = child.id() as i32;
+    let out_buf = Arc::new(Mutex::new(Vec::new()));
+    let err_buf = Arc::new(Mutex::new(Vec::new()));
+    let readers: Vec<_> = [
+        (child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), out_buf.clone()),
+        (child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>), err_buf.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(r, buf)| r.map(|r| (r, buf)))
+    .map(|(mut r, buf)| {
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            loop {
+                match r.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(&chunk[..n]),
+                }
+            }
+        })
+    })
+    .collect();
+
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) => {}
+            Err(_) => break None,
+        }
+        if start.elapsed() >= limit {
+            timed_out = true;
+            kill_group(pid);
+            let _ = child.kill();
+            break child.wait().ok();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = start.elapsed();
+    // Whatever it left behind in its group (a stray stub) goes too, so the
+    // pipes close and the readers finish.
+    kill_group(pid);
+    let reader_deadline = Instant::now() + Duration::from_secs(5);
+    for r in readers {
+        while !r.is_finished() && Instant::now() < reader_deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if r.is_finished() {
+            let _ = r.join();
+        }
+    }
+    let code = match status {
+        Some(st) => match (st.code(), st.signal()) {
+            (Some(c), _) => c,
+            (None, Some(sig)) => 128 + sig,
+            _ => -1,
+        },
+        None => -1,
+    };
+    let take =
+        |b: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&b.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    RunOutput { status: code, stdout: take(&out_buf), stderr: take(&err_buf), timed_out, elapsed, cmdline }
+}
+
+fn kill_group(pgid: i32) {
+    if pgid > 0 {
+        // SAFETY: kill(2) with a negative pid signals the process group we
+        // created for this child (process_group(0) made pgid == pid); it
+        // touches no memory.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Runs `prog args...` natively in `cwd`, stdin /dev/null.
+pub fn run_native(prog: &Path, args: &[&str], cwd: &Path) -> RunOutput {
+    let mut c = Command::new(prog);
+    c.args(args).current_dir(cwd).stdin(Stdio::null());
+    run_with_timeout(&mut c, timeout())
+}
+
+/// Runs `runsc-lite --platform=P do prog args...` in `cwd`, stdin /dev/null.
+pub fn run_sandboxed(platform: &str, prog: &Path, args: &[&str], cwd: &Path) -> RunOutput {
+    let (mut c, _state) = runsc_lite(platform);
+    c.arg("do").arg(prog).args(args).current_dir(cwd).stdin(Stdio::null());
+    run_with_timeout(&mut c, timeout())
+}
+
+/// Runs `runsc-lite --platform=P do ARGS...` (ARGS[0] looked up in PATH by
+/// runsc-lite) in `cwd`.
+pub fn run_do(platform: &str, args: &[&str], cwd: &Path) -> RunOutput {
+    let (mut c, _state) = runsc_lite(platform);
+    c.arg("do").args(args).current_dir(cwd).stdin(Stdio::null());
+    run_with_timeout(&mut c, timeout())
+}
+
+// ---------------------------------------------------------------------------
+// Comparing
+
+/// Replaces every line starting with one of `prefixes` by
+/// `<prefix><masked>`.
+pub fn apply_mask(text: &str, prefixes: &[&str]) -> String {
+    if prefixes.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        match prefixes.iter().find(|p| line.starts_with(*p)) {
+            Some(p) => {
+                out.push_str(p);
+                out.push_str("<masked>");
+                if line.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// A line diff of `a` (native) and `b` (sandbox), in unified style
+/// without context limits: ` ` same, `-` only native, `+` only sandbox.
+/// Runs of more than 3 equal lines are collapsed.
+pub fn diff_lines(a: &str, b: &str) -> String {
+    let a: Vec<&str> = a.lines().collect();
+    let b: Vec<&str> = b.lines().collect();
+    const MAX: usize = 3000;
+    let mut out = String::new();
+    if a.len() > MAX || b.len() > MAX {
+        let first = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+        let _ = writeln!(out, "(outputs too long for a full diff: {} vs {} lines)", a.len(), b.len());
+        let _ = writeln!(out, "first difference at line {}:", first + 1);
+        let _ = writeln!(out, "-{}", a.get(first).unwrap_or(&"<end of output>"));
+        let _ = writeln!(out, "+{}", b.get(first).unwrap_or(&"<end of output>"));
+        return out;
+    }
+    // LCS table.
+    let (n, m) = (a.len(), b.len());
+    let mut l = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            l[i][j] = if a[i] == b[j] { l[i + 1][j + 1] + 1 } else { l[i + 1][j].max(l[i][j + 1]) };
+        }
+    }
+    let mut ops: Vec<(char, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            ops.push((' ', a[i]));
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || l[i][j + 1] >= l[i + 1][j]) {
+            ops.push(('+', b[j]));
+            j += 1;
+        } else {
+            ops.push(('-', a[i]));
+            i += 1;
+        }
+    }
+    // Print changes with up to 3 lines of context.
+    let changed: Vec<bool> = ops.iter().map(|(c, _)| *c != ' ').collect();
+    let near = |k: usize| {
+        let lo = k.saturating_sub(3);
+        let hi = (k + 3).min(ops.len() - 1);
+        (lo..=hi).any(|x| changed[x])
+    };
+    let mut skipped = 0;
+    for (k, (c, line)) in ops.iter().enumerate() {
+        if near(k) {
+            if skipped > 0 {
+                let _ = writeln!(out, "  [... {skipped} equal lines ...]");
+                skipped = 0;
+            }
+            let _ = writeln!(out, "{c} {line}");
+        } else {
+            skipped += 1;
+        }
+    }
+    if skipped > 0 {
+        let _ = writeln!(out, "  [... {skipped} equal lines ...]");
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// The guest program registry
+
+/// One conformance program: `tests/guest/<source>.c` built with `link`.
+#[derive(Clone, Copy, Debug)]
+pub struct Guest {
+    /// Test name (also the binary's cache name).
+    pub name: &'static str,
+    /// The C file's stem under tests/guest/.
+    pub source: &'static str,
+    pub link: Link,
+    /// Exit status the native run must have (the sandbox must match native).
+    pub status: i32,
+    /// Whether stdout must end with a "done" line natively.
+    pub ends_with_done: bool,
+    /// Lines starting with these prefixes are masked in both outputs before
+    /// comparing (for values that differ by design, like the kernel release).
+    pub mask: &'static [&'static str],
+    /// Exact lines the sandboxed stdout must contain (sandbox-only checks,
+    /// e.g. "uname_release 4.4.0").
+    pub sandbox_expect: &'static [&'static str],
+}
+
+const fn g(name: &'static str, source: &'static str, link: Link) -> Guest {
+    Guest { name, source, link, status: 0, ends_with_done: true, mask: &[], sandbox_expect: &[] }
+}
+
+const fn exits(name: &'static str, status: i32) -> Guest {
+    Guest { name, source: name, link: Link::Static, status, ends_with_done: false, mask: &[], sandbox_expect: &[] }
+}
+
+const PROC_INFO_MASK: &[&str] = &["uname_release "];
+const PROC_INFO_EXPECT: &[&str] = &["uname_release 4.4.0", "uname_sysname Linux", "uname_machine x86_64"];
+
+/// Every conformance program. `tests/conformance.rs` has one #[test] per
+/// entry; `tests/guest_native.rs` checks each natively.
+pub const GUESTS: &[Guest] = &[
+    g("fileio", "fileio", Link::Static),
+    g("fileio_dyn", "fileio", Link::Dynamic),
+    g("stat", "stat", Link::Static),
+    g("dirs", "dirs", Link::Static),
+    g("dirs_dyn", "dirs", Link::Dynamic),
+    g("mm", "mm", Link::Static),
+    g("mm_dyn", "mm", Link::Dynamic),
+    g("mm_segv", "mm_segv", Link::Static),
+    g("mm_shared_file", "mm_shared_file", Link::Static),
+    Guest { mask: PROC_INFO_MASK, sandbox_expect: PROC_INFO_EXPECT, ..g("proc_info", "proc_info", Link::Static) },
+    Guest { mask: PROC_INFO_MASK, sandbox_expect: PROC_INFO_EXPECT, ..g("proc_info_dyn", "proc_info", Link::Dynamic) },
+    g("pipes", "pipes", Link::Static),
+    g("devfiles", "devfiles", Link::Static),
+    g("stdio", "stdio", Link::Static),
+    g("badptr", "badptr", Link::Static),
+    g("execve", "execve", Link::Static),
+    g("signals_basic", "signals_basic", Link::Static),
+    g("fork_wait", "fork_wait", Link::Static),
+    g("threads", "threads", Link::Static),
+    g("threads_dyn", "threads", Link::Dynamic),
+    exits("exit3", 3),
+    exits("exit42", 42),
+    exits("exit_group", 0x34),
+    exits("abort", 134),
+    exits("segv_default", 139),
+];
+
+/// The registry entry called `name`.
+pub fn guest(name: &str) -> Guest {
+    *GUESTS.iter().find(|g| g.name == name).unwrap_or_else(|| panic!("no guest program called {name:?} in GUESTS"))
+}
+
+/// Checks a native run of `g` against its registry entry (status, "done").
+pub fn check_native_sanity(g: &Guest, out: &RunOutput) -> Result<(), String> {
+    let mut problems = Vec::new();
+    if out.timed_out {
+        problems.push("timed out".to_string());
+    }
+    if out.status != g.status {
+        problems.push(format!("exit status {} (expected {})", out.status, g.status));
+    }
+    if g.ends_with_done && !out.stdout.ends_with("done\n") {
+        problems.push("stdout does not end with a \"done\" line".to_string());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("native run of {}: {}\n{}", g.name, problems.join("; "), out.describe()))
+    }
+}
+
+/// Compares a native and a sandboxed run of `g`: status and masked stdout
+/// must be equal, and the sandbox_expect lines present. Returns the report
+/// on mismatch.
+pub fn compare_runs(g: &Guest, platform: &str, native: &RunOutput, sandbox: &RunOutput) -> Result<(), String> {
+    let n = apply_mask(&native.stdout, g.mask);
+    let s = apply_mask(&sandbox.stdout, g.mask);
+    let mut problems = Vec::new();
+    if sandbox.timed_out {
+        problems.push(format!("the sandboxed run timed out after {:.0}s", sandbox.elapsed.as_secs_f64()));
+    }
+    if native.status != sandbox.status {
+        problems.push(format!("exit status differs: native {} vs sandbox {}", native.status, sandbox.status));
+    }
+    if n != s {
+        problems.push("stdout differs".to_string());
+    }
+    let sandbox_lines: Vec<&str> = sandbox.stdout.lines().collect();
+    for want in g.sandbox_expect {
+        if !sandbox_lines.contains(want) {
+            problems.push(format!("sandbox stdout lacks the line {want:?}"));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let mut r = String::new();
+    let _ = writeln!(r, "conformance {} on platform {platform}: {}", g.name, problems.join("; "));
+    if n != s {
+        let _ = writeln!(r, "=== diff (- native, + sandbox) ===\n{}", diff_lines(&n, &s));
+    }
+    let _ = writeln!(r, "=== native ===\n{}", native.describe());
+    let _ = writeln!(r, "=== sandbox ({platform}) ===\n{}", sandbox.describe());
+    Err(r)
+}
+
+/// The whole conformance check of one program: build, run natively (and
+/// sanity-check), then under every platform of PLATFORMS and compare.
+/// Skips (with a note) when gcc is missing.
+pub fn check_conformance(name: &str) {
+    let g = guest(name);
+    if let Err(e) = have_gcc() {
+        skip(name, &e);
+        return;
+    }
+    let bin = build_guest(g.source, g.link);
+    let cwd = std::env::temp_dir();
+    let native = run_native(&bin, &[], &cwd);
+    if let Err(e) = check_native_sanity(&g, &native) {
+        panic!("{e}");
+    }
+    let mut failures = Vec::new();
+    for platform in PLATFORMS {
+        let sandbox = run_sandboxed(platform, &bin, &[], &cwd);
+        if let Err(report) = compare_runs(&g, platform, &native, &sandbox) {
+            failures.push(report);
+        }
+    }
+    if !failures.is_empty() {
+        panic!("{}", failures.join("\n"));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Assertions for workload tests
+
+/// Panics with the full run description unless `out` has `status`.
+#[track_caller]
+pub fn assert_status(out: &RunOutput, status: i32) {
+    assert!(!out.timed_out, "timed out\n{}", out.describe());
+    assert_eq!(out.status, status, "unexpected exit status\n{}", out.describe());
+}
+
+/// Panics unless `out` exited 0 with exactly `stdout`.
+#[track_caller]
+pub fn assert_stdout(out: &RunOutput, stdout: &str) {
+    assert_status(out, 0);
+    if out.stdout != stdout {
+        panic!(
+            "stdout differs from the expected\n=== diff (- expected, + got) ===\n{}\n{}",
+            diff_lines(stdout, &out.stdout),
+            out.describe()
+        );
+    }
+}
+
+/// Panics unless the native and the sandboxed runs have the same status and
+/// stdout.
+#[track_caller]
+pub fn assert_same(native: &RunOutput, sandbox: &RunOutput) {
+    if native.status != sandbox.status || native.stdout != sandbox.stdout || sandbox.timed_out {
+        panic!(
+            "native and sandbox differ (status {} vs {})\n=== diff (- native, + sandbox) ===\n{}\n=== native ===\n{}\n=== sandbox ===\n{}",
+            native.status,
+            sandbox.status,
+            diff_lines(&native.stdout, &sandbox.stdout),
+            native.describe(),
+            sandbox.describe()
+        );
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn mask_replaces_prefixed_lines() {
+        let t = "a 1\nuname_release 6.1\nb 2\n";
+        assert_eq!(apply_mask(t, &["uname_release "]), "a 1\nuname_release <masked>\nb 2\n");
+        assert_eq!(apply_mask(t, &[]), t);
+    }
+
+    #[test]
+    fn diff_shows_changes() {
+        let d = diff_lines("a\nb\nc\n", "a\nx\nc\n");
+        assert!(d.contains("- b") && d.contains("+ x") && d.contains("  a"), "{d}");
+        assert_eq!(diff_lines("a\n", "a\n").lines().filter(|l| l.starts_with(['+', '-'])).count(), 0);
+    }
+
+    #[test]
+    fn timeout_kills_and_reports() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "echo started; sleep 30"]).stdin(Stdio::null());
+        let out = run_with_timeout(&mut c, Duration::from_millis(300));
+        assert!(out.timed_out);
+        assert_eq!(out.stdout, "started\n");
+        assert!(out.elapsed < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn signal_status_is_128_plus_n() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "kill -9 $$"]).stdin(Stdio::null());
+        assert_eq!(run_with_timeout(&mut c, Duration::from_secs(10)).status, 137);
+        let mut c = Command::new("sh");
+        c.args(["-c", "exit 7"]).stdin(Stdio::null());
+        assert_eq!(run_with_timeout(&mut c, Duration::from_secs(10)).status, 7);
+    }
+
+    #[test]
+    fn every_guest_source_is_registered() {
+        for s in guest_sources() {
+            assert!(GUESTS.iter().any(|g| g.source == s), "tests/guest/{s}.c is not in GUESTS");
+        }
+        for g in GUESTS {
+            assert!(guest_src_dir().join(format!("{}.c", g.source)).is_file(), "{}: no source {}.c", g.name, g.source);
+        }
+    }
+}

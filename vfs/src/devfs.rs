@@ -127,6 +127,14 @@ impl FileOps for CharDev {
         }
     }
 
+    fn pinned_offset(&self) -> bool {
+        self.kind != DevKind::Random
+    }
+
+    fn discards_writes(&self) -> bool {
+        self.kind == DevKind::Null
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

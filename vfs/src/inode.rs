@@ -106,8 +106,22 @@ pub trait Inode: Send + Sync + Any {
     /// setattr before this call).
     fn open(&self, flags: u32) -> Result<Arc<dyn FileOps>, Errno>;
 
+    /// For /proc/[pid]/fd links: what following the link reaches without
+    /// reading its text (Linux's "magic" links). None for ordinary links.
+    fn magic_link(&self) -> Option<MagicLink> {
+        None
+    }
+
     /// For downcasting to a filesystem's own inode type (link, rename).
     fn as_any(&self) -> &dyn Any;
+}
+
+/// The target of a magic link.
+pub enum MagicLink {
+    /// A file that has a path.
+    Dentry(crate::DentryRef),
+    /// A file without one (a pipe, the host's stdio): the node itself.
+    Inode(InodeRef),
 }
 
 /// What an open file does. Offsets are kept by the VFS's [`crate::OpenFile`]
@@ -134,6 +148,18 @@ pub trait FileOps: Send + Sync + Any {
     /// stdio); None means "use the dentry's inode".
     fn stat(&self) -> Option<Stat> {
         None
+    }
+
+    /// Devices whose position never moves (/dev/null, zero, full): lseek
+    /// answers 0 whatever it is asked.
+    fn pinned_offset(&self) -> bool {
+        false
+    }
+
+    /// Writes are dropped without looking at the data (/dev/null), so the
+    /// caller need not copy the guest's buffer at all.
+    fn discards_writes(&self) -> bool {
+        false
     }
 
     /// Current size, used for SEEK_END and O_APPEND.

@@ -20,7 +20,7 @@ pub mod wait;
 
 pub use cred::Creds;
 pub use fdtable::{FdTable, OpenFile};
-pub use inode::{DirEntry, FileOps, Inode, InodeRef, SetAttr};
+pub use inode::{DirEntry, FileOps, Inode, InodeRef, MagicLink, SetAttr};
 pub use mount::{Dentry, DentryRef, Follow, Mount, MountFlags, MountNamespace};
 pub use util::makedev;
 pub use wait::{Interrupt, IoCtx};

@@ -269,6 +269,18 @@ impl MountNamespace {
             return Err(Errno::ELOOP);
         }
         *budget -= 1;
+        match d.inode.magic_link() {
+            Some(crate::MagicLink::Dentry(t)) => return Ok(t),
+            Some(crate::MagicLink::Inode(inode)) => {
+                return Ok(Arc::new(Dentry {
+                    path: d.path.clone(),
+                    parent: d.parent.clone(),
+                    inode,
+                    mount: d.mount.clone(),
+                }))
+            }
+            None => {}
+        }
         let target = d.inode.readlink()?;
         self.resolve_with_budget(root, dir, &target, creds, budget)
     }

@@ -1,0 +1,65 @@
+//! Differential conformance: every program of `tests/guest/` runs natively
+//! and then under `runsc-lite --platform=P do` for each P in
+//! `tests::PLATFORMS`; exit status and (masked) stdout must be equal.
+//! The programs and their expectations are listed in `tests::GUESTS`.
+//!
+//! Run one with output: `cargo test -p tests --test conformance fileio -- --nocapture`.
+//! Run the ignored ones (features not there yet): add `-- --ignored`.
+
+macro_rules! conformance {
+    ($( $(#[$attr:meta])* $name:ident ),* $(,)?) => {
+        $(
+            $(#[$attr])*
+            #[test]
+            fn $name() {
+                tests::check_conformance(stringify!($name));
+            }
+        )*
+    };
+}
+
+conformance! {
+    fileio,
+    fileio_dyn,
+    stat,
+    dirs,
+    dirs_dyn,
+    mm,
+    mm_dyn,
+    mm_segv,
+    #[ignore = "MAP_SHARED file mappings are private copies for now (mmap support is Partial)"]
+    mm_shared_file,
+    proc_info,
+    proc_info_dyn,
+    pipes,
+    devfiles,
+    stdio,
+    badptr,
+    execve,
+    signals_basic,
+    fork_wait,
+    #[ignore = "needs threads (clone with CLONE_THREAD) and futex"]
+    threads,
+    #[ignore = "needs threads (clone with CLONE_THREAD) and futex"]
+    threads_dyn,
+    exit3,
+    exit42,
+    exit_group,
+    abort,
+    segv_default,
+}
+
+/// Every registry entry has a #[test] above (the list is kept by hand so
+/// each can carry its own #[ignore]).
+#[test]
+fn every_guest_has_a_test() {
+    let src = include_str!("conformance.rs");
+    let body = &src[src.find("conformance! {").expect("macro call")..];
+    for g in tests::GUESTS {
+        assert!(
+            body.lines().any(|l| l.trim().trim_end_matches(',') == g.name),
+            "tests::GUESTS has {} but conformance.rs has no test for it",
+            g.name
+        );
+    }
+}

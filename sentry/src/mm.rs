@@ -46,6 +46,11 @@ pub struct Vma {
 }
 
 impl Vma {
+    /// A fresh anonymous mapping of `[start, end)` backed by all of `mem`.
+    fn anon(start: u64, end: u64, prot: Prot, shared: bool, mem: Arc<MemRange>, name: VmaName) -> Vma {
+        Vma { start, end, prot, shared, mem, mem_off: 0, name, past_eof: false }
+    }
+
     fn file_offset_at(&self, addr: u64) -> u64 {
         self.mem.off + self.mem_off + (addr - self.start)
     }
@@ -365,16 +370,7 @@ impl MemoryManager {
             let Ok(mem) = self.memfile.alloc(new_end - old_end) else {
                 return old;
             };
-            let v = Vma {
-                start: old_end,
-                end: new_end,
-                prot: Prot::RW,
-                shared: false,
-                mem,
-                mem_off: 0,
-                name: VmaName::Heap,
-                past_eof: false,
-            };
+            let v = Vma::anon(old_end, new_end, Prot::RW, false, mem, VmaName::Heap);
             if self.insert_locked(&mut s, v).is_err() {
                 return old;
             }
@@ -435,16 +431,7 @@ impl MemoryManager {
             let new_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
             if old_end == last_end && new_end <= self.top && Self::is_free(&s, old_end, new_end) {
                 let mem = self.memfile.alloc(new_end - old_end)?;
-                let ext = Vma {
-                    start: old_end,
-                    end: new_end,
-                    prot: v.prot,
-                    shared: v.shared,
-                    mem,
-                    mem_off: 0,
-                    name: VmaName::Anon,
-                    past_eof: false,
-                };
+                let ext = Vma::anon(old_end, new_end, v.prot, v.shared, mem, VmaName::Anon);
                 self.insert_locked(&mut s, ext)?;
                 return Ok(old);
             }
@@ -482,16 +469,7 @@ impl MemoryManager {
         }
         if new_len > keep {
             let mem = self.memfile.alloc(new_len - keep)?;
-            let ext = Vma {
-                start: dest + keep,
-                end: dest + new_len,
-                prot: v.prot,
-                shared: v.shared,
-                mem,
-                mem_off: 0,
-                name: VmaName::Anon,
-                past_eof: false,
-            };
+            let ext = Vma::anon(dest + keep, dest + new_len, v.prot, v.shared, mem, VmaName::Anon);
             self.insert_locked(&mut s, ext)?;
         }
         Ok(dest)

@@ -16,7 +16,7 @@ cat > "$bundle/config.json" <<'JSON'
   "ociVersion": "1.0.2",
   "process": {
     "user": { "uid": 0, "gid": 0 },
-    "args": ["/bin/ls", "-l", "/", "/proc/self/"],
+    "args": ["/bin/sh", "-c", "echo \"hello from $(hostname), kernel $(uname -r)\"; id; ls /; echo pid $$ > /tmp/pid; cat /tmp/pid; touch /etc/x || echo root is read-only; exit 3"],
     "env": ["PATH=/bin", "HOSTNAME=demo"],
     "cwd": "/"
   },
@@ -28,4 +28,6 @@ cat > "$bundle/config.json" <<'JSON'
   ]
 }
 JSON
+set +e
 ./target/release/runsc-lite run "$bundle"
+echo "exit status: $? (the guest's)"

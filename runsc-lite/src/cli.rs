@@ -144,7 +144,7 @@ fn do_config(cwd: Option<PathBuf>, cmd: Vec<String>) -> Result<SandboxConfig, St
         cwd: cwd.to_string_lossy().into_owned(),
         uid: 0,
         gid: 0,
-        groups: Vec::new(),
+        groups: host_groups(),
         hostname,
         umask: 0o022,
     })
@@ -181,4 +181,13 @@ fn print_platforms() {
             Err(e) => println!("{p}\tunavailable: {e}"),
         }
     }
+}
+
+/// The caller's supplementary groups, which `do` keeps.
+fn host_groups() -> Vec<u32> {
+    let mut g = vec![0 as libc::gid_t; 256];
+    // SAFETY: the buffer holds 256 gids, as the size argument says.
+    let n = unsafe { libc::getgroups(g.len() as i32, g.as_mut_ptr()) };
+    g.truncate(usize::try_from(n).unwrap_or(0));
+    g
 }

@@ -193,6 +193,17 @@ pub struct ThreadGroup {
     /// path, and their siginfo behind the lock.
     pub pending_bits: std::sync::atomic::AtomicU64,
     pub pending: Mutex<BTreeMap<i32, abi::SigInfo>>,
+    /// ITIMER_REAL: when it next fires and its reload interval. Each arm
+    /// bumps the generation so an old timer thread knows it was replaced.
+    pub itimer_real: Mutex<RealTimer>,
+}
+
+/// The state of a process's ITIMER_REAL.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RealTimer {
+    pub generation: u64,
+    pub deadline: Option<Instant>,
+    pub interval: std::time::Duration,
 }
 
 /// Linux's default resource limits for a new process.
@@ -248,6 +259,7 @@ impl ThreadGroup {
             sigmask: std::sync::atomic::AtomicU64::new(0),
             pending_bits: std::sync::atomic::AtomicU64::new(0),
             pending: Mutex::new(BTreeMap::new()),
+            itimer_real: Mutex::new(RealTimer::default()),
         });
         kernel.register_group(&tg);
         tg

@@ -360,3 +360,55 @@ impl Task {
         Ok(self.regs.rax)
     }
 }
+
+/// Arm (or with `value` zero, disarm) the process's ITIMER_REAL; returns
+/// the previous (remaining, interval).
+pub fn set_real_timer(
+    tg: &Arc<ThreadGroup>,
+    value: std::time::Duration,
+    interval: std::time::Duration,
+) -> (std::time::Duration, std::time::Duration) {
+    use std::time::{Duration, Instant};
+    let (old, generation) = {
+        let mut t = lock(&tg.itimer_real);
+        let old = (t.deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or_default(), t.interval);
+        t.generation += 1;
+        t.deadline = if value.is_zero() { None } else { Some(Instant::now() + value) };
+        t.interval = interval;
+        (old, t.generation)
+    };
+    if !value.is_zero() {
+        let weak = Arc::downgrade(tg);
+        let spawned = std::thread::Builder::new().name("itimer".into()).spawn(move || loop {
+            let Some(tg) = weak.upgrade() else { return };
+            let deadline = {
+                let t = lock(&tg.itimer_real);
+                match t.deadline {
+                    Some(d) if t.generation == generation => d,
+                    _ => return,
+                }
+            };
+            let now = Instant::now();
+            if now < deadline {
+                drop(tg);
+                std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
+                continue;
+            }
+            {
+                let mut t = lock(&tg.itimer_real);
+                if t.generation != generation {
+                    return;
+                }
+                t.deadline = if t.interval.is_zero() { None } else { Some(deadline + t.interval) };
+            }
+            if tg.exit_status().is_some() {
+                return;
+            }
+            send_signal(&tg, SigInfo { signo: SIGALRM, code: SI_KERNEL, ..Default::default() });
+        });
+        if let Err(e) = spawned {
+            tracing::warn!("itimer thread: {e}");
+        }
+    }
+    old
+}

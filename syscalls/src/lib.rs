@@ -177,6 +177,9 @@ pub fn build_table() -> SyscallTable {
     t.register(TIME, Full, time::time);
     t.register(NANOSLEEP, Full, time::nanosleep);
     t.register(CLOCK_NANOSLEEP, Full, time::clock_nanosleep);
+    t.register(SETITIMER, Partial("ITIMER_REAL only; ITIMER_VIRTUAL and ITIMER_PROF are EINVAL"), time::setitimer);
+    t.register(GETITIMER, Partial("ITIMER_REAL only"), time::getitimer);
+    t.register(ALARM, Full, time::alarm);
 
     // Signals.
     t.register(RT_SIGACTION, Full, signal::rt_sigaction);

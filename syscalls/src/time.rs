@@ -112,3 +112,51 @@ pub fn clock_nanosleep(task: &mut Task, id: i32, flags: u32, req: UserAddr, rem:
         }
     }
 }
+
+fn tv_dur(t: &Timeval) -> Result<Duration, Errno> {
+    if t.tv_sec < 0 || !(0..1_000_000).contains(&t.tv_usec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64))
+}
+
+fn dur_tv(d: Duration) -> Timeval {
+    // A running timer never reads as zero (that would mean disarmed).
+    let us = d.as_micros().max(if d.is_zero() { 0 } else { 1 });
+    Timeval { tv_sec: (us / 1_000_000) as i64, tv_usec: (us % 1_000_000) as i64 }
+}
+
+const ITIMER_REAL: i32 = 0;
+
+pub fn setitimer(task: &mut Task, which: i32, new: UserAddr, old: UserAddr) -> SysResult {
+    if !(0..=2).contains(&which) {
+        return Err(Errno::EINVAL);
+    }
+    let n: abi::Itimerval = if new.is_null() { abi::Itimerval::default() } else { task.read_obj(new)? };
+    let (value, interval) = (tv_dur(&n.value)?, tv_dur(&n.interval)?);
+    if which != ITIMER_REAL {
+        // Virtual and profiling timers would need CPU-time accounting.
+        return Err(Errno::EINVAL);
+    }
+    let (rem, ival) = if new.is_null() {
+        let t = *sentry::kernel::lock(&task.tg.itimer_real);
+        (t.deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or_default(), t.interval)
+    } else {
+        sentry::signal::set_real_timer(&task.tg, value, interval)
+    };
+    if !old.is_null() {
+        task.write_obj(old, &abi::Itimerval { interval: dur_tv(ival), value: dur_tv(rem) })?;
+    }
+    Ok(0)
+}
+
+pub fn getitimer(task: &mut Task, which: i32, cur: UserAddr) -> SysResult {
+    setitimer(task, which, UserAddr(0), cur)
+}
+
+pub fn alarm(task: &mut Task, secs: u32) -> SysResult {
+    let (rem, _) = sentry::signal::set_real_timer(&task.tg, Duration::from_secs(secs as u64), Duration::ZERO);
+    // Whole seconds left, rounded to nearest, and never 0 for a pending alarm.
+    let s = (rem.as_millis() as u64 + 500) / 1000;
+    Ok(if s == 0 && !rem.is_zero() { 1 } else { s })
+}

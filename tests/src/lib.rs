@@ -648,6 +648,7 @@ pub const GUESTS: &[Guest] = &[
     g("badptr", "badptr", Link::Static),
     g("execve", "execve", Link::Static),
     g("signals_basic", "signals_basic", Link::Static),
+    g("timers", "timers", Link::Static),
     g("fork_wait", "fork_wait", Link::Static),
     g("threads", "threads", Link::Static),
     g("threads_dyn", "threads", Link::Dynamic),

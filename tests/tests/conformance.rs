@@ -37,6 +37,7 @@ conformance! {
     badptr,
     execve,
     signals_basic,
+    timers,
     fork_wait,
     #[ignore = "needs threads (clone with CLONE_THREAD) and futex"]
     threads,

@@ -336,48 +336,14 @@ fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, name: &[u8]) -> Result<InodeRef, 
         "exe" => link(p, move || with_tg(&w, |tg| lock(&tg.exe).as_ref().map(|d| d.path.clone()).ok_or(Errno::ENOENT))),
         "cwd" => link(p, move || with_tg(&w, |tg| Ok(tg.fs().cwd.path.clone()))),
         "root" => link(p, move || with_tg(&w, |tg| Ok(tg.fs().root.path.clone()))),
-        "fd" => {
-            let w2 = w.clone();
-            Arc::new(ProcDir {
-                path: p.clone(),
-                list: Box::new(move || {
-                    w.upgrade()
-                        .map(|tg| {
-                            tg.fds().list().into_iter().map(|(fd, _)| (fd.to_string().into_bytes(), DT_LNK)).collect()
-                        })
-                        .unwrap_or_default()
-                }),
-                lookup: Box::new(move |name| {
-                    let fd: i32 = std::str::from_utf8(name).ok().and_then(|s| s.parse().ok()).ok_or(Errno::ENOENT)?;
-                    let tg = w2.upgrade().ok_or(Errno::ENOENT)?;
-                    let f = tg.fds().get(fd).map_err(|_| Errno::ENOENT)?;
-                    Ok(Arc::new(FdLink { path: format!("/proc/{pid}/fd/{fd}"), file: f }) as InodeRef)
-                }),
+        "fd" => fd_dir(p, w, DT_LNK, move |fd, f| Arc::new(FdLink { path: format!("/proc/{pid}/fd/{fd}"), file: f })),
+        "fdinfo" => fd_dir(p, w, DT_REG, move |fd, f| {
+            file(format!("/proc/{pid}/fdinfo/{fd}"), move || {
+                let pos = f.lock_pos().offset;
+                let mnt = f.dentry.as_ref().map(|d| d.mount.id).unwrap_or(0);
+                Ok(format!("pos:\t{pos}\nflags:\t0{:o}\nmnt_id:\t{mnt}\n", f.flags()).into_bytes())
             })
-        }
-        "fdinfo" => {
-            let w2 = w.clone();
-            Arc::new(ProcDir {
-                path: p.clone(),
-                list: Box::new(move || {
-                    w.upgrade()
-                        .map(|tg| {
-                            tg.fds().list().into_iter().map(|(fd, _)| (fd.to_string().into_bytes(), DT_REG)).collect()
-                        })
-                        .unwrap_or_default()
-                }),
-                lookup: Box::new(move |name| {
-                    let fd: i32 = std::str::from_utf8(name).ok().and_then(|s| s.parse().ok()).ok_or(Errno::ENOENT)?;
-                    let tg = w2.upgrade().ok_or(Errno::ENOENT)?;
-                    let f = tg.fds().get(fd).map_err(|_| Errno::ENOENT)?;
-                    Ok(file(format!("/proc/{pid}/fdinfo/{fd}"), move || {
-                        let pos = f.lock_pos().offset;
-                        let mnt = f.dentry.as_ref().map(|d| d.mount.id).unwrap_or(0);
-                        Ok(format!("pos:\t{pos}\nflags:\t0{:o}\nmnt_id:\t{mnt}\n", f.flags()).into_bytes())
-                    }))
-                }),
-            })
-        }
+        }),
         "task" => {
             let w2 = w.clone();
             Arc::new(ProcDir {
@@ -416,6 +382,31 @@ fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, name: &[u8]) -> Result<InodeRef, 
         "mounts" => file(p, move || with_tg(&w, |tg| Ok(mounts(tg, false)))),
         "mountinfo" => file(p, move || with_tg(&w, |tg| Ok(mounts(tg, true)))),
         _ => return Err(Errno::ENOENT),
+    })
+}
+
+/// A directory with one entry per open descriptor of the process
+/// (/proc/[pid]/fd, fdinfo); `node` makes the entry for one descriptor.
+fn fd_dir(
+    path: String,
+    w: Weak<ThreadGroup>,
+    d_type: u8,
+    node: impl Fn(i32, Arc<vfs::OpenFile>) -> InodeRef + Send + Sync + 'static,
+) -> InodeRef {
+    let w2 = w.clone();
+    Arc::new(ProcDir {
+        path,
+        list: Box::new(move || {
+            w.upgrade()
+                .map(|tg| tg.fds().list().into_iter().map(|(fd, _)| (fd.to_string().into_bytes(), d_type)).collect())
+                .unwrap_or_default()
+        }),
+        lookup: Box::new(move |name| {
+            let fd: i32 = std::str::from_utf8(name).ok().and_then(|s| s.parse().ok()).ok_or(Errno::ENOENT)?;
+            let tg = w2.upgrade().ok_or(Errno::ENOENT)?;
+            let f = tg.fds().get(fd).map_err(|_| Errno::ENOENT)?;
+            Ok(node(fd, f))
+        }),
     })
 }
 

@@ -161,8 +161,7 @@ impl Task {
             if let Some(s) = self.exiting {
                 return s;
             }
-            let space = self.mm.space().clone();
-            let exit = match self.ctx.switch(&space, &mut self.regs) {
+            let exit = match self.ctx.switch(self.mm.space(), &mut self.regs) {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::error!("task {}: platform failure: {e}", self.tid);

@@ -303,20 +303,23 @@ fn read_iovecs(task: &Task, iov: UserAddr, cnt: i32) -> Result<Vec<Iovec>, Errno
 
 fn do_readv(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: Option<u64>) -> SysResult {
     let iovs = read_iovecs(task, iov, cnt)?;
+    each_iovec(&iovs, off, |e, at| do_read(task, f, UserAddr(e.base), e.len, at))
+}
+
+/// Run `op` on each non-empty iovec in turn (with the file offset for it,
+/// when positional), stopping at the first short transfer; an error after
+/// some bytes moved ends the call with the count so far.
+fn each_iovec(iovs: &[Iovec], off: Option<u64>, mut op: impl FnMut(&Iovec, Option<u64>) -> SysResult) -> SysResult {
     let mut total = 0u64;
-    for e in iovs {
-        if e.len == 0 {
-            continue;
-        }
-        let r = do_read(task, f, UserAddr(e.base), e.len, off.map(|o| o + total));
-        match r {
+    for e in iovs.iter().filter(|e| e.len != 0) {
+        match op(e, off.map(|o| o + total)) {
             Ok(n) => {
                 total += n;
                 if n < e.len {
                     break;
                 }
             }
-            Err(e) if total == 0 => return Err(e),
+            Err(err) if total == 0 => return Err(err),
             Err(_) => break,
         }
     }
@@ -359,23 +362,7 @@ fn do_writev(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: Option<u64
         }
         return Ok(n as u64);
     }
-    let mut total = 0u64;
-    for e in iovs {
-        if e.len == 0 {
-            continue;
-        }
-        match do_write(task, f, UserAddr(e.base), e.len, off.map(|o| o + total)) {
-            Ok(n) => {
-                total += n;
-                if n < e.len {
-                    break;
-                }
-            }
-            Err(e) if total == 0 => return Err(e),
-            Err(_) => break,
-        }
-    }
-    Ok(total)
+    each_iovec(&iovs, off, |e, at| do_write(task, f, UserAddr(e.base), e.len, at))
 }
 
 pub fn readv(task: &mut Task, fd: Fd, iov: UserAddr, cnt: i32) -> SysResult {

@@ -124,7 +124,8 @@ pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Ve
         },
     )?;
 
-    // Point of no return.
+    // Point of no return. Other threads go first (Linux's de_thread).
+    crate::process::kill_other_threads(task);
     task.set_mm(mm);
     task.tg.release_vfork();
     task.fds().close_on_exec();

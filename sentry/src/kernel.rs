@@ -40,6 +40,9 @@ pub struct Kernel {
     /// that wait4 callers re-check their children.
     pub wait_gen: Mutex<u64>,
     pub wait_cv: Condvar,
+    /// Thread id -> its process, for tkill/tgkill and /proc/[pid]/task.
+    tids: Mutex<BTreeMap<i32, Weak<ThreadGroup>>>,
+    pub futexes: crate::futex::FutexTable,
 }
 
 struct PidTable {
@@ -67,7 +70,22 @@ impl Kernel {
             pids: Mutex::new(PidTable { next: 1, groups: BTreeMap::new() }),
             wait_gen: Mutex::new(0),
             wait_cv: Condvar::new(),
+            tids: Mutex::new(BTreeMap::new()),
+            futexes: crate::futex::FutexTable::default(),
         })
+    }
+
+    pub fn register_tid(&self, tid: i32, tg: &Arc<ThreadGroup>) {
+        lock(&self.tids).insert(tid, Arc::downgrade(tg));
+    }
+
+    pub fn unregister_tid(&self, tid: i32) {
+        lock(&self.tids).remove(&tid);
+    }
+
+    /// The process a live thread id belongs to.
+    pub fn group_of_tid(&self, tid: i32) -> Option<Arc<ThreadGroup>> {
+        lock(&self.tids).get(&tid).and_then(|w| w.upgrade())
     }
 
     /// Wake everyone waiting for a child's state change.
@@ -180,22 +198,69 @@ pub struct ThreadGroup {
     pub zombie: Mutex<bool>,
     /// For vfork: the parent waits until this becomes true (exec or exit).
     pub vfork_done: Arc<(Mutex<bool>, Condvar)>,
-    /// The interrupt of the process's (single) task, to kick it out of a
-    /// blocking call or the guest when it is killed.
-    pub interrupt: Mutex<Option<Arc<vfs::Interrupt>>>,
-    /// Kicks the process's task out of the guest.
-    pub kicker: Mutex<Option<Arc<dyn platform::Interrupter>>>,
-    /// Set when the process was killed from outside; its task stops.
+    /// The live threads.
+    pub threads: Mutex<Vec<Arc<ThreadShared>>>,
+    /// Set when the whole process must end (exit_group, a fatal signal);
+    /// every thread stops at its next chance.
     pub killed: std::sync::atomic::AtomicBool,
-    /// Blocked signals of the process's task (readable by senders).
-    pub sigmask: std::sync::atomic::AtomicU64,
-    /// Pending signals: a bit per signal for a cheap check on the hot
-    /// path, and their siginfo behind the lock.
-    pub pending_bits: std::sync::atomic::AtomicU64,
-    pub pending: Mutex<BTreeMap<i32, abi::SigInfo>>,
+    /// Process-directed pending signals: a bit per signal for a cheap
+    /// check on the hot path, and their siginfo behind the lock.
+    pub pending: SignalQueue,
     /// ITIMER_REAL: when it next fires and its reload interval. Each arm
     /// bumps the generation so an old timer thread knows it was replaced.
     pub itimer_real: Mutex<RealTimer>,
+}
+
+/// Pending signals with their siginfo (standard signals coalesce).
+#[derive(Default)]
+pub struct SignalQueue {
+    pub bits: std::sync::atomic::AtomicU64,
+    pub info: Mutex<BTreeMap<i32, abi::SigInfo>>,
+}
+
+impl SignalQueue {
+    pub fn push(&self, info: abi::SigInfo) {
+        lock(&self.info).entry(info.signo).or_insert(info);
+        self.bits.fetch_or(abi::signal::sigbit(info.signo), std::sync::atomic::Ordering::AcqRel);
+    }
+
+    pub fn bits(&self) -> u64 {
+        self.bits.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Take `sig` if it is pending here.
+    pub fn take(&self, sig: i32) -> Option<abi::SigInfo> {
+        let mut g = lock(&self.info);
+        let i = g.remove(&sig)?;
+        self.bits.fetch_and(!abi::signal::sigbit(sig), std::sync::atomic::Ordering::AcqRel);
+        Some(i)
+    }
+}
+
+/// What other Sentry threads may touch of a task: its identity, mask,
+/// thread-directed signals and the handles that wake it.
+pub struct ThreadShared {
+    pub tid: i32,
+    pub sigmask: std::sync::atomic::AtomicU64,
+    pub pending: SignalQueue,
+    /// Wakes the task from a blocking wait in the Sentry.
+    pub interrupt: Arc<vfs::Interrupt>,
+    /// Kicks the task out of the guest.
+    pub kicker: Arc<dyn platform::Interrupter>,
+    /// Set when this thread alone must stop (another thread's execve).
+    pub must_exit: std::sync::atomic::AtomicBool,
+}
+
+impl ThreadShared {
+    /// Make the task notice something: leave a blocking wait or the guest.
+    pub fn kick(&self) {
+        self.interrupt.interrupt();
+        self.kicker.interrupt();
+    }
+
+    pub fn blocks(&self, sig: i32) -> bool {
+        self.sigmask.load(std::sync::atomic::Ordering::Acquire) & abi::signal::sigbit(sig) != 0
+    }
 }
 
 /// The state of a process's ITIMER_REAL.
@@ -253,12 +318,9 @@ impl ThreadGroup {
             exit_signal: Mutex::new(abi::signal::SIGCHLD),
             zombie: Mutex::new(false),
             vfork_done: Arc::new((Mutex::new(false), Condvar::new())),
-            interrupt: Mutex::new(None),
-            kicker: Mutex::new(None),
+            threads: Mutex::new(Vec::new()),
             killed: std::sync::atomic::AtomicBool::new(false),
-            sigmask: std::sync::atomic::AtomicU64::new(0),
-            pending_bits: std::sync::atomic::AtomicU64::new(0),
-            pending: Mutex::new(BTreeMap::new()),
+            pending: SignalQueue::default(),
             itimer_real: Mutex::new(RealTimer::default()),
         });
         kernel.register_group(&tg);
@@ -293,6 +355,18 @@ impl ThreadGroup {
 
     pub fn exit_status(&self) -> Option<ExitStatus> {
         *lock(&self.exit)
+    }
+
+    /// The live thread `tid` of this process.
+    pub fn thread(&self, tid: i32) -> Option<Arc<ThreadShared>> {
+        lock(&self.threads).iter().find(|t| t.tid == tid).cloned()
+    }
+
+    /// Make every thread notice that the process is ending.
+    pub fn kick_all(&self) {
+        for t in lock(&self.threads).iter() {
+            t.kick();
+        }
     }
 
     /// Release a vfork parent waiting on this process.

@@ -4,6 +4,7 @@
 //! `syscalls` crate and handed in at boot.
 
 pub mod exec;
+pub mod futex;
 pub mod kernel;
 pub mod loader;
 pub mod memfile;
@@ -66,9 +67,19 @@ pub fn run_init(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<ExitStatus, Boot
     let path = spec.argv.first().cloned().unwrap_or_default();
     exec::execve(&mut task, &path, spec.argv, spec.envp)
         .map_err(|errno| BootError::Exec { path: String::from_utf8_lossy(&path).into_owned(), errno })?;
-    let status = task.run();
-    drop(task);
-    process::release_process(&tg);
+    task.run();
+    process::task_exited(task);
+    // Other threads may still be running: the process ends with the last.
+    loop {
+        let gen = *kernel::lock(&kernel.wait_gen);
+        if *kernel::lock(&tg.zombie) {
+            break;
+        }
+        let g = kernel::lock(&kernel.wait_gen);
+        if *g == gen {
+            let _ = kernel.wait_cv.wait_timeout(g, std::time::Duration::from_millis(50));
+        }
+    }
     kernel.unregister_group(tg.tgid);
-    Ok(status)
+    Ok(tg.exit_status().unwrap_or(ExitStatus::Exited(0)))
 }

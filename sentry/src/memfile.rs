@@ -189,6 +189,18 @@ impl MemoryFile {
         Ok(())
     }
 
+    /// The 32-bit word at `off` as an atomic (futex operations).
+    pub fn atomic_u32(&self, off: u64) -> Result<&std::sync::atomic::AtomicU32, Errno> {
+        if !off.is_multiple_of(4) {
+            return Err(Errno::EINVAL);
+        }
+        self.check(off, 4)?;
+        // SAFETY: in bounds and 4-aligned within a mapping that lives as long
+        // as `self`; AtomicU32 has the layout of u32, and the guest (another
+        // process) may access the word concurrently, which atomics allow.
+        Ok(unsafe { &*(self.base.add(off as usize) as *const std::sync::atomic::AtomicU32) })
+    }
+
     /// Find the first NUL in `[off, off+len)`, if any.
     pub fn find_nul(&self, off: u64, len: usize) -> Result<Option<usize>, Errno> {
         self.check(off, len)?;

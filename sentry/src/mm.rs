@@ -628,6 +628,18 @@ impl MemoryManager {
         Ok(child)
     }
 
+    /// The memory-file offset behind `addr`, and whether its mapping is
+    /// shared; EFAULT when it is not mapped readable (or, with `write`,
+    /// writable).
+    pub fn translate(&self, addr: u64, write: bool) -> Result<(u64, bool), Errno> {
+        let s = self.lock();
+        let (_, v) = s.vmas.range(..=addr).next_back().ok_or(Errno::EFAULT)?;
+        if v.end <= addr || v.past_eof || !v.prot.read || (write && !v.prot.write) {
+            return Err(Errno::EFAULT);
+        }
+        Ok((v.file_offset_at(addr), v.shared))
+    }
+
     /// The VMA containing `addr`.
     pub fn vma_at(&self, addr: u64) -> Option<Vma> {
         let s = self.lock();

@@ -50,10 +50,10 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
         return Err(Errno::EINVAL);
     }
     if f & CLONE_THREAD != 0 {
-        if f & CLONE_SIGHAND == 0 {
+        if f & CLONE_SIGHAND == 0 || f & CLONE_VM == 0 {
             return Err(Errno::EINVAL);
         }
-        return Err(Errno::EAGAIN);
+        return clone_thread(task, a);
     }
     if f & CLONE_NEW_ANY != 0 {
         return Err(Errno::EPERM);
@@ -121,10 +121,8 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
         if let Err(e) = t.ctx.set_fp_state(&space, &fp) {
             tracing::warn!("task {tid}: restoring FP state: {e}");
         }
-        let status = t.run();
-        drop(t);
-        let _ = status;
-        release_process(&tg);
+        t.run();
+        task_exited(t);
     });
     if let Err(e) = spawned {
         tracing::error!("clone: spawning a Sentry thread: {e}");
@@ -143,6 +141,125 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
         }
     }
     Ok(tid)
+}
+
+/// A new thread in the caller's process, sharing its address space,
+/// files and signal handlers, on a Sentry thread of its own.
+fn clone_thread(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
+    let f = a.flags;
+    let kernel = task.kernel.clone();
+    let tid = kernel.alloc_pid();
+    let space = task.mm().space().clone();
+    let fp = task.ctx.fp_state(&space).unwrap_or_default();
+    if f & CLONE_PARENT_SETTID != 0 {
+        task.write_obj(crate::table::UserAddr(a.ptid), &tid)?;
+    }
+    if f & CLONE_CHILD_SETTID != 0 {
+        task.write_obj(crate::table::UserAddr(a.ctid), &tid)?;
+    }
+    let mut regs = task.regs;
+    regs.rax = 0;
+    if a.stack != 0 {
+        regs.rsp = a.stack;
+    }
+    if f & CLONE_SETTLS != 0 {
+        regs.fs_base = a.tls;
+    }
+    let sigmask = task.sigmask();
+    let clear_tid = if f & CLONE_CHILD_CLEARTID != 0 { a.ctid } else { 0 };
+    let tg = task.tg.clone();
+    // The task is registered before clone returns, so a signal or
+    // exit_group aimed at the process right away reaches it.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<bool>();
+    let spawned = std::thread::Builder::new().name(format!("task-{tid}")).spawn(move || {
+        procfs::set_current_pid(tg.tgid);
+        let mut t = match Task::new(tg.clone(), tid) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!("thread {tid}: no platform context: {e}");
+                let _ = ready_tx.send(false);
+                return;
+            }
+        };
+        t.regs = regs;
+        t.set_sigmask(sigmask);
+        t.clear_child_tid = clear_tid;
+        let space = t.mm().space().clone();
+        if let Err(e) = t.ctx.set_fp_state(&space, &fp) {
+            tracing::warn!("thread {tid}: restoring FP state: {e}");
+        }
+        let _ = ready_tx.send(true);
+        t.run();
+        task_exited(t);
+    });
+    if let Err(e) = spawned {
+        tracing::error!("clone: spawning a Sentry thread: {e}");
+        return Err(Errno::EAGAIN);
+    }
+    match ready_rx.recv() {
+        Ok(true) => Ok(tid),
+        _ => Err(Errno::EAGAIN),
+    }
+}
+
+/// A task's run loop has ended: wake its CLONE_CHILD_CLEARTID waiter,
+/// drop it from its process, and if it was the last thread, end the
+/// process with the task's status.
+pub fn task_exited(task: Task) {
+    let tg = task.tg.clone();
+    let kernel = task.kernel.clone();
+    if task.clear_child_tid != 0 && !tg.killed.load(std::sync::atomic::Ordering::Acquire) {
+        let mm = task.mm().clone();
+        if mm.write_obj(task.clear_child_tid, &0u32).is_ok() {
+            if let Ok(key) = crate::futex::key_of(&mm, task.clear_child_tid) {
+                let _ = kernel.futexes.wake(key, 1, u32::MAX);
+            }
+        }
+    }
+    let status = task.exiting.unwrap_or(ExitStatus::Exited(0));
+    let tid = task.tid;
+    drop(task);
+    kernel.unregister_tid(tid);
+    let last = {
+        let mut threads = lock(&tg.threads);
+        threads.retain(|t| t.tid != tid);
+        threads.is_empty()
+    };
+    if last {
+        {
+            let mut e = lock(&tg.exit);
+            if e.is_none() {
+                *e = Some(status);
+            }
+        }
+        release_process(&tg);
+    } else {
+        kernel.notify_waiters();
+    }
+}
+
+/// Stop every thread of the process but the caller's (execve), and wait
+/// until they are gone.
+pub fn kill_other_threads(task: &Task) {
+    let others: Vec<_> = lock(&task.tg.threads).iter().filter(|t| t.tid != task.tid).cloned().collect();
+    if others.is_empty() {
+        return;
+    }
+    for t in &others {
+        t.must_exit.store(true, std::sync::atomic::Ordering::Release);
+        t.kick();
+    }
+    let kernel = task.kernel.clone();
+    loop {
+        let gen = *lock(&kernel.wait_gen);
+        if lock(&task.tg.threads).len() <= 1 {
+            return;
+        }
+        let g = lock(&kernel.wait_gen);
+        if *g == gen {
+            let _ = kernel.wait_cv.wait_timeout(g, Duration::from_millis(20));
+        }
+    }
 }
 
 /// Free what an exited process holds and make it a zombie for its parent
@@ -203,12 +320,7 @@ pub fn kill_process(tg: &Arc<ThreadGroup>) {
     }
     drop(e);
     tg.killed.store(true, std::sync::atomic::Ordering::Release);
-    if let Some(i) = lock(&tg.interrupt).as_ref() {
-        i.interrupt();
-    }
-    if let Some(k) = lock(&tg.kicker).as_ref() {
-        k.interrupt();
-    }
+    tg.kick_all();
 }
 
 /// Which children a wait call is about.

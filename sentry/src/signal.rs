@@ -77,74 +77,104 @@ fn is_ignored(act: &KSigaction, sig: i32) -> bool {
     act.handler == SIG_IGN || (act.handler == SIG_DFL && default_action(sig) == DefaultAction::Ignore)
 }
 
-/// Make `sig` pending for process `tg` and wake its task if it can take it.
+/// Make `sig` pending for process `tg` and wake a thread that can take it.
 pub fn send_signal(tg: &Arc<ThreadGroup>, info: SigInfo) {
     let sig = info.signo;
     if !(1..=NSIG).contains(&sig) || tg.exit_status().is_some() {
         return;
     }
     if sig == SIGKILL {
-        let mut e = lock(&tg.exit);
-        if e.is_none() {
-            *e = Some(ExitStatus::Signaled { sig: SIGKILL, core: false });
-        }
-        drop(e);
-        crate::process::kill_process(tg);
+        kill_with(tg, ExitStatus::Signaled { sig: SIGKILL, core: false });
         return;
     }
-    let bit = sigbit(sig);
-    let blocked = tg.sigmask.load(Ordering::Acquire) & bit != 0;
+    let threads = lock(&tg.threads).clone();
+    let target = threads.iter().find(|t| !t.blocks(sig));
+    let act = lock(&tg.signals).actions[(sig - 1) as usize];
+    if target.is_some() && is_ignored(&act, sig) {
+        return;
+    }
+    tg.pending.push(info);
+    if let Some(t) = target {
+        t.kick();
+    }
+}
+
+/// Make `sig` pending for thread `tid` of `tg` (tgkill, tkill).
+pub fn send_signal_to_thread(tg: &Arc<ThreadGroup>, tid: i32, info: SigInfo) -> Result<(), Errno> {
+    let sig = info.signo;
+    let t = tg.thread(tid).ok_or(Errno::ESRCH)?;
+    if sig == 0 {
+        return Ok(());
+    }
+    if sig == SIGKILL {
+        kill_with(tg, ExitStatus::Signaled { sig: SIGKILL, core: false });
+        return Ok(());
+    }
+    let blocked = t.blocks(sig);
     let act = lock(&tg.signals).actions[(sig - 1) as usize];
     if !blocked && is_ignored(&act, sig) {
-        return;
+        return Ok(());
     }
-    lock(&tg.pending).entry(sig).or_insert(info);
-    tg.pending_bits.fetch_or(bit, Ordering::AcqRel);
+    t.pending.push(info);
     if !blocked {
-        if let Some(i) = lock(&tg.interrupt).as_ref() {
-            i.interrupt();
-        }
-        if let Some(k) = lock(&tg.kicker).as_ref() {
-            k.interrupt();
+        t.kick();
+    }
+    Ok(())
+}
+
+/// End the whole process with `status` (unless it already has one).
+pub fn kill_with(tg: &Arc<ThreadGroup>, status: ExitStatus) {
+    {
+        let mut e = lock(&tg.exit);
+        if e.is_none() {
+            *e = Some(status);
         }
     }
+    crate::process::kill_process(tg);
 }
 
 impl Task {
     pub fn sigmask(&self) -> u64 {
-        self.tg.sigmask.load(Ordering::Acquire)
+        self.shared.sigmask.load(Ordering::Acquire)
     }
 
     /// Set the blocked set (SIGKILL and SIGSTOP are never blocked); wake
     /// the task if that unblocks a pending signal.
     pub fn set_sigmask(&mut self, mask: u64) {
         let mask = mask & !UNBLOCKABLE;
-        self.tg.sigmask.store(mask, Ordering::Release);
-        if self.tg.pending_bits.load(Ordering::Acquire) & !mask != 0 {
+        self.shared.sigmask.store(mask, Ordering::Release);
+        if self.pending_bits() & !mask != 0 {
             self.interrupt.interrupt();
         }
     }
 
-    /// Pending signals not blocked.
-    pub fn deliverable(&self) -> u64 {
-        self.tg.pending_bits.load(Ordering::Acquire) & !self.sigmask()
+    /// Signals pending for this thread or its process.
+    pub fn pending_bits(&self) -> u64 {
+        self.tg.pending.bits() | self.shared.pending.bits()
     }
 
-    /// Raise `sig` against this task itself (raise, SIGPIPE).
+    /// Pending signals not blocked.
+    pub fn deliverable(&self) -> u64 {
+        self.pending_bits() & !self.sigmask()
+    }
+
+    /// Raise `sig` against this thread itself (raise, SIGPIPE).
     pub fn queue_self(&self, sig: i32, code: i32) {
         let c = self.creds();
-        send_signal(&self.tg, user_info(sig, code, self.tg.tgid, c.uid));
+        let _ = send_signal_to_thread(&self.tg, self.tid, user_info(sig, code, self.tg.tgid, c.uid));
     }
 
     fn take_pending(&self, sig: i32) -> SigInfo {
-        let info = lock(&self.tg.pending).remove(&sig).unwrap_or(SigInfo { signo: sig, ..Default::default() });
-        self.tg.pending_bits.fetch_and(!sigbit(sig), Ordering::AcqRel);
-        info
+        self.shared
+            .pending
+            .take(sig)
+            .or_else(|| self.tg.pending.take(sig))
+            .unwrap_or(SigInfo { signo: sig, ..Default::default() })
     }
 
     /// Remove and return the lowest pending signal in `set`, if any.
     pub fn dequeue_signal(&self, set: u64) -> Option<SigInfo> {
-        let bits = self.tg.pending_bits.load(Ordering::Acquire) & set;
+        let bits = self.pending_bits() & set;
         if bits == 0 {
             return None;
         }

@@ -1,7 +1,7 @@
 //! A task (guest thread) and its run loop: switch into the guest, serve
 //! what comes out, repeat.
 
-use crate::kernel::{lock, ExitStatus, FsContext, Kernel, ThreadGroup};
+use crate::kernel::{lock, ExitStatus, FsContext, Kernel, ThreadGroup, ThreadShared};
 use crate::mm::MemoryManager;
 use crate::table::UserAddr;
 use abi::flags::{AT_FDCWD, PATH_MAX};
@@ -27,6 +27,8 @@ pub struct Task {
     pub clear_child_tid: u64,
     /// Set by exit/exit_group/fatal signals: the run loop stops.
     pub exiting: Option<ExitStatus>,
+    /// What other Sentry threads see of this task (mask, signals, wake-ups).
+    pub shared: Arc<ThreadShared>,
     /// The task's MemoryManager (the thread group's, cached so the hot path
     /// takes no lock).
     mm: Arc<MemoryManager>,
@@ -38,8 +40,16 @@ impl Task {
         let ctx = kernel.platform.new_context()?;
         let mm = tg.mm().ok_or_else(|| platform::PlatformError::StubDied("process has exited".into()))?;
         let interrupt = Interrupt::new();
-        *lock(&tg.interrupt) = Some(interrupt.clone());
-        *lock(&tg.kicker) = Some(ctx.interrupter());
+        let shared = Arc::new(ThreadShared {
+            tid,
+            sigmask: std::sync::atomic::AtomicU64::new(0),
+            pending: Default::default(),
+            interrupt: interrupt.clone(),
+            kicker: ctx.interrupter(),
+            must_exit: std::sync::atomic::AtomicBool::new(false),
+        });
+        lock(&tg.threads).push(shared.clone());
+        kernel.register_tid(tid, &tg);
         Ok(Task {
             tid,
             tg,
@@ -51,6 +61,7 @@ impl Task {
             altstack: abi::StackT { ss_sp: 0, ss_flags: 2, pad: 0, ss_size: 0 },
             clear_child_tid: 0,
             exiting: None,
+            shared,
             mm,
         })
     }
@@ -142,11 +153,14 @@ impl Task {
 
     /// End the whole process with `status` (exit_group, fatal signal).
     pub fn exit_group(&mut self, status: ExitStatus) {
-        let mut e = lock(&self.tg.exit);
-        if e.is_none() {
-            *e = Some(status);
-        }
-        self.exiting = Some(e.unwrap_or(status));
+        crate::signal::kill_with(&self.tg, status);
+        self.exiting = Some(self.tg.exit_status().unwrap_or(status));
+    }
+
+    /// End only this thread (exit(2)); the process lives on while other
+    /// threads do, and takes `status` if this was the last one.
+    pub fn exit_thread(&mut self, status: ExitStatus) {
+        self.exiting = Some(status);
     }
 
     /// Run the guest until the process exits.
@@ -154,9 +168,14 @@ impl Task {
         let table = self.kernel.table.clone();
         let strace = self.kernel.strace;
         loop {
-            if self.tg.killed.load(std::sync::atomic::Ordering::Acquire) && self.exiting.is_none() {
-                self.exiting =
-                    Some(self.tg.exit_status().unwrap_or(ExitStatus::Signaled { sig: signal::SIGKILL, core: false }));
+            if self.exiting.is_none() {
+                if self.tg.killed.load(std::sync::atomic::Ordering::Acquire) {
+                    self.exiting = Some(
+                        self.tg.exit_status().unwrap_or(ExitStatus::Signaled { sig: signal::SIGKILL, core: false }),
+                    );
+                } else if self.shared.must_exit.load(std::sync::atomic::Ordering::Acquire) {
+                    self.exiting = Some(ExitStatus::Exited(0));
+                }
             }
             if let Some(s) = self.exiting {
                 return s;

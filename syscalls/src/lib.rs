@@ -140,7 +140,7 @@ pub fn build_table() -> SyscallTable {
     t.register(GETSID, Full, process::getsid);
     t.register(SETPGID, Full, process::setpgid);
     t.register(SETSID, Full, process::setsid);
-    t.register(EXIT, Partial("ends the process: one thread per process for now"), process::exit);
+    t.register(EXIT, Full, process::exit);
     t.register(EXIT_GROUP, Full, process::exit_group);
     t.register(EXECVE, Full, process::execve);
     t.register(UNAME, Full, process::uname);
@@ -151,7 +151,11 @@ pub fn build_table() -> SyscallTable {
     t.register(PRLIMIT64, Partial("limits are recorded; only RLIMIT_NOFILE is enforced"), process::prlimit64);
     t.register(ARCH_PRCTL, Partial("ARCH_SET/GET_FS and _GS; no CPUID faulting"), process::arch_prctl);
     t.register(SET_TID_ADDRESS, Full, process::set_tid_address);
-    t.register(SET_ROBUST_LIST, Partial("recorded only: robust futexes need threads"), process::set_robust_list);
+    t.register(
+        SET_ROBUST_LIST,
+        Partial("accepted; robust mutexes are not released when their owner dies"),
+        process::set_robust_list,
+    );
     t.register(PRCTL, Partial("names, pdeathsig, dumpable, no_new_privs, capbset_read"), process::prctl);
     t.register(SYSINFO, Partial("memory figures are nominal"), process::sysinfo);
     t.register(GETRANDOM, Full, process::getrandom);
@@ -214,7 +218,7 @@ pub fn build_table() -> SyscallTable {
     );
     t.register(FORK, Partial("the address space is copied (touched pages only), not copy-on-write"), process::fork);
     t.register(VFORK, Partial("the address space is copied; the parent waits for exec or exit"), process::vfork);
-    t.register(FUTEX, Partial("WAIT/WAKE(_BITSET) for one thread per process"), signal::futex);
+    t.register(FUTEX, Partial("no PI futexes (LOCK_PI/UNLOCK_PI are ENOSYS)"), signal::futex);
 
     // Not yet served, with the reason.
     for (nr, why) in [

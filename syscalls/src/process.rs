@@ -232,8 +232,7 @@ pub fn setsid(task: &mut Task) -> SysResult {
 }
 
 pub fn exit(task: &mut Task, code: i32) -> SysResult {
-    // Single-threaded processes: the thread's exit ends the process.
-    task.exit_group(ExitStatus::Exited(code & 0xff));
+    task.exit_thread(ExitStatus::Exited(code & 0xff));
     Ok(0)
 }
 

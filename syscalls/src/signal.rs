@@ -61,7 +61,7 @@ pub fn rt_sigpending(task: &mut Task, set: UserAddr, size: u64) -> SysResult {
     if size > 8 {
         return Err(Errno::EINVAL);
     }
-    let p = task.tg.pending_bits.load(std::sync::atomic::Ordering::Acquire) & task.sigmask();
+    let p = task.pending_bits() & task.sigmask();
     task.write_obj(set, &p)?;
     Ok(0)
 }
@@ -77,7 +77,9 @@ fn suspend_with(task: &mut Task, mask: u64) -> SysResult {
     task.saved_sigmask = Some(old);
     task.set_sigmask(mask);
     while task.deliverable() == 0 {
-        if task.tg.killed.load(std::sync::atomic::Ordering::Acquire) {
+        if task.tg.killed.load(std::sync::atomic::Ordering::Acquire)
+            || task.shared.must_exit.load(std::sync::atomic::Ordering::Acquire)
+        {
             break;
         }
         crate::time::sleep_until(task, std::time::Instant::now() + std::time::Duration::from_secs(3600)).ok();
@@ -233,24 +235,20 @@ pub fn tgkill(task: &mut Task, tgid: i32, tid: i32, sig: i32) -> SysResult {
     if tgid <= 0 || tid <= 0 || (sig != 0 && !valid(sig)) {
         return Err(Errno::EINVAL);
     }
-    if tgid != task.tg.tgid || tid != task.tid {
-        let tg = task.kernel.group(tgid).filter(|g| g.tgid == tid).ok_or(Errno::ESRCH)?;
-        signal_other(task, &tg, sig);
-        return Ok(0);
-    }
-    signal_self(task, sig, SI_TKILL)
+    let tg = task.kernel.group_of_tid(tid).filter(|g| g.tgid == tgid).ok_or(Errno::ESRCH)?;
+    let info = sentry::signal::user_info(sig, SI_TKILL, task.tg.tgid, task.creds().uid);
+    sentry::signal::send_signal_to_thread(&tg, tid, info)?;
+    Ok(0)
 }
 
 pub fn tkill(task: &mut Task, tid: i32, sig: i32) -> SysResult {
     if tid <= 0 || (sig != 0 && !valid(sig)) {
         return Err(Errno::EINVAL);
     }
-    if tid != task.tid {
-        let tg = task.kernel.group(tid).ok_or(Errno::ESRCH)?;
-        signal_other(task, &tg, sig);
-        return Ok(0);
-    }
-    signal_self(task, sig, SI_TKILL)
+    let tg = task.kernel.group_of_tid(tid).ok_or(Errno::ESRCH)?;
+    let info = sentry::signal::user_info(sig, SI_TKILL, task.tg.tgid, task.creds().uid);
+    sentry::signal::send_signal_to_thread(&tg, tid, info)?;
+    Ok(0)
 }
 
 pub fn wait4(task: &mut Task, pid: i32, status: UserAddr, options: i32, ru: UserAddr) -> SysResult {
@@ -323,8 +321,12 @@ pub fn waitid(task: &mut Task, idtype: i32, id: i32, info: UserAddr, options: i3
 
 const FUTEX_WAIT: i32 = 0;
 const FUTEX_WAKE: i32 = 1;
+const FUTEX_REQUEUE: i32 = 3;
+const FUTEX_CMP_REQUEUE: i32 = 4;
+const FUTEX_WAKE_OP: i32 = 5;
 const FUTEX_WAIT_BITSET: i32 = 9;
 const FUTEX_WAKE_BITSET: i32 = 10;
+const FUTEX_CLOCK_REALTIME: i32 = 256;
 
 pub fn futex(
     task: &mut Task,
@@ -332,36 +334,50 @@ pub fn futex(
     op: i32,
     val: u32,
     timeout: UserAddr,
-    _a2: UserAddr,
-    _v3: u32,
+    addr2: UserAddr,
+    val3: u32,
 ) -> SysResult {
-    if !addr.0.is_multiple_of(4) {
-        return Err(Errno::EINVAL);
-    }
-    match op & 0x7f {
-        FUTEX_WAKE | FUTEX_WAKE_BITSET => {
-            task.read_obj::<u32>(addr)?;
-            // One thread per process: there is nobody to wake.
+    let mm = task.mm().clone();
+    let futexes = &task.kernel.futexes;
+    let cmd = op & 0x7f;
+    match cmd {
+        FUTEX_WAIT | FUTEX_WAIT_BITSET => {
+            let bitset = if cmd == FUTEX_WAIT { u32::MAX } else { val3 };
+            let deadline = if timeout.is_null() {
+                None
+            } else {
+                let t: abi::Timespec = task.read_obj(timeout)?;
+                let ns = t.to_nanos().ok_or(Errno::EINVAL)?;
+                let now = std::time::Instant::now();
+                Some(if cmd == FUTEX_WAIT {
+                    now + std::time::Duration::from_nanos(ns)
+                } else {
+                    // Absolute, on CLOCK_MONOTONIC or (with the flag) REALTIME.
+                    let clock = if op & FUTEX_CLOCK_REALTIME != 0 {
+                        crate::time::host_clock(libc::CLOCK_REALTIME)
+                    } else {
+                        crate::time::monotonic_ns(task)
+                    };
+                    now + std::time::Duration::from_nanos(ns.saturating_sub(clock))
+                })
+            };
+            futexes.wait(&mm, addr.0, val, bitset, deadline, &task.interrupt)?;
             Ok(0)
         }
-        FUTEX_WAIT | FUTEX_WAIT_BITSET => {
-            let cur: u32 = task.read_obj(addr)?;
-            if cur != val {
-                return Err(Errno::EAGAIN);
-            }
-            // Nobody else can change the word: wait out the timeout.
-            if timeout.is_null() {
-                return Err(Errno::EDEADLK);
-            }
-            let t: abi::Timespec = task.read_obj(timeout)?;
-            let ns = t.to_nanos().ok_or(Errno::EINVAL)?;
-            let deadline = if op & 0x7f == FUTEX_WAIT {
-                std::time::Instant::now() + std::time::Duration::from_nanos(ns)
-            } else {
-                std::time::Instant::now()
-            };
-            crate::time::sleep_until(task, deadline)?;
-            Err(Errno::ETIMEDOUT)
+        FUTEX_WAKE | FUTEX_WAKE_BITSET => {
+            let bitset = if cmd == FUTEX_WAKE { u32::MAX } else { val3 };
+            let key = sentry::futex::key_of(&mm, addr.0)?;
+            Ok(futexes.wake(key, val, bitset)? as u64)
+        }
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
+            // The fourth argument is a count here, not a timeout pointer.
+            let n_move = timeout.0.min(i32::MAX as u64) as u32;
+            let expect = if cmd == FUTEX_CMP_REQUEUE { Some(val3) } else { None };
+            Ok(futexes.requeue(&mm, addr.0, addr2.0, val, n_move, expect)? as u64)
+        }
+        FUTEX_WAKE_OP => {
+            let n2 = timeout.0.min(i32::MAX as u64) as u32;
+            Ok(futexes.wake_op(&mm, addr.0, addr2.0, val, n2, val3)? as u64)
         }
         _ => Err(Errno::ENOSYS),
     }

@@ -14,6 +14,11 @@ pub fn host_clock(id: libc::clockid_t) -> u64 {
     (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
 }
 
+/// The sandbox's CLOCK_MONOTONIC (starts at one second, like a fresh boot).
+pub fn monotonic_ns(task: &Task) -> u64 {
+    task.kernel.uptime_ns() + 1_000_000_000
+}
+
 fn clock_now(task: &Task, id: i32) -> Result<u64, Errno> {
     Ok(match id {
         CLOCK_REALTIME | CLOCK_REALTIME_COARSE => host_clock(libc::CLOCK_REALTIME),

@@ -652,6 +652,7 @@ pub const GUESTS: &[Guest] = &[
     g("fork_wait", "fork_wait", Link::Static),
     g("threads", "threads", Link::Static),
     g("threads_dyn", "threads", Link::Dynamic),
+    Guest { status: 7, ..g("threads_stress", "threads_stress", Link::Static) },
     exits("exit3", 3),
     exits("exit42", 42),
     exits("exit_group", 0x34),

@@ -39,10 +39,9 @@ conformance! {
     signals_basic,
     timers,
     fork_wait,
-    #[ignore = "needs threads (clone with CLONE_THREAD) and futex"]
     threads,
-    #[ignore = "needs threads (clone with CLONE_THREAD) and futex"]
     threads_dyn,
+    threads_stress,
     exit3,
     exit42,
     exit_group,

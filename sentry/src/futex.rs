@@ -1,0 +1,236 @@
+//! Futexes: wait queues keyed by a guest word. Private mappings key by
+//! (address space, address); shared ones by the memory-file offset, so
+//! processes sharing memory (MAP_SHARED across fork) meet on one queue.
+
+use crate::kernel::lock;
+use crate::mm::MemoryManager;
+use abi::Errno;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+use vfs::Interrupt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FutexKey {
+    Private { mm: usize, addr: u64 },
+    Shared { offset: u64 },
+}
+
+/// One waiting task.
+pub struct Waiter {
+    woken: Mutex<bool>,
+    cv: Condvar,
+    bitset: u32,
+    /// Where it waits now (requeue moves it).
+    key: Mutex<FutexKey>,
+}
+
+/// Every futex queue of the sandbox.
+#[derive(Default)]
+pub struct FutexTable {
+    queues: Mutex<HashMap<FutexKey, VecDeque<Arc<Waiter>>>>,
+}
+
+/// The key for the word at `addr` of `mm`.
+pub fn key_of(mm: &Arc<MemoryManager>, addr: u64) -> Result<FutexKey, Errno> {
+    if !addr.is_multiple_of(4) {
+        return Err(Errno::EINVAL);
+    }
+    let (offset, shared) = mm.translate(addr, false)?;
+    Ok(if shared { FutexKey::Shared { offset } } else { FutexKey::Private { mm: Arc::as_ptr(mm) as usize, addr } })
+}
+
+impl FutexTable {
+    /// FUTEX_WAIT(_BITSET): sleep while the word at `addr` equals `val`.
+    pub fn wait(
+        &self,
+        mm: &Arc<MemoryManager>,
+        addr: u64,
+        val: u32,
+        bitset: u32,
+        deadline: Option<Instant>,
+        interrupt: &Interrupt,
+    ) -> Result<(), Errno> {
+        if bitset == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let key = key_of(mm, addr)?;
+        let w = Arc::new(Waiter { woken: Mutex::new(false), cv: Condvar::new(), bitset, key: Mutex::new(key) });
+        {
+            let mut q = lock(&self.queues);
+            // Read under the table lock: a waker that changed the word and
+            // then woke must take this lock, so no wake-up is lost.
+            let cur: u32 = mm.read_obj(addr)?;
+            if cur != val {
+                return Err(Errno::EAGAIN);
+            }
+            q.entry(key).or_default().push_back(w.clone());
+        }
+        let wk = w.clone();
+        let waker: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            let _g = lock(&wk.woken);
+            wk.cv.notify_all();
+        });
+        let outcome = interrupt.with_waker(waker, || {
+            let mut woken = lock(&w.woken);
+            loop {
+                if *woken {
+                    return Ok(());
+                }
+                if interrupt.is_pending() {
+                    return Err(Errno::ERESTARTSYS);
+                }
+                let mut slice = Duration::from_millis(100);
+                if let Some(d) = deadline {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Err(Errno::ETIMEDOUT);
+                    }
+                    slice = slice.min(d - now);
+                }
+                woken = match w.cv.wait_timeout(woken, slice) {
+                    Ok((g, _)) => g,
+                    Err(e) => e.into_inner().0,
+                };
+            }
+        });
+        if outcome.is_err() && !self.remove(&w) {
+            // A waker took it off the queue first: the wake-up counts.
+            return Ok(());
+        }
+        outcome
+    }
+
+    /// Take `w` off its queue; false if it was no longer queued.
+    fn remove(&self, w: &Arc<Waiter>) -> bool {
+        let mut q = lock(&self.queues);
+        let key = *lock(&w.key);
+        let Some(list) = q.get_mut(&key) else { return false };
+        let before = list.len();
+        list.retain(|x| !Arc::ptr_eq(x, w));
+        let removed = list.len() != before;
+        if list.is_empty() {
+            q.remove(&key);
+        }
+        removed
+    }
+
+    fn wake_key(q: &mut HashMap<FutexKey, VecDeque<Arc<Waiter>>>, key: FutexKey, n: u32, bitset: u32) -> u32 {
+        let Some(list) = q.get_mut(&key) else { return 0 };
+        let mut woken = 0;
+        let mut i = 0;
+        while i < list.len() && woken < n {
+            if list[i].bitset & bitset != 0 {
+                if let Some(w) = list.remove(i) {
+                    *lock(&w.woken) = true;
+                    w.cv.notify_all();
+                    woken += 1;
+                }
+            } else {
+                i += 1;
+            }
+        }
+        if list.is_empty() {
+            q.remove(&key);
+        }
+        woken
+    }
+
+    /// FUTEX_WAKE(_BITSET): wake up to `n` waiters on `key`.
+    pub fn wake(&self, key: FutexKey, n: u32, bitset: u32) -> Result<u32, Errno> {
+        if bitset == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut q = lock(&self.queues);
+        Ok(Self::wake_key(&mut q, key, n, bitset))
+    }
+
+    /// FUTEX_(CMP_)REQUEUE: wake `n_wake` on `from`, move up to `n_move`
+    /// of the rest to `to`. With `expect`, the word must still hold it.
+    pub fn requeue(
+        &self,
+        mm: &Arc<MemoryManager>,
+        from_addr: u64,
+        to_addr: u64,
+        n_wake: u32,
+        n_move: u32,
+        expect: Option<u32>,
+    ) -> Result<u32, Errno> {
+        let from = key_of(mm, from_addr)?;
+        let to = key_of(mm, to_addr)?;
+        let mut q = lock(&self.queues);
+        if let Some(v) = expect {
+            let cur: u32 = mm.read_obj(from_addr)?;
+            if cur != v {
+                return Err(Errno::EAGAIN);
+            }
+        }
+        let woken = Self::wake_key(&mut q, from, n_wake, u32::MAX);
+        let mut moved = 0;
+        if from != to {
+            let mut taken = Vec::new();
+            if let Some(list) = q.get_mut(&from) {
+                while moved < n_move {
+                    let Some(w) = list.pop_front() else { break };
+                    *lock(&w.key) = to;
+                    taken.push(w);
+                    moved += 1;
+                }
+                if list.is_empty() {
+                    q.remove(&from);
+                }
+            }
+            q.entry(to).or_default().extend(taken);
+        }
+        Ok(woken + moved)
+    }
+
+    /// FUTEX_WAKE_OP: update the word at `addr2` atomically, wake `n1` on
+    /// `addr1`, and `n2` on `addr2` if the old value passes the test.
+    pub fn wake_op(
+        &self,
+        mm: &Arc<MemoryManager>,
+        addr1: u64,
+        addr2: u64,
+        n1: u32,
+        n2: u32,
+        op: u32,
+    ) -> Result<u32, Errno> {
+        let k1 = key_of(mm, addr1)?;
+        let k2 = key_of(mm, addr2)?;
+        let (off2, _) = mm.translate(addr2, true)?;
+        let word = mm.memfile().atomic_u32(off2)?;
+        let kind = (op >> 28) & 7;
+        let shift_arg = op & (8 << 28) != 0;
+        let cmp = (op >> 24) & 15;
+        let mut oparg = (op >> 12) & 0xfff;
+        let cmparg = op & 0xfff;
+        if shift_arg {
+            oparg = 1u32.checked_shl(oparg).unwrap_or(0);
+        }
+        let mut q = lock(&self.queues);
+        let old = match kind {
+            0 => word.swap(oparg, Ordering::SeqCst),
+            1 => word.fetch_add(oparg, Ordering::SeqCst),
+            2 => word.fetch_or(oparg, Ordering::SeqCst),
+            3 => word.fetch_and(!oparg, Ordering::SeqCst),
+            4 => word.fetch_xor(oparg, Ordering::SeqCst),
+            _ => return Err(Errno::ENOSYS),
+        };
+        let pass = match cmp {
+            0 => old == cmparg,
+            1 => old != cmparg,
+            2 => (old as i32) < cmparg as i32,
+            3 => (old as i32) <= cmparg as i32,
+            4 => (old as i32) > cmparg as i32,
+            5 => (old as i32) >= cmparg as i32,
+            _ => return Err(Errno::ENOSYS),
+        };
+        let mut woken = Self::wake_key(&mut q, k1, n1, u32::MAX);
+        if pass {
+            woken += Self::wake_key(&mut q, k2, n2, u32::MAX);
+        }
+        Ok(woken)
+    }
+}

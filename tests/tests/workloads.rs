@@ -381,6 +381,87 @@ false | true; echo "pipeline status $?"
     }
 }
 
+/// The host's bash with jobs, traps and signals, and the tools issue 3
+/// names: find | xargs, a tar/gzip round trip, make, and gcc compiling and
+/// running a program, compared with the same script run natively.
+#[test]
+fn bash_jobs_traps_and_toolchain() {
+    for tool in ["/bin/bash", "/usr/bin/make", "/usr/bin/gcc", "/bin/tar", "/bin/gzip"] {
+        if !need_file("bash_jobs_traps_and_toolchain", tool) {
+            return;
+        }
+    }
+    let script = r#"
+set -u
+trap 'echo got USR1' USR1
+kill -USR1 $$
+sleep 0.05 & sleep 0.02 & wait; echo "jobs done"
+( sleep 5; echo never ) & victim=$!; kill -TERM $victim; wait $victim; echo "killed job status $?"
+( exit 9 ); echo "subshell $?"
+x=$(for i in 1 2 3; do echo $i; done | sort -r | head -1); echo "subst $x"
+mkdir -p src/a src/b && for f in 1 2 3; do echo "file $f" > src/a/$f; echo "other $f" > src/b/$f; done
+find src -type f | sort | xargs md5sum
+tar czf out.tgz src && mkdir unpacked && tar xzf out.tgz -C unpacked && diff -r src unpacked/src && echo "tar round trip ok"
+gzip -c src/a/1 | gzip -dc
+printf 'all: prog\nprog: prog.c\n\tgcc -O1 -o prog prog.c\n' > Makefile
+printf '#include <stdio.h>\nint main(void){puts("compiled and ran");return 5;}\n' > prog.c
+make -s; ./prog; echo "prog status $?"
+"#;
+    let a = TempDir::new("bash-native");
+    let n = native(&["/bin/bash", "-c", script], a.path());
+    assert_status(&n, 0);
+    for p in PLATFORMS {
+        let b = TempDir::new("bash-sandbox");
+        assert_same(&n, &run_do(p, &["/bin/bash", "-c", script], b.path()));
+    }
+}
+
+/// python3 with threads, subprocess, multiprocessing (fork), os.fork,
+/// signal handlers and sleeps.
+#[test]
+fn python3_processes_threads_signals() {
+    let Some(py) = real_python() else {
+        skip("python3_processes_threads_signals", "python3 is not installed");
+        return;
+    };
+    let code = r#"
+import os, signal, subprocess, threading, time, multiprocessing as mp
+total = 0
+lock = threading.Lock()
+def work():
+    global total
+    for _ in range(2000):
+        with lock:
+            total += 1
+ts = [threading.Thread(target=work) for _ in range(8)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print("threads", total)
+print("subprocess", subprocess.run(["/bin/echo", "hi"], capture_output=True, text=True).stdout.strip())
+mp.set_start_method("fork")
+with mp.Pool(2) as pool:
+    print("pool", pool.map(abs, [-1, -2, -3]))
+pid = os.fork()
+if pid == 0:
+    os._exit(7)
+print("fork status", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+got = []
+signal.signal(signal.SIGUSR1, lambda s, f: got.append(s))
+os.kill(os.getpid(), signal.SIGUSR1)
+signal.setitimer(signal.ITIMER_REAL, 0.05)
+signal.signal(signal.SIGALRM, lambda s, f: got.append(s))
+time.sleep(0.2)
+print("signals", sorted(got))
+"#;
+    let n = run_native(Path::new(&py), &["-S", "-c", code], &tmp());
+    if n.status != 0 {
+        skip("python3_processes_threads_signals", &format!("python3 does not run natively here:\n{}", n.describe()));
+        return;
+    }
+    for p in PLATFORMS {
+        assert_same(&n, &run_do(p, &[&py, "-S", "-c", code], &tmp()));
+    }
+}
+
 fn real_python() -> Option<String> {
     let py = tests::which("python3")?;
     let out = run_native(&py, &["-c", "import sys; print(sys.executable)"], &tmp());

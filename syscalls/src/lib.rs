@@ -2,6 +2,7 @@
 //! registers every handler with its support level. Numbers not registered
 //! stay `Unimplemented` and return ENOSYS (logged once per name).
 
+pub mod event;
 pub mod fd;
 pub mod fs;
 pub mod mm;
@@ -101,6 +102,26 @@ pub fn build_table() -> SyscallTable {
     t.register(PPOLL, Partial("readiness is sampled; the signal mask argument is ignored"), fd::ppoll);
     t.register(SELECT, Partial("readiness is sampled, not event-driven"), fd::select);
     t.register(PSELECT6, Partial("readiness is sampled; the signal mask argument is ignored"), fd::pselect6);
+
+    // Event files.
+    t.register(EVENTFD, Full, event::eventfd);
+    t.register(EVENTFD2, Full, event::eventfd2);
+    t.register(
+        TIMERFD_CREATE,
+        Partial("CLOCK_*_ALARM clocks are EINVAL; TFD_TIMER_CANCEL_ON_SET is accepted, never fires"),
+        event::timerfd_create,
+    );
+    t.register(TIMERFD_SETTIME, Full, event::timerfd_settime);
+    t.register(TIMERFD_GETTIME, Full, event::timerfd_gettime);
+    t.register(EPOLL_CREATE, Full, event::epoll_create);
+    t.register(EPOLL_CREATE1, Full, event::epoll_create1);
+    t.register(
+        EPOLL_CTL,
+        Partial("readiness is sampled, not event-driven; EPOLLEXCLUSIVE is ignored"),
+        event::epoll_ctl,
+    );
+    t.register(EPOLL_WAIT, Partial("readiness is sampled (50 us to 10 ms back-off)"), event::epoll_wait);
+    t.register(EPOLL_PWAIT, Partial("readiness is sampled (50 us to 10 ms back-off)"), event::epoll_pwait);
 
     // Memory.
     t.register(MMAP, Partial("file mappings are private copies: MAP_SHARED writes do not reach the file"), mm::mmap);
@@ -224,11 +245,6 @@ pub fn build_table() -> SyscallTable {
     for (nr, why) in [
         (SOCKET, "no network stack yet"),
         (SOCKETPAIR, "no network stack yet"),
-        (EPOLL_CREATE, "epoll is not served yet"),
-        (EPOLL_CREATE1, "epoll is not served yet"),
-        (EVENTFD, "eventfd is not served yet"),
-        (EVENTFD2, "eventfd is not served yet"),
-        (TIMERFD_CREATE, "timerfd is not served yet"),
         (SIGNALFD, "signalfd is not served yet"),
         (SIGNALFD4, "signalfd is not served yet"),
         (PTRACE, "ptrace inside the sandbox is refused"),

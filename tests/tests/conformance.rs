@@ -38,6 +38,7 @@ conformance! {
     execve,
     signals_basic,
     timers,
+    events,
     fork_wait,
     threads,
     threads_dyn,

@@ -7,6 +7,8 @@
 
 pub mod cred;
 pub mod devfs;
+pub mod epoll;
+pub mod eventfd;
 pub mod fdtable;
 pub mod hostfd;
 pub mod hostfs;
@@ -14,6 +16,7 @@ pub mod inode;
 pub mod mount;
 pub mod overlay;
 pub mod pipe;
+pub mod timerfd;
 pub mod tmpfs;
 mod util;
 pub mod wait;
@@ -23,7 +26,7 @@ pub use fdtable::{FdTable, OpenFile};
 pub use inode::{DirEntry, FileOps, Inode, InodeRef, MagicLink, SetAttr};
 pub use mount::{Dentry, DentryRef, Follow, Mount, MountFlags, MountNamespace};
 pub use util::makedev;
-pub use wait::{Interrupt, IoCtx};
+pub use wait::{Interrupt, IoCtx, Waitable};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -63,3 +63,72 @@ impl IoCtx<'_> {
         self.flags & abi::flags::O_NONBLOCK != 0
     }
 }
+
+/// State behind a lock that blocking operations wait on: changes call
+/// `notify`, waiters re-check their condition.
+pub struct Waitable<T> {
+    state: std::sync::Mutex<T>,
+    cond: std::sync::Condvar,
+}
+
+impl<T: Send + 'static> Waitable<T> {
+    pub fn new(v: T) -> Arc<Self> {
+        Arc::new(Waitable { state: std::sync::Mutex::new(v), cond: std::sync::Condvar::new() })
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(e) => e.into_inner(),
+        }
+    }
+
+    /// Wake every waiter (call after changing the state).
+    pub fn notify(&self) {
+        let _g = self.lock();
+        self.cond.notify_all();
+    }
+
+    /// Run `step` under the lock until it returns Some; in between sleep
+    /// until notified, `wake_at` (re-checked each round) passes, or the task
+    /// is interrupted (ERESTARTSYS). Non-blocking files get EAGAIN.
+    pub fn block_on<R>(
+        self: &Arc<Self>,
+        ctx: &IoCtx,
+        mut step: impl FnMut(&mut T) -> Option<Result<R, abi::Errno>>,
+        wake_at: impl Fn(&T) -> Option<std::time::Instant>,
+    ) -> Result<R, abi::Errno> {
+        {
+            let mut g = self.lock();
+            if let Some(r) = step(&mut g) {
+                return r;
+            }
+            if ctx.nonblock() {
+                return Err(abi::Errno::EAGAIN);
+            }
+        }
+        let me = self.clone();
+        let waker: Arc<dyn Fn() + Send + Sync> = Arc::new(move || me.notify());
+        ctx.interrupt.with_waker(waker, || {
+            let mut g = self.lock();
+            loop {
+                if let Some(r) = step(&mut g) {
+                    return r;
+                }
+                if ctx.interrupt.is_pending() {
+                    return Err(abi::Errno::ERESTARTSYS);
+                }
+                let slice = match wake_at(&g) {
+                    Some(t) => {
+                        t.saturating_duration_since(std::time::Instant::now()).max(std::time::Duration::from_micros(50))
+                    }
+                    None => std::time::Duration::from_millis(200),
+                };
+                g = match self.cond.wait_timeout(g, slice) {
+                    Ok((g, _)) => g,
+                    Err(e) => e.into_inner().0,
+                };
+            }
+        })
+    }
+}

@@ -1,0 +1,152 @@
+//! epoll: an interest list over open files, asked for readiness by
+//! epoll_wait. Level-triggered by default; EPOLLET reports a file again
+//! only when a readiness bit newly appears; EPOLLONESHOT disables the
+//! interest after one report until it is modified.
+
+use crate::wait::IoCtx;
+use crate::{FileOps, OpenFile};
+use abi::Errno;
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+pub const EPOLLIN: u32 = 0x001;
+pub const EPOLLERR: u32 = 0x008;
+pub const EPOLLHUP: u32 = 0x010;
+pub const EPOLLONESHOT: u32 = 1 << 30;
+pub const EPOLLET: u32 = 1 << 31;
+
+struct Interest {
+    file: Weak<OpenFile>,
+    events: u32,
+    data: u64,
+    /// Readiness at the last report (for EPOLLET).
+    last: u32,
+    disabled: bool,
+}
+
+#[derive(Default)]
+pub struct Epoll {
+    interests: Mutex<BTreeMap<i32, Interest>>,
+}
+
+impl Epoll {
+    pub fn new() -> Arc<Epoll> {
+        Arc::new(Epoll::default())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<i32, Interest>> {
+        match self.interests.lock() {
+            Ok(g) => g,
+            Err(e) => e.into_inner(),
+        }
+    }
+
+    /// The live interest for `fd`, dropping one whose file has gone.
+    fn live(map: &mut BTreeMap<i32, Interest>, fd: i32) -> bool {
+        match map.get(&fd) {
+            Some(i) if i.file.strong_count() > 0 => true,
+            Some(_) => {
+                map.remove(&fd);
+                false
+            }
+            None => false,
+        }
+    }
+
+    pub fn add(&self, fd: i32, file: &Arc<OpenFile>, events: u32, data: u64) -> Result<(), Errno> {
+        let mut m = self.lock();
+        if Self::live(&mut m, fd) {
+            return Err(Errno::EEXIST);
+        }
+        m.insert(fd, Interest { file: Arc::downgrade(file), events, data, last: 0, disabled: false });
+        Ok(())
+    }
+
+    pub fn modify(&self, fd: i32, events: u32, data: u64) -> Result<(), Errno> {
+        let mut m = self.lock();
+        if !Self::live(&mut m, fd) {
+            return Err(Errno::ENOENT);
+        }
+        if let Some(i) = m.get_mut(&fd) {
+            i.events = events;
+            i.data = data;
+            i.last = 0;
+            i.disabled = false;
+        }
+        Ok(())
+    }
+
+    pub fn delete(&self, fd: i32) -> Result<(), Errno> {
+        let mut m = self.lock();
+        if !Self::live(&mut m, fd) {
+            return Err(Errno::ENOENT);
+        }
+        m.remove(&fd);
+        Ok(())
+    }
+
+    /// Up to `max` (events, data) pairs ready now.
+    pub fn ready(&self, max: usize) -> Vec<(u32, u64)> {
+        let mut out = Vec::new();
+        let mut m = self.lock();
+        m.retain(|_, i| i.file.strong_count() > 0);
+        for i in m.values_mut() {
+            if out.len() >= max {
+                break;
+            }
+            let Some(f) = i.file.upgrade() else { continue };
+            if i.disabled {
+                continue;
+            }
+            let wanted = (i.events & 0xffff) | EPOLLERR | EPOLLHUP;
+            let ev = f.ops.poll() & wanted;
+            if i.events & EPOLLET != 0 {
+                let fresh = ev & !i.last;
+                i.last = ev;
+                if fresh == 0 {
+                    continue;
+                }
+            }
+            if ev == 0 {
+                continue;
+            }
+            if i.events & EPOLLONESHOT != 0 {
+                i.disabled = true;
+            }
+            out.push((ev, i.data));
+        }
+        out
+    }
+}
+
+impl FileOps for Epoll {
+    fn seekable(&self) -> bool {
+        false
+    }
+
+    fn poll(&self) -> u32 {
+        let m = self.lock();
+        let any = m.values().any(|i| {
+            !i.disabled
+                && i.file.upgrade().is_some_and(|f| f.ops.poll() & ((i.events & 0xffff) | EPOLLERR | EPOLLHUP) != 0)
+        });
+        if any {
+            EPOLLIN
+        } else {
+            0
+        }
+    }
+
+    fn read(&self, _ctx: &IoCtx, _buf: &mut [u8], _off: u64) -> Result<usize, Errno> {
+        Err(Errno::EINVAL)
+    }
+
+    fn stat(&self) -> Option<abi::Stat> {
+        Some(abi::Stat { st_mode: 0o600, st_nlink: 1, st_blksize: 4096, ..Default::default() })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -21,7 +21,12 @@ pub fn eventfd2(task: &mut Task, initval: u32, flags: u32) -> SysResult {
     if flags & !(EFD_SEMAPHORE | O_CLOEXEC | O_NONBLOCK) != 0 {
         return Err(Errno::EINVAL);
     }
-    install_anon(task, vfs::eventfd::EventFd::new(initval, flags & EFD_SEMAPHORE != 0), flags, "anon_inode:[eventfd]")
+    install_anon(
+        task,
+        vfs::eventfd::EventFd::new_ops(initval, flags & EFD_SEMAPHORE != 0),
+        flags,
+        "anon_inode:[eventfd]",
+    )
 }
 
 pub fn eventfd(task: &mut Task, initval: u32) -> SysResult {

@@ -14,7 +14,7 @@ pub struct EventFd {
 }
 
 impl EventFd {
-    pub fn new(initval: u32, semaphore: bool) -> Arc<dyn FileOps> {
+    pub fn new_ops(initval: u32, semaphore: bool) -> Arc<dyn FileOps> {
         Arc::new(EventFd { count: Waitable::new(initval as u64), semaphore })
     }
 }

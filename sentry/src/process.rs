@@ -363,12 +363,21 @@ pub fn wait_child(task: &Task, which: WaitFor, options: u32) -> Result<Option<(i
         if options & WNOHANG != 0 {
             return Ok(None);
         }
-        if task.interrupt.is_pending() {
+        // A signal wakes the wait at once (the waker bumps the generation).
+        let k = kernel.clone();
+        let waker: Arc<dyn Fn() + Send + Sync> = Arc::new(move || k.notify_waiters());
+        let interrupted = task.interrupt.with_waker(waker, || {
+            let g = lock(&kernel.wait_gen);
+            if task.interrupt.is_pending() {
+                return true;
+            }
+            if *g == gen {
+                let _ = kernel.wait_cv.wait_timeout(g, Duration::from_millis(500));
+            }
+            task.interrupt.is_pending()
+        });
+        if interrupted {
             return Err(Errno::ERESTARTSYS);
-        }
-        let g = lock(&kernel.wait_gen);
-        if *g == gen {
-            let _ = kernel.wait_cv.wait_timeout(g, Duration::from_millis(50));
         }
     }
 }

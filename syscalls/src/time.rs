@@ -68,17 +68,13 @@ pub fn time(task: &mut Task, t: UserAddr) -> SysResult {
 }
 
 /// Sleep until `deadline`, or until the task is interrupted (EINTR).
+/// Sleep until `deadline`, or until the task is interrupted (EINTR): the
+/// interrupt wakes the sleep at once.
 pub fn sleep_until(task: &Task, deadline: Instant) -> Result<(), Errno> {
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(());
-        }
-        if task.interrupt.is_pending() {
-            return Err(Errno::EINTR);
-        }
-        std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
-    }
+    let w = vfs::Waitable::new(());
+    let ctx = vfs::IoCtx { flags: 0, interrupt: &task.interrupt };
+    w.block_on(&ctx, |_| (Instant::now() >= deadline).then_some(Ok(())), |_| Some(deadline))
+        .map_err(|e| if e == Errno::ERESTARTSYS { Errno::EINTR } else { e })
 }
 
 pub fn nanosleep(task: &mut Task, req: UserAddr, rem: UserAddr) -> SysResult {

@@ -96,10 +96,14 @@ pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Ve
         Errno::ENOMEM
     })?;
     let mm = MemoryManager::new(space, kernel.memfile.clone(), kernel.platform.max_user_address());
-    let exe = loader::load(&mm, &file, &elf, false)?;
+    let cached = |f: &ExecFile| -> Result<_, Errno> {
+        let st = f.dentry.inode.stat()?;
+        kernel.file_cache.get(&kernel.memfile, &st, |buf, off| f.read_at(buf, off))
+    };
+    let exe = loader::load(&mm, &file, &elf, false, cached(&file)?.as_ref())?;
     let (entry, interp_base) = match &interp {
         Some((f, ie)) => {
-            let i = loader::load(&mm, f, ie, true)?;
+            let i = loader::load(&mm, f, ie, true, cached(f)?.as_ref())?;
             (i.entry, i.bias)
         }
         None => (exe.entry, 0),

@@ -43,6 +43,7 @@ pub struct Kernel {
     /// Thread id -> its process, for tkill/tgkill and /proc/[pid]/task.
     tids: Mutex<BTreeMap<i32, Weak<ThreadGroup>>>,
     pub futexes: crate::futex::FutexTable,
+    pub file_cache: crate::filecache::FileCache,
 }
 
 struct PidTable {
@@ -72,6 +73,7 @@ impl Kernel {
             wait_cv: Condvar::new(),
             tids: Mutex::new(BTreeMap::new()),
             futexes: crate::futex::FutexTable::default(),
+            file_cache: crate::filecache::FileCache::default(),
         })
     }
 

@@ -4,6 +4,7 @@
 //! `syscalls` crate and handed in at boot.
 
 pub mod exec;
+pub mod filecache;
 pub mod futex;
 pub mod kernel;
 pub mod loader;

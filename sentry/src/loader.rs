@@ -99,7 +99,15 @@ fn seg_prot(p: &ProgramHeader) -> Prot {
 
 /// Map every PT_LOAD of `elf` into `mm`. A PIE main program goes at
 /// PIE_BASE; an interpreter wherever there is room.
-pub fn load(mm: &MemoryManager, file: &ExecFile, elf: &ParsedElf, is_interp: bool) -> Result<ElfInfo, Errno> {
+/// `cache` is the file's contents in the file cache, when it is cached:
+/// read-only segments then map it directly, writable ones copy from it.
+pub fn load(
+    mm: &MemoryManager,
+    file: &ExecFile,
+    elf: &ParsedElf,
+    is_interp: bool,
+    cache: Option<&Arc<crate::memfile::MemRange>>,
+) -> Result<ElfInfo, Errno> {
     let loads: Vec<&ProgramHeader> = elf.phdrs.iter().filter(|p| p.p_type == PT_LOAD).collect();
     let first = loads.first().ok_or(Errno::ENOEXEC)?;
     let lo = page_down(first.p_vaddr);
@@ -137,12 +145,29 @@ pub fn load(mm: &MemoryManager, file: &ExecFile, elf: &ParsedElf, is_interp: boo
         let seg_lo = page_down(p.p_vaddr);
         let seg_hi = page_up(p.p_vaddr + p.p_memsz).ok_or(Errno::ENOEXEC)?;
         let name = VmaName::File { path: path.clone(), dev: st.st_dev, ino: st.st_ino, offset: page_down(p.p_offset) };
-        if seg_hi > seg_lo {
-            mm.map_range(bias + seg_lo, seg_hi - seg_lo, seg_prot(p), false, true, mem.clone(), seg_lo - lo, name)?;
-        }
         // File bytes from the page start (Linux maps whole file pages).
         let head = p.p_vaddr - seg_lo;
         let foff = p.p_offset.checked_sub(head).ok_or(Errno::ENOEXEC)?;
+        let seg_len = seg_hi - seg_lo;
+        if let Some(c) = cache {
+            let fits = foff.is_multiple_of(PAGE_SIZE) && foff.checked_add(seg_len).is_some_and(|e| e <= c.len);
+            if !p.is_write() && p.p_memsz == p.p_filesz && fits && seg_len > 0 {
+                mm.map_cached(bias + seg_lo, seg_len, seg_prot(p), true, c.clone(), foff, name)?;
+                continue;
+            }
+            if seg_len > 0 {
+                mm.map_range(bias + seg_lo, seg_len, seg_prot(p), false, true, mem.clone(), seg_lo - lo, name)?;
+            }
+            let n = head + p.p_filesz;
+            if foff.checked_add(n).is_none_or(|e| e > c.len) {
+                return Err(Errno::ENOEXEC);
+            }
+            mm.memfile().copy_within(c.off + foff, mem.off + (seg_lo - lo), n)?;
+            continue;
+        }
+        if seg_len > 0 {
+            mm.map_range(bias + seg_lo, seg_len, seg_prot(p), false, true, mem.clone(), seg_lo - lo, name)?;
+        }
         let mut remaining = p.p_filesz + head;
         let mut at = 0u64;
         let mut buf = vec![0u8; 256 << 10];

@@ -43,12 +43,15 @@ pub struct Vma {
     /// Pages of a file mapping past the end of the file: not mapped in the
     /// platform, so touching them faults, and the fault is SIGBUS.
     pub past_eof: bool,
+    /// A private mapping backed by the shared file cache: never written
+    /// in place (it is copied first when made writable), never punched.
+    pub cow: bool,
 }
 
 impl Vma {
     /// A fresh anonymous mapping of `[start, end)` backed by all of `mem`.
     fn anon(start: u64, end: u64, prot: Prot, shared: bool, mem: Arc<MemRange>, name: VmaName) -> Vma {
-        Vma { start, end, prot, shared, mem, mem_off: 0, name, past_eof: false }
+        Vma { start, end, prot, shared, mem, mem_off: 0, name, past_eof: false, cow: false }
     }
 
     fn file_offset_at(&self, addr: u64) -> u64 {
@@ -226,7 +229,7 @@ impl MemoryManager {
         }
         self.space.unmap(start, end - start).map_err(platform_err)?;
         for v in gone {
-            if !v.shared {
+            if !v.shared && !v.cow {
                 self.memfile.punch(v.mem.off + v.mem_off, v.end - v.start);
             }
         }
@@ -267,6 +270,41 @@ impl MemoryManager {
         mem_off: u64,
         name: VmaName,
     ) -> Result<u64, Errno> {
+        self.map_inner(addr, len, prot, shared, fixed, mem, mem_off, name, false)
+    }
+
+    /// Map a range of the file cache privately: shared with every other
+    /// such mapping until it is made writable (then it is copied).
+    #[allow(clippy::too_many_arguments)]
+    pub fn map_cached(
+        &self,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+        fixed: bool,
+        cache: Arc<MemRange>,
+        cache_off: u64,
+        name: VmaName,
+    ) -> Result<u64, Errno> {
+        if prot.write {
+            return Err(Errno::EINVAL);
+        }
+        self.map_inner(addr, len, prot, false, fixed, cache, cache_off, name, true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn map_inner(
+        &self,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+        shared: bool,
+        fixed: bool,
+        mem: Arc<MemRange>,
+        mem_off: u64,
+        name: VmaName,
+        cow: bool,
+    ) -> Result<u64, Errno> {
         let len = page_up(len).ok_or(Errno::ENOMEM)?;
         if len == 0 {
             return Err(Errno::EINVAL);
@@ -286,7 +324,8 @@ impl MemoryManager {
                 _ => self.find_gap(&s, len)?,
             }
         };
-        self.insert_locked(&mut s, Vma { start, end: start + len, prot, shared, mem, mem_off, name, past_eof: false })?;
+        let v = Vma { start, end: start + len, prot, shared, mem, mem_off, name, past_eof: false, cow };
+        self.insert_locked(&mut s, v)?;
         Ok(start)
     }
 
@@ -340,11 +379,23 @@ impl MemoryManager {
         Self::split_at(&mut s, addr);
         Self::split_at(&mut s, end);
         let mut backed = Vec::new();
+        let mut to_copy = Vec::new();
         for (_, v) in s.vmas.range_mut(addr..end) {
             v.prot = prot;
-            if !v.past_eof {
+            if v.cow && prot.write {
+                to_copy.push(v.start);
+            } else if !v.past_eof {
                 backed.push((v.start, v.end));
             }
+        }
+        // Cached file pages become writable: give the mapping its own copy.
+        for start in to_copy {
+            let Some(v) = s.vmas.get(&start).cloned() else { continue };
+            let len = v.end - v.start;
+            let mem = self.memfile.alloc(len)?;
+            self.memfile.copy_within(v.file_offset_at(v.start), mem.off, len)?;
+            let n = Vma { mem, mem_off: 0, cow: false, ..v };
+            self.insert_locked(&mut s, n)?;
         }
         for (a, e) in backed {
             self.space.protect(a, e - a, prot).map_err(platform_err)?;
@@ -481,7 +532,7 @@ impl MemoryManager {
         &self,
         addr: u64,
         len: usize,
-        need: fn(&Prot) -> bool,
+        need: fn(&Vma) -> bool,
         mut f: impl FnMut(u64, usize, usize) -> Result<(), Errno>,
     ) -> Result<(), Errno> {
         if len == 0 {
@@ -492,7 +543,7 @@ impl MemoryManager {
         let mut at = addr;
         while at < end {
             let (_, v) = s.vmas.range(..=at).next_back().ok_or(Errno::EFAULT)?;
-            if v.end <= at || !need(&v.prot) || v.past_eof {
+            if v.end <= at || !need(v) || v.past_eof {
                 return Err(Errno::EFAULT);
             }
             let n = (v.end.min(end) - at) as usize;
@@ -506,21 +557,21 @@ impl MemoryManager {
     /// readable).
     pub fn copy_in(&self, addr: u64, dst: &mut [u8]) -> Result<(), Errno> {
         let mf = &self.memfile;
-        self.for_each_piece(addr, dst.len(), |p| p.read, |off, at, n| mf.read(off, &mut dst[at..at + n]))
+        self.for_each_piece(addr, dst.len(), |v| v.prot.read, |off, at, n| mf.read(off, &mut dst[at..at + n]))
     }
 
     /// Copy `src` to guest memory at `addr` (EFAULT if any byte is not
     /// writable).
     pub fn copy_out(&self, addr: u64, src: &[u8]) -> Result<(), Errno> {
         let mf = &self.memfile;
-        self.for_each_piece(addr, src.len(), |p| p.write, |off, at, n| mf.write(off, &src[at..at + n]))
+        self.for_each_piece(addr, src.len(), |v| v.prot.write && !v.cow, |off, at, n| mf.write(off, &src[at..at + n]))
     }
 
     /// Write regardless of protection (the loader filling read-only
     /// segments, ptrace-like access by the Sentry itself).
     pub fn force_write(&self, addr: u64, src: &[u8]) -> Result<(), Errno> {
         let mf = &self.memfile;
-        self.for_each_piece(addr, src.len(), |_| true, |off, at, n| mf.write(off, &src[at..at + n]))
+        self.for_each_piece(addr, src.len(), |v| !v.cow, |off, at, n| mf.write(off, &src[at..at + n]))
     }
 
     /// Read regardless of protection (/proc/[pid]/cmdline and the like).
@@ -532,7 +583,7 @@ impl MemoryManager {
     /// Zero `[addr, addr+len)` regardless of protection.
     pub fn force_zero(&self, addr: u64, len: u64) -> Result<(), Errno> {
         let mf = &self.memfile;
-        self.for_each_piece(addr, len as usize, |_| true, |off, _, n| mf.zero(off, n as u64))
+        self.for_each_piece(addr, len as usize, |v| !v.cow, |off, _, n| mf.zero(off, n as u64))
     }
 
     /// Read a NUL-terminated string of at most `max` bytes (without the
@@ -549,7 +600,7 @@ impl MemoryManager {
             self.for_each_piece(
                 at,
                 chunk,
-                |p| p.read,
+                |v| v.prot.read,
                 |off, _, n| {
                     if found.is_some() {
                         return Ok(());
@@ -615,7 +666,7 @@ impl MemoryManager {
             cs.env_range = s.env_range;
             for v in s.vmas.values() {
                 let mut n = v.clone();
-                if !v.shared {
+                if !v.shared && !v.cow {
                     let len = v.end - v.start;
                     let mem = self.memfile.alloc(len)?;
                     self.memfile.copy_sparse(v.file_offset_at(v.start), mem.off, len)?;
@@ -634,7 +685,7 @@ impl MemoryManager {
     pub fn translate(&self, addr: u64, write: bool) -> Result<(u64, bool), Errno> {
         let s = self.lock();
         let (_, v) = s.vmas.range(..=addr).next_back().ok_or(Errno::EFAULT)?;
-        if v.end <= addr || v.past_eof || !v.prot.read || (write && !v.prot.write) {
+        if v.end <= addr || v.past_eof || !v.prot.read || (write && (!v.prot.write || v.cow)) {
             return Err(Errno::EFAULT);
         }
         Ok((v.file_offset_at(addr), v.shared))

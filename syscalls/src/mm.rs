@@ -69,25 +69,45 @@ pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, 
         );
     }
     off.checked_add(len).ok_or(Errno::EOVERFLOW)?;
-    // Copy the file's pages into fresh memory, then map it.
-    let mem = mm.memfile().alloc(len)?;
     let size = f.ops.size()?;
     let avail = size.saturating_sub(off).min(len);
-    let mut buf = vec![0u8; (avail as usize).min(1 << 20)];
-    let ctx = IoCtx { flags: O_RDONLY, interrupt: &task.interrupt };
-    let mut done = 0u64;
-    while done < avail {
-        let want = ((avail - done) as usize).min(buf.len());
-        let n = f.ops.read(&ctx, &mut buf[..want], off + done)?;
-        if n == 0 {
-            break;
-        }
-        mm.memfile().write(mem.off + done, &buf[..n])?;
-        done += n as u64;
-    }
-    let name = VmaName::File { path: d.path.clone(), dev: st.st_dev, ino: st.st_ino, offset: off };
-    let start = mm.map_range(addr.0, len, prot, shared, fixed, mem, 0, name)?;
     let in_file = abi::page_up(avail).ok_or(Errno::ENOMEM)?;
+    let name = VmaName::File { path: d.path.clone(), dev: st.st_dev, ino: st.st_ino, offset: off };
+    let ctx = IoCtx { flags: O_RDONLY, interrupt: &task.interrupt };
+    let cache =
+        if shared { None } else { task.kernel.file_cache.get(mm.memfile(), &st, |buf, o| f.ops.read(&ctx, buf, o))? };
+    let start = match cache {
+        Some(c) if !prot.write && in_file > 0 && off.checked_add(in_file).is_some_and(|e| e <= c.len) => {
+            // Place the whole mapping with fresh memory first, then lay the
+            // cached pages over the part inside the file.
+            let start = mm.map_anon(addr.0, len, prot, false, fixed, name.clone())?;
+            mm.map_cached(start, in_file, prot, true, c, off, name)?;
+            start
+        }
+        Some(c) => {
+            let mem = mm.memfile().alloc(len)?;
+            if avail > 0 {
+                mm.memfile().copy_within(c.off + off, mem.off, avail)?;
+            }
+            mm.map_range(addr.0, len, prot, shared, fixed, mem, 0, name)?
+        }
+        None => {
+            // Not cacheable (or shared): copy the file's pages into fresh memory.
+            let mem = mm.memfile().alloc(len)?;
+            let mut buf = vec![0u8; (avail as usize).min(1 << 20)];
+            let mut done = 0u64;
+            while done < avail {
+                let want = ((avail - done) as usize).min(buf.len());
+                let n = f.ops.read(&ctx, &mut buf[..want], off + done)?;
+                if n == 0 {
+                    break;
+                }
+                mm.memfile().write(mem.off + done, &buf[..n])?;
+                done += n as u64;
+            }
+            mm.map_range(addr.0, len, prot, shared, fixed, mem, 0, name)?
+        }
+    };
     if in_file < len {
         mm.mark_past_eof(start + in_file, len - in_file)?;
     }
@@ -145,7 +165,8 @@ pub fn madvise(task: &mut Task, addr: UserAddr, len: u64, advice: i32) -> SysRes
             while at < end {
                 let v = mm.vma_at(at).ok_or(Errno::ENOMEM)?;
                 let e = v.end.min(end);
-                if !v.shared {
+                // Cached file pages were never written: nothing to drop.
+                if !v.shared && !v.cow {
                     mm.force_zero(at, e - at)?;
                 }
                 at = e;

@@ -73,8 +73,13 @@ pub fn time(task: &mut Task, t: UserAddr) -> SysResult {
 pub fn sleep_until(task: &Task, deadline: Instant) -> Result<(), Errno> {
     let w = vfs::Waitable::new(());
     let ctx = vfs::IoCtx { flags: 0, interrupt: &task.interrupt };
-    w.block_on(&ctx, |_| (Instant::now() >= deadline).then_some(Ok(())), |_| Some(deadline))
-        .map_err(|e| if e == Errno::ERESTARTSYS { Errno::EINTR } else { e })
+    w.block_on(&ctx, |_| (Instant::now() >= deadline).then_some(Ok(())), |_| Some(deadline)).map_err(|e| {
+        if e == Errno::ERESTARTSYS {
+            Errno::EINTR
+        } else {
+            e
+        }
+    })
 }
 
 pub fn nanosleep(task: &mut Task, req: UserAddr, rem: UserAddr) -> SysResult {

@@ -217,6 +217,37 @@ int main(int argc, char **argv)
     }
     B("mmap_munmap_200", ok);
 
+    /* A private read-only file mapping made writable gets its own copy:
+     * the file and a second mapping of it keep the original bytes. */
+    {
+        char cpath[4200];
+        snprintf(cpath, sizeof cpath, "%s/cow_file", guest_scratch_buf);
+        int cf = open(cpath, O_RDWR | O_CREAT | O_TRUNC, 0644);
+        char page[4096];
+        memset(page, 'a', sizeof page);
+        write(cf, page, sizeof page);
+        unsigned char *m1 = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, cf, 0);
+        unsigned char *m2 = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, cf, 0);
+        T("cow_mprotect_rw", mprotect(m1, 4096, PROT_READ | PROT_WRITE));
+        m1[0] = 'Z';
+        B("cow_write_seen", m1[0] == 'Z');
+        B("cow_other_mapping_kept", m2[0] == 'a');
+        char c = 0;
+        pread(cf, &c, 1, 0);
+        B("cow_file_kept", c == 'a');
+        unsigned char *m3 = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, cf, 0);
+        B("cow_new_mapping_kept", m3[0] == 'a');
+        /* A write through the fd shows in new mappings. */
+        pwrite(cf, "b", 1, 0);
+        unsigned char *m4 = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, cf, 0);
+        B("file_write_seen_by_new_mapping", m4[0] == 'b');
+        munmap(m1, 4096);
+        munmap(m2, 4096);
+        munmap(m3, 4096);
+        munmap(m4, 4096);
+        close(cf);
+        unlink(cpath);
+    }
     guest_cleanup();
     P("done\n");
     return 0;

@@ -66,7 +66,15 @@ fn main() {
 
     let whole: &[(&str, &[&str])] = &[
         ("busybox true", &["/bin/busybox", "true"]),
-        ("fork+exec+wait x20 (sh)", &["/bin/busybox", "sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do /bin/busybox true; done"]),
+        (
+            "fork+exec+wait x20 (sh)",
+            &[
+                "/bin/busybox",
+                "sh",
+                "-c",
+                "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do /bin/busybox true; done",
+            ],
+        ),
         ("python3 -c pass", &["/usr/bin/python3", "-S", "-c", "pass"]),
         ("busybox md5sum /bin/busybox", &["/bin/busybox", "md5sum", "/bin/busybox"]),
         ("ls -lR /etc", &["/bin/ls", "-lR", "/etc"]),

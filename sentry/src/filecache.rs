@@ -1,0 +1,94 @@
+//! The file page cache: whole files read once into the memory file, so
+//! every process that maps or executes them shares one copy. Private
+//! read-only mappings (program text, shared libraries) map the cached
+//! pages directly; writable ones start as copies of them.
+
+use crate::kernel::lock;
+use crate::memfile::{MemRange, MemoryFile};
+use abi::{Errno, Stat};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// Files larger than this are not cached (they are copied per mapping).
+const MAX_FILE: u64 = 256 << 20;
+/// The cache keeps at most this many bytes alive by itself; mappings keep
+/// their own ranges alive beyond that.
+const MAX_TOTAL: u64 = 512 << 20;
+
+/// Identity of a file's contents: a changed size or mtime is a new entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Key {
+    dev: u64,
+    ino: u64,
+    size: i64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Key {
+    fn of(st: &Stat) -> Key {
+        Key {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size,
+            mtime: (st.st_mtime, st.st_mtime_nsec),
+            ctime: (st.st_ctime, st.st_ctime_nsec),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct FileCache {
+    /// Most recently used last.
+    entries: Mutex<VecDeque<(Key, Arc<MemRange>)>>,
+}
+
+impl FileCache {
+    /// The cached contents of the file with stat `st`, reading it with
+    /// `read(buf, offset)` on a miss. None when the file is not cacheable.
+    pub fn get(
+        &self,
+        memfile: &Arc<MemoryFile>,
+        st: &Stat,
+        mut read: impl FnMut(&mut [u8], u64) -> Result<usize, Errno>,
+    ) -> Result<Option<Arc<MemRange>>, Errno> {
+        let size = u64::try_from(st.st_size).unwrap_or(0);
+        if size == 0 || size > MAX_FILE || st.st_mode & abi::flags::S_IFMT != abi::flags::S_IFREG {
+            return Ok(None);
+        }
+        let key = Key::of(st);
+        {
+            let mut e = lock(&self.entries);
+            if let Some(i) = e.iter().position(|(k, _)| *k == key) {
+                if let Some(entry) = e.remove(i) {
+                    let r = entry.1.clone();
+                    e.push_back(entry);
+                    return Ok(Some(r));
+                }
+            }
+        }
+        let range = memfile.alloc(size)?;
+        let mut buf = vec![0u8; (size as usize).min(1 << 20)];
+        let mut done = 0u64;
+        while done < size {
+            let want = ((size - done) as usize).min(buf.len());
+            let n = read(&mut buf[..want], done)?;
+            if n == 0 {
+                // The file shrank under us: do not cache a short copy.
+                return Ok(None);
+            }
+            memfile.write(range.off + done, &buf[..n])?;
+            done += n as u64;
+        }
+        let mut e = lock(&self.entries);
+        e.push_back((key, range.clone()));
+        let mut total: u64 = e.iter().map(|(_, r)| r.len).sum();
+        while total > MAX_TOTAL {
+            match e.pop_front() {
+                Some((_, r)) => total -= r.len,
+                None => break,
+            }
+        }
+        Ok(Some(range))
+    }
+}

@@ -13,6 +13,7 @@ pub mod mm;
 pub mod process;
 pub mod procfs;
 pub mod signal;
+pub mod signalfd;
 pub mod table;
 pub mod task;
 

@@ -222,6 +222,14 @@ pub fn build_table() -> SyscallTable {
     );
     t.register(RT_SIGPROCMASK, Full, signal::rt_sigprocmask);
     t.register(RT_SIGPENDING, Full, signal::rt_sigpending);
+    t.register(RT_SIGQUEUEINFO, Partial("real-time signals do not queue more than one each"), signal::rt_sigqueueinfo);
+    t.register(
+        RT_TGSIGQUEUEINFO,
+        Partial("real-time signals do not queue more than one each"),
+        signal::rt_tgsigqueueinfo,
+    );
+    t.register(SIGNALFD, Partial("a blocking read samples the queue every 2 ms"), signal::signalfd);
+    t.register(SIGNALFD4, Partial("a blocking read samples the queue every 2 ms"), signal::signalfd4);
     t.register(SIGALTSTACK, Full, signal::sigaltstack);
     t.register(KILL, Partial("stop signals do not stop (no job control yet)"), signal::kill);
     t.register(TGKILL, Full, signal::tgkill);
@@ -245,8 +253,6 @@ pub fn build_table() -> SyscallTable {
     for (nr, why) in [
         (SOCKET, "no network stack yet"),
         (SOCKETPAIR, "no network stack yet"),
-        (SIGNALFD, "signalfd is not served yet"),
-        (SIGNALFD4, "signalfd is not served yet"),
         (PTRACE, "ptrace inside the sandbox is refused"),
         (MOUNT, "mounting from inside the sandbox is not served"),
         (UMOUNT2, "mounting from inside the sandbox is not served"),

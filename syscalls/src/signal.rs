@@ -382,3 +382,53 @@ pub fn futex(
         _ => Err(Errno::ENOSYS),
     }
 }
+
+pub fn signalfd4(task: &mut Task, fd: i32, mask: UserAddr, size: u64, flags: u32) -> SysResult {
+    use abi::flags::{O_CLOEXEC, O_NONBLOCK, O_RDWR};
+    if size != 8 || flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let m: u64 = task.read_obj(mask)?;
+    let m = m & !(sigbit(SIGKILL) | sigbit(SIGSTOP));
+    if fd != -1 {
+        let f = task.file(fd)?;
+        let s = f.ops.as_any().downcast_ref::<sentry::signalfd::SignalFd>().ok_or(Errno::EINVAL)?;
+        s.mask.store(m, std::sync::atomic::Ordering::Release);
+        return Ok(fd as u64);
+    }
+    let ops: std::sync::Arc<dyn vfs::FileOps> = sentry::signalfd::SignalFd::new(&task.tg, m);
+    let f = vfs::OpenFile::new_anon(ops, O_RDWR | (flags & O_NONBLOCK), "anon_inode:[signalfd]".into());
+    Ok(task.fds().install(f, flags & O_CLOEXEC != 0, task.tg.nofile())? as u64)
+}
+
+pub fn signalfd(task: &mut Task, fd: i32, mask: UserAddr, size: u64) -> SysResult {
+    signalfd4(task, fd, mask, size, 0)
+}
+
+/// rt_sigqueueinfo / rt_tgsigqueueinfo: a signal with caller-made siginfo.
+/// Like Linux, a caller may not forge kernel codes (si_code >= 0) for
+/// another process.
+fn queue_info(task: &mut Task, tgid: i32, tid: Option<i32>, sig: i32, uinfo: UserAddr) -> SysResult {
+    if !valid(sig) {
+        return Err(Errno::EINVAL);
+    }
+    let mut info: abi::SigInfo = task.read_obj(uinfo)?;
+    let tg = task.kernel.group(tgid).ok_or(Errno::ESRCH)?;
+    if (info.code >= 0 || info.code == SI_TKILL) && tg.tgid != task.tg.tgid {
+        return Err(Errno::EPERM);
+    }
+    info.signo = sig;
+    match tid {
+        Some(t) => sentry::signal::send_signal_to_thread(&tg, t, info)?,
+        None => sentry::signal::send_signal(&tg, info),
+    }
+    Ok(0)
+}
+
+pub fn rt_sigqueueinfo(task: &mut Task, pid: i32, sig: i32, uinfo: UserAddr) -> SysResult {
+    queue_info(task, pid, None, sig, uinfo)
+}
+
+pub fn rt_tgsigqueueinfo(task: &mut Task, tgid: i32, tid: i32, sig: i32, uinfo: UserAddr) -> SysResult {
+    queue_info(task, tgid, Some(tid), sig, uinfo)
+}

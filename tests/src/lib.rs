@@ -650,6 +650,7 @@ pub const GUESTS: &[Guest] = &[
     g("signals_basic", "signals_basic", Link::Static),
     g("timers", "timers", Link::Static),
     g("events", "events", Link::Static),
+    g("signalfd", "signalfd", Link::Static),
     g("fork_wait", "fork_wait", Link::Static),
     g("threads", "threads", Link::Static),
     g("threads_dyn", "threads", Link::Dynamic),

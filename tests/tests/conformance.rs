@@ -39,6 +39,7 @@ conformance! {
     signals_basic,
     timers,
     events,
+    signalfd,
     fork_wait,
     threads,
     threads_dyn,

@@ -52,11 +52,32 @@ pub fn probe_platform(name: &str) -> Result<(), String> {
 
 fn make_platform(name: &str, mf: &Arc<MemoryFile>) -> Result<Arc<dyn platform::Platform>, String> {
     match name {
+        "systrap" => platform_systrap::SystrapPlatform::new(mf.fd())
+            .map(|p| Arc::new(p) as Arc<dyn platform::Platform>)
+            .map_err(|e| e.to_string()),
         "ptrace" => platform_ptrace::PtracePlatform::new(mf.fd())
             .map(|p| Arc::new(p) as Arc<dyn platform::Platform>)
             .map_err(|e| e.to_string()),
         other => Err(format!("unknown platform {other:?}")),
     }
+}
+
+/// The first platform of `cli::PLATFORMS` that works here (systrap, else
+/// ptrace), as runsc picks systrap by default.
+fn default_platform(mf: &Arc<MemoryFile>) -> Result<Arc<dyn platform::Platform>, String> {
+    let mut why = Vec::new();
+    for name in crate::cli::PLATFORMS {
+        match make_platform(name, mf) {
+            Ok(p) => {
+                if !why.is_empty() {
+                    tracing::warn!("using platform {name}: {}", why.join("; "));
+                }
+                return Ok(p);
+            }
+            Err(e) => why.push(format!("{name} unavailable: {e}")),
+        }
+    }
+    Err(why.join("; "))
 }
 
 fn host_fs(path: &Path, readonly: bool) -> Result<InodeRef, String> {
@@ -116,7 +137,10 @@ fn host_stdio(fd: i32) -> Option<Arc<OpenFile>> {
 /// Run a sandbox to completion; returns the shell-style exit code.
 pub fn run_sandbox(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
     let memfile = MemoryFile::new().map_err(|e| e.to_string())?;
-    let platform = make_platform(&g.platform, &memfile)?;
+    let platform = match &g.platform {
+        Some(name) => make_platform(name, &memfile)?,
+        None => default_platform(&memfile)?,
+    };
     let table = Arc::new(syscalls::build_table());
 
     // procfs needs the kernel and the kernel needs the mounts: mount a

@@ -5,8 +5,8 @@ use crate::boot::{self, MountKind, MountSpec, SandboxConfig};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-/// The platforms this build knows.
-pub const PLATFORMS: &[&str] = &["ptrace"];
+/// The platforms this build knows, the default first.
+pub const PLATFORMS: &[&str] = &["systrap", "ptrace"];
 
 #[derive(Parser, Debug)]
 #[command(name = "runsc-lite", version, about = "Run programs in a userspace-kernel sandbox (a gVisor-style runsc).")]
@@ -19,9 +19,11 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct GlobalFlags {
-    /// Platform that traps guest syscalls (see `runsc-lite platforms`).
-    #[arg(long, global = true, default_value = "ptrace")]
-    pub platform: String,
+    /// Platform that traps guest syscalls: systrap (seccomp traps and
+    /// shared memory) or ptrace (PTRACE_SYSEMU). Without the flag: systrap,
+    /// or ptrace where seccomp is not available (see `runsc-lite platforms`).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub platform: Option<String>,
     /// Log every guest syscall: name, decoded arguments, result.
     #[arg(long, global = true)]
     pub strace: bool,
@@ -65,8 +67,8 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> Result<i32, String> {
     let g = cli.global;
-    if !PLATFORMS.contains(&g.platform.as_str()) {
-        return Err(format!("unknown platform {:?}: known platforms are {}", g.platform, PLATFORMS.join(", ")));
+    if let Some(p) = g.platform.as_deref().filter(|p| !PLATFORMS.contains(p)) {
+        return Err(format!("unknown platform {p:?}: known platforms are {}", PLATFORMS.join(", ")));
     }
     if !["none", "sandbox", "host"].contains(&g.network.as_str()) {
         return Err(format!("unknown network mode {:?}: use none, sandbox or host", g.network));
@@ -175,9 +177,14 @@ fn print_syscalls() {
 }
 
 fn print_platforms() {
+    let mut default = None;
     for p in PLATFORMS {
         match boot::probe_platform(p) {
-            Ok(()) => println!("{p}\tavailable"),
+            Ok(()) => {
+                let d = if default.is_none() { " (default)" } else { "" };
+                default.get_or_insert(*p);
+                println!("{p}\tavailable{d}");
+            }
             Err(e) => println!("{p}\tunavailable: {e}"),
         }
     }

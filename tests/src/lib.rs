@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// The platforms every sandboxed test runs on. Add "systrap" (or "kvm")
 /// here when it exists and every conformance and workload test runs on it
 /// too.
-pub const PLATFORMS: &[&str] = &["ptrace"];
+pub const PLATFORMS: &[&str] = &["systrap", "ptrace"];
 
 /// Default time limit of one run (native or sandboxed).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);

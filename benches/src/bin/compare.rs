@@ -8,7 +8,7 @@ use benches::{have_runsc, run_loop, runsc_lite, Runner};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const PLATFORMS: &[&str] = &["ptrace"];
+const PLATFORMS: &[&str] = &["systrap", "ptrace"];
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

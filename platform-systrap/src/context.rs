@@ -1,0 +1,407 @@
+//! Contexts: one guest thread, run in one stub thread per address space.
+//! Unlike ptrace, any Sentry thread may drive any stub thread: the hand-off
+//! is through shared memory.
+
+use crate::layout::*;
+use crate::process::{on_signal_stack, StubProcess, StubThread};
+use crate::space;
+use crate::sys;
+use abi::signal::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS, SIGTRAP};
+use abi::{Errno, SigInfo};
+use platform::{Access, AddressSpace, Context, Exit, FpState, Interrupter, PlatformError, Regs};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+/// Shared between a context and its interrupters.
+pub(crate) struct InterruptState {
+    /// An interrupt not yet reported by `switch`.
+    pending: AtomicBool,
+    /// The stub thread running the guest: pid << 32 | tid (0: none).
+    target: AtomicU64,
+}
+
+impl InterruptState {
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending.load(Ordering::SeqCst)
+    }
+}
+
+impl Interrupter for InterruptState {
+    fn interrupt(&self) {
+        // As in the ptrace platform: either `switch` sees `pending` before
+        // resuming the guest, or we see its stub thread and kick it. A kick
+        // that lands while the thread is parked stays pending (the handler
+        // blocks signals) and shows up as a stale interrupt, then ignored.
+        self.pending.store(true, Ordering::SeqCst);
+        let t = self.target.load(Ordering::SeqCst);
+        if t != 0 {
+            let _ = sys::tgkill((t >> 32) as i32, t as u32 as i32, crate::INTERRUPT_SIGNAL);
+        }
+    }
+}
+
+struct Entry {
+    key: usize,
+    space: Weak<dyn AddressSpace>,
+    proc: Arc<StubProcess>,
+    thread: StubThread,
+}
+
+pub(crate) struct SystrapContext {
+    entries: Vec<Entry>,
+    cur: usize,
+    intr: Arc<InterruptState>,
+    switches: u32,
+}
+
+// ucontext_t (x86-64) offsets.
+const UC_GREGS: u64 = 40;
+const UC_FPREGS: u64 = 224;
+const UC_SIZE: u64 = 296 + 8;
+// gregs indices.
+const G_R8: u64 = 0;
+const G_RDI: u64 = 8;
+const G_RSI: u64 = 9;
+const G_RBP: u64 = 10;
+const G_RBX: u64 = 11;
+const G_RDX: u64 = 12;
+const G_RAX: u64 = 13;
+const G_RCX: u64 = 14;
+const G_RSP: u64 = 15;
+const G_RIP: u64 = 16;
+const G_EFL: u64 = 17;
+const G_CSGSFS: u64 = 18;
+const G_ERR: u64 = 19;
+const G_TRAPNO: u64 = 20;
+
+const SYS_SECCOMP: i32 = 1;
+const SI_KERNEL: i32 = 0x80;
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const X86_TRAP_PF: u64 = 14;
+const FXSAVE_SIZE: u64 = 512;
+/// The xsave header's xstate_bv follows the legacy area.
+const XSTATE_BV: u64 = 512;
+const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+const SW_RESERVED: usize = 464;
+
+impl SystrapContext {
+    pub(crate) fn new() -> SystrapContext {
+        SystrapContext {
+            entries: Vec::new(),
+            cur: usize::MAX,
+            intr: Arc::new(InterruptState { pending: AtomicBool::new(false), target: AtomicU64::new(0) }),
+            switches: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn entry_index(&mut self, space: &Arc<dyn AddressSpace>) -> Result<usize, PlatformError> {
+        let key = space::key_of(space);
+        let i = self.cur;
+        if i < self.entries.len() && self.entries[i].key == key && !self.entries[i].proc.is_dead() {
+            return Ok(i);
+        }
+        self.find_or_create(space, key)
+    }
+
+    #[cold]
+    fn find_or_create(&mut self, space: &Arc<dyn AddressSpace>, key: usize) -> Result<usize, PlatformError> {
+        self.prune();
+        if let Some(i) = self.entries.iter().position(|e| e.key == key) {
+            self.cur = i;
+            return Ok(i);
+        }
+        let proc = space::lookup(key).ok_or_else(|| {
+            PlatformError::Unavailable("address space was not created by the systrap platform".into())
+        })?;
+        let thread = proc.acquire_thread()?;
+        let e = Entry { key, space: Arc::downgrade(space), proc, thread };
+        // A fresh thread starts from the initial FPU state, not whatever
+        // the control thread (a fork of the Sentry) had.
+        if let Some(off) = fp_offset(&e) {
+            write_fp(&e.proc, off, &FpState::default(), true);
+        }
+        self.entries.push(e);
+        self.cur = self.entries.len() - 1;
+        Ok(self.cur)
+    }
+
+    /// Drop entries whose address space is gone or whose stub died.
+    fn prune(&mut self) {
+        let mut i = 0;
+        while i < self.entries.len() {
+            if self.entries[i].space.strong_count() == 0 || self.entries[i].proc.is_dead() {
+                let e = self.entries.swap_remove(i);
+                e.proc.release_thread(e.thread);
+                self.cur = usize::MAX;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Serve the events that are not the Sentry's business (stale
+    /// interrupts, signals sent from outside, 32-bit syscalls) until one is.
+    fn run(&mut self, i: usize, regs: &mut Regs) -> Result<Exit, PlatformError> {
+        let e = &self.entries[i];
+        let (proc, t) = (&e.proc, e.thread);
+        put_regs(proc, t, regs)?;
+        proc.resume(t);
+        loop {
+            proc.wait_event(t, Some(&self.intr), None)?;
+            if let Some(exit) = classify(proc, t, &self.intr, regs)? {
+                return Ok(exit);
+            }
+            proc.resume(t);
+        }
+    }
+}
+
+/// What stub thread `t` reported, as an exit; None if it is none of the
+/// Sentry's business and the thread should just go on.
+fn classify(
+    proc: &StubProcess,
+    t: StubThread,
+    intr: &InterruptState,
+    regs: &mut Regs,
+) -> Result<Option<Exit>, PlatformError> {
+    {
+        let m = thread_off(t.index as u64);
+        let signo = proc.region.u32(m + M_SIGNO).load(Ordering::Relaxed) as i32;
+        let info_addr = proc.region.u64(m + M_SIGINFO).load(Ordering::Relaxed);
+        let Some(info_off) = on_signal_stack(t.index, info_addr, 128) else {
+            return Err(corrupt(proc, "siginfo"));
+        };
+        let mut info = SigInfo::default();
+        {
+            let mut b = [0u8; 128];
+            proc.region.read(info_off, &mut b);
+            info.signo = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            info.errno = i32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+            info.code = i32::from_le_bytes([b[8], b[9], b[10], b[11]]);
+            for (k, f) in info.fields.iter_mut().enumerate() {
+                let o = 16 + 8 * k;
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&b[o..o + 8]);
+                *f = u64::from_le_bytes(w);
+            }
+        }
+        if signo != info.signo {
+            return Err(corrupt(proc, "signal number"));
+        }
+        let uc = uc_offset(proc, t)?;
+        let greg = |k: u64| proc.region.u64(uc + UC_GREGS + 8 * k).load(Ordering::Relaxed);
+        match signo {
+            SIGSYS if info.code == SYS_SECCOMP => {
+                let arch = (info.fields[1] >> 32) as u32;
+                if arch != AUDIT_ARCH_X86_64 {
+                    // int 0x80 and friends: no 32-bit ABI here.
+                    proc.region
+                        .u64(uc + UC_GREGS + 8 * G_RAX)
+                        .store(-(Errno::ENOSYS.0 as i64) as u64, Ordering::Relaxed);
+                    return Ok(None);
+                }
+                get_regs(proc, t, uc, regs);
+                regs.orig_rax = regs.rax;
+                Ok(Some(Exit::Syscall))
+            }
+            crate::INTERRUPT_SIGNAL => {
+                if intr.pending.swap(false, Ordering::SeqCst) {
+                    get_regs(proc, t, uc, regs);
+                    return Ok(Some(Exit::Interrupted));
+                }
+                Ok(None)
+            }
+            SIGSEGV | SIGBUS if info.code > 0 && info.code != SI_KERNEL => {
+                get_regs(proc, t, uc, regs);
+                let err = greg(G_ERR);
+                let access = if greg(G_TRAPNO) != X86_TRAP_PF {
+                    Access::Read
+                } else if err & 0x10 != 0 {
+                    Access::Exec
+                } else if err & 0x2 != 0 {
+                    Access::Write
+                } else {
+                    Access::Read
+                };
+                Ok(Some(Exit::Fault { addr: info.fields[0], access, signo, code: info.code }))
+            }
+            SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP if info.code > 0 => {
+                get_regs(proc, t, uc, regs);
+                Ok(Some(Exit::Signal(info)))
+            }
+            _ => {
+                // Sent with kill(2) & co from outside: not the guest's doing.
+                tracing::debug!("systrap: stub {}: ignoring signal {signo} (code {})", proc.pid, info.code);
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// The stub lied about where its frame is: only its own guest can have
+/// done that. Kill it.
+#[cold]
+fn corrupt(proc: &StubProcess, what: &str) -> PlatformError {
+    tracing::warn!("systrap: stub {} reported a bad {what}: killing it", proc.pid);
+    proc.kill();
+    PlatformError::StubDied(format!("stub process {} corrupted its own message page", proc.pid))
+}
+
+/// The offset of thread `t`'s current ucontext.
+fn uc_offset(proc: &StubProcess, t: StubThread) -> Result<u64, PlatformError> {
+    let addr = proc.region.u64(thread_off(t.index as u64) + M_UCONTEXT).load(Ordering::Relaxed);
+    on_signal_stack(t.index, addr, UC_SIZE).ok_or_else(|| corrupt(proc, "ucontext"))
+}
+
+fn get_regs(proc: &StubProcess, t: StubThread, uc: u64, regs: &mut Regs) {
+    let g = |k: u64| proc.region.u64(uc + UC_GREGS + 8 * k).load(Ordering::Relaxed);
+    regs.r8 = g(G_R8);
+    regs.r9 = g(G_R8 + 1);
+    regs.r10 = g(G_R8 + 2);
+    regs.r11 = g(G_R8 + 3);
+    regs.r12 = g(G_R8 + 4);
+    regs.r13 = g(G_R8 + 5);
+    regs.r14 = g(G_R8 + 6);
+    regs.r15 = g(G_R8 + 7);
+    regs.rdi = g(G_RDI);
+    regs.rsi = g(G_RSI);
+    regs.rbp = g(G_RBP);
+    regs.rbx = g(G_RBX);
+    regs.rdx = g(G_RDX);
+    regs.rax = g(G_RAX);
+    regs.rcx = g(G_RCX);
+    regs.rsp = g(G_RSP);
+    regs.rip = g(G_RIP);
+    regs.eflags = g(G_EFL);
+    let csgsfs = g(G_CSGSFS);
+    regs.cs = csgsfs & 0xffff;
+    regs.gs = (csgsfs >> 16) & 0xffff;
+    regs.fs = (csgsfs >> 32) & 0xffff;
+    regs.ss = (csgsfs >> 48) & 0xffff;
+    regs.orig_rax = u64::MAX;
+    if proc.fsgsbase {
+        let m = thread_off(t.index as u64);
+        regs.fs_base = proc.region.u64(m + M_FS_BASE).load(Ordering::Relaxed);
+        regs.gs_base = proc.region.u64(m + M_GS_BASE).load(Ordering::Relaxed);
+    }
+}
+
+fn put_regs(proc: &StubProcess, t: StubThread, regs: &Regs) -> Result<(), PlatformError> {
+    let uc = uc_offset(proc, t)?;
+    let s = |k: u64, v: u64| proc.region.u64(uc + UC_GREGS + 8 * k).store(v, Ordering::Relaxed);
+    s(G_R8, regs.r8);
+    s(G_R8 + 1, regs.r9);
+    s(G_R8 + 2, regs.r10);
+    s(G_R8 + 3, regs.r11);
+    s(G_R8 + 4, regs.r12);
+    s(G_R8 + 5, regs.r13);
+    s(G_R8 + 6, regs.r14);
+    s(G_R8 + 7, regs.r15);
+    s(G_RDI, regs.rdi);
+    s(G_RSI, regs.rsi);
+    s(G_RBP, regs.rbp);
+    s(G_RBX, regs.rbx);
+    s(G_RDX, regs.rdx);
+    s(G_RAX, regs.rax);
+    s(G_RCX, regs.rcx);
+    s(G_RSP, regs.rsp);
+    s(G_RIP, regs.rip);
+    s(G_EFL, regs.eflags);
+    // Always 64-bit user code: keep the kernel's ss, force cs.
+    let csgsfs = proc.region.u64(uc + UC_GREGS + 8 * G_CSGSFS).load(Ordering::Relaxed);
+    s(G_CSGSFS, (csgsfs & !0xffff) | 0x33);
+    let m = thread_off(t.index as u64);
+    proc.region.u64(m + M_FS_BASE).store(regs.fs_base, Ordering::Relaxed);
+    proc.region.u64(m + M_GS_BASE).store(regs.gs_base, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The offset of the entry's saved FPU state, if the frame is sane.
+fn fp_offset(e: &Entry) -> Option<u64> {
+    let uc = uc_offset(&e.proc, e.thread).ok()?;
+    let addr = e.proc.region.u64(uc + UC_FPREGS).load(Ordering::Relaxed);
+    on_signal_stack(e.thread.index, addr, FXSAVE_SIZE + 64)
+}
+
+/// Write the legacy (FXSAVE) part of a frame's FPU state, keeping the
+/// kernel's software-reserved bytes; `reset` puts every other component in
+/// its initial state.
+fn write_fp(proc: &StubProcess, off: u64, fp: &FpState, reset: bool) {
+    let mut b = fp.0;
+    // An MXCSR with reserved bits set would make sigreturn fail.
+    let mut cur = [0u8; 512];
+    proc.region.read(off, &mut cur);
+    let mask = u32::from_le_bytes([cur[28], cur[29], cur[30], cur[31]]);
+    let mask = if mask == 0 { 0xffbf } else { mask };
+    let mxcsr = u32::from_le_bytes([b[24], b[25], b[26], b[27]]) & mask;
+    b[24..28].copy_from_slice(&mxcsr.to_le_bytes());
+    b[28..32].copy_from_slice(&cur[28..32]);
+    proc.region.write(off, &b[..SW_RESERVED]);
+    let magic =
+        u32::from_le_bytes([cur[SW_RESERVED], cur[SW_RESERVED + 1], cur[SW_RESERVED + 2], cur[SW_RESERVED + 3]]);
+    if magic == FP_XSTATE_MAGIC1 {
+        let bv = proc.region.u64(off + XSTATE_BV);
+        if reset {
+            bv.store(3, Ordering::Relaxed);
+        } else {
+            bv.fetch_or(3, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Context for SystrapContext {
+    fn switch(&mut self, space: &Arc<dyn AddressSpace>, regs: &mut Regs) -> Result<Exit, PlatformError> {
+        if self.entries.len() > 1 {
+            self.switches = self.switches.wrapping_add(1);
+            if self.switches.is_multiple_of(4096) {
+                self.prune();
+            }
+        }
+        let i = self.entry_index(space)?;
+        let e = &self.entries[i];
+        let target = (e.proc.pid as u64) << 32 | e.thread.tid as u32 as u64;
+        self.intr.target.store(target, Ordering::SeqCst);
+        if self.intr.pending.load(Ordering::SeqCst) && self.intr.pending.swap(false, Ordering::SeqCst) {
+            self.intr.target.store(0, Ordering::Release);
+            return Ok(Exit::Interrupted);
+        }
+        let r = self.run(i, regs);
+        self.intr.target.store(0, Ordering::Release);
+        if r.is_err() {
+            self.prune();
+        }
+        r
+    }
+
+    fn fp_state(&mut self, space: &Arc<dyn AddressSpace>) -> Result<FpState, PlatformError> {
+        let i = self.entry_index(space)?;
+        let e = &self.entries[i];
+        let off = fp_offset(e).ok_or_else(|| corrupt(&e.proc, "FPU state"))?;
+        let mut fp = FpState::default();
+        e.proc.region.read(off, &mut fp.0);
+        Ok(fp)
+    }
+
+    fn set_fp_state(&mut self, space: &Arc<dyn AddressSpace>, fp: &FpState) -> Result<(), PlatformError> {
+        let i = self.entry_index(space)?;
+        let e = &self.entries[i];
+        let off = fp_offset(e).ok_or_else(|| corrupt(&e.proc, "FPU state"))?;
+        write_fp(&e.proc, off, fp, false);
+        Ok(())
+    }
+
+    fn interrupter(&self) -> Arc<dyn Interrupter> {
+        self.intr.clone()
+    }
+}
+
+impl Drop for SystrapContext {
+    fn drop(&mut self) {
+        for e in self.entries.drain(..) {
+            if e.space.strong_count() > 0 {
+                e.proc.release_thread(e.thread);
+            }
+        }
+    }
+}

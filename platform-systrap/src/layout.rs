@@ -1,0 +1,106 @@
+//! Where things live in a stub process, and in the stub memory file that
+//! backs them (one memfd per stub process, mapped at the same offsets in
+//! the Sentry).
+//!
+//! ```text
+//! STUB_BASE + 0x0000  code          (RX in the stub)
+//!           + 0x2000  control page  (R  in the stub: Sentry -> stub)
+//!           + 0x3000  response page (RW in the stub: control thread -> Sentry)
+//!           + 0x4000  thread table  (R  in the stub: each thread's stack_t)
+//!           + THREADS_OFF + i * THREAD_STRIDE
+//!                     thread i: message page, then its signal stack
+//! ```
+//!
+//! Everything the stub can write is also writable by guest code (it is one
+//! address space): the Sentry treats the response and message pages as
+//! guest input. What the Sentry tells the stub lives in read-only pages.
+
+/// Start of the stub region; guest mappings stay below it.
+pub const STUB_BASE: u64 = 0x7fff_f000_0000;
+/// The end of the x86-64 user address space (4-level paging).
+pub const TASK_END: u64 = 0x7fff_ffff_f000;
+
+pub const PAGE: u64 = 4096;
+pub const CODE_OFF: u64 = 0;
+pub const CODE_SIZE: u64 = 2 * PAGE;
+pub const CTRL_OFF: u64 = 0x2000;
+pub const RESP_OFF: u64 = 0x3000;
+pub const TABLE_OFF: u64 = 0x4000;
+/// One `stack_t` (24 bytes) per thread, padded to 32.
+pub const TABLE_ENTRY: u64 = 32;
+/// Most stub threads one stub process may have (guest threads of one
+/// address space at once).
+pub const MAX_THREADS: u64 = 2048;
+pub const TABLE_SIZE: u64 = MAX_THREADS * TABLE_ENTRY;
+pub const THREADS_OFF: u64 = 0x10_0000;
+/// A thread's block: its message page, then its signal stack. A power of
+/// two, so the signal handler finds its message page by masking `rsp`.
+pub const THREAD_STRIDE: u64 = 0x1_0000;
+pub const ALTSTACK_OFF: u64 = PAGE;
+pub const ALTSTACK_SIZE: u64 = THREAD_STRIDE - PAGE;
+pub const REGION_SIZE: u64 = THREADS_OFF + MAX_THREADS * THREAD_STRIDE;
+pub const STUB_END: u64 = STUB_BASE + REGION_SIZE;
+
+// Control page (read-only in the stub).
+/// u32: bumped by the Sentry for each request (the control thread's futex).
+pub const C_REQ_SEQ: u64 = 0x00;
+/// u64: syscall number of the request.
+pub const C_NR: u64 = 0x08;
+/// 6 × u64: its arguments.
+pub const C_ARGS: u64 = 0x10;
+/// u64: thread index for a clone request.
+pub const C_THREAD: u64 = 0x40;
+/// u32: 1 if the handler may use rd/wrfsbase.
+pub const C_FSGSBASE: u64 = 0x48;
+/// `struct sock_fprog` of the control thread's filter.
+pub const C_FPROG_CTL: u64 = 0x50;
+/// `struct sock_fprog` of the guest threads' filter.
+pub const C_FPROG_GUEST: u64 = 0x60;
+/// u64: an empty signal set.
+pub const C_ZERO_MASK: u64 = 0x70;
+/// The filters' instructions.
+pub const C_FILTER_CTL: u64 = 0x100;
+pub const C_FILTER_GUEST: u64 = 0x800;
+pub const C_FILTER_MAX: u64 = (C_FILTER_GUEST - C_FILTER_CTL) / 8;
+
+// Response page (writable by the stub).
+/// u32: the control thread sleeps on the request sequence (wake it).
+pub const R_CTL_WAITING: u64 = 0x04;
+/// i64: the result of the last request (then written to the pipe).
+pub const R_RESULT: u64 = 0x08;
+
+// Message page of a thread (writable by the stub).
+/// u32: [`STATE_EVENT`] or [`STATE_RUN`] (the futex of both sides).
+pub const M_STATE: u64 = 0x00;
+/// u32: the stub thread sleeps on the state (wake it).
+pub const M_STUB_WAITING: u64 = 0x04;
+/// u32: the Sentry sleeps on the state (wake it).
+pub const M_SENTRY_WAITING: u64 = 0x08;
+/// u32: the signal the handler got.
+pub const M_SIGNO: u64 = 0x0c;
+/// u64: its siginfo and ucontext (stub addresses, on the signal stack).
+pub const M_SIGINFO: u64 = 0x10;
+pub const M_UCONTEXT: u64 = 0x18;
+/// u64: fs/gs base, read at entry (with FSGSBASE), set on resume.
+pub const M_FS_BASE: u64 = 0x20;
+pub const M_GS_BASE: u64 = 0x28;
+/// u64: fs/gs base last set with arch_prctl (without FSGSBASE).
+pub const M_CUR_FS: u64 = 0x30;
+pub const M_CUR_GS: u64 = 0x38;
+
+/// The stub thread stopped in its handler and reported a signal.
+pub const STATE_EVENT: u32 = 1;
+/// The Sentry has set the registers: return to the guest.
+pub const STATE_RUN: u32 = 2;
+
+/// Descriptors of a stub process: the Sentry's memory file (guest memory),
+/// the write end of the completion pipe, and (during set-up only) the stub
+/// memory file.
+pub const STUB_MEMFD_FD: i32 = 10;
+pub const STUB_PIPE_FD: i32 = 11;
+pub const STUB_REGION_FD: i32 = 12;
+
+/// Offset in the stub memory file of thread `i`'s block.
+pub const fn thread_off(i: u64) -> u64 {
+    THREADS_OFF + i * THREAD_STRIDE
+}

@@ -1,0 +1,137 @@
+//! The seccomp-trap ("systrap") platform.
+//!
+//! Guest threads run in *stub* processes under a seccomp filter that turns
+//! every guest syscall into a SIGSYS. The stub's signal handler (on a
+//! signal stack in memory shared with the Sentry) publishes where the
+//! kernel saved the guest's registers and waits; the Sentry reads and
+//! writes those registers in place, serves the syscall, and lets the
+//! handler return into the guest with `rt_sigreturn`. Faults and
+//! interrupts take the same road. Both sides spin for a short while before
+//! sleeping on a futex in the shared message page, so a syscall costs one
+//! signal delivery plus a hand-off, with no ptrace stop and no context
+//! switch when the two run on different CPUs.
+//!
+//! ## Processes and threads
+//!
+//! * Each [`AddressSpace`] is one stub process, forked from a dedicated
+//!   thread of the Sentry (stubs get PR_SET_PDEATHSIG against it). Its
+//!   first thread, the *control thread*, unmaps everything it inherited
+//!   but the stub region (`layout`), installs its filter, and from then on
+//!   makes mmap/munmap/mprotect/clone calls the Sentry writes into the
+//!   read-only control page. Results come back through a pipe, which guest
+//!   code cannot write to, so a guest cannot fake the completion of an
+//!   address-space change.
+//! * Each [`Context`] takes one stub thread (cloned by the control thread)
+//!   in each address space it runs in; threads go back to a per-process
+//!   pool when the context is dropped. Any Sentry thread can drive any
+//!   stub thread.
+//! * Dropping an address space SIGKILLs and reaps its stub process.
+//!
+//! ## The boundary
+//!
+//! A guest can write to everything the stub can write (message pages,
+//! signal stacks, the response page). The Sentry treats all of it as guest
+//! input: addresses are checked against the thread's own signal stack, and
+//! what is read there is at worst the guest's own registers. The guest's
+//! filter lets through only `rt_sigreturn`, `futex` wait/wake and
+//! `arch_prctl` set-fs/gs, each from one instruction of the stub; see
+//! `filter`.
+
+mod context;
+mod filter;
+mod layout;
+mod process;
+mod space;
+mod stubcode;
+mod sys;
+#[cfg(test)]
+mod tests;
+
+pub use layout::STUB_BASE;
+use platform::{AddressSpace, Context, Platform, PlatformError};
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The host signal that kicks a stub thread out of the guest. SIGCHLD as
+/// in the ptrace platform: stubs have no children of their own.
+pub(crate) const INTERRUPT_SIGNAL: i32 = libc::SIGCHLD;
+
+/// How long the Sentry spins for a stub thread's next event before
+/// sleeping on the futex.
+pub(crate) const SENTRY_SPIN: Duration = Duration::from_micros(20);
+
+pub(crate) struct Shared {
+    forker: process::Forker,
+    code: &'static [u8],
+    fsgsbase: bool,
+    control_filter: Vec<filter::SockFilter>,
+    guest_filter: Vec<filter::SockFilter>,
+    /// Where a new stub thread's first (trapped) syscall comes from.
+    ready_ip: u64,
+}
+
+/// The systrap platform.
+pub struct SystrapPlatform {
+    shared: Arc<Shared>,
+}
+
+impl SystrapPlatform {
+    /// A platform whose guest memory is the memory file `memfd` (owned by
+    /// the caller, which keeps it open as long as the platform and its
+    /// address spaces live).
+    ///
+    /// Checks that stubs work here (one is created and destroyed):
+    /// `PlatformError::Unavailable` if not, with the reason.
+    pub fn new(memfd: RawFd) -> Result<SystrapPlatform, PlatformError> {
+        // SAFETY: fcntl(F_GETFD) only inspects the descriptor table.
+        if memfd < 0 || unsafe { libc::fcntl(memfd, libc::F_GETFD) } < 0 {
+            return Err(PlatformError::Unavailable(format!("memory file descriptor {memfd} is not open")));
+        }
+        if !sys::seccomp_available() {
+            return Err(PlatformError::Unavailable("the kernel has no seccomp filters".into()));
+        }
+        let code = stubcode::code();
+        if code.len() as u64 > layout::CODE_SIZE {
+            return Err(PlatformError::Unavailable("stub code does not fit its pages".into()));
+        }
+        let labels = stubcode::Labels::get();
+        let control_filter = filter::control_filter(&labels);
+        let guest_filter = filter::guest_filter(&labels);
+        if control_filter.len().max(guest_filter.len()) as u64 > layout::C_FILTER_MAX {
+            return Err(PlatformError::Unavailable("stub filters do not fit the control page".into()));
+        }
+        let shared = Arc::new(Shared {
+            forker: process::Forker::start(memfd)?,
+            code,
+            fsgsbase: sys::has_fsgsbase(),
+            control_filter,
+            guest_filter,
+            ready_ip: labels.ready_syscall,
+        });
+        let p = SystrapPlatform { shared };
+        drop(p.new_address_space().map_err(|e| match e {
+            PlatformError::Unavailable(s) => PlatformError::Unavailable(format!("systrap stubs unusable: {s}")),
+            e => PlatformError::Unavailable(format!("systrap stubs unusable: {e}")),
+        })?);
+        Ok(p)
+    }
+}
+
+impl Platform for SystrapPlatform {
+    fn name(&self) -> &'static str {
+        "systrap"
+    }
+
+    fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError> {
+        space::SystrapAddressSpace::create(&self.shared)
+    }
+
+    fn new_context(&self) -> Result<Box<dyn Context>, PlatformError> {
+        Ok(Box::new(context::SystrapContext::new()))
+    }
+
+    fn max_user_address(&self) -> u64 {
+        layout::STUB_BASE
+    }
+}

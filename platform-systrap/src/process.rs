@@ -1,0 +1,658 @@
+//! Stub processes: creating one (forked from a dedicated thread), asking
+//! its control thread for address-space changes, and its pool of stub
+//! threads.
+
+use crate::layout::*;
+use crate::sys::{self, syscall6};
+use crate::Shared;
+use abi::Errno;
+use platform::PlatformError;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{mpsc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// clone flags of a stub thread: a thread of the stub process.
+pub(crate) const THREAD_CLONE_FLAGS: u64 = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000;
+
+/// Signals the stub handles (everything else is ignored, so a stray kill
+/// from outside does not take the guest down).
+pub(crate) const HANDLED_SIGNALS: [i32; 7] =
+    [libc::SIGSYS, libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, crate::INTERRUPT_SIGNAL];
+
+/// How long a stub may take to come up, or to start a thread.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn host(call: &'static str, errno: Errno) -> PlatformError {
+    PlatformError::Host { call, errno }
+}
+
+/// The Sentry's mapping of a stub memory file.
+pub(crate) struct Region {
+    base: *mut u8,
+}
+
+// SAFETY: the region is shared memory; every access goes through atomics
+// or bounds-checked copies, and the mapping lives as long as the Region.
+unsafe impl Send for Region {}
+// SAFETY: as above.
+unsafe impl Sync for Region {}
+
+impl Region {
+    #[inline(always)]
+    pub(crate) fn u32(&self, off: u64) -> &AtomicU32 {
+        assert!(off.is_multiple_of(4) && off + 4 <= REGION_SIZE);
+        // SAFETY: in bounds (checked), aligned, and the memory is only
+        // accessed atomically or by the stub process.
+        unsafe { &*(self.base.add(off as usize) as *const AtomicU32) }
+    }
+
+    #[inline(always)]
+    pub(crate) fn u64(&self, off: u64) -> &AtomicU64 {
+        assert!(off.is_multiple_of(8) && off + 8 <= REGION_SIZE);
+        // SAFETY: as for u32.
+        unsafe { &*(self.base.add(off as usize) as *const AtomicU64) }
+    }
+
+    pub(crate) fn write(&self, off: u64, bytes: &[u8]) {
+        assert!(off + bytes.len() as u64 <= REGION_SIZE);
+        // SAFETY: in bounds (checked); the stub may race with us on bytes it
+        // can write, which only garbles what its own guest sees.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.base.add(off as usize), bytes.len()) }
+    }
+
+    pub(crate) fn read(&self, off: u64, out: &mut [u8]) {
+        assert!(off + out.len() as u64 <= REGION_SIZE);
+        // SAFETY: as for write.
+        unsafe { std::ptr::copy_nonoverlapping(self.base.add(off as usize), out.as_mut_ptr(), out.len()) }
+    }
+}
+
+/// The offset of `[addr, addr+len)` (a stub address the stub told us) if it
+/// lies within thread `i`'s signal stack, and is 8-aligned.
+pub(crate) fn on_signal_stack(i: u32, addr: u64, len: u64) -> Option<u64> {
+    let lo = STUB_BASE + thread_off(i as u64) + ALTSTACK_OFF;
+    let hi = lo + ALTSTACK_SIZE;
+    let end = addr.checked_add(len)?;
+    (addr >= lo && end <= hi && addr.is_multiple_of(8)).then(|| addr - STUB_BASE)
+}
+
+/// One stub thread, parked in its signal handler when not running guest
+/// code.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StubThread {
+    pub(crate) index: u32,
+    pub(crate) tid: i32,
+}
+
+struct Pool {
+    free: Vec<StubThread>,
+    next: u32,
+}
+
+/// One stub process: one guest address space.
+pub(crate) struct StubProcess {
+    pub(crate) pid: i32,
+    pidfd: i32,
+    /// Read end of the completion pipe.
+    pipe: i32,
+    pub(crate) region: Region,
+    /// Serialises requests to the control thread; the request sequence.
+    ctl: Mutex<u32>,
+    pool: Mutex<Pool>,
+    dead: AtomicBool,
+    reaped: Mutex<bool>,
+    pub(crate) fsgsbase: bool,
+    ready_ip: u64,
+}
+
+impl StubProcess {
+    pub(crate) fn create(shared: &Shared) -> Result<StubProcess, PlatformError> {
+        let fd = sys::memfd_create(c"runsc-lite-systrap-stub").map_err(|e| host("memfd_create", e))?;
+        let r = Self::create_with(shared, fd);
+        sys::close(fd);
+        r
+    }
+
+    fn create_with(shared: &Shared, fd: i32) -> Result<StubProcess, PlatformError> {
+        sys::ftruncate(fd, REGION_SIZE).map_err(|e| host("ftruncate", e))?;
+        let base = sys::map_shared(fd, REGION_SIZE).map_err(|e| host("mmap", e))?;
+        let region = Region { base };
+        let fail_region = |e: PlatformError| {
+            // SAFETY: our fresh mapping, not handed out.
+            unsafe { sys::unmap(base, REGION_SIZE) };
+            e
+        };
+        region.write(CODE_OFF, shared.code);
+        region.u32(CTRL_OFF + C_FSGSBASE).store(shared.fsgsbase as u32, Ordering::Relaxed);
+        for (fprog, at, filter) in
+            [(C_FPROG_CTL, C_FILTER_CTL, &shared.control_filter), (C_FPROG_GUEST, C_FILTER_GUEST, &shared.guest_filter)]
+        {
+            let bytes: Vec<u8> = filter
+                .iter()
+                .flat_map(|f| {
+                    let mut b = [0u8; 8];
+                    b[0..2].copy_from_slice(&f.code.to_le_bytes());
+                    b[2] = f.jt;
+                    b[3] = f.jf;
+                    b[4..8].copy_from_slice(&f.k.to_le_bytes());
+                    b
+                })
+                .collect();
+            region.write(CTRL_OFF + at, &bytes);
+            region.u64(CTRL_OFF + fprog).store(filter.len() as u64, Ordering::Relaxed);
+            region.u64(CTRL_OFF + fprog + 8).store(STUB_BASE + CTRL_OFF + at, Ordering::Relaxed);
+        }
+
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe2 writes two descriptors into a live array.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(fail_region(host("pipe2", Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(5)))));
+        }
+        let (pipe_r, pipe_w) = (fds[0], fds[1]);
+        let pid = shared.forker.fork(fd, pipe_w);
+        sys::close(pipe_w);
+        let pid = match pid {
+            Ok(pid) => pid,
+            Err(e) => {
+                sys::close(pipe_r);
+                return Err(fail_region(host("fork", e)));
+            }
+        };
+        let pidfd = match sys::pidfd_open(pid) {
+            Ok(p) => p,
+            Err(e) => {
+                sys::kill_and_reap(pid);
+                sys::close(pipe_r);
+                return Err(fail_region(host("pidfd_open", e)));
+            }
+        };
+        let p = StubProcess {
+            pid,
+            pidfd,
+            pipe: pipe_r,
+            region,
+            ctl: Mutex::new(0),
+            pool: Mutex::new(Pool { free: Vec::new(), next: 0 }),
+            dead: AtomicBool::new(false),
+            reaped: Mutex::new(false),
+            fsgsbase: shared.fsgsbase,
+            ready_ip: shared.ready_ip,
+        };
+        // The control thread reports in with a first result once it runs
+        // under its filter.
+        match p.read_result() {
+            Ok(0) => Ok(p),
+            Ok(r) => Err(PlatformError::Unavailable(format!("stub control thread reported {r}"))),
+            Err(_) => {
+                let why = p.setup_failure();
+                Err(PlatformError::Unavailable(why))
+            }
+        }
+    }
+
+    /// Why a stub died during set-up (reaps it).
+    fn setup_failure(&self) -> String {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(2) {
+            let mut g = lock(&self.reaped);
+            if *g {
+                break;
+            }
+            if let Some(st) = sys::try_reap(self.pid) {
+                *g = true;
+                self.dead.store(true, Ordering::Release);
+                return if libc::WIFEXITED(st) {
+                    format!("stub set-up failed at {}", setup_step(libc::WEXITSTATUS(st)))
+                } else {
+                    format!("stub set-up killed by signal {}", libc::WTERMSIG(st))
+                };
+            }
+            drop(g);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        "stub set-up did not finish".into()
+    }
+
+    /// Read one result from the completion pipe. Err if the stub is gone.
+    fn read_result(&self) -> Result<i64, PlatformError> {
+        let mut buf = [0u8; 8];
+        let mut got = 0;
+        while got < 8 {
+            // SAFETY: reads into the live remainder of `buf`.
+            let r = unsafe { libc::read(self.pipe, buf[got..].as_mut_ptr().cast(), 8 - got) };
+            if r > 0 {
+                got += r as usize;
+            } else if r == 0 {
+                self.dead.store(true, Ordering::Release);
+                return Err(PlatformError::StubDied(format!("stub process {} is gone", self.pid)));
+            } else {
+                let e = Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(5));
+                if e != Errno::EINTR {
+                    return Err(host("read", e));
+                }
+            }
+        }
+        Ok(i64::from_le_bytes(buf))
+    }
+
+    pub(crate) fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
+    /// Have the control thread make syscall `nr(args)` (for a clone,
+    /// `thread` is the new thread's index).
+    pub(crate) fn request(
+        &self,
+        call: &'static str,
+        nr: u64,
+        args: [u64; 6],
+        thread: u64,
+    ) -> Result<u64, PlatformError> {
+        let mut seq = lock(&self.ctl);
+        if self.is_dead() {
+            return Err(PlatformError::StubDied(format!("stub process {} is gone", self.pid)));
+        }
+        let c = CTRL_OFF;
+        self.region.u64(c + C_NR).store(nr, Ordering::Relaxed);
+        for (i, a) in args.iter().enumerate() {
+            self.region.u64(c + C_ARGS + 8 * i as u64).store(*a, Ordering::Relaxed);
+        }
+        self.region.u64(c + C_THREAD).store(thread, Ordering::Relaxed);
+        *seq = seq.wrapping_add(1);
+        let word = self.region.u32(c + C_REQ_SEQ);
+        word.store(*seq, Ordering::SeqCst);
+        if self.region.u32(RESP_OFF + R_CTL_WAITING).load(Ordering::SeqCst) != 0 {
+            sys::futex_wake(word);
+        }
+        let r = self.read_result()?;
+        if (-4095..0).contains(&r) {
+            Err(host(call, Errno(-r as i32)))
+        } else {
+            Ok(r as u64)
+        }
+    }
+
+    /// A parked stub thread for a new guest thread, with a clean frame.
+    pub(crate) fn acquire_thread(&self) -> Result<StubThread, PlatformError> {
+        let t = lock(&self.pool).free.pop();
+        let t = match t {
+            Some(t) => t,
+            None => self.new_thread()?,
+        };
+        let m = thread_off(t.index as u64);
+        self.region.u64(m + M_FS_BASE).store(0, Ordering::Relaxed);
+        self.region.u64(m + M_GS_BASE).store(0, Ordering::Relaxed);
+        self.region.u64(m + M_CUR_FS).store(u64::MAX, Ordering::Relaxed);
+        self.region.u64(m + M_CUR_GS).store(u64::MAX, Ordering::Relaxed);
+        Ok(t)
+    }
+
+    /// Give a stub thread back (parked in its handler) for reuse.
+    pub(crate) fn release_thread(&self, t: StubThread) {
+        if !self.is_dead() {
+            lock(&self.pool).free.push(t);
+        }
+    }
+
+    fn new_thread(&self) -> Result<StubThread, PlatformError> {
+        let index = {
+            let mut p = lock(&self.pool);
+            if p.next as u64 >= MAX_THREADS {
+                return Err(host("clone", Errno::EAGAIN));
+            }
+            p.next += 1;
+            p.next - 1
+        };
+        let block = thread_off(index as u64);
+        let e = TABLE_OFF + index as u64 * TABLE_ENTRY;
+        self.region.u64(e).store(STUB_BASE + block + ALTSTACK_OFF, Ordering::Relaxed);
+        self.region.u64(e + 8).store(0, Ordering::Relaxed);
+        self.region.u64(e + 16).store(ALTSTACK_SIZE, Ordering::Relaxed);
+        // Until it reports in, the thread is as good as running.
+        self.region.u32(block + M_STATE).store(STATE_RUN, Ordering::SeqCst);
+        let stack = STUB_BASE + block + THREAD_STRIDE;
+        let tid = self.request("clone", sys::SYS_CLONE, [THREAD_CLONE_FLAGS, stack, 0, 0, 0, 0], index as u64)? as i32;
+        let t = StubThread { index, tid };
+        // It reports in from its handler with a trapped getpid.
+        let deadline = Instant::now() + SETUP_TIMEOUT;
+        self.wait_event(t, None, Some(deadline))?;
+        // Its first report must be the trapped getpid (si_call_addr, the
+        // first word of the siginfo union, is where it came from).
+        let signo = self.region.u32(block + M_SIGNO).load(Ordering::Relaxed);
+        let info = self.region.u64(block + M_SIGINFO).load(Ordering::Relaxed);
+        let call_addr = on_signal_stack(index, info, 128).map(|off| self.region.u64(off + 16).load(Ordering::Relaxed));
+        if signo != libc::SIGSYS as u32 || call_addr != Some(self.ready_ip) {
+            self.kill();
+            return Err(PlatformError::StubDied(format!("new stub thread reported signal {signo} at start")));
+        }
+        Ok(t)
+    }
+
+    /// Wait until stub thread `t` reports an event (anything but RUN in its
+    /// state word). `intr`: the context's interrupt state, for the
+    /// watchdog on guests that do not react to interrupts.
+    pub(crate) fn wait_event(
+        &self,
+        t: StubThread,
+        intr: Option<&crate::context::InterruptState>,
+        deadline: Option<Instant>,
+    ) -> Result<(), PlatformError> {
+        let m = thread_off(t.index as u64);
+        let state = self.region.u32(m + M_STATE);
+        let spin_until = Instant::now() + crate::SENTRY_SPIN;
+        loop {
+            for _ in 0..64 {
+                if state.load(Ordering::Acquire) != STATE_RUN {
+                    return Ok(());
+                }
+                std::hint::spin_loop();
+            }
+            if Instant::now() >= spin_until {
+                break;
+            }
+        }
+        let waiting = self.region.u32(m + M_SENTRY_WAITING);
+        let mut since_kick = Instant::now();
+        let mut interrupted_at: Option<Instant> = None;
+        loop {
+            waiting.store(1, Ordering::SeqCst);
+            if state.load(Ordering::SeqCst) != STATE_RUN {
+                waiting.store(0, Ordering::Relaxed);
+                return Ok(());
+            }
+            sys::futex_wait(state, STATE_RUN, Duration::from_millis(100));
+            if state.load(Ordering::SeqCst) != STATE_RUN {
+                waiting.store(0, Ordering::Relaxed);
+                return Ok(());
+            }
+            if self.is_dead() || sys::pidfd_exited(self.pidfd) || !sys::thread_alive(self.pid, t.tid) {
+                self.dead.store(true, Ordering::Release);
+                return Err(PlatformError::StubDied(format!("stub thread {} of process {} is gone", t.tid, self.pid)));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                self.kill();
+                return Err(PlatformError::StubDied(format!("stub thread {} did not report in", t.tid)));
+            }
+            // A guest that blocks the interrupt signal (it can, through a
+            // forged sigreturn frame) would never come back: kick it again,
+            // and kill it after a while.
+            if intr.is_some_and(|i| i.is_pending()) {
+                let first = *interrupted_at.get_or_insert_with(Instant::now);
+                if first.elapsed() > Duration::from_secs(10) {
+                    tracing::warn!("systrap: stub {} ignores interrupts: killing it", self.pid);
+                    self.kill();
+                    return Err(PlatformError::StubDied(format!("stub process {} ignored interrupts", self.pid)));
+                }
+                if since_kick.elapsed() > Duration::from_millis(500) {
+                    since_kick = Instant::now();
+                    let _ = sys::tgkill(self.pid, t.tid, crate::INTERRUPT_SIGNAL);
+                }
+            } else {
+                interrupted_at = None;
+            }
+        }
+    }
+
+    /// Let stub thread `t` return to the guest.
+    #[inline(always)]
+    pub(crate) fn resume(&self, t: StubThread) {
+        let m = thread_off(t.index as u64);
+        let state = self.region.u32(m + M_STATE);
+        state.swap(STATE_RUN, Ordering::SeqCst);
+        if self.region.u32(m + M_STUB_WAITING).load(Ordering::SeqCst) != 0 {
+            sys::futex_wake(state);
+        }
+    }
+
+    /// Kill the stub process (idempotent) and reap it.
+    pub(crate) fn kill(&self) {
+        self.dead.store(true, Ordering::Release);
+        let mut g = lock(&self.reaped);
+        if !*g {
+            sys::kill_and_reap(self.pid);
+            *g = true;
+        }
+    }
+}
+
+impl Drop for StubProcess {
+    fn drop(&mut self) {
+        self.kill();
+        sys::close(self.pidfd);
+        sys::close(self.pipe);
+        // SAFETY: the region is ours and, with the process gone and `self`
+        // being dropped, used by nobody.
+        unsafe { sys::unmap(self.region.base, REGION_SIZE) };
+    }
+}
+
+fn setup_step(step: i32) -> &'static str {
+    match step {
+        1 => "setsid",
+        2 => "prctl(PR_SET_PDEATHSIG) (or the Sentry is gone)",
+        3 => "rseq unregistration",
+        4 => "descriptor set-up",
+        5 => "sigaction",
+        6 => "prctl(PR_SET_NO_NEW_PRIVS)",
+        7 => "mmap of the stub region",
+        _ => "unknown step",
+    }
+}
+
+/// What a freshly forked stub needs, computed before the fork.
+#[derive(Clone, Copy)]
+struct ChildArgs {
+    sentry_pid: i32,
+    memfd: i32,
+    region_fd: i32,
+    pipe_w: i32,
+    rseq_addr: u64,
+    rseq_size: u32,
+    handler: u64,
+    restorer: u64,
+    entry: u64,
+}
+
+/// A kernel `struct sigaction` (x86-64).
+#[repr(C)]
+struct KernelSigaction {
+    handler: u64,
+    flags: u64,
+    restorer: u64,
+    mask: u64,
+}
+
+const SA_SIGINFO: u64 = 4;
+const SA_ONSTACK: u64 = 0x0800_0000;
+const SA_RESTORER: u64 = 0x0400_0000;
+const SIG_IGN: u64 = 1;
+
+/// The forked child: set-up with raw syscalls only (no allocation, no
+/// locks: the parent is multi-threaded), then a jump into the stub code,
+/// which unmaps everything that came from the Sentry. Exits with the
+/// number of the step that failed.
+///
+/// # Safety
+/// Must only run in a freshly forked child of this process.
+unsafe fn child_main(a: &ChildArgs) -> ! {
+    macro_rules! sys {
+        ($step:expr, $nr:expr $(, $a:expr)*) => {{
+            let v: &[u64] = &[$($a as u64),*];
+            let mut x = [0u64; 6];
+            let mut i = 0;
+            while i < v.len() { x[i] = v[i]; i += 1; }
+            // SAFETY: every call below only changes this (child) process's
+            // own state, and only memory the code that follows no longer uses.
+            let r = unsafe { syscall6($nr, x[0], x[1], x[2], x[3], x[4], x[5]) };
+            if $step != 0 && r < 0 {
+                // SAFETY: exit_group takes no pointers.
+                unsafe { syscall6(sys::SYS_EXIT_GROUP, $step, 0, 0, 0, 0, 0) };
+            }
+            r
+        }};
+    }
+    sys!(1u64, sys::SYS_SETSID);
+    sys!(2u64, sys::SYS_PRCTL, libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    if sys!(2u64, sys::SYS_GETPPID) != a.sentry_pid as i64 {
+        sys!(2u64, sys::SYS_EXIT_GROUP, 2);
+    }
+    // The fork copied this thread's rseq registration; its area is in
+    // memory about to be unmapped, where the kernel's updates would fault.
+    if a.rseq_size != 0 {
+        let mut done = false;
+        for len in [32u64, a.rseq_size as u64, 20] {
+            if sys!(0u64, sys::SYS_RSEQ, a.rseq_addr, len, 1, 0x5305_3053u64) == 0 {
+                done = true;
+                break;
+            }
+        }
+        if !done {
+            sys!(3u64, sys::SYS_EXIT_GROUP, 3);
+        }
+    }
+    // Descriptors: the memory file, the pipe and the region at fixed
+    // numbers, nothing else.
+    let memfd = sys!(4u64, libc::SYS_fcntl as u64, a.memfd, libc::F_DUPFD, 100);
+    let pipe = sys!(4u64, libc::SYS_fcntl as u64, a.pipe_w, libc::F_DUPFD, 100);
+    let region = sys!(4u64, libc::SYS_fcntl as u64, a.region_fd, libc::F_DUPFD, 100);
+    sys!(4u64, libc::SYS_dup2 as u64, memfd, STUB_MEMFD_FD);
+    sys!(4u64, libc::SYS_dup2 as u64, pipe, STUB_PIPE_FD);
+    sys!(4u64, libc::SYS_dup2 as u64, region, STUB_REGION_FD);
+    sys!(4u64, sys::SYS_CLOSE_RANGE, 0, STUB_MEMFD_FD - 1, 0);
+    sys!(4u64, sys::SYS_CLOSE_RANGE, STUB_REGION_FD + 1, u32::MAX, 0);
+    // Signals: the handler for traps, faults and the interrupt; every other
+    // signal ignored. The mask stays full in this (control) thread.
+    let mut sig = 1u64;
+    while sig <= 64 {
+        let handled = HANDLED_SIGNALS.contains(&(sig as i32));
+        let act = if handled {
+            KernelSigaction {
+                handler: a.handler,
+                flags: SA_SIGINFO | SA_ONSTACK | SA_RESTORER,
+                restorer: a.restorer,
+                mask: !0,
+            }
+        } else {
+            KernelSigaction { handler: SIG_IGN, flags: SA_RESTORER, restorer: a.restorer, mask: 0 }
+        };
+        let step = if handled { 5u64 } else { 0 };
+        if sig != libc::SIGKILL as u64 && sig != libc::SIGSTOP as u64 {
+            sys!(step, sys::SYS_RT_SIGACTION, sig, &act as *const KernelSigaction as u64, 0, 8);
+        }
+        sig += 1;
+    }
+    sys!(6u64, sys::SYS_PRCTL, libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    let maps: [(u64, u64, u64); 5] = [
+        (CODE_OFF, CODE_SIZE, (libc::PROT_READ | libc::PROT_EXEC) as u64),
+        (CTRL_OFF, PAGE, libc::PROT_READ as u64),
+        (RESP_OFF, PAGE, (libc::PROT_READ | libc::PROT_WRITE) as u64),
+        (TABLE_OFF, TABLE_SIZE, libc::PROT_READ as u64),
+        (THREADS_OFF, MAX_THREADS * THREAD_STRIDE, (libc::PROT_READ | libc::PROT_WRITE) as u64),
+    ];
+    let mut i = 0;
+    while i < maps.len() {
+        let (off, len, prot) = maps[i];
+        let r = sys!(
+            7u64,
+            sys::SYS_MMAP,
+            STUB_BASE + off,
+            len,
+            prot,
+            libc::MAP_SHARED | libc::MAP_FIXED,
+            STUB_REGION_FD,
+            off
+        );
+        if r as u64 != STUB_BASE + off {
+            sys!(7u64, sys::SYS_EXIT_GROUP, 7);
+        }
+        i += 1;
+    }
+    sys!(0u64, sys::SYS_CLOSE, STUB_REGION_FD);
+    // SAFETY: the stub code is mapped at `entry`; it never returns and uses
+    // no stack.
+    unsafe { std::arch::asm!("jmp {0}", in(reg) a.entry, options(noreturn)) }
+}
+
+extern "C" {
+    static __rseq_offset: isize;
+    static __rseq_size: u32;
+}
+
+/// The calling thread's rseq area (glibc registers one per thread), and its
+/// size (0: none registered).
+fn rseq_area() -> (u64, u32) {
+    let tp: u64;
+    // SAFETY: reads the thread pointer (fs:0 holds the TCB's own address on
+    // x86-64 glibc); no memory is written.
+    unsafe { std::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly)) };
+    // SAFETY: plain reads of glibc's exported, initialised constants.
+    let (off, size) = unsafe { (__rseq_offset, __rseq_size) };
+    (tp.wrapping_add(off as u64), size)
+}
+
+struct ForkJob {
+    region_fd: i32,
+    pipe_w: i32,
+    reply: mpsc::SyncSender<Result<i32, Errno>>,
+}
+
+/// The thread every stub is forked from. Stubs die with it
+/// (PR_SET_PDEATHSIG is about the parent *thread*), so it lives as long as
+/// the platform.
+pub(crate) struct Forker {
+    jobs: Mutex<mpsc::Sender<ForkJob>>,
+}
+
+impl Forker {
+    pub(crate) fn start(memfd: i32) -> Result<Forker, PlatformError> {
+        let labels = crate::stubcode::Labels::get();
+        let (tx, rx) = mpsc::channel::<ForkJob>();
+        std::thread::Builder::new()
+            .name("systrap-forker".into())
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                // Stubs start with every signal blocked (the control thread
+                // keeps it so).
+                sys::block_all_signals();
+                let (rseq_addr, rseq_size) = rseq_area();
+                let sentry_pid = sys::getpid();
+                for job in rx {
+                    let args = ChildArgs {
+                        sentry_pid,
+                        memfd,
+                        region_fd: job.region_fd,
+                        pipe_w: job.pipe_w,
+                        rseq_addr,
+                        rseq_size,
+                        handler: labels.handler,
+                        restorer: labels.sigreturn_syscall - 2,
+                        entry: labels.ctl_entry,
+                    };
+                    // SAFETY: a plain fork; the child runs only child_main,
+                    // which makes raw syscalls and never returns, so it
+                    // touches no state another thread may have held.
+                    let pid = unsafe { syscall6(sys::SYS_FORK, 0, 0, 0, 0, 0, 0) };
+                    if pid == 0 {
+                        // SAFETY: we are the freshly forked child.
+                        unsafe { child_main(&args) };
+                    }
+                    let r = if pid < 0 { Err(Errno(-pid as i32)) } else { Ok(pid as i32) };
+                    let _ = job.reply.send(r);
+                }
+            })
+            .map_err(|e| host("pthread_create", Errno(e.raw_os_error().unwrap_or(libc::EAGAIN))))?;
+        Ok(Forker { jobs: Mutex::new(tx) })
+    }
+
+    /// Fork a stub with the stub memory file `region_fd` and completion pipe
+    /// `pipe_w` (both still owned by the caller).
+    fn fork(&self, region_fd: i32, pipe_w: i32) -> Result<i32, Errno> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        lock(&self.jobs).send(ForkJob { region_fd, pipe_w, reply: tx }).map_err(|_| Errno::EAGAIN)?;
+        rx.recv().map_err(|_| Errno::EAGAIN)?
+    }
+}

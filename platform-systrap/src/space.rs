@@ -1,0 +1,84 @@
+//! Address spaces: one stub process each. Changes go to the stub's control
+//! thread through the control page; no ptrace anywhere.
+
+use crate::layout::{STUB_BASE, STUB_MEMFD_FD};
+use crate::process::{host, lock, StubProcess};
+use crate::sys::{SYS_MMAP, SYS_MPROTECT, SYS_MUNMAP};
+use crate::Shared;
+use abi::Errno;
+use platform::{AddressSpace, PlatformError, Prot};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+/// Stub processes by the address of their `SystrapAddressSpace` (the data
+/// pointer of the `Arc<dyn AddressSpace>` handed out), so that a context
+/// can find the one it is given. Entries go in `drop`, before the
+/// allocation can be reused.
+static REGISTRY: LazyLock<Mutex<HashMap<usize, Arc<StubProcess>>>> = LazyLock::new(Default::default);
+
+pub(crate) fn lookup(key: usize) -> Option<Arc<StubProcess>> {
+    lock(&REGISTRY).get(&key).cloned()
+}
+
+#[inline(always)]
+pub(crate) fn key_of(space: &Arc<dyn AddressSpace>) -> usize {
+    Arc::as_ptr(space) as *const () as usize
+}
+
+pub(crate) struct SystrapAddressSpace {
+    pub(crate) proc: Arc<StubProcess>,
+    /// Keeps the forker thread (the stubs' parent) alive.
+    _shared: Arc<Shared>,
+}
+
+impl SystrapAddressSpace {
+    pub(crate) fn create(shared: &Arc<Shared>) -> Result<Arc<dyn AddressSpace>, PlatformError> {
+        let proc = Arc::new(StubProcess::create(shared)?);
+        let space = Arc::new(SystrapAddressSpace { proc: proc.clone(), _shared: shared.clone() });
+        lock(&REGISTRY).insert(Arc::as_ptr(&space) as usize, proc);
+        Ok(space)
+    }
+}
+
+impl Drop for SystrapAddressSpace {
+    fn drop(&mut self) {
+        lock(&REGISTRY).remove(&(self as *const SystrapAddressSpace as usize));
+        self.proc.kill();
+    }
+}
+
+/// `[addr, addr+len)` must be page-aligned and stay below the stub.
+fn check_range(call: &'static str, addr: u64, len: u64) -> Result<(), PlatformError> {
+    let ok = addr.is_multiple_of(abi::PAGE_SIZE)
+        && len.is_multiple_of(abi::PAGE_SIZE)
+        && len != 0
+        && addr.checked_add(len).is_some_and(|end| end <= STUB_BASE);
+    if ok {
+        Ok(())
+    } else {
+        Err(host(call, Errno::EINVAL))
+    }
+}
+
+impl AddressSpace for SystrapAddressSpace {
+    fn map(&self, addr: u64, len: u64, prot: Prot, file_offset: u64) -> Result<(), PlatformError> {
+        check_range("mmap", addr, len)?;
+        let flags = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;
+        let args = [addr, len, prot.bits() as u64, flags, STUB_MEMFD_FD as u64, file_offset];
+        let r = self.proc.request("mmap", SYS_MMAP, args, 0)?;
+        if r != addr {
+            return Err(host("mmap", Errno::EFAULT));
+        }
+        Ok(())
+    }
+
+    fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError> {
+        check_range("munmap", addr, len)?;
+        self.proc.request("munmap", SYS_MUNMAP, [addr, len, 0, 0, 0, 0], 0).map(drop)
+    }
+
+    fn protect(&self, addr: u64, len: u64, prot: Prot) -> Result<(), PlatformError> {
+        check_range("mprotect", addr, len)?;
+        self.proc.request("mprotect", SYS_MPROTECT, [addr, len, prot.bits() as u64, 0, 0, 0], 0).map(drop)
+    }
+}

@@ -1,0 +1,368 @@
+//! The code that runs in a stub process, as position-independent machine
+//! code copied into the stub's code pages.
+//!
+//! Three pieces:
+//! * the control thread (the stub's first thread): unmaps everything of the
+//!   Sentry that the fork left, installs its filter, then serves requests
+//!   from the control page (mmap, munmap, mprotect, clone) using registers
+//!   only, so guest threads that scribble on stub memory cannot steer it;
+//! * a new stub thread's start: signal mask, signal stack, guest filter,
+//!   then a trapped syscall that parks it in the handler;
+//! * the signal handler every trap, fault and interrupt enters: it records
+//!   where the kernel put the `ucontext`, hands over to the Sentry through
+//!   the thread's message page (spinning for a while, then on a futex),
+//!   and returns to the guest with `rt_sigreturn` once the Sentry has
+//!   written the registers into that `ucontext`.
+//!
+//! The filters allow each host syscall only from one instruction, named
+//! below (`*_syscall` labels); the Sentry reads their addresses from
+//! [`Labels`].
+
+use crate::layout::*;
+use std::arch::global_asm;
+
+/// How often the handler polls its message page before sleeping on it.
+pub const STUB_SPIN: u32 = 2000;
+/// How often the control thread polls for a request before sleeping.
+pub const CTL_SPIN: u32 = 2000;
+
+global_asm!(
+    ".pushsection .text.runsc_systrap_stub, \"ax\", @progbits",
+    ".p2align 12",
+    ".globl runsc_systrap_code_start",
+    "runsc_systrap_code_start:",
+
+    // ---- Control thread entry: rbx, r14 = control and response pages.
+    ".globl runsc_systrap_ctl_entry",
+    "runsc_systrap_ctl_entry:",
+    "mov rbx, {ctrl}",
+    "mov r14, {resp}",
+    // munmap(0, STUB_BASE); munmap(STUB_END, TASK_END - STUB_END)
+    "mov eax, 11",
+    "xor edi, edi",
+    "mov rsi, {stub_base}",
+    "syscall",
+    "test rax, rax",
+    "jnz .Lctl_die",
+    "mov eax, 11",
+    "mov rdi, {stub_end}",
+    "mov rsi, {above_len}",
+    "syscall",
+    "test rax, rax",
+    "jnz .Lctl_die",
+    // seccomp(SECCOMP_SET_MODE_FILTER, 0, &fprog_ctl)
+    "mov eax, 317",
+    "mov edi, 1",
+    "xor esi, esi",
+    "lea rdx, [rbx + {c_fprog_ctl}]",
+    "syscall",
+    "test rax, rax",
+    "jnz .Lctl_die",
+    // Report in: the first result on the completion pipe.
+    "xor r13d, r13d",
+    "xor eax, eax",
+    "jmp .Lctl_done",
+    ".Lctl_loop:",
+    "mov ecx, {ctl_spin}",
+    ".Lctl_spin:",
+    "mov eax, dword ptr [rbx + {c_req_seq}]",
+    "cmp eax, r13d",
+    "jne .Lctl_req",
+    "pause",
+    "dec ecx",
+    "jnz .Lctl_spin",
+    // Sleep: announce it (xchg is a full barrier), check again, wait.
+    "mov eax, 1",
+    "xchg dword ptr [r14 + {r_ctl_waiting}], eax",
+    "mov eax, dword ptr [rbx + {c_req_seq}]",
+    "cmp eax, r13d",
+    "jne .Lctl_woke",
+    "mov eax, 202",
+    "lea rdi, [rbx + {c_req_seq}]",
+    "xor esi, esi",
+    "mov edx, r13d",
+    "xor r10d, r10d",
+    "lea r15, [rip + .Lctl_woke]",
+    "jmp runsc_systrap_ctl_syscall",
+    ".Lctl_woke:",
+    "mov dword ptr [r14 + {r_ctl_waiting}], 0",
+    "jmp .Lctl_loop",
+    ".Lctl_req:",
+    "mov r13d, eax",
+    "mov rax, qword ptr [rbx + {c_nr}]",
+    "mov rdi, qword ptr [rbx + {c_args}]",
+    "mov rsi, qword ptr [rbx + {c_args} + 8]",
+    "mov rdx, qword ptr [rbx + {c_args} + 16]",
+    "mov r10, qword ptr [rbx + {c_args} + 24]",
+    "mov r8, qword ptr [rbx + {c_args} + 32]",
+    "mov r9, qword ptr [rbx + {c_args} + 40]",
+    "cmp rax, 56",
+    "je .Lctl_clone",
+    "lea r15, [rip + .Lctl_done]",
+    "jmp runsc_systrap_ctl_syscall",
+    ".Lctl_clone:",
+    "mov r12, qword ptr [rbx + {c_thread}]",
+    ".globl runsc_systrap_clone_syscall",
+    "runsc_systrap_clone_syscall:",
+    "syscall",
+    "test rax, rax",
+    "jz .Lthread_start",
+    // The result goes to the Sentry through the completion pipe: guest
+    // threads can scribble on the response page but cannot write to a
+    // file, so the Sentry knows the call really finished.
+    ".Lctl_done:",
+    "mov qword ptr [r14 + {r_result}], rax",
+    "mov eax, 1",
+    "mov edi, {pipe_fd}",
+    "lea rsi, [r14 + {r_result}]",
+    "mov edx, 8",
+    "lea r15, [rip + .Lctl_loop]",
+    "jmp runsc_systrap_ctl_syscall",
+    ".Lctl_die:",
+    "ud2",
+    ".globl runsc_systrap_ctl_syscall",
+    "runsc_systrap_ctl_syscall:",
+    "syscall",
+    "jmp r15",
+
+    // ---- A new stub thread (clone child): r12 = its index, rbx = control page.
+    ".Lthread_start:",
+    // rt_sigprocmask(SIG_SETMASK, &zero, NULL, 8)
+    "mov eax, 14",
+    "mov edi, 2",
+    "lea rsi, [rbx + {c_zero_mask}]",
+    "xor edx, edx",
+    "mov r10d, 8",
+    "lea r15, [rip + .Lthread_1]",
+    "jmp runsc_systrap_init_syscall",
+    ".Lthread_1:",
+    "test rax, rax",
+    "jnz .Lthread_die",
+    // sigaltstack(&table[r12], NULL)
+    "mov rdi, r12",
+    "shl rdi, 5",
+    "mov rax, {table}",
+    "add rdi, rax",
+    "xor esi, esi",
+    "mov eax, 131",
+    "lea r15, [rip + .Lthread_2]",
+    "jmp runsc_systrap_init_syscall",
+    ".Lthread_2:",
+    "test rax, rax",
+    "jnz .Lthread_die",
+    // seccomp(SECCOMP_SET_MODE_FILTER, 0, &fprog_guest)
+    "mov eax, 317",
+    "mov edi, 1",
+    "xor esi, esi",
+    "lea rdx, [rbx + {c_fprog_guest}]",
+    "lea r15, [rip + .Lthread_3]",
+    "jmp runsc_systrap_init_syscall",
+    ".Lthread_3:",
+    "test rax, rax",
+    "jnz .Lthread_die",
+    // Report in: a trapped getpid parks the thread in its handler.
+    "mov eax, 39",
+    ".globl runsc_systrap_ready_syscall",
+    "runsc_systrap_ready_syscall:",
+    "syscall",
+    ".Lthread_die:",
+    "ud2",
+    ".globl runsc_systrap_init_syscall",
+    "runsc_systrap_init_syscall:",
+    "syscall",
+    "jmp r15",
+
+    // ---- The signal handler: rdi = signo, rsi = siginfo, rdx = ucontext,
+    // rsp on the thread's signal stack (so rsp & -STRIDE is its message page).
+    ".p2align 4",
+    ".globl runsc_systrap_handler",
+    "runsc_systrap_handler:",
+    "mov r12, rdx",
+    "mov rbx, rsp",
+    "and rbx, {stride_mask}",
+    "mov dword ptr [rbx + {m_signo}], edi",
+    "mov qword ptr [rbx + {m_siginfo}], rsi",
+    "mov qword ptr [rbx + {m_ucontext}], rdx",
+    "mov rcx, {ctrl}",
+    "cmp dword ptr [rcx + {c_fsgsbase}], 0",
+    "je .Lh_report",
+    "rdfsbase rax",
+    "mov qword ptr [rbx + {m_fs}], rax",
+    "rdgsbase rax",
+    "mov qword ptr [rbx + {m_gs}], rax",
+    ".Lh_report:",
+    "mov eax, {state_event}",
+    "xchg dword ptr [rbx + {m_state}], eax",
+    "cmp dword ptr [rbx + {m_sentry_waiting}], 0",
+    "je .Lh_wait",
+    "mov eax, 202",
+    "mov rdi, rbx",
+    "mov esi, 1",
+    "mov edx, 1",
+    "lea r15, [rip + .Lh_wait]",
+    "jmp runsc_systrap_futex_syscall",
+    ".Lh_wait:",
+    "mov ecx, {stub_spin}",
+    ".Lh_spin:",
+    "cmp dword ptr [rbx + {m_state}], {state_run}",
+    "je .Lh_run",
+    "pause",
+    "dec ecx",
+    "jnz .Lh_spin",
+    "mov eax, 1",
+    "xchg dword ptr [rbx + {m_stub_waiting}], eax",
+    "cmp dword ptr [rbx + {m_state}], {state_run}",
+    "je .Lh_run",
+    "mov eax, 202",
+    "mov rdi, rbx",
+    "xor esi, esi",
+    "mov edx, {state_event}",
+    "xor r10d, r10d",
+    "lea r15, [rip + .Lh_slept]",
+    "jmp runsc_systrap_futex_syscall",
+    ".Lh_slept:",
+    "mov dword ptr [rbx + {m_stub_waiting}], 0",
+    "jmp .Lh_wait",
+    ".Lh_run:",
+    "mov dword ptr [rbx + {m_stub_waiting}], 0",
+    "mov rcx, {ctrl}",
+    "cmp dword ptr [rcx + {c_fsgsbase}], 0",
+    "je .Lh_arch_prctl",
+    "mov rax, qword ptr [rbx + {m_fs}]",
+    "wrfsbase rax",
+    "mov rax, qword ptr [rbx + {m_gs}]",
+    "wrgsbase rax",
+    "jmp .Lh_return",
+    ".Lh_arch_prctl:",
+    "mov rsi, qword ptr [rbx + {m_fs}]",
+    "cmp rsi, qword ptr [rbx + {m_cur_fs}]",
+    "je .Lh_gs",
+    "mov qword ptr [rbx + {m_cur_fs}], rsi",
+    "mov edi, 0x1002",
+    "mov eax, 158",
+    "lea r15, [rip + .Lh_gs]",
+    "jmp runsc_systrap_arch_prctl_syscall",
+    ".Lh_gs:",
+    "mov rsi, qword ptr [rbx + {m_gs}]",
+    "cmp rsi, qword ptr [rbx + {m_cur_gs}]",
+    "je .Lh_return",
+    "mov qword ptr [rbx + {m_cur_gs}], rsi",
+    "mov edi, 0x1001",
+    "mov eax, 158",
+    "lea r15, [rip + .Lh_return]",
+    "jmp runsc_systrap_arch_prctl_syscall",
+    ".Lh_return:",
+    // rt_sigreturn wants rsp at the ucontext (the frame minus its return address).
+    "mov rsp, r12",
+    "mov eax, 15",
+    ".globl runsc_systrap_sigreturn_syscall",
+    "runsc_systrap_sigreturn_syscall:",
+    "syscall",
+    "ud2",
+    ".globl runsc_systrap_futex_syscall",
+    "runsc_systrap_futex_syscall:",
+    "syscall",
+    "jmp r15",
+    ".globl runsc_systrap_arch_prctl_syscall",
+    "runsc_systrap_arch_prctl_syscall:",
+    "syscall",
+    "jmp r15",
+    ".globl runsc_systrap_code_end",
+    "runsc_systrap_code_end:",
+    ".popsection",
+    ctrl = const STUB_BASE + CTRL_OFF,
+    resp = const STUB_BASE + RESP_OFF,
+    table = const STUB_BASE + TABLE_OFF,
+    stub_base = const STUB_BASE,
+    stub_end = const STUB_END,
+    above_len = const TASK_END - STUB_END,
+    stride_mask = const -(THREAD_STRIDE as i64),
+    ctl_spin = const CTL_SPIN,
+    stub_spin = const STUB_SPIN,
+    state_event = const STATE_EVENT,
+    state_run = const STATE_RUN,
+    c_req_seq = const C_REQ_SEQ,
+    c_nr = const C_NR,
+    c_args = const C_ARGS,
+    c_thread = const C_THREAD,
+    c_fsgsbase = const C_FSGSBASE,
+    c_fprog_ctl = const C_FPROG_CTL,
+    c_fprog_guest = const C_FPROG_GUEST,
+    c_zero_mask = const C_ZERO_MASK,
+    pipe_fd = const STUB_PIPE_FD,
+    r_ctl_waiting = const R_CTL_WAITING,
+    r_result = const R_RESULT,
+    m_state = const M_STATE,
+    m_stub_waiting = const M_STUB_WAITING,
+    m_sentry_waiting = const M_SENTRY_WAITING,
+    m_signo = const M_SIGNO,
+    m_siginfo = const M_SIGINFO,
+    m_ucontext = const M_UCONTEXT,
+    m_fs = const M_FS_BASE,
+    m_gs = const M_GS_BASE,
+    m_cur_fs = const M_CUR_FS,
+    m_cur_gs = const M_CUR_GS,
+);
+
+extern "C" {
+    static runsc_systrap_code_start: u8;
+    static runsc_systrap_code_end: u8;
+    static runsc_systrap_ctl_entry: u8;
+    static runsc_systrap_ctl_syscall: u8;
+    static runsc_systrap_clone_syscall: u8;
+    static runsc_systrap_init_syscall: u8;
+    static runsc_systrap_ready_syscall: u8;
+    static runsc_systrap_handler: u8;
+    static runsc_systrap_sigreturn_syscall: u8;
+    static runsc_systrap_futex_syscall: u8;
+    static runsc_systrap_arch_prctl_syscall: u8;
+}
+
+/// The stub code's bytes, as they are copied to `STUB_BASE + CODE_OFF`.
+pub fn code() -> &'static [u8] {
+    // SAFETY: the two symbols delimit the assembled block above in this
+    // binary's read-only text; the block is shorter than CODE_SIZE (checked
+    // by a test) and never written.
+    unsafe {
+        let start = &raw const runsc_systrap_code_start;
+        let end = &raw const runsc_systrap_code_end;
+        std::slice::from_raw_parts(start, end as usize - start as usize)
+    }
+}
+
+/// Stub addresses of the code's entry points, and of the instruction right
+/// after each `syscall` the filters allow (what seccomp reports as the
+/// instruction pointer).
+#[derive(Clone, Copy, Debug)]
+pub struct Labels {
+    pub ctl_entry: u64,
+    pub handler: u64,
+    pub ctl_syscall: u64,
+    pub clone_syscall: u64,
+    pub init_syscall: u64,
+    pub ready_syscall: u64,
+    pub sigreturn_syscall: u64,
+    pub futex_syscall: u64,
+    pub arch_prctl_syscall: u64,
+}
+
+impl Labels {
+    pub fn get() -> Labels {
+        let start = &raw const runsc_systrap_code_start as u64;
+        let at = |p: *const u8| STUB_BASE + CODE_OFF + (p as u64 - start);
+        let after = |p: *const u8| at(p) + 2;
+        {
+            Labels {
+                ctl_entry: at(&raw const runsc_systrap_ctl_entry),
+                handler: at(&raw const runsc_systrap_handler),
+                ctl_syscall: after(&raw const runsc_systrap_ctl_syscall),
+                clone_syscall: after(&raw const runsc_systrap_clone_syscall),
+                init_syscall: after(&raw const runsc_systrap_init_syscall),
+                ready_syscall: after(&raw const runsc_systrap_ready_syscall),
+                sigreturn_syscall: after(&raw const runsc_systrap_sigreturn_syscall),
+                futex_syscall: after(&raw const runsc_systrap_futex_syscall),
+                arch_prctl_syscall: after(&raw const runsc_systrap_arch_prctl_syscall),
+            }
+        }
+    }
+}

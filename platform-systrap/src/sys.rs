@@ -1,0 +1,185 @@
+//! Host calls of the Sentry side, and the raw syscall used by a freshly
+//! forked stub (which may not touch libc's state).
+
+use abi::Errno;
+use std::arch::asm;
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+pub(crate) const SYS_MMAP: u64 = 9;
+pub(crate) const SYS_MPROTECT: u64 = 10;
+pub(crate) const SYS_MUNMAP: u64 = 11;
+pub(crate) const SYS_RT_SIGACTION: u64 = 13;
+pub(crate) const SYS_RT_SIGPROCMASK: u64 = 14;
+pub(crate) const SYS_CLONE: u64 = 56;
+pub(crate) const SYS_FORK: u64 = 57;
+pub(crate) const SYS_GETPPID: u64 = 110;
+pub(crate) const SYS_SETSID: u64 = 112;
+pub(crate) const SYS_PRCTL: u64 = 157;
+pub(crate) const SYS_EXIT_GROUP: u64 = 231;
+pub(crate) const SYS_RSEQ: u64 = 334;
+pub(crate) const SYS_CLOSE: u64 = 3;
+pub(crate) const SYS_CLOSE_RANGE: u64 = 436;
+pub(crate) const SYS_PIDFD_OPEN: i64 = 434;
+
+/// One raw system call.
+///
+/// # Safety
+/// The caller must make sure the call with these arguments does not break
+/// memory safety of this process.
+#[inline(always)]
+pub(crate) unsafe fn syscall6(nr: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64, a6: u64) -> i64 {
+    let ret: i64;
+    // SAFETY: `syscall` clobbers only rax, rcx and r11, all declared; what
+    // the call does is the caller's contract.
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") nr as i64 => ret,
+            in("rdi") a1,
+            in("rsi") a2,
+            in("rdx") a3,
+            in("r10") a4,
+            in("r8") a5,
+            in("r9") a6,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+fn errno() -> Errno {
+    Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+}
+
+fn check(r: libc::c_long) -> Result<u64, Errno> {
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as u64)
+    }
+}
+
+/// Wait while `*word == val`, at most `timeout` (a shared futex: the word
+/// is in memory shared with another process).
+pub(crate) fn futex_wait(word: &AtomicU32, val: u32, timeout: Duration) {
+    let ts = libc::timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: timeout.subsec_nanos() as i64 };
+    // SAFETY: FUTEX_WAIT reads the word (a live atomic) and the timespec (a
+    // live local); it writes nothing.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, val, &ts as *const libc::timespec, 0, 0) };
+}
+
+/// Wake one waiter on `word`.
+pub(crate) fn futex_wake(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE only uses the address as a key.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1, 0, 0, 0) };
+}
+
+pub(crate) fn memfd_create(name: &std::ffi::CStr) -> Result<i32, Errno> {
+    // SAFETY: a NUL-terminated name; returns a new descriptor.
+    check(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) } as libc::c_long).map(|fd| fd as i32)
+}
+
+pub(crate) fn ftruncate(fd: i32, len: u64) -> Result<(), Errno> {
+    // SAFETY: plain call on our descriptor.
+    check(unsafe { libc::ftruncate(fd, len as i64) } as libc::c_long).map(drop)
+}
+
+/// Map `len` bytes of `fd` shared and writable in the Sentry.
+pub(crate) fn map_shared(fd: i32, len: u64) -> Result<*mut u8, Errno> {
+    // SAFETY: a new mapping at an address the kernel picks: nothing of
+    // ours is replaced.
+    let p = unsafe {
+        libc::mmap(std::ptr::null_mut(), len as usize, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+    };
+    if p == libc::MAP_FAILED {
+        Err(errno())
+    } else {
+        Ok(p.cast())
+    }
+}
+
+/// # Safety
+/// `[p, p+len)` must be a mapping of ours that nothing uses any more.
+pub(crate) unsafe fn unmap(p: *mut u8, len: u64) {
+    // SAFETY: the caller's contract.
+    unsafe { libc::munmap(p.cast(), len as usize) };
+}
+
+pub(crate) fn close(fd: i32) {
+    // SAFETY: closing a descriptor this crate owns.
+    unsafe { libc::close(fd) };
+}
+
+pub(crate) fn pidfd_open(pid: i32) -> Result<i32, Errno> {
+    // SAFETY: no pointers.
+    check(unsafe { libc::syscall(SYS_PIDFD_OPEN, pid, 0) }).map(|fd| fd as i32)
+}
+
+/// Has the process behind `pidfd` exited?
+pub(crate) fn pidfd_exited(pidfd: i32) -> bool {
+    let mut p = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one live pollfd.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r > 0 && p.revents != 0
+}
+
+/// Is thread `tid` of process `pid` still there?
+pub(crate) fn thread_alive(pid: i32, tid: i32) -> bool {
+    tgkill(pid, tid, 0).is_ok()
+}
+
+pub(crate) fn tgkill(pid: i32, tid: i32, sig: i32) -> Result<(), Errno> {
+    // SAFETY: no pointers.
+    check(unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, sig) }).map(drop)
+}
+
+/// SIGKILL `pid` and reap it.
+pub(crate) fn kill_and_reap(pid: i32) {
+    // SAFETY: no pointers; `pid` is our own child, not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let mut st = 0;
+    loop {
+        // SAFETY: writes the status into a live local.
+        let r = unsafe { libc::waitpid(pid, &mut st, libc::__WALL) };
+        if r >= 0 || errno() != Errno::EINTR {
+            break;
+        }
+    }
+}
+
+/// The exit status of child `pid` if it has exited (reaping it).
+pub(crate) fn try_reap(pid: i32) -> Option<i32> {
+    let mut st = 0;
+    // SAFETY: writes the status into a live local.
+    let r = unsafe { libc::waitpid(pid, &mut st, libc::__WALL | libc::WNOHANG) };
+    (r == pid).then_some(st)
+}
+
+/// Block every signal on the calling thread.
+pub(crate) fn block_all_signals() {
+    let all: u64 = !0;
+    // SAFETY: rt_sigprocmask reads 8 bytes from a live local; old set NULL.
+    unsafe { syscall6(SYS_RT_SIGPROCMASK, libc::SIG_SETMASK as u64, &all as *const u64 as u64, 0, 8, 0, 0) };
+}
+
+pub(crate) fn getpid() -> i32 {
+    // SAFETY: no arguments.
+    unsafe { libc::getpid() }
+}
+
+/// May user code on this machine use rd/wrfsbase (the kernel says so in
+/// AT_HWCAP2)?
+pub(crate) fn has_fsgsbase() -> bool {
+    const HWCAP2_FSGSBASE: u64 = 1 << 1;
+    // SAFETY: getauxval reads the process's auxiliary vector.
+    (unsafe { libc::getauxval(libc::AT_HWCAP2) }) & HWCAP2_FSGSBASE != 0
+}
+
+/// Is seccomp filtering available to this process?
+pub(crate) fn seccomp_available() -> bool {
+    // SAFETY: PR_GET_SECCOMP takes no pointers.
+    unsafe { libc::prctl(libc::PR_GET_SECCOMP) >= 0 }
+}

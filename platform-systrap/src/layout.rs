@@ -56,6 +56,12 @@ pub const C_FSGSBASE: u64 = 0x48;
 pub const C_FPROG_CTL: u64 = 0x50;
 /// `struct sock_fprog` of the guest threads' filter.
 pub const C_FPROG_GUEST: u64 = 0x60;
+/// u32: how often the control thread polls for a request before sleeping
+/// (at least 1).
+pub const C_CTL_SPIN: u64 = 0x78;
+/// u32: how often a stub thread polls for the Sentry's answer before
+/// sleeping (at least 1).
+pub const C_STUB_SPIN: u64 = 0x7c;
 /// u64: an empty signal set.
 pub const C_ZERO_MASK: u64 = 0x70;
 /// The filters' instructions.
@@ -66,6 +72,9 @@ pub const C_FILTER_MAX: u64 = (C_FILTER_GUEST - C_FILTER_CTL) / 8;
 // Response page (writable by the stub).
 /// u32: the control thread sleeps on the request sequence (wake it).
 pub const R_CTL_WAITING: u64 = 0x04;
+/// u32: the sequence number of the last request whose result is in the
+/// pipe (a hint: the pipe is the proof).
+pub const R_DONE_SEQ: u64 = 0x00;
 /// i64: the result of the last request (then written to the pipe).
 pub const R_RESULT: u64 = 0x08;
 

@@ -57,9 +57,51 @@ use std::time::Duration;
 /// in the ptrace platform: stubs have no children of their own.
 pub(crate) const INTERRUPT_SIGNAL: i32 = libc::SIGCHLD;
 
-/// How long the Sentry spins for a stub thread's next event before
-/// sleeping on the futex.
-pub(crate) const SENTRY_SPIN: Duration = Duration::from_micros(20);
+/// How long each side of a hand-off polls before it sleeps.
+///
+/// On a machine with few CPUs, polling is a bet that the other side runs
+/// on another CPU right now; when three parties (guest thread, Sentry
+/// thread, stub control thread) want two CPUs, long polls starve the one
+/// that would make progress. The defaults were measured on 2 CPUs (see
+/// README); `RUNSC_LITE_SYSTRAP_SPIN=event_us,request_us,stub,control`
+/// overrides them (the last two in `pause` instructions).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Spin {
+    /// The Sentry, waiting for a guest thread's next event.
+    pub(crate) event: Duration,
+    /// The Sentry, waiting for the control thread's result.
+    pub(crate) request: Duration,
+    /// A stub thread, waiting for the Sentry's answer.
+    pub(crate) stub: u32,
+    /// The control thread, waiting for the next request.
+    pub(crate) control: u32,
+}
+
+impl Spin {
+    fn from_env() -> Spin {
+        // The Sentry waits for a guest thread's next syscall on its own CPU
+        // while the guest runs on the other, so it polls a while; a stub
+        // thread polls ~50 us for the answer to its syscall. The control
+        // thread, bound to the CPU of the Sentry thread that asks (which
+        // blocks at once), must not poll at all: it would keep the CPU the
+        // Sentry thread needs next. Measured on 2 CPUs: polling on both
+        // sides of a control request cost 4x (mprotect 50 us against 12).
+        let mut s =
+            Spin { event: Duration::from_micros(20), request: Duration::from_micros(1), stub: 2000, control: 1 };
+        if let Ok(v) = std::env::var("RUNSC_LITE_SYSTRAP_SPIN") {
+            let f: Vec<u64> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+            if let [e, r, st, c] = f[..] {
+                s = Spin {
+                    event: Duration::from_micros(e),
+                    request: Duration::from_micros(r),
+                    stub: st.clamp(1, 1 << 24) as u32,
+                    control: c.clamp(1, 1 << 24) as u32,
+                };
+            }
+        }
+        s
+    }
+}
 
 pub(crate) struct Shared {
     forker: process::Forker,
@@ -69,6 +111,7 @@ pub(crate) struct Shared {
     guest_filter: Vec<filter::SockFilter>,
     /// Where a new stub thread's first (trapped) syscall comes from.
     ready_ip: u64,
+    spin: Spin,
 }
 
 /// The systrap platform.
@@ -108,6 +151,7 @@ impl SystrapPlatform {
             control_filter,
             guest_filter,
             ready_ip: labels.ready_syscall,
+            spin: Spin::from_env(),
         });
         let p = SystrapPlatform { shared };
         drop(p.new_address_space().map_err(|e| match e {

@@ -107,6 +107,9 @@ pub(crate) struct StubProcess {
     reaped: Mutex<bool>,
     pub(crate) fsgsbase: bool,
     ready_ip: u64,
+    spin: crate::Spin,
+    /// The CPU the control thread is bound to (-1: none yet).
+    ctl_cpu: std::sync::atomic::AtomicI32,
 }
 
 impl StubProcess {
@@ -128,6 +131,8 @@ impl StubProcess {
         };
         region.write(CODE_OFF, shared.code);
         region.u32(CTRL_OFF + C_FSGSBASE).store(shared.fsgsbase as u32, Ordering::Relaxed);
+        region.u32(CTRL_OFF + C_CTL_SPIN).store(shared.spin.control, Ordering::Relaxed);
+        region.u32(CTRL_OFF + C_STUB_SPIN).store(shared.spin.stub, Ordering::Relaxed);
         for (fprog, at, filter) in
             [(C_FPROG_CTL, C_FILTER_CTL, &shared.control_filter), (C_FPROG_GUEST, C_FILTER_GUEST, &shared.guest_filter)]
         {
@@ -181,6 +186,8 @@ impl StubProcess {
             reaped: Mutex::new(false),
             fsgsbase: shared.fsgsbase,
             ready_ip: shared.ready_ip,
+            spin: shared.spin,
+            ctl_cpu: std::sync::atomic::AtomicI32::new(-1),
         };
         // The control thread reports in with a first result once it runs
         // under its filter.
@@ -253,6 +260,7 @@ impl StubProcess {
         thread: u64,
     ) -> Result<u64, PlatformError> {
         let mut seq = lock(&self.ctl);
+        self.follow_cpu();
         if self.is_dead() {
             return Err(PlatformError::StubDied(format!("stub process {} is gone", self.pid)));
         }
@@ -268,11 +276,44 @@ impl StubProcess {
         if self.region.u32(RESP_OFF + R_CTL_WAITING).load(Ordering::SeqCst) != 0 {
             sys::futex_wake(word);
         }
+        // The result is usually there within a few microseconds: spin on the
+        // hint before sleeping in read().
+        let done = self.region.u32(RESP_OFF + R_DONE_SEQ);
+        let spin_until = Instant::now() + self.spin.request;
+        'spin: loop {
+            for _ in 0..64 {
+                if done.load(Ordering::Acquire) == *seq {
+                    break 'spin;
+                }
+                std::hint::spin_loop();
+            }
+            if Instant::now() >= spin_until {
+                break;
+            }
+        }
         let r = self.read_result()?;
         if (-4095..0).contains(&r) {
             Err(host(call, Errno(-r as i32)))
         } else {
             Ok(r as u64)
+        }
+    }
+
+    /// Move the control thread to the calling thread's CPU (when that
+    /// changed): the caller sleeps while the control thread works, so the
+    /// two take turns on one CPU without a cross-CPU wake-up either way.
+    fn follow_cpu(&self) {
+        // SAFETY: sched_getcpu takes no arguments.
+        let cpu = unsafe { libc::sched_getcpu() };
+        if cpu < 0 || self.ctl_cpu.swap(cpu, Ordering::Relaxed) == cpu {
+            return;
+        }
+        // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET stays in
+        // bounds for any cpu the kernel reports (< CPU_SETSIZE).
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu as usize, &mut set);
+            libc::sched_setaffinity(self.pid, std::mem::size_of::<libc::cpu_set_t>(), &set);
         }
     }
 
@@ -343,7 +384,7 @@ impl StubProcess {
     ) -> Result<(), PlatformError> {
         let m = thread_off(t.index as u64);
         let state = self.region.u32(m + M_STATE);
-        let spin_until = Instant::now() + crate::SENTRY_SPIN;
+        let spin_until = Instant::now() + self.spin.event;
         loop {
             for _ in 0..64 {
                 if state.load(Ordering::Acquire) != STATE_RUN {

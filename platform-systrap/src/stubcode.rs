@@ -21,11 +21,6 @@
 use crate::layout::*;
 use std::arch::global_asm;
 
-/// How often the handler polls its message page before sleeping on it.
-pub const STUB_SPIN: u32 = 2000;
-/// How often the control thread polls for a request before sleeping.
-pub const CTL_SPIN: u32 = 2000;
-
 global_asm!(
     ".pushsection .text.runsc_systrap_stub, \"ax\", @progbits",
     ".p2align 12",
@@ -63,7 +58,7 @@ global_asm!(
     "xor eax, eax",
     "jmp .Lctl_done",
     ".Lctl_loop:",
-    "mov ecx, {ctl_spin}",
+    "mov ecx, dword ptr [rbx + {c_ctl_spin}]",
     ".Lctl_spin:",
     "mov eax, dword ptr [rbx + {c_req_seq}]",
     "cmp eax, r13d",
@@ -116,8 +111,13 @@ global_asm!(
     "mov edi, {pipe_fd}",
     "lea rsi, [r14 + {r_result}]",
     "mov edx, 8",
-    "lea r15, [rip + .Lctl_loop]",
+    "lea r15, [rip + .Lctl_written]",
     "jmp runsc_systrap_ctl_syscall",
+    // Then a hint for a Sentry spinning on the page (it still reads the
+    // pipe, which by now holds the result).
+    ".Lctl_written:",
+    "mov dword ptr [r14 + {r_done_seq}], r13d",
+    "jmp .Lctl_loop",
     ".Lctl_die:",
     "ud2",
     ".globl runsc_systrap_ctl_syscall",
@@ -202,7 +202,8 @@ global_asm!(
     "lea r15, [rip + .Lh_wait]",
     "jmp runsc_systrap_futex_syscall",
     ".Lh_wait:",
-    "mov ecx, {stub_spin}",
+    "mov rcx, {ctrl}",
+    "mov ecx, dword ptr [rcx + {c_stub_spin}]",
     ".Lh_spin:",
     "cmp dword ptr [rbx + {m_state}], {state_run}",
     "je .Lh_run",
@@ -277,8 +278,8 @@ global_asm!(
     stub_end = const STUB_END,
     above_len = const TASK_END - STUB_END,
     stride_mask = const -(THREAD_STRIDE as i64),
-    ctl_spin = const CTL_SPIN,
-    stub_spin = const STUB_SPIN,
+    c_ctl_spin = const C_CTL_SPIN,
+    c_stub_spin = const C_STUB_SPIN,
     state_event = const STATE_EVENT,
     state_run = const STATE_RUN,
     c_req_seq = const C_REQ_SEQ,
@@ -291,6 +292,7 @@ global_asm!(
     c_zero_mask = const C_ZERO_MASK,
     pipe_fd = const STUB_PIPE_FD,
     r_ctl_waiting = const R_CTL_WAITING,
+    r_done_seq = const R_DONE_SEQ,
     r_result = const R_RESULT,
     m_state = const M_STATE,
     m_stub_waiting = const M_STUB_WAITING,

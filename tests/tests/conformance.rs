@@ -35,6 +35,7 @@ conformance! {
     devfiles,
     stdio,
     badptr,
+    stub_attacks,
     execve,
     signals_basic,
     timers,

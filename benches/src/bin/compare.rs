@@ -53,7 +53,15 @@ fn main() {
     }
     println!("{:<28} {:<18} {:>14} {:>10} {:>10}", "workload", "runner", "median", "x native", "x runsc");
 
-    let per_call: &[(&str, u64)] = &[("getppid", 100_000), ("pipe", 20_000), ("open", 20_000), ("stat", 20_000)];
+    let per_call: &[(&str, u64)] = &[
+        ("getppid", 100_000),
+        ("pipe", 20_000),
+        ("open", 20_000),
+        ("stat", 20_000),
+        ("futex", 50_000),
+        ("getdents", 5_000),
+        ("mmap", 20_000),
+    ];
     for (what, n) in per_call {
         let n = if quick { n / 10 } else { *n };
         let mut results = Vec::new();
@@ -79,6 +87,14 @@ fn main() {
         ("busybox md5sum /bin/busybox", &["/bin/busybox", "md5sum", "/bin/busybox"]),
         ("ls -lR /etc", &["/bin/ls", "-lR", "/etc"]),
         ("tar c /usr/share/zoneinfo", &["/bin/tar", "cf", "/dev/null", "/usr/share/zoneinfo"]),
+        (
+            "tar round trip (c | x)",
+            &[
+                "/bin/sh",
+                "-c",
+                "d=$(mktemp -d) && tar cf - /usr/share/zoneinfo 2>/dev/null | tar xf - -C $d && rm -rf $d",
+            ],
+        ),
     ];
     for (label, argv) in whole {
         let mut results = Vec::new();

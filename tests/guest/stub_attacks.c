@@ -1,0 +1,117 @@
+/* A guest that attacks the systrap stub it runs in: the platform's region
+ * at the top of the address space (code, read-only control page, writable
+ * message pages and signal stacks). Each attack runs in a child; whatever
+ * it does, only the child may suffer, the rest of the sandbox goes on.
+ *
+ * Natively (and under ptrace) there is no such region, so the attacks
+ * fault or find nothing; the printed verdicts are the same everywhere:
+ * "contained" means the child died of a signal, or the stub's read-only
+ * pages stayed read-only.
+ */
+#include "common.h"
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#define STUB_BASE 0x7ffff0000000UL
+#define CTRL (STUB_BASE + 0x2000)
+#define THREADS (STUB_BASE + 0x100000)
+
+static sigjmp_buf env;
+static void on_segv(int s) { (void)s; siglongjmp(env, 1); }
+
+/* Runs fn in a child; returns 1 if the child was killed by a signal. */
+static int killed(void (*fn)(void))
+{
+    pid_t p = fork();
+    if (p == 0) {
+        fn();
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(p, &st, 0);
+    return WIFSIGNALED(st);
+}
+
+static void write_control_page(void) { *(volatile long *)CTRL = 1; }
+
+static void scribble_message_page(void)
+{
+    memset((void *)THREADS, 0x41, 4096 * 4);
+    getppid();
+}
+
+/* Address of "syscall; jmp r15" in the stub code, if the code is readable. */
+static unsigned char *find_stub_syscall(void)
+{
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = on_segv;
+    sigaction(SIGSEGV, &sa, &old);
+    unsigned char *found = 0;
+    if (sigsetjmp(env, 1) == 0) {
+        unsigned char *c = (unsigned char *)STUB_BASE;
+        for (int i = 0; i + 4 < 8192; i++)
+            if (c[i] == 0x0f && c[i + 1] == 0x05 && c[i + 2] == 0x41 && c[i + 3] == 0xff && c[i + 4] == 0xe7) {
+                found = c + i;
+                break;
+            }
+    }
+    sigaction(SIGSEGV, &old, 0);
+    return found;
+}
+
+/* Jump to a stub syscall instruction with r15 pointing back here. */
+static long stub_syscall(unsigned char *insn, long nr, long a0, long a1, long a2, long a3, long a4, long a5)
+{
+    long ret;
+    register long r10 __asm__("r10") = a3;
+    register long r8 __asm__("r8") = a4;
+    register long r9 __asm__("r9") = a5;
+    __asm__ volatile("lea 1f(%%rip), %%r15\n\tjmp *%[insn]\n1:"
+                     : "=a"(ret)
+                     : "a"(nr), "D"(a0), "S"(a1), "d"(a2), "r"(r10), "r"(r8), "r"(r9), [insn] "r"(insn)
+                     : "rcx", "r11", "r15", "memory");
+    return ret;
+}
+
+static void remap_control_page_writable(void)
+{
+    unsigned char *insn = find_stub_syscall();
+    if (insn) {
+        /* mmap(CTRL, 4096, RW, MAP_SHARED|MAP_FIXED, memfd 10, 0) and
+         * mprotect(CTRL, RW) through the control thread's own instruction. */
+        stub_syscall(insn, SYS_mmap, CTRL, 4096, 3, 0x11, 10, 0);
+        stub_syscall(insn, SYS_mprotect, CTRL, 4096, 3, 0, 0, 0);
+        stub_syscall(insn, SYS_write, 11, (long)"x", 1, 0, 0, 0);
+    }
+    write_control_page();
+}
+
+static void forge_sigreturn(void)
+{
+    unsigned char *insn = find_stub_syscall();
+    if (insn) {
+        /* rt_sigreturn through the wrong instruction, with a garbage frame. */
+        char frame[1024];
+        memset(frame, 0x42, sizeof frame);
+        __asm__ volatile("mov %0, %%rsp\n\tmov $15, %%eax\n\tjmp *%1" ::"r"(frame + 512), "r"(insn) : "memory");
+    }
+    raise(SIGKILL);
+}
+
+int main(void)
+{
+    setvbuf(stdout, 0, _IOLBF, 0);
+    B("write_control_page contained", killed(write_control_page));
+    B("scribble_message_page contained", killed(scribble_message_page));
+    B("stub_syscall_remap contained", killed(remap_control_page_writable));
+    B("forged_sigreturn contained", killed(forge_sigreturn));
+    /* The sandbox itself is fine. */
+    int p[2];
+    T("pipe_after_attacks", pipe(p));
+    T("write_after_attacks", write(p[1], "ok", 2));
+    char b[2];
+    T("read_after_attacks", read(p[0], b, 2));
+    printf("done\n");
+    return 0;
+}

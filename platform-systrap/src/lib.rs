@@ -80,14 +80,15 @@ pub(crate) struct Spin {
 impl Spin {
     fn from_env() -> Spin {
         // The Sentry waits for a guest thread's next syscall on its own CPU
-        // while the guest runs on the other, so it polls a while; a stub
-        // thread polls ~50 us for the answer to its syscall. The control
-        // thread, bound to the CPU of the Sentry thread that asks (which
-        // blocks at once), must not poll at all: it would keep the CPU the
-        // Sentry thread needs next. Measured on 2 CPUs: polling on both
-        // sides of a control request cost 4x (mprotect 50 us against 12).
-        let mut s =
-            Spin { event: Duration::from_micros(20), request: Duration::from_micros(1), stub: 2000, control: 1 };
+        // while the guest runs on the other, so it polls a while. A stub
+        // thread polls ~5 us (200 pauses of ~25 ns) for the answer: enough
+        // for the quick syscalls; longer polls burn the CPU that a blocked
+        // syscall's peer needs (a tar | tar pipeline took 714 ms with 50 us,
+        // 258 ms with 5 us, on 2 CPUs). The control thread, bound to the
+        // CPU of the Sentry thread that asks (which blocks at once), must
+        // not poll at all: it would keep the CPU that thread needs next
+        // (mprotect cost 50 us with polling on both sides, 12 us without).
+        let mut s = Spin { event: Duration::from_micros(20), request: Duration::from_micros(1), stub: 200, control: 1 };
         if let Ok(v) = std::env::var("RUNSC_LITE_SYSTRAP_SPIN") {
             let f: Vec<u64> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
             if let [e, r, st, c] = f[..] {

@@ -211,6 +211,28 @@ pub struct ThreadGroup {
     /// ITIMER_REAL: when it next fires and its reload interval. Each arm
     /// bumps the generation so an old timer thread knows it was replaced.
     pub itimer_real: Mutex<RealTimer>,
+    /// Job control: whether the process is stopped, and the state change
+    /// its parent has not collected yet.
+    pub jobctl: Mutex<JobControl>,
+    /// Stopped threads wait here for SIGCONT or SIGKILL.
+    pub jobctl_cv: Condvar,
+}
+
+/// The job-control state of a process.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JobControl {
+    pub stopped: bool,
+    /// A stop or continue the parent has not waited for (WUNTRACED,
+    /// WCONTINUED).
+    pub report: Option<JobReport>,
+}
+
+/// A job-control state change for wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobReport {
+    /// Stopped by this signal.
+    Stopped(i32),
+    Continued,
 }
 
 /// Pending signals with their siginfo (standard signals coalesce).
@@ -228,6 +250,13 @@ impl SignalQueue {
 
     pub fn bits(&self) -> u64 {
         self.bits.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Drop every pending signal in `mask`.
+    pub fn discard(&self, mask: u64) {
+        let mut g = lock(&self.info);
+        g.retain(|s, _| abi::signal::sigbit(*s) & mask == 0);
+        self.bits.fetch_and(!mask, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Take `sig` if it is pending here.
@@ -324,6 +353,8 @@ impl ThreadGroup {
             killed: std::sync::atomic::AtomicBool::new(false),
             pending: SignalQueue::default(),
             itimer_real: Mutex::new(RealTimer::default()),
+            jobctl: Mutex::new(JobControl::default()),
+            jobctl_cv: Condvar::new(),
         });
         kernel.register_group(&tg);
         tg
@@ -362,6 +393,10 @@ impl ThreadGroup {
     /// The live thread `tid` of this process.
     pub fn thread(&self, tid: i32) -> Option<Arc<ThreadShared>> {
         lock(&self.threads).iter().find(|t| t.tid == tid).cloned()
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        lock(&self.jobctl).stopped
     }
 
     /// Make every thread notice that the process is ending.

@@ -4,7 +4,7 @@
 //! thread, a new address space (a copy of the parent's) and its own
 //! platform context created on that thread.
 
-use crate::kernel::{lock, ExitStatus, ThreadGroup};
+use crate::kernel::{lock, ExitStatus, JobReport, ThreadGroup};
 use crate::procfs;
 use crate::task::Task;
 use abi::signal::{SA_NOCLDWAIT, SIGCHLD, SIGKILL, SIG_IGN};
@@ -321,6 +321,9 @@ pub fn kill_process(tg: &Arc<ThreadGroup>) {
     drop(e);
     tg.killed.store(true, std::sync::atomic::Ordering::Release);
     tg.kick_all();
+    // Stopped threads wake up to die.
+    drop(lock(&tg.jobctl));
+    tg.jobctl_cv.notify_all();
 }
 
 /// Which children a wait call is about.
@@ -332,11 +335,35 @@ pub enum WaitFor {
 }
 
 pub const WNOHANG: u32 = 1;
+/// WUNTRACED (wait4) and WSTOPPED (waitid).
+pub const WSTOPPED: u32 = 2;
+pub const WEXITED: u32 = 4;
+pub const WCONTINUED: u32 = 8;
 pub const WNOWAIT: u32 = 0x0100_0000;
 
-/// Wait for a child to exit. Returns None when WNOHANG and nothing has
-/// exited yet.
-pub fn wait_child(task: &Task, which: WaitFor, options: u32) -> Result<Option<(i32, ExitStatus)>, Errno> {
+/// What a wait call reports about a child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitEvent {
+    Exited(ExitStatus),
+    Stopped(i32),
+    Continued,
+}
+
+impl WaitEvent {
+    /// The wait(2) status word.
+    pub fn wait_status(self) -> i32 {
+        match self {
+            WaitEvent::Exited(s) => s.wait_status(),
+            WaitEvent::Stopped(sig) => 0x7f | (sig << 8),
+            WaitEvent::Continued => 0xffff,
+        }
+    }
+}
+
+/// Wait for a child to change state as `options` asks (WEXITED, WSTOPPED,
+/// WCONTINUED; WNOHANG, WNOWAIT). Returns None when WNOHANG and nothing
+/// has happened.
+pub fn wait_child(task: &Task, which: WaitFor, options: u32) -> Result<Option<(i32, WaitEvent)>, Errno> {
     let kernel = task.kernel.clone();
     loop {
         let gen = *lock(&kernel.wait_gen);
@@ -350,14 +377,29 @@ pub fn wait_child(task: &Task, which: WaitFor, options: u32) -> Result<Option<(i
             if !children.iter().any(matches) {
                 return Err(Errno::ECHILD);
             }
-            if let Some(i) = children.iter().position(|c| matches(c) && *lock(&c.zombie)) {
+            for i in 0..children.len() {
                 let c = children[i].clone();
-                let status = c.exit_status().unwrap_or(ExitStatus::Exited(0));
-                if options & WNOWAIT == 0 {
-                    children.remove(i);
-                    kernel.unregister_group(c.tgid);
+                if !matches(&c) {
+                    continue;
                 }
-                return Ok(Some((c.tgid, status)));
+                if options & WEXITED != 0 && *lock(&c.zombie) {
+                    let status = c.exit_status().unwrap_or(ExitStatus::Exited(0));
+                    if options & WNOWAIT == 0 {
+                        children.remove(i);
+                        kernel.unregister_group(c.tgid);
+                    }
+                    return Ok(Some((c.tgid, WaitEvent::Exited(status))));
+                }
+                let mut j = lock(&c.jobctl);
+                let ev = match j.report {
+                    Some(JobReport::Stopped(sig)) if options & WSTOPPED != 0 => WaitEvent::Stopped(sig),
+                    Some(JobReport::Continued) if options & WCONTINUED != 0 => WaitEvent::Continued,
+                    _ => continue,
+                };
+                if options & WNOWAIT == 0 {
+                    j.report = None;
+                }
+                return Ok(Some((c.tgid, ev)));
             }
         }
         if options & WNOHANG != 0 {

@@ -1,7 +1,7 @@
 //! Signal generation and delivery: pending sets, default actions, and
 //! handler frames in the layout glibc's and musl's sigreturn expect.
 
-use crate::kernel::{lock, ExitStatus, ThreadGroup};
+use crate::kernel::{lock, ExitStatus, JobReport, ThreadGroup};
 use crate::task::{default_action, DefaultAction, Task};
 use abi::signal::*;
 use abi::{Errno, KSigaction, Pod, SigInfo, StackT};
@@ -14,6 +14,7 @@ const SS_DISABLE: i32 = 2;
 /// Bytes below the stack pointer the ABI lets functions use freely.
 const RED_ZONE: u64 = 128;
 const UNBLOCKABLE: u64 = sigbit(SIGKILL) | sigbit(SIGSTOP);
+const STOP_SIGNALS: u64 = sigbit(SIGSTOP) | sigbit(SIGTSTP) | sigbit(SIGTTIN) | sigbit(SIGTTOU);
 
 /// The kernel's `struct sigcontext` (x86-64), 256 bytes.
 #[repr(C)]
@@ -77,6 +78,69 @@ fn is_ignored(act: &KSigaction, sig: i32) -> bool {
     act.handler == SIG_IGN || (act.handler == SIG_DFL && default_action(sig) == DefaultAction::Ignore)
 }
 
+/// What generating `sig` does before it is queued, whatever its
+/// disposition: SIGCONT continues a stopped process and cancels pending
+/// stop signals; a stop signal cancels a pending SIGCONT.
+fn on_generate(tg: &Arc<ThreadGroup>, sig: i32) {
+    let cancel = if sig == SIGCONT {
+        STOP_SIGNALS
+    } else if sigbit(sig) & STOP_SIGNALS != 0 {
+        sigbit(SIGCONT)
+    } else {
+        return;
+    };
+    tg.pending.discard(cancel);
+    for t in lock(&tg.threads).iter() {
+        t.pending.discard(cancel);
+    }
+    if sig == SIGCONT {
+        let was_stopped = {
+            let mut j = lock(&tg.jobctl);
+            let was = j.stopped;
+            if was {
+                j.stopped = false;
+                j.report = Some(JobReport::Continued);
+            }
+            was
+        };
+        if was_stopped {
+            tg.jobctl_cv.notify_all();
+            notify_parent_jobctl(tg, CLD_CONTINUED, SIGCONT);
+        }
+    }
+}
+
+/// Stop every thread of `tg` (a stop signal's default action).
+pub fn stop_group(tg: &Arc<ThreadGroup>, sig: i32) {
+    {
+        let mut j = lock(&tg.jobctl);
+        if j.stopped || tg.exit_status().is_some() {
+            return;
+        }
+        j.stopped = true;
+        j.report = Some(JobReport::Stopped(sig));
+    }
+    tg.kick_all();
+    notify_parent_jobctl(tg, CLD_STOPPED, sig);
+}
+
+/// Tell the parent of a stop or continue: SIGCHLD unless it asked not to
+/// (SA_NOCLDSTOP), and a wake-up for its wait calls.
+fn notify_parent_jobctl(tg: &Arc<ThreadGroup>, code: i32, status: i32) {
+    let kernel = &tg.kernel;
+    let ppid = *lock(&tg.ppid);
+    if let Some(parent) = kernel.group(ppid) {
+        let act = lock(&parent.signals).actions[(SIGCHLD - 1) as usize];
+        if act.flags & SA_NOCLDSTOP == 0 {
+            let mut info = SigInfo { signo: SIGCHLD, code, ..Default::default() };
+            info.fields[0] = (tg.tgid as u32 as u64) | ((tg.creds().uid as u64) << 32);
+            info.fields[1] = status as u32 as u64;
+            send_signal(&parent, info);
+        }
+    }
+    kernel.notify_waiters();
+}
+
 /// Make `sig` pending for process `tg` and wake a thread that can take it.
 pub fn send_signal(tg: &Arc<ThreadGroup>, info: SigInfo) {
     let sig = info.signo;
@@ -87,6 +151,7 @@ pub fn send_signal(tg: &Arc<ThreadGroup>, info: SigInfo) {
         kill_with(tg, ExitStatus::Signaled { sig: SIGKILL, core: false });
         return;
     }
+    on_generate(tg, sig);
     let threads = lock(&tg.threads).clone();
     let target = threads.iter().find(|t| !t.blocks(sig));
     let act = lock(&tg.signals).actions[(sig - 1) as usize];
@@ -110,6 +175,7 @@ pub fn send_signal_to_thread(tg: &Arc<ThreadGroup>, tid: i32, info: SigInfo) -> 
         kill_with(tg, ExitStatus::Signaled { sig: SIGKILL, core: false });
         return Ok(());
     }
+    on_generate(tg, sig);
     let blocked = t.blocks(sig);
     let act = lock(&tg.signals).actions[(sig - 1) as usize];
     if !blocked && is_ignored(&act, sig) {
@@ -206,6 +272,12 @@ impl Task {
                     DefaultAction::Core => {
                         self.exit_group(ExitStatus::Signaled { sig, core: true });
                         return;
+                    }
+                    DefaultAction::Stop => {
+                        // The run loop parks every thread; what else is
+                        // pending is delivered after SIGCONT.
+                        stop_group(&self.tg, sig);
+                        break;
                     }
                 }
             }

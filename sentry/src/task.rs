@@ -180,6 +180,10 @@ impl Task {
             if let Some(s) = self.exiting {
                 return s;
             }
+            if self.tg.is_stopped() {
+                self.park_while_stopped();
+                continue;
+            }
             let exit = match self.ctx.switch(self.mm.space(), &mut self.regs) {
                 Ok(e) => e,
                 Err(e) => {
@@ -235,6 +239,25 @@ impl Task {
     }
 }
 
+impl Task {
+    /// Sit out a group stop: until SIGCONT, or the process is killed.
+    fn park_while_stopped(&mut self) {
+        let mut j = lock(&self.tg.jobctl);
+        while j.stopped && !self.tg.killed.load(std::sync::atomic::Ordering::Acquire) {
+            // The timeout only bounds a missed notification.
+            j = match self.tg.jobctl_cv.wait_timeout(j, std::time::Duration::from_millis(100)) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        drop(j);
+        // Signals that arrived while stopped are delivered now.
+        if self.deliverable() != 0 {
+            self.handle_signals(None);
+        }
+    }
+}
+
 fn log_strace(tid: i32, call: &str, r: &Result<u64, Errno>) {
     match r {
         Ok(v) if *v > 0xffff_ffff => tracing::info!(target: "strace", "[{tid}] {call} = {v:#x}"),
@@ -253,6 +276,8 @@ pub enum DefaultAction {
     Terminate,
     Core,
     Ignore,
+    /// Stop the whole process until SIGCONT.
+    Stop,
 }
 
 pub fn default_action(sig: i32) -> DefaultAction {
@@ -262,8 +287,7 @@ pub fn default_action(sig: i32) -> DefaultAction {
         SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ | SIGSYS => {
             DefaultAction::Core
         }
-        // Stop signals stop nothing yet (job control comes with processes).
-        SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => DefaultAction::Ignore,
+        SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => DefaultAction::Stop,
         _ => DefaultAction::Terminate,
     }
 }

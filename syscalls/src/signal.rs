@@ -4,7 +4,7 @@
 use abi::signal::*;
 use abi::{Errno, KSigaction, StackT};
 use sentry::kernel::lock;
-use sentry::process::WaitFor;
+use sentry::process::{WaitEvent, WaitFor, WCONTINUED, WEXITED, WSTOPPED};
 use sentry::table::UserAddr;
 use sentry::{SysResult, Task};
 
@@ -252,7 +252,7 @@ pub fn tkill(task: &mut Task, tid: i32, sig: i32) -> SysResult {
 }
 
 pub fn wait4(task: &mut Task, pid: i32, status: UserAddr, options: i32, ru: UserAddr) -> SysResult {
-    if options & !(1 | 2 | 8 | 0x0100_0000 | 0x2000_0000 | 0x4000_0000 | -0x8000_0000i32) != 0 {
+    if options & !(1 | 2 | 8 | 0x2000_0000 | 0x4000_0000 | -0x8000_0000i32) != 0 {
         return Err(Errno::EINVAL);
     }
     let which = match pid {
@@ -261,11 +261,13 @@ pub fn wait4(task: &mut Task, pid: i32, status: UserAddr, options: i32, ru: User
         p if p < -1 => WaitFor::Pgid(-p),
         p => WaitFor::Pid(p),
     };
-    match sentry::process::wait_child(task, which, options as u32)? {
+    // wait4 always reports exits.
+    let options = options as u32 | WEXITED;
+    match sentry::process::wait_child(task, which, options)? {
         None => Ok(0),
-        Some((pid, st)) => {
+        Some((pid, ev)) => {
             if !status.is_null() {
-                task.write_obj(status, &st.wait_status())?;
+                task.write_obj(status, &ev.wait_status())?;
             }
             if !ru.is_null() {
                 task.write_obj(ru, &abi::Rusage::default())?;
@@ -275,12 +277,10 @@ pub fn wait4(task: &mut Task, pid: i32, status: UserAddr, options: i32, ru: User
     }
 }
 
-const WEXITED: u32 = 4;
-
 pub fn waitid(task: &mut Task, idtype: i32, id: i32, info: UserAddr, options: i32, ru: UserAddr) -> SysResult {
     let options = options as u32;
     if options & !(1 | 2 | 4 | 8 | 0x0100_0000 | 0x2000_0000 | 0x4000_0000 | 0x8000_0000) != 0
-        || options & (2 | 4 | 8) == 0
+        || options & (WSTOPPED | WEXITED | WCONTINUED) == 0
     {
         return Err(Errno::EINVAL);
     }
@@ -290,21 +290,16 @@ pub fn waitid(task: &mut Task, idtype: i32, id: i32, info: UserAddr, options: i3
         2 if id >= 0 => WaitFor::Pgid(if id == 0 { *lock(&task.tg.pgid) } else { id }),
         _ => return Err(Errno::EINVAL),
     };
-    if options & WEXITED == 0 {
-        // Only stop/continue events asked for: none are reported yet.
-        if options & 1 != 0 {
-            return Ok(0);
-        }
-        return Err(Errno::ECHILD);
-    }
     let r = sentry::process::wait_child(task, which, options)?;
     let mut si = abi::SigInfo::default();
-    if let Some((pid, st)) = r {
+    if let Some((pid, ev)) = r {
         si.signo = SIGCHLD;
-        let (code, status) = match st {
-            sentry::ExitStatus::Exited(c) => (CLD_EXITED, c),
-            sentry::ExitStatus::Signaled { sig, core: true } => (CLD_DUMPED, sig),
-            sentry::ExitStatus::Signaled { sig, core: false } => (CLD_KILLED, sig),
+        let (code, status) = match ev {
+            WaitEvent::Exited(sentry::ExitStatus::Exited(c)) => (CLD_EXITED, c),
+            WaitEvent::Exited(sentry::ExitStatus::Signaled { sig, core: true }) => (CLD_DUMPED, sig),
+            WaitEvent::Exited(sentry::ExitStatus::Signaled { sig, core: false }) => (CLD_KILLED, sig),
+            WaitEvent::Stopped(sig) => (CLD_STOPPED, sig),
+            WaitEvent::Continued => (CLD_CONTINUED, SIGCONT),
         };
         si.code = code;
         si.fields[0] = pid as u32 as u64;

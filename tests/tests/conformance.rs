@@ -36,6 +36,7 @@ conformance! {
     stdio,
     badptr,
     stub_attacks,
+    jobctl,
     execve,
     signals_basic,
     timers,

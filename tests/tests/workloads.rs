@@ -399,6 +399,8 @@ sleep 0.05 & sleep 0.02 & wait; echo "jobs done"
 ( sleep 5; echo never ) & victim=$!; kill -TERM $victim; wait $victim; echo "killed job status $?"
 ( exit 9 ); echo "subshell $?"
 x=$(for i in 1 2 3; do echo $i; done | sort -r | head -1); echo "subst $x"
+sleep 5 & j=$!; kill -STOP $j; sleep 0.05; ps_state=$(cut -d' ' -f3 /proc/$j/stat); echo "stopped job state $ps_state"
+kill -CONT $j; kill -TERM $j; wait $j; echo "stopped then killed job status $?"
 mkdir -p src/a src/b && for f in 1 2 3; do echo "file $f" > src/a/$f; echo "other $f" > src/b/$f; done
 find src -type f | sort | xargs md5sum
 tar czf out.tgz src && mkdir unpacked && tar xzf out.tgz -C unpacked && diff -r src unpacked/src && echo "tar round trip ok"

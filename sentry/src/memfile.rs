@@ -23,8 +23,69 @@ pub struct MemoryFile {
     fd: OwnedFd,
     base: *mut u8,
     size: u64,
+    pages: Mutex<Pages>,
+}
+
+/// The allocator's books.
+struct Pages {
     /// Free ranges: start -> length, coalesced.
-    free: Mutex<BTreeMap<u64, u64>>,
+    free: BTreeMap<u64, u64>,
+    /// Reference counts of allocated pages as runs: start -> (end, count).
+    /// A range goes back to `free` when its count drops to zero; neighbouring
+    /// runs with equal counts are merged so that lookups stay cheap.
+    refs: BTreeMap<u64, (u64, u32)>,
+}
+
+impl Pages {
+    /// Cut the run containing `at` so that `at` is a run boundary.
+    fn split(&mut self, at: u64) {
+        let Some((&s, &(e, c))) = self.refs.range(..at).next_back() else {
+            return;
+        };
+        if e > at {
+            self.refs.insert(s, (at, c));
+            self.refs.insert(at, (e, c));
+        }
+    }
+
+    /// Merge the runs meeting at `at` if their counts are equal.
+    fn merge(&mut self, at: u64) {
+        let Some(&(re, rc)) = self.refs.get(&at) else {
+            return;
+        };
+        if let Some((&ls, &(le, lc))) = self.refs.range(..at).next_back() {
+            if le == at && lc == rc {
+                self.refs.remove(&at);
+                self.refs.insert(ls, (re, lc));
+            }
+        }
+    }
+
+    fn take_free(&mut self, len: u64) -> Result<u64, Errno> {
+        let (start, flen) = self.free.iter().find(|(_, &l)| l >= len).map(|(&s, &l)| (s, l)).ok_or(Errno::ENOMEM)?;
+        self.free.remove(&start);
+        if flen > len {
+            self.free.insert(start + len, flen - len);
+        }
+        Ok(start)
+    }
+
+    fn put_free(&mut self, off: u64, len: u64) {
+        let mut start = off;
+        let mut l = len;
+        if let Some((&ps, &pl)) = self.free.range(..off).next_back() {
+            if ps + pl == off {
+                self.free.remove(&ps);
+                start = ps;
+                l += pl;
+            }
+        }
+        if let Some(&nl) = self.free.get(&(off + len)) {
+            self.free.remove(&(off + len));
+            l += nl;
+        }
+        self.free.insert(start, l);
+    }
 }
 
 // SAFETY: `base` points to a MAP_SHARED mapping that lives as long as the
@@ -65,7 +126,8 @@ impl MemoryFile {
         let mut free = BTreeMap::new();
         // Offset 0 is never handed out so that 0 can mean "none" in logs.
         free.insert(PAGE_SIZE, MEMFILE_SIZE - PAGE_SIZE);
-        Ok(Arc::new(MemoryFile { fd, base: base as *mut u8, size: MEMFILE_SIZE, free: Mutex::new(free) }))
+        let pages = Mutex::new(Pages { free, refs: BTreeMap::new() });
+        Ok(Arc::new(MemoryFile { fd, base: base as *mut u8, size: MEMFILE_SIZE, pages }))
     }
 
     /// The memfd, for platforms to map.
@@ -73,40 +135,86 @@ impl MemoryFile {
         self.fd.as_raw_fd()
     }
 
-    /// Allocate `len` bytes (page-aligned) of zeroed memory-file space.
+    fn pages(&self) -> std::sync::MutexGuard<'_, Pages> {
+        match self.pages.lock() {
+            Ok(g) => g,
+            Err(e) => e.into_inner(),
+        }
+    }
+
+    /// Allocate `len` bytes (page-aligned) of zeroed memory-file space,
+    /// released when the returned range (and every reference taken on its
+    /// pages with [`MemoryFile::incref`]) is gone.
     pub fn alloc(self: &Arc<Self>, len: u64) -> Result<Arc<MemRange>, Errno> {
+        let (off, len) = self.alloc_ref_len(len)?;
+        Ok(Arc::new(MemRange { file: self.clone(), off, len }))
+    }
+
+    /// Allocate zeroed pages owned by one reference (the caller's, to be
+    /// dropped with [`MemoryFile::decref`]).
+    pub fn alloc_ref(&self, len: u64) -> Result<u64, Errno> {
+        Ok(self.alloc_ref_len(len)?.0)
+    }
+
+    fn alloc_ref_len(&self, len: u64) -> Result<(u64, u64), Errno> {
         let len = abi::page_up(len).ok_or(Errno::ENOMEM)?;
         if len == 0 {
             return Err(Errno::EINVAL);
         }
-        let mut free = self.free.lock().map_err(|_| Errno::ENOMEM)?;
-        let (start, flen) = free.iter().find(|(_, &l)| l >= len).map(|(&s, &l)| (s, l)).ok_or(Errno::ENOMEM)?;
-        free.remove(&start);
-        if flen > len {
-            free.insert(start + len, flen - len);
-        }
-        Ok(Arc::new(MemRange { file: self.clone(), off: start, len }))
+        let mut p = self.pages();
+        let off = p.take_free(len)?;
+        p.refs.insert(off, (off + len, 1));
+        p.merge(off);
+        p.merge(off + len);
+        Ok((off, len))
     }
 
-    fn release(&self, off: u64, len: u64) {
-        self.punch(off, len);
-        let Ok(mut free) = self.free.lock() else {
-            return;
-        };
-        let mut start = off;
-        let mut l = len;
-        if let Some((&ps, &pl)) = free.range(..off).next_back() {
-            if ps + pl == off {
-                free.remove(&ps);
-                start = ps;
-                l += pl;
+    /// One more reference on every allocated page of `[off, off+len)`.
+    pub fn incref(&self, off: u64, len: u64) {
+        let end = off.saturating_add(len);
+        let mut p = self.pages();
+        p.split(off);
+        p.split(end);
+        for (_, (_, c)) in p.refs.range_mut(off..end) {
+            // A count that cannot grow any more is never freed: a leak,
+            // but never a page freed while still in use.
+            *c = c.saturating_add(1);
+        }
+        p.merge(off);
+        p.merge(end);
+    }
+
+    /// One reference less on every page of `[off, off+len)`; pages nobody
+    /// refers to any more are punched out and freed.
+    pub fn decref(&self, off: u64, len: u64) {
+        let end = off.saturating_add(len);
+        let mut p = self.pages();
+        p.split(off);
+        p.split(end);
+        let mut dead = Vec::new();
+        for (&s, (e, c)) in p.refs.range_mut(off..end) {
+            if *c != u32::MAX {
+                *c -= 1;
+            }
+            if *c == 0 {
+                dead.push((s, *e));
             }
         }
-        if let Some(&nl) = free.get(&(off + len)) {
-            free.remove(&(off + len));
-            l += nl;
+        for &(s, e) in &dead {
+            p.refs.remove(&s);
+            self.punch(s, e - s);
+            p.put_free(s, e - s);
         }
-        free.insert(start, l);
+        p.merge(off);
+        p.merge(end);
+    }
+
+    /// The run of pages around `off` sharing its reference count: `(start,
+    /// end, count)`; None when `off` is not allocated.
+    pub fn refcount(&self, off: u64) -> Option<(u64, u64, u32)> {
+        let p = self.pages();
+        let (&s, &(e, c)) = p.refs.range(..=off).next_back()?;
+        (e > off).then_some((s, e, c))
     }
 
     /// Give the pages of `[off, off+len)` back to the host (they read as
@@ -232,7 +340,7 @@ impl MemRange {
 
 impl Drop for MemRange {
     fn drop(&mut self) {
-        self.file.release(self.off, self.len);
+        self.file.decref(self.off, self.len);
     }
 }
 

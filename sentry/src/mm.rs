@@ -4,7 +4,7 @@
 
 use crate::memfile::{MemRange, MemoryFile};
 use abi::{page_down, page_up, Errno, PAGE_SIZE};
-use platform::{AddressSpace, Prot};
+use platform::{Access, AddressSpace, Prot};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -30,14 +30,18 @@ pub enum VmaName {
     },
 }
 
-/// One mapping: `[start, end)` backed by `mem` from `mem_off` on.
+/// One mapping: `[start, end)`, backed by `mem` from `mem_off` on when it
+/// is shared or file-cached, and by its pages in `MmState::pmas` when it is
+/// private memory.
 #[derive(Clone, Debug)]
 pub struct Vma {
     pub start: u64,
     pub end: u64,
     pub prot: Prot,
     pub shared: bool,
-    pub mem: Arc<MemRange>,
+    /// None for private memory (its pages may be shared copy-on-write with
+    /// other address spaces, so they are tracked page by page).
+    pub mem: Option<Arc<MemRange>>,
     pub mem_off: u64,
     pub name: VmaName,
     /// Pages of a file mapping past the end of the file: not mapped in the
@@ -45,17 +49,17 @@ pub struct Vma {
     pub past_eof: bool,
     /// A private mapping backed by the shared file cache: never written
     /// in place (it is copied first when made writable), never punched.
-    pub cow: bool,
+    pub cached: bool,
 }
 
 impl Vma {
-    /// A fresh anonymous mapping of `[start, end)` backed by all of `mem`.
-    fn anon(start: u64, end: u64, prot: Prot, shared: bool, mem: Arc<MemRange>, name: VmaName) -> Vma {
-        Vma { start, end, prot, shared, mem, mem_off: 0, name, past_eof: false, cow: false }
+    fn private(&self) -> bool {
+        self.mem.is_none()
     }
 
-    fn file_offset_at(&self, addr: u64) -> u64 {
-        self.mem.off + self.mem_off + (addr - self.start)
+    /// The memory-file offset behind `addr` of a shared or cached mapping.
+    fn file_offset_at(&self, addr: u64) -> Option<u64> {
+        self.mem.as_ref().map(|m| m.off + self.mem_off + (addr - self.start))
     }
 
     /// The part of this VMA from `addr` on (addr inside the VMA).
@@ -69,15 +73,65 @@ impl Vma {
         }
         v
     }
+
+    fn prot_without_write(&self) -> Prot {
+        Prot { write: false, ..self.prot }
+    }
+}
+
+/// Private pages: `[start, end)` (the map key is `start`) lies at `off` in
+/// the memory file, holding one reference on those pages.
+#[derive(Clone, Copy, Debug)]
+struct Pma {
+    end: u64,
+    off: u64,
+    /// Maybe shared with another address space: mapped without write
+    /// permission, and a write first takes a page of its own (or finds
+    /// the count down to one and keeps the page).
+    cow: bool,
+}
+
+/// How a new mapping is backed.
+enum Backing {
+    /// Fresh zeroed private memory.
+    Fresh,
+    /// Private pages already filled by the caller, who writes them only
+    /// before the guest runs on them.
+    Private(Arc<MemRange>, u64),
+    Shared(Arc<MemRange>, u64),
+    Cached(Arc<MemRange>, u64),
+}
+
+/// A write fault breaks copy-on-write for this aligned chunk around the
+/// faulting page at once (within the page's mapping): fewer faults for
+/// the common sequential writes, little extra copying for sparse ones.
+const COW_CHUNK: u64 = 4 * PAGE_SIZE;
+
+/// What a fault turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultOutcome {
+    /// A write to a copy-on-write page: the page is now writable.
+    Fixed,
+    /// The access is allowed and the page mapped (another thread got there
+    /// first): retry it.
+    Retry,
+    /// A real fault: the guest gets a signal.
+    Signal,
 }
 
 struct MmState {
     vmas: BTreeMap<u64, Vma>,
+    pmas: BTreeMap<u64, Pma>,
     brk_start: u64,
     brk: u64,
     /// Where argv and envp strings live (for /proc/[pid]/cmdline, environ).
     arg_range: (u64, u64),
     env_range: (u64, u64),
+    /// find_gap resumes its top-down search here: no gap between here and
+    /// `mmap_base` is larger than `cached_hole` (Linux's old
+    /// free_area_cache), so mapping many areas in a row stays linear.
+    free_cache: u64,
+    cached_hole: u64,
 }
 
 /// A guest address space.
@@ -96,20 +150,33 @@ fn platform_err(e: platform::PlatformError) -> Errno {
     Errno::ENOMEM
 }
 
+/// The entries of `m` (keyed by start, with `end_of` their end) that
+/// overlap `[start, end)`, as (start, end) pairs in address order.
+fn overlapping<T>(m: &BTreeMap<u64, T>, start: u64, end: u64, end_of: impl Fn(&T) -> u64) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> =
+        m.range(..end).rev().map(|(&s, t)| (s, end_of(t))).take_while(|&(_, e)| e > start).collect();
+    out.reverse();
+    out
+}
+
 impl MemoryManager {
     pub fn new(space: Arc<dyn AddressSpace>, memfile: Arc<MemoryFile>, top: u64) -> Arc<MemoryManager> {
         let top = page_down(top.min(0x7fff_ffff_f000));
+        let mmap_base = page_down(top - STACK_SIZE - (1 << 30));
         Arc::new(MemoryManager {
             space,
             memfile,
             top,
-            mmap_base: page_down(top - STACK_SIZE - (1 << 30)),
+            mmap_base,
             state: Mutex::new(MmState {
                 vmas: BTreeMap::new(),
+                pmas: BTreeMap::new(),
                 brk_start: 0,
                 brk: 0,
                 arg_range: (0, 0),
                 env_range: (0, 0),
+                free_cache: mmap_base,
+                cached_hole: 0,
             }),
         })
     }
@@ -180,22 +247,46 @@ impl MemoryManager {
     }
 
     /// A free range of `len` bytes, top-down below `mmap_base`.
-    fn find_gap(&self, s: &MmState, len: u64) -> Result<u64, Errno> {
-        let mut end = self.mmap_base;
-        for v in s.vmas.range(..end).rev().map(|(_, v)| v) {
-            if v.end <= end.saturating_sub(len) && end >= len {
-                return Ok(end - len);
+    fn find_gap(&self, s: &mut MmState, len: u64) -> Result<u64, Errno> {
+        if len <= s.cached_hole || s.free_cache > self.mmap_base {
+            s.free_cache = self.mmap_base;
+            s.cached_hole = 0;
+        }
+        match Self::gap_below(s, s.free_cache, len) {
+            Ok(a) => Ok(a),
+            Err(_) if s.free_cache != self.mmap_base => {
+                s.free_cache = self.mmap_base;
+                s.cached_hole = 0;
+                Self::gap_below(s, self.mmap_base, len)
             }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The highest free `len` bytes below `from`, remembered in the cache.
+    fn gap_below(s: &mut MmState, from: u64, len: u64) -> Result<u64, Errno> {
+        let mut end = from;
+        let mut biggest = 0;
+        let mut found = None;
+        for v in s.vmas.range(..from).rev().map(|(_, v)| v) {
+            if v.end <= end.saturating_sub(len) && end >= len {
+                found = Some(end - len);
+                break;
+            }
+            biggest = biggest.max(end.saturating_sub(v.end));
             end = end.min(v.start);
-            if end < MIN_MMAP_ADDR + len {
+            if end < MIN_MMAP_ADDR.saturating_add(len) {
                 return Err(Errno::ENOMEM);
             }
         }
-        if end >= MIN_MMAP_ADDR + len {
-            Ok(end - len)
-        } else {
-            Err(Errno::ENOMEM)
-        }
+        let at = match found {
+            Some(a) => a,
+            None if end >= MIN_MMAP_ADDR.saturating_add(len) => end - len,
+            None => return Err(Errno::ENOMEM),
+        };
+        s.free_cache = at;
+        s.cached_hole = s.cached_hole.max(biggest);
+        Ok(at)
     }
 
     /// Cut the VMAs so that `addr` is a boundary.
@@ -212,33 +303,102 @@ impl MemoryManager {
         }
     }
 
+    /// Cut the private page runs so that `addr` is a boundary.
+    fn split_pma_at(s: &mut MmState, addr: u64) {
+        let Some((&start, &p)) = s.pmas.range(..addr).next_back() else {
+            return;
+        };
+        if p.end > addr {
+            s.pmas.insert(start, Pma { end: addr, ..p });
+            s.pmas.insert(addr, Pma { end: p.end, off: p.off + (addr - start), cow: p.cow });
+        }
+    }
+
+    /// Join the runs meeting at `addr` when they continue each other in
+    /// the memory file, so runs do not fragment without end.
+    fn merge_pma_at(s: &mut MmState, addr: u64) {
+        let Some(&r) = s.pmas.get(&addr) else {
+            return;
+        };
+        if let Some((&ls, &l)) = s.pmas.range(..addr).next_back() {
+            if l.end == addr && l.cow == r.cow && l.off + (addr - ls) == r.off {
+                s.pmas.remove(&addr);
+                s.pmas.insert(ls, Pma { end: r.end, ..l });
+            }
+        }
+    }
+
+    /// Take out the private page runs in `[start, end)`.
+    fn take_pmas(s: &mut MmState, start: u64, end: u64) -> Vec<(u64, Pma)> {
+        Self::split_pma_at(s, start);
+        Self::split_pma_at(s, end);
+        let keys: Vec<u64> = s.pmas.range(start..end).map(|(&k, _)| k).collect();
+        keys.into_iter().filter_map(|k| s.pmas.remove(&k).map(|p| (k, p))).collect()
+    }
+
     /// Take out the VMAs in `[start, end)` (after splitting at both ends).
-    fn take_range(s: &mut MmState, start: u64, end: u64) -> Vec<Vma> {
+    fn take_range(&self, s: &mut MmState, start: u64, end: u64) -> Vec<Vma> {
         Self::split_at(s, start);
         Self::split_at(s, end);
         let keys: Vec<u64> = s.vmas.range(start..end).map(|(&k, _)| k).collect();
-        keys.into_iter().filter_map(|k| s.vmas.remove(&k)).collect()
+        let gone: Vec<Vma> = keys.into_iter().filter_map(|k| s.vmas.remove(&k)).collect();
+        if !gone.is_empty() && end > s.free_cache && start < self.mmap_base {
+            // The hole left here may be larger than the cached one: resume
+            // gap searches above it (its end is the next mapping's start).
+            let above = s.vmas.range(end..).next().map_or(self.mmap_base, |(&k, _)| k);
+            s.free_cache = above.min(self.mmap_base);
+        }
+        gone
     }
 
-    /// Drop `[start, end)` from the state and the address space, giving
-    /// private pages back to the host.
+    /// Drop the references of private page runs.
+    fn release_pmas(&self, pmas: Vec<(u64, Pma)>) {
+        for (start, p) in pmas {
+            self.memfile.decref(p.off, p.end - start);
+        }
+    }
+
+    /// Drop `[start, end)` from the state and the address space; private
+    /// pages go back to the host when nobody else refers to them.
     fn unmap_locked(&self, s: &mut MmState, start: u64, end: u64) -> Result<(), Errno> {
-        let gone = Self::take_range(s, start, end);
+        let gone = self.take_range(s, start, end);
         if gone.is_empty() {
             return Ok(());
         }
         self.space.unmap(start, end - start).map_err(platform_err)?;
-        for v in gone {
-            if !v.shared && !v.cow {
-                self.memfile.punch(v.mem.off + v.mem_off, v.end - v.start);
-            }
-        }
+        let pmas = Self::take_pmas(s, start, end);
+        self.release_pmas(pmas);
         Ok(())
     }
 
-    fn insert_locked(&self, s: &mut MmState, v: Vma) -> Result<(), Errno> {
-        self.space.map(v.start, v.end - v.start, v.prot, v.file_offset_at(v.start)).map_err(platform_err)?;
-        s.vmas.insert(v.start, v);
+    /// Bring the platform's view of `[start, end)` in line with the state:
+    /// `remap` maps the memory again (backing changed), otherwise only the
+    /// protection is changed. Private pages shared copy-on-write are
+    /// mapped without write permission.
+    fn sync_platform(&self, s: &MmState, start: u64, end: u64, remap: bool) -> Result<(), Errno> {
+        for (vs, ve) in overlapping(&s.vmas, start, end, |v| v.end) {
+            let Some(v) = s.vmas.get(&vs) else { continue };
+            if v.past_eof {
+                continue;
+            }
+            let (a, b) = (vs.max(start), ve.min(end));
+            match v.file_offset_at(a) {
+                Some(off) if remap => self.space.map(a, b - a, v.prot, off).map_err(platform_err)?,
+                Some(_) => self.space.protect(a, b - a, v.prot).map_err(platform_err)?,
+                None => {
+                    for (ps, pe) in overlapping(&s.pmas, a, b, |p| p.end) {
+                        let Some(p) = s.pmas.get(&ps) else { continue };
+                        let (x, y) = (ps.max(a), pe.min(b));
+                        let prot = if p.cow { v.prot_without_write() } else { v.prot };
+                        if remap {
+                            self.space.map(x, y - x, prot, p.off + (x - ps)).map_err(platform_err)?;
+                        } else {
+                            self.space.protect(x, y - x, prot).map_err(platform_err)?;
+                        }
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -253,11 +413,16 @@ impl MemoryManager {
         fixed: bool,
         name: VmaName,
     ) -> Result<u64, Errno> {
-        let mem = self.memfile.alloc(len)?;
-        self.map_range(addr, len, prot, shared, fixed, mem, 0, name)
+        if shared {
+            let mem = self.memfile.alloc(len)?;
+            return self.map_inner(addr, len, prot, fixed, Backing::Shared(mem, 0), name);
+        }
+        self.map_inner(addr, len, prot, fixed, Backing::Fresh, name)
     }
 
-    /// Map `mem` (from `mem_off` on) at `addr` as `map_anon` places it.
+    /// Map `mem` (from `mem_off` on) at `addr` as `map_anon` places it. A
+    /// private mapping takes its own reference on the pages: the caller
+    /// may fill them before the guest runs, but not write them later.
     #[allow(clippy::too_many_arguments)]
     pub fn map_range(
         &self,
@@ -270,7 +435,8 @@ impl MemoryManager {
         mem_off: u64,
         name: VmaName,
     ) -> Result<u64, Errno> {
-        self.map_inner(addr, len, prot, shared, fixed, mem, mem_off, name, false)
+        let b = if shared { Backing::Shared(mem, mem_off) } else { Backing::Private(mem, mem_off) };
+        self.map_inner(addr, len, prot, fixed, b, name)
     }
 
     /// Map a range of the file cache privately: shared with every other
@@ -289,25 +455,26 @@ impl MemoryManager {
         if prot.write {
             return Err(Errno::EINVAL);
         }
-        self.map_inner(addr, len, prot, false, fixed, cache, cache_off, name, true)
+        self.map_inner(addr, len, prot, fixed, Backing::Cached(cache, cache_off), name)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn map_inner(
         &self,
         addr: u64,
         len: u64,
         prot: Prot,
-        shared: bool,
         fixed: bool,
-        mem: Arc<MemRange>,
-        mem_off: u64,
+        backing: Backing,
         name: VmaName,
-        cow: bool,
     ) -> Result<u64, Errno> {
         let len = page_up(len).ok_or(Errno::ENOMEM)?;
         if len == 0 {
             return Err(Errno::EINVAL);
+        }
+        if let Backing::Private(m, o) | Backing::Shared(m, o) | Backing::Cached(m, o) = &backing {
+            if o.checked_add(len).is_none_or(|e| e > m.len) {
+                return Err(Errno::EINVAL);
+            }
         }
         let mut s = self.lock();
         let start = if fixed {
@@ -321,11 +488,36 @@ impl MemoryManager {
             let hint = page_down(addr);
             match hint.checked_add(len) {
                 Some(end) if hint >= MIN_MMAP_ADDR && end <= self.top && Self::is_free(&s, hint, end) => hint,
-                _ => self.find_gap(&s, len)?,
+                _ => self.find_gap(&mut s, len)?,
             }
         };
-        let v = Vma { start, end: start + len, prot, shared, mem, mem_off, name, past_eof: false, cow };
-        self.insert_locked(&mut s, v)?;
+        let end = start + len;
+        let mut v =
+            Vma { start, end, prot, shared: false, mem: None, mem_off: 0, name, past_eof: false, cached: false };
+        let off = match backing {
+            Backing::Fresh => Some(self.memfile.alloc_ref(len)?),
+            Backing::Private(m, o) => {
+                self.memfile.incref(m.off + o, len);
+                Some(m.off + o)
+            }
+            Backing::Shared(m, o) => {
+                v.shared = true;
+                v.mem = Some(m);
+                v.mem_off = o;
+                None
+            }
+            Backing::Cached(m, o) => {
+                v.cached = true;
+                v.mem = Some(m);
+                v.mem_off = o;
+                None
+            }
+        };
+        s.vmas.insert(start, v);
+        if let Some(off) = off {
+            s.pmas.insert(start, Pma { end, off, cow: false });
+        }
+        self.sync_platform(&s, start, end, true)?;
         Ok(start)
     }
 
@@ -355,17 +547,9 @@ impl MemoryManager {
         self.unmap_locked(&mut s, addr, end)
     }
 
-    pub fn protect(&self, addr: u64, len: u64, prot: Prot) -> Result<(), Errno> {
-        if !addr.is_multiple_of(PAGE_SIZE) {
-            return Err(Errno::EINVAL);
-        }
-        let len = page_up(len).ok_or(Errno::ENOMEM)?;
-        if len == 0 {
-            return Ok(());
-        }
-        let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
-        let mut s = self.lock();
-        // Every page must be mapped (ENOMEM otherwise), as Linux checks.
+    /// Every page of `[addr, end)` is mapped (ENOMEM otherwise, as Linux
+    /// checks for mprotect and madvise).
+    fn check_covered(s: &MmState, addr: u64, end: u64) -> Result<(), Errno> {
         let mut at = addr;
         for v in s.vmas.range(..end).map(|(_, v)| v).filter(|v| v.end > addr) {
             if v.start > at {
@@ -376,29 +560,72 @@ impl MemoryManager {
         if at < end {
             return Err(Errno::ENOMEM);
         }
+        Ok(())
+    }
+
+    pub fn protect(&self, addr: u64, len: u64, prot: Prot) -> Result<(), Errno> {
+        if !addr.is_multiple_of(PAGE_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        let len = page_up(len).ok_or(Errno::ENOMEM)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
+        let mut s = self.lock();
+        Self::check_covered(&s, addr, end)?;
+        // Nothing changes (a loader or JIT re-protecting its text): no
+        // platform round trip, no split.
+        if overlapping(&s.vmas, addr, end, |v| v.end).iter().all(|(k, _)| s.vmas.get(k).is_some_and(|v| v.prot == prot))
+        {
+            return Ok(());
+        }
         Self::split_at(&mut s, addr);
         Self::split_at(&mut s, end);
-        let mut backed = Vec::new();
         let mut to_copy = Vec::new();
         for (_, v) in s.vmas.range_mut(addr..end) {
             v.prot = prot;
-            if v.cow && prot.write {
+            if v.cached && prot.write {
                 to_copy.push(v.start);
-            } else if !v.past_eof {
-                backed.push((v.start, v.end));
             }
         }
-        // Cached file pages become writable: give the mapping its own copy.
+        // Cached file pages become writable: the mapping gets private
+        // pages of its own, filled from the cache.
         for start in to_copy {
             let Some(v) = s.vmas.get(&start).cloned() else { continue };
             let len = v.end - v.start;
-            let mem = self.memfile.alloc(len)?;
-            self.memfile.copy_within(v.file_offset_at(v.start), mem.off, len)?;
-            let n = Vma { mem, mem_off: 0, cow: false, ..v };
-            self.insert_locked(&mut s, n)?;
+            let Some(src) = v.file_offset_at(v.start) else { continue };
+            let off = self.memfile.alloc_ref(len)?;
+            if let Err(e) = self.memfile.copy_within(src, off, len) {
+                self.memfile.decref(off, len);
+                return Err(e);
+            }
+            let n = Vma { mem: None, mem_off: 0, cached: false, ..v };
+            s.vmas.insert(start, n);
+            s.pmas.insert(start, Pma { end: start + len, off, cow: false });
+            self.sync_platform(&s, start, start + len, true)?;
         }
-        for (a, e) in backed {
-            self.space.protect(a, e - a, prot).map_err(platform_err)?;
+        self.sync_platform(&s, addr, end, false)
+    }
+
+    /// madvise(MADV_DONTNEED): private pages of `[addr, addr+len)` read
+    /// as zeros afterwards (pages shared copy-on-write stay with the other
+    /// side); shared and file-cached pages are left alone, as their
+    /// contents come back from the file or shared memory anyway.
+    pub fn discard(&self, addr: u64, len: u64) -> Result<(), Errno> {
+        let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
+        let mut s = self.lock();
+        Self::check_covered(&s, addr, end)?;
+        for (vs, ve) in overlapping(&s.vmas, addr, end, |v| v.end) {
+            if !s.vmas.get(&vs).is_some_and(|v| v.private()) {
+                continue;
+            }
+            let (a, b) = (vs.max(addr), ve.min(end));
+            let off = self.memfile.alloc_ref(b - a)?;
+            let old = Self::take_pmas(&mut s, a, b);
+            self.release_pmas(old);
+            s.pmas.insert(a, Pma { end: b, off, cow: false });
+            self.sync_platform(&s, a, b, true)?;
         }
         Ok(())
     }
@@ -418,11 +645,7 @@ impl MemoryManager {
             if !Self::is_free(&s, old_end, new_end) {
                 return old;
             }
-            let Ok(mem) = self.memfile.alloc(new_end - old_end) else {
-                return old;
-            };
-            let v = Vma::anon(old_end, new_end, Prot::RW, false, mem, VmaName::Heap);
-            if self.insert_locked(&mut s, v).is_err() {
+            if self.new_locked(&mut s, old_end, new_end, Prot::RW, false, VmaName::Heap).is_err() {
                 return old;
             }
         } else if new_end < old_end && self.unmap_locked(&mut s, new_end, old_end).is_err() {
@@ -430,6 +653,27 @@ impl MemoryManager {
         }
         s.brk = new;
         new
+    }
+
+    /// Fresh zeroed memory at the free range `[start, end)`.
+    fn new_locked(
+        &self,
+        s: &mut MmState,
+        start: u64,
+        end: u64,
+        prot: Prot,
+        shared: bool,
+        name: VmaName,
+    ) -> Result<(), Errno> {
+        let mut n = Vma { start, end, prot, shared, mem: None, mem_off: 0, name, past_eof: false, cached: false };
+        if shared {
+            n.mem = Some(self.memfile.alloc(end - start)?);
+        } else {
+            let off = self.memfile.alloc_ref(end - start)?;
+            s.pmas.insert(start, Pma { end, off, cow: false });
+        }
+        s.vmas.insert(start, n);
+        self.sync_platform(s, start, end, true)
     }
 
     /// mremap(2).
@@ -481,9 +725,7 @@ impl MemoryManager {
             // Grow in place when the space after is free.
             let new_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
             if old_end == last_end && new_end <= self.top && Self::is_free(&s, old_end, new_end) {
-                let mem = self.memfile.alloc(new_end - old_end)?;
-                let ext = Vma::anon(old_end, new_end, v.prot, v.shared, mem, VmaName::Anon);
-                self.insert_locked(&mut s, ext)?;
+                self.new_locked(&mut s, old_end, new_end, v.prot, v.shared, VmaName::Anon)?;
                 return Ok(old);
             }
             if !may_move {
@@ -505,50 +747,164 @@ impl MemoryManager {
                 self.unmap_locked(&mut s, d, dend)?;
                 d
             }
-            None => self.find_gap(&s, new_len)?,
+            None => self.find_gap(&mut s, new_len)?,
         };
-        let moved = Self::take_range(&mut s, old, old + keep);
+        let moved = self.take_range(&mut s, old, old + keep);
+        let moved_pmas = Self::take_pmas(&mut s, old, old + keep);
         self.space.unmap(old, keep).map_err(platform_err)?;
         for m in moved {
             let mut n = m.clone();
             n.start = dest + (m.start - old);
             n.end = dest + (m.end - old);
-            self.insert_locked(&mut s, n)?;
+            s.vmas.insert(n.start, n);
         }
+        for (ps, p) in moved_pmas {
+            s.pmas.insert(dest + (ps - old), Pma { end: dest + (p.end - old), ..p });
+        }
+        self.sync_platform(&s, dest, dest + keep, true)?;
         if old_len > keep {
             self.unmap_locked(&mut s, old + keep, old_end)?;
         }
         if new_len > keep {
-            let mem = self.memfile.alloc(new_len - keep)?;
-            let ext = Vma::anon(dest + keep, dest + new_len, v.prot, v.shared, mem, VmaName::Anon);
-            self.insert_locked(&mut s, ext)?;
+            self.new_locked(&mut s, dest + keep, dest + new_len, v.prot, v.shared, VmaName::Anon)?;
         }
         Ok(dest)
     }
 
+    /// Give the private pages of `[start, end)` to this address space
+    /// alone, so that they can be written: a page still shared with
+    /// another address space is copied, one that is not any more is kept.
+    fn unshare_locked(&self, s: &mut MmState, start: u64, end: u64) -> Result<(), Errno> {
+        let start = page_down(start);
+        let end = page_up(end).ok_or(Errno::EFAULT)?;
+        let cows: Vec<(u64, u64)> = overlapping(&s.pmas, start, end, |p| p.end)
+            .into_iter()
+            .filter(|(k, _)| s.pmas.get(k).is_some_and(|p| p.cow))
+            .map(|(a, b)| (a.max(start), b.min(end)))
+            .collect();
+        for (a, b) in cows {
+            let mut at = a;
+            while at < b {
+                let Some((&ps, &p)) = s.pmas.range(..=at).next_back() else {
+                    return Err(Errno::EFAULT);
+                };
+                let off = p.off + (at - ps);
+                let (_, rend, count) = self.memfile.refcount(off).ok_or(Errno::EFAULT)?;
+                // The pages from `at` on with the same count.
+                let stop = b.min(p.end).min(at + (rend - off));
+                Self::split_pma_at(s, at);
+                Self::split_pma_at(s, stop);
+                let len = stop - at;
+                let remap = count > 1;
+                let new_off = if remap {
+                    let n = self.memfile.alloc_ref(len)?;
+                    // Pages never touched stay holes in the copy too.
+                    let r = if len > PAGE_SIZE {
+                        self.memfile.copy_sparse(off, n, len)
+                    } else {
+                        self.memfile.copy_within(off, n, len)
+                    };
+                    if let Err(e) = r {
+                        self.memfile.decref(n, len);
+                        return Err(e);
+                    }
+                    self.memfile.decref(off, len);
+                    n
+                } else {
+                    off
+                };
+                s.pmas.insert(at, Pma { end: stop, off: new_off, cow: false });
+                self.sync_platform(s, at, stop, remap)?;
+                Self::merge_pma_at(s, stop);
+                Self::merge_pma_at(s, at);
+                at = stop;
+            }
+        }
+        Ok(())
+    }
+
+    /// A fault at `addr`: a write to a page shared copy-on-write gets a
+    /// page of its own. The ptrace platform reports a write fault as a
+    /// read first (it only learns it was a write when the fault repeats),
+    /// and a read of a mapped, readable page cannot fault, so any data
+    /// fault on a copy-on-write page of a writable mapping is taken as
+    /// the write it must be.
+    pub fn handle_fault(&self, addr: u64, access: Access) -> FaultOutcome {
+        if access == Access::Exec {
+            return FaultOutcome::Signal;
+        }
+        let mut s = self.lock();
+        let Some(v) = s.vmas.range(..=addr).next_back().map(|(_, v)| v).filter(|v| v.end > addr) else {
+            return FaultOutcome::Signal;
+        };
+        if !v.private() || v.past_eof || !v.prot.read {
+            return FaultOutcome::Signal;
+        }
+        let (vs, ve, vw) = (v.start, v.end, v.prot.write);
+        let Some((&ps, &p)) = s.pmas.range(..=addr).next_back().filter(|(_, p)| p.end > addr) else {
+            return FaultOutcome::Signal;
+        };
+        if !p.cow {
+            // Another thread of this process broke the copy-on-write
+            // first; the page is mapped as the VMA allows.
+            return if access == Access::Read || vw { FaultOutcome::Retry } else { FaultOutcome::Signal };
+        }
+        if !vw {
+            return FaultOutcome::Signal;
+        }
+        let page = page_down(addr);
+        let a = (page - page % COW_CHUNK).max(vs).max(ps);
+        let b = (page - page % COW_CHUNK).saturating_add(COW_CHUNK).min(ve).min(p.end);
+        match self.unshare_locked(&mut s, a, b) {
+            Ok(()) => FaultOutcome::Fixed,
+            Err(e) => {
+                tracing::warn!("copy-on-write at {addr:#x} failed: {e:?}");
+                FaultOutcome::Signal
+            }
+        }
+    }
+
     /// Walk the pieces of `[addr, addr+len)` as memory-file ranges,
-    /// requiring `need` of each VMA; EFAULT on any hole.
+    /// requiring `need` of each VMA; EFAULT on any hole. `write` first
+    /// gives the range's private pages to this address space alone.
     fn for_each_piece(
         &self,
         addr: u64,
         len: usize,
         need: fn(&Vma) -> bool,
+        write: bool,
         mut f: impl FnMut(u64, usize, usize) -> Result<(), Errno>,
     ) -> Result<(), Errno> {
         if len == 0 {
             return Ok(());
         }
         let end = addr.checked_add(len as u64).ok_or(Errno::EFAULT)?;
-        let s = self.lock();
+        let mut s = self.lock();
         let mut at = addr;
         while at < end {
             let (_, v) = s.vmas.range(..=at).next_back().ok_or(Errno::EFAULT)?;
             if v.end <= at || !need(v) || v.past_eof {
                 return Err(Errno::EFAULT);
             }
-            let n = (v.end.min(end) - at) as usize;
-            f(v.file_offset_at(at), (at - addr) as usize, n)?;
-            at += n as u64;
+            let vend = v.end.min(end);
+            if let Some(off) = v.file_offset_at(at) {
+                let n = (vend - at) as usize;
+                f(off, (at - addr) as usize, n)?;
+                at += n as u64;
+                continue;
+            }
+            if write {
+                self.unshare_locked(&mut s, at, vend)?;
+            }
+            while at < vend {
+                let (&ps, p) = s.pmas.range(..=at).next_back().ok_or(Errno::EFAULT)?;
+                if p.end <= at {
+                    return Err(Errno::EFAULT);
+                }
+                let n = (p.end.min(vend) - at) as usize;
+                f(p.off + (at - ps), (at - addr) as usize, n)?;
+                at += n as u64;
+            }
         }
         Ok(())
     }
@@ -557,33 +913,39 @@ impl MemoryManager {
     /// readable).
     pub fn copy_in(&self, addr: u64, dst: &mut [u8]) -> Result<(), Errno> {
         let mf = &self.memfile;
-        self.for_each_piece(addr, dst.len(), |v| v.prot.read, |off, at, n| mf.read(off, &mut dst[at..at + n]))
+        self.for_each_piece(addr, dst.len(), |v| v.prot.read, false, |off, at, n| mf.read(off, &mut dst[at..at + n]))
     }
 
     /// Copy `src` to guest memory at `addr` (EFAULT if any byte is not
     /// writable).
     pub fn copy_out(&self, addr: u64, src: &[u8]) -> Result<(), Errno> {
         let mf = &self.memfile;
-        self.for_each_piece(addr, src.len(), |v| v.prot.write && !v.cow, |off, at, n| mf.write(off, &src[at..at + n]))
+        self.for_each_piece(
+            addr,
+            src.len(),
+            |v| v.prot.write && !v.cached,
+            true,
+            |off, at, n| mf.write(off, &src[at..at + n]),
+        )
     }
 
     /// Write regardless of protection (the loader filling read-only
     /// segments, ptrace-like access by the Sentry itself).
     pub fn force_write(&self, addr: u64, src: &[u8]) -> Result<(), Errno> {
         let mf = &self.memfile;
-        self.for_each_piece(addr, src.len(), |v| !v.cow, |off, at, n| mf.write(off, &src[at..at + n]))
+        self.for_each_piece(addr, src.len(), |v| !v.cached, true, |off, at, n| mf.write(off, &src[at..at + n]))
     }
 
     /// Read regardless of protection (/proc/[pid]/cmdline and the like).
     pub fn force_read(&self, addr: u64, dst: &mut [u8]) -> Result<(), Errno> {
         let mf = &self.memfile;
-        self.for_each_piece(addr, dst.len(), |_| true, |off, at, n| mf.read(off, &mut dst[at..at + n]))
+        self.for_each_piece(addr, dst.len(), |_| true, false, |off, at, n| mf.read(off, &mut dst[at..at + n]))
     }
 
     /// Zero `[addr, addr+len)` regardless of protection.
     pub fn force_zero(&self, addr: u64, len: u64) -> Result<(), Errno> {
         let mf = &self.memfile;
-        self.for_each_piece(addr, len as usize, |v| !v.cow, |off, _, n| mf.zero(off, n as u64))
+        self.for_each_piece(addr, len as usize, |v| !v.cached, true, |off, _, n| mf.zero(off, n as u64))
     }
 
     /// Read a NUL-terminated string of at most `max` bytes (without the
@@ -601,6 +963,7 @@ impl MemoryManager {
                 at,
                 chunk,
                 |v| v.prot.read,
+                false,
                 |off, _, n| {
                     if found.is_some() {
                         return Ok(());
@@ -650,13 +1013,14 @@ impl MemoryManager {
 
     /// Is `[addr, addr+len)` entirely mapped?
     pub fn is_mapped(&self, addr: u64, len: u64) -> bool {
-        self.for_each_piece(addr, len as usize, |_| true, |_, _, _| Ok(())).is_ok()
+        self.for_each_piece(addr, len as usize, |_| true, false, |_, _, _| Ok(())).is_ok()
     }
 
     /// A copy of this address space for fork: shared mappings stay
-    /// shared, private ones are copied (only the pages ever touched).
+    /// shared; private pages are shared copy-on-write (nothing is copied
+    /// now; the first write on either side copies the page).
     pub fn fork(&self, space: Arc<dyn AddressSpace>) -> Result<Arc<MemoryManager>, Errno> {
-        let s = self.lock();
+        let mut s = self.lock();
         let child = MemoryManager::new(space, self.memfile.clone(), self.top);
         {
             let mut cs = child.lock();
@@ -664,36 +1028,65 @@ impl MemoryManager {
             cs.brk = s.brk;
             cs.arg_range = s.arg_range;
             cs.env_range = s.env_range;
-            for v in s.vmas.values() {
-                let mut n = v.clone();
-                if !v.shared && !v.cow {
-                    let len = v.end - v.start;
-                    let mem = self.memfile.alloc(len)?;
-                    self.memfile.copy_sparse(v.file_offset_at(v.start), mem.off, len)?;
-                    n.mem = mem;
-                    n.mem_off = 0;
-                }
-                child.insert_locked(&mut cs, n)?;
+            cs.free_cache = s.free_cache;
+            cs.cached_hole = s.cached_hole;
+            for (&start, p) in s.pmas.iter_mut() {
+                self.memfile.incref(p.off, p.end - start);
+                p.cow = true;
             }
+            cs.pmas = s.pmas.clone();
+            cs.vmas = s.vmas.clone();
+            // The parent gives up write access first: from here on its
+            // writes would land in pages the child sees.
+            for v in s.vmas.values() {
+                if v.private() && v.prot.write && !v.past_eof {
+                    self.space.protect(v.start, v.end - v.start, v.prot_without_write()).map_err(platform_err)?;
+                }
+            }
+            child.sync_platform(&cs, MIN_MMAP_ADDR, self.top, true)?;
         }
         Ok(child)
     }
 
     /// The memory-file offset behind `addr`, and whether its mapping is
     /// shared; EFAULT when it is not mapped readable (or, with `write`,
-    /// writable).
+    /// writable: then the page is this address space's alone).
     pub fn translate(&self, addr: u64, write: bool) -> Result<(u64, bool), Errno> {
-        let s = self.lock();
+        let mut s = self.lock();
         let (_, v) = s.vmas.range(..=addr).next_back().ok_or(Errno::EFAULT)?;
-        if v.end <= addr || v.past_eof || !v.prot.read || (write && (!v.prot.write || v.cow)) {
+        if v.end <= addr || v.past_eof || !v.prot.read || (write && (!v.prot.write || v.cached)) {
             return Err(Errno::EFAULT);
         }
-        Ok((v.file_offset_at(addr), v.shared))
+        let shared = v.shared;
+        if let Some(off) = v.file_offset_at(addr) {
+            return Ok((off, shared));
+        }
+        if write {
+            self.unshare_locked(&mut s, addr, addr + 1)?;
+        }
+        let (&ps, p) = s.pmas.range(..=addr).next_back().ok_or(Errno::EFAULT)?;
+        if p.end <= addr {
+            return Err(Errno::EFAULT);
+        }
+        Ok((p.off + (addr - ps), shared))
     }
 
     /// The VMA containing `addr`.
     pub fn vma_at(&self, addr: u64) -> Option<Vma> {
         let s = self.lock();
         s.vmas.range(..=addr).next_back().map(|(_, v)| v).filter(|v| v.end > addr).cloned()
+    }
+}
+
+impl Drop for MemoryManager {
+    fn drop(&mut self) {
+        let s = match self.state.get_mut() {
+            Ok(s) => s,
+            Err(e) => e.into_inner(),
+        };
+        for (&start, p) in &s.pmas {
+            self.memfile.decref(p.off, p.end - start);
+        }
+        s.pmas.clear();
     }
 }

@@ -2,7 +2,7 @@
 //! what comes out, repeat.
 
 use crate::kernel::{lock, ExitStatus, FsContext, Kernel, ThreadGroup, ThreadShared};
-use crate::mm::MemoryManager;
+use crate::mm::{FaultOutcome, MemoryManager};
 use crate::table::UserAddr;
 use abi::flags::{AT_FDCWD, PATH_MAX};
 use abi::signal;
@@ -167,6 +167,8 @@ impl Task {
     pub fn run(&mut self) -> ExitStatus {
         let table = self.kernel.table.clone();
         let strace = self.kernel.strace;
+        // The last fault retried without a change (address, rip).
+        let mut retried: Option<(u64, u64)> = None;
         loop {
             if self.exiting.is_none() {
                 if self.tg.killed.load(std::sync::atomic::Ordering::Acquire) {
@@ -192,6 +194,9 @@ impl Task {
                     continue;
                 }
             };
+            if !matches!(exit, Exit::Fault { .. }) {
+                retried = None;
+            }
             match exit {
                 Exit::Syscall => {
                     let nr = self.regs.orig_rax;
@@ -216,7 +221,19 @@ impl Task {
                         self.handle_signals(restart);
                     }
                 }
-                Exit::Fault { addr, signo, code, .. } => {
+                Exit::Fault { addr, access, signo, code } => {
+                    match self.mm.handle_fault(addr, access) {
+                        FaultOutcome::Fixed => {
+                            retried = None;
+                            continue;
+                        }
+                        // Once: a fault that keeps coming back is real.
+                        FaultOutcome::Retry if retried != Some((addr, self.regs.rip)) => {
+                            retried = Some((addr, self.regs.rip));
+                            continue;
+                        }
+                        _ => retried = None,
+                    }
                     tracing::debug!(
                         "task {}: fault at {addr:#x} (rip {:#x}): {}",
                         self.tid,

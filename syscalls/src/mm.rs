@@ -159,18 +159,7 @@ pub fn madvise(task: &mut Task, addr: UserAddr, len: u64, advice: i32) -> SysRes
         0..=3 | 9..=19 | 100..=101 => Ok(0),
         MADV_DONTNEED | MADV_FREE => {
             // Private memory reads back as zeros afterwards.
-            let mm = task.mm().clone();
-            let mut at = addr.0;
-            let end = addr.0.checked_add(len).ok_or(Errno::EINVAL)?;
-            while at < end {
-                let v = mm.vma_at(at).ok_or(Errno::ENOMEM)?;
-                let e = v.end.min(end);
-                // Cached file pages were never written: nothing to drop.
-                if !v.shared && !v.cow {
-                    mm.force_zero(at, e - at)?;
-                }
-                at = e;
-            }
+            task.mm().discard(addr.0, len)?;
             Ok(0)
         }
         _ => Err(Errno::EINVAL),

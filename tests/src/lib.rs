@@ -654,6 +654,7 @@ pub const GUESTS: &[Guest] = &[
     g("events", "events", Link::Static),
     g("signalfd", "signalfd", Link::Static),
     g("fork_wait", "fork_wait", Link::Static),
+    g("fork_cow", "fork_cow", Link::Static),
     g("threads", "threads", Link::Static),
     g("threads_dyn", "threads", Link::Dynamic),
     Guest { status: 7, ..g("threads_stress", "threads_stress", Link::Static) },

@@ -43,6 +43,7 @@ conformance! {
     events,
     signalfd,
     fork_wait,
+    fork_cow,
     threads,
     threads_dyn,
     threads_stress,

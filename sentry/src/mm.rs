@@ -102,10 +102,15 @@ enum Backing {
     Cached(Arc<MemRange>, u64),
 }
 
-/// A write fault breaks copy-on-write for this aligned chunk around the
-/// faulting page at once (within the page's mapping): fewer faults for
-/// the common sequential writes, little extra copying for sparse ones.
-const COW_CHUNK: u64 = 4 * PAGE_SIZE;
+/// A write fault breaks copy-on-write for an aligned chunk around the
+/// faulting page (within its mapping) of at least this size: a fault costs
+/// tens of microseconds on these platforms (the trap, then a mapping change
+/// in the stub), copying a few pages about one.
+const COW_CHUNK_MIN: u64 = 4 * PAGE_SIZE;
+/// Faults walking forward through memory double the chunk up to this,
+/// as readahead does: a child writing its whole heap takes a few dozen
+/// faults, not thousands.
+const COW_CHUNK_MAX: u64 = 256 * PAGE_SIZE;
 
 /// What a fault turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,6 +137,8 @@ struct MmState {
     /// free_area_cache), so mapping many areas in a row stays linear.
     free_cache: u64,
     cached_hole: u64,
+    /// End of the last chunk a write fault copied, and that chunk's size.
+    last_cow: (u64, u64),
 }
 
 /// A guest address space.
@@ -177,6 +184,7 @@ impl MemoryManager {
                 env_range: (0, 0),
                 free_cache: mmap_base,
                 cached_hole: 0,
+                last_cow: (0, 0),
             }),
         })
     }
@@ -798,13 +806,7 @@ impl MemoryManager {
                 let remap = count > 1;
                 let new_off = if remap {
                     let n = self.memfile.alloc_ref(len)?;
-                    // Pages never touched stay holes in the copy too.
-                    let r = if len > PAGE_SIZE {
-                        self.memfile.copy_sparse(off, n, len)
-                    } else {
-                        self.memfile.copy_within(off, n, len)
-                    };
-                    if let Err(e) = r {
+                    if let Err(e) = self.memfile.copy_by_read(off, n, len) {
                         self.memfile.decref(n, len);
                         return Err(e);
                     }
@@ -853,8 +855,25 @@ impl MemoryManager {
             return FaultOutcome::Signal;
         }
         let page = page_down(addr);
-        let a = (page - page % COW_CHUNK).max(vs).max(ps);
-        let b = (page - page % COW_CHUNK).saturating_add(COW_CHUNK).min(ve).min(p.end);
+        let run = self.memfile.refcount(p.off + (page - ps));
+        let (a, b) = if let Some((rs, re, 1)) = run {
+            // Nobody else has these pages any more (the other side exited
+            // or wrote its own copies): one fault gives back write access
+            // to all of them, not one chunk at a time.
+            let (ra, rb) = (ps + rs.saturating_sub(p.off), ps + (re - p.off).min(p.end - ps));
+            (vs.max(ra), ve.min(rb))
+        } else {
+            let (last_end, last_len) = s.last_cow;
+            let chunk = if page >= last_end && page < last_end.saturating_add(last_len.max(COW_CHUNK_MIN)) {
+                (last_len * 2).clamp(COW_CHUNK_MIN, COW_CHUNK_MAX)
+            } else {
+                COW_CHUNK_MIN
+            };
+            let c = page - page % chunk;
+            let r = (c.max(vs).max(ps), c.saturating_add(chunk).min(ve).min(p.end));
+            s.last_cow = (r.1, chunk);
+            r
+        };
         match self.unshare_locked(&mut s, a, b) {
             Ok(()) => FaultOutcome::Fixed,
             Err(e) => {

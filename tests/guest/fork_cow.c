@@ -6,6 +6,7 @@
 #include "common.h"
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <pthread.h>
 
 #define PG 4096
 #define BIG (1 << 20)
@@ -156,6 +157,16 @@ static void child_mremap(void *unused)
     B("child_mremap_grown_zero", all_zero(m + BIG, PG));
 }
 
+static volatile int stop_spinning;
+
+static void *spin(void *arg)
+{
+    volatile long *counter = arg;
+    while (!stop_spinning)
+        (*counter)++;
+    return NULL;
+}
+
 static void child_exits(void *unused)
 {
     (void)unused;
@@ -263,6 +274,59 @@ int main(int argc, char **argv)
     T("parent_munmap_shared_pages", munmap(big, BIG));
     write(p[1], "x", 1);
     waitpid(c, NULL, 0);
+
+    /* Both sides write: the child copies a page first, then the parent
+     * writes that page (its own again) and one still shared. */
+    big = mmap(NULL, BIG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    fill(big, BIG, 2);
+    int r[2];
+    pipe(r);
+    fflush(stdout);
+    c = fork();
+    if (c == 0) {
+        char x;
+        fill(big, PG, 81);
+        write(r[1], "c", 1);
+        read(p[0], &x, 1);
+        B("child_own_first_page", check(big, PG, 81));
+        B("child_last_page_kept", check(big + BIG - PG, PG, 2 + (BIG - PG) / 64));
+        fflush(stdout);
+        _exit(0);
+    }
+    char x;
+    read(r[0], &x, 1);
+    fill(big, PG, 82);
+    fill(big + BIG - PG, PG, 83);
+    write(p[1], "p", 1);
+    waitpid(c, NULL, 0);
+    B("parent_own_first_page", check(big, PG, 82));
+    B("parent_own_last_page", check(big + BIG - PG, PG, 83));
+    munmap(big, BIG);
+
+    /* Another thread keeps writing while the process forks: the child's
+     * copy does not change after fork returns. */
+    long *counter = malloc(sizeof *counter);
+    *counter = 0;
+    pthread_t th;
+    pthread_create(&th, NULL, spin, counter);
+    while (*(volatile long *)counter < 1000)
+        ;
+    fflush(stdout);
+    c = fork();
+    if (c == 0) {
+        long a = *(volatile long *)counter;
+        usleep(20000);
+        long b = *(volatile long *)counter;
+        B("child_counter_frozen", a == b);
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    long before = *(volatile long *)counter;
+    usleep(20000);
+    B("parent_counter_moves", *(volatile long *)counter != before);
+    stop_spinning = 1;
+    pthread_join(th, NULL);
 
     /* Many forks of a process with touched memory: nothing piles up. */
     big = mmap(NULL, BIG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

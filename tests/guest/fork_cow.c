@@ -172,10 +172,9 @@ static void child_exits(void *unused)
     (void)unused;
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
     guest_init();
-    guest_scratch(argc, argv);
     char stack[2 * PG];
 
     heap = malloc(16 * PG);

@@ -98,6 +98,9 @@ enum Backing {
     /// Private pages already filled by the caller, who writes them only
     /// before the guest runs on them.
     Private(Arc<MemRange>, u64),
+    /// Private pages that start out as the file cache's: shared
+    /// copy-on-write with the cache (which keeps its own reference).
+    CachedCow(Arc<MemRange>, u64),
     Shared(Arc<MemRange>, u64),
     Cached(Arc<MemRange>, u64),
 }
@@ -466,6 +469,22 @@ impl MemoryManager {
         self.map_inner(addr, len, prot, fixed, Backing::Cached(cache, cache_off), name)
     }
 
+    /// Map a range of the file cache privately and writably: the pages
+    /// are the cache's until written (then the written chunk is copied).
+    #[allow(clippy::too_many_arguments)]
+    pub fn map_cached_writable(
+        &self,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+        fixed: bool,
+        cache: Arc<MemRange>,
+        cache_off: u64,
+        name: VmaName,
+    ) -> Result<u64, Errno> {
+        self.map_inner(addr, len, prot, fixed, Backing::CachedCow(cache, cache_off), name)
+    }
+
     fn map_inner(
         &self,
         addr: u64,
@@ -479,7 +498,9 @@ impl MemoryManager {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
-        if let Backing::Private(m, o) | Backing::Shared(m, o) | Backing::Cached(m, o) = &backing {
+        if let Backing::Private(m, o) | Backing::CachedCow(m, o) | Backing::Shared(m, o) | Backing::Cached(m, o) =
+            &backing
+        {
             if o.checked_add(len).is_none_or(|e| e > m.len) {
                 return Err(Errno::EINVAL);
             }
@@ -502,10 +523,16 @@ impl MemoryManager {
         let end = start + len;
         let mut v =
             Vma { start, end, prot, shared: false, mem: None, mem_off: 0, name, past_eof: false, cached: false };
+        let mut cow = false;
         let off = match backing {
             Backing::Fresh => Some(self.memfile.alloc_ref(len)?),
             Backing::Private(m, o) => {
                 self.memfile.incref(m.off + o, len);
+                Some(m.off + o)
+            }
+            Backing::CachedCow(m, o) => {
+                self.memfile.incref(m.off + o, len);
+                cow = true;
                 Some(m.off + o)
             }
             Backing::Shared(m, o) => {
@@ -523,7 +550,7 @@ impl MemoryManager {
         };
         s.vmas.insert(start, v);
         if let Some(off) = off {
-            s.pmas.insert(start, Pma { end, off, cow: false });
+            s.pmas.insert(start, Pma { end, off, cow });
         }
         self.sync_platform(&s, start, end, true)?;
         Ok(start)
@@ -597,21 +624,17 @@ impl MemoryManager {
                 to_copy.push(v.start);
             }
         }
-        // Cached file pages become writable: the mapping gets private
-        // pages of its own, filled from the cache.
+        // Cached file pages become writable: the mapping turns private,
+        // sharing the cache's pages copy-on-write (the cache's own
+        // reference keeps the count above one, so a write copies).
         for start in to_copy {
             let Some(v) = s.vmas.get(&start).cloned() else { continue };
             let len = v.end - v.start;
             let Some(src) = v.file_offset_at(v.start) else { continue };
-            let off = self.memfile.alloc_ref(len)?;
-            if let Err(e) = self.memfile.copy_within(src, off, len) {
-                self.memfile.decref(off, len);
-                return Err(e);
-            }
+            self.memfile.incref(src, len);
             let n = Vma { mem: None, mem_off: 0, cached: false, ..v };
             s.vmas.insert(start, n);
-            s.pmas.insert(start, Pma { end: start + len, off, cow: false });
-            self.sync_platform(&s, start, start + len, true)?;
+            s.pmas.insert(start, Pma { end: start + len, off: src, cow: true });
         }
         self.sync_platform(&s, addr, end, false)
     }

@@ -84,6 +84,12 @@ pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, 
             mm.map_cached(start, in_file, prot, true, c, off, name)?;
             start
         }
+        Some(c) if in_file > 0 && off.checked_add(in_file).is_some_and(|e| e <= c.len) => {
+            // Writable: the cached pages copy-on-write, copied when written.
+            let start = mm.map_anon(addr.0, len, prot, false, fixed, name.clone())?;
+            mm.map_cached_writable(start, in_file, prot, true, c, off, name)?;
+            start
+        }
         Some(c) => {
             let mem = mm.memfile().alloc(len)?;
             if avail > 0 {

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <pthread.h>
+#include <fcntl.h>
 
 #define PG 4096
 #define BIG (1 << 20)
@@ -167,14 +168,24 @@ static void *spin(void *arg)
     return NULL;
 }
 
+static void child_file(void *mp)
+{
+    char *m = mp;
+    B("child_file_sees_parent_write", m[0] == 'P');
+    m[0] = 'C';
+    m[PG] = 'D';
+    B("child_file_own", m[0] == 'C' && m[PG] == 'D');
+}
+
 static void child_exits(void *unused)
 {
     (void)unused;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     guest_init();
+    guest_scratch(argc, argv);
     char stack[2 * PG];
 
     heap = malloc(16 * PG);
@@ -341,6 +352,34 @@ int main(void)
     V("many_forks_failures", bad);
     B("many_forks_content", check(big, BIG, 2));
 
+    /* A private writable file mapping: the file's cached pages until
+     * written, then each side's own; the file never changes. */
+    {
+        static char text[3 * PG];
+        fill(text, sizeof text, 90);
+        const char *path = sp("data");
+        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+        write(fd, text, sizeof text);
+        char *m = mmap(NULL, sizeof text, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        B("file_private_mapped", m != MAP_FAILED);
+        B("file_private_content", check(m, sizeof text, 90));
+        m[0] = 'P';
+        V("file_private_child", in_child(child_file, m));
+        B("file_private_parent_kept", m[0] == 'P' && m[PG] == text[PG]);
+        m[PG] = 'Q';
+        char back[2];
+        pread(fd, back, 1, 0);
+        pread(fd, back + 1, 1, PG);
+        B("file_unchanged", back[0] == text[0] && back[1] == text[PG]);
+        char *ro = mmap(NULL, sizeof text, PROT_READ, MAP_PRIVATE, fd, 0);
+        B("file_other_mapping_clean", ro != MAP_FAILED && check(ro, sizeof text, 90));
+        T("file_ro_mprotect_rw", mprotect(ro, PG, PROT_READ | PROT_WRITE));
+        ro[1] = 'R';
+        B("file_ro_now_own", ro[1] == 'R' && m[1] == text[1]);
+        close(fd);
+    }
+
+    guest_cleanup();
     P("done\n");
     return 0;
 }

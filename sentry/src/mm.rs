@@ -6,7 +6,7 @@ use crate::memfile::{MemRange, MemoryFile};
 use abi::{page_down, page_up, Errno, PAGE_SIZE};
 use platform::{Access, AddressSpace, Prot};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 /// Lowest address a guest mapping may have (vm.mmap_min_addr).
 pub const MIN_MMAP_ADDR: u64 = 0x10000;
@@ -114,6 +114,11 @@ const COW_CHUNK_MIN: u64 = 4 * PAGE_SIZE;
 /// as readahead does: a child writing its whole heap takes a few dozen
 /// faults, not thousands.
 const COW_CHUNK_MAX: u64 = 256 * PAGE_SIZE;
+/// fork copies private runs up to this size at once instead of sharing
+/// them.
+const EAGER_COPY_MAX: u64 = 64 * PAGE_SIZE;
+/// ... and so much of the top of the main stack.
+const STACK_EAGER: u64 = 16 * PAGE_SIZE;
 
 /// What a fault turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,6 +158,9 @@ pub struct MemoryManager {
     /// Top of the region searched for new mappings (below the stack).
     mmap_base: u64,
     state: Mutex<MmState>,
+    /// The address space this one was forked from: when this one goes,
+    /// the pages the two shared may be the parent's alone again.
+    forked_from: std::sync::OnceLock<Weak<MemoryManager>>,
 }
 
 fn platform_err(e: platform::PlatformError) -> Errno {
@@ -189,6 +197,7 @@ impl MemoryManager {
                 cached_hole: 0,
                 last_cow: (0, 0),
             }),
+            forked_from: std::sync::OnceLock::new(),
         })
     }
 
@@ -1061,7 +1070,7 @@ impl MemoryManager {
     /// A copy of this address space for fork: shared mappings stay
     /// shared; private pages are shared copy-on-write (nothing is copied
     /// now; the first write on either side copies the page).
-    pub fn fork(&self, space: Arc<dyn AddressSpace>) -> Result<Arc<MemoryManager>, Errno> {
+    pub fn fork(self: &Arc<Self>, space: Arc<dyn AddressSpace>) -> Result<Arc<MemoryManager>, Errno> {
         let mut s = self.lock();
         let child = MemoryManager::new(space, self.memfile.clone(), self.top);
         {
@@ -1072,22 +1081,110 @@ impl MemoryManager {
             cs.env_range = s.env_range;
             cs.free_cache = s.free_cache;
             cs.cached_hole = s.cached_hole;
-            for (&start, p) in s.pmas.iter_mut() {
-                self.memfile.incref(p.off, p.end - start);
-                p.cow = true;
+            // The top of the main stack is written by the child at once
+            // (the return from fork itself): copy it with the small runs.
+            let stack_tops: Vec<u64> = s
+                .vmas
+                .values()
+                .filter(|v| v.name == VmaName::Stack && v.private() && v.end - v.start > STACK_EAGER)
+                .map(|v| v.end - STACK_EAGER)
+                .collect();
+            for at in stack_tops {
+                Self::split_pma_at(&mut s, at);
             }
-            cs.pmas = s.pmas.clone();
-            cs.vmas = s.vmas.clone();
-            // The parent gives up write access first: from here on its
-            // writes would land in pages the child sees.
-            for v in s.vmas.values() {
-                if v.private() && v.prot.write && !v.past_eof {
-                    self.space.protect(v.start, v.end - v.start, v.prot_without_write()).map_err(platform_err)?;
+            let st = &mut *s;
+            let mut shared = Vec::new();
+            for (&start, p) in st.pmas.iter_mut() {
+                let len = p.end - start;
+                let writable = st
+                    .vmas
+                    .range(..p.end)
+                    .rev()
+                    .take_while(|(_, v)| v.end > start)
+                    .any(|(_, v)| v.prot.write && !v.past_eof);
+                if writable && len <= EAGER_COPY_MAX {
+                    // Small writable runs (data segments, small buffers)
+                    // are nearly always written by one side soon: a copy
+                    // now costs less than the fault later.
+                    let off = self.memfile.alloc_ref(len)?;
+                    if let Err(e) = self.memfile.copy_by_read(p.off, off, len) {
+                        self.memfile.decref(off, len);
+                        return Err(e);
+                    }
+                    cs.pmas.insert(start, Pma { end: p.end, off, cow: false });
+                    continue;
+                }
+                self.memfile.incref(p.off, len);
+                p.cow = true;
+                cs.pmas.insert(start, *p);
+                if writable {
+                    shared.push((start, p.end));
+                }
+            }
+            cs.vmas = st.vmas.clone();
+            // The parent gives up write access to what it now shares
+            // before the child exists: its writes would land in pages the
+            // child sees.
+            for (a, b) in shared {
+                for (vs, ve) in overlapping(&s.vmas, a, b, |v| v.end) {
+                    let Some(v) = s.vmas.get(&vs) else { continue };
+                    if v.private() && v.prot.write && !v.past_eof {
+                        let (x, y) = (vs.max(a), ve.min(b));
+                        self.space.protect(x, y - x, v.prot_without_write()).map_err(platform_err)?;
+                    }
                 }
             }
             child.sync_platform(&cs, MIN_MMAP_ADDR, self.top, true)?;
         }
+        drop(s);
+        // Set only now: a child dropped on an error above must not call
+        // back into this (then locked) address space.
+        let _ = child.forked_from.set(Arc::downgrade(self));
         Ok(child)
+    }
+
+    /// Give write access back to copy-on-write pages nobody else refers
+    /// to any more (a child that shared them exited or exec'd), which
+    /// saves a fault per run on the parent's next writes. Only an
+    /// optimization: skipped when the address space is busy.
+    fn reclaim_sole(&self) {
+        let Ok(mut s) = self.state.try_lock() else {
+            return;
+        };
+        let mut sole = Vec::new();
+        for (&ps, p) in s.pmas.iter().filter(|(_, p)| p.cow) {
+            let mut at = ps;
+            while at < p.end {
+                let off = p.off + (at - ps);
+                let Some((_, rend, count)) = self.memfile.refcount(off) else { break };
+                let stop = p.end.min(at + (rend - off));
+                if count == 1 {
+                    sole.push((at, stop));
+                }
+                at = stop;
+            }
+        }
+        for &(a, b) in &sole {
+            Self::split_pma_at(&mut s, a);
+            Self::split_pma_at(&mut s, b);
+            if let Some(p) = s.pmas.get_mut(&a) {
+                p.cow = false;
+            }
+        }
+        for &(a, b) in &sole {
+            if self.sync_platform(&s, a, b, false).is_err() {
+                // The pages stay mapped read-only; a write fault finds
+                // them non-COW and retries, then signals. Make them COW
+                // again so that the fault gives write access back.
+                if let Some(p) = s.pmas.get_mut(&a) {
+                    p.cow = true;
+                }
+            }
+        }
+        for &(a, b) in &sole {
+            Self::merge_pma_at(&mut s, b);
+            Self::merge_pma_at(&mut s, a);
+        }
     }
 
     /// The memory-file offset behind `addr`, and whether its mapping is
@@ -1130,5 +1227,8 @@ impl Drop for MemoryManager {
             self.memfile.decref(p.off, p.end - start);
         }
         s.pmas.clear();
+        if let Some(parent) = self.forked_from.get().and_then(Weak::upgrade) {
+            parent.reclaim_sole();
+        }
     }
 }

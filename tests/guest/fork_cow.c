@@ -8,11 +8,13 @@
 #include <sys/wait.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <malloc.h>
 
 #define PG 4096
 #define BIG (1 << 20)
 
-static char statics[8 * PG] = { 1 };
+/* Larger than the runs fork copies at once (64 KiB), so shared. */
+static char statics[96 * PG] = { 1 };
 static char zeros[4 * PG];
 
 /* Fill with a pattern depending on `seed`; check it. */
@@ -188,7 +190,9 @@ int main(int argc, char **argv)
     guest_scratch(argc, argv);
     char stack[2 * PG];
 
-    heap = malloc(16 * PG);
+    /* From the brk heap, and larger than what fork copies at once. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    heap = malloc(128 * PG);
     big = mmap(NULL, BIG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     shared = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (!heap || big == MAP_FAILED || shared == MAP_FAILED)

@@ -119,6 +119,9 @@ const COW_CHUNK_MAX: u64 = 256 * PAGE_SIZE;
 const EAGER_COPY_MAX: u64 = 64 * PAGE_SIZE;
 /// ... and so much of the top of the main stack.
 const STACK_EAGER: u64 = 16 * PAGE_SIZE;
+/// A forked address space that goes gives its parent write access back
+/// to runs up to this size at once.
+const RECLAIM_MAX: u64 = 256 * PAGE_SIZE;
 
 /// What a fault turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1081,15 +1084,19 @@ impl MemoryManager {
             cs.env_range = s.env_range;
             cs.free_cache = s.free_cache;
             cs.cached_hole = s.cached_hole;
-            // The top of the main stack is written by the child at once
-            // (the return from fork itself): copy it with the small runs.
-            let stack_tops: Vec<u64> = s
-                .vmas
-                .values()
-                .filter(|v| v.name == VmaName::Stack && v.private() && v.end - v.start > STACK_EAGER)
-                .map(|v| v.end - STACK_EAGER)
-                .collect();
-            for at in stack_tops {
+            // Runs are cut at the edges of small writable mappings (runs
+            // merge across mappings) so that those are copied whole, and
+            // below the top of the main stack, which the child writes at
+            // once (the return from fork itself).
+            let mut cuts = Vec::new();
+            for v in s.vmas.values().filter(|v| v.private() && v.prot.write && !v.past_eof) {
+                if v.end - v.start <= EAGER_COPY_MAX {
+                    cuts.extend([v.start, v.end]);
+                } else if v.name == VmaName::Stack {
+                    cuts.push(v.end - STACK_EAGER);
+                }
+            }
+            for at in cuts {
                 Self::split_pma_at(&mut s, at);
             }
             let st = &mut *s;
@@ -1158,7 +1165,11 @@ impl MemoryManager {
                 let off = p.off + (at - ps);
                 let Some((_, rend, count)) = self.memfile.refcount(off) else { break };
                 let stop = p.end.min(at + (rend - off));
-                if count == 1 {
+                // Large runs are left to their first write fault (which
+                // restores the whole run): changing the protection of
+                // many pages costs more than the fault, and the parent
+                // may not write them before its next fork anyway.
+                if count == 1 && stop - at <= RECLAIM_MAX {
                     sole.push((at, stop));
                 }
                 at = stop;

@@ -20,6 +20,11 @@ fn prot_of(p: u32) -> Result<Prot, Errno> {
     Ok(prot)
 }
 
+/// Private writable file mappings up to this size (data segments, which
+/// the dynamic linker writes at once) are copied from the file cache when
+/// mapped: cheaper than the copy-on-write faults that would follow.
+const LAZY_FILE_COPY_MIN: u64 = 256 << 10;
+
 pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, fd: Fd, off: u64) -> SysResult {
     let flags = flags.0 as u32;
     let prot = prot_of(prot)?;
@@ -84,8 +89,9 @@ pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, 
             mm.map_cached(start, in_file, prot, true, c, off, name)?;
             start
         }
-        Some(c) if in_file > 0 && off.checked_add(in_file).is_some_and(|e| e <= c.len) => {
-            // Writable: the cached pages copy-on-write, copied when written.
+        Some(c) if in_file > LAZY_FILE_COPY_MIN && off.checked_add(in_file).is_some_and(|e| e <= c.len) => {
+            // Writable and large: the cached pages copy-on-write, copied
+            // a chunk at a time when written.
             let start = mm.map_anon(addr.0, len, prot, false, fixed, name.clone())?;
             mm.map_cached_writable(start, in_file, prot, true, c, off, name)?;
             start

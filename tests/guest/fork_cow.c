@@ -359,7 +359,8 @@ int main(int argc, char **argv)
     /* A private writable file mapping: the file's cached pages until
      * written, then each side's own; the file never changes. */
     {
-        static char text[3 * PG];
+        /* Larger than what mmap copies from the file cache at once. */
+        static char text[80 * PG];
         fill(text, sizeof text, 90);
         const char *path = sp("data");
         int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);

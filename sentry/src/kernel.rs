@@ -216,6 +216,43 @@ pub struct ThreadGroup {
     pub jobctl: Mutex<JobControl>,
     /// Stopped threads wait here for SIGCONT or SIGKILL.
     pub jobctl_cv: Condvar,
+    /// CPU time of threads that have exited.
+    pub dead_times: CpuTimes,
+    /// CPU time of waited-for children (and theirs).
+    pub children_times: CpuTimes,
+    /// ITIMER_VIRTUAL and ITIMER_PROF.
+    pub cpu_timers: Mutex<[CpuTimer; 2]>,
+    /// Whether a ticker thread runs for the CPU timers.
+    pub cpu_ticker: std::sync::atomic::AtomicBool,
+}
+
+/// User and system time, in nanoseconds.
+#[derive(Default, Debug)]
+pub struct CpuTimes {
+    pub user: std::sync::atomic::AtomicU64,
+    pub sys: std::sync::atomic::AtomicU64,
+}
+
+impl CpuTimes {
+    pub fn get(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.user.load(Relaxed), self.sys.load(Relaxed))
+    }
+
+    pub fn add(&self, (user, sys): (u64, u64)) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.user.fetch_add(user, Relaxed);
+        self.sys.fetch_add(sys, Relaxed);
+    }
+}
+
+/// A timer that counts down process CPU time (ITIMER_VIRTUAL: user time;
+/// ITIMER_PROF: user and system time).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuTimer {
+    /// Nanoseconds left; 0 = disarmed.
+    pub left: u64,
+    pub interval: u64,
 }
 
 /// The job-control state of a process.
@@ -280,6 +317,8 @@ pub struct ThreadShared {
     pub kicker: Arc<dyn platform::Interrupter>,
     /// Set when this thread alone must stop (another thread's execve).
     pub must_exit: std::sync::atomic::AtomicBool,
+    /// This thread's CPU time.
+    pub times: CpuTimes,
 }
 
 impl ThreadShared {
@@ -355,6 +394,10 @@ impl ThreadGroup {
             itimer_real: Mutex::new(RealTimer::default()),
             jobctl: Mutex::new(JobControl::default()),
             jobctl_cv: Condvar::new(),
+            dead_times: CpuTimes::default(),
+            children_times: CpuTimes::default(),
+            cpu_timers: Mutex::new([CpuTimer::default(); 2]),
+            cpu_ticker: std::sync::atomic::AtomicBool::new(false),
         });
         kernel.register_group(&tg);
         tg
@@ -393,6 +436,17 @@ impl ThreadGroup {
     /// The live thread `tid` of this process.
     pub fn thread(&self, tid: i32) -> Option<Arc<ThreadShared>> {
         lock(&self.threads).iter().find(|t| t.tid == tid).cloned()
+    }
+
+    /// The process's own CPU time: exited threads plus live ones.
+    pub fn cpu_times(&self) -> (u64, u64) {
+        let (mut u, mut s) = self.dead_times.get();
+        for t in lock(&self.threads).iter() {
+            let (tu, ts) = t.times.get();
+            u += tu;
+            s += ts;
+        }
+        (u, s)
     }
 
     pub fn is_stopped(&self) -> bool {

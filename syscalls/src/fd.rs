@@ -199,6 +199,7 @@ fn poll_fds(task: &Task, fds: &mut [PollFd], deadline: Option<Instant>) -> Resul
             s = s.min(d.saturating_duration_since(Instant::now()));
         }
         std::thread::sleep(s);
+        task.interrupt.add_blocked(s);
         sleep = (sleep * 2).min(Duration::from_millis(10));
     }
 }

@@ -192,8 +192,12 @@ pub fn build_table() -> SyscallTable {
     t.register(SCHED_GET_PRIORITY_MIN, Full, process::sched_get_priority_min);
     t.register(PERSONALITY, Partial("PER_LINUX only"), process::personality);
     t.register(CAPGET, Partial("root has every capability, others none"), process::capget);
-    t.register(GETRUSAGE, Partial("user time of the calling thread only"), process::getrusage);
-    t.register(TIMES, Partial("user time of the calling thread only"), process::times);
+    t.register(
+        GETRUSAGE,
+        Partial("user and system time as the Sentry accounts them; maxrss is the mapped size; the other fields are 0"),
+        process::getrusage,
+    );
+    t.register(TIMES, Full, process::times);
 
     // Time.
     t.register(CLOCK_GETTIME, Full, time::clock_gettime);
@@ -202,8 +206,8 @@ pub fn build_table() -> SyscallTable {
     t.register(TIME, Full, time::time);
     t.register(NANOSLEEP, Full, time::nanosleep);
     t.register(CLOCK_NANOSLEEP, Full, time::clock_nanosleep);
-    t.register(SETITIMER, Partial("ITIMER_REAL only; ITIMER_VIRTUAL and ITIMER_PROF are EINVAL"), time::setitimer);
-    t.register(GETITIMER, Partial("ITIMER_REAL only"), time::getitimer);
+    t.register(SETITIMER, Full, time::setitimer);
+    t.register(GETITIMER, Full, time::getitimer);
     t.register(ALARM, Full, time::alarm);
 
     // Signals.

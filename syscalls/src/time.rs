@@ -25,7 +25,14 @@ fn clock_now(task: &Task, id: i32) -> Result<u64, Errno> {
         CLOCK_MONOTONIC | CLOCK_MONOTONIC_COARSE | CLOCK_MONOTONIC_RAW | CLOCK_BOOTTIME => {
             task.kernel.uptime_ns() + 1_000_000_000
         }
-        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => host_clock(libc::CLOCK_THREAD_CPUTIME_ID),
+        CLOCK_PROCESS_CPUTIME_ID => {
+            let (u, s) = task.tg.cpu_times();
+            u + s
+        }
+        CLOCK_THREAD_CPUTIME_ID => {
+            let (u, s) = task.shared.times.get();
+            u + s
+        }
         _ => return Err(Errno::EINVAL),
     })
 }
@@ -140,11 +147,14 @@ pub fn setitimer(task: &mut Task, which: i32, new: UserAddr, old: UserAddr) -> S
     }
     let n: abi::Itimerval = if new.is_null() { abi::Itimerval::default() } else { task.read_obj(new)? };
     let (value, interval) = (tv_dur(&n.value)?, tv_dur(&n.interval)?);
-    if which != ITIMER_REAL {
-        // Virtual and profiling timers would need CPU-time accounting.
-        return Err(Errno::EINVAL);
-    }
-    let (rem, ival) = if new.is_null() {
+    let (rem, ival) = if which != ITIMER_REAL {
+        if new.is_null() {
+            let t = sentry::kernel::lock(&task.tg.cpu_timers)[which as usize - 1];
+            (Duration::from_nanos(t.left), Duration::from_nanos(t.interval))
+        } else {
+            sentry::signal::set_cpu_timer(&task.tg, which as usize, value, interval)
+        }
+    } else if new.is_null() {
         let t = *sentry::kernel::lock(&task.tg.itimer_real);
         (t.deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or_default(), t.interval)
     } else {

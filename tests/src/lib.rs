@@ -648,6 +648,7 @@ pub const GUESTS: &[Guest] = &[
     g("badptr", "badptr", Link::Static),
     g("stub_attacks", "stub_attacks", Link::Static),
     g("jobctl", "jobctl", Link::Static),
+    g("rusage", "rusage", Link::Static),
     g("execve", "execve", Link::Static),
     g("signals_basic", "signals_basic", Link::Static),
     g("timers", "timers", Link::Static),

@@ -37,6 +37,7 @@ conformance! {
     badptr,
     stub_attacks,
     jobctl,
+    rusage,
     execve,
     signals_basic,
     timers,

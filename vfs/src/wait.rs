@@ -1,7 +1,7 @@
 //! Blocking inside file operations, interruptible by the Sentry (signals,
 //! exit) from another thread.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Per-task interrupt flag with an optional waker for the wait queue the
@@ -10,6 +10,9 @@ use std::sync::{Arc, Mutex};
 pub struct Interrupt {
     pending: AtomicBool,
     waker: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
+    /// Nanoseconds spent blocked since the last `take_blocked_ns`: the
+    /// Sentry does not count them as the task's system time.
+    blocked_ns: AtomicU64,
 }
 
 impl Interrupt {
@@ -42,11 +45,23 @@ impl Interrupt {
         if let Ok(mut g) = self.waker.lock() {
             *g = Some(waker);
         }
+        let start = std::time::Instant::now();
         let r = f();
+        self.add_blocked(start.elapsed());
         if let Ok(mut g) = self.waker.lock() {
             *g = None;
         }
         r
+    }
+
+    /// Record time the task spent blocked outside `with_waker` (sleeps).
+    pub fn add_blocked(&self, d: std::time::Duration) {
+        self.blocked_ns.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// The blocked time recorded since the last call.
+    pub fn take_blocked_ns(&self) -> u64 {
+        self.blocked_ns.swap(0, Ordering::Relaxed)
     }
 }
 

@@ -130,6 +130,7 @@ pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Ve
 
     // Point of no return. Other threads go first (Linux's de_thread).
     crate::process::kill_other_threads(task);
+    task.release_robust_futexes();
     task.set_mm(mm);
     task.tg.release_vfork();
     task.fds().close_on_exec();

@@ -319,6 +319,8 @@ pub struct ThreadShared {
     pub must_exit: std::sync::atomic::AtomicBool,
     /// This thread's CPU time.
     pub times: CpuTimes,
+    /// The robust futex list head (set_robust_list), 0 if none.
+    pub robust_list: std::sync::atomic::AtomicU64,
 }
 
 impl ThreadShared {

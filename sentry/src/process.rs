@@ -208,6 +208,9 @@ fn clone_thread(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
 pub fn task_exited(task: Task) {
     let tg = task.tg.clone();
     let kernel = task.kernel.clone();
+    // Other processes may wait on robust mutexes in shared memory, so even
+    // a killed process releases them.
+    task.release_robust_futexes();
     if task.clear_child_tid != 0 && !tg.killed.load(std::sync::atomic::Ordering::Acquire) {
         let mm = task.mm().clone();
         if mm.write_obj(task.clear_child_tid, &0u32).is_ok() {

@@ -48,6 +48,7 @@ impl Task {
             kicker: ctx.interrupter(),
             must_exit: std::sync::atomic::AtomicBool::new(false),
             times: Default::default(),
+            robust_list: Default::default(),
         });
         lock(&tg.threads).push(shared.clone());
         kernel.register_tid(tid, &tg);
@@ -162,6 +163,12 @@ impl Task {
     /// threads do, and takes `status` if this was the last one.
     pub fn exit_thread(&mut self, status: ExitStatus) {
         self.exiting = Some(status);
+    }
+
+    /// Release the robust futexes this thread holds (exit, execve).
+    pub fn release_robust_futexes(&self) {
+        let head = self.shared.robust_list.swap(0, std::sync::atomic::Ordering::AcqRel);
+        crate::futex::release_robust_list(&self.kernel.futexes, &self.mm, self.tid, head);
     }
 
     /// Run the guest until the process exits.

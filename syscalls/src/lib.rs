@@ -172,10 +172,11 @@ pub fn build_table() -> SyscallTable {
     t.register(PRLIMIT64, Partial("limits are recorded; only RLIMIT_NOFILE is enforced"), process::prlimit64);
     t.register(ARCH_PRCTL, Partial("ARCH_SET/GET_FS and _GS; no CPUID faulting"), process::arch_prctl);
     t.register(SET_TID_ADDRESS, Full, process::set_tid_address);
+    t.register(SET_ROBUST_LIST, Full, process::set_robust_list);
     t.register(
-        SET_ROBUST_LIST,
-        Partial("accepted; robust mutexes are not released when their owner dies"),
-        process::set_robust_list,
+        GET_ROBUST_LIST,
+        Partial("any thread of the sandbox may read another's list (no ptrace permission check)"),
+        process::get_robust_list,
     );
     t.register(PRCTL, Partial("names, pdeathsig, dumpable, no_new_privs, capbset_read"), process::prctl);
     t.register(SYSINFO, Partial("memory figures are nominal"), process::sysinfo);

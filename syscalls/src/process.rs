@@ -405,10 +405,27 @@ pub fn set_tid_address(task: &mut Task, addr: UserAddr) -> SysResult {
     Ok(task.tid as u64)
 }
 
-pub fn set_robust_list(_task: &mut Task, _head: UserAddr, len: u64) -> SysResult {
-    if len != 24 {
+/// sizeof(struct robust_list_head).
+const ROBUST_LIST_HEAD_SIZE: u64 = 24;
+
+pub fn set_robust_list(task: &mut Task, head: UserAddr, len: u64) -> SysResult {
+    if len != ROBUST_LIST_HEAD_SIZE {
         return Err(Errno::EINVAL);
     }
+    task.shared.robust_list.store(head.0, std::sync::atomic::Ordering::Release);
+    Ok(0)
+}
+
+pub fn get_robust_list(task: &mut Task, pid: i32, head: UserAddr, len: UserAddr) -> SysResult {
+    let h = if pid == 0 {
+        task.shared.robust_list.load(std::sync::atomic::Ordering::Acquire)
+    } else {
+        let tg = task.kernel.group_of_tid(pid).ok_or(Errno::ESRCH)?;
+        let t = tg.thread(pid).ok_or(Errno::ESRCH)?;
+        t.robust_list.load(std::sync::atomic::Ordering::Acquire)
+    };
+    task.write_obj(head, &h)?;
+    task.write_obj(len, &ROBUST_LIST_HEAD_SIZE)?;
     Ok(0)
 }
 

@@ -649,6 +649,7 @@ pub const GUESTS: &[Guest] = &[
     g("stub_attacks", "stub_attacks", Link::Static),
     g("jobctl", "jobctl", Link::Static),
     g("rusage", "rusage", Link::Static),
+    g("robust", "robust", Link::Static),
     g("execve", "execve", Link::Static),
     g("signals_basic", "signals_basic", Link::Static),
     g("timers", "timers", Link::Static),

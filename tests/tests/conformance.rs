@@ -38,6 +38,7 @@ conformance! {
     stub_attacks,
     jobctl,
     rusage,
+    robust,
     execve,
     signals_basic,
     timers,

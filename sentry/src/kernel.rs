@@ -44,6 +44,9 @@ pub struct Kernel {
     tids: Mutex<BTreeMap<i32, Weak<ThreadGroup>>>,
     pub futexes: crate::futex::FutexTable,
     pub file_cache: crate::filecache::FileCache,
+    /// The sandbox's clocks and the vDSO (None if its pages could not be
+    /// allocated: then the host clocks are read and no vDSO is mapped).
+    pub clock: Option<Arc<crate::vdso::Clock>>,
 }
 
 struct PidTable {
@@ -60,13 +63,15 @@ impl Kernel {
         hostname: &str,
         strace: bool,
     ) -> Arc<Kernel> {
+        let boot = Instant::now();
+        let clock = crate::vdso::Clock::new(&memfile, boot).map_err(|e| tracing::warn!("no vDSO: {e}")).ok();
         Arc::new(Kernel {
             platform,
             memfile,
             table,
             mounts,
             uts: RwLock::new(Uts { hostname: hostname.to_string(), domainname: "(none)".to_string() }),
-            boot: Instant::now(),
+            boot,
             strace,
             pids: Mutex::new(PidTable { next: 1, groups: BTreeMap::new() }),
             wait_gen: Mutex::new(0),
@@ -74,6 +79,7 @@ impl Kernel {
             tids: Mutex::new(BTreeMap::new()),
             futexes: crate::futex::FutexTable::default(),
             file_cache: crate::filecache::FileCache::default(),
+            clock,
         })
     }
 
@@ -124,6 +130,26 @@ impl Kernel {
 
     pub fn uptime_ns(&self) -> u64 {
         self.boot.elapsed().as_nanos() as u64
+    }
+
+    /// The sandbox's CLOCK_MONOTONIC (one second at boot, like a fresh
+    /// machine's), as the vDSO reads it.
+    pub fn monotonic_ns(&self) -> u64 {
+        match &self.clock {
+            Some(c) => c.monotonic_ns(),
+            None => self.uptime_ns() + 1_000_000_000,
+        }
+    }
+
+    /// CLOCK_REALTIME, as the vDSO reads it.
+    pub fn realtime_ns(&self) -> u64 {
+        match &self.clock {
+            Some(c) => c.realtime_ns(),
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0),
+        }
     }
 }
 

@@ -21,6 +21,10 @@ pub enum VmaName {
     Anon,
     Heap,
     Stack,
+    /// The clock parameters the vDSO reads (shared by every process).
+    Vvar,
+    /// The vDSO image (shared by every process).
+    Vdso,
     /// A file mapping: path, device, inode and the file offset of `start`.
     File {
         path: Vec<u8>,
@@ -375,6 +379,16 @@ impl MemoryManager {
         }
         if at < end {
             return Err(Errno::ENOMEM);
+        }
+        // The vvar page and vDSO are one copy for the whole sandbox: never
+        // writable (Linux refuses PROT_WRITE on vvar too).
+        if prot.write
+            && s.vmas
+                .range(..end)
+                .map(|(_, v)| v)
+                .any(|v| v.end > addr && matches!(v.name, VmaName::Vvar | VmaName::Vdso))
+        {
+            return Err(Errno::EACCES);
         }
         Self::split_at(&mut s, addr);
         Self::split_at(&mut s, end);

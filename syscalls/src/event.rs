@@ -72,11 +72,8 @@ pub fn timerfd_settime(task: &mut Task, fd: Fd, flags: u32, new: UserAddr, old: 
     let first = if value.is_zero() {
         None
     } else if flags & TFD_TIMER_ABSTIME != 0 {
-        let now = if clock == CLOCK_REALTIME {
-            crate::time::host_clock(libc::CLOCK_REALTIME)
-        } else {
-            crate::time::monotonic_ns(task)
-        };
+        let now =
+            if clock == CLOCK_REALTIME { crate::time::realtime_ns(task) } else { crate::time::monotonic_ns(task) };
         Some(Duration::from_nanos((value.as_nanos() as u64).saturating_sub(now)))
     } else {
         Some(value)

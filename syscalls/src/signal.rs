@@ -351,7 +351,7 @@ pub fn futex(
                 } else {
                     // Absolute, on CLOCK_MONOTONIC or (with the flag) REALTIME.
                     let clock = if op & FUTEX_CLOCK_REALTIME != 0 {
-                        crate::time::host_clock(libc::CLOCK_REALTIME)
+                        crate::time::realtime_ns(task)
                     } else {
                         crate::time::monotonic_ns(task)
                     };

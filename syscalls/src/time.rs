@@ -16,15 +16,18 @@ pub fn host_clock(id: libc::clockid_t) -> u64 {
 
 /// The sandbox's CLOCK_MONOTONIC (starts at one second, like a fresh boot).
 pub fn monotonic_ns(task: &Task) -> u64 {
-    task.kernel.uptime_ns() + 1_000_000_000
+    task.kernel.monotonic_ns()
+}
+
+/// The sandbox's CLOCK_REALTIME.
+pub fn realtime_ns(task: &Task) -> u64 {
+    task.kernel.realtime_ns()
 }
 
 fn clock_now(task: &Task, id: i32) -> Result<u64, Errno> {
     Ok(match id {
-        CLOCK_REALTIME | CLOCK_REALTIME_COARSE => host_clock(libc::CLOCK_REALTIME),
-        CLOCK_MONOTONIC | CLOCK_MONOTONIC_COARSE | CLOCK_MONOTONIC_RAW | CLOCK_BOOTTIME => {
-            task.kernel.uptime_ns() + 1_000_000_000
-        }
+        CLOCK_REALTIME | CLOCK_REALTIME_COARSE => realtime_ns(task),
+        CLOCK_MONOTONIC | CLOCK_MONOTONIC_COARSE | CLOCK_MONOTONIC_RAW | CLOCK_BOOTTIME => monotonic_ns(task),
         CLOCK_PROCESS_CPUTIME_ID => {
             let (u, s) = task.tg.cpu_times();
             u + s
@@ -53,7 +56,7 @@ pub fn clock_getres(task: &mut Task, id: i32, ts: UserAddr) -> SysResult {
 }
 
 pub fn gettimeofday(task: &mut Task, tv: UserAddr, tz: UserAddr) -> SysResult {
-    let ns = host_clock(libc::CLOCK_REALTIME);
+    let ns = realtime_ns(task);
     if !tv.is_null() {
         task.write_obj(
             tv,
@@ -67,7 +70,7 @@ pub fn gettimeofday(task: &mut Task, tv: UserAddr, tz: UserAddr) -> SysResult {
 }
 
 pub fn time(task: &mut Task, t: UserAddr) -> SysResult {
-    let s = (host_clock(libc::CLOCK_REALTIME) / 1_000_000_000) as i64;
+    let s = (realtime_ns(task) / 1_000_000_000) as i64;
     if !t.is_null() {
         task.write_obj(t, &s)?;
     }

@@ -650,6 +650,8 @@ pub const GUESTS: &[Guest] = &[
     g("jobctl", "jobctl", Link::Static),
     g("rusage", "rusage", Link::Static),
     g("robust", "robust", Link::Static),
+    g("vdso", "vdso", Link::Static),
+    g("vdso_dyn", "vdso", Link::Dynamic),
     g("execve", "execve", Link::Static),
     g("signals_basic", "signals_basic", Link::Static),
     g("timers", "timers", Link::Static),

@@ -39,6 +39,8 @@ conformance! {
     jobctl,
     rusage,
     robust,
+    vdso,
+    vdso_dyn,
     execve,
     signals_basic,
     timers,

@@ -250,6 +250,9 @@ pub struct ThreadGroup {
     pub cpu_timers: Mutex<[CpuTimer; 2]>,
     /// Whether a ticker thread runs for the CPU timers.
     pub cpu_ticker: std::sync::atomic::AtomicBool,
+    /// Told whenever a signal is queued for the process or one of its
+    /// threads (signalfd readiness).
+    pub signal_queue: Arc<vfs::WaitQueue>,
 }
 
 /// User and system time, in nanoseconds.
@@ -426,6 +429,7 @@ impl ThreadGroup {
             children_times: CpuTimes::default(),
             cpu_timers: Mutex::new([CpuTimer::default(); 2]),
             cpu_ticker: std::sync::atomic::AtomicBool::new(false),
+            signal_queue: Arc::new(vfs::WaitQueue::default()),
         });
         kernel.register_group(&tg);
         tg

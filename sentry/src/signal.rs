@@ -161,6 +161,7 @@ pub fn send_signal(tg: &Arc<ThreadGroup>, info: SigInfo) {
         if let Some(t) = target {
             t.kick();
         }
+        tg.signal_queue.notify();
     }
     if sig == SIGCONT {
         continue_group(tg);
@@ -186,6 +187,7 @@ pub fn send_signal_to_thread(tg: &Arc<ThreadGroup>, tid: i32, info: SigInfo) -> 
         if !blocked {
             t.kick();
         }
+        tg.signal_queue.notify();
     }
     if sig == SIGCONT {
         continue_group(tg);

@@ -98,10 +98,10 @@ pub fn build_table() -> SyscallTable {
     );
     t.register(PIPE, Full, fd::pipe);
     t.register(PIPE2, Full, fd::pipe2);
-    t.register(POLL, Partial("readiness is sampled, not event-driven"), fd::poll);
-    t.register(PPOLL, Partial("readiness is sampled; the signal mask argument is ignored"), fd::ppoll);
-    t.register(SELECT, Partial("readiness is sampled, not event-driven"), fd::select);
-    t.register(PSELECT6, Partial("readiness is sampled; the signal mask argument is ignored"), fd::pselect6);
+    t.register(POLL, Full, fd::poll);
+    t.register(PPOLL, Full, fd::ppoll);
+    t.register(SELECT, Full, fd::select);
+    t.register(PSELECT6, Full, fd::pselect6);
 
     // Event files.
     t.register(EVENTFD, Full, event::eventfd);
@@ -120,8 +120,8 @@ pub fn build_table() -> SyscallTable {
         Partial("readiness is sampled, not event-driven; EPOLLEXCLUSIVE is ignored"),
         event::epoll_ctl,
     );
-    t.register(EPOLL_WAIT, Partial("readiness is sampled (50 us to 10 ms back-off)"), event::epoll_wait);
-    t.register(EPOLL_PWAIT, Partial("readiness is sampled (50 us to 10 ms back-off)"), event::epoll_pwait);
+    t.register(EPOLL_WAIT, Partial("EPOLLEXCLUSIVE and EPOLLWAKEUP are accepted and ignored"), event::epoll_wait);
+    t.register(EPOLL_PWAIT, Partial("EPOLLEXCLUSIVE and EPOLLWAKEUP are accepted and ignored"), event::epoll_pwait);
 
     // Memory.
     t.register(MMAP, Partial("file mappings are private copies: MAP_SHARED writes do not reach the file"), mm::mmap);
@@ -233,8 +233,8 @@ pub fn build_table() -> SyscallTable {
         Partial("real-time signals do not queue more than one each"),
         signal::rt_tgsigqueueinfo,
     );
-    t.register(SIGNALFD, Partial("a blocking read samples the queue every 2 ms"), signal::signalfd);
-    t.register(SIGNALFD4, Partial("a blocking read samples the queue every 2 ms"), signal::signalfd4);
+    t.register(SIGNALFD, Full, signal::signalfd);
+    t.register(SIGNALFD4, Full, signal::signalfd4);
     t.register(SIGALTSTACK, Full, signal::sigaltstack);
     t.register(KILL, Partial("stop signals do not stop (no job control yet)"), signal::kill);
     t.register(TGKILL, Full, signal::tgkill);

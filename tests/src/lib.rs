@@ -651,6 +651,7 @@ pub const GUESTS: &[Guest] = &[
     g("rusage", "rusage", Link::Static),
     g("robust", "robust", Link::Static),
     g("vdso", "vdso", Link::Static),
+    g("poll_wake", "poll_wake", Link::Static),
     g("vdso_dyn", "vdso", Link::Dynamic),
     g("execve", "execve", Link::Static),
     g("signals_basic", "signals_basic", Link::Static),

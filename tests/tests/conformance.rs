@@ -40,6 +40,7 @@ conformance! {
     rusage,
     robust,
     vdso,
+    poll_wake,
     vdso_dyn,
     execve,
     signals_basic,

@@ -84,11 +84,17 @@ impl IoCtx<'_> {
 pub struct Waitable<T> {
     state: std::sync::Mutex<T>,
     cond: std::sync::Condvar,
+    /// poll/select/epoll waiters, told at every `notify`.
+    pub queue: WaitQueue,
 }
 
 impl<T: Send + 'static> Waitable<T> {
     pub fn new(v: T) -> Arc<Self> {
-        Arc::new(Waitable { state: std::sync::Mutex::new(v), cond: std::sync::Condvar::new() })
+        Arc::new(Waitable {
+            state: std::sync::Mutex::new(v),
+            cond: std::sync::Condvar::new(),
+            queue: WaitQueue::default(),
+        })
     }
 
     pub fn lock(&self) -> std::sync::MutexGuard<'_, T> {
@@ -100,8 +106,11 @@ impl<T: Send + 'static> Waitable<T> {
 
     /// Wake every waiter (call after changing the state).
     pub fn notify(&self) {
-        let _g = self.lock();
-        self.cond.notify_all();
+        {
+            let _g = self.lock();
+            self.cond.notify_all();
+        }
+        self.queue.notify();
     }
 
     /// Run `step` under the lock until it returns Some; in between sleep
@@ -145,5 +154,96 @@ impl<T: Send + 'static> Waitable<T> {
                 };
             }
         })
+    }
+}
+
+/// Something to tell when a file's readiness may have changed.
+pub trait Notify: Send + Sync {
+    fn notify(&self);
+}
+
+/// The parties waiting for a file's readiness to change (poll, select,
+/// epoll). Files that can become ready later own one and call `notify`
+/// after every state change; waiters re-check readiness themselves. Entries
+/// are weak: a waiter that is gone drops out at the next notify/register.
+#[derive(Default)]
+pub struct WaitQueue {
+    entries: Mutex<Vec<std::sync::Weak<dyn Notify>>>,
+}
+
+impl WaitQueue {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Vec<std::sync::Weak<dyn Notify>>> {
+        match self.entries.lock() {
+            Ok(g) => g,
+            Err(e) => e.into_inner(),
+        }
+    }
+
+    pub fn register(&self, n: &Arc<dyn Notify>) {
+        let mut e = self.entries();
+        e.retain(|w| w.strong_count() > 0);
+        e.push(Arc::downgrade(n));
+    }
+
+    pub fn unregister(&self, n: &Arc<dyn Notify>) {
+        let target = Arc::as_ptr(n) as *const ();
+        self.entries().retain(|w| w.strong_count() > 0 && w.as_ptr() as *const () != target);
+    }
+
+    /// Tell every waiter (outside the queue's lock, so a waiter may
+    /// re-enter the file).
+    pub fn notify(&self) {
+        let live: Vec<Arc<dyn Notify>> = {
+            let mut e = self.entries();
+            if e.is_empty() {
+                return;
+            }
+            e.retain(|w| w.strong_count() > 0);
+            e.iter().filter_map(|w| w.upgrade()).collect()
+        };
+        for n in live {
+            n.notify();
+        }
+    }
+}
+
+/// One blocked poll/select/epoll_wait: woken by any file it registered
+/// with, or by the task's interrupt.
+#[derive(Default)]
+pub struct PollWaiter {
+    woken: Mutex<bool>,
+    cond: std::sync::Condvar,
+}
+
+impl Notify for PollWaiter {
+    fn notify(&self) {
+        let mut g = match self.woken.lock() {
+            Ok(g) => g,
+            Err(e) => e.into_inner(),
+        };
+        *g = true;
+        self.cond.notify_all();
+    }
+}
+
+impl PollWaiter {
+    pub fn new() -> Arc<PollWaiter> {
+        Arc::new(PollWaiter::default())
+    }
+
+    /// Sleep until notified (since the last wait) or `timeout` passes;
+    /// returns whether it was notified.
+    pub fn wait(&self, timeout: std::time::Duration) -> bool {
+        let mut g = match self.woken.lock() {
+            Ok(g) => g,
+            Err(e) => e.into_inner(),
+        };
+        if !*g {
+            g = match self.cond.wait_timeout(g, timeout) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        std::mem::replace(&mut *g, false)
     }
 }

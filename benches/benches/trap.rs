@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 const PLATFORMS: &[&str] = &["systrap", "ptrace"];
 
 fn bench(c: &mut Criterion) {
-    for what in ["getppid", "pipe", "open", "stat", "futex", "getdents", "mmap"] {
+    for what in ["getppid", "pipe", "open", "stat", "futex", "getdents", "mmap", "pollpong"] {
         let mut g = c.benchmark_group(what);
         g.sample_size(10);
         g.bench_function("native", |b| b.iter_custom(|iters| run_loop(Runner::Native, what, iters)));

@@ -1,11 +1,15 @@
 // Times N iterations of one syscall (or a small group) from inside the
 // guest and prints the total in nanoseconds, so the figure excludes
 // sandbox start-up.
-//   syscall_loop getppid|pipe|open|stat|futex|getdents|mmap N
+//   syscall_loop getppid|pipe|open|stat|futex|getdents|mmap|pollpong N
+// (pollpong: a byte back and forth between two processes, each side
+// waiting in poll() before it reads; N round trips.)
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <poll.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +65,28 @@ int main(int argc, char **argv) {
     int dfd = -1;
     if (strcmp(what, "pipe") == 0 && pipe(p) != 0) return 1;
     if (strcmp(what, "getdents") == 0 && (dfd = hundred_entry_dir(dir, sizeof dir)) < 0) return 1;
+    if (strcmp(what, "pollpong") == 0) {
+        int a[2], c[2];
+        if (pipe(a) != 0 || pipe(c) != 0) return 1;
+        pid_t child = fork();
+        if (child == 0) {
+            struct pollfd pf = {a[0], POLLIN, 0};
+            for (long i = 0; i < n; i++) {
+                if (poll(&pf, 1, -1) != 1 || read(a[0], &b, 1) != 1 || write(c[1], &b, 1) != 1) _exit(1);
+            }
+            _exit(0);
+        }
+        struct pollfd pf = {c[0], POLLIN, 0};
+        long long t0 = now_ns();
+        for (long i = 0; i < n; i++) {
+            if (write(a[1], &b, 1) != 1 || poll(&pf, 1, -1) != 1 || read(c[0], &b, 1) != 1) return 1;
+        }
+        long long t1 = now_ns();
+        int st;
+        waitpid(child, &st, 0);
+        printf("%lld\n", t1 - t0);
+        return 0;
+    }
     long long t0 = now_ns();
     for (long i = 0; i < n; i++) {
         if (strcmp(what, "getppid") == 0) {

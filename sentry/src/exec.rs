@@ -109,6 +109,10 @@ pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Ve
         None => (exe.entry, 0),
     };
     mm.set_brk_start(page_up(exe.end).ok_or(Errno::ENOMEM)?);
+    let vdso = match &kernel.clock {
+        Some(c) => c.map_into(&mm)?,
+        None => 0,
+    };
     let creds = task.creds();
     let mut random = [0u8; 16];
     fill_random(&mut random);
@@ -125,11 +129,13 @@ pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Ve
             euid: creds.euid,
             egid: creds.egid,
             random,
+            vdso,
         },
     )?;
 
     // Point of no return. Other threads go first (Linux's de_thread).
     crate::process::kill_other_threads(task);
+    task.release_robust_futexes();
     task.set_mm(mm);
     task.tg.release_vfork();
     task.fds().close_on_exec();

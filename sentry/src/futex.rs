@@ -234,3 +234,67 @@ impl FutexTable {
         Ok(woken)
     }
 }
+
+const FUTEX_WAITERS: u32 = 0x8000_0000;
+const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+/// Linux's bound on a robust list walk (ROBUST_LIST_LIMIT).
+const ROBUST_LIST_LIMIT: u32 = 2048;
+
+/// Release the robust futexes that thread `tid` still holds (it is dying
+/// or exec'ing): walk the list registered with set_robust_list at `head`,
+/// mark each futex it owns OWNER_DIED and wake a waiter. Every read goes
+/// through the memory manager; a bad list ends the walk, as in Linux.
+pub fn release_robust_list(table: &FutexTable, mm: &Arc<MemoryManager>, tid: i32, head: u64) {
+    if head == 0 {
+        return;
+    }
+    // struct robust_list_head { next; long futex_offset; list_op_pending; }
+    let read = |addr: u64| mm.read_obj::<u64>(addr).ok();
+    let (Some(mut entry), Some(offset), Some(pending)) = (read(head), read(head + 8), read(head + 16)) else {
+        return;
+    };
+    let offset = offset as i64;
+    let pending_addr = pending & !1;
+    let mut limit = ROBUST_LIST_LIMIT;
+    while entry & !1 != head {
+        let this = entry & !1;
+        let Some(next) = read(this) else { return };
+        if this != pending_addr {
+            futex_death(table, mm, tid, this.wrapping_add_signed(offset), entry & 1 != 0);
+        }
+        entry = next;
+        limit -= 1;
+        if limit == 0 {
+            break;
+        }
+    }
+    if pending_addr != 0 {
+        futex_death(table, mm, tid, pending_addr.wrapping_add_signed(offset), pending & 1 != 0);
+    }
+}
+
+/// One futex of a dead owner: OWNER_DIED, keep WAITERS, wake one waiter.
+fn futex_death(table: &FutexTable, mm: &Arc<MemoryManager>, tid: i32, addr: u64, pi: bool) {
+    if !addr.is_multiple_of(4) {
+        return;
+    }
+    let Ok((off, _)) = mm.translate(addr, true) else { return };
+    let Ok(word) = mm.memfile().atomic_u32(off) else { return };
+    let mut cur = word.load(Ordering::SeqCst);
+    loop {
+        if cur & FUTEX_TID_MASK != tid as u32 {
+            return;
+        }
+        let new = (cur & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+        match word.compare_exchange(cur, new, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => break,
+            Err(v) => cur = v,
+        }
+    }
+    if !pi && cur & FUTEX_WAITERS != 0 {
+        if let Ok(key) = key_of(mm, addr) {
+            let _ = table.wake(key, 1, u32::MAX);
+        }
+    }
+}

@@ -44,6 +44,9 @@ pub struct Kernel {
     tids: Mutex<BTreeMap<i32, Weak<ThreadGroup>>>,
     pub futexes: crate::futex::FutexTable,
     pub file_cache: crate::filecache::FileCache,
+    /// The sandbox's clocks and the vDSO (None if its pages could not be
+    /// allocated: then the host clocks are read and no vDSO is mapped).
+    pub clock: Option<Arc<crate::vdso::Clock>>,
 }
 
 struct PidTable {
@@ -60,13 +63,15 @@ impl Kernel {
         hostname: &str,
         strace: bool,
     ) -> Arc<Kernel> {
+        let boot = Instant::now();
+        let clock = crate::vdso::Clock::new(&memfile, boot).map_err(|e| tracing::warn!("no vDSO: {e}")).ok();
         Arc::new(Kernel {
             platform,
             memfile,
             table,
             mounts,
             uts: RwLock::new(Uts { hostname: hostname.to_string(), domainname: "(none)".to_string() }),
-            boot: Instant::now(),
+            boot,
             strace,
             pids: Mutex::new(PidTable { next: 1, groups: BTreeMap::new() }),
             wait_gen: Mutex::new(0),
@@ -74,6 +79,7 @@ impl Kernel {
             tids: Mutex::new(BTreeMap::new()),
             futexes: crate::futex::FutexTable::default(),
             file_cache: crate::filecache::FileCache::default(),
+            clock,
         })
     }
 
@@ -124,6 +130,26 @@ impl Kernel {
 
     pub fn uptime_ns(&self) -> u64 {
         self.boot.elapsed().as_nanos() as u64
+    }
+
+    /// The sandbox's CLOCK_MONOTONIC (one second at boot, like a fresh
+    /// machine's), as the vDSO reads it.
+    pub fn monotonic_ns(&self) -> u64 {
+        match &self.clock {
+            Some(c) => c.monotonic_ns(),
+            None => self.uptime_ns() + 1_000_000_000,
+        }
+    }
+
+    /// CLOCK_REALTIME, as the vDSO reads it.
+    pub fn realtime_ns(&self) -> u64 {
+        match &self.clock {
+            Some(c) => c.realtime_ns(),
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0),
+        }
     }
 }
 
@@ -216,6 +242,46 @@ pub struct ThreadGroup {
     pub jobctl: Mutex<JobControl>,
     /// Stopped threads wait here for SIGCONT or SIGKILL.
     pub jobctl_cv: Condvar,
+    /// CPU time of threads that have exited.
+    pub dead_times: CpuTimes,
+    /// CPU time of waited-for children (and theirs).
+    pub children_times: CpuTimes,
+    /// ITIMER_VIRTUAL and ITIMER_PROF.
+    pub cpu_timers: Mutex<[CpuTimer; 2]>,
+    /// Whether a ticker thread runs for the CPU timers.
+    pub cpu_ticker: std::sync::atomic::AtomicBool,
+    /// Told whenever a signal is queued for the process or one of its
+    /// threads (signalfd readiness).
+    pub signal_queue: Arc<vfs::WaitQueue>,
+}
+
+/// User and system time, in nanoseconds.
+#[derive(Default, Debug)]
+pub struct CpuTimes {
+    pub user: std::sync::atomic::AtomicU64,
+    pub sys: std::sync::atomic::AtomicU64,
+}
+
+impl CpuTimes {
+    pub fn get(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.user.load(Relaxed), self.sys.load(Relaxed))
+    }
+
+    pub fn add(&self, (user, sys): (u64, u64)) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.user.fetch_add(user, Relaxed);
+        self.sys.fetch_add(sys, Relaxed);
+    }
+}
+
+/// A timer that counts down process CPU time (ITIMER_VIRTUAL: user time;
+/// ITIMER_PROF: user and system time).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuTimer {
+    /// Nanoseconds left; 0 = disarmed.
+    pub left: u64,
+    pub interval: u64,
 }
 
 /// The job-control state of a process.
@@ -280,6 +346,10 @@ pub struct ThreadShared {
     pub kicker: Arc<dyn platform::Interrupter>,
     /// Set when this thread alone must stop (another thread's execve).
     pub must_exit: std::sync::atomic::AtomicBool,
+    /// This thread's CPU time.
+    pub times: CpuTimes,
+    /// The robust futex list head (set_robust_list), 0 if none.
+    pub robust_list: std::sync::atomic::AtomicU64,
 }
 
 impl ThreadShared {
@@ -355,6 +425,11 @@ impl ThreadGroup {
             itimer_real: Mutex::new(RealTimer::default()),
             jobctl: Mutex::new(JobControl::default()),
             jobctl_cv: Condvar::new(),
+            dead_times: CpuTimes::default(),
+            children_times: CpuTimes::default(),
+            cpu_timers: Mutex::new([CpuTimer::default(); 2]),
+            cpu_ticker: std::sync::atomic::AtomicBool::new(false),
+            signal_queue: Arc::new(vfs::WaitQueue::default()),
         });
         kernel.register_group(&tg);
         tg
@@ -393,6 +468,17 @@ impl ThreadGroup {
     /// The live thread `tid` of this process.
     pub fn thread(&self, tid: i32) -> Option<Arc<ThreadShared>> {
         lock(&self.threads).iter().find(|t| t.tid == tid).cloned()
+    }
+
+    /// The process's own CPU time: exited threads plus live ones.
+    pub fn cpu_times(&self) -> (u64, u64) {
+        let (mut u, mut s) = self.dead_times.get();
+        for t in lock(&self.threads).iter() {
+            let (tu, ts) = t.times.get();
+            u += tu;
+            s += ts;
+        }
+        (u, s)
     }
 
     pub fn is_stopped(&self) -> bool {

@@ -16,6 +16,7 @@ pub mod signal;
 pub mod signalfd;
 pub mod table;
 pub mod task;
+pub mod vdso;
 
 pub use kernel::{BootError, ExitStatus, FsContext, Kernel, ThreadGroup};
 pub use table::{Support, SysResult, SyscallTable};

@@ -213,6 +213,8 @@ pub struct StackArgs<'a> {
     pub euid: u32,
     pub egid: u32,
     pub random: [u8; 16],
+    /// The vDSO's address (AT_SYSINFO_EHDR), 0 if none is mapped.
+    pub vdso: u64,
 }
 
 /// Map the main stack and lay out argc/argv/envp/auxv; returns the
@@ -253,7 +255,7 @@ pub fn setup_stack(mm: &MemoryManager, a: &StackArgs) -> Result<u64, Errno> {
     sp &= !15;
     let random_addr = push_bytes(mm, &a.random, &mut sp)?;
 
-    let auxv: Vec<(u64, u64)> = vec![
+    let mut auxv: Vec<(u64, u64)> = vec![
         (AT_PHDR, a.exe.phdr),
         (AT_PHENT, a.exe.phent),
         (AT_PHNUM, a.exe.phnum),
@@ -272,8 +274,11 @@ pub fn setup_stack(mm: &MemoryManager, a: &StackArgs) -> Result<u64, Errno> {
         (AT_RANDOM, random_addr),
         (AT_PLATFORM, platform_addr),
         (AT_EXECFN, execfn_addr),
-        (AT_NULL, 0),
     ];
+    if a.vdso != 0 {
+        auxv.insert(0, (AT_SYSINFO_EHDR, a.vdso));
+    }
+    auxv.push((AT_NULL, 0));
     let words = 1 + arg_addrs.len() + 1 + env_addrs.len() + 1 + auxv.len() * 2;
     sp -= (words * 8) as u64;
     sp &= !15;

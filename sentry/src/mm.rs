@@ -21,6 +21,10 @@ pub enum VmaName {
     Anon,
     Heap,
     Stack,
+    /// The clock parameters the vDSO reads (shared by every process).
+    Vvar,
+    /// The vDSO image (shared by every process).
+    Vdso,
     /// A file mapping: path, device, inode and the file offset of `start`.
     File {
         path: Vec<u8>,
@@ -621,6 +625,16 @@ impl MemoryManager {
         let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
         let mut s = self.lock();
         Self::check_covered(&s, addr, end)?;
+        // The vvar page and vDSO are one copy for the whole sandbox: never
+        // writable (Linux refuses PROT_WRITE on vvar too).
+        if prot.write
+            && s.vmas
+                .range(..end)
+                .map(|(_, v)| v)
+                .any(|v| v.end > addr && matches!(v.name, VmaName::Vvar | VmaName::Vdso))
+        {
+            return Err(Errno::EACCES);
+        }
         // Nothing changes (a loader or JIT re-protecting its text): no
         // platform round trip, no split.
         if overlapping(&s.vmas, addr, end, |v| v.end).iter().all(|(k, _)| s.vmas.get(k).is_some_and(|v| v.prot == prot))

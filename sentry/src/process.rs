@@ -208,6 +208,9 @@ fn clone_thread(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
 pub fn task_exited(task: Task) {
     let tg = task.tg.clone();
     let kernel = task.kernel.clone();
+    // Other processes may wait on robust mutexes in shared memory, so even
+    // a killed process releases them.
+    task.release_robust_futexes();
     if task.clear_child_tid != 0 && !tg.killed.load(std::sync::atomic::Ordering::Acquire) {
         let mm = task.mm().clone();
         if mm.write_obj(task.clear_child_tid, &0u32).is_ok() {
@@ -218,6 +221,7 @@ pub fn task_exited(task: Task) {
     }
     let status = task.exiting.unwrap_or(ExitStatus::Exited(0));
     let tid = task.tid;
+    tg.dead_times.add(task.shared.times.get());
     drop(task);
     kernel.unregister_tid(tid);
     let last = {
@@ -341,6 +345,9 @@ pub const WEXITED: u32 = 4;
 pub const WCONTINUED: u32 = 8;
 pub const WNOWAIT: u32 = 0x0100_0000;
 
+/// A child's pid, what happened to it, and its CPU time (user, system ns).
+pub type Waited = (i32, WaitEvent, (u64, u64));
+
 /// What a wait call reports about a child.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WaitEvent {
@@ -363,7 +370,9 @@ impl WaitEvent {
 /// Wait for a child to change state as `options` asks (WEXITED, WSTOPPED,
 /// WCONTINUED; WNOHANG, WNOWAIT). Returns None when WNOHANG and nothing
 /// has happened.
-pub fn wait_child(task: &Task, which: WaitFor, options: u32) -> Result<Option<(i32, WaitEvent)>, Errno> {
+/// Also returns the child's CPU time (its own and its waited-for children's)
+/// for the rusage of wait4/waitid.
+pub fn wait_child(task: &Task, which: WaitFor, options: u32) -> Result<Option<Waited>, Errno> {
     let kernel = task.kernel.clone();
     loop {
         let gen = *lock(&kernel.wait_gen);
@@ -382,13 +391,16 @@ pub fn wait_child(task: &Task, which: WaitFor, options: u32) -> Result<Option<(i
                 if !matches(&c) {
                     continue;
                 }
+                let (own, theirs) = (c.cpu_times(), c.children_times.get());
+                let times = (own.0 + theirs.0, own.1 + theirs.1);
                 if options & WEXITED != 0 && *lock(&c.zombie) {
                     let status = c.exit_status().unwrap_or(ExitStatus::Exited(0));
                     if options & WNOWAIT == 0 {
                         children.remove(i);
                         kernel.unregister_group(c.tgid);
+                        task.tg.children_times.add(times);
                     }
-                    return Ok(Some((c.tgid, WaitEvent::Exited(status))));
+                    return Ok(Some((c.tgid, WaitEvent::Exited(status), times)));
                 }
                 let mut j = lock(&c.jobctl);
                 let ev = match j.report {
@@ -399,7 +411,7 @@ pub fn wait_child(task: &Task, which: WaitFor, options: u32) -> Result<Option<(i
                 if options & WNOWAIT == 0 {
                     j.report = None;
                 }
-                return Ok(Some((c.tgid, ev)));
+                return Ok(Some((c.tgid, ev, times)));
             }
         }
         if options & WNOHANG != 0 {

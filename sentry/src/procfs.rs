@@ -419,6 +419,8 @@ fn maps(tg: &ThreadGroup) -> Vec<u8> {
             }
             VmaName::Heap => (0, 0, 0, "[heap]".into()),
             VmaName::Stack => (0, 0, 0, "[stack]".into()),
+            VmaName::Vvar => (0, 0, 0, "[vvar]".into()),
+            VmaName::Vdso => (0, 0, 0, "[vdso]".into()),
             VmaName::Anon => (0, 0, 0, String::new()),
         };
         let line = format!(
@@ -428,7 +430,7 @@ fn maps(tg: &ThreadGroup) -> Vec<u8> {
             if v.prot.read { 'r' } else { '-' },
             if v.prot.write { 'w' } else { '-' },
             if v.prot.exec { 'x' } else { '-' },
-            if v.shared { 's' } else { 'p' },
+            if v.shared && !matches!(v.name, VmaName::Vvar | VmaName::Vdso) { 's' } else { 'p' },
             off,
             (dev >> 8) & 0xfff,
             dev & 0xff,

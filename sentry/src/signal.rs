@@ -79,8 +79,10 @@ fn is_ignored(act: &KSigaction, sig: i32) -> bool {
 }
 
 /// What generating `sig` does before it is queued, whatever its
-/// disposition: SIGCONT continues a stopped process and cancels pending
-/// stop signals; a stop signal cancels a pending SIGCONT.
+/// disposition: SIGCONT cancels pending stop signals; a stop signal
+/// cancels a pending SIGCONT. The caller continues a stopped process
+/// (`continue_group`) once SIGCONT is queued, so that its handler runs
+/// before anything else the process does.
 fn on_generate(tg: &Arc<ThreadGroup>, sig: i32) {
     let cancel = if sig == SIGCONT {
         STOP_SIGNALS
@@ -93,21 +95,20 @@ fn on_generate(tg: &Arc<ThreadGroup>, sig: i32) {
     for t in lock(&tg.threads).iter() {
         t.pending.discard(cancel);
     }
-    if sig == SIGCONT {
-        let was_stopped = {
-            let mut j = lock(&tg.jobctl);
-            let was = j.stopped;
-            if was {
-                j.stopped = false;
-                j.report = Some(JobReport::Continued);
-            }
-            was
-        };
-        if was_stopped {
-            tg.jobctl_cv.notify_all();
-            notify_parent_jobctl(tg, CLD_CONTINUED, SIGCONT);
+}
+
+/// Resume a stopped process (SIGCONT was generated).
+fn continue_group(tg: &Arc<ThreadGroup>) {
+    {
+        let mut j = lock(&tg.jobctl);
+        if !j.stopped {
+            return;
         }
+        j.stopped = false;
+        j.report = Some(JobReport::Continued);
     }
+    tg.jobctl_cv.notify_all();
+    notify_parent_jobctl(tg, CLD_CONTINUED, SIGCONT);
 }
 
 /// Stop every thread of `tg` (a stop signal's default action).
@@ -155,12 +156,15 @@ pub fn send_signal(tg: &Arc<ThreadGroup>, info: SigInfo) {
     let threads = lock(&tg.threads).clone();
     let target = threads.iter().find(|t| !t.blocks(sig));
     let act = lock(&tg.signals).actions[(sig - 1) as usize];
-    if target.is_some() && is_ignored(&act, sig) {
-        return;
+    if !(target.is_some() && is_ignored(&act, sig)) {
+        tg.pending.push(info);
+        if let Some(t) = target {
+            t.kick();
+        }
+        tg.signal_queue.notify();
     }
-    tg.pending.push(info);
-    if let Some(t) = target {
-        t.kick();
+    if sig == SIGCONT {
+        continue_group(tg);
     }
 }
 
@@ -178,12 +182,15 @@ pub fn send_signal_to_thread(tg: &Arc<ThreadGroup>, tid: i32, info: SigInfo) -> 
     on_generate(tg, sig);
     let blocked = t.blocks(sig);
     let act = lock(&tg.signals).actions[(sig - 1) as usize];
-    if !blocked && is_ignored(&act, sig) {
-        return Ok(());
+    if blocked || !is_ignored(&act, sig) {
+        t.pending.push(info);
+        if !blocked {
+            t.kick();
+        }
+        tg.signal_queue.notify();
     }
-    t.pending.push(info);
-    if !blocked {
-        t.kick();
+    if sig == SIGCONT {
+        continue_group(tg);
     }
     Ok(())
 }
@@ -510,6 +517,62 @@ pub fn set_real_timer(
         });
         if let Err(e) = spawned {
             tracing::warn!("itimer thread: {e}");
+        }
+    }
+    old
+}
+
+/// Arm (or with `value` zero, disarm) ITIMER_VIRTUAL (`which` 1) or
+/// ITIMER_PROF (2); returns the previous (remaining, interval).
+///
+/// Time is charged by the run loops of the process's threads; while a
+/// timer is armed a ticker kicks threads running guest code every few
+/// milliseconds, so that a guest that makes no syscalls is still charged
+/// (and signalled) on time.
+pub fn set_cpu_timer(
+    tg: &Arc<ThreadGroup>,
+    which: usize,
+    value: std::time::Duration,
+    interval: std::time::Duration,
+) -> (std::time::Duration, std::time::Duration) {
+    use std::time::Duration;
+    let i = which.clamp(1, 2) - 1;
+    let old = {
+        let mut t = lock(&tg.cpu_timers);
+        let old = (Duration::from_nanos(t[i].left), Duration::from_nanos(t[i].interval));
+        t[i].left = value.as_nanos() as u64;
+        t[i].interval = interval.as_nanos() as u64;
+        old
+    };
+    if !value.is_zero() && !tg.cpu_ticker.swap(true, Ordering::AcqRel) {
+        let weak = Arc::downgrade(tg);
+        let spawned = std::thread::Builder::new().name("cpu-itimer".into()).spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(4));
+            let Some(tg) = weak.upgrade() else { return };
+            let armed = {
+                let t = lock(&tg.cpu_timers);
+                t[0].left != 0 || t[1].left != 0
+            };
+            if !armed || tg.exit_status().is_some() {
+                tg.cpu_ticker.store(false, Ordering::Release);
+                // A timer armed just now finds the flag down and starts
+                // another ticker.
+                let again = {
+                    let t = lock(&tg.cpu_timers);
+                    t[0].left != 0 || t[1].left != 0
+                };
+                if !again || tg.cpu_ticker.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                continue;
+            }
+            for t in lock(&tg.threads).iter() {
+                t.kicker.interrupt();
+            }
+        });
+        if let Err(e) = spawned {
+            tg.cpu_ticker.store(false, Ordering::Release);
+            tracing::warn!("cpu itimer thread: {e}");
         }
     }
     old

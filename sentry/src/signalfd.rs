@@ -15,11 +15,13 @@ const RECORD: usize = 128;
 pub struct SignalFd {
     pub mask: AtomicU64,
     tg: Weak<ThreadGroup>,
+    /// The process's signal queue (told whenever a signal is queued).
+    queue: Arc<vfs::WaitQueue>,
 }
 
 impl SignalFd {
     pub fn new(tg: &Arc<ThreadGroup>, mask: u64) -> Arc<SignalFd> {
-        Arc::new(SignalFd { mask: AtomicU64::new(mask), tg: Arc::downgrade(tg) })
+        Arc::new(SignalFd { mask: AtomicU64::new(mask), tg: Arc::downgrade(tg), queue: tg.signal_queue.clone() })
     }
 
     fn pending(&self, tg: &ThreadGroup) -> u64 {
@@ -74,7 +76,12 @@ impl FileOps for SignalFd {
         }
         let tg = self.tg.upgrade().ok_or(Errno::EBADF)?;
         let mut n = 0;
-        loop {
+        // Registered before the first look: a signal queued in between
+        // still wakes the wait below.
+        let waiter = vfs::PollWaiter::new();
+        let notify: Arc<dyn vfs::Notify> = waiter.clone();
+        self.queue.register(&notify);
+        let r = loop {
             while n + RECORD <= buf.len() {
                 match self.take(&tg) {
                     Some(i) => {
@@ -85,22 +92,34 @@ impl FileOps for SignalFd {
                 }
             }
             if n > 0 {
-                return Ok(n);
+                break Ok(n);
             }
             if ctx.nonblock() {
-                return Err(Errno::EAGAIN);
+                break Err(Errno::EAGAIN);
             }
             if ctx.interrupt.is_pending() {
-                return Err(Errno::ERESTARTSYS);
+                break Err(Errno::ERESTARTSYS);
             }
             // Signals read through a signalfd are blocked, so queueing one
-            // wakes nobody: look again shortly.
-            std::thread::sleep(Duration::from_millis(2));
-        }
+            // kicks nobody: the process's signal queue wakes us.
+            let w = waiter.clone();
+            let waker: Arc<dyn Fn() + Send + Sync> = Arc::new(move || vfs::Notify::notify(&*w));
+            ctx.interrupt.with_waker(waker, || {
+                if !ctx.interrupt.is_pending() {
+                    waiter.wait(Duration::from_secs(1));
+                }
+            });
+        };
+        self.queue.unregister(&notify);
+        r
     }
 
     fn seekable(&self) -> bool {
         false
+    }
+
+    fn wait_queue(&self) -> Option<&vfs::WaitQueue> {
+        Some(&self.queue)
     }
 
     fn poll(&self) -> u32 {

@@ -47,6 +47,8 @@ impl Task {
             interrupt: interrupt.clone(),
             kicker: ctx.interrupter(),
             must_exit: std::sync::atomic::AtomicBool::new(false),
+            times: Default::default(),
+            robust_list: Default::default(),
         });
         lock(&tg.threads).push(shared.clone());
         kernel.register_tid(tid, &tg);
@@ -163,6 +165,12 @@ impl Task {
         self.exiting = Some(status);
     }
 
+    /// Release the robust futexes this thread holds (exit, execve).
+    pub fn release_robust_futexes(&self) {
+        let head = self.shared.robust_list.swap(0, std::sync::atomic::Ordering::AcqRel);
+        crate::futex::release_robust_list(&self.kernel.futexes, &self.mm, self.tid, head);
+    }
+
     /// Run the guest until the process exits.
     pub fn run(&mut self) -> ExitStatus {
         let table = self.kernel.table.clone();
@@ -186,7 +194,11 @@ impl Task {
                 self.park_while_stopped();
                 continue;
             }
-            let exit = match self.ctx.switch(self.mm.space(), &mut self.regs) {
+            let entered = std::time::Instant::now();
+            let exit = self.ctx.switch(self.mm.space(), &mut self.regs);
+            let left = std::time::Instant::now();
+            self.account_user(left - entered);
+            let exit = match exit {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::error!("task {}: platform failure: {e}", self.tid);
@@ -251,6 +263,49 @@ impl Task {
                     self.deliver_fault(info);
                 }
                 Exit::Interrupted => self.handle_signals(None),
+            }
+            let blocked = self.interrupt.take_blocked_ns();
+            let served = (left.elapsed().as_nanos() as u64).saturating_sub(blocked);
+            self.shared.times.sys.fetch_add(served, std::sync::atomic::Ordering::Relaxed);
+            if served > 0 {
+                self.charge_cpu_timers(0, served);
+            }
+        }
+    }
+
+    /// Count time spent running guest code.
+    fn account_user(&mut self, d: std::time::Duration) {
+        let ns = d.as_nanos() as u64;
+        self.shared.times.user.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+        self.charge_cpu_timers(ns, 0);
+    }
+
+    /// Run down ITIMER_VIRTUAL (user time) and ITIMER_PROF (both), and
+    /// signal the process when one expires.
+    fn charge_cpu_timers(&mut self, user: u64, sys: u64) {
+        let mut fired = [false; 2];
+        {
+            let mut t = lock(&self.tg.cpu_timers);
+            if t[0].left == 0 && t[1].left == 0 {
+                return;
+            }
+            for (i, spent) in [(0, user), (1, user + sys)] {
+                let timer = &mut t[i];
+                if timer.left == 0 || spent == 0 {
+                    continue;
+                }
+                if spent >= timer.left {
+                    fired[i] = true;
+                    timer.left = timer.interval;
+                } else {
+                    timer.left -= spent;
+                }
+            }
+        }
+        for (i, sig) in [(0, signal::SIGVTALRM), (1, signal::SIGPROF)] {
+            if fired[i] {
+                let info = abi::SigInfo { signo: sig, code: signal::SI_KERNEL, ..Default::default() };
+                crate::signal::send_signal(&self.tg, info);
             }
         }
     }

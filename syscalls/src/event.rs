@@ -72,11 +72,8 @@ pub fn timerfd_settime(task: &mut Task, fd: Fd, flags: u32, new: UserAddr, old: 
     let first = if value.is_zero() {
         None
     } else if flags & TFD_TIMER_ABSTIME != 0 {
-        let now = if clock == CLOCK_REALTIME {
-            crate::time::host_clock(libc::CLOCK_REALTIME)
-        } else {
-            crate::time::monotonic_ns(task)
-        };
+        let now =
+            if clock == CLOCK_REALTIME { crate::time::realtime_ns(task) } else { crate::time::monotonic_ns(task) };
         Some(Duration::from_nanos((value.as_nanos() as u64).saturating_sub(now)))
     } else {
         Some(value)
@@ -167,7 +164,7 @@ pub fn epoll_wait(task: &mut Task, epfd: Fd, events: UserAddr, max: i32, timeout
     let ep = epoll_of(&ep_file)?;
     let max = max as usize;
     let deadline = if timeout_ms < 0 { None } else { Some(Instant::now() + Duration::from_millis(timeout_ms as u64)) };
-    let mut sleep = Duration::from_micros(50);
+    let mut wait: Option<crate::fd::ReadyWait> = None;
     let ready = loop {
         let r = ep.ready(max.min(4096));
         if !r.is_empty() {
@@ -179,12 +176,11 @@ pub fn epoll_wait(task: &mut Task, epfd: Fd, events: UserAddr, max: i32, timeout
         if task.interrupt.is_pending() {
             return Err(Errno::EINTR);
         }
-        let mut s = sleep;
-        if let Some(d) = deadline {
-            s = s.min(d.saturating_duration_since(Instant::now()));
+        match &mut wait {
+            // Registered now; readiness is checked again before sleeping.
+            None => wait = Some(crate::fd::ReadyWait::new(vec![ep_file.clone()])),
+            Some(w) => w.sleep(task, deadline),
         }
-        std::thread::sleep(s);
-        sleep = (sleep * 2).min(Duration::from_millis(10));
     };
     let mut out = Vec::with_capacity(ready.len() * 12);
     for (ev, data) in &ready {

@@ -4,7 +4,9 @@ use abi::flags::*;
 use abi::{Errno, PollFd};
 use sentry::table::{Fd, UserAddr};
 use sentry::{SysResult, Task};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vfs::Notify;
 
 pub fn dup(task: &mut Task, fd: Fd) -> SysResult {
     let f = task.file(fd.0)?;
@@ -160,20 +162,87 @@ const POLLNVAL: i16 = 0x20;
 /// Most descriptors one poll may name (RLIMIT_NOFILE's ceiling).
 const MAX_POLL_FDS: u64 = 1 << 20;
 
+/// One poll/select/epoll_wait registered with the wait queues of the
+/// files it watches, so that a change wakes it at once; unregistered on
+/// drop. Files that cannot tell (host descriptors) are polled, at an
+/// interval growing from 50 us to 10 ms.
+pub struct ReadyWait {
+    waiter: Arc<vfs::PollWaiter>,
+    notify: Arc<dyn Notify>,
+    files: Vec<Arc<vfs::OpenFile>>,
+    polling: bool,
+    sample: Duration,
+}
+
+impl ReadyWait {
+    pub fn new(files: Vec<Arc<vfs::OpenFile>>) -> ReadyWait {
+        let waiter = vfs::PollWaiter::new();
+        let notify: Arc<dyn Notify> = waiter.clone();
+        let mut polling = false;
+        for f in &files {
+            match f.ops.wait_queue() {
+                Some(q) => q.register(&notify),
+                None => polling |= f.ops.needs_polling(),
+            }
+            // An epoll may watch both kinds.
+            polling |= f.ops.needs_polling();
+        }
+        ReadyWait { waiter, notify, files, polling, sample: Duration::from_micros(50) }
+    }
+
+    /// Sleep until a watched file changes, `deadline` or a file's own
+    /// ready time (a timer) passes, or the task is interrupted. The caller
+    /// checks readiness again afterwards: registration came first, so no
+    /// change is missed.
+    pub fn sleep(&mut self, task: &Task, deadline: Option<Instant>) {
+        let mut until = deadline;
+        for f in &self.files {
+            if let Some(t) = f.ops.ready_at() {
+                until = Some(until.map_or(t, |u| u.min(t)));
+            }
+        }
+        let now = Instant::now();
+        let mut timeout = until.map(|u| u.saturating_duration_since(now)).unwrap_or(Duration::from_secs(3600));
+        if self.polling {
+            timeout = timeout.min(self.sample);
+            self.sample = (self.sample * 2).min(Duration::from_millis(10));
+        }
+        let w = self.waiter.clone();
+        let waker: Arc<dyn Fn() + Send + Sync> = Arc::new(move || w.notify());
+        task.interrupt.with_waker(waker, || {
+            if !task.interrupt.is_pending() {
+                self.waiter.wait(timeout);
+            }
+        });
+    }
+}
+
+impl Drop for ReadyWait {
+    fn drop(&mut self) {
+        for f in &self.files {
+            if let Some(q) = f.ops.wait_queue() {
+                q.unregister(&self.notify);
+            }
+        }
+    }
+}
+
 /// Wait until one of `fds` is ready, the deadline passes or the task is
-/// interrupted. Readiness is sampled; the interval grows to 10 ms.
+/// interrupted.
 fn poll_fds(task: &Task, fds: &mut [PollFd], deadline: Option<Instant>) -> Result<usize, Errno> {
-    let mut sleep = Duration::from_micros(50);
+    let files: Vec<Option<Arc<vfs::OpenFile>>> =
+        fds.iter().map(|p| if p.fd < 0 { None } else { task.file(p.fd).ok() }).collect();
+    let mut wait: Option<ReadyWait> = None;
     loop {
         let mut ready = 0;
-        for p in fds.iter_mut() {
+        for (p, f) in fds.iter_mut().zip(&files) {
             p.revents = 0;
             if p.fd < 0 {
                 continue;
             }
-            match task.file(p.fd) {
-                Err(_) => p.revents = POLLNVAL,
-                Ok(f) => {
+            match f {
+                None => p.revents = POLLNVAL,
+                Some(f) => {
                     let r = f.ops.poll() as i16;
                     let always = libc::POLLERR | libc::POLLHUP;
                     p.revents = r & (p.events | always);
@@ -186,21 +255,34 @@ fn poll_fds(task: &Task, fds: &mut [PollFd], deadline: Option<Instant>) -> Resul
         if ready > 0 {
             return Ok(ready);
         }
-        if let Some(d) = deadline {
-            if Instant::now() >= d {
-                return Ok(0);
-            }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(0);
         }
         if task.interrupt.is_pending() {
             return Err(Errno::ERESTARTNOHAND);
         }
-        let mut s = sleep;
-        if let Some(d) = deadline {
-            s = s.min(d.saturating_duration_since(Instant::now()));
+        match &mut wait {
+            // Registered now; readiness is checked again before sleeping.
+            None => wait = Some(ReadyWait::new(files.iter().flatten().cloned().collect())),
+            Some(w) => w.sleep(task, deadline),
         }
-        std::thread::sleep(s);
-        sleep = (sleep * 2).min(Duration::from_millis(10));
     }
+}
+
+/// Run `f` with the signal mask at `sigmask` (ppoll, pselect6): if `f`
+/// is interrupted the handler runs with that mask and the old one comes
+/// back after (as rt_sigsuspend).
+pub fn with_sigmask(task: &mut Task, sigmask: Option<u64>, f: impl FnOnce(&mut Task) -> SysResult) -> SysResult {
+    let Some(mask) = sigmask else { return f(task) };
+    let old = task.sigmask();
+    task.set_sigmask(mask);
+    let r = f(task);
+    if matches!(r, Err(e) if e == Errno::EINTR || e == Errno::ERESTARTNOHAND) {
+        task.saved_sigmask = Some(old);
+    } else {
+        task.set_sigmask(old);
+    }
+    r
 }
 
 fn do_poll(task: &Task, addr: UserAddr, n: u64, deadline: Option<Instant>) -> SysResult {
@@ -223,14 +305,27 @@ pub fn poll(task: &mut Task, addr: UserAddr, n: u64, timeout_ms: i32) -> SysResu
     do_poll(task, addr, n, deadline)
 }
 
-pub fn ppoll(task: &mut Task, addr: UserAddr, n: u64, ts: UserAddr, _sigmask: UserAddr, _size: u64) -> SysResult {
+pub fn ppoll(task: &mut Task, addr: UserAddr, n: u64, ts: UserAddr, sigmask: UserAddr, size: u64) -> SysResult {
     let deadline = if ts.is_null() {
         None
     } else {
         let t: abi::Timespec = task.read_obj(ts)?;
         Some(Instant::now() + Duration::from_nanos(t.to_nanos().ok_or(Errno::EINVAL)?))
     };
-    do_poll(task, addr, n, deadline)
+    let mask = if sigmask.is_null() {
+        None
+    } else {
+        if size != 8 {
+            return Err(Errno::EINVAL);
+        }
+        Some(task.read_obj::<u64>(sigmask)?)
+    };
+    let r = with_sigmask(task, mask, |task| do_poll(task, addr, n, deadline));
+    if let (Some(d), false) = (deadline, ts.is_null()) {
+        let left = d.saturating_duration_since(Instant::now()).as_nanos() as u64;
+        task.write_obj(ts, &abi::Timespec::from_nanos(left))?;
+    }
+    r
 }
 
 fn read_fdset(task: &Task, addr: UserAddr, n: usize) -> Result<Vec<u64>, Errno> {
@@ -309,15 +404,49 @@ pub fn select(task: &mut Task, n: i32, r: UserAddr, w: UserAddr, e: UserAddr, tv
         }
         Some(Instant::now() + Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64))
     };
-    do_select(task, n, r, w, e, deadline)
+    let res = do_select(task, n, r, w, e, deadline);
+    // Linux writes the time left back.
+    if let Some(d) = deadline {
+        let left = d.saturating_duration_since(Instant::now());
+        let tl = abi::Timeval { tv_sec: left.as_secs() as i64, tv_usec: left.subsec_micros() as i64 };
+        task.write_obj(tv, &tl)?;
+    }
+    res
 }
 
-pub fn pselect6(task: &mut Task, n: i32, r: UserAddr, w: UserAddr, e: UserAddr, ts: UserAddr) -> SysResult {
+pub fn pselect6(
+    task: &mut Task,
+    n: i32,
+    r: UserAddr,
+    w: UserAddr,
+    e: UserAddr,
+    ts: UserAddr,
+    sig: UserAddr,
+) -> SysResult {
     let deadline = if ts.is_null() {
         None
     } else {
         let t: abi::Timespec = task.read_obj(ts)?;
         Some(Instant::now() + Duration::from_nanos(t.to_nanos().ok_or(Errno::EINVAL)?))
     };
-    do_select(task, n, r, w, e, deadline)
+    // The sixth argument points at { const sigset_t *ss; size_t ss_len; }.
+    let mask = if sig.is_null() {
+        None
+    } else {
+        let [ss, len]: [u64; 2] = task.read_obj(sig)?;
+        if ss == 0 {
+            None
+        } else {
+            if len != 8 {
+                return Err(Errno::EINVAL);
+            }
+            Some(task.read_obj::<u64>(UserAddr(ss))?)
+        }
+    };
+    let res = with_sigmask(task, mask, |task| do_select(task, n, r, w, e, deadline));
+    if let Some(d) = deadline {
+        let left = d.saturating_duration_since(Instant::now()).as_nanos() as u64;
+        task.write_obj(ts, &abi::Timespec::from_nanos(left))?;
+    }
+    res
 }

@@ -98,10 +98,10 @@ pub fn build_table() -> SyscallTable {
     );
     t.register(PIPE, Full, fd::pipe);
     t.register(PIPE2, Full, fd::pipe2);
-    t.register(POLL, Partial("readiness is sampled, not event-driven"), fd::poll);
-    t.register(PPOLL, Partial("readiness is sampled; the signal mask argument is ignored"), fd::ppoll);
-    t.register(SELECT, Partial("readiness is sampled, not event-driven"), fd::select);
-    t.register(PSELECT6, Partial("readiness is sampled; the signal mask argument is ignored"), fd::pselect6);
+    t.register(POLL, Full, fd::poll);
+    t.register(PPOLL, Full, fd::ppoll);
+    t.register(SELECT, Full, fd::select);
+    t.register(PSELECT6, Full, fd::pselect6);
 
     // Event files.
     t.register(EVENTFD, Full, event::eventfd);
@@ -120,8 +120,8 @@ pub fn build_table() -> SyscallTable {
         Partial("readiness is sampled, not event-driven; EPOLLEXCLUSIVE is ignored"),
         event::epoll_ctl,
     );
-    t.register(EPOLL_WAIT, Partial("readiness is sampled (50 us to 10 ms back-off)"), event::epoll_wait);
-    t.register(EPOLL_PWAIT, Partial("readiness is sampled (50 us to 10 ms back-off)"), event::epoll_pwait);
+    t.register(EPOLL_WAIT, Partial("EPOLLEXCLUSIVE and EPOLLWAKEUP are accepted and ignored"), event::epoll_wait);
+    t.register(EPOLL_PWAIT, Partial("EPOLLEXCLUSIVE and EPOLLWAKEUP are accepted and ignored"), event::epoll_pwait);
 
     // Memory.
     t.register(MMAP, Partial("file mappings are private copies: MAP_SHARED writes do not reach the file"), mm::mmap);
@@ -172,10 +172,11 @@ pub fn build_table() -> SyscallTable {
     t.register(PRLIMIT64, Partial("limits are recorded; only RLIMIT_NOFILE is enforced"), process::prlimit64);
     t.register(ARCH_PRCTL, Partial("ARCH_SET/GET_FS and _GS; no CPUID faulting"), process::arch_prctl);
     t.register(SET_TID_ADDRESS, Full, process::set_tid_address);
+    t.register(SET_ROBUST_LIST, Full, process::set_robust_list);
     t.register(
-        SET_ROBUST_LIST,
-        Partial("accepted; robust mutexes are not released when their owner dies"),
-        process::set_robust_list,
+        GET_ROBUST_LIST,
+        Partial("any thread of the sandbox may read another's list (no ptrace permission check)"),
+        process::get_robust_list,
     );
     t.register(PRCTL, Partial("names, pdeathsig, dumpable, no_new_privs, capbset_read"), process::prctl);
     t.register(SYSINFO, Partial("memory figures are nominal"), process::sysinfo);
@@ -192,8 +193,12 @@ pub fn build_table() -> SyscallTable {
     t.register(SCHED_GET_PRIORITY_MIN, Full, process::sched_get_priority_min);
     t.register(PERSONALITY, Partial("PER_LINUX only"), process::personality);
     t.register(CAPGET, Partial("root has every capability, others none"), process::capget);
-    t.register(GETRUSAGE, Partial("user time of the calling thread only"), process::getrusage);
-    t.register(TIMES, Partial("user time of the calling thread only"), process::times);
+    t.register(
+        GETRUSAGE,
+        Partial("user and system time as the Sentry accounts them; maxrss is the mapped size; the other fields are 0"),
+        process::getrusage,
+    );
+    t.register(TIMES, Full, process::times);
 
     // Time.
     t.register(CLOCK_GETTIME, Full, time::clock_gettime);
@@ -202,8 +207,8 @@ pub fn build_table() -> SyscallTable {
     t.register(TIME, Full, time::time);
     t.register(NANOSLEEP, Full, time::nanosleep);
     t.register(CLOCK_NANOSLEEP, Full, time::clock_nanosleep);
-    t.register(SETITIMER, Partial("ITIMER_REAL only; ITIMER_VIRTUAL and ITIMER_PROF are EINVAL"), time::setitimer);
-    t.register(GETITIMER, Partial("ITIMER_REAL only"), time::getitimer);
+    t.register(SETITIMER, Full, time::setitimer);
+    t.register(GETITIMER, Full, time::getitimer);
     t.register(ALARM, Full, time::alarm);
 
     // Signals.
@@ -228,8 +233,8 @@ pub fn build_table() -> SyscallTable {
         Partial("real-time signals do not queue more than one each"),
         signal::rt_tgsigqueueinfo,
     );
-    t.register(SIGNALFD, Partial("a blocking read samples the queue every 2 ms"), signal::signalfd);
-    t.register(SIGNALFD4, Partial("a blocking read samples the queue every 2 ms"), signal::signalfd4);
+    t.register(SIGNALFD, Full, signal::signalfd);
+    t.register(SIGNALFD4, Full, signal::signalfd4);
     t.register(SIGALTSTACK, Full, signal::sigaltstack);
     t.register(KILL, Partial("stop signals do not stop (no job control yet)"), signal::kill);
     t.register(TGKILL, Full, signal::tgkill);

@@ -405,10 +405,27 @@ pub fn set_tid_address(task: &mut Task, addr: UserAddr) -> SysResult {
     Ok(task.tid as u64)
 }
 
-pub fn set_robust_list(_task: &mut Task, _head: UserAddr, len: u64) -> SysResult {
-    if len != 24 {
+/// sizeof(struct robust_list_head).
+const ROBUST_LIST_HEAD_SIZE: u64 = 24;
+
+pub fn set_robust_list(task: &mut Task, head: UserAddr, len: u64) -> SysResult {
+    if len != ROBUST_LIST_HEAD_SIZE {
         return Err(Errno::EINVAL);
     }
+    task.shared.robust_list.store(head.0, std::sync::atomic::Ordering::Release);
+    Ok(0)
+}
+
+pub fn get_robust_list(task: &mut Task, pid: i32, head: UserAddr, len: UserAddr) -> SysResult {
+    let h = if pid == 0 {
+        task.shared.robust_list.load(std::sync::atomic::Ordering::Acquire)
+    } else {
+        let tg = task.kernel.group_of_tid(pid).ok_or(Errno::ESRCH)?;
+        let t = tg.thread(pid).ok_or(Errno::ESRCH)?;
+        t.robust_list.load(std::sync::atomic::Ordering::Acquire)
+    };
+    task.write_obj(head, &h)?;
+    task.write_obj(len, &ROBUST_LIST_HEAD_SIZE)?;
     Ok(0)
 }
 
@@ -630,28 +647,54 @@ pub fn capget(task: &mut Task, hdr: UserAddr, data: UserAddr) -> SysResult {
     Ok(0)
 }
 
+const RUSAGE_SELF: i32 = 0;
+const RUSAGE_CHILDREN: i32 = -1;
+const RUSAGE_THREAD: i32 = 1;
+
+fn timeval(ns: u64) -> abi::Timeval {
+    abi::Timeval { tv_sec: (ns / 1_000_000_000) as i64, tv_usec: ((ns % 1_000_000_000) / 1000) as i64 }
+}
+
+/// A struct rusage with user/system time (ns) and maximum RSS (KiB).
+pub fn rusage((user, sys): (u64, u64), maxrss_kb: i64) -> abi::Rusage {
+    let mut r = abi::Rusage { ru_utime: timeval(user), ru_stime: timeval(sys), ..Default::default() };
+    r.rest[0] = maxrss_kb;
+    r
+}
+
+/// The process's mapped private memory in KiB: what stands in for the
+/// maximum resident set (pages are not tracked one by one).
+fn mapped_kb(task: &Task) -> i64 {
+    let bytes: u64 = task.mm().vmas().iter().map(|v| v.end - v.start).sum();
+    (bytes / 1024) as i64
+}
+
 pub fn getrusage(task: &mut Task, who: i32, buf: UserAddr) -> SysResult {
-    if !matches!(who, -1..=1) {
-        return Err(Errno::EINVAL);
-    }
-    let r = abi::Rusage { ru_utime: cputime(), ..Default::default() };
+    let r = match who {
+        RUSAGE_SELF => rusage(task.tg.cpu_times(), mapped_kb(task)),
+        RUSAGE_THREAD => rusage(task.shared.times.get(), mapped_kb(task)),
+        RUSAGE_CHILDREN => rusage(task.tg.children_times.get(), 0),
+        _ => return Err(Errno::EINVAL),
+    };
     task.write_obj(buf, &r)?;
     Ok(0)
 }
 
-fn cputime() -> abi::Timeval {
-    let ns = crate::time::host_clock(libc::CLOCK_THREAD_CPUTIME_ID);
-    abi::Timeval { tv_sec: (ns / 1_000_000_000) as i64, tv_usec: ((ns % 1_000_000_000) / 1000) as i64 }
+/// Nanoseconds to clock ticks (USER_HZ = 100).
+fn ticks(ns: u64) -> i64 {
+    (ns / 10_000_000) as i64
 }
 
 pub fn times(task: &mut Task, buf: UserAddr) -> SysResult {
-    let ticks = (task.kernel.uptime_ns() / 10_000_000) as i64;
     if !buf.is_null() {
-        let t = cputime();
-        let u = t.tv_sec * 100 + t.tv_usec / 10_000;
-        task.write_obj(buf, &abi::Tms { tms_utime: u, ..Default::default() })?;
+        let (u, s) = task.tg.cpu_times();
+        let (cu, cs) = task.tg.children_times.get();
+        task.write_obj(
+            buf,
+            &abi::Tms { tms_utime: ticks(u), tms_stime: ticks(s), tms_cutime: ticks(cu), tms_cstime: ticks(cs) },
+        )?;
     }
-    Ok(ticks as u64)
+    Ok(ticks(task.kernel.uptime_ns()) as u64)
 }
 
 pub fn clone(task: &mut Task, flags: u64, stack: UserAddr, ptid: UserAddr, ctid: UserAddr, tls: u64) -> SysResult {

@@ -265,12 +265,12 @@ pub fn wait4(task: &mut Task, pid: i32, status: UserAddr, options: i32, ru: User
     let options = options as u32 | WEXITED;
     match sentry::process::wait_child(task, which, options)? {
         None => Ok(0),
-        Some((pid, ev)) => {
+        Some((pid, ev, times)) => {
             if !status.is_null() {
                 task.write_obj(status, &ev.wait_status())?;
             }
             if !ru.is_null() {
-                task.write_obj(ru, &abi::Rusage::default())?;
+                task.write_obj(ru, &crate::process::rusage(times, 0))?;
             }
             Ok(pid as u64)
         }
@@ -292,7 +292,9 @@ pub fn waitid(task: &mut Task, idtype: i32, id: i32, info: UserAddr, options: i3
     };
     let r = sentry::process::wait_child(task, which, options)?;
     let mut si = abi::SigInfo::default();
-    if let Some((pid, ev)) = r {
+    let mut usage = abi::Rusage::default();
+    if let Some((pid, ev, times)) = r {
+        usage = crate::process::rusage(times, 0);
         si.signo = SIGCHLD;
         let (code, status) = match ev {
             WaitEvent::Exited(sentry::ExitStatus::Exited(c)) => (CLD_EXITED, c),
@@ -309,7 +311,7 @@ pub fn waitid(task: &mut Task, idtype: i32, id: i32, info: UserAddr, options: i3
         task.write_obj(info, &si)?;
     }
     if !ru.is_null() {
-        task.write_obj(ru, &abi::Rusage::default())?;
+        task.write_obj(ru, &usage)?;
     }
     Ok(0)
 }
@@ -349,7 +351,7 @@ pub fn futex(
                 } else {
                     // Absolute, on CLOCK_MONOTONIC or (with the flag) REALTIME.
                     let clock = if op & FUTEX_CLOCK_REALTIME != 0 {
-                        crate::time::host_clock(libc::CLOCK_REALTIME)
+                        crate::time::realtime_ns(task)
                     } else {
                         crate::time::monotonic_ns(task)
                     };

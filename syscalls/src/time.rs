@@ -16,16 +16,26 @@ pub fn host_clock(id: libc::clockid_t) -> u64 {
 
 /// The sandbox's CLOCK_MONOTONIC (starts at one second, like a fresh boot).
 pub fn monotonic_ns(task: &Task) -> u64 {
-    task.kernel.uptime_ns() + 1_000_000_000
+    task.kernel.monotonic_ns()
+}
+
+/// The sandbox's CLOCK_REALTIME.
+pub fn realtime_ns(task: &Task) -> u64 {
+    task.kernel.realtime_ns()
 }
 
 fn clock_now(task: &Task, id: i32) -> Result<u64, Errno> {
     Ok(match id {
-        CLOCK_REALTIME | CLOCK_REALTIME_COARSE => host_clock(libc::CLOCK_REALTIME),
-        CLOCK_MONOTONIC | CLOCK_MONOTONIC_COARSE | CLOCK_MONOTONIC_RAW | CLOCK_BOOTTIME => {
-            task.kernel.uptime_ns() + 1_000_000_000
+        CLOCK_REALTIME | CLOCK_REALTIME_COARSE => realtime_ns(task),
+        CLOCK_MONOTONIC | CLOCK_MONOTONIC_COARSE | CLOCK_MONOTONIC_RAW | CLOCK_BOOTTIME => monotonic_ns(task),
+        CLOCK_PROCESS_CPUTIME_ID => {
+            let (u, s) = task.tg.cpu_times();
+            u + s
         }
-        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => host_clock(libc::CLOCK_THREAD_CPUTIME_ID),
+        CLOCK_THREAD_CPUTIME_ID => {
+            let (u, s) = task.shared.times.get();
+            u + s
+        }
         _ => return Err(Errno::EINVAL),
     })
 }
@@ -46,7 +56,7 @@ pub fn clock_getres(task: &mut Task, id: i32, ts: UserAddr) -> SysResult {
 }
 
 pub fn gettimeofday(task: &mut Task, tv: UserAddr, tz: UserAddr) -> SysResult {
-    let ns = host_clock(libc::CLOCK_REALTIME);
+    let ns = realtime_ns(task);
     if !tv.is_null() {
         task.write_obj(
             tv,
@@ -60,7 +70,7 @@ pub fn gettimeofday(task: &mut Task, tv: UserAddr, tz: UserAddr) -> SysResult {
 }
 
 pub fn time(task: &mut Task, t: UserAddr) -> SysResult {
-    let s = (host_clock(libc::CLOCK_REALTIME) / 1_000_000_000) as i64;
+    let s = (realtime_ns(task) / 1_000_000_000) as i64;
     if !t.is_null() {
         task.write_obj(t, &s)?;
     }
@@ -140,11 +150,14 @@ pub fn setitimer(task: &mut Task, which: i32, new: UserAddr, old: UserAddr) -> S
     }
     let n: abi::Itimerval = if new.is_null() { abi::Itimerval::default() } else { task.read_obj(new)? };
     let (value, interval) = (tv_dur(&n.value)?, tv_dur(&n.interval)?);
-    if which != ITIMER_REAL {
-        // Virtual and profiling timers would need CPU-time accounting.
-        return Err(Errno::EINVAL);
-    }
-    let (rem, ival) = if new.is_null() {
+    let (rem, ival) = if which != ITIMER_REAL {
+        if new.is_null() {
+            let t = sentry::kernel::lock(&task.tg.cpu_timers)[which as usize - 1];
+            (Duration::from_nanos(t.left), Duration::from_nanos(t.interval))
+        } else {
+            sentry::signal::set_cpu_timer(&task.tg, which as usize, value, interval)
+        }
+    } else if new.is_null() {
         let t = *sentry::kernel::lock(&task.tg.itimer_real);
         (t.deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or_default(), t.interval)
     } else {

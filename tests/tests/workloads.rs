@@ -966,3 +966,27 @@ fn assert_one_line_error(out: &RunOutput) {
     assert_eq!(lines.len(), 1, "expected a one-line error on stderr\n{}", out.describe());
     assert!(out.status < 128, "killed by a signal instead of exiting with an error\n{}", out.describe());
 }
+
+/// Timekeeping goes through our vDSO: a program reading the clocks in a
+/// loop makes no clock_gettime/gettimeofday/time syscalls.
+#[test]
+fn timekeeping_does_not_trap() {
+    let Some(py) = real_python() else {
+        skip("timekeeping_does_not_trap", "python3 is not installed");
+        return;
+    };
+    // The clock is calibrated ~20 ms after boot; sleep past that first.
+    let code = "import time\ntime.sleep(0.05)\nfor _ in range(1000):\n    time.time(); time.monotonic(); time.perf_counter()\nprint('ok')\n";
+    for p in PLATFORMS {
+        let (mut cmd, _root) = tests::runsc_lite(p);
+        cmd.args(["--strace", "do", &py, "-S", "-c", code]).current_dir(tmp());
+        let out = run_with_timeout(&mut cmd, tests::DEFAULT_TIMEOUT);
+        assert_status(&out, 0);
+        let traps = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("clock_gettime(") || l.contains("gettimeofday(") || l.contains("] time("))
+            .count();
+        assert!(traps < 5, "{p}: {traps} time syscalls reached the Sentry:\n{}", out.describe());
+    }
+}

@@ -3,7 +3,7 @@
 //! only when a readiness bit newly appears; EPOLLONESHOT disables the
 //! interest after one report until it is modified.
 
-use crate::wait::IoCtx;
+use crate::wait::{IoCtx, Notify, WaitQueue};
 use crate::{FileOps, OpenFile};
 use abi::Errno;
 use std::any::Any;
@@ -25,14 +25,44 @@ struct Interest {
     disabled: bool,
 }
 
-#[derive(Default)]
 pub struct Epoll {
     interests: Mutex<BTreeMap<i32, Interest>>,
+    /// Waiters on this epoll (epoll_wait, and poll or an outer epoll on
+    /// the epoll fd itself).
+    queue: WaitQueue,
+    /// Registered with every watched file's queue: passes its changes on
+    /// to `queue`.
+    forward: Arc<dyn Notify>,
+}
+
+/// Tells an epoll's waiters that one of its files changed.
+struct Forward(Weak<Epoll>);
+
+impl Notify for Forward {
+    fn notify(&self) {
+        if let Some(ep) = self.0.upgrade() {
+            ep.queue.notify();
+        }
+    }
 }
 
 impl Epoll {
     pub fn new() -> Arc<Epoll> {
-        Arc::new(Epoll::default())
+        Arc::new_cyclic(|me| Epoll {
+            interests: Mutex::new(BTreeMap::new()),
+            queue: WaitQueue::default(),
+            forward: Arc::new(Forward(me.clone())),
+        })
+    }
+
+    /// The earliest time a watched file becomes ready by itself (timers).
+    pub fn ready_at(&self) -> Option<std::time::Instant> {
+        self.lock().values().filter(|i| !i.disabled).filter_map(|i| i.file.upgrade()?.ops.ready_at()).min()
+    }
+
+    /// Whether a watched file must be polled (host descriptors).
+    pub fn needs_polling(&self) -> bool {
+        self.lock().values().any(|i| i.file.upgrade().is_some_and(|f| f.ops.needs_polling()))
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<i32, Interest>> {
@@ -60,6 +90,12 @@ impl Epoll {
             return Err(Errno::EEXIST);
         }
         m.insert(fd, Interest { file: Arc::downgrade(file), events, data, last: 0, disabled: false });
+        drop(m);
+        if let Some(q) = file.ops.wait_queue() {
+            q.register(&self.forward);
+        }
+        // It may be ready already.
+        self.queue.notify();
         Ok(())
     }
 
@@ -74,6 +110,8 @@ impl Epoll {
             i.last = 0;
             i.disabled = false;
         }
+        drop(m);
+        self.queue.notify();
         Ok(())
     }
 
@@ -82,7 +120,11 @@ impl Epoll {
         if !Self::live(&mut m, fd) {
             return Err(Errno::ENOENT);
         }
-        m.remove(&fd);
+        if let Some(f) = m.remove(&fd).and_then(|i| i.file.upgrade()) {
+            if let Some(q) = f.ops.wait_queue() {
+                q.unregister(&self.forward);
+            }
+        }
         Ok(())
     }
 
@@ -123,6 +165,18 @@ impl Epoll {
 impl FileOps for Epoll {
     fn seekable(&self) -> bool {
         false
+    }
+
+    fn wait_queue(&self) -> Option<&WaitQueue> {
+        Some(&self.queue)
+    }
+
+    fn ready_at(&self) -> Option<std::time::Instant> {
+        Epoll::ready_at(self)
+    }
+
+    fn needs_polling(&self) -> bool {
+        Epoll::needs_polling(self)
     }
 
     fn poll(&self) -> u32 {

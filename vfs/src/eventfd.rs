@@ -79,6 +79,10 @@ impl FileOps for EventFd {
         r
     }
 
+    fn wait_queue(&self) -> Option<&crate::wait::WaitQueue> {
+        Some(&self.count.queue)
+    }
+
     fn stat(&self) -> Option<abi::Stat> {
         Some(abi::Stat { st_mode: 0o600, st_nlink: 1, st_blksize: 4096, ..Default::default() })
     }

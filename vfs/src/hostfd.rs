@@ -268,6 +268,10 @@ impl FileOps for HostFdFile {
         self.ready(libc::POLLIN | libc::POLLOUT | libc::POLLPRI) as u16 as u32
     }
 
+    fn needs_polling(&self) -> bool {
+        true
+    }
+
     fn ioctl(&self, req: u64, _arg: u64, input: &[u8]) -> Result<(u64, Option<Vec<u8>>), Errno> {
         match req {
             TCGETS => self.ioctl_out(req, TERMIOS_LEN),

@@ -172,6 +172,24 @@ pub trait FileOps: Send + Sync + Any {
         (libc::POLLIN | libc::POLLOUT) as u32
     }
 
+    /// Where poll/select/epoll wait for this file's readiness to change.
+    /// None: the file never changes on its own (always ready), or the
+    /// Sentry cannot be told (host descriptors), so waiters poll it.
+    fn wait_queue(&self) -> Option<&crate::wait::WaitQueue> {
+        None
+    }
+
+    /// When the file becomes ready by itself, if it will (a timer).
+    fn ready_at(&self) -> Option<std::time::Instant> {
+        None
+    }
+
+    /// Whether readiness can change without anybody telling (host
+    /// descriptors): waiters must poll it.
+    fn needs_polling(&self) -> bool {
+        false
+    }
+
     /// ioctl; the VFS has already decoded nothing: `arg` is raw. Files that
     /// exchange structs do so through the returned/given byte vectors:
     /// `input` holds up to 64 bytes copied in from `arg` (when readable),

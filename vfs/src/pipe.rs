@@ -48,6 +48,8 @@ pub struct Pipe {
     state: Mutex<State>,
     cond: Condvar,
     ino: u64,
+    /// poll/select/epoll waiters.
+    queue: crate::wait::WaitQueue,
 }
 
 fn pipefs_dev() -> u64 {
@@ -58,11 +60,22 @@ fn pipefs_dev() -> u64 {
 impl Pipe {
     /// A pipe with no ends open (for a FIFO inode).
     pub fn new() -> Arc<Pipe> {
-        Arc::new(Pipe { state: Mutex::new(State::default()), cond: Condvar::new(), ino: crate::next_ino() })
+        Arc::new(Pipe {
+            state: Mutex::new(State::default()),
+            cond: Condvar::new(),
+            ino: crate::next_ino(),
+            queue: Default::default(),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
+    }
+
+    /// Wake blocked readers/writers and poll waiters (the state changed).
+    fn wake(&self) {
+        self.cond.notify_all();
+        self.queue.notify();
     }
 
     /// Bytes waiting to be read.
@@ -103,6 +116,7 @@ impl Pipe {
         };
         drop(g);
         self.cond.notify_all();
+        self.queue.notify();
         Ok(Arc::new(end))
     }
 }
@@ -212,6 +226,7 @@ impl PipeEnd {
         }
         drop(g);
         self.pipe.cond.notify_all();
+        self.pipe.queue.notify();
     }
 }
 
@@ -229,14 +244,13 @@ impl FileOps for PipeEnd {
         if buf.is_empty() {
             return Ok(0);
         }
-        let cond = &self.pipe.cond;
         self.block_on(ctx, |st| {
             if !st.buf.is_empty() {
                 let n = buf.len().min(st.buf.len());
                 for (d, s) in buf.iter_mut().zip(st.buf.drain(..n)) {
                     *d = s;
                 }
-                cond.notify_all();
+                self.pipe.wake();
                 return Step::Done(Ok(n));
             }
             if st.writers == 0 && (!self.awaiting_writer(st) || ctx.nonblock()) {
@@ -255,7 +269,6 @@ impl FileOps for PipeEnd {
         }
         let atomic = buf.len() <= PIPE_BUF;
         let done = Cell::new(0usize);
-        let cond = &self.pipe.cond;
         let r = self.block_on(ctx, |st| {
             if st.readers == 0 {
                 if done.get() == 0 && self.awaiting_reader(st) && !ctx.nonblock() {
@@ -269,7 +282,7 @@ impl FileOps for PipeEnd {
                 let n = space.min(rest.len());
                 st.buf.extend(&rest[..n]);
                 done.set(done.get() + n);
-                cond.notify_all();
+                self.pipe.wake();
                 if done.get() == buf.len() {
                     return Step::Done(Ok(done.get()));
                 }
@@ -324,6 +337,10 @@ impl FileOps for PipeEnd {
             }
         }
         r
+    }
+
+    fn wait_queue(&self) -> Option<&crate::wait::WaitQueue> {
+        Some(&self.pipe.queue)
     }
 
     fn ioctl(&self, req: u64, _arg: u64, _input: &[u8]) -> Result<(u64, Option<Vec<u8>>), Errno> {

@@ -102,6 +102,18 @@ impl FileOps for TimerFd {
         }
     }
 
+    fn wait_queue(&self) -> Option<&crate::wait::WaitQueue> {
+        Some(&self.t.queue)
+    }
+
+    fn ready_at(&self) -> Option<Instant> {
+        let t = self.t.lock();
+        if t.ticks > 0 {
+            return Some(Instant::now());
+        }
+        t.next
+    }
+
     fn stat(&self) -> Option<abi::Stat> {
         Some(abi::Stat { st_mode: 0o600, st_nlink: 1, st_blksize: 4096, ..Default::default() })
     }

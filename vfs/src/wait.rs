@@ -1,7 +1,7 @@
 //! Blocking inside file operations, interruptible by the Sentry (signals,
 //! exit) from another thread.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Per-task interrupt flag with an optional waker for the wait queue the
@@ -10,6 +10,9 @@ use std::sync::{Arc, Mutex};
 pub struct Interrupt {
     pending: AtomicBool,
     waker: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
+    /// Nanoseconds spent blocked since the last `take_blocked_ns`: the
+    /// Sentry does not count them as the task's system time.
+    blocked_ns: AtomicU64,
 }
 
 impl Interrupt {
@@ -42,11 +45,23 @@ impl Interrupt {
         if let Ok(mut g) = self.waker.lock() {
             *g = Some(waker);
         }
+        let start = std::time::Instant::now();
         let r = f();
+        self.add_blocked(start.elapsed());
         if let Ok(mut g) = self.waker.lock() {
             *g = None;
         }
         r
+    }
+
+    /// Record time the task spent blocked outside `with_waker` (sleeps).
+    pub fn add_blocked(&self, d: std::time::Duration) {
+        self.blocked_ns.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// The blocked time recorded since the last call.
+    pub fn take_blocked_ns(&self) -> u64 {
+        self.blocked_ns.swap(0, Ordering::Relaxed)
     }
 }
 
@@ -69,11 +84,17 @@ impl IoCtx<'_> {
 pub struct Waitable<T> {
     state: std::sync::Mutex<T>,
     cond: std::sync::Condvar,
+    /// poll/select/epoll waiters, told at every `notify`.
+    pub queue: WaitQueue,
 }
 
 impl<T: Send + 'static> Waitable<T> {
     pub fn new(v: T) -> Arc<Self> {
-        Arc::new(Waitable { state: std::sync::Mutex::new(v), cond: std::sync::Condvar::new() })
+        Arc::new(Waitable {
+            state: std::sync::Mutex::new(v),
+            cond: std::sync::Condvar::new(),
+            queue: WaitQueue::default(),
+        })
     }
 
     pub fn lock(&self) -> std::sync::MutexGuard<'_, T> {
@@ -85,8 +106,11 @@ impl<T: Send + 'static> Waitable<T> {
 
     /// Wake every waiter (call after changing the state).
     pub fn notify(&self) {
-        let _g = self.lock();
-        self.cond.notify_all();
+        {
+            let _g = self.lock();
+            self.cond.notify_all();
+        }
+        self.queue.notify();
     }
 
     /// Run `step` under the lock until it returns Some; in between sleep
@@ -130,5 +154,96 @@ impl<T: Send + 'static> Waitable<T> {
                 };
             }
         })
+    }
+}
+
+/// Something to tell when a file's readiness may have changed.
+pub trait Notify: Send + Sync {
+    fn notify(&self);
+}
+
+/// The parties waiting for a file's readiness to change (poll, select,
+/// epoll). Files that can become ready later own one and call `notify`
+/// after every state change; waiters re-check readiness themselves. Entries
+/// are weak: a waiter that is gone drops out at the next notify/register.
+#[derive(Default)]
+pub struct WaitQueue {
+    entries: Mutex<Vec<std::sync::Weak<dyn Notify>>>,
+}
+
+impl WaitQueue {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Vec<std::sync::Weak<dyn Notify>>> {
+        match self.entries.lock() {
+            Ok(g) => g,
+            Err(e) => e.into_inner(),
+        }
+    }
+
+    pub fn register(&self, n: &Arc<dyn Notify>) {
+        let mut e = self.entries();
+        e.retain(|w| w.strong_count() > 0);
+        e.push(Arc::downgrade(n));
+    }
+
+    pub fn unregister(&self, n: &Arc<dyn Notify>) {
+        let target = Arc::as_ptr(n) as *const ();
+        self.entries().retain(|w| w.strong_count() > 0 && w.as_ptr() as *const () != target);
+    }
+
+    /// Tell every waiter (outside the queue's lock, so a waiter may
+    /// re-enter the file).
+    pub fn notify(&self) {
+        let live: Vec<Arc<dyn Notify>> = {
+            let mut e = self.entries();
+            if e.is_empty() {
+                return;
+            }
+            e.retain(|w| w.strong_count() > 0);
+            e.iter().filter_map(|w| w.upgrade()).collect()
+        };
+        for n in live {
+            n.notify();
+        }
+    }
+}
+
+/// One blocked poll/select/epoll_wait: woken by any file it registered
+/// with, or by the task's interrupt.
+#[derive(Default)]
+pub struct PollWaiter {
+    woken: Mutex<bool>,
+    cond: std::sync::Condvar,
+}
+
+impl Notify for PollWaiter {
+    fn notify(&self) {
+        let mut g = match self.woken.lock() {
+            Ok(g) => g,
+            Err(e) => e.into_inner(),
+        };
+        *g = true;
+        self.cond.notify_all();
+    }
+}
+
+impl PollWaiter {
+    pub fn new() -> Arc<PollWaiter> {
+        Arc::new(PollWaiter::default())
+    }
+
+    /// Sleep until notified (since the last wait) or `timeout` passes;
+    /// returns whether it was notified.
+    pub fn wait(&self, timeout: std::time::Duration) -> bool {
+        let mut g = match self.woken.lock() {
+            Ok(g) => g,
+            Err(e) => e.into_inner(),
+        };
+        if !*g {
+            g = match self.cond.wait_timeout(g, timeout) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        std::mem::replace(&mut *g, false)
     }
 }

@@ -61,6 +61,7 @@ fn main() {
         ("futex", 50_000),
         ("getdents", 5_000),
         ("mmap", 20_000),
+        ("pollpong", 5_000),
     ];
     for (what, n) in per_call {
         let n = if quick { n / 10 } else { *n };

@@ -44,6 +44,8 @@ pub struct Kernel {
     tids: Mutex<BTreeMap<i32, Weak<ThreadGroup>>>,
     pub futexes: crate::futex::FutexTable,
     pub file_cache: crate::filecache::FileCache,
+    /// The pages of MAP_SHARED file mappings, by file.
+    pub shared_files: crate::sharedfile::SharedFiles,
     /// The sandbox's clocks and the vDSO (None if its pages could not be
     /// allocated: then the host clocks are read and no vDSO is mapped).
     pub clock: Option<Arc<crate::vdso::Clock>>,
@@ -79,6 +81,7 @@ impl Kernel {
             tids: Mutex::new(BTreeMap::new()),
             futexes: crate::futex::FutexTable::default(),
             file_cache: crate::filecache::FileCache::default(),
+            shared_files: crate::sharedfile::SharedFiles::default(),
             clock,
         })
     }

@@ -3,6 +3,7 @@
 //! `AddressSpace`.
 
 use crate::memfile::{MemRange, MemoryFile};
+use crate::sharedfile::FileBacking;
 use abi::{page_down, page_up, Errno, PAGE_SIZE};
 use platform::{Access, AddressSpace, Prot};
 use std::collections::BTreeMap;
@@ -54,6 +55,8 @@ pub struct Vma {
     /// A private mapping backed by the shared file cache: never written
     /// in place (it is copied first when made writable), never punched.
     pub cached: bool,
+    /// A MAP_SHARED file mapping: the file's shared pages (`mem`).
+    pub file: Option<FileBacking>,
 }
 
 impl Vma {
@@ -106,6 +109,8 @@ enum Backing {
     /// copy-on-write with the cache (which keeps its own reference).
     CachedCow(Arc<MemRange>, u64),
     Shared(Arc<MemRange>, u64),
+    /// A file's shared pages.
+    SharedFile(Arc<MemRange>, u64, FileBacking),
     Cached(Arc<MemRange>, u64),
 }
 
@@ -514,8 +519,11 @@ impl MemoryManager {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
-        if let Backing::Private(m, o) | Backing::CachedCow(m, o) | Backing::Shared(m, o) | Backing::Cached(m, o) =
-            &backing
+        if let Backing::Private(m, o)
+        | Backing::CachedCow(m, o)
+        | Backing::Shared(m, o)
+        | Backing::SharedFile(m, o, _)
+        | Backing::Cached(m, o) = &backing
         {
             if o.checked_add(len).is_none_or(|e| e > m.len) {
                 return Err(Errno::EINVAL);
@@ -537,8 +545,18 @@ impl MemoryManager {
             }
         };
         let end = start + len;
-        let mut v =
-            Vma { start, end, prot, shared: false, mem: None, mem_off: 0, name, past_eof: false, cached: false };
+        let mut v = Vma {
+            start,
+            end,
+            prot,
+            shared: false,
+            mem: None,
+            mem_off: 0,
+            name,
+            past_eof: false,
+            cached: false,
+            file: None,
+        };
         let mut cow = false;
         let off = match backing {
             Backing::Fresh => Some(self.memfile.alloc_ref(len)?),
@@ -557,6 +575,18 @@ impl MemoryManager {
                 v.mem_off = o;
                 None
             }
+            Backing::SharedFile(m, o, f) => {
+                if prot.write {
+                    if let Some(w) = &f.writer {
+                        f.file.set_writer(w);
+                    }
+                }
+                v.shared = true;
+                v.mem = Some(m);
+                v.mem_off = o;
+                v.file = Some(f);
+                None
+            }
             Backing::Cached(m, o) => {
                 v.cached = true;
                 v.mem = Some(m);
@@ -570,6 +600,49 @@ impl MemoryManager {
         }
         self.sync_platform(&s, start, end, true)?;
         Ok(start)
+    }
+
+    /// Map part of a file's shared pages at exactly `addr`, replacing what
+    /// is there (the caller placed the whole mapping first).
+    #[allow(clippy::too_many_arguments)]
+    pub fn map_file_shared(
+        &self,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+        mem: Arc<MemRange>,
+        mem_off: u64,
+        name: VmaName,
+        file: FileBacking,
+    ) -> Result<u64, Errno> {
+        if prot.write && file.writer.is_none() {
+            return Err(Errno::EACCES);
+        }
+        self.map_inner(addr, len, prot, true, Backing::SharedFile(mem, mem_off, file), name)
+    }
+
+    /// msync(2): write the shared file pages of `[addr, addr+len)` back
+    /// to their files. ENOMEM when part of the range is not mapped.
+    pub fn sync(&self, addr: u64, len: u64) -> Result<(), Errno> {
+        let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
+        let work: Vec<(FileBacking, u64, u64)> = {
+            let s = self.lock();
+            Self::check_covered(&s, addr, end)?;
+            overlapping(&s.vmas, addr, end, |v| v.end)
+                .into_iter()
+                .filter_map(|(vs, ve)| {
+                    let v = s.vmas.get(&vs)?;
+                    let f = v.file.clone()?;
+                    let VmaName::File { offset, .. } = v.name else { return None };
+                    let (a, b) = (vs.max(addr), ve.min(end));
+                    Some((f, offset + (a - vs), b - a))
+                })
+                .collect()
+        };
+        for (f, off, len) in work {
+            f.file.write_back(off, len).map_err(|_| Errno::EIO)?;
+        }
+        Ok(())
     }
 
     /// Mark `[addr, addr+len)` (inside one new file mapping) as lying past
@@ -628,10 +701,11 @@ impl MemoryManager {
         // The vvar page and vDSO are one copy for the whole sandbox: never
         // writable (Linux refuses PROT_WRITE on vvar too).
         if prot.write
-            && s.vmas
-                .range(..end)
-                .map(|(_, v)| v)
-                .any(|v| v.end > addr && matches!(v.name, VmaName::Vvar | VmaName::Vdso))
+            && s.vmas.range(..end).map(|(_, v)| v).any(|v| {
+                v.end > addr
+                    && (matches!(v.name, VmaName::Vvar | VmaName::Vdso)
+                        || v.file.as_ref().is_some_and(|f| f.writer.is_none()))
+            })
         {
             return Err(Errno::EACCES);
         }
@@ -648,6 +722,11 @@ impl MemoryManager {
             v.prot = prot;
             if v.cached && prot.write {
                 to_copy.push(v.start);
+            }
+            if let Some(FileBacking { file, writer: Some(w) }) = &v.file {
+                if prot.write {
+                    file.set_writer(w);
+                }
             }
         }
         // Cached file pages become writable: the mapping turns private,
@@ -722,7 +801,8 @@ impl MemoryManager {
         shared: bool,
         name: VmaName,
     ) -> Result<(), Errno> {
-        let mut n = Vma { start, end, prot, shared, mem: None, mem_off: 0, name, past_eof: false, cached: false };
+        let mut n =
+            Vma { start, end, prot, shared, mem: None, mem_off: 0, name, past_eof: false, cached: false, file: None };
         if shared {
             n.mem = Some(self.memfile.alloc(end - start)?);
         } else {

@@ -104,6 +104,7 @@ pub fn open_path(task: &Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
     let ops = d.inode.open(status)?;
     if flags & O_TRUNC != 0 && want_write && st.st_mode & S_IFMT == S_IFREG && st.st_size != 0 {
         d.inode.setattr(&SetAttr { size: Some(0), ..Default::default() })?;
+        task.kernel.shared_files.truncated(&d.inode, 0);
     }
     Ok(OpenFile::new(ops, Some(d), status))
 }
@@ -161,6 +162,9 @@ fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64
         Some(o) => o,
         None => pos.offset,
     };
+    if seekable {
+        task.kernel.shared_files.before_read(f, at, count as u64);
+    }
     let mut chunk = vec![0u8; count.min(IO_CHUNK)];
     let mut done = 0usize;
     let ctx = task.io_ctx(f);
@@ -226,6 +230,9 @@ fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u6
             Err(e) if done == 0 => return Err(e),
             Err(_) => break,
         };
+        if seekable {
+            task.kernel.shared_files.after_write(f, at, &chunk[..n]);
+        }
         done += n;
         if seekable {
             at += n as u64;
@@ -357,6 +364,9 @@ fn do_writev(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: Option<u64
             None => pos.offset,
         };
         let n = f.ops.write(&task.io_ctx(f), &buf, at)?;
+        if seekable {
+            task.kernel.shared_files.after_write(f, at, &buf[..n]);
+        }
         if off.is_none() && seekable {
             pos.offset = at + n as u64;
         }
@@ -949,6 +959,7 @@ pub fn truncate(task: &mut Task, path: PathAddr, len: i64) -> SysResult {
     task.creds().may_access(&st, W_OK)?;
     d.mount.check_writable()?;
     d.inode.setattr(&SetAttr { size: Some(len as u64), ..Default::default() })?;
+    task.kernel.shared_files.truncated(&d.inode, len as u64);
     Ok(0)
 }
 
@@ -965,6 +976,7 @@ pub fn ftruncate(task: &mut Task, fd: Fd, len: i64) -> SysResult {
         return Err(Errno::EISDIR);
     }
     d.inode.setattr(&SetAttr { size: Some(len as u64), ..Default::default() })?;
+    task.kernel.shared_files.truncated(&d.inode, len as u64);
     Ok(0)
 }
 
@@ -1134,6 +1146,9 @@ pub fn sendfile(task: &mut Task, out_fd: Fd, in_fd: Fd, offp: UserAddr, count: u
             let ctx = task.io_ctx(&inf);
             let mut pos = inf.lock_pos();
             let at = off.unwrap_or(pos.offset);
+            if inf.ops.seekable() {
+                task.kernel.shared_files.before_read(&inf, at, want as u64);
+            }
             let r = inf.ops.read(&ctx, &mut buf[..want], at);
             match r {
                 Ok(n) => {
@@ -1152,6 +1167,10 @@ pub fn sendfile(task: &mut Task, out_fd: Fd, in_fd: Fd, offp: UserAddr, count: u
         let ctx = task.io_ctx(&outf);
         let mut pos = outf.lock_pos();
         let w = match outf.ops.write(&ctx, &buf[..n], pos.offset) {
+            Ok(w) if outf.ops.seekable() => {
+                task.kernel.shared_files.after_write(&outf, pos.offset, &buf[..w]);
+                w
+            }
             Ok(w) => w,
             Err(e) if done == 0 => {
                 drop(pos);

@@ -124,13 +124,17 @@ pub fn build_table() -> SyscallTable {
     t.register(EPOLL_PWAIT, Partial("EPOLLEXCLUSIVE and EPOLLWAKEUP are accepted and ignored"), event::epoll_pwait);
 
     // Memory.
-    t.register(MMAP, Partial("file mappings are private copies: MAP_SHARED writes do not reach the file"), mm::mmap);
+    t.register(MMAP, Full, mm::mmap);
     t.register(MUNMAP, Full, mm::munmap);
     t.register(MPROTECT, Full, mm::mprotect);
-    t.register(MREMAP, Partial("old_size 0 (duplicating a shared mapping) is EINVAL"), mm::mremap);
+    t.register(
+        MREMAP,
+        Partial("old_size 0 (duplicating a shared mapping) is EINVAL; a grown MAP_SHARED file mapping grows with anonymous memory"),
+        mm::mremap,
+    );
     t.register(BRK, Full, mm::brk);
     t.register(MADVISE, Full, mm::madvise);
-    t.register(MSYNC, Partial("nothing to write back: file mappings are copies"), mm::msync);
+    t.register(MSYNC, Full, mm::msync);
     t.register(MINCORE, Partial("reports every mapped page resident"), mm::mincore);
     t.register(MLOCK, Full, mm::mlock);
     t.register(MUNLOCK, Full, mm::mlock);

@@ -4,6 +4,7 @@ use abi::flags::*;
 use abi::{page_up, Errno, PAGE_SIZE};
 use platform::Prot;
 use sentry::mm::VmaName;
+use sentry::sharedfile::FileBacking;
 use sentry::table::{Fd, Flags, UserAddr};
 use sentry::{SysResult, Task};
 use vfs::IoCtx;
@@ -67,20 +68,47 @@ pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, 
     if d.mount.flags.noexec && prot.exec {
         return Err(Errno::EPERM);
     }
-    if shared && prot.write {
-        tracing::debug!(
-            "shared writable file mapping of {:?}: writes stay in memory",
-            String::from_utf8_lossy(&d.path)
-        );
-    }
     off.checked_add(len).ok_or(Errno::EOVERFLOW)?;
     let size = f.ops.size()?;
     let avail = size.saturating_sub(off).min(len);
     let in_file = abi::page_up(avail).ok_or(Errno::ENOMEM)?;
     let name = VmaName::File { path: d.path.clone(), dev: st.st_dev, ino: st.st_ino, offset: off };
     let ctx = IoCtx { flags: O_RDONLY, interrupt: &task.interrupt };
-    let cache =
-        if shared { None } else { task.kernel.file_cache.get(mm.memfile(), &st, |buf, o| f.ops.read(&ctx, buf, o))? };
+    let read = |buf: &mut [u8], o: u64| f.ops.read(&ctx, buf, o);
+    // MAP_SHARED, or private while the file has shared pages: the mapping
+    // is made of the file's shared pages (copied on write when private).
+    let shared_pages = if shared {
+        Some(task.kernel.shared_files.get(mm.memfile(), st.st_dev, st.st_ino))
+    } else {
+        task.kernel.shared_files.lookup(st.st_dev, st.st_ino)
+    };
+    if let Some(sf) = shared_pages {
+        let start = mm.map_anon(addr.0, len, prot, false, fixed, name.clone())?;
+        let backing = FileBacking { file: sf.clone(), writer: f.writable().then(|| f.clone()) };
+        let placed = sf.pieces(off, in_file, read).and_then(|pieces| {
+            for p in pieces {
+                let at = start + (p.file_off - off);
+                let name = VmaName::File { path: d.path.clone(), dev: st.st_dev, ino: st.st_ino, offset: p.file_off };
+                if shared {
+                    mm.map_file_shared(at, p.len, prot, p.mem, p.mem_off, name, backing.clone())?;
+                } else if prot.write {
+                    mm.map_cached_writable(at, p.len, prot, true, p.mem, p.mem_off, name)?;
+                } else {
+                    mm.map_cached(at, p.len, prot, true, p.mem, p.mem_off, name)?;
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = placed {
+            let _ = mm.unmap(start, len);
+            return Err(e);
+        }
+        if in_file < len {
+            mm.mark_past_eof(start + in_file, len - in_file)?;
+        }
+        return Ok(start);
+    }
+    let cache = task.kernel.file_cache.get(mm.memfile(), &st, read)?;
     let start = match cache {
         Some(c) if !prot.write && in_file > 0 && off.checked_add(in_file).is_some_and(|e| e <= c.len) => {
             // Place the whole mapping with fresh memory first, then lay the
@@ -101,23 +129,23 @@ pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, 
             if avail > 0 {
                 mm.memfile().copy_within(c.off + off, mem.off, avail)?;
             }
-            mm.map_range(addr.0, len, prot, shared, fixed, mem, 0, name)?
+            mm.map_range(addr.0, len, prot, false, fixed, mem, 0, name)?
         }
         None => {
-            // Not cacheable (or shared): copy the file's pages into fresh memory.
+            // Not cacheable: copy the file's pages into fresh memory.
             let mem = mm.memfile().alloc(len)?;
             let mut buf = vec![0u8; (avail as usize).min(1 << 20)];
             let mut done = 0u64;
             while done < avail {
                 let want = ((avail - done) as usize).min(buf.len());
-                let n = f.ops.read(&ctx, &mut buf[..want], off + done)?;
+                let n = read(&mut buf[..want], off + done)?;
                 if n == 0 {
                     break;
                 }
                 mm.memfile().write(mem.off + done, &buf[..n])?;
                 done += n as u64;
             }
-            mm.map_range(addr.0, len, prot, shared, fixed, mem, 0, name)?
+            mm.map_range(addr.0, len, prot, false, fixed, mem, 0, name)?
         }
     };
     if in_file < len {
@@ -182,9 +210,8 @@ pub fn msync(task: &mut Task, addr: UserAddr, len: u64, flags: i32) -> SysResult
     if !addr.0.is_multiple_of(PAGE_SIZE) || flags & !7 != 0 || (flags & 1 != 0 && flags & 4 != 0) {
         return Err(Errno::EINVAL);
     }
-    if !task.mm().is_mapped(addr.0, page_up(len).ok_or(Errno::ENOMEM)?) {
-        return Err(Errno::ENOMEM);
-    }
+    // MS_ASYNC writes back too: there is no writeback thread to leave it to.
+    task.mm().sync(addr.0, page_up(len).ok_or(Errno::ENOMEM)?)?;
     Ok(0)
 }
 

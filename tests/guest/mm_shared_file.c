@@ -3,6 +3,8 @@
  * through not-yet-copied MAP_PRIVATE pages, msync, truncation. */
 #include "common.h"
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 int main(int argc, char **argv)
 {
@@ -62,6 +64,54 @@ int main(int argc, char **argv)
     memset(buf, 0, sizeof buf);
     read_file(sp("f"), buf, 2);
     P("write_after_close_reaches_file %s\n", buf);
+
+    /* Shared across fork: the child's writes reach the parent and the file. */
+    fd = open(sp("f"), O_RDWR);
+    a = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        memcpy(a + 8, "child", 5);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    B("fork_child_write_seen", !memcmp(a + 8, "child", 5));
+    memset(buf, 0, sizeof buf);
+    pread(fd, buf, 5, 8);
+    P("fork_child_write_in_file %s\n", buf);
+    munmap(a, PG);
+
+    /* Truncation: pages past the new end read back as zeros once the
+     * file grows again, and mapped bytes past the end never reach it. */
+    a = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    a[PG + 1] = 'q';
+    T("ftruncate_shrink", ftruncate(fd, PG));
+    T("ftruncate_grow", ftruncate(fd, 2 * PG));
+    memset(buf, 1, sizeof buf);
+    pread(fd, buf, 2, PG);
+    B("truncated_bytes_zero", buf[0] == 0 && buf[1] == 0);
+    B("truncated_map_zero", a[PG + 1] == 0);
+    T("ftruncate_small", ftruncate(fd, 100));
+    a[200] = 'w';
+    munmap(a, 2 * PG);
+    struct stat st;
+    fstat(fd, &st);
+    P("size_after_write_past_end %ld\n", (long)st.st_size);
+    close(fd);
+
+    /* A read-only descriptor: no writable shared mapping, now or later. */
+    fd = open(sp("f"), O_RDONLY);
+    E("shared_write_on_rdonly_eacces", mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED ? -1 : 0,
+      EACCES);
+    a = mmap(NULL, PG, PROT_READ, MAP_SHARED, fd, 0);
+    T("shared_read_on_rdonly", a == MAP_FAILED ? -1 : 0);
+    E("mprotect_write_on_rdonly_eacces", mprotect(a, PG, PROT_READ | PROT_WRITE), EACCES);
+    b = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    b[0] = 'P';
+    B("private_write_on_rdonly_stays", a[0] != 'P');
+    munmap(a, PG);
+    munmap(b, PG);
+    close(fd);
 
     guest_cleanup();
     P("done\n");

@@ -27,7 +27,6 @@ conformance! {
     mm,
     mm_dyn,
     mm_segv,
-    #[ignore = "MAP_SHARED file mappings are private copies for now (mmap support is Partial)"]
     mm_shared_file,
     proc_info,
     proc_info_dyn,

@@ -481,7 +481,15 @@ fn python3_workload() {
     let code = "import os, json, hashlib\n\
                 d = {'sum': sum(range(1000)), 'h': hashlib.sha256(b'x' * 1000).hexdigest()}\n\
                 print(json.dumps(d, sort_keys=True))\n\
-                print(os.path.isdir('/proc/self'), len(os.listdir('/')) > 0)\n";
+                print(os.path.isdir('/proc/self'), len(os.listdir('/')) > 0)\n\
+                import mmap, tempfile\n\
+                fd, p = tempfile.mkstemp()\n\
+                os.write(fd, b'\\0' * 8192)\n\
+                m = mmap.mmap(fd, 8192)\n\
+                m[0:5] = b'hello'\n\
+                os.pwrite(fd, b'world', 4096)\n\
+                print(os.pread(fd, 5, 0), m[4096:4101])\n\
+                m.close(); os.close(fd); os.unlink(p)\n";
     let n = run_native(Path::new(&py), &["-S", "-c", code], &tmp());
     if n.status != 0 {
         skip("python3_workload", &format!("python3 does not run natively here:\n{}", n.describe()));
@@ -988,5 +996,35 @@ fn timekeeping_does_not_trap() {
             .filter(|l| l.contains("clock_gettime(") || l.contains("gettimeofday(") || l.contains("] time("))
             .count();
         assert!(traps < 5, "{p}: {traps} time syscalls reached the Sentry:\n{}", out.describe());
+    }
+}
+
+/// MAP_SHARED writes to a file on an rw bind mount reach the host file,
+/// byte for byte as a native run leaves it (`tests/guest/mm_shared_file.c`
+/// with its scratch directory on the mount).
+#[test]
+fn bundle_shared_file_mapping_reaches_host() {
+    let Some(bb) = need_busybox("bundle_shared_file_mapping_reaches_host") else { return };
+    if let Err(e) = tests::have_gcc() {
+        skip("bundle_shared_file_mapping_reaches_host", &e);
+        return;
+    }
+    let bin = tests::build_guest("mm_shared_file", tests::Link::Static);
+    let native_dir = TempDir::new("mmap-native");
+    let native = run_native(&bin, &[native_dir.path().to_str().expect("utf-8")], &tmp());
+    assert_status(&native, 0);
+    let want = std::fs::read(native_dir.path().join("f")).expect("native run's file");
+    let b = Bundle::new(&bb);
+    std::fs::copy(&bin, b.rootfs().join("bin/mm_shared_file")).expect("copy guest");
+    let rw = TempDir::new("mmap-rw");
+    let mut c = config(&["/bin/mm_shared_file", "/mnt/rw"]);
+    c.mounts.push(mount("/mnt/rw", "bind", rw.path().to_str().expect("utf-8"), &["rbind", "rw"]));
+    b.write_config(&c);
+    for p in PLATFORMS {
+        let _ = std::fs::remove_file(rw.path().join("f"));
+        let out = b.run(p);
+        assert_same(&native, &out);
+        let got = std::fs::read(rw.path().join("f")).unwrap_or_default();
+        assert!(got == want, "{p}: host file differs from the native run's: {got:?} vs {want:?}");
     }
 }

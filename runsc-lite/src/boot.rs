@@ -34,6 +34,9 @@ pub struct SandboxConfig {
     /// never written), as runsc's default rootfs overlay.
     pub root_overlay: bool,
     pub mounts: Vec<MountSpec>,
+    /// The program to execute: a path, or a name looked up in the guest's
+    /// `PATH` inside the sandbox. `argv[0]` is passed as given.
+    pub exe: String,
     pub argv: Vec<String>,
     pub env: Vec<String>,
     pub cwd: String,
@@ -153,6 +156,7 @@ pub fn run_sandbox(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
 
     let files = (0..3).filter_map(|fd| host_stdio(fd).map(|f| (fd, f))).collect();
     let spec = InitSpec {
+        exe: cfg.exe.as_bytes().to_vec(),
         argv: cfg.argv.iter().map(|s| s.as_bytes().to_vec()).collect(),
         envp: cfg.env.iter().map(|s| s.as_bytes().to_vec()).collect(),
         cwd: cfg.cwd.as_bytes().to_vec(),
@@ -164,18 +168,12 @@ pub fn run_sandbox(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
     Ok(status.shell_code())
 }
 
-/// Run a bundle's container, recording its state under --root.
+/// Run a bundle's container, recording its state under --root while it
+/// runs.
 pub fn run_container(g: &GlobalFlags, id: &str, bundle: &Path, cfg: SandboxConfig) -> Result<i32, String> {
-    let state_dir = g.root.join(id);
-    let _ = std::fs::create_dir_all(&state_dir);
-    let state = format!(
-        "{{\"ociVersion\":\"1.0.2\",\"id\":{:?},\"status\":\"running\",\"pid\":{},\"bundle\":{:?}}}\n",
-        id,
-        std::process::id(),
-        bundle.canonicalize().unwrap_or_else(|_| bundle.to_path_buf()).to_string_lossy()
-    );
-    let _ = std::fs::write(state_dir.join("state.json"), state);
+    let state = crate::state::ContainerState::create(&g.root, id)?;
+    state.write_running(id, bundle)?;
     let r = run_sandbox(g, cfg);
-    let _ = std::fs::remove_dir_all(&state_dir);
+    drop(state);
     r
 }

@@ -1,4 +1,8 @@
 //! Reading an OCI bundle's config.json into a sandbox configuration.
+//!
+//! Every error names the file, the field (and, for JSON errors, the line
+//! and column) and what was expected. Fields that are parsed but not
+//! enforced get one warning line each, never silence.
 
 use crate::boot::{MountKind, MountSpec, SandboxConfig};
 use oci_spec::runtime::Spec;
@@ -6,38 +10,57 @@ use std::path::{Path, PathBuf};
 use vfs::MountFlags;
 
 pub fn load(dir: &Path) -> Result<SandboxConfig, String> {
-    if !dir.is_dir() {
-        return Err(format!("bundle {}: not a directory", dir.display()));
+    match std::fs::metadata(dir) {
+        Ok(md) if md.is_dir() => {}
+        Ok(_) => return Err(format!("bundle {}: not a directory", dir.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("bundle {}: no such directory", dir.display()))
+        }
+        Err(e) => return Err(format!("bundle {}: {e}", dir.display())),
     }
     let cfg_path = dir.join("config.json");
-    if !cfg_path.is_file() {
-        return Err(format!("bundle {}: no config.json", dir.display()));
-    }
-    let spec = Spec::load(&cfg_path).map_err(|e| format!("{}: {}", cfg_path.display(), one_line(&e.to_string())))?;
+    let text = match std::fs::read_to_string(&cfg_path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("bundle {}: no config.json in it", dir.display()))
+        }
+        Err(e) => return Err(format!("{}: {e}", cfg_path.display())),
+    };
+    let spec = parse(&text).map_err(|e| format!("{}: {e}", cfg_path.display()))?;
+    let file = cfg_path.display().to_string();
+    let err = |field: &str, what: String| format!("{file}: {field}: {what}");
 
-    let root = spec.root().as_ref().ok_or_else(|| format!("{}: no root", cfg_path.display()))?;
-    let root_path = if root.path().is_absolute() { root.path().clone() } else { dir.join(root.path()) };
+    let root =
+        spec.root().as_ref().ok_or_else(|| err("root", "missing (an object with \"path\" is required)".into()))?;
+    if root.path().as_os_str().is_empty() {
+        return Err(err("root.path", "missing or empty (the rootfs directory is required)".into()));
+    }
+    let root_path = absolute(dir, root.path());
     if !root_path.is_dir() {
-        return Err(format!("{}: root.path {} is not a directory", cfg_path.display(), root_path.display()));
+        return Err(err("root.path", format!("{} is not a directory", root_path.display())));
     }
     let root_readonly = root.readonly().unwrap_or(false);
 
-    let process = spec.process().as_ref().ok_or_else(|| format!("{}: no process", cfg_path.display()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| err("process", "missing (an object with args, cwd and user is required)".into()))?;
     let argv: Vec<String> = process.args().clone().unwrap_or_default();
     if argv.is_empty() {
-        return Err(format!("{}: process.args is empty", cfg_path.display()));
+        return Err(err("process.args", "empty (at least the program to run is required)".into()));
     }
     let cwd = process.cwd().to_string_lossy().into_owned();
     if !cwd.starts_with('/') {
-        return Err(format!("{}: process.cwd {cwd:?} is not absolute", cfg_path.display()));
+        return Err(err("process.cwd", format!("{cwd:?} is not an absolute path")));
     }
     let user = process.user();
 
     let mut mounts = vec![MountSpec { dest: "/dev".into(), kind: MountKind::Dev, flags: MountFlags::default() }];
-    for m in spec.mounts().clone().unwrap_or_default() {
+    for (i, m) in spec.mounts().clone().unwrap_or_default().into_iter().enumerate() {
+        let field = format!("mounts[{i}]");
         let dest = m.destination().to_string_lossy().into_owned();
         if !dest.starts_with('/') {
-            return Err(format!("{}: mount destination {dest:?} is not absolute", cfg_path.display()));
+            return Err(err(&format!("{field}.destination"), format!("{dest:?} is not an absolute path")));
         }
         let opts: Vec<String> = m.options().clone().unwrap_or_default();
         let flags = MountFlags {
@@ -49,11 +72,12 @@ pub fn load(dir: &Path) -> Result<SandboxConfig, String> {
         let typ = m.typ().clone().unwrap_or_default();
         let is_bind = typ == "bind" || opts.iter().any(|o| o == "bind" || o == "rbind");
         let kind = if is_bind {
-            let src =
-                m.source().clone().ok_or_else(|| format!("{}: bind mount {dest} has no source", cfg_path.display()))?;
-            let src = if src.is_absolute() { src } else { dir.join(src) };
+            let src = m.source().clone().ok_or_else(|| {
+                err(&format!("{field}.source"), format!("missing (the bind mount at {dest} needs a host path)"))
+            })?;
+            let src = absolute(dir, &src);
             if !src.exists() {
-                return Err(format!("{}: bind mount source {} does not exist", cfg_path.display(), src.display()));
+                return Err(err(&format!("{field}.source"), format!("{} does not exist", src.display())));
             }
             MountKind::Bind(src)
         } else {
@@ -62,7 +86,7 @@ pub fn load(dir: &Path) -> Result<SandboxConfig, String> {
                 "tmpfs" if dest == "/dev" => MountKind::Dev,
                 "tmpfs" => MountKind::Tmpfs { mode: tmpfs_mode(&opts) },
                 other => {
-                    tracing::warn!("mount {dest}: type {other:?} is not served yet; skipped");
+                    tracing::warn!("{file}: {field}: type {other:?} at {dest} is not served yet; skipped");
                     continue;
                 }
             }
@@ -72,12 +96,14 @@ pub fn load(dir: &Path) -> Result<SandboxConfig, String> {
         }
         mounts.push(MountSpec { dest, kind, flags });
     }
+    warn_unenforced(&file, &spec);
 
     Ok(SandboxConfig {
         root_path,
         root_readonly,
         root_overlay: !root_readonly,
         mounts,
+        exe: argv[0].clone(),
         argv,
         env: process.env().clone().unwrap_or_default(),
         cwd,
@@ -89,20 +115,117 @@ pub fn load(dir: &Path) -> Result<SandboxConfig, String> {
     })
 }
 
+/// The spec in `text`, or an error naming the field path, the line and
+/// column, and what serde expected there.
+fn parse(text: &str) -> Result<Spec, String> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let at = format!("line {} column {}", inner.line(), inner.column());
+        // serde_json appends " at line L column C"; say it once, up front.
+        let msg = inner.to_string();
+        let msg = msg.strip_suffix(&format!(" at {at}")).unwrap_or(&msg).to_string();
+        let syntax = matches!(inner.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof);
+        match (syntax, path.is_empty() || path == ".") {
+            (true, true) => format!("{at}: invalid JSON: {msg}"),
+            (true, false) => format!("{at}: invalid JSON: {msg} (in {path})"),
+            (false, true) => format!("{at}: {msg}"),
+            (false, false) => format!("{at}: {path}: {msg}"),
+        }
+    })?;
+    de.end().map_err(|e| format!("line {} column {}: invalid JSON: trailing characters", e.line(), e.column()))?;
+    Ok(spec)
+}
+
+/// One warning per field that is read but not enforced, so that nobody
+/// believes a limit or a filter holds when it does not.
+fn warn_unenforced(file: &str, spec: &Spec) {
+    let mut unenforced: Vec<(&str, &str)> = Vec::new();
+    if let Some(p) = spec.process() {
+        if p.terminal() == Some(true) {
+            unenforced.push(("process.terminal", "no terminal is allocated: the guest gets runsc-lite's own stdio"));
+        }
+        if p.rlimits().as_ref().is_some_and(|r| !r.is_empty()) {
+            unenforced.push(("process.rlimits", "resource limits are not applied"));
+        }
+        if p.capabilities().is_some() {
+            unenforced.push(("process.capabilities", "capability sets are not applied"));
+        }
+        if p.apparmor_profile().is_some() {
+            unenforced.push(("process.apparmorProfile", "not applied"));
+        }
+        if p.selinux_label().is_some() {
+            unenforced.push(("process.selinuxLabel", "not applied"));
+        }
+        if p.oom_score_adj().is_some() {
+            unenforced.push(("process.oomScoreAdj", "not applied"));
+        }
+    }
+    if spec.hooks().is_some() {
+        unenforced.push(("hooks", "hooks are not run"));
+    }
+    if spec.annotations().as_ref().is_some_and(|a| !a.is_empty()) {
+        unenforced.push(("annotations", "no annotation is acted on"));
+    }
+    if spec.domainname().is_some() {
+        unenforced.push(("domainname", "not applied"));
+    }
+    if let Some(l) = spec.linux() {
+        if l.seccomp().is_some() {
+            unenforced.push(("linux.seccomp", "the guest's seccomp profile is not applied"));
+        }
+        if l.resources().is_some() {
+            unenforced.push(("linux.resources", "cgroup limits are not enforced"));
+        }
+        if l.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
+            unenforced.push(("linux.sysctl", "not applied"));
+        }
+        if l.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            unenforced.push(("linux.devices", "only the sandbox's own /dev is served"));
+        }
+        if l.masked_paths().as_ref().is_some_and(|m| !m.is_empty()) {
+            unenforced.push(("linux.maskedPaths", "not masked"));
+        }
+        if l.readonly_paths().as_ref().is_some_and(|r| !r.is_empty()) {
+            unenforced.push(("linux.readonlyPaths", "not made read-only"));
+        }
+        if l.uid_mappings().is_some() || l.gid_mappings().is_some() {
+            unenforced.push(("linux.uidMappings/gidMappings", "not applied"));
+        }
+    }
+    for (field, what) in unenforced {
+        tracing::warn!("{file}: {field} is not enforced: {what}");
+    }
+}
+
 fn tmpfs_mode(opts: &[String]) -> u32 {
     opts.iter().find_map(|o| o.strip_prefix("mode=").and_then(|m| u32::from_str_radix(m, 8).ok())).unwrap_or(0o1777)
 }
 
-fn one_line(s: &str) -> String {
-    s.split('\n').map(str::trim).collect::<Vec<_>>().join(" ")
-}
-
 /// A bundle-relative path made absolute.
-#[allow(dead_code)]
-pub fn absolute(dir: &Path, p: &Path) -> PathBuf {
+fn absolute(dir: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
         dir.join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn json_errors_name_line_field_and_expectation() {
+        let e = parse("{ \"process\": { \"args\": \"/bin/true\" } }").expect_err("type error");
+        assert!(e.contains("process.args") && e.contains("expected a sequence") && e.contains("line 1"), "{e}");
+        let e = parse("{ \"process\": {\n \"args\": [\"x\"], \"cwd\": \"/\"\n} }").expect_err("no user");
+        assert!(e.contains("process") && e.contains("missing field `user`") && e.contains("line 3"), "{e}");
+        let e = parse("not json").expect_err("syntax");
+        assert!(e.starts_with("line 1 column 2: invalid JSON"), "{e}");
+        let e = parse("{} x").expect_err("trailing");
+        assert!(e.contains("trailing"), "{e}");
+        assert!(parse("{ \"ociVersion\": \"1.0.2\" }").is_ok());
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::boot::{self, MountKind, MountSpec, SandboxConfig};
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The platforms this build knows, the default first.
 pub const PLATFORMS: &[&str] = &["systrap", "ptrace"];
@@ -33,7 +33,8 @@ pub struct GlobalFlags {
     /// Directory for container state.
     #[arg(long, global = true, default_value = "/var/run/runsc-lite", value_name = "DIR")]
     pub root: PathBuf,
-    /// Network mode: none, sandbox or host (only "none" is served yet).
+    /// Network mode: none, sandbox or host (only "none" is served yet; the
+    /// others are refused).
     #[arg(long, global = true, default_value = "none")]
     pub network: String,
 }
@@ -74,7 +75,10 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         return Err(format!("unknown network mode {:?}: use none, sandbox or host", g.network));
     }
     if g.network != "none" {
-        tracing::warn!("--network={} is not served yet: the sandbox has no network", g.network);
+        return Err(format!(
+            "--network={} is not served yet: only --network=none (loopback inside the sandbox) is",
+            g.network
+        ));
     }
     match cli.command {
         Command::Syscalls => {
@@ -86,26 +90,63 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             Ok(0)
         }
         Command::Run { bundle, target } => {
-            let (dir, id) = match (bundle, target) {
-                (Some(b), id) => (b, id.unwrap_or_else(|| "runsc-lite".to_string())),
-                (None, Some(t)) if PathBuf::from(&t).is_dir() => {
-                    let id = PathBuf::from(&t)
-                        .canonicalize()
-                        .ok()
-                        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                        .unwrap_or_else(|| "runsc-lite".into());
-                    (PathBuf::from(t), id)
+            let (dir, id) = run_target(bundle, target)?;
+            crate::state::validate_id(&id)?;
+            crate::state::prepare_root(&g.root)?;
+            let cfg = crate::bundle::load(&dir).map_err(|e| {
+                if dir == Path::new(".") {
+                    format!("{e} (took {id:?} as a container id; give a bundle as `run DIR` or `run --bundle DIR ID`)")
+                } else {
+                    e
                 }
-                (None, Some(t)) => (PathBuf::from("."), t),
-                (None, None) => return Err("run: give a bundle directory (run BUNDLE_DIR) or --bundle DIR ID".into()),
-            };
-            let cfg = crate::bundle::load(&dir)?;
+            })?;
             boot::run_container(&g, &id, &dir, cfg)
         }
         Command::Do { cwd, cmd } => {
             let cfg = do_config(cwd, cmd)?;
             boot::run_sandbox(&g, cfg)
         }
+    }
+}
+
+/// The bundle directory and container id of `run`: `--bundle DIR [ID]`
+/// (the id defaults to the directory's name), `run DIR` (anything with a
+/// `/` in it, or an existing directory, is a bundle path; its name is the
+/// id) or `run ID` (the bundle is the current directory, as runc's).
+fn run_target(bundle: Option<PathBuf>, target: Option<String>) -> Result<(PathBuf, String), String> {
+    let dir_name = |dir: &Path| -> Result<String, String> {
+        let name = dir
+            .canonicalize()
+            .map_err(|e| format!("bundle {}: {}", dir.display(), io_text(&e)))?
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        crate::state::validate_id(&name).map_err(|e| {
+            format!("bundle {}: its name is not a usable container id ({e}); use --bundle DIR ID", dir.display())
+        })?;
+        Ok(name)
+    };
+    match (bundle, target) {
+        (Some(b), Some(id)) => Ok((b, id)),
+        (Some(b), None) => {
+            let id = dir_name(&b)?;
+            Ok((b, id))
+        }
+        (None, Some(t)) if t.contains('/') || Path::new(&t).is_dir() => {
+            let dir = PathBuf::from(&t);
+            let id = dir_name(&dir)?;
+            Ok((dir, id))
+        }
+        (None, Some(t)) => Ok((PathBuf::from("."), t)),
+        (None, None) => Err("run: give a bundle directory (run BUNDLE_DIR) or --bundle DIR ID".into()),
+    }
+}
+
+/// An I/O error without Rust's "(os error N)" suffix.
+fn io_text(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such directory".into(),
+        _ => e.to_string(),
     }
 }
 
@@ -120,16 +161,22 @@ fn do_config(cwd: Option<PathBuf>, cmd: Vec<String>) -> Result<SandboxConfig, St
         .filter_map(|(k, v)| Some(format!("{}={}", k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
     let path_var = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
-    let mut argv = cmd;
+    let argv = cmd;
     let prog = argv.first().cloned().ok_or("do: no command given")?;
-    if !prog.contains('/') {
-        let found = path_var
+    // The executable is found here, in the host's PATH (the sandbox's root
+    // is the host's /); argv[0] stays what the user typed, as a shell
+    // leaves it.
+    let exe = if prog.contains('/') {
+        prog
+    } else {
+        path_var
             .split(':')
             .map(|d| PathBuf::from(if d.is_empty() { "." } else { d }).join(&prog))
-            .find(|p| p.is_file())
-            .ok_or_else(|| format!("do: {prog}: command not found in PATH"))?;
-        argv[0] = found.to_string_lossy().into_owned();
-    }
+            .find(|p| is_executable(p))
+            .ok_or_else(|| format!("do: {prog}: command not found in PATH"))?
+            .to_string_lossy()
+            .into_owned()
+    };
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "runsc".into());
@@ -141,6 +188,7 @@ fn do_config(cwd: Option<PathBuf>, cmd: Vec<String>) -> Result<SandboxConfig, St
             MountSpec { dest: "/proc".into(), kind: MountKind::Proc, flags: Default::default() },
             MountSpec { dest: "/dev".into(), kind: MountKind::Dev, flags: Default::default() },
         ],
+        exe,
         argv,
         env,
         cwd: cwd.to_string_lossy().into_owned(),
@@ -188,6 +236,12 @@ fn print_platforms() {
             Err(e) => println!("{p}\tunavailable: {e}"),
         }
     }
+}
+
+/// A regular file with an execute bit, as execvp(3) looks for.
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
 /// The caller's supplementary groups, which `do` keeps.

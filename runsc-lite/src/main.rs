@@ -5,6 +5,7 @@ mod boot;
 mod bundle;
 mod cli;
 mod logging;
+mod state;
 
 use clap::Parser;
 use std::process::ExitCode;

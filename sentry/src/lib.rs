@@ -33,6 +33,9 @@ use vfs::{Creds, FdTable};
 
 /// What the first process of a sandbox is.
 pub struct InitSpec {
+    /// The program: a path, or a name without `/` looked up in the `PATH`
+    /// of `envp` inside the sandbox (as runc looks up `process.args[0]`).
+    pub exe: Vec<u8>,
     pub argv: Vec<Vec<u8>>,
     pub envp: Vec<Vec<u8>>,
     /// Working directory (absolute, inside the sandbox).
@@ -64,11 +67,11 @@ pub fn run_init(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<ExitStatus, Boot
         fds.install_at(fd, f, false, vfs::fdtable::MAX_NOFILE)
             .map_err(|e| BootError::Other(format!("installing fd {fd}: {e}")))?;
     }
+    let path = find_program(kernel, &root, &cwd, &spec.exe, &spec.envp, &spec.creds)?;
     let fs = FsContext { root: root.clone(), cwd, umask: spec.umask };
     let tg = ThreadGroup::new(kernel, mm, fds, fs, spec.creds);
     procfs::set_current_pid(tg.tgid);
     let mut task = Task::new(tg.clone(), tg.tgid)?;
-    let path = spec.argv.first().cloned().unwrap_or_default();
     exec::execve(&mut task, &path, spec.argv, spec.envp)
         .map_err(|errno| BootError::Exec { path: String::from_utf8_lossy(&path).into_owned(), errno })?;
     task.run();
@@ -86,4 +89,42 @@ pub fn run_init(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<ExitStatus, Boot
     }
     kernel.unregister_group(tg.tgid);
     Ok(tg.exit_status().unwrap_or(ExitStatus::Exited(0)))
+}
+
+/// The default `PATH` when the environment has none (runc's).
+const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// `exe` itself when it holds a `/`, else the first regular file called
+/// `exe` in the directories of the environment's `PATH`, resolved inside
+/// the sandbox.
+fn find_program(
+    kernel: &Arc<Kernel>,
+    root: &vfs::DentryRef,
+    cwd: &vfs::DentryRef,
+    exe: &[u8],
+    envp: &[Vec<u8>],
+    creds: &Creds,
+) -> Result<Vec<u8>, BootError> {
+    if exe.is_empty() {
+        return Err(BootError::Other("no program to run (process.args[0] is empty)".into()));
+    }
+    if exe.contains(&b'/') {
+        return Ok(exe.to_vec());
+    }
+    let path_var = envp.iter().rev().find_map(|e| e.strip_prefix(b"PATH=")).unwrap_or(DEFAULT_PATH);
+    for dir in path_var.split(|&b| b == b':') {
+        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+        let mut candidate = dir.to_vec();
+        candidate.push(b'/');
+        candidate.extend_from_slice(exe);
+        let found = kernel.mounts.resolve(root, cwd, &candidate, vfs::Follow::Yes, creds);
+        if found.is_ok_and(|d| d.is_regular()) {
+            return Ok(candidate);
+        }
+    }
+    Err(BootError::Other(format!(
+        "{}: executable file not found in $PATH ({})",
+        String::from_utf8_lossy(exe),
+        String::from_utf8_lossy(path_var)
+    )))
 }

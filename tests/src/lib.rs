@@ -11,6 +11,8 @@
 //! - `RUNSC_LITE_TEST_STRACE=1`: pass `--strace` to every sandboxed run
 //!   (the strace lines go to stderr, which is printed on a mismatch).
 
+pub mod bundle;
+
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -126,13 +128,26 @@ pub fn strict() -> bool {
     std::env::var("RUNSC_LITE_TEST_STRICT").map(|v| v == "1").unwrap_or(false)
 }
 
-/// Reports a missing prerequisite: prints a note (the test passes) or, in
-/// strict mode, panics.
+/// Reports a missing prerequisite: in strict mode, panics; otherwise the
+/// test passes, and a SKIPPED line goes straight to the terminal (written
+/// to fd 2 directly: libtest captures `eprintln!`, and a skip nobody sees
+/// is a test nobody runs).
 pub fn skip(test: &str, why: &str) {
+    use std::io::Write as _;
     if strict() {
         panic!("{test}: prerequisite missing (RUNSC_LITE_TEST_STRICT=1): {why}");
     }
-    eprintln!("note: skipping {test}: {why}");
+    let line = format!("\nSKIPPED {test}: {why}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// /bin/busybox, or None after reporting the skip.
+pub fn need_busybox(test: &str) -> Option<PathBuf> {
+    let b = busybox();
+    if b.is_none() {
+        skip(test, "/bin/busybox is missing (apt-get install busybox-static)");
+    }
+    b
 }
 
 /// `gcc` plus a static libc, or why not.
@@ -793,6 +808,27 @@ pub fn assert_same(native: &RunOutput, sandbox: &RunOutput) {
             sandbox.describe()
         );
     }
+}
+
+/// No panic message, no backtrace, no timeout.
+#[track_caller]
+pub fn assert_no_panic(out: &RunOutput) {
+    let e = out.stderr.to_lowercase();
+    assert!(
+        !e.contains("panicked") && !e.contains("backtrace") && !out.timed_out,
+        "runsc-lite panicked or hung\n{}",
+        out.describe()
+    );
+}
+
+/// Non-zero exit, exactly one non-empty line on stderr, no panic.
+#[track_caller]
+pub fn assert_one_line_error(out: &RunOutput) {
+    assert_no_panic(out);
+    assert_ne!(out.status, 0, "expected a failure\n{}", out.describe());
+    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected a one-line error on stderr\n{}", out.describe());
+    assert!(out.status < 128, "killed by a signal instead of exiting with an error\n{}", out.describe());
 }
 
 #[cfg(test)]

@@ -1,28 +1,19 @@
-//! Workloads through the CLI: host binaries under `runsc-lite do` (busybox
-//! applets, coreutils, shell scripts), exit status passthrough, OCI bundles
-//! (`run DIR`, `run --bundle DIR ID`) with mounts, users and a read-only
-//! root, escape attempts out of a bundle's rootfs, and bad input.
+//! Workloads through `runsc-lite do`: host binaries (busybox applets,
+//! coreutils, shell scripts, bash, python3) with the host's root read-only
+//! under an overlay, exit status passthrough, argv as typed, and bad input.
+//! OCI bundles are in `bundles.rs`.
 //!
 //! Every test runs on each platform of `tests::PLATFORMS`. Tests that need
-//! /bin/busybox (Debian busybox-static) skip with a note when it is absent
+//! /bin/busybox (Debian busybox-static) report SKIPPED when it is absent
 //! (RUNSC_LITE_TEST_STRICT=1 makes that a failure).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tests::{
-    assert_same, assert_status, assert_stdout, busybox, diff_lines, run_do, run_native, run_with_timeout, runsc_lite,
-    skip, timeout, RunOutput, TempDir, PLATFORMS,
+    assert_one_line_error, assert_same, assert_status, assert_stdout, diff_lines, need_busybox, run_do, run_native,
+    run_with_timeout, runsc_lite, skip, timeout, RunOutput, TempDir, PLATFORMS,
 };
-
-/// /bin/busybox, or None after printing a skip note.
-fn need_busybox(test: &str) -> Option<PathBuf> {
-    let b = busybox();
-    if b.is_none() {
-        skip(test, "/bin/busybox is missing (apt-get install busybox-static)");
-    }
-    b
-}
 
 fn need_file(test: &str, p: &str) -> bool {
     let ok = Path::new(p).exists();
@@ -513,468 +504,6 @@ fn do_bad_input() {
     }
 }
 
-// ---------------------------------------------------------------------------
-// OCI bundles
-
-const MARKER: &str = "SECRET-MARKER-outside-the-rootfs";
-
-/// A bundle directory: rootfs/ with busybox and applet symlinks, a marker
-/// file next to rootfs/ (must never be readable from inside), config.json
-/// written by `write_config`.
-struct Bundle {
-    dir: TempDir,
-}
-
-#[derive(Clone)]
-struct Mount {
-    dest: String,
-    typ: String,
-    source: String,
-    options: Vec<String>,
-}
-
-fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
-    Mount {
-        dest: dest.into(),
-        typ: typ.into(),
-        source: source.into(),
-        options: options.iter().map(|s| s.to_string()).collect(),
-    }
-}
-
-#[derive(Clone)]
-struct Config {
-    args: Vec<String>,
-    env: Vec<String>,
-    cwd: String,
-    uid: u32,
-    gid: u32,
-    readonly: bool,
-    hostname: String,
-    mounts: Vec<Mount>,
-}
-
-fn config(args: &[&str]) -> Config {
-    Config {
-        args: args.iter().map(|s| s.to_string()).collect(),
-        env: vec!["PATH=/bin".into(), "HOME=/".into()],
-        cwd: "/".into(),
-        uid: 0,
-        gid: 0,
-        readonly: true,
-        hostname: "testhost".into(),
-        mounts: vec![mount("/proc", "proc", "proc", &[]), mount("/tmp", "tmpfs", "tmpfs", &["mode=1777"])],
-    }
-}
-
-fn json_str(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
-fn json_list(v: &[String]) -> String {
-    format!("[{}]", v.iter().map(|s| json_str(s)).collect::<Vec<_>>().join(", "))
-}
-
-impl Config {
-    /// config.json per the OCI runtime spec 1.0.
-    fn to_json(&self) -> String {
-        let mounts: Vec<String> = self
-            .mounts
-            .iter()
-            .map(|m| {
-                format!(
-                    "    {{ \"destination\": {}, \"type\": {}, \"source\": {}, \"options\": {} }}",
-                    json_str(&m.dest),
-                    json_str(&m.typ),
-                    json_str(&m.source),
-                    json_list(&m.options)
-                )
-            })
-            .collect();
-        format!(
-            "{{\n  \"ociVersion\": \"1.0.2\",\n  \"process\": {{\n    \"terminal\": false,\n    \"user\": {{ \"uid\": {}, \"gid\": {} }},\n    \"args\": {},\n    \"env\": {},\n    \"cwd\": {}\n  }},\n  \"root\": {{ \"path\": \"rootfs\", \"readonly\": {} }},\n  \"hostname\": {},\n  \"mounts\": [\n{}\n  ],\n  \"linux\": {{ \"namespaces\": [ {{ \"type\": \"pid\" }}, {{ \"type\": \"mount\" }}, {{ \"type\": \"uts\" }}, {{ \"type\": \"ipc\" }}, {{ \"type\": \"network\" }} ] }}\n}}\n",
-            self.uid,
-            self.gid,
-            json_list(&self.args),
-            json_list(&self.env),
-            json_str(&self.cwd),
-            self.readonly,
-            json_str(&self.hostname),
-            mounts.join(",\n")
-        )
-    }
-}
-
-const APPLETS: &[&str] = &[
-    "sh", "ls", "cat", "echo", "id", "hostname", "touch", "mkdir", "readlink", "uname", "pwd", "test", "stat", "env",
-    "rm", "true", "false",
-];
-
-impl Bundle {
-    fn new(busybox: &Path) -> Bundle {
-        let dir = TempDir::new("bundle");
-        let root = dir.path().join("rootfs");
-        for d in ["bin", "proc", "dev", "tmp", "etc", "mnt/rw", "mnt/ro", "home/user"] {
-            std::fs::create_dir_all(root.join(d)).expect("mkdir");
-        }
-        std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
-        for a in APPLETS {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).expect("symlink");
-        }
-        std::fs::write(
-            root.join("etc/passwd"),
-            "root:x:0:0:root:/:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n",
-        )
-        .expect("write");
-        std::fs::write(root.join("etc/group"), "root:x:0:\nuser:x:1000:\n").expect("write");
-        std::fs::write(root.join("etc/hostname"), "rootfs-hostname-file\n").expect("write");
-        std::fs::write(dir.path().join("secret-marker"), format!("{MARKER}\n")).expect("write");
-        Bundle { dir }
-    }
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-    fn rootfs(&self) -> PathBuf {
-        self.dir.path().join("rootfs")
-    }
-    fn marker(&self) -> PathBuf {
-        self.dir.path().join("secret-marker")
-    }
-    fn write_config(&self, c: &Config) {
-        std::fs::write(self.path().join("config.json"), c.to_json()).expect("write config.json");
-    }
-    fn write_raw_config(&self, text: &str) {
-        std::fs::write(self.path().join("config.json"), text).expect("write config.json");
-    }
-    /// `runsc-lite run DIR`
-    fn run(&self, platform: &str) -> RunOutput {
-        let (mut c, _state) = runsc_lite(platform);
-        c.arg("run").arg(self.path()).stdin(Stdio::null()).current_dir(tmp());
-        run_with_timeout(&mut c, timeout())
-    }
-    /// `runsc-lite run --bundle DIR ID`
-    fn run_bundle_id(&self, platform: &str, id: &str) -> RunOutput {
-        let (mut c, _state) = runsc_lite(platform);
-        c.arg("run").arg("--bundle").arg(self.path()).arg(id).stdin(Stdio::null()).current_dir(tmp());
-        run_with_timeout(&mut c, timeout())
-    }
-    /// Writes a config running `args` and runs it.
-    fn run_args(&self, platform: &str, args: &[&str]) -> RunOutput {
-        self.write_config(&config(args));
-        self.run(platform)
-    }
-}
-
-#[test]
-fn bundle_runs_both_forms() {
-    let Some(bb) = need_busybox("bundle_runs_both_forms") else { return };
-    let b = Bundle::new(&bb);
-    b.write_config(&config(&["/bin/echo", "hello from the bundle"]));
-    for p in PLATFORMS {
-        assert_stdout(&b.run(p), "hello from the bundle\n");
-        assert_stdout(&b.run_bundle_id(p, &tests::unique("ctr")), "hello from the bundle\n");
-    }
-}
-
-#[test]
-fn bundle_hostname_user_env_cwd() {
-    let Some(bb) = need_busybox("bundle_hostname_user_env_cwd") else { return };
-    let b = Bundle::new(&bb);
-    for p in PLATFORMS {
-        assert_stdout(&b.run_args(p, &["/bin/hostname"]), "testhost\n");
-        assert_stdout(&b.run_args(p, &["/bin/uname", "-n"]), "testhost\n");
-        assert_stdout(&b.run_args(p, &["/bin/uname", "-r"]), "4.4.0\n");
-        let mut c = config(&["/bin/id", "-u"]);
-        c.uid = 1000;
-        c.gid = 1000;
-        c.args = vec!["/bin/id".into(), "-u".into()];
-        b.write_config(&c);
-        assert_stdout(&b.run(p), "1000\n");
-        c.args = vec!["/bin/id".into(), "-g".into()];
-        b.write_config(&c);
-        assert_stdout(&b.run(p), "1000\n");
-        let mut c = config(&["/bin/env"]);
-        c.env.push("BUNDLE_VAR=value 1".into());
-        b.write_config(&c);
-        let out = b.run(p);
-        assert_status(&out, 0);
-        assert!(out.stdout.lines().any(|l| l == "BUNDLE_VAR=value 1"), "{}", out.describe());
-        assert!(out.stdout.lines().any(|l| l == "PATH=/bin"), "{}", out.describe());
-        let mut c = config(&["/bin/pwd"]);
-        c.cwd = "/home/user".into();
-        b.write_config(&c);
-        assert_stdout(&b.run(p), "/home/user\n");
-        // A non-root user cannot write a root-owned 0755 directory of a
-        // writable root.
-        let mut c = config(&["/bin/touch", "/etc/x"]);
-        c.uid = 1000;
-        c.gid = 1000;
-        c.readonly = false;
-        b.write_config(&c);
-        let out = b.run(p);
-        assert_ne!(out.status, 0, "uid 1000 wrote to /etc\n{}", out.describe());
-        assert!(out.stderr.contains("Permission denied"), "{}", out.describe());
-    }
-}
-
-#[test]
-fn bundle_readonly_root_and_tmpfs() {
-    let Some(bb) = need_busybox("bundle_readonly_root_and_tmpfs") else { return };
-    let b = Bundle::new(&bb);
-    for p in PLATFORMS {
-        let out = b.run_args(p, &["/bin/touch", "/newfile"]);
-        assert_ne!(out.status, 0, "touch on a read-only root succeeded\n{}", out.describe());
-        assert!(out.stderr.contains("Read-only file system"), "{}", out.describe());
-        let out = b.run_args(p, &["/bin/mkdir", "/bin/newdir"]);
-        assert_ne!(out.status, 0, "{}", out.describe());
-        assert!(out.stderr.contains("Read-only file system"), "{}", out.describe());
-        // tmpfs at /tmp is writable; the last command is exec'd by sh.
-        assert_stdout(&b.run_args(p, &["/bin/sh", "-c", "echo hi > /tmp/f && cat /tmp/f"]), "hi\n");
-        // A writable root gets an overlay: writes work, the bundle is untouched.
-        let mut c = config(&["/bin/sh", "-c", "echo new > /created && cat /created"]);
-        c.readonly = false;
-        b.write_config(&c);
-        assert_stdout(&b.run(p), "new\n");
-        assert!(!b.rootfs().join("created").exists(), "a write reached the bundle's rootfs");
-        // /proc is mounted.
-        let out = b.run_args(p, &["/bin/cat", "/proc/self/status"]);
-        assert_status(&out, 0);
-        assert!(out.stdout.lines().any(|l| l.starts_with("Name:")), "{}", out.describe());
-    }
-}
-
-#[test]
-fn bundle_bind_mounts() {
-    let Some(bb) = need_busybox("bundle_bind_mounts") else { return };
-    let b = Bundle::new(&bb);
-    let rw = TempDir::new("bind-rw");
-    let ro = TempDir::new("bind-ro");
-    std::fs::write(ro.path().join("file"), "read-only content\n").expect("write");
-    let mut c = config(&["/bin/sh", "-c", "echo data > /mnt/rw/out && cat /mnt/ro/file /mnt/rw/out"]);
-    c.mounts.push(mount("/mnt/rw", "bind", rw.path().to_str().expect("utf-8"), &["rbind", "rw"]));
-    c.mounts.push(mount("/mnt/ro", "bind", ro.path().to_str().expect("utf-8"), &["rbind", "ro"]));
-    for p in PLATFORMS {
-        let _ = std::fs::remove_file(rw.path().join("out"));
-        b.write_config(&c);
-        assert_stdout(&b.run(p), "read-only content\ndata\n");
-        assert_eq!(
-            std::fs::read_to_string(rw.path().join("out")).unwrap_or_default(),
-            "data\n",
-            "rw bind mount write did not reach the host"
-        );
-        let mut c2 = c.clone();
-        c2.args = vec!["/bin/touch".into(), "/mnt/ro/new".into()];
-        b.write_config(&c2);
-        let out = b.run(p);
-        assert_ne!(out.status, 0, "write to a ro bind mount succeeded\n{}", out.describe());
-        assert!(out.stderr.contains("Read-only file system"), "{}", out.describe());
-        assert!(!ro.path().join("new").exists(), "a write reached the ro bind source");
-    }
-}
-
-/// Symlinks in the rootfs that point out of it, /proc/self/root, and `..`
-/// from the root: nothing outside the rootfs is visible.
-#[test]
-fn bundle_escape_attempts() {
-    let Some(bb) = need_busybox("bundle_escape_attempts") else { return };
-    let b = Bundle::new(&bb);
-    let root = b.rootfs();
-    let marker = b.marker();
-    let marker_abs = marker.to_str().expect("utf-8").to_string();
-    let ups = "../".repeat(20);
-    let links: Vec<(&str, String)> = vec![
-        ("esc_abs_shadow", "/../../../../etc/shadow".into()),
-        ("esc_rel_shadow", format!("{ups}etc/shadow")),
-        ("esc_marker_rel", "../secret-marker".into()),
-        ("esc_marker_deep", format!("{ups}{}", marker_abs.trim_start_matches('/'))),
-        ("esc_marker_abs", marker_abs.clone()),
-        ("esc_marker_dotdot_abs", format!("/../../..{marker_abs}")),
-        ("esc_updir", "../../../..".into()),
-    ];
-    for (name, target) in &links {
-        std::os::unix::fs::symlink(target, root.join(name)).expect("symlink");
-    }
-    // The attempts are meaningful: on the host these links do reach the marker.
-    for name in ["esc_marker_rel", "esc_marker_deep", "esc_marker_abs", "esc_marker_dotdot_abs"] {
-        let got = std::fs::read_to_string(root.join(name)).unwrap_or_default();
-        assert_eq!(got.trim(), MARKER, "test setup: {name} does not reach the marker on the host");
-    }
-    let bundle_name = b.path().file_name().expect("name").to_str().expect("utf-8").to_string();
-    let attempts: Vec<Vec<String>> = vec![
-        vec!["/bin/cat".into(), "/esc_abs_shadow".into()],
-        vec!["/bin/cat".into(), "/esc_rel_shadow".into()],
-        vec!["/bin/cat".into(), "/esc_marker_rel".into()],
-        vec!["/bin/cat".into(), "/esc_marker_deep".into()],
-        vec!["/bin/cat".into(), "/esc_marker_abs".into()],
-        vec!["/bin/cat".into(), "/esc_marker_dotdot_abs".into()],
-        vec!["/bin/cat".into(), "/esc_updir/secret-marker".into()],
-        vec!["/bin/cat".into(), format!("/esc_updir{marker_abs}")],
-        vec!["/bin/cat".into(), format!("/../../../..{marker_abs}")],
-        vec!["/bin/cat".into(), format!("/proc/self/root/..{marker_abs}")],
-        vec!["/bin/cat".into(), format!("/proc/self/root/../{bundle_name}/secret-marker")],
-        vec!["/bin/cat".into(), format!("/proc/1/root{marker_abs}")],
-        vec!["/bin/cat".into(), format!("/proc/self/cwd/../../..{marker_abs}")],
-        vec!["/bin/sh".into(), "-c".into(), format!("cd /; cd ..; cd ../../..; cd esc_updir; cd ..; exec cat ./secret-marker ./{bundle_name}/secret-marker .{marker_abs}")],
-    ];
-    // What `ls /` may show: the rootfs entries and the mount points.
-    let mut allowed: Vec<String> = std::fs::read_dir(&root)
-        .expect("read_dir")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    allowed.sort();
-    for p in PLATFORMS {
-        for args in &attempts {
-            let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-            let out = b.run_args(p, &argv);
-            assert!(!out.timed_out, "{}", out.describe());
-            assert!(
-                !out.stdout.contains(MARKER),
-                "ESCAPE: {argv:?} read the marker outside the rootfs\n{}",
-                out.describe()
-            );
-            assert!(
-                !out.stdout.contains("root:$") && !out.stdout.contains("root:*:"),
-                "ESCAPE: {argv:?} read /etc/shadow\n{}",
-                out.describe()
-            );
-            assert!(!out.stderr.contains("panicked"), "{}", out.describe());
-        }
-        // Listing through the updir link shows the rootfs itself.
-        for dir in ["/esc_updir/", "/esc_updir/..", "/proc/self/root/..", "/.."] {
-            let out = b.run_args(p, &["/bin/ls", "-a", dir]);
-            assert_status(&out, 0);
-            for name in out.stdout.lines() {
-                assert!(
-                    name == "." || name == ".." || allowed.iter().any(|a| a == name),
-                    "ESCAPE: `ls -a {dir}` shows {name:?}, not in the rootfs\n{}",
-                    out.describe()
-                );
-            }
-        }
-        // The root's parent is the root.
-        let out = b.run_args(p, &["/bin/sh", "-c", "cd /; cd ..; cd ..; cd ../../..; pwd; exec ls -a"]);
-        assert_status(&out, 0);
-        let mut lines = out.stdout.lines();
-        assert_eq!(lines.next(), Some("/"), "{}", out.describe());
-        for name in lines {
-            assert!(
-                name == "." || name == ".." || allowed.iter().any(|a| a == name),
-                "`ls -a` of the root shows {name:?}, not in the rootfs\n{}",
-                out.describe()
-            );
-        }
-        // /proc/self/root/etc/hostname is the rootfs's file, not the host's.
-        assert_stdout(&b.run_args(p, &["/bin/cat", "/proc/self/root/etc/hostname"]), "rootfs-hostname-file\n");
-        assert_stdout(&b.run_args(p, &["/bin/readlink", "/proc/self/root"]), "/\n");
-        assert_stdout(&b.run_args(p, &["/bin/cat", "/esc_updir/etc/hostname"]), "rootfs-hostname-file\n");
-    }
-    assert_eq!(std::fs::read_to_string(&marker).expect("marker"), format!("{MARKER}\n"));
-}
-
-/// Each bad bundle gives a non-zero exit and a one-line error, no panic.
-#[test]
-fn bundle_bad_input() {
-    let Some(bb) = need_busybox("bundle_bad_input") else { return };
-    for p in PLATFORMS {
-        // Missing bundle directory.
-        let missing = tmp().join(tests::unique("no-such-bundle"));
-        let (mut c, _state) = runsc_lite(p);
-        c.arg("run").arg(&missing).stdin(Stdio::null());
-        assert_one_line_error(&run_with_timeout(&mut c, timeout()));
-        let (mut c, _state) = runsc_lite(p);
-        c.arg("run").arg("--bundle").arg(&missing).arg("id1").stdin(Stdio::null());
-        assert_one_line_error(&run_with_timeout(&mut c, timeout()));
-        // Directory without config.json.
-        let b = Bundle::new(&bb);
-        assert_one_line_error(&b.run(p));
-        // Malformed JSON.
-        b.write_raw_config("{ \"ociVersion\": \"1.0.2\", \"process\": { \"args\": [\"/bin/true\" ");
-        assert_one_line_error(&b.run(p));
-        b.write_raw_config("not json at all\n");
-        assert_one_line_error(&b.run(p));
-        // Wrong types.
-        b.write_raw_config("{ \"ociVersion\": \"1.0.2\", \"process\": { \"args\": \"/bin/true\", \"cwd\": \"/\", \"user\": {\"uid\": 0, \"gid\": 0} }, \"root\": { \"path\": \"rootfs\" } }");
-        assert_one_line_error(&b.run(p));
-        // No root at all; root without a path; root.path that does not exist.
-        let good = config(&["/bin/true"]).to_json();
-        b.write_raw_config(&good.replace("\"root\": { \"path\": \"rootfs\", \"readonly\": true },", ""));
-        assert_one_line_error(&b.run(p));
-        b.write_raw_config(
-            &good.replace("\"root\": { \"path\": \"rootfs\", \"readonly\": true }", "\"root\": { \"readonly\": true }"),
-        );
-        assert_one_line_error(&b.run(p));
-        b.write_raw_config(&good.replace("\"path\": \"rootfs\"", "\"path\": \"no-such-rootfs\""));
-        assert_one_line_error(&b.run(p));
-        // Empty args; relative cwd; missing executable.
-        b.write_config(&config(&[]));
-        assert_one_line_error(&b.run(p));
-        let mut c = config(&["/bin/true"]);
-        c.cwd = "relative/dir".into();
-        b.write_config(&c);
-        assert_one_line_error(&b.run(p));
-        let out = b.run_args(p, &["/bin/no-such-program"]);
-        assert_ne!(out.status, 0, "{}", out.describe());
-        assert_no_panic(&out);
-        // A relative mount destination.
-        let mut c = config(&["/bin/true"]);
-        c.mounts.push(mount("relative/mnt", "tmpfs", "tmpfs", &[]));
-        b.write_config(&c);
-        assert_one_line_error(&b.run(p));
-        // A bind mount whose source does not exist.
-        let mut c = config(&["/bin/true"]);
-        c.mounts.push(mount("/mnt/rw", "bind", "/no/such/source/dir", &["rbind"]));
-        b.write_config(&c);
-        assert_one_line_error(&b.run(p));
-        // A destination with .. in it.
-        let mut c = config(&["/bin/true"]);
-        c.mounts.push(mount("/mnt/../../../../tmp/x", "tmpfs", "tmpfs", &[]));
-        b.write_config(&c);
-        let out = b.run(p);
-        assert_no_panic(&out);
-        // The good config still works after all that.
-        b.write_config(&config(&["/bin/echo", "still fine"]));
-        assert_stdout(&b.run(p), "still fine\n");
-        // `run` with no bundle at all.
-        let (mut c, _state) = runsc_lite(p);
-        c.arg("run").stdin(Stdio::null()).current_dir(tmp());
-        assert_one_line_error(&run_with_timeout(&mut c, timeout()));
-    }
-}
-
-fn assert_no_panic(out: &RunOutput) {
-    let e = out.stderr.to_lowercase();
-    assert!(
-        !e.contains("panicked") && !e.contains("backtrace") && !out.timed_out,
-        "runsc-lite panicked or hung\n{}",
-        out.describe()
-    );
-}
-
-/// Non-zero exit, exactly one non-empty line on stderr, no panic.
-#[track_caller]
-fn assert_one_line_error(out: &RunOutput) {
-    assert_no_panic(out);
-    assert_ne!(out.status, 0, "expected a failure\n{}", out.describe());
-    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected a one-line error on stderr\n{}", out.describe());
-    assert!(out.status < 128, "killed by a signal instead of exiting with an error\n{}", out.describe());
-}
-
 /// Timekeeping goes through our vDSO: a program reading the clocks in a
 /// loop makes no clock_gettime/gettimeofday/time syscalls.
 #[test]
@@ -999,32 +528,30 @@ fn timekeeping_does_not_trap() {
     }
 }
 
-/// MAP_SHARED writes to a file on an rw bind mount reach the host file,
-/// byte for byte as a native run leaves it (`tests/guest/mm_shared_file.c`
-/// with its scratch directory on the mount).
+/// `do` finds the executable in PATH but passes argv as typed: `$0` of a
+/// shell is the name the user gave, as when a shell runs the command.
 #[test]
-fn bundle_shared_file_mapping_reaches_host() {
-    let Some(bb) = need_busybox("bundle_shared_file_mapping_reaches_host") else { return };
-    if let Err(e) = tests::have_gcc() {
-        skip("bundle_shared_file_mapping_reaches_host", &e);
+fn do_keeps_argv_as_typed() {
+    if !need_file("do_keeps_argv_as_typed", "/bin/bash") {
         return;
     }
-    let bin = tests::build_guest("mm_shared_file", tests::Link::Static);
-    let native_dir = TempDir::new("mmap-native");
-    let native = run_native(&bin, &[native_dir.path().to_str().expect("utf-8")], &tmp());
-    assert_status(&native, 0);
-    let want = std::fs::read(native_dir.path().join("f")).expect("native run's file");
-    let b = Bundle::new(&bb);
-    std::fs::copy(&bin, b.rootfs().join("bin/mm_shared_file")).expect("copy guest");
-    let rw = TempDir::new("mmap-rw");
-    let mut c = config(&["/bin/mm_shared_file", "/mnt/rw"]);
-    c.mounts.push(mount("/mnt/rw", "bind", rw.path().to_str().expect("utf-8"), &["rbind", "rw"]));
-    b.write_config(&c);
     for p in PLATFORMS {
-        let _ = std::fs::remove_file(rw.path().join("f"));
-        let out = b.run(p);
-        assert_same(&native, &out);
-        let got = std::fs::read(rw.path().join("f")).unwrap_or_default();
-        assert!(got == want, "{p}: host file differs from the native run's: {got:?} vs {want:?}");
+        assert_stdout(&run_do(p, &["bash", "-c", "echo $0"], &tmp()), "bash\n");
+        assert_stdout(&run_do(p, &["cat", "/proc/self/cmdline"], &tmp()), "cat\0/proc/self/cmdline\0");
+        assert_stdout(&run_do(p, &["/bin/bash", "-c", "echo $0"], &tmp()), "/bin/bash\n");
+    }
+}
+
+/// Network modes that are not served yet are refused, not ignored.
+#[test]
+fn unserved_network_modes_are_errors() {
+    for p in PLATFORMS {
+        for mode in ["host", "sandbox"] {
+            let (mut c, _state) = runsc_lite(p);
+            c.arg(format!("--network={mode}")).args(["do", "/bin/true"]).stdin(Stdio::null());
+            let out = run_with_timeout(&mut c, timeout());
+            assert_one_line_error(&out);
+            assert!(out.stderr.contains("not served"), "{}", out.describe());
+        }
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::inode::InodeRef;
 use crate::Creds;
-use abi::flags::{MAXSYMLINKS, PATH_MAX, S_IFDIR, S_IFLNK, S_IFMT};
+use abi::flags::{MAXSYMLINKS, PATH_MAX, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use abi::Errno;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -64,6 +64,10 @@ impl Dentry {
 
     pub fn is_dir(&self) -> bool {
         self.inode.stat().map(|s| s.st_mode & S_IFMT == S_IFDIR).unwrap_or(false)
+    }
+
+    pub fn is_regular(&self) -> bool {
+        self.inode.stat().map(|s| s.st_mode & S_IFMT == S_IFREG).unwrap_or(false)
     }
 }
 

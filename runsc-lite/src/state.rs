@@ -1,0 +1,181 @@
+//! Container ids and the state directory under `--root`.
+//!
+//! A container's state lives in `<root>/<id>/`: `state.json` (the OCI
+//! state) and `lock`, which the owning runsc-lite holds an exclusive
+//! `flock` on for the container's life. runsc-lite creates that directory
+//! itself and, when the container ends, removes exactly the two files it
+//! wrote and then the directory if it is empty: nothing it did not create
+//! is ever removed, whatever the id or `--root` say.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// Longest container id: one path component (NAME_MAX).
+pub const MAX_ID_LEN: usize = 255;
+
+const STATE_FILE: &str = "state.json";
+const LOCK_FILE: &str = "lock";
+
+/// Accepts the ids runc accepts: letters, digits, `_`, `+`, `-` and `.`,
+/// not starting with `.`, at most [`MAX_ID_LEN`] bytes. Such an id is one
+/// path component that is neither `.` nor `..`, so `<root>/<id>` never
+/// leaves `<root>`.
+pub fn validate_id(id: &str) -> Result<(), String> {
+    let charset = id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'));
+    if id.is_empty() || id.len() > MAX_ID_LEN || id.starts_with('.') || !charset {
+        return Err(format!(
+            "invalid container id {id:?}: use letters, digits, '_', '+', '-' and '.', not starting with '.', \
+             at most {MAX_ID_LEN} characters"
+        ));
+    }
+    Ok(())
+}
+
+/// The state root given by `--root`: created (mode 0700) when missing,
+/// refused when it exists and is not a directory.
+pub fn prepare_root(root: &Path) -> Result<(), String> {
+    match std::fs::metadata(root) {
+        Ok(md) if md.is_dir() => Ok(()),
+        Ok(_) => Err(format!("--root {}: not a directory", root.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(|e| format!("--root {}: cannot create it: {e}", root.display())),
+        Err(e) => Err(format!("--root {}: {e}", root.display())),
+    }
+}
+
+/// A container's claim on `<root>/<id>/`, held while it runs.
+pub struct ContainerState {
+    dir: PathBuf,
+    /// Holds the exclusive flock that tells other runsc-lite commands the
+    /// container is alive.
+    _lock: File,
+}
+
+impl ContainerState {
+    /// Claims `<root>/<id>/` for a new container: the directory must not
+    /// exist, or be the leftover of a runsc-lite that died (holding only
+    /// our own files, its lock free). Anything else is "container ID
+    /// already exists".
+    pub fn create(root: &Path, id: &str) -> Result<ContainerState, String> {
+        validate_id(id)?;
+        prepare_root(root)?;
+        let dir = root.join(id);
+        let exists = || format!("container ID already exists: {id} (state in {})", dir.display());
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let lock = Self::reclaim_stale(&dir).ok_or_else(exists)?;
+                return Ok(ContainerState { dir, _lock: lock });
+            }
+            Err(e) => return Err(format!("creating state directory {}: {e}", dir.display())),
+        }
+        let lock = open_nofollow(&dir.join(LOCK_FILE), true)
+            .map_err(|e| format!("creating {}: {e}", dir.join(LOCK_FILE).display()))?;
+        // Blocking: a second runsc-lite that found our directory may hold
+        // the lock for the moment it takes to see there is no state.json.
+        flock(&lock, libc::LOCK_EX).map_err(|e| format!("locking {}: {e}", dir.join(LOCK_FILE).display()))?;
+        Ok(ContainerState { dir, _lock: lock })
+    }
+
+    /// The lock of a dead runsc-lite's directory, now ours, or None when
+    /// the directory is alive, is not a plain directory, or holds files
+    /// that are not ours.
+    fn reclaim_stale(dir: &Path) -> Option<File> {
+        let md = std::fs::symlink_metadata(dir).ok()?;
+        if !md.is_dir() {
+            return None;
+        }
+        let ours = std::fs::read_dir(dir)
+            .ok()?
+            .all(|e| e.map(|e| e.file_name() == STATE_FILE || e.file_name() == LOCK_FILE).unwrap_or(false));
+        if !ours || !dir.join(STATE_FILE).is_file() {
+            return None;
+        }
+        let lock = open_nofollow(&dir.join(LOCK_FILE), false).ok()?;
+        flock(&lock, libc::LOCK_EX | libc::LOCK_NB).ok()?;
+        tracing::warn!("{}: reusing the state of a runsc-lite that is gone", dir.display());
+        Some(lock)
+    }
+
+    /// Writes the OCI state (`status` "running", `pid` this process).
+    pub fn write_running(&self, id: &str, bundle: &Path) -> Result<(), String> {
+        let bundle = bundle.canonicalize().unwrap_or_else(|_| bundle.to_path_buf());
+        let state = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "id": id,
+            "status": "running",
+            "pid": std::process::id(),
+            "bundle": bundle.to_string_lossy(),
+        });
+        let path = self.dir.join(STATE_FILE);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        writeln!(f, "{state}").map_err(|e| format!("writing {}: {e}", path.display()))
+    }
+}
+
+impl Drop for ContainerState {
+    fn drop(&mut self) {
+        // Only the names we create, then the directory only if that left
+        // it empty (remove_dir is not recursive).
+        let _ = std::fs::remove_file(self.dir.join(STATE_FILE));
+        let _ = std::fs::remove_file(self.dir.join(LOCK_FILE));
+        if let Err(e) = std::fs::remove_dir(&self.dir) {
+            tracing::warn!("state directory {} left in place: {e}", self.dir.display());
+        }
+    }
+}
+
+fn open_nofollow(path: &Path, create: bool) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+fn flock(f: &File, op: i32) -> std::io::Result<()> {
+    loop {
+        // SAFETY: flock(2) on a descriptor this File owns; no memory is passed.
+        let r = unsafe { libc::flock(f.as_raw_fd(), op) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "abc-1", "x.y", "A_b+c", "0", &"a".repeat(MAX_ID_LEN)] {
+            assert!(validate_id(ok).is_ok(), "{ok:?}");
+        }
+        for bad in
+            ["", ".", "..", ".hidden", "../x", "a/b", "/abs", "a b", "a\0b", "ü", "a\n", &"a".repeat(MAX_ID_LEN + 1)]
+        {
+            let e = validate_id(bad).expect_err(bad);
+            assert!(e.starts_with("invalid container id"), "{e}");
+        }
+    }
+}

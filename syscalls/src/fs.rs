@@ -4,7 +4,8 @@ use abi::flags::*;
 use abi::{Errno, Iovec, Stat};
 use sentry::table::{DirFd, Fd, Flags, PathAddr, UserAddr};
 use sentry::{SysResult, Task};
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
+use vfs::fdtable::FilePos;
 use vfs::{DentryRef, FileOps, Follow, OpenFile, SetAttr};
 
 /// Largest chunk moved between guest memory and a file in one step.
@@ -150,6 +151,15 @@ fn access_ok(buf: UserAddr, count: u64) -> Result<(), Errno> {
 /// The top of the x86-64 user address space (TASK_SIZE_MAX).
 const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 
+/// The file-position lock, taken only where Linux takes it (f_pos_lock):
+/// a seekable file read or written at its own offset. Pipes, FIFOs and
+/// other streams do not lock it: a reader blocked in one must not leave a
+/// second user of the same description stuck on this mutex, where neither
+/// signals nor SIGKILL could reach it.
+fn lock_pos_for_io(f: &OpenFile, seekable: bool, off: Option<u64>) -> Option<MutexGuard<'_, FilePos>> {
+    (seekable && off.is_none()).then(|| f.lock_pos())
+}
+
 fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64>) -> SysResult {
     access_ok(buf, count)?;
     let count = count.min(MAX_RW_COUNT) as usize;
@@ -157,10 +167,10 @@ fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64
         return Ok(0);
     }
     let seekable = f.ops.seekable();
-    let mut pos = f.lock_pos();
+    let mut pos = lock_pos_for_io(f, seekable, off);
     let mut at = match off {
         Some(o) => o,
-        None => pos.offset,
+        None => pos.as_ref().map_or(0, |p| p.offset),
     };
     if seekable {
         task.kernel.shared_files.before_read(f, at, count as u64);
@@ -192,8 +202,8 @@ fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64
             break;
         }
     }
-    if off.is_none() && seekable {
-        pos.offset = at;
+    if let Some(p) = pos.as_mut() {
+        p.offset = at;
     }
     Ok(done as u64)
 }
@@ -208,11 +218,11 @@ fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u6
         return Ok(count as u64);
     }
     let seekable = f.ops.seekable();
-    let mut pos = f.lock_pos();
+    let mut pos = lock_pos_for_io(f, seekable, off);
     let mut at = match off {
         Some(o) => o,
         None if seekable && f.flags() & O_APPEND != 0 => f.ops.size()?,
-        None => pos.offset,
+        None => pos.as_ref().map_or(0, |p| p.offset),
     };
     let mut chunk = vec![0u8; count.min(IO_CHUNK)];
     let mut done = 0usize;
@@ -241,8 +251,8 @@ fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u6
             break;
         }
     }
-    if off.is_none() && seekable {
-        pos.offset = at;
+    if let Some(p) = pos.as_mut() {
+        p.offset = at;
     }
     Ok(done as u64)
 }

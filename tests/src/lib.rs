@@ -658,6 +658,7 @@ pub const GUESTS: &[Guest] = &[
     Guest { mask: PROC_INFO_MASK, sandbox_expect: PROC_INFO_EXPECT, ..g("proc_info", "proc_info", Link::Static) },
     Guest { mask: PROC_INFO_MASK, sandbox_expect: PROC_INFO_EXPECT, ..g("proc_info_dyn", "proc_info", Link::Dynamic) },
     g("pipes", "pipes", Link::Static),
+    g("pipe_shared", "pipe_shared", Link::Static),
     g("devfiles", "devfiles", Link::Static),
     g("stdio", "stdio", Link::Static),
     g("badptr", "badptr", Link::Static),

@@ -31,6 +31,7 @@ conformance! {
     proc_info,
     proc_info_dyn,
     pipes,
+    pipe_shared,
     devfiles,
     stdio,
     badptr,

@@ -15,6 +15,7 @@ pub mod procfs;
 pub mod sharedfile;
 pub mod signal;
 pub mod signalfd;
+pub mod strace;
 pub mod table;
 pub mod task;
 pub mod vdso;

@@ -13,21 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use vfs::FdTable;
 
-pub const CLONE_VM: u64 = 0x100;
-pub const CLONE_FS: u64 = 0x200;
-pub const CLONE_FILES: u64 = 0x400;
-pub const CLONE_SIGHAND: u64 = 0x800;
-pub const CLONE_PTRACE: u64 = 0x2000;
-pub const CLONE_VFORK: u64 = 0x4000;
-pub const CLONE_PARENT: u64 = 0x8000;
-pub const CLONE_THREAD: u64 = 0x10000;
-pub const CLONE_SYSVSEM: u64 = 0x40000;
-pub const CLONE_SETTLS: u64 = 0x80000;
-pub const CLONE_PARENT_SETTID: u64 = 0x10_0000;
-pub const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
-pub const CLONE_DETACHED: u64 = 0x40_0000;
-pub const CLONE_UNTRACED: u64 = 0x80_0000;
-pub const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+pub use abi::flags::{
+    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_FILES, CLONE_FS, CLONE_PARENT, CLONE_PARENT_SETTID,
+    CLONE_PTRACE, CLONE_SETTLS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_UNTRACED, CLONE_VFORK, CLONE_VM,
+};
 /// All the CLONE_NEW* namespace flags.
 const CLONE_NEW_ANY: u64 = 0x7e02_0000 | 0x0200_0000 | 0x8000_0000;
 
@@ -338,12 +327,8 @@ pub enum WaitFor {
     Pgid(i32),
 }
 
-pub const WNOHANG: u32 = 1;
-/// WUNTRACED (wait4) and WSTOPPED (waitid).
-pub const WSTOPPED: u32 = 2;
-pub const WEXITED: u32 = 4;
-pub const WCONTINUED: u32 = 8;
-pub const WNOWAIT: u32 = 0x0100_0000;
+// WSTOPPED is WUNTRACED to wait4.
+pub use abi::flags::{WCONTINUED, WEXITED, WNOHANG, WNOWAIT, WSTOPPED};
 
 /// A child's pid, what happened to it, and its CPU time (user, system ns).
 pub type Waited = (i32, WaitEvent, (u64, u64));

@@ -105,10 +105,7 @@ impl FromArg for PathAddr {
         PathAddr(raw)
     }
     fn describe(raw: u64, task: &Task) -> String {
-        match task.mm().read_cstr(raw, 256) {
-            Ok(s) => format!("{:?}", String::from_utf8_lossy(&s)),
-            Err(_) => format!("{:#x}", raw),
-        }
+        crate::strace::path(task, raw)
     }
 }
 
@@ -246,10 +243,14 @@ impl SyscallTable {
         }
     }
 
-    /// "name(arg, arg, ...)" for --strace.
+    /// "name(arg, arg, ...)" for --strace: decoded as `strace::formats`
+    /// lists for the number, else by the handler's argument types.
     pub fn describe_call(&self, task: &Task, nr: u64, args: &[u64; 6]) -> String {
         match self.entries.get(nr as usize) {
-            Some(e) if !e.name.is_empty() => format!("{}({})", e.name, (e.describe)(task, args)),
+            Some(e) if !e.name.is_empty() => {
+                let shown = crate::strace::describe_args(task, nr, args).unwrap_or_else(|| (e.describe)(task, args));
+                format!("{}({shown})", e.name)
+            }
             _ => format!("syscall_{nr}({})", describe_raw(task, args)),
         }
     }

@@ -216,7 +216,7 @@ impl Task {
                     let desc = if strace { Some(table.describe_call(self, nr, &args)) } else { None };
                     let r = table.dispatch(self, nr, &args);
                     if let Some(d) = desc {
-                        log_strace(self.tid, &d, &r);
+                        log_strace(self.tid, nr, &d, &r);
                     }
                     // execve success replaces the registers; leave them.
                     if !(r.is_ok() && nr as usize == abi::sysno::EXECVE) {
@@ -330,16 +330,36 @@ impl Task {
     }
 }
 
-fn log_strace(tid: i32, call: &str, r: &Result<u64, Errno>) {
+fn log_strace(tid: i32, nr: u64, call: &str, r: &Result<u64, Errno>) {
+    let nr = usize::try_from(nr).unwrap_or(usize::MAX);
+    // rt_sigreturn "returns" the interrupted call's result, errors included.
+    let r = match *r {
+        Ok(v) if nr == abi::sysno::RT_SIGRETURN && (-4095..0).contains(&(v as i64)) => Err(Errno(-(v as i64) as i32)),
+        other => other,
+    };
     match r {
-        Ok(v) if *v > 0xffff_ffff => tracing::info!(target: "strace", "[{tid}] {call} = {v:#x}"),
+        // These never return to the caller; strace prints "?".
+        _ if nr == abi::sysno::EXIT || nr == abi::sysno::EXIT_GROUP => {
+            tracing::info!(target: "strace", "[{tid}] {call} = ?")
+        }
+        Err(e) if (512..=516).contains(&e.0) => {
+            tracing::info!(target: "strace", "[{tid}] {call} = ? {e} ({})", errno_text(e))
+        }
+        Ok(v) if v > 0xffff_ffff => tracing::info!(target: "strace", "[{tid}] {call} = {v:#x}"),
         Ok(v) => tracing::info!(target: "strace", "[{tid}] {call} = {v}"),
-        Err(e) => tracing::info!(target: "strace", "[{tid}] {call} = -1 {e} ({})", errno_text(*e)),
+        Err(e) => tracing::info!(target: "strace", "[{tid}] {call} = -1 {e} ({})", errno_text(e)),
     }
 }
 
 fn errno_text(e: Errno) -> String {
-    std::io::Error::from_raw_os_error(e.0).to_string().split(" (os error").next().unwrap_or("").to_string()
+    // The kernel-internal restart codes have no libc text; these are strace's.
+    match e {
+        Errno::ERESTARTSYS => "To be restarted if SA_RESTART is set".into(),
+        Errno::ERESTARTNOINTR => "To be restarted".into(),
+        Errno::ERESTARTNOHAND => "To be restarted if no handler".into(),
+        Errno::ERESTART_RESTARTBLOCK => "Interrupted by signal".into(),
+        _ => std::io::Error::from_raw_os_error(e.0).to_string().split(" (os error").next().unwrap_or("").to_string(),
+    }
 }
 
 /// What a signal does when nobody handles it.

@@ -115,11 +115,7 @@ pub fn build_table() -> SyscallTable {
     t.register(TIMERFD_GETTIME, Full, event::timerfd_gettime);
     t.register(EPOLL_CREATE, Full, event::epoll_create);
     t.register(EPOLL_CREATE1, Full, event::epoll_create1);
-    t.register(
-        EPOLL_CTL,
-        Partial("readiness is sampled, not event-driven; EPOLLEXCLUSIVE is ignored"),
-        event::epoll_ctl,
-    );
+    t.register(EPOLL_CTL, Partial("EPOLLEXCLUSIVE is accepted and ignored"), event::epoll_ctl);
     t.register(EPOLL_WAIT, Partial("EPOLLEXCLUSIVE and EPOLLWAKEUP are accepted and ignored"), event::epoll_wait);
     t.register(EPOLL_PWAIT, Partial("EPOLLEXCLUSIVE and EPOLLWAKEUP are accepted and ignored"), event::epoll_pwait);
 
@@ -240,21 +236,17 @@ pub fn build_table() -> SyscallTable {
     t.register(SIGNALFD, Full, signal::signalfd);
     t.register(SIGNALFD4, Full, signal::signalfd4);
     t.register(SIGALTSTACK, Full, signal::sigaltstack);
-    t.register(KILL, Partial("stop signals do not stop (no job control yet)"), signal::kill);
+    t.register(KILL, Partial("no permission check: any process may signal any other of the sandbox"), signal::kill);
     t.register(TGKILL, Full, signal::tgkill);
     t.register(TKILL, Full, signal::tkill);
-    t.register(
-        WAIT4,
-        Partial("exits only: stopped/continued children are not reported; rusage is zero"),
-        signal::wait4,
-    );
-    t.register(WAITID, Partial("exits only: stopped/continued children are not reported"), signal::waitid);
+    t.register(WAIT4, Full, signal::wait4);
+    t.register(WAITID, Full, signal::waitid);
     t.register(
         CLONE,
-        Partial("processes only (CLONE_THREAD is EAGAIN); CLONE_VM without CLONE_THREAD copies memory"),
+        Partial("CLONE_VM without CLONE_THREAD copies memory instead of sharing it; CLONE_NEW* is EPERM"),
         process::clone,
     );
-    t.register(FORK, Partial("the address space is copied (touched pages only), not copy-on-write"), process::fork);
+    t.register(FORK, Full, process::fork);
     t.register(VFORK, Partial("the address space is copied; the parent waits for exec or exit"), process::vfork);
     t.register(FUTEX, Partial("no PI futexes (LOCK_PI/UNLOCK_PI are ENOSYS)"), signal::futex);
 

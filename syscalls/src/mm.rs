@@ -193,8 +193,7 @@ pub fn madvise(task: &mut Task, addr: UserAddr, len: u64, advice: i32) -> SysRes
         return Err(Errno::EINVAL);
     }
     let len = page_up(len).ok_or(Errno::EINVAL)?;
-    const MADV_DONTNEED: i32 = 4;
-    const MADV_FREE: i32 = 8;
+    use abi::flags::{MADV_DONTNEED, MADV_FREE};
     match advice {
         0..=3 | 9..=19 | 100..=101 => Ok(0),
         MADV_DONTNEED | MADV_FREE => {

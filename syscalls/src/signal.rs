@@ -1,6 +1,11 @@
-//! Signal syscalls. Dispositions and masks are kept; delivery runs the
-//! default action (handlers come with the processes-and-signals work).
+//! Signal syscalls: dispositions, masks, sending (kill, tgkill, queued
+//! signals), waiting (wait4, waitid, sigsuspend, sigtimedwait), signalfd,
+//! and futex.
 
+use abi::flags::{
+    FUTEX_CLOCK_REALTIME, FUTEX_CMP_REQUEUE, FUTEX_REQUEUE, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE,
+    FUTEX_WAKE_BITSET, FUTEX_WAKE_OP,
+};
 use abi::signal::*;
 use abi::{Errno, KSigaction, StackT};
 use sentry::kernel::lock;
@@ -315,15 +320,6 @@ pub fn waitid(task: &mut Task, idtype: i32, id: i32, info: UserAddr, options: i3
     }
     Ok(0)
 }
-
-const FUTEX_WAIT: i32 = 0;
-const FUTEX_WAKE: i32 = 1;
-const FUTEX_REQUEUE: i32 = 3;
-const FUTEX_CMP_REQUEUE: i32 = 4;
-const FUTEX_WAKE_OP: i32 = 5;
-const FUTEX_WAIT_BITSET: i32 = 9;
-const FUTEX_WAKE_BITSET: i32 = 10;
-const FUTEX_CLOCK_REALTIME: i32 = 256;
 
 pub fn futex(
     task: &mut Task,

@@ -24,9 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The platforms every sandboxed test runs on. Add "systrap" (or "kvm")
-/// here when it exists and every conformance and workload test runs on it
-/// too.
+/// The platforms every sandboxed test runs on; a new one (kvm) added here
+/// runs every conformance and workload test too.
 pub const PLATFORMS: &[&str] = &["systrap", "ptrace"];
 
 /// Default time limit of one run (native or sandboxed).

@@ -528,6 +528,53 @@ fn timekeeping_does_not_trap() {
     }
 }
 
+/// `--strace` decodes arguments as strace(1) does: mmap protections and
+/// flags, open flags and modes, clone flags with the exit signal, and
+/// errno names on failures.
+#[test]
+fn strace_decodes_flags_by_name() {
+    let Some(bb) = need_busybox("strace_decodes_flags_by_name") else { return };
+    let bb = bb.to_str().expect("utf-8 path");
+    let created = format!("/tmp/{}", tests::unique("strace-out"));
+    let missing = format!("/{}", tests::unique("strace-missing"));
+    // dd's 1 MiB buffer is above malloc's mmap threshold: an anonymous mmap.
+    let script = format!("echo hi > {created}; cat {missing}; dd if=/dev/zero of=/dev/null bs=1M count=1; true");
+    for p in PLATFORMS {
+        let (mut cmd, _root) = runsc_lite(p);
+        cmd.args(["--strace", "do", bb, "sh", "-c", &script]).current_dir(tmp()).stdin(Stdio::null());
+        let out = run_with_timeout(&mut cmd, timeout());
+        assert_status(&out, 0);
+        let err = &out.stderr;
+        for want in [
+            "PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)",
+            &format!("openat(AT_FDCWD, \"{created}\", O_WRONLY|O_CREAT|O_TRUNC, 0666)"),
+            &format!("\"{missing}\", O_RDONLY) = -1 ENOENT (No such file or directory)"),
+            "openat(AT_FDCWD, \"/dev/zero\", O_RDONLY)",
+            "write(1, \"hi\\n\", 3) = 3",
+            "rt_sigaction(SIGCHLD, ",
+        ] {
+            assert!(err.contains(want), "{p}: no `{want}` in the strace output\n{}", out.describe());
+        }
+        let clones: Vec<&str> = err.lines().filter(|l| l.contains("] clone(")).collect();
+        assert!(
+            !clones.is_empty() && clones.iter().all(|l| l.contains("SIGCHLD, ")),
+            "{p}: clone flags without the exit signal's name\n{}",
+            out.describe()
+        );
+        // The prot argument is never left as a number.
+        for call in ["] mmap(", "] mprotect("] {
+            for line in err.lines().filter(|l| l.contains(call)) {
+                let prot = line.split(call).nth(1).and_then(|args| args.split(", ").nth(2)).unwrap_or("");
+                assert!(
+                    prot.starts_with("PROT_"),
+                    "{p}: undecoded protection `{prot}` in `{line}`\n{}",
+                    out.describe()
+                );
+            }
+        }
+    }
+}
+
 /// `do` finds the executable in PATH but passes argv as typed: `$0` of a
 /// shell is the name the user gave, as when a shell runs the command.
 #[test]

@@ -430,6 +430,28 @@ impl core::fmt::Debug for Errno {
     }
 }
 
+impl Errno {
+    /// The C library's text for this errno ("No such file or directory"),
+    /// and strace's for the kernel-internal restart codes.
+    pub fn text(self) -> String {
+        match self {
+            Errno::ERESTARTSYS => "To be restarted if SA_RESTART is set".into(),
+            Errno::ERESTARTNOINTR => "To be restarted".into(),
+            Errno::ERESTARTNOHAND => "To be restarted if no handler".into(),
+            Errno::ERESTART_RESTARTBLOCK => "Interrupted by signal".into(),
+            _ => {
+                let full = std::io::Error::from_raw_os_error(self.0).to_string();
+                full.split(" (os error").next().unwrap_or("").to_string()
+            }
+        }
+    }
+
+    /// "No such file or directory (ENOENT)", for messages to people.
+    pub fn describe(self) -> String {
+        format!("{} ({self})", self.text())
+    }
+}
+
 impl core::fmt::Display for Errno {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         core::fmt::Debug::fmt(self, f)

@@ -510,7 +510,7 @@ pub enum BootError {
     Platform(#[from] platform::PlatformError),
     #[error("{0}")]
     MemFile(#[from] crate::memfile::MemFileError),
-    #[error("cannot start {path}: {errno}")]
+    #[error("cannot start {path}: {}", errno.describe())]
     Exec { path: String, errno: Errno },
     #[error("{0}")]
     Other(String),

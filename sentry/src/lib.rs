@@ -51,10 +51,9 @@ pub struct InitSpec {
 /// sandbox's init exits.
 pub fn run_init(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<ExitStatus, BootError> {
     let root = kernel.mounts.root();
-    let cwd = kernel
-        .mounts
-        .resolve(&root, &root, &spec.cwd, vfs::Follow::Yes, &spec.creds)
-        .map_err(|e| BootError::Other(format!("working directory {:?}: {e}", String::from_utf8_lossy(&spec.cwd))))?;
+    let cwd = kernel.mounts.resolve(&root, &root, &spec.cwd, vfs::Follow::Yes, &spec.creds).map_err(|e| {
+        BootError::Other(format!("working directory {:?}: {}", String::from_utf8_lossy(&spec.cwd), e.describe()))
+    })?;
     if !cwd.is_dir() {
         return Err(BootError::Other(format!(
             "working directory {:?} is not a directory",

@@ -343,22 +343,11 @@ fn log_strace(tid: i32, nr: u64, call: &str, r: &Result<u64, Errno>) {
             tracing::info!(target: "strace", "[{tid}] {call} = ?")
         }
         Err(e) if (512..=516).contains(&e.0) => {
-            tracing::info!(target: "strace", "[{tid}] {call} = ? {e} ({})", errno_text(e))
+            tracing::info!(target: "strace", "[{tid}] {call} = ? {e} ({})", e.text())
         }
         Ok(v) if v > 0xffff_ffff => tracing::info!(target: "strace", "[{tid}] {call} = {v:#x}"),
         Ok(v) => tracing::info!(target: "strace", "[{tid}] {call} = {v}"),
-        Err(e) => tracing::info!(target: "strace", "[{tid}] {call} = -1 {e} ({})", errno_text(e)),
-    }
-}
-
-fn errno_text(e: Errno) -> String {
-    // The kernel-internal restart codes have no libc text; these are strace's.
-    match e {
-        Errno::ERESTARTSYS => "To be restarted if SA_RESTART is set".into(),
-        Errno::ERESTARTNOINTR => "To be restarted".into(),
-        Errno::ERESTARTNOHAND => "To be restarted if no handler".into(),
-        Errno::ERESTART_RESTARTBLOCK => "Interrupted by signal".into(),
-        _ => std::io::Error::from_raw_os_error(e.0).to_string().split(" (os error").next().unwrap_or("").to_string(),
+        Err(e) => tracing::info!(target: "strace", "[{tid}] {call} = -1 {e} ({})", e.text()),
     }
 }
 

@@ -336,8 +336,11 @@ int main(int argc, char **argv)
         _exit(0);
     }
     waitpid(c, NULL, 0);
+    /* The spinner may be off the CPU for a while on a loaded machine: wait
+     * for it to move, up to a deadline far beyond that. */
     long before = *(volatile long *)counter;
-    usleep(20000);
+    for (int i = 0; i < 20000 && *(volatile long *)counter == before; i++)
+        usleep(1000);
     B("parent_counter_moves", *(volatile long *)counter != before);
     stop_spinning = 1;
     pthread_join(th, NULL);

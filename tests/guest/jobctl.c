@@ -2,6 +2,7 @@
  * its threads, and how the parent learns of them (SIGCHLD codes, wait4
  * WUNTRACED/WCONTINUED, waitid WSTOPPED/WCONTINUED/WNOWAIT). */
 #include "common.h"
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -19,9 +20,32 @@ static void on_chld(int s, siginfo_t *si, void *u)
 static void on_cont(int s) { (void)s; cont_handled = 1; }
 static void on_tstp(int s) { (void)s; tstp_handled = 1; }
 
+/* How long to wait for something that must happen: a loaded machine may
+ * leave a runnable process off the CPU for a long while. Checks that
+ * something does NOT happen (while stopped) use a short window instead. */
+#define DEADLINE 20.0
+
+static double mono(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
 static void wait_for_chld(int code)
 {
-    for (int i = 0; i < 5000 && chld_code != code; i++) usleep(1000);
+    double end = mono() + DEADLINE;
+    while (chld_code != code && mono() < end) usleep(1000);
+}
+
+/* Whether fd becomes readable before the deadline. */
+static int wait_readable(int fd)
+{
+    double end = mono() + DEADLINE;
+    struct pollfd p = {fd, POLLIN, 0};
+    while (mono() < end)
+        if (poll(&p, 1, 100) > 0) return 1; /* SIGCHLD may cut a poll short */
+    return 0;
 }
 
 /* A child that counts in a pipe while it runs: a stopped child writes
@@ -83,8 +107,7 @@ int main(void)
     B("continued", WIFCONTINUED(st));
     wait_for_chld(CLD_CONTINUED);
     V("sigchld_code_continued", chld_code);
-    usleep(30000);
-    B("writes_after_continue", drain(p[0]) > 0);
+    B("writes_after_continue", wait_readable(p[0]) && drain(p[0]) > 0);
 
     /* waitid with WNOWAIT leaves the event for the next call. */
     T("kill_tstp", kill(c, SIGTSTP));
@@ -162,10 +185,13 @@ int main(void)
     V("answers_while_stopped", drain(p[0]));
     kill(m, SIGCONT);
     long v1 = 0, v2 = 0;
-    for (int i = 0; i < 2000 && read(p[0], &v1, sizeof v1) != sizeof v1; i++) usleep(1000);
-    usleep(20000);
-    write(q[1], "b", 1);
-    for (int i = 0; i < 2000 && read(p[0], &v2, sizeof v2) != sizeof v2; i++) usleep(1000);
+    B("answer_after_continue", wait_readable(p[0]) && read(p[0], &v1, sizeof v1) == sizeof v1);
+    /* Ask again until the spinner has moved on. */
+    double end = mono() + DEADLINE;
+    do {
+        usleep(1000);
+        if (write(q[1], "b", 1) != 1 || !wait_readable(p[0]) || read(p[0], &v2, sizeof v2) != sizeof v2) break;
+    } while (v2 <= v1 && mono() < end);
     B("spinner_runs_after_continue", v2 > v1);
     kill(m, SIGKILL);
     waitpid(m, &st, 0);

@@ -14,6 +14,11 @@
 #include <sys/wait.h>
 #include <time.h>
 
+/* Timeout of waits that an event must end: far longer than a loaded
+ * machine takes to run the thread or child that makes the event, so a
+ * wait that ends by timing out is a missed wake-up, never slowness. */
+#define LONG_MS 30000
+
 static double now(void)
 {
     struct timespec t;
@@ -45,9 +50,9 @@ int main(void)
     pthread_create(&t, 0, late_writer, 0);
     struct pollfd pf = {p[0], POLLIN, 0};
     double t0 = now();
-    V("poll_thread_write", poll(&pf, 1, 5000));
+    V("poll_thread_write", poll(&pf, 1, LONG_MS));
     B("poll_revents_in", pf.revents == POLLIN);
-    B("poll_woke_before_timeout", now() - t0 < 4.0);
+    B("poll_woke_before_timeout", now() - t0 < LONG_MS / 1000.0 - 10);
     pthread_join(t, 0);
     char b;
     read(p[0], &b, 1);
@@ -65,10 +70,10 @@ int main(void)
     FD_ZERO(&rs);
     FD_SET(p[0], &rs);
     FD_SET(q[0], &rs);
-    struct timeval tv = {5, 0};
+    struct timeval tv = {LONG_MS / 1000, 0};
     V("select_child_write", select((p[0] > q[0] ? p[0] : q[0]) + 1, &rs, 0, 0, &tv));
     B("select_right_fd", FD_ISSET(q[0], &rs) && !FD_ISSET(p[0], &rs));
-    B("select_time_left_written", tv.tv_sec < 5 && tv.tv_sec >= 3);
+    B("select_time_left_written", tv.tv_sec < LONG_MS / 1000 && tv.tv_sec >= 10);
     waitpid(c, 0, 0);
     read(q[0], &b, 1);
 
@@ -92,7 +97,7 @@ int main(void)
         _exit(0);
     }
     struct epoll_event out[4];
-    V("epoll_wait_child_eventfd", epoll_wait(ep, out, 4, 5000));
+    V("epoll_wait_child_eventfd", epoll_wait(ep, out, 4, LONG_MS));
     V("epoll_data", (int)out[0].data.u64);
     waitpid(c, 0, 0);
 
@@ -102,7 +107,7 @@ int main(void)
     epoll_ctl(inner, EPOLL_CTL_ADD, p[0], &iev);
     epoll_ctl(outer, EPOLL_CTL_ADD, inner, &oev);
     pthread_create(&t, 0, late_writer, 0);
-    V("nested_epoll_wait", epoll_wait(outer, out, 4, 5000));
+    V("nested_epoll_wait", epoll_wait(outer, out, 4, LONG_MS));
     V("nested_epoll_data", (int)out[0].data.u64);
     pthread_join(t, 0);
     read(p[0], &b, 1);
@@ -122,7 +127,7 @@ int main(void)
     }
     int r = open(fifo, O_RDONLY);
     struct pollfd hf = {r, POLLIN, 0};
-    V("poll_fifo_hangup", poll(&hf, 1, 5000));
+    V("poll_fifo_hangup", poll(&hf, 1, LONG_MS));
     B("pollhup", (hf.revents & POLLHUP) != 0);
     waitpid(c, 0, 0);
     close(r);
@@ -139,7 +144,7 @@ int main(void)
     timerfd_settime(tfd, 0, &its, 0);
     struct epoll_event tev = {EPOLLIN, {.u64 = 9}};
     epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &tev);
-    V("epoll_timerfd", epoll_wait(ep, out, 4, 5000));
+    V("epoll_timerfd", epoll_wait(ep, out, 4, LONG_MS));
     V("epoll_timerfd_data", (int)out[0].data.u64);
 
     /* signalfd in poll: a blocked signal sent later by a child. */
@@ -156,7 +161,7 @@ int main(void)
         _exit(0);
     }
     struct pollfd sp = {sfd, POLLIN, 0};
-    V("poll_signalfd", poll(&sp, 1, 5000));
+    V("poll_signalfd", poll(&sp, 1, LONG_MS));
     struct signalfd_siginfo si;
     V("signalfd_read_size", (int)read(sfd, &si, sizeof si));
     V("signalfd_signo", (int)si.ssi_signo);
@@ -176,8 +181,8 @@ int main(void)
         _exit(0);
     }
     struct pollfd np = {p[0], POLLIN, 0};
-    struct timespec five = {5, 0};
-    E("ppoll_interrupted", ppoll(&np, 1, &five, &none), EINTR);
+    struct timespec longts = {LONG_MS / 1000, 0};
+    E("ppoll_interrupted", ppoll(&np, 1, &longts, &none), EINTR);
     V("usr1_handled", usr1);
     sigprocmask(SIG_BLOCK, 0, &cur);
     B("mask_restored_after_ppoll", sigismember(&cur, SIGUSR1));
@@ -190,7 +195,7 @@ int main(void)
     }
     FD_ZERO(&rs);
     FD_SET(p[0], &rs);
-    E("pselect_interrupted", pselect(p[0] + 1, &rs, 0, 0, &five, &none), EINTR);
+    E("pselect_interrupted", pselect(p[0] + 1, &rs, 0, 0, &longts, &none), EINTR);
     V("usr1_handled_again", usr1);
     sigprocmask(SIG_BLOCK, 0, &cur);
     B("mask_restored_after_pselect", sigismember(&cur, SIGUSR1));

@@ -167,8 +167,9 @@ int main(int argc, char **argv)
     struct timeval tv;
     T("gettimeofday", gettimeofday(&tv, NULL));
     time_t t = time(NULL);
-    /* time() reads the coarse clock, which can trail gettimeofday by a tick. */
-    B("time_matches_gettimeofday", t - tv.tv_sec >= -1 && t - tv.tv_sec <= 2);
+    /* time() reads the coarse clock, which can trail gettimeofday by a tick;
+     * a loaded machine may keep us off the CPU for a while in between. */
+    B("time_matches_gettimeofday", t - tv.tv_sec >= -1 && t - tv.tv_sec <= 10);
     time_t t2;
     B("time_stores_arg", syscall(SYS_time, &t2) == t2 || time(&t2) == t2);
     B("gettimeofday_usec_in_range", tv.tv_usec >= 0 && tv.tv_usec < 1000000);
@@ -180,7 +181,8 @@ int main(int argc, char **argv)
     T("nanosleep_20ms", nanosleep(&req, &rem));
     clock_gettime(CLOCK_MONOTONIC, &b);
     B("nanosleep_slept_at_least_20ms", ns_between(a, b) >= 20 * 1000 * 1000);
-    B("nanosleep_not_absurdly_long", ns_between(a, b) < 5L * 1000 * 1000 * 1000);
+    /* Room for a loaded machine, not for a unit mix-up (20 s). */
+    B("nanosleep_not_absurdly_long", ns_between(a, b) < 10L * 1000 * 1000 * 1000);
     struct timespec badreq = { 0, 1000000000 };
     E("nanosleep_bad_nsec_einval", nanosleep(&badreq, NULL), EINVAL);
     struct timespec negreq = { -1, 0 };

@@ -83,9 +83,11 @@ int main(void)
     T("gettimeofday", gettimeofday(&tv, 0));
     clock_gettime(CLOCK_REALTIME, &r);
     long long d = ns(r) - (tv.tv_sec * 1000000000LL + tv.tv_usec * 1000LL);
-    B("gettimeofday_agrees", d >= 0 && d < 1000000000LL);
+    /* Upper bounds: the same clock, not the same instant (we may be off
+     * the CPU in between); time() reads the coarse clock, a tick behind. */
+    B("gettimeofday_agrees", d >= 0 && d < 10000000000LL);
     time_t t = time(0);
-    B("time_agrees", t >= tv.tv_sec && t <= tv.tv_sec + 1);
+    B("time_agrees", t >= tv.tv_sec - 1 && t <= tv.tv_sec + 10);
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     struct timespec ten = {0, 10000000};

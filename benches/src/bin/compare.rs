@@ -4,7 +4,7 @@
 //!
 //!   cargo run --release -p benches --bin compare [-- --quick]
 
-use benches::{have_runsc, run_loop, runsc_lite, Runner};
+use benches::{have_runsc, run_guest, run_loop, runsc_lite, Runner};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,30 @@ fn main() {
         print_rows(&format!("{what} (per call)"), &results);
     }
 
+    // Sockets: loopback TCP/UDP and unix, each timed inside the guest.
+    // (what, N, per call?) Streams report the whole transfer.
+    let sockets: &[(&str, u64, &str)] = &[
+        ("tcp_stream", 256 << 20, "256 MiB TCP stream"),
+        ("unix_stream", 256 << 20, "256 MiB unix stream"),
+        ("tcp_connect", 2_000, "TCP connect+accept+close"),
+        ("tcp_pingpong", 20_000, "TCP 1-byte ping-pong"),
+        ("udp_pingpong", 20_000, "UDP 1-byte ping-pong"),
+        ("unix_pingpong", 20_000, "unix 1-byte ping-pong"),
+    ];
+    if !skip_sockets() {
+        for (what, n, label) in sockets {
+            let stream = what.ends_with("_stream");
+            let n = if quick && !stream { n / 10 } else { *n };
+            let mut results = Vec::new();
+            for (name, r) in &runners {
+                let d = median((0..reps).map(|_| run_guest(*r, "socket_loop", what, n)).collect());
+                results.push((*name, if stream { d } else { d / n as u32 }));
+            }
+            let unit = if stream { "(whole)" } else { "(per op)" };
+            print_rows(&format!("{label} {unit}"), &results);
+        }
+    }
+
     let whole: &[(&str, &[&str])] = &[
         ("busybox true", &["/bin/busybox", "true"]),
         (
@@ -109,6 +133,11 @@ fn main() {
             print_rows(label, &results);
         }
     }
+}
+
+/// `--no-sockets` leaves the socket benches out.
+fn skip_sockets() -> bool {
+    std::env::args().any(|a| a == "--no-sockets")
 }
 
 fn print_rows(label: &str, results: &[(&str, Duration)]) {

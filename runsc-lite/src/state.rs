@@ -1,9 +1,12 @@
 //! Container ids and the state directory under `--root`.
 //!
 //! A container's state lives in `<root>/<id>/`: `state.json` (the OCI
-//! state) and `lock`, which the owning runsc-lite holds an exclusive
-//! `flock` on for the container's life. runsc-lite creates that directory
-//! itself and, when the container ends, removes exactly the two files it
+//! state) and `lock`, on which the owning runsc-lite holds an exclusive
+//! POSIX record lock for the container's life. (A record lock belongs to
+//! the process: the stub processes the Sentry forks do not inherit it,
+//! so it goes the moment runsc-lite dies, even by SIGKILL. An flock would
+//! live on in every forked child holding the descriptor.) runsc-lite creates that directory
+//! itself and, when the container ends, removes exactly the files it
 //! wrote and then the directory if it is empty: nothing it did not create
 //! is ever removed, whatever the id or `--root` say.
 
@@ -17,7 +20,12 @@ use std::path::{Path, PathBuf};
 pub const MAX_ID_LEN: usize = 255;
 
 const STATE_FILE: &str = "state.json";
+/// state.json is written here first and renamed, so a reader never sees
+/// it half written.
+const STATE_TMP: &str = "state.json.tmp";
 const LOCK_FILE: &str = "lock";
+/// Every name runsc-lite creates in a state directory.
+const OUR_FILES: [&str; 3] = [STATE_FILE, STATE_TMP, LOCK_FILE];
 
 /// Accepts the ids runc accepts: letters, digits, `_`, `+`, `-` and `.`,
 /// not starting with `.`, at most [`MAX_ID_LEN`] bytes. Such an id is one
@@ -52,7 +60,7 @@ pub fn prepare_root(root: &Path) -> Result<(), String> {
 /// A container's claim on `<root>/<id>/`, held while it runs.
 pub struct ContainerState {
     dir: PathBuf,
-    /// Holds the exclusive flock that tells other runsc-lite commands the
+    /// Holds the record lock that tells other runsc-lite commands the
     /// container is alive.
     _lock: File,
 }
@@ -79,7 +87,7 @@ impl ContainerState {
             .map_err(|e| format!("creating {}: {e}", dir.join(LOCK_FILE).display()))?;
         // Blocking: a second runsc-lite that found our directory may hold
         // the lock for the moment it takes to see there is no state.json.
-        flock(&lock, libc::LOCK_EX).map_err(|e| format!("locking {}: {e}", dir.join(LOCK_FILE).display()))?;
+        lock_file(&lock, true).map_err(|e| format!("locking {}: {e}", dir.join(LOCK_FILE).display()))?;
         Ok(ContainerState { dir, _lock: lock })
     }
 
@@ -98,7 +106,7 @@ impl ContainerState {
             return None;
         }
         let lock = open_nofollow(&dir.join(LOCK_FILE), false).ok()?;
-        flock(&lock, libc::LOCK_EX | libc::LOCK_NB).ok()?;
+        lock_file(&lock, false).ok()?;
         tracing::warn!("{}: reusing the state of a runsc-lite that is gone", dir.display());
         Some(lock)
     }
@@ -113,16 +121,20 @@ impl ContainerState {
             "pid": std::process::id(),
             "bundle": bundle.to_string_lossy(),
         });
+        let tmp = self.dir.join(STATE_TMP);
         let path = self.dir.join(STATE_FILE);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| format!("writing {}: {e}", path.display()))?;
-        writeln!(f, "{state}").map_err(|e| format!("writing {}: {e}", path.display()))
+        let write = || -> std::io::Result<()> {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&tmp)?;
+            writeln!(f, "{state}")?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| format!("writing {}: {e}", path.display()))
     }
 }
 
@@ -130,8 +142,9 @@ impl Drop for ContainerState {
     fn drop(&mut self) {
         // Only the names we create, then the directory only if that left
         // it empty (remove_dir is not recursive).
-        let _ = std::fs::remove_file(self.dir.join(STATE_FILE));
-        let _ = std::fs::remove_file(self.dir.join(LOCK_FILE));
+        for name in OUR_FILES {
+            let _ = std::fs::remove_file(self.dir.join(name));
+        }
         if let Err(e) = std::fs::remove_dir(&self.dir) {
             tracing::warn!("state directory {} left in place: {e}", self.dir.display());
         }
@@ -148,10 +161,21 @@ fn open_nofollow(path: &Path, create: bool) -> std::io::Result<File> {
         .open(path)
 }
 
-fn flock(f: &File, op: i32) -> std::io::Result<()> {
+/// An exclusive POSIX record lock on the whole of `f`: waiting for it
+/// when `wait`, else EAGAIN/EACCES at once when another process holds it.
+fn lock_file(f: &File, wait: bool) -> std::io::Result<()> {
+    let fl = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    let cmd = if wait { libc::F_SETLKW } else { libc::F_SETLK };
     loop {
-        // SAFETY: flock(2) on a descriptor this File owns; no memory is passed.
-        let r = unsafe { libc::flock(f.as_raw_fd(), op) };
+        // SAFETY: fcntl(2) record locking on a descriptor this File owns,
+        // with a pointer to a live, initialised struct flock.
+        let r = unsafe { libc::fcntl(f.as_raw_fd(), cmd, &fl) };
         if r == 0 {
             return Ok(());
         }

@@ -193,4 +193,28 @@ pub trait Context: Send {
 
     /// A handle that interrupts this context from another thread.
     fn interrupter(&self) -> Arc<dyn Interrupter>;
+
+    /// The host CPU time the thread that last ran this context's guest
+    /// code has used, if known. Time spent in `switch` includes waiting
+    /// for a CPU; this does not, so CPU-time timers consult it.
+    fn cpu_time(&self) -> Option<std::time::Duration> {
+        None
+    }
+}
+
+/// The CPU time host thread `tid` has run, from /proc/TID/schedstat (its
+/// first field, in nanoseconds); None if it cannot be read.
+pub fn host_thread_cpu_time(tid: i32) -> Option<std::time::Duration> {
+    schedstat(&format!("/proc/{tid}/schedstat"))
+}
+
+/// The CPU time the calling thread has run, as [`host_thread_cpu_time`].
+pub fn current_thread_cpu_time() -> Option<std::time::Duration> {
+    schedstat("/proc/thread-self/schedstat")
+}
+
+fn schedstat(path: &str) -> Option<std::time::Duration> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(std::time::Duration::from_nanos(ns))
 }

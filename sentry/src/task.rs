@@ -194,10 +194,20 @@ impl Task {
                 self.park_while_stopped();
                 continue;
             }
+            // Time in switch includes waiting for a CPU, which a loaded host
+            // makes long; CPU-time timers must not fire on it, so while one
+            // is armed the host thread's real CPU time bounds the charge.
+            let timers_armed = lock(&self.tg.cpu_timers).iter().any(|t| t.left != 0);
+            let cpu_before = if timers_armed { self.ctx.cpu_time() } else { None };
             let entered = std::time::Instant::now();
             let exit = self.ctx.switch(self.mm.space(), &mut self.regs);
             let left = std::time::Instant::now();
-            self.account_user(left - entered);
+            let sentry_cpu = if timers_armed { platform::current_thread_cpu_time() } else { None };
+            let mut spent = left - entered;
+            if let (Some(a), Some(b)) = (cpu_before, cpu_before.and_then(|_| self.ctx.cpu_time())) {
+                spent = spent.min(b.saturating_sub(a));
+            }
+            self.account_user(spent);
             let exit = match exit {
                 Ok(e) => e,
                 Err(e) => {
@@ -265,7 +275,10 @@ impl Task {
                 Exit::Interrupted => self.handle_signals(None),
             }
             let blocked = self.interrupt.take_blocked_ns();
-            let served = (left.elapsed().as_nanos() as u64).saturating_sub(blocked);
+            let mut served = (left.elapsed().as_nanos() as u64).saturating_sub(blocked);
+            if let (true, Some(a), Some(b)) = (timers_armed, sentry_cpu, platform::current_thread_cpu_time()) {
+                served = served.min(b.saturating_sub(a).as_nanos() as u64);
+            }
             self.shared.times.sys.fetch_add(served, std::sync::atomic::Ordering::Relaxed);
             if served > 0 {
                 self.charge_cpu_timers(0, served);

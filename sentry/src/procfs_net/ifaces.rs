@@ -219,7 +219,97 @@ pub fn dev_mcast(ifaces: &[Interface]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netstack::iface::Interfaces;
+    use netstack::iface::*;
+
+    /// lo plus an eth0 set up as the host this was written on has its own
+    /// (the expected texts are that host's files, at index 2).
+    fn with_eth0() -> Interfaces {
+        let t = Interfaces::loopback_only();
+        let v6 = |a: &str, scope, flags| Addr6 { addr: a.parse().unwrap(), prefix_len: 64, scope, flags };
+        t.add(Interface {
+            index: 2,
+            name: "eth0".into(),
+            flags: IFF_UP | IFF_BROADCAST | IFF_MULTICAST | IFF_RUNNING | IFF_LOWER_UP,
+            mtu: 1400,
+            min_mtu: 68,
+            max_mtu: 65535,
+            txqlen: 1000,
+            hw_type: ARPHRD_ETHER,
+            mac: [2, 0xfc, 0, 0, 0, 1],
+            broadcast_mac: [0xff; 6],
+            qdisc: "pfifo_fast".into(),
+            operstate: IF_OPER_UP,
+            v4: vec![Addr4 {
+                addr: Ipv4Addr::new(192, 0, 2, 2),
+                prefix_len: 24,
+                broadcast: Some(Ipv4Addr::new(192, 0, 2, 255)),
+                label: "eth0".into(),
+                scope: RT_SCOPE_UNIVERSE,
+                flags: IFA_F_PERMANENT,
+            }],
+            v6: vec![
+                v6("fe80::fc:ff:fe00:1", RT_SCOPE_LINK, IFA_F_PERMANENT),
+                v6("fd00::2", RT_SCOPE_UNIVERSE, IFA_F_PERMANENT | IFA_F_NODAD),
+            ],
+            stats: Counters::default(),
+        })
+        .unwrap();
+        t.set_gateway("192.0.2.1".parse().unwrap(), 2);
+        t.set_gateway("fd00::1".parse().unwrap(), 2);
+        t
+    }
+
+    #[test]
+    fn files_with_eth0() {
+        let t = with_eth0();
+        let r = route(&t.routes4(), &t.list());
+        let lines: Vec<&str> = r.lines().map(str::trim_end).collect();
+        assert_eq!(
+            lines[1..],
+            [
+                "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0",
+                "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0"
+            ]
+        );
+        // ipv6_route without the reference counts.
+        let z = "00000000000000000000000000000000";
+        let v6: Vec<String> = ipv6_route(&t.routes6(), &t.list())
+            .lines()
+            .map(|l| l.split(' ').enumerate().filter(|(n, _)| *n != 6).map(|(_, f)| f).collect::<Vec<_>>().join(" "))
+            .collect();
+        assert_eq!(
+            v6,
+            [
+                format!("fd000000000000000000000000000000 40 {z} 00 {z} 00000100 00000000 00000001     eth0"),
+                format!("fe800000000000000000000000000000 40 {z} 00 {z} 00000100 00000000 00000001     eth0"),
+                format!("{z} 00 {z} 00 fd000000000000000000000000000001 00000400 00000000 00000003     eth0"),
+                format!("00000000000000000000000000000001 80 {z} 00 {z} 00000000 00000000 80200001       lo"),
+                format!("fd000000000000000000000000000002 80 {z} 00 {z} 00000000 00000000 80200001     eth0"),
+                format!("fe8000000000000000fc00fffe000001 80 {z} 00 {z} 00000000 00000000 80200001     eth0"),
+                format!("ff000000000000000000000000000000 08 {z} 00 {z} 00000100 00000000 00000001     eth0"),
+                format!("{z} 00 {z} 00 {z} ffffffff 00000000 00200200       lo"),
+            ]
+        );
+        assert_eq!(
+            igmp6(&t.list()),
+            "1    lo              ff020000000000000000000000000001     1 0000000C 0\n\
+             1    lo              ff010000000000000000000000000001     1 00000008 0\n\
+             2    eth0            ff0200000000000000000001ff000002     1 00000004 0\n\
+             2    eth0            ff0200000000000000000001ff000001     1 00000004 0\n\
+             2    eth0            ff020000000000000000000000000001     1 0000000C 0\n\
+             2    eth0            ff010000000000000000000000000001     1 00000008 0\n"
+        );
+        assert_eq!(
+            dev_mcast(&t.list()),
+            "2    eth0            1     0     333300000001\n\
+             2    eth0            1     0     01005e000001\n\
+             2    eth0            1     0     3333ff000001\n\
+             2    eth0            1     0     3333ff000002\n"
+        );
+        assert!(igmp(&t.list()).ends_with("2\teth0      :     1      V3\n\t\t\t\t010000E0     1 0:00000000\t\t0\n"));
+        assert!(if_inet6(&t.list()).contains("fd000000000000000000000000000002 02 40 00 82     eth0\n"));
+        assert!(if_inet6(&t.list()).contains("fe8000000000000000fc00fffe000001 02 40 20 80     eth0\n"));
+    }
 
     #[test]
     fn dev_and_if_inet6_of_lo() {

@@ -296,6 +296,17 @@ impl NetlinkSocket {
     }
 }
 
+impl Drop for NetlinkSocket {
+    /// A socket that never became a file (or whose release was missed)
+    /// still gives its port id back.
+    fn drop(&mut self) {
+        let s = self.state.lock();
+        if s.bound {
+            self.stack.netlink.remove(s.portid);
+        }
+    }
+}
+
 fn flag_int(v: bool) -> Vec<u8> {
     i32::from(v).to_ne_bytes().to_vec()
 }
@@ -659,6 +670,9 @@ mod tests {
         assert_eq!(d.bind(&c, &SockAddr::Netlink { pid: 100, groups: 0 }), Err(Errno::EADDRINUSE));
         a.release();
         assert_eq!(d.bind(&c, &SockAddr::Netlink { pid: 100, groups: 0 }), Ok(()));
+        drop(d);
+        let e = new_socket(&stack, SOCK_RAW, NETLINK_ROUTE).unwrap();
+        assert_eq!(e.bind(&c, &SockAddr::Netlink { pid: 100, groups: 0 }), Ok(()));
     }
 
     #[test]

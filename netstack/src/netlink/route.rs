@@ -43,7 +43,7 @@ const FOREVER: u32 = u32::MAX;
 
 /// Answer one request (rtnetlink_rcv_msg).
 pub fn handle(ctx: &Ctx, req: &Request) -> Result<Answer, Errno> {
-    if req.typ > RTM_MAX {
+    if !(RTM_BASE..=RTM_MAX).contains(&req.typ) {
         return Err(Errno::EOPNOTSUPP);
     }
     let Some(&family) = req.payload.first() else { return Ok(Answer::Nothing) };
@@ -61,7 +61,8 @@ pub fn handle(ctx: &Ctx, req: &Request) -> Result<Answer, Errno> {
         (RTM_GETROUTE, false) if family == AF_INET || family == AF_INET6 => {
             route_get(ctx, req, family).map(Answer::Reply)
         }
-        // No neighbours: lo resolves nothing.
+        // No neighbour table is kept (Linux lists lo's NOARP entries
+        // once traffic made them; nothing reads them).
         (RTM_GETNEIGH, true) => Ok(Answer::Dump(Vec::new())),
         (RTM_GETRULE, true) => Ok(Answer::Dump(rule_dump(ctx, req, family))),
         (RTM_GETNETCONF, true) => Ok(Answer::Dump(netconf_dump(ctx, req, family))),

@@ -42,6 +42,11 @@ conformance! {
     vdso,
     poll_wake,
     vdso_dyn,
+    netlink_route,
+    ifaces,
+    ifaces_dyn,
+    #[ignore = "needs AF_INET and AF_UNIX sockets (the inet and unix families)"]
+    ifaces_inet,
     execve,
     signals_basic,
     timers,

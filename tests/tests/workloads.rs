@@ -619,3 +619,127 @@ fn unserved_network_modes_are_errors() {
         }
     }
 }
+
+/// iproute2's `ip`, or None (reported as skipped).
+fn ip_binary(test: &str) -> Option<String> {
+    let ip = tests::which("ip")
+        .or_else(|| ["/usr/sbin/ip", "/sbin/ip", "/bin/ip"].iter().map(PathBuf::from).find(|p| p.is_file()));
+    if ip.is_none() {
+        skip(test, "ip (iproute2) is not installed");
+    }
+    ip.map(|p| p.to_string_lossy().into_owned())
+}
+
+/// The part of a native output a sandboxed one must equal.
+type OutputFilter = fn(&str) -> String;
+
+/// `ip` followed by `args`.
+fn ip_argv<'a>(ip: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    std::iter::once(ip).chain(args.iter().copied()).collect()
+}
+
+/// The block of `ip addr`/`ip link` output about interface 1 (lo): its
+/// "1: lo: ..." line and the indented lines after it.
+fn lo_block(out: &str) -> String {
+    let mut block = String::new();
+    let mut inside = false;
+    for line in out.lines() {
+        if !line.starts_with(' ') {
+            inside = line.starts_with("1: lo:");
+        }
+        if inside {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    block
+}
+
+/// The lines of `ip route` output through lo.
+fn lo_routes(out: &str) -> String {
+    out.lines().filter(|l| l.contains(" dev lo ")).map(|l| format!("{l}\n")).collect()
+}
+
+/// `ip addr`, `ip link` and the route tables show lo as Linux has it (the
+/// native lo, of the host's other interfaces); the main tables of a
+/// sandbox with only lo are empty, as in a fresh network namespace.
+#[test]
+fn ip_shows_loopback() {
+    let Some(ip) = ip_binary("ip_shows_loopback") else { return };
+    let mut failures = String::new();
+    let cases: [(&[&str], OutputFilter); 6] = [
+        (&["addr"], lo_block),
+        (&["link"], lo_block),
+        (&["route", "show", "table", "all"], lo_routes),
+        (&["-6", "route", "show", "table", "all"], lo_routes),
+        (&["route", "get", "127.1.2.3"], |s| s.to_string()),
+        (&["-6", "route", "get", "::1"], |s| s.to_string()),
+    ];
+    for (args, filter) in cases {
+        let n = run_native(Path::new(&ip), args, &tmp());
+        assert_status(&n, 0);
+        for p in PLATFORMS {
+            let s = run_do(p, &ip_argv(&ip, args), &tmp());
+            assert_status(&s, 0);
+            if filter(&n.stdout) != s.stdout {
+                let _ = writeln!(failures, "### ip {args:?} on {p}\n{}", diff_lines(&filter(&n.stdout), &s.stdout));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+    for p in PLATFORMS {
+        let addr = run_do(p, &[&ip, "addr"], &tmp()).stdout;
+        for want in
+            ["1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536", "inet 127.0.0.1/8 scope host lo", "inet6 ::1/128 scope host"]
+        {
+            assert!(addr.contains(want), "{p}: no `{want}` in\n{addr}");
+        }
+        let routes = run_do(p, &[&ip, "route", "show", "table", "local"], &tmp()).stdout;
+        assert!(routes.contains("local 127.0.0.0/8 dev lo proto kernel scope host src 127.0.0.1"), "{p}: {routes}");
+        let routes6 = run_do(p, &[&ip, "-6", "route", "show", "table", "local"], &tmp()).stdout;
+        assert!(routes6.contains("local ::1 dev lo proto kernel metric 0 pref medium"), "{p}: {routes6}");
+        for main in [&["route"][..], &["-6", "route"][..]] {
+            let out = run_do(p, &ip_argv(&ip, main), &tmp());
+            assert_stdout(&out, "");
+        }
+    }
+}
+
+/// Python's socket.if_nameindex() (glibc's, over netlink) sees lo alone.
+#[test]
+fn python_if_nameindex_is_lo() {
+    let Some(py) = real_python() else {
+        skip("python_if_nameindex_is_lo", "python3 is not installed");
+        return;
+    };
+    for p in PLATFORMS {
+        let out = run_do(p, &[&py, "-S", "-c", "import socket; print(socket.if_nameindex())"], &tmp());
+        assert_stdout(&out, "[(1, 'lo')]\n");
+    }
+}
+
+/// The guest cannot change the sandbox's interfaces or routes: netlink
+/// answers every change with EPERM (sandbox only: natively, as root, these
+/// would succeed).
+#[test]
+fn ip_cannot_change_interfaces() {
+    let Some(ip) = ip_binary("ip_cannot_change_interfaces") else { return };
+    for p in PLATFORMS {
+        for change in [
+            &["addr", "add", "10.0.0.1/8", "dev", "lo"][..],
+            &["addr", "del", "127.0.0.1/8", "dev", "lo"][..],
+            &["link", "set", "lo", "mtu", "1400"][..],
+            &["link", "set", "lo", "down"][..],
+            &["route", "add", "10.0.0.0/8", "dev", "lo"][..],
+            &["-6", "route", "del", "::1", "dev", "lo", "table", "local"][..],
+        ] {
+            let out = run_do(p, &ip_argv(&ip, change), &tmp());
+            assert_status(&out, 2);
+            assert!(
+                out.stderr.contains("RTNETLINK answers: Operation not permitted"),
+                "{p}: ip {change:?}\n{}",
+                out.describe()
+            );
+        }
+    }
+}

@@ -369,6 +369,10 @@ impl Context for PtraceContext {
         r.map_err(|e| self.fail(i, e))
     }
 
+    fn cpu_time(&self) -> Option<std::time::Duration> {
+        platform::host_thread_cpu_time(self.entries.get(self.cur)?.stub.pid)
+    }
+
     fn fp_state(&mut self, space: &Arc<dyn AddressSpace>) -> Result<FpState, PlatformError> {
         let i = self.stub_index(space)?;
         let mut fp = FpState::default();

@@ -374,6 +374,10 @@ impl Context for SystrapContext {
         r
     }
 
+    fn cpu_time(&self) -> Option<std::time::Duration> {
+        platform::host_thread_cpu_time(self.entries.get(self.cur)?.thread.tid)
+    }
+
     fn fp_state(&mut self, space: &Arc<dyn AddressSpace>) -> Result<FpState, PlatformError> {
         let i = self.entry_index(space)?;
         let e = &self.entries[i];

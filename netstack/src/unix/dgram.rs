@@ -2,7 +2,7 @@
 //! whole by one receive (cut to the buffer, MSG_TRUNC). Datagrams go to
 //! the default peer or to a named socket; seqpacket only to its peer.
 
-use super::msg::{recv_control, Ancillary, Msg, NO_CREDS};
+use super::msg::{cost, recv_control, Ancillary, Msg, NO_CREDS};
 use super::{UnixSocket, MAX_DGRAM_QLEN};
 use crate::addr::{SockAddr, UnixAddr};
 use crate::socket::{Caller, Control, RecvMsg};
@@ -14,9 +14,6 @@ use std::sync::{Arc, Weak};
 use std::time::{Instant, SystemTime};
 use vfs::{IoCtx, OpenFile};
 
-/// What a datagram costs its sender beyond its bytes (Linux charges an
-/// skb's truesize).
-const MSG_OVERHEAD: usize = 512;
 /// Linux refuses a datagram longer than SO_SNDBUF less this.
 const SNDBUF_SLACK: usize = 32;
 
@@ -106,7 +103,7 @@ impl UnixSocket {
             },
             |_| deadline,
         )?;
-        let charge = data.len() + MSG_OVERHEAD;
+        let charge = cost(data.len(), anc.rights.len());
         let mut msg = Some(Msg::new(data.to_vec(), std::mem::take(&mut anc.rights), self, my_addr, charge));
         loop {
             let target = match (&name, &peer) {

@@ -39,8 +39,15 @@
 //! - MSG_OOB is EOPNOTSUPP (Linux 4.4's answer); SO_PEEK_OFF is not served.
 //! - SO_PEERCRED of a listener (and so of its clients) holds the credentials
 //!   of the bind(2) caller, not of the listen(2) caller (listen carries none).
-//! - Memory is charged by data bytes (plus a fixed overhead per datagram),
-//!   not by Linux's skb truesize, so how much fits before EAGAIN differs.
+//! - Memory is charged by data bytes plus a fixed overhead per queued piece
+//!   and per passed file, not by Linux's skb truesize, so how much fits
+//!   before EAGAIN (and what SIOCOUTQ says) differs from Linux.
+//! - read(2) and write(2) reach a socket through `SocketFile`, which knows
+//!   only the creator's credentials: data written with write(2) by another
+//!   process carries the creator's SCM_CREDENTIALS (send/sendmsg carry the
+//!   caller's, as Linux).
+//! - An address of a family the sandbox does not know is EAFNOSUPPORT from
+//!   the syscall layer's parser, where Linux's unix sockets say EINVAL.
 
 mod conn;
 mod dgram;
@@ -518,3 +525,6 @@ impl Socket for UnixSocket {
         self
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -33,6 +33,16 @@ pub(super) struct Msg {
     pub stamp: SystemTime,
 }
 
+/// What a queued message costs its sender beyond its bytes (Linux charges
+/// an skb's truesize), and each file it carries.
+pub(super) const MSG_OVERHEAD: usize = 512;
+pub(super) const FILE_COST: usize = 64;
+
+/// What a message of `len` bytes carrying `files` files is charged.
+pub(super) fn cost(len: usize, files: usize) -> usize {
+    len.saturating_add(MSG_OVERHEAD).saturating_add(files.saturating_mul(FILE_COST))
+}
+
 impl Msg {
     pub fn new(
         data: Vec<u8>,

@@ -4,7 +4,7 @@
 //! SO_PASSCRED) before a piece with other credentials, as Linux's
 //! unix_stream_read_generic.
 
-use super::msg::{recv_control, Ancillary, Msg, NO_CREDS};
+use super::msg::{cost, recv_control, Ancillary, Msg, NO_CREDS};
 use super::{Conn, State, UnixSocket};
 use crate::addr::{SockAddr, UnixAddr};
 use crate::socket::{Caller, Control, RecvMsg};
@@ -101,15 +101,16 @@ impl UnixSocket {
             let Some(peer) = peer.upgrade() else {
                 return if sent > 0 { Ok(sent) } else { Err(Errno::EPIPE) };
             };
-            let msg = Msg::new(chunk.to_vec(), std::mem::take(&mut rights), self, my_addr.clone(), n);
-            self.wmem.fetch_add(n, Ordering::AcqRel);
+            let charge = cost(n, rights.len());
+            let msg = Msg::new(chunk.to_vec(), std::mem::take(&mut rights), self, my_addr.clone(), charge);
+            self.wmem.fetch_add(charge, Ordering::AcqRel);
             match peer.queue_stream(msg, &anc, passcred, c.cred) {
                 Ok(()) => {
                     peer.st.notify();
                     sent += n;
                 }
                 Err(e) => {
-                    self.uncharge(n);
+                    self.uncharge(charge);
                     return if sent > 0 { Ok(sent) } else { Err(e) };
                 }
             }
@@ -243,13 +244,15 @@ fn stream_step(
             continue;
         }
         m.off += n;
-        let give = n.min(m.charge);
+        let finished = m.off >= m.data.len();
+        // Bytes are given back as they are read, the rest of the charge
+        // (its overhead) with the last of them.
+        let give = if finished { m.charge } else { n.min(m.charge) };
         m.charge -= give;
         if give > 0 {
             r.freed.push((m.from.clone(), give));
         }
         r.rights.append(&mut m.rights);
-        let finished = m.off >= m.data.len();
         st.rx_bytes = st.rx_bytes.saturating_sub(n);
         if !finished {
             break;

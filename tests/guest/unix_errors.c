@@ -3,6 +3,7 @@
  * state, options and ioctls, bad pointers and descriptors. */
 #include "unix_common.h"
 #include <netinet/in.h>
+#include <sys/time.h>
 
 static void creation(void)
 {
@@ -224,6 +225,58 @@ static void options(void)
     close(s);
 }
 
+static void on_alarm(int s)
+{
+    (void)s;
+}
+
+/* Blocking calls end with EINTR when a handler without SA_RESTART runs,
+ * and with EAGAIN when SO_RCVTIMEO/SO_SNDTIMEO pass. */
+static void interrupted(void)
+{
+    struct sigaction sa = { 0 };
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = { { 0, 0 }, { 0, 50000 } };
+    int sv[2];
+    char buf[4];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    setitimer(ITIMER_REAL, &it, NULL);
+    E("recv_interrupted", recv(sv[0], buf, sizeof buf, 0), EINTR);
+    write(sv[1], "ab", 2);
+    setitimer(ITIMER_REAL, &it, NULL);
+    V("waitall_interrupted_keeps_data", recv(sv[0], buf, sizeof buf, MSG_WAITALL));
+    struct sockaddr_un a;
+    socklen_t al = un_abs(&a, "intr");
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    bind(l, (struct sockaddr *)&a, al);
+    listen(l, 0);
+    setitimer(ITIMER_REAL, &it, NULL);
+    E("accept_interrupted", accept(l, NULL, NULL), EINTR);
+    int c1 = socket(AF_UNIX, SOCK_STREAM, 0);
+    connect(c1, (struct sockaddr *)&a, al);
+    int c2 = socket(AF_UNIX, SOCK_STREAM, 0);
+    setitimer(ITIMER_REAL, &it, NULL);
+    E("connect_full_interrupted", connect(c2, (struct sockaddr *)&a, al), EINTR);
+    struct timeval tv = { 0, 30000 };
+    setsockopt(c2, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    E("connect_full_timeout", connect(c2, (struct sockaddr *)&a, al), EAGAIN);
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    E("recv_timeout", recv(sv[0], buf, sizeof buf, 0), EAGAIN);
+    int l2 = socket(AF_UNIX, SOCK_STREAM, 0);
+    bind(l2, (struct sockaddr *)&a, 2);
+    listen(l2, 1);
+    setsockopt(l2, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    E("accept_timeout", accept(l2, NULL, NULL), EAGAIN);
+    signal(SIGALRM, SIG_DFL);
+    close(sv[0]);
+    close(sv[1]);
+    close(c1);
+    close(c2);
+    close(l);
+    close(l2);
+}
+
 int main(int argc, char **argv)
 {
     guest_init();
@@ -234,6 +287,7 @@ int main(int argc, char **argv)
     connecting();
     data_errors();
     options();
+    interrupted();
     guest_cleanup();
     P("done\n");
     return 0;

@@ -487,15 +487,16 @@ fn recv_iovecs(
     let total: usize = iovs.iter().map(|e| e.len as usize).fold(0, usize::saturating_add);
     let mut buf = vec![0u8; total.min(RECV_CHUNK)];
     let io = io_ctx(task, file, flags);
-    let first = sock.recv(&io, &mut buf, flags)?;
+    let mut first = sock.recv(&io, &mut buf, flags)?;
     let placed = first.len.min(buf.len());
     scatter(task, iovs, 0, &buf[..placed])?;
     let mut done = placed;
     // Stream sockets: take what else is there (all of it with
-    // MSG_WAITALL), never across a peek.
+    // MSG_WAITALL), never across a peek, nor past a piece that came with
+    // control messages (descriptors and credentials end a unix read).
     let stream = sock.sock_type() == SOCK_STREAM;
     let want_more = placed == buf.len() || flags & MSG_WAITALL != 0;
-    if stream && flags & MSG_PEEK == 0 && placed > 0 && want_more {
+    if stream && flags & MSG_PEEK == 0 && placed > 0 && want_more && first.control.is_empty() {
         while done < total {
             let mut more_io = io_ctx(task, file, flags);
             if flags & MSG_WAITALL == 0 {
@@ -508,6 +509,10 @@ fn recv_iovecs(
                     let n = m.len.min(want);
                     scatter(task, iovs, done, &chunk[..n])?;
                     done += n;
+                    if !m.control.is_empty() {
+                        first.control.extend(m.control);
+                        break;
+                    }
                 }
                 _ => break,
             }

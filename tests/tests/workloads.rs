@@ -743,3 +743,95 @@ fn ip_cannot_change_interfaces() {
         }
     }
 }
+
+/// python3 over unix sockets: a socketpair, a stream server in a thread,
+/// a multiprocessing Manager (its own unix socket server, with a forked
+/// client) and asyncio (a socketpair self-pipe, a unix server and client).
+#[test]
+fn python3_unix_sockets() {
+    let Some(py) = real_python() else {
+        skip("python3_unix_sockets", "python3 is not installed");
+        return;
+    };
+    let code = r#"
+import asyncio, os, socket, tempfile, threading
+import multiprocessing as mp
+
+a, b = socket.socketpair()
+a.sendall(b"ping")
+print("pair", b.recv(16))
+b.sendall(b"pong" * 1000)
+got = b""
+while len(got) < 4000:
+    got += a.recv(65536)
+print("pair bulk", len(got))
+a.close(); b.close()
+
+d = tempfile.mkdtemp()
+path = os.path.join(d, "srv")
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(path)
+srv.listen(1)
+def serve():
+    conn, _ = srv.accept()
+    with conn:
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = conn.recv(100)
+            if not chunk:
+                break
+            data += chunk
+        conn.sendall(data.upper())
+t = threading.Thread(target=serve)
+t.start()
+cl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+cl.connect(path)
+print("peer", cl.getpeername() == path)
+cl.sendall(b"hello unix\n")
+resp = b""
+while True:
+    chunk = cl.recv(100)
+    if not chunk:
+        break
+    resp += chunk
+print("server", resp)
+t.join(); cl.close(); srv.close(); os.unlink(path); os.rmdir(d)
+
+def child(dct):
+    dct["child"] = True
+mp.set_start_method("fork")
+with mp.Manager() as m:
+    dct = m.dict()
+    dct["parent"] = 1
+    p = mp.Process(target=child, args=(dct,))
+    p.start(); p.join()
+    print("manager", sorted(dct.items()), p.exitcode)
+
+async def echo(reader, writer):
+    writer.write((await reader.readline()).upper())
+    await writer.drain()
+    writer.close()
+
+async def main():
+    d = tempfile.mkdtemp()
+    path = os.path.join(d, "aio")
+    server = await asyncio.start_unix_server(echo, path)
+    r, w = await asyncio.open_unix_connection(path)
+    w.write(b"async hello\n")
+    line = await r.readline()
+    w.close()
+    server.close()
+    await server.wait_closed()
+    os.unlink(path); os.rmdir(d)
+    return line
+print("asyncio", asyncio.run(main()))
+"#;
+    let n = run_native(Path::new(&py), &["-S", "-c", code], &tmp());
+    if n.status != 0 {
+        skip("python3_unix_sockets", &format!("python3 does not run natively here:\n{}", n.describe()));
+        return;
+    }
+    for p in PLATFORMS {
+        assert_same(&n, &run_do(p, &[&py, "-S", "-c", code], &tmp()));
+    }
+}

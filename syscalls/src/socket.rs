@@ -160,9 +160,20 @@ pub fn socketpair(task: &mut Task, domain: i32, typ: i32, protocol: i32, sv: Use
     Ok(0)
 }
 
+/// The address a socket of `sock`'s family is given: an unknown family
+/// is EAFNOSUPPORT for inet sockets and EINVAL for the others, as each
+/// Linux family checks it.
+fn read_addr_for(task: &Task, sock: &Arc<dyn Socket>, addr: UserAddr, len: u32) -> Result<SockAddr, Errno> {
+    read_addr(task, addr, len).map_err(|e| match (e, sock.family()) {
+        (Errno::EAFNOSUPPORT, AF_INET | AF_INET6) => Errno::EAFNOSUPPORT,
+        (Errno::EAFNOSUPPORT, _) => Errno::EINVAL,
+        (e, _) => e,
+    })
+}
+
 pub fn bind(task: &mut Task, fd: Fd, addr: UserAddr, len: u32) -> SysResult {
     let (f, sock) = socket_of(task, fd)?;
-    let a = read_addr(task, addr, len)?;
+    let a = read_addr_for(task, &sock, addr, len)?;
     let io = task.io_ctx(&f);
     let paths = TaskPaths { task };
     sock.bind(&Caller { io: &io, cred: ucred(task), paths: &paths }, &a)?;
@@ -200,7 +211,7 @@ pub fn accept(task: &mut Task, fd: Fd, addr: UserAddr, len_addr: UserAddr) -> Sy
 
 pub fn connect(task: &mut Task, fd: Fd, addr: UserAddr, len: u32) -> SysResult {
     let (f, sock) = socket_of(task, fd)?;
-    let a = read_addr(task, addr, len)?;
+    let a = read_addr_for(task, &sock, addr, len)?;
     let io = task.io_ctx(&f);
     let paths = TaskPaths { task };
     sock.connect(&Caller { io: &io, cred: ucred(task), paths: &paths }, &a)?;
@@ -349,7 +360,8 @@ fn send_iovecs(
 
 pub fn sendto(task: &mut Task, fd: Fd, buf: UserAddr, len: u64, flags: i32, addr: UserAddr, alen: u32) -> SysResult {
     let (f, sock) = socket_of(task, fd)?;
-    let to = if addr.is_null() { None } else { Some(read_addr(task, addr, alen)?) };
+    // A length of 0 is no address at all (msg_namelen 0), as Linux has it.
+    let to = if addr.is_null() || alen == 0 { None } else { Some(read_addr_for(task, &sock, addr, alen)?) };
     let len = len.min(i32::MAX as u64);
     send_iovecs(task, &f, &sock, &[Iovec { base: buf.0, len }], to, Vec::new(), flags)
 }
@@ -423,7 +435,7 @@ fn sendmsg_one(task: &Task, fd: Fd, msg_addr: UserAddr, flags: i32) -> SysResult
         None
     } else {
         let len = (m.namelen as usize).min(netstack::addr::SOCKADDR_MAX) as u32;
-        Some(read_addr(task, UserAddr(m.name), len)?)
+        Some(read_addr_for(task, &sock, UserAddr(m.name), len)?)
     };
     let iovs = read_iovecs(task, UserAddr(m.iov), m.iovlen as i32)?;
     let control = read_control(task, UserAddr(m.control), m.controllen as usize)?;

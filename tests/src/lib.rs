@@ -658,6 +658,7 @@ pub const GUESTS: &[Guest] = &[
     Guest { mask: PROC_INFO_MASK, sandbox_expect: PROC_INFO_EXPECT, ..g("proc_info_dyn", "proc_info", Link::Dynamic) },
     g("pipes", "pipes", Link::Static),
     g("pipe_shared", "pipe_shared", Link::Static),
+    g("socket_badinput", "socket_badinput", Link::Static),
     g("unix_stream", "unix_stream", Link::Static),
     g("unix_dgram", "unix_dgram", Link::Static),
     g("unix_seqpacket", "unix_seqpacket", Link::Static),

@@ -32,6 +32,7 @@ conformance! {
     proc_info_dyn,
     pipes,
     pipe_shared,
+    socket_badinput,
     unix_stream,
     unix_dgram,
     unix_seqpacket,

@@ -673,6 +673,7 @@ pub const GUESTS: &[Guest] = &[
     g("timers", "timers", Link::Static),
     g("events", "events", Link::Static),
     g("signalfd", "signalfd", Link::Static),
+    g("inet_tcp", "inet_tcp", Link::Static),
     g("fork_wait", "fork_wait", Link::Static),
     g("fork_cow", "fork_cow", Link::Static),
     g("threads", "threads", Link::Static),

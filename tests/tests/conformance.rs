@@ -47,6 +47,7 @@ conformance! {
     timers,
     events,
     signalfd,
+    inet_tcp,
     fork_wait,
     fork_cow,
     threads,

@@ -27,6 +27,17 @@ const IPV6_DROP_MEMBERSHIP: i32 = 21;
 const IPV6_MTU_DISCOVER: i32 = 23;
 const IPV6_RECVERR: i32 = 25;
 
+/// getsockopt at a level the socket does not serve: ip_getsockopt says
+/// EOPNOTSUPP, ipv6_getsockopt ENOPROTOOPT (setsockopt says ENOPROTOOPT
+/// for both).
+pub fn unknown_level(family: i32) -> Errno {
+    if family == AF_INET6 {
+        Errno::ENOPROTOOPT
+    } else {
+        Errno::EOPNOTSUPP
+    }
+}
+
 /// IP and IPv6 level options of one socket.
 #[derive(Clone, Debug)]
 pub struct IpOpts {

@@ -541,7 +541,7 @@ impl Socket for TcpSocket {
                 let mss = Self::mss(self.conn().map(|c| c.peer));
                 self.inner().tcp.get(name, mss)
             }
-            _ => Err(Errno::ENOPROTOOPT),
+            _ => Err(super::opts::unknown_level(self.family)),
         }
     }
 

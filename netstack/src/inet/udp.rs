@@ -549,7 +549,7 @@ impl Socket for UdpSocket {
             (SOL_IP, _) => g.ip.get_ip(name),
             (SOL_IPV6, _) if self.family == AF_INET6 => g.ip.get_ipv6(name),
             (SOL_UDP, UDP_CORK) if !self.icmp() => Ok(i32::from(g.cork).to_ne_bytes().to_vec()),
-            _ => Err(Errno::ENOPROTOOPT),
+            _ => Err(super::opts::unknown_level(self.family)),
         }
     }
 

@@ -758,3 +758,24 @@ asyncio.run(aio())
         assert_same(&n, &run_do(p, &[&py, "-c", code], &tmp()));
     }
 }
+
+/// `ping` (iputils) inside the sandbox: it uses an ICMP echo socket
+/// (SOCK_DGRAM, IPPROTO_ICMP / IPPROTO_ICMPV6), which the sandbox answers
+/// itself. Sandbox only: natively ping needs the host's
+/// net.ipv4.ping_group_range or a raw socket.
+#[test]
+fn ping_loopback() {
+    let Some(ping) = tests::which("ping") else {
+        skip("ping_loopback", "ping (iputils-ping) is not installed");
+        return;
+    };
+    let ping = ping.to_string_lossy().to_string();
+    for p in PLATFORMS {
+        for addr in ["127.0.0.1", "::1"] {
+            let out = run_do(p, &[&ping, "-c", "2", "-i", "0.2", addr], &tmp());
+            assert_status(&out, 0);
+            assert!(out.stdout.contains("2 packets transmitted, 2 received, 0% packet loss"), "{}", out.describe());
+            assert!(out.stdout.contains(&format!("64 bytes from {addr}: icmp_seq=2")), "{}", out.describe());
+        }
+    }
+}

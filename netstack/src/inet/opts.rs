@@ -19,6 +19,8 @@ pub const MSS_V6: u32 = LO_MTU - 40 - 20 - 12;
 const IPV6_RECVHOPLIMIT: i32 = 51;
 const IPV6_HOPLIMIT: i32 = 52;
 const IPV6_RECVTCLASS: i32 = 66;
+const IP_RECVOPTS: i32 = 6;
+const IP_RETOPTS: i32 = 7;
 const IP_FREEBIND: i32 = 15;
 const IP_MULTICAST_ALL: i32 = 49;
 const IP_BIND_ADDRESS_NO_PORT: i32 = 24;
@@ -48,6 +50,8 @@ pub struct IpOpts {
     pub recvttl: bool,
     pub pktinfo: bool,
     pub recverr: bool,
+    pub recvopts: bool,
+    pub retopts: bool,
     pub mtu_discover: i32,
     pub freebind: bool,
     pub bind_no_port: bool,
@@ -75,6 +79,8 @@ impl Default for IpOpts {
             recvttl: false,
             pktinfo: false,
             recverr: false,
+            recvopts: false,
+            retopts: false,
             mtu_discover: 1, // IP_PMTUDISC_WANT
             freebind: false,
             bind_no_port: false,
@@ -133,6 +139,9 @@ impl IpOpts {
             IP_RECVTTL => self.recvttl = boolean(val)?,
             IP_PKTINFO => self.pktinfo = boolean(val)?,
             IP_RECVERR => self.recverr = boolean(val)?,
+            // No packet ever carries IP options here.
+            IP_RECVOPTS => self.recvopts = boolean(val)?,
+            IP_RETOPTS => self.retopts = boolean(val)?,
             IP_FREEBIND => self.freebind = boolean(val)?,
             IP_BIND_ADDRESS_NO_PORT => self.bind_no_port = boolean(val)?,
             IP_MTU_DISCOVER => {
@@ -180,6 +189,8 @@ impl IpOpts {
             IP_RECVTTL => out(i32::from(self.recvttl)),
             IP_PKTINFO => out(i32::from(self.pktinfo)),
             IP_RECVERR => out(i32::from(self.recverr)),
+            IP_RECVOPTS => out(i32::from(self.recvopts)),
+            IP_RETOPTS => out(i32::from(self.retopts)),
             IP_FREEBIND => out(i32::from(self.freebind)),
             IP_BIND_ADDRESS_NO_PORT => out(i32::from(self.bind_no_port)),
             IP_MTU_DISCOVER => out(self.mtu_discover),

@@ -266,8 +266,7 @@ fn spawn_child(l: &TcpSocket, g: &mut Inner, src: SocketAddr, dst: SocketAddr, c
     child.inner().phase = Phase::Connected(Conn { rx: c2s.clone(), tx: s2c.clone(), peer: src });
     l.stack.inet.tcp.add(
         child.id,
-        Local::Ip(dst.ip()),
-        g.port,
+        (Local::Ip(dst.ip()), g.port),
         Some(src),
         child.flags.clone(),
         g.uid,

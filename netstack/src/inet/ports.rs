@@ -154,8 +154,7 @@ impl<T> PortTable<T> {
     pub fn add(
         &self,
         id: u64,
-        local: Local,
-        port: u16,
+        (local, port): (Local, u16),
         peer: Option<SocketAddr>,
         flags: Arc<BindFlags>,
         uid: u32,

@@ -174,8 +174,7 @@ impl Stream {
         let mut woke_reader = false;
         let me = self.clone();
         let r = block(
-            &self.st,
-            &self.cond,
+            (&self.st, &self.cond),
             io,
             deadline,
             move || super::wait::waker(me, |s: &Stream| (&s.st, &s.cond)),
@@ -226,8 +225,7 @@ impl Stream {
         let mut err_taken = false;
         let me = self.clone();
         let r = block(
-            &self.st,
-            &self.cond,
+            (&self.st, &self.cond),
             io,
             deadline,
             move || super::wait::waker(me, |s: &Stream| (&s.st, &s.cond)),

@@ -223,7 +223,7 @@ impl TcpSocket {
         step: impl FnMut(&mut Inner) -> Option<Result<R, Errno>>,
         give_up: impl FnMut(&mut Inner, Errno) -> Result<R, Errno>,
     ) -> Result<R, Errno> {
-        block(&self.inner, &self.cond, io, deadline, || self.waker(), step, give_up, &|| {})
+        block((&self.inner, &self.cond), io, deadline, || self.waker(), step, give_up, &|| {})
     }
 
     fn conn(&self) -> Option<Conn> {
@@ -369,15 +369,10 @@ impl Socket for TcpSocket {
     ) -> Result<usize, Errno> {
         // MSG_OOB data goes inline; MSG_MORE and TCP_CORK change only
         // segmentation, which a byte queue does not have.
-        let conn = loop {
-            let deadline = self.inner().opts.send_deadline();
-            match super::handshake::wait_connected(self, c.io, deadline)? {
-                Some(conn) => break conn,
-                None => {
-                    let mut g = self.inner();
-                    return Err(g.err.take().unwrap_or(Errno::EPIPE));
-                }
-            }
+        let deadline = self.inner().opts.send_deadline();
+        let Some(conn) = super::handshake::wait_connected(self, c.io, deadline)? else {
+            let mut g = self.inner();
+            return Err(g.err.take().unwrap_or(Errno::EPIPE));
         };
         if let Some(e) = conn.rx.take_err() {
             return Err(e);

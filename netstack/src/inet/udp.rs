@@ -423,8 +423,7 @@ impl Socket for UdpSocket {
         let mut err_taken = false;
         let me = self.me.upgrade();
         let r = block(
-            &self.inner,
-            &self.cond,
+            (&self.inner, &self.cond),
             io,
             deadline,
             || match me {

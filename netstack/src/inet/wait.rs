@@ -39,8 +39,7 @@ pub fn wake<S: Sleepers>(g: &mut S, cv: &Condvar) {
 /// the task is interrupted (ERESTARTSYS), `give_up` decides the result
 /// (it may return partial progress instead of the errno).
 pub fn block<S: Sleepers, R>(
-    m: &Mutex<S>,
-    cv: &Condvar,
+    (m, cv): (&Mutex<S>, &Condvar),
     io: &IoCtx,
     deadline: Option<Instant>,
     waker: impl FnOnce() -> Arc<dyn Fn() + Send + Sync>,

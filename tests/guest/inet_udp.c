@@ -29,6 +29,13 @@ static ssize_t to6(int fd, const void *b, size_t n, const char *ip, int port)
     return sendto(fd, b, n, 0, (struct sockaddr *)&a, sizeof a);
 }
 
+static volatile int pipes;
+static void on_pipe(int sig)
+{
+    (void)sig;
+    pipes++;
+}
+
 int main(void)
 {
     guest_init();
@@ -224,6 +231,10 @@ int main(void)
     /* Shutdown of a connected socket. */
     T("shut_wr", shutdown(c, SHUT_WR));
     E("send after shut_wr", send(c, "x", 1, MSG_NOSIGNAL), EPIPE);
+    signal(SIGPIPE, on_pipe);
+    E("send after shut_wr with signals", send(c, "x", 1, 0), EPIPE);
+    V("no SIGPIPE for udp", pipes);
+    signal(SIGPIPE, SIG_IGN);
     T("shut_rd", shutdown(c, SHUT_RD));
     P("both shut %s\n", now_bits(c));
     V("recv after shut_rd", recv(c, buf, 10, 0));

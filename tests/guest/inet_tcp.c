@@ -42,6 +42,24 @@ static void *pieces_writer(void *arg)
     return NULL;
 }
 
+static int blocked_port, blocked_result = -2;
+static void *blocked_connect(void *arg)
+{
+    (void)arg;
+    int fd = tcp_connect("127.0.0.1", blocked_port);
+    blocked_result = fd >= 0 ? 0 : -errno;
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+static volatile int pipes;
+static void on_pipe(int sig)
+{
+    (void)sig;
+    pipes++;
+}
+
 /* A connected pair: *c client, *s accepted server side. */
 static int pair(int l, int *c, int *s)
 {
@@ -167,6 +185,10 @@ int main(void)
 
     /* Half close: the client shut down for writing above. */
     E("send after shut_wr", send(c, "x", 1, MSG_NOSIGNAL), EPIPE);
+    signal(SIGPIPE, on_pipe);
+    E("send after shut_wr raises", send(c, "x", 1, 0), EPIPE);
+    V("sigpipe count", pipes);
+    signal(SIGPIPE, SIG_IGN);
     P("client after shut_wr %s\n", now_bits(c));
     P("server after peer fin %s\n", now_bits(s));
     struct tcp_info ti;
@@ -302,6 +324,19 @@ int main(void)
     B("second accepted", wait_ev(l, POLLIN, 5000) & POLLIN);
     int a2 = accept(l, NULL, NULL);
     T("accept second", a2);
+    /* A blocking connect waits for room too. */
+    blocked_port = port_of(l);
+    int q4 = tcp_connect("127.0.0.1", port_of(l));
+    T("fills again", q4);
+    pthread_t bt;
+    pthread_create(&bt, NULL, blocked_connect, NULL);
+    int a3 = accept(l, NULL, NULL);
+    T("accept makes room", a3);
+    pthread_join(bt, NULL);
+    V("blocked connect completes", blocked_result);
+    close(accept(l, NULL, NULL));
+    close(a3);
+    close(q4);
     /* Closing a listener resets what it did not accept. */
     int q3 = tcp_connect("127.0.0.1", port_of(l));
     T("third queued", q3);

@@ -611,7 +611,67 @@ impl Socket for UdpSocket {
 
 #[cfg(test)]
 mod tests {
-    use super::checksum;
+    use super::*;
+    use crate::socket::NoPaths;
+    use abi::socket::Ucred;
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    use vfs::Interrupt;
+
+    fn exchange(family: i32, protocol: i32, dst: SockAddr, request: u8) -> (Vec<u8>, u16, Option<SockAddr>) {
+        let stack = Netstack::new();
+        let s = UdpSocket::new(&stack, family, protocol);
+        let irq = Interrupt::new();
+        let io = IoCtx { flags: abi::flags::O_NONBLOCK, interrupt: &irq };
+        let c = Caller { io: &io, cred: Ucred::default(), paths: &NoPaths };
+        let req = [request, 0, 0xaa, 0xbb, 0, 0, 0, 7, b'p', b'i', b'n', b'g', b'!'];
+        assert_eq!(s.send(&c, &req, Some(&dst), Vec::new(), 0), Ok(req.len()));
+        assert_eq!(s.send(&c, &req[..4], Some(&dst), Vec::new(), 0), Err(Errno::EINVAL));
+        let port = match s.local_addr() {
+            Ok(SockAddr::Inet(a)) => a.port(),
+            Ok(SockAddr::Inet6(a)) => a.port(),
+            other => panic!("{other:?}"),
+        };
+        let mut buf = [0u8; 64];
+        let m = s.recv(&io, &mut buf, 0).expect("reply");
+        (buf[..m.len].to_vec(), port, m.addr)
+    }
+
+    #[test]
+    fn echo_reply_v4() {
+        let dst = SockAddr::Inet(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
+        let (r, port, from) = exchange(AF_INET, IPPROTO_ICMP, dst.clone(), ICMP_ECHO);
+        assert_eq!(r[0], ICMP_ECHOREPLY);
+        assert_eq!(u16::from_be_bytes([r[4], r[5]]), port);
+        assert_eq!(&r[6..], &[0, 7, b'p', b'i', b'n', b'g', b'!']);
+        assert_eq!(checksum(&r, 0), 0);
+        assert_eq!(from, Some(dst));
+    }
+
+    #[test]
+    fn echo_reply_v6() {
+        let dst = SockAddr::Inet6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 0, 0, 0));
+        let (r, port, _) = exchange(AF_INET6, IPPROTO_ICMPV6, dst, ICMPV6_ECHO_REQUEST);
+        assert_eq!(r[0], ICMPV6_ECHO_REPLY);
+        assert_eq!(u16::from_be_bytes([r[4], r[5]]), port);
+        let mut pseudo = Ipv6Addr::LOCALHOST.octets().to_vec();
+        pseudo.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+        pseudo.extend_from_slice(&(r.len() as u32).to_be_bytes());
+        pseudo.extend_from_slice(&[0, 0, 0, 58]);
+        pseudo.extend_from_slice(&r);
+        assert_eq!(checksum(&pseudo, 0), 0);
+    }
+
+    #[test]
+    fn foreign_destinations_are_unreachable() {
+        let stack = Netstack::new();
+        let s = UdpSocket::new(&stack, AF_INET, IPPROTO_UDP);
+        let irq = Interrupt::new();
+        let io = IoCtx { flags: 0, interrupt: &irq };
+        let c = Caller { io: &io, cred: Ucred::default(), paths: &NoPaths };
+        let dst = SockAddr::Inet(SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 7), 53));
+        assert_eq!(s.send(&c, b"x", Some(&dst), Vec::new(), 0), Err(Errno::ENETUNREACH));
+        assert_eq!(s.connect(&c, &dst), Err(Errno::ENETUNREACH));
+    }
 
     #[test]
     fn internet_checksum() {

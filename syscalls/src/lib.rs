@@ -195,6 +195,7 @@ pub fn build_table() -> SyscallTable {
     t.register(SCHED_GET_PRIORITY_MIN, Full, process::sched_get_priority_min);
     t.register(PERSONALITY, Partial("PER_LINUX only"), process::personality);
     t.register(CAPGET, Partial("root has every capability, others none"), process::capget);
+    t.register(CAPSET, Partial("checked, not kept: capabilities stay as capget reports them"), process::capset);
     t.register(
         GETRUSAGE,
         Partial("user and system time as the Sentry accounts them; maxrss is the mapped size; the other fields are 0"),

@@ -335,7 +335,9 @@ fn send_iovecs(
             return Err(Errno::EMSGSIZE);
         }
         let data = gather(task, iovs, 0, total)?;
-        return sigpipe(task, sock.send(&caller, &data, addr.as_ref(), control, flags), flags);
+        // Only stream sockets raise SIGPIPE (sk_stream_error,
+        // unix_stream_sendmsg); a datagram send just fails with EPIPE.
+        return sock.send(&caller, &data, addr.as_ref(), control, flags).map(|n| n as u64);
     }
     let mut done = 0usize;
     loop {

@@ -642,6 +642,15 @@ const fn exits(name: &'static str, status: i32) -> Guest {
 const PROC_INFO_MASK: &[&str] = &["uname_release "];
 const PROC_INFO_EXPECT: &[&str] = &["uname_release 4.4.0", "uname_sysname Linux", "uname_machine x86_64"];
 
+/// Non-loopback destinations are unreachable in the sandbox (checked
+/// there only: natively inet_opts sends nothing off the host).
+const INET_FOREIGN_EXPECT: &[&str] = &[
+    "foreign connect err ENETUNREACH",
+    "foreign sendto err ENETUNREACH",
+    "foreign connect6 err ENETUNREACH",
+    "foreign udp connect err ENETUNREACH",
+];
+
 /// Every conformance program. `tests/conformance.rs` has one #[test] per
 /// entry; `tests/guest_native.rs` checks each natively.
 pub const GUESTS: &[Guest] = &[
@@ -683,6 +692,10 @@ pub const GUESTS: &[Guest] = &[
     g("timers", "timers", Link::Static),
     g("events", "events", Link::Static),
     g("signalfd", "signalfd", Link::Static),
+    g("inet_tcp", "inet_tcp", Link::Static),
+    g("inet_tcp6", "inet_tcp6", Link::Static),
+    g("inet_udp", "inet_udp", Link::Static),
+    Guest { mask: &["foreign "], sandbox_expect: INET_FOREIGN_EXPECT, ..g("inet_opts", "inet_opts", Link::Static) },
     g("fork_wait", "fork_wait", Link::Static),
     g("fork_cow", "fork_cow", Link::Static),
     g("threads", "threads", Link::Static),

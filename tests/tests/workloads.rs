@@ -835,3 +835,148 @@ print("asyncio", asyncio.run(main()))
         assert_same(&n, &run_do(p, &[&py, "-S", "-c", code], &tmp()));
     }
 }
+
+/// Loopback networking through python3: TCP on 127.0.0.1 and ::1 with a
+/// server thread, UDP, `python3 -m http.server` answering urllib, and an
+/// asyncio echo server and client exchanging 10,000 messages. Natively
+/// this uses the host's loopback; in the sandbox only the Sentry's.
+#[test]
+fn python3_loopback_network() {
+    let Some(py) = real_python() else {
+        skip("python3_loopback_network", "python3 is not installed");
+        return;
+    };
+    let code = r#"import asyncio, os, socket, subprocess, sys, tempfile, threading, time, urllib.request
+
+def tcp_echo(fam, host):
+    srv = socket.socket(fam, socket.SOCK_STREAM)
+    srv.bind((host, 0))
+    srv.listen(5)
+    port = srv.getsockname()[1]
+    def serve():
+        conn, _ = srv.accept()
+        with conn:
+            while True:
+                d = conn.recv(65536)
+                if not d:
+                    break
+                conn.sendall(d.upper())
+    t = threading.Thread(target=serve)
+    t.start()
+    c = socket.create_connection((host, port))
+    payload = b"hello " * 20000
+    c.sendall(payload)
+    c.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        got += d
+    c.close()
+    t.join()
+    srv.close()
+    print("tcp", host, len(got), got == payload.upper())
+
+def udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i in range(100):
+        c.sendto(b"msg%d" % i, s.getsockname())
+    ok = True
+    for i in range(100):
+        d, a = s.recvfrom(100)
+        ok = ok and d == b"msg%d" % i and a == ("127.0.0.1", c.getsockname()[1])
+    s.sendto(b"pong", ("127.0.0.1", c.getsockname()[1]))
+    print("udp", ok, c.recvfrom(100)[0])
+    s.close()
+    c.close()
+
+def http():
+    d = tempfile.mkdtemp()
+    with open(os.path.join(d, "hello.txt"), "w") as f:
+        f.write("hello over http\n")
+    p = socket.socket()
+    p.bind(("127.0.0.1", 0))
+    port = p.getsockname()[1]
+    p.close()
+    srv = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", d],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=10) as r:
+                    body = r.read().decode()
+                    print("http /", r.status, "hello.txt" in body)
+                break
+            except OSError:
+                time.sleep(0.1)
+        with urllib.request.urlopen("http://127.0.0.1:%d/hello.txt" % port, timeout=10) as r:
+            print("http file", r.status, r.read().decode().strip())
+    finally:
+        srv.terminate()
+        srv.wait()
+        os.unlink(os.path.join(d, "hello.txt"))
+        os.rmdir(d)
+
+async def aio():
+    async def handle(r, w):
+        while True:
+            line = await r.readline()
+            if not line:
+                break
+            w.write(line)
+            await w.drain()
+        w.close()
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    total = 0
+    for i in range(10000):
+        w.write(b"m%d\n" % i)
+        await w.drain()
+        total += int((await r.readline())[1:])
+    w.close()
+    await w.wait_closed()
+    server.close()
+    await server.wait_closed()
+    print("asyncio", total)
+
+tcp_echo(socket.AF_INET, "127.0.0.1")
+tcp_echo(socket.AF_INET6, "::1")
+udp()
+http()
+asyncio.run(aio())
+"#;
+    let n = run_native(Path::new(&py), &["-c", code], &tmp());
+    if n.status != 0 {
+        skip("python3_loopback_network", &format!("python3 does not run natively here:\n{}", n.describe()));
+        return;
+    }
+    assert!(n.stdout.contains("asyncio 49995000"), "native run is incomplete:\n{}", n.describe());
+    for p in PLATFORMS {
+        assert_same(&n, &run_do(p, &[&py, "-c", code], &tmp()));
+    }
+}
+
+/// `ping` (iputils) inside the sandbox: it uses an ICMP echo socket
+/// (SOCK_DGRAM, IPPROTO_ICMP / IPPROTO_ICMPV6), which the sandbox answers
+/// itself. Sandbox only: natively ping needs the host's
+/// net.ipv4.ping_group_range or a raw socket.
+#[test]
+fn ping_loopback() {
+    let Some(ping) = tests::which("ping") else {
+        skip("ping_loopback", "ping (iputils-ping) is not installed");
+        return;
+    };
+    let ping = ping.to_string_lossy().to_string();
+    for p in PLATFORMS {
+        for addr in ["127.0.0.1", "::1"] {
+            let out = run_do(p, &[&ping, "-c", "2", "-i", "0.2", addr], &tmp());
+            assert_status(&out, 0);
+            assert!(out.stdout.contains("2 packets transmitted, 2 received, 0% packet loss"), "{}", out.describe());
+            assert!(out.stdout.contains(&format!("64 bytes from {addr}: icmp_seq=2")), "{}", out.describe());
+        }
+    }
+}

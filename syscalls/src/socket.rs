@@ -503,12 +503,16 @@ fn recv_iovecs(
     let io = io_ctx(task, file, flags);
     let mut first = sock.recv(&io, &mut buf, flags)?;
     let placed = first.len.min(buf.len());
-    scatter(task, iovs, 0, &buf[..placed])?;
+    // TCP's MSG_TRUNC discards the bytes instead of copying them.
+    let stream = sock.sock_type() == SOCK_STREAM;
+    let discard = stream && flags & MSG_TRUNC != 0;
+    if !discard {
+        scatter(task, iovs, 0, &buf[..placed])?;
+    }
     let mut done = placed;
     // Stream sockets: take what else is there (all of it with
     // MSG_WAITALL), never across a peek, nor past a piece that came with
     // control messages (descriptors and credentials end a unix read).
-    let stream = sock.sock_type() == SOCK_STREAM;
     let want_more = placed == buf.len() || flags & MSG_WAITALL != 0;
     if stream && flags & MSG_PEEK == 0 && placed > 0 && want_more && first.control.is_empty() {
         while done < total {
@@ -521,7 +525,9 @@ fn recv_iovecs(
             match sock.recv(&more_io, chunk, flags) {
                 Ok(m) if m.len > 0 => {
                     let n = m.len.min(want);
-                    scatter(task, iovs, done, &chunk[..n])?;
+                    if !discard {
+                        scatter(task, iovs, done, &chunk[..n])?;
+                    }
                     done += n;
                     if !m.control.is_empty() {
                         first.control.extend(m.control);

@@ -276,8 +276,11 @@ impl Task {
             }
             let blocked = self.interrupt.take_blocked_ns();
             let mut served = (left.elapsed().as_nanos() as u64).saturating_sub(blocked);
-            if let (true, Some(a), Some(b)) = (timers_armed, sentry_cpu, platform::current_thread_cpu_time()) {
-                served = served.min(b.saturating_sub(a).as_nanos() as u64);
+            // (Read only when armed: /proc is a slow read for every syscall.)
+            if let Some(a) = sentry_cpu {
+                if let Some(b) = platform::current_thread_cpu_time() {
+                    served = served.min(b.saturating_sub(a).as_nanos() as u64);
+                }
             }
             self.shared.times.sys.fetch_add(served, std::sync::atomic::Ordering::Relaxed);
             if served > 0 {

@@ -46,8 +46,6 @@
 //!   only the creator's credentials: data written with write(2) by another
 //!   process carries the creator's SCM_CREDENTIALS (send/sendmsg carry the
 //!   caller's, as Linux).
-//! - An address of a family the sandbox does not know is EAFNOSUPPORT from
-//!   the syscall layer's parser, where Linux's unix sockets say EINVAL.
 
 mod conn;
 mod dgram;

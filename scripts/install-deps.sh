@@ -22,14 +22,16 @@ if [ "$(printf '%s\n%s\n' "$min_rust" "${have%%-*}" | sort -V | head -1)" != "$m
 fi
 
 # busybox-static: the demo bundle and the workload tests; gcc and
-# libc6-dev (static libc): the C guest programs; make and python3: the
-# workload tests that run them.
+# libc6-dev (static libc): the C guest programs; make, python3, iproute2
+# (ip) and iputils-ping: the workload tests that run them.
 need=()
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v gcc >/dev/null || need+=(gcc)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
 command -v make >/dev/null || need+=(make)
 command -v python3 >/dev/null || need+=(python3)
+command -v ip >/dev/null || need+=(iproute2)
+command -v ping >/dev/null || need+=(iputils-ping)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "install-deps: missing ${need[*]}; run this as root (it uses apt-get)" >&2
@@ -39,4 +41,4 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq "${need[@]}"
 fi
-echo "install-deps: rustc $have, busybox, gcc, libc.a, make, python3 present"
+echo "install-deps: rustc $have, busybox, gcc, libc.a, make, python3, ip, ping present"

@@ -6,6 +6,7 @@
 pub mod errno;
 pub mod flags;
 pub mod signal;
+pub mod socket;
 pub mod structs;
 pub mod sysno;
 

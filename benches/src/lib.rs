@@ -31,18 +31,25 @@ pub fn runsc_lite() -> PathBuf {
     .clone()
 }
 
-/// The static guest program `benches/guest/syscall_loop.c`, built once.
+/// The static guest program `benches/guest/NAME.c`, built once per run.
+pub fn guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get(name) {
+        return p.clone();
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("guest/{name}.c"));
+    let out = target_dir().join(format!("bench-guest/{name}"));
+    std::fs::create_dir_all(out.parent().expect("has parent")).expect("mkdir");
+    let st = Command::new("gcc").args(["-O2", "-static", "-o"]).arg(&out).arg(&src).status().expect("gcc runs");
+    assert!(st.success(), "gcc failed on {}", src.display());
+    built.insert(name.to_string(), out.clone());
+    out
+}
+
+/// `benches/guest/syscall_loop.c`, built once.
 pub fn syscall_loop() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("guest/syscall_loop.c");
-        let out = target_dir().join("bench-guest/syscall_loop");
-        std::fs::create_dir_all(out.parent().expect("has parent")).expect("mkdir");
-        let st = Command::new("gcc").args(["-O2", "-static", "-o"]).arg(&out).arg(&src).status().expect("gcc runs");
-        assert!(st.success(), "gcc failed");
-        out
-    })
-    .clone()
+    guest("syscall_loop")
 }
 
 /// How to run the guest.
@@ -58,7 +65,13 @@ pub enum Runner<'a> {
 /// Run `syscall_loop WHAT N` and return the time the guest measured for
 /// its N iterations.
 pub fn run_loop(runner: Runner, what: &str, n: u64) -> Duration {
-    let prog = syscall_loop();
+    run_guest(runner, "syscall_loop", what, n)
+}
+
+/// Run guest program `prog` (from benches/guest/) with `WHAT N` and
+/// return the nanoseconds it printed (its own timing of the work).
+pub fn run_guest(runner: Runner, prog: &str, what: &str, n: u64) -> Duration {
+    let prog = guest(prog);
     let n = n.to_string();
     let mut cmd = match runner {
         Runner::Native => Command::new(&prog),

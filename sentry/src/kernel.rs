@@ -49,6 +49,8 @@ pub struct Kernel {
     /// The sandbox's clocks and the vDSO (None if its pages could not be
     /// allocated: then the host clocks are read and no vDSO is mapped).
     pub clock: Option<Arc<crate::vdso::Clock>>,
+    /// The sandbox's sockets and interfaces.
+    pub net: Arc<netstack::Netstack>,
 }
 
 struct PidTable {
@@ -83,6 +85,7 @@ impl Kernel {
             file_cache: crate::filecache::FileCache::default(),
             shared_files: crate::sharedfile::SharedFiles::default(),
             clock,
+            net: netstack::Netstack::new(),
         })
     }
 

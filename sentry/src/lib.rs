@@ -12,6 +12,7 @@ pub mod memfile;
 pub mod mm;
 pub mod process;
 pub mod procfs;
+pub mod procfs_net;
 pub mod sharedfile;
 pub mod signal;
 pub mod signalfd;

@@ -179,7 +179,7 @@ pub fn new_root(kernel: &Arc<Kernel>) -> InodeRef {
         path: "/proc".into(),
         list: Box::new(move || {
             let mut v: Vec<(Vec<u8>, u8)> =
-                ["self", "thread-self", "mounts"].iter().map(|s| (s.as_bytes().to_vec(), DT_LNK)).collect();
+                ["self", "thread-self", "mounts", "net"].iter().map(|s| (s.as_bytes().to_vec(), DT_LNK)).collect();
             for f in ["version", "cpuinfo", "meminfo", "filesystems", "uptime", "loadavg", "stat"] {
                 v.push((f.as_bytes().to_vec(), DT_REG));
             }
@@ -202,6 +202,7 @@ fn root_lookup(k: &Weak<Kernel>, name: &[u8]) -> Result<InodeRef, Errno> {
         "self" => link("/proc/self".into(), || Ok(current_pid().to_string().into_bytes())),
         "thread-self" => link("/proc/thread-self".into(), || Ok(format!("{0}/task/{0}", current_pid()).into_bytes())),
         "mounts" => link("/proc/mounts".into(), || Ok(b"self/mounts".to_vec())),
+        "net" => link("/proc/net".into(), || Ok(b"self/net".to_vec())),
         "version" => file("/proc/version".into(), || {
             Ok(format!("Linux version {} (root@runsc-lite) (gcc version 4.9.2) {}\n", crate::RELEASE, crate::VERSION)
                 .into_bytes())
@@ -302,6 +303,7 @@ fn pid_dir(tg: &Arc<ThreadGroup>) -> InodeRef {
             v.push((b"fd".to_vec(), DT_DIR));
             v.push((b"fdinfo".to_vec(), DT_DIR));
             v.push((b"task".to_vec(), DT_DIR));
+            v.push((b"net".to_vec(), DT_DIR));
             for f in [
                 "maps",
                 "status",
@@ -358,6 +360,7 @@ fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, name: &[u8]) -> Result<InodeRef, 
                 }),
             })
         }
+        "net" => net_dir(p, Arc::downgrade(&w.upgrade().ok_or(Errno::ENOENT)?.kernel)),
         "maps" => file(p, move || with_tg(&w, |tg| Ok(maps(tg)))),
         "status" => file(p, move || with_tg(&w, |tg| Ok(status(tg)))),
         "stat" => file(p, move || with_tg(&w, |tg| Ok(stat_line(tg)))),
@@ -382,6 +385,24 @@ fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, name: &[u8]) -> Result<InodeRef, 
         "mounts" => file(p, move || with_tg(&w, |tg| Ok(mounts(tg, false)))),
         "mountinfo" => file(p, move || with_tg(&w, |tg| Ok(mounts(tg, true)))),
         _ => return Err(Errno::ENOENT),
+    })
+}
+
+/// /proc/[pid]/net: the sandbox's network (one namespace for all).
+fn net_dir(path: String, k: Weak<Kernel>) -> InodeRef {
+    let dir = path.clone();
+    Arc::new(ProcDir {
+        path,
+        list: Box::new(|| crate::procfs_net::FILES.iter().map(|f| (f.as_bytes().to_vec(), DT_REG)).collect()),
+        lookup: Box::new(move |name| {
+            let name = std::str::from_utf8(name).ok().filter(|n| crate::procfs_net::FILES.contains(n));
+            let name = name.ok_or(Errno::ENOENT)?.to_string();
+            let k = k.clone();
+            Ok(file(format!("{dir}/{name}"), move || {
+                let k = k.upgrade().ok_or(Errno::ENOENT)?;
+                crate::procfs_net::generate(&k.net, &name).ok_or(Errno::ENOENT)
+            }))
+        }),
     })
 }
 

@@ -114,6 +114,11 @@ pub fn ioctl(task: &mut Task, fd: Fd, req: u64, arg: UserAddr) -> SysResult {
     if f.flags() & O_PATH != 0 {
         return Err(Errno::EBADF);
     }
+    if let Ok(sock) = netstack::SocketFile::of(&f) {
+        if let Some(r) = crate::socket_ioctl::interface_ioctl(task, sock, req, arg) {
+            return r;
+        }
+    }
     let mut input = vec![0u8; ioctl_input_len(req)];
     if !input.is_empty() {
         task.copy_in(arg, &mut input)?;

@@ -297,7 +297,7 @@ pub fn pwrite64(task: &mut Task, fd: Fd, buf: UserAddr, count: u64, off: i64) ->
     do_write(task, &f, buf, count, Some(off))
 }
 
-fn read_iovecs(task: &Task, iov: UserAddr, cnt: i32) -> Result<Vec<Iovec>, Errno> {
+pub(crate) fn read_iovecs(task: &Task, iov: UserAddr, cnt: i32) -> Result<Vec<Iovec>, Errno> {
     let cnt = usize::try_from(cnt).map_err(|_| Errno::EINVAL)?;
     if cnt > IOV_MAX {
         return Err(Errno::EINVAL);
@@ -618,7 +618,7 @@ pub fn chroot(task: &mut Task, path: PathAddr) -> SysResult {
 }
 
 /// Parent directory and new name for a call that creates `path`.
-fn creation_target(task: &Task, dirfd: i32, path: &[u8]) -> Result<(DentryRef, Vec<u8>), Errno> {
+pub(crate) fn creation_target(task: &Task, dirfd: i32, path: &[u8]) -> Result<(DentryRef, Vec<u8>), Errno> {
     let (parent, name) = task.resolve_parent_at(dirfd, path)?;
     let name = name.ok_or(Errno::EEXIST)?;
     if task.kernel.mounts.child(&parent, &name).is_ok() {

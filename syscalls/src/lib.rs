@@ -8,6 +8,8 @@ pub mod fs;
 pub mod mm;
 pub mod process;
 pub mod signal;
+pub mod socket;
+pub mod socket_ioctl;
 pub mod time;
 
 use abi::sysno::*;
@@ -193,6 +195,7 @@ pub fn build_table() -> SyscallTable {
     t.register(SCHED_GET_PRIORITY_MIN, Full, process::sched_get_priority_min);
     t.register(PERSONALITY, Partial("PER_LINUX only"), process::personality);
     t.register(CAPGET, Partial("root has every capability, others none"), process::capget);
+    t.register(CAPSET, Partial("checked, not kept: capabilities stay as capget reports them"), process::capset);
     t.register(
         GETRUSAGE,
         Partial("user and system time as the Sentry accounts them; maxrss is the mapped size; the other fields are 0"),
@@ -250,10 +253,33 @@ pub fn build_table() -> SyscallTable {
     t.register(VFORK, Partial("the address space is copied; the parent waits for exec or exit"), process::vfork);
     t.register(FUTEX, Partial("no PI futexes (LOCK_PI/UNLOCK_PI are ENOSYS)"), signal::futex);
 
+    // Sockets: the sandbox's own netstack; each family's gaps are in
+    // netstack's module docs.
+    t.register(
+        SOCKET,
+        Partial("AF_UNIX, AF_INET, AF_INET6, AF_NETLINK (route) as the families serve them"),
+        socket::socket,
+    );
+    t.register(SOCKETPAIR, Full, socket::socketpair);
+    t.register(BIND, Full, socket::bind);
+    t.register(LISTEN, Full, socket::listen);
+    t.register(ACCEPT, Full, socket::accept);
+    t.register(ACCEPT4, Full, socket::accept4);
+    t.register(CONNECT, Full, socket::connect);
+    t.register(GETSOCKNAME, Full, socket::getsockname);
+    t.register(GETPEERNAME, Full, socket::getpeername);
+    t.register(SHUTDOWN, Full, socket::shutdown);
+    t.register(SETSOCKOPT, Partial("the options each family lists; others ENOPROTOOPT"), socket::setsockopt);
+    t.register(GETSOCKOPT, Partial("the options each family lists; others ENOPROTOOPT"), socket::getsockopt);
+    t.register(SENDTO, Full, socket::sendto);
+    t.register(RECVFROM, Full, socket::recvfrom);
+    t.register(SENDMSG, Full, socket::sendmsg);
+    t.register(RECVMSG, Full, socket::recvmsg);
+    t.register(SENDMMSG, Full, socket::sendmmsg);
+    t.register(RECVMMSG, Full, socket::recvmmsg);
+
     // Not yet served, with the reason.
     for (nr, why) in [
-        (SOCKET, "no network stack yet"),
-        (SOCKETPAIR, "no network stack yet"),
         (PTRACE, "ptrace inside the sandbox is refused"),
         (MOUNT, "mounting from inside the sandbox is not served"),
         (UMOUNT2, "mounting from inside the sandbox is not served"),

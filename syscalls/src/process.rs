@@ -483,6 +483,15 @@ pub fn prctl(task: &mut Task, option: u64, arg2: u64, _a3: u64, _a4: u64, _a5: u
             Ok(1)
         }
         PR_SET_SECCOMP => Err(Errno::EINVAL),
+        // Capabilities are not tracked (see capset), so neither is
+        // whether a setuid keeps them.
+        PR_GET_KEEPCAPS => Ok(0),
+        PR_SET_KEEPCAPS => {
+            if arg2 > 1 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(0)
+        }
         _ => Err(Errno::EINVAL),
     }
 }
@@ -643,6 +652,31 @@ pub fn capget(task: &mut Task, hdr: UserAddr, data: UserAddr) -> SysResult {
         let v = if i == 0 { full } else { full & 0x3f };
         let triple = [v, v, 0u32];
         task.write_obj(data.offset(i * 12)?, &triple)?;
+    }
+    Ok(0)
+}
+
+/// capset(2). Capabilities are not tracked (root has all of them, others
+/// none), so a request is checked against that and then accepted without
+/// being kept: a process dropping capabilities (ping does) goes on, one
+/// asking for more than it has gets EPERM.
+pub fn capset(task: &mut Task, hdr: UserAddr, data: UserAddr) -> SysResult {
+    let version: u32 = task.read_obj(hdr)?;
+    if version != 0x2008_0522 && version != 0x2007_1026 && version != 0x1998_0330 {
+        task.write_obj(hdr, &0x2008_0522u32)?;
+        return Err(Errno::EINVAL);
+    }
+    let pid: i32 = task.read_obj(hdr.offset(4)?)?;
+    if pid != 0 && pid != task.tid {
+        return Err(Errno::EPERM);
+    }
+    let words = if version == 0x1998_0330 { 1 } else { 2 };
+    let root = task.creds().euid == 0;
+    for i in 0..words {
+        let [effective, permitted, inheritable]: [u32; 3] = task.read_obj(data.offset(i * 12)?)?;
+        if effective & !permitted != 0 || (!root && (permitted | inheritable) != 0) {
+            return Err(Errno::EPERM);
+        }
     }
     Ok(0)
 }

@@ -581,3 +581,46 @@ fn unenforced_fields_are_warned_about() {
         }
     }
 }
+
+/// Sockets inside a bundle: the unix stream conformance program (socket
+/// nodes under /tmp) with /tmp a tmpfs, a rw bind mount of a host
+/// directory, and the overlay of a writable root; and loopback TCP. Each
+/// run's output must equal the native run's.
+#[test]
+fn bundle_sockets() {
+    let Some(bb) = need_busybox("bundle_sockets") else { return };
+    if let Err(e) = tests::have_gcc() {
+        skip("bundle_sockets", &e);
+        return;
+    }
+    let b = Bundle::new(&bb);
+    let guests = [
+        ("unix_stream", tests::build_guest("unix_stream", tests::Link::Static)),
+        ("inet_tcp", tests::build_guest("inet_tcp", tests::Link::Static)),
+    ];
+    let mut natives = Vec::new();
+    for (name, bin) in &guests {
+        std::fs::copy(bin, b.rootfs().join("bin").join(name)).expect("copy guest");
+        let n = run_native(bin, &[], &tmp());
+        assert_status(&n, 0);
+        natives.push(n);
+    }
+    let host_tmp = TempDir::new("bundle-sock-tmp");
+    let tmp_on_tmpfs = config(&["/bin/true"]);
+    let mut tmp_on_bind = config(&["/bin/true"]);
+    tmp_on_bind.mounts.retain(|m| m.dest != "/tmp");
+    tmp_on_bind.mounts.push(mount("/tmp", "bind", host_tmp.path().to_str().expect("utf-8"), &["rbind", "rw"]));
+    let mut tmp_on_overlay = config(&["/bin/true"]);
+    tmp_on_overlay.mounts.retain(|m| m.dest != "/tmp");
+    tmp_on_overlay.readonly = false;
+    for p in PLATFORMS {
+        for base in [&tmp_on_tmpfs, &tmp_on_bind, &tmp_on_overlay] {
+            for ((name, _), native) in guests.iter().zip(&natives) {
+                let mut c = base.clone();
+                c.args = vec![format!("/bin/{name}")];
+                b.write_config(&c);
+                assert_same(native, &b.run(p));
+            }
+        }
+    }
+}

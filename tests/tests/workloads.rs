@@ -619,3 +619,364 @@ fn unserved_network_modes_are_errors() {
         }
     }
 }
+
+/// iproute2's `ip`, or None (reported as skipped).
+fn ip_binary(test: &str) -> Option<String> {
+    let ip = tests::which("ip")
+        .or_else(|| ["/usr/sbin/ip", "/sbin/ip", "/bin/ip"].iter().map(PathBuf::from).find(|p| p.is_file()));
+    if ip.is_none() {
+        skip(test, "ip (iproute2) is not installed");
+    }
+    ip.map(|p| p.to_string_lossy().into_owned())
+}
+
+/// The part of a native output a sandboxed one must equal.
+type OutputFilter = fn(&str) -> String;
+
+/// `ip` followed by `args`.
+fn ip_argv<'a>(ip: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    std::iter::once(ip).chain(args.iter().copied()).collect()
+}
+
+/// The block of `ip addr`/`ip link` output about interface 1 (lo): its
+/// "1: lo: ..." line and the indented lines after it.
+fn lo_block(out: &str) -> String {
+    let mut block = String::new();
+    let mut inside = false;
+    for line in out.lines() {
+        if !line.starts_with(' ') {
+            inside = line.starts_with("1: lo:");
+        }
+        if inside {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    block
+}
+
+/// The lines of `ip route` output through lo.
+fn lo_routes(out: &str) -> String {
+    out.lines().filter(|l| l.contains(" dev lo ")).map(|l| format!("{l}\n")).collect()
+}
+
+/// `ip addr`, `ip link` and the route tables show lo as Linux has it (the
+/// native lo, of the host's other interfaces); the main tables of a
+/// sandbox with only lo are empty, as in a fresh network namespace.
+#[test]
+fn ip_shows_loopback() {
+    let Some(ip) = ip_binary("ip_shows_loopback") else { return };
+    let mut failures = String::new();
+    let cases: [(&[&str], OutputFilter); 6] = [
+        (&["addr"], lo_block),
+        (&["link"], lo_block),
+        (&["route", "show", "table", "all"], lo_routes),
+        (&["-6", "route", "show", "table", "all"], lo_routes),
+        (&["route", "get", "127.1.2.3"], |s| s.to_string()),
+        (&["-6", "route", "get", "::1"], |s| s.to_string()),
+    ];
+    for (args, filter) in cases {
+        let n = run_native(Path::new(&ip), args, &tmp());
+        assert_status(&n, 0);
+        for p in PLATFORMS {
+            let s = run_do(p, &ip_argv(&ip, args), &tmp());
+            assert_status(&s, 0);
+            if filter(&n.stdout) != s.stdout {
+                let _ = writeln!(failures, "### ip {args:?} on {p}\n{}", diff_lines(&filter(&n.stdout), &s.stdout));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+    for p in PLATFORMS {
+        let addr = run_do(p, &[&ip, "addr"], &tmp()).stdout;
+        for want in
+            ["1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536", "inet 127.0.0.1/8 scope host lo", "inet6 ::1/128 scope host"]
+        {
+            assert!(addr.contains(want), "{p}: no `{want}` in\n{addr}");
+        }
+        let routes = run_do(p, &[&ip, "route", "show", "table", "local"], &tmp()).stdout;
+        assert!(routes.contains("local 127.0.0.0/8 dev lo proto kernel scope host src 127.0.0.1"), "{p}: {routes}");
+        let routes6 = run_do(p, &[&ip, "-6", "route", "show", "table", "local"], &tmp()).stdout;
+        assert!(routes6.contains("local ::1 dev lo proto kernel metric 0 pref medium"), "{p}: {routes6}");
+        for main in [&["route"][..], &["-6", "route"][..]] {
+            let out = run_do(p, &ip_argv(&ip, main), &tmp());
+            assert_stdout(&out, "");
+        }
+    }
+}
+
+/// Python's socket.if_nameindex() (glibc's, over netlink) sees lo alone.
+#[test]
+fn python_if_nameindex_is_lo() {
+    let Some(py) = real_python() else {
+        skip("python_if_nameindex_is_lo", "python3 is not installed");
+        return;
+    };
+    for p in PLATFORMS {
+        let out = run_do(p, &[&py, "-S", "-c", "import socket; print(socket.if_nameindex())"], &tmp());
+        assert_stdout(&out, "[(1, 'lo')]\n");
+    }
+}
+
+/// The guest cannot change the sandbox's interfaces or routes: netlink
+/// answers every change with EPERM (sandbox only: natively, as root, these
+/// would succeed).
+#[test]
+fn ip_cannot_change_interfaces() {
+    let Some(ip) = ip_binary("ip_cannot_change_interfaces") else { return };
+    for p in PLATFORMS {
+        for change in [
+            &["addr", "add", "10.0.0.1/8", "dev", "lo"][..],
+            &["addr", "del", "127.0.0.1/8", "dev", "lo"][..],
+            &["link", "set", "lo", "mtu", "1400"][..],
+            &["link", "set", "lo", "down"][..],
+            &["route", "add", "10.0.0.0/8", "dev", "lo"][..],
+            &["-6", "route", "del", "::1", "dev", "lo", "table", "local"][..],
+        ] {
+            let out = run_do(p, &ip_argv(&ip, change), &tmp());
+            assert_status(&out, 2);
+            assert!(
+                out.stderr.contains("RTNETLINK answers: Operation not permitted"),
+                "{p}: ip {change:?}\n{}",
+                out.describe()
+            );
+        }
+    }
+}
+
+/// python3 over unix sockets: a socketpair, a stream server in a thread,
+/// a multiprocessing Manager (its own unix socket server, with a forked
+/// client) and asyncio (a socketpair self-pipe, a unix server and client).
+#[test]
+fn python3_unix_sockets() {
+    let Some(py) = real_python() else {
+        skip("python3_unix_sockets", "python3 is not installed");
+        return;
+    };
+    let code = r#"
+import asyncio, os, socket, tempfile, threading
+import multiprocessing as mp
+
+a, b = socket.socketpair()
+a.sendall(b"ping")
+print("pair", b.recv(16))
+b.sendall(b"pong" * 1000)
+got = b""
+while len(got) < 4000:
+    got += a.recv(65536)
+print("pair bulk", len(got))
+a.close(); b.close()
+
+d = tempfile.mkdtemp()
+path = os.path.join(d, "srv")
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(path)
+srv.listen(1)
+def serve():
+    conn, _ = srv.accept()
+    with conn:
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = conn.recv(100)
+            if not chunk:
+                break
+            data += chunk
+        conn.sendall(data.upper())
+t = threading.Thread(target=serve)
+t.start()
+cl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+cl.connect(path)
+print("peer", cl.getpeername() == path)
+cl.sendall(b"hello unix\n")
+resp = b""
+while True:
+    chunk = cl.recv(100)
+    if not chunk:
+        break
+    resp += chunk
+print("server", resp)
+t.join(); cl.close(); srv.close(); os.unlink(path); os.rmdir(d)
+
+def child(dct):
+    dct["child"] = True
+mp.set_start_method("fork")
+with mp.Manager() as m:
+    dct = m.dict()
+    dct["parent"] = 1
+    p = mp.Process(target=child, args=(dct,))
+    p.start(); p.join()
+    print("manager", sorted(dct.items()), p.exitcode)
+
+async def echo(reader, writer):
+    writer.write((await reader.readline()).upper())
+    await writer.drain()
+    writer.close()
+
+async def main():
+    d = tempfile.mkdtemp()
+    path = os.path.join(d, "aio")
+    server = await asyncio.start_unix_server(echo, path)
+    r, w = await asyncio.open_unix_connection(path)
+    w.write(b"async hello\n")
+    line = await r.readline()
+    w.close()
+    server.close()
+    await server.wait_closed()
+    os.unlink(path); os.rmdir(d)
+    return line
+print("asyncio", asyncio.run(main()))
+"#;
+    let n = run_native(Path::new(&py), &["-S", "-c", code], &tmp());
+    if n.status != 0 {
+        skip("python3_unix_sockets", &format!("python3 does not run natively here:\n{}", n.describe()));
+        return;
+    }
+    for p in PLATFORMS {
+        assert_same(&n, &run_do(p, &[&py, "-S", "-c", code], &tmp()));
+    }
+}
+
+/// Loopback networking through python3: TCP on 127.0.0.1 and ::1 with a
+/// server thread, UDP, `python3 -m http.server` answering urllib, and an
+/// asyncio echo server and client exchanging 10,000 messages. Natively
+/// this uses the host's loopback; in the sandbox only the Sentry's.
+#[test]
+fn python3_loopback_network() {
+    let Some(py) = real_python() else {
+        skip("python3_loopback_network", "python3 is not installed");
+        return;
+    };
+    let code = r#"import asyncio, os, socket, subprocess, sys, tempfile, threading, time, urllib.request
+
+def tcp_echo(fam, host):
+    srv = socket.socket(fam, socket.SOCK_STREAM)
+    srv.bind((host, 0))
+    srv.listen(5)
+    port = srv.getsockname()[1]
+    def serve():
+        conn, _ = srv.accept()
+        with conn:
+            while True:
+                d = conn.recv(65536)
+                if not d:
+                    break
+                conn.sendall(d.upper())
+    t = threading.Thread(target=serve)
+    t.start()
+    c = socket.create_connection((host, port))
+    payload = b"hello " * 20000
+    c.sendall(payload)
+    c.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        got += d
+    c.close()
+    t.join()
+    srv.close()
+    print("tcp", host, len(got), got == payload.upper())
+
+def udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i in range(100):
+        c.sendto(b"msg%d" % i, s.getsockname())
+    ok = True
+    for i in range(100):
+        d, a = s.recvfrom(100)
+        ok = ok and d == b"msg%d" % i and a == ("127.0.0.1", c.getsockname()[1])
+    s.sendto(b"pong", ("127.0.0.1", c.getsockname()[1]))
+    print("udp", ok, c.recvfrom(100)[0])
+    s.close()
+    c.close()
+
+def http():
+    d = tempfile.mkdtemp()
+    with open(os.path.join(d, "hello.txt"), "w") as f:
+        f.write("hello over http\n")
+    p = socket.socket()
+    p.bind(("127.0.0.1", 0))
+    port = p.getsockname()[1]
+    p.close()
+    srv = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", d],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=10) as r:
+                    body = r.read().decode()
+                    print("http /", r.status, "hello.txt" in body)
+                break
+            except OSError:
+                time.sleep(0.1)
+        with urllib.request.urlopen("http://127.0.0.1:%d/hello.txt" % port, timeout=10) as r:
+            print("http file", r.status, r.read().decode().strip())
+    finally:
+        srv.terminate()
+        srv.wait()
+        os.unlink(os.path.join(d, "hello.txt"))
+        os.rmdir(d)
+
+async def aio():
+    async def handle(r, w):
+        while True:
+            line = await r.readline()
+            if not line:
+                break
+            w.write(line)
+            await w.drain()
+        w.close()
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    total = 0
+    for i in range(10000):
+        w.write(b"m%d\n" % i)
+        await w.drain()
+        total += int((await r.readline())[1:])
+    w.close()
+    await w.wait_closed()
+    server.close()
+    await server.wait_closed()
+    print("asyncio", total)
+
+tcp_echo(socket.AF_INET, "127.0.0.1")
+tcp_echo(socket.AF_INET6, "::1")
+udp()
+http()
+asyncio.run(aio())
+"#;
+    let n = run_native(Path::new(&py), &["-c", code], &tmp());
+    if n.status != 0 {
+        skip("python3_loopback_network", &format!("python3 does not run natively here:\n{}", n.describe()));
+        return;
+    }
+    assert!(n.stdout.contains("asyncio 49995000"), "native run is incomplete:\n{}", n.describe());
+    for p in PLATFORMS {
+        assert_same(&n, &run_do(p, &[&py, "-c", code], &tmp()));
+    }
+}
+
+/// `ping` (iputils) inside the sandbox: it uses an ICMP echo socket
+/// (SOCK_DGRAM, IPPROTO_ICMP / IPPROTO_ICMPV6), which the sandbox answers
+/// itself. Sandbox only: natively ping needs the host's
+/// net.ipv4.ping_group_range or a raw socket.
+#[test]
+fn ping_loopback() {
+    let Some(ping) = tests::which("ping") else {
+        skip("ping_loopback", "ping (iputils-ping) is not installed");
+        return;
+    };
+    let ping = ping.to_string_lossy().to_string();
+    for p in PLATFORMS {
+        for addr in ["127.0.0.1", "::1"] {
+            let out = run_do(p, &[&ping, "-c", "2", "-i", "0.2", addr], &tmp());
+            assert_status(&out, 0);
+            assert!(out.stdout.contains("2 packets transmitted, 2 received, 0% packet loss"), "{}", out.describe());
+            assert!(out.stdout.contains(&format!("64 bytes from {addr}: icmp_seq=2")), "{}", out.describe());
+        }
+    }
+}

@@ -2,9 +2,9 @@
 //! runsc-lite (each platform) and under Debian's runsc when installed, in
 //! one go, and prints medians and ratios to native (and to runsc).
 //!
-//!   cargo run --release -p benches --bin compare [-- --quick]
+//!   cargo run --release -p benches --bin compare [-- --quick] [--no-sockets] [--only=TEXT]
 
-use benches::{have_runsc, run_loop, runsc_lite, Runner};
+use benches::{have_runsc, run_guest, run_loop, runsc_lite, Runner};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -64,13 +64,38 @@ fn main() {
         ("pollpong", 5_000),
     ];
     for (what, n) in per_call {
-        let n = if quick { n / 10 } else { *n };
-        let mut results = Vec::new();
-        for (name, r) in &runners {
-            let d = median((0..reps).map(|_| run_loop(*r, what, n)).collect()) / n as u32;
-            results.push((*name, d));
+        if !wanted(what) {
+            continue;
         }
+        let n = if quick { n / 10 } else { *n };
+        let results = interleaved(&runners, reps, |r| Some(run_loop(r, what, n) / n as u32));
         print_rows(&format!("{what} (per call)"), &results);
+    }
+
+    // Sockets: loopback TCP/UDP and unix, each timed inside the guest.
+    // (what, N, per call?) Streams report the whole transfer.
+    let sockets: &[(&str, u64, &str)] = &[
+        ("tcp_stream", 256 << 20, "256 MiB TCP stream"),
+        ("unix_stream", 256 << 20, "256 MiB unix stream"),
+        ("tcp_connect", 2_000, "TCP connect+accept+close"),
+        ("tcp_pingpong", 20_000, "TCP 1-byte ping-pong"),
+        ("udp_pingpong", 20_000, "UDP 1-byte ping-pong"),
+        ("unix_pingpong", 20_000, "unix 1-byte ping-pong"),
+    ];
+    if !skip_sockets() {
+        for (what, n, label) in sockets {
+            if !wanted(label) {
+                continue;
+            }
+            let stream = what.ends_with("_stream");
+            let n = if quick && !stream { n / 10 } else { *n };
+            let results = interleaved(&runners, reps, |r| {
+                let d = run_guest(r, "socket_loop", what, n);
+                Some(if stream { d } else { d / n as u32 })
+            });
+            let unit = if stream { "(whole)" } else { "(per op)" };
+            print_rows(&format!("{label} {unit}"), &results);
+        }
     }
 
     let whole: &[(&str, &[&str])] = &[
@@ -98,16 +123,48 @@ fn main() {
         ),
     ];
     for (label, argv) in whole {
-        let mut results = Vec::new();
-        for (name, r) in &runners {
-            let runs: Option<Vec<Duration>> = (0..reps).map(|_| time_cmd(*r, argv)).collect();
-            if let Some(runs) = runs {
-                results.push((*name, median(runs)));
-            }
+        if !wanted(label) {
+            continue;
         }
+        let results = interleaved(&runners, reps, |r| time_cmd(r, argv));
         if results.first().is_some_and(|(n, _)| *n == "native") {
             print_rows(label, &results);
         }
+    }
+}
+
+/// Median of `reps` runs of `one` for each runner, the runners taking
+/// turns (round after round) so that a noisy stretch of time hits all of
+/// them alike; a runner with any failed run is left out.
+fn interleaved<'a>(
+    runners: &[(&'a str, Runner<'a>)],
+    reps: usize,
+    one: impl Fn(Runner<'a>) -> Option<Duration>,
+) -> Vec<(&'a str, Duration)> {
+    let mut runs: Vec<Option<Vec<Duration>>> = vec![Some(Vec::new()); runners.len()];
+    for _ in 0..reps {
+        for (i, (_, r)) in runners.iter().enumerate() {
+            if let Some(v) = runs[i].as_mut() {
+                match one(*r) {
+                    Some(d) => v.push(d),
+                    None => runs[i] = None,
+                }
+            }
+        }
+    }
+    runners.iter().zip(runs).filter_map(|((name, _), v)| v.map(|v| (*name, median(v)))).collect()
+}
+
+/// `--no-sockets` leaves the socket benches out.
+fn skip_sockets() -> bool {
+    std::env::args().any(|a| a == "--no-sockets")
+}
+
+/// `--only=TEXT`: run only the workloads whose label contains TEXT.
+fn wanted(label: &str) -> bool {
+    match std::env::args().find_map(|a| a.strip_prefix("--only=").map(str::to_string)) {
+        Some(t) => label.contains(&t),
+        None => true,
     }
 }
 

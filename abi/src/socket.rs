@@ -1,0 +1,260 @@
+//! Sockets as the x86-64 Linux ABI spells them: families, types, levels,
+//! options, message flags and the structs of sendmsg/recvmsg.
+
+use crate::Pod;
+
+// Address families.
+pub const AF_UNSPEC: i32 = 0;
+pub const AF_UNIX: i32 = 1;
+pub const AF_INET: i32 = 2;
+pub const AF_INET6: i32 = 10;
+pub const AF_NETLINK: i32 = 16;
+pub const AF_PACKET: i32 = 17;
+
+// Socket types; the high bits of socket(2)'s type carry flags.
+pub const SOCK_STREAM: i32 = 1;
+pub const SOCK_DGRAM: i32 = 2;
+pub const SOCK_RAW: i32 = 3;
+pub const SOCK_RDM: i32 = 4;
+pub const SOCK_SEQPACKET: i32 = 5;
+pub const SOCK_TYPE_MASK: i32 = 0xf;
+pub const SOCK_NONBLOCK: i32 = 0o4000;
+pub const SOCK_CLOEXEC: i32 = 0o2000000;
+
+// Protocols.
+pub const IPPROTO_IP: i32 = 0;
+pub const IPPROTO_ICMP: i32 = 1;
+pub const IPPROTO_TCP: i32 = 6;
+pub const IPPROTO_UDP: i32 = 17;
+pub const IPPROTO_IPV6: i32 = 41;
+pub const IPPROTO_ICMPV6: i32 = 58;
+pub const IPPROTO_RAW: i32 = 255;
+pub const NETLINK_ROUTE: i32 = 0;
+
+// Levels.
+pub const SOL_SOCKET: i32 = 1;
+pub const SOL_IP: i32 = 0;
+pub const SOL_TCP: i32 = 6;
+pub const SOL_UDP: i32 = 17;
+pub const SOL_IPV6: i32 = 41;
+pub const SOL_NETLINK: i32 = 270;
+
+// SOL_SOCKET options.
+pub const SO_DEBUG: i32 = 1;
+pub const SO_REUSEADDR: i32 = 2;
+pub const SO_TYPE: i32 = 3;
+pub const SO_ERROR: i32 = 4;
+pub const SO_DONTROUTE: i32 = 5;
+pub const SO_BROADCAST: i32 = 6;
+pub const SO_SNDBUF: i32 = 7;
+pub const SO_RCVBUF: i32 = 8;
+pub const SO_KEEPALIVE: i32 = 9;
+pub const SO_OOBINLINE: i32 = 10;
+pub const SO_NO_CHECK: i32 = 11;
+pub const SO_PRIORITY: i32 = 12;
+pub const SO_LINGER: i32 = 13;
+pub const SO_BSDCOMPAT: i32 = 14;
+pub const SO_REUSEPORT: i32 = 15;
+pub const SO_PASSCRED: i32 = 16;
+pub const SO_PEERCRED: i32 = 17;
+pub const SO_RCVLOWAT: i32 = 18;
+pub const SO_SNDLOWAT: i32 = 19;
+pub const SO_RCVTIMEO: i32 = 20;
+pub const SO_SNDTIMEO: i32 = 21;
+pub const SO_BINDTODEVICE: i32 = 25;
+pub const SO_ATTACH_FILTER: i32 = 26;
+pub const SO_DETACH_FILTER: i32 = 27;
+pub const SO_PEERNAME: i32 = 28;
+pub const SO_TIMESTAMP: i32 = 29;
+pub const SO_ACCEPTCONN: i32 = 30;
+pub const SO_PEERSEC: i32 = 31;
+pub const SO_SNDBUFFORCE: i32 = 32;
+pub const SO_RCVBUFFORCE: i32 = 33;
+pub const SO_PASSSEC: i32 = 34;
+pub const SO_TIMESTAMPNS: i32 = 35;
+pub const SO_MARK: i32 = 36;
+pub const SO_PROTOCOL: i32 = 38;
+pub const SO_DOMAIN: i32 = 39;
+pub const SO_RXQ_OVFL: i32 = 40;
+pub const SO_PEEK_OFF: i32 = 42;
+pub const SO_BUSY_POLL: i32 = 46;
+pub const SO_INCOMING_CPU: i32 = 49;
+pub const SO_PEERGROUPS: i32 = 59;
+pub const SO_ZEROCOPY: i32 = 60;
+
+// Control message types at SOL_SOCKET.
+pub const SCM_RIGHTS: i32 = 1;
+pub const SCM_CREDENTIALS: i32 = 2;
+pub const SCM_TIMESTAMP: i32 = SO_TIMESTAMP;
+/// Most descriptors one SCM_RIGHTS message may carry (Linux's SCM_MAX_FD).
+pub const SCM_MAX_FD: usize = 253;
+
+// IPPROTO_TCP options.
+pub const TCP_NODELAY: i32 = 1;
+pub const TCP_MAXSEG: i32 = 2;
+pub const TCP_CORK: i32 = 3;
+pub const TCP_KEEPIDLE: i32 = 4;
+pub const TCP_KEEPINTVL: i32 = 5;
+pub const TCP_KEEPCNT: i32 = 6;
+pub const TCP_SYNCNT: i32 = 7;
+pub const TCP_LINGER2: i32 = 8;
+pub const TCP_DEFER_ACCEPT: i32 = 9;
+pub const TCP_WINDOW_CLAMP: i32 = 10;
+pub const TCP_INFO: i32 = 11;
+pub const TCP_QUICKACK: i32 = 12;
+pub const TCP_CONGESTION: i32 = 13;
+pub const TCP_USER_TIMEOUT: i32 = 18;
+pub const TCP_NOTSENT_LOWAT: i32 = 25;
+pub const TCP_FASTOPEN: i32 = 23;
+
+// IPPROTO_IP options.
+pub const IP_TOS: i32 = 1;
+pub const IP_TTL: i32 = 2;
+pub const IP_HDRINCL: i32 = 3;
+pub const IP_OPTIONS: i32 = 4;
+pub const IP_PKTINFO: i32 = 8;
+pub const IP_RECVERR: i32 = 11;
+pub const IP_RECVTTL: i32 = 12;
+pub const IP_RECVTOS: i32 = 13;
+pub const IP_MTU_DISCOVER: i32 = 10;
+pub const IP_MULTICAST_IF: i32 = 32;
+pub const IP_MULTICAST_TTL: i32 = 33;
+pub const IP_MULTICAST_LOOP: i32 = 34;
+pub const IP_ADD_MEMBERSHIP: i32 = 35;
+pub const IP_DROP_MEMBERSHIP: i32 = 36;
+
+// IPPROTO_IPV6 options.
+pub const IPV6_UNICAST_HOPS: i32 = 16;
+pub const IPV6_MULTICAST_IF: i32 = 17;
+pub const IPV6_MULTICAST_HOPS: i32 = 18;
+pub const IPV6_MULTICAST_LOOP: i32 = 19;
+pub const IPV6_V6ONLY: i32 = 26;
+pub const IPV6_RECVPKTINFO: i32 = 49;
+pub const IPV6_PKTINFO: i32 = 50;
+pub const IPV6_TCLASS: i32 = 67;
+
+// send/recv flags.
+pub const MSG_OOB: i32 = 0x1;
+pub const MSG_PEEK: i32 = 0x2;
+pub const MSG_DONTROUTE: i32 = 0x4;
+pub const MSG_CTRUNC: i32 = 0x8;
+pub const MSG_PROBE: i32 = 0x10;
+pub const MSG_TRUNC: i32 = 0x20;
+pub const MSG_DONTWAIT: i32 = 0x40;
+pub const MSG_EOR: i32 = 0x80;
+pub const MSG_WAITALL: i32 = 0x100;
+pub const MSG_FIN: i32 = 0x200;
+pub const MSG_SYN: i32 = 0x400;
+pub const MSG_CONFIRM: i32 = 0x800;
+pub const MSG_RST: i32 = 0x1000;
+pub const MSG_ERRQUEUE: i32 = 0x2000;
+pub const MSG_NOSIGNAL: i32 = 0x4000;
+pub const MSG_MORE: i32 = 0x8000;
+pub const MSG_WAITFORONE: i32 = 0x10000;
+pub const MSG_BATCH: i32 = 0x40000;
+pub const MSG_ZEROCOPY: i32 = 0x4000000;
+pub const MSG_FASTOPEN: i32 = 0x20000000;
+pub const MSG_CMSG_CLOEXEC: i32 = 0x40000000;
+
+// shutdown(2).
+pub const SHUT_RD: i32 = 0;
+pub const SHUT_WR: i32 = 1;
+pub const SHUT_RDWR: i32 = 2;
+
+/// Largest listen(2) backlog (net.core.somaxconn's default on 4.4 is 128;
+/// larger requests are cut to it).
+pub const SOMAXCONN: i32 = 128;
+
+/// `struct msghdr` (56 bytes; the two padding words made explicit).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Msghdr {
+    pub name: u64,
+    pub namelen: u32,
+    pub _pad1: u32,
+    pub iov: u64,
+    pub iovlen: u64,
+    pub control: u64,
+    pub controllen: u64,
+    pub flags: i32,
+    pub _pad2: u32,
+}
+// SAFETY: repr(C) with every padding word an explicit field.
+unsafe impl Pod for Msghdr {}
+
+/// `struct mmsghdr`: a msghdr and the byte count sendmmsg/recvmmsg
+/// report for it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mmsghdr {
+    pub hdr: Msghdr,
+    pub len: u32,
+    pub _pad: u32,
+}
+// SAFETY: repr(C), a Pod and two u32.
+unsafe impl Pod for Mmsghdr {}
+
+/// `struct cmsghdr` without its data.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cmsghdr {
+    pub len: u64,
+    pub level: i32,
+    pub typ: i32,
+}
+// SAFETY: repr(C), u64 and two i32, no padding.
+unsafe impl Pod for Cmsghdr {}
+
+/// Bytes of a cmsghdr before its data.
+pub const CMSG_HDR_LEN: usize = 16;
+
+/// CMSG_ALIGN: control data is aligned to 8 bytes.
+pub const fn cmsg_align(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+/// CMSG_SPACE(n): bytes a control message with `n` data bytes occupies.
+pub const fn cmsg_space(n: usize) -> usize {
+    CMSG_HDR_LEN + cmsg_align(n)
+}
+
+/// CMSG_LEN(n): the `len` field of a control message with `n` data bytes.
+pub const fn cmsg_len(n: usize) -> usize {
+    CMSG_HDR_LEN + n
+}
+
+/// `struct ucred` (SO_PEERCRED, SCM_CREDENTIALS).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ucred {
+    pub pid: i32,
+    pub uid: u32,
+    pub gid: u32,
+}
+// SAFETY: repr(C), three 4-byte fields.
+unsafe impl Pod for Ucred {}
+
+/// `struct linger`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Linger {
+    pub onoff: i32,
+    pub linger: i32,
+}
+// SAFETY: repr(C), two i32.
+unsafe impl Pod for Linger {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts() {
+        assert_eq!(core::mem::size_of::<Msghdr>(), 56);
+        assert_eq!(core::mem::size_of::<Mmsghdr>(), 64);
+        assert_eq!(core::mem::size_of::<Cmsghdr>(), CMSG_HDR_LEN);
+        assert_eq!(core::mem::size_of::<Ucred>(), 12);
+        assert_eq!(cmsg_space(4), 24);
+        assert_eq!(cmsg_len(12), 28);
+    }
+}

@@ -1,0 +1,310 @@
+//! One direction of a TCP connection: a bounded byte queue from the
+//! writing socket to the reading one, with FIN (the writer shut down or
+//! closed), reset, and the reading socket's pending error (its sk_err).
+//!
+//! A connection is two streams; each socket reads one and writes the
+//! other. The stream's lock is a leaf: nothing else is locked under it.
+//! A socket's `sk_err` after a reset lives in the stream it reads, so a
+//! reset never has to take the other socket's lock.
+
+use super::wait::{block, lock, wake, Sleepers};
+use abi::Errno;
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+use vfs::{IoCtx, WaitQueue};
+
+/// Bytes a stream holds. Linux reports SO_RCVBUF 87380 and SO_SNDBUF
+/// 16384 for a new TCP socket but autotunes the real window to megabytes
+/// on loopback; a large queue keeps the data path in big copies.
+pub const STREAM_CAPACITY: usize = 4 << 20;
+
+#[derive(Default)]
+pub struct StreamState {
+    buf: VecDeque<u8>,
+    cap: usize,
+    /// The writer sent FIN (shut down for writing, or closed cleanly).
+    pub fin: bool,
+    /// The reader's pending error (SO_ERROR, the next recv or send).
+    pub err: Option<Errno>,
+    /// The reader was reset: it reads what is queued, its error, then EOF.
+    pub rst: bool,
+    /// The reader shut down for reading: EOF once the queue is empty.
+    pub reader_shut: bool,
+    /// The reader is gone: the next write is answered by a reset.
+    pub reader_closed: bool,
+    /// The writer was reset: its writes fail.
+    pub writer_reset: bool,
+    sleepers: u32,
+    /// A blocked writer queued bytes: tell the reader's poll waiters
+    /// before sleeping.
+    notify_reader: bool,
+}
+
+impl Sleepers for StreamState {
+    fn sleepers(&mut self) -> &mut u32 {
+        &mut self.sleepers
+    }
+    fn take_deferred(&mut self) -> bool {
+        std::mem::take(&mut self.notify_reader)
+    }
+}
+
+impl StreamState {
+    /// Whether poll reports POLLOUT to the writer (sk_stream_is_writeable:
+    /// at least a third free).
+    pub fn writable(&self) -> bool {
+        self.buf.len() <= self.cap / 3 * 2
+    }
+
+    pub fn queued(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+pub struct Stream {
+    st: Mutex<StreamState>,
+    cond: Condvar,
+    /// The reading socket's and the writing socket's poll waiters.
+    reader_q: Arc<WaitQueue>,
+    writer_q: Arc<WaitQueue>,
+}
+
+/// What a write achieved.
+pub enum Wrote {
+    /// Bytes queued.
+    Sent(usize),
+    /// The reader had closed: the bytes were taken and the peer answers
+    /// with a reset, which the writer must now receive.
+    SentIntoReset(usize),
+}
+
+/// How a read treats the queue.
+#[derive(Clone, Copy)]
+pub struct ReadMode {
+    pub peek: bool,
+    /// MSG_TRUNC on a stream: drop the bytes instead of copying them.
+    pub discard: bool,
+}
+
+impl Stream {
+    pub fn new(reader_q: Arc<WaitQueue>, writer_q: Arc<WaitQueue>) -> Arc<Stream> {
+        Arc::new(Stream {
+            st: Mutex::new(StreamState { cap: STREAM_CAPACITY, ..Default::default() }),
+            cond: Condvar::new(),
+            reader_q,
+            writer_q,
+        })
+    }
+
+    /// Look at the state (for poll, ioctl, info).
+    pub fn with<R>(&self, f: impl FnOnce(&StreamState) -> R) -> R {
+        f(&lock(&self.st))
+    }
+
+    pub fn queued(&self) -> usize {
+        lock(&self.st).buf.len()
+    }
+
+    /// Change the state and wake both sides.
+    fn update(&self, f: impl FnOnce(&mut StreamState)) {
+        {
+            let mut g = lock(&self.st);
+            f(&mut g);
+            wake(&mut *g, &self.cond);
+        }
+        self.reader_q.notify();
+        self.writer_q.notify();
+    }
+
+    /// The reader's pending error, taken (SO_ERROR, recv, send).
+    pub fn take_err(&self) -> Option<Errno> {
+        let e = lock(&self.st).err.take();
+        if e.is_some() {
+            self.reader_q.notify();
+        }
+        e
+    }
+
+    /// The writer shuts down for writing (or closes cleanly).
+    pub fn send_fin(&self) {
+        self.update(|s| s.fin = true);
+    }
+
+    /// The reader shuts down for reading.
+    pub fn shut_reader(&self) {
+        self.update(|s| s.reader_shut = true);
+    }
+
+    /// The reader closes: what it did not read is dropped, and the writer
+    /// is answered by a reset at its next write.
+    pub fn close_reader(&self) {
+        self.update(|s| {
+            s.reader_closed = true;
+            s.buf = VecDeque::new();
+        });
+    }
+
+    /// The reader receives a reset with error `e` (ECONNRESET, or EPIPE
+    /// when it had already received FIN, as tcp_reset does).
+    pub fn reset_reader(&self) {
+        self.update(|s| {
+            if !s.rst {
+                s.err = Some(if s.fin { Errno::EPIPE } else { Errno::ECONNRESET });
+                s.rst = true;
+            }
+        });
+    }
+
+    /// The writer receives a reset: its writes fail from now on.
+    pub fn reset_writer(&self) {
+        self.update(|s| {
+            s.writer_reset = true;
+            s.reader_closed = true;
+            s.buf = VecDeque::new();
+        });
+    }
+
+    /// Queue `data`, blocking for room unless non-blocking; a blocking
+    /// write takes everything unless interrupted or timed out (then it
+    /// returns what went, or the errno when nothing did). EPIPE when the
+    /// writer shut down or was reset.
+    pub fn write(self: &Arc<Self>, io: &IoCtx, data: &[u8], deadline: Option<Instant>) -> Result<Wrote, Errno> {
+        let sent = std::cell::Cell::new(0usize);
+        let mut woke_reader = false;
+        let me = self.clone();
+        let r = block(
+            (&self.st, &self.cond),
+            io,
+            deadline,
+            move || super::wait::waker(me, |s: &Stream| (&s.st, &s.cond)),
+            |s| {
+                let done = sent.get();
+                if s.fin || s.writer_reset {
+                    return Some(if done > 0 { Ok(Wrote::Sent(done)) } else { Err(Errno::EPIPE) });
+                }
+                if s.reader_closed {
+                    s.writer_reset = true;
+                    return Some(Ok(Wrote::SentIntoReset(data.len())));
+                }
+                let room = s.cap.saturating_sub(s.buf.len());
+                let n = room.min(data.len() - done);
+                let done = done + n;
+                if n > 0 {
+                    let was_empty = s.buf.is_empty();
+                    s.buf.extend(data.get(done - n..done).unwrap_or_default());
+                    sent.set(done);
+                    if was_empty {
+                        wake(s, &self.cond);
+                    }
+                    woke_reader = true;
+                    // Tell poll waiters before sleeping, not only at the
+                    // end: a blocked writer must not hold back a reader.
+                    s.notify_reader = done < data.len();
+                }
+                (done == data.len()).then_some(Ok(Wrote::Sent(done)))
+            },
+            |_, e| if sent.get() > 0 { Ok(Wrote::Sent(sent.get())) } else { Err(e) },
+            &|| self.reader_q.notify(),
+        );
+        if woke_reader {
+            self.reader_q.notify();
+        }
+        r
+    }
+
+    /// Read into `buf`, blocking until there is data, EOF or an error.
+    pub fn read(
+        self: &Arc<Self>,
+        io: &IoCtx,
+        buf: &mut [u8],
+        mode: ReadMode,
+        deadline: Option<Instant>,
+    ) -> Result<usize, Errno> {
+        let mut freed = false;
+        let mut err_taken = false;
+        let me = self.clone();
+        let r = block(
+            (&self.st, &self.cond),
+            io,
+            deadline,
+            move || super::wait::waker(me, |s: &Stream| (&s.st, &s.cond)),
+            |s| {
+                if !s.buf.is_empty() {
+                    let n = buf.len().min(s.buf.len());
+                    if !mode.discard {
+                        let (a, b) = s.buf.as_slices();
+                        let na = n.min(a.len());
+                        buf[..na].copy_from_slice(&a[..na]);
+                        if n > na {
+                            buf[na..n].copy_from_slice(&b[..n - na]);
+                        }
+                    }
+                    if !mode.peek {
+                        let was_writable = s.writable();
+                        s.buf.drain(..n);
+                        if s.writable() {
+                            wake(s, &self.cond);
+                            freed = !was_writable;
+                        }
+                    }
+                    return Some(Ok(n));
+                }
+                if s.fin {
+                    return Some(Ok(0));
+                }
+                if let Some(e) = s.err.take() {
+                    err_taken = true;
+                    return Some(Err(e));
+                }
+                if s.rst || s.reader_shut {
+                    return Some(Ok(0));
+                }
+                None
+            },
+            |_, e| Err(e),
+            &|| {},
+        );
+        if freed {
+            self.writer_q.notify();
+        }
+        if err_taken {
+            self.reader_q.notify();
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vfs::Interrupt;
+
+    fn pair() -> Arc<Stream> {
+        Stream::new(Arc::new(WaitQueue::default()), Arc::new(WaitQueue::default()))
+    }
+
+    #[test]
+    fn bytes_fin_and_reset() {
+        let irq = Interrupt::new();
+        let io = IoCtx { flags: abi::flags::O_NONBLOCK, interrupt: &irq };
+        let s = pair();
+        assert!(matches!(s.write(&io, b"hello", None), Ok(Wrote::Sent(5))));
+        let mut b = [0u8; 8];
+        let m = ReadMode { peek: true, discard: false };
+        assert_eq!(s.read(&io, &mut b, m, None), Ok(5));
+        let m = ReadMode { peek: false, discard: false };
+        assert_eq!(s.read(&io, &mut b[..2], m, None), Ok(2));
+        assert_eq!(&b[..2], b"he");
+        assert_eq!(s.queued(), 3);
+        s.reset_reader();
+        assert_eq!(s.read(&io, &mut b, m, None), Ok(3));
+        assert_eq!(s.read(&io, &mut b, m, None), Err(Errno::ECONNRESET));
+        assert_eq!(s.read(&io, &mut b, m, None), Ok(0));
+        let t = pair();
+        assert_eq!(t.read(&io, &mut b, m, None), Err(Errno::EAGAIN));
+        t.close_reader();
+        assert!(matches!(t.write(&io, b"x", None), Ok(Wrote::SentIntoReset(1))));
+        assert!(matches!(t.write(&io, b"x", None), Err(Errno::EPIPE)));
+    }
+}

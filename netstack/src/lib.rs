@@ -1,0 +1,102 @@
+//! The sandbox's own sockets. Every socket is a Sentry object and an open
+//! file of the VFS; traffic between two sockets of one sandbox never
+//! leaves the Sentry and touches no host socket.
+//!
+//! - [`addr`]: socket addresses to and from the guest's bytes.
+//! - [`socket`]: the [`Socket`] trait, messages, [`SocketFile`].
+//! - [`opts`]: the SOL_SOCKET options every family shares.
+//! - [`unix`]: AF_UNIX stream, datagram and seqpacket sockets.
+//! - [`inet`]: AF_INET/AF_INET6 TCP, UDP and ICMP echo on the sandbox's
+//!   loopback, without a packet-level stack: connections are byte queues
+//!   between two sockets, with Linux's observable behaviour.
+//! - [`netlink`]: AF_NETLINK NETLINK_ROUTE, answered from [`iface`], the
+//!   sandbox's interface table.
+//!
+//! Lock order: a family's own locks (written in its module) come before
+//! [`Netstack::sockets`]; nothing here calls into the Sentry.
+
+pub mod addr;
+pub mod iface;
+pub mod inet;
+pub mod netlink;
+pub mod opts;
+pub mod socket;
+pub mod unix;
+
+pub use addr::{SockAddr, UnixAddr};
+pub use socket::{
+    Caller, Control, NoPaths, NodeId, PathOps, RecvMsg, SockState, Socket, SocketFile, SocketInfo, SocketPair,
+};
+
+use abi::socket::*;
+use abi::Errno;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+/// One sandbox's network: its interfaces and every family's tables.
+pub struct Netstack {
+    pub ifaces: iface::Interfaces,
+    pub unix: unix::UnixState,
+    pub inet: inet::InetState,
+    pub netlink: netlink::NetlinkState,
+    /// Every live socket file, by inode number (for /proc/net/*).
+    sockets: Mutex<Vec<(u64, Weak<dyn Socket>)>>,
+}
+
+impl Netstack {
+    /// A stack with only the loopback interface.
+    pub fn new() -> Arc<Netstack> {
+        Arc::new(Netstack {
+            ifaces: iface::Interfaces::loopback_only(),
+            unix: unix::UnixState::default(),
+            inet: inet::InetState::default(),
+            netlink: netlink::NetlinkState::default(),
+            sockets: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// socket(2): `sock_type` without SOCK_NONBLOCK/SOCK_CLOEXEC.
+    pub fn socket(self: &Arc<Self>, domain: i32, sock_type: i32, protocol: i32) -> Result<Arc<dyn Socket>, Errno> {
+        match domain {
+            AF_UNIX => unix::new_socket(self, sock_type, protocol),
+            AF_INET | AF_INET6 => inet::new_socket(self, domain, sock_type, protocol),
+            AF_NETLINK => netlink::new_socket(self, sock_type, protocol),
+            AF_PACKET => Err(Errno::EPERM),
+            _ => Err(Errno::EAFNOSUPPORT),
+        }
+    }
+
+    /// socketpair(2): AF_UNIX only, as Linux (EOPNOTSUPP for inet).
+    pub fn socketpair(
+        self: &Arc<Self>,
+        domain: i32,
+        sock_type: i32,
+        protocol: i32,
+        cred: Ucred,
+    ) -> Result<SocketPair, Errno> {
+        match domain {
+            AF_UNIX => unix::new_pair(self, sock_type, protocol, cred),
+            AF_INET | AF_INET6 => Err(Errno::EOPNOTSUPP),
+            AF_NETLINK => Err(Errno::EOPNOTSUPP),
+            _ => Err(Errno::EAFNOSUPPORT),
+        }
+    }
+
+    fn sockets(&self) -> MutexGuard<'_, Vec<(u64, Weak<dyn Socket>)>> {
+        match self.sockets.lock() {
+            Ok(g) => g,
+            Err(e) => e.into_inner(),
+        }
+    }
+
+    /// Record a new socket file (SocketFile::open does).
+    pub fn register(&self, ino: u64, sock: &Arc<dyn Socket>) {
+        let mut s = self.sockets();
+        s.retain(|(_, w)| w.strong_count() > 0);
+        s.push((ino, Arc::downgrade(sock)));
+    }
+
+    /// Every live socket with its inode number, oldest first.
+    pub fn live_sockets(&self) -> Vec<(u64, Arc<dyn Socket>)> {
+        self.sockets().iter().filter_map(|(ino, w)| w.upgrade().map(|s| (*ino, s))).collect()
+    }
+}

@@ -251,8 +251,21 @@ impl UnixSocket {
         if charge == 0 {
             return;
         }
-        let _ = self.wmem.fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| Some(w.saturating_sub(charge)));
-        self.st.notify();
+        let old = self
+            .wmem
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| Some(w.saturating_sub(charge)))
+            .unwrap_or(0);
+        let new = old.saturating_sub(charge);
+        // Only a change that can unblock a sender (below SO_SNDBUF) or make
+        // us writable for poll (a quarter of it) wakes anyone: a reader
+        // blocked on this same state must not be woken by every byte the
+        // peer consumes (a needless wake-up, across CPUs, per message).
+        let sndbuf = self.st.lock().opts.sndbuf as usize;
+        let unblocks = old >= sndbuf && new < sndbuf;
+        let writable = old.saturating_mul(4) > sndbuf && new.saturating_mul(4) <= sndbuf;
+        if unblocks || writable {
+            self.st.notify();
+        }
     }
 
     /// The sender of a consumed message gets its charge back. Call without

@@ -14,8 +14,80 @@ use vfs::{Creds, InodeRef, MountFlags, MountNamespace, OpenFile};
 pub enum MountKind {
     Proc,
     Dev,
-    Tmpfs { mode: u32 },
+    Tmpfs { mode: u32, size: Option<Size>, nr_inodes: Option<u64> },
     Bind(PathBuf),
+}
+
+/// A size as `size=` and `--overlay-size` take it: bytes, or a percentage
+/// of the sandbox's memory (its limit, else the host's RAM).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Size {
+    Bytes(u64),
+    Percent(u64),
+}
+
+impl Size {
+    /// `4096`, `512k`, `64M`, `1g` (Linux's memparse suffixes, an optional
+    /// trailing `B` or `iB`), or `N%`.
+    pub fn parse(s: &str) -> Option<Size> {
+        if let Some(p) = s.strip_suffix('%') {
+            return p.parse().ok().map(Size::Percent);
+        }
+        let s = s.strip_suffix("iB").or_else(|| s.strip_suffix('B')).unwrap_or(s);
+        vfs::limits::parse_size(s).map(Size::Bytes)
+    }
+
+    pub fn bytes(self, total_memory: u64) -> u64 {
+        match self {
+            Size::Bytes(b) => b,
+            Size::Percent(p) => (total_memory as u128 * p as u128 / 100).min(u64::MAX as u128) as u64,
+        }
+    }
+}
+
+/// What the sandbox may use, from the spec's `linux.resources` and
+/// `process.rlimits` or `do`'s flags.
+#[derive(Clone, Debug, Default)]
+pub struct SandboxLimits {
+    /// Bytes of memory (None: no limit).
+    pub memory: Option<u64>,
+    /// Tasks, threads included (None: no limit).
+    pub pids: Option<u64>,
+    /// (resource, soft, hard) for the first process.
+    pub rlimits: Vec<(u32, u64, u64)>,
+    /// The size of the root's in-memory overlay (None: the default, half
+    /// the memory limit, or 1 GiB without one).
+    pub overlay_size: Option<Size>,
+}
+
+/// The overlay's size without `--overlay-size`.
+pub const DEFAULT_OVERLAY_SIZE: u64 = 1 << 30;
+
+impl SandboxLimits {
+    /// The memory `N%` sizes are taken of: the limit, else the host's RAM.
+    pub fn total_memory(&self) -> u64 {
+        self.memory.unwrap_or_else(host_ram)
+    }
+
+    pub fn overlay_bytes(&self) -> u64 {
+        match (self.overlay_size, self.memory) {
+            (Some(s), _) => s.bytes(self.total_memory()),
+            (None, Some(m)) => m / 2,
+            (None, None) => DEFAULT_OVERLAY_SIZE,
+        }
+    }
+}
+
+/// The host's RAM in bytes.
+fn host_ram() -> u64 {
+    let mut si = std::mem::MaybeUninit::<libc::sysinfo>::zeroed();
+    // SAFETY: sysinfo fills the struct it is given.
+    if unsafe { libc::sysinfo(si.as_mut_ptr()) } != 0 {
+        return 4 << 30;
+    }
+    // SAFETY: sysinfo succeeded.
+    let si = unsafe { si.assume_init() };
+    (si.totalram as u64).saturating_mul(si.mem_unit.max(1) as u64)
 }
 
 #[derive(Clone, Debug)]
@@ -45,6 +117,7 @@ pub struct SandboxConfig {
     pub groups: Vec<u32>,
     pub hostname: String,
     pub umask: u32,
+    pub limits: SandboxLimits,
 }
 
 /// Can platform `name` run here?
@@ -89,8 +162,12 @@ fn host_fs(path: &Path, readonly: bool) -> Result<InodeRef, String> {
 
 fn build_mounts(cfg: &SandboxConfig, kernel_proc: &dyn Fn() -> InodeRef) -> Result<Arc<MountNamespace>, String> {
     let lower = host_fs(&cfg.root_path, true)?;
+    let total = cfg.limits.total_memory();
+    // Linux's tmpfs defaults: half the memory, half as many inodes as it
+    // has pages.
+    let inodes = (total / abi::PAGE_SIZE / 2).max(1024);
     let (root, readonly) = if cfg.root_overlay {
-        let upper = vfs::tmpfs::TmpFs::new_root(0o755, 0, 0);
+        let upper = vfs::tmpfs::TmpFs::new_root_sized(0o755, 0, 0, cfg.limits.overlay_bytes(), inodes);
         (vfs::overlay::Overlay::new(lower, upper), false)
     } else {
         (lower, cfg.root_readonly)
@@ -107,7 +184,19 @@ fn build_mounts(cfg: &SandboxConfig, kernel_proc: &dyn Fn() -> InodeRef) -> Resu
         let (fs, typ, source): (InodeRef, &str, String) = match &m.kind {
             MountKind::Proc => (kernel_proc(), "proc", "proc".into()),
             MountKind::Dev => (vfs::devfs::DevFs::new_root(), "tmpfs", "none".into()),
-            MountKind::Tmpfs { mode } => (vfs::tmpfs::TmpFs::new_root(*mode, 0, 0), "tmpfs", "none".into()),
+            MountKind::Tmpfs { mode, size, nr_inodes } => {
+                let size = match size.map(|s| s.bytes(total)) {
+                    Some(0) => vfs::tmpfs::UNLIMITED,
+                    Some(b) => b,
+                    None => total / 2,
+                };
+                let nr = match nr_inodes {
+                    Some(0) => vfs::tmpfs::UNLIMITED,
+                    Some(n) => *n,
+                    None => inodes,
+                };
+                (vfs::tmpfs::TmpFs::new_root_sized(*mode, 0, 0, size, nr), "tmpfs", "none".into())
+            }
             MountKind::Bind(src) => (host_fs(src, m.flags.readonly)?, "bind", src.to_string_lossy().into_owned()),
         };
         ns.mount(dest.as_bytes(), typ, &source, fs, m.flags.clone());
@@ -137,6 +226,17 @@ fn host_stdio(fd: i32) -> Option<Arc<OpenFile>> {
     Some(OpenFile::new_anon(ops, flags, format!("host:[{fd}]")))
 }
 
+/// The Sentry's view of the limits; also sets the VFS's sandbox-wide ones
+/// (fs.epoll.max_user_watches: Linux's 4% of memory at 200 bytes a watch).
+fn sentry_limits(l: &SandboxLimits) -> sentry::limits::Limits {
+    vfs::limits::set_max_watches((l.total_memory() / 25 / 200).max(1024));
+    sentry::limits::Limits {
+        memory: l.memory,
+        pids: l.pids,
+        rlimits: l.rlimits.iter().map(|&(r, cur, max)| (r, abi::Rlimit { cur, max })).collect(),
+    }
+}
+
 /// Run a sandbox to completion; returns the shell-style exit code.
 pub fn run_sandbox(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
     let memfile = MemoryFile::new().map_err(|e| e.to_string())?;
@@ -152,6 +252,7 @@ pub fn run_sandbox(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
     let slot = proc_slot.clone();
     let mounts = build_mounts(&cfg, &move || sentry::procfs::deferred_root(slot.clone()))?;
     let kernel = Kernel::new(platform, memfile, table, mounts, &cfg.hostname, g.strace);
+    kernel.set_limits(sentry_limits(&cfg.limits));
     let _ = proc_slot.set(sentry::procfs::new_root(&kernel));
 
     let files = (0..3).filter_map(|fd| host_stdio(fd).map(|f| (fd, f))).collect();

@@ -4,8 +4,8 @@
 //! and column) and what was expected. Fields that are parsed but not
 //! enforced get one warning line each, never silence.
 
-use crate::boot::{MountKind, MountSpec, SandboxConfig};
-use oci_spec::runtime::Spec;
+use crate::boot::{MountKind, MountSpec, SandboxConfig, SandboxLimits, Size};
+use oci_spec::runtime::{PosixRlimitType, Spec};
 use std::path::{Path, PathBuf};
 use vfs::MountFlags;
 
@@ -84,7 +84,7 @@ pub fn load(dir: &Path) -> Result<SandboxConfig, String> {
             match typ.as_str() {
                 "proc" => MountKind::Proc,
                 "tmpfs" if dest == "/dev" => MountKind::Dev,
-                "tmpfs" => MountKind::Tmpfs { mode: tmpfs_mode(&opts) },
+                "tmpfs" => tmpfs_kind(&opts).map_err(|e| err(&format!("{field}.options"), e))?,
                 other => {
                     tracing::warn!("{file}: {field}: type {other:?} at {dest} is not served yet; skipped");
                     continue;
@@ -97,6 +97,7 @@ pub fn load(dir: &Path) -> Result<SandboxConfig, String> {
         mounts.push(MountSpec { dest, kind, flags });
     }
     warn_unenforced(&file, &spec);
+    let limits = limits(&spec).map_err(|(field, what)| err(&field, what))?;
 
     Ok(SandboxConfig {
         root_path,
@@ -112,8 +113,67 @@ pub fn load(dir: &Path) -> Result<SandboxConfig, String> {
         groups: user.additional_gids().clone().unwrap_or_default(),
         hostname: spec.hostname().clone().unwrap_or_else(|| "runsc".to_string()),
         umask: user.umask().unwrap_or(0o022),
+        limits,
     })
 }
+
+/// The limits the spec asks for: `linux.resources.memory.limit` and
+/// `.pids.limit` (zero or negative: none) and `process.rlimits`.
+fn limits(spec: &Spec) -> Result<SandboxLimits, (String, String)> {
+    let mut l = SandboxLimits::default();
+    if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        l.memory = r.memory().as_ref().and_then(|m| m.limit()).filter(|&m| m > 0).map(|m| m as u64);
+        l.pids = r.pids().as_ref().map(|p| p.limit()).filter(|&p| p > 0).map(|p| p as u64);
+    }
+    let rlimits = spec.process().as_ref().and_then(|p| p.rlimits().clone()).unwrap_or_default();
+    for (i, r) in rlimits.iter().enumerate() {
+        let field = format!("process.rlimits[{i}]");
+        let res = rlimit_number(r.typ());
+        if r.soft() > r.hard() {
+            return Err((field, format!("soft limit {} is above the hard limit {}", r.soft(), r.hard())));
+        }
+        if res == abi::flags::RLIMIT_NOFILE && r.hard() > vfs::fdtable::MAX_NOFILE {
+            return Err((
+                field,
+                format!("RLIMIT_NOFILE {} is above fs.nr_open ({})", r.hard(), vfs::fdtable::MAX_NOFILE),
+            ));
+        }
+        l.rlimits.push((res, r.soft(), r.hard()));
+    }
+    Ok(l)
+}
+
+/// The kernel's number of an rlimit type.
+fn rlimit_number(t: PosixRlimitType) -> u32 {
+    use PosixRlimitType::*;
+    match t {
+        RlimitCpu => 0,
+        RlimitFsize => 1,
+        RlimitData => 2,
+        RlimitStack => 3,
+        RlimitCore => 4,
+        RlimitRss => 5,
+        RlimitNproc => 6,
+        RlimitNofile => 7,
+        RlimitMemlock => 8,
+        RlimitAs => 9,
+        RlimitLocks => 10,
+        RlimitSigpending => 11,
+        RlimitMsgqueue => 12,
+        RlimitNice => 13,
+        RlimitRtprio => 14,
+        RlimitRttime => 15,
+    }
+}
+
+/// The rlimits the Sentry enforces (the others are only reported).
+const ENFORCED_RLIMITS: [u32; 5] = [
+    abi::flags::RLIMIT_FSIZE,
+    abi::flags::RLIMIT_NPROC,
+    abi::flags::RLIMIT_NOFILE,
+    abi::flags::RLIMIT_AS,
+    abi::flags::RLIMIT_SIGPENDING,
+];
 
 /// The spec in `text`, or an error naming the field path, the line and
 /// column, and what serde expected there.
@@ -146,8 +206,14 @@ fn warn_unenforced(file: &str, spec: &Spec) {
         if p.terminal() == Some(true) {
             unenforced.push(("process.terminal", "no terminal is allocated: the guest gets runsc-lite's own stdio"));
         }
-        if p.rlimits().as_ref().is_some_and(|r| !r.is_empty()) {
-            unenforced.push(("process.rlimits", "resource limits are not applied"));
+        for r in p.rlimits().clone().unwrap_or_default() {
+            let res = rlimit_number(r.typ());
+            // No core file is ever written, so any RLIMIT_CORE holds.
+            if ENFORCED_RLIMITS.contains(&res) || res == abi::flags::RLIMIT_CORE {
+                continue;
+            }
+            let name = format!("process.rlimits {:?}", r.typ());
+            tracing::warn!("{file}: {name} is not enforced: getrlimit reports it, nothing else applies it");
         }
         if p.capabilities().is_some() {
             unenforced.push(("process.capabilities", "capability sets are not applied"));
@@ -175,8 +241,36 @@ fn warn_unenforced(file: &str, spec: &Spec) {
         if l.seccomp().is_some() {
             unenforced.push(("linux.seccomp", "the guest's seccomp profile is not applied"));
         }
-        if l.resources().is_some() {
-            unenforced.push(("linux.resources", "cgroup limits are not enforced"));
+        if let Some(r) = l.resources() {
+            if let Some(m) = r.memory() {
+                let others = [
+                    ("reservation", m.reservation().is_some()),
+                    ("swap", m.swap().is_some()),
+                    ("kernel", m.kernel().is_some()),
+                    ("kernelTCP", m.kernel_tcp().is_some()),
+                    ("swappiness", m.swappiness().is_some()),
+                    ("disableOOMKiller", m.disable_oom_killer().is_some()),
+                ];
+                for (name, set) in others {
+                    if set {
+                        tracing::warn!("{file}: linux.resources.memory.{name} is not enforced: only memory.limit is");
+                    }
+                }
+            }
+            let others = [
+                ("linux.resources.cpu", r.cpu().is_some()),
+                ("linux.resources.blockIO", r.block_io().is_some()),
+                ("linux.resources.hugepageLimits", r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())),
+                ("linux.resources.network", r.network().is_some()),
+                ("linux.resources.rdma", r.rdma().as_ref().is_some_and(|h| !h.is_empty())),
+                ("linux.resources.unified", r.unified().as_ref().is_some_and(|h| !h.is_empty())),
+                ("linux.resources.devices", r.devices().as_ref().is_some_and(|d| !d.is_empty())),
+            ];
+            for (field, set) in others {
+                if set {
+                    unenforced.push((field, "cgroup limit not applied"));
+                }
+            }
         }
         if l.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
             unenforced.push(("linux.sysctl", "not applied"));
@@ -199,8 +293,24 @@ fn warn_unenforced(file: &str, spec: &Spec) {
     }
 }
 
-fn tmpfs_mode(opts: &[String]) -> u32 {
-    opts.iter().find_map(|o| o.strip_prefix("mode=").and_then(|m| u32::from_str_radix(m, 8).ok())).unwrap_or(0o1777)
+/// A tmpfs mount's `mode=`, `size=` (bytes with k/m/g suffixes, or a
+/// percentage of the sandbox's memory) and `nr_inodes=` (with suffixes).
+fn tmpfs_kind(opts: &[String]) -> Result<MountKind, String> {
+    let mut mode = 0o1777;
+    let (mut size, mut nr_inodes) = (None, None);
+    for o in opts {
+        if let Some(m) = o.strip_prefix("mode=") {
+            mode = u32::from_str_radix(m, 8).map_err(|_| format!("tmpfs mode={m:?} is not an octal mode"))?;
+        } else if let Some(v) = o.strip_prefix("size=") {
+            size = Some(
+                Size::parse(v).ok_or_else(|| format!("tmpfs size={v:?}: expected bytes (k, m, g suffixes) or N%"))?,
+            );
+        } else if let Some(v) = o.strip_prefix("nr_inodes=") {
+            nr_inodes =
+                Some(vfs::limits::parse_size(v).ok_or_else(|| format!("tmpfs nr_inodes={v:?}: expected a number"))?);
+        }
+    }
+    Ok(MountKind::Tmpfs { mode, size, nr_inodes })
 }
 
 /// A bundle-relative path made absolute.

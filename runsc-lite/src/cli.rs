@@ -56,6 +56,20 @@ pub enum Command {
         /// Working directory inside the sandbox (default: the current one).
         #[arg(long)]
         cwd: Option<PathBuf>,
+        /// Memory the sandbox may use (512M, 4G, ...): guest memory, page
+        /// cache and tmpfs data. Over it, the largest process is killed
+        /// with SIGKILL. Default: no limit.
+        #[arg(long = "memory-limit", value_name = "SIZE", value_parser = parse_bytes)]
+        memory_limit: Option<u64>,
+        /// Most tasks (processes and threads) the sandbox may have; clone
+        /// beyond it fails with EAGAIN. Default: no limit.
+        #[arg(long = "pids-limit", value_name = "N")]
+        pids_limit: Option<u64>,
+        /// Size of the in-memory overlay that takes writes to / (bytes with
+        /// k/m/g suffixes, or N% of the memory limit or host RAM). Default:
+        /// half the memory limit, or 1G without one.
+        #[arg(long = "overlay-size", value_name = "SIZE", value_parser = parse_size)]
+        overlay_size: Option<boot::Size>,
         /// Command and arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         cmd: Vec<String>,
@@ -102,8 +116,11 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             })?;
             boot::run_container(&g, &id, &dir, cfg)
         }
-        Command::Do { cwd, cmd } => {
-            let cfg = do_config(cwd, cmd)?;
+        Command::Do { cwd, memory_limit, pids_limit, overlay_size, cmd } => {
+            let mut cfg = do_config(cwd, cmd)?;
+            cfg.limits.memory = memory_limit.filter(|&m| m > 0);
+            cfg.limits.pids = pids_limit.filter(|&p| p > 0);
+            cfg.limits.overlay_size = overlay_size;
             boot::run_sandbox(&g, cfg)
         }
     }
@@ -197,7 +214,21 @@ fn do_config(cwd: Option<PathBuf>, cmd: Vec<String>) -> Result<SandboxConfig, St
         groups: host_groups(),
         hostname,
         umask: 0o022,
+        limits: Default::default(),
     })
+}
+
+/// `--memory-limit`: bytes with k/m/g suffixes (512M, 4G, 4GiB).
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    match boot::Size::parse(s) {
+        Some(boot::Size::Bytes(b)) => Ok(b),
+        _ => Err(format!("{s:?} is not a size (bytes, or with a k, m or g suffix: 512M, 4G)")),
+    }
+}
+
+/// `--overlay-size`: as `--memory-limit`, or N%.
+fn parse_size(s: &str) -> Result<boot::Size, String> {
+    boot::Size::parse(s).ok_or_else(|| format!("{s:?} is not a size (512M, 4G, or N% of the memory)"))
 }
 
 fn print_syscalls() {

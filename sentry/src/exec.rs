@@ -96,6 +96,7 @@ pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Ve
         Errno::ENOMEM
     })?;
     let mm = MemoryManager::new(space, kernel.memfile.clone(), kernel.platform.max_user_address());
+    mm.set_as_limit(task.tg.rlimit(abi::flags::RLIMIT_AS).cur);
     let cached = |f: &ExecFile| -> Result<_, Errno> {
         let st = f.dentry.inode.stat()?;
         kernel.file_cache.get(&kernel.memfile, &st, |buf, off| f.read_at(buf, off))

@@ -44,6 +44,20 @@ pub struct FileCache {
 }
 
 impl FileCache {
+    /// Drop the entries no mapping uses (memory pressure); true when
+    /// something was dropped.
+    pub fn shrink(&self) -> bool {
+        let gone: Vec<(Key, Arc<MemRange>)> = {
+            let mut e = lock(&self.entries);
+            let (unused, used): (VecDeque<_>, VecDeque<_>) =
+                std::mem::take(&mut *e).into_iter().partition(|(_, r)| Arc::strong_count(r) == 1);
+            *e = used;
+            unused.into_iter().collect()
+        };
+        // Freed (and punched) outside the lock.
+        !gone.is_empty()
+    }
+
     /// The cached contents of the file with stat `st`, reading it with
     /// `read(buf, offset)` on a miss. None when the file is not cacheable.
     pub fn get(

@@ -51,6 +51,15 @@ pub struct Kernel {
     pub clock: Option<Arc<crate::vdso::Clock>>,
     /// The sandbox's sockets and interfaces.
     pub net: Arc<netstack::Netstack>,
+    /// The limits the sandbox was started with (set once at boot).
+    pub limits: std::sync::OnceLock<crate::limits::Limits>,
+    /// Tasks alive or not yet reaped, against the pids limit.
+    pub tasks: crate::limits::TaskCount,
+    /// Real-time signals queued, per real uid of the receiver
+    /// (RLIMIT_SIGPENDING).
+    pub sigpending: Arc<SigPending>,
+    /// The sandbox's one timer thread (ITIMER_REAL of every process).
+    pub timers: crate::timers::Timers,
 }
 
 struct PidTable {
@@ -86,7 +95,21 @@ impl Kernel {
             shared_files: crate::sharedfile::SharedFiles::default(),
             clock,
             net: netstack::Netstack::new(),
+            limits: std::sync::OnceLock::new(),
+            tasks: crate::limits::TaskCount::new(),
+            sigpending: Arc::new(SigPending::default()),
+            timers: crate::timers::Timers::default(),
         })
+    }
+
+    /// Apply the sandbox's limits (boot, before the first process starts).
+    pub fn set_limits(self: &Arc<Self>, limits: crate::limits::Limits) {
+        self.tasks.set_max(limits.pids);
+        vfs::limits::set_memory_limit(limits.memory);
+        if let Some(m) = limits.memory {
+            crate::limits::start_memory_monitor(self, m);
+        }
+        let _ = self.limits.set(limits);
     }
 
     pub fn register_tid(&self, tid: i32, tg: &Arc<ThreadGroup>) {
@@ -120,8 +143,11 @@ impl Kernel {
         lock(&self.pids).groups.insert(tg.tgid, Arc::downgrade(tg));
     }
 
+    /// Forget a reaped process; its task charge goes with it.
     pub fn unregister_group(&self, tgid: i32) {
-        lock(&self.pids).groups.remove(&tgid);
+        if lock(&self.pids).groups.remove(&tgid).is_some() {
+            self.tasks.uncharge();
+        }
     }
 
     /// The live process with this pid.
@@ -254,7 +280,7 @@ pub struct ThreadGroup {
     pub children_times: CpuTimes,
     /// ITIMER_VIRTUAL and ITIMER_PROF.
     pub cpu_timers: Mutex<[CpuTimer; 2]>,
-    /// Whether a ticker thread runs for the CPU timers.
+    /// Whether the timer thread ticks for the CPU timers.
     pub cpu_ticker: std::sync::atomic::AtomicBool,
     /// Told whenever a signal is queued for the process or one of its
     /// threads (signalfd readiness).
@@ -307,16 +333,75 @@ pub enum JobReport {
     Continued,
 }
 
-/// Pending signals with their siginfo (standard signals coalesce).
+/// Queued real-time signals per real uid, against RLIMIT_SIGPENDING.
+#[derive(Default)]
+pub struct SigPending {
+    counts: Mutex<BTreeMap<u32, u64>>,
+}
+
+/// One queued signal's place in its receiver's RLIMIT_SIGPENDING count,
+/// given back when the signal is dequeued or discarded.
+pub struct SigCharge {
+    owner: Arc<SigPending>,
+    uid: u32,
+}
+
+impl SigPending {
+    /// A place for one more queued signal of `uid`, unless it already has
+    /// `limit` of them.
+    pub fn charge(self: &Arc<Self>, uid: u32, limit: u64) -> Option<SigCharge> {
+        let mut c = lock(&self.counts);
+        let n = c.entry(uid).or_insert(0);
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(SigCharge { owner: self.clone(), uid })
+    }
+}
+
+impl Drop for SigCharge {
+    fn drop(&mut self) {
+        let mut c = lock(&self.owner.counts);
+        if let Some(n) = c.get_mut(&self.uid) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.remove(&self.uid);
+            }
+        }
+    }
+}
+
+/// A pending signal's siginfo, and its RLIMIT_SIGPENDING charge.
+pub struct Queued {
+    pub info: abi::SigInfo,
+    _charge: Option<SigCharge>,
+}
+
+/// Pending signals with their siginfo: a standard signal is pending once
+/// (a second one coalesces), real-time signals queue, each instance
+/// charged to its receiver's RLIMIT_SIGPENDING.
 #[derive(Default)]
 pub struct SignalQueue {
     pub bits: std::sync::atomic::AtomicU64,
-    pub info: Mutex<BTreeMap<i32, abi::SigInfo>>,
+    pub info: Mutex<BTreeMap<i32, std::collections::VecDeque<Queued>>>,
 }
 
 impl SignalQueue {
+    /// Make `info.signo` pending (once; a real-time signal already
+    /// pending gains no second instance without a charge).
     pub fn push(&self, info: abi::SigInfo) {
-        lock(&self.info).entry(info.signo).or_insert(info);
+        let mut g = lock(&self.info);
+        let q = g.entry(info.signo).or_default();
+        if q.is_empty() {
+            q.push_back(Queued { info, _charge: None });
+        }
+        self.bits.fetch_or(abi::signal::sigbit(info.signo), std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Queue one more instance of a real-time signal.
+    pub fn push_charged(&self, info: abi::SigInfo, charge: SigCharge) {
+        lock(&self.info).entry(info.signo).or_default().push_back(Queued { info, _charge: Some(charge) });
         self.bits.fetch_or(abi::signal::sigbit(info.signo), std::sync::atomic::Ordering::AcqRel);
     }
 
@@ -331,12 +416,19 @@ impl SignalQueue {
         self.bits.fetch_and(!mask, std::sync::atomic::Ordering::AcqRel);
     }
 
-    /// Take `sig` if it is pending here.
+    /// Take (the first instance of) `sig` if it is pending here.
     pub fn take(&self, sig: i32) -> Option<abi::SigInfo> {
-        let mut g = lock(&self.info);
-        let i = g.remove(&sig)?;
-        self.bits.fetch_and(!abi::signal::sigbit(sig), std::sync::atomic::Ordering::AcqRel);
-        Some(i)
+        let (taken, _charge) = {
+            let mut g = lock(&self.info);
+            let q = g.get_mut(&sig)?;
+            let Queued { info, _charge } = q.pop_front()?;
+            if q.is_empty() {
+                g.remove(&sig);
+                self.bits.fetch_and(!abi::signal::sigbit(sig), std::sync::atomic::Ordering::AcqRel);
+            }
+            (info, _charge)
+        };
+        Some(taken)
     }
 }
 
@@ -376,6 +468,8 @@ pub struct RealTimer {
     pub generation: u64,
     pub deadline: Option<Instant>,
     pub interval: std::time::Duration,
+    /// Its entry on the sandbox's timer thread while armed.
+    pub timer: Option<crate::timers::TimerId>,
 }
 
 /// Linux's default resource limits for a new process.

@@ -7,6 +7,7 @@ pub mod exec;
 pub mod filecache;
 pub mod futex;
 pub mod kernel;
+pub mod limits;
 pub mod loader;
 pub mod memfile;
 pub mod mm;
@@ -19,6 +20,7 @@ pub mod signalfd;
 pub mod strace;
 pub mod table;
 pub mod task;
+pub mod timers;
 pub mod vdso;
 
 pub use kernel::{BootError, ExitStatus, FsContext, Kernel, ThreadGroup};
@@ -70,7 +72,16 @@ pub fn run_init(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<ExitStatus, Boot
     }
     let path = find_program(kernel, &root, &cwd, &spec.exe, &spec.envp, &spec.creds)?;
     let fs = FsContext { root: root.clone(), cwd, umask: spec.umask };
+    kernel.tasks.charge().map_err(|_| BootError::Other("pids limit: no room for the first process".into()))?;
     let tg = ThreadGroup::new(kernel, mm, fds, fs, spec.creds);
+    if let Some(l) = kernel.limits.get() {
+        let mut r = kernel::lock(&tg.rlimits);
+        for &(res, lim) in &l.rlimits {
+            if let Some(slot) = r.get_mut(res as usize) {
+                *slot = lim;
+            }
+        }
+    }
     procfs::set_current_pid(tg.tgid);
     let mut task = Task::new(tg.clone(), tg.tgid)?;
     exec::execve(&mut task, &path, spec.argv, spec.envp)

@@ -217,6 +217,47 @@ impl MemoryFile {
         (e > off).then_some((s, e, c))
     }
 
+    /// Bytes of the memory file the host has pages for (everything
+    /// touched and not punched out): what the sandbox's memory limit is
+    /// measured against. One fstat; guests touch pages without the Sentry
+    /// seeing it, so the count is only known by asking the host.
+    pub fn resident_bytes(&self) -> u64 {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+        // SAFETY: fstat on our own fd into a buffer of the right type.
+        let r = unsafe { libc::fstat(self.fd.as_raw_fd(), st.as_mut_ptr()) };
+        if r != 0 {
+            return 0;
+        }
+        // SAFETY: fstat succeeded and filled the buffer.
+        let st = unsafe { st.assume_init() };
+        u64::try_from(st.st_blocks).unwrap_or(0).saturating_mul(512)
+    }
+
+    /// Bytes of `[off, off+len)` the host has pages for, found with
+    /// SEEK_DATA/SEEK_HOLE (time in the number of extents, not in `len`:
+    /// large untouched reservations cost nothing).
+    pub fn resident_in(&self, off: u64, len: u64) -> u64 {
+        let end = off.saturating_add(len).min(self.size);
+        let mut at = off;
+        let mut total = 0;
+        let seek = |from: u64, whence: i32| -> Option<u64> {
+            // SAFETY: lseek on our own fd; only the offset changes, which
+            // nothing else uses (copies use pread and the mapping).
+            let r = unsafe { libc::lseek(self.fd.as_raw_fd(), from as i64, whence) };
+            u64::try_from(r).ok()
+        };
+        while at < end {
+            let Some(data) = seek(at, libc::SEEK_DATA) else { break };
+            if data >= end {
+                break;
+            }
+            let hole = seek(data, libc::SEEK_HOLE).unwrap_or(end).min(end);
+            total += hole.saturating_sub(data);
+            at = hole.max(data + PAGE_SIZE);
+        }
+        total
+    }
+
     /// Give the pages of `[off, off+len)` back to the host (they read as
     /// zeros afterwards).
     pub fn punch(&self, off: u64, len: u64) {
@@ -405,6 +446,20 @@ mod tests {
         assert_eq!(mf.refcount(off + PAGE_SIZE), None);
         mf.decref(off, PAGE_SIZE);
         assert_eq!(mf.refcount(off), None);
+    }
+
+    #[test]
+    fn resident_counts_touched_pages_only() {
+        let mf = MemoryFile::new().expect("memfd");
+        let before = mf.resident_bytes();
+        let a = mf.alloc_ref(64 * PAGE_SIZE).expect("alloc");
+        assert_eq!(mf.resident_in(a, 64 * PAGE_SIZE), 0);
+        mf.write(a + 3 * PAGE_SIZE, b"x").expect("write");
+        mf.write(a + 10 * PAGE_SIZE, b"y").expect("write");
+        assert_eq!(mf.resident_in(a, 64 * PAGE_SIZE), 2 * PAGE_SIZE);
+        assert_eq!(mf.resident_bytes(), before + 2 * PAGE_SIZE);
+        mf.decref(a, 64 * PAGE_SIZE);
+        assert_eq!(mf.resident_bytes(), before);
     }
 
     #[test]

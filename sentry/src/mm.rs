@@ -173,6 +173,10 @@ pub struct MemoryManager {
     /// The address space this one was forked from: when this one goes,
     /// the pages the two shared may be the parent's alone again.
     forked_from: std::sync::OnceLock<Weak<MemoryManager>>,
+    /// RLIMIT_AS of the process using this address space (u64::MAX:
+    /// none): mappings that would take the total size past it fail with
+    /// ENOMEM. Kept here so the mapping paths need no process lock.
+    as_limit: std::sync::atomic::AtomicU64,
 }
 
 fn platform_err(e: platform::PlatformError) -> Errno {
@@ -210,7 +214,43 @@ impl MemoryManager {
                 last_cow: (0, 0),
             }),
             forked_from: std::sync::OnceLock::new(),
+            as_limit: std::sync::atomic::AtomicU64::new(u64::MAX),
         })
+    }
+
+    /// Set RLIMIT_AS (its soft value) for this address space.
+    pub fn set_as_limit(&self, bytes: u64) {
+        self.as_limit.store(bytes, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Linux's may_expand_vm: ENOMEM when `grow` more bytes, less the
+    /// `[replaced.0, replaced.1)` a MAP_FIXED mapping takes over, would
+    /// take the address space past RLIMIT_AS.
+    fn check_as(&self, s: &MmState, grow: u64, replaced: Option<(u64, u64)>) -> Result<(), Errno> {
+        let limit = self.as_limit.load(std::sync::atomic::Ordering::Acquire);
+        if limit == u64::MAX {
+            return Ok(());
+        }
+        let total: u64 = s.vmas.values().map(|v| v.end - v.start).sum();
+        let gone: u64 = replaced
+            .map_or(0, |(a, b)| overlapping(&s.vmas, a, b, |v| v.end).iter().map(|&(x, y)| y.min(b) - x.max(a)).sum());
+        if total.saturating_sub(gone).saturating_add(grow) > limit {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// Bytes of this address space's memory the host holds pages for
+    /// (private pages, shared ones included, as RSS counts them). The
+    /// ranges are collected under the lock and measured after it.
+    pub fn resident_bytes(&self) -> u64 {
+        let ranges: Vec<(u64, u64)> = {
+            let s = self.lock();
+            let private = s.pmas.iter().map(|(&start, p)| (p.off, p.end - start));
+            let shared = s.vmas.values().filter_map(|v| Some((v.file_offset_at(v.start)?, v.end - v.start)));
+            private.chain(shared).collect()
+        };
+        ranges.into_iter().map(|(off, len)| self.memfile.resident_in(off, len)).sum()
     }
 
     pub fn space(&self) -> &Arc<dyn AddressSpace> {
@@ -535,9 +575,11 @@ impl MemoryManager {
                 return Err(Errno::EINVAL);
             }
             let end = self.check_range(addr, len)?;
+            self.check_as(&s, len, Some((addr, end)))?;
             self.unmap_locked(&mut s, addr, end)?;
             addr
         } else {
+            self.check_as(&s, len, None)?;
             let hint = page_down(addr);
             match hint.checked_add(len) {
                 Some(end) if hint >= MIN_MMAP_ADDR && end <= self.top && Self::is_free(&s, hint, end) => hint,
@@ -778,7 +820,7 @@ impl MemoryManager {
             return old;
         };
         if new_end > old_end {
-            if !Self::is_free(&s, old_end, new_end) {
+            if !Self::is_free(&s, old_end, new_end) || self.check_as(&s, new_end - old_end, None).is_err() {
                 return old;
             }
             if self.new_locked(&mut s, old_end, new_end, Prot::RW, false, VmaName::Heap).is_err() {
@@ -851,6 +893,9 @@ impl MemoryManager {
         if old_len == 0 {
             // Duplicating a shared mapping (old_len 0) is not supported.
             return Err(Errno::EINVAL);
+        }
+        if new_len > old_len {
+            self.check_as(&s, new_len - old_len, None)?;
         }
         if fixed_to.is_none() {
             if new_len <= old_len {
@@ -1170,6 +1215,7 @@ impl MemoryManager {
     pub fn fork(self: &Arc<Self>, space: Arc<dyn AddressSpace>) -> Result<Arc<MemoryManager>, Errno> {
         let mut s = self.lock();
         let child = MemoryManager::new(space, self.memfile.clone(), self.top);
+        child.set_as_limit(self.as_limit.load(std::sync::atomic::Ordering::Acquire));
         {
             let mut cs = child.lock();
             cs.brk_start = s.brk_start;

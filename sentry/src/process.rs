@@ -48,13 +48,21 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
         return Err(Errno::EPERM);
     }
     let kernel = task.kernel.clone();
-    let space = kernel.platform.new_address_space().map_err(|e| {
-        tracing::warn!("clone: new address space: {e}");
-        Errno::EAGAIN
-    })?;
+    crate::limits::check_nproc(&kernel, &task.tg)?;
+    // The new process's task charge; from ThreadGroup::new on, the
+    // process holds it until it is reaped (unregister_group).
+    kernel.tasks.charge()?;
+    let space = match kernel.platform.new_address_space() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("clone: new address space: {e}");
+            kernel.tasks.uncharge();
+            return Err(Errno::EAGAIN);
+        }
+    };
     let parent_space = task.mm().space().clone();
     let fp = task.ctx.fp_state(&parent_space).unwrap_or_default();
-    let mm = task.mm().fork(space)?;
+    let mm = task.mm().fork(space).inspect_err(|_| kernel.tasks.uncharge())?;
     let fds = if f & CLONE_FILES != 0 { task.fds() } else { task.fds().fork() };
     let child = ThreadGroup::new(&kernel, mm, fds, task.fs(), task.creds());
     let tid = child.tgid;
@@ -135,6 +143,19 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
 /// A new thread in the caller's process, sharing its address space,
 /// files and signal handlers, on a Sentry thread of its own.
 fn clone_thread(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
+    let kernel = task.kernel.clone();
+    crate::limits::check_nproc(&kernel, &task.tg)?;
+    // This thread's task charge, given back when it exits (unless it is
+    // the process's last, whose charge stays with the zombie).
+    kernel.tasks.charge()?;
+    let r = spawn_thread(task, a);
+    if r.is_err() {
+        kernel.tasks.uncharge();
+    }
+    r
+}
+
+fn spawn_thread(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     let f = a.flags;
     let kernel = task.kernel.clone();
     let tid = kernel.alloc_pid();
@@ -227,6 +248,7 @@ pub fn task_exited(task: Task) {
         }
         release_process(&tg);
     } else {
+        kernel.tasks.uncharge();
         kernel.notify_waiters();
     }
 }
@@ -260,6 +282,7 @@ pub fn kill_other_threads(task: &Task) {
 pub fn release_process(tg: &Arc<ThreadGroup>) {
     let kernel = tg.kernel.clone();
     tg.release_vfork();
+    crate::signal::cancel_timers(tg);
     // Close the files (pipe ends see EOF) and drop the address space.
     let fds = std::mem::replace(&mut *lock(&tg.fds), FdTable::new());
     drop(fds);

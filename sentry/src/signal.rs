@@ -142,22 +142,50 @@ fn notify_parent_jobctl(tg: &Arc<ThreadGroup>, code: i32, status: i32) {
     kernel.notify_waiters();
 }
 
+/// The first real-time signal (glibc's SIGRTMIN is the kernel's 34; the
+/// kernel queues from 32 on).
+const KERNEL_SIGRTMIN: i32 = 32;
+
+/// Put `info` on `q`: a real-time signal queues one more instance,
+/// charged to the receiver's RLIMIT_SIGPENDING. Past the limit, as Linux's
+/// __send_signal: EAGAIN for sigqueue and kernel-made signals; a plain
+/// kill (SI_USER) still makes the signal pending, without a new instance.
+fn enqueue(tg: &ThreadGroup, q: &crate::kernel::SignalQueue, info: SigInfo) -> Result<(), Errno> {
+    if info.signo < KERNEL_SIGRTMIN {
+        q.push(info);
+        return Ok(());
+    }
+    let limit = tg.rlimit(abi::flags::RLIMIT_SIGPENDING).cur;
+    match tg.kernel.sigpending.charge(tg.creds().uid, limit) {
+        Some(c) => q.push_charged(info, c),
+        None if info.code == SI_USER => q.push(info),
+        None => return Err(Errno::EAGAIN),
+    }
+    Ok(())
+}
+
 /// Make `sig` pending for process `tg` and wake a thread that can take it.
 pub fn send_signal(tg: &Arc<ThreadGroup>, info: SigInfo) {
+    let _ = try_send_signal(tg, info);
+}
+
+/// As [`send_signal`], failing with EAGAIN when a real-time signal finds
+/// the receiver's RLIMIT_SIGPENDING used up.
+pub fn try_send_signal(tg: &Arc<ThreadGroup>, info: SigInfo) -> Result<(), Errno> {
     let sig = info.signo;
     if !(1..=NSIG).contains(&sig) || tg.exit_status().is_some() {
-        return;
+        return Ok(());
     }
     if sig == SIGKILL {
         kill_with(tg, ExitStatus::Signaled { sig: SIGKILL, core: false });
-        return;
+        return Ok(());
     }
     on_generate(tg, sig);
     let threads = lock(&tg.threads).clone();
     let target = threads.iter().find(|t| !t.blocks(sig));
     let act = lock(&tg.signals).actions[(sig - 1) as usize];
     if !(target.is_some() && is_ignored(&act, sig)) {
-        tg.pending.push(info);
+        enqueue(tg, &tg.pending, info)?;
         if let Some(t) = target {
             t.kick();
         }
@@ -166,6 +194,7 @@ pub fn send_signal(tg: &Arc<ThreadGroup>, info: SigInfo) {
     if sig == SIGCONT {
         continue_group(tg);
     }
+    Ok(())
 }
 
 /// Make `sig` pending for thread `tid` of `tg` (tgkill, tkill).
@@ -183,7 +212,7 @@ pub fn send_signal_to_thread(tg: &Arc<ThreadGroup>, tid: i32, info: SigInfo) -> 
     let blocked = t.blocks(sig);
     let act = lock(&tg.signals).actions[(sig - 1) as usize];
     if blocked || !is_ignored(&act, sig) {
-        t.pending.push(info);
+        enqueue(tg, &t.pending, info)?;
         if !blocked {
             t.kick();
         }
@@ -471,109 +500,113 @@ impl Task {
 }
 
 /// Arm (or with `value` zero, disarm) the process's ITIMER_REAL; returns
-/// the previous (remaining, interval).
+/// the previous (remaining, interval). The sandbox's timer thread sends
+/// SIGALRM; huge values saturate (`timers::deadline_after`).
 pub fn set_real_timer(
     tg: &Arc<ThreadGroup>,
     value: std::time::Duration,
     interval: std::time::Duration,
 ) -> (std::time::Duration, std::time::Duration) {
-    use std::time::{Duration, Instant};
-    let (old, generation) = {
-        let mut t = lock(&tg.itimer_real);
-        let old = (t.deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or_default(), t.interval);
-        t.generation += 1;
-        t.deadline = if value.is_zero() { None } else { Some(Instant::now() + value) };
-        t.interval = interval;
-        (old, t.generation)
-    };
-    if !value.is_zero() {
+    use crate::timers::deadline_after;
+    use std::time::Instant;
+    let timers = &tg.kernel.timers;
+    let now = Instant::now();
+    // Armed under the timer's lock so that two racing calls cannot leave
+    // an entry nobody cancels (the timer thread never holds its own lock
+    // while a callback takes this one).
+    let mut t = lock(&tg.itimer_real);
+    let old = (t.deadline.map(|d| d.saturating_duration_since(now)).unwrap_or_default(), t.interval);
+    t.generation += 1;
+    let generation = t.generation;
+    if let Some(id) = t.timer.take() {
+        timers.cancel(id);
+    }
+    t.deadline = if value.is_zero() { None } else { Some(deadline_after(now, value)) };
+    t.interval = interval;
+    if let Some(deadline) = t.deadline {
         let weak = Arc::downgrade(tg);
-        let spawned = std::thread::Builder::new().name("itimer".into()).spawn(move || loop {
-            let Some(tg) = weak.upgrade() else { return };
-            let deadline = {
-                let t = lock(&tg.itimer_real);
-                match t.deadline {
-                    Some(d) if t.generation == generation => d,
-                    _ => return,
-                }
-            };
-            let now = Instant::now();
-            if now < deadline {
-                drop(tg);
-                std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
-                continue;
-            }
-            {
+        let fire = move |at: Instant| -> Option<Instant> {
+            let tg = weak.upgrade()?;
+            let next = {
                 let mut t = lock(&tg.itimer_real);
                 if t.generation != generation {
-                    return;
+                    return None;
                 }
-                t.deadline = if t.interval.is_zero() { None } else { Some(deadline + t.interval) };
-            }
+                t.deadline = if t.interval.is_zero() { None } else { Some(deadline_after(at, t.interval)) };
+                if t.deadline.is_none() {
+                    t.timer = None;
+                }
+                t.deadline
+            };
             if tg.exit_status().is_some() {
-                return;
+                return None;
             }
             send_signal(&tg, SigInfo { signo: SIGALRM, code: SI_KERNEL, ..Default::default() });
-        });
-        if let Err(e) = spawned {
-            tracing::warn!("itimer thread: {e}");
-        }
+            next
+        };
+        t.timer = Some(timers.arm(deadline, Box::new(fire)));
     }
     old
 }
+
+/// Drop the process's timers from the timer thread (it exited).
+pub fn cancel_timers(tg: &ThreadGroup) {
+    let mut t = lock(&tg.itimer_real);
+    t.generation += 1;
+    t.deadline = None;
+    if let Some(id) = t.timer.take() {
+        tg.kernel.timers.cancel(id);
+    }
+}
+
+/// How often the CPU timers' tick kicks a process's threads out of guest
+/// code, so that time is charged and signals come on time.
+const CPU_TICK: std::time::Duration = std::time::Duration::from_millis(4);
 
 /// Arm (or with `value` zero, disarm) ITIMER_VIRTUAL (`which` 1) or
 /// ITIMER_PROF (2); returns the previous (remaining, interval).
 ///
 /// Time is charged by the run loops of the process's threads; while a
-/// timer is armed a ticker kicks threads running guest code every few
-/// milliseconds, so that a guest that makes no syscalls is still charged
-/// (and signalled) on time.
+/// timer is armed the timer thread kicks threads running guest code every
+/// few milliseconds, so that a guest that makes no syscalls is still
+/// charged (and signalled) on time.
 pub fn set_cpu_timer(
     tg: &Arc<ThreadGroup>,
     which: usize,
     value: std::time::Duration,
     interval: std::time::Duration,
 ) -> (std::time::Duration, std::time::Duration) {
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
     let i = which.clamp(1, 2) - 1;
     let old = {
         let mut t = lock(&tg.cpu_timers);
         let old = (Duration::from_nanos(t[i].left), Duration::from_nanos(t[i].interval));
-        t[i].left = value.as_nanos() as u64;
-        t[i].interval = interval.as_nanos() as u64;
+        t[i].left = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
+        t[i].interval = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
         old
     };
     if !value.is_zero() && !tg.cpu_ticker.swap(true, Ordering::AcqRel) {
         let weak = Arc::downgrade(tg);
-        let spawned = std::thread::Builder::new().name("cpu-itimer".into()).spawn(move || loop {
-            std::thread::sleep(Duration::from_millis(4));
-            let Some(tg) = weak.upgrade() else { return };
-            let armed = {
+        let tick = move |_at: Instant| -> Option<Instant> {
+            let tg = weak.upgrade()?;
+            let armed = |tg: &ThreadGroup| {
                 let t = lock(&tg.cpu_timers);
                 t[0].left != 0 || t[1].left != 0
             };
-            if !armed || tg.exit_status().is_some() {
+            if !armed(&tg) || tg.exit_status().is_some() {
                 tg.cpu_ticker.store(false, Ordering::Release);
-                // A timer armed just now finds the flag down and starts
-                // another ticker.
-                let again = {
-                    let t = lock(&tg.cpu_timers);
-                    t[0].left != 0 || t[1].left != 0
-                };
-                if !again || tg.cpu_ticker.swap(true, Ordering::AcqRel) {
-                    return;
+                // A timer armed just now found the flag up and armed no
+                // tick of its own: keep ticking for it.
+                if tg.exit_status().is_some() || !armed(&tg) || tg.cpu_ticker.swap(true, Ordering::AcqRel) {
+                    return None;
                 }
-                continue;
             }
             for t in lock(&tg.threads).iter() {
                 t.kicker.interrupt();
             }
-        });
-        if let Err(e) = spawned {
-            tg.cpu_ticker.store(false, Ordering::Release);
-            tracing::warn!("cpu itimer thread: {e}");
-        }
+            Some(Instant::now() + CPU_TICK)
+        };
+        tg.kernel.timers.arm(Instant::now() + CPU_TICK, Box::new(tick));
     }
     old
 }

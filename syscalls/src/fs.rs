@@ -208,6 +208,40 @@ fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64
     Ok(done as u64)
 }
 
+/// Is `f` a regular file (RLIMIT_FSIZE applies only to those)?
+fn is_regular_file(f: &OpenFile) -> bool {
+    match &f.dentry {
+        Some(d) => d.is_regular(),
+        None => f.ops.stat().is_some_and(|st| st.st_mode & S_IFMT == S_IFREG),
+    }
+}
+
+/// RLIMIT_FSIZE on a write of `want` bytes at `at` (Linux's
+/// generic_write_checks): at or past the limit the writer gets SIGXFSZ
+/// and EFBIG; below it the write is cut short at the limit.
+fn fsize_allow(task: &Task, f: &OpenFile, at: u64, want: usize) -> Result<usize, Errno> {
+    let limit = task.tg.rlimit(RLIMIT_FSIZE).cur;
+    if limit == RLIM_INFINITY || !is_regular_file(f) {
+        return Ok(want);
+    }
+    if at >= limit {
+        task.queue_self(abi::signal::SIGXFSZ, abi::signal::SI_USER);
+        return Err(Errno::EFBIG);
+    }
+    Ok(want.min(usize::try_from(limit - at).unwrap_or(usize::MAX)))
+}
+
+/// RLIMIT_FSIZE on growing a file to `size` (truncate, fallocate: Linux's
+/// inode_newsize_ok).
+fn fsize_grow_ok(task: &Task, old: u64, size: u64) -> Result<(), Errno> {
+    let limit = task.tg.rlimit(RLIMIT_FSIZE).cur;
+    if size > old && limit != RLIM_INFINITY && size > limit {
+        task.queue_self(abi::signal::SIGXFSZ, abi::signal::SI_USER);
+        return Err(Errno::EFBIG);
+    }
+    Ok(())
+}
+
 fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64>) -> SysResult {
     access_ok(buf, count)?;
     let count = count.min(MAX_RW_COUNT) as usize;
@@ -224,6 +258,7 @@ fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u6
         None if seekable && f.flags() & O_APPEND != 0 => f.ops.size()?,
         None => pos.as_ref().map_or(0, |p| p.offset),
     };
+    let count = fsize_allow(task, f, at, count)?;
     let mut chunk = vec![0u8; count.min(IO_CHUNK)];
     let mut done = 0usize;
     let ctx = task.io_ctx(f);
@@ -373,7 +408,8 @@ fn do_writev(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: Option<u64
             None if seekable && f.flags() & O_APPEND != 0 => f.ops.size()?,
             None => pos.offset,
         };
-        let n = f.ops.write(&task.io_ctx(f), &buf, at)?;
+        let allowed = fsize_allow(task, f, at, buf.len())?;
+        let n = f.ops.write(&task.io_ctx(f), &buf[..allowed], at)?;
         if seekable {
             task.kernel.shared_files.after_write(f, at, &buf[..n]);
         }
@@ -968,6 +1004,7 @@ pub fn truncate(task: &mut Task, path: PathAddr, len: i64) -> SysResult {
     }
     task.creds().may_access(&st, W_OK)?;
     d.mount.check_writable()?;
+    fsize_grow_ok(task, u64::try_from(st.st_size).unwrap_or(0), len as u64)?;
     d.inode.setattr(&SetAttr { size: Some(len as u64), ..Default::default() })?;
     task.kernel.shared_files.truncated(&d.inode, len as u64);
     Ok(0)
@@ -985,6 +1022,7 @@ pub fn ftruncate(task: &mut Task, fd: Fd, len: i64) -> SysResult {
     if d.is_dir() {
         return Err(Errno::EISDIR);
     }
+    fsize_grow_ok(task, f.ops.size().unwrap_or(0), len as u64)?;
     d.inode.setattr(&SetAttr { size: Some(len as u64), ..Default::default() })?;
     task.kernel.shared_files.truncated(&d.inode, len as u64);
     Ok(0)
@@ -1129,6 +1167,7 @@ pub fn fallocate(task: &mut Task, fd: Fd, mode: i32, off: i64, len: i64) -> SysR
     }
     let d = f.dentry.clone().ok_or(Errno::ENODEV)?;
     let end = (off as u64).checked_add(len as u64).ok_or(Errno::EFBIG)?;
+    fsize_grow_ok(task, f.ops.size()?, end)?;
     if end > f.ops.size()? {
         d.inode.setattr(&SetAttr { size: Some(end), ..Default::default() })?;
     }
@@ -1148,6 +1187,12 @@ pub fn sendfile(task: &mut Task, out_fd: Fd, in_fd: Fd, offp: UserAddr, count: u
         Some(u64::try_from(o).map_err(|_| Errno::EINVAL)?)
     };
     let count = count.min(MAX_RW_COUNT) as usize;
+    let count = if outf.ops.seekable() {
+        let at = outf.lock_pos().offset;
+        fsize_allow(task, &outf, at, count)?
+    } else {
+        count
+    };
     let mut buf = vec![0u8; count.min(IO_CHUNK)];
     let mut done = 0usize;
     while done < count {

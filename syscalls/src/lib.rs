@@ -170,8 +170,9 @@ pub fn build_table() -> SyscallTable {
     t.register(SETHOSTNAME, Full, process::sethostname);
     t.register(SETDOMAINNAME, Full, process::setdomainname);
     t.register(GETRLIMIT, Full, process::getrlimit);
-    t.register(SETRLIMIT, Partial("limits are recorded; only RLIMIT_NOFILE is enforced"), process::setrlimit);
-    t.register(PRLIMIT64, Partial("limits are recorded; only RLIMIT_NOFILE is enforced"), process::prlimit64);
+    const RLIMITS: &str = "enforced: NOFILE, NPROC, AS, FSIZE, SIGPENDING; the others are recorded";
+    t.register(SETRLIMIT, Partial(RLIMITS), process::setrlimit);
+    t.register(PRLIMIT64, Partial(RLIMITS), process::prlimit64);
     t.register(ARCH_PRCTL, Partial("ARCH_SET/GET_FS and _GS; no CPUID faulting"), process::arch_prctl);
     t.register(SET_TID_ADDRESS, Full, process::set_tid_address);
     t.register(SET_ROBUST_LIST, Full, process::set_robust_list);

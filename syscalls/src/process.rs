@@ -5,6 +5,7 @@ use abi::{fill_cstr, Errno, Rlimit, Utsname};
 use sentry::kernel::{lock, ExitStatus};
 use sentry::table::{PathAddr, UserAddr};
 use sentry::{SysResult, Task};
+use std::sync::Arc;
 
 pub fn getpid(task: &mut Task) -> SysResult {
     Ok(task.tg.tgid as u64)
@@ -332,6 +333,17 @@ pub fn prlimit64(task: &mut Task, pid: i32, res: u32, new: UserAddr, old: UserAd
     }
     let tg =
         if pid == 0 || pid == task.tg.tgid { task.tg.clone() } else { task.kernel.group(pid).ok_or(Errno::ESRCH)? };
+    if !Arc::ptr_eq(&tg, &task.tg) {
+        // Linux's check_prlimit_permission: the caller's uid must be each
+        // of the target's uids and its gid each of the target's gids,
+        // unless it has CAP_SYS_RESOURCE (euid 0 here).
+        let (me, them) = (task.creds(), tg.creds());
+        let same = [them.uid, them.euid, them.suid].iter().all(|&u| u == me.uid)
+            && [them.gid, them.egid, them.sgid].iter().all(|&g| g == me.gid);
+        if !same && me.euid != 0 {
+            return Err(Errno::EPERM);
+        }
+    }
     let newlim = if new.is_null() { None } else { Some(task.read_obj::<Rlimit>(new)?) };
     if let Some(n) = newlim {
         if n.cur > n.max {
@@ -352,6 +364,11 @@ pub fn prlimit64(task: &mut Task, pid: i32, res: u32, new: UserAddr, old: UserAd
     if let Some(n) = newlim {
         if let Some(slot) = lock(&tg.rlimits).get_mut(res as usize) {
             *slot = n;
+        }
+        if res == RLIMIT_AS {
+            if let Some(mm) = tg.mm() {
+                mm.set_as_limit(n.cur);
+            }
         }
     }
     Ok(0)

@@ -413,7 +413,7 @@ fn queue_info(task: &mut Task, tgid: i32, tid: Option<i32>, sig: i32, uinfo: Use
     info.signo = sig;
     match tid {
         Some(t) => sentry::signal::send_signal_to_thread(&tg, t, info)?,
-        None => sentry::signal::send_signal(&tg, info),
+        None => sentry::signal::try_send_signal(&tg, info)?,
     }
     Ok(0)
 }

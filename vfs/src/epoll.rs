@@ -23,6 +23,8 @@ struct Interest {
     /// Readiness at the last report (for EPOLLET).
     last: u32,
     disabled: bool,
+    /// Its place under fs.epoll.max_user_watches.
+    _charge: crate::limits::WatchCharge,
 }
 
 pub struct Epoll {
@@ -89,7 +91,16 @@ impl Epoll {
         if Self::live(&mut m, fd) {
             return Err(Errno::EEXIST);
         }
-        m.insert(fd, Interest { file: Arc::downgrade(file), events, data, last: 0, disabled: false });
+        let charge = match crate::limits::WatchCharge::new() {
+            Ok(c) => c,
+            Err(e) => {
+                // Interests whose files were closed still hold their
+                // charge until noticed: drop this epoll's and try again.
+                m.retain(|_, i| i.file.strong_count() > 0);
+                crate::limits::WatchCharge::new().map_err(|_| e)?
+            }
+        };
+        m.insert(fd, Interest { file: Arc::downgrade(file), events, data, last: 0, disabled: false, _charge: charge });
         drop(m);
         if let Some(q) = file.ops.wait_queue() {
             q.register(&self.forward);

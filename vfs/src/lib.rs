@@ -13,6 +13,7 @@ pub mod fdtable;
 pub mod hostfd;
 pub mod hostfs;
 pub mod inode;
+pub mod limits;
 pub mod mount;
 pub mod overlay;
 pub mod pipe;

@@ -48,7 +48,12 @@ impl Overlay {
     // The name the Sentry calls; an overlay root is only ever used as an InodeRef.
     #[allow(clippy::new_ret_no_self)]
     pub fn new(lower: InodeRef, upper: InodeRef) -> InodeRef {
-        let fs = Arc::new(OvFs { dev: anon_dev(), marks: Mutex::new(HashMap::new()), ns: Mutex::new(()) });
+        let fs = Arc::new(OvFs {
+            dev: anon_dev(),
+            marks: Mutex::new(HashMap::new()),
+            ns: Mutex::new(()),
+            upper_root: upper.clone(),
+        });
         let ino = lower.stat().map(|s| s.st_ino).unwrap_or(1);
         let upper_key = upper.stat().ok().map(|s| (s.st_dev, s.st_ino));
         Arc::new_cyclic(|me| OvInode {
@@ -75,6 +80,10 @@ struct OvFs {
     marks: Mutex<HashMap<(u64, u64), Marks>>,
     /// Serialises every change (and copy-up) in this overlay.
     ns: Mutex<()>,
+    /// The upper layer's root: statfs reports the upper filesystem (as
+    /// overlayfs does), which is where every write goes, never the lower
+    /// one's free space.
+    upper_root: InodeRef,
 }
 
 impl OvFs {
@@ -521,12 +530,7 @@ impl Inode for OvInode {
     }
 
     fn statfs(&self) -> Result<Statfs, Errno> {
-        let l = read(&self.layers);
-        let mut s = match (&l.upper, &l.lower) {
-            (Some(u), _) => u.statfs()?,
-            (None, Some(lo)) => lo.statfs()?,
-            (None, None) => return Err(Errno::ENOENT),
-        };
+        let mut s = self.fs.upper_root.statfs()?;
         s.f_type = 0x794c_7630; // OVERLAYFS_SUPER_MAGIC
         s.f_flags &= !(libc::ST_RDONLY as i64);
         Ok(s)

@@ -43,7 +43,14 @@ struct State {
     w_opens: u64,
 }
 
-/// The shared buffer of one pipe or FIFO.
+impl Drop for State {
+    fn drop(&mut self) {
+        crate::limits::uncharge_heap(self.buf.len() as u64);
+    }
+}
+
+/// The shared buffer of one pipe or FIFO (at most PIPE_CAPACITY bytes,
+/// charged to the sandbox's memory use while they wait to be read).
 pub struct Pipe {
     state: Mutex<State>,
     cond: Condvar,
@@ -222,6 +229,7 @@ impl PipeEnd {
         }
         if g.readers == 0 && g.writers == 0 {
             // A FIFO's contents do not outlive its last open end.
+            crate::limits::uncharge_heap(g.buf.len() as u64);
             g.buf = VecDeque::new();
         }
         drop(g);
@@ -250,6 +258,7 @@ impl FileOps for PipeEnd {
                 for (d, s) in buf.iter_mut().zip(st.buf.drain(..n)) {
                     *d = s;
                 }
+                crate::limits::uncharge_heap(n as u64);
                 self.pipe.wake();
                 return Step::Done(Ok(n));
             }
@@ -281,6 +290,9 @@ impl FileOps for PipeEnd {
             if (atomic && space >= rest.len()) || (!atomic && space > 0) {
                 let n = space.min(rest.len());
                 st.buf.extend(&rest[..n]);
+                // Pipe writes never fail for memory (as Linux's do not):
+                // the memory monitor sees the data and acts on it.
+                crate::limits::charge_heap_always(n as u64);
                 done.set(done.get() + n);
                 self.pipe.wake();
                 if done.get() == buf.len() {

@@ -2,9 +2,12 @@
 //!
 //! Directories hold their children in a `BTreeMap`; regular files keep
 //! their contents in 4 KiB pages, so holes cost nothing and a truncate to
-//! a large size allocates nothing. Every byte of file data, every inode and
-//! every name is charged against the instance's size limit (ENOSPC past
-//! it). An unlinked file lives on while descriptors refer to it.
+//! a large size allocates nothing. As Linux's tmpfs, data pages (and long
+//! symlink targets) count against `size=` and inodes (and each extra hard
+//! link, which pins a name) against `nr_inodes=`: ENOSPC past either.
+//! Data pages are also charged to the sandbox's memory limit
+//! ([`crate::limits`]). An unlinked file lives on while descriptors refer
+//! to it.
 //!
 //! FIFOs open to one [`Pipe`] per inode. Character devices made by mknod
 //! open the built-in devices of [`crate::devfs`] by number (or a custom
@@ -27,14 +30,21 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
-/// The default size limit of a tmpfs instance.
+/// The default size limit of a tmpfs instance (boot passes its own:
+/// half the sandbox's memory, as Linux's half of RAM).
 pub const DEFAULT_LIMIT: u64 = 4 << 30;
+/// The default inode limit (boot passes its own).
+pub const DEFAULT_INODES: u64 = 1 << 20;
+/// `size=0` or `nr_inodes=0`: no limit (the sandbox's memory limit still
+/// holds for data).
+pub const UNLIMITED: u64 = u64::MAX;
 /// Linux's TMPFS_MAGIC.
 pub const TMPFS_MAGIC: i64 = 0x0102_1994;
 
 const PAGE: usize = 4096;
-/// What one inode costs against the size limit.
-const INODE_COST: u64 = 256;
+/// Symlink targets at least this long take a page (Linux's
+/// SHORT_SYMLINK_LEN keeps shorter ones in the inode).
+const SHORT_SYMLINK_LEN: usize = 128;
 /// Linux's MAX_LFS_FILESIZE.
 const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 /// Linux tmpfs reports directory sizes as 20 bytes per entry.
@@ -62,32 +72,66 @@ impl TmpFs {
 
     /// As [`TmpFs::new_root_with_limit`], typed.
     pub fn new_root_inode(mode: u32, uid: u32, gid: u32, limit: u64) -> Arc<TmpInode> {
-        let fs = Arc::new(FsInfo { dev: anon_dev(), limit, used: AtomicU64::new(0), tree: Mutex::new(()) });
+        Self::new_root_sized(mode, uid, gid, limit, DEFAULT_INODES)
+    }
+
+    /// A new tmpfs of at most `size` bytes of data (rounded down to whole
+    /// pages) and `nr_inodes` inodes, as `mount -t tmpfs -o size=,nr_inodes=`.
+    pub fn new_root_sized(mode: u32, uid: u32, gid: u32, size: u64, nr_inodes: u64) -> Arc<TmpInode> {
+        let fs = Arc::new(FsInfo {
+            dev: anon_dev(),
+            limit: size - size % PAGE as u64,
+            used: AtomicU64::new(0),
+            max_inodes: nr_inodes,
+            inodes: AtomicU64::new(1),
+            tree: Mutex::new(()),
+        });
         let meta = Meta::new(S_IFDIR | (mode & 0o7777), uid, gid, 2, 0);
-        let root = TmpInode::new(&fs, meta, Kind::Dir(Mutex::new(DirData::default())));
-        fs.used.fetch_add(INODE_COST, Ordering::Relaxed);
-        root
+        TmpInode::new(&fs, meta, Kind::Dir(Mutex::new(DirData::default())))
     }
 }
 
 struct FsInfo {
     dev: u64,
+    /// `size=`: bytes of data pages.
     limit: u64,
     used: AtomicU64,
+    /// `nr_inodes=`: inodes plus extra hard links.
+    max_inodes: u64,
+    inodes: AtomicU64,
     /// Serialises changes to the tree (create, link, unlink, rename).
     tree: Mutex<()>,
 }
 
 impl FsInfo {
+    /// Charge `n` bytes of data: against `size=`, then the sandbox's
+    /// memory limit.
     fn charge(&self, n: u64) -> Result<(), Errno> {
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| u.checked_add(n).filter(|&t| t <= self.limit))
-            .map(|_| ())
-            .map_err(|_| Errno::ENOSPC)
+            .map_err(|_| Errno::ENOSPC)?;
+        if let Err(e) = crate::limits::charge_heap(n) {
+            self.used.fetch_sub(n, Ordering::AcqRel);
+            return Err(e);
+        }
+        Ok(())
     }
 
     fn uncharge(&self, n: u64) {
         let _ = self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| Some(u.saturating_sub(n)));
+        crate::limits::uncharge_heap(n);
+    }
+
+    /// One more inode (or hard link); ENOSPC past `nr_inodes=`.
+    fn reserve_inode(&self) -> Result<(), Errno> {
+        self.inodes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |i| (i < self.max_inodes).then_some(i + 1))
+            .map(|_| ())
+            .map_err(|_| Errno::ENOSPC)
+    }
+
+    fn release_inode(&self) {
+        let _ = self.inodes.fetch_update(Ordering::AcqRel, Ordering::Acquire, |i| Some(i.saturating_sub(1)));
     }
 }
 
@@ -191,6 +235,16 @@ impl FileData {
     }
 }
 
+/// What a symlink target costs against the size limit: a page when it
+/// does not fit in the inode.
+fn symlink_cost(target: &[u8]) -> u64 {
+    if target.len() >= SHORT_SYMLINK_LEN {
+        PAGE as u64
+    } else {
+        0
+    }
+}
+
 enum Kind {
     Dir(Mutex<DirData>),
     File(RwLock<FileData>),
@@ -254,14 +308,13 @@ impl TmpInode {
         i.as_any().downcast_ref::<TmpInode>()
     }
 
-    /// Bytes this node itself holds against the limit (not its name).
+    /// Data bytes this node holds against the size limit.
     fn cost(&self) -> u64 {
-        INODE_COST
-            + match &self.kind {
-                Kind::Symlink(t) => t.len() as u64,
-                Kind::File(f) => read(f).pages.len() as u64 * PAGE as u64,
-                _ => 0,
-            }
+        match &self.kind {
+            Kind::Symlink(t) => symlink_cost(t),
+            Kind::File(f) => read(f).pages.len() as u64 * PAGE as u64,
+            _ => 0,
+        }
     }
 
     /// Add a new child made by `make` under `name` (EEXIST if taken),
@@ -301,7 +354,11 @@ impl TmpInode {
             creds.fsgid
         };
         let is_dir = mode & S_IFMT == S_IFDIR;
-        self.fs.charge(INODE_COST + extra_cost + name.len() as u64)?;
+        self.fs.reserve_inode()?;
+        if let Err(e) = self.fs.charge(extra_cost) {
+            self.fs.release_inode();
+            return Err(e);
+        }
         let child = TmpInode::new(&self.fs, Meta::new(mode, creds.fsuid, gid, if is_dir { 2 } else { 1 }, rdev), kind);
         if let Kind::Dir(cd) = &child.kind {
             lock(cd).parent = self.me.clone();
@@ -333,8 +390,10 @@ impl TmpInode {
                     return Err(Errno::EISDIR);
                 }
                 if let Some(old) = d.children.remove(name) {
-                    self.fs.uncharge(name.len() as u64);
                     let mut om = lock(&old.meta);
+                    if om.nlink > 1 {
+                        self.fs.release_inode();
+                    }
                     om.nlink = om.nlink.saturating_sub(1);
                 }
             }
@@ -417,11 +476,11 @@ impl TmpInode {
                 _ => {}
             }
         }
-        // The new name's cost first, so a full filesystem changes nothing.
-        self.fs.charge(new_name.len() as u64)?;
         if let Some(d) = lock(nd.dir()?).children.insert(new_name.to_vec(), src.clone()) {
-            self.fs.uncharge(new_name.len() as u64);
             let mut dm = lock(&d.meta);
+            if !d.is_dir() && dm.nlink > 1 {
+                self.fs.release_inode();
+            }
             if d.is_dir() {
                 dm.nlink = 0;
                 drop(dm);
@@ -433,7 +492,6 @@ impl TmpInode {
             }
         }
         lock(self.dir()?).children.remove(name);
-        self.fs.uncharge(name.len() as u64);
         if src.is_dir() && !same_dir {
             if let Kind::Dir(cd) = &src.kind {
                 lock(cd).parent = nd.me.clone();
@@ -453,6 +511,7 @@ impl TmpInode {
 impl Drop for TmpInode {
     fn drop(&mut self) {
         self.fs.uncharge(self.cost());
+        self.fs.release_inode();
         // Free a directory tree without recursion, however deep it is.
         let mut stack: Vec<Arc<TmpInode>> = match &mut self.kind {
             Kind::Dir(d) => {
@@ -460,9 +519,6 @@ impl Drop for TmpInode {
                     Ok(d) => d,
                     Err(e) => e.into_inner(),
                 };
-                for name in d.children.keys() {
-                    self.fs.uncharge(name.len() as u64);
-                }
                 std::mem::take(&mut d.children).into_values().collect()
             }
             _ => return,
@@ -474,9 +530,6 @@ impl Drop for TmpInode {
                         Ok(d) => d,
                         Err(e) => e.into_inner(),
                     };
-                    for name in d.children.keys() {
-                        inner.fs.uncharge(name.len() as u64);
-                    }
                     stack.extend(std::mem::take(&mut d.children).into_values());
                 }
             }
@@ -519,16 +572,25 @@ impl Inode for TmpInode {
 
     fn statfs(&self) -> Result<Statfs, Errno> {
         let used = self.fs.used.load(Ordering::Relaxed);
-        let blocks = self.fs.limit / PAGE as u64;
-        let free = self.fs.limit.saturating_sub(used) / PAGE as u64;
+        // An unlimited instance (size=0, nr_inodes=0) reports zeros, as Linux.
+        let (blocks, free) = if self.fs.limit >= UNLIMITED - PAGE as u64 {
+            (0, 0)
+        } else {
+            (self.fs.limit / PAGE as u64, self.fs.limit.saturating_sub(used) / PAGE as u64)
+        };
+        let (files, ffree) = if self.fs.max_inodes == UNLIMITED {
+            (0, 0)
+        } else {
+            (self.fs.max_inodes, self.fs.max_inodes.saturating_sub(self.fs.inodes.load(Ordering::Relaxed)))
+        };
         Ok(Statfs {
             f_type: TMPFS_MAGIC,
             f_bsize: PAGE as i64,
             f_blocks: blocks,
             f_bfree: free,
             f_bavail: free,
-            f_files: self.fs.limit / INODE_COST,
-            f_ffree: self.fs.limit.saturating_sub(used) / INODE_COST,
+            f_files: files,
+            f_ffree: ffree,
             f_namelen: 255,
             f_frsize: PAGE as i64,
             ..Default::default()
@@ -582,7 +644,7 @@ impl Inode for TmpInode {
         if target.len() >= PATH_MAX {
             return Err(Errno::ENAMETOOLONG);
         }
-        let cost = target.len() as u64;
+        let cost = symlink_cost(target);
         self.add_child(name, S_IFLNK | 0o777, 0, creds, cost, Kind::Symlink(target.to_vec()))?;
         Ok(())
     }
@@ -614,7 +676,8 @@ impl Inode for TmpInode {
             if tm.nlink >= u32::MAX as u64 {
                 return Err(Errno::EMLINK);
             }
-            self.fs.charge(name.len() as u64)?;
+            // Each link pins a name: Linux's tmpfs counts it as an inode.
+            self.fs.reserve_inode()?;
             tm.nlink += 1;
             tm.ctime = crate::now();
         }
@@ -633,8 +696,10 @@ impl Inode for TmpInode {
             return Err(Errno::EISDIR);
         }
         if let Some(c) = d.children.remove(name) {
-            self.fs.uncharge(name.len() as u64);
             let mut cm = lock(&c.meta);
+            if cm.nlink > 1 {
+                self.fs.release_inode();
+            }
             cm.nlink = cm.nlink.saturating_sub(1);
             cm.ctime = crate::now();
         }
@@ -653,7 +718,6 @@ impl Inode for TmpInode {
             return Err(Errno::ENOTEMPTY);
         }
         if let Some(c) = d.children.remove(name) {
-            self.fs.uncharge(name.len() as u64);
             let mut cm = lock(&c.meta);
             cm.nlink = 0;
             cm.ctime = crate::now();

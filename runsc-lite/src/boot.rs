@@ -87,7 +87,7 @@ fn host_ram() -> u64 {
     }
     // SAFETY: sysinfo succeeded.
     let si = unsafe { si.assume_init() };
-    (si.totalram as u64).saturating_mul(si.mem_unit.max(1) as u64)
+    si.totalram.saturating_mul(u64::from(si.mem_unit.max(1)))
 }
 
 #[derive(Clone, Debug)]

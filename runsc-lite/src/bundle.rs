@@ -212,8 +212,10 @@ fn warn_unenforced(file: &str, spec: &Spec) {
             if ENFORCED_RLIMITS.contains(&res) || res == abi::flags::RLIMIT_CORE {
                 continue;
             }
-            let name = format!("process.rlimits {:?}", r.typ());
-            tracing::warn!("{file}: {name} is not enforced: getrlimit reports it, nothing else applies it");
+            let name = format!("{:?}", r.typ()).trim_start_matches("Rlimit").to_uppercase();
+            tracing::warn!(
+                "{file}: process.rlimits RLIMIT_{name} is not enforced: getrlimit reports it, nothing applies it"
+            );
         }
         if p.capabilities().is_some() {
             unenforced.push(("process.capabilities", "capability sets are not applied"));

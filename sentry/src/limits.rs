@@ -40,6 +40,12 @@ pub struct TaskCount {
     max: AtomicU64,
 }
 
+impl Default for TaskCount {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TaskCount {
     pub fn new() -> TaskCount {
         TaskCount { count: AtomicU64::new(0), max: AtomicU64::new(u64::MAX) }

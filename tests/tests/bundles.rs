@@ -551,7 +551,7 @@ fn bundle_error_messages() {
 }
 
 /// Fields that are read but not enforced get one warning line each and the
-/// container still runs.
+/// container still runs; enforced ones (RLIMIT_NOFILE, pids.limit) none.
 #[test]
 fn unenforced_fields_are_warned_about() {
     let Some(bb) = need_busybox("unenforced_fields_are_warned_about") else { return };
@@ -560,25 +560,32 @@ fn unenforced_fields_are_warned_about() {
     let with = good
         .replace(
             "\"cwd\": \"/\"",
-            "\"cwd\": \"/\", \"rlimits\": [ { \"type\": \"RLIMIT_NOFILE\", \"hard\": 1024, \"soft\": 1024 } ], \
+            "\"cwd\": \"/\", \"rlimits\": [ { \"type\": \"RLIMIT_NOFILE\", \"hard\": 1024, \"soft\": 1024 }, \
+             { \"type\": \"RLIMIT_CPU\", \"hard\": 100, \"soft\": 100 } ], \
              \"capabilities\": { \"bounding\": [\"CAP_KILL\"] }",
         )
         .replace(
             "\"linux\": {",
             "\"annotations\": { \"a\": \"b\" }, \"hooks\": { \"prestart\": [ { \"path\": \"/bin/true\" } ] }, \
-             \"linux\": { \"seccomp\": { \"defaultAction\": \"SCMP_ACT_ALLOW\" }, \"resources\": { \"pids\": { \"limit\": 10 } },",
+             \"linux\": { \"seccomp\": { \"defaultAction\": \"SCMP_ACT_ALLOW\" }, \"resources\": { \"pids\": { \"limit\": 10 }, \"cpu\": { \"shares\": 512 } },",
         );
     b.write_raw_config(&with);
     for p in PLATFORMS {
         let out = b.run(p);
         assert_status(&out, 0);
         assert_eq!(out.stdout, "ran\n", "{}", out.describe());
-        for field in
-            ["process.rlimits", "process.capabilities", "annotations", "hooks", "linux.seccomp", "linux.resources"]
-        {
+        for field in [
+            "process.rlimits RLIMIT_CPU",
+            "process.capabilities",
+            "annotations",
+            "hooks",
+            "linux.seccomp",
+            "linux.resources.cpu",
+        ] {
             let n = out.stderr.lines().filter(|l| l.contains(&format!("{field} is not enforced"))).count();
             assert_eq!(n, 1, "{field}: expected one warning line\n{}", out.describe());
         }
+        assert!(!out.stderr.contains("NOFILE") && !out.stderr.contains("pids"), "{}", out.describe());
     }
 }
 

@@ -170,8 +170,8 @@ fn rlimits_from_config_json() {
         assert_eq!(row("Max cpu time")[3..5], ["10", "20"], "{}", out.describe());
         assert!(out.stdout.ends_with("100\n200\n100\n"), "{}", out.describe());
         // Enforced limits say nothing; the unenforced one says so once.
-        assert_one_log_line(&out, "RlimitCpu is not enforced");
-        assert!(!out.stderr.contains("RlimitNofile") && !out.stderr.contains("RlimitCore"), "{}", out.describe());
+        assert_one_log_line(&out, "RLIMIT_CPU is not enforced");
+        assert!(!out.stderr.contains("RLIMIT_NOFILE") && !out.stderr.contains("RLIMIT_CORE"), "{}", out.describe());
     }
 }
 

@@ -124,6 +124,11 @@ pub fn start_memory_monitor(kernel: &Arc<Kernel>, limit: u64) {
     }
 }
 
+/// Bytes the sandbox uses against its memory limit now.
+pub fn memory_usage(kernel: &Kernel) -> u64 {
+    kernel.memfile.resident_bytes().saturating_add(vfs::limits::heap_bytes())
+}
+
 fn usage(kernel: &Kernel) -> (u64, u64) {
     let file = kernel.memfile.resident_bytes();
     vfs::limits::set_memfile_bytes(file);

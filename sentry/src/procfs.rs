@@ -208,7 +208,10 @@ fn root_lookup(k: &Weak<Kernel>, name: &[u8]) -> Result<InodeRef, Errno> {
                 .into_bytes())
         }),
         "cpuinfo" => file("/proc/cpuinfo".into(), || Ok(host_file("/proc/cpuinfo"))),
-        "meminfo" => file("/proc/meminfo".into(), || Ok(host_file("/proc/meminfo"))),
+        "meminfo" => {
+            let k = Arc::downgrade(&kernel);
+            file("/proc/meminfo".into(), move || Ok(meminfo(&k)))
+        }
         "loadavg" => file("/proc/loadavg".into(), || Ok(b"0.00 0.00 0.00 1/1 1\n".to_vec())),
         "filesystems" => file("/proc/filesystems".into(), || {
             Ok(b"nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tdevpts\nnodev\toverlay\n\text4\n"
@@ -248,6 +251,36 @@ fn root_lookup(k: &Weak<Kernel>, name: &[u8]) -> Result<InodeRef, Errno> {
 }
 
 /// A host file's content, for facts the sandbox passes through (cpuinfo).
+/// The host's meminfo, with MemTotal, MemFree and MemAvailable the
+/// sandbox's own when it has a memory limit (as runsc reports them), and
+/// the host's caches left out.
+fn meminfo(k: &Weak<Kernel>) -> Vec<u8> {
+    let host = host_file("/proc/meminfo");
+    let Some(kernel) = k.upgrade() else { return host };
+    let Some(limit) = kernel.limits.get().and_then(|l| l.memory) else { return host };
+    let free = limit.saturating_sub(crate::limits::memory_usage(&kernel));
+    let mut out = String::new();
+    for line in String::from_utf8_lossy(&host).lines() {
+        let kb = match line.split(':').next() {
+            Some("MemTotal") => Some(limit),
+            Some("MemFree") | Some("MemAvailable") => Some(free),
+            // The host's caches are not the sandbox's.
+            Some("Buffers" | "Cached" | "SwapCached" | "Shmem" | "SReclaimable") => Some(0),
+            _ => None,
+        };
+        match (kb, line.split(':').next()) {
+            (Some(bytes), Some(name)) => {
+                out.push_str(&format!("{:<16}{:>8} kB\n", format!("{name}:"), bytes / 1024));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out.into_bytes()
+}
+
 fn host_file(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_default()
 }

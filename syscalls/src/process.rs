@@ -515,10 +515,16 @@ pub fn prctl(task: &mut Task, option: u64, arg2: u64, _a3: u64, _a4: u64, _a5: u
 
 pub fn sysinfo(task: &mut Task, buf: UserAddr) -> SysResult {
     let up = task.kernel.uptime_ns() / 1_000_000_000;
+    // With a memory limit the sandbox's RAM is the limit (as runsc
+    // reports it), so programs that size themselves by it fit.
+    let (totalram, freeram) = match task.kernel.limits.get().and_then(|l| l.memory) {
+        Some(limit) => (limit, limit.saturating_sub(sentry::limits::memory_usage(&task.kernel))),
+        None => (2 << 30, 1 << 30),
+    };
     let s = abi::Sysinfo {
         uptime: up as i64,
-        totalram: 2 << 30,
-        freeram: 1 << 30,
+        totalram,
+        freeram,
         procs: task.kernel.groups().len() as u16,
         mem_unit: 1,
         ..Default::default()

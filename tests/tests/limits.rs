@@ -275,3 +275,15 @@ fn timers_share_one_host_thread() {
         assert_eq!(rest, "reaped 50\n", "{p}");
     }
 }
+
+#[test]
+fn meminfo_reports_the_memory_limit() {
+    let cwd = std::env::temp_dir();
+    for p in PLATFORMS {
+        let out = run_do(p, &["--memory-limit=64M", "head", "-n", "1", "/proc/meminfo"], &cwd);
+        assert_stdout(&out, "MemTotal:          65536 kB\n");
+        let out = run_do(p, &["--memory-limit=64M", "free", "-k"], &cwd);
+        let mem: Vec<&str> = out.stdout.lines().nth(1).unwrap_or_default().split_whitespace().collect();
+        assert_eq!(mem.get(1), Some(&"65536"), "{}", out.describe());
+    }
+}

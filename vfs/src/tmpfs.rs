@@ -940,6 +940,39 @@ mod tests {
     }
 
     #[test]
+    fn size_counts_pages_and_inodes_count_links() {
+        let irq = Interrupt::default();
+        let root = TmpFs::new_root_sized(0o755, 0, 0, 16 * 4096, 4);
+        let st = root.statfs().unwrap();
+        assert_eq!((st.f_blocks, st.f_bfree, st.f_files, st.f_ffree), (16, 16, 4, 3));
+        let c = Creds::root();
+        let f = root.create(b"f", 0o644, &c).unwrap();
+        // Exactly the size fits: data pages only count.
+        let fo = f.open(O_WRONLY).unwrap();
+        assert_eq!(fo.write(&ctx(&irq), &[1u8; 16 * 4096], 0), Ok(16 * 4096));
+        assert_eq!(fo.write(&ctx(&irq), &[1u8; 1], 16 * 4096), Err(Errno::ENOSPC));
+        assert_eq!(root.statfs().unwrap().f_bfree, 0);
+        // A hard link is an inode's worth; then nothing more fits.
+        root.link(b"l", &f).unwrap();
+        root.mkdir(b"d", 0o755, &c).unwrap();
+        assert_eq!(root.statfs().unwrap().f_ffree, 0);
+        assert_eq!(root.create(b"g", 0o644, &c).err(), Some(Errno::ENOSPC));
+        assert_eq!(root.link(b"l2", &f), Err(Errno::ENOSPC));
+        // Removing the extra link gives its inode back.
+        root.unlink(b"l").unwrap();
+        assert_eq!(root.statfs().unwrap().f_ffree, 1);
+        drop(fo);
+        root.unlink(b"f").unwrap();
+        drop(f);
+        let st = root.statfs().unwrap();
+        assert_eq!((st.f_bfree, st.f_ffree), (16, 2));
+        // size=0 and nr_inodes=0: unlimited, reported as zeros.
+        let free = TmpFs::new_root_sized(0o755, 0, 0, UNLIMITED, UNLIMITED);
+        let st = free.statfs().unwrap();
+        assert_eq!((st.f_blocks, st.f_files), (0, 0));
+    }
+
+    #[test]
     fn size_limit_enospc() {
         let irq = Interrupt::default();
         let root = TmpFs::new_root_with_limit(0o755, 0, 0, 64 * 1024);

@@ -231,13 +231,34 @@ impl MemoryManager {
         if limit == u64::MAX {
             return Ok(());
         }
-        let total: u64 = s.vmas.values().map(|v| v.end - v.start).sum();
+        let total: u64 = s.vmas.values().map(|v| self.vm_size(s, v)).sum();
         let gone: u64 = replaced
             .map_or(0, |(a, b)| overlapping(&s.vmas, a, b, |v| v.end).iter().map(|&(x, y)| y.min(b) - x.max(a)).sum());
         if total.saturating_sub(gone).saturating_add(grow) > limit {
             return Err(Errno::ENOMEM);
         }
         Ok(())
+    }
+
+    /// What `v` counts for RLIMIT_AS. The main stack is mapped at its
+    /// full 8 MiB up front, where Linux maps 128 KiB and grows it on
+    /// faults: it counts what has been touched, at least those 128 KiB,
+    /// so a tight RLIMIT_AS fits the same programs as on Linux.
+    fn vm_size(&self, s: &MmState, v: &Vma) -> u64 {
+        const STACK_INITIAL: u64 = 128 << 10;
+        let len = v.end - v.start;
+        if v.name != VmaName::Stack || !v.private() {
+            return len;
+        }
+        let touched: u64 = overlapping(&s.pmas, v.start, v.end, |p| p.end)
+            .into_iter()
+            .filter_map(|(ps, pe)| {
+                let p = s.pmas.get(&ps)?;
+                let (a, b) = (ps.max(v.start), pe.min(v.end));
+                Some(self.memfile.resident_in(p.off + (a - ps), b - a))
+            })
+            .sum();
+        touched.max(STACK_INITIAL).min(len)
     }
 
     /// Bytes of this address space's memory the host holds pages for

@@ -510,6 +510,9 @@ pub fn set_real_timer(
     use crate::timers::deadline_after;
     use std::time::Instant;
     let timers = &tg.kernel.timers;
+    if !value.is_zero() {
+        timers.start();
+    }
     let now = Instant::now();
     // Armed under the timer's lock so that two racing calls cannot leave
     // an entry nobody cancels (the timer thread never holds its own lock
@@ -586,6 +589,7 @@ pub fn set_cpu_timer(
         old
     };
     if !value.is_zero() && !tg.cpu_ticker.swap(true, Ordering::AcqRel) {
+        tg.kernel.timers.start();
         let weak = Arc::downgrade(tg);
         let tick = move |_at: Instant| -> Option<Instant> {
             let tg = weak.upgrade()?;

@@ -6,6 +6,9 @@
 //!
 //! Callbacks run on the timer thread with no timer lock held; they must
 //! not block (sending a signal and kicking threads is what they do).
+//! Lock order: a caller may hold its own timer state (ITIMER_REAL's lock)
+//! while it arms or cancels, never the other way round: the heap's lock is
+//! innermost.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -76,7 +79,6 @@ impl Timers {
             id
         };
         self.shared.cv.notify_one();
-        self.start();
         TimerId(id)
     }
 
@@ -100,7 +102,9 @@ impl Timers {
         self.shared.lock().entries.len()
     }
 
-    fn start(&self) {
+    /// Start the timer thread unless it runs (before arming: spawning is
+    /// a host call no lock should be held across).
+    pub fn start(&self) {
         if self.started.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -171,6 +175,7 @@ mod tests {
     #[test]
     fn fires_in_order_and_cancels() {
         let t = Timers::default();
+        t.start();
         let (tx, rx) = mpsc::channel();
         let now = Instant::now();
         for (i, ms) in [(1, 30u64), (2, 10), (3, 20)] {
@@ -192,6 +197,7 @@ mod tests {
     #[test]
     fn periodic_until_it_says_stop() {
         let t = Timers::default();
+        t.start();
         let (tx, rx) = mpsc::channel();
         let mut n = 0;
         t.arm(

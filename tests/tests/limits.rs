@@ -287,3 +287,18 @@ fn meminfo_reports_the_memory_limit() {
         assert_eq!(mem.get(1), Some(&"65536"), "{}", out.describe());
     }
 }
+
+#[test]
+fn epoll_watches_are_bounded() {
+    // fs.epoll.max_user_watches follows the memory (4% at 200 bytes a
+    // watch) with a floor of 1024, which a 4 MiB sandbox gets.
+    let prog = build("epollmax");
+    let cwd = std::env::temp_dir();
+    for p in PLATFORMS {
+        let (mut c, _state) = runsc_lite(p);
+        c.arg("do").arg("--memory-limit=4M").arg(&prog).current_dir(&cwd).stdin(Stdio::null());
+        let out = run_with_timeout(&mut c, timeout());
+        assert_no_panic(&out);
+        assert_stdout(&out, "watches: 1024, then ENOSPC\nafter closing 10: 10 more\n");
+    }
+}

@@ -48,13 +48,40 @@ impl Notify for Forward {
     }
 }
 
+/// Every epoll of the sandbox, so that watches on closed files (which
+/// keep their charge until noticed) can be dropped when the watch limit
+/// is reached.
+static ALL: Mutex<Vec<Weak<Epoll>>> = Mutex::new(Vec::new());
+
+fn all() -> MutexGuard<'static, Vec<Weak<Epoll>>> {
+    match ALL.lock() {
+        Ok(g) => g,
+        Err(e) => e.into_inner(),
+    }
+}
+
 impl Epoll {
     pub fn new() -> Arc<Epoll> {
-        Arc::new_cyclic(|me| Epoll {
+        let ep = Arc::new_cyclic(|me| Epoll {
             interests: Mutex::new(BTreeMap::new()),
             queue: WaitQueue::default(),
             forward: Arc::new(Forward(me.clone())),
-        })
+        });
+        let mut a = all();
+        if a.len() >= 64 && a.len().is_power_of_two() {
+            a.retain(|w| w.strong_count() > 0);
+        }
+        a.push(Arc::downgrade(&ep));
+        ep
+    }
+
+    /// Drop the interests of every epoll whose files were closed (their
+    /// watch charges go with them). One epoll locked at a time.
+    fn prune_all() {
+        let eps: Vec<Arc<Epoll>> = all().iter().filter_map(Weak::upgrade).collect();
+        for ep in eps {
+            ep.lock().retain(|_, i| i.file.strong_count() > 0);
+        }
     }
 
     /// The earliest time a watched file becomes ready by itself (timers).
@@ -87,19 +114,19 @@ impl Epoll {
     }
 
     pub fn add(&self, fd: i32, file: &Arc<OpenFile>, events: u32, data: u64) -> Result<(), Errno> {
-        let mut m = self.lock();
-        if Self::live(&mut m, fd) {
-            return Err(Errno::EEXIST);
-        }
         let charge = match crate::limits::WatchCharge::new() {
             Ok(c) => c,
             Err(e) => {
                 // Interests whose files were closed still hold their
-                // charge until noticed: drop this epoll's and try again.
-                m.retain(|_, i| i.file.strong_count() > 0);
+                // charge until noticed: drop them all and try again.
+                Self::prune_all();
                 crate::limits::WatchCharge::new().map_err(|_| e)?
             }
         };
+        let mut m = self.lock();
+        if Self::live(&mut m, fd) {
+            return Err(Errno::EEXIST);
+        }
         m.insert(fd, Interest { file: Arc::downgrade(file), events, data, last: 0, disabled: false, _charge: charge });
         drop(m);
         if let Some(q) = file.ops.wait_queue() {

@@ -69,8 +69,10 @@ impl SandboxLimits {
         self.memory.unwrap_or_else(host_ram)
     }
 
+    /// The overlay's size; `0` is no size limit (the memory limit holds).
     pub fn overlay_bytes(&self) -> u64 {
         match (self.overlay_size, self.memory) {
+            (Some(s), _) if s.bytes(self.total_memory()) == 0 => vfs::tmpfs::UNLIMITED,
             (Some(s), _) => s.bytes(self.total_memory()),
             (None, Some(m)) => m / 2,
             (None, None) => DEFAULT_OVERLAY_SIZE,

@@ -66,8 +66,9 @@ pub enum Command {
         #[arg(long = "pids-limit", value_name = "N")]
         pids_limit: Option<u64>,
         /// Size of the in-memory overlay that takes writes to / (bytes with
-        /// k/m/g suffixes, or N% of the memory limit or host RAM). Default:
-        /// half the memory limit, or 1G without one.
+        /// k/m/g suffixes, or N% of the memory limit or host RAM; 0: no
+        /// size of its own). Default: half the memory limit, or 1G without
+        /// one.
         #[arg(long = "overlay-size", value_name = "SIZE", value_parser = parse_size)]
         overlay_size: Option<boot::Size>,
         /// Command and arguments.

@@ -130,7 +130,9 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     if f & CLONE_VFORK != 0 {
         let (m, cv) = &*child.vfork_done;
         let mut done = lock(m);
-        while !*done {
+        // A parent killed meanwhile (SIGKILL, the memory limit) stops
+        // waiting: it has no return to make.
+        while !*done && !task.tg.killed.load(std::sync::atomic::Ordering::Acquire) {
             done = match cv.wait_timeout(done, Duration::from_millis(100)) {
                 Ok((g, _)) => g,
                 Err(e) => e.into_inner().0,

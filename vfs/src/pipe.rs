@@ -104,6 +104,9 @@ impl Pipe {
         if write && !read && flags & O_NONBLOCK != 0 && g.readers == 0 {
             return Err(Errno::ENXIO);
         }
+        // A partner already open counts as seen: Linux's open would not
+        // have blocked for it, and its later close is a hangup.
+        let (other_readers, other_writers) = (g.readers, g.writers);
         if read {
             g.readers += 1;
             g.r_opens += 1;
@@ -117,8 +120,8 @@ impl Pipe {
             read,
             write,
             fifo: true,
-            r_seen: g.r_opens,
-            w_seen: g.w_opens,
+            r_seen: if other_readers > 0 { g.r_opens.saturating_sub(1) } else { g.r_opens },
+            w_seen: if other_writers > 0 { g.w_opens.saturating_sub(1) } else { g.w_opens },
             released: AtomicBool::new(false),
         };
         drop(g);
@@ -514,5 +517,27 @@ mod tests {
         let rw = p.open_fifo(O_RDWR).unwrap();
         assert_eq!(rw.write(&ctx(&irq, 0), b"z", 0), Ok(1));
         assert_eq!(rw.read(&ctx(&irq, 0), &mut b, 0), Ok(1));
+    }
+
+    #[test]
+    fn fifo_partner_open_first_then_gone() {
+        // The writer opens first (its open returned at once in Linux
+        // because the reader was on its way), then closes before the
+        // reader looks: the reader sees a hangup, not an endless wait.
+        let irq = Interrupt::default();
+        let p = Pipe::new();
+        let w = p.open_fifo(O_RDWR).unwrap();
+        let w2 = p.open_fifo(O_WRONLY).unwrap();
+        drop(w);
+        let r = p.open_fifo(O_RDONLY).unwrap();
+        drop(w2);
+        let mut b = [0u8; 4];
+        assert_ne!(r.poll() & POLLHUP, 0);
+        assert_eq!(r.read(&ctx(&irq, 0), &mut b, 0), Ok(0));
+        // The same for a writer whose reader was there first and left.
+        let w = p.open_fifo(O_WRONLY).unwrap();
+        drop(r);
+        assert_ne!(w.poll() & POLLERR, 0);
+        assert_eq!(w.write(&ctx(&irq, 0), b"x", 0), Err(Errno::EPIPE));
     }
 }

@@ -482,7 +482,7 @@ pub fn set_real_timer(
         let mut t = lock(&tg.itimer_real);
         let old = (t.deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or_default(), t.interval);
         t.generation += 1;
-        t.deadline = if value.is_zero() { None } else { Some(Instant::now() + value) };
+        t.deadline = if value.is_zero() { None } else { vfs::deadline_after(value) };
         t.interval = interval;
         (old, t.generation)
     };
@@ -508,7 +508,7 @@ pub fn set_real_timer(
                 if t.generation != generation {
                     return;
                 }
-                t.deadline = if t.interval.is_zero() { None } else { Some(deadline + t.interval) };
+                t.deadline = if t.interval.is_zero() { None } else { deadline.checked_add(t.interval) };
             }
             if tg.exit_status().is_some() {
                 return;

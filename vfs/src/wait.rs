@@ -4,6 +4,14 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// When a wait of `d` starting now ends; None means never: `d` reaches past
+/// what an `Instant` can hold. Guest timeouts go through here, never
+/// through `Instant + Duration`, which panics on overflow (guest times are
+/// clamped to `abi::KTIME_MAX_NS` first, so None is a last resort).
+pub fn deadline_after(d: std::time::Duration) -> Option<std::time::Instant> {
+    std::time::Instant::now().checked_add(d)
+}
+
 /// Per-task interrupt flag with an optional waker for the wait queue the
 /// task is blocked on.
 #[derive(Default)]

@@ -707,6 +707,7 @@ pub const GUESTS: &[Guest] = &[
     exits("abort", 134),
     exits("segv_default", 139),
     g("timeouts_huge", "timeouts_huge", Link::Static),
+    g("epoll_nest", "epoll_nest", Link::Static),
 ];
 
 /// The registry entry called `name`.

@@ -72,6 +72,7 @@ conformance! {
     abort,
     segv_default,
     timeouts_huge,
+    epoll_nest,
 }
 
 /// Every registry entry has a #[test] above (the list is kept by hand so

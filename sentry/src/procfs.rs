@@ -341,7 +341,8 @@ fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, name: &[u8]) -> Result<InodeRef, 
         "fd" => fd_dir(p, w, DT_LNK, move |fd, f| Arc::new(FdLink { path: format!("/proc/{pid}/fd/{fd}"), file: f })),
         "fdinfo" => fd_dir(p, w, DT_REG, move |fd, f| {
             file(format!("/proc/{pid}/fdinfo/{fd}"), move || {
-                let pos = f.lock_pos().offset;
+                // Never the position lock: its holder may be blocked.
+                let pos = f.pos_now();
                 let mnt = f.dentry.as_ref().map(|d| d.mount.id).unwrap_or(0);
                 Ok(format!("pos:\t{pos}\nflags:\t0{:o}\nmnt_id:\t{mnt}\n", f.flags()).into_bytes())
             })

@@ -4,8 +4,8 @@ use abi::flags::*;
 use abi::{Errno, Iovec, Stat};
 use sentry::table::{DirFd, Fd, Flags, PathAddr, UserAddr};
 use sentry::{SysResult, Task};
-use std::sync::{Arc, MutexGuard};
-use vfs::fdtable::FilePos;
+use std::sync::Arc;
+use vfs::fdtable::PosGuard;
 use vfs::{DentryRef, FileOps, Follow, OpenFile, SetAttr};
 
 /// Largest chunk moved between guest memory and a file in one step.
@@ -156,7 +156,7 @@ const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 /// other streams do not lock it: a reader blocked in one must not leave a
 /// second user of the same description stuck on this mutex, where neither
 /// signals nor SIGKILL could reach it.
-fn lock_pos_for_io(f: &OpenFile, seekable: bool, off: Option<u64>) -> Option<MutexGuard<'_, FilePos>> {
+fn lock_pos_for_io(f: &OpenFile, seekable: bool, off: Option<u64>) -> Option<PosGuard<'_>> {
     (seekable && off.is_none()).then(|| f.lock_pos())
 }
 
@@ -367,18 +367,18 @@ fn do_writev(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: Option<u64
             }
         }
         let seekable = f.ops.seekable();
-        let mut pos = f.lock_pos();
+        let mut pos = lock_pos_for_io(f, seekable, off);
         let at = match off {
             Some(o) => o,
             None if seekable && f.flags() & O_APPEND != 0 => f.ops.size()?,
-            None => pos.offset,
+            None => pos.as_ref().map_or(0, |p| p.offset),
         };
         let n = f.ops.write(&task.io_ctx(f), &buf, at)?;
         if seekable {
             task.kernel.shared_files.after_write(f, at, &buf[..n]);
         }
-        if off.is_none() && seekable {
-            pos.offset = at + n as u64;
+        if let Some(p) = pos.as_mut() {
+            p.offset = at.saturating_add(n as u64);
         }
         return Ok(n as u64);
     }
@@ -1154,16 +1154,17 @@ pub fn sendfile(task: &mut Task, out_fd: Fd, in_fd: Fd, offp: UserAddr, count: u
         let want = (count - done).min(buf.len());
         let n = {
             let ctx = task.io_ctx(&inf);
-            let mut pos = inf.lock_pos();
-            let at = off.unwrap_or(pos.offset);
-            if inf.ops.seekable() {
+            let in_seekable = inf.ops.seekable();
+            let mut pos = lock_pos_for_io(&inf, in_seekable, off);
+            let at = off.unwrap_or_else(|| pos.as_ref().map_or(0, |p| p.offset));
+            if in_seekable {
                 task.kernel.shared_files.before_read(&inf, at, want as u64);
             }
             let r = inf.ops.read(&ctx, &mut buf[..want], at);
             match r {
                 Ok(n) => {
-                    if off.is_none() && inf.ops.seekable() {
-                        pos.offset = at + n as u64;
+                    if let Some(p) = pos.as_mut() {
+                        p.offset = at.saturating_add(n as u64);
                     }
                     n
                 }
@@ -1175,10 +1176,12 @@ pub fn sendfile(task: &mut Task, out_fd: Fd, in_fd: Fd, offp: UserAddr, count: u
             break;
         }
         let ctx = task.io_ctx(&outf);
-        let mut pos = outf.lock_pos();
-        let w = match outf.ops.write(&ctx, &buf[..n], pos.offset) {
-            Ok(w) if outf.ops.seekable() => {
-                task.kernel.shared_files.after_write(&outf, pos.offset, &buf[..w]);
+        let out_seekable = outf.ops.seekable();
+        let mut pos = lock_pos_for_io(&outf, out_seekable, None);
+        let at = pos.as_ref().map_or(0, |p| p.offset);
+        let w = match outf.ops.write(&ctx, &buf[..n], at) {
+            Ok(w) if out_seekable => {
+                task.kernel.shared_files.after_write(&outf, at, &buf[..w]);
                 w
             }
             Ok(w) => w,
@@ -1191,12 +1194,13 @@ pub fn sendfile(task: &mut Task, out_fd: Fd, in_fd: Fd, offp: UserAddr, count: u
             }
             Err(_) => break,
         };
-        if outf.ops.seekable() {
-            pos.offset += w as u64;
+        if let Some(p) = pos.as_mut() {
+            p.offset = at.saturating_add(w as u64);
         }
+        drop(pos);
         done += w;
         if let Some(o) = off.as_mut() {
-            *o += w as u64;
+            *o = o.saturating_add(w as u64);
         }
         if w < n || n < want {
             break;

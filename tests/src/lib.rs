@@ -708,6 +708,7 @@ pub const GUESTS: &[Guest] = &[
     exits("segv_default", 139),
     g("timeouts_huge", "timeouts_huge", Link::Static),
     g("epoll_nest", "epoll_nest", Link::Static),
+    g("fdinfo_blocked", "fdinfo_blocked", Link::Static),
 ];
 
 /// The registry entry called `name`.

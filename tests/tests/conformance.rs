@@ -73,6 +73,7 @@ conformance! {
     segv_default,
     timeouts_huge,
     epoll_nest,
+    fdinfo_blocked,
 }
 
 /// Every registry entry has a #[test] above (the list is kept by hand so

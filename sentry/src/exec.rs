@@ -147,7 +147,7 @@ pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Ve
             }
         }
     }
-    let name = file.dentry.name().to_vec();
+    let name = file.dentry.name();
     *lock(&task.tg.comm) = name.into_iter().take(15).collect();
     *lock(&task.tg.exe) = Some(file.dentry.clone());
     task.regs = Regs::new_user(entry, sp);

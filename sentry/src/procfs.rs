@@ -335,9 +335,9 @@ fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, name: &[u8]) -> Result<InodeRef, 
     let p = format!("/proc/{pid}/{s}");
     let w = w.clone();
     Ok(match s {
-        "exe" => link(p, move || with_tg(&w, |tg| lock(&tg.exe).as_ref().map(|d| d.path.clone()).ok_or(Errno::ENOENT))),
-        "cwd" => link(p, move || with_tg(&w, |tg| Ok(tg.fs().cwd.path.clone()))),
-        "root" => link(p, move || with_tg(&w, |tg| Ok(tg.fs().root.path.clone()))),
+        "exe" => link(p, move || with_tg(&w, |tg| lock(&tg.exe).as_ref().map(|d| d.path()).ok_or(Errno::ENOENT))),
+        "cwd" => link(p, move || with_tg(&w, |tg| Ok(tg.fs().cwd.path()))),
+        "root" => link(p, move || with_tg(&w, |tg| Ok(tg.fs().root.path()))),
         "fd" => fd_dir(p, w, DT_LNK, move |fd, f| Arc::new(FdLink { path: format!("/proc/{pid}/fd/{fd}"), file: f })),
         "fdinfo" => fd_dir(p, w, DT_REG, move |fd, f| {
             file(format!("/proc/{pid}/fdinfo/{fd}"), move || {

@@ -573,8 +573,12 @@ pub fn getdents(task: &mut Task, fd: Fd, buf: UserAddr, count: u32) -> SysResult
 }
 
 pub fn getcwd(task: &mut Task, buf: UserAddr, size: u64) -> SysResult {
-    let mut p = task.fs().cwd.path.clone();
+    let mut p = task.fs().cwd.path();
     p.push(0);
+    // Linux builds the path in one page.
+    if p.len() > PATH_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
     if (size as usize) < p.len() {
         return Err(Errno::ERANGE);
     }
@@ -717,10 +721,11 @@ pub fn unlinkat(task: &mut Task, dirfd: DirFd, path: PathAddr, flags: Flags) -> 
     }
     let (parent, name) = removal_target(task, dirfd.0, &p, Errno::EISDIR)?;
     let child = task.kernel.mounts.child(&parent, &name)?;
-    if child.path != parent.path && child.mount.id != parent.mount.id {
+    if !Arc::ptr_eq(&child, &parent) && child.mount.id != parent.mount.id {
         return Err(Errno::EBUSY);
     }
     parent.inode.unlink(&name)?;
+    task.kernel.mounts.removed(&parent, &name);
     Ok(0)
 }
 
@@ -751,6 +756,7 @@ fn rmdir_path(task: &Task, dirfd: i32, p: &[u8]) -> SysResult {
         return Err(Errno::ENOTDIR);
     }
     parent.inode.rmdir(&name)?;
+    task.kernel.mounts.removed(&parent, &name);
     Ok(0)
 }
 
@@ -779,14 +785,18 @@ pub fn renameat2(task: &mut Task, olddir: DirFd, old: PathAddr, newdir: DirFd, n
     }
     let src = task.kernel.mounts.child(&oparent, &oname)?;
     // A directory cannot move into itself.
-    let dst_path = vfs::mount::join(&nparent.path, &nname);
-    if src.is_dir() && dst_path.starts_with(&src.path) && dst_path.get(src.path.len()) == Some(&b'/') {
+    let dst_path = vfs::mount::join(&nparent.path(), &nname);
+    let src_path = src.path();
+    if src.is_dir() && dst_path.starts_with(&src_path) && dst_path.get(src_path.len()) == Some(&b'/') {
         return Err(Errno::EINVAL);
     }
-    if dst_path == src.path {
+    if dst_path == src_path {
         return Ok(0);
     }
     oparent.inode.rename(&oname, &nparent.inode, &nname, flags)?;
+    // Whoever holds the moved directory (a working directory, an open
+    // file below it) sees the new path.
+    task.kernel.mounts.renamed(&oparent, &oname, &nparent, &nname, flags & RENAME_EXCHANGE != 0);
     Ok(0)
 }
 

@@ -709,6 +709,7 @@ pub const GUESTS: &[Guest] = &[
     g("timeouts_huge", "timeouts_huge", Link::Static),
     g("epoll_nest", "epoll_nest", Link::Static),
     g("fdinfo_blocked", "fdinfo_blocked", Link::Static),
+    g("rename_cwd", "rename_cwd", Link::Static),
 ];
 
 /// The registry entry called `name`.

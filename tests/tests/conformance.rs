@@ -74,6 +74,7 @@ conformance! {
     timeouts_huge,
     epoll_nest,
     fdinfo_blocked,
+    rename_cwd,
 }
 
 /// Every registry entry has a #[test] above (the list is kept by hand so

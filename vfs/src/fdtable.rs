@@ -94,7 +94,7 @@ impl OpenFile {
     /// The path shown by /proc/[pid]/fd and the like.
     pub fn display_path(&self) -> Vec<u8> {
         match (&self.dentry, &self.anon_name) {
-            (Some(d), _) => d.path.clone(),
+            (Some(d), _) => d.path(),
             (None, Some(n)) => n.as_bytes().to_vec(),
             (None, None) => b"anon_inode:[unknown]".to_vec(),
         }

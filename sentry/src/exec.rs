@@ -1,8 +1,8 @@
 //! execve: build a new address space from an executable (ELF or `#!`
 //! script) and, once nothing can fail any more, switch the task to it.
 
-use crate::kernel::lock;
 use crate::loader::{self, ExecFile, StackArgs};
+use crate::locking::lock;
 use crate::mm::MemoryManager;
 use crate::task::Task;
 use abi::flags::{O_RDONLY, S_IFMT, S_IFREG};

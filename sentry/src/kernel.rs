@@ -6,18 +6,13 @@ use crate::table::SyscallTable;
 use abi::{Errno, Rlimit};
 use platform::Platform;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::time::Instant;
 use vfs::{Creds, DentryRef, FdTable, MountNamespace};
 
-/// Lock a mutex, recovering the data if a panicking thread poisoned it
-/// (the Sentry must keep serving the other tasks).
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(e) => e.into_inner(),
-    }
-}
+// The lock helper lives in crate::locking (with the lock order); this
+// re-export keeps `kernel::lock` imports working.
+pub use crate::locking::lock;
 
 /// The sandbox's UTS names.
 #[derive(Clone, Debug)]

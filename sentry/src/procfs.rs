@@ -1,6 +1,7 @@
 //! procfs: files generated from kernel state when they are opened.
 
-use crate::kernel::{lock, Kernel, ThreadGroup};
+use crate::kernel::{Kernel, ThreadGroup};
+use crate::locking::lock;
 use crate::mm::VmaName;
 use abi::flags::{DT_DIR, DT_LNK, DT_REG, S_IFDIR, S_IFLNK, S_IFREG};
 use abi::{Errno, Stat};

@@ -592,7 +592,7 @@ fn set_cwd(task: &Task, d: DentryRef) -> SysResult {
         return Err(Errno::ENOTDIR);
     }
     task.creds().may_access(&st, X_OK)?;
-    sentry::kernel::lock(&task.tg.fs).cwd = d;
+    sentry::locking::lock(&task.tg.fs).cwd = d;
     Ok(0)
 }
 
@@ -617,7 +617,7 @@ pub fn chroot(task: &mut Task, path: PathAddr) -> SysResult {
     if task.creds().euid != 0 {
         return Err(Errno::EPERM);
     }
-    sentry::kernel::lock(&task.tg.fs).root = d;
+    sentry::locking::lock(&task.tg.fs).root = d;
     Ok(0)
 }
 
@@ -1109,7 +1109,7 @@ pub fn utime(task: &mut Task, path: PathAddr, times: UserAddr) -> SysResult {
 }
 
 pub fn umask(task: &mut Task, mask: u32) -> SysResult {
-    let mut fs = sentry::kernel::lock(&task.tg.fs);
+    let mut fs = sentry::locking::lock(&task.tg.fs);
     let old = fs.umask;
     fs.umask = mask & 0o777;
     Ok(old as u64)

@@ -8,7 +8,7 @@ use abi::flags::{
 };
 use abi::signal::*;
 use abi::{Errno, KSigaction, StackT};
-use sentry::kernel::lock;
+use sentry::locking::lock;
 use sentry::process::{WaitEvent, WaitFor, WCONTINUED, WEXITED, WSTOPPED};
 use sentry::table::UserAddr;
 use sentry::{SysResult, Task};

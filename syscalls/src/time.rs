@@ -154,13 +154,13 @@ pub fn setitimer(task: &mut Task, which: i32, new: UserAddr, old: UserAddr) -> S
     let (value, interval) = (tv_dur(&n.value)?, tv_dur(&n.interval)?);
     let (rem, ival) = if which != ITIMER_REAL {
         if new.is_null() {
-            let t = sentry::kernel::lock(&task.tg.cpu_timers)[which as usize - 1];
+            let t = sentry::locking::lock(&task.tg.cpu_timers)[which as usize - 1];
             (Duration::from_nanos(t.left), Duration::from_nanos(t.interval))
         } else {
             sentry::signal::set_cpu_timer(&task.tg, which as usize, value, interval)
         }
     } else if new.is_null() {
-        let t = *sentry::kernel::lock(&task.tg.itimer_real);
+        let t = *sentry::locking::lock(&task.tg.itimer_real);
         (t.deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or_default(), t.interval)
     } else {
         sentry::signal::set_real_timer(&task.tg, value, interval)

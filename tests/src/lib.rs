@@ -710,6 +710,7 @@ pub const GUESTS: &[Guest] = &[
     g("epoll_nest", "epoll_nest", Link::Static),
     g("fdinfo_blocked", "fdinfo_blocked", Link::Static),
     g("rename_cwd", "rename_cwd", Link::Static),
+    g("sentry_panic", "sentry_panic", Link::Static),
 ];
 
 /// The registry entry called `name`.

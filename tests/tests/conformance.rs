@@ -75,6 +75,7 @@ conformance! {
     epoll_nest,
     fdinfo_blocked,
     rename_cwd,
+    sentry_panic,
 }
 
 /// Every registry entry has a #[test] above (the list is kept by hand so

@@ -161,10 +161,7 @@ impl FdTable {
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Option<FdEntry>>> {
-        match self.entries.lock() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
-        }
+        self.entries.lock().unwrap_or_else(|_| crate::util::poisoned())
     }
 
     /// A copy for fork (same open file descriptions).

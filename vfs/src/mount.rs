@@ -227,19 +227,13 @@ impl MountNamespace {
             flags,
             root: fs,
         });
-        match self.mounts.write() {
-            Ok(mut g) => g.push(m.clone()),
-            Err(e) => e.into_inner().push(m.clone()),
-        }
+        crate::util::write(&self.mounts).push(m.clone());
         m
     }
 
     /// All mounts, in mount order (for /proc/mounts).
     pub fn mounts(&self) -> Vec<Arc<Mount>> {
-        match self.mounts.read() {
-            Ok(g) => g.clone(),
-            Err(e) => e.into_inner().clone(),
-        }
+        crate::util::read(&self.mounts).clone()
     }
 
     /// The mount on `dir`/`name`, if one is (the latest). Paths are only

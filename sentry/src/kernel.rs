@@ -21,7 +21,8 @@ pub struct Uts {
     pub domainname: String,
 }
 
-/// Sandbox-wide state.
+/// Sandbox-wide state. Locking: every `Mutex` field protects its own
+/// value (crate::locking has the order); the notes say what spans fields.
 pub struct Kernel {
     pub platform: Arc<dyn Platform>,
     pub memfile: Arc<MemoryFile>,
@@ -32,7 +33,9 @@ pub struct Kernel {
     pub strace: bool,
     pids: Mutex<PidTable>,
     /// Bumped and notified whenever a process changes state (exits), so
-    /// that wait4 callers re-check their children.
+    /// that wait4 callers re-check their children. Protects no state of
+    /// its own: a waiter reads it, checks the state under that state's
+    /// locks, and sleeps only if it has not moved, so no wake-up is lost.
     pub wait_gen: Mutex<u64>,
     pub wait_cv: Condvar,
     /// Thread id -> its process, for tkill/tgkill and /proc/[pid]/task.
@@ -199,11 +202,14 @@ impl Default for SignalActions {
     }
 }
 
-/// A process: what its threads share.
+/// A process: what its threads share. Locking: each `Mutex` field protects
+/// its own value (crate::locking has the order); notes on the fields say
+/// what spans several.
 pub struct ThreadGroup {
     pub tgid: i32,
     pub kernel: Arc<Kernel>,
-    /// None once the process has exited (its memory is released).
+    /// None once the process has exited (its memory is released): taken
+    /// under the lock by release_process, after `exit` is set.
     pub mm: Mutex<Option<Arc<MemoryManager>>>,
     pub fds: Mutex<Arc<FdTable>>,
     pub fs: Mutex<FsContext>,
@@ -216,21 +222,26 @@ pub struct ThreadGroup {
     pub ppid: Mutex<i32>,
     pub pgid: Mutex<i32>,
     pub sid: Mutex<i32>,
+    /// Set once (the first status wins), before `killed` is raised and
+    /// before `zombie`.
     pub exit: Mutex<Option<ExitStatus>>,
     pub start: Instant,
-    /// Live and zombie children, until reaped.
+    /// Live and zombie children, until reaped. A child's `ppid` changes
+    /// with the list it is on (reparenting), taken after this lock.
     pub children: Mutex<Vec<Arc<ThreadGroup>>>,
     /// Signal sent to the parent on exit (SIGCHLD normally).
     pub exit_signal: Mutex<i32>,
     /// Set when the process has exited and released its resources: it is
-    /// a zombie that only a wait call removes.
+    /// a zombie that only a wait call removes. Set after `exit`, then
+    /// `Kernel::wait_gen` is bumped.
     pub zombie: Mutex<bool>,
     /// For vfork: the parent waits until this becomes true (exec or exit).
     pub vfork_done: Arc<(Mutex<bool>, Condvar)>,
-    /// The live threads.
+    /// The live threads. The thread that empties it runs release_process.
     pub threads: Mutex<Vec<Arc<ThreadShared>>>,
     /// Set when the whole process must end (exit_group, a fatal signal);
-    /// every thread stops at its next chance.
+    /// every thread stops at its next chance. Raised (Release) after
+    /// `exit` is set; read (Acquire) by every run loop without a lock.
     pub killed: std::sync::atomic::AtomicBool,
     /// Process-directed pending signals: a bit per signal for a cheap
     /// check on the hot path, and their siginfo behind the lock.
@@ -249,7 +260,8 @@ pub struct ThreadGroup {
     pub children_times: CpuTimes,
     /// ITIMER_VIRTUAL and ITIMER_PROF.
     pub cpu_timers: Mutex<[CpuTimer; 2]>,
-    /// Whether a ticker thread runs for the CPU timers.
+    /// Whether a ticker thread runs for the CPU timers: whoever swaps it
+    /// from false to true starts the one ticker.
     pub cpu_ticker: std::sync::atomic::AtomicBool,
     /// Told whenever a signal is queued for the process or one of its
     /// threads (signalfd readiness).
@@ -303,6 +315,9 @@ pub enum JobReport {
 }
 
 /// Pending signals with their siginfo (standard signals coalesce).
+/// `info` is protected by its lock; a bit of `bits` is set after its
+/// siginfo is queued and cleared after it is taken, so the hot path may
+/// read `bits` without the lock.
 #[derive(Default)]
 pub struct SignalQueue {
     pub bits: std::sync::atomic::AtomicU64,
@@ -339,6 +354,8 @@ impl SignalQueue {
 /// thread-directed signals and the handles that wake it.
 pub struct ThreadShared {
     pub tid: i32,
+    /// Written by the task itself (and set before it first runs), read by
+    /// senders.
     pub sigmask: std::sync::atomic::AtomicU64,
     pub pending: SignalQueue,
     /// Wakes the task from a blocking wait in the Sentry.

@@ -320,12 +320,16 @@ fn time_left(timeout: Duration, deadline: Option<Instant>) -> Duration {
     }
 }
 
-pub fn poll(task: &mut Task, addr: UserAddr, n: u64, timeout_ms: i32) -> SysResult {
+// nfds is an unsigned int to Linux: the upper half of the register is
+// not part of it.
+pub fn poll(task: &mut Task, addr: UserAddr, n: u32, timeout_ms: i32) -> SysResult {
+    let n = u64::from(n);
     let deadline = if timeout_ms < 0 { None } else { vfs::deadline_after(Duration::from_millis(timeout_ms as u64)) };
     do_poll(task, addr, n, deadline)
 }
 
-pub fn ppoll(task: &mut Task, addr: UserAddr, n: u64, ts: UserAddr, sigmask: UserAddr, size: u64) -> SysResult {
+pub fn ppoll(task: &mut Task, addr: UserAddr, n: u32, ts: UserAddr, sigmask: UserAddr, size: u64) -> SysResult {
+    let n = u64::from(n);
     let timeout = if ts.is_null() { None } else { Some(read_timespec(task, ts)?) };
     let deadline = timeout.and_then(vfs::deadline_after);
     let mask = if sigmask.is_null() {
@@ -355,10 +359,11 @@ fn read_fdset(task: &Task, addr: UserAddr, n: usize) -> Result<Vec<u64>, Errno> 
 }
 
 fn do_select(task: &Task, n: i32, r: UserAddr, w: UserAddr, e: UserAddr, deadline: Option<Instant>) -> SysResult {
-    if n < 0 || n as u64 > task.tg.nofile().max(1024) {
+    if n < 0 {
         return Err(Errno::EINVAL);
     }
-    let n = n as usize;
+    // Linux looks no further than its descriptor table's size.
+    let n = (n as usize).min(task.fds().max_fds());
     let (rs, ws, es) = (read_fdset(task, r, n)?, read_fdset(task, w, n)?, read_fdset(task, e, n)?);
     let mut fds = Vec::new();
     for fd in 0..n {

@@ -148,6 +148,15 @@ fn access_ok(buf: UserAddr, count: u64) -> Result<(), Errno> {
     }
 }
 
+/// Linux's rw_verify_area: a transfer at a file position must end within
+/// loff_t (the unclamped count; EINVAL otherwise).
+fn verify_area(at: u64, count: u64) -> Result<(), Errno> {
+    match at.checked_add(count) {
+        Some(end) if end <= i64::MAX as u64 => Ok(()),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
 /// The top of the x86-64 user address space (TASK_SIZE_MAX).
 const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 
@@ -162,6 +171,7 @@ fn lock_pos_for_io(f: &OpenFile, seekable: bool, off: Option<u64>) -> Option<Pos
 
 fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64>) -> SysResult {
     access_ok(buf, count)?;
+    let asked = count;
     let count = count.min(MAX_RW_COUNT) as usize;
     if count == 0 {
         return Ok(0);
@@ -172,6 +182,9 @@ fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64
         Some(o) => o,
         None => pos.as_ref().map_or(0, |p| p.offset),
     };
+    if seekable {
+        verify_area(at, asked)?;
+    }
     if seekable {
         task.kernel.shared_files.before_read(f, at, count as u64);
     }
@@ -210,6 +223,7 @@ fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64
 
 fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64>) -> SysResult {
     access_ok(buf, count)?;
+    let asked = count;
     let count = count.min(MAX_RW_COUNT) as usize;
     if count == 0 {
         return Ok(0);
@@ -224,6 +238,9 @@ fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u6
         None if seekable && f.flags() & O_APPEND != 0 => f.ops.size()?,
         None => pos.as_ref().map_or(0, |p| p.offset),
     };
+    if seekable {
+        verify_area(at, asked)?;
+    }
     let mut chunk = vec![0u8; count.min(IO_CHUNK)];
     let mut done = 0usize;
     let ctx = task.io_ctx(f);
@@ -373,6 +390,9 @@ fn do_writev(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: Option<u64
             None if seekable && f.flags() & O_APPEND != 0 => f.ops.size()?,
             None => pos.as_ref().map_or(0, |p| p.offset),
         };
+        if seekable {
+            verify_area(at, sum)?;
+        }
         let n = f.ops.write(&task.io_ctx(f), &buf, at)?;
         if seekable {
             task.kernel.shared_files.after_write(f, at, &buf[..n]);

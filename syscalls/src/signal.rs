@@ -198,6 +198,10 @@ pub fn kill(task: &mut Task, pid: i32, sig: i32) -> SysResult {
     if pid == me {
         return signal_self(task, sig, SI_USER);
     }
+    // -INT_MIN is no pid (Linux: ESRCH).
+    if pid == i32::MIN {
+        return Err(Errno::ESRCH);
+    }
     let targets: Vec<_> = if pid > 0 {
         vec![task.kernel.group(pid).ok_or(Errno::ESRCH)?]
     } else {
@@ -255,6 +259,8 @@ pub fn wait4(task: &mut Task, pid: i32, status: UserAddr, options: i32, ru: User
         return Err(Errno::EINVAL);
     }
     let which = match pid {
+        // -INT_MIN is no process group (Linux: ESRCH).
+        i32::MIN => return Err(Errno::ESRCH),
         -1 => WaitFor::Any,
         0 => WaitFor::Pgid(*lock(&task.tg.pgid)),
         p if p < -1 => WaitFor::Pgid(-p),

@@ -711,6 +711,7 @@ pub const GUESTS: &[Guest] = &[
     g("fdinfo_blocked", "fdinfo_blocked", Link::Static),
     g("rename_cwd", "rename_cwd", Link::Static),
     g("sentry_panic", "sentry_panic", Link::Static),
+    g("guest_extremes", "guest_extremes", Link::Static),
 ];
 
 /// The registry entry called `name`.

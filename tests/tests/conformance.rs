@@ -76,6 +76,7 @@ conformance! {
     fdinfo_blocked,
     rename_cwd,
     sentry_panic,
+    guest_extremes,
 }
 
 /// Every registry entry has a #[test] above (the list is kept by hand so

@@ -164,6 +164,13 @@ impl FdTable {
         self.entries.lock().unwrap_or_else(|_| crate::util::poisoned())
     }
 
+    /// The size Linux's table would have now (its `max_fds`): 64, or the
+    /// power of two above the highest descriptor ever used. select looks
+    /// no further.
+    pub fn max_fds(&self) -> usize {
+        self.lock().len().max(64).next_power_of_two()
+    }
+
     /// A copy for fork (same open file descriptions).
     pub fn fork(&self) -> Arc<FdTable> {
         Arc::new(FdTable { entries: Mutex::new(self.lock().clone()) })

@@ -1,6 +1,7 @@
 //! `#[repr(C)]` structs with the exact x86-64 layout the guest sees.
 
 use crate::Pod;
+use std::time::Duration;
 
 /// `struct stat` on x86-64.
 #[repr(C)]
@@ -38,18 +39,34 @@ pub struct Timespec {
 // SAFETY: repr(C), two i64, no padding.
 unsafe impl Pod for Timespec {}
 
+/// Linux's largest time value (`KTIME_MAX`, about 292 years), in
+/// nanoseconds. Longer timeouts and timers are clamped to it, as Linux's
+/// `timespec64_to_ktime` clamps them: "forever" stays a number that any
+/// clock reading can be added to.
+pub const KTIME_MAX_NS: u64 = i64::MAX as u64;
+
 impl Timespec {
-    /// Nanoseconds, or None when the value is not a valid timespec
-    /// (negative, or nsec out of range).
+    /// Nanoseconds, clamped to [`KTIME_MAX_NS`]; None when the value is
+    /// not a valid timespec (negative, or nsec out of range: EINVAL).
     pub fn to_nanos(&self) -> Option<u64> {
         if self.tv_sec < 0 || !(0..1_000_000_000).contains(&self.tv_nsec) {
             return None;
         }
-        (self.tv_sec as u64).checked_mul(1_000_000_000)?.checked_add(self.tv_nsec as u64)
+        Some((self.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(self.tv_nsec as u64).min(KTIME_MAX_NS))
+    }
+
+    /// [`Timespec::to_nanos`] as a Duration.
+    pub fn to_duration(&self) -> Option<Duration> {
+        self.to_nanos().map(Duration::from_nanos)
     }
 
     pub fn from_nanos(ns: u64) -> Self {
         Timespec { tv_sec: (ns / 1_000_000_000) as i64, tv_nsec: (ns % 1_000_000_000) as i64 }
+    }
+
+    /// `d` as a timespec (seconds saturating at i64::MAX).
+    pub fn from_duration(d: Duration) -> Self {
+        Timespec { tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX), tv_nsec: i64::from(d.subsec_nanos()) }
     }
 }
 
@@ -62,6 +79,23 @@ pub struct Timeval {
 }
 // SAFETY: repr(C), two i64, no padding.
 unsafe impl Pod for Timeval {}
+
+impl Timeval {
+    /// The duration, clamped to [`KTIME_MAX_NS`]; None when the value is
+    /// not a valid timeval (negative, or usec out of range: EINVAL).
+    pub fn to_duration(&self) -> Option<Duration> {
+        if !(0..1_000_000).contains(&self.tv_usec) {
+            return None;
+        }
+        Timespec { tv_sec: self.tv_sec, tv_nsec: self.tv_usec * 1000 }.to_duration()
+    }
+
+    /// `d` as a timeval, truncated to microseconds (seconds saturating at
+    /// i64::MAX).
+    pub fn from_duration(d: Duration) -> Self {
+        Timeval { tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX), tv_usec: i64::from(d.subsec_micros()) }
+    }
+}
 
 /// `struct timezone`.
 #[repr(C)]
@@ -325,5 +359,18 @@ mod tests {
         assert_eq!(v.len(), 24);
         assert!(!push_dirent64(&mut v, 30, 2, 2, 4, b".."));
         assert_eq!(v.len(), 24);
+    }
+
+    #[test]
+    fn huge_times_saturate_and_negative_ones_are_invalid() {
+        let max = Timespec { tv_sec: i64::MAX, tv_nsec: 999_999_999 };
+        assert_eq!(max.to_nanos(), Some(KTIME_MAX_NS));
+        assert_eq!(Timespec { tv_sec: -1, tv_nsec: 0 }.to_nanos(), None);
+        assert_eq!(Timespec { tv_sec: 0, tv_nsec: 1_000_000_000 }.to_nanos(), None);
+        let tv = Timeval { tv_sec: i64::MAX, tv_usec: 999_999 };
+        assert_eq!(tv.to_duration(), Some(Duration::from_nanos(KTIME_MAX_NS)));
+        assert_eq!(Timeval { tv_sec: 0, tv_usec: -1 }.to_duration(), None);
+        assert_eq!(Timeval::from_duration(Duration::MAX).tv_sec, i64::MAX);
+        assert_eq!(Timespec::from_duration(Duration::MAX).tv_sec, i64::MAX);
     }
 }

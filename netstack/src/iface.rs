@@ -246,17 +246,11 @@ impl Interfaces {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Table> {
-        match self.table.read() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
-        }
+        self.table.read().unwrap_or_else(|_| vfs::poisoned())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Table> {
-        match self.table.write() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
-        }
+        self.table.write().unwrap_or_else(|_| vfs::poisoned())
     }
 
     /// Add an interface (set up by the sandbox, never by the guest).

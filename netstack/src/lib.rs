@@ -82,10 +82,7 @@ impl Netstack {
     }
 
     fn sockets(&self) -> MutexGuard<'_, Vec<(u64, Weak<dyn Socket>)>> {
-        match self.sockets.lock() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
-        }
+        self.sockets.lock().unwrap_or_else(|_| vfs::poisoned())
     }
 
     /// Record a new socket file (SocketFile::open does).

@@ -163,23 +163,29 @@ pub fn buffer_size(v: i32, min: u32) -> u32 {
     v.saturating_mul(2).max(min)
 }
 
+/// Linux counts socket timeouts in jiffies (HZ 250, Debian's); one of
+/// MAX_SCHEDULE_TIMEOUT / HZ - 1 seconds or more is no timeout at all.
+const TIMEO_FOREVER_SECS: i64 = i64::MAX / 250 - 1;
+
+/// Linux's sock_set_timeout: a negative time is a timeout of zero (a
+/// blocking call fails at once with EAGAIN, and reads back as 0), a zero
+/// or a huge one is none.
 fn timeout(val: &[u8]) -> Result<Option<Duration>, Errno> {
     let tv = Timeval::from_bytes(val).ok_or(Errno::EINVAL)?;
     if tv.tv_usec < 0 || tv.tv_usec >= 1_000_000 {
         return Err(Errno::EDOM);
     }
-    if tv.tv_sec < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0) {
-        // Negative timeouts mean "no timeout" on Linux (with a warning).
+    if tv.tv_sec < 0 {
+        return Ok(Some(Duration::ZERO));
+    }
+    if (tv.tv_sec == 0 && tv.tv_usec == 0) || tv.tv_sec >= TIMEO_FOREVER_SECS {
         return Ok(None);
     }
-    Ok(Some(Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64)))
+    Ok(tv.to_duration())
 }
 
 fn timeval(d: Option<Duration>) -> Timeval {
-    match d {
-        Some(d) => Timeval { tv_sec: d.as_secs() as i64, tv_usec: i64::from(d.subsec_micros()) },
-        None => Timeval::default(),
-    }
+    d.map(Timeval::from_duration).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -209,6 +215,13 @@ mod tests {
         let bad = Timeval { tv_sec: 1, tv_usec: 1_000_000 };
         assert_eq!(o.set(SO_RCVTIMEO, bad.as_bytes()), Err(Errno::EDOM));
         assert_eq!(o.set(SO_RCVTIMEO, &[0; 8]), Err(Errno::EINVAL));
+        let huge = Timeval { tv_sec: i64::MAX, tv_usec: 999_999 };
+        o.set(SO_RCVTIMEO, huge.as_bytes()).unwrap();
+        assert_eq!(o.rcvtimeo, None);
+        let negative = Timeval { tv_sec: -1, tv_usec: 0 };
+        o.set(SO_SNDTIMEO, negative.as_bytes()).unwrap();
+        assert_eq!(o.sndtimeo, Some(Duration::ZERO));
+        assert_eq!(o.get(SO_SNDTIMEO).unwrap(), Timeval::default().as_bytes().to_vec());
         assert_eq!(o.set(SO_REUSEADDR, &[1, 0]), Err(Errno::EINVAL));
         assert_eq!(o.set(9999, &[0; 4]), Ok(false));
         assert_eq!(o.get(9999), None);

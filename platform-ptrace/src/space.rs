@@ -13,10 +13,11 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 
-/// Lock a mutex, ignoring poisoning (the data stays consistent: every
-/// critical section here is a few plain stores).
+/// Lock a mutex.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    // Never recovered: the Sentry's failure policy ends the sandbox at a
+    // panic, before unwinding could poison anything (sentry::locking).
+    m.lock().unwrap_or_else(|_| panic!("a platform lock is poisoned"))
 }
 
 /// A request to the owner thread of an address space.

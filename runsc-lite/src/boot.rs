@@ -241,6 +241,9 @@ fn sentry_limits(l: &SandboxLimits) -> sentry::limits::Limits {
 
 /// Run a sandbox to completion; returns the shell-style exit code.
 pub fn run_sandbox(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
+    // From here on a panic in any thread ends the sandbox as a whole
+    // (sentry::failure): stubs killed, one line, exit status 125.
+    sentry::failure::install();
     let memfile = MemoryFile::new().map_err(|e| e.to_string())?;
     let platform = match &g.platform {
         Some(name) => make_platform(name, &memfile)?,

@@ -1,8 +1,8 @@
 //! execve: build a new address space from an executable (ELF or `#!`
 //! script) and, once nothing can fail any more, switch the task to it.
 
-use crate::kernel::lock;
 use crate::loader::{self, ExecFile, StackArgs};
+use crate::locking::lock;
 use crate::mm::MemoryManager;
 use crate::task::Task;
 use abi::flags::{O_RDONLY, S_IFMT, S_IFREG};
@@ -148,7 +148,7 @@ pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Ve
             }
         }
     }
-    let name = file.dentry.name().to_vec();
+    let name = file.dentry.name();
     *lock(&task.tg.comm) = name.into_iter().take(15).collect();
     *lock(&task.tg.exe) = Some(file.dentry.clone());
     task.regs = Regs::new_user(entry, sp);

@@ -3,7 +3,7 @@
 //! read-only mappings (program text, shared libraries) map the cached
 //! pages directly; writable ones start as copies of them.
 
-use crate::kernel::lock;
+use crate::locking::lock;
 use crate::memfile::{MemRange, MemoryFile};
 use abi::{Errno, Stat};
 use std::collections::VecDeque;

@@ -2,7 +2,7 @@
 //! (address space, address); shared ones by the memory-file offset, so
 //! processes sharing memory (MAP_SHARED across fork) meet on one queue.
 
-use crate::kernel::lock;
+use crate::locking::lock;
 use crate::mm::MemoryManager;
 use abi::Errno;
 use std::collections::{HashMap, VecDeque};
@@ -89,10 +89,7 @@ impl FutexTable {
                     }
                     slice = slice.min(d - now);
                 }
-                woken = match w.cv.wait_timeout(woken, slice) {
-                    Ok((g, _)) => g,
-                    Err(e) => e.into_inner().0,
-                };
+                woken = w.cv.wait_timeout(woken, slice).map(|(g, _)| g).unwrap_or_else(|_| crate::locking::poisoned());
             }
         });
         if outcome.is_err() && !self.remove(&w) {

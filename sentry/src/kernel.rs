@@ -6,18 +6,13 @@ use crate::table::SyscallTable;
 use abi::{Errno, Rlimit};
 use platform::Platform;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::time::Instant;
 use vfs::{Creds, DentryRef, FdTable, MountNamespace};
 
-/// Lock a mutex, recovering the data if a panicking thread poisoned it
-/// (the Sentry must keep serving the other tasks).
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(e) => e.into_inner(),
-    }
-}
+// The lock helper lives in crate::locking (with the lock order); this
+// re-export keeps `kernel::lock` imports working.
+pub use crate::locking::lock;
 
 /// The sandbox's UTS names.
 #[derive(Clone, Debug)]
@@ -26,7 +21,8 @@ pub struct Uts {
     pub domainname: String,
 }
 
-/// Sandbox-wide state.
+/// Sandbox-wide state. Locking: every `Mutex` field protects its own
+/// value (crate::locking has the order); the notes say what spans fields.
 pub struct Kernel {
     pub platform: Arc<dyn Platform>,
     pub memfile: Arc<MemoryFile>,
@@ -37,7 +33,9 @@ pub struct Kernel {
     pub strace: bool,
     pids: Mutex<PidTable>,
     /// Bumped and notified whenever a process changes state (exits), so
-    /// that wait4 callers re-check their children.
+    /// that wait4 callers re-check their children. Protects no state of
+    /// its own: a waiter reads it, checks the state under that state's
+    /// locks, and sleeps only if it has not moved, so no wake-up is lost.
     pub wait_gen: Mutex<u64>,
     pub wait_cv: Condvar,
     /// Thread id -> its process, for tkill/tgkill and /proc/[pid]/task.
@@ -230,11 +228,14 @@ impl Default for SignalActions {
     }
 }
 
-/// A process: what its threads share.
+/// A process: what its threads share. Locking: each `Mutex` field protects
+/// its own value (crate::locking has the order); notes on the fields say
+/// what spans several.
 pub struct ThreadGroup {
     pub tgid: i32,
     pub kernel: Arc<Kernel>,
-    /// None once the process has exited (its memory is released).
+    /// None once the process has exited (its memory is released): taken
+    /// under the lock by release_process, after `exit` is set.
     pub mm: Mutex<Option<Arc<MemoryManager>>>,
     pub fds: Mutex<Arc<FdTable>>,
     pub fs: Mutex<FsContext>,
@@ -247,21 +248,26 @@ pub struct ThreadGroup {
     pub ppid: Mutex<i32>,
     pub pgid: Mutex<i32>,
     pub sid: Mutex<i32>,
+    /// Set once (the first status wins), before `killed` is raised and
+    /// before `zombie`.
     pub exit: Mutex<Option<ExitStatus>>,
     pub start: Instant,
-    /// Live and zombie children, until reaped.
+    /// Live and zombie children, until reaped. A child's `ppid` changes
+    /// with the list it is on (reparenting), taken after this lock.
     pub children: Mutex<Vec<Arc<ThreadGroup>>>,
     /// Signal sent to the parent on exit (SIGCHLD normally).
     pub exit_signal: Mutex<i32>,
     /// Set when the process has exited and released its resources: it is
-    /// a zombie that only a wait call removes.
+    /// a zombie that only a wait call removes. Set after `exit`, then
+    /// `Kernel::wait_gen` is bumped.
     pub zombie: Mutex<bool>,
     /// For vfork: the parent waits until this becomes true (exec or exit).
     pub vfork_done: Arc<(Mutex<bool>, Condvar)>,
-    /// The live threads.
+    /// The live threads. The thread that empties it runs release_process.
     pub threads: Mutex<Vec<Arc<ThreadShared>>>,
     /// Set when the whole process must end (exit_group, a fatal signal);
-    /// every thread stops at its next chance.
+    /// every thread stops at its next chance. Raised (Release) after
+    /// `exit` is set; read (Acquire) by every run loop without a lock.
     pub killed: std::sync::atomic::AtomicBool,
     /// Process-directed pending signals: a bit per signal for a cheap
     /// check on the hot path, and their siginfo behind the lock.
@@ -280,7 +286,8 @@ pub struct ThreadGroup {
     pub children_times: CpuTimes,
     /// ITIMER_VIRTUAL and ITIMER_PROF.
     pub cpu_timers: Mutex<[CpuTimer; 2]>,
-    /// Whether the timer thread ticks for the CPU timers.
+    /// Whether a ticker thread runs for the CPU timers: whoever swaps it
+    /// from false to true starts the one ticker.
     pub cpu_ticker: std::sync::atomic::AtomicBool,
     /// Told whenever a signal is queued for the process or one of its
     /// threads (signalfd readiness).
@@ -380,7 +387,9 @@ pub struct Queued {
 
 /// Pending signals with their siginfo: a standard signal is pending once
 /// (a second one coalesces), real-time signals queue, each instance
-/// charged to its receiver's RLIMIT_SIGPENDING.
+/// charged to its receiver's RLIMIT_SIGPENDING. `info` is protected by its
+/// lock; a bit of `bits` is set after its siginfo is queued and cleared
+/// after it is taken, so the hot path may read `bits` without the lock.
 #[derive(Default)]
 pub struct SignalQueue {
     pub bits: std::sync::atomic::AtomicU64,
@@ -436,6 +445,8 @@ impl SignalQueue {
 /// thread-directed signals and the handles that wake it.
 pub struct ThreadShared {
     pub tid: i32,
+    /// Written by the task itself (and set before it first runs), read by
+    /// senders.
     pub sigmask: std::sync::atomic::AtomicU64,
     pub pending: SignalQueue,
     /// Wakes the task from a blocking wait in the Sentry.

@@ -4,11 +4,13 @@
 //! `syscalls` crate and handed in at boot.
 
 pub mod exec;
+pub mod failure;
 pub mod filecache;
 pub mod futex;
 pub mod kernel;
 pub mod limits;
 pub mod loader;
+pub mod locking;
 pub mod memfile;
 pub mod mm;
 pub mod process;
@@ -90,16 +92,20 @@ pub fn run_init(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<ExitStatus, Boot
     process::task_exited(task);
     // Other threads may still be running: the process ends with the last.
     loop {
-        let gen = *kernel::lock(&kernel.wait_gen);
-        if *kernel::lock(&tg.zombie) {
+        let gen = *locking::lock(&kernel.wait_gen);
+        if *locking::lock(&tg.zombie) {
             break;
         }
-        let g = kernel::lock(&kernel.wait_gen);
+        let g = locking::lock(&kernel.wait_gen);
         if *g == gen {
             let _ = kernel.wait_cv.wait_timeout(g, std::time::Duration::from_millis(50));
         }
     }
     kernel.unregister_group(tg.tgid);
+    if failure::failing() {
+        // The panic hook ends the process with its own status.
+        failure::wait_for_end();
+    }
     Ok(tg.exit_status().unwrap_or(ExitStatus::Exited(0)))
 }
 

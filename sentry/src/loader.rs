@@ -124,7 +124,7 @@ pub fn load(
     }
     let span = hi - lo;
     let st = file.dentry.inode.stat()?;
-    let path = file.dentry.path.clone();
+    let path = file.dentry.path();
 
     // One memory range for the whole image; each segment maps its part.
     let mem = mm.memfile().alloc(span)?;

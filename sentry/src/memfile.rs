@@ -136,10 +136,7 @@ impl MemoryFile {
     }
 
     fn pages(&self) -> std::sync::MutexGuard<'_, Pages> {
-        match self.pages.lock() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
-        }
+        self.pages.lock().unwrap_or_else(|_| crate::locking::poisoned())
     }
 
     /// Allocate `len` bytes (page-aligned) of zeroed memory-file space,

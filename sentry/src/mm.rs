@@ -293,10 +293,7 @@ impl MemoryManager {
     }
 
     fn lock(&self) -> MutexGuard<'_, MmState> {
-        match self.state.lock() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
-        }
+        self.state.lock().unwrap_or_else(|_| crate::locking::poisoned())
     }
 
     /// Set the start of the heap (after loading the executable).

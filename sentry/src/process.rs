@@ -4,7 +4,8 @@
 //! thread, a new address space (a copy of the parent's) and its own
 //! platform context created on that thread.
 
-use crate::kernel::{lock, ExitStatus, JobReport, ThreadGroup};
+use crate::kernel::{ExitStatus, JobReport, ThreadGroup};
+use crate::locking::lock;
 use crate::procfs;
 use crate::task::Task;
 use abi::signal::{SA_NOCLDWAIT, SIGCHLD, SIGKILL, SIG_IGN};
@@ -133,10 +134,10 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
         // A parent killed meanwhile (SIGKILL, the memory limit) stops
         // waiting: it has no return to make.
         while !*done && !task.tg.killed.load(std::sync::atomic::Ordering::Acquire) {
-            done = match cv.wait_timeout(done, Duration::from_millis(100)) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
-            };
+            done = cv
+                .wait_timeout(done, Duration::from_millis(100))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|_| crate::locking::poisoned());
         }
     }
     Ok(tid)

@@ -1,6 +1,7 @@
 //! procfs: files generated from kernel state when they are opened.
 
-use crate::kernel::{lock, Kernel, ThreadGroup};
+use crate::kernel::{Kernel, ThreadGroup};
+use crate::locking::lock;
 use crate::mm::VmaName;
 use abi::flags::{DT_DIR, DT_LNK, DT_REG, S_IFDIR, S_IFLNK, S_IFREG};
 use abi::{Errno, Stat};
@@ -368,13 +369,14 @@ fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, name: &[u8]) -> Result<InodeRef, 
     let p = format!("/proc/{pid}/{s}");
     let w = w.clone();
     Ok(match s {
-        "exe" => link(p, move || with_tg(&w, |tg| lock(&tg.exe).as_ref().map(|d| d.path.clone()).ok_or(Errno::ENOENT))),
-        "cwd" => link(p, move || with_tg(&w, |tg| Ok(tg.fs().cwd.path.clone()))),
-        "root" => link(p, move || with_tg(&w, |tg| Ok(tg.fs().root.path.clone()))),
+        "exe" => link(p, move || with_tg(&w, |tg| lock(&tg.exe).as_ref().map(|d| d.path()).ok_or(Errno::ENOENT))),
+        "cwd" => link(p, move || with_tg(&w, |tg| Ok(tg.fs().cwd.path()))),
+        "root" => link(p, move || with_tg(&w, |tg| Ok(tg.fs().root.path()))),
         "fd" => fd_dir(p, w, DT_LNK, move |fd, f| Arc::new(FdLink { path: format!("/proc/{pid}/fd/{fd}"), file: f })),
         "fdinfo" => fd_dir(p, w, DT_REG, move |fd, f| {
             file(format!("/proc/{pid}/fdinfo/{fd}"), move || {
-                let pos = f.lock_pos().offset;
+                // Never the position lock: its holder may be blocked.
+                let pos = f.pos_now();
                 let mnt = f.dentry.as_ref().map(|d| d.mount.id).unwrap_or(0);
                 Ok(format!("pos:\t{pos}\nflags:\t0{:o}\nmnt_id:\t{mnt}\n", f.flags()).into_bytes())
             })

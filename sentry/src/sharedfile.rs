@@ -10,7 +10,7 @@
 //! a writable mapping ever used are written back; nothing is written past
 //! the file's current end.
 
-use crate::kernel::lock;
+use crate::locking::lock;
 use crate::memfile::{MemRange, MemoryFile};
 use abi::Errno;
 use std::collections::{BTreeMap, HashMap};

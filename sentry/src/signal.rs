@@ -1,7 +1,8 @@
 //! Signal generation and delivery: pending sets, default actions, and
 //! handler frames in the layout glibc's and musl's sigreturn expect.
 
-use crate::kernel::{lock, ExitStatus, JobReport, ThreadGroup};
+use crate::kernel::{ExitStatus, JobReport, ThreadGroup};
+use crate::locking::lock;
 use crate::task::{default_action, DefaultAction, Task};
 use abi::signal::*;
 use abi::{Errno, KSigaction, Pod, SigInfo, StackT};

@@ -26,7 +26,7 @@ impl SignalFd {
 
     fn pending(&self, tg: &ThreadGroup) -> u64 {
         let mut bits = tg.pending.bits();
-        for t in crate::kernel::lock(&tg.threads).iter() {
+        for t in crate::locking::lock(&tg.threads).iter() {
             bits |= t.pending.bits();
         }
         bits & self.mask.load(Ordering::Acquire)
@@ -41,7 +41,7 @@ impl SignalFd {
         if let Some(i) = tg.pending.take(sig) {
             return Some(i);
         }
-        crate::kernel::lock(&tg.threads).iter().find_map(|t| t.pending.take(sig))
+        crate::locking::lock(&tg.threads).iter().find_map(|t| t.pending.take(sig))
     }
 }
 

@@ -1,7 +1,8 @@
 //! A task (guest thread) and its run loop: switch into the guest, serve
 //! what comes out, repeat.
 
-use crate::kernel::{lock, ExitStatus, FsContext, Kernel, ThreadGroup, ThreadShared};
+use crate::kernel::{ExitStatus, FsContext, Kernel, ThreadGroup, ThreadShared};
+use crate::locking::lock;
 use crate::mm::{FaultOutcome, MemoryManager};
 use crate::table::UserAddr;
 use abi::flags::{AT_FDCWD, PATH_MAX};
@@ -211,6 +212,10 @@ impl Task {
             let exit = match exit {
                 Ok(e) => e,
                 Err(e) => {
+                    if crate::failure::failing() {
+                        // Its stub was killed by the failure policy.
+                        crate::failure::wait_for_end();
+                    }
                     tracing::error!("task {}: platform failure: {e}", self.tid);
                     self.exit_group(ExitStatus::Signaled { sig: signal::SIGKILL, core: false });
                     continue;
@@ -333,10 +338,12 @@ impl Task {
         let mut j = lock(&self.tg.jobctl);
         while j.stopped && !self.tg.killed.load(std::sync::atomic::Ordering::Acquire) {
             // The timeout only bounds a missed notification.
-            j = match self.tg.jobctl_cv.wait_timeout(j, std::time::Duration::from_millis(100)) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
-            };
+            j = self
+                .tg
+                .jobctl_cv
+                .wait_timeout(j, std::time::Duration::from_millis(100))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|_| crate::locking::poisoned());
         }
         drop(j);
         // Signals that arrived while stopped are delivered now.

@@ -45,10 +45,7 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        match self.state.lock() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
-        }
+        self.state.lock().unwrap_or_else(|_| crate::locking::poisoned())
     }
 }
 
@@ -133,16 +130,10 @@ fn run(shared: &Shared) {
         let now = Instant::now();
         match s.heap.peek().copied() {
             None => {
-                s = match shared.cv.wait(s) {
-                    Ok(g) => g,
-                    Err(e) => e.into_inner(),
-                };
+                s = shared.cv.wait(s).unwrap_or_else(|_| crate::locking::poisoned());
             }
             Some(Reverse((at, _))) if at > now => {
-                s = match shared.cv.wait_timeout(s, at - now) {
-                    Ok((g, _)) => g,
-                    Err(e) => e.into_inner().0,
-                };
+                s = shared.cv.wait_timeout(s, at - now).map(|(g, _)| g).unwrap_or_else(|_| crate::locking::poisoned());
             }
             Some(Reverse((at, id))) => {
                 s.heap.pop();

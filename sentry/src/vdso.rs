@@ -115,7 +115,7 @@ impl Clock {
 
     /// CLOCK_MONOTONIC (and BOOTTIME, MONOTONIC_RAW) in nanoseconds.
     pub fn monotonic_ns(&self) -> u64 {
-        let p = *crate::kernel::lock(&self.params);
+        let p = *crate::locking::lock(&self.params);
         if p.enabled {
             p.at(rdtsc(), false)
         } else {
@@ -125,7 +125,7 @@ impl Clock {
 
     /// CLOCK_REALTIME in nanoseconds.
     pub fn realtime_ns(&self) -> u64 {
-        let p = *crate::kernel::lock(&self.params);
+        let p = *crate::locking::lock(&self.params);
         if p.enabled {
             p.at(rdtsc(), true)
         } else {
@@ -192,7 +192,7 @@ fn calibrate(clock: std::sync::Weak<Clock>) {
         }
         // ns per TSC tick over the whole baseline, in 32.32 fixed point.
         let rate = ((dh as u128) << SHIFT) / dt as u128;
-        let p = *crate::kernel::lock(&c.params);
+        let p = *crate::locking::lock(&c.params);
         let next = if p.enabled {
             // Continuous: start from where the current line is now, and
             // steer towards the host clock over the next second.
@@ -206,7 +206,7 @@ fn calibrate(clock: std::sync::Weak<Clock>) {
         } else {
             Params { enabled: true, tsc_base: tsc, mono_base: host, real_base: real, mult: rate as u64 }
         };
-        *crate::kernel::lock(&c.params) = next;
+        *crate::locking::lock(&c.params) = next;
         c.publish(next);
     }
 }

@@ -50,11 +50,11 @@ fn timerfd_of(task: &Task, fd: Fd) -> Result<(Arc<OpenFile>, i32), Errno> {
 }
 
 fn ts_dur(t: &Timespec) -> Result<Duration, Errno> {
-    t.to_nanos().map(Duration::from_nanos).ok_or(Errno::EINVAL)
+    t.to_duration().ok_or(Errno::EINVAL)
 }
 
 fn write_itimerspec(task: &Task, addr: UserAddr, (value, interval): (Duration, Duration)) -> Result<(), Errno> {
-    let spec = [Timespec::from_nanos(interval.as_nanos() as u64), Timespec::from_nanos(value.as_nanos() as u64)];
+    let spec = [Timespec::from_duration(interval), Timespec::from_duration(value)];
     task.write_obj(addr, &spec[0])?;
     task.write_obj(addr.offset(16)?, &spec[1])
 }
@@ -74,7 +74,7 @@ pub fn timerfd_settime(task: &mut Task, fd: Fd, flags: u32, new: UserAddr, old: 
     } else if flags & TFD_TIMER_ABSTIME != 0 {
         let now =
             if clock == CLOCK_REALTIME { crate::time::realtime_ns(task) } else { crate::time::monotonic_ns(task) };
-        Some(Duration::from_nanos((value.as_nanos() as u64).saturating_sub(now)))
+        Some(value.saturating_sub(Duration::from_nanos(now)))
     } else {
         Some(value)
     };
@@ -163,7 +163,7 @@ pub fn epoll_wait(task: &mut Task, epfd: Fd, events: UserAddr, max: i32, timeout
     let ep_file = task.file(epfd.0)?;
     let ep = epoll_of(&ep_file)?;
     let max = max as usize;
-    let deadline = if timeout_ms < 0 { None } else { Some(Instant::now() + Duration::from_millis(timeout_ms as u64)) };
+    let deadline = if timeout_ms < 0 { None } else { vfs::deadline_after(Duration::from_millis(timeout_ms as u64)) };
     let mut wait: Option<crate::fd::ReadyWait> = None;
     let ready = loop {
         let r = ep.ready(max.min(4096));

@@ -305,18 +305,33 @@ fn do_poll(task: &Task, addr: UserAddr, n: u64, deadline: Option<Instant>) -> Sy
     Ok(r as u64)
 }
 
-pub fn poll(task: &mut Task, addr: UserAddr, n: u64, timeout_ms: i32) -> SysResult {
-    let deadline = if timeout_ms < 0 { None } else { Some(Instant::now() + Duration::from_millis(timeout_ms as u64)) };
+/// A guest timespec timeout: EINVAL when negative or malformed, clamped
+/// to Linux's longest time when huge.
+pub fn read_timespec(task: &Task, addr: UserAddr) -> Result<Duration, Errno> {
+    task.read_obj::<abi::Timespec>(addr)?.to_duration().ok_or(Errno::EINVAL)
+}
+
+/// What is left of `timeout` (written back by select, ppoll, pselect6):
+/// all of it when the deadline is "never".
+fn time_left(timeout: Duration, deadline: Option<Instant>) -> Duration {
+    match deadline {
+        Some(d) => d.saturating_duration_since(Instant::now()),
+        None => timeout,
+    }
+}
+
+// nfds is an unsigned int to Linux: the upper half of the register is
+// not part of it.
+pub fn poll(task: &mut Task, addr: UserAddr, n: u32, timeout_ms: i32) -> SysResult {
+    let n = u64::from(n);
+    let deadline = if timeout_ms < 0 { None } else { vfs::deadline_after(Duration::from_millis(timeout_ms as u64)) };
     do_poll(task, addr, n, deadline)
 }
 
-pub fn ppoll(task: &mut Task, addr: UserAddr, n: u64, ts: UserAddr, sigmask: UserAddr, size: u64) -> SysResult {
-    let deadline = if ts.is_null() {
-        None
-    } else {
-        let t: abi::Timespec = task.read_obj(ts)?;
-        Some(Instant::now() + Duration::from_nanos(t.to_nanos().ok_or(Errno::EINVAL)?))
-    };
+pub fn ppoll(task: &mut Task, addr: UserAddr, n: u32, ts: UserAddr, sigmask: UserAddr, size: u64) -> SysResult {
+    let n = u64::from(n);
+    let timeout = if ts.is_null() { None } else { Some(read_timespec(task, ts)?) };
+    let deadline = timeout.and_then(vfs::deadline_after);
     let mask = if sigmask.is_null() {
         None
     } else {
@@ -326,9 +341,8 @@ pub fn ppoll(task: &mut Task, addr: UserAddr, n: u64, ts: UserAddr, sigmask: Use
         Some(task.read_obj::<u64>(sigmask)?)
     };
     let r = with_sigmask(task, mask, |task| do_poll(task, addr, n, deadline));
-    if let (Some(d), false) = (deadline, ts.is_null()) {
-        let left = d.saturating_duration_since(Instant::now()).as_nanos() as u64;
-        task.write_obj(ts, &abi::Timespec::from_nanos(left))?;
+    if let Some(t) = timeout {
+        task.write_obj(ts, &abi::Timespec::from_duration(time_left(t, deadline)))?;
     }
     r
 }
@@ -345,10 +359,11 @@ fn read_fdset(task: &Task, addr: UserAddr, n: usize) -> Result<Vec<u64>, Errno> 
 }
 
 fn do_select(task: &Task, n: i32, r: UserAddr, w: UserAddr, e: UserAddr, deadline: Option<Instant>) -> SysResult {
-    if n < 0 || n as u64 > task.tg.nofile().max(1024) {
+    if n < 0 {
         return Err(Errno::EINVAL);
     }
-    let n = n as usize;
+    // Linux looks no further than its descriptor table's size.
+    let n = (n as usize).min(task.fds().max_fds());
     let (rs, ws, es) = (read_fdset(task, r, n)?, read_fdset(task, w, n)?, read_fdset(task, e, n)?);
     let mut fds = Vec::new();
     for fd in 0..n {
@@ -400,21 +415,21 @@ fn do_select(task: &Task, n: i32, r: UserAddr, w: UserAddr, e: UserAddr, deadlin
 }
 
 pub fn select(task: &mut Task, n: i32, r: UserAddr, w: UserAddr, e: UserAddr, tv: UserAddr) -> SysResult {
-    let deadline = if tv.is_null() {
+    let timeout = if tv.is_null() {
         None
     } else {
+        // Linux folds whole seconds of tv_usec into tv_sec (wrapping, as
+        // the kernel's C does) and only then checks the value.
         let t: abi::Timeval = task.read_obj(tv)?;
-        if t.tv_sec < 0 || !(0..1_000_000).contains(&t.tv_usec) {
-            return Err(Errno::EINVAL);
-        }
-        Some(Instant::now() + Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64))
+        let sec = t.tv_sec.wrapping_add(t.tv_usec / 1_000_000);
+        let nsec = (t.tv_usec % 1_000_000) * 1000;
+        Some(abi::Timespec { tv_sec: sec, tv_nsec: nsec }.to_duration().ok_or(Errno::EINVAL)?)
     };
+    let deadline = timeout.and_then(vfs::deadline_after);
     let res = do_select(task, n, r, w, e, deadline);
     // Linux writes the time left back.
-    if let Some(d) = deadline {
-        let left = d.saturating_duration_since(Instant::now());
-        let tl = abi::Timeval { tv_sec: left.as_secs() as i64, tv_usec: left.subsec_micros() as i64 };
-        task.write_obj(tv, &tl)?;
+    if let Some(t) = timeout {
+        task.write_obj(tv, &abi::Timeval::from_duration(time_left(t, deadline)))?;
     }
     res
 }
@@ -428,12 +443,8 @@ pub fn pselect6(
     ts: UserAddr,
     sig: UserAddr,
 ) -> SysResult {
-    let deadline = if ts.is_null() {
-        None
-    } else {
-        let t: abi::Timespec = task.read_obj(ts)?;
-        Some(Instant::now() + Duration::from_nanos(t.to_nanos().ok_or(Errno::EINVAL)?))
-    };
+    let timeout = if ts.is_null() { None } else { Some(read_timespec(task, ts)?) };
+    let deadline = timeout.and_then(vfs::deadline_after);
     // The sixth argument points at { const sigset_t *ss; size_t ss_len; }.
     let mask = if sig.is_null() {
         None
@@ -449,9 +460,8 @@ pub fn pselect6(
         }
     };
     let res = with_sigmask(task, mask, |task| do_select(task, n, r, w, e, deadline));
-    if let Some(d) = deadline {
-        let left = d.saturating_duration_since(Instant::now()).as_nanos() as u64;
-        task.write_obj(ts, &abi::Timespec::from_nanos(left))?;
+    if let Some(t) = timeout {
+        task.write_obj(ts, &abi::Timespec::from_duration(time_left(t, deadline)))?;
     }
     res
 }

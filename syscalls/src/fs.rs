@@ -4,8 +4,8 @@ use abi::flags::*;
 use abi::{Errno, Iovec, Stat};
 use sentry::table::{DirFd, Fd, Flags, PathAddr, UserAddr};
 use sentry::{SysResult, Task};
-use std::sync::{Arc, MutexGuard};
-use vfs::fdtable::FilePos;
+use std::sync::Arc;
+use vfs::fdtable::PosGuard;
 use vfs::{DentryRef, FileOps, Follow, OpenFile, SetAttr};
 
 /// Largest chunk moved between guest memory and a file in one step.
@@ -148,6 +148,15 @@ fn access_ok(buf: UserAddr, count: u64) -> Result<(), Errno> {
     }
 }
 
+/// Linux's rw_verify_area: a transfer at a file position must end within
+/// loff_t (the unclamped count; EINVAL otherwise).
+fn verify_area(at: u64, count: u64) -> Result<(), Errno> {
+    match at.checked_add(count) {
+        Some(end) if end <= i64::MAX as u64 => Ok(()),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
 /// The top of the x86-64 user address space (TASK_SIZE_MAX).
 const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 
@@ -156,12 +165,13 @@ const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 /// other streams do not lock it: a reader blocked in one must not leave a
 /// second user of the same description stuck on this mutex, where neither
 /// signals nor SIGKILL could reach it.
-fn lock_pos_for_io(f: &OpenFile, seekable: bool, off: Option<u64>) -> Option<MutexGuard<'_, FilePos>> {
+fn lock_pos_for_io(f: &OpenFile, seekable: bool, off: Option<u64>) -> Option<PosGuard<'_>> {
     (seekable && off.is_none()).then(|| f.lock_pos())
 }
 
 fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64>) -> SysResult {
     access_ok(buf, count)?;
+    let asked = count;
     let count = count.min(MAX_RW_COUNT) as usize;
     if count == 0 {
         return Ok(0);
@@ -172,6 +182,9 @@ fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64
         Some(o) => o,
         None => pos.as_ref().map_or(0, |p| p.offset),
     };
+    if seekable {
+        verify_area(at, asked)?;
+    }
     if seekable {
         task.kernel.shared_files.before_read(f, at, count as u64);
     }
@@ -244,6 +257,7 @@ fn fsize_grow_ok(task: &Task, old: u64, size: u64) -> Result<(), Errno> {
 
 fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64>) -> SysResult {
     access_ok(buf, count)?;
+    let asked = count;
     let count = count.min(MAX_RW_COUNT) as usize;
     if count == 0 {
         return Ok(0);
@@ -258,6 +272,9 @@ fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u6
         None if seekable && f.flags() & O_APPEND != 0 => f.ops.size()?,
         None => pos.as_ref().map_or(0, |p| p.offset),
     };
+    if seekable {
+        verify_area(at, asked)?;
+    }
     let count = fsize_allow(task, f, at, count)?;
     let mut chunk = vec![0u8; count.min(IO_CHUNK)];
     let mut done = 0usize;
@@ -402,19 +419,22 @@ fn do_writev(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: Option<u64
             }
         }
         let seekable = f.ops.seekable();
-        let mut pos = f.lock_pos();
+        let mut pos = lock_pos_for_io(f, seekable, off);
         let at = match off {
             Some(o) => o,
             None if seekable && f.flags() & O_APPEND != 0 => f.ops.size()?,
-            None => pos.offset,
+            None => pos.as_ref().map_or(0, |p| p.offset),
         };
+        if seekable {
+            verify_area(at, sum)?;
+        }
         let allowed = fsize_allow(task, f, at, buf.len())?;
         let n = f.ops.write(&task.io_ctx(f), &buf[..allowed], at)?;
         if seekable {
             task.kernel.shared_files.after_write(f, at, &buf[..n]);
         }
-        if off.is_none() && seekable {
-            pos.offset = at + n as u64;
+        if let Some(p) = pos.as_mut() {
+            p.offset = at.saturating_add(n as u64);
         }
         return Ok(n as u64);
     }
@@ -609,8 +629,12 @@ pub fn getdents(task: &mut Task, fd: Fd, buf: UserAddr, count: u32) -> SysResult
 }
 
 pub fn getcwd(task: &mut Task, buf: UserAddr, size: u64) -> SysResult {
-    let mut p = task.fs().cwd.path.clone();
+    let mut p = task.fs().cwd.path();
     p.push(0);
+    // Linux builds the path in one page.
+    if p.len() > PATH_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
     if (size as usize) < p.len() {
         return Err(Errno::ERANGE);
     }
@@ -624,7 +648,7 @@ fn set_cwd(task: &Task, d: DentryRef) -> SysResult {
         return Err(Errno::ENOTDIR);
     }
     task.creds().may_access(&st, X_OK)?;
-    sentry::kernel::lock(&task.tg.fs).cwd = d;
+    sentry::locking::lock(&task.tg.fs).cwd = d;
     Ok(0)
 }
 
@@ -649,7 +673,7 @@ pub fn chroot(task: &mut Task, path: PathAddr) -> SysResult {
     if task.creds().euid != 0 {
         return Err(Errno::EPERM);
     }
-    sentry::kernel::lock(&task.tg.fs).root = d;
+    sentry::locking::lock(&task.tg.fs).root = d;
     Ok(0)
 }
 
@@ -753,10 +777,11 @@ pub fn unlinkat(task: &mut Task, dirfd: DirFd, path: PathAddr, flags: Flags) -> 
     }
     let (parent, name) = removal_target(task, dirfd.0, &p, Errno::EISDIR)?;
     let child = task.kernel.mounts.child(&parent, &name)?;
-    if child.path != parent.path && child.mount.id != parent.mount.id {
+    if !Arc::ptr_eq(&child, &parent) && child.mount.id != parent.mount.id {
         return Err(Errno::EBUSY);
     }
     parent.inode.unlink(&name)?;
+    task.kernel.mounts.removed(&parent, &name);
     Ok(0)
 }
 
@@ -787,6 +812,7 @@ fn rmdir_path(task: &Task, dirfd: i32, p: &[u8]) -> SysResult {
         return Err(Errno::ENOTDIR);
     }
     parent.inode.rmdir(&name)?;
+    task.kernel.mounts.removed(&parent, &name);
     Ok(0)
 }
 
@@ -815,14 +841,18 @@ pub fn renameat2(task: &mut Task, olddir: DirFd, old: PathAddr, newdir: DirFd, n
     }
     let src = task.kernel.mounts.child(&oparent, &oname)?;
     // A directory cannot move into itself.
-    let dst_path = vfs::mount::join(&nparent.path, &nname);
-    if src.is_dir() && dst_path.starts_with(&src.path) && dst_path.get(src.path.len()) == Some(&b'/') {
+    let dst_path = vfs::mount::join(&nparent.path(), &nname);
+    let src_path = src.path();
+    if src.is_dir() && dst_path.starts_with(&src_path) && dst_path.get(src_path.len()) == Some(&b'/') {
         return Err(Errno::EINVAL);
     }
-    if dst_path == src.path {
+    if dst_path == src_path {
         return Ok(0);
     }
     oparent.inode.rename(&oname, &nparent.inode, &nname, flags)?;
+    // Whoever holds the moved directory (a working directory, an open
+    // file below it) sees the new path.
+    task.kernel.mounts.renamed(&oparent, &oname, &nparent, &nname, flags & RENAME_EXCHANGE != 0);
     Ok(0)
 }
 
@@ -1137,7 +1167,7 @@ pub fn utime(task: &mut Task, path: PathAddr, times: UserAddr) -> SysResult {
 }
 
 pub fn umask(task: &mut Task, mask: u32) -> SysResult {
-    let mut fs = sentry::kernel::lock(&task.tg.fs);
+    let mut fs = sentry::locking::lock(&task.tg.fs);
     let old = fs.umask;
     fs.umask = mask & 0o777;
     Ok(old as u64)
@@ -1199,16 +1229,17 @@ pub fn sendfile(task: &mut Task, out_fd: Fd, in_fd: Fd, offp: UserAddr, count: u
         let want = (count - done).min(buf.len());
         let n = {
             let ctx = task.io_ctx(&inf);
-            let mut pos = inf.lock_pos();
-            let at = off.unwrap_or(pos.offset);
-            if inf.ops.seekable() {
+            let in_seekable = inf.ops.seekable();
+            let mut pos = lock_pos_for_io(&inf, in_seekable, off);
+            let at = off.unwrap_or_else(|| pos.as_ref().map_or(0, |p| p.offset));
+            if in_seekable {
                 task.kernel.shared_files.before_read(&inf, at, want as u64);
             }
             let r = inf.ops.read(&ctx, &mut buf[..want], at);
             match r {
                 Ok(n) => {
-                    if off.is_none() && inf.ops.seekable() {
-                        pos.offset = at + n as u64;
+                    if let Some(p) = pos.as_mut() {
+                        p.offset = at.saturating_add(n as u64);
                     }
                     n
                 }
@@ -1220,10 +1251,12 @@ pub fn sendfile(task: &mut Task, out_fd: Fd, in_fd: Fd, offp: UserAddr, count: u
             break;
         }
         let ctx = task.io_ctx(&outf);
-        let mut pos = outf.lock_pos();
-        let w = match outf.ops.write(&ctx, &buf[..n], pos.offset) {
-            Ok(w) if outf.ops.seekable() => {
-                task.kernel.shared_files.after_write(&outf, pos.offset, &buf[..w]);
+        let out_seekable = outf.ops.seekable();
+        let mut pos = lock_pos_for_io(&outf, out_seekable, None);
+        let at = pos.as_ref().map_or(0, |p| p.offset);
+        let w = match outf.ops.write(&ctx, &buf[..n], at) {
+            Ok(w) if out_seekable => {
+                task.kernel.shared_files.after_write(&outf, at, &buf[..w]);
                 w
             }
             Ok(w) => w,
@@ -1236,12 +1269,13 @@ pub fn sendfile(task: &mut Task, out_fd: Fd, in_fd: Fd, offp: UserAddr, count: u
             }
             Err(_) => break,
         };
-        if outf.ops.seekable() {
-            pos.offset += w as u64;
+        if let Some(p) = pos.as_mut() {
+            p.offset = at.saturating_add(w as u64);
         }
+        drop(pos);
         done += w;
         if let Some(o) = off.as_mut() {
-            *o += w as u64;
+            *o = o.saturating_add(w as u64);
         }
         if w < n || n < want {
             break;

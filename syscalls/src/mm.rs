@@ -72,7 +72,7 @@ pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, 
     let size = f.ops.size()?;
     let avail = size.saturating_sub(off).min(len);
     let in_file = abi::page_up(avail).ok_or(Errno::ENOMEM)?;
-    let name = VmaName::File { path: d.path.clone(), dev: st.st_dev, ino: st.st_ino, offset: off };
+    let name = VmaName::File { path: d.path(), dev: st.st_dev, ino: st.st_ino, offset: off };
     let ctx = IoCtx { flags: O_RDONLY, interrupt: &task.interrupt };
     let read = |buf: &mut [u8], o: u64| f.ops.read(&ctx, buf, o);
     // MAP_SHARED, or private while the file has shared pages: the mapping
@@ -88,7 +88,7 @@ pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, 
         let placed = sf.pieces(off, in_file, read).and_then(|pieces| {
             for p in pieces {
                 let at = start + (p.file_off - off);
-                let name = VmaName::File { path: d.path.clone(), dev: st.st_dev, ino: st.st_ino, offset: p.file_off };
+                let name = VmaName::File { path: d.path(), dev: st.st_dev, ino: st.st_ino, offset: p.file_off };
                 if shared {
                     mm.map_file_shared(at, p.len, prot, p.mem, p.mem_off, name, backing.clone())?;
                 } else if prot.write {

@@ -2,7 +2,8 @@
 
 use abi::flags::*;
 use abi::{fill_cstr, Errno, Rlimit, Utsname};
-use sentry::kernel::{lock, ExitStatus};
+use sentry::kernel::ExitStatus;
+use sentry::locking::lock;
 use sentry::table::{PathAddr, UserAddr};
 use sentry::{SysResult, Task};
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use abi::flags::{
 };
 use abi::signal::*;
 use abi::{Errno, KSigaction, StackT};
-use sentry::kernel::lock;
+use sentry::locking::lock;
 use sentry::process::{WaitEvent, WaitFor, WCONTINUED, WEXITED, WSTOPPED};
 use sentry::table::UserAddr;
 use sentry::{SysResult, Task};
@@ -87,7 +87,7 @@ fn suspend_with(task: &mut Task, mask: u64) -> SysResult {
         {
             break;
         }
-        crate::time::sleep_until(task, std::time::Instant::now() + std::time::Duration::from_secs(3600)).ok();
+        crate::time::sleep_until(task, None).ok();
     }
     Err(Errno::ERESTARTNOHAND)
 }
@@ -111,12 +111,7 @@ pub fn rt_sigtimedwait(task: &mut Task, set: UserAddr, info: UserAddr, timeout: 
     }
     let want: u64 = task.read_obj(set)?;
     let want = want & !(sigbit(SIGKILL) | sigbit(SIGSTOP));
-    let deadline = if timeout.is_null() {
-        None
-    } else {
-        let t: abi::Timespec = task.read_obj(timeout)?;
-        Some(std::time::Instant::now() + std::time::Duration::from_nanos(t.to_nanos().ok_or(Errno::EINVAL)?))
-    };
+    let deadline = if timeout.is_null() { None } else { vfs::deadline_after(crate::fd::read_timespec(task, timeout)?) };
     // The awaited signals are deliverable to this wait, not to handlers.
     let old = task.sigmask();
     task.set_sigmask(old & !want);
@@ -127,11 +122,10 @@ pub fn rt_sigtimedwait(task: &mut Task, set: UserAddr, info: UserAddr, timeout: 
         if task.deliverable() & !want != 0 {
             break Err(Errno::EINTR);
         }
-        let until = deadline.unwrap_or_else(|| std::time::Instant::now() + std::time::Duration::from_secs(3600));
-        if std::time::Instant::now() >= until {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
             break Err(Errno::EAGAIN);
         }
-        let _ = crate::time::sleep_until(task, until);
+        let _ = crate::time::sleep_until(task, deadline);
         if task.deliverable() & want == 0 && task.deliverable() == 0 {
             task.interrupt.clear();
         }
@@ -204,6 +198,10 @@ pub fn kill(task: &mut Task, pid: i32, sig: i32) -> SysResult {
     if pid == me {
         return signal_self(task, sig, SI_USER);
     }
+    // -INT_MIN is no pid (Linux: ESRCH).
+    if pid == i32::MIN {
+        return Err(Errno::ESRCH);
+    }
     let targets: Vec<_> = if pid > 0 {
         vec![task.kernel.group(pid).ok_or(Errno::ESRCH)?]
     } else {
@@ -261,6 +259,8 @@ pub fn wait4(task: &mut Task, pid: i32, status: UserAddr, options: i32, ru: User
         return Err(Errno::EINVAL);
     }
     let which = match pid {
+        // -INT_MIN is no process group (Linux: ESRCH).
+        i32::MIN => return Err(Errno::ESRCH),
         -1 => WaitFor::Any,
         0 => WaitFor::Pgid(*lock(&task.tg.pgid)),
         p if p < -1 => WaitFor::Pgid(-p),
@@ -341,9 +341,8 @@ pub fn futex(
             } else {
                 let t: abi::Timespec = task.read_obj(timeout)?;
                 let ns = t.to_nanos().ok_or(Errno::EINVAL)?;
-                let now = std::time::Instant::now();
-                Some(if cmd == FUTEX_WAIT {
-                    now + std::time::Duration::from_nanos(ns)
+                let wait = if cmd == FUTEX_WAIT {
+                    ns
                 } else {
                     // Absolute, on CLOCK_MONOTONIC or (with the flag) REALTIME.
                     let clock = if op & FUTEX_CLOCK_REALTIME != 0 {
@@ -351,8 +350,9 @@ pub fn futex(
                     } else {
                         crate::time::monotonic_ns(task)
                     };
-                    now + std::time::Duration::from_nanos(ns.saturating_sub(clock))
-                })
+                    ns.saturating_sub(clock)
+                };
+                vfs::deadline_after(std::time::Duration::from_nanos(wait))
             };
             futexes.wait(&mm, addr.0, val, bitset, deadline, &task.interrupt)?;
             Ok(0)

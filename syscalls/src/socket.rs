@@ -7,12 +7,12 @@
 use crate::fs::{creation_target, read_iovecs};
 use abi::flags::{AT_FDCWD, O_NONBLOCK, S_IFMT, S_IFSOCK, W_OK};
 use abi::socket::*;
-use abi::{Errno, Iovec, Pod, Timespec};
+use abi::{Errno, Iovec, Pod};
 use netstack::{Caller, Control, NodeId, PathOps, RecvMsg, SockAddr, Socket, SocketFile};
 use sentry::table::{Fd, UserAddr};
 use sentry::{SysResult, Task};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use vfs::{Follow, IoCtx, OpenFile};
 
 /// Most bytes one send copies in at a time: stream sockets are fed in
@@ -667,13 +667,7 @@ pub fn recvfrom(
 pub fn recvmmsg(task: &mut Task, fd: Fd, vec: UserAddr, vlen: u32, flags: i32, timeout: UserAddr) -> SysResult {
     let vlen = (vlen as usize).min(UIO_MAXIOV);
     socket_of(task, fd)?;
-    let deadline = if timeout.is_null() {
-        None
-    } else {
-        let ts: Timespec = task.read_obj(timeout)?;
-        let nanos = ts.to_nanos().ok_or(Errno::EINVAL)?;
-        Some(Instant::now().checked_add(Duration::from_nanos(nanos)).ok_or(Errno::EINVAL)?)
-    };
+    let deadline = if timeout.is_null() { None } else { vfs::deadline_after(crate::fd::read_timespec(task, timeout)?) };
     let mut got = 0usize;
     let mut flags = flags;
     for i in 0..vlen {

@@ -77,13 +77,13 @@ pub fn time(task: &mut Task, t: UserAddr) -> SysResult {
     Ok(s as u64)
 }
 
-/// Sleep until `deadline`, or until the task is interrupted (EINTR).
-/// Sleep until `deadline`, or until the task is interrupted (EINTR): the
-/// interrupt wakes the sleep at once.
-pub fn sleep_until(task: &Task, deadline: Instant) -> Result<(), Errno> {
+/// Sleep until `deadline` (None: for ever), or until the task is
+/// interrupted (EINTR): the interrupt wakes the sleep at once.
+pub fn sleep_until(task: &Task, deadline: Option<Instant>) -> Result<(), Errno> {
     let w = vfs::Waitable::new(());
     let ctx = vfs::IoCtx { flags: 0, interrupt: &task.interrupt };
-    w.block_on(&ctx, |_| (Instant::now() >= deadline).then_some(Ok(())), |_| Some(deadline)).map_err(|e| {
+    let passed = move || deadline.is_some_and(|d| Instant::now() >= d);
+    w.block_on(&ctx, |_| passed().then_some(Ok(())), |_| deadline).map_err(|e| {
         if e == Errno::ERESTARTSYS {
             Errno::EINTR
         } else {
@@ -93,15 +93,13 @@ pub fn sleep_until(task: &Task, deadline: Instant) -> Result<(), Errno> {
 }
 
 pub fn nanosleep(task: &mut Task, req: UserAddr, rem: UserAddr) -> SysResult {
-    let t: Timespec = task.read_obj(req)?;
-    let ns = t.to_nanos().ok_or(Errno::EINVAL)?;
-    let deadline = Instant::now() + Duration::from_nanos(ns);
+    let wait = crate::fd::read_timespec(task, req)?;
+    let deadline = vfs::deadline_after(wait);
     match sleep_until(task, deadline) {
         Ok(()) => Ok(0),
         Err(e) => {
             if !rem.is_null() {
-                let left = deadline.saturating_duration_since(Instant::now()).as_nanos() as u64;
-                task.write_obj(rem, &Timespec::from_nanos(left))?;
+                task.write_obj(rem, &Timespec::from_duration(time_left(wait, deadline)))?;
             }
             Err(e)
         }
@@ -115,31 +113,35 @@ pub fn clock_nanosleep(task: &mut Task, id: i32, flags: u32, req: UserAddr, rem:
     }
     let t: Timespec = task.read_obj(req)?;
     let ns = t.to_nanos().ok_or(Errno::EINVAL)?;
-    let wait = if flags & TIMER_ABSTIME != 0 { ns.saturating_sub(now) } else { ns };
-    let deadline = Instant::now() + Duration::from_nanos(wait);
+    let wait = Duration::from_nanos(if flags & TIMER_ABSTIME != 0 { ns.saturating_sub(now) } else { ns });
+    let deadline = vfs::deadline_after(wait);
     match sleep_until(task, deadline) {
         Ok(()) => Ok(0),
         Err(e) => {
             if flags & TIMER_ABSTIME == 0 && !rem.is_null() {
-                let left = deadline.saturating_duration_since(Instant::now()).as_nanos() as u64;
-                task.write_obj(rem, &Timespec::from_nanos(left))?;
+                task.write_obj(rem, &Timespec::from_duration(time_left(wait, deadline)))?;
             }
             Err(e)
         }
     }
 }
 
+/// What is left of a sleep of `wait` (all of it if it never ends).
+fn time_left(wait: Duration, deadline: Option<Instant>) -> Duration {
+    deadline.map_or(wait, |d| d.saturating_duration_since(Instant::now()))
+}
+
 fn tv_dur(t: &Timeval) -> Result<Duration, Errno> {
-    if t.tv_sec < 0 || !(0..1_000_000).contains(&t.tv_usec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok(Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64))
+    t.to_duration().ok_or(Errno::EINVAL)
 }
 
 fn dur_tv(d: Duration) -> Timeval {
     // A running timer never reads as zero (that would mean disarmed).
-    let us = d.as_micros().max(if d.is_zero() { 0 } else { 1 });
-    Timeval { tv_sec: (us / 1_000_000) as i64, tv_usec: (us % 1_000_000) as i64 }
+    let tv = Timeval::from_duration(d);
+    if tv == Timeval::default() && !d.is_zero() {
+        return Timeval { tv_sec: 0, tv_usec: 1 };
+    }
+    tv
 }
 
 const ITIMER_REAL: i32 = 0;
@@ -152,13 +154,13 @@ pub fn setitimer(task: &mut Task, which: i32, new: UserAddr, old: UserAddr) -> S
     let (value, interval) = (tv_dur(&n.value)?, tv_dur(&n.interval)?);
     let (rem, ival) = if which != ITIMER_REAL {
         if new.is_null() {
-            let t = sentry::kernel::lock(&task.tg.cpu_timers)[which as usize - 1];
+            let t = sentry::locking::lock(&task.tg.cpu_timers)[which as usize - 1];
             (Duration::from_nanos(t.left), Duration::from_nanos(t.interval))
         } else {
             sentry::signal::set_cpu_timer(&task.tg, which as usize, value, interval)
         }
     } else if new.is_null() {
-        let t = *sentry::kernel::lock(&task.tg.itimer_real);
+        let t = *sentry::locking::lock(&task.tg.itimer_real);
         (t.deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or_default(), t.interval)
     } else {
         sentry::signal::set_real_timer(&task.tg, value, interval)

@@ -707,6 +707,12 @@ pub const GUESTS: &[Guest] = &[
     exits("abort", 134),
     exits("segv_default", 139),
     g("rlimits", "rlimits", Link::Static),
+    g("timeouts_huge", "timeouts_huge", Link::Static),
+    g("epoll_nest", "epoll_nest", Link::Static),
+    g("fdinfo_blocked", "fdinfo_blocked", Link::Static),
+    g("rename_cwd", "rename_cwd", Link::Static),
+    g("sentry_panic", "sentry_panic", Link::Static),
+    g("guest_extremes", "guest_extremes", Link::Static),
 ];
 
 /// The registry entry called `name`.

@@ -72,6 +72,12 @@ conformance! {
     abort,
     segv_default,
     rlimits,
+    timeouts_huge,
+    epoll_nest,
+    fdinfo_blocked,
+    rename_cwd,
+    sentry_panic,
+    guest_extremes,
 }
 
 /// Every registry entry has a #[test] above (the list is kept by hand so

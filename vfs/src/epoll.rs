@@ -2,12 +2,25 @@
 //! epoll_wait. Level-triggered by default; EPOLLET reports a file again
 //! only when a readiness bit newly appears; EPOLLONESHOT disables the
 //! interest after one report until it is modified.
+//!
+//! Epolls may watch epolls, as on Linux, within the same limits: a chain
+//! holds at most `EP_MAX_NESTS` links and never loops (EPOLL_CTL_ADD that
+//! would break either rule fails with ELOOP). Every walk over nested
+//! epolls (poll, `ready_at`, `needs_polling`, a wake-up passed upwards)
+//! therefore ends within that depth; a thread-local depth guard backs the
+//! rule up.
+//!
+//! Locks: an epoll's `interests` before a watched epoll's (parent before
+//! child, as poll walks them); `NESTING` before any `interests` or
+//! `watchers`, and no walk holds two epolls' locks while it takes
+//! `NESTING`.
 
 use crate::wait::{IoCtx, Notify, WaitQueue};
 use crate::{FileOps, OpenFile};
 use abi::Errno;
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 pub const EPOLLIN: u32 = 0x001;
@@ -15,6 +28,33 @@ pub const EPOLLERR: u32 = 0x008;
 pub const EPOLLHUP: u32 = 0x010;
 pub const EPOLLONESHOT: u32 = 1 << 30;
 pub const EPOLLET: u32 = 1 << 31;
+
+/// Linux's EP_MAX_NESTS: links in the longest chain of epolls.
+pub const EP_MAX_NESTS: usize = 4;
+
+/// Serialises EPOLL_CTL_ADD of an epoll into an epoll (Linux's
+/// epnested_mutex), so two adds cannot together make a loop or a chain
+/// that each alone would not.
+static NESTING: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    /// How deep the current walk over nested epolls is.
+    static WALK_DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Run `f` one level deeper in a walk over nested epolls, or return
+/// `shallow` past the deepest legal nesting (unreachable while the
+/// nesting rules hold; it keeps a broken rule from overflowing the stack).
+fn nested<R>(shallow: R, f: impl FnOnce() -> R) -> R {
+    let depth = WALK_DEPTH.with(|d| d.get());
+    if depth > EP_MAX_NESTS + 1 {
+        return shallow;
+    }
+    WALK_DEPTH.with(|d| d.set(depth + 1));
+    let r = f();
+    WALK_DEPTH.with(|d| d.set(depth));
+    r
+}
 
 struct Interest {
     file: Weak<OpenFile>,
@@ -28,7 +68,11 @@ struct Interest {
 }
 
 pub struct Epoll {
+    me: Weak<Epoll>,
     interests: Mutex<BTreeMap<i32, Interest>>,
+    /// The epolls watching this one, once per interest (for the nesting
+    /// limit; dead entries are skipped). Changed under `NESTING`.
+    watchers: Mutex<Vec<Weak<Epoll>>>,
     /// Waiters on this epoll (epoll_wait, and poll or an outer epoll on
     /// the epoll fd itself).
     queue: WaitQueue,
@@ -54,16 +98,15 @@ impl Notify for Forward {
 static ALL: Mutex<Vec<Weak<Epoll>>> = Mutex::new(Vec::new());
 
 fn all() -> MutexGuard<'static, Vec<Weak<Epoll>>> {
-    match ALL.lock() {
-        Ok(g) => g,
-        Err(e) => e.into_inner(),
-    }
+    crate::util::lock(&ALL)
 }
 
 impl Epoll {
     pub fn new() -> Arc<Epoll> {
-        let ep = Arc::new_cyclic(|me| Epoll {
+        let ep = Arc::new_cyclic(|me: &Weak<Epoll>| Epoll {
+            me: me.clone(),
             interests: Mutex::new(BTreeMap::new()),
+            watchers: Mutex::new(Vec::new()),
             queue: WaitQueue::default(),
             forward: Arc::new(Forward(me.clone())),
         });
@@ -86,18 +129,77 @@ impl Epoll {
 
     /// The earliest time a watched file becomes ready by itself (timers).
     pub fn ready_at(&self) -> Option<std::time::Instant> {
-        self.lock().values().filter(|i| !i.disabled).filter_map(|i| i.file.upgrade()?.ops.ready_at()).min()
+        nested(None, || {
+            self.lock().values().filter(|i| !i.disabled).filter_map(|i| i.file.upgrade()?.ops.ready_at()).min()
+        })
     }
 
     /// Whether a watched file must be polled (host descriptors).
     pub fn needs_polling(&self) -> bool {
-        self.lock().values().any(|i| i.file.upgrade().is_some_and(|f| f.ops.needs_polling()))
+        nested(false, || self.lock().values().any(|i| i.file.upgrade().is_some_and(|f| f.ops.needs_polling())))
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<i32, Interest>> {
-        match self.interests.lock() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
+        crate::util::lock(&self.interests)
+    }
+
+    /// The epoll `f` is, if it is one.
+    fn of(f: &OpenFile) -> Option<&Epoll> {
+        f.ops.as_any().downcast_ref::<Epoll>()
+    }
+
+    /// The live epolls this one watches.
+    fn watched(&self) -> Vec<Arc<OpenFile>> {
+        self.lock().values().filter_map(|i| i.file.upgrade()).filter(|f| Self::of(f).is_some()).collect()
+    }
+
+    /// The longest chain of epolls below `self` (0: it watches none), or
+    /// None if one reaches `into` (a loop) or the chain is too long.
+    /// `seen` remembers finished epolls, so a wide DAG is walked once.
+    fn depth_below(&self, into: &Epoll, depth: usize, seen: &mut HashMap<*const Epoll, usize>) -> Option<usize> {
+        if let Some(&d) = seen.get(&(self as *const Epoll)) {
+            return Some(d);
+        }
+        let mut deepest = 0;
+        for f in self.watched() {
+            let Some(child) = Self::of(&f) else { continue };
+            if std::ptr::eq(child, into) || depth >= EP_MAX_NESTS {
+                return None;
+            }
+            deepest = deepest.max(child.depth_below(into, depth + 1, seen)? + 1);
+            if deepest > EP_MAX_NESTS {
+                return None;
+            }
+        }
+        seen.insert(self as *const Epoll, deepest);
+        Some(deepest)
+    }
+
+    /// The longest chain of epolls above `self` (0: none watches it),
+    /// stopping once it is longer than any legal one.
+    fn depth_above(&self, depth: usize) -> usize {
+        if depth > EP_MAX_NESTS {
+            return depth;
+        }
+        let watchers: Vec<Arc<Epoll>> = crate::util::lock(&self.watchers).iter().filter_map(Weak::upgrade).collect();
+        watchers.iter().map(|w| w.depth_above(depth + 1) + 1).max().unwrap_or(0)
+    }
+
+    /// Linux's ep_loop_check for putting epoll `child` into `self`.
+    fn check_nesting(&self, child: &Epoll) -> Result<(), Errno> {
+        let below = child.depth_below(self, 0, &mut HashMap::new()).ok_or(Errno::ELOOP)?;
+        if below + 1 + self.depth_above(0) > EP_MAX_NESTS {
+            return Err(Errno::ELOOP);
+        }
+        Ok(())
+    }
+
+    /// `watcher` no longer watches `self` through one interest.
+    fn forget_watcher(&self, watcher: &Epoll) {
+        let mut w = crate::util::lock(&self.watchers);
+        w.retain(|x| x.strong_count() > 0);
+        if let Some(i) = w.iter().position(|x| std::ptr::eq(x.as_ptr(), watcher)) {
+            w.swap_remove(i);
         }
     }
 
@@ -114,6 +216,16 @@ impl Epoll {
     }
 
     pub fn add(&self, fd: i32, file: &Arc<OpenFile>, events: u32, data: u64) -> Result<(), Errno> {
+        // An epoll goes in only under NESTING, after the nesting check.
+        let child = Self::of(file);
+        let _nesting = match child {
+            Some(child) => {
+                let g = crate::util::lock(&NESTING);
+                self.check_nesting(child)?;
+                Some(g)
+            }
+            None => None,
+        };
         let charge = match crate::limits::WatchCharge::new() {
             Ok(c) => c,
             Err(e) => {
@@ -129,6 +241,9 @@ impl Epoll {
         }
         m.insert(fd, Interest { file: Arc::downgrade(file), events, data, last: 0, disabled: false, _charge: charge });
         drop(m);
+        if let Some(child) = child {
+            crate::util::lock(&child.watchers).push(self.me.clone());
+        }
         if let Some(q) = file.ops.wait_queue() {
             q.register(&self.forward);
         }
@@ -158,9 +273,15 @@ impl Epoll {
         if !Self::live(&mut m, fd) {
             return Err(Errno::ENOENT);
         }
-        if let Some(f) = m.remove(&fd).and_then(|i| i.file.upgrade()) {
+        let gone = m.remove(&fd).and_then(|i| i.file.upgrade());
+        drop(m);
+        if let Some(f) = gone {
             if let Some(q) = f.ops.wait_queue() {
                 q.unregister(&self.forward);
+            }
+            if let Some(child) = Self::of(&f) {
+                let _nesting = crate::util::lock(&NESTING);
+                child.forget_watcher(self);
             }
         }
         Ok(())
@@ -218,16 +339,18 @@ impl FileOps for Epoll {
     }
 
     fn poll(&self) -> u32 {
-        let m = self.lock();
-        let any = m.values().any(|i| {
-            !i.disabled
-                && i.file.upgrade().is_some_and(|f| f.ops.poll() & ((i.events & 0xffff) | EPOLLERR | EPOLLHUP) != 0)
-        });
-        if any {
-            EPOLLIN
-        } else {
-            0
-        }
+        nested(0, || {
+            let m = self.lock();
+            let any = m.values().any(|i| {
+                !i.disabled
+                    && i.file.upgrade().is_some_and(|f| f.ops.poll() & ((i.events & 0xffff) | EPOLLERR | EPOLLHUP) != 0)
+            });
+            if any {
+                EPOLLIN
+            } else {
+                0
+            }
+        })
     }
 
     fn read(&self, _ctx: &IoCtx, _buf: &mut [u8], _off: u64) -> Result<usize, Errno> {

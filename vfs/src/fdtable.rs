@@ -3,7 +3,8 @@
 use crate::inode::{DirEntry, FileOps};
 use crate::mount::DentryRef;
 use abi::Errno;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// An open file description: what open(2) creates and dup(2) shares.
@@ -13,8 +14,13 @@ pub struct OpenFile {
     pub dentry: Option<DentryRef>,
     /// Status flags (access mode, O_APPEND, O_NONBLOCK, ...).
     flags: AtomicU32,
-    /// File position (and, for directories, the listing being read).
-    pub pos: Mutex<FilePos>,
+    /// File position (and, for directories, the listing being read),
+    /// locked only around reads and writes that cannot block (Linux's
+    /// f_pos_lock: seekable files), lseek and getdents.
+    pos: Mutex<FilePos>,
+    /// The offset as of the last release of `pos`, for readers that must
+    /// never wait for it (/proc/[pid]/fdinfo), as Linux reads f_pos there.
+    pos_seen: AtomicU64,
     /// What /proc/[pid]/fd shows for files without a dentry ("pipe:[5]").
     pub anon_name: Option<String>,
 }
@@ -33,6 +39,7 @@ impl OpenFile {
             dentry,
             flags: AtomicU32::new(flags),
             pos: Mutex::new(FilePos::default()),
+            pos_seen: AtomicU64::new(0),
             anon_name: None,
         })
     }
@@ -43,6 +50,7 @@ impl OpenFile {
             dentry: None,
             flags: AtomicU32::new(flags),
             pos: Mutex::new(FilePos::default()),
+            pos_seen: AtomicU64::new(0),
             anon_name: Some(name),
         })
     }
@@ -70,20 +78,52 @@ impl OpenFile {
         self.flags() & abi::flags::O_PATH == 0 && (m == abi::flags::O_WRONLY || m == abi::flags::O_RDWR)
     }
 
-    pub fn lock_pos(&self) -> MutexGuard<'_, FilePos> {
-        match self.pos.lock() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
-        }
+    /// Take the file-position lock. Never hold it across a wait that can
+    /// block (a pipe, a socket, a terminal): a second user of the same
+    /// description would hang on it where no signal can reach.
+    pub fn lock_pos(&self) -> PosGuard<'_> {
+        PosGuard { pos: crate::util::lock(&self.pos), seen: &self.pos_seen }
+    }
+
+    /// The offset without waiting for the position lock: the value as of
+    /// its last release (what /proc/[pid]/fdinfo shows).
+    pub fn pos_now(&self) -> u64 {
+        self.pos_seen.load(Ordering::Relaxed)
     }
 
     /// The path shown by /proc/[pid]/fd and the like.
     pub fn display_path(&self) -> Vec<u8> {
         match (&self.dentry, &self.anon_name) {
-            (Some(d), _) => d.path.clone(),
+            (Some(d), _) => d.path(),
             (None, Some(n)) => n.as_bytes().to_vec(),
             (None, None) => b"anon_inode:[unknown]".to_vec(),
         }
+    }
+}
+
+/// The file-position lock, held; releasing it publishes the offset for
+/// [`OpenFile::pos_now`].
+pub struct PosGuard<'a> {
+    pos: MutexGuard<'a, FilePos>,
+    seen: &'a AtomicU64,
+}
+
+impl Deref for PosGuard<'_> {
+    type Target = FilePos;
+    fn deref(&self) -> &FilePos {
+        &self.pos
+    }
+}
+
+impl DerefMut for PosGuard<'_> {
+    fn deref_mut(&mut self) -> &mut FilePos {
+        &mut self.pos
+    }
+}
+
+impl Drop for PosGuard<'_> {
+    fn drop(&mut self) {
+        self.seen.store(self.pos.offset, Ordering::Relaxed);
     }
 }
 
@@ -121,10 +161,14 @@ impl FdTable {
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Option<FdEntry>>> {
-        match self.entries.lock() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
-        }
+        self.entries.lock().unwrap_or_else(|_| crate::util::poisoned())
+    }
+
+    /// The size Linux's table would have now (its `max_fds`): 64, or the
+    /// power of two above the highest descriptor ever used. select looks
+    /// no further.
+    pub fn max_fds(&self) -> usize {
+        self.lock().len().max(64).next_power_of_two()
     }
 
     /// A copy for fork (same open file descriptions).

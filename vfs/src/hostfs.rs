@@ -505,6 +505,14 @@ impl Inode for HostInode {
         }
     }
 
+    fn same_node(&self, other: &dyn Inode) -> bool {
+        let Some(other) = other.as_any().downcast_ref::<HostInode>() else { return false };
+        match (self.stat(), other.stat()) {
+            (Ok(a), Ok(b)) => (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino),
+            _ => false,
+        }
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

@@ -112,6 +112,14 @@ pub trait Inode: Send + Sync + Any {
         None
     }
 
+    /// Whether `other`, a different object, is the same node (so a walk
+    /// may keep the dentry it already has). Filesystems that hand out one
+    /// object per node need not say; hostfs makes one per lookup and
+    /// compares the host's (device, inode), which stay unique while held.
+    fn same_node(&self, _other: &dyn Inode) -> bool {
+        false
+    }
+
     /// For downcasting to a filesystem's own inode type (link, rename).
     fn as_any(&self) -> &dyn Any;
 }

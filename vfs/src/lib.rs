@@ -26,8 +26,8 @@ pub use cred::Creds;
 pub use fdtable::{FdTable, OpenFile};
 pub use inode::{DirEntry, FileOps, Inode, InodeRef, MagicLink, SetAttr};
 pub use mount::{Dentry, DentryRef, Follow, Mount, MountFlags, MountNamespace};
-pub use util::makedev;
-pub use wait::{Interrupt, IoCtx, Notify, PollWaiter, WaitQueue, Waitable};
+pub use util::{makedev, poisoned};
+pub use wait::{deadline_after, Interrupt, IoCtx, Notify, PollWaiter, WaitQueue, Waitable};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -4,13 +4,26 @@
 //! own mount table: ".." never climbs above the sandbox root, and every
 //! symlink is read with `Inode::readlink` and resolved inside the sandbox,
 //! never on the host.
+//!
+//! Dentries form one tree per namespace: a walk reuses the live dentry of
+//! a name when it still names the same node (`Inode::same_node`), so two
+//! processes that reach a directory share its dentry, and a rename moves
+//! that dentry for all of them (getcwd, /proc/PID/cwd and /proc/PID/fd
+//! show the new path, as on Linux). Paths are computed by walking up the
+//! parents, never stored. Lookups still ask the filesystem every time
+//! (there is no negative or positive caching of lookups).
+//!
+//! Locks: a dentry's `link` and its `children` are never held together,
+//! nor two dentries' at once; no dentry is dropped under a `children` lock
+//! (a drop takes its parent's).
 
 use crate::inode::InodeRef;
 use crate::Creds;
 use abi::flags::{MAXSYMLINKS, PATH_MAX, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use abi::Errno;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 /// Mount options the VFS enforces itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -44,22 +57,78 @@ impl Mount {
     }
 }
 
-/// A resolved path: the node, the mount it is in, and its canonical
-/// absolute path inside the sandbox (for "..", getcwd and /proc).
+/// A node in the sandbox's tree: its name in its parent directory, the
+/// inode and the mount it is in.
 pub struct Dentry {
-    pub path: Vec<u8>,
-    pub parent: Option<Arc<Dentry>>,
+    /// Name and parent; a rename changes both.
+    link: RwLock<Link>,
     pub inode: InodeRef,
     pub mount: Arc<Mount>,
+    /// The live dentries below this one, by name (weak: a dentry lives as
+    /// long as a walk, a working directory or an open file holds it).
+    children: Mutex<HashMap<Vec<u8>, Weak<Dentry>>>,
+}
+
+struct Link {
+    /// "/" for the namespace root.
+    name: Vec<u8>,
+    /// None only for the namespace root.
+    parent: Option<DentryRef>,
 }
 
 impl Dentry {
+    fn new(name: &[u8], parent: Option<DentryRef>, inode: InodeRef, mount: Arc<Mount>) -> DentryRef {
+        Arc::new(Dentry {
+            link: RwLock::new(Link { name: name.to_vec(), parent }),
+            inode,
+            mount,
+            children: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A dentry for `inode` at the place of `at`, outside the tree (what a
+    /// /proc fd link to a file without a path resolves to).
+    pub fn detached(at: &Dentry, inode: InodeRef) -> DentryRef {
+        let (name, parent) = {
+            let l = crate::util::read(&at.link);
+            (l.name.clone(), l.parent.clone())
+        };
+        Dentry::new(&name, parent, inode, at.mount.clone())
+    }
+
     /// The last path component ("/" for the root).
-    pub fn name(&self) -> &[u8] {
-        match self.path.iter().rposition(|&b| b == b'/') {
-            Some(i) if self.path.len() > 1 => &self.path[i + 1..],
-            _ => b"/",
+    pub fn name(&self) -> Vec<u8> {
+        crate::util::read(&self.link).name.clone()
+    }
+
+    /// The parent directory (None for the namespace root).
+    pub fn parent(&self) -> Option<DentryRef> {
+        crate::util::read(&self.link).parent.clone()
+    }
+
+    /// The canonical absolute path inside the sandbox, as it is now.
+    pub fn path(&self) -> Vec<u8> {
+        let mut names = vec![self.name()];
+        let mut up = self.parent();
+        while let Some(d) = up {
+            let (name, parent) = {
+                let l = crate::util::read(&d.link);
+                (l.name.clone(), l.parent.clone())
+            };
+            if parent.is_some() {
+                names.push(name);
+            }
+            up = parent;
         }
+        if self.parent().is_none() {
+            return b"/".to_vec();
+        }
+        let mut p = Vec::with_capacity(names.iter().map(|n| n.len() + 1).sum());
+        for n in names.iter().rev() {
+            p.push(b'/');
+            p.extend_from_slice(n);
+        }
+        p
     }
 
     pub fn is_dir(&self) -> bool {
@@ -69,6 +138,46 @@ impl Dentry {
     pub fn is_regular(&self) -> bool {
         self.inode.stat().map(|s| s.st_mode & S_IFMT == S_IFREG).unwrap_or(false)
     }
+
+    /// The live child dentry called `name`, if any.
+    fn cached(&self, name: &[u8]) -> Option<DentryRef> {
+        crate::util::lock(&self.children).get(name).and_then(Weak::upgrade)
+    }
+
+    /// Take `self` out of its parent's children and return the parent.
+    fn detach(&mut self) -> Option<DentryRef> {
+        let link = match self.link.get_mut() {
+            Ok(l) => l,
+            Err(e) => e.into_inner(),
+        };
+        let parent = link.parent.take()?;
+        let mut kids = crate::util::lock(&parent.children);
+        // Only a dead entry is ours: a live one is a newer dentry.
+        if kids.get(&link.name).is_some_and(|w| w.strong_count() == 0) {
+            kids.remove(&link.name);
+        }
+        drop(kids);
+        Some(parent)
+    }
+}
+
+impl Drop for Dentry {
+    /// Parents are released in a loop, not by recursion: a guest can
+    /// build a chain of directories as deep as it likes.
+    fn drop(&mut self) {
+        let mut next = self.detach();
+        while let Some(p) = next {
+            next = match Arc::try_unwrap(p) {
+                Ok(mut d) => d.detach(),
+                Err(_) => None,
+            };
+        }
+    }
+}
+
+/// Whether two inodes are the same node.
+fn same_node(a: &InodeRef, b: &InodeRef) -> bool {
+    std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b)) || a.same_node(b.as_ref())
 }
 
 pub type DentryRef = Arc<Dentry>;
@@ -84,6 +193,7 @@ pub enum Follow {
 pub struct MountNamespace {
     mounts: RwLock<Vec<Arc<Mount>>>,
     next_id: AtomicU64,
+    root: DentryRef,
 }
 
 impl MountNamespace {
@@ -97,13 +207,13 @@ impl MountNamespace {
             flags,
             root: root_fs,
         });
-        Arc::new(MountNamespace { mounts: RwLock::new(vec![root]), next_id: AtomicU64::new(2) })
+        let root_dentry = Dentry::new(b"/", None, root.root.clone(), root.clone());
+        Arc::new(MountNamespace { mounts: RwLock::new(vec![root]), next_id: AtomicU64::new(2), root: root_dentry })
     }
 
     /// The dentry of "/".
     pub fn root(&self) -> DentryRef {
-        let m = self.mounts.read().map(|m| m[0].clone()).unwrap_or_else(|e| e.into_inner()[0].clone());
-        Arc::new(Dentry { path: b"/".to_vec(), parent: None, inode: m.root.clone(), mount: m })
+        self.root.clone()
     }
 
     /// Mount `fs` at the canonical absolute path `at` (later mounts at the
@@ -117,37 +227,98 @@ impl MountNamespace {
             flags,
             root: fs,
         });
-        match self.mounts.write() {
-            Ok(mut g) => g.push(m.clone()),
-            Err(e) => e.into_inner().push(m.clone()),
-        }
+        crate::util::write(&self.mounts).push(m.clone());
         m
     }
 
     /// All mounts, in mount order (for /proc/mounts).
     pub fn mounts(&self) -> Vec<Arc<Mount>> {
-        match self.mounts.read() {
-            Ok(g) => g.clone(),
-            Err(e) => e.into_inner().clone(),
-        }
+        crate::util::read(&self.mounts).clone()
     }
 
-    fn mount_at(&self, path: &[u8]) -> Option<Arc<Mount>> {
-        let g = match self.mounts.read() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
+    /// The mount on `dir`/`name`, if one is (the latest). Paths are only
+    /// built when a mount point ends in `name`.
+    fn mount_at(&self, dir: &Dentry, name: &[u8]) -> Option<Arc<Mount>> {
+        let g = crate::util::read(&self.mounts);
+        let ends_in_name = |m: &Mount| {
+            m.mountpoint.ends_with(name) && m.mountpoint.len() > name.len() && {
+                m.mountpoint[m.mountpoint.len() - name.len() - 1] == b'/'
+            }
         };
+        if !g.iter().skip(1).any(|m| ends_in_name(m)) {
+            return None;
+        }
+        let path = join(&dir.path(), name);
         g.iter().skip(1).rev().find(|m| m.mountpoint == path).cloned()
     }
 
-    /// The child `name` of directory `dir` (mount points crossed).
+    /// The child `name` of directory `dir` (mount points crossed): the
+    /// live dentry of that name if it still names the same node, else a
+    /// new one.
     pub fn child(&self, dir: &DentryRef, name: &[u8]) -> Result<DentryRef, Errno> {
-        let path = join(&dir.path, name);
-        if let Some(m) = self.mount_at(&path) {
-            return Ok(Arc::new(Dentry { path, parent: Some(dir.clone()), inode: m.root.clone(), mount: m }));
+        let (inode, mount) = match self.mount_at(dir, name) {
+            Some(m) => (m.root.clone(), m),
+            None => (dir.inode.lookup(name)?, dir.mount.clone()),
+        };
+        let fits = |d: &DentryRef| d.mount.id == mount.id && same_node(&d.inode, &inode);
+        if let Some(d) = dir.cached(name).filter(fits) {
+            return Ok(d);
         }
-        let inode = dir.inode.lookup(name)?;
-        Ok(Arc::new(Dentry { path, parent: Some(dir.clone()), inode, mount: dir.mount.clone() }))
+        let fresh = Dentry::new(name, Some(dir.clone()), inode.clone(), mount.clone());
+        let mut kids = crate::util::lock(&dir.children);
+        let live = kids.get(name).and_then(Weak::upgrade);
+        let found = match &live {
+            // Another walk put the same node there meanwhile.
+            Some(d) if d.mount.id == mount.id && std::ptr::addr_eq(Arc::as_ptr(&d.inode), Arc::as_ptr(&inode)) => {
+                d.clone()
+            }
+            _ => {
+                kids.insert(name.to_vec(), Arc::downgrade(&fresh));
+                fresh.clone()
+            }
+        };
+        // `live` and `fresh` may be last references: dropped only after the
+        // lock, since a dentry's drop takes its parent's.
+        drop(kids);
+        drop(live);
+        drop(fresh);
+        Ok(found)
+    }
+
+    /// `old_dir`/`old_name` was renamed to `new_dir`/`new_name` (swapped
+    /// with it for RENAME_EXCHANGE): move the live dentries, so that every
+    /// holder sees the new path; a dentry the rename replaced leaves the
+    /// tree.
+    pub fn renamed(&self, old_dir: &DentryRef, old_name: &[u8], new_dir: &DentryRef, new_name: &[u8], exchange: bool) {
+        let take = |dir: &DentryRef, name: &[u8]| {
+            let w = crate::util::lock(&dir.children).remove(name);
+            w.and_then(|w| w.upgrade())
+        };
+        let moved = take(old_dir, old_name);
+        let replaced = take(new_dir, new_name);
+        let place = |d: &DentryRef, dir: &DentryRef, name: &[u8]| {
+            let old = {
+                let mut l = crate::util::write(&d.link);
+                l.name = name.to_vec();
+                l.parent.replace(dir.clone())
+            };
+            let prev = crate::util::lock(&dir.children).insert(name.to_vec(), Arc::downgrade(d));
+            drop(prev);
+            drop(old);
+        };
+        if let Some(d) = &moved {
+            place(d, new_dir, new_name);
+        }
+        if let (true, Some(d)) = (exchange, &replaced) {
+            place(d, old_dir, old_name);
+        }
+    }
+
+    /// `dir`/`name` was removed: its dentry, if live, leaves the tree (a
+    /// new node of that name gets a new one).
+    pub fn removed(&self, dir: &DentryRef, name: &[u8]) {
+        let gone = crate::util::lock(&dir.children).remove(name);
+        drop(gone);
     }
 
     /// Resolve `path` starting at `cwd` (relative) or `root` (absolute).
@@ -238,10 +409,10 @@ impl MountNamespace {
 
     /// The parent of `cur`, never above `root`.
     pub fn dotdot(&self, root: &DentryRef, cur: &DentryRef) -> DentryRef {
-        if cur.path == root.path {
+        if Arc::ptr_eq(cur, root) || (cur.mount.id == root.mount.id && same_node(&cur.inode, &root.inode)) {
             return cur.clone();
         }
-        cur.parent.clone().unwrap_or_else(|| cur.clone())
+        cur.parent().unwrap_or_else(|| cur.clone())
     }
 
     /// Look up `name` in `dir`, following a symlink there if `follow`.
@@ -275,14 +446,7 @@ impl MountNamespace {
         *budget -= 1;
         match d.inode.magic_link() {
             Some(crate::MagicLink::Dentry(t)) => return Ok(t),
-            Some(crate::MagicLink::Inode(inode)) => {
-                return Ok(Arc::new(Dentry {
-                    path: d.path.clone(),
-                    parent: d.parent.clone(),
-                    inode,
-                    mount: d.mount.clone(),
-                }))
-            }
+            Some(crate::MagicLink::Inode(inode)) => return Ok(Dentry::detached(&d, inode)),
             None => {}
         }
         let target = d.inode.readlink()?;
@@ -326,4 +490,65 @@ pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     }
     p.extend_from_slice(name);
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tmpfs::TmpFs;
+
+    fn ns() -> (Arc<MountNamespace>, Creds) {
+        let root = TmpFs::new_root(0o755, 0, 0);
+        (MountNamespace::new("tmpfs", "tmpfs", root, MountFlags::default()), Creds::new(0, 0, Vec::new()))
+    }
+
+    fn mkdir(ns: &MountNamespace, creds: &Creds, path: &[u8]) -> DentryRef {
+        let root = ns.root();
+        let (parent, name) = ns.resolve_parent(&root, &root, path, creds).unwrap();
+        let name = name.unwrap();
+        parent.inode.mkdir(&name, 0o755, creds).unwrap();
+        ns.child(&parent, &name).unwrap()
+    }
+
+    #[test]
+    fn walks_share_dentries_and_renames_move_them() {
+        let (ns, creds) = ns();
+        let root = ns.root();
+        let a = mkdir(&ns, &creds, b"/a");
+        let b = mkdir(&ns, &creds, b"/a/b");
+        let again = ns.resolve(&root, &root, b"/a/b", Follow::Yes, &creds).unwrap();
+        assert!(Arc::ptr_eq(&b, &again));
+        a.inode.rename(b"b", &root.inode, b"c", 0).unwrap();
+        ns.renamed(&a, b"b", &root, b"c", false);
+        assert_eq!(b.path(), b"/c");
+        assert_eq!(ns.resolve(&root, &root, b"/c", Follow::Yes, &creds).unwrap().path(), b"/c");
+        assert!(ns.resolve(&root, &root, b"/a/b", Follow::Yes, &creds).is_err());
+        // ".." follows the new parent.
+        assert!(Arc::ptr_eq(&ns.resolve(&root, &b, b"..", Follow::Yes, &creds).unwrap(), &root));
+    }
+
+    #[test]
+    fn a_removed_name_gets_a_new_dentry() {
+        let (ns, creds) = ns();
+        let root = ns.root();
+        let a = mkdir(&ns, &creds, b"/a");
+        root.inode.rmdir(b"a").unwrap();
+        ns.removed(&root, b"a");
+        let a2 = mkdir(&ns, &creds, b"/a");
+        assert!(!Arc::ptr_eq(&a, &a2));
+    }
+
+    #[test]
+    fn a_very_deep_chain_drops_on_a_small_stack() {
+        let (ns, creds) = ns();
+        let mut cur = ns.root();
+        for _ in 0..100_000 {
+            cur.inode.mkdir(b"d", 0o755, &creds).unwrap();
+            cur = ns.child(&cur, b"d").unwrap();
+        }
+        // Dropped on a thread with a 64 KiB stack: recursion would overflow it.
+        let t = std::thread::Builder::new().stack_size(64 * 1024).spawn(move || drop(cur)).unwrap();
+        t.join().unwrap();
+        drop(ns);
+    }
 }

@@ -27,9 +27,11 @@ impl Timer {
             self.next = None;
         } else {
             let late = (now - next).as_nanos() / self.interval.as_nanos().max(1);
-            let n = late as u64 + 1;
+            let n = u64::try_from(late).unwrap_or(u64::MAX).saturating_add(1);
             self.ticks = self.ticks.saturating_add(n);
-            self.next = Some(next + self.interval * (n.min(u32::MAX as u64) as u32));
+            // Past what an Instant holds means never again.
+            let step = self.interval.checked_mul(u32::try_from(n).unwrap_or(u32::MAX));
+            self.next = step.and_then(|s| next.checked_add(s));
         }
     }
 }
@@ -51,7 +53,7 @@ impl TimerFd {
         let old = self.get();
         {
             let mut t = self.t.lock();
-            t.next = first.map(|d| Instant::now() + d);
+            t.next = first.and_then(crate::wait::deadline_after);
             t.interval = interval;
             t.ticks = 0;
         }

@@ -42,34 +42,30 @@ pub(crate) fn last_errno() -> Errno {
     Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
 }
 
-/// Lock a mutex, ignoring poisoning (the data stays consistent because
-/// nothing here panics while holding a lock).
+/// A lock was poisoned: a thread panicked while holding it. The Sentry's
+/// failure policy ends the sandbox at the panic, before any unwinding, so
+/// this only happens without it (unit tests); it is never recovered from
+/// (sentry::locking).
+#[cold]
+pub fn poisoned() -> ! {
+    panic!("a lock is poisoned: a thread panicked while holding it")
+}
+
+/// Lock a mutex (a poisoned one is a bug: [`poisoned`]).
 pub(crate) fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(e) => e.into_inner(),
-    }
+    m.lock().unwrap_or_else(|_| poisoned())
 }
 
 pub(crate) fn read<T: ?Sized>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    match m.read() {
-        Ok(g) => g,
-        Err(e) => e.into_inner(),
-    }
+    m.read().unwrap_or_else(|_| poisoned())
 }
 
 pub(crate) fn write<T: ?Sized>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    match m.write() {
-        Ok(g) => g,
-        Err(e) => e.into_inner(),
-    }
+    m.write().unwrap_or_else(|_| poisoned())
 }
 
 pub(crate) fn wait<'a, T>(c: &Condvar, g: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-    match c.wait(g) {
-        Ok(g) => g,
-        Err(e) => e.into_inner(),
-    }
+    c.wait(g).unwrap_or_else(|_| poisoned())
 }
 
 #[cfg(test)]

@@ -4,6 +4,14 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// When a wait of `d` starting now ends; None means never: `d` reaches past
+/// what an `Instant` can hold. Guest timeouts go through here, never
+/// through `Instant + Duration`, which panics on overflow (guest times are
+/// clamped to `abi::KTIME_MAX_NS` first, so None is a last resort).
+pub fn deadline_after(d: std::time::Duration) -> Option<std::time::Instant> {
+    std::time::Instant::now().checked_add(d)
+}
+
 /// Per-task interrupt flag with an optional waker for the wait queue the
 /// task is blocked on.
 #[derive(Default)]
@@ -28,7 +36,7 @@ impl Interrupt {
     /// Ask the task to stop blocking; wakes it if it is waiting.
     pub fn interrupt(&self) {
         self.pending.store(true, Ordering::Release);
-        let w = self.waker.lock().ok().and_then(|g| g.clone());
+        let w = crate::util::lock(&self.waker).clone();
         if let Some(w) = w {
             w();
         }
@@ -42,15 +50,11 @@ impl Interrupt {
     /// `waker`, which must wake `f`'s wait (take the waited-on lock, then
     /// notify, so no wake-up is lost).
     pub fn with_waker<R>(&self, waker: Arc<dyn Fn() + Send + Sync>, f: impl FnOnce() -> R) -> R {
-        if let Ok(mut g) = self.waker.lock() {
-            *g = Some(waker);
-        }
+        *crate::util::lock(&self.waker) = Some(waker);
         let start = std::time::Instant::now();
         let r = f();
         self.add_blocked(start.elapsed());
-        if let Ok(mut g) = self.waker.lock() {
-            *g = None;
-        }
+        *crate::util::lock(&self.waker) = None;
         r
     }
 
@@ -98,10 +102,7 @@ impl<T: Send + 'static> Waitable<T> {
     }
 
     pub fn lock(&self) -> std::sync::MutexGuard<'_, T> {
-        match self.state.lock() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
-        }
+        self.state.lock().unwrap_or_else(|_| crate::util::poisoned())
     }
 
     /// Wake every waiter (call after changing the state).
@@ -148,10 +149,7 @@ impl<T: Send + 'static> Waitable<T> {
                     }
                     None => std::time::Duration::from_millis(200),
                 };
-                g = match self.cond.wait_timeout(g, slice) {
-                    Ok((g, _)) => g,
-                    Err(e) => e.into_inner().0,
-                };
+                g = self.cond.wait_timeout(g, slice).map(|(g, _)| g).unwrap_or_else(|_| crate::util::poisoned());
             }
         })
     }
@@ -173,10 +171,7 @@ pub struct WaitQueue {
 
 impl WaitQueue {
     fn entries(&self) -> std::sync::MutexGuard<'_, Vec<std::sync::Weak<dyn Notify>>> {
-        match self.entries.lock() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
-        }
+        self.entries.lock().unwrap_or_else(|_| crate::util::poisoned())
     }
 
     pub fn register(&self, n: &Arc<dyn Notify>) {
@@ -217,10 +212,7 @@ pub struct PollWaiter {
 
 impl Notify for PollWaiter {
     fn notify(&self) {
-        let mut g = match self.woken.lock() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
-        };
+        let mut g = self.woken.lock().unwrap_or_else(|_| crate::util::poisoned());
         *g = true;
         self.cond.notify_all();
     }
@@ -234,15 +226,9 @@ impl PollWaiter {
     /// Sleep until notified (since the last wait) or `timeout` passes;
     /// returns whether it was notified.
     pub fn wait(&self, timeout: std::time::Duration) -> bool {
-        let mut g = match self.woken.lock() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
-        };
+        let mut g = self.woken.lock().unwrap_or_else(|_| crate::util::poisoned());
         if !*g {
-            g = match self.cond.wait_timeout(g, timeout) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
-            };
+            g = self.cond.wait_timeout(g, timeout).map(|(g, _)| g).unwrap_or_else(|_| crate::util::poisoned());
         }
         std::mem::replace(&mut *g, false)
     }

@@ -86,10 +86,7 @@ impl<T> PortTable<T> {
     }
 
     fn lock(&self) -> MutexGuard<'_, Map<T>> {
-        match self.map.lock() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
-        }
+        self.map.lock().unwrap_or_else(|_| vfs::poisoned())
     }
 
     /// Bind socket `id` to `local`:`port` (0: an ephemeral port). Returns

@@ -10,10 +10,7 @@ use std::time::{Duration, Instant};
 use vfs::IoCtx;
 
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(e) => e.into_inner(),
-    }
+    m.lock().unwrap_or_else(|_| vfs::poisoned())
 }
 
 /// State that blocking operations wait on: it counts its sleepers.
@@ -86,10 +83,7 @@ pub fn block<S: Sleepers, R>(
                 None => Duration::from_millis(200),
             };
             *g.sleepers() += 1;
-            g = match cv.wait_timeout(g, slice) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
-            };
+            g = cv.wait_timeout(g, slice).map(|(g, _)| g).unwrap_or_else(|_| vfs::poisoned());
             *g.sleepers() -= 1;
         }
     })

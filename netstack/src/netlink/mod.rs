@@ -83,10 +83,7 @@ struct Ports {
 
 impl NetlinkState {
     fn ports(&self) -> MutexGuard<'_, Ports> {
-        match self.ports.lock() {
-            Ok(g) => g,
-            Err(e) => e.into_inner(),
-        }
+        self.ports.lock().unwrap_or_else(|_| vfs::poisoned())
     }
 
     fn insert(&self, pid: u32) -> Result<(), Errno> {

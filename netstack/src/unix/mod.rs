@@ -185,10 +185,7 @@ pub struct UnixSocket {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(e) => e.into_inner(),
-    }
+    m.lock().unwrap_or_else(|_| vfs::poisoned())
 }
 
 /// The socket type socket(2) and socketpair(2) make, after Linux's checks.

@@ -197,6 +197,11 @@ fn signal_other(task: &Task, tg: &std::sync::Arc<sentry::ThreadGroup>, sig: i32)
 }
 
 pub fn kill(task: &mut Task, pid: i32, sig: i32) -> SysResult {
+    if pid == i32::MIN {
+        // -INT_MIN is no process group (Linux: ESRCH, before the signal
+        // is looked at).
+        return Err(Errno::ESRCH);
+    }
     if sig != 0 && !valid(sig) {
         return Err(Errno::EINVAL);
     }
@@ -263,6 +268,8 @@ pub fn wait4(task: &mut Task, pid: i32, status: UserAddr, options: i32, ru: User
     let which = match pid {
         -1 => WaitFor::Any,
         0 => WaitFor::Pgid(*lock(&task.tg.pgid)),
+        // -INT_MIN is no process group (Linux: ESRCH).
+        i32::MIN => return Err(Errno::ESRCH),
         p if p < -1 => WaitFor::Pgid(-p),
         p => WaitFor::Pid(p),
     };

@@ -706,6 +706,7 @@ pub const GUESTS: &[Guest] = &[
     exits("exit_group", 0x34),
     exits("abort", 134),
     exits("segv_default", 139),
+    g("fuzz_found", "fuzz_found", Link::Static),
 ];
 
 /// The registry entry called `name`.

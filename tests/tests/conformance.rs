@@ -71,6 +71,7 @@ conformance! {
     exit_group,
     abort,
     segv_default,
+    fuzz_found,
 }
 
 /// Every registry entry has a #[test] above (the list is kept by hand so

@@ -216,7 +216,9 @@ pub fn kill(task: &mut Task, pid: i32, sig: i32) -> SysResult {
         task.kernel
             .groups()
             .into_iter()
-            .filter(|g| (pid == -1 && g.tgid != 1) || (pid != -1 && *lock(&g.pgid) == pgid))
+            // -1: every process but init and the caller (Linux's
+            // kill_something_info).
+            .filter(|g| (pid == -1 && g.tgid != 1 && g.tgid != me) || (pid != -1 && *lock(&g.pgid) == pgid))
             .collect()
     };
     let targets: Vec<_> = targets.into_iter().filter(|g| !*lock(&g.zombie)).collect();

@@ -51,6 +51,8 @@ pub struct Kernel {
     pub clock: Option<Arc<crate::vdso::Clock>>,
     /// The sandbox's sockets and interfaces.
     pub net: Arc<netstack::Netstack>,
+    /// The executables processes are running (writes to them: ETXTBSY).
+    pub running_exes: Arc<crate::textbusy::RunningExes>,
 }
 
 struct PidTable {
@@ -84,6 +86,7 @@ impl Kernel {
             futexes: crate::futex::FutexTable::default(),
             file_cache: crate::filecache::FileCache::default(),
             shared_files: crate::sharedfile::SharedFiles::default(),
+            running_exes: Default::default(),
             clock,
             net: netstack::Netstack::new(),
         })
@@ -216,6 +219,8 @@ pub struct ThreadGroup {
     /// The command name (comm), at most 15 bytes.
     pub comm: Mutex<Vec<u8>>,
     pub exe: Mutex<Option<DentryRef>>,
+    /// Keeps `exe` from being written while this process runs it.
+    pub exe_hold: Mutex<Option<crate::textbusy::ExeHold>>,
     pub rlimits: Mutex<[Rlimit; 16]>,
     pub signals: Mutex<SignalActions>,
     pub ppid: Mutex<i32>,
@@ -414,6 +419,7 @@ impl ThreadGroup {
             creds: Mutex::new(creds),
             comm: Mutex::new(Vec::new()),
             exe: Mutex::new(None),
+            exe_hold: Mutex::new(None),
             rlimits: Mutex::new(default_rlimits()),
             signals: Mutex::new(SignalActions::default()),
             ppid: Mutex::new(0),

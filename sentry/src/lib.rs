@@ -19,6 +19,7 @@ pub mod signalfd;
 pub mod strace;
 pub mod table;
 pub mod task;
+pub mod textbusy;
 pub mod vdso;
 
 pub use kernel::{BootError, ExitStatus, FsContext, Kernel, ThreadGroup};

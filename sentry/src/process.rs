@@ -60,6 +60,7 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     let tid = child.tgid;
     *lock(&child.comm) = lock(&task.tg.comm).clone();
     *lock(&child.exe) = lock(&task.tg.exe).clone();
+    *lock(&child.exe_hold) = lock(&task.tg.exe_hold).clone();
     *lock(&child.rlimits) = *lock(&task.tg.rlimits);
     *lock(&child.signals) = lock(&task.tg.signals).clone();
     *lock(&child.pgid) = *lock(&task.tg.pgid);
@@ -265,6 +266,9 @@ pub fn release_process(tg: &Arc<ThreadGroup>) {
     drop(fds);
     let mm = lock(&tg.mm).take();
     drop(mm);
+    // Its executable may be written again (Linux: when the mm goes).
+    let hold = lock(&tg.exe_hold).take();
+    drop(hold);
     // Orphans go to init.
     let orphans = std::mem::take(&mut *lock(&tg.children));
     if tg.tgid == 1 {

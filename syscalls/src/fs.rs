@@ -102,6 +102,9 @@ pub fn open_path(task: &Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
     if want_write && is_file_or_dir {
         d.mount.check_writable()?;
     }
+    if want_write && st.st_mode & S_IFMT == S_IFREG {
+        text_not_busy(task, &st)?;
+    }
     let ops = d.inode.open(status)?;
     if flags & O_TRUNC != 0 && want_write && st.st_mode & S_IFMT == S_IFREG && st.st_size != 0 {
         d.inode.setattr(&SetAttr { size: Some(0), ..Default::default() })?;
@@ -977,9 +980,20 @@ pub fn truncate(task: &mut Task, path: PathAddr, len: i64) -> SysResult {
     }
     task.creds().may_access(&st, W_OK)?;
     d.mount.check_writable()?;
+    text_not_busy(task, &st)?;
     d.inode.setattr(&SetAttr { size: Some(len as u64), ..Default::default() })?;
     task.kernel.shared_files.truncated(&d.inode, len as u64);
     Ok(0)
+}
+
+/// ETXTBSY when a process runs the file (Linux's get_write_access
+/// against deny_write_access): its executable cannot be opened for
+/// writing or truncated by path.
+fn text_not_busy(task: &Task, st: &abi::Stat) -> Result<(), Errno> {
+    if task.kernel.running_exes.is_running((st.st_dev, st.st_ino)) {
+        return Err(Errno::ETXTBSY);
+    }
+    Ok(())
 }
 
 pub fn ftruncate(task: &mut Task, fd: Fd, len: i64) -> SysResult {

@@ -28,6 +28,10 @@ int main(void)
     CPU_ZERO(&set);
     CPU_SET(0, &set);
     E("sched_setaffinity_int_min", sched_setaffinity(INT_MIN, sizeof set, &set), ESRCH);
+    /* The running executable cannot be written (found by the escape
+     * suite: the Sentry let a guest truncate its own program). */
+    E("exe_open_wronly", open("/proc/self/exe", O_WRONLY), ETXTBSY);
+    E("exe_open_rdwr_trunc", open("/proc/self/exe", O_RDWR | O_TRUNC), ETXTBSY);
     /* Numbers outside the table. */
     E("syscall_1000", syscall(1000), ENOSYS);
     E("syscall_minus_1", syscall(-1L), ENOSYS);

@@ -2,7 +2,7 @@
  * (`runsc-lite do sysfuzz ...`). Never run it natively as root: it makes
  * random system calls on whatever it can reach.
  *
- *   sysfuzz [-s SEED] [-n ITERATIONS] [-f FIRST] [-v] [-k]
+ *   sysfuzz [-s SEED] [-n ITERATIONS] [-f FIRST] [-v] [-k] [-t THREADS]
  *
  *   -s SEED   the run's seed (default 1); printed first, so a failing run
  *             can be replayed with the same -s and -n
@@ -12,6 +12,8 @@
  *             before a crash names the culprit
  *   -k        also make the calls that hit known open defects (huge
  *             timeouts, nested epoll sets); left out by default
+ *   -t N      N more threads (at most 4) making calls of their own beside
+ *             the main stream, racing on the same descriptors and memory
  *
  * Call i's number and arguments depend on (SEED, i) only.
  *
@@ -35,6 +37,7 @@
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -79,6 +82,7 @@
 
 #define WORKER_CALLS 256
 #define LOGFD 1000
+#define NULLFD 1001 /* the parent's /dev/null, for the worker's stdio */
 #define TICK_US 20000            /* the interval timer that ends blocking calls */
 #define STUCK_NS 1500000000L     /* no progress for this long: kill the worker */
 
@@ -101,7 +105,10 @@ static uint64_t high_addr = 0x7ffff0000000UL;
 /* ------------------------------------------------------------------ */
 /* Randomness: call i's generator is seeded from (seed, i). */
 
-static uint64_t rng;
+/* Per thread: the worker may run helper threads (-t). */
+static __thread uint64_t rng;
+/* This thread's argument slots. */
+static __thread char *slots;
 
 static uint64_t splitmix(uint64_t *s)
 {
@@ -243,7 +250,7 @@ static int sanitize(long *nr, uint64_t *a)
     }
     if (!known_defects && n == SYS_setsockopt && (long)(int)a[1] == SOL_SOCKET &&
         ((int)a[2] == SO_RCVTIMEO || (int)a[2] == SO_SNDTIMEO || (int)a[2] == 66 || (int)a[2] == 67)) {
-        uint64_t *t = (uint64_t *)(POOL + 3 * SLOT_LEN);
+        uint64_t *t = (uint64_t *)(slots + 3 * SLOT_LEN);
         gen_timeout(t);
         a[3] = (uint64_t)(uintptr_t)t;
     }
@@ -293,7 +300,7 @@ static int sanitize(long *nr, uint64_t *a)
 static void repair(long nr, uint64_t *a)
 {
     if (nr == SYS_alarm || nr == SYS_setitimer || nr == SYS_rt_sigprocmask || nr == SYS_rt_sigaction ||
-        nr == SYS_rt_sigreturn || nr == SYS_sigaltstack || (nr == SYS_prctl && a[0] == 22 /* PR_SET_SECCOMP */))
+        nr == SYS_sigaltstack || (nr == SYS_prctl && a[0] == 22 /* PR_SET_SECCOMP */))
         arm_timer();
 }
 
@@ -302,10 +309,12 @@ static void repair(long nr, uint64_t *a)
 
 static int must(const char *what, long r)
 {
-    if (r < 0) {
+    /* A worker before may have removed what is opened here: only -v
+     * says so. */
+    if (r < 0 && verbose) {
         char b[160];
         snprintf(b, sizeof b, "sysfuzz: worker setup: %s failed (%ld)\n", what, r);
-        say(2, b);
+        say(LOGFD, b);
     }
     return (int)r;
 }
@@ -314,13 +323,13 @@ static void worker_setup(void)
 {
     nfds = 0;
     setpgid(0, 0);
-    /* stdio: stdin stays (the host's), 1 and 2 go to /dev/null. */
-    int null = open("/dev/null", O_RDWR);
+    /* stdio: stdin stays (the host's), 1 and 2 go to the /dev/null the
+     * parent opened at the start (the worker may have removed the node). */
     if (verbose)
         dup2(2, LOGFD);
-    dup2(null, 1);
-    dup2(null, 2);
-    close(null);
+    dup2(NULLFD, 1);
+    dup2(NULLFD, 2);
+    close(NULLFD);
     add_fd(0);
     add_fd(1);
     int p[2];
@@ -399,44 +408,137 @@ static void worker_setup(void)
     arm_timer();
 }
 
-static void worker(long first, long end)
+/* Where rt_sigreturn's random frames return to: it ends the worker at
+ * once (exit_group), using neither stack nor memory. */
+__asm__(".text\n"
+        "sysfuzz_landing:\n"
+        "    mov $231, %eax\n"
+        "    xor %edi, %edi\n"
+        "    syscall\n"
+        "    hlt\n");
+extern char sysfuzz_landing[];
+
+/* rt_sigreturn with a frame of random registers, flags, segments, signal
+ * mask and FPU state pointer, except that rip leads to sysfuzz_landing:
+ * the Sentry's checks of the frame are fuzzed, and no worker runs on
+ * through our code with garbage registers (a wild worker can reach the
+ * parent's own kill calls). Offsets are the kernel's rt_sigframe:
+ * pretcode, then the ucontext at rsp. */
+static void fuzz_sigreturn(char *slot)
 {
-    worker_setup();
-    for (long i = first; i < end; i++) {
-        sh->next = i;
-        uint64_t s = seed * 0x9e3779b97f4a7c15ULL ^ (uint64_t)i * 0xd1b54a32d192ed03ULL;
-        rng = s;
-        len_hint = 0;
-        long nr = gen_nr();
-        const char *k = (nr >= 0 && nr < 460 && kinds[nr]) ? kinds[nr] : "gggggg";
-        uint64_t a[6];
-        for (int j = 0; j < 6; j++)
-            a[j] = (k[0] && j < (int)strlen(k)) ? gen_arg(k[j], (char *)(POOL + j * SLOT_LEN)) : gen_arg('g', (char *)(POOL + j * SLOT_LEN));
-        if (!sanitize(&nr, a))
-            continue;
-        /* Refresh some random bytes. */
-        fill_random((void *)(RAND_AREA + (below(RAND_LEN - 256))), 256);
+    fill_random(slot, 2048);
+    char *uc = slot + 64;
+    uint64_t *u = (uint64_t *)uc;
+    if (chance(50))
+        u[0] = 0; /* uc_flags */
+    u[160 / 8] = ((uint64_t)(uintptr_t)(slot + 3072)) & ~15UL; /* rsp */
+    u[168 / 8] = (uint64_t)(uintptr_t)sysfuzz_landing;       /* rip */
+    if (chance(70))
+        u[176 / 8] = 0x246 | (chance(20) ? (rnd() & 0x40dd5) : 0); /* eflags */
+    if (chance(70)) {
+        uint16_t *seg = (uint16_t *)(uc + 184);
+        seg[0] = 0x33, seg[1] = 0, seg[2] = 0, seg[3] = 0x2b; /* cs, gs, fs, ss */
+    }
+    switch (below(4)) {
+    case 0: u[224 / 8] = 0; break;                                                  /* no FPU state */
+    case 1: u[224 / 8] = ((uint64_t)(uintptr_t)(slot + 1024)) & ~63UL; break;      /* random FXSAVE */
+    case 2: u[224 / 8] = gen_ptr(); break;
+    default: break;
+    }
+    u[296 / 8] &= ~(1UL << (SIGALRM - 1)); /* uc_sigmask */
+    __asm__ volatile("mov %0, %%rsp\n\t"
+                     "mov $15, %%eax\n\t"
+                     "syscall\n\t"
+                     "hlt"
+                     :
+                     : "r"(uc)
+                     : "memory");
+}
+
+/* Makes call `i` of the stream `stream`, its arguments built in this
+ * thread's slots; `is_main` says whether it is the main stream (whose
+ * progress the parent watches) or a helper's. */
+static void make_call(uint64_t stream, long i, int is_main)
+{
+    rng = stream * 0x9e3779b97f4a7c15ULL ^ (uint64_t)i * 0xd1b54a32d192ed03ULL;
+    len_hint = 0;
+    long nr = gen_nr();
+    const char *k = (nr >= 0 && nr < 460 && kinds[nr]) ? kinds[nr] : "gggggg";
+    uint64_t a[6];
+    for (int j = 0; j < 6; j++)
+        a[j] = gen_arg(j < (int)strlen(k) ? k[j] : 'g', slots + j * SLOT_LEN);
+    if (!sanitize(&nr, a))
+        return;
+    if (nr == SYS_rt_sigreturn) {
+        if (is_main)
+            sh->nr = nr;
+        fuzz_sigreturn(slots); /* never returns */
+    }
+    /* Refresh some random bytes. */
+    fill_random((void *)(RAND_AREA + (below(RAND_LEN - 256))), 256);
+    if (is_main) {
         sh->nr = nr;
         for (int j = 0; j < 6; j++)
             sh->args[j] = (long)a[j];
-        if (verbose) {
-            char b[256];
-            snprintf(b, sizeof b, "call %ld: syscall(%ld, %#lx, %#lx, %#lx, %#lx, %#lx, %#lx)\n", i, nr, a[0], a[1],
-                     a[2], a[3], a[4], a[5]);
-            say(LOGFD, b);
-        }
-        long r = is_clone(nr) ? raw_clone6(nr, a[0], a[1], a[2], a[3], a[4], a[5])
-                              : raw6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    }
+    if (verbose) {
+        char b[256];
+        snprintf(b, sizeof b, "%s %ld: syscall(%ld, %#lx, %#lx, %#lx, %#lx, %#lx, %#lx)\n", is_main ? "call" : "helper",
+                 i, nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+        say(LOGFD, b);
+    }
+    long r = is_clone(nr) ? raw_clone6(nr, a[0], a[1], a[2], a[3], a[4], a[5])
+                          : raw6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    if (is_main)
         sh->made++;
-        if (r >= 0 && r < 4096 && is_fd_maker(nr))
-            recent_fd[i & 7] = r;
-        if (r > 0 && is_clone(nr))
-            recent_pid[i & 7] = r;
-        repair(nr, a);
-        /* Reap our own children now and then. */
-        if ((i & 15) == 0)
+    if (r >= 0 && r < 4096 && is_fd_maker(nr))
+        recent_fd[i & 7] = r;
+    if (r > 0 && is_clone(nr))
+        recent_pid[i & 7] = r;
+    repair(nr, a);
+}
+
+/* -t N: threads making calls of their own streams beside the main one,
+ * so that calls race on the same descriptors and memory. Their calls
+ * are not replayable one by one; the seed still fixes what each stream
+ * makes. */
+#define MAX_HELPERS 4
+#define HELPER_SLOTS (BASE + 0x20000UL)
+static int helpers;
+static volatile long helper_tid[MAX_HELPERS];
+
+static void *helper(void *arg)
+{
+    long t = (long)arg;
+    slots = (char *)(HELPER_SLOTS + (uint64_t)t * 8 * SLOT_LEN);
+    helper_tid[t] = raw6(SYS_gettid, 0, 0, 0, 0, 0, 0);
+    uint64_t stream = seed ^ ((uint64_t)(t + 1) << 56) ^ ((uint64_t)sh->next << 20);
+    for (long j = 0;; j++)
+        make_call(stream, j, 0);
+    return 0;
+}
+
+static void worker(long first, long end)
+{
+    worker_setup();
+    slots = (char *)POOL;
+    pthread_t th;
+    for (long t = 0; t < helpers; t++)
+        pthread_create(&th, 0, helper, (void *)t);
+    long self = raw6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+    for (long i = first; i < end; i++) {
+        sh->next = i;
+        make_call(seed, i, 1);
+        if ((i & 15) == 0) {
+            /* Reap our own children now and then. */
             while (raw6(SYS_wait4, -1, 0, WNOHANG | __WALL, 0, 0, 0) > 0) {
             }
+            /* The timer's signal goes to one thread: cut the helpers'
+             * blocking calls short too. */
+            for (int t = 0; t < helpers; t++)
+                if (helper_tid[t] > 0)
+                    raw6(SYS_tgkill, self, helper_tid[t], SIGALRM, 0, 0, 0);
+        }
     }
     sh->next = end;
     sh->finished = 1;
@@ -462,13 +564,51 @@ static void write_file(const char *path, const void *b, size_t n, int mode)
     }
 }
 
-/* The tree under /tmp/sysfuzz (in the sandbox's overlay). */
+/* Broken copies of our own executable for execve (made once). */
+static char elf_images[3][1 << 16];
+static long elf_len;
+
+static void make_images(void)
+{
+    int fd = open("/proc/self/exe", O_RDONLY);
+    elf_len = fd >= 0 ? read(fd, elf_images[0], sizeof elf_images[0]) : 0;
+    if (fd >= 0)
+        close(fd);
+    uint64_t r = seed;
+    for (int k = 0; k < 3 && elf_len > 512; k++) {
+        memcpy(elf_images[k], elf_images[0], (size_t)elf_len);
+        /* Header and program headers: a few bytes changed. */
+        for (int j = 0; j < 4 + 4 * k; j++)
+            elf_images[k][splitmix(&r) % 512] = (char)splitmix(&r);
+    }
+}
+
+/* `path` as a directory, whatever the last worker left there. */
+static void ensure_dir(const char *path, int mode)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+        unlink(path);
+    mkdir(path, mode);
+    chmod(path, mode);
+}
+
+/* The tree under /tmp/sysfuzz (in the sandbox's overlay), made again
+ * before each worker: the last one may have removed or replaced any of
+ * it. */
 static void make_tree(void)
 {
-    mkdir("/tmp", 01777);
-    mkdir("/tmp/sysfuzz", 0755);
-    mkdir("/tmp/sysfuzz/d", 0755);
-    mkdir("/tmp/sysfuzz/d/e", 0755);
+    ensure_dir("/tmp", 01777);
+    ensure_dir("/tmp/sysfuzz", 0755);
+    ensure_dir("/tmp/sysfuzz/d", 0755);
+    ensure_dir("/tmp/sysfuzz/d/e", 0755);
+    static const char *const files[] = {"a", "b", "up", "abs", "loop", "fifo", "script", "elf0", "elf1", "elf2"};
+    char p[64];
+    for (unsigned i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(p, sizeof p, "/tmp/sysfuzz/%s", files[i]);
+        if (unlink(p) != 0)
+            rmdir(p);
+    }
     write_file("/tmp/sysfuzz/a", "file a\n", 7, 0644);
     write_file("/tmp/sysfuzz/b", "file b\n", 7, 0600);
     symlink("../../../..", "/tmp/sysfuzz/up");
@@ -476,26 +616,12 @@ static void make_tree(void)
     symlink("loop", "/tmp/sysfuzz/loop");
     mkfifo("/tmp/sysfuzz/fifo", 0644);
     write_file("/tmp/sysfuzz/script", "#!/tmp/sysfuzz/script\n", 22, 0755);
-    /* Broken copies of our own executable for execve. */
-    int fd = open("/proc/self/exe", O_RDONLY);
-    static char img[1 << 16];
-    long n = fd >= 0 ? read(fd, img, sizeof img) : 0;
-    if (fd >= 0)
-        close(fd);
-    if (n > 512) {
-        uint64_t r = seed;
-        for (int k = 0; k < 3; k++) {
-            char name[32];
-            static char copy[1 << 16];
-            memcpy(copy, img, (size_t)n);
-            /* Header and program headers: a few bytes changed. */
-            for (int j = 0; j < 4 + 4 * k; j++)
-                copy[splitmix(&r) % 512] = (char)splitmix(&r);
-            snprintf(name, sizeof name, "/tmp/sysfuzz/elf%d", k);
-            write_file(name, copy, (size_t)(k == 2 ? 100 : n), 0755);
-        }
+    for (int k = 0; k < 3 && elf_len > 512; k++) {
+        snprintf(p, sizeof p, "/tmp/sysfuzz/elf%d", k);
+        write_file(p, elf_images[k], (size_t)(k == 2 ? 100 : elf_len), 0755);
     }
-    chdir("/tmp/sysfuzz");
+    if (chdir("/tmp/sysfuzz") != 0)
+        chdir("/");
 }
 
 static int setup_memory(void)
@@ -505,6 +631,9 @@ static int setup_memory(void)
         return -1;
     if (mmap((void *)BASE, 0x14000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
         MAP_FAILED)
+        return -1;
+    if (mmap((void *)HELPER_SLOTS, MAX_HELPERS * 8 * SLOT_LEN, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
         return -1;
     uint64_t r = seed;
     for (unsigned long i = 0; i < 0x14000; i += 8)
@@ -593,15 +722,19 @@ int main(int argc, char **argv)
         printf("still serving\n");
         return 0;
     }
-    while ((opt = getopt(argc, argv, "s:n:f:vk")) != -1) {
+    while ((opt = getopt(argc, argv, "s:n:f:vkt:")) != -1) {
         switch (opt) {
         case 's': seed = strtoul(optarg, 0, 0); break;
         case 'n': count = strtol(optarg, 0, 0); break;
         case 'f': first = strtol(optarg, 0, 0); break;
         case 'v': verbose = 1; break;
         case 'k': known_defects = 1; break;
+        case 't':
+            helpers = atoi(optarg);
+            helpers = helpers < 0 ? 0 : helpers > MAX_HELPERS ? MAX_HELPERS : helpers;
+            break;
         default:
-            fprintf(stderr, "usage: sysfuzz [-s SEED] [-n ITERATIONS] [-f FIRST] [-v] [-k]\n");
+            fprintf(stderr, "usage: sysfuzz [-s SEED] [-n ITERATIONS] [-f FIRST] [-v] [-k] [-t THREADS]\n");
             return 2;
         }
     }
@@ -614,7 +747,8 @@ int main(int argc, char **argv)
                 u.release);
         return 2;
     }
-    printf("sysfuzz seed %lu calls %ld first %ld%s\n", seed, count, first, known_defects ? " with known defects" : "");
+    printf("sysfuzz seed %lu calls %ld first %ld%s", seed, count, first, known_defects ? " with known defects" : "");
+    printf(helpers ? " threads %d\n" : "\n", helpers + 1);
     parent_pid = getpid();
     FILE *maps = fopen("/proc/self/maps", "r");
     char line[256];
@@ -628,9 +762,8 @@ int main(int argc, char **argv)
         printf("sysfuzz: cannot map the fixed areas\n");
         return 1;
     }
-    /* A worker gone wild (rt_sigreturn with a garbage frame jumps
-     * anywhere in this program) may signal us: every signal that can be
-     * ignored is. SIGCHLD keeps its default, so waitpid sees children. */
+    /* A worker gone wild (a fuzzed call that lands it anywhere in this
+     * program) may signal us: every signal that can be ignored is. SIGCHLD keeps its default, so waitpid sees children. */
     for (int sig = 1; sig < 65; sig++) {
         /* The raw call: libc refuses the two signals it keeps for itself. */
         struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } ign = {SIG_IGN, 0, 0, 0};
@@ -638,12 +771,18 @@ int main(int argc, char **argv)
             raw6(SYS_rt_sigaction, sig, (long)&ign, 0, 8, 0, 0);
     }
     read_self();
-    make_tree();
+    make_images();
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0 && null != NULLFD) {
+        dup2(null, NULLFD);
+        close(null);
+    }
     sh->made = 0;
     long next = first, end = first + count;
     long workers = 0, died = 0, stuck = 0, spurious = 0;
     while (next < end) {
         long stop = next + WORKER_CALLS < end ? next + WORKER_CALLS : end;
+        make_tree();
         sh->next = next;
         sh->finished = 0;
         pid_t w = fork();

@@ -8,7 +8,7 @@
 
 /* Argument generators. `slot` is this argument's 4 KiB of the pool. */
 
-static uint64_t len_hint; /* the size of the last structure made */
+static __thread uint64_t len_hint; /* the size of the last structure made */
 
 static uint64_t gen_len(void)
 {
@@ -409,8 +409,10 @@ static uint64_t gen_arg(char k, char *slot)
     case 'm': return gen_mode();
     case 'c': return gen_signal();
     case 't':
+        /* A bad pointer now and then, but one holding no random bytes
+         * (a huge timeout is a known defect) unless -k. */
         if (chance(10))
-            return chance(50) ? 0 : gen_ptr();
+            return chance(50) ? 0 : known_defects ? gen_ptr() : (chance(50) ? HOLE : GUARD1);
         gen_timeout((uint64_t *)slot);
         return (uint64_t)(uintptr_t)slot;
     case 'k':

@@ -16,6 +16,8 @@
 //!   ptrace); the long run takes consecutive seeds from it.
 //! - `RUNSC_LITE_FUZZ_KNOWN=1`: also make the calls that hit known open
 //!   defects (huge timeouts, nested epoll sets; `sysfuzz -k`).
+//! - `RUNSC_LITE_FUZZ_THREADS=N`: N helper threads racing the main stream
+//!   (`sysfuzz -t N`; the long run uses 2 for every other seed).
 //!
 //! The long run is `cargo test -p tests --test fuzz -- --ignored` (16
 //! seeds of 50,000 calls per platform unless the knobs say otherwise).
@@ -50,7 +52,7 @@ fn run_limit(calls: u64) -> Duration {
 
 /// `reaper 20 runsc-lite --platform=P --root=R do sysfuzz -s SEED -n N`,
 /// in a fresh working directory.
-fn fuzz_once(platform: &str, seed: u64, calls: u64) -> (RunOutput, String) {
+fn fuzz_once(platform: &str, seed: u64, calls: u64, threads: u64) -> (RunOutput, String) {
     let sysfuzz = build_fuzz_program("sysfuzz", Link::Static);
     let reaper = build_fuzz_program("reaper", Link::Static);
     let state = TempDir::new("fuzz-state");
@@ -58,6 +60,10 @@ fn fuzz_once(platform: &str, seed: u64, calls: u64) -> (RunOutput, String) {
     let mut args: Vec<String> = vec!["-s".into(), seed.to_string(), "-n".into(), calls.to_string()];
     if known_defects() {
         args.push("-k".into());
+    }
+    if threads > 0 {
+        args.push("-t".into());
+        args.push(threads.to_string());
     }
     let replay = format!(
         "{} --platform={platform} --root={} do {} {} -v",
@@ -136,7 +142,7 @@ fn syscall_fuzz() {
     let mut failures = Vec::new();
     for (i, p) in PLATFORMS.iter().enumerate() {
         let seed = env_u64("RUNSC_LITE_FUZZ_SEED").unwrap_or(1 + i as u64);
-        let (out, replay) = fuzz_once(p, seed, calls);
+        let (out, replay) = fuzz_once(p, seed, calls, env_u64("RUNSC_LITE_FUZZ_THREADS").unwrap_or(0));
         if let Err(e) = check(&out, p, seed, &replay) {
             failures.push(e);
         }
@@ -156,8 +162,9 @@ fn syscall_fuzz_long() {
     let seeds = env_u64("RUNSC_LITE_FUZZ_SEEDS").unwrap_or(16);
     let mut failures = Vec::new();
     for seed in first..first + seeds {
+        let threads = env_u64("RUNSC_LITE_FUZZ_THREADS").unwrap_or(if seed % 2 == 1 { 2 } else { 0 });
         for p in PLATFORMS {
-            let (out, replay) = fuzz_once(p, seed, calls);
+            let (out, replay) = fuzz_once(p, seed, calls, threads);
             if let Err(e) = check(&out, p, seed, &replay) {
                 eprintln!("{e}");
                 failures.push(e);

@@ -23,6 +23,12 @@ use tests::{
     TempDir, PLATFORMS,
 };
 
+/// How long one escape run may take: generous (the race makes thousands
+/// of opens), only a hang guard.
+fn limit() -> Duration {
+    timeout() * 4
+}
+
 /// A bundle with the escapes guest in /bin, a rw and a ro bind mount, a
 /// tmpfs at /tmp and /proc; markers (holding `MARKER`) next to the rootfs
 /// and next to the bind sources.
@@ -100,7 +106,7 @@ impl Setup {
             .arg(self.bundle.path())
             .stdin(Stdio::null())
             .current_dir(std::env::temp_dir());
-        run_with_timeout(&mut cmd, timeout())
+        run_with_timeout(&mut cmd, limit())
     }
 
     /// Everything on the host outside the rw bind source: each entry's
@@ -420,7 +426,7 @@ fn escape_tiocsti() {
             .args(["do", escapes.to_str().expect("utf-8"), "tiocsti"])
             .stdin(stdin)
             .current_dir(std::env::temp_dir());
-        let out = run_with_timeout(&mut c, timeout());
+        let out = run_with_timeout(&mut c, limit());
         assert!(!out.timed_out && !out.stderr.contains("panicked"), "{}", out.describe());
         assert_line(&out, "tiocsti: refused");
         for l in ["tiocsetd", "tioccons", "tioclinux", "tiocsctty"] {

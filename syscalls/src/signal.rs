@@ -127,6 +127,13 @@ pub fn rt_sigtimedwait(task: &mut Task, set: UserAddr, info: UserAddr, timeout: 
         if task.deliverable() & !want != 0 {
             break Err(Errno::EINTR);
         }
+        // SIGKILL and exit_group queue no signal: they set these and kick
+        // the thread, and the kick must not be cleared below.
+        if task.tg.killed.load(std::sync::atomic::Ordering::Acquire)
+            || task.shared.must_exit.load(std::sync::atomic::Ordering::Acquire)
+        {
+            break Err(Errno::EINTR);
+        }
         let until = deadline.unwrap_or_else(|| std::time::Instant::now() + std::time::Duration::from_secs(3600));
         if std::time::Instant::now() >= until {
             break Err(Errno::EAGAIN);

@@ -5,7 +5,62 @@
 #include <signal.h>
 #include <limits.h>
 #include <sched.h>
+#include <pthread.h>
 #include <sys/wait.h>
+
+/* A thread in sigtimedwait with no timeout, and SIGKILL or exit_group
+ * from elsewhere: the process must end (the Sentry's sigtimedwait
+ * cleared the kick and slept on, for ever, found by the fuzzer). */
+static int ready[2];
+
+static void wait_forever(void)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &s, 0);
+    if (write(ready[1], "r", 1) != 1)
+        _exit(9);
+    sigtimedwait(&s, 0, 0);
+}
+
+static void *waiter_thread(void *arg)
+{
+    (void)arg;
+    wait_forever();
+    return 0;
+}
+
+static void sigtimedwait_and_kill(void)
+{
+    if (pipe(ready) != 0)
+        return;
+    pid_t c = fork();
+    if (c == 0) {
+        wait_forever();
+        _exit(0);
+    }
+    char b;
+    if (read(ready[0], &b, 1) == 1)
+        kill(c, SIGKILL);
+    int st = 0;
+    waitpid(c, &st, 0);
+    B("sigtimedwait_sigkilled", WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    /* Another thread's exit_group. */
+    c = fork();
+    if (c == 0) {
+        pthread_t t;
+        pthread_create(&t, 0, waiter_thread, 0);
+        if (read(ready[0], &b, 1) == 1)
+            syscall(SYS_exit_group, 5);
+        _exit(1);
+    }
+    st = 0;
+    waitpid(c, &st, 0);
+    B("sigtimedwait_thread_exit_group", WIFEXITED(st) && WEXITSTATUS(st) == 5);
+    close(ready[0]);
+    close(ready[1]);
+}
 
 int main(void)
 {
@@ -32,6 +87,7 @@ int main(void)
      * suite: the Sentry let a guest truncate its own program). */
     E("exe_open_wronly", open("/proc/self/exe", O_WRONLY), ETXTBSY);
     E("exe_open_rdwr_trunc", open("/proc/self/exe", O_RDWR | O_TRUNC), ETXTBSY);
+    sigtimedwait_and_kill();
     /* Numbers outside the table. */
     E("syscall_1000", syscall(1000), ENOSYS);
     E("syscall_minus_1", syscall(-1L), ENOSYS);

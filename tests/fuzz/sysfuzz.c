@@ -85,6 +85,7 @@
 #define NULLFD 1001 /* the parent's /dev/null, for the worker's stdio */
 #define TICK_US 20000            /* the interval timer that ends blocking calls */
 #define STUCK_NS 1500000000L     /* no progress for this long: kill the worker */
+#define KILL_GRACE_NS 60000000000L /* a SIGKILLed worker must be gone by then */
 
 struct shared {
     volatile long next;    /* the call the worker is about to make */
@@ -793,7 +794,7 @@ int main(int argc, char **argv)
         if (w == 0)
             worker(next, stop);
         workers++;
-        long seen = sh->next, since = now_ns();
+        long seen = sh->next, since = now_ns(), killed_at = 0;
         int st = 0;
         for (;;) {
             pid_t r = waitpid(-1, &st, WNOHANG | __WALL);
@@ -805,13 +806,20 @@ int main(int argc, char **argv)
             }
             if (r < 0 && errno == ECHILD)
                 break;
+            if (killed_at && now_ns() - killed_at > KILL_GRACE_NS) {
+                /* The Sentry failed to end a SIGKILLed process: that is
+                 * a defect to report, not something to wait out. */
+                printf("sysfuzz: worker survived SIGKILL for %ld s (call %ld: syscall %ld)\n",
+                       KILL_GRACE_NS / 1000000000L, sh->next, sh->nr);
+                return 3;
+            }
             if (sh->next != seen) {
                 seen = sh->next;
                 since = now_ns();
-            } else if (now_ns() - since > STUCK_NS) {
+            } else if (!killed_at && now_ns() - since > STUCK_NS) {
                 kill(w, SIGKILL);
                 stuck++;
-                since = now_ns() + 1000000000L * 30; /* a SIGKILL ends it; wait for that */
+                killed_at = now_ns();
             }
             struct timespec ts = {0, 2000000};
             nanosleep(&ts, 0);

@@ -65,7 +65,11 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     *lock(&child.signals) = lock(&task.tg.signals).clone();
     *lock(&child.pgid) = *lock(&task.tg.pgid);
     *lock(&child.sid) = *lock(&task.tg.sid);
-    *lock(&child.exit_signal) = (f & 0xff) as i32;
+    // With CLONE_PARENT the child is its parent's sibling and signals the
+    // parent as the caller does: Linux takes the caller's own exit
+    // signal, not the one in the flags (else any process could make
+    // init's child with SIGKILL as its exit signal).
+    *lock(&child.exit_signal) = if f & CLONE_PARENT != 0 { *lock(&task.tg.exit_signal) } else { (f & 0xff) as i32 };
     let parent = if f & CLONE_PARENT != 0 {
         kernel.group(*lock(&task.tg.ppid)).unwrap_or(task.tg.clone())
     } else {
@@ -278,6 +282,9 @@ pub fn release_process(tg: &Arc<ThreadGroup>) {
     } else if let Some(init) = kernel.group(1) {
         for c in &orphans {
             *lock(&c.ppid) = 1;
+            // "We don't want people slaying init" (Linux's
+            // reparent_leader): an orphan tells its new parent with SIGCHLD.
+            *lock(&c.exit_signal) = abi::signal::SIGCHLD;
         }
         lock(&init.children).extend(orphans);
     }

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 /* A thread in sigtimedwait with no timeout, and SIGKILL or exit_group
@@ -62,6 +63,42 @@ static void sigtimedwait_and_kill(void)
     close(ready[1]);
 }
 
+/* Exit signals that must not reach the reaper (found by the threaded
+ * fuzzer: its init was killed): a child made with CLONE_PARENT signals
+ * with its creator's exit signal, not the one in the flags; an orphan
+ * signals its new parent with SIGCHLD, whatever it was made with. We are
+ * the reaper: a subreaper natively, init in the sandbox. */
+static void exit_signals_spare_the_reaper(void)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return;
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    pid_t w = fork();
+    if (w == 0) {
+        /* Our sibling, with SIGKILL as the exit signal in the flags. */
+        if (syscall(SYS_clone, CLONE_PARENT | SIGKILL, 0, 0, 0, 0) == 0)
+            _exit(0);
+        /* Our child with SIGKILL, orphaned when we exit below. */
+        if (syscall(SYS_clone, SIGKILL, 0, 0, 0, 0) == 0) {
+            char b;
+            if (read(p[0], &b, 1) != 1)
+                _exit(1);
+            _exit(0);
+        }
+        _exit(0);
+    }
+    waitpid(w, 0, 0);
+    if (write(p[1], "x", 1) != 1)
+        return;
+    int reaped = 0;
+    while (waitpid(-1, 0, __WALL) > 0)
+        reaped++;
+    printf("exit_signals reaped %d, the reaper survived\n", reaped);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     setvbuf(stdout, 0, _IOLBF, 0);
@@ -88,6 +125,7 @@ int main(void)
     E("exe_open_wronly", open("/proc/self/exe", O_WRONLY), ETXTBSY);
     E("exe_open_rdwr_trunc", open("/proc/self/exe", O_RDWR | O_TRUNC), ETXTBSY);
     sigtimedwait_and_kill();
+    exit_signals_spare_the_reaper();
     /* Numbers outside the table. */
     E("syscall_1000", syscall(1000), ENOSYS);
     E("syscall_minus_1", syscall(-1L), ENOSYS);

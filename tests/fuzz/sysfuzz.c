@@ -45,7 +45,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sched.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -255,11 +254,6 @@ static int sanitize(long *nr, uint64_t *a)
         gen_timeout(t);
         a[3] = (uint64_t)(uintptr_t)t;
     }
-    /* A child made with CLONE_PARENT is init's: its exit signal goes to
-     * init, and SIGKILL or SIGSTOP cannot be ignored there (the Sentry
-     * does not protect init as Linux protects a namespace's init). */
-    if (n == SYS_clone && (a[0] & CLONE_PARENT) && ((a[0] & 0xff) == SIGKILL || (a[0] & 0xff) == SIGSTOP))
-        a[0] = (a[0] & ~0xffUL) | SIGCHLD;
     if (is_mm(n)) {
         a[0] = safe_addr(a[0]);
         if (n == SYS_mremap)

@@ -419,6 +419,12 @@ static int killall(int hostpid)
                 pause();
         }
     }
+    /* The host process is not in the sandbox's /proc either. */
+    char pp[64];
+    snprintf(pp, sizeof pp, "/proc/%d/status", hostpid);
+    E("proc_host_pid_status", open(pp, O_RDONLY), ENOENT);
+    snprintf(pp, sizeof pp, "/proc/%d/root/", hostpid);
+    E("proc_host_pid_root", open(pp, O_RDONLY), ENOENT);
     E("kill_host_pid_0", kill(hostpid, 0), ESRCH);
     E("kill_host_pid", kill(hostpid, SIGKILL), ESRCH);
     E("kill_host_pgrp", kill(-hostpid, SIGKILL), ESRCH);

@@ -494,6 +494,8 @@ fn escape_kill_minus_one() {
         let out = s.run(p, &["/bin/escapes", "killall", &pid]);
         assert_contained(&s, &before, &out);
         for l in [
+            "proc_host_pid_status err ENOENT",
+            "proc_host_pid_root err ENOENT",
             "kill_host_pid_0 err ESRCH",
             "kill_host_pid err ESRCH",
             "kill_host_pgrp err ESRCH",

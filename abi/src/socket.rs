@@ -223,6 +223,42 @@ pub const fn cmsg_len(n: usize) -> usize {
     CMSG_HDR_LEN + n
 }
 
+/// One control message of a sendmsg buffer: its level, type and data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CmsgRef<'a> {
+    pub level: i32,
+    pub typ: i32,
+    pub data: &'a [u8],
+}
+
+/// The control messages of a sendmsg(2) control buffer, in order, as
+/// Linux's `__scm_send` walks them (CMSG_FIRSTHDR/CMSG_NXTHDR): one after
+/// another while a whole header remains. A message whose `cmsg_len` is
+/// below a header or runs past the buffer is an EINVAL item, and the walk
+/// ends there; trailing bytes too short for a header are ignored. The
+/// caller handles each message before looking at the next, so an earlier
+/// message's error comes first, as in Linux. Pure: no meaning is given
+/// to levels or types here.
+pub fn cmsgs(buf: &[u8]) -> impl Iterator<Item = Result<CmsgRef<'_>, crate::Errno>> {
+    let mut at = 0usize;
+    let mut failed = false;
+    core::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        let rest = buf.get(at..).filter(|r| r.len() >= CMSG_HDR_LEN)?;
+        let h = Cmsghdr::from_bytes(rest)?;
+        let clen = usize::try_from(h.len).ok().filter(|&l| (CMSG_HDR_LEN..=rest.len()).contains(&l));
+        let Some(clen) = clen else {
+            failed = true;
+            return Some(Err(crate::Errno::EINVAL));
+        };
+        // clen <= rest.len() <= buf.len(), so this cannot overflow.
+        at += cmsg_align(clen);
+        Some(Ok(CmsgRef { level: h.level, typ: h.typ, data: &rest[CMSG_HDR_LEN..clen] }))
+    })
+}
+
 /// `struct ucred` (SO_PEERCRED, SCM_CREDENTIALS).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -256,5 +292,95 @@ mod tests {
         assert_eq!(core::mem::size_of::<Ucred>(), 12);
         assert_eq!(cmsg_space(4), 24);
         assert_eq!(cmsg_len(12), 28);
+    }
+
+    /// Control messages laid out as CMSG_SPACE/CMSG_LEN lay them.
+    fn layout(msgs: &[(i32, i32, Vec<u8>)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for (level, typ, data) in msgs {
+            b.extend_from_slice(Cmsghdr { len: cmsg_len(data.len()) as u64, level: *level, typ: *typ }.as_bytes());
+            b.extend_from_slice(data);
+            b.resize(b.len() + cmsg_align(data.len()) - data.len(), 0);
+        }
+        b
+    }
+
+    #[test]
+    fn cmsg_walk_edges() {
+        // A header that claims less than itself, or more than there is.
+        let mut b = layout(&[(1, 1, vec![1, 2, 3, 4])]);
+        b[0] = 8;
+        assert_eq!(cmsgs(&b).collect::<Vec<_>>(), [Err(crate::Errno::EINVAL)]);
+        b[0] = 200;
+        assert_eq!(cmsgs(&b).collect::<Vec<_>>(), [Err(crate::Errno::EINVAL)]);
+        // A last message without its padding, then fewer bytes than a header.
+        let mut b = layout(&[(1, 2, vec![9; 3])]);
+        b.truncate(CMSG_HDR_LEN + 3);
+        b.extend_from_slice(&[0; 15]);
+        let got: Vec<_> = cmsgs(&b).collect();
+        assert_eq!(got, [Ok(CmsgRef { level: 1, typ: 2, data: &[9, 9, 9][..] })]);
+        assert_eq!(cmsgs(&[]).count(), 0);
+        // A length with the top bit set is no usize offset anywhere.
+        let mut b = layout(&[(1, 1, vec![])]);
+        b[..8].copy_from_slice(&u64::MAX.to_ne_bytes());
+        assert_eq!(cmsgs(&b).collect::<Vec<_>>(), [Err(crate::Errno::EINVAL)]);
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any bytes: no panic, every message's data lies inside the
+            /// buffer, and an error ends the walk.
+            #[test]
+            fn cmsgs_of_any_bytes(buf in proptest::collection::vec(any::<u8>(), 0..600)) {
+                let range = buf.as_ptr_range();
+                let items: Vec<_> = cmsgs(&buf).collect();
+                for (i, it) in items.iter().enumerate() {
+                    match it {
+                        Ok(c) => {
+                            let r = c.data.as_ptr_range();
+                            prop_assert!(r.start >= range.start && r.end <= range.end);
+                        }
+                        Err(e) => {
+                            prop_assert_eq!(*e, crate::Errno::EINVAL);
+                            prop_assert_eq!(i, items.len() - 1);
+                        }
+                    }
+                }
+                prop_assert!(items.len() <= buf.len() / CMSG_HDR_LEN + 1);
+            }
+
+            /// What CMSG_SPACE lays out comes back as it went in.
+            #[test]
+            fn cmsgs_round_trip(
+                msgs in proptest::collection::vec(
+                    (any::<i32>(), any::<i32>(), proptest::collection::vec(any::<u8>(), 0..40)), 0..6),
+            ) {
+                let b = layout(&msgs);
+                let got: Vec<_> = cmsgs(&b).collect::<Result<_, _>>().map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+                prop_assert_eq!(got.len(), msgs.len());
+                for (g, (level, typ, data)) in got.iter().zip(&msgs) {
+                    prop_assert_eq!((g.level, g.typ, g.data), (*level, *typ, &data[..]));
+                }
+            }
+
+            /// A laid-out buffer with bytes changed: no panic, and the
+            /// messages before the first changed header are still found.
+            #[test]
+            fn cmsgs_mutated(
+                msgs in proptest::collection::vec(
+                    (0i32..3, 0i32..3, proptest::collection::vec(any::<u8>(), 0..24)), 1..5),
+                flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            ) {
+                let mut b = layout(&msgs);
+                for (at, v) in &flips {
+                    let i = at.index(b.len());
+                    b[i] = *v;
+                }
+                let _ = cmsgs(&b).count();
+            }
+        }
     }
 }

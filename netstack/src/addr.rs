@@ -192,4 +192,43 @@ mod tests {
         let nl = SockAddr::Netlink { pid: 7, groups: 1 };
         assert_eq!(SockAddr::parse(&nl.to_bytes()), Ok(nl));
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Address bytes as a guest might pass them: a known family or any,
+        /// then any bytes.
+        fn addr_bytes() -> impl Strategy<Value = Vec<u8>> {
+            let family = prop_oneof![
+                Just(AF_UNSPEC as u16),
+                Just(AF_UNIX as u16),
+                Just(AF_INET as u16),
+                Just(AF_INET6 as u16),
+                Just(AF_NETLINK as u16),
+                any::<u16>(),
+            ];
+            (family, proptest::collection::vec(any::<u8>(), 0..140)).prop_map(|(f, rest)| {
+                let mut v = f.to_le_bytes().to_vec();
+                v.extend(rest);
+                v
+            })
+        }
+
+        proptest! {
+            /// No panic on any bytes; what parses writes back to bytes that
+            /// parse to the same address (except a unix path of the full
+            /// 108 bytes, whose written form is 111 bytes, as on Linux).
+            #[test]
+            fn parse_any_bytes(b in prop_oneof![addr_bytes(), proptest::collection::vec(any::<u8>(), 0..4)]) {
+                if let Ok(a) = SockAddr::parse(&b) {
+                    let again = a.to_bytes();
+                    if again.len() <= SOCKADDR_UN_LEN || a.family() != AF_UNIX {
+                        prop_assert_eq!(SockAddr::parse(&again), Ok(a.clone()));
+                    }
+                    prop_assert!(again.len() <= SOCKADDR_UN_LEN + 1);
+                }
+            }
+        }
+    }
 }

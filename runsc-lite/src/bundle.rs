@@ -340,4 +340,175 @@ mod tests {
         assert!(e.contains("trailing"), "{e}");
         assert!(parse("{ \"ociVersion\": \"1.0.2\" }").is_ok());
     }
+
+    mod props {
+        use super::super::load;
+        use super::parse;
+        use proptest::prelude::*;
+        use serde_json::{json, Value};
+        use std::path::PathBuf;
+
+        /// A bundle directory with an empty rootfs, removed on drop.
+        struct Dir(PathBuf);
+
+        impl Dir {
+            fn new() -> Dir {
+                use std::sync::atomic::{AtomicU32, Ordering};
+                static N: AtomicU32 = AtomicU32::new(0);
+                let p = std::env::temp_dir().join(format!(
+                    "runsc-lite-bundle-props-{}-{}",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::Relaxed)
+                ));
+                std::fs::create_dir_all(p.join("rootfs")).expect("mkdir");
+                Dir(p)
+            }
+        }
+
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+
+        fn good() -> Value {
+            json!({
+                "ociVersion": "1.0.2",
+                "process": {
+                    "terminal": false,
+                    "user": { "uid": 0, "gid": 0, "additionalGids": [5], "umask": 18 },
+                    "args": ["/bin/sh", "-c", "true"],
+                    "env": ["PATH=/bin"],
+                    "cwd": "/",
+                    "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 }]
+                },
+                "root": { "path": "rootfs", "readonly": true },
+                "hostname": "h",
+                "mounts": [
+                    { "destination": "/proc", "type": "proc", "source": "proc" },
+                    { "destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["mode=1777", "size=1m"] },
+                    { "destination": "/mnt", "type": "bind", "source": "rootfs", "options": ["rbind", "ro"] }
+                ],
+                "linux": { "namespaces": [{ "type": "pid" }], "resources": { "memory": { "limit": 1048576 } } }
+            })
+        }
+
+        /// JSON values of every kind, with the numbers and strings that
+        /// hurt: huge, negative, fractional, empty, relative, with NULs.
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                Just(json!(u64::MAX)),
+                Just(json!(-1)),
+                Just(json!(1.5e300)),
+                prop::sample::select(vec![
+                    "",
+                    "/",
+                    "relative",
+                    "../../../..",
+                    "/proc",
+                    "/dev",
+                    "/mnt/../../x",
+                    "rootfs",
+                    "bind",
+                    "tmpfs",
+                    "proc",
+                    "mode=99999999999",
+                    "mode=-1",
+                    "size=abc",
+                    "\u{0}",
+                    "/a\u{0}b",
+                    "ro",
+                    "rbind",
+                ])
+                .prop_map(Value::from),
+                "\\PC{0,40}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::vec(("[a-zA-Z]{1,10}", inner), 0..4)
+                        .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+                ]
+            })
+        }
+
+        const FIELDS: &[&str] = &[
+            "/ociVersion",
+            "/process",
+            "/process/args",
+            "/process/args/0",
+            "/process/env",
+            "/process/env/0",
+            "/process/cwd",
+            "/process/user",
+            "/process/user/uid",
+            "/process/user/gid",
+            "/process/user/additionalGids",
+            "/process/user/umask",
+            "/process/terminal",
+            "/process/rlimits",
+            "/process/rlimits/0/hard",
+            "/process/capabilities",
+            "/root",
+            "/root/path",
+            "/root/readonly",
+            "/hostname",
+            "/mounts",
+            "/mounts/0",
+            "/mounts/1/options",
+            "/mounts/1/options/0",
+            "/mounts/2/source",
+            "/mounts/2/destination",
+            "/mounts/2/type",
+            "/mounts/1/destination",
+            "/linux",
+            "/linux/resources",
+            "/linux/resources/memory/limit",
+            "/linux/namespaces",
+            "/annotations",
+            "/hooks",
+        ];
+
+        /// `v` with the field at `pointer` replaced (or added to its parent).
+        fn edit(v: &mut Value, pointer: &str, new: Value) {
+            if let Some(slot) = v.pointer_mut(pointer) {
+                *slot = new;
+                return;
+            }
+            let (parent, key) = pointer.rsplit_once('/').unwrap_or(("", pointer));
+            if let Some(Value::Object(m)) = v.pointer_mut(parent) {
+                m.insert(key.to_string(), new);
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// Any text: an error message or a spec, never a panic.
+            #[test]
+            fn parse_any_text(t in prop_oneof!["\\PC{0,200}", "[{}\\[\\]\",:0-9a-z ]{0,80}"]) {
+                let _ = parse(&t);
+            }
+
+            /// A good config.json with fields replaced by any JSON value,
+            /// then loaded from a bundle directory: a configuration or
+            /// a one-line error, never a panic.
+            #[test]
+            fn load_mutated_config(edits in prop::collection::vec((prop::sample::select(FIELDS), value()), 0..4)) {
+                let mut v = good();
+                for (field, new) in edits {
+                    edit(&mut v, field, new);
+                }
+                let d = Dir::new();
+                std::fs::write(d.0.join("config.json"), v.to_string()).expect("write");
+                if let Err(e) = load(&d.0) {
+                    prop_assert!(!e.contains('\n'), "not one line: {e}");
+                }
+            }
+        }
+    }
 }

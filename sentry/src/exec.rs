@@ -151,6 +151,9 @@ pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Ve
     let name = file.dentry.name();
     *lock(&task.tg.comm) = name.into_iter().take(15).collect();
     *lock(&task.tg.exe) = Some(file.dentry.clone());
+    // The old executable is free to be written once this is replaced.
+    let hold = file.dentry.inode.stat().ok().map(|st| kernel.running_exes.hold((st.st_dev, st.st_ino)));
+    *lock(&task.tg.exe_hold) = hold;
     task.regs = Regs::new_user(entry, sp);
     let space = task.mm().space().clone();
     if let Err(e) = task.ctx.set_fp_state(&space, &FpState::default()) {

@@ -58,6 +58,8 @@ pub struct Kernel {
     pub sigpending: Arc<SigPending>,
     /// The sandbox's one timer thread (ITIMER_REAL of every process).
     pub timers: crate::timers::Timers,
+    /// The executables processes are running (writes to them: ETXTBSY).
+    pub running_exes: Arc<crate::textbusy::RunningExes>,
 }
 
 struct PidTable {
@@ -91,6 +93,7 @@ impl Kernel {
             futexes: crate::futex::FutexTable::default(),
             file_cache: crate::filecache::FileCache::default(),
             shared_files: crate::sharedfile::SharedFiles::default(),
+            running_exes: Default::default(),
             clock,
             net: netstack::Netstack::new(),
             limits: std::sync::OnceLock::new(),
@@ -243,6 +246,8 @@ pub struct ThreadGroup {
     /// The command name (comm), at most 15 bytes.
     pub comm: Mutex<Vec<u8>>,
     pub exe: Mutex<Option<DentryRef>>,
+    /// Keeps `exe` from being written while this process runs it.
+    pub exe_hold: Mutex<Option<crate::textbusy::ExeHold>>,
     pub rlimits: Mutex<[Rlimit; 16]>,
     pub signals: Mutex<SignalActions>,
     pub ppid: Mutex<i32>,
@@ -519,6 +524,7 @@ impl ThreadGroup {
             creds: Mutex::new(creds),
             comm: Mutex::new(Vec::new()),
             exe: Mutex::new(None),
+            exe_hold: Mutex::new(None),
             rlimits: Mutex::new(default_rlimits()),
             signals: Mutex::new(SignalActions::default()),
             ppid: Mutex::new(0),

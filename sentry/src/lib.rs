@@ -22,6 +22,7 @@ pub mod signalfd;
 pub mod strace;
 pub mod table;
 pub mod task;
+pub mod textbusy;
 pub mod timers;
 pub mod vdso;
 

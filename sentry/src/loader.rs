@@ -109,8 +109,10 @@ pub fn load(
     cache: Option<&Arc<crate::memfile::MemRange>>,
 ) -> Result<ElfInfo, Errno> {
     let loads: Vec<&ProgramHeader> = elf.phdrs.iter().filter(|p| p.p_type == PT_LOAD).collect();
-    let first = loads.first().ok_or(Errno::ENOEXEC)?;
-    let lo = page_down(first.p_vaddr);
+    // The image spans the lowest to the highest segment. The ELF spec
+    // wants segments sorted by address, but a hostile file need not
+    // sort them: no segment may lie below `lo`.
+    let lo = loads.iter().map(|p| page_down(p.p_vaddr)).min().ok_or(Errno::ENOEXEC)?;
     let mut hi = 0u64;
     for p in &loads {
         if p.p_filesz > p.p_memsz {
@@ -139,6 +141,9 @@ pub fn load(
     };
     // Reserve the whole span first so the segments land together.
     let start = mm.map_range(base, span, Prot::NONE, false, fixed, mem.clone(), 0, VmaName::Anon)?;
+    // What the file's addresses are moved by; it wraps when the image
+    // goes below its link address, so only wrapping arithmetic uses it.
+    // Segments are placed at `start + (seg_lo - lo)`, which cannot wrap.
     let bias = start.wrapping_sub(lo);
 
     for p in &loads {
@@ -149,14 +154,15 @@ pub fn load(
         let head = p.p_vaddr - seg_lo;
         let foff = p.p_offset.checked_sub(head).ok_or(Errno::ENOEXEC)?;
         let seg_len = seg_hi - seg_lo;
+        let seg_at = start + (seg_lo - lo);
         if let Some(c) = cache {
             let fits = foff.is_multiple_of(PAGE_SIZE) && foff.checked_add(seg_len).is_some_and(|e| e <= c.len);
             if !p.is_write() && p.p_memsz == p.p_filesz && fits && seg_len > 0 {
-                mm.map_cached(bias + seg_lo, seg_len, seg_prot(p), true, c.clone(), foff, name)?;
+                mm.map_cached(seg_at, seg_len, seg_prot(p), true, c.clone(), foff, name)?;
                 continue;
             }
             if seg_len > 0 {
-                mm.map_range(bias + seg_lo, seg_len, seg_prot(p), false, true, mem.clone(), seg_lo - lo, name)?;
+                mm.map_range(seg_at, seg_len, seg_prot(p), false, true, mem.clone(), seg_lo - lo, name)?;
             }
             let n = head + p.p_filesz;
             if foff.checked_add(n).is_none_or(|e| e > c.len) {
@@ -166,7 +172,7 @@ pub fn load(
             continue;
         }
         if seg_len > 0 {
-            mm.map_range(bias + seg_lo, seg_len, seg_prot(p), false, true, mem.clone(), seg_lo - lo, name)?;
+            mm.map_range(seg_at, seg_len, seg_prot(p), false, true, mem.clone(), seg_lo - lo, name)?;
         }
         let mut remaining = p.p_filesz + head;
         let mut at = 0u64;
@@ -177,18 +183,21 @@ pub fn load(
             if got == 0 {
                 break;
             }
-            mm.force_write(bias + seg_lo + at, &buf[..got])?;
+            mm.force_write(seg_at + at, &buf[..got])?;
             at += got as u64;
             remaining -= got as u64;
         }
     }
 
+    // Only reported to the program (AT_PHDR, AT_ENTRY): wrapping is
+    // harmless, a panic is not.
+    let phoff = elf.header.e_phoff;
     let phdr = match elf.phdrs.iter().find(|p| p.p_type == PT_PHDR) {
-        Some(p) => bias + p.p_vaddr,
+        Some(p) => bias.wrapping_add(p.p_vaddr),
         None => loads
             .iter()
-            .find(|p| p.p_offset <= elf.header.e_phoff && elf.header.e_phoff < p.p_offset + p.p_filesz)
-            .map(|p| bias + p.p_vaddr + (elf.header.e_phoff - p.p_offset))
+            .find(|p| p.p_offset <= phoff && phoff < p.p_offset.saturating_add(p.p_filesz))
+            .map(|p| bias.wrapping_add(p.p_vaddr).wrapping_add(phoff - p.p_offset))
             .unwrap_or(0),
     };
     Ok(ElfInfo {
@@ -197,7 +206,7 @@ pub fn load(
         phnum: elf.phdrs.len() as u64,
         phent: 56,
         bias,
-        end: bias + hi,
+        end: start + span,
     })
 }
 
@@ -305,3 +314,7 @@ fn hwcap() -> u64 {
     let r = core::arch::x86_64::__cpuid(1);
     r.edx as u64
 }
+
+#[cfg(test)]
+#[path = "loader_tests.rs"]
+mod tests;

@@ -69,11 +69,16 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     let tid = child.tgid;
     *lock(&child.comm) = lock(&task.tg.comm).clone();
     *lock(&child.exe) = lock(&task.tg.exe).clone();
+    *lock(&child.exe_hold) = lock(&task.tg.exe_hold).clone();
     *lock(&child.rlimits) = *lock(&task.tg.rlimits);
     *lock(&child.signals) = lock(&task.tg.signals).clone();
     *lock(&child.pgid) = *lock(&task.tg.pgid);
     *lock(&child.sid) = *lock(&task.tg.sid);
-    *lock(&child.exit_signal) = (f & 0xff) as i32;
+    // With CLONE_PARENT the child is its parent's sibling and signals the
+    // parent as the caller does: Linux takes the caller's own exit
+    // signal, not the one in the flags (else any process could make
+    // init's child with SIGKILL as its exit signal).
+    *lock(&child.exit_signal) = if f & CLONE_PARENT != 0 { *lock(&task.tg.exit_signal) } else { (f & 0xff) as i32 };
     let parent = if f & CLONE_PARENT != 0 {
         kernel.group(*lock(&task.tg.ppid)).unwrap_or(task.tg.clone())
     } else {
@@ -291,6 +296,9 @@ pub fn release_process(tg: &Arc<ThreadGroup>) {
     drop(fds);
     let mm = lock(&tg.mm).take();
     drop(mm);
+    // Its executable may be written again (Linux: when the mm goes).
+    let hold = lock(&tg.exe_hold).take();
+    drop(hold);
     // Orphans go to init.
     let orphans = std::mem::take(&mut *lock(&tg.children));
     if tg.tgid == 1 {
@@ -300,6 +308,9 @@ pub fn release_process(tg: &Arc<ThreadGroup>) {
     } else if let Some(init) = kernel.group(1) {
         for c in &orphans {
             *lock(&c.ppid) = 1;
+            // "We don't want people slaying init" (Linux's
+            // reparent_leader): an orphan tells its new parent with SIGCHLD.
+            *lock(&c.exit_signal) = abi::signal::SIGCHLD;
         }
         lock(&init.children).extend(orphans);
     }

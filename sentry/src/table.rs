@@ -7,7 +7,7 @@
 
 use crate::task::Task;
 use abi::Errno;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 pub type SysResult = Result<u64, Errno>;
 
@@ -172,9 +172,15 @@ fn describe_raw(_t: &Task, a: &[u64; 6]) -> String {
     a.iter().map(|v| format!("{:#x}", v)).collect::<Vec<_>>().join(", ")
 }
 
+/// How many calls to numbers outside the table are logged: a guest can
+/// make them in a loop, and one log line each would let it fill the log.
+const UNKNOWN_LOGGED: u32 = 8;
+
 /// The table the Sentry dispatches through.
 pub struct SyscallTable {
     entries: Vec<Entry>,
+    /// Calls to numbers outside the table logged so far.
+    unknown_logged: AtomicU32,
 }
 
 impl Default for SyscallTable {
@@ -195,7 +201,7 @@ impl SyscallTable {
                 warned: AtomicBool::new(false),
             })
             .collect();
-        SyscallTable { entries }
+        SyscallTable { entries, unknown_logged: AtomicU32::new(0) }
     }
 
     /// Serve `nr` with `f`.
@@ -230,7 +236,7 @@ impl SyscallTable {
             if nr == crate::failure::DEBUG_PANIC_SYSCALL {
                 return crate::failure::debug_panic(task, args);
             }
-            tracing::warn!("unknown syscall number {nr}: ENOSYS");
+            self.log_unknown(nr);
             return Err(Errno::ENOSYS);
         };
         match &e.handler {
@@ -244,6 +250,22 @@ impl SyscallTable {
                 }
                 Err(Errno::ENOSYS)
             }
+        }
+    }
+
+    /// Logs the first few calls to numbers outside the table, then says
+    /// that the rest go unlogged.
+    fn log_unknown(&self, nr: u64) {
+        let n = self.unknown_logged.fetch_add(1, Ordering::Relaxed);
+        if n < UNKNOWN_LOGGED {
+            tracing::warn!("unknown syscall number {nr}: ENOSYS");
+        }
+        if n + 1 == UNKNOWN_LOGGED {
+            tracing::warn!("further unknown syscall numbers are not logged");
+        }
+        if n > UNKNOWN_LOGGED {
+            // Keep the counter from wrapping back into the logged range.
+            self.unknown_logged.store(UNKNOWN_LOGGED + 1, Ordering::Relaxed);
         }
     }
 

@@ -102,6 +102,9 @@ pub fn open_path(task: &Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
     if want_write && is_file_or_dir {
         d.mount.check_writable()?;
     }
+    if want_write && st.st_mode & S_IFMT == S_IFREG {
+        text_not_busy(task, &st)?;
+    }
     let ops = d.inode.open(status)?;
     if flags & O_TRUNC != 0 && want_write && st.st_mode & S_IFMT == S_IFREG && st.st_size != 0 {
         d.inode.setattr(&SetAttr { size: Some(0), ..Default::default() })?;
@@ -742,6 +745,12 @@ pub fn mknod(task: &mut Task, path: PathAddr, mode: u32, dev: u64) -> SysResult 
 /// the path is "/"): each call has its own.
 fn removal_target(task: &Task, dirfd: i32, path: &[u8], dot_err: Errno) -> Result<(DentryRef, Vec<u8>), Errno> {
     let (parent, name) = task.resolve_parent_at(dirfd, path)?;
+    let name = removal_checks(task, &parent, name, dot_err)?;
+    Ok((parent, name))
+}
+
+/// The checks of `removal_target` on a parent already resolved.
+fn removal_checks(task: &Task, parent: &DentryRef, name: Option<Vec<u8>>, dot_err: Errno) -> Result<Vec<u8>, Errno> {
     let name = name.ok_or(dot_err)?;
     let pst = parent.inode.stat()?;
     task.creds().may_access(&pst, W_OK | X_OK)?;
@@ -749,14 +758,14 @@ fn removal_target(task: &Task, dirfd: i32, path: &[u8], dot_err: Errno) -> Resul
     if pst.st_mode & 0o1000 != 0 {
         let euid = task.creds().fsuid;
         if euid != 0 && euid != pst.st_uid {
-            let child = task.kernel.mounts.child(&parent, &name)?;
+            let child = task.kernel.mounts.child(parent, &name)?;
             if child.inode.stat()?.st_uid != euid {
                 return Err(Errno::EPERM);
             }
         }
     }
     parent.mount.check_writable()?;
-    Ok((parent, name))
+    Ok(name)
 }
 
 pub fn unlinkat(task: &mut Task, dirfd: DirFd, path: PathAddr, flags: Flags) -> SysResult {
@@ -830,15 +839,18 @@ pub fn renameat2(task: &mut Task, olddir: DirFd, old: PathAddr, newdir: DirFd, n
     }
     let op = task.read_path(UserAddr(old.0))?;
     let np = task.read_path(UserAddr(new.0))?;
-    let (oparent, oname) = removal_target(task, olddir.0, &op, Errno::EBUSY)?;
+    let (oparent, oname) = task.resolve_parent_at(olddir.0, &op)?;
     let (nparent, nname) = task.resolve_parent_at(newdir.0, &np)?;
+    // Linux checks the mounts first: a rename out of a read-only mount
+    // into another is EXDEV, not EROFS.
+    if oparent.mount.id != nparent.mount.id {
+        return Err(Errno::EXDEV);
+    }
+    let oname = removal_checks(task, &oparent, oname, Errno::EBUSY)?;
     let nname = nname.ok_or(Errno::EBUSY)?;
     let npst = nparent.inode.stat()?;
     task.creds().may_access(&npst, W_OK | X_OK)?;
     nparent.mount.check_writable()?;
-    if oparent.mount.id != nparent.mount.id {
-        return Err(Errno::EXDEV);
-    }
     let src = task.kernel.mounts.child(&oparent, &oname)?;
     // A directory cannot move into itself.
     let dst_path = vfs::mount::join(&nparent.path(), &nname);
@@ -1034,10 +1046,21 @@ pub fn truncate(task: &mut Task, path: PathAddr, len: i64) -> SysResult {
     }
     task.creds().may_access(&st, W_OK)?;
     d.mount.check_writable()?;
+    text_not_busy(task, &st)?;
     fsize_grow_ok(task, u64::try_from(st.st_size).unwrap_or(0), len as u64)?;
     d.inode.setattr(&SetAttr { size: Some(len as u64), ..Default::default() })?;
     task.kernel.shared_files.truncated(&d.inode, len as u64);
     Ok(0)
+}
+
+/// ETXTBSY when a process runs the file (Linux's get_write_access
+/// against deny_write_access): its executable cannot be opened for
+/// writing or truncated by path.
+fn text_not_busy(task: &Task, st: &abi::Stat) -> Result<(), Errno> {
+    if task.kernel.running_exes.is_running((st.st_dev, st.st_ino)) {
+        return Err(Errno::ETXTBSY);
+    }
+    Ok(())
 }
 
 pub fn ftruncate(task: &mut Task, fd: Fd, len: i64) -> SysResult {

@@ -560,14 +560,12 @@ fn ncpus() -> usize {
 }
 
 pub fn sched_getaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) -> SysResult {
-    if pid < 0 {
-        return Err(Errno::EINVAL);
-    }
-    if pid != 0 && pid != task.tid && task.kernel.group(pid).is_none() {
-        return Err(Errno::ESRCH);
-    }
+    // Linux checks the length first, and no process has a negative id.
     if len < 8 || !len.is_multiple_of(8) {
         return Err(Errno::EINVAL);
+    }
+    if pid < 0 || (pid != 0 && pid != task.tid && task.kernel.group(pid).is_none()) {
+        return Err(Errno::ESRCH);
     }
     let bits: u64 = if ncpus() >= 64 { u64::MAX } else { (1u64 << ncpus()) - 1 };
     task.write_obj(mask, &bits)?;
@@ -575,10 +573,8 @@ pub fn sched_getaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) ->
 }
 
 pub fn sched_setaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) -> SysResult {
-    if pid < 0 {
-        return Err(Errno::EINVAL);
-    }
-    if pid != 0 && pid != task.tid && task.kernel.group(pid).is_none() {
+    // No process has a negative id (Linux: ESRCH, not EINVAL).
+    if pid < 0 || (pid != 0 && pid != task.tid && task.kernel.group(pid).is_none()) {
         return Err(Errno::ESRCH);
     }
     if len < 8 {

@@ -122,6 +122,13 @@ pub fn rt_sigtimedwait(task: &mut Task, set: UserAddr, info: UserAddr, timeout: 
         if task.deliverable() & !want != 0 {
             break Err(Errno::EINTR);
         }
+        // SIGKILL and exit_group queue no signal: they set these and kick
+        // the thread, and the kick must not be cleared below.
+        if task.tg.killed.load(std::sync::atomic::Ordering::Acquire)
+            || task.shared.must_exit.load(std::sync::atomic::Ordering::Acquire)
+        {
+            break Err(Errno::EINTR);
+        }
         if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
             break Err(Errno::EAGAIN);
         }
@@ -191,6 +198,11 @@ fn signal_other(task: &Task, tg: &std::sync::Arc<sentry::ThreadGroup>, sig: i32)
 }
 
 pub fn kill(task: &mut Task, pid: i32, sig: i32) -> SysResult {
+    if pid == i32::MIN {
+        // -INT_MIN is no process group (Linux: ESRCH, before the signal
+        // is looked at).
+        return Err(Errno::ESRCH);
+    }
     if sig != 0 && !valid(sig) {
         return Err(Errno::EINVAL);
     }
@@ -209,7 +221,9 @@ pub fn kill(task: &mut Task, pid: i32, sig: i32) -> SysResult {
         task.kernel
             .groups()
             .into_iter()
-            .filter(|g| (pid == -1 && g.tgid != 1) || (pid != -1 && *lock(&g.pgid) == pgid))
+            // -1: every process but init and the caller (Linux's
+            // kill_something_info).
+            .filter(|g| (pid == -1 && g.tgid != 1 && g.tgid != me) || (pid != -1 && *lock(&g.pgid) == pgid))
             .collect()
     };
     let targets: Vec<_> = targets.into_iter().filter(|g| !*lock(&g.zombie)).collect();
@@ -263,6 +277,8 @@ pub fn wait4(task: &mut Task, pid: i32, status: UserAddr, options: i32, ru: User
         i32::MIN => return Err(Errno::ESRCH),
         -1 => WaitFor::Any,
         0 => WaitFor::Pgid(*lock(&task.tg.pgid)),
+        // -INT_MIN is no process group (Linux: ESRCH).
+        i32::MIN => return Err(Errno::ESRCH),
         p if p < -1 => WaitFor::Pgid(-p),
         p => WaitFor::Pid(p),
     };

@@ -380,15 +380,10 @@ fn read_control(task: &Task, addr: UserAddr, len: usize) -> Result<Vec<Control>,
     let mut buf = vec![0u8; len];
     task.copy_in(addr, &mut buf)?;
     let mut out = Vec::new();
-    let mut at = 0usize;
-    while at + CMSG_HDR_LEN <= len {
-        let h = Cmsghdr::from_bytes(&buf[at..]).ok_or(Errno::EINVAL)?;
-        let clen = usize::try_from(h.len).map_err(|_| Errno::EINVAL)?;
-        if clen < CMSG_HDR_LEN || clen > len - at {
-            return Err(Errno::EINVAL);
-        }
-        let data = &buf[at + CMSG_HDR_LEN..at + clen];
-        match (h.level, h.typ) {
+    for c in cmsgs(&buf) {
+        let c = c?;
+        let data = c.data;
+        match (c.level, c.typ) {
             (SOL_SOCKET, SCM_RIGHTS) => {
                 let n = data.len() / 4;
                 if n > SCM_MAX_FD {
@@ -419,7 +414,6 @@ fn read_control(task: &Task, addr: UserAddr, len: usize) -> Result<Vec<Control>,
             (SOL_SOCKET, _) => return Err(Errno::EINVAL),
             (level, typ) => out.push(Control::Raw { level, typ, data: data.to_vec() }),
         }
-        at += cmsg_align(clen);
     }
     Ok(out)
 }

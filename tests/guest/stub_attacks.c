@@ -11,11 +11,15 @@
 #include "common.h"
 #include <setjmp.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #define STUB_BASE 0x7ffff0000000UL
 #define CTRL (STUB_BASE + 0x2000)
 #define THREADS (STUB_BASE + 0x100000)
+/* The ptrace platform's stub page (syscall; int3). */
+#define PTRACE_STUB 0x7ffffffe0000UL
+#define VSYSCALL 0xffffffffff600000UL
 
 static sigjmp_buf env;
 static void on_segv(int s) { (void)s; siglongjmp(env, 1); }
@@ -113,6 +117,74 @@ static void forge_sigreturn(void)
     raise(SIGKILL);
 }
 
+/* Asking the Sentry to write into the stub's pages, or to change them:
+ * no guest mapping is there, so the answers are those for unmapped
+ * memory (the same natively, where nothing is mapped there). */
+static void through_syscalls(void)
+{
+    int z = open("/dev/zero", O_RDONLY);
+    E("read_into_code", read(z, (void *)STUB_BASE, 16), EFAULT);
+    E("read_into_control", read(z, (void *)CTRL, 16), EFAULT);
+    E("read_into_messages", read(z, (void *)THREADS, 16), EFAULT);
+    E("read_into_ptrace_stub", read(z, (void *)PTRACE_STUB, 16), EFAULT);
+    int p[2];
+    if (pipe(p) == 0) {
+        E("write_from_control", write(p[1], (void *)CTRL, 16), EFAULT);
+        E("write_from_messages", write(p[1], (void *)THREADS, 16), EFAULT);
+        close(p[0]);
+        close(p[1]);
+    }
+    close(z);
+    E("mprotect_control", mprotect((void *)CTRL, 4096, PROT_READ | PROT_WRITE), ENOMEM);
+    E("mprotect_ptrace_stub", mprotect((void *)PTRACE_STUB, 4096, PROT_READ | PROT_WRITE), ENOMEM);
+    E("madvise_messages", madvise((void *)THREADS, 4096, MADV_DONTNEED), ENOMEM);
+}
+
+static void unmap_stub(void)
+{
+    munmap((void *)STUB_BASE, 0x200000);
+    munmap((void *)PTRACE_STUB, 4096);
+    getppid();
+}
+
+static void map_over_stub(void)
+{
+    mmap((void *)STUB_BASE, 0x200000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    mmap((void *)PTRACE_STUB, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    getppid();
+}
+
+/* Jump into the stub's code (systrap: its SIGSYS handler and control
+ * loop; ptrace: its syscall; int3) with our registers. An alarm ends a
+ * jump that spins. */
+static unsigned long jump_to;
+static void jump_into_stub(void)
+{
+    alarm(2);
+    ((void (*)(void))jump_to)();
+}
+
+static int jumps_contained(void)
+{
+    static const unsigned long targets[] = {STUB_BASE, STUB_BASE + 0x10, STUB_BASE + 0x80, STUB_BASE + 0x400,
+                                            PTRACE_STUB, PTRACE_STUB + 2};
+    int all = 1;
+    for (unsigned i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+        jump_to = targets[i];
+        all &= killed(jump_into_stub);
+    }
+    return all;
+}
+
+/* The vsyscall page: the host kernel emulates it (a host syscall the
+ * Sentry never sees, or a fault); either way nothing else is harmed. */
+static void call_vsyscall(void)
+{
+    struct timeval { long s, us; } tv;
+    ((long (*)(void *, void *))VSYSCALL)(&tv, 0);
+    getppid();
+}
+
 int main(void)
 {
     setvbuf(stdout, 0, _IOLBF, 0);
@@ -120,6 +192,11 @@ int main(void)
     B("scribble_message_page contained", killed_or_unharmed(scribble_message_page));
     B("stub_syscall_remap contained", killed(remap_control_page_writable));
     B("forged_sigreturn contained", killed(forge_sigreturn));
+    through_syscalls();
+    B("unmap_stub contained", killed_or_unharmed(unmap_stub));
+    B("map_over_stub contained", killed_or_unharmed(map_over_stub));
+    B("jump_into_stub contained", jumps_contained());
+    B("vsyscall contained", killed_or_unharmed(call_vsyscall));
     /* The sandbox itself is fine. */
     int p[2];
     T("pipe_after_attacks", pipe(p));

@@ -272,6 +272,23 @@ fn mtime_nanos(p: &Path) -> u128 {
 /// when the source, a header in tests/guest/ or the flags change) and
 /// returns the binary's path. Panics with gcc's output on failure.
 pub fn build_guest(source: &str, link: Link) -> PathBuf {
+    build_c(&guest_src_dir(), source, link)
+}
+
+/// Directory of the C programs that are not conformance guests: the
+/// syscall fuzzer and the test helpers that run on the host.
+pub fn fuzz_src_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+/// Compiles `tests/fuzz/<source>.c` as `build_guest` does.
+pub fn build_fuzz_program(source: &str, link: Link) -> PathBuf {
+    build_c(&fuzz_src_dir(), source, link)
+}
+
+/// Compiles `<dir>/<source>.c` (cached under the target dir, rebuilt when
+/// the source, a header in `dir` or the flags change).
+fn build_c(dir: &Path, source: &str, link: Link) -> PathBuf {
     // One lock per (source, link) so parallel tests compile different
     // programs concurrently but never the same one twice.
     type BuildLocks = Mutex<HashMap<(String, Link), Arc<Mutex<()>>>>;
@@ -282,15 +299,15 @@ pub fn build_guest(source: &str, link: Link) -> PathBuf {
     };
     let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
 
-    let src = guest_src_dir().join(format!("{source}.c"));
-    assert!(src.is_file(), "guest program {} does not exist", src.display());
+    let src = dir.join(format!("{source}.c"));
+    assert!(src.is_file(), "C program {} does not exist", src.display());
     let out_dir = guest_bin_dir();
     std::fs::create_dir_all(&out_dir).unwrap_or_else(|e| panic!("create {}: {e}", out_dir.display()));
     let bin = out_dir.join(format!("{source}-{}", link.suffix()));
     let stamp = out_dir.join(format!("{source}-{}.stamp", link.suffix()));
 
     let mut key = format!("src={} flags={:?}", mtime_nanos(&src), link.flags());
-    if let Ok(rd) = std::fs::read_dir(guest_src_dir()) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
         let mut headers: Vec<PathBuf> =
             rd.flatten().map(|e| e.path()).filter(|p| p.extension() == Some(OsStr::new("h"))).collect();
         headers.sort();
@@ -302,7 +319,7 @@ pub fn build_guest(source: &str, link: Link) -> PathBuf {
         return bin;
     }
     if let Err(e) = have_gcc() {
-        panic!("cannot build guest program {source}: {e}");
+        panic!("cannot build C program {source}: {e}");
     }
     let tmp = out_dir.join(format!(".{source}-{}.{}", link.suffix(), unique("tmp")));
     let out = Command::new("gcc")
@@ -713,6 +730,7 @@ pub const GUESTS: &[Guest] = &[
     g("rename_cwd", "rename_cwd", Link::Static),
     g("sentry_panic", "sentry_panic", Link::Static),
     g("guest_extremes", "guest_extremes", Link::Static),
+    g("fuzz_found", "fuzz_found", Link::Static),
 ];
 
 /// The registry entry called `name`.

@@ -78,6 +78,7 @@ conformance! {
     rename_cwd,
     sentry_panic,
     guest_extremes,
+    fuzz_found,
 }
 
 /// Every registry entry has a #[test] above (the list is kept by hand so

@@ -248,3 +248,122 @@ fn pipe_blocking_and_interrupt() {
     let mut b = [0u8; 4];
     assert_eq!(r.read(&ctx(&wi), &mut b, 0), Ok(0));
 }
+
+/// Random walks over the sandbox: components from the tree, `..`, `.`,
+/// empty ones, long names, and symlinks (in the tree and made on the
+/// fly in /tmp with random targets). No walk panics, and every one that
+/// succeeds ends at a canonical path inside the sandbox: no directory
+/// listing shows a host-only name and no file reads as a host-only file.
+#[test]
+fn random_walks_stay_inside() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let sb = sandbox();
+    // A file next to the rootfs (in the host's /tmp) that no walk may reach.
+    let marker_name = format!("vfs-marker-{}", std::process::id());
+    let marker = sb.td.0.parent().unwrap().join(&marker_name);
+    std::fs::write(&marker, b"HOST-ONLY-MARKER\n").unwrap();
+    let host_passwd = std::fs::read("/etc/passwd").unwrap_or_default();
+    let rootfs_name = sb.td.0.file_name().unwrap().to_string_lossy().into_owned();
+    let forbidden: Vec<String> = ["usr", "var", "boot", "home", "root", "sbin", "lib", &marker_name, &rootfs_name]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+
+    let component = prop_oneof![
+        5 => Just("..".to_string()),
+        2 => Just(".".to_string()),
+        2 => Just("".to_string()),
+        5 => prop::sample::select(vec!["etc", "bin", "dir", "sub", "tmp", "dev", "up", "etc_link"])
+            .prop_map(str::to_string),
+        1 => prop::sample::select(vec![
+            "passwd", "sh", "null", "escape_rel", "escape_abs", "deep_rel", "loop1", "selfloop", "via_proc",
+            "missing", "r0", "r1", "r2",
+        ])
+        .prop_map(str::to_string),
+        1 => Just("x".repeat(255)),
+        1 => Just("y".repeat(256)),
+        1 => Just(marker_name.clone()),
+        1 => Just(rootfs_name.clone()),
+    ];
+    // Often a tail that names a file, so that walks end at files too.
+    let tail = prop::option::of(prop::sample::select(vec![
+        "etc/passwd",
+        "escape_rel",
+        "escape_abs",
+        "dir/sub/deep_rel",
+        "up/etc/passwd",
+        "etc_link/passwd",
+        "bin/sh",
+        "tmp/r0",
+        "tmp/r1",
+        "r2",
+        "via_proc",
+        "dev/null",
+    ]));
+    let path = (any::<bool>(), prop::collection::vec(component, 0..10), tail, any::<bool>()).prop_map(
+        |(abs, c, tail, slash)| {
+            let mut p = if abs { "/".to_string() } else { String::new() };
+            p.push_str(&c.join("/"));
+            if let Some(t) = tail {
+                if !p.is_empty() && !p.ends_with('/') {
+                    p.push('/');
+                }
+                p.push_str(t);
+            }
+            if slash {
+                p.push('/');
+            }
+            p
+        },
+    );
+    // Each case: maybe a new symlink in /tmp, then a walk from the root or
+    // from a directory deep inside.
+    let case = (path.clone(), prop::option::of((0u8..3, path)), any::<bool>(), any::<bool>());
+
+    let tmp = sb.resolve("/tmp").unwrap();
+    let cwd_deep = sb.resolve("/dir/sub").unwrap();
+    let mut runner = TestRunner::new(Config { cases: 2048, failure_persistence: None, ..Config::default() });
+    let (ok_dirs, ok_files) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    let result = runner.run(&case, |(p, link, from_deep, follow)| {
+        if let Some((n, target)) = link {
+            let name = format!("r{n}");
+            let _ = tmp.inode.unlink(name.as_bytes());
+            // An empty target is ENOENT, as on Linux.
+            if let Err(e) = tmp.inode.symlink(name.as_bytes(), target.as_bytes(), &Creds::root()) {
+                prop_assert!(target.is_empty(), "symlink {name} -> {target}: {e:?}");
+            }
+        }
+        let cwd = if from_deep { &cwd_deep } else { &sb.root };
+        let f = if follow { Follow::Yes } else { Follow::No };
+        let Ok(d) = sb.ns.resolve(&sb.root, cwd, p.as_bytes(), f, &Creds::root()) else { return Ok(()) };
+        let shown = String::from_utf8_lossy(&d.path).into_owned();
+        prop_assert!(d.path.starts_with(b"/"), "{p:?} -> {shown:?}");
+        prop_assert!(
+            d.path == b"/"
+                || (!d.path.ends_with(b"/")
+                    && d.path[1..].split(|&c| c == b'/').all(|c| !c.is_empty() && c != b"." && c != b"..")),
+            "{p:?} -> non-canonical {shown:?}"
+        );
+        if d.is_dir() {
+            ok_dirs.set(ok_dirs.get() + 1);
+            for e in d.inode.readdir().unwrap_or_default() {
+                let name = String::from_utf8_lossy(&e.name).into_owned();
+                prop_assert!(!forbidden.contains(&name), "ESCAPE: {p:?} -> {shown:?} lists the host's {name:?}");
+            }
+        } else if d.is_regular() {
+            ok_files.set(ok_files.get() + 1);
+            let data = read_all(&d);
+            prop_assert!(data != b"HOST-ONLY-MARKER\n", "ESCAPE: {p:?} -> {shown:?} reads the marker");
+            prop_assert!(data == SANDBOX_PASSWD || data != host_passwd, "ESCAPE: {p:?} reads the host's /etc/passwd");
+        }
+        Ok(())
+    });
+    let _ = std::fs::remove_file(&marker);
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    // The walks did reach places (the checks above were not vacuous).
+    assert!(ok_dirs.get() > 100 && ok_files.get() > 15, "{} dirs, {} files", ok_dirs.get(), ok_files.get());
+}

@@ -6,6 +6,7 @@
 pub mod exec;
 pub mod filecache;
 pub mod futex;
+pub mod hostfacts;
 pub mod kernel;
 pub mod loader;
 pub mod memfile;

@@ -207,8 +207,8 @@ fn root_lookup(k: &Weak<Kernel>, name: &[u8]) -> Result<InodeRef, Errno> {
             Ok(format!("Linux version {} (root@runsc-lite) (gcc version 4.9.2) {}\n", crate::RELEASE, crate::VERSION)
                 .into_bytes())
         }),
-        "cpuinfo" => file("/proc/cpuinfo".into(), || Ok(host_file("/proc/cpuinfo"))),
-        "meminfo" => file("/proc/meminfo".into(), || Ok(host_file("/proc/meminfo"))),
+        "cpuinfo" => file("/proc/cpuinfo".into(), || Ok(crate::hostfacts::cpuinfo().to_vec())),
+        "meminfo" => file("/proc/meminfo".into(), || Ok(crate::hostfacts::meminfo().to_vec())),
         "loadavg" => file("/proc/loadavg".into(), || Ok(b"0.00 0.00 0.00 1/1 1\n".to_vec())),
         "filesystems" => file("/proc/filesystems".into(), || {
             Ok(b"nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tdevpts\nnodev\toverlay\n\text4\n"
@@ -229,7 +229,7 @@ fn root_lookup(k: &Weak<Kernel>, name: &[u8]) -> Result<InodeRef, Errno> {
                     .map(|d| d.as_secs())
                     .unwrap_or(0)
                     - k.upgrade().map(|k| k.uptime_ns() / 1_000_000_000).unwrap_or(0);
-                let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+                let n = crate::hostfacts::ncpus();
                 let mut s = String::from("cpu  0 0 0 0 0 0 0 0 0 0\n");
                 for i in 0..n {
                     s.push_str(&format!("cpu{i} 0 0 0 0 0 0 0 0 0 0\n"));
@@ -245,11 +245,6 @@ fn root_lookup(k: &Weak<Kernel>, name: &[u8]) -> Result<InodeRef, Errno> {
             pid_dir(&tg)
         }
     })
-}
-
-/// A host file's content, for facts the sandbox passes through (cpuinfo).
-fn host_file(path: &str) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_default()
 }
 
 fn sys_dir(kernel: &Arc<Kernel>) -> InodeRef {
@@ -483,7 +478,7 @@ fn status(tg: &ThreadGroup) -> Vec<u8> {
         tg.fs().umask,
         c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid,
         c.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(" "),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) - 1,
+        crate::hostfacts::ncpus() - 1,
         pid = tg.tgid,
         ppid = *lock(&tg.ppid),
     )

@@ -221,11 +221,17 @@ fn random_u64() -> u64 {
 fn sentry_boot(g: &GlobalFlags, cfg: SandboxConfig, report: OwnedFd, signals: OwnedFd) -> Result<i32, String> {
     // Everything the confined Sentry will reach on the host, opened now.
     sentry::hostfacts::init();
-    // glibc's malloc counts the CPUs (reading /sys/devices/system/cpu/online)
-    // the first time it wants a ninth arena, unless the limit is set.
+    // glibc's malloc reads host files lazily, which the confined Sentry
+    // may not: /sys/devices/system/cpu/online the first time it wants a
+    // ninth arena (unless the arena limit is set), and
+    // /proc/sys/vm/overcommit_memory the first time it shrinks a thread
+    // arena's heap (never, with a trim threshold of a whole heap, 64 MiB).
     let arenas = (8 * sentry::hostfacts::ncpus()).min(i32::MAX as usize) as i32;
-    // SAFETY: mallopt changes a malloc parameter; still one thread here.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
+    // SAFETY: mallopt changes malloc parameters; still one thread here.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+    }
     let budget = fd_budget();
     let roots = open_roots(&cfg)?;
     let proc_fd = crate::confine::private_mounts_and_proc()?;

@@ -265,8 +265,16 @@ impl HostInode {
         lock(&self.loc).clone().ok_or(Errno::ESTALE)
     }
 
+    /// Record the way back to this node (dropping the old one outside the
+    /// lock: it may hold the last reference to a parent).
     fn relocate(&self, to: Loc) {
-        let old = std::mem::replace(&mut *lock(&self.loc), to);
+        let mut g = lock(&self.loc);
+        let same = match (&*g, &to) {
+            (Some((p1, n1)), Some((p2, n2))) => Arc::ptr_eq(p1, p2) && n1 == n2,
+            _ => false,
+        };
+        let old = if same { to } else { std::mem::replace(&mut *g, to) };
+        drop(g);
         drop(old);
     }
 
@@ -424,6 +432,15 @@ impl HostInode {
     fn child(&self, name: &CString) -> Result<Arc<HostInode>, Errno> {
         let me = self.arc()?;
         let dir = self.fd()?;
+        // The common case, a node in use: one statx of the name finds it
+        // (no open, no close). A stale answer is harmless: the node's own
+        // descriptor, or its reopening, still names exactly that node.
+        let (ident, kind) = ident_at(dir.as_raw_fd(), name, false)?;
+        let known = lock(&self.fs.nodes).get(&ident).and_then(Weak::upgrade);
+        if let Some(n) = known.filter(|n| n.kind == kind && n.slot.get().is_some()) {
+            n.relocate(Some((me, name.clone())));
+            return Ok(n);
+        }
         // SAFETY: `name` is a valid C string; the result is checked.
         let fd = retry(|| unsafe {
             libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)

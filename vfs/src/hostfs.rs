@@ -17,7 +17,7 @@
 //! A read-only instance refuses every change with EROFS. Host character
 //! and block devices are not reachable (EACCES, as on a nodev mount).
 
-use crate::hostfs_fds::{cvt, ident_at, ident_of, Evict, FdBudget, FdSlot, FileCharge, Ident};
+use crate::hostfs_fds::{cvt, ident_at, ident_of, Evict, FdBudget, FdSlot, FileCharge, Ident, Sweep};
 use crate::inode::{DirEntry, FileOps, Inode, InodeRef, SetAttr};
 use crate::tmpfs::DirFile;
 use crate::util::{check_name, last_errno, lock};
@@ -203,8 +203,22 @@ impl FsInfo {
         });
         let old = lock(&self.nodes).insert(ident, Arc::downgrade(&n));
         drop(old);
-        self.budget.node_acquired(n.evict_handle());
+        self.budget.node_acquired(n.clone());
         Ok(n)
+    }
+
+    /// After an unlink: a cached node of the removed name lets go of its
+    /// descriptor, so the Sentry does not keep the file's space in use (a
+    /// guest that still has it open keeps its own I/O descriptor). A link
+    /// that remains elsewhere is reopened on demand.
+    fn removed(&self, gone: Option<(Ident, u32)>) {
+        let Some((ident, _)) = gone else { return };
+        let known = lock(&self.nodes).get(&ident).and_then(Weak::upgrade);
+        if let Some(n) = known {
+            if n.slot.clear() {
+                self.budget.node_released();
+            }
+        }
     }
 
     /// After a rename: the node now called `name` in `dir`, if live,
@@ -220,9 +234,9 @@ impl FsInfo {
 }
 
 impl Evict for HostInode {
-    fn evict_if_idle(&self) -> bool {
-        let e = self.slot.evict_if_idle();
-        if e {
+    fn sweep(&self) -> Sweep {
+        let e = self.slot.sweep();
+        if e == Sweep::Evicted {
             self.fs.budget.node_released();
         }
         e
@@ -245,10 +259,6 @@ impl Drop for HostInode {
 }
 
 impl HostInode {
-    fn evict_handle(&self) -> Weak<dyn Evict> {
-        self.me.clone()
-    }
-
     fn arc(&self) -> Result<Arc<HostInode>, Errno> {
         self.me.upgrade().ok_or(Errno::ESTALE)
     }
@@ -283,7 +293,9 @@ impl HostInode {
     fn install(&self, fd: OwnedFd) -> Arc<OwnedFd> {
         let fd = Arc::new(fd);
         if self.slot.fill(&fd) {
-            self.fs.budget.node_acquired(self.evict_handle());
+            if let Some(me) = self.me.upgrade() {
+                self.fs.budget.node_acquired(me);
+            }
         }
         self.slot.get().unwrap_or(fd)
     }
@@ -644,8 +656,10 @@ impl Inode for HostInode {
         let c = cname(name)?;
         self.check_writable()?;
         let dir = self.fd()?;
+        let gone = ident_at(dir.as_raw_fd(), &c, false).ok();
         // SAFETY: `c` is a valid C string.
         cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) })?;
+        self.fs.removed(gone);
         Ok(())
     }
 
@@ -653,8 +667,10 @@ impl Inode for HostInode {
         let c = cname(name)?;
         self.check_writable()?;
         let dir = self.fd()?;
+        let gone = ident_at(dir.as_raw_fd(), &c, false).ok();
         // SAFETY: `c` is a valid C string.
         cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), libc::AT_REMOVEDIR) })?;
+        self.fs.removed(gone);
         Ok(())
     }
 

@@ -4,7 +4,9 @@
 //!
 //! * *node descriptors* (`O_PATH`, one per host node the Sentry knows):
 //!   kept in a per-sandbox second-chance (clock) list of at most
-//!   [`FdBudget::node_cap`] entries. An evicted node reopens its
+//!   [`FdBudget::node_cap`] entries, which also keeps those nodes alive,
+//!   so that walking a path again finds its nodes (one statx each instead
+//!   of an open and a close). An evicted node reopens its
 //!   descriptor on demand through its parent's descriptor and its name
 //!   (`openat(parent, name, O_PATH|O_NOFOLLOW)`), checking that the device
 //!   and inode are still the ones it had (else `ESTALE`, as NFS says when a
@@ -24,18 +26,27 @@ use std::collections::VecDeque;
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 /// Node descriptors a sandbox keeps by default.
 pub const DEFAULT_NODE_FDS: usize = 1024;
 /// Host files a sandbox may hold open by default.
 pub const DEFAULT_FILE_FDS: usize = 4096;
 
+/// What a sweep of the clock did to one node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sweep {
+    /// Its descriptor was dropped.
+    Evicted,
+    /// Used since the last sweep: kept (and marked unused).
+    Kept,
+    /// It had no descriptor any more (dropped elsewhere, e.g. on unlink).
+    Empty,
+}
+
 /// Something that holds an evictable node descriptor.
 pub(crate) trait Evict: Send + Sync {
-    /// Give up the cached descriptor unless it was used since the last
-    /// sweep (then clear the mark and keep it). True if it was dropped.
-    fn evict_if_idle(&self) -> bool;
+    fn sweep(&self) -> Sweep;
 }
 
 /// The per-sandbox host-descriptor budget.
@@ -44,7 +55,9 @@ pub struct FdBudget {
     file_cap: usize,
     nodes_held: AtomicUsize,
     files_held: AtomicUsize,
-    clock: Mutex<VecDeque<Weak<dyn Evict>>>,
+    /// The nodes holding descriptors, each once (strong references: a
+    /// cached node stays alive until swept out).
+    clock: Mutex<VecDeque<Arc<dyn Evict>>>,
 }
 
 impl FdBudget {
@@ -74,32 +87,35 @@ impl FdBudget {
     }
 
     /// A node took a descriptor: count it and evict idle ones past the cap.
-    pub(crate) fn node_acquired(&self, node: Weak<dyn Evict>) {
+    pub(crate) fn node_acquired(&self, node: Arc<dyn Evict>) {
         let held = self.nodes_held.fetch_add(1, Ordering::AcqRel) + 1;
         let mut victims = Vec::new();
         {
             let mut clock = crate::util::lock(&self.clock);
             clock.push_back(node);
-            if held > self.node_cap {
-                // Second chance: a node used since the last sweep goes to
-                // the back; at most two passes over the list.
-                let mut budget = clock.len() * 2;
-                let mut excess = held - self.node_cap;
-                while excess > 0 && budget > 0 {
-                    budget -= 1;
-                    let Some(w) = clock.pop_front() else { break };
-                    let Some(n) = w.upgrade() else { continue };
-                    if n.evict_if_idle() {
+            // Second chance: a node used since the last sweep goes to the
+            // back; at most two passes over the list.
+            let mut excess = held.saturating_sub(self.node_cap);
+            let mut budget = if excess > 0 { clock.len() * 2 } else { 0 };
+            while excess > 0 && budget > 0 {
+                budget -= 1;
+                let Some(n) = clock.pop_front() else { break };
+                match n.sweep() {
+                    Sweep::Evicted => {
                         excess -= 1;
-                        // Dropped outside the lock: a last reference ends a node.
+                        // Dropped outside the lock: it may be the last
+                        // reference to the node.
                         victims.push(n);
-                    } else {
-                        clock.push_back(w);
                     }
+                    Sweep::Empty => victims.push(n),
+                    Sweep::Kept => clock.push_back(n),
                 }
             }
+            // Nodes whose descriptors went elsewhere leave the list too.
             if clock.len() > 2 * self.node_cap + 64 {
-                clock.retain(|w| w.strong_count() > 0);
+                let (keep, gone): (VecDeque<_>, VecDeque<_>) = clock.drain(..).partition(|n| n.sweep() != Sweep::Empty);
+                *clock = keep;
+                victims.extend(gone);
             }
         }
         drop(victims);
@@ -163,10 +179,21 @@ impl FdSlot {
         true
     }
 
-    pub(crate) fn evict_if_idle(&self) -> bool {
-        if self.used.swap(false, Ordering::Relaxed) {
-            return false;
+    pub(crate) fn sweep(&self) -> Sweep {
+        let mut g = crate::util::lock(&self.fd);
+        if g.is_none() {
+            return Sweep::Empty;
         }
+        if self.used.swap(false, Ordering::Relaxed) {
+            return Sweep::Kept;
+        }
+        *g = None;
+        Sweep::Evicted
+    }
+
+    /// Drop the descriptor now (the node's file was removed); true if there
+    /// was one.
+    pub(crate) fn clear(&self) -> bool {
         crate::util::lock(&self.fd).take().is_some()
     }
 
@@ -218,9 +245,9 @@ mod tests {
 
     struct Node(FdSlot, Arc<FdBudget>);
     impl Evict for Node {
-        fn evict_if_idle(&self) -> bool {
-            let e = self.0.evict_if_idle();
-            if e {
+        fn sweep(&self) -> Sweep {
+            let e = self.0.sweep();
+            if e == Sweep::Evicted {
                 self.1.node_released();
             }
             e
@@ -237,8 +264,7 @@ mod tests {
         let nodes: Vec<Arc<Node>> = (0..100)
             .map(|_| {
                 let n = Arc::new(Node(FdSlot::with(devnull()), b.clone()));
-                let w: Weak<dyn Evict> = Arc::downgrade(&(n.clone() as Arc<dyn Evict>));
-                b.node_acquired(w);
+                b.node_acquired(n.clone());
                 n
             })
             .collect();

@@ -89,7 +89,7 @@ impl HostFs {
             ident,
             kind,
             loc: Mutex::new(None),
-            slot: FdSlot::with(fd),
+            slot: FdSlot::with(fd, false),
             pinned: true,
             io: Mutex::new(Vec::new()),
             me: me.clone(),
@@ -125,7 +125,7 @@ pub struct HostInode {
 
 /// A host descriptor open for I/O, charged to the sandbox's budget.
 struct IoFd {
-    fd: OwnedFd,
+    fd: Arc<OwnedFd>,
     _charge: FileCharge,
 }
 
@@ -183,12 +183,22 @@ pub(crate) fn fstat_fd(fd: RawFd) -> Result<Stat, Errno> {
 impl FsInfo {
     /// The node for host node `fd` (reached as `name` in `parent`): the
     /// live one of the same (device, inode), else a new one.
-    fn node(self: &Arc<Self>, parent: &Arc<HostInode>, name: CString, fd: OwnedFd) -> Result<Arc<HostInode>, Errno> {
-        let (ident, kind) = ident_of(&fd)?;
+    fn node(
+        self: &Arc<Self>,
+        parent: &Arc<HostInode>,
+        name: CString,
+        fd: OwnedFd,
+        readable: bool,
+        id: Option<(Ident, u32)>,
+    ) -> Result<Arc<HostInode>, Errno> {
+        let (ident, kind) = match id {
+            Some(id) => id,
+            None => ident_of(&fd)?,
+        };
         let known = lock(&self.nodes).get(&ident).and_then(Weak::upgrade);
         if let Some(n) = known.filter(|n| n.kind == kind) {
             n.relocate(Some((parent.clone(), name)));
-            n.install(fd);
+            n.install(fd, readable);
             return Ok(n);
         }
         let n = Arc::new_cyclic(|me| HostInode {
@@ -196,7 +206,7 @@ impl FsInfo {
             ident,
             kind,
             loc: Mutex::new(Some((parent.clone(), name))),
-            slot: FdSlot::with(fd),
+            slot: FdSlot::with(fd, readable),
             pinned: false,
             io: Mutex::new(Vec::new()),
             me: me.clone(),
@@ -290,9 +300,9 @@ impl HostInode {
 
     /// Keep `fd` (a fresh descriptor of this very node) if the node has
     /// none cached.
-    fn install(&self, fd: OwnedFd) -> Arc<OwnedFd> {
+    fn install(&self, fd: OwnedFd, readable: bool) -> Arc<OwnedFd> {
         let fd = Arc::new(fd);
-        if self.slot.fill(&fd) {
+        if self.slot.fill(&fd, readable) {
             if let Some(me) = self.me.upgrade() {
                 self.fs.budget.node_acquired(me);
             }
@@ -331,7 +341,7 @@ impl HostInode {
     fn reopen_from(&self, parent_fd: &OwnedFd) -> Result<Arc<OwnedFd>, Errno> {
         let (_, name) = self.location()?;
         let fd = self.open_verified(parent_fd, &name, libc::O_PATH)?;
-        Ok(self.install(fd))
+        Ok(self.install(fd, false))
     }
 
     /// `openat(parent, name, flags|O_NOFOLLOW)`, which must be this node.
@@ -363,6 +373,13 @@ impl HostInode {
             }
         }
         let charge = self.fs.budget.charge_file()?;
+        if flags == libc::O_RDONLY {
+            if let Some(fd) = self.slot.get_readable() {
+                let f = Arc::new(IoFd { fd, _charge: charge });
+                lock(&self.io).push((flags, Arc::downgrade(&f)));
+                return Ok(f);
+            }
+        }
         let fd = match lock(&self.loc).clone() {
             Some((parent, name)) => {
                 let pfd = parent.fd()?;
@@ -383,7 +400,7 @@ impl HostInode {
                 owned(cvt(unsafe { libc::fcntl(root.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) })?)
             }
         };
-        let f = Arc::new(IoFd { fd, _charge: charge });
+        let f = Arc::new(IoFd { fd: Arc::new(fd), _charge: charge });
         lock(&self.io).push((flags, Arc::downgrade(&f)));
         Ok(f)
     }
@@ -453,11 +470,28 @@ impl HostInode {
             n.relocate(Some((me, name.clone())));
             return Ok(n);
         }
-        // SAFETY: `name` is a valid C string; the result is checked.
-        let fd = retry(|| unsafe {
-            libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        })?;
-        self.fs.node(&me, name.clone(), owned(fd))
+        // A regular file's node descriptor is opened for reading when the
+        // host allows it, so that it serves the guest's reads too (one open
+        // instead of two). O_NONBLOCK and O_NOCTTY: should the name be
+        // swapped for a FIFO or a terminal meanwhile, the open neither
+        // blocks nor adopts it (and the identity check below refuses it).
+        let open = |flags: libc::c_int| {
+            // SAFETY: `name` is a valid C string; the result is checked.
+            retry(|| unsafe {
+                libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            })
+        };
+        if kind == S_IFREG {
+            if let Ok(fd) = open(libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY) {
+                let fd = owned(fd);
+                let id = ident_of(&fd)?;
+                if id.1 == S_IFREG {
+                    return self.fs.node(&me, name.clone(), fd, true, Some(id));
+                }
+            }
+        }
+        let fd = open(libc::O_PATH)?;
+        self.fs.node(&me, name.clone(), owned(fd), false, None)
     }
 
     fn downcast(i: &InodeRef) -> Option<&HostInode> {
@@ -553,7 +587,7 @@ impl Inode for HostInode {
             )
         })?;
         // The new file's own descriptor serves as its node descriptor.
-        let node = self.fs.node(&me, c, owned(fd))?;
+        let node = self.fs.node(&me, c, owned(fd), true, None)?;
         self.settle_new(&node, mode, creds);
         Ok(node)
     }

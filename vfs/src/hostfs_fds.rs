@@ -150,18 +150,31 @@ impl Drop for FileCharge {
 /// clone keeps it open).
 #[derive(Default)]
 pub(crate) struct FdSlot {
-    fd: Mutex<Option<Arc<OwnedFd>>>,
+    /// The descriptor, and whether it is open for reading (a regular
+    /// file's node descriptor is, when the host lets us: then it also
+    /// serves the guest's reads) rather than O_PATH.
+    fd: Mutex<Option<(Arc<OwnedFd>, bool)>>,
     used: AtomicBool,
 }
 
 impl FdSlot {
-    pub(crate) fn with(fd: OwnedFd) -> FdSlot {
-        FdSlot { fd: Mutex::new(Some(Arc::new(fd))), used: AtomicBool::new(true) }
+    pub(crate) fn with(fd: OwnedFd, readable: bool) -> FdSlot {
+        FdSlot { fd: Mutex::new(Some((Arc::new(fd), readable))), used: AtomicBool::new(true) }
     }
 
     pub(crate) fn get(&self) -> Option<Arc<OwnedFd>> {
         let g = crate::util::lock(&self.fd);
-        let fd = g.clone();
+        let fd = g.as_ref().map(|(f, _)| f.clone());
+        if fd.is_some() {
+            self.used.store(true, Ordering::Relaxed);
+        }
+        fd
+    }
+
+    /// The descriptor if it is open for reading.
+    pub(crate) fn get_readable(&self) -> Option<Arc<OwnedFd>> {
+        let g = crate::util::lock(&self.fd);
+        let fd = g.as_ref().filter(|(_, r)| *r).map(|(f, _)| f.clone());
         if fd.is_some() {
             self.used.store(true, Ordering::Relaxed);
         }
@@ -169,12 +182,12 @@ impl FdSlot {
     }
 
     /// Install `fd` unless another caller did meanwhile; true if installed.
-    pub(crate) fn fill(&self, fd: &Arc<OwnedFd>) -> bool {
+    pub(crate) fn fill(&self, fd: &Arc<OwnedFd>, readable: bool) -> bool {
         let mut g = crate::util::lock(&self.fd);
         if g.is_some() {
             return false;
         }
-        *g = Some(fd.clone());
+        *g = Some((fd.clone(), readable));
         self.used.store(true, Ordering::Relaxed);
         true
     }
@@ -263,7 +276,7 @@ mod tests {
         let b = FdBudget::new(16, 16);
         let nodes: Vec<Arc<Node>> = (0..100)
             .map(|_| {
-                let n = Arc::new(Node(FdSlot::with(devnull()), b.clone()));
+                let n = Arc::new(Node(FdSlot::with(devnull(), true), b.clone()));
                 b.node_acquired(n.clone());
                 n
             })

@@ -60,6 +60,21 @@ pub enum Runner<'a> {
     Sandbox(&'a str),
     /// Debian's runsc (gVisor), `runsc do`, with this platform.
     Runsc(&'a str),
+    /// Another runsc-lite binary (`RUNSC_LITE_BASE_BIN`, e.g. a build of
+    /// an older commit), with this platform: before/after in one run.
+    Base(&'a str),
+}
+
+/// `RUNSC_LITE_BASE_BIN`, when set.
+pub fn base_bin() -> Option<PathBuf> {
+    std::env::var_os("RUNSC_LITE_BASE_BIN").filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+/// `runsc-lite --platform=P do` from `bin`.
+pub fn do_command(bin: &Path, platform: &str) -> Command {
+    let mut c = Command::new(bin);
+    c.arg(format!("--platform={platform}")).arg("do");
+    c
 }
 
 /// Run `syscall_loop WHAT N` and return the time the guest measured for
@@ -76,8 +91,13 @@ pub fn run_guest(runner: Runner, prog: &str, what: &str, n: u64) -> Duration {
     let mut cmd = match runner {
         Runner::Native => Command::new(&prog),
         Runner::Sandbox(p) => {
-            let mut c = Command::new(runsc_lite());
-            c.arg(format!("--platform={p}")).arg("do").arg(&prog);
+            let mut c = do_command(&runsc_lite(), p);
+            c.arg(&prog);
+            c
+        }
+        Runner::Base(p) => {
+            let mut c = do_command(&base_bin().expect("RUNSC_LITE_BASE_BIN"), p);
+            c.arg(&prog);
             c
         }
         Runner::Runsc(p) => {

@@ -17,6 +17,53 @@ pub(crate) const STUB_SYSCALL: u64 = STUB_ADDR;
 /// `rip` after the `int3` following the injected `syscall`.
 const STUB_AFTER_TRAP: u64 = STUB_ADDR + 3;
 
+/// Where in the stub page the stub's own seccomp filter is kept (a
+/// `sock_fprog`, then the program), for the injected seccomp(2) that
+/// installs it.
+const FILTER_OFF: u64 = 2048;
+
+/// The stub's own seccomp filter: only the calls the Sentry injects
+/// (mmap, mprotect, munmap, the clone of a stub thread, prctl for its
+/// PDEATHSIG), each from the stub page's `syscall` instruction; anything
+/// else kills the stub. Guest syscalls never meet it: PTRACE_SYSEMU stops
+/// them before seccomp runs.
+pub(crate) fn stub_filter() -> Vec<[u8; 8]> {
+    const LD: u16 = 0x20;
+    const JEQ: u16 = 0x15;
+    const RET: u16 = 0x06;
+    const KILL_PROCESS: u32 = 0x8000_0000;
+    const ALLOW: u32 = 0x7fff_0000;
+    let ip = STUB_SYSCALL + 2;
+    let ins = |code: u16, jt: u8, jf: u8, k: u32| {
+        let mut b = [0u8; 8];
+        b[0..2].copy_from_slice(&code.to_le_bytes());
+        b[2] = jt;
+        b[3] = jf;
+        b[4..8].copy_from_slice(&k.to_le_bytes());
+        b
+    };
+    let allowed = [SYS_MMAP, SYS_MPROTECT, SYS_MUNMAP, SYS_CLONE, SYS_PRCTL];
+    let mut p = vec![
+        ins(LD, 0, 0, 4),
+        ins(JEQ, 1, 0, 0xc000_003e),
+        ins(RET, 0, 0, KILL_PROCESS),
+        ins(LD, 0, 0, 12),
+        ins(JEQ, 1, 0, (ip >> 32) as u32),
+        ins(RET, 0, 0, KILL_PROCESS),
+        ins(LD, 0, 0, 8),
+        ins(JEQ, 1, 0, ip as u32),
+        ins(RET, 0, 0, KILL_PROCESS),
+        ins(LD, 0, 0, 0),
+    ];
+    let n = allowed.len();
+    for (i, nr) in allowed.iter().enumerate() {
+        p.push(ins(JEQ, (n - i) as u8, 0, *nr as u32));
+    }
+    p.push(ins(RET, 0, 0, KILL_PROCESS));
+    p.push(ins(RET, 0, 0, ALLOW));
+    p
+}
+
 /// Why an injected syscall did not return a value.
 #[derive(Debug)]
 pub(crate) enum InjectError {
@@ -138,7 +185,7 @@ struct KernelSigaction {
 ///
 /// # Safety
 /// Must only run in a freshly forked child of this process.
-unsafe fn child_main(memfd: i32, sentry_pid: i32) -> ! {
+unsafe fn child_main(memfd: i32, sentry_pid: i32, filter: &[[u8; 8]]) -> ! {
     macro_rules! sys {
         ($step:expr, $nr:expr $(, $a:expr)*) => {{
             let a: [u64; 6] = {
@@ -168,10 +215,15 @@ unsafe fn child_main(memfd: i32, sentry_pid: i32) -> ! {
     sys!(2u64, SYS_CLOSE_RANGE, (memfd + 1) as u64, u32::MAX, 0);
     // Default dispositions for every signal (errors ignored: SIGKILL and
     // SIGSTOP cannot be changed).
+    // SIGSYS is left alone: the confined Sentry's filter refuses to change
+    // its disposition (and a stub never runs a host handler anyway: the
+    // tracer sees every signal first).
     let dfl = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
     let mut sig = 1u64;
     while sig <= 64 {
-        sys!(0u64, SYS_RT_SIGACTION, sig, &dfl as *const KernelSigaction as u64, 0, 8);
+        if sig != libc::SIGSYS as u64 {
+            sys!(0u64, SYS_RT_SIGACTION, sig, &dfl as *const KernelSigaction as u64, 0, 8);
+        }
         sig += 1;
     }
     // All signals unblocked, so the tracer sees (and suppresses) them.
@@ -205,6 +257,23 @@ unsafe fn child_main(memfd: i32, sentry_pid: i32) -> ! {
         unsafe { page.add(i).write_volatile(b) };
         i += 1;
     }
+    // The stub's own filter, installed by an injected seccomp(2) once the
+    // address space is emptied: a sock_fprog, then the program.
+    let prog = STUB_ADDR + FILTER_OFF + 16;
+    let head: [u64; 2] = [filter.len() as u64, prog];
+    let mut j = 0;
+    while j < 16 {
+        // SAFETY: within the stub page mapped above (FILTER_OFF + 16 < STUB_SIZE).
+        unsafe { page.add(FILTER_OFF as usize + j).write_volatile((head[j / 8] >> (8 * (j % 8))) as u8) };
+        j += 1;
+    }
+    let mut k = 0;
+    while k < filter.len() * 8 && (FILTER_OFF as usize + 16 + k) < STUB_SIZE as usize {
+        // SAFETY: within the stub page (bounds checked in the condition).
+        unsafe { page.add(FILTER_OFF as usize + 16 + k).write_volatile(filter[k / 8][k % 8]) };
+        k += 1;
+    }
+    sys!(7u64, SYS_PRCTL, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     sys!(7u64, SYS_MPROTECT, STUB_ADDR, STUB_SIZE, PROT_READ | PROT_EXEC);
     sys!(8u64, SYS_PTRACE, PTRACE_TRACEME, 0, 0, 0);
     let me = sys!(9u64, SYS_GETPID);
@@ -235,6 +304,7 @@ fn setup_step(step: i32) -> &'static str {
 /// space except for the stub page. Returns its pid, stopped.
 pub(crate) fn create_first_stub(memfd: i32, cpu: Option<usize>) -> Result<i32, PlatformError> {
     let sentry_pid = sys::getpid();
+    let filter = stub_filter();
     // SAFETY: a plain fork (no shared memory, no CLONE_VM): the child gets
     // a copy of the address space and runs only `child_main`, which makes
     // raw syscalls and never returns, so it touches no state (locks,
@@ -242,7 +312,7 @@ pub(crate) fn create_first_stub(memfd: i32, cpu: Option<usize>) -> Result<i32, P
     let pid = unsafe { syscall6(SYS_FORK, 0, 0, 0, 0, 0, 0) };
     if pid == 0 {
         // SAFETY: we are the freshly forked child.
-        unsafe { child_main(memfd, sentry_pid) };
+        unsafe { child_main(memfd, sentry_pid, &filter) };
     }
     let pid = sys::check(pid).map_err(|errno| PlatformError::Host { call: "fork", errno })? as i32;
 
@@ -292,6 +362,11 @@ pub(crate) fn create_first_stub(memfd: i32, cpu: Option<usize>) -> Result<i32, P
         }
     }
     reset_fpu(pid).map_err(fail)?;
+    match inject(pid, SYS_SECCOMP, [SECCOMP_SET_MODE_FILTER, 0, STUB_ADDR + FILTER_OFF, 0, 0, 0]) {
+        Ok(_) => {}
+        Err(InjectError::Died(s)) => return Err(PlatformError::StubDied(s)),
+        Err(e) => return Err(fail(e.into_platform("seccomp"))),
+    }
     Ok(pid)
 }
 

@@ -29,6 +29,9 @@ pub(crate) const SYS_SCHED_SETAFFINITY: u64 = 203;
 pub(crate) const SYS_SCHED_GETAFFINITY: u64 = 204;
 pub(crate) const SYS_RSEQ: u64 = 334;
 pub(crate) const SYS_CLOSE_RANGE: u64 = 436;
+pub(crate) const SYS_SECCOMP: u64 = 317;
+pub(crate) const SECCOMP_SET_MODE_FILTER: u64 = 1;
+pub(crate) const PR_SET_NO_NEW_PRIVS: u64 = 38;
 pub(crate) const RSEQ_FLAG_UNREGISTER: u64 = 1;
 
 pub(crate) const PTRACE_TRACEME: u64 = 0;

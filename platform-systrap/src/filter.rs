@@ -142,6 +142,59 @@ pub fn control_filter(l: &Labels) -> Vec<SockFilter> {
     compile(&rules)
 }
 
+/// Every syscall a stub (before and after its own filters) and the
+/// forker itself make. See `process::Forker`.
+const FORKER_ALLOWED: &[u32] = &[
+    1,   // write: the control thread's results
+    3,   // close
+    9,   // mmap
+    10,  // mprotect
+    11,  // munmap
+    13,  // rt_sigaction: a new stub's handlers
+    14,  // rt_sigprocmask
+    15,  // rt_sigreturn
+    28,  // madvise
+    33,  // dup2
+    39,  // getpid
+    46,  // sendmsg: the forker's answers (pid and pidfd)
+    47,  // recvmsg: the forker's requests
+    56,  // clone: stubs (with CLONE_PIDFD) and stub threads (their flags are the control filter's business)
+    60,  // exit
+    72,  // fcntl: F_DUPFD
+    110, // getppid
+    112, // setsid
+    131, // sigaltstack
+    157, // prctl: PDEATHSIG, NO_NEW_PRIVS
+    158, // arch_prctl
+    202, // futex
+    231, // exit_group
+    317, // seccomp: the stubs' own filters
+    334, // rseq: unregistration
+    436, // close_range
+];
+
+/// The forker's filter, inherited by every stub beneath its own. Anything
+/// else traps (SIGSYS) rather than kills: a stub's guest syscalls must
+/// reach the stub's handler (SECCOMP_RET_TRAP is the strongest answer
+/// either filter gives them), and in the forker itself, whose signals are
+/// all blocked, a forced SIGSYS kills as surely.
+pub fn forker_filter() -> Vec<SockFilter> {
+    let mut p = vec![
+        ld(OFF_ARCH),
+        SockFilter { code: BPF_JEQ_K, jt: 1, jf: 0, k: AUDIT_ARCH_X86_64 },
+        ret(SECCOMP_RET_TRAP),
+        ld(OFF_NR),
+    ];
+    let n = FORKER_ALLOWED.len();
+    for (i, nr) in FORKER_ALLOWED.iter().enumerate() {
+        // On a match jump to the ALLOW at the end (after the TRAP).
+        p.push(SockFilter { code: BPF_JEQ_K, jt: (n - i) as u8, jf: 0, k: *nr });
+    }
+    p.push(ret(SECCOMP_RET_TRAP));
+    p.push(ret(SECCOMP_RET_ALLOW));
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +241,17 @@ mod tests {
         assert_eq!(run(&p, 39, 0x40_0000, [0; 6]), SECCOMP_RET_TRAP);
         assert_eq!(run(&p, 15, 0x40_0000, [0; 6]), SECCOMP_RET_TRAP);
         assert_eq!(run(&p, 15, l.sigreturn_syscall + (1 << 32), [0; 6]), SECCOMP_RET_TRAP);
+    }
+
+    #[test]
+    fn forker_filter_allows_its_list_and_traps_the_rest() {
+        let p = forker_filter();
+        for nr in FORKER_ALLOWED {
+            assert_eq!(run(&p, *nr, 0x40_0000, [0; 6]), SECCOMP_RET_ALLOW, "{nr}");
+        }
+        for nr in [0, 2, 41, 42, 59, 62, 101, 257, 322] {
+            assert_eq!(run(&p, nr, 0x40_0000, [0; 6]), SECCOMP_RET_TRAP, "{nr}");
+        }
     }
 
     #[test]

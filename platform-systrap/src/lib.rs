@@ -14,7 +14,10 @@
 //! ## Processes and threads
 //!
 //! * Each [`AddressSpace`] is one stub process, forked from a dedicated
-//!   thread of the Sentry (stubs get PR_SET_PDEATHSIG against it). Its
+//!   *forker* process that the platform starts at creation, before the
+//!   Sentry installs its own seccomp filter, which the stubs must not
+//!   inherit (stubs get PR_SET_PDEATHSIG against the forker; see
+//!   `process::Forker`). Its
 //!   first thread, the *control thread*, unmaps everything it inherited
 //!   but the stub region (`layout`), installs its filter, and from then on
 //!   makes mmap/munmap/mprotect/clone calls the Sentry writes into the
@@ -146,7 +149,7 @@ impl SystrapPlatform {
             return Err(PlatformError::Unavailable("stub filters do not fit the control page".into()));
         }
         let shared = Arc::new(Shared {
-            forker: process::Forker::start(memfd)?,
+            forker: process::Forker::start(memfd, &filter::forker_filter())?,
             code,
             fsgsbase: sys::has_fsgsbase(),
             control_filter,

@@ -8,7 +8,7 @@ use crate::Shared;
 use abi::Errno;
 use platform::PlatformError;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{mpsc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// clone flags of a stub thread: a thread of the stub process.
@@ -162,19 +162,11 @@ impl StubProcess {
         let (pipe_r, pipe_w) = (fds[0], fds[1]);
         let pid = shared.forker.fork(fd, pipe_w);
         sys::close(pipe_w);
-        let pid = match pid {
-            Ok(pid) => pid,
+        let (pid, pidfd) = match pid {
+            Ok(p) => p,
             Err(e) => {
                 sys::close(pipe_r);
                 return Err(fail_region(host("fork", e)));
-            }
-        };
-        let pidfd = match sys::pidfd_open(pid) {
-            Ok(p) => p,
-            Err(e) => {
-                sys::kill_and_reap(pid);
-                sys::close(pipe_r);
-                return Err(fail_region(host("pidfd_open", e)));
             }
         };
         let p = StubProcess {
@@ -203,27 +195,18 @@ impl StubProcess {
         }
     }
 
-    /// Why a stub died during set-up (reaps it).
+    /// Why a stub died during set-up. Stubs are the forker's children,
+    /// reaped by the kernel, so their exit status (the step that failed,
+    /// see `setup_step`) is not ours to read.
     fn setup_failure(&self) -> String {
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(2) {
-            let mut g = lock(&self.reaped);
-            if *g {
-                break;
-            }
-            if let Some(st) = sys::try_reap(self.pid) {
-                *g = true;
-                self.dead.store(true, Ordering::Release);
-                return if libc::WIFEXITED(st) {
-                    format!("stub set-up failed at {}", setup_step(libc::WEXITSTATUS(st)))
-                } else {
-                    format!("stub set-up killed by signal {}", libc::WTERMSIG(st))
-                };
-            }
-            drop(g);
-            std::thread::sleep(Duration::from_millis(1));
+        if sys::pidfd_wait(self.pidfd, Duration::from_secs(2)) {
+            self.dead.store(true, Ordering::Release);
+            *lock(&self.reaped) = true;
+            "stub set-up failed: the stub exited before reporting in".into()
+        } else {
+            self.kill();
+            "stub set-up did not finish".into()
         }
-        "stub set-up did not finish".into()
     }
 
     /// Read one result from the completion pipe. Err if the stub is gone.
@@ -315,7 +298,14 @@ impl StubProcess {
         unsafe {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
             libc::CPU_SET(cpu as usize, &mut set);
-            libc::sched_setaffinity(self.pid, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            // The raw call: glibc's wrapper may ask sched_getaffinity first,
+            // which the confined Sentry's filter does not allow.
+            libc::syscall(
+                libc::SYS_sched_setaffinity,
+                self.pid,
+                std::mem::size_of::<libc::cpu_set_t>(),
+                &set as *const libc::cpu_set_t,
+            );
         }
     }
 
@@ -451,12 +441,16 @@ impl StubProcess {
         }
     }
 
-    /// Kill the stub process (idempotent) and reap it.
+    /// Kill the stub process (idempotent) and wait until it is gone (the
+    /// forker's kernel-side reaping does the rest).
     pub(crate) fn kill(&self) {
         self.dead.store(true, Ordering::Release);
         let mut g = lock(&self.reaped);
         if !*g {
-            sys::kill_and_reap(self.pid);
+            sys::pidfd_kill(self.pidfd);
+            while !sys::pidfd_wait(self.pidfd, Duration::from_secs(1)) {
+                sys::pidfd_kill(self.pidfd);
+            }
             *g = true;
         }
     }
@@ -473,6 +467,7 @@ impl Drop for StubProcess {
     }
 }
 
+#[allow(dead_code)] // names the exit codes of `child_main`
 fn setup_step(step: i32) -> &'static str {
     match step {
         1 => "setsid",
@@ -637,65 +632,364 @@ fn rseq_area() -> (u64, u32) {
     (tp.wrapping_add(off as u64), size)
 }
 
-struct ForkJob {
-    region_fd: i32,
-    pipe_w: i32,
-    reply: mpsc::SyncSender<Result<i32, Errno>>,
+/// The process every stub is forked from, started before the Sentry
+/// installs its own seccomp filter: a stub must not inherit that filter
+/// (its default answer would beat the stub's own SECCOMP_RET_TRAP for
+/// guest syscalls). It is forked from the Sentry at platform creation, so
+/// it shares the Sentry's namespaces, root, capabilities (none, once
+/// confined), no_new_privs and Landlock domain, keeps only the memory file
+/// and its socket, blocks every signal, lets the kernel reap its children,
+/// and installs a filter of its own (`filter::forker_filter`, which the
+/// stubs inherit beneath theirs). Each request carries a stub's region
+/// file and completion pipe (SCM_RIGHTS); the answer is the new pid or
+/// -errno. It exits when the Sentry's end of the socket closes, and its
+/// stubs follow (PR_SET_PDEATHSIG).
+pub(crate) struct Forker {
+    /// The Sentry's end of the socket; the lock serialises requests.
+    sock: Mutex<i32>,
 }
 
-/// The thread every stub is forked from. Stubs die with it
-/// (PR_SET_PDEATHSIG is about the parent *thread*), so it lives as long as
-/// the platform.
-pub(crate) struct Forker {
-    jobs: Mutex<mpsc::Sender<ForkJob>>,
+/// The forker's descriptors, at fixed numbers.
+const FORKER_MEMFD: i32 = 3;
+const FORKER_SOCK: i32 = 4;
+
+/// What the forker needs, computed before it is forked.
+#[derive(Clone, Copy)]
+struct ForkerArgs {
+    memfd: i32,
+    sock: i32,
+    filter: u64,
+    filter_len: u64,
+    child: ChildArgs,
 }
+
+const SYS_RECVMSG: u64 = 47;
+const SYS_SECCOMP: u64 = 317;
+
+/// The forker process's loop: raw syscalls only (it is a fork of a
+/// multi-threaded process). Exits when the socket closes.
+///
+/// # Safety
+/// Must only run in a freshly forked child of this process.
+unsafe fn forker_main(a: &ForkerArgs) -> ! {
+    macro_rules! sys {
+        ($nr:expr $(, $a:expr)*) => {{
+            let v: &[u64] = &[$($a as u64),*];
+            let mut x = [0u64; 6];
+            let mut i = 0;
+            while i < v.len() { x[i] = v[i]; i += 1; }
+            // SAFETY: each call below changes only this (forker) process's
+            // own state, or reads and writes its own live locals.
+            unsafe { syscall6($nr, x[0], x[1], x[2], x[3], x[4], x[5]) }
+        }};
+    }
+    macro_rules! die {
+        ($code:expr) => {{
+            sys!(sys::SYS_EXIT_GROUP, $code);
+            loop {}
+        }};
+    }
+    let all: u64 = !0;
+    sys!(sys::SYS_RT_SIGPROCMASK, libc::SIG_SETMASK, &all as *const u64 as u64, 0, 8);
+    let m = sys!(libc::SYS_fcntl as u64, a.memfd, libc::F_DUPFD, 200);
+    let s = sys!(libc::SYS_fcntl as u64, a.sock, libc::F_DUPFD, 200);
+    if m < 0 || s < 0 {
+        die!(1);
+    }
+    sys!(libc::SYS_dup2 as u64, m, FORKER_MEMFD);
+    sys!(libc::SYS_dup2 as u64, s, FORKER_SOCK);
+    sys!(sys::SYS_CLOSE_RANGE, 0, FORKER_MEMFD - 1, 0);
+    sys!(sys::SYS_CLOSE_RANGE, FORKER_SOCK + 1, u32::MAX, 0);
+    // Children are reaped by the kernel (SA_NOCLDWAIT via SIG_IGN).
+    let ign = KernelSigaction { handler: SIG_IGN, flags: SA_RESTORER, restorer: a.child.restorer, mask: 0 };
+    sys!(sys::SYS_RT_SIGACTION, libc::SIGCHLD, &ign as *const KernelSigaction as u64, 0, 8);
+    if sys!(sys::SYS_PRCTL, libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
+        die!(2);
+    }
+    let prog = [a.filter_len, a.filter];
+    if a.filter_len > 0 && sys!(SYS_SECCOMP, 1, 0, prog.as_ptr() as u64) < 0 {
+        die!(3);
+    }
+    let me = sys!(sys::SYS_GETPID);
+    let mut child = a.child;
+    child.sentry_pid = me as i32;
+    child.memfd = FORKER_MEMFD;
+    loop {
+        // One request: a byte and two descriptors.
+        let mut byte = 0u8;
+        let mut iov = libc::iovec { iov_base: (&mut byte as *mut u8).cast(), iov_len: 1 };
+        let mut cbuf = [0u64; 8];
+        // SAFETY: an all-zero msghdr is valid; the pointers set below are live locals.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&cbuf);
+        let n = sys!(SYS_RECVMSG, FORKER_SOCK, &mut msg as *mut libc::msghdr as u64, libc::MSG_CMSG_CLOEXEC);
+        if n == -(libc::EINTR as i64) {
+            continue;
+        }
+        if n <= 0 {
+            die!(0);
+        }
+        // cmsghdr { len: u64, level: i32, type: i32 } then the fds.
+        let words: &[u64; 8] = &cbuf;
+        let len = words[0];
+        let level_type = words[1];
+        let fds = words[2];
+        let want_len = 16 + 8;
+        if msg.msg_controllen < want_len as usize
+            || len != want_len
+            || level_type != (libc::SOL_SOCKET as u32 as u64 | ((libc::SCM_RIGHTS as u32 as u64) << 32))
+        {
+            let bad: i64 = -(libc::EINVAL as i64);
+            let mut iov = libc::iovec { iov_base: (&bad as *const i64 as *mut i64).cast(), iov_len: 8 };
+            // SAFETY: an all-zero msghdr is valid; the iovec is a live local.
+            let mut out: libc::msghdr = unsafe { std::mem::zeroed() };
+            out.msg_iov = &mut iov;
+            out.msg_iovlen = 1;
+            sys!(SYS_SENDMSG, FORKER_SOCK, &out as *const libc::msghdr as u64, libc::MSG_NOSIGNAL);
+            continue;
+        }
+        child.region_fd = (fds & 0xffff_ffff) as i32;
+        child.pipe_w = (fds >> 32) as i32;
+        // A fork that also gives a pidfd, which goes back with the pid (so
+        // the Sentry needs no pidfd_open).
+        let mut pidfd: i32 = -1;
+        let pid = sys!(sys::SYS_CLONE, CLONE_PIDFD | libc::SIGCHLD as u64, 0, &mut pidfd as *mut i32 as u64, 0, 0);
+        if pid == 0 {
+            // SAFETY: we are the freshly forked child.
+            unsafe { child_main(&child) };
+        }
+        sys!(sys::SYS_CLOSE, child.region_fd);
+        sys!(sys::SYS_CLOSE, child.pipe_w);
+        let mut reply = pid;
+        let mut iov = libc::iovec { iov_base: (&mut reply as *mut i64).cast(), iov_len: 8 };
+        let cmsg: [u64; 3] =
+            [20, libc::SOL_SOCKET as u32 as u64 | ((libc::SCM_RIGHTS as u32 as u64) << 32), pidfd as u32 as u64];
+        // SAFETY: an all-zero msghdr is valid; the pointers set below are live locals.
+        let mut out: libc::msghdr = unsafe { std::mem::zeroed() };
+        out.msg_iov = &mut iov;
+        out.msg_iovlen = 1;
+        if pid > 0 {
+            out.msg_control = cmsg.as_ptr() as *mut libc::c_void;
+            out.msg_controllen = 24;
+        }
+        sys!(SYS_SENDMSG, FORKER_SOCK, &out as *const libc::msghdr as u64, libc::MSG_NOSIGNAL);
+        if pid > 0 {
+            sys!(sys::SYS_CLOSE, pidfd);
+        }
+    }
+}
+
+/// The forker's stack. The forker (and every stub, a fork of it, until it
+/// jumps into the stub code) runs on this stack rather than on a copy of
+/// the calling thread's, which may lie where the stub region is mapped
+/// with MAP_FIXED (the main thread's stack is near the top of the address
+/// space, like STUB_BASE).
+struct ForkerStack {
+    base: *mut u8,
+}
+
+const FORKER_STACK_SIZE: usize = 256 * 1024;
+
+impl ForkerStack {
+    fn new() -> Result<ForkerStack, PlatformError> {
+        let mut rejected = Vec::new();
+        let r = loop {
+            // SAFETY: a fresh private mapping where the kernel likes.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    FORKER_STACK_SIZE,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                break Err(host("mmap", Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(12))));
+            }
+            let (lo, hi) = (p as u64, p as u64 + FORKER_STACK_SIZE as u64);
+            if hi <= STUB_BASE || lo >= STUB_END {
+                break Ok(ForkerStack { base: p.cast() });
+            }
+            rejected.push(p);
+            if rejected.len() > 64 {
+                break Err(host("mmap", Errno::ENOMEM));
+            }
+        };
+        for p in rejected {
+            // SAFETY: our own mappings, unused.
+            unsafe { libc::munmap(p, FORKER_STACK_SIZE) };
+        }
+        r
+    }
+
+    fn top(&self) -> u64 {
+        self.base as u64 + FORKER_STACK_SIZE as u64
+    }
+}
+
+impl Drop for ForkerStack {
+    fn drop(&mut self) {
+        // SAFETY: the parent's copy of the stack, used only by the child's copy.
+        unsafe { libc::munmap(self.base.cast(), FORKER_STACK_SIZE) };
+    }
+}
+
+/// The forker's first frame, on its own stack.
+extern "C" fn forker_entry(a: *const ForkerArgs) -> ! {
+    // SAFETY: `a` points into the child's private copy of the parent's
+    // memory (the args were live when the clone happened).
+    unsafe { forker_main(&*a) }
+}
+
+/// clone(SIGCHLD) with the child's stack pointer at `stack_top`: the child
+/// calls `forker_entry(args)` there; the parent gets the pid (or -errno).
+///
+/// # Safety
+/// `stack_top` must be the 16-byte-aligned top of a writable mapping; the
+/// child must never return (forker_entry does not).
+unsafe fn clone_onto(stack_top: u64, args: &ForkerArgs) -> i64 {
+    let ret: i64;
+    // SAFETY: the caller's contract; the parent continues with its own
+    // stack and registers untouched but rax, rcx and r11.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov rdi, r12",
+            "call {entry}",
+            "ud2",
+            "2:",
+            entry = sym forker_entry,
+            inlateout("rax") sys::SYS_CLONE as i64 => ret,
+            in("rdi") libc::SIGCHLD as u64,
+            in("rsi") stack_top,
+            in("rdx") 0u64,
+            in("r10") 0u64,
+            in("r8") 0u64,
+            in("r12") args as *const ForkerArgs as u64,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    ret
+}
+
+const SYS_SENDMSG: u64 = 46;
+const CLONE_PIDFD: u64 = 0x1000;
 
 impl Forker {
-    pub(crate) fn start(memfd: i32) -> Result<Forker, PlatformError> {
+    pub(crate) fn start(memfd: i32, filter: &[crate::filter::SockFilter]) -> Result<Forker, PlatformError> {
         let labels = crate::stubcode::Labels::get();
-        let (tx, rx) = mpsc::channel::<ForkJob>();
-        std::thread::Builder::new()
-            .name("systrap-forker".into())
-            .stack_size(128 * 1024)
-            .spawn(move || {
-                // Stubs start with every signal blocked (the control thread
-                // keeps it so).
-                sys::block_all_signals();
-                let (rseq_addr, rseq_size) = rseq_area();
-                let sentry_pid = sys::getpid();
-                for job in rx {
-                    let args = ChildArgs {
-                        sentry_pid,
-                        memfd,
-                        region_fd: job.region_fd,
-                        pipe_w: job.pipe_w,
-                        rseq_addr,
-                        rseq_size,
-                        handler: labels.handler,
-                        restorer: labels.sigreturn_syscall - 2,
-                        entry: labels.ctl_entry,
-                    };
-                    // SAFETY: a plain fork; the child runs only child_main,
-                    // which makes raw syscalls and never returns, so it
-                    // touches no state another thread may have held.
-                    let pid = unsafe { syscall6(sys::SYS_FORK, 0, 0, 0, 0, 0, 0) };
-                    if pid == 0 {
-                        // SAFETY: we are the freshly forked child.
-                        unsafe { child_main(&args) };
-                    }
-                    let r = if pid < 0 { Err(Errno(-pid as i32)) } else { Ok(pid as i32) };
-                    let _ = job.reply.send(r);
-                }
-            })
-            .map_err(|e| host("pthread_create", Errno(e.raw_os_error().unwrap_or(libc::EAGAIN))))?;
-        Ok(Forker { jobs: Mutex::new(tx) })
+        let mut sv = [0i32; 2];
+        // SAFETY: socketpair writes two descriptors into a live array.
+        if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) }
+            != 0
+        {
+            return Err(host("socketpair", Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(5))));
+        }
+        let (rseq_addr, rseq_size) = rseq_area();
+        let args = ForkerArgs {
+            memfd,
+            sock: sv[1],
+            filter: filter.as_ptr() as u64,
+            filter_len: filter.len() as u64,
+            child: ChildArgs {
+                sentry_pid: 0,
+                memfd,
+                region_fd: -1,
+                pipe_w: -1,
+                rseq_addr,
+                rseq_size,
+                handler: labels.handler,
+                restorer: labels.sigreturn_syscall - 2,
+                entry: labels.ctl_entry,
+            },
+        };
+        let stack = ForkerStack::new()?;
+        // SAFETY: a fork-like clone onto a stack of its own (see
+        // `clone_onto`); the child runs only forker_main, which makes raw
+        // syscalls and never returns, so it touches no state another thread
+        // may have held.
+        let pid = unsafe { clone_onto(stack.top(), &args) };
+        drop(stack);
+        sys::close(sv[1]);
+        if pid < 0 {
+            sys::close(sv[0]);
+            return Err(host("fork", Errno(-pid as i32)));
+        }
+        Ok(Forker { sock: Mutex::new(sv[0]) })
     }
 
     /// Fork a stub with the stub memory file `region_fd` and completion pipe
-    /// `pipe_w` (both still owned by the caller).
-    fn fork(&self, region_fd: i32, pipe_w: i32) -> Result<i32, Errno> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        lock(&self.jobs).send(ForkJob { region_fd, pipe_w, reply: tx }).map_err(|_| Errno::EAGAIN)?;
-        rx.recv().map_err(|_| Errno::EAGAIN)?
+    /// `pipe_w` (both still owned by the caller): its pid and a pidfd.
+    fn fork(&self, region_fd: i32, pipe_w: i32) -> Result<(i32, i32), Errno> {
+        let sock = lock(&self.sock);
+        let mut byte = 0u8;
+        let mut iov = libc::iovec { iov_base: (&mut byte as *mut u8).cast(), iov_len: 1 };
+        let mut cbuf = [0u64; 3];
+        cbuf[0] = 24;
+        cbuf[1] = libc::SOL_SOCKET as u32 as u64 | ((libc::SCM_RIGHTS as u32 as u64) << 32);
+        cbuf[2] = region_fd as u32 as u64 | ((pipe_w as u32 as u64) << 32);
+        // SAFETY: an all-zero msghdr is valid; the pointers set below are live locals.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = 24;
+        loop {
+            // SAFETY: the message and everything it points to are live locals.
+            let r = unsafe { libc::sendmsg(*sock, &msg, libc::MSG_NOSIGNAL) };
+            if r >= 0 {
+                break;
+            }
+            let e = Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(5));
+            if e != Errno::EINTR {
+                return Err(Errno::EAGAIN);
+            }
+        }
+        let mut reply = 0i64;
+        let mut iov = libc::iovec { iov_base: (&mut reply as *mut i64).cast(), iov_len: 8 };
+        let mut cbuf = [0u64; 4];
+        // SAFETY: an all-zero msghdr is valid; the pointers set below are live locals.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&cbuf);
+        loop {
+            // SAFETY: the message and everything it points to are live locals.
+            let r = unsafe { libc::recvmsg(*sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+            if r == 8 {
+                break;
+            }
+            let e = Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(5));
+            if r >= 0 || e != Errno::EINTR {
+                return Err(Errno::EAGAIN);
+            }
+        }
+        if reply < 0 {
+            return Err(Errno(-reply as i32));
+        }
+        // cmsghdr { len: u64, level: i32, type: i32 } then the pidfd.
+        let rights = libc::SOL_SOCKET as u32 as u64 | ((libc::SCM_RIGHTS as u32 as u64) << 32);
+        if msg.msg_controllen < 20 || cbuf[0] != 20 || cbuf[1] != rights {
+            return Err(Errno::EAGAIN);
+        }
+        Ok((reply as i32, (cbuf[2] & 0xffff_ffff) as i32))
+    }
+}
+
+impl Drop for Forker {
+    fn drop(&mut self) {
+        // The forker sees the socket close and exits; its stubs follow. It
+        // is not waited for: the Sentry's filter has no wait4 (a sandbox's
+        // Sentry is pid 1 of its namespace, whose end reaps everything).
+        sys::close(*lock(&self.sock));
     }
 }

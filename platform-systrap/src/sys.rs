@@ -12,7 +12,7 @@ pub(crate) const SYS_MUNMAP: u64 = 11;
 pub(crate) const SYS_RT_SIGACTION: u64 = 13;
 pub(crate) const SYS_RT_SIGPROCMASK: u64 = 14;
 pub(crate) const SYS_CLONE: u64 = 56;
-pub(crate) const SYS_FORK: u64 = 57;
+pub(crate) const SYS_GETPID: u64 = 39;
 pub(crate) const SYS_GETPPID: u64 = 110;
 pub(crate) const SYS_SETSID: u64 = 112;
 pub(crate) const SYS_PRCTL: u64 = 157;
@@ -20,7 +20,6 @@ pub(crate) const SYS_EXIT_GROUP: u64 = 231;
 pub(crate) const SYS_RSEQ: u64 = 334;
 pub(crate) const SYS_CLOSE: u64 = 3;
 pub(crate) const SYS_CLOSE_RANGE: u64 = 436;
-pub(crate) const SYS_PIDFD_OPEN: i64 = 434;
 
 /// One raw system call.
 ///
@@ -113,11 +112,6 @@ pub(crate) fn close(fd: i32) {
     unsafe { libc::close(fd) };
 }
 
-pub(crate) fn pidfd_open(pid: i32) -> Result<i32, Errno> {
-    // SAFETY: no pointers.
-    check(unsafe { libc::syscall(SYS_PIDFD_OPEN, pid, 0) }).map(|fd| fd as i32)
-}
-
 /// Has the process behind `pidfd` exited?
 pub(crate) fn pidfd_exited(pidfd: i32) -> bool {
     let mut p = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
@@ -136,38 +130,19 @@ pub(crate) fn tgkill(pid: i32, tid: i32, sig: i32) -> Result<(), Errno> {
     check(unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, sig) }).map(drop)
 }
 
-/// SIGKILL `pid` and reap it.
-pub(crate) fn kill_and_reap(pid: i32) {
-    // SAFETY: no pointers; `pid` is our own child, not yet reaped.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    let mut st = 0;
-    loop {
-        // SAFETY: writes the status into a live local.
-        let r = unsafe { libc::waitpid(pid, &mut st, libc::__WALL) };
-        if r >= 0 || errno() != Errno::EINTR {
-            break;
-        }
-    }
+/// SIGKILL the process behind `pidfd` (no pid-reuse race).
+pub(crate) fn pidfd_kill(pidfd: i32) {
+    // SAFETY: no pointers (a NULL siginfo).
+    unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd, libc::SIGKILL, 0, 0) };
 }
 
-/// The exit status of child `pid` if it has exited (reaping it).
-pub(crate) fn try_reap(pid: i32) -> Option<i32> {
-    let mut st = 0;
-    // SAFETY: writes the status into a live local.
-    let r = unsafe { libc::waitpid(pid, &mut st, libc::__WALL | libc::WNOHANG) };
-    (r == pid).then_some(st)
-}
-
-/// Block every signal on the calling thread.
-pub(crate) fn block_all_signals() {
-    let all: u64 = !0;
-    // SAFETY: rt_sigprocmask reads 8 bytes from a live local; old set NULL.
-    unsafe { syscall6(SYS_RT_SIGPROCMASK, libc::SIG_SETMASK as u64, &all as *const u64 as u64, 0, 8, 0, 0) };
-}
-
-pub(crate) fn getpid() -> i32 {
-    // SAFETY: no arguments.
-    unsafe { libc::getpid() }
+/// Wait at most `timeout` for the process behind `pidfd` to exit.
+pub(crate) fn pidfd_wait(pidfd: i32, timeout: Duration) -> bool {
+    let mut p = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: one live pollfd.
+    let r = unsafe { libc::poll(&mut p, 1, ms) };
+    r > 0 && p.revents != 0
 }
 
 /// May user code on this machine use rd/wrfsbase (the kernel says so in

@@ -202,19 +202,50 @@ pub trait Context: Send {
     }
 }
 
+/// A directory descriptor of a `/proc` of the Sentry's own pid namespace,
+/// for reading other threads' CPU times once the Sentry cannot open paths
+/// from its root (boot sets it before confinement).
+static PROC_DIR: std::sync::OnceLock<std::os::fd::OwnedFd> = std::sync::OnceLock::new();
+
+/// Use `fd` (a `/proc` directory) for [`host_thread_cpu_time`].
+pub fn set_proc_dir(fd: std::os::fd::OwnedFd) {
+    let _ = PROC_DIR.set(fd);
+}
+
 /// The CPU time host thread `tid` has run, from /proc/TID/schedstat (its
 /// first field, in nanoseconds); None if it cannot be read.
 pub fn host_thread_cpu_time(tid: i32) -> Option<std::time::Duration> {
-    schedstat(&format!("/proc/{tid}/schedstat"))
-}
-
-/// The CPU time the calling thread has run, as [`host_thread_cpu_time`].
-pub fn current_thread_cpu_time() -> Option<std::time::Duration> {
-    schedstat("/proc/thread-self/schedstat")
-}
-
-fn schedstat(path: &str) -> Option<std::time::Duration> {
-    let text = std::fs::read_to_string(path).ok()?;
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let text = match PROC_DIR.get() {
+        Some(dir) => {
+            let name = std::ffi::CString::new(format!("{tid}/schedstat")).ok()?;
+            // SAFETY: `name` is a valid C string; the result is checked.
+            let fd = unsafe {
+                libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            };
+            if fd < 0 {
+                return None;
+            }
+            // SAFETY: a descriptor just opened and owned by nobody else.
+            let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+            let mut s = String::new();
+            f.read_to_string(&mut s).ok()?;
+            s
+        }
+        None => std::fs::read_to_string(format!("/proc/{tid}/schedstat")).ok()?,
+    };
     let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
     Some(std::time::Duration::from_nanos(ns))
+}
+
+/// The CPU time the calling thread has run (CLOCK_THREAD_CPUTIME_ID, the
+/// same count as schedstat's first field).
+pub fn current_thread_cpu_time() -> Option<std::time::Duration> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: writes one timespec into a live local.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return None;
+    }
+    Some(std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }

@@ -158,12 +158,35 @@ fn default_platform(mf: &Arc<MemoryFile>) -> Result<Arc<dyn platform::Platform>,
     Err(why.join("; "))
 }
 
-fn host_fs(path: &Path, readonly: bool) -> Result<InodeRef, String> {
-    vfs::hostfs::HostFs::new_root(path, readonly).map_err(|e| format!("{}: {e}", path.display()))
+/// The host roots a sandbox needs, opened before the Sentry confines
+/// itself: the root and each bind-mount source, in `cfg.mounts` order.
+struct OpenedRoots {
+    root: OwnedFd,
+    binds: Vec<OwnedFd>,
 }
 
-fn build_mounts(cfg: &SandboxConfig, kernel_proc: &dyn Fn() -> InodeRef) -> Result<Arc<MountNamespace>, String> {
-    let lower = host_fs(&cfg.root_path, true)?;
+fn open_roots(cfg: &SandboxConfig) -> Result<OpenedRoots, String> {
+    let open = |p: &Path, ro: bool| vfs::hostfs::HostFs::open_root(p, ro).map_err(|e| format!("{}: {e}", p.display()));
+    let root = open(&cfg.root_path, true)?;
+    let mut binds = Vec::new();
+    for m in &cfg.mounts {
+        if let MountKind::Bind(src) = &m.kind {
+            binds.push(open(src, m.flags.readonly)?);
+        }
+    }
+    Ok(OpenedRoots { root, binds })
+}
+
+fn build_mounts(
+    cfg: &SandboxConfig,
+    roots: OpenedRoots,
+    budget: &Arc<vfs::hostfs_fds::FdBudget>,
+    kernel_proc: &dyn Fn() -> InodeRef,
+) -> Result<Arc<MountNamespace>, String> {
+    let host = |fd: OwnedFd, ro: bool, what: &Path| {
+        vfs::hostfs::HostFs::from_fd(fd, ro, budget.clone()).map_err(|e| format!("{}: {e}", what.display()))
+    };
+    let lower = host(roots.root, true, &cfg.root_path)?;
     let total = cfg.limits.total_memory();
     // Linux's tmpfs defaults: half the memory, half as many inodes as it
     // has pages.
@@ -181,6 +204,7 @@ fn build_mounts(cfg: &SandboxConfig, kernel_proc: &dyn Fn() -> InodeRef) -> Resu
         root,
         MountFlags { readonly, ..Default::default() },
     );
+    let mut binds = roots.binds.into_iter();
     for m in &cfg.mounts {
         let dest = normalize(&m.dest);
         let (fs, typ, source): (InodeRef, &str, String) = match &m.kind {
@@ -199,7 +223,10 @@ fn build_mounts(cfg: &SandboxConfig, kernel_proc: &dyn Fn() -> InodeRef) -> Resu
                 };
                 (vfs::tmpfs::TmpFs::new_root_sized(*mode, 0, 0, size, nr), "tmpfs", "none".into())
             }
-            MountKind::Bind(src) => (host_fs(src, m.flags.readonly)?, "bind", src.to_string_lossy().into_owned()),
+            MountKind::Bind(src) => {
+                let fd = binds.next().ok_or("bind mount roots out of step")?;
+                (host(fd, m.flags.readonly, src)?, "bind", src.to_string_lossy().into_owned())
+            }
         };
         ns.mount(dest.as_bytes(), typ, &source, fs, m.flags.clone());
     }
@@ -241,24 +268,112 @@ fn sentry_limits(l: &SandboxLimits) -> sentry::limits::Limits {
 
 /// Run a sandbox to completion; returns the shell-style exit code.
 pub fn run_sandbox(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
+    crate::sandbox::run(g, cfg)
+}
+
+/// The Sentry process (the child `sandbox::run` started in new
+/// namespaces): returns its exit code, the guest's.
+pub fn sentry_main(g: &GlobalFlags, cfg: SandboxConfig, ch: crate::sandbox::ChildChannels) -> i32 {
+    // Die with runsc-lite; then wait until it has written our maps (EOF:
+    // it is gone already).
+    // SAFETY: prctl without pointers; read into a live local.
+    let go = unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        let mut b = 0u8;
+        libc::read(ch.go.as_raw_fd(), (&mut b as *mut u8).cast(), 1)
+    };
+    if go != 1 {
+        return 1;
+    }
+    drop(ch.go);
+    match sentry_boot(g, cfg, ch.report, ch.signals) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("runsc-lite: {e}");
+            1
+        }
+    }
+}
+
+/// Host descriptors a sandbox may hold: the Sentry's soft RLIMIT_NOFILE is
+/// raised to its hard limit; guest files get at most half of what is left
+/// after a reserve for the Sentry itself (memory files, stubs' channels,
+/// roots, stdio), node descriptors a fixed number.
+fn fd_budget() -> Arc<vfs::hostfs_fds::FdBudget> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: get/setrlimit on a live local.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+    let nofile = (lim.rlim_cur as usize).max(1024);
+    let files = (nofile.saturating_sub(2048) / 2).clamp(256, 65536);
+    vfs::hostfs_fds::FdBudget::new(vfs::hostfs_fds::DEFAULT_NODE_FDS, files)
+}
+
+fn random_u64() -> u64 {
+    let mut v = 0u64;
+    // SAFETY: getrandom writes 8 bytes into a live u64.
+    unsafe { libc::getrandom((&mut v as *mut u64).cast(), 8, 0) };
+    v
+}
+
+fn sentry_boot(g: &GlobalFlags, cfg: SandboxConfig, report: OwnedFd, signals: OwnedFd) -> Result<i32, String> {
     // From here on a panic in any thread ends the sandbox as a whole
-    // (sentry::failure): stubs killed, one line, exit status 125.
+    // (sentry::failure): one line, exit status 125; being the init of its
+    // pid namespace, the Sentry takes every stub with it when it exits.
     sentry::failure::install();
+    sentry::failure::set_pid_namespace_init();
+    // Everything the confined Sentry will reach on the host, opened now.
+    sentry::hostfacts::init();
+    // glibc's malloc reads host files lazily, which the confined Sentry
+    // may not: /sys/devices/system/cpu/online the first time it wants a
+    // ninth arena (unless the arena limit is set), and
+    // /proc/sys/vm/overcommit_memory the first time it shrinks a thread
+    // arena's heap (never, with a trim threshold of a whole heap, 64 MiB).
+    let arenas = (8 * sentry::hostfacts::ncpus()).min(i32::MAX as usize) as i32;
+    // SAFETY: mallopt changes malloc parameters; still one thread here.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+    }
+    let budget = fd_budget();
+    let roots = open_roots(&cfg)?;
+    let proc_fd = crate::confine::private_mounts_and_proc()?;
+    crate::confine::pivot_to_empty_root()?;
+    let mut held = vec![crate::confine::HeldRoot {
+        fd: roots.root.as_raw_fd(),
+        write: false,
+        is_dir: crate::confine::is_dir(&roots.root),
+    }];
+    let bind_flags = cfg.mounts.iter().filter_map(|m| matches!(m.kind, MountKind::Bind(_)).then_some(m.flags.readonly));
+    for (fd, ro) in roots.binds.iter().zip(bind_flags) {
+        held.push(crate::confine::HeldRoot { fd: fd.as_raw_fd(), write: !ro, is_dir: crate::confine::is_dir(fd) });
+    }
+    crate::confine::drop_privileges(&held, proc_fd.as_raw_fd())?;
+    #[cfg(debug_assertions)]
+    let probe_fd = roots.binds.first().unwrap_or(&roots.root).try_clone().ok();
+    platform::set_proc_dir(proc_fd);
+
     let memfile = MemoryFile::new().map_err(|e| e.to_string())?;
     let platform = match &g.platform {
         Some(name) => make_platform(name, &memfile)?,
         None => default_platform(&memfile)?,
     };
+    let platform_name = platform.name();
     let table = Arc::new(syscalls::build_table());
 
     // procfs needs the kernel and the kernel needs the mounts: mount a
     // forwarding procfs root that is filled in once the kernel exists.
     let proc_slot: Arc<std::sync::OnceLock<InodeRef>> = Arc::new(std::sync::OnceLock::new());
     let slot = proc_slot.clone();
-    let mounts = build_mounts(&cfg, &move || sentry::procfs::deferred_root(slot.clone()))?;
+    let mounts = build_mounts(&cfg, roots, &budget, &move || sentry::procfs::deferred_root(slot.clone()))?;
     let kernel = Kernel::new(platform, memfile, table, mounts, &cfg.hostname, g.strace);
     kernel.set_limits(sentry_limits(&cfg.limits));
     let _ = proc_slot.set(sentry::procfs::new_root(&kernel));
+    relay_signals(&kernel, signals)?;
 
     let files = (0..3).filter_map(|fd| host_stdio(fd).map(|f| (fd, f))).collect();
     let spec = InitSpec {
@@ -270,8 +385,64 @@ pub fn run_sandbox(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
         files,
         umask: cfg.umask,
     };
+    let cookie = random_u64();
+    crate::violation::install(report.as_raw_fd(), cookie)?;
+    std::mem::forget(report);
+    crate::filters::install(platform_name, cookie)?;
+    #[cfg(debug_assertions)]
+    debug_hooks(probe_fd);
     let status = sentry::run_init(&kernel, spec).map_err(|e| e.to_string())?;
     Ok(status.shell_code())
+}
+
+/// Debug builds only, for the confinement tests: RUNSC_LITE_DEBUG_VIOLATE
+/// makes the confined Sentry call socket(2); RUNSC_LITE_DEBUG_OPEN=PATH
+/// makes it try to open PATH relative to the first bind mount's root (or
+/// the root) and print the outcome.
+#[cfg(debug_assertions)]
+fn debug_hooks(probe_fd: Option<OwnedFd>) {
+    if let (Ok(path), Some(dir)) = (std::env::var("RUNSC_LITE_DEBUG_OPEN"), probe_fd) {
+        let c = std::ffi::CString::new(path.clone()).unwrap_or_default();
+        // SAFETY: a valid C string; the result is checked and closed.
+        let fd =
+            unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+        if fd >= 0 {
+            eprintln!("runsc-lite: debug open {path}: opened");
+            // SAFETY: a descriptor we just opened.
+            unsafe { libc::close(fd) };
+        } else {
+            eprintln!("runsc-lite: debug open {path}: {}", std::io::Error::last_os_error());
+        }
+    }
+    if std::env::var_os("RUNSC_LITE_DEBUG_VIOLATE").is_some() {
+        // SAFETY: no pointers; the filter kills us here.
+        unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    }
+}
+
+/// A thread that passes the signals runsc-lite relays (one byte each) to
+/// the guest's init, as the kernel would: from outside, with no sender.
+fn relay_signals(kernel: &Arc<Kernel>, signals: OwnedFd) -> Result<(), String> {
+    let k = Arc::downgrade(kernel);
+    std::thread::Builder::new()
+        .name("signal-relay".into())
+        .spawn(move || loop {
+            let mut b = 0u8;
+            // SAFETY: reads one byte into a live local.
+            let n = unsafe { libc::read(signals.as_raw_fd(), (&mut b as *mut u8).cast(), 1) };
+            if n == 0 || (n < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)) {
+                return;
+            }
+            if n != 1 {
+                continue;
+            }
+            let Some(kernel) = k.upgrade() else { return };
+            if let Some(init) = kernel.group(1) {
+                sentry::signal::send_signal(&init, sentry::signal::user_info(b as i32, 0, 0, 0));
+            }
+        })
+        .map(drop)
+        .map_err(|e| format!("signal relay thread: {e}"))
 }
 
 /// Run a bundle's container, recording its state under --root while it

@@ -37,6 +37,16 @@ pub struct GlobalFlags {
     /// others are refused).
     #[arg(long, global = true, default_value = "none")]
     pub network: String,
+    /// Map only the caller's uid and gid (to 0 inside) into the Sentry's
+    /// user namespace, as an unprivileged caller always gets; without it,
+    /// root gets the whole uid/gid range mapped to itself.
+    #[arg(long, global = true)]
+    pub rootless: bool,
+    /// Seconds after the first SIGTERM/SIGINT/SIGHUP/SIGQUIT passed to the
+    /// guest's init before the sandbox is killed (a second SIGINT kills at
+    /// once).
+    #[arg(long = "kill-after", global = true, default_value_t = 10.0, value_name = "SECONDS")]
+    pub kill_after: f64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -79,6 +89,18 @@ pub enum Command {
     Syscalls,
     /// List the platforms and whether this machine supports each.
     Platforms,
+    /// Inspect the sandbox's own set-up.
+    Debug {
+        #[command(subcommand)]
+        what: DebugCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DebugCommand {
+    /// Print the Sentry's host-syscall allowlist (seccomp) with its
+    /// argument rules and its size, for --platform (default systrap).
+    Filters,
 }
 
 pub fn run(cli: Cli) -> Result<i32, String> {
@@ -102,6 +124,10 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         }
         Command::Platforms => {
             print_platforms();
+            Ok(0)
+        }
+        Command::Debug { what: DebugCommand::Filters } => {
+            crate::filters::print(g.platform.as_deref().unwrap_or(PLATFORMS[0]));
             Ok(0)
         }
         Command::Run { bundle, target } => {

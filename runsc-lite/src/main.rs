@@ -4,8 +4,13 @@
 mod boot;
 mod bundle;
 mod cli;
+mod confine;
+mod filters;
+mod landlock;
 mod logging;
+mod sandbox;
 mod state;
+mod violation;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -36,6 +36,16 @@ pub const EXIT_STATUS: i32 = 125;
 /// Set by the first panic.
 static FAILING: AtomicBool = AtomicBool::new(false);
 
+/// Set when the Sentry is the init of its own pid namespace: its exit
+/// kills every process in it (the stubs too), and its confinement allows
+/// neither a walk of /proc nor kill(2) of arbitrary pids.
+static NAMESPACE_INIT: AtomicBool = AtomicBool::new(false);
+
+/// The Sentry is the init of its own pid namespace (see [`NAMESPACE_INIT`]).
+pub fn set_pid_namespace_init() {
+    NAMESPACE_INIT.store(true, Ordering::Release);
+}
+
 /// Install the panic hook for the rest of the process (idempotent).
 pub fn install() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -106,6 +116,9 @@ fn write_stderr(line: &str) {
 /// SIGKILL every child process of the Sentry (its stubs) and reap them,
 /// waiting at most a few seconds in all: the hook must never hang.
 fn end_host_children() {
+    if NAMESPACE_INIT.load(Ordering::Acquire) {
+        return;
+    }
     let children = host_children();
     for &pid in &children {
         // SAFETY: kill(2) touches no memory; `pid` was listed as our child

@@ -7,6 +7,7 @@ pub mod exec;
 pub mod failure;
 pub mod filecache;
 pub mod futex;
+pub mod hostfacts;
 pub mod kernel;
 pub mod limits;
 pub mod loader;

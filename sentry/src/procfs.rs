@@ -208,7 +208,7 @@ fn root_lookup(k: &Weak<Kernel>, name: &[u8]) -> Result<InodeRef, Errno> {
             Ok(format!("Linux version {} (root@runsc-lite) (gcc version 4.9.2) {}\n", crate::RELEASE, crate::VERSION)
                 .into_bytes())
         }),
-        "cpuinfo" => file("/proc/cpuinfo".into(), || Ok(host_file("/proc/cpuinfo"))),
+        "cpuinfo" => file("/proc/cpuinfo".into(), || Ok(crate::hostfacts::cpuinfo().to_vec())),
         "meminfo" => {
             let k = Arc::downgrade(&kernel);
             file("/proc/meminfo".into(), move || Ok(meminfo(&k)))
@@ -233,7 +233,7 @@ fn root_lookup(k: &Weak<Kernel>, name: &[u8]) -> Result<InodeRef, Errno> {
                     .map(|d| d.as_secs())
                     .unwrap_or(0)
                     - k.upgrade().map(|k| k.uptime_ns() / 1_000_000_000).unwrap_or(0);
-                let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+                let n = crate::hostfacts::ncpus();
                 let mut s = String::from("cpu  0 0 0 0 0 0 0 0 0 0\n");
                 for i in 0..n {
                     s.push_str(&format!("cpu{i} 0 0 0 0 0 0 0 0 0 0\n"));
@@ -251,12 +251,11 @@ fn root_lookup(k: &Weak<Kernel>, name: &[u8]) -> Result<InodeRef, Errno> {
     })
 }
 
-/// A host file's content, for facts the sandbox passes through (cpuinfo).
 /// The host's meminfo, with MemTotal, MemFree and MemAvailable the
 /// sandbox's own when it has a memory limit (as runsc reports them), and
 /// the host's caches left out.
 fn meminfo(k: &Weak<Kernel>) -> Vec<u8> {
-    let host = host_file("/proc/meminfo");
+    let host = crate::hostfacts::meminfo().to_vec();
     let Some(kernel) = k.upgrade() else { return host };
     let Some(limit) = kernel.limits.get().and_then(|l| l.memory) else { return host };
     let free = limit.saturating_sub(crate::limits::memory_usage(&kernel));
@@ -280,10 +279,6 @@ fn meminfo(k: &Weak<Kernel>) -> Vec<u8> {
         }
     }
     out.into_bytes()
-}
-
-fn host_file(path: &str) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_default()
 }
 
 fn sys_dir(kernel: &Arc<Kernel>) -> InodeRef {
@@ -518,7 +513,7 @@ fn status(tg: &ThreadGroup) -> Vec<u8> {
         tg.fs().umask,
         c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid,
         c.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(" "),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) - 1,
+        crate::hostfacts::ncpus() - 1,
         pid = tg.tgid,
         ppid = *lock(&tg.ppid),
     )

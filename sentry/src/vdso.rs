@@ -71,7 +71,7 @@ fn host_realtime_ns() -> u64 {
 /// Can the TSC stand in for the host clocks (constant rate, not stopped
 /// in idle states)?
 fn tsc_usable() -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else { return false };
+    let info = String::from_utf8_lossy(crate::hostfacts::cpuinfo());
     let flags = info.lines().find(|l| l.starts_with("flags")).unwrap_or("");
     let has = |f: &str| flags.split_whitespace().any(|w| w == f);
     has("constant_tsc") && has("nonstop_tsc")

@@ -556,7 +556,7 @@ pub fn sched_yield(_task: &mut Task) -> SysResult {
 }
 
 fn ncpus() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(64)
+    sentry::hostfacts::ncpus().min(64)
 }
 
 pub fn sched_getaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) -> SysResult {

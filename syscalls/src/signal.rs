@@ -277,8 +277,6 @@ pub fn wait4(task: &mut Task, pid: i32, status: UserAddr, options: i32, ru: User
         i32::MIN => return Err(Errno::ESRCH),
         -1 => WaitFor::Any,
         0 => WaitFor::Pgid(*lock(&task.tg.pgid)),
-        // -INT_MIN is no process group (Linux: ESRCH).
-        i32::MIN => return Err(Errno::ESRCH),
         p if p < -1 => WaitFor::Pgid(-p),
         p => WaitFor::Pid(p),
     };

@@ -1,19 +1,26 @@
 //! A host directory tree served to the sandbox.
 //!
-//! Every inode holds an `O_PATH|O_NOFOLLOW` descriptor of its host node.
-//! Lookups open one component at a time relative to the parent's
-//! descriptor and never follow a host symlink; symlinks are returned to
-//! the VFS, which resolves them inside the sandbox. Nothing here ever
-//! resolves a guest-supplied path on the host: the only absolute paths
-//! used are `/proc/self/fd/N` magic links, which name the exact node the
-//! descriptor holds (they are never followed further, even for symlinks).
+//! Every host access is relative to a descriptor the Sentry holds: the
+//! mount root opened at boot, or a node reached from it one component at a
+//! time with `openat(parent, name, O_PATH|O_NOFOLLOW)`. No host path is
+//! ever resolved from the host's root or through `/proc/self/fd`; a host
+//! symlink is never followed (symlinks go back to the VFS, which resolves
+//! them inside the sandbox). A node opened for I/O is reopened through its
+//! parent's descriptor and its name, and the result must be the same
+//! device and inode (else `ESTALE`). Descriptors are bounded per sandbox:
+//! see [`crate::hostfs_fds`].
+//!
+//! Nodes are shared: a lookup that reaches a (device, inode) this mount
+//! already knows returns that node and records the name it was reached
+//! by, so a node's way back (parent and name) follows renames.
 //!
 //! A read-only instance refuses every change with EROFS. Host character
 //! and block devices are not reachable (EACCES, as on a nodev mount).
 
+use crate::hostfs_fds::{cvt, ident_at, ident_of, Evict, FdBudget, FdSlot, FileCharge, Ident, Sweep};
 use crate::inode::{DirEntry, FileOps, Inode, InodeRef, SetAttr};
 use crate::tmpfs::DirFile;
-use crate::util::{check_name, last_errno};
+use crate::util::{check_name, last_errno, lock};
 use crate::wait::IoCtx;
 use crate::Creds;
 use abi::flags::{
@@ -22,50 +29,104 @@ use abi::flags::{
 };
 use abi::{Errno, Stat, Statfs};
 use std::any::Any;
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 /// Constructors for host-backed trees.
 pub struct HostFs;
 
 impl HostFs {
-    /// Serve the host tree at `path` (a directory, or a single file for a
-    /// file bind mount). `path` itself is resolved by the host: it comes
-    /// from the operator, never from the guest.
-    pub fn new_root(path: &Path, readonly: bool) -> io::Result<InodeRef> {
+    /// Open the host node at `path` to serve as a mount root: a directory
+    /// (or anything else) as `O_PATH`, a regular file (a file bind mount)
+    /// for I/O, read-write unless `readonly` (read-only when the host
+    /// refuses). `path` comes from the operator, never from the guest, and
+    /// is opened before the Sentry confines itself.
+    pub fn open_root(path: &Path, readonly: bool) -> io::Result<OwnedFd> {
         let c = CString::new(path.as_os_str().as_bytes())?;
         // SAFETY: `c` is a valid NUL-terminated string; the result is checked.
         let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: `fd` was just returned by open and is owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Arc::new(HostInode { fs: Arc::new(FsInfo { readonly }), fd }))
+        let fd = owned(fd);
+        let st = fstat_fd(fd.as_raw_fd()).map_err(|e| io::Error::from_raw_os_error(e.0))?;
+        if st.st_mode & S_IFMT != S_IFREG {
+            return Ok(fd);
+        }
+        let modes: &[libc::c_int] = if readonly { &[libc::O_RDONLY] } else { &[libc::O_RDWR, libc::O_RDONLY] };
+        for m in modes {
+            // SAFETY: as above; O_NONBLOCK so a swapped-in FIFO cannot hang us.
+            let f = unsafe { libc::open(c.as_ptr(), m | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) };
+            if f >= 0 {
+                let f = owned(f);
+                if ident_of(&f).ok().map(|(i, _)| (i.0, i.1)) == Some((st.st_dev, st.st_ino)) {
+                    return Ok(f);
+                }
+            }
+        }
+        Ok(fd)
+    }
+
+    /// Serve the host tree at `path` with a budget of its own (tests and
+    /// tools; a sandbox shares one budget between its mounts).
+    pub fn new_root(path: &Path, readonly: bool) -> io::Result<InodeRef> {
+        let budget = FdBudget::new(crate::hostfs_fds::DEFAULT_NODE_FDS, crate::hostfs_fds::DEFAULT_FILE_FDS);
+        Self::from_fd(Self::open_root(path, readonly)?, readonly, budget)
+    }
+
+    /// Serve the host tree whose root descriptor is `fd` (from
+    /// [`HostFs::open_root`]), counting host descriptors against `budget`.
+    pub fn from_fd(fd: OwnedFd, readonly: bool, budget: Arc<FdBudget>) -> io::Result<InodeRef> {
+        let (ident, kind) = ident_of(&fd).map_err(|e| io::Error::from_raw_os_error(e.0))?;
+        let fs = Arc::new(FsInfo { readonly, budget, nodes: Mutex::new(HashMap::new()) });
+        Ok(Arc::new_cyclic(|me| HostInode {
+            fs,
+            ident,
+            kind,
+            loc: Mutex::new(None),
+            slot: FdSlot::with(fd, false),
+            pinned: true,
+            io: Mutex::new(Vec::new()),
+            me: me.clone(),
+        }))
     }
 }
 
 struct FsInfo {
     readonly: bool,
+    budget: Arc<FdBudget>,
+    /// Every live node of this mount but the root, by (device, inode).
+    nodes: Mutex<HashMap<Ident, Weak<HostInode>>>,
 }
 
-/// A host node, held by an O_PATH descriptor.
+/// Where a node is reached from: its parent and its name there.
+type Loc = Option<(Arc<HostInode>, CString)>;
+
+/// A host node.
 pub struct HostInode {
     fs: Arc<FsInfo>,
-    fd: OwnedFd,
+    ident: Ident,
+    kind: u32,
+    /// None for the mount root.
+    loc: Mutex<Loc>,
+    /// Its O_PATH descriptor (the root's is pinned, others evictable).
+    slot: FdSlot,
+    pinned: bool,
+    /// Descriptors open for I/O, by host open flags, shared by the
+    /// guest's open files.
+    io: Mutex<Vec<(libc::c_int, Weak<IoFd>)>>,
+    me: Weak<HostInode>,
 }
 
-/// `-1` from a libc call becomes the errno.
-fn cvt(r: libc::c_int) -> Result<libc::c_int, Errno> {
-    if r < 0 {
-        Err(last_errno())
-    } else {
-        Ok(r)
-    }
+/// A host descriptor open for I/O, charged to the sandbox's budget.
+struct IoFd {
+    fd: Arc<OwnedFd>,
+    _charge: FileCharge,
 }
 
 /// Retry a call interrupted by a (Sentry-internal) signal.
@@ -83,52 +144,133 @@ fn cname(name: &[u8]) -> Result<CString, Errno> {
     CString::new(name).map_err(|_| Errno::EINVAL)
 }
 
-/// "/proc/self/fd/N" for a descriptor we hold.
-fn proc_path(fd: RawFd) -> CString {
-    // A decimal number never holds a NUL; the fallback is unreachable.
-    CString::new(format!("/proc/self/fd/{fd}")).unwrap_or_default()
-}
-
 fn owned(fd: libc::c_int) -> OwnedFd {
     // SAFETY: callers pass a descriptor just returned by a successful
     // open-like call, owned by nobody else.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
-pub(crate) fn stat_from_host(s: &libc::stat) -> Stat {
-    Stat {
-        st_dev: s.st_dev,
-        st_ino: s.st_ino,
-        st_nlink: s.st_nlink,
-        st_mode: s.st_mode,
-        st_uid: s.st_uid,
-        st_gid: s.st_gid,
-        st_rdev: s.st_rdev,
-        st_size: s.st_size,
-        st_blksize: s.st_blksize,
-        st_blocks: s.st_blocks,
-        st_atime: s.st_atime,
-        st_atime_nsec: s.st_atime_nsec,
-        st_mtime: s.st_mtime,
-        st_mtime_nsec: s.st_mtime_nsec,
-        st_ctime: s.st_ctime,
-        st_ctime_nsec: s.st_ctime_nsec,
+/// fstat of any descriptor (O_PATH ones included), through statx(2): one
+/// stat syscall for the Sentry's whole seccomp allowlist.
+pub(crate) fn fstat_fd(fd: RawFd) -> Result<Stat, Errno> {
+    // SAFETY: an all-zero `struct statx` is a valid value.
+    let mut x: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: the path is a valid empty C string and `x` a valid out pointer.
+    cvt(unsafe {
+        libc::statx(fd, c"".as_ptr(), libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW, libc::STATX_BASIC_STATS, &mut x)
+    })?;
+    Ok(Stat {
+        st_dev: libc::makedev(x.stx_dev_major, x.stx_dev_minor),
+        st_ino: x.stx_ino,
+        st_nlink: x.stx_nlink as u64,
+        st_mode: x.stx_mode as u32,
+        st_uid: x.stx_uid,
+        st_gid: x.stx_gid,
+        st_rdev: libc::makedev(x.stx_rdev_major, x.stx_rdev_minor),
+        st_size: x.stx_size as i64,
+        st_blksize: x.stx_blksize as i64,
+        st_blocks: x.stx_blocks as i64,
+        st_atime: x.stx_atime.tv_sec,
+        st_atime_nsec: x.stx_atime.tv_nsec as i64,
+        st_mtime: x.stx_mtime.tv_sec,
+        st_mtime_nsec: x.stx_mtime.tv_nsec as i64,
+        st_ctime: x.stx_ctime.tv_sec,
+        st_ctime_nsec: x.stx_ctime.tv_nsec as i64,
         ..Default::default()
+    })
+}
+
+impl FsInfo {
+    /// The node for host node `fd` (reached as `name` in `parent`): the
+    /// live one of the same (device, inode), else a new one.
+    fn node(
+        self: &Arc<Self>,
+        parent: &Arc<HostInode>,
+        name: CString,
+        fd: OwnedFd,
+        readable: bool,
+        id: Option<(Ident, u32)>,
+    ) -> Result<Arc<HostInode>, Errno> {
+        let (ident, kind) = match id {
+            Some(id) => id,
+            None => ident_of(&fd)?,
+        };
+        let known = lock(&self.nodes).get(&ident).and_then(Weak::upgrade);
+        if let Some(n) = known.filter(|n| n.kind == kind) {
+            n.relocate(Some((parent.clone(), name)));
+            n.install(fd, readable);
+            return Ok(n);
+        }
+        let n = Arc::new_cyclic(|me| HostInode {
+            fs: self.clone(),
+            ident,
+            kind,
+            loc: Mutex::new(Some((parent.clone(), name))),
+            slot: FdSlot::with(fd, readable),
+            pinned: false,
+            io: Mutex::new(Vec::new()),
+            me: me.clone(),
+        });
+        let old = lock(&self.nodes).insert(ident, Arc::downgrade(&n));
+        drop(old);
+        self.budget.node_acquired(n.clone());
+        Ok(n)
+    }
+
+    /// After an unlink: a cached node of the removed name lets go of its
+    /// descriptor, so the Sentry does not keep the file's space in use (a
+    /// guest that still has it open keeps its own I/O descriptor). A link
+    /// that remains elsewhere is reopened on demand.
+    fn removed(&self, gone: Option<(Ident, u32)>) {
+        let Some((ident, _)) = gone else { return };
+        let known = lock(&self.nodes).get(&ident).and_then(Weak::upgrade);
+        if let Some(n) = known {
+            if n.slot.clear() {
+                self.budget.node_released();
+            }
+        }
+    }
+
+    /// After a rename: the node now called `name` in `dir`, if live,
+    /// learns its new way back.
+    fn renamed(&self, dir: &Arc<HostInode>, name: &CString) {
+        let Ok(dfd) = dir.fd() else { return };
+        let Ok((ident, _)) = ident_at(dfd.as_raw_fd(), name, false) else { return };
+        let known = lock(&self.nodes).get(&ident).and_then(Weak::upgrade);
+        if let Some(n) = known {
+            n.relocate(Some((dir.clone(), name.clone())));
+        }
     }
 }
 
-/// fstat of any descriptor (O_PATH ones included).
-pub(crate) fn fstat_fd(fd: RawFd) -> Result<Stat, Errno> {
-    // SAFETY: an all-zero `struct stat` is a valid value.
-    let mut s: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: the path is a valid empty C string and `s` a valid out pointer.
-    cvt(unsafe { libc::fstatat(fd, c"".as_ptr(), &mut s, libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW) })?;
-    Ok(stat_from_host(&s))
+impl Evict for HostInode {
+    fn sweep(&self) -> Sweep {
+        let e = self.slot.sweep();
+        if e == Sweep::Evicted {
+            self.fs.budget.node_released();
+        }
+        e
+    }
+}
+
+impl Drop for HostInode {
+    fn drop(&mut self) {
+        if self.pinned {
+            return;
+        }
+        if self.slot.is_filled() {
+            self.fs.budget.node_released();
+        }
+        let mut nodes = lock(&self.fs.nodes);
+        if nodes.get(&self.ident).is_some_and(|w| std::ptr::eq(w.as_ptr(), self)) {
+            nodes.remove(&self.ident);
+        }
+    }
 }
 
 impl HostInode {
-    fn raw(&self) -> RawFd {
-        self.fd.as_raw_fd()
+    fn arc(&self) -> Result<Arc<HostInode>, Errno> {
+        self.me.upgrade().ok_or(Errno::ESTALE)
     }
 
     fn check_writable(&self) -> Result<(), Errno> {
@@ -139,48 +281,159 @@ impl HostInode {
         }
     }
 
-    /// The O_PATH descriptor of child `name`, never following a symlink.
-    fn open_child(&self, name: &CString) -> Result<OwnedFd, Errno> {
+    fn location(&self) -> Result<(Arc<HostInode>, CString), Errno> {
+        lock(&self.loc).clone().ok_or(Errno::ESTALE)
+    }
+
+    /// Record the way back to this node (dropping the old one outside the
+    /// lock: it may hold the last reference to a parent).
+    fn relocate(&self, to: Loc) {
+        let mut g = lock(&self.loc);
+        let same = match (&*g, &to) {
+            (Some((p1, n1)), Some((p2, n2))) => Arc::ptr_eq(p1, p2) && n1 == n2,
+            _ => false,
+        };
+        let old = if same { to } else { std::mem::replace(&mut *g, to) };
+        drop(g);
+        drop(old);
+    }
+
+    /// Keep `fd` (a fresh descriptor of this very node) if the node has
+    /// none cached.
+    fn install(&self, fd: OwnedFd, readable: bool) -> Arc<OwnedFd> {
+        let fd = Arc::new(fd);
+        if self.slot.fill(&fd, readable) {
+            if let Some(me) = self.me.upgrade() {
+                self.fs.budget.node_acquired(me);
+            }
+        }
+        self.slot.get().unwrap_or(fd)
+    }
+
+    /// The node's O_PATH descriptor, reopened through its ancestors when
+    /// it was evicted.
+    fn fd(&self) -> Result<Arc<OwnedFd>, Errno> {
+        if let Some(fd) = self.slot.get() {
+            return Ok(fd);
+        }
+        // The nearest ancestor that still has its descriptor (the root
+        // always does), then down again one name at a time.
+        let mut chain: Vec<Arc<HostInode>> = Vec::new();
+        let (mut up, _) = self.location()?;
+        let mut base = loop {
+            if let Some(fd) = up.slot.get() {
+                break fd;
+            }
+            let (next, _) = up.location()?;
+            chain.push(up);
+            if chain.len() > PATH_MAX {
+                return Err(Errno::ELOOP);
+            }
+            up = next;
+        };
+        for node in chain.iter().rev() {
+            base = node.reopen_from(&base)?;
+        }
+        self.reopen_from(&base)
+    }
+
+    /// Reopen this node's O_PATH descriptor from its parent's.
+    fn reopen_from(&self, parent_fd: &OwnedFd) -> Result<Arc<OwnedFd>, Errno> {
+        let (_, name) = self.location()?;
+        let fd = self.open_verified(parent_fd, &name, libc::O_PATH)?;
+        Ok(self.install(fd, false))
+    }
+
+    /// `openat(parent, name, flags|O_NOFOLLOW)`, which must be this node.
+    fn open_verified(&self, parent_fd: &OwnedFd, name: &CString, flags: libc::c_int) -> Result<OwnedFd, Errno> {
         // SAFETY: `name` is a valid C string; the result is checked.
         let fd = retry(|| unsafe {
-            libc::openat(self.raw(), name.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        })?;
-        Ok(owned(fd))
+            libc::openat(parent_fd.as_raw_fd(), name.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        })
+        .map_err(|e| if e == Errno::ENOENT { Errno::ESTALE } else { e })?;
+        let fd = owned(fd);
+        if ident_of(&fd)?.0 != self.ident {
+            return Err(Errno::ESTALE);
+        }
+        Ok(fd)
     }
 
-    fn child(&self, name: &CString) -> Result<Arc<HostInode>, Errno> {
-        Ok(Arc::new(HostInode { fs: self.fs.clone(), fd: self.open_child(name)? }))
+    /// A descriptor of this node open for I/O with host flags `flags`
+    /// (access mode and sync flags), shared with other opens of the same
+    /// flags. Opened through the parent's descriptor and the node's name
+    /// (`O_NONBLOCK` so that a FIFO swapped in cannot block us; it changes
+    /// nothing for regular files); a mount root that is a file has the
+    /// descriptor boot opened, duplicated.
+    fn io_fd(&self, flags: libc::c_int) -> Result<Arc<IoFd>, Errno> {
+        {
+            let mut io = lock(&self.io);
+            io.retain(|(_, w)| w.strong_count() > 0);
+            if let Some(f) = io.iter().find(|(f, _)| *f == flags).and_then(|(_, w)| w.upgrade()) {
+                return Ok(f);
+            }
+        }
+        let charge = self.fs.budget.charge_file()?;
+        if flags == libc::O_RDONLY {
+            if let Some(fd) = self.slot.get_readable() {
+                let f = Arc::new(IoFd { fd, _charge: charge });
+                lock(&self.io).push((flags, Arc::downgrade(&f)));
+                return Ok(f);
+            }
+        }
+        let fd = match lock(&self.loc).clone() {
+            Some((parent, name)) => {
+                let pfd = parent.fd()?;
+                self.open_verified(&pfd, &name, flags | libc::O_NONBLOCK | libc::O_NOCTTY)?
+            }
+            None => {
+                let root = self.fd()?;
+                // SAFETY: F_GETFL on a descriptor we hold.
+                let have = unsafe { libc::fcntl(root.as_raw_fd(), libc::F_GETFL) };
+                let acc = flags & libc::O_ACCMODE;
+                if have < 0
+                    || have & libc::O_PATH != 0
+                    || (acc != libc::O_RDONLY && have & libc::O_ACCMODE != libc::O_RDWR)
+                {
+                    return Err(Errno::EACCES);
+                }
+                // SAFETY: duplicates a descriptor we hold.
+                owned(cvt(unsafe { libc::fcntl(root.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) })?)
+            }
+        };
+        let f = Arc::new(IoFd { fd: Arc::new(fd), _charge: charge });
+        lock(&self.io).push((flags, Arc::downgrade(&f)));
+        Ok(f)
     }
 
-    /// Reopen this node for I/O through its magic link. `flags` never
-    /// include O_CREAT, so nothing is created, and the magic link names
-    /// exactly the node held (a symlink is not followed to its target).
-    fn reopen(&self, flags: libc::c_int) -> Result<OwnedFd, Errno> {
-        let p = proc_path(self.raw());
-        // SAFETY: `p` is a valid C string; the result is checked.
-        let fd = retry(|| unsafe { libc::open(p.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOCTTY) })?;
-        Ok(owned(fd))
-    }
-
-    /// chmod through the magic link (fchmod does not take O_PATH
-    /// descriptors). A symlink's mode cannot change: EOPNOTSUPP.
+    /// chmod of the node itself, through fchmodat2(2) on its descriptor
+    /// (fchmod does not take O_PATH descriptors). Hosts before Linux 6.6
+    /// have no fchmodat2: there the confined Sentry cannot chmod host files
+    /// (EPERM). A symlink's mode cannot change: EOPNOTSUPP.
     fn chmod(&self, mode: u32) -> Result<(), Errno> {
-        let st = fstat_fd(self.raw())?;
-        if st.st_mode & S_IFMT == S_IFLNK {
+        if self.kind == S_IFLNK {
             return Err(Errno::EOPNOTSUPP);
         }
-        let p = proc_path(self.raw());
-        // SAFETY: `p` is a valid C string.
-        cvt(unsafe { libc::fchmodat(libc::AT_FDCWD, p.as_ptr(), (mode & 0o7777) as libc::mode_t, 0) })?;
-        Ok(())
+        let fd = self.fd()?;
+        let mode = (mode & 0o7777) as libc::c_uint;
+        const SYS_FCHMODAT2: libc::c_long = 452;
+        // SAFETY: the path is a valid empty C string; AT_EMPTY_PATH acts on the descriptor itself.
+        let r = unsafe { libc::syscall(SYS_FCHMODAT2, fd.as_raw_fd(), c"".as_ptr(), mode, libc::AT_EMPTY_PATH) };
+        if r == 0 {
+            return Ok(());
+        }
+        match last_errno() {
+            Errno::ENOSYS => Err(Errno::EPERM),
+            e => Err(e),
+        }
     }
 
     fn chown(&self, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
         let u = uid.map_or(u32::MAX, |u| u);
         let g = gid.map_or(u32::MAX, |g| g);
+        let fd = self.fd()?;
         // SAFETY: the path is a valid empty C string; AT_EMPTY_PATH acts on the descriptor itself.
         cvt(unsafe {
-            libc::fchownat(self.raw(), c"".as_ptr(), u, g, libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW)
+            libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), u, g, libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW)
         })?;
         Ok(())
     }
@@ -189,11 +442,11 @@ impl HostInode {
     /// (the Sentry's own umask must not apply) and, best effort, the
     /// creator's identity (the host may not map it).
     fn settle_new(&self, node: &HostInode, mode: u32, creds: &Creds) {
-        let Ok(st) = fstat_fd(node.raw()) else { return };
+        let Ok(st) = node.stat() else { return };
         if st.st_mode & S_IFMT != S_IFLNK && st.st_mode & 0o7777 != mode & 0o7777 {
             let _ = node.chmod(mode);
         }
-        let parent_sgid = fstat_fd(self.raw()).map(|p| p.st_mode & 0o2000 != 0).unwrap_or(false);
+        let parent_sgid = self.stat().map(|p| p.st_mode & 0o2000 != 0).unwrap_or(false);
         let gid = if parent_sgid { None } else { Some(creds.fsgid) };
         if st.st_uid != creds.fsuid || gid.is_some_and(|g| g != st.st_gid) {
             let _ = node.chown(Some(creds.fsuid), gid);
@@ -204,6 +457,43 @@ impl HostInode {
         }
     }
 
+    /// The child `name`, never following a symlink.
+    fn child(&self, name: &CString) -> Result<Arc<HostInode>, Errno> {
+        let me = self.arc()?;
+        let dir = self.fd()?;
+        // The common case, a node in use: one statx of the name finds it
+        // (no open, no close). A stale answer is harmless: the node's own
+        // descriptor, or its reopening, still names exactly that node.
+        let (ident, kind) = ident_at(dir.as_raw_fd(), name, false)?;
+        let known = lock(&self.fs.nodes).get(&ident).and_then(Weak::upgrade);
+        if let Some(n) = known.filter(|n| n.kind == kind && n.slot.get().is_some()) {
+            n.relocate(Some((me, name.clone())));
+            return Ok(n);
+        }
+        // A regular file's node descriptor is opened for reading when the
+        // host allows it, so that it serves the guest's reads too (one open
+        // instead of two). O_NONBLOCK and O_NOCTTY: should the name be
+        // swapped for a FIFO or a terminal meanwhile, the open neither
+        // blocks nor adopts it (and the identity check below refuses it).
+        let open = |flags: libc::c_int| {
+            // SAFETY: `name` is a valid C string; the result is checked.
+            retry(|| unsafe {
+                libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            })
+        };
+        if kind == S_IFREG {
+            if let Ok(fd) = open(libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY) {
+                let fd = owned(fd);
+                let id = ident_of(&fd)?;
+                if id.1 == S_IFREG {
+                    return self.fs.node(&me, name.clone(), fd, true, Some(id));
+                }
+            }
+        }
+        let fd = open(libc::O_PATH)?;
+        self.fs.node(&me, name.clone(), owned(fd), false, None)
+    }
+
     fn downcast(i: &InodeRef) -> Option<&HostInode> {
         i.as_any().downcast_ref::<HostInode>()
     }
@@ -211,14 +501,15 @@ impl HostInode {
 
 impl Inode for HostInode {
     fn stat(&self) -> Result<Stat, Errno> {
-        fstat_fd(self.raw())
+        fstat_fd(self.fd()?.as_raw_fd())
     }
 
     fn statfs(&self) -> Result<Statfs, Errno> {
+        let fd = self.fd()?;
         let mut s = Statfs::default();
         // SAFETY: abi::Statfs has the x86-64 kernel `struct statfs` layout,
         // so the raw syscall fills it in place; O_PATH descriptors are accepted.
-        let r = unsafe { libc::syscall(libc::SYS_fstatfs, self.raw(), &mut s as *mut Statfs) };
+        let r = unsafe { libc::syscall(libc::SYS_fstatfs, fd.as_raw_fd(), &mut s as *mut Statfs) };
         if r < 0 {
             return Err(last_errno());
         }
@@ -234,9 +525,14 @@ impl Inode for HostInode {
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        let me = self.fd()?;
         // SAFETY: "." is a valid C string; the result is checked.
         let fd = retry(|| unsafe {
-            libc::openat(self.raw(), c".".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            libc::openat(
+                me.as_raw_fd(),
+                c".".as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
         })?;
         let dir = owned(fd);
         let mut out = Vec::new();
@@ -278,19 +574,20 @@ impl Inode for HostInode {
     fn create(&self, name: &[u8], mode: u32, creds: &Creds) -> Result<InodeRef, Errno> {
         let c = cname(name)?;
         self.check_writable()?;
+        let me = self.arc()?;
+        let dir = self.fd()?;
         let perm = (mode & 0o7777) as libc::c_uint;
         // SAFETY: `c` is a valid C string; the result is checked.
         let fd = retry(|| unsafe {
             libc::openat(
-                self.raw(),
+                dir.as_raw_fd(),
                 c.as_ptr(),
                 libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_RDONLY | libc::O_CLOEXEC,
                 perm,
             )
         })?;
-        let real = owned(fd);
-        let node = Arc::new(HostInode { fs: self.fs.clone(), fd: self.reopen_path(&real)? });
-        drop(real);
+        // The new file's own descriptor serves as its node descriptor.
+        let node = self.fs.node(&me, c, owned(fd), true, None)?;
         self.settle_new(&node, mode, creds);
         Ok(node)
     }
@@ -298,10 +595,11 @@ impl Inode for HostInode {
     fn mkdir(&self, name: &[u8], mode: u32, creds: &Creds) -> Result<(), Errno> {
         let c = cname(name)?;
         self.check_writable()?;
+        let dir = self.fd()?;
         // SAFETY: `c` is a valid C string.
-        cvt(unsafe { libc::mkdirat(self.raw(), c.as_ptr(), (mode & 0o7777) as libc::mode_t) })?;
+        cvt(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), (mode & 0o7777) as libc::mode_t) })?;
         if let Ok(node) = self.child(&c) {
-            if fstat_fd(node.raw()).is_ok_and(|s| s.st_mode & S_IFMT == S_IFDIR) {
+            if node.kind == S_IFDIR {
                 self.settle_new(&node, mode, creds);
             }
         }
@@ -319,10 +617,11 @@ impl Inode for HostInode {
             S_IFDIR => return Err(Errno::EPERM),
             _ => return Err(Errno::EINVAL),
         }
+        let dir = self.fd()?;
         // SAFETY: `c` is a valid C string.
-        cvt(unsafe { libc::mknodat(self.raw(), c.as_ptr(), (kind | (mode & 0o7777)) as libc::mode_t, 0) })?;
+        cvt(unsafe { libc::mknodat(dir.as_raw_fd(), c.as_ptr(), (kind | (mode & 0o7777)) as libc::mode_t, 0) })?;
         if let Ok(node) = self.child(&c) {
-            if fstat_fd(node.raw()).is_ok_and(|s| s.st_mode & S_IFMT == kind) {
+            if node.kind == kind {
                 self.settle_new(&node, mode, creds);
             }
         }
@@ -339,10 +638,11 @@ impl Inode for HostInode {
             return Err(Errno::ENAMETOOLONG);
         }
         let t = CString::new(target).map_err(|_| Errno::EINVAL)?;
+        let dir = self.fd()?;
         // SAFETY: both are valid C strings.
-        cvt(unsafe { libc::symlinkat(t.as_ptr(), self.raw(), c.as_ptr()) })?;
+        cvt(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), c.as_ptr()) })?;
         if let Ok(node) = self.child(&c) {
-            if fstat_fd(node.raw()).is_ok_and(|s| s.st_mode & S_IFMT == S_IFLNK) {
+            if node.kind == S_IFLNK {
                 self.settle_new(&node, 0o777, creds);
             }
         }
@@ -356,21 +656,30 @@ impl Inode for HostInode {
             return Err(Errno::EXDEV);
         }
         self.check_writable()?;
-        if fstat_fd(t.raw())?.st_mode & S_IFMT == S_IFDIR {
+        if t.kind == S_IFDIR {
             return Err(Errno::EPERM);
         }
+        let dir = self.fd()?;
+        let tfd = t.fd()?;
         // SAFETY: valid C strings; AT_EMPTY_PATH links the node the descriptor holds.
-        let r = cvt(unsafe { libc::linkat(t.raw(), c"".as_ptr(), self.raw(), c.as_ptr(), libc::AT_EMPTY_PATH) });
+        let r = cvt(unsafe {
+            libc::linkat(tfd.as_raw_fd(), c"".as_ptr(), dir.as_raw_fd(), c.as_ptr(), libc::AT_EMPTY_PATH)
+        });
         match r {
             Ok(_) => Ok(()),
             Err(Errno::ENOENT) | Err(Errno::EPERM) => {
-                // Without CAP_DAC_READ_SEARCH AT_EMPTY_PATH is refused; the
-                // magic link names the same node (a symlink is linked itself).
-                let p = proc_path(t.raw());
-                // SAFETY: valid C strings.
-                cvt(unsafe {
-                    libc::linkat(libc::AT_FDCWD, p.as_ptr(), self.raw(), c.as_ptr(), libc::AT_SYMLINK_FOLLOW)
-                })?;
+                // Without CAP_DAC_READ_SEARCH AT_EMPTY_PATH is refused: link
+                // the target's name in its parent (never following a
+                // symlink), then check the new name is the target.
+                let (tparent, tname) = t.location().map_err(|_| Errno::EXDEV)?;
+                let pfd = tparent.fd()?;
+                // SAFETY: valid C strings and descriptors we hold.
+                cvt(unsafe { libc::linkat(pfd.as_raw_fd(), tname.as_ptr(), dir.as_raw_fd(), c.as_ptr(), 0) })?;
+                if ident_at(dir.as_raw_fd(), &c, false).map(|(i, _)| i) != Ok(t.ident) {
+                    // SAFETY: `c` is a valid C string.
+                    unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) };
+                    return Err(Errno::ESTALE);
+                }
                 Ok(())
             }
             Err(e) => Err(e),
@@ -380,16 +689,22 @@ impl Inode for HostInode {
     fn unlink(&self, name: &[u8]) -> Result<(), Errno> {
         let c = cname(name)?;
         self.check_writable()?;
+        let dir = self.fd()?;
+        let gone = ident_at(dir.as_raw_fd(), &c, false).ok();
         // SAFETY: `c` is a valid C string.
-        cvt(unsafe { libc::unlinkat(self.raw(), c.as_ptr(), 0) })?;
+        cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) })?;
+        self.fs.removed(gone);
         Ok(())
     }
 
     fn rmdir(&self, name: &[u8]) -> Result<(), Errno> {
         let c = cname(name)?;
         self.check_writable()?;
+        let dir = self.fd()?;
+        let gone = ident_at(dir.as_raw_fd(), &c, false).ok();
         // SAFETY: `c` is a valid C string.
-        cvt(unsafe { libc::unlinkat(self.raw(), c.as_ptr(), libc::AT_REMOVEDIR) })?;
+        cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), libc::AT_REMOVEDIR) })?;
+        self.fs.removed(gone);
         Ok(())
     }
 
@@ -401,20 +716,32 @@ impl Inode for HostInode {
             return Err(Errno::EXDEV);
         }
         self.check_writable()?;
+        let (from, to) = (self.fd()?, nd.fd()?);
         // SAFETY: valid C strings and descriptors; flags are checked by the host.
         let r = unsafe {
-            libc::syscall(libc::SYS_renameat2, self.raw(), c.as_ptr(), nd.raw(), nc.as_ptr(), flags as libc::c_uint)
+            libc::syscall(
+                libc::SYS_renameat2,
+                from.as_raw_fd(),
+                c.as_ptr(),
+                to.as_raw_fd(),
+                nc.as_ptr(),
+                flags as libc::c_uint,
+            )
         };
         if r < 0 {
             return Err(last_errno());
         }
+        // Live nodes moved (both, for RENAME_EXCHANGE) learn their new names.
+        self.fs.renamed(&nd.arc()?, &nc);
+        self.fs.renamed(&self.arc()?, &c);
         Ok(())
     }
 
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        let fd = self.fd()?;
         let mut buf = vec![0u8; PATH_MAX];
         // SAFETY: the buffer pointer and length describe `buf`; the path is empty.
-        let n = unsafe { libc::readlinkat(self.raw(), c"".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        let n = unsafe { libc::readlinkat(fd.as_raw_fd(), c"".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 {
             let e = last_errno();
             // Not a symlink: readlinkat on an empty path says ENOENT.
@@ -426,8 +753,7 @@ impl Inode for HostInode {
 
     fn setattr(&self, attr: &SetAttr) -> Result<(), Errno> {
         self.check_writable()?;
-        let st = fstat_fd(self.raw())?;
-        let kind = st.st_mode & S_IFMT;
+        let kind = self.kind;
         if let Some(size) = attr.size {
             match kind {
                 S_IFREG => {}
@@ -435,9 +761,9 @@ impl Inode for HostInode {
                 _ => return Err(Errno::EINVAL),
             }
             let size = i64::try_from(size).map_err(|_| Errno::EFBIG)?;
-            let f = self.reopen(libc::O_WRONLY)?;
-            // SAFETY: `f` is a descriptor we own.
-            retry(|| unsafe { libc::ftruncate(f.as_raw_fd(), size) })?;
+            let f = self.io_fd(libc::O_WRONLY)?;
+            // SAFETY: `f` is a descriptor we hold.
+            retry(|| unsafe { libc::ftruncate(f.fd.as_raw_fd(), size) })?;
         }
         if attr.uid.is_some() || attr.gid.is_some() {
             self.chown(attr.uid, attr.gid)?;
@@ -451,10 +777,11 @@ impl Inode for HostInode {
                 None => libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_OMIT },
             };
             let times = [ts(attr.atime), ts(attr.mtime)];
+            let fd = self.fd()?;
             // SAFETY: `times` is a valid array of two timespecs; the path is empty.
             let r = cvt(unsafe {
                 libc::utimensat(
-                    self.raw(),
+                    fd.as_raw_fd(),
                     c"".as_ptr(),
                     times.as_ptr(),
                     libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
@@ -464,9 +791,9 @@ impl Inode for HostInode {
                 Ok(_) => {}
                 Err(Errno::EINVAL) if kind != S_IFLNK => {
                     // Older hosts: no AT_EMPTY_PATH for utimensat.
-                    let p = proc_path(self.raw());
-                    // SAFETY: `p` is a valid C string, `times` as above.
-                    cvt(unsafe { libc::utimensat(libc::AT_FDCWD, p.as_ptr(), times.as_ptr(), 0) })?;
+                    let f = self.io_fd(libc::O_RDONLY)?;
+                    // SAFETY: `times` as above, on a descriptor we hold.
+                    cvt(unsafe { libc::futimens(f.fd.as_raw_fd(), times.as_ptr()) })?;
                 }
                 Err(e) => return Err(e),
             }
@@ -475,10 +802,9 @@ impl Inode for HostInode {
     }
 
     fn open(&self, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
-        let st = fstat_fd(self.raw())?;
         let acc = flags & O_ACCMODE;
         let writing = acc != O_RDONLY;
-        match st.st_mode & S_IFMT {
+        match self.kind {
             S_IFDIR => {
                 if writing {
                     return Err(Errno::EISDIR);
@@ -492,13 +818,18 @@ impl Inode for HostInode {
                 }
                 let mut host = acc as libc::c_int;
                 host |= (flags & (O_SYNC | O_DSYNC)) as libc::c_int;
-                Ok(Arc::new(HostFile { fd: self.reopen(host)? }))
+                Ok(Arc::new(HostFile { io: self.io_fd(host)? }))
             }
             S_IFIFO => {
-                // Opened non-blocking on the host so the open cannot hang;
-                // the guest's blocking reads and writes wait in HostFdFile.
-                let fd = self.reopen(acc as libc::c_int | libc::O_NONBLOCK)?;
-                Ok(crate::hostfd::HostFdFile::new(fd))
+                // Each open is its own host open (FIFO open semantics count
+                // readers and writers), non-blocking so the open cannot
+                // hang; the guest's blocking reads and writes wait in
+                // HostFdFile.
+                let charge = self.fs.budget.charge_file()?;
+                let (parent, name) = self.location()?;
+                let pfd = parent.fd()?;
+                let fd = self.open_verified(&pfd, &name, acc as libc::c_int | libc::O_NONBLOCK | libc::O_NOCTTY)?;
+                Ok(crate::hostfd::HostFdFile::new_charged(fd, charge))
             }
             S_IFSOCK => Err(Errno::ENXIO),
             _ => Err(Errno::EACCES),
@@ -518,25 +849,20 @@ impl Inode for HostInode {
     }
 }
 
-impl HostInode {
-    /// An O_PATH descriptor of the node `real` (an open descriptor) holds.
-    /// The magic link must be followed (O_NOFOLLOW would give the /proc
-    /// link itself); it jumps to exactly that node.
-    fn reopen_path(&self, real: &OwnedFd) -> Result<OwnedFd, Errno> {
-        let p = proc_path(real.as_raw_fd());
-        // SAFETY: `p` is a valid C string; the result is checked.
-        let fd = retry(|| unsafe { libc::open(p.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) })?;
-        Ok(owned(fd))
-    }
-}
-
-/// An open host regular file: positioned reads and writes.
+/// An open host regular file: positioned reads and writes on a descriptor
+/// shared by the guest's opens of the node with the same flags.
 struct HostFile {
-    fd: OwnedFd,
+    io: Arc<IoFd>,
 }
 
 fn offset(off: u64) -> Result<libc::off_t, Errno> {
     libc::off_t::try_from(off).map_err(|_| Errno::EINVAL)
+}
+
+impl HostFile {
+    fn raw(&self) -> RawFd {
+        self.io.fd.as_raw_fd()
+    }
 }
 
 impl FileOps for HostFile {
@@ -544,7 +870,7 @@ impl FileOps for HostFile {
         let off = offset(off)?;
         loop {
             // SAFETY: the pointer and length describe `buf`.
-            let n = unsafe { libc::pread(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), off) };
+            let n = unsafe { libc::pread(self.raw(), buf.as_mut_ptr().cast(), buf.len(), off) };
             if n >= 0 {
                 return Ok(n as usize);
             }
@@ -563,15 +889,7 @@ impl FileOps for HostFile {
             loop {
                 // SAFETY: one iovec describing `buf`, which the kernel only reads.
                 let n = unsafe {
-                    libc::syscall(
-                        libc::SYS_pwritev2,
-                        self.fd.as_raw_fd(),
-                        &iov as *const libc::iovec,
-                        1,
-                        0,
-                        0,
-                        libc::RWF_APPEND,
-                    )
+                    libc::syscall(libc::SYS_pwritev2, self.raw(), &iov as *const libc::iovec, 1, 0, 0, libc::RWF_APPEND)
                 };
                 if n >= 0 {
                     return Ok(n as usize);
@@ -586,7 +904,7 @@ impl FileOps for HostFile {
         }
         loop {
             // SAFETY: the pointer and length describe `buf`.
-            let n = unsafe { libc::pwrite(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), off) };
+            let n = unsafe { libc::pwrite(self.raw(), buf.as_ptr().cast(), buf.len(), off) };
             if n >= 0 {
                 return Ok(n as usize);
             }
@@ -598,12 +916,12 @@ impl FileOps for HostFile {
     }
 
     fn size(&self) -> Result<u64, Errno> {
-        Ok(fstat_fd(self.fd.as_raw_fd())?.st_size.max(0) as u64)
+        Ok(fstat_fd(self.raw())?.st_size.max(0) as u64)
     }
 
     fn fsync(&self) -> Result<(), Errno> {
-        // SAFETY: a descriptor we own.
-        retry(|| unsafe { libc::fsync(self.fd.as_raw_fd()) })?;
+        // SAFETY: a descriptor we hold.
+        retry(|| unsafe { libc::fsync(self.raw()) })?;
         Ok(())
     }
 
@@ -756,5 +1074,53 @@ pub(crate) mod tests {
         assert!(f.open(O_RDONLY).is_ok());
         assert_eq!(std::fs::read(td.0.join("f")).unwrap(), b"x");
         assert_ne!(root.statfs().unwrap().f_flags & libc::ST_RDONLY as i64, 0);
+    }
+
+    #[test]
+    fn descriptors_are_bounded_and_nodes_reopen_by_name() {
+        let td = TempDir::new("hostfs-budget");
+        std::fs::create_dir(td.0.join("d")).unwrap();
+        for i in 0..100 {
+            std::fs::write(td.0.join(format!("d/f{i}")), format!("{i}")).unwrap();
+        }
+        let budget = FdBudget::new(16, 16);
+        let root = HostFs::from_fd(HostFs::open_root(&td.0, false).unwrap(), false, budget.clone()).unwrap();
+        let irq = Interrupt::default();
+        let d = root.lookup(b"d").unwrap();
+        let nodes: Vec<InodeRef> = (0..100).map(|i| d.lookup(format!("f{i}").as_bytes()).unwrap()).collect();
+        assert!(budget.held().0 <= 16, "{:?}", budget.held());
+        // Every node still reads (reopened through d and its name).
+        for (i, n) in nodes.iter().enumerate() {
+            let mut b = [0u8; 8];
+            let k = n.open(O_RDONLY).unwrap().read(&ctx(&irq), &mut b, 0).unwrap();
+            assert_eq!(&b[..k], format!("{i}").as_bytes());
+        }
+        // The same node twice is one node, and opens share one host file.
+        let again = d.lookup(b"f7").unwrap();
+        assert!(Arc::ptr_eq(&again, &nodes[7]));
+        let opens: Vec<_> = (0..50).map(|_| again.open(O_RDONLY).unwrap()).collect();
+        assert_eq!(budget.held().1, 1);
+        drop(opens);
+        // Past the open-file cap: ENFILE, and the Sentry keeps going.
+        let many: Vec<_> = nodes.iter().take(16).map(|n| n.open(O_RDONLY).unwrap()).collect();
+        assert_eq!(nodes[20].open(O_RDONLY).err(), Some(Errno::ENFILE));
+        drop(many);
+        // A guest rename is followed even after the node lost its descriptor.
+        root.rename(b"d", &root, b"e", 0).unwrap();
+        for n in &nodes {
+            let _ = n.stat().unwrap();
+        }
+        let mut b = [0u8; 8];
+        assert_eq!(nodes[42].open(O_RDONLY).unwrap().read(&ctx(&irq), &mut b, 0), Ok(2));
+        // A host-side swap is noticed, not followed.
+        std::fs::remove_file(td.0.join("e/f3")).unwrap();
+        std::fs::write(td.0.join("e/f3"), b"other").unwrap();
+        for n in nodes.iter().skip(50) {
+            let _ = n.stat();
+        }
+        match nodes[3].open(O_RDONLY) {
+            Err(e) => assert_eq!(e, Errno::ESTALE),
+            Ok(f) => assert_eq!(f.read(&ctx(&irq), &mut b, 0), Ok(1), "still the old file's descriptor"),
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod eventfd;
 pub mod fdtable;
 pub mod hostfd;
 pub mod hostfs;
+pub mod hostfs_fds;
 pub mod inode;
 pub mod limits;
 pub mod mount;

@@ -57,10 +57,11 @@ pub struct Timers {
 }
 
 /// A deadline `d` after `now`; an interval too long to represent (a guest
-/// may ask for LONG_MAX seconds) saturates at a century, which no sandbox
-/// outlives.
+/// may ask for LONG_MAX seconds) saturates at KTIME_MAX (about 292
+/// years), as Linux's timers do, so alarm(UINT_MAX) still reads back
+/// its 136 years.
 pub fn deadline_after(now: Instant, d: Duration) -> Instant {
-    const FAR: Duration = Duration::from_secs(100 * 365 * 86_400);
+    const FAR: Duration = Duration::from_nanos(i64::MAX as u64);
     now.checked_add(d.min(FAR)).unwrap_or(now)
 }
 

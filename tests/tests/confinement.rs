@@ -22,35 +22,6 @@ fn field(status: &str, name: &str) -> String {
     status.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).map(|v| v.trim().to_string()).unwrap_or_default()
 }
 
-fn ppid_of(pid: i32) -> Option<i32> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 2..];
-    rest.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Every live process whose ancestry leads to `pid` (not `pid` itself).
-fn descendants(pid: i32) -> Vec<i32> {
-    let all: Vec<(i32, i32)> = std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-                .filter_map(|p| Some((p, ppid_of(p)?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut out = Vec::new();
-    let mut frontier = vec![pid];
-    while let Some(p) = frontier.pop() {
-        for (c, pp) in &all {
-            if *pp == p && !out.contains(c) {
-                out.push(*c);
-                frontier.push(*c);
-            }
-        }
-    }
-    out
-}
-
 fn alive(pid: i32) -> bool {
     let st = proc_status(pid);
     !st.is_empty() && !field(&st, "State").starts_with('Z')
@@ -94,8 +65,8 @@ impl Running {
     fn sentry(&self) -> i32 {
         let t = Instant::now();
         loop {
-            let kids = descendants(self.pid());
-            if let Some(s) = kids.iter().find(|p| ppid_of(**p) == Some(self.pid())) {
+            let kids = tests::host_descendants(self.pid());
+            if let Some(s) = kids.iter().find(|p| tests::host_ppid(**p) == Some(self.pid())) {
                 return *s;
             }
             assert!(t.elapsed() < DEADLINE, "no Sentry process under runsc-lite");
@@ -193,7 +164,7 @@ fn the_sentry_and_its_stubs_are_confined() {
         }
         assert!(links.iter().any(|(_, l)| l.starts_with("/memfd:runsc-lite-memory")), "{p}: {links:?}");
         // Stubs and the stub forker: every process of the sandbox.
-        let others = descendants(sentry);
+        let others = tests::host_descendants(sentry);
         assert!(!others.is_empty(), "{p}: no stub processes");
         for o in &others {
             if alive(*o) {
@@ -300,7 +271,7 @@ fn sigkill_of_runsc_lite_leaves_no_process() {
     for p in PLATFORMS {
         let Some(mut r) = start(p, &[], "echo ready; read x") else { return };
         let sentry = r.sentry();
-        let mut all = descendants(r.pid());
+        let mut all = tests::host_descendants(r.pid());
         assert!(all.contains(&sentry));
         all.retain(|x| *x != r.pid());
         r.signal(libc::SIGKILL);

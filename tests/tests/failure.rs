@@ -26,19 +26,10 @@ fn start_time(pid: i32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-fn ppid(pid: i32) -> Option<i32> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|v| v.trim().parse().ok())
-}
-
-/// The host processes whose parent is `parent`, with their start times.
-fn children_of(parent: i32) -> Vec<(i32, u64)> {
-    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
-    rd.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| ppid(pid) == Some(parent))
-        .filter_map(|pid| Some((pid, start_time(pid)?)))
-        .collect()
+/// The host processes beneath `pid` (the Sentry, its helpers, the
+/// stubs), with their start times.
+fn descendants_of(pid: i32) -> Vec<(i32, u64)> {
+    tests::host_descendants(pid).into_iter().filter_map(|p| Some((p, start_time(p)?))).collect()
 }
 
 fn kill_group(pgid: i32) {
@@ -106,8 +97,9 @@ fn panic_ends_the_sandbox(platform: &str, mode: &str) {
         let _ = child.wait();
         panic!("{test}: expected \"ready\", got {ready:?}; stderr:\n{}", err_reader.join().unwrap_or_default());
     }
-    // The guest's processes are stub processes, children of runsc-lite.
-    let stubs = children_of(pid);
+    // The guest's processes are stub processes beneath runsc-lite (its
+    // Sentry's or the stub forker's children).
+    let stubs = descendants_of(pid);
     let mut stdin = child.stdin.take().expect("stdin");
     let _ = stdin.write_all(b"go\n");
     let _ = stdin.flush();

@@ -879,6 +879,37 @@ pub fn assert_one_line_error(out: &RunOutput) {
     assert!(out.status < 128, "killed by a signal instead of exiting with an error\n{}", out.describe());
 }
 
+/// The parent of host process `pid`, from /proc.
+pub fn host_ppid(pid: i32) -> Option<i32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = s.get(s.rfind(')')? + 2..)?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Every live host process whose ancestry leads to `pid` (not `pid`
+/// itself): runsc-lite's Sentry, its helpers and the stubs beneath them.
+pub fn host_descendants(pid: i32) -> Vec<i32> {
+    let all: Vec<(i32, i32)> = std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .filter_map(|p| Some((p, host_ppid(p)?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        for (c, pp) in &all {
+            if *pp == p && !out.contains(c) {
+                out.push(*c);
+                frontier.push(*c);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;
@@ -936,35 +967,4 @@ mod unit {
             assert!(guest_src_dir().join(format!("{}.c", g.source)).is_file(), "{}: no source {}.c", g.name, g.source);
         }
     }
-}
-
-/// The parent of host process `pid`, from /proc.
-pub fn host_ppid(pid: i32) -> Option<i32> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = s.get(s.rfind(')')? + 2..)?;
-    rest.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Every live host process whose ancestry leads to `pid` (not `pid`
-/// itself): runsc-lite's Sentry, its helpers and the stubs beneath them.
-pub fn host_descendants(pid: i32) -> Vec<i32> {
-    let all: Vec<(i32, i32)> = std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-                .filter_map(|p| Some((p, host_ppid(p)?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut out = Vec::new();
-    let mut frontier = vec![pid];
-    while let Some(p) = frontier.pop() {
-        for (c, pp) in &all {
-            if *pp == p && !out.contains(c) {
-                out.push(*c);
-                frontier.push(*c);
-            }
-        }
-    }
-    out
 }

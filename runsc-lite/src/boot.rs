@@ -313,6 +313,24 @@ fn fd_budget() -> Arc<vfs::hostfs_fds::FdBudget> {
     vfs::hostfs_fds::FdBudget::new(vfs::hostfs_fds::DEFAULT_NODE_FDS, files)
 }
 
+/// Grow the Sentry's descriptor table now, while it has one thread: the
+/// kernel grows a shared table only after an RCU grace period (several
+/// milliseconds on these machines, at 256, 512, 1024, ... descriptors),
+/// which the node-descriptor cache would otherwise pay in the middle of a
+/// guest's file walk. A table never shrinks, so one dup past the size
+/// the cache needs is enough.
+fn presize_fd_table(any: &OwnedFd) {
+    const SIZE: i32 = 2 * vfs::hostfs_fds::DEFAULT_NODE_FDS as i32 + 512;
+    // SAFETY: F_DUPFD_CLOEXEC of a descriptor we own; the copy is closed
+    // at once (only the table's size was wanted).
+    unsafe {
+        let fd = libc::fcntl(any.as_raw_fd(), libc::F_DUPFD_CLOEXEC, SIZE - 1);
+        if fd >= 0 {
+            libc::close(fd);
+        }
+    }
+}
+
 fn random_u64() -> u64 {
     let mut v = 0u64;
     // SAFETY: getrandom writes 8 bytes into a live u64.
@@ -341,6 +359,7 @@ fn sentry_boot(g: &GlobalFlags, cfg: SandboxConfig, report: OwnedFd, signals: Ow
     }
     let budget = fd_budget();
     let roots = open_roots(&cfg)?;
+    presize_fd_table(&roots.root);
     let proc_fd = crate::confine::private_mounts_and_proc()?;
     crate::confine::pivot_to_empty_root()?;
     let mut held = vec![crate::confine::HeldRoot {

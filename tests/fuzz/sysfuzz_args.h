@@ -201,7 +201,7 @@ static void gen_timeout(uint64_t *t)
         case 5: t[i] = 999999999 + below(3); break;
         case 6: t[i] = (uint64_t)-1; break;
         default:
-            t[i] = known_defects ? (chance(50) ? 0x7fffffffffffffffUL : rnd()) : below(3);
+            t[i] = chance(50) ? 0x7fffffffffffffffUL : rnd();
         }
     }
 }
@@ -384,7 +384,7 @@ static uint64_t gen_msghdr(char *slot, struct msghdr *m)
 /* One argument of kind `k`, built in `slot` when it needs memory. */
 static uint64_t gen_arg(char k, char *slot)
 {
-    if (k != 'g' && (k != 't' || known_defects) && chance(8))
+    if (k != 'g' && chance(8))
         k = 'g'; /* the wrong kind now and then */
     switch (k) {
     case 'f': return gen_fd();
@@ -409,10 +409,9 @@ static uint64_t gen_arg(char k, char *slot)
     case 'm': return gen_mode();
     case 'c': return gen_signal();
     case 't':
-        /* A bad pointer now and then, but one holding no random bytes
-         * (a huge timeout is a known defect) unless -k. */
+        /* A bad pointer now and then (random bytes make huge timeouts). */
         if (chance(10))
-            return chance(50) ? 0 : known_defects ? gen_ptr() : (chance(50) ? HOLE : GUARD1);
+            return chance(50) ? 0 : gen_ptr();
         gen_timeout((uint64_t *)slot);
         return (uint64_t)(uintptr_t)slot;
     case 'k':

@@ -14,8 +14,6 @@
 //!   few seconds each).
 //! - `RUNSC_LITE_FUZZ_SEED`: the seed (default: 1 for systrap, 2 for
 //!   ptrace); the long run takes consecutive seeds from it.
-//! - `RUNSC_LITE_FUZZ_KNOWN=1`: also make the calls that hit known open
-//!   defects (huge timeouts, nested epoll sets; `sysfuzz -k`).
 //! - `RUNSC_LITE_FUZZ_THREADS=N`: N helper threads racing the main stream
 //!   (`sysfuzz -t N`; the long run uses 2 for every other seed).
 //!
@@ -39,10 +37,6 @@ fn iterations(default: u64) -> u64 {
     env_u64("RUNSC_LITE_FUZZ_ITERATIONS").unwrap_or(default)
 }
 
-fn known_defects() -> bool {
-    std::env::var("RUNSC_LITE_FUZZ_KNOWN").map(|v| v == "1").unwrap_or(false)
-}
-
 /// How long one fuzz run may take before it counts as a hang: generous,
 /// so that a loaded machine is never mistaken for a hang (a call that
 /// blocks is cut short inside the fuzzer in milliseconds).
@@ -58,9 +52,6 @@ fn fuzz_once(platform: &str, seed: u64, calls: u64, threads: u64) -> (RunOutput,
     let state = TempDir::new("fuzz-state");
     let cwd = TempDir::new("fuzz-cwd");
     let mut args: Vec<String> = vec!["-s".into(), seed.to_string(), "-n".into(), calls.to_string()];
-    if known_defects() {
-        args.push("-k".into());
-    }
     if threads > 0 {
         args.push("-t".into());
         args.push(threads.to_string());

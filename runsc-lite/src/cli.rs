@@ -101,6 +101,21 @@ pub enum DebugCommand {
     /// Print the Sentry's host-syscall allowlist (seccomp) with its
     /// argument rules and its size, for --platform (default systrap).
     Filters,
+    /// Evaluate an egress policy without touching the network: each
+    /// destination (ADDR:PORT, [V6ADDR]:PORT, NAME:PORT,
+    /// host-gateway:PORT) is printed as allowed or refused, with why.
+    Egress {
+        /// A rule: NAME, *.NAME, ADDR, CIDR, [V6ADDR] or host-gateway,
+        /// with an optional :PORT or :LO-HI; repeatable.
+        #[arg(long = "allow-host", value_name = "RULE")]
+        allow: Vec<String>,
+        /// A static name, NAME:IP or NAME:host-gateway; repeatable.
+        #[arg(long = "add-host", value_name = "NAME:IP")]
+        add_hosts: Vec<String>,
+        /// The destinations to decide on.
+        #[arg(value_name = "DEST", required = true)]
+        dests: Vec<String>,
+    },
 }
 
 pub fn run(cli: Cli) -> Result<i32, String> {
@@ -129,6 +144,9 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         Command::Debug { what: DebugCommand::Filters } => {
             crate::filters::print(g.platform.as_deref().unwrap_or(PLATFORMS[0]));
             Ok(0)
+        }
+        Command::Debug { what: DebugCommand::Egress { allow, add_hosts, dests } } => {
+            crate::egress::print_decisions(&allow, &add_hosts, &dests)
         }
         Command::Run { bundle, target } => {
             let (dir, id) = run_target(bundle, target)?;

@@ -532,3 +532,43 @@ pub fn tcp_info(state: u8, mss: u32, unacked: u32, bytes_sent: u64, bytes_recv: 
     b[128..136].copy_from_slice(&bytes_recv.to_ne_bytes()); // bytes_received
     b
 }
+
+/// The options a TCP or UDP socket's locked state holds for the levels
+/// both serve: SOL_SOCKET, SOL_IP and SOL_IPV6.
+pub struct SharedLevels<'a> {
+    pub family: i32,
+    pub sock_type: i32,
+    pub flags: &'a super::ports::BindFlags,
+    pub opts: &'a mut crate::opts::SockOpts,
+    pub ip: &'a mut IpOpts,
+    pub local: &'a mut super::addr::Local,
+    pub port: u16,
+}
+
+impl SharedLevels<'_> {
+    /// setsockopt at a shared level; None for a level the protocol serves
+    /// itself (SOL_TCP, SOL_UDP).
+    pub fn set(self, level: i32, name: i32, val: &[u8]) -> Option<Result<(), Errno>> {
+        use std::sync::atomic::Ordering;
+        Some(match level {
+            SOL_SOCKET => match self.opts.set(name, val) {
+                Ok(true) => {
+                    self.flags.reuseaddr.store(self.opts.reuseaddr, Ordering::Relaxed);
+                    self.flags.reuseport.store(self.opts.reuseport, Ordering::Relaxed);
+                    Ok(())
+                }
+                Ok(false) => Err(Errno::ENOPROTOOPT),
+                Err(e) => Err(e),
+            },
+            SOL_IP => self.ip.set_ip(self.sock_type, name, val),
+            SOL_IPV6 if self.family == AF_INET6 => self.ip.set_ipv6(self.port != 0, name, val).map(|()| {
+                if name == IPV6_V6ONLY {
+                    if let super::addr::Local::Any6 { .. } = self.local {
+                        *self.local = super::addr::Local::Any6 { v6only: self.ip.v6only };
+                    }
+                }
+            }),
+            _ => return None,
+        })
+    }
+}

@@ -479,26 +479,20 @@ impl Socket for TcpSocket {
 
     fn setsockopt(&self, level: i32, name: i32, val: &[u8]) -> Result<(), Errno> {
         let mut g = self.inner();
+        let g = &mut *g;
+        let shared = iopts::SharedLevels {
+            family: self.family,
+            sock_type: SOCK_STREAM,
+            flags: &self.flags,
+            opts: &mut g.opts,
+            ip: &mut g.ip,
+            local: &mut g.local,
+            port: g.port,
+        };
+        if let Some(r) = shared.set(level, name, val) {
+            return r;
+        }
         match level {
-            SOL_SOCKET => {
-                if !g.opts.set(name, val)? {
-                    return Err(Errno::ENOPROTOOPT);
-                }
-                self.flags.reuseaddr.store(g.opts.reuseaddr, Ordering::Relaxed);
-                self.flags.reuseport.store(g.opts.reuseport, Ordering::Relaxed);
-                Ok(())
-            }
-            SOL_IP => g.ip.set_ip(SOCK_STREAM, name, val),
-            SOL_IPV6 if self.family == AF_INET6 => {
-                let bound = g.port != 0;
-                g.ip.set_ipv6(bound, name, val)?;
-                if name == IPV6_V6ONLY {
-                    if let Local::Any6 { .. } = g.local {
-                        g.local = Local::Any6 { v6only: g.ip.v6only };
-                    }
-                }
-                Ok(())
-            }
             SOL_TCP => g.tcp.set(name, val),
             _ => Err(Errno::ENOPROTOOPT),
         }

@@ -7,7 +7,7 @@
 //! 1. the allowlist: a listed call whose rules match is allowed; anything
 //!    else traps (SIGSYS) into `violation`'s handler, which writes one
 //!    report line for runsc-lite and then makes the *executioner* call;
-//! 2. [`answered`] calls get ENOSYS without running: clone3 (its flags
+//! 2. [`ANSWERED`] calls get ENOSYS without running: clone3 (its flags
 //!    live in memory a filter cannot read; glibc then falls back to
 //!    clone, whose flags are checked);
 //! 3. the executioner: syscall [`EXECUTIONER_NR`] with the boot's random
@@ -26,13 +26,12 @@ use std::collections::BTreeMap;
 /// A syscall number no kernel has: the executioner (see the module doc).
 pub const EXECUTIONER_NR: i64 = 1000;
 
-/// Calls the second filter answers with ENOSYS for platform `platform`:
+/// Calls the second filter answers with ENOSYS:
 /// they never run on the host, so they are not in the allowlist (see the
 /// module doc). rseq cannot be one: glibc aborts a new thread whose
 /// registration fails once the main thread's succeeded.
-pub fn answered(_platform: &str) -> Vec<(i64, &'static str, &'static str)> {
-    vec![(libc::SYS_clone3, "clone3", "its flags are in memory; glibc falls back to clone")]
-}
+pub const ANSWERED: [(i64, &str, &str); 1] =
+    [(libc::SYS_clone3, "clone3", "its flags are in memory; glibc falls back to clone")];
 
 /// One argument check.
 #[derive(Clone, Copy, Debug)]
@@ -246,7 +245,7 @@ pub fn programs(platform: &str, cookie: u64) -> Result<Vec<BpfProgram>, String> 
     }
     // The answered calls pass this filter so that the second one's ENOSYS
     // is the answer (a TRAP here would win over it).
-    for (nr, _, _) in answered(platform) {
+    for (nr, _, _) in ANSWERED {
         rules.insert(nr, Vec::new());
     }
     // Debug builds: RUNSC_LITE_SECCOMP_LOG logs (kernel audit) instead of
@@ -258,7 +257,7 @@ pub fn programs(platform: &str, cookie: u64) -> Result<Vec<BpfProgram>, String> 
     };
     let main = SeccompFilter::new(rules, mismatch, SeccompAction::Allow, arch()).map_err(|e| e.to_string())?;
     let clone3 = SeccompFilter::new(
-        answered(platform).into_iter().map(|(nr, _, _)| (nr, Vec::new())).collect(),
+        ANSWERED.iter().map(|&(nr, _, _)| (nr, Vec::new())).collect(),
         SeccompAction::Allow,
         SeccompAction::Errno(libc::ENOSYS as u32),
         arch(),
@@ -307,7 +306,7 @@ pub fn print(platform: &str) {
         println!("{:>4}  {:<18} {:<60} {}", a.nr, name, rules, a.why);
     }
     println!("total: {} syscalls", list.len());
-    for (nr, name, why) in answered(platform) {
+    for (nr, name, why) in ANSWERED {
         println!("{nr:>4}  {name:<18} {:<60} {why}", "answered ENOSYS, never run");
     }
     println!("anything else: SIGSYS, one report line, then SECCOMP_RET_KILL_PROCESS");
@@ -332,7 +331,7 @@ mod tests {
         }
         assert!(allowlist("systrap").len() <= 60);
         for p in ["systrap", "ptrace"] {
-            for (nr, _, _) in answered(p) {
+            for (nr, _, _) in ANSWERED {
                 assert!(!allowlist(p).iter().any(|a| a.nr == nr), "{p}: {nr} both answered and allowed");
             }
         }

@@ -182,7 +182,11 @@ pub fn build_table() -> SyscallTable {
         process::get_robust_list,
     );
     t.register(PRCTL, Partial("names, pdeathsig, dumpable, no_new_privs, capbset_read"), process::prctl);
-    t.register(SYSINFO, Partial("memory figures are nominal"), process::sysinfo);
+    t.register(
+        SYSINFO,
+        Partial("RAM is the memory limit and what is left of it; without a limit nominal (2 GiB, 1 GiB free)"),
+        process::sysinfo,
+    );
     t.register(GETRANDOM, Full, process::getrandom);
     t.register(SCHED_YIELD, Full, process::sched_yield);
     t.register(SCHED_GETAFFINITY, Full, process::sched_getaffinity);

@@ -4,7 +4,8 @@
 //! what comes back is copied out the same way. Descriptors passed with
 //! SCM_RIGHTS are looked up and installed here.
 
-use crate::fs::{creation_target, read_iovecs};
+use crate::names::creation_target;
+use crate::rw::read_iovecs;
 use abi::flags::{AT_FDCWD, O_NONBLOCK, S_IFMT, S_IFSOCK, W_OK};
 use abi::socket::*;
 use abi::{Errno, Iovec, Pod};

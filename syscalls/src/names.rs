@@ -71,24 +71,14 @@ pub fn mknod(task: &mut Task, path: PathAddr, mode: u32, dev: u64) -> SysResult 
 /// Parent and name of an existing entry to remove or rename.
 /// `dot_err` is the errno when the last component is "." or ".." (or
 /// the path is "/"): each call has its own.
-fn removal_target(
-    task: &Task,
-    dirfd: i32,
-    path: &[u8],
-    dot_err: Errno,
-) -> Result<(DentryRef, Vec<u8>), Errno> {
+fn removal_target(task: &Task, dirfd: i32, path: &[u8], dot_err: Errno) -> Result<(DentryRef, Vec<u8>), Errno> {
     let (parent, name) = task.resolve_parent_at(dirfd, path)?;
     let name = removal_checks(task, &parent, name, dot_err)?;
     Ok((parent, name))
 }
 
 /// The checks of `removal_target` on a parent already resolved.
-fn removal_checks(
-    task: &Task,
-    parent: &DentryRef,
-    name: Option<Vec<u8>>,
-    dot_err: Errno,
-) -> Result<Vec<u8>, Errno> {
+fn removal_checks(task: &Task, parent: &DentryRef, name: Option<Vec<u8>>, dot_err: Errno) -> Result<Vec<u8>, Errno> {
     let name = name.ok_or(dot_err)?;
     let pst = parent.inode.stat()?;
     task.creds().may_access(&pst, W_OK | X_OK)?;

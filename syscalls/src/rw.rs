@@ -258,11 +258,7 @@ fn do_readv(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: Option<u64>
 /// Run `op` on each non-empty iovec in turn (with the file offset for it,
 /// when positional), stopping at the first short transfer; an error after
 /// some bytes moved ends the call with the count so far.
-fn each_iovec(
-    iovs: &[Iovec],
-    off: Option<u64>,
-    mut op: impl FnMut(&Iovec, Option<u64>) -> SysResult,
-) -> SysResult {
+fn each_iovec(iovs: &[Iovec], off: Option<u64>, mut op: impl FnMut(&Iovec, Option<u64>) -> SysResult) -> SysResult {
     let mut total = 0u64;
     for e in iovs.iter().filter(|e| e.len != 0) {
         match op(e, off.map(|o| o + total)) {

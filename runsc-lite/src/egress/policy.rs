@@ -403,11 +403,12 @@ impl Policy {
             return Err(Refusal::Loopback);
         }
         for range in self.special.iter().filter(|r| r.contains(ip)) {
-            let named = self.rules.iter().any(|r| {
-                matches!(&r.host, HostPattern::Net(n) if n.contains(ip) && n.within(range)) && r.port_ok(port)
-            });
-            if !named {
-                return Err(Refusal::SpecialRange(*range));
+            let explicit = |r: &&AllowRule| matches!(&r.host, HostPattern::Net(n) if n.contains(ip) && n.within(range));
+            match self.rules.iter().filter(explicit).any(|r| r.port_ok(port)) {
+                true => {}
+                // Listed, but not on this port: the port is what is refused.
+                false if self.rules.iter().any(|r| explicit(&r)) => return Err(Refusal::NotAllowed),
+                false => return Err(Refusal::SpecialRange(*range)),
             }
         }
         Ok(())

@@ -16,6 +16,7 @@
 //! [`Netstack::sockets`]; nothing here calls into the Sentry.
 
 pub mod addr;
+pub mod egress;
 pub mod iface;
 pub mod inet;
 pub mod netlink;

@@ -1,0 +1,276 @@
+//! The wire format between the Sentry and the egress broker: one message
+//! per SOCK_SEQPACKET record, little-endian, fixed header then payload.
+//! A connect's or a published port's host descriptor rides along as
+//! SCM_RIGHTS on the reply that names it.
+//!
+//! Request (Sentry → broker), [`REQ_HEADER`] bytes then payload:
+//! `id: u32, op: u8, 0: u8, port: u16, addr: [u8; 16]` (IPv4 written
+//! v4-mapped). `op` is [`OP_TCP`] / [`OP_UDP`] (connect to addr:port) or
+//! [`OP_DNS`] (payload: a DNS query as the guest sent it to
+//! [`DNS_V4`]:53; addr and port are zero).
+//!
+//! Reply (broker → Sentry), [`REP_HEADER`] bytes then payload:
+//! `id: u32, kind: u8, proto: u8, port: u16, errno: i32, addr: [u8; 16],
+//! peer_port: u16, 0: u16`. `kind` [`KIND_RESULT`]: the answer to request
+//! `id` (errno 0 and a descriptor for a connect; the DNS answer as
+//! payload). `kind` [`KIND_ACCEPTED`] (id 0): a published port took a
+//! connection for guest port `port`, from `addr`:`peer_port`; the
+//! accepted descriptor rides along.
+//!
+//! Both sides treat the other's bytes as hostile: decode never panics and
+//! refuses what it does not know.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// Request header length.
+pub const REQ_HEADER: usize = 24;
+/// Reply header length.
+pub const REP_HEADER: usize = 32;
+/// Longest payload either side sends (a DNS message over UDP, EDNS0
+/// sized).
+pub const MAX_PAYLOAD: usize = 4096;
+/// Longest record: a receive buffer of this size never truncates.
+pub const MAX_MESSAGE: usize = REP_HEADER + MAX_PAYLOAD;
+
+pub const OP_TCP: u8 = 1;
+pub const OP_UDP: u8 = 2;
+pub const OP_DNS: u8 = 3;
+
+pub const KIND_RESULT: u8 = 1;
+pub const KIND_ACCEPTED: u8 = 2;
+
+/// The sandbox's side of eth0 (slirp's numbering, as slirp4netns uses).
+pub const GUEST_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
+/// eth0's prefix length.
+pub const PREFIX_V4: u8 = 24;
+/// The gateway: the default route's next hop, and where `host-gateway`
+/// (the host's own loopback, port by port) is reached.
+pub const GATEWAY_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
+/// The resolver runsc-lite serves (UDP port 53).
+pub const DNS_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 3);
+/// IPv6 on eth0: a unique-local prefix of our own.
+pub const GUEST_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 2, 0, 0, 0, 0x100);
+pub const PREFIX_V6: u8 = 64;
+pub const GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 2, 0, 0, 0, 2);
+/// eth0's MTU.
+pub const MTU: u32 = 1500;
+
+/// Transport of a connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// What the Sentry asks of the broker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Check the policy and connect (TCP: non-blocking, the reply comes
+    /// while the handshake may still be under way; UDP: a connected
+    /// socket). The gateway address stands for `host-gateway`.
+    Connect { id: u32, proto: Proto, dst: SocketAddr },
+    /// Answer a DNS query for the guest.
+    Dns { id: u32, query: Vec<u8> },
+}
+
+/// What the broker tells the Sentry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// A connect's outcome: Ok with a descriptor, or the errno the guest
+    /// sees (ECONNREFUSED for a refusal by policy).
+    Connected { id: u32, result: Result<(), i32> },
+    /// The answer to a DNS query (a whole DNS message).
+    Dns { id: u32, answer: Vec<u8> },
+    /// A published port accepted a connection from `peer` for
+    /// `guest_port`; its descriptor rides along.
+    Accepted { proto: Proto, guest_port: u16, peer: SocketAddr },
+}
+
+/// A message that is not one of ours.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BadMessage(pub &'static str);
+
+fn addr16(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        IpAddr::V6(a) => a.octets(),
+    }
+}
+
+fn ip_of(b: [u8; 16]) -> IpAddr {
+    let v6 = Ipv6Addr::from(b);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    }
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    let mut v = [0u8; 2];
+    if let Some(s) = b.get(at..at + 2) {
+        v.copy_from_slice(s);
+    }
+    u16::from_le_bytes(v)
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut v = [0u8; 4];
+    if let Some(s) = b.get(at..at + 4) {
+        v.copy_from_slice(s);
+    }
+    u32::from_le_bytes(v)
+}
+
+fn arr16(b: &[u8], at: usize) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    if let Some(s) = b.get(at..at + 16) {
+        v.copy_from_slice(s);
+    }
+    v
+}
+
+impl Request {
+    pub fn id(&self) -> u32 {
+        match self {
+            Request::Connect { id, .. } | Request::Dns { id, .. } => *id,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(REQ_HEADER);
+        let (id, op, port, ip, payload): (u32, u8, u16, IpAddr, &[u8]) = match self {
+            Request::Connect { id, proto, dst } => {
+                let op = if *proto == Proto::Tcp { OP_TCP } else { OP_UDP };
+                (*id, op, dst.port(), dst.ip(), &[])
+            }
+            Request::Dns { id, query } => (*id, OP_DNS, 0, IpAddr::V6(Ipv6Addr::UNSPECIFIED), query),
+        };
+        out.extend_from_slice(&id.to_le_bytes());
+        out.push(op);
+        out.push(0);
+        out.extend_from_slice(&port.to_le_bytes());
+        out.extend_from_slice(&addr16(ip));
+        out.extend_from_slice(&payload[..payload.len().min(MAX_PAYLOAD)]);
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Request, BadMessage> {
+        if b.len() < REQ_HEADER {
+            return Err(BadMessage("short request"));
+        }
+        if b.len() > REQ_HEADER + MAX_PAYLOAD {
+            return Err(BadMessage("oversized request"));
+        }
+        let id = u32_at(b, 0);
+        let port = u16_at(b, 6);
+        let ip = ip_of(arr16(b, 8));
+        let payload = b.get(REQ_HEADER..).unwrap_or_default();
+        match b.get(4).copied() {
+            Some(op @ (OP_TCP | OP_UDP)) if payload.is_empty() => {
+                let proto = if op == OP_TCP { Proto::Tcp } else { Proto::Udp };
+                Ok(Request::Connect { id, proto, dst: SocketAddr::new(ip, port) })
+            }
+            Some(OP_DNS) => Ok(Request::Dns { id, query: payload.to_vec() }),
+            _ => Err(BadMessage("unknown request")),
+        }
+    }
+}
+
+impl Reply {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(REP_HEADER);
+        let unspec = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0);
+        let (id, kind, proto, port, errno, peer, payload): (u32, u8, u8, u16, i32, SocketAddr, &[u8]) = match self {
+            Reply::Connected { id, result } => (*id, KIND_RESULT, 0, 0, result.err().unwrap_or(0), unspec, &[]),
+            Reply::Dns { id, answer } => (*id, KIND_RESULT, 0, 0, 0, unspec, answer),
+            Reply::Accepted { proto, guest_port, peer } => {
+                let p = if *proto == Proto::Tcp { OP_TCP } else { OP_UDP };
+                (0, KIND_ACCEPTED, p, *guest_port, 0, *peer, &[])
+            }
+        };
+        out.extend_from_slice(&id.to_le_bytes());
+        out.push(kind);
+        out.push(proto);
+        out.extend_from_slice(&port.to_le_bytes());
+        out.extend_from_slice(&errno.to_le_bytes());
+        out.extend_from_slice(&addr16(peer.ip()));
+        out.extend_from_slice(&peer.port().to_le_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&payload[..payload.len().min(MAX_PAYLOAD)]);
+        out
+    }
+
+    /// Decode a reply. A result carries no kind of its own: `dns` says
+    /// whether request `id` was a DNS query (the Sentry knows; the wire
+    /// does not repeat it).
+    pub fn decode(b: &[u8], dns: impl FnOnce(u32) -> bool) -> Result<Reply, BadMessage> {
+        if b.len() < REP_HEADER {
+            return Err(BadMessage("short reply"));
+        }
+        if b.len() > MAX_MESSAGE {
+            return Err(BadMessage("oversized reply"));
+        }
+        let id = u32_at(b, 0);
+        let errno = u32_at(b, 8) as i32;
+        let payload = b.get(REP_HEADER..).unwrap_or_default();
+        match b.get(4).copied() {
+            Some(KIND_RESULT) if dns(id) => Ok(Reply::Dns { id, answer: payload.to_vec() }),
+            Some(KIND_RESULT) => {
+                Ok(Reply::Connected { id, result: if errno == 0 { Ok(()) } else { Err(errno.max(1)) } })
+            }
+            Some(KIND_ACCEPTED) => {
+                let proto = match b.get(5).copied() {
+                    Some(OP_TCP) => Proto::Tcp,
+                    Some(OP_UDP) => Proto::Udp,
+                    _ => return Err(BadMessage("unknown protocol")),
+                };
+                let peer = SocketAddr::new(ip_of(arr16(b, 12)), u16_at(b, 28));
+                Ok(Reply::Accepted { proto, guest_port: u16_at(b, 6), peer })
+            }
+            _ => Err(BadMessage("unknown reply")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let reqs = [
+            Request::Connect { id: 7, proto: Proto::Tcp, dst: "198.51.100.10:80".parse().unwrap() },
+            Request::Connect { id: 8, proto: Proto::Udp, dst: "[2001:db8::1]:53".parse().unwrap() },
+            Request::Dns { id: 9, query: vec![1, 2, 3] },
+        ];
+        for r in reqs {
+            assert_eq!(Request::decode(&r.encode()), Ok(r));
+        }
+        let reps = [
+            Reply::Connected { id: 7, result: Ok(()) },
+            Reply::Connected { id: 7, result: Err(111) },
+            Reply::Accepted { proto: Proto::Tcp, guest_port: 8000, peer: "127.0.0.1:40000".parse().unwrap() },
+        ];
+        for r in reps {
+            assert_eq!(Reply::decode(&r.encode(), |_| false), Ok(r));
+        }
+        let d = Reply::Dns { id: 3, answer: vec![9; 100] };
+        assert_eq!(Reply::decode(&d.encode(), |id| id == 3), Ok(d));
+    }
+
+    #[test]
+    fn hostile_bytes_are_refused_not_panicked_on() {
+        assert!(Request::decode(&[]).is_err());
+        assert!(Request::decode(&[0; REQ_HEADER]).is_err());
+        let mut r = Request::Connect { id: 1, proto: Proto::Tcp, dst: "1.2.3.4:5".parse().unwrap() }.encode();
+        r.push(0);
+        assert!(Request::decode(&r).is_err(), "a connect has no payload");
+        assert!(Request::decode(&vec![3; REQ_HEADER + MAX_PAYLOAD + 1]).is_err());
+        assert!(Reply::decode(&[9; REP_HEADER], |_| false).is_err());
+        for n in 0..64 {
+            let b: Vec<u8> = (0..n).map(|i| (i * 37 + n) as u8).collect();
+            let _ = Request::decode(&b);
+            let _ = Reply::decode(&b, |_| true);
+        }
+    }
+}

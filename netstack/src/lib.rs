@@ -31,7 +31,7 @@ pub use socket::{
 
 use abi::socket::*;
 use abi::Errno;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 /// One sandbox's network: its interfaces and every family's tables.
 pub struct Netstack {
@@ -41,6 +41,8 @@ pub struct Netstack {
     pub netlink: netlink::NetlinkState,
     /// Every live socket file, by inode number (for /proc/net/*).
     sockets: Mutex<Vec<(u64, Weak<dyn Socket>)>>,
+    /// The broker's channel, with `--network=sandbox`.
+    egress: OnceLock<Arc<egress::client::Egress>>,
 }
 
 impl Netstack {
@@ -52,7 +54,32 @@ impl Netstack {
             inet: inet::InetState::default(),
             netlink: netlink::NetlinkState::default(),
             sockets: Mutex::new(Vec::new()),
+            egress: OnceLock::new(),
         })
+    }
+
+    /// Give the stack eth0 and a way out through the broker at the other
+    /// end of `chan` (`--network=sandbox`). Once, at boot.
+    pub fn attach_egress(self: &Arc<Self>, chan: std::os::fd::OwnedFd) -> Result<(), Errno> {
+        let e = egress::client::Egress::start(chan)?;
+        let stack = Arc::downgrade(self);
+        e.set_on_accept(Box::new(move |proto, guest_port, peer, fd| {
+            if let Some(stack) = stack.upgrade() {
+                inet::published(&stack, proto, guest_port, peer, fd);
+            }
+        }));
+        if self.egress.set(e).is_err() {
+            return Err(Errno::EBUSY);
+        }
+        self.ifaces.add(egress::eth0()).map_err(|_| Errno::EEXIST)?;
+        self.ifaces.set_gateway(std::net::IpAddr::V4(egress::proto::GATEWAY_V4), egress::ETH0_INDEX);
+        self.ifaces.set_gateway(std::net::IpAddr::V6(egress::proto::GATEWAY_V6), egress::ETH0_INDEX);
+        Ok(())
+    }
+
+    /// The way out, when the sandbox has one.
+    pub fn egress(&self) -> Option<&Arc<egress::client::Egress>> {
+        self.egress.get()
     }
 
     /// socket(2): `sock_type` without SOCK_NONBLOCK/SOCK_CLOEXEC.

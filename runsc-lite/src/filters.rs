@@ -197,6 +197,18 @@ pub fn allowlist(platform: &str) -> Vec<Allowed> {
         any(SYS_pipe2, "stub completion pipes; waking waits on host descriptors"),
         any(SYS_getrandom, "guest randomness (AT_RANDOM, /dev/urandom)"),
         any(SYS_mincore, "resident pages of the memory file (the memory limit)"),
+        when(SYS_sendto, vec![vec![Cond::Eq(4, 0)]], "bytes out on broker-given sockets, never to an address of the Sentry's choosing"),
+        any(SYS_recvfrom, "bytes in on broker-given sockets"),
+        any(SYS_shutdown, "half-closing broker-given connections"),
+        when(
+            SYS_getsockopt,
+            vec![vec![Cond::Eq(1, SOL_SOCKET as u64), Cond::Eq(2, SO_ERROR as u64)]],
+            "a host connect's outcome (SO_ERROR)",
+        ),
+        any(SYS_epoll_create1, "the host-events thread (broker-given sockets)"),
+        any(SYS_epoll_ctl, "the host-events thread"),
+        any(SYS_epoll_wait, "the host-events thread"),
+        any(SYS_epoll_pwait, "the host-events thread"),
     ];
     if ptrace {
         v.extend([
@@ -210,13 +222,14 @@ pub fn allowlist(platform: &str) -> Vec<Allowed> {
             when(SYS_mmap, Vec::new(), "memory; injected into stubs (guest code is executable there)"),
             any(SYS_mprotect, "memory; injected into stubs"),
             when(SYS_seccomp, vec![vec![Cond::Eq(0, 1), Cond::Eq(1, 0)]], "a stub installing its own filter"),
+            any(SYS_recvmsg, "the broker's answers (SCM_RIGHTS)"),
         ]);
     } else {
         v.extend([
             when(SYS_mmap, vec![vec![Cond::Clear(2, PROT_EXEC_BIT)]], "memory, never executable"),
             when(SYS_mprotect, vec![vec![Cond::Clear(2, PROT_EXEC_BIT)]], "memory, never executable"),
             any(SYS_sendmsg, "requests to the stub forker (SCM_RIGHTS)"),
-            any(SYS_recvmsg, "the stub forker's answers (pid and pidfd)"),
+            any(SYS_recvmsg, "the stub forker's answers (pid and pidfd); the broker's (SCM_RIGHTS)"),
             any(SYS_pidfd_send_signal, "killing stubs"),
         ]);
     }

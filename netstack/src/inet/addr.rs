@@ -95,26 +95,34 @@ pub struct Route {
     pub dst: IpAddr,
     /// The source address a socket without one uses.
     pub src: IpAddr,
+    /// Out of the sandbox, through the broker.
+    pub external: bool,
 }
 
 /// The route to `dst` (canonical): the loopback for the sandbox's own
-/// addresses and for 0.0.0.0 / ::, which Linux takes as "this host";
-/// ENETUNREACH for everything else (no other interface exists yet; the
-/// egress broker will take these here).
-pub fn route(dst: IpAddr) -> Result<Route, Errno> {
+/// addresses and for 0.0.0.0 / ::, which Linux takes as "this host"; with
+/// `eth0` (`--network=sandbox`), everything else goes out through the
+/// broker; without it, ENETUNREACH.
+pub fn route(eth0: bool, dst: IpAddr) -> Result<Route, Errno> {
     let dst = match dst {
         IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         d => d,
     };
+    if eth0 && crate::egress::is_own(dst) {
+        return Ok(Route { dst, src: dst, external: false });
+    }
     if !is_local(dst) {
+        if eth0 && !dst.is_multicast() && dst != IpAddr::V4(Ipv4Addr::BROADCAST) {
+            return Ok(Route { dst, src: crate::egress::source_for(dst), external: true });
+        }
         return Err(Errno::ENETUNREACH);
     }
     let src = match dst {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
     };
-    Ok(Route { dst, src })
+    Ok(Route { dst, src, external: false })
 }
 
 /// `ip`:`port` as a socket of `family` reports it (a v6 socket shows an
@@ -146,12 +154,12 @@ pub fn endpoint(family: i32, a: &SockAddr) -> Result<SocketAddr, Errno> {
 /// The binding for bind(2) of `ip` (canonical) on a socket of `family`:
 /// EADDRNOTAVAIL for an address that is not the sandbox's, EINVAL for a
 /// v4-mapped address on an IPV6_V6ONLY socket.
-pub fn local_for_bind(family: i32, ip: IpAddr, v6only: bool) -> Result<Local, Errno> {
+pub fn local_for_bind(family: i32, ip: IpAddr, v6only: bool, eth0: bool) -> Result<Local, Errno> {
     match ip {
         IpAddr::V4(_) if family == AF_INET6 && v6only => Err(Errno::EINVAL),
         IpAddr::V4(a) if a.is_unspecified() => Ok(Local::Any4),
         IpAddr::V6(a) if a.is_unspecified() => Ok(Local::Any6 { v6only }),
-        ip if is_local(ip) => Ok(Local::Ip(ip)),
+        ip if is_local(ip) || (eth0 && crate::egress::is_own(ip)) => Ok(Local::Ip(ip)),
         _ => Err(Errno::EADDRNOTAVAIL),
     }
 }
@@ -175,10 +183,10 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(route(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))), Err(Errno::ENETUNREACH));
-        let r = route(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 5))).unwrap();
+        assert_eq!(route(false, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))), Err(Errno::ENETUNREACH));
+        let r = route(false, IpAddr::V4(Ipv4Addr::new(127, 0, 0, 5))).unwrap();
         assert_eq!(r.src, IpAddr::V4(Ipv4Addr::LOCALHOST));
-        assert_eq!(route(IpAddr::V6(Ipv6Addr::UNSPECIFIED)).unwrap().dst, IpAddr::V6(Ipv6Addr::LOCALHOST));
+        assert_eq!(route(false, IpAddr::V6(Ipv6Addr::UNSPECIFIED)).unwrap().dst, IpAddr::V6(Ipv6Addr::LOCALHOST));
         assert_eq!(
             sockaddr(AF_INET6, IpAddr::V4(Ipv4Addr::LOCALHOST), 7),
             SockAddr::Inet6(SocketAddrV6::new(Ipv4Addr::LOCALHOST.to_ipv6_mapped(), 7, 0, 0))

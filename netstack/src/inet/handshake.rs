@@ -128,8 +128,11 @@ pub(super) fn connect(s: &TcpSocket, c: &Caller, addr: &SockAddr) -> Result<(), 
             return Err(Errno::ENETUNREACH);
         }
     }
-    let r = route(dst.ip())?;
+    let r = route(s.stack.egress().is_some(), dst.ip())?;
     let dst = SocketAddr::new(r.dst, dst.port());
+    if r.external {
+        return connect_external(s, c, r.src, dst);
+    }
     let table = &s.stack.inet.tcp;
     let src = {
         let mut g = s.inner();
@@ -181,6 +184,84 @@ pub(super) fn connect(s: &TcpSocket, c: &Caller, addr: &SockAddr) -> Result<(), 
         return Err(Errno::EINPROGRESS);
     }
     wait_connect(s, c.io)
+}
+
+/// A connect out of the sandbox: the broker connects on the host, and a
+/// bridge stands in for the peer once the host's handshake is over. The
+/// socket is Connecting meanwhile, so blocking, EINPROGRESS, poll and
+/// SO_ERROR behave as on the loopback.
+fn connect_external(s: &TcpSocket, c: &Caller, src_ip: IpAddr, dst: SocketAddr) -> Result<(), Errno> {
+    let Some(egress) = s.stack.egress().cloned() else {
+        return Err(Errno::ENETUNREACH);
+    };
+    let table = &s.stack.inet.tcp;
+    {
+        let mut g = s.inner();
+        if !matches!(g.phase, Phase::Closed) {
+            return Err(Errno::EALREADY);
+        }
+        let src_ip = match g.local {
+            Local::Ip(a) => a,
+            _ => src_ip,
+        };
+        if src_ip.is_ipv4() != dst.is_ipv4() {
+            return Err(Errno::ENETUNREACH);
+        }
+        if g.port == 0 {
+            g.port = table
+                .bind(s.id, Local::Ip(src_ip), 0, &s.flags, c.cred.uid, s.me.clone())
+                .map_err(|_| Errno::EADDRNOTAVAIL)?;
+            g.port_locked = false;
+        }
+        table.update(s.id, g.port, Local::Ip(src_ip), Some(dst));
+        g.local = Local::Ip(src_ip);
+        g.uid = c.cred.uid;
+        g.err = None;
+        g.phase = Phase::Connecting { listener: Weak::new() };
+    }
+    let me = s.me.clone();
+    egress.connect(
+        crate::egress::proto::Proto::Tcp,
+        dst,
+        Box::new(move |r| {
+            let Some(s) = me.upgrade() else { return };
+            let r = r.and_then(|fd| {
+                let q = Arc::new(WaitQueue::default());
+                let g2h = Stream::new(q.clone(), s.queue.clone());
+                let h2g = Stream::new(s.queue.clone(), q.clone());
+                let far = Conn { rx: g2h.clone(), tx: h2g.clone(), peer: dst };
+                super::bridge::attach(&s.stack, fd, far, &q)?;
+                Ok(Conn { rx: h2g, tx: g2h, peer: dst })
+            });
+            finish_connect(&s, r);
+        }),
+    );
+    if c.io.nonblock() {
+        s.inner().connect_report = true;
+        return Err(Errno::EINPROGRESS);
+    }
+    wait_connect(s, c.io)
+}
+
+/// A connection to a published port, from `src` (as the guest sees it)
+/// to `dst`, carried by host socket `fd`: queued on the listener there,
+/// or refused (closed) when nobody listens or its queue is full.
+pub(super) fn accept_published(l: &TcpSocket, fd: std::os::fd::OwnedFd, src: SocketAddr, dst: SocketAddr) {
+    let q = Arc::new(WaitQueue::default());
+    let conn = {
+        let mut g = l.inner();
+        match &g.phase {
+            Phase::Listening(ls) if ls.queue.len() <= ls.backlog => {}
+            _ => return,
+        }
+        let conn = spawn_child(l, &mut g, src, dst, &q);
+        wake(&mut *g, &l.cond);
+        conn
+    };
+    if super::bridge::attach(&l.stack, fd, conn.clone(), &q).is_err() {
+        conn.reset();
+    }
+    l.queue.notify();
 }
 
 /// connect(AF_UNSPEC): drop the connection (with a reset, as

@@ -19,12 +19,14 @@
 //! except a listener's while it sets up a child nobody else can reach.
 
 pub mod addr;
+mod bridge;
 mod handshake;
 pub mod opts;
 pub mod ports;
 mod stream;
 pub mod tcp;
 pub mod udp;
+mod udp_out;
 mod wait;
 
 use crate::socket::Socket;
@@ -87,5 +89,25 @@ pub fn new_socket(stack: &Arc<Netstack>, domain: i32, sock_type: i32, protocol: 
         // Raw sockets need CAP_NET_RAW, which the sandbox does not grant.
         SOCK_RAW => Err(Errno::EPERM),
         _ => Err(Errno::ESOCKTNOSUPPORT),
+    }
+}
+
+/// A published port (`-p`) took a connection from the host side: hand it
+/// to the guest's listener on `guest_port`, as a connection from the
+/// gateway. UDP publishing is not served: its descriptor is closed.
+pub fn published(
+    stack: &Arc<Netstack>,
+    proto: crate::egress::proto::Proto,
+    guest_port: u16,
+    peer: std::net::SocketAddr,
+    fd: std::os::fd::OwnedFd,
+) {
+    if proto != crate::egress::proto::Proto::Tcp {
+        return;
+    }
+    let dst = std::net::SocketAddr::new(std::net::IpAddr::V4(crate::egress::proto::GUEST_V4), guest_port);
+    let src = std::net::SocketAddr::new(crate::egress::gateway_for(dst.ip()), peer.port());
+    if let Some(l) = stack.inet.tcp.lookup(dst.ip(), guest_port, src, |f| f.listening()) {
+        handshake::accept_published(&l, fd, src, dst);
     }
 }

@@ -275,6 +275,117 @@ impl Stream {
     }
 }
 
+/// What a bridge (the host side of a connection that leaves the sandbox)
+/// sees of the stream it reads.
+pub struct Outgoing {
+    /// Bytes copied into the caller's buffer (not yet taken).
+    pub n: usize,
+    /// The guest sent FIN and nothing more is queued.
+    pub fin: bool,
+    /// The guest reset the connection.
+    pub rst: bool,
+}
+
+/// The bridge's side of a stream. Unlike a socket's, these never block
+/// and tell only the guest's side, so a bridge called from a wake-up
+/// cannot wake itself.
+impl Stream {
+    /// Copy queued bytes into `out` without taking them.
+    pub fn peek_out(&self, out: &mut [u8]) -> Outgoing {
+        let s = lock(&self.st);
+        let n = out.len().min(s.buf.len());
+        let (a, b) = s.buf.as_slices();
+        let na = n.min(a.len());
+        out[..na].copy_from_slice(&a[..na]);
+        if n > na {
+            out[na..n].copy_from_slice(&b[..n - na]);
+        }
+        Outgoing { n, fin: s.fin && s.buf.len() == n, rst: s.rst }
+    }
+
+    /// Take `n` bytes the host accepted.
+    pub fn consume(&self, n: usize) {
+        let freed = {
+            let mut s = lock(&self.st);
+            let was_writable = s.writable();
+            let n = n.min(s.buf.len());
+            s.buf.drain(..n);
+            let now = s.writable();
+            if now {
+                wake(&mut *s, &self.cond);
+            }
+            now && !was_writable
+        };
+        if freed {
+            self.writer_q.notify();
+        }
+    }
+
+    /// Room for bytes from the host; 0 also when nobody will read them.
+    pub fn room(&self) -> usize {
+        let s = lock(&self.st);
+        if s.reader_closed || s.writer_reset {
+            return 0;
+        }
+        s.cap.saturating_sub(s.buf.len())
+    }
+
+    /// Whether the guest will never read this stream again.
+    pub fn reader_gone(&self) -> bool {
+        let s = lock(&self.st);
+        s.reader_closed || s.writer_reset
+    }
+
+    /// Queue bytes from the host (the caller checked `room`).
+    pub fn push(&self, data: &[u8]) {
+        {
+            let mut s = lock(&self.st);
+            if s.reader_closed {
+                return;
+            }
+            s.buf.extend(data);
+            wake(&mut *s, &self.cond);
+        }
+        self.reader_q.notify();
+    }
+
+    /// The host sent FIN.
+    pub fn push_fin(&self) {
+        {
+            let mut s = lock(&self.st);
+            s.fin = true;
+            wake(&mut *s, &self.cond);
+        }
+        self.reader_q.notify();
+    }
+
+    /// The host reset the connection: the guest reads what is queued,
+    /// then ECONNRESET.
+    pub fn push_reset(&self) {
+        {
+            let mut s = lock(&self.st);
+            if !s.rst {
+                s.err = Some(if s.fin { Errno::EPIPE } else { Errno::ECONNRESET });
+                s.rst = true;
+            }
+            wake(&mut *s, &self.cond);
+        }
+        self.reader_q.notify();
+    }
+
+    /// The host reset the connection: the guest's writes fail from now on.
+    pub fn refuse_writes(&self) {
+        {
+            let mut s = lock(&self.st);
+            s.writer_reset = true;
+            s.reader_closed = true;
+            s.buf = VecDeque::new();
+            wake(&mut *s, &self.cond);
+        }
+        self.writer_q.notify();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -331,7 +331,7 @@ impl Socket for TcpSocket {
     fn bind(&self, c: &Caller, addr: &SockAddr) -> Result<(), Errno> {
         let ep = endpoint(self.family, addr)?;
         let mut g = self.inner();
-        let local = local_for_bind(self.family, ep.ip(), g.ip.v6only)?;
+        let local = local_for_bind(self.family, ep.ip(), g.ip.v6only, self.stack.egress().is_some())?;
         if ep.port() != 0 && ep.port() < 1024 && c.cred.uid != 0 {
             return Err(Errno::EACCES);
         }

@@ -51,17 +51,17 @@ const ICMP_ECHO: u8 = 8;
 const ICMPV6_ECHO_REQUEST: u8 = 128;
 const ICMPV6_ECHO_REPLY: u8 = 129;
 
-struct Datagram {
-    data: Vec<u8>,
-    from: SocketAddr,
-    to: IpAddr,
-    tos: u8,
-    ttl: i32,
+pub(super) struct Datagram {
+    pub(super) data: Vec<u8>,
+    pub(super) from: SocketAddr,
+    pub(super) to: IpAddr,
+    pub(super) tos: u8,
+    pub(super) ttl: i32,
     /// SO_TIMESTAMP's time of arrival.
-    stamp: std::time::SystemTime,
+    pub(super) stamp: std::time::SystemTime,
 }
 
-struct Inner {
+pub(super) struct Inner {
     opts: SockOpts,
     ip: IpOpts,
     cork: bool,
@@ -70,10 +70,10 @@ struct Inner {
     addr_locked: bool,
     port_locked: bool,
     uid: u32,
-    peer: Option<SocketAddr>,
+    pub(super) peer: Option<SocketAddr>,
     rxq: VecDeque<Datagram>,
     rx_bytes: usize,
-    err: Option<Errno>,
+    pub(super) err: Option<Errno>,
     shut_rd: bool,
     shut_wr: bool,
     sleepers: u32,
@@ -86,7 +86,7 @@ impl Sleepers for Inner {
 }
 
 pub struct UdpSocket {
-    me: Weak<UdpSocket>,
+    pub(super) me: Weak<UdpSocket>,
     stack: Arc<Netstack>,
     family: i32,
     /// IPPROTO_UDP, IPPROTO_ICMP or IPPROTO_ICMPV6.
@@ -97,6 +97,8 @@ pub struct UdpSocket {
     inner: Mutex<Inner>,
     flags: Arc<BindFlags>,
     released: AtomicBool,
+    /// Host sockets for destinations outside the sandbox.
+    pub(super) out: super::udp_out::Outbound,
 }
 
 /// The Internet checksum of `data` starting from the partial sum `sum`.
@@ -144,6 +146,7 @@ impl UdpSocket {
             inner: Mutex::new(inner),
             flags: Arc::new(BindFlags::default()),
             released: AtomicBool::new(false),
+            out: Default::default(),
         })
     }
 
@@ -159,11 +162,11 @@ impl UdpSocket {
         }
     }
 
-    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+    pub(super) fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
         lock(&self.inner)
     }
 
-    fn changed(&self) {
+    pub(super) fn changed(&self) {
         {
             let mut g = self.inner();
             wake(&mut *g, &self.cond);
@@ -181,7 +184,7 @@ impl UdpSocket {
 
     /// Queue a datagram that arrived for this socket (dropped when the
     /// receive buffer is full).
-    fn deliver(&self, d: Datagram) {
+    pub(super) fn deliver(&self, d: Datagram) {
         {
             let mut g = self.inner();
             if self.released.load(Ordering::Acquire) || g.rx_bytes >= g.opts.rcvbuf as usize {
@@ -313,7 +316,7 @@ impl Socket for UdpSocket {
     fn bind(&self, c: &Caller, addr: &SockAddr) -> Result<(), Errno> {
         let ep = endpoint(self.family, addr)?;
         let mut g = self.inner();
-        let local = local_for_bind(self.family, ep.ip(), g.ip.v6only)?;
+        let local = local_for_bind(self.family, ep.ip(), g.ip.v6only, self.stack.egress().is_some())?;
         if !self.icmp() && ep.port() != 0 && ep.port() < 1024 && c.cred.uid != 0 {
             return Err(Errno::EACCES);
         }
@@ -337,7 +340,7 @@ impl Socket for UdpSocket {
             let g = self.inner();
             self.destination(&g, Some(addr))?
         };
-        let r = route(dst.ip())?;
+        let r = route(self.stack.egress().is_some(), dst.ip())?;
         let dst = SocketAddr::new(r.dst, dst.port());
         let mut g = self.inner();
         self.autobind(&mut g, c.cred.uid)?;
@@ -380,7 +383,7 @@ impl Socket for UdpSocket {
             if data.len() > max {
                 return Err(Errno::EMSGSIZE);
             }
-            let r = route(dst.ip())?;
+            let r = route(self.stack.egress().is_some(), dst.ip())?;
             self.autobind(&mut g, c.cred.uid)?;
             let src_ip = match g.local {
                 Local::Ip(a) => a,
@@ -392,9 +395,31 @@ impl Socket for UdpSocket {
             let v6 = r.dst.is_ipv6();
             let tos = if v6 { g.ip.tclass as u8 } else { g.ip.tos };
             let ttl = g.ip.out_ttl(v6);
+            if r.external && self.icmp() {
+                // Echo requests never leave the sandbox.
+                return Err(Errno::ENETUNREACH);
+            }
             (SocketAddr::new(r.dst, dst.port()), SocketAddr::new(src_ip, g.port), tos, ttl, g.peer.is_some())
         };
         let stamp = std::time::SystemTime::now();
+        if let Some(egress) = self.stack.egress() {
+            if dst == SocketAddr::new(IpAddr::V4(crate::egress::proto::DNS_V4), 53) {
+                let me = self.me.clone();
+                egress.dns(
+                    data,
+                    Box::new(move |answer| {
+                        if let (Some(s), false) = (me.upgrade(), answer.is_empty()) {
+                            let stamp = std::time::SystemTime::now();
+                            s.deliver(Datagram { data: answer, from: dst, to: src.ip(), tos: 0, ttl: 64, stamp });
+                        }
+                    }),
+                );
+                return Ok(data.len());
+            }
+            if !crate::inet::addr::is_local(dst.ip()) && !crate::egress::is_own(dst.ip()) {
+                return super::udp_out::send(self, egress, src, dst, data);
+            }
+        }
         if self.icmp() {
             let reply = self.echo_reply(data, src.port(), src.ip(), dst.ip())?;
             // The sandbox answers its own echo requests.

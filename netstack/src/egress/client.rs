@@ -1,0 +1,252 @@
+//! The Sentry's end of the broker channel: requests go out with an id,
+//! replies come back on the notifier thread and complete the request
+//! waiting under that id. Nothing here blocks: a connect's caller waits
+//! on its own socket, which the completion wakes.
+//!
+//! Lock order: `pending` and `on_accept` are leaves; completions run with
+//! nothing held.
+
+use super::notifier::{HostEvents, Notifier, Registration};
+use super::proto::{self, Proto, Reply, Request};
+use super::sys;
+use abi::Errno;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+/// What a connect's completion receives: the connected host socket.
+pub type ConnectDone = Box<dyn FnOnce(Result<OwnedFd, Errno>) + Send>;
+/// What a DNS query's completion receives: the answer datagram (empty
+/// when the broker had none).
+pub type DnsDone = Box<dyn FnOnce(Vec<u8>) + Send>;
+/// Where a published port's connection goes.
+pub type AcceptFn = Box<dyn Fn(Proto, u16, SocketAddr, OwnedFd) + Send + Sync>;
+
+enum Pending {
+    Connect(Proto, ConnectDone),
+    Dns(DnsDone),
+}
+
+/// Most requests waiting for the broker at once: beyond it, ENOBUFS.
+const MAX_PENDING: usize = 4096;
+
+pub struct Egress {
+    chan: OwnedFd,
+    pub notifier: Arc<Notifier>,
+    next_id: AtomicU32,
+    pending: Mutex<HashMap<u32, Pending>>,
+    /// The broker is gone: every request fails at once.
+    dead: AtomicBool,
+    on_accept: OnceLock<AcceptFn>,
+    reg: Mutex<Option<Registration>>,
+    /// TCP connects whose handshake the host is still doing.
+    connecting: Mutex<HashMap<u64, (Registration, Arc<HandshakeWatch>)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|_| vfs::poisoned())
+}
+
+impl Egress {
+    /// Serve the channel `chan` (the Sentry's end of runsc-lite's
+    /// socketpair with the broker).
+    pub fn start(chan: OwnedFd) -> Result<Arc<Egress>, Errno> {
+        sys::set_nonblocking(chan.as_raw_fd())?;
+        let notifier = Notifier::start()?;
+        let e = Arc::new(Egress {
+            chan,
+            notifier,
+            next_id: AtomicU32::new(1),
+            pending: Mutex::new(HashMap::new()),
+            dead: AtomicBool::new(false),
+            on_accept: OnceLock::new(),
+            reg: Mutex::new(None),
+            connecting: Mutex::new(HashMap::new()),
+        });
+        let reader: Arc<dyn HostEvents> = Arc::new(ChannelReader(Arc::downgrade(&e)));
+        let reg = e.notifier.add(e.chan.as_raw_fd(), reader)?;
+        *lock(&e.reg) = Some(reg);
+        Ok(e)
+    }
+
+    /// Where connections to published ports go (set once, by the stack).
+    pub fn set_on_accept(&self, f: AcceptFn) {
+        let _ = self.on_accept.set(f);
+    }
+
+    fn next_id(&self) -> u32 {
+        loop {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+
+    fn request(&self, req: Request, p: Pending) -> Result<(), (Errno, Pending)> {
+        if self.dead.load(Ordering::Acquire) {
+            return Err((Errno::ENETUNREACH, p));
+        }
+        let id = req.id();
+        {
+            let mut pend = lock(&self.pending);
+            if pend.len() >= MAX_PENDING {
+                return Err((Errno::ENOBUFS, p));
+            }
+            pend.insert(id, p);
+        }
+        if let Err(e) = sys::send_record(self.chan.as_raw_fd(), &req.encode()) {
+            return match lock(&self.pending).remove(&id) {
+                Some(p) => Err((e, p)),
+                None => Ok(()),
+            };
+        }
+        Ok(())
+    }
+
+    /// Ask for a connection to `dst`; `done` runs once, on another thread,
+    /// when it is established or has failed (for TCP, after the host's
+    /// handshake).
+    pub fn connect(&self, proto: Proto, dst: SocketAddr, done: ConnectDone) {
+        let req = Request::Connect { id: self.next_id(), proto, dst };
+        if let Err((e, Pending::Connect(_, done))) = self.request(req, Pending::Connect(proto, done)) {
+            done(Err(e));
+        }
+    }
+
+    /// Ask the broker's resolver; `done` gets the answer datagram.
+    pub fn dns(&self, query: &[u8], done: DnsDone) {
+        if query.len() > proto::MAX_PAYLOAD {
+            return;
+        }
+        let req = Request::Dns { id: self.next_id(), query: query.to_vec() };
+        // A query that cannot be sent is lost, as a datagram may be.
+        let _ = self.request(req, Pending::Dns(done));
+    }
+
+    fn drain(self: &Arc<Self>) {
+        let mut buf = vec![0u8; proto::MAX_MESSAGE];
+        loop {
+            match sys::recv_record(self.chan.as_raw_fd(), &mut buf) {
+                Ok(Some((n, fd))) => self.dispatch(buf.get(..n).unwrap_or_default(), fd),
+                Ok(None) => return self.broker_gone(),
+                Err(Errno::EAGAIN) => return,
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    tracing::warn!("egress: reading the broker channel: {e}");
+                    return self.broker_gone();
+                }
+            }
+        }
+    }
+
+    fn dispatch(self: &Arc<Self>, msg: &[u8], fd: Option<OwnedFd>) {
+        let is_dns = |id: u32| matches!(lock(&self.pending).get(&id), Some(Pending::Dns(_)));
+        let reply = match Reply::decode(msg, is_dns) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("egress: a bad message from the broker ({})", e.0);
+                return;
+            }
+        };
+        match reply {
+            Reply::Connected { id, result } => {
+                let Some(Pending::Connect(proto, done)) = lock(&self.pending).remove(&id) else { return };
+                match (result, fd) {
+                    (Ok(()), Some(fd)) if proto == Proto::Tcp => self.watch_handshake(fd, done),
+                    (Ok(()), Some(fd)) => done(Ok(fd)),
+                    (Ok(()), None) => done(Err(Errno::ECONNREFUSED)),
+                    (Err(e), _) => done(Err(Errno(e))),
+                }
+            }
+            Reply::Dns { id, answer } => {
+                if let Some(Pending::Dns(done)) = lock(&self.pending).remove(&id) {
+                    done(answer);
+                }
+            }
+            Reply::Accepted { proto, guest_port, peer } => {
+                if let (Some(f), Some(fd)) = (self.on_accept.get(), fd) {
+                    f(proto, guest_port, peer, fd);
+                }
+            }
+        }
+    }
+
+    /// Wait (on the notifier) for the host's TCP handshake of `fd`.
+    fn watch_handshake(self: &Arc<Self>, fd: OwnedFd, done: ConnectDone) {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let key = NEXT.fetch_add(1, Ordering::Relaxed);
+        let raw = fd.as_raw_fd();
+        let w = Arc::new(HandshakeWatch { egress: Arc::downgrade(self), key, state: Mutex::new(Some((fd, done))) });
+        // Registered before the notifier may call it: hold `connecting`.
+        let mut c = lock(&self.connecting);
+        match self.notifier.add(raw, w.clone()) {
+            Ok(reg) => {
+                c.insert(key, (reg, w));
+            }
+            Err(e) => {
+                drop(c);
+                if let Some((_, done)) = lock(&w.state).take() {
+                    done(Err(e));
+                }
+            }
+        }
+    }
+
+    fn broker_gone(&self) {
+        if self.dead.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tracing::warn!("egress: the broker is gone; connections out of the sandbox now fail");
+        *lock(&self.reg) = None;
+        let pending: Vec<Pending> = lock(&self.pending).drain().map(|(_, p)| p).collect();
+        for p in pending {
+            match p {
+                Pending::Connect(_, done) => done(Err(Errno::ECONNREFUSED)),
+                Pending::Dns(done) => done(Vec::new()),
+            }
+        }
+    }
+}
+
+struct ChannelReader(Weak<Egress>);
+
+impl HostEvents for ChannelReader {
+    fn ready(&self, _events: u32) {
+        if let Some(e) = self.0.upgrade() {
+            e.drain();
+        }
+    }
+}
+
+/// A TCP connect the host is completing.
+struct HandshakeWatch {
+    egress: Weak<Egress>,
+    key: u64,
+    state: Mutex<Option<(OwnedFd, ConnectDone)>>,
+}
+
+impl HostEvents for HandshakeWatch {
+    fn ready(&self, events: u32) {
+        let mut st = lock(&self.state);
+        let Some((fd, _)) = st.as_ref() else { return };
+        let err = match sys::so_error(fd.as_raw_fd()) {
+            Ok(0) if events & (sys::EPOLLOUT | sys::EPOLLERR | sys::EPOLLHUP) == 0 => return,
+            Ok(0) => None,
+            Ok(e) => Some(Errno(e)),
+            Err(e) => Some(e),
+        };
+        let Some((fd, done)) = st.take() else { return };
+        drop(st);
+        // Deregister before the descriptor moves on (its new owner adds it
+        // again).
+        let entry = self.egress.upgrade().and_then(|e| lock(&e.connecting).remove(&self.key));
+        drop(entry);
+        match err {
+            None => done(Ok(fd)),
+            Some(e) => done(Err(e)),
+        }
+    }
+}

@@ -10,6 +10,7 @@
 //! (`--add-host`). The broker that uses them is not written
 //! yet: today only `runsc-lite debug egress` evaluates a policy.
 
+pub mod dns;
 pub mod policy;
 
 use policy::{parse_name, ParseError};

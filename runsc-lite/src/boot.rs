@@ -193,6 +193,16 @@ fn build_mounts(
     let inodes = (total / abi::PAGE_SIZE / 2).max(1024);
     let (root, readonly) = if cfg.root_overlay {
         let upper = vfs::tmpfs::TmpFs::new_root_sized(0o755, 0, 0, cfg.limits.overlay_bytes(), inodes);
+        if let Some(text) = &cfg.resolv_conf {
+            // `do` always gets the sandbox's resolver (the host's own
+            // resolv.conf names servers the sandbox cannot reach); a
+            // bundle only when its root has none.
+            let has_own = lower.lookup(b"etc").and_then(|etc| etc.lookup(b"resolv.conf")).is_ok();
+            if cfg.do_root || !has_own {
+                seed_file(&upper, b"etc", b"resolv.conf", text.as_bytes())
+                    .map_err(|e| format!("writing the sandbox's /etc/resolv.conf: {e}"))?;
+            }
+        }
         (vfs::overlay::Overlay::new(lower, upper), false)
     } else {
         (lower, cfg.root_readonly)
@@ -231,6 +241,23 @@ fn build_mounts(
         ns.mount(dest.as_bytes(), typ, &source, fs, m.flags.clone());
     }
     Ok(ns)
+}
+
+/// Put `name` with `content` in directory `dir` of a fresh in-memory
+/// root (the overlay's upper layer, before the guest runs).
+fn seed_file(root: &InodeRef, dir: &[u8], name: &[u8], content: &[u8]) -> Result<(), abi::Errno> {
+    let creds = Creds::new(0, 0, Vec::new());
+    match root.mkdir(dir, 0o755, &creds) {
+        Ok(()) | Err(abi::Errno::EEXIST) => {}
+        Err(e) => return Err(e),
+    }
+    let d = root.lookup(dir)?;
+    let f = d.create(name, 0o644, &creds)?;
+    let file = f.open(abi::flags::O_WRONLY)?;
+    let irq = vfs::Interrupt::new();
+    let ctx = vfs::IoCtx { flags: 0, interrupt: &irq };
+    file.write(&ctx, content, 0)?;
+    Ok(())
 }
 
 /// "/a//b/./c/" -> "/a/b/c" (".." is refused by the caller's spec checks).
@@ -286,7 +313,7 @@ pub fn sentry_main(g: &GlobalFlags, cfg: SandboxConfig, ch: crate::sandbox::Chil
         return 1;
     }
     drop(ch.go);
-    match sentry_boot(g, cfg, ch.report, ch.signals) {
+    match sentry_boot(g, cfg, ch.report, ch.signals, ch.egress) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("runsc-lite: {e}");
@@ -338,7 +365,13 @@ fn random_u64() -> u64 {
     v
 }
 
-fn sentry_boot(g: &GlobalFlags, cfg: SandboxConfig, report: OwnedFd, signals: OwnedFd) -> Result<i32, String> {
+fn sentry_boot(
+    g: &GlobalFlags,
+    cfg: SandboxConfig,
+    report: OwnedFd,
+    signals: OwnedFd,
+    egress: Option<OwnedFd>,
+) -> Result<i32, String> {
     // From here on a panic in any thread ends the sandbox as a whole
     // (sentry::failure): one line, exit status 125; being the init of its
     // pid namespace, the Sentry takes every stub with it when it exits.
@@ -391,6 +424,9 @@ fn sentry_boot(g: &GlobalFlags, cfg: SandboxConfig, report: OwnedFd, signals: Ow
     let mounts = build_mounts(&cfg, roots, &budget, &move || sentry::procfs::deferred_root(slot.clone()))?;
     let kernel = Kernel::new(platform, memfile, table, mounts, &cfg.hostname, g.strace);
     kernel.set_limits(sentry_limits(&cfg.limits));
+    if let Some(chan) = egress {
+        kernel.net.attach_egress(chan).map_err(|e| format!("starting the sandbox's network: {}", e.describe()))?;
+    }
     let _ = proc_slot.set(sentry::procfs::new_root(&kernel));
     relay_signals(&kernel, signals)?;
 

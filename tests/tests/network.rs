@@ -1,0 +1,185 @@
+//! `--network=sandbox`: eth0, the egress broker, the resolver, published
+//! ports. Every test runs in a network namespace of its own (`unshare
+//! -n`, loopback up) where a dummy (or veth) interface with documentation
+//! addresses (198.51.100.10 and .20) stands for hosts outside, so no
+//! packet ever leaves this machine.
+
+use std::process::{Command, Stdio};
+use tests::{run_with_timeout, runsc_lite_bin, skip, timeout, RunOutput, TempDir};
+
+/// Run `script` (bash) in a new network namespace where "outside" web
+/// servers answer on 198.51.100.10:8000 ("ten") and 198.51.100.20:8000
+/// ("twenty"), and a "host loopback" one on 127.0.0.1:8080 ("host-lo").
+/// `$RUNSC` is runsc-lite (with a debug log at `$LOG`).
+fn in_netns(test: &str, script: &str) -> Option<RunOutput> {
+    for tool in ["unshare", "ip", "python3"] {
+        if tests::which(tool).is_none() {
+            skip(test, &format!("{tool} is not installed"));
+            return None;
+        }
+    }
+    let dir = TempDir::new(test);
+    let d = dir.path().display();
+    let setup = format!(
+        r#"
+set -e
+ip link set lo up
+# A dummy interface where the kernel has the module, else one end of a
+# veth pair: either way the addresses are local to this namespace.
+ip link add out0 type dummy 2>/dev/null || ip link add out0 type veth peer name out0p
+ip link set out0p up 2>/dev/null || true
+ip addr add 198.51.100.10/24 dev out0
+ip addr add 198.51.100.20/24 dev out0
+ip link set out0 up
+for site in ten twenty host-lo; do mkdir -p {d}/$site; echo "hello from $site" > {d}/$site/index.txt; done
+python3 -m http.server --bind 198.51.100.10 --directory {d}/ten 8000 >/dev/null 2>&1 &
+python3 -m http.server --bind 198.51.100.20 --directory {d}/twenty 8000 >/dev/null 2>&1 &
+python3 -m http.server --bind 127.0.0.1 --directory {d}/host-lo 8080 >/dev/null 2>&1 &
+trap 'kill $(jobs -p) 2>/dev/null' EXIT
+python3 - <<'PY'
+import socket, time
+for addr in [("198.51.100.10", 8000), ("198.51.100.20", 8000), ("127.0.0.1", 8080)]:
+    for _ in range(500):
+        try:
+            socket.create_connection(addr, timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.02)
+PY
+export LOG={d}/debug.log
+RUNSC="{bin} --debug-log=$LOG"
+set +e
+"#,
+        bin = runsc_lite_bin().display()
+    );
+    let mut c = Command::new("unshare");
+    c.args(["-n", "bash", "-c"]).arg(format!("{setup}\n{script}")).stdin(Stdio::null());
+    let out = run_with_timeout(&mut c, timeout());
+    if out.stderr.contains("unshare failed") || out.stderr.contains("Operation not permitted") && out.status != 0 {
+        skip(test, "cannot make a network namespace here");
+        return None;
+    }
+    Some(out)
+}
+
+/// A guest python3 that fetches each URL and prints the body or the
+/// error's errno/name.
+const FETCH: &str = r#"
+import sys, urllib.request, socket
+for url in sys.argv[1:]:
+    try:
+        print(url, "->", urllib.request.urlopen(url, timeout=20).read().decode().strip())
+    except urllib.error.URLError as e:
+        r = e.reason
+        print(url, "->", "error", getattr(r, "errno", None) or type(r).__name__)
+"#;
+
+fn fetch(urls: &[&str]) -> String {
+    let mut s = format!("python3 -c '{}'", FETCH.replace('\'', "\"'\"'"));
+    for u in urls {
+        s.push(' ');
+        s.push_str(u);
+    }
+    s
+}
+
+#[test]
+fn allowed_addresses_are_reached_and_others_refused_at_once() {
+    let script = format!(
+        "$RUNSC --network=sandbox --allow-host=198.51.100.10:8000 do {}; echo status=$?; grep -c 'refused tcp 198.51.100.20:8000' $LOG",
+        fetch(&["http://198.51.100.10:8000/index.txt", "http://198.51.100.20:8000/index.txt"])
+    );
+    let Some(out) = in_netns("allowed_addresses", &script) else { return };
+    assert!(out.stdout.contains("http://198.51.100.10:8000/index.txt -> hello from ten"), "{}", out.describe());
+    assert!(out.stdout.contains("http://198.51.100.20:8000/index.txt -> error 111"), "{}", out.describe());
+    assert!(out.stdout.contains("status=0"), "{}", out.describe());
+    assert!(!out.stdout.trim_end().ends_with("\n0"), "the refusal is in the debug log: {}", out.describe());
+}
+
+#[test]
+fn cidrs_and_names_from_add_host() {
+    let script = format!(
+        "$RUNSC --network=sandbox --allow-host=198.51.100.0/28 do {a}\n\
+         $RUNSC --network=sandbox --add-host=web.test:198.51.100.20 --allow-host=web.test do {b}\n\
+         $RUNSC --network=sandbox --add-host=web.test:198.51.100.20 --allow-host=web.test do python3 -c '\n\
+import socket\n\
+for n in [\"web.test\", \"nope.test\", \"example.org\"]:\n\
+    try: print(n, socket.getaddrinfo(n, 80, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])\n\
+    except socket.gaierror as e: print(n, \"gaierror\", e.errno)\n'",
+        a = fetch(&["http://198.51.100.10:8000/index.txt", "http://198.51.100.20:8000/index.txt"]),
+        b = fetch(&["http://web.test:8000/index.txt", "http://198.51.100.10:8000/index.txt"]),
+    );
+    let Some(out) = in_netns("cidrs_and_names", &script) else { return };
+    let o = &out.stdout;
+    assert!(o.contains("http://198.51.100.10:8000/index.txt -> hello from ten"), "{}", out.describe());
+    assert!(o.contains("http://198.51.100.20:8000/index.txt -> error 111"), "{}", out.describe());
+    assert!(o.contains("http://web.test:8000/index.txt -> hello from twenty"), "{}", out.describe());
+    assert!(o.contains("web.test 198.51.100.20"), "{}", out.describe());
+    assert!(o.contains("nope.test gaierror -2"), "NXDOMAIN for an unlisted name: {}", out.describe());
+    assert!(o.contains("example.org gaierror -2"), "{}", out.describe());
+}
+
+#[test]
+fn the_hosts_loopback_only_through_host_gateway() {
+    let script = format!(
+        "$RUNSC --network=sandbox --allow-host=host-gateway:8080 --add-host=hostsvc:host-gateway do {a}\n\
+         $RUNSC --network=sandbox --allow-host=host-gateway:9090 do {b}\n\
+         $RUNSC --network=sandbox --allow-host=host-gateway:8080 do bash -c '\n\
+mkdir -p /tmp/own && echo own loopback > /tmp/own/index.txt\n\
+python3 -m http.server --bind 127.0.0.1 --directory /tmp/own 8080 >/dev/null 2>&1 & \n\
+sleep 1; {c}; kill %1'",
+        a = fetch(&["http://10.0.2.2:8080/index.txt", "http://hostsvc:8080/index.txt", "http://127.0.0.1:8080/index.txt"]),
+        b = fetch(&["http://10.0.2.2:8080/index.txt"]),
+        c = fetch(&["http://127.0.0.1:8080/index.txt"]).replace('\'', "\\'"),
+    );
+    let Some(out) = in_netns("host_gateway", &script) else { return };
+    let o = &out.stdout;
+    assert!(o.contains("http://10.0.2.2:8080/index.txt -> hello from host-lo"), "{}", out.describe());
+    assert!(o.contains("http://hostsvc:8080/index.txt -> hello from host-lo"), "{}", out.describe());
+    assert!(o.contains("http://127.0.0.1:8080/index.txt -> error 111"), "the sandbox's own loopback: {}", out.describe());
+    assert!(o.contains("http://10.0.2.2:8080/index.txt -> error 111"), "{}", out.describe());
+}
+
+#[test]
+fn an_allowed_name_cannot_be_pointed_elsewhere() {
+    // The guest claims web.test lives at .20 (its own /etc/hosts entry,
+    // the Host header): the broker only connects web.test to the
+    // address it resolved itself (.10).
+    let script = "$RUNSC --network=sandbox --add-host=web.test:198.51.100.10 --allow-host=web.test do python3 -c '\n\
+import http.client\n\
+for ip in [\"198.51.100.10\", \"198.51.100.20\"]:\n\
+    c = http.client.HTTPConnection(ip, 8000, timeout=20)\n\
+    try:\n\
+        c.request(\"GET\", \"/index.txt\", headers={\"Host\": \"web.test\"}); print(ip, c.getresponse().read().decode().strip())\n\
+    except OSError as e: print(ip, \"error\", e.errno)\n'";
+    let Some(out) = in_netns("redirect", script) else { return };
+    assert!(out.stdout.contains("198.51.100.10 hello from ten"), "{}", out.describe());
+    assert!(out.stdout.contains("198.51.100.20 error 111"), "{}", out.describe());
+}
+
+#[test]
+fn published_ports_reach_a_guest_server() {
+    let script = "\
+$RUNSC --network=sandbox -p 18080:8000 do bash -c 'mkdir -p /tmp/w && echo published > /tmp/w/index.txt && exec python3 -m http.server --directory /tmp/w 8000' >/dev/null 2>&1 &\n\
+for i in $(seq 200); do python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:18080/index.txt\", timeout=5).read().decode().strip())' 2>/dev/null && break; sleep 0.1; done\n\
+$RUNSC --network=sandbox -p 18080:8000 do true; echo second=$?\n\
+kill %1; wait %1";
+    let Some(out) = in_netns("published", script) else { return };
+    assert!(out.stdout.contains("published"), "{}", out.describe());
+    assert!(out.stdout.contains("second=") && !out.stdout.contains("second=0"), "{}", out.describe());
+    assert!(out.stderr.contains("18080"), "the second sandbox names the port: {}", out.describe());
+}
+
+#[test]
+fn eth0_and_its_routes_are_shown() {
+    if tests::which("ip").is_none() {
+        return skip("eth0_and_its_routes", "ip is not installed");
+    }
+    let mut c = Command::new(runsc_lite_bin());
+    c.args(["--network=sandbox", "do", "sh", "-c", "ip addr show eth0; ip route; ip -6 route"]).stdin(Stdio::null());
+    let out = run_with_timeout(&mut c, timeout());
+    assert_eq!(out.status, 0, "{}", out.describe());
+    for want in ["eth0", "inet 10.0.2.100/24", "mtu 1500", "default via 10.0.2.2 dev eth0", "fd00:0:0:2::100/64"] {
+        assert!(out.stdout.contains(want), "{want}: {}", out.describe());
+    }
+}

@@ -120,6 +120,7 @@ pub struct SandboxConfig {
     pub hostname: String,
     pub umask: u32,
     pub limits: SandboxLimits,
+    pub network: crate::egress::NetworkConfig,
 }
 
 /// Can platform `name` run here?
@@ -274,6 +275,7 @@ pub fn run_sandbox(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
 /// The Sentry process (the child `sandbox::run` started in new
 /// namespaces): returns its exit code, the guest's.
 pub fn sentry_main(g: &GlobalFlags, cfg: SandboxConfig, ch: crate::sandbox::ChildChannels) -> i32 {
+    let _egress = ch.egress;
     // Die with runsc-lite; then wait until it has written our maps (EOF:
     // it is gone already).
     // SAFETY: prctl without pointers; read into a live local.

@@ -2,6 +2,7 @@
 //! the subcommand.
 
 use crate::boot::{self, MountKind, MountSpec, SandboxConfig};
+use crate::egress::{NetworkFlags, NetworkMode};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -33,10 +34,30 @@ pub struct GlobalFlags {
     /// Directory for container state.
     #[arg(long, global = true, default_value = "/var/run/runsc-lite", value_name = "DIR")]
     pub root: PathBuf,
-    /// Network mode: none, sandbox or host (only "none" is served yet; the
-    /// others are refused).
-    #[arg(long, global = true, default_value = "none")]
-    pub network: String,
+    /// Network mode: sandbox (loopback and eth0; connections out only as
+    /// --allow-host allows; the default of `run`), none (loopback only;
+    /// the default of `do` unless --allow-host, --add-host or --publish
+    /// is given) or host (not served yet).
+    #[arg(long, global = true, value_name = "MODE")]
+    pub network: Option<String>,
+    /// Allow connections out to a NAME, *.NAME, ADDR, CIDR, [V6ADDR] or
+    /// host-gateway (the host's loopback), with an optional :PORT or
+    /// :LO-HI; repeatable. Private, link-local and metadata ranges need
+    /// an explicit address or CIDR rule.
+    #[arg(long = "allow-host", global = true, value_name = "RULE")]
+    pub allow_host: Vec<String>,
+    /// A static name for the sandbox's resolver, NAME:IP or
+    /// NAME:host-gateway; repeatable.
+    #[arg(long = "add-host", global = true, value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
+    /// The sandbox's resolver (10.0.2.3): on (the default; it answers
+    /// for allowed names only) or none.
+    #[arg(long, global = true, value_name = "MODE")]
+    pub dns: Option<String>,
+    /// Make a server inside the sandbox reachable on the host's
+    /// 127.0.0.1:HOST_PORT (TCP, or UDP with /udp); repeatable.
+    #[arg(long, short = 'p', global = true, value_name = "HOST_PORT:GUEST_PORT[/udp]")]
+    pub publish: Vec<String>,
     /// Map only the caller's uid and gid (to 0 inside) into the Sentry's
     /// user namespace, as an unprivileged caller always gets; without it,
     /// root gets the whole uid/gid range mapped to itself.
@@ -101,17 +122,11 @@ pub enum DebugCommand {
     /// Print the Sentry's host-syscall allowlist (seccomp) with its
     /// argument rules and its size, for --platform (default systrap).
     Filters,
-    /// Evaluate an egress policy without touching the network: each
-    /// destination (ADDR:PORT, [V6ADDR]:PORT, NAME:PORT,
-    /// host-gateway:PORT) is printed as allowed or refused, with why.
+    /// Evaluate an egress policy (the global --allow-host and
+    /// --add-host) without touching the network: each destination
+    /// (ADDR:PORT, [V6ADDR]:PORT, NAME:PORT, host-gateway:PORT) is
+    /// printed as allowed or refused, with why.
     Egress {
-        /// A rule: NAME, *.NAME, ADDR, CIDR, [V6ADDR] or host-gateway,
-        /// with an optional :PORT or :LO-HI; repeatable.
-        #[arg(long = "allow-host", value_name = "RULE")]
-        allow: Vec<String>,
-        /// A static name, NAME:IP or NAME:host-gateway; repeatable.
-        #[arg(long = "add-host", value_name = "NAME:IP")]
-        add_hosts: Vec<String>,
         /// The destinations to decide on.
         #[arg(value_name = "DEST", required = true)]
         dests: Vec<String>,
@@ -123,15 +138,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     if let Some(p) = g.platform.as_deref().filter(|p| !PLATFORMS.contains(p)) {
         return Err(format!("unknown platform {p:?}: known platforms are {}", PLATFORMS.join(", ")));
     }
-    if !["none", "sandbox", "host"].contains(&g.network.as_str()) {
-        return Err(format!("unknown network mode {:?}: use none, sandbox or host", g.network));
-    }
-    if g.network != "none" {
-        return Err(format!(
-            "--network={} is not served yet: only --network=none (loopback inside the sandbox) is",
-            g.network
-        ));
-    }
+    let net = NetworkFlags::parse(g.network.as_deref(), &g.allow_host, &g.add_host, g.dns.as_deref(), &g.publish)?;
     match cli.command {
         Command::Syscalls => {
             print_syscalls();
@@ -145,20 +152,21 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             crate::filters::print(g.platform.as_deref().unwrap_or(PLATFORMS[0]));
             Ok(0)
         }
-        Command::Debug { what: DebugCommand::Egress { allow, add_hosts, dests } } => {
-            crate::egress::print_decisions(&allow, &add_hosts, &dests)
+        Command::Debug { what: DebugCommand::Egress { dests } } => {
+            crate::egress::print_decisions(&g.allow_host, &g.add_host, &dests)
         }
         Command::Run { bundle, target } => {
             let (dir, id) = run_target(bundle, target)?;
             crate::state::validate_id(&id)?;
             crate::state::prepare_root(&g.root)?;
-            let cfg = crate::bundle::load(&dir).map_err(|e| {
+            let mut cfg = crate::bundle::load(&dir).map_err(|e| {
                 if dir == Path::new(".") {
                     format!("{e} (took {id:?} as a container id; give a bundle as `run DIR` or `run --bundle DIR ID`)")
                 } else {
                     e
                 }
             })?;
+            net.apply(&mut cfg.network)?;
             boot::run_container(&g, &id, &dir, cfg)
         }
         Command::Do { cwd, memory_limit, pids_limit, overlay_size, cmd } => {
@@ -166,6 +174,10 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             cfg.limits.memory = memory_limit.filter(|&m| m > 0);
             cfg.limits.pids = pids_limit.filter(|&p| p > 0);
             cfg.limits.overlay_size = overlay_size;
+            if net.wants_egress() {
+                cfg.network.mode = NetworkMode::Sandbox;
+            }
+            net.apply(&mut cfg.network)?;
             boot::run_sandbox(&g, cfg)
         }
     }
@@ -260,6 +272,7 @@ fn do_config(cwd: Option<PathBuf>, cmd: Vec<String>) -> Result<SandboxConfig, St
         hostname,
         umask: 0o022,
         limits: Default::default(),
+        network: Default::default(),
     })
 }
 

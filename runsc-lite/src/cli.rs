@@ -40,24 +40,14 @@ pub struct GlobalFlags {
     /// is given) or host (not served yet).
     #[arg(long, global = true, value_name = "MODE")]
     pub network: Option<String>,
-    /// Allow connections out to a NAME, *.NAME, ADDR, CIDR, [V6ADDR] or
-    /// host-gateway (the host's loopback), with an optional :PORT or
-    /// :LO-HI; repeatable. Private, link-local and metadata ranges need
-    /// an explicit address or CIDR rule.
-    #[arg(long = "allow-host", global = true, value_name = "RULE")]
-    pub allow_host: Vec<String>,
-    /// A static name for the sandbox's resolver, NAME:IP or
-    /// NAME:host-gateway; repeatable.
-    #[arg(long = "add-host", global = true, value_name = "NAME:IP")]
-    pub add_host: Vec<String>,
     /// The sandbox's resolver (10.0.2.3): on (the default; it answers
     /// for allowed names only) or none.
     #[arg(long, global = true, value_name = "MODE")]
     pub dns: Option<String>,
-    /// Make a server inside the sandbox reachable on the host's
-    /// 127.0.0.1:HOST_PORT (TCP, or UDP with /udp); repeatable.
-    #[arg(long, short = 'p', global = true, value_name = "HOST_PORT:GUEST_PORT[/udp]")]
-    pub publish: Vec<String>,
+    /// --allow-host, --add-host and --publish given before the
+    /// subcommand (those given after it add to them).
+    #[command(flatten)]
+    pub lists: NetworkLists,
     /// Map only the caller's uid and gid (to 0 inside) into the Sentry's
     /// user namespace, as an unprivileged caller always gets; without it,
     /// root gets the whole uid/gid range mapped to itself.
@@ -70,6 +60,36 @@ pub struct GlobalFlags {
     pub kill_after: f64,
 }
 
+/// The repeatable network flags. They are taken before the subcommand
+/// and after it (`run`, `do`, `debug egress`) and add up: clap's global
+/// flags would keep only the values given after the subcommand.
+#[derive(Args, Debug, Clone, Default)]
+pub struct NetworkLists {
+    /// Allow connections out to a NAME, *.NAME, ADDR, CIDR, [V6ADDR] or
+    /// host-gateway (the host's loopback), with an optional :PORT or
+    /// :LO-HI; repeatable. Private, link-local and metadata ranges need
+    /// an explicit address or CIDR rule.
+    #[arg(long = "allow-host", value_name = "RULE")]
+    pub allow_host: Vec<String>,
+    /// A static name for the sandbox's resolver, NAME:IP or
+    /// NAME:host-gateway; repeatable.
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
+    /// Make a server inside the sandbox reachable on the host's
+    /// 127.0.0.1:HOST_PORT (TCP, or UDP with /udp); repeatable.
+    #[arg(long, short = 'p', value_name = "HOST_PORT:GUEST_PORT[/udp]")]
+    pub publish: Vec<String>,
+}
+
+impl NetworkLists {
+    fn and(mut self, more: NetworkLists) -> NetworkLists {
+        self.allow_host.extend(more.allow_host);
+        self.add_host.extend(more.add_host);
+        self.publish.extend(more.publish);
+        self
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create and run a container from an OCI bundle: `run BUNDLE_DIR` or
@@ -80,6 +100,8 @@ pub enum Command {
         bundle: Option<PathBuf>,
         /// Container ID, or the bundle directory when --bundle is not given.
         target: Option<String>,
+        #[command(flatten)]
+        lists: NetworkLists,
     },
     /// Run a host command in a sandbox with the host's / as a read-only
     /// root and an in-memory overlay on top.
@@ -102,6 +124,8 @@ pub enum Command {
         /// one.
         #[arg(long = "overlay-size", value_name = "SIZE", value_parser = parse_size)]
         overlay_size: Option<boot::Size>,
+        #[command(flatten)]
+        lists: NetworkLists,
         /// Command and arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         cmd: Vec<String>,
@@ -127,6 +151,8 @@ pub enum DebugCommand {
     /// (ADDR:PORT, [V6ADDR]:PORT, NAME:PORT, host-gateway:PORT) is
     /// printed as allowed or refused, with why.
     Egress {
+        #[command(flatten)]
+        lists: NetworkLists,
         /// The destinations to decide on.
         #[arg(value_name = "DEST", required = true)]
         dests: Vec<String>,
@@ -138,7 +164,19 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     if let Some(p) = g.platform.as_deref().filter(|p| !PLATFORMS.contains(p)) {
         return Err(format!("unknown platform {p:?}: known platforms are {}", PLATFORMS.join(", ")));
     }
-    let net = NetworkFlags::parse(g.network.as_deref(), &g.allow_host, &g.add_host, g.dns.as_deref(), &g.publish)?;
+    let lists = match &cli.command {
+        Command::Run { lists, .. }
+        | Command::Do { lists, .. }
+        | Command::Debug { what: DebugCommand::Egress { lists, .. } } => g.lists.clone().and(lists.clone()),
+        _ => g.lists.clone(),
+    };
+    let net = NetworkFlags::parse(
+        g.network.as_deref(),
+        &lists.allow_host,
+        &lists.add_host,
+        g.dns.as_deref(),
+        &lists.publish,
+    )?;
     match cli.command {
         Command::Syscalls => {
             print_syscalls();
@@ -152,10 +190,10 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             crate::filters::print(g.platform.as_deref().unwrap_or(PLATFORMS[0]));
             Ok(0)
         }
-        Command::Debug { what: DebugCommand::Egress { dests } } => {
-            crate::egress::print_decisions(&g.allow_host, &g.add_host, &dests)
+        Command::Debug { what: DebugCommand::Egress { dests, .. } } => {
+            crate::egress::print_decisions(&lists.allow_host, &lists.add_host, &dests)
         }
-        Command::Run { bundle, target } => {
+        Command::Run { bundle, target, .. } => {
             let (dir, id) = run_target(bundle, target)?;
             crate::state::validate_id(&id)?;
             crate::state::prepare_root(&g.root)?;
@@ -169,7 +207,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             net.apply(&mut cfg.network)?;
             boot::run_container(&g, &id, &dir, cfg)
         }
-        Command::Do { cwd, memory_limit, pids_limit, overlay_size, cmd } => {
+        Command::Do { cwd, memory_limit, pids_limit, overlay_size, cmd, .. } => {
             let mut cfg = do_config(cwd, cmd)?;
             cfg.limits.memory = memory_limit.filter(|&m| m > 0);
             cfg.limits.pids = pids_limit.filter(|&p| p > 0);
@@ -340,4 +378,40 @@ fn host_groups() -> Vec<u32> {
     let n = unsafe { libc::getgroups(g.len() as i32, g.as_mut_ptr()) };
     g.truncate(usize::try_from(n).unwrap_or(0));
     g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn network_flags_are_global_and_repeatable() {
+        let cli = Cli::try_parse_from([
+            "runsc-lite",
+            "--allow-host=example.org",
+            "-p",
+            "18080:8000",
+            "do",
+            "--allow-host",
+            "*.example.net:443",
+            "--publish=5353:53/udp",
+            "--dns=none",
+            "curl",
+            "-p",
+        ])
+        .unwrap();
+        let g = cli.global;
+        assert_eq!(g.dns.as_deref(), Some("none"));
+        let super::Command::Do { cmd, lists, .. } = cli.command else { panic!("not do") };
+        let all = g.lists.and(lists);
+        assert_eq!(all.allow_host, ["example.org", "*.example.net:443"]);
+        assert_eq!(all.publish, ["18080:8000", "5353:53/udp"]);
+        assert_eq!(cmd, ["curl", "-p"]);
+    }
 }

@@ -149,8 +149,9 @@ pub fn spawn(cfg: BrokerConfig) -> Result<Broker, String> {
     }
     if pid == 0 {
         drop(sentry_end);
-        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| broker_main(parent, broker_end, cfg, listeners)))
-            .unwrap_or(125);
+        let code =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| broker_main(parent, broker_end, cfg, listeners)))
+                .unwrap_or(125);
         std::process::exit(code);
     }
     drop((broker_end, listeners));
@@ -181,7 +182,7 @@ fn broker_main(parent: libc::pid_t, chan: OwnedFd, cfg: BrokerConfig, listeners:
     let counts = serve(chan, cfg, listeners);
     if log {
         let line = counts.summary();
-        tracing::info!(target: "egress", "{line}");
+        tracing::info!(target: "egress", "{}", line.strip_prefix("egress: ").unwrap_or(&line));
         eprintln!("runsc-lite: {line}");
     }
     0
@@ -347,7 +348,7 @@ impl DecisionLog {
     fn admit(&mut self, key: LogKey) -> bool {
         if self.window.elapsed() >= Duration::from_secs(1) {
             if self.held_back > 0 {
-                tracing::info!(target: "egress", "egress: {} more decisions in the last second not logged", self.held_back);
+                tracing::info!(target: "egress", "{} more decisions in the last second not logged", self.held_back);
             }
             self.window = Instant::now();
             self.seen.clear();
@@ -398,7 +399,7 @@ impl Shared {
         if let Err(e) = sys::send_record(self.chan.as_fd(), &reply.encode(), fd) {
             // A closed channel ends the serve loop at its next receive.
             if e.raw_os_error() != Some(libc::EPIPE) {
-                tracing::warn!(target: "egress", "egress: cannot send a reply to the Sentry: {e}");
+                tracing::warn!(target: "egress", "cannot send a reply to the Sentry: {e}");
             }
         }
     }
@@ -406,7 +407,7 @@ impl Shared {
     fn log(&self, key: LogKey, line: impl FnOnce() -> String) {
         let Ok(mut log) = self.log.lock() else { return };
         if log.enabled && log.admit(key) {
-            tracing::info!(target: "egress", "egress: {}", line());
+            tracing::info!(target: "egress", "{}", line());
         }
     }
 
@@ -636,7 +637,7 @@ pub fn serve(chan: OwnedFd, cfg: BrokerConfig, listeners: Listeners) -> Counts {
             if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
-            tracing::warn!(target: "egress", "egress: poll: {}", std::io::Error::last_os_error());
+            tracing::warn!(target: "egress", "poll: {}", std::io::Error::last_os_error());
             break;
         }
         if fds[0].revents != 0 && !serve_requests(&shared, &mut buf) {
@@ -678,7 +679,8 @@ fn accept_all(shared: &Shared, l: &TcpListener, p: Publish) -> bool {
                 }
                 Counters::bump(&shared.counts.accepted);
                 shared.log(LogKey::Connect(true, peer), || format!("accepted {peer} on -p {p}"));
-                shared.send(&Reply::Accepted { proto: Proto::Tcp, guest_port: p.guest_port, peer }, Some(stream.as_fd()));
+                shared
+                    .send(&Reply::Accepted { proto: Proto::Tcp, guest_port: p.guest_port, peer }, Some(stream.as_fd()));
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -135,9 +135,10 @@ impl NetworkFlags {
         net.add_hosts.extend(self.add_hosts.iter().cloned());
         net.publish.extend(self.publish.iter().copied());
         match net.mode {
-            NetworkMode::Host => Err(
-                "--network=host is not served yet: use --network=sandbox (egress through the allowlist) or none".into(),
-            ),
+            NetworkMode::Host => {
+                Err("--network=host is not served yet: use --network=sandbox (egress through the allowlist) or none"
+                    .into())
+            }
             NetworkMode::None if !net.allow.is_empty() || !net.add_hosts.is_empty() || !net.publish.is_empty() => {
                 Err("--allow-host, --add-host and --publish need --network=sandbox (the network mode is none)".into())
             }
@@ -171,7 +172,9 @@ pub fn from_annotations(
         v.split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<T>().map_err(|e| (format!("annotations[{key:?}]"), format!("invalid value {s:?}: {}", e.why))))
+            .map(|s| {
+                s.parse::<T>().map_err(|e| (format!("annotations[{key:?}]"), format!("invalid value {s:?}: {}", e.why)))
+            })
             .collect()
     }
     let mode = match a.get(ANNOTATION_NETWORK) {
@@ -291,5 +294,78 @@ mod tests {
             assert!(line.starts_with("invalid --add-host value "), "{line}");
             assert!(line.contains(&format!("{bad:?}")), "{line}");
         }
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn network_flags_parse_up_front_and_add_to_annotations() {
+        let f = NetworkFlags::parse(
+            None,
+            &strings(&["example.org", "host-gateway:8080"]),
+            &strings(&["db:198.51.100.10"]),
+            Some("none"),
+            &strings(&["18080:8000", "5353:53/udp"]),
+        )
+        .unwrap();
+        assert!(f.wants_egress());
+        assert_eq!((f.allow.len(), f.add_hosts.len(), f.dns, f.publish.len()), (2, 1, Some(false), 2));
+        let a: HashMap<String, String> = [
+            (ANNOTATION_ALLOW_HOST, "*.example.net:443, 198.51.100.0/24"),
+            (ANNOTATION_DNS, "on"),
+            (ANNOTATION_PUBLISH, "9000:9000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let mut net = from_annotations(&a, NetworkMode::Sandbox).unwrap();
+        assert_eq!((net.mode, net.allow.len(), net.dns, net.publish.len()), (NetworkMode::Sandbox, 2, true, 1));
+        f.apply(&mut net).unwrap();
+        assert_eq!((net.allow.len(), net.add_hosts.len(), net.dns, net.publish.len()), (4, 1, false, 3));
+
+        for (mode, allow, dns, publish, want) in [
+            (Some("bridge"), "x.org", None, "1:1", "unknown network mode \"bridge\""),
+            (None, "*x.org", None, "1:1", "invalid --allow-host value \"*x.org\""),
+            (None, "x.org", Some("8.8.8.8"), "1:1", "invalid --dns value \"8.8.8.8\""),
+            (None, "x.org", None, "1:1/sctp", "invalid --publish value \"1:1/sctp\""),
+        ] {
+            let e = NetworkFlags::parse(mode, &strings(&[allow]), &[], dns, &strings(&[publish])).unwrap_err();
+            assert!(e.starts_with(want) && !e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn network_modes_that_cannot_be_served_are_errors() {
+        let host = NetworkFlags::parse(Some("host"), &[], &[], None, &[]).unwrap();
+        let e = host.apply(&mut NetworkConfig::default()).unwrap_err();
+        assert!(e.contains("--network=host is not served yet"), "{e}");
+        let rules_without_network =
+            NetworkFlags::parse(Some("none"), &strings(&["example.org"]), &[], None, &[]).unwrap();
+        assert!(rules_without_network.apply(&mut NetworkConfig::default()).is_err());
+        let plain = NetworkFlags::parse(None, &[], &[], None, &[]).unwrap();
+        let mut net = NetworkConfig::default();
+        plain.apply(&mut net).unwrap();
+        assert_eq!(net.mode, NetworkMode::None);
+    }
+
+    #[test]
+    fn bad_annotations_name_key_and_value() {
+        for (key, value, want) in [
+            (ANNOTATION_NETWORK, "bridge", "unknown network mode \"bridge\""),
+            (ANNOTATION_ALLOW_HOST, "ok.org,bad host", "invalid value \"bad host\""),
+            (ANNOTATION_ADD_HOST, "name", "invalid value \"name\""),
+            (ANNOTATION_DNS, "maybe", "invalid value \"maybe\""),
+            (ANNOTATION_PUBLISH, "80", "invalid value \"80\""),
+        ] {
+            let a = HashMap::from([(key.to_string(), value.to_string())]);
+            let (field, what) = from_annotations(&a, NetworkMode::Sandbox).unwrap_err();
+            assert_eq!(field, format!("annotations[{key:?}]"));
+            assert!(what.starts_with(want), "{what}");
+        }
+        let none = HashMap::from([(ANNOTATION_NETWORK.to_string(), "none".to_string())]);
+        assert_eq!(from_annotations(&none, NetworkMode::Sandbox).unwrap().mode, NetworkMode::None);
+        assert_eq!(from_annotations(&HashMap::new(), NetworkMode::Sandbox).unwrap().mode, NetworkMode::Sandbox);
     }
 }

@@ -107,6 +107,9 @@ pub struct SandboxConfig {
     /// Writes to the root go to an in-memory upper layer (the host is
     /// never written), as runsc's default rootfs overlay.
     pub root_overlay: bool,
+    /// The root is the host's own (`do`): files the sandbox must see
+    /// differently (resolv.conf) are replaced in the overlay.
+    pub do_root: bool,
     pub mounts: Vec<MountSpec>,
     /// The program to execute: a path, or a name looked up in the guest's
     /// `PATH` inside the sandbox. `argv[0]` is passed as given.
@@ -120,6 +123,7 @@ pub struct SandboxConfig {
     pub hostname: String,
     pub umask: u32,
     pub limits: SandboxLimits,
+    pub network: crate::egress::NetworkConfig,
 }
 
 /// Can platform `name` run here?
@@ -193,13 +197,15 @@ fn build_mounts(
     let inodes = (total / abi::PAGE_SIZE / 2).max(1024);
     let (root, readonly) = if cfg.root_overlay {
         let upper = vfs::tmpfs::TmpFs::new_root_sized(0o755, 0, 0, cfg.limits.overlay_bytes(), inodes);
-        if let Some(text) = &cfg.resolv_conf {
+        let sandbox_dns = cfg.network.mode == crate::egress::NetworkMode::Sandbox && cfg.network.dns;
+        if sandbox_dns {
+            let text = crate::egress::dns::resolv_conf();
             // `do` always gets the sandbox's resolver (the host's own
             // resolv.conf names servers the sandbox cannot reach); a
             // bundle only when its root has none.
             let has_own = lower.lookup(b"etc").and_then(|etc| etc.lookup(b"resolv.conf")).is_ok();
             if cfg.do_root || !has_own {
-                seed_file(&upper, b"etc", b"resolv.conf", text.as_bytes())
+                seed_file(&(upper.clone() as InodeRef), b"etc", b"resolv.conf", text.as_bytes())
                     .map_err(|e| format!("writing the sandbox's /etc/resolv.conf: {e}"))?;
             }
         }

@@ -98,11 +98,15 @@ pub fn load(dir: &Path) -> Result<SandboxConfig, String> {
     }
     warn_unenforced(&file, &spec);
     let limits = limits(&spec).map_err(|(field, what)| err(&field, what))?;
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let network = crate::egress::from_annotations(&annotations, crate::egress::NetworkMode::Sandbox)
+        .map_err(|(field, what)| err(&field, what))?;
 
     Ok(SandboxConfig {
         root_path,
         root_readonly,
         root_overlay: !root_readonly,
+        do_root: false,
         mounts,
         exe: argv[0].clone(),
         argv,
@@ -114,6 +118,7 @@ pub fn load(dir: &Path) -> Result<SandboxConfig, String> {
         hostname: spec.hostname().clone().unwrap_or_else(|| "runsc".to_string()),
         umask: user.umask().unwrap_or(0o022),
         limits,
+        network,
     })
 }
 
@@ -233,8 +238,14 @@ fn warn_unenforced(file: &str, spec: &Spec) {
     if spec.hooks().is_some() {
         unenforced.push(("hooks", "hooks are not run"));
     }
-    if spec.annotations().as_ref().is_some_and(|a| !a.is_empty()) {
-        unenforced.push(("annotations", "no annotation is acted on"));
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    for key in annotations.keys().filter(|k| k.starts_with("dev.runsc-lite.")) {
+        if !crate::egress::ANNOTATIONS.contains(&key.as_str()) {
+            tracing::warn!("{file}: annotations: {key:?} is not a runsc-lite annotation; ignored");
+        }
+    }
+    if annotations.keys().any(|k| !k.starts_with("dev.runsc-lite.")) {
+        unenforced.push(("annotations", "only the dev.runsc-lite.* network annotations are acted on"));
     }
     if spec.domainname().is_some() {
         unenforced.push(("domainname", "not applied"));

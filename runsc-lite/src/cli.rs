@@ -2,6 +2,7 @@
 //! the subcommand.
 
 use crate::boot::{self, MountKind, MountSpec, SandboxConfig};
+use crate::egress::{NetworkFlags, NetworkMode};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -33,10 +34,20 @@ pub struct GlobalFlags {
     /// Directory for container state.
     #[arg(long, global = true, default_value = "/var/run/runsc-lite", value_name = "DIR")]
     pub root: PathBuf,
-    /// Network mode: none, sandbox or host (only "none" is served yet; the
-    /// others are refused).
-    #[arg(long, global = true, default_value = "none")]
-    pub network: String,
+    /// Network mode: sandbox (loopback and eth0; connections out only as
+    /// --allow-host allows; the default of `run`), none (loopback only;
+    /// the default of `do` unless --allow-host, --add-host or --publish
+    /// is given) or host (not served yet).
+    #[arg(long, global = true, value_name = "MODE")]
+    pub network: Option<String>,
+    /// The sandbox's resolver (10.0.2.3): on (the default; it answers
+    /// for allowed names only) or none.
+    #[arg(long, global = true, value_name = "MODE")]
+    pub dns: Option<String>,
+    /// --allow-host, --add-host and --publish given before the
+    /// subcommand (those given after it add to them).
+    #[command(flatten)]
+    pub lists: NetworkLists,
     /// Map only the caller's uid and gid (to 0 inside) into the Sentry's
     /// user namespace, as an unprivileged caller always gets; without it,
     /// root gets the whole uid/gid range mapped to itself.
@@ -49,6 +60,36 @@ pub struct GlobalFlags {
     pub kill_after: f64,
 }
 
+/// The repeatable network flags. They are taken before the subcommand
+/// and after it (`run`, `do`, `debug egress`) and add up: clap's global
+/// flags would keep only the values given after the subcommand.
+#[derive(Args, Debug, Clone, Default)]
+pub struct NetworkLists {
+    /// Allow connections out to a NAME, *.NAME, ADDR, CIDR, [V6ADDR] or
+    /// host-gateway (the host's loopback), with an optional :PORT or
+    /// :LO-HI; repeatable. Private, link-local and metadata ranges need
+    /// an explicit address or CIDR rule.
+    #[arg(long = "allow-host", value_name = "RULE")]
+    pub allow_host: Vec<String>,
+    /// A static name for the sandbox's resolver, NAME:IP or
+    /// NAME:host-gateway; repeatable.
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
+    /// Make a server inside the sandbox reachable on the host's
+    /// 127.0.0.1:HOST_PORT (TCP, or UDP with /udp); repeatable.
+    #[arg(long, short = 'p', value_name = "HOST_PORT:GUEST_PORT[/udp]")]
+    pub publish: Vec<String>,
+}
+
+impl NetworkLists {
+    fn and(mut self, more: NetworkLists) -> NetworkLists {
+        self.allow_host.extend(more.allow_host);
+        self.add_host.extend(more.add_host);
+        self.publish.extend(more.publish);
+        self
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create and run a container from an OCI bundle: `run BUNDLE_DIR` or
@@ -59,6 +100,8 @@ pub enum Command {
         bundle: Option<PathBuf>,
         /// Container ID, or the bundle directory when --bundle is not given.
         target: Option<String>,
+        #[command(flatten)]
+        lists: NetworkLists,
     },
     /// Run a host command in a sandbox with the host's / as a read-only
     /// root and an in-memory overlay on top.
@@ -81,6 +124,8 @@ pub enum Command {
         /// one.
         #[arg(long = "overlay-size", value_name = "SIZE", value_parser = parse_size)]
         overlay_size: Option<boot::Size>,
+        #[command(flatten)]
+        lists: NetworkLists,
         /// Command and arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         cmd: Vec<String>,
@@ -101,17 +146,13 @@ pub enum DebugCommand {
     /// Print the Sentry's host-syscall allowlist (seccomp) with its
     /// argument rules and its size, for --platform (default systrap).
     Filters,
-    /// Evaluate an egress policy without touching the network: each
-    /// destination (ADDR:PORT, [V6ADDR]:PORT, NAME:PORT,
-    /// host-gateway:PORT) is printed as allowed or refused, with why.
+    /// Evaluate an egress policy (the global --allow-host and
+    /// --add-host) without touching the network: each destination
+    /// (ADDR:PORT, [V6ADDR]:PORT, NAME:PORT, host-gateway:PORT) is
+    /// printed as allowed or refused, with why.
     Egress {
-        /// A rule: NAME, *.NAME, ADDR, CIDR, [V6ADDR] or host-gateway,
-        /// with an optional :PORT or :LO-HI; repeatable.
-        #[arg(long = "allow-host", value_name = "RULE")]
-        allow: Vec<String>,
-        /// A static name, NAME:IP or NAME:host-gateway; repeatable.
-        #[arg(long = "add-host", value_name = "NAME:IP")]
-        add_hosts: Vec<String>,
+        #[command(flatten)]
+        lists: NetworkLists,
         /// The destinations to decide on.
         #[arg(value_name = "DEST", required = true)]
         dests: Vec<String>,
@@ -123,15 +164,19 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     if let Some(p) = g.platform.as_deref().filter(|p| !PLATFORMS.contains(p)) {
         return Err(format!("unknown platform {p:?}: known platforms are {}", PLATFORMS.join(", ")));
     }
-    if !["none", "sandbox", "host"].contains(&g.network.as_str()) {
-        return Err(format!("unknown network mode {:?}: use none, sandbox or host", g.network));
-    }
-    if g.network != "none" {
-        return Err(format!(
-            "--network={} is not served yet: only --network=none (loopback inside the sandbox) is",
-            g.network
-        ));
-    }
+    let lists = match &cli.command {
+        Command::Run { lists, .. }
+        | Command::Do { lists, .. }
+        | Command::Debug { what: DebugCommand::Egress { lists, .. } } => g.lists.clone().and(lists.clone()),
+        _ => g.lists.clone(),
+    };
+    let net = NetworkFlags::parse(
+        g.network.as_deref(),
+        &lists.allow_host,
+        &lists.add_host,
+        g.dns.as_deref(),
+        &lists.publish,
+    )?;
     match cli.command {
         Command::Syscalls => {
             print_syscalls();
@@ -145,27 +190,32 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             crate::filters::print(g.platform.as_deref().unwrap_or(PLATFORMS[0]));
             Ok(0)
         }
-        Command::Debug { what: DebugCommand::Egress { allow, add_hosts, dests } } => {
-            crate::egress::print_decisions(&allow, &add_hosts, &dests)
+        Command::Debug { what: DebugCommand::Egress { dests, .. } } => {
+            crate::egress::print_decisions(&lists.allow_host, &lists.add_host, &dests)
         }
-        Command::Run { bundle, target } => {
+        Command::Run { bundle, target, .. } => {
             let (dir, id) = run_target(bundle, target)?;
             crate::state::validate_id(&id)?;
             crate::state::prepare_root(&g.root)?;
-            let cfg = crate::bundle::load(&dir).map_err(|e| {
+            let mut cfg = crate::bundle::load(&dir).map_err(|e| {
                 if dir == Path::new(".") {
                     format!("{e} (took {id:?} as a container id; give a bundle as `run DIR` or `run --bundle DIR ID`)")
                 } else {
                     e
                 }
             })?;
+            net.apply(&mut cfg.network)?;
             boot::run_container(&g, &id, &dir, cfg)
         }
-        Command::Do { cwd, memory_limit, pids_limit, overlay_size, cmd } => {
+        Command::Do { cwd, memory_limit, pids_limit, overlay_size, cmd, .. } => {
             let mut cfg = do_config(cwd, cmd)?;
             cfg.limits.memory = memory_limit.filter(|&m| m > 0);
             cfg.limits.pids = pids_limit.filter(|&p| p > 0);
             cfg.limits.overlay_size = overlay_size;
+            if net.wants_egress() {
+                cfg.network.mode = NetworkMode::Sandbox;
+            }
+            net.apply(&mut cfg.network)?;
             boot::run_sandbox(&g, cfg)
         }
     }
@@ -246,6 +296,7 @@ fn do_config(cwd: Option<PathBuf>, cmd: Vec<String>) -> Result<SandboxConfig, St
         root_path: PathBuf::from("/"),
         root_readonly: true,
         root_overlay: true,
+        do_root: true,
         mounts: vec![
             MountSpec { dest: "/proc".into(), kind: MountKind::Proc, flags: Default::default() },
             MountSpec { dest: "/dev".into(), kind: MountKind::Dev, flags: Default::default() },
@@ -260,6 +311,7 @@ fn do_config(cwd: Option<PathBuf>, cmd: Vec<String>) -> Result<SandboxConfig, St
         hostname,
         umask: 0o022,
         limits: Default::default(),
+        network: Default::default(),
     })
 }
 
@@ -327,4 +379,40 @@ fn host_groups() -> Vec<u32> {
     let n = unsafe { libc::getgroups(g.len() as i32, g.as_mut_ptr()) };
     g.truncate(usize::try_from(n).unwrap_or(0));
     g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn network_flags_are_global_and_repeatable() {
+        let cli = Cli::try_parse_from([
+            "runsc-lite",
+            "--allow-host=example.org",
+            "-p",
+            "18080:8000",
+            "do",
+            "--allow-host",
+            "*.example.net:443",
+            "--publish=5353:53/udp",
+            "--dns=none",
+            "curl",
+            "-p",
+        ])
+        .unwrap();
+        let g = cli.global;
+        assert_eq!(g.dns.as_deref(), Some("none"));
+        let super::Command::Do { cmd, lists, .. } = cli.command else { panic!("not do") };
+        let all = g.lists.and(lists);
+        assert_eq!(all.allow_host, ["example.org", "*.example.net:443"]);
+        assert_eq!(all.publish, ["18080:8000", "5353:53/udp"]);
+        assert_eq!(cmd, ["curl", "-p"]);
+    }
 }

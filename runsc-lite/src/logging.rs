@@ -3,6 +3,8 @@
 
 use crate::cli::GlobalFlags;
 use std::fs::OpenOptions;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
@@ -10,6 +12,14 @@ use tracing_subscriber::prelude::*;
 
 /// Keeps the log set-up alive for the program's duration.
 pub struct LogGuard;
+
+/// The debug log's descriptor (-1: none), which a forked helper process
+/// (the egress broker) keeps when it closes everything else.
+static DEBUG_LOG_FD: AtomicI32 = AtomicI32::new(-1);
+
+pub fn debug_log_fd() -> Option<RawFd> {
+    Some(DEBUG_LOG_FD.load(Ordering::Relaxed)).filter(|&fd| fd >= 0)
+}
 
 pub fn init(g: &GlobalFlags) -> Result<LogGuard, String> {
     let strace_level = if g.strace { Level::INFO } else { Level::WARN };
@@ -20,6 +30,7 @@ pub fn init(g: &GlobalFlags) -> Result<LogGuard, String> {
                 .append(true)
                 .open(path)
                 .map_err(|e| format!("--debug-log {}: {e}", path.display()))?;
+            DEBUG_LOG_FD.store(file.as_raw_fd(), Ordering::Relaxed);
             let targets = Targets::new().with_default(Level::DEBUG).with_target("strace", strace_level);
             let layer = tracing_subscriber::fmt::layer()
                 .with_writer(Mutex::new(file))

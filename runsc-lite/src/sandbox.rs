@@ -15,6 +15,7 @@
 
 use crate::boot::SandboxConfig;
 use crate::cli::GlobalFlags;
+use crate::egress::{broker, NetworkMode};
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
@@ -27,6 +28,8 @@ pub struct ChildChannels {
     pub report: OwnedFd,
     /// Signal numbers (one byte each) for the guest's init.
     pub signals: OwnedFd,
+    /// The egress broker's channel (`--network=sandbox`).
+    pub egress: Option<OwnedFd>,
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
@@ -64,6 +67,14 @@ fn write_file(path: &str, text: &str) -> Result<(), String> {
 /// Run a sandbox: start the Sentry, wait for it, relay signals; returns
 /// the guest's shell-style exit code.
 pub fn run(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
+    // The broker forks from runsc-lite while it has one thread and no
+    // descriptor meant for the Sentry; published ports are taken (or
+    // refused) before anything else starts.
+    let mut broker = match cfg.network.mode {
+        NetworkMode::Sandbox => Some(broker::spawn(cfg.network.broker_config(g.debug_log.is_some()))?),
+        NetworkMode::None | NetworkMode::Host => None,
+    };
+    let egress = broker.as_mut().and_then(broker::Broker::take_sentry_end);
     let (go_r, go_w) = pipe()?;
     let (rep_r, rep_w) = pipe()?;
     let (sig_r, sig_w) = pipe()?;
@@ -90,7 +101,7 @@ pub fn run(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
         drop((go_w, rep_r, sig_w));
         // SAFETY: restores the mask saved above.
         unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-        let ch = ChildChannels { go: go_r, report: rep_w, signals: sig_r };
+        let ch = ChildChannels { go: go_r, report: rep_w, signals: sig_r, egress };
         let code = crate::boot::sentry_main(g, cfg, ch);
         let _ = std::io::stdout().flush();
         std::process::exit(code);
@@ -102,7 +113,8 @@ pub fn run(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
         ));
     }
     let pid = pid as i32;
-    drop((go_r, rep_w, sig_r));
+    // Only the Sentry holds the channel now: the broker sees its end.
+    drop((go_r, rep_w, sig_r, egress));
     if let Err(e) = write_maps(pid, g.rootless) {
         // SAFETY: kills and reaps our own child.
         unsafe {
@@ -116,6 +128,9 @@ pub fn run(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
     drop(go_w);
     let kill_after = Duration::from_secs_f64(g.kill_after.max(0.0));
     let status = supervise(pid, &set, &sig_w, kill_after)?;
+    if let Some(b) = broker {
+        b.finish();
+    }
     Ok(exit_code(status, &rep_r))
 }
 

@@ -12,7 +12,6 @@
 //! The query is hostile guest bytes: every read is checked, nothing is
 //! sized by a length the guest wrote, and a malformed query gets FORMERR
 //! rather than a guess at what it meant.
-#![allow(dead_code, reason = "the egress broker, its caller, is not merged yet")]
 
 use netstack::egress::proto::{DNS_V4, MAX_PAYLOAD};
 use std::net::IpAddr;

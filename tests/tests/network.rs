@@ -46,11 +46,15 @@ for addr in [("198.51.100.10", 8000), ("198.51.100.20", 8000), ("127.0.0.1", 808
         except OSError:
             time.sleep(0.02)
 PY
-export LOG={d}/debug.log
+export D={d} LOG={d}/debug.log
+cat > {d}/fetch.py <<'PY'
+{FETCH}
+PY
 RUNSC="{bin} --debug-log=$LOG"
 set +e
 "#,
-        bin = runsc_lite_bin().display()
+        bin = runsc_lite_bin().display(),
+        FETCH = FETCH.trim(),
     );
     let mut c = Command::new("unshare");
     c.args(["-n", "bash", "-c"]).arg(format!("{setup}\n{script}")).stdin(Stdio::null());
@@ -75,12 +79,7 @@ for url in sys.argv[1:]:
 "#;
 
 fn fetch(urls: &[&str]) -> String {
-    let mut s = format!("python3 -c '{}'", FETCH.replace('\'', "\"'\"'"));
-    for u in urls {
-        s.push(' ');
-        s.push_str(u);
-    }
-    s
+    format!("python3 $D/fetch.py {}", urls.join(" "))
 }
 
 #[test]
@@ -98,14 +97,18 @@ fn allowed_addresses_are_reached_and_others_refused_at_once() {
 
 #[test]
 fn cidrs_and_names_from_add_host() {
+    let names = r#"
+import socket
+for n in ["web.test", "nope.test", "example.org"]:
+    try:
+        print(n, socket.getaddrinfo(n, 80, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
+    except socket.gaierror as e:
+        print(n, "gaierror", e.errno)
+"#;
     let script = format!(
         "$RUNSC --network=sandbox --allow-host=198.51.100.0/28 do {a}\n\
          $RUNSC --network=sandbox --add-host=web.test:198.51.100.20 --allow-host=web.test do {b}\n\
-         $RUNSC --network=sandbox --add-host=web.test:198.51.100.20 --allow-host=web.test do python3 -c '\n\
-import socket\n\
-for n in [\"web.test\", \"nope.test\", \"example.org\"]:\n\
-    try: print(n, socket.getaddrinfo(n, 80, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])\n\
-    except socket.gaierror as e: print(n, \"gaierror\", e.errno)\n'",
+         $RUNSC --network=sandbox --add-host=web.test:198.51.100.20 --allow-host=web.test do python3 -c '{names}'",
         a = fetch(&["http://198.51.100.10:8000/index.txt", "http://198.51.100.20:8000/index.txt"]),
         b = fetch(&["http://web.test:8000/index.txt", "http://198.51.100.10:8000/index.txt"]),
     );
@@ -128,16 +131,25 @@ fn the_hosts_loopback_only_through_host_gateway() {
 mkdir -p /tmp/own && echo own loopback > /tmp/own/index.txt\n\
 python3 -m http.server --bind 127.0.0.1 --directory /tmp/own 8080 >/dev/null 2>&1 & \n\
 sleep 1; {c}; kill %1'",
-        a = fetch(&["http://10.0.2.2:8080/index.txt", "http://hostsvc:8080/index.txt", "http://127.0.0.1:8080/index.txt"]),
+        a = fetch(&[
+            "http://10.0.2.2:8080/index.txt",
+            "http://hostsvc:8080/index.txt",
+            "http://127.0.0.1:8080/index.txt"
+        ]),
         b = fetch(&["http://10.0.2.2:8080/index.txt"]),
-        c = fetch(&["http://127.0.0.1:8080/index.txt"]).replace('\'', "\\'"),
+        c = fetch(&["http://127.0.0.1:8080/index.txt"]),
     );
     let Some(out) = in_netns("host_gateway", &script) else { return };
     let o = &out.stdout;
     assert!(o.contains("http://10.0.2.2:8080/index.txt -> hello from host-lo"), "{}", out.describe());
     assert!(o.contains("http://hostsvc:8080/index.txt -> hello from host-lo"), "{}", out.describe());
-    assert!(o.contains("http://127.0.0.1:8080/index.txt -> error 111"), "the sandbox's own loopback: {}", out.describe());
+    assert!(
+        o.contains("http://127.0.0.1:8080/index.txt -> error 111"),
+        "the sandbox's own loopback: {}",
+        out.describe()
+    );
     assert!(o.contains("http://10.0.2.2:8080/index.txt -> error 111"), "{}", out.describe());
+    assert!(o.contains("http://127.0.0.1:8080/index.txt -> own loopback"), "{}", out.describe());
 }
 
 #[test]
@@ -145,14 +157,20 @@ fn an_allowed_name_cannot_be_pointed_elsewhere() {
     // The guest claims web.test lives at .20 (its own /etc/hosts entry,
     // the Host header): the broker only connects web.test to the
     // address it resolved itself (.10).
-    let script = "$RUNSC --network=sandbox --add-host=web.test:198.51.100.10 --allow-host=web.test do python3 -c '\n\
-import http.client\n\
-for ip in [\"198.51.100.10\", \"198.51.100.20\"]:\n\
-    c = http.client.HTTPConnection(ip, 8000, timeout=20)\n\
-    try:\n\
-        c.request(\"GET\", \"/index.txt\", headers={\"Host\": \"web.test\"}); print(ip, c.getresponse().read().decode().strip())\n\
-    except OSError as e: print(ip, \"error\", e.errno)\n'";
-    let Some(out) = in_netns("redirect", script) else { return };
+    let client = r#"
+import http.client
+for ip in ["198.51.100.10", "198.51.100.20"]:
+    c = http.client.HTTPConnection(ip, 8000, timeout=20)
+    try:
+        c.request("GET", "/index.txt", headers={"Host": "web.test"})
+        print(ip, c.getresponse().read().decode().strip())
+    except OSError as e:
+        print(ip, "error", e.errno)
+"#;
+    let script = format!(
+        "$RUNSC --network=sandbox --add-host=web.test:198.51.100.10 --allow-host=web.test do python3 -c '{client}'"
+    );
+    let Some(out) = in_netns("redirect", &script) else { return };
     assert!(out.stdout.contains("198.51.100.10 hello from ten"), "{}", out.describe());
     assert!(out.stdout.contains("198.51.100.20 error 111"), "{}", out.describe());
 }

@@ -76,4 +76,3 @@ pub fn gateway_for(ip: IpAddr) -> IpAddr {
         IpAddr::V6(_) => IpAddr::V6(proto::GATEWAY_V6),
     }
 }
-

@@ -42,7 +42,8 @@ impl Drop for Registration {
 impl Notifier {
     /// Start the thread.
     pub fn start() -> Result<Arc<Notifier>, Errno> {
-        let n = Arc::new(Notifier { epoll: Epoll::new()?, handlers: Mutex::new(HashMap::new()), next: AtomicU64::new(1) });
+        let n =
+            Arc::new(Notifier { epoll: Epoll::new()?, handlers: Mutex::new(HashMap::new()), next: AtomicU64::new(1) });
         let me = n.clone();
         std::thread::Builder::new().name("host-events".into()).spawn(move || me.run()).map_err(Errno::from)?;
         Ok(n)

@@ -117,3 +117,65 @@ pub fn run_guest(runner: Runner, prog: &str, what: &str, n: u64) -> Duration {
 pub fn have_runsc() -> bool {
     Command::new("runsc").arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
 }
+
+/// The median of some timings.
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Median of `reps` runs of `one` for each runner, the runners taking
+/// turns (round after round) so that a noisy stretch of time hits all of
+/// them alike; a runner with any failed run is left out.
+pub fn interleaved<'a, R: Copy>(
+    runners: &[(&'a str, R)],
+    reps: usize,
+    mut one: impl FnMut(R) -> Option<Duration>,
+) -> Vec<(&'a str, Duration)> {
+    let mut runs: Vec<Option<Vec<Duration>>> = vec![Some(Vec::new()); runners.len()];
+    for _ in 0..reps {
+        for (i, (_, r)) in runners.iter().enumerate() {
+            if let Some(v) = runs[i].as_mut() {
+                match one(*r) {
+                    Some(d) => v.push(d),
+                    None => runs[i] = None,
+                }
+            }
+        }
+    }
+    runners.iter().zip(runs).filter_map(|((name, _), v)| v.map(|v| (*name, median(v)))).collect()
+}
+
+/// `--only=TEXT`: run only the workloads whose label contains TEXT.
+pub fn wanted(label: &str) -> bool {
+    match std::env::args().find_map(|a| a.strip_prefix("--only=").map(str::to_string)) {
+        Some(t) => label.contains(&t),
+        None => true,
+    }
+}
+
+/// The header above [`print_rows`]' rows.
+pub fn print_header() {
+    println!("{:<28} {:<18} {:>14} {:>10} {:>10}", "workload", "runner", "median", "x native", "x runsc");
+}
+
+/// One row per runner: the median, its ratio to native (the first
+/// result) and to the first `runsc/...` runner when there is one.
+pub fn print_rows(label: &str, results: &[(&str, Duration)]) {
+    print_rows_with(label, results, |_| String::new());
+}
+
+/// [`print_rows`] with a further column, `extra(median)`, when not empty.
+pub fn print_rows_with(label: &str, results: &[(&str, Duration)], extra: impl Fn(Duration) -> String) {
+    let native = results[0].1.as_secs_f64();
+    let runsc = results.iter().find(|(n, _)| n.starts_with("runsc/")).map(|(_, d)| d.as_secs_f64());
+    for (name, d) in results {
+        let x = d.as_secs_f64() / native;
+        let xr = runsc.map(|r| format!("{:.2}", d.as_secs_f64() / r)).unwrap_or_else(|| "-".into());
+        let row = format!("{:<28} {:<18} {:>14} {:>10.1} {:>10}", label, name, format!("{:.2?}", d), x, xr);
+        match extra(*d) {
+            e if e.is_empty() => println!("{row}"),
+            e => println!("{row} {e}"),
+        }
+    }
+}

@@ -7,16 +7,11 @@
 //! With `RUNSC_LITE_BASE_BIN=PATH` another runsc-lite binary (a build of an
 //! older commit) runs beside this one, as `base/PLATFORM`, taking turns.
 
-use benches::{have_runsc, run_guest, run_loop, runsc_lite, Runner};
+use benches::{have_runsc, interleaved, print_header, print_rows, run_guest, run_loop, runsc_lite, wanted, Runner};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const PLATFORMS: &[&str] = &["systrap", "ptrace"];
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 /// A whole command, timed from outside; None when it fails.
 fn time_cmd(runner: Runner, argv: &[&str]) -> Option<Duration> {
@@ -62,7 +57,7 @@ fn main() {
     if have_runsc() {
         runners.push(("runsc/ptrace", Runner::Runsc("ptrace")));
     }
-    println!("{:<28} {:<18} {:>14} {:>10} {:>10}", "workload", "runner", "median", "x native", "x runsc");
+    print_header();
 
     let per_call: &[(&str, u64)] = &[
         ("getppid", 100_000),
@@ -146,47 +141,7 @@ fn main() {
     }
 }
 
-/// Median of `reps` runs of `one` for each runner, the runners taking
-/// turns (round after round) so that a noisy stretch of time hits all of
-/// them alike; a runner with any failed run is left out.
-fn interleaved<'a>(
-    runners: &[(&'a str, Runner<'a>)],
-    reps: usize,
-    one: impl Fn(Runner<'a>) -> Option<Duration>,
-) -> Vec<(&'a str, Duration)> {
-    let mut runs: Vec<Option<Vec<Duration>>> = vec![Some(Vec::new()); runners.len()];
-    for _ in 0..reps {
-        for (i, (_, r)) in runners.iter().enumerate() {
-            if let Some(v) = runs[i].as_mut() {
-                match one(*r) {
-                    Some(d) => v.push(d),
-                    None => runs[i] = None,
-                }
-            }
-        }
-    }
-    runners.iter().zip(runs).filter_map(|((name, _), v)| v.map(|v| (*name, median(v)))).collect()
-}
-
 /// `--no-sockets` leaves the socket benches out.
 fn skip_sockets() -> bool {
     std::env::args().any(|a| a == "--no-sockets")
-}
-
-/// `--only=TEXT`: run only the workloads whose label contains TEXT.
-fn wanted(label: &str) -> bool {
-    match std::env::args().find_map(|a| a.strip_prefix("--only=").map(str::to_string)) {
-        Some(t) => label.contains(&t),
-        None => true,
-    }
-}
-
-fn print_rows(label: &str, results: &[(&str, Duration)]) {
-    let native = results[0].1.as_secs_f64();
-    let runsc = results.iter().find(|(n, _)| n.starts_with("runsc/")).map(|(_, d)| d.as_secs_f64());
-    for (name, d) in results {
-        let x = d.as_secs_f64() / native;
-        let xr = runsc.map(|r| format!("{:.2}", d.as_secs_f64() / r)).unwrap_or_else(|| "-".into());
-        println!("{:<28} {:<18} {:>14} {:>10.1} {:>10}", label, name, format!("{:.2?}", d), x, xr);
-    }
 }

@@ -342,7 +342,13 @@ mod tests {
             assert_eq!(dedup.len(), nrs.len(), "{p}: a syscall listed twice");
             assert!(programs(p, 42).is_ok());
         }
-        assert!(allowlist("systrap").len() <= 60);
+        // 60 before networking; the broker-given sockets added sendto,
+        // recvfrom, shutdown, getsockopt and four epoll calls.
+        assert!(allowlist("systrap").len() <= 70);
+        for p in ["systrap", "ptrace"] {
+            let sendto = allowlist(p).into_iter().find(|a| a.nr == libc::SYS_sendto);
+            assert!(sendto.is_some_and(|a| !a.rules.is_empty()), "{p}: sendto only without an address");
+        }
         for p in ["systrap", "ptrace"] {
             for (nr, _, _) in ANSWERED {
                 assert!(!allowlist(p).iter().any(|a| a.nr == nr), "{p}: {nr} both answered and allowed");

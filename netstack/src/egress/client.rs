@@ -66,7 +66,7 @@ impl Egress {
             connecting: Mutex::new(HashMap::new()),
         });
         let reader: Arc<dyn HostEvents> = Arc::new(ChannelReader(Arc::downgrade(&e)));
-        let reg = e.notifier.add(e.chan.as_raw_fd(), reader)?;
+        let reg = e.notifier.add_for(e.chan.as_raw_fd(), reader, sys::EPOLLIN)?;
         *lock(&e.reg) = Some(reg);
         Ok(e)
     }
@@ -155,7 +155,12 @@ impl Egress {
             Reply::Connected { id, result } => {
                 let Some(Pending::Connect(proto, done)) = lock(&self.pending).remove(&id) else { return };
                 match (result, fd) {
-                    (Ok(()), Some(fd)) if proto == Proto::Tcp => self.watch_handshake(fd, done),
+                    (Ok(()), Some(fd)) if proto == Proto::Tcp => match handshake_over(&fd) {
+                        // A local destination has usually answered by now.
+                        Some(Ok(())) => done(Ok(fd)),
+                        Some(Err(e)) => done(Err(e)),
+                        None => self.watch_handshake(fd, done),
+                    },
                     (Ok(()), Some(fd)) => done(Ok(fd)),
                     (Ok(()), None) => done(Err(Errno::ECONNREFUSED)),
                     (Err(e), _) => done(Err(Errno(e))),
@@ -209,6 +214,17 @@ impl Egress {
             }
         }
     }
+}
+
+/// Whether the host finished `fd`'s TCP handshake: Some(outcome), or
+/// None while it is still under way.
+fn handshake_over(fd: &OwnedFd) -> Option<Result<(), Errno>> {
+    match sys::so_error(fd.as_raw_fd()) {
+        Ok(0) => {}
+        Ok(e) => return Some(Err(Errno(e))),
+        Err(e) => return Some(Err(e)),
+    }
+    sys::writable_now(fd.as_raw_fd()).then_some(Ok(()))
 }
 
 struct ChannelReader(Weak<Egress>);

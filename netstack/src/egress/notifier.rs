@@ -6,7 +6,7 @@
 //! Lock order: `handlers` is a leaf; a handler is called with nothing
 //! held.
 
-use super::sys::Epoll;
+use super::sys::{Epoll, EPOLLIN, EPOLLOUT};
 use abi::Errno;
 use std::collections::HashMap;
 use std::os::fd::RawFd;
@@ -30,11 +30,23 @@ pub struct Registration {
     notifier: Arc<Notifier>,
     key: u64,
     fd: RawFd,
+    /// The descriptor is closed right after: closing takes it out of the
+    /// epoll, one host call fewer.
+    closing: bool,
+}
+
+impl Registration {
+    /// Drop the registration of a descriptor its owner closes next.
+    pub fn drop_before_close(mut self) {
+        self.closing = true;
+    }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.notifier.epoll.remove(self.fd);
+        if !self.closing {
+            self.notifier.epoll.remove(self.fd);
+        }
         self.notifier.handlers().remove(&self.key);
     }
 }
@@ -53,17 +65,24 @@ impl Notifier {
         self.handlers.lock().unwrap_or_else(|_| vfs::poisoned())
     }
 
-    /// Watch `fd` (which must outlive the registration) with `h`. The
-    /// handler is called once soon after if the descriptor is already
-    /// ready.
+    /// Watch `fd` (which must outlive the registration) for input and
+    /// output with `h`. The handler is called once soon after if the
+    /// descriptor is already ready.
     pub fn add(self: &Arc<Self>, fd: RawFd, h: Arc<dyn HostEvents>) -> Result<Registration, Errno> {
+        self.add_for(fd, h, EPOLLIN | EPOLLOUT)
+    }
+
+    /// As [`Notifier::add`], for `events` only (the broker channel never
+    /// waits to send: an EPOLLOUT edge after each request would only wake
+    /// this thread for nothing).
+    pub fn add_for(self: &Arc<Self>, fd: RawFd, h: Arc<dyn HostEvents>, events: u32) -> Result<Registration, Errno> {
         let key = self.next.fetch_add(1, Ordering::Relaxed);
         self.handlers().insert(key, h);
-        if let Err(e) = self.epoll.add(fd, key) {
+        if let Err(e) = self.epoll.add(fd, key, events) {
             self.handlers().remove(&key);
             return Err(e);
         }
-        Ok(Registration { notifier: self.clone(), key, fd })
+        Ok(Registration { notifier: self.clone(), key, fd, closing: false })
     }
 
     fn run(&self) {

@@ -52,6 +52,14 @@ pub fn so_error(fd: RawFd) -> Result<i32, Errno> {
     }
 }
 
+/// Whether `fd` is writable (or failed) right now.
+pub fn writable_now(fd: RawFd) -> bool {
+    let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+    // SAFETY: one live pollfd, no wait.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r > 0 && p.revents != 0
+}
+
 /// Make `fd` non-blocking (the channel, whose replies the notifier drains).
 pub fn set_nonblocking(fd: RawFd) -> Result<(), Errno> {
     // SAFETY: F_GETFL/F_SETFL take no memory.
@@ -137,10 +145,10 @@ impl Epoll {
         Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
-    /// Watch `fd` edge-triggered for input, output and hang-ups, reported
+    /// Watch `fd` edge-triggered for `events` (and hang-ups), reported
     /// with `key`.
-    pub fn add(&self, fd: RawFd, key: u64) -> Result<(), Errno> {
-        let mut ev = libc::epoll_event { events: EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, u64: key };
+    pub fn add(&self, fd: RawFd, key: u64, events: u32) -> Result<(), Errno> {
+        let mut ev = libc::epoll_event { events: events | EPOLLRDHUP | EPOLLET, u64: key };
         // SAFETY: `ev` is a live local.
         if unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
             return Err(last_errno());

@@ -88,9 +88,12 @@ impl Bridge {
             let finished = p.done;
             drop(p);
             if finished {
-                // Dropping the registration drops the notifier's hold.
+                // Dropping the registration drops the notifier's hold (and
+                // with it the bridge and its descriptor).
                 let reg = self.reg.lock().unwrap_or_else(|_| vfs::poisoned()).take();
-                drop(reg);
+                if let Some(reg) = reg {
+                    reg.drop_before_close();
+                }
                 return;
             }
             if !self.again.load(Ordering::SeqCst) {
@@ -115,7 +118,11 @@ impl Bridge {
             }
             if out.n == 0 {
                 if out.fin && !p.fin_sent {
-                    sys::shutdown(fd, libc::SHUT_WR);
+                    // Closing sends the FIN anyway: when the guest will
+                    // read nothing more, the shutdown call is saved.
+                    if !(p.host_eof || self.to_guest.reader_gone()) {
+                        sys::shutdown(fd, libc::SHUT_WR);
+                    }
                     p.fin_sent = true;
                 }
                 break;

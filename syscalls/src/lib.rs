@@ -10,6 +10,7 @@ pub mod mm;
 pub mod names;
 pub mod process;
 pub mod rw;
+mod scratch;
 pub mod signal;
 pub mod socket;
 pub mod socket_ioctl;

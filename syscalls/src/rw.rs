@@ -68,7 +68,7 @@ fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64
     if seekable {
         task.kernel.shared_files.before_read(f, at, count as u64);
     }
-    let mut chunk = vec![0u8; count.min(IO_CHUNK)];
+    let mut chunk = crate::scratch::scratch(count.min(IO_CHUNK));
     let mut done = 0usize;
     let ctx = task.io_ctx(f);
     while done < count {
@@ -156,7 +156,7 @@ fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u6
         verify_area(at, asked)?;
     }
     let count = fsize_allow(task, f, at, count)?;
-    let mut chunk = vec![0u8; count.min(IO_CHUNK)];
+    let mut chunk = crate::scratch::scratch(count.min(IO_CHUNK));
     let mut done = 0usize;
     let ctx = task.io_ctx(f);
     while done < count {
@@ -399,7 +399,7 @@ pub fn sendfile(task: &mut Task, out_fd: Fd, in_fd: Fd, offp: UserAddr, count: u
     } else {
         count
     };
-    let mut buf = vec![0u8; count.min(IO_CHUNK)];
+    let mut buf = crate::scratch::scratch(count.min(IO_CHUNK));
     let mut done = 0usize;
     while done < count {
         let want = (count - done).min(buf.len());

@@ -494,7 +494,7 @@ fn recv_iovecs(
     flags: i32,
 ) -> Result<(RecvMsg, usize), Errno> {
     let total: usize = iovs.iter().map(|e| e.len as usize).fold(0, usize::saturating_add);
-    let mut buf = vec![0u8; total.min(RECV_CHUNK)];
+    let mut buf = crate::scratch::scratch(total.min(RECV_CHUNK));
     let io = io_ctx(task, file, flags);
     let mut first = sock.recv(&io, &mut buf, flags)?;
     let placed = first.len.min(buf.len());

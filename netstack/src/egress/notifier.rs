@@ -36,6 +36,11 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// Watch for `events` (EPOLLIN, EPOLLOUT) from now on.
+    pub fn modify(&self, events: u32) {
+        self.notifier.epoll.modify(self.fd, self.key, events);
+    }
+
     /// Drop the registration of a descriptor its owner closes next.
     pub fn drop_before_close(mut self) {
         self.closing = true;

@@ -5,6 +5,8 @@
 
 use abi::Errno;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::time::Instant;
 
 fn last_errno() -> Errno {
     Errno::from(std::io::Error::last_os_error())
@@ -23,8 +25,13 @@ pub fn send_nb(fd: RawFd, data: &[u8]) -> Result<usize, Errno> {
 
 /// recv(2) without blocking.
 pub fn recv_nb(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    recv_flags(fd, buf, 0)
+}
+
+/// recv(2) without blocking, with MSG_PEEK / MSG_TRUNC as the guest asked.
+pub fn recv_flags(fd: RawFd, buf: &mut [u8], flags: i32) -> Result<usize, Errno> {
     // SAFETY: `buf` is a live, writable slice of `buf.len()` bytes.
-    let r = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+    let r = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags | libc::MSG_DONTWAIT) };
     if r < 0 {
         Err(last_errno())
     } else {
@@ -50,6 +57,114 @@ pub fn so_error(fd: RawFd) -> Result<i32, Errno> {
     } else {
         Ok(v)
     }
+}
+
+/// Whether a recv on `fd` would not block (data, EOF or an error).
+pub fn readable_now(fd: RawFd) -> bool {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one live pollfd, no wait.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r > 0 && p.revents != 0
+}
+
+/// Bytes waiting to be received on `fd` (FIONREAD); 0 when unknown.
+pub fn fionread(fd: RawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int into a live local.
+    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+    if r < 0 {
+        0
+    } else {
+        usize::try_from(n).unwrap_or(0)
+    }
+}
+
+/// A wake-up to call from another thread.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+/// Installs (Some) or removes (None) the waker of a wait.
+pub type SetPoke<'a> = dyn Fn(Option<Waker>) + 'a;
+
+thread_local! {
+    /// This thread's wake-up pipe for [`wait_fd`] (read end, write end).
+    static WAKE: std::cell::OnceCell<Option<(OwnedFd, Arc<OwnedFd>)>> = const { std::cell::OnceCell::new() };
+}
+
+fn new_pipe() -> Option<(OwnedFd, Arc<OwnedFd>)> {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 writes two descriptors into a live array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } < 0 {
+        return None;
+    }
+    // SAFETY: both were just created and are owned by nobody else.
+    unsafe { Some((OwnedFd::from_raw_fd(fds[0]), Arc::new(OwnedFd::from_raw_fd(fds[1])))) }
+}
+
+/// Wait on `fd` for `events` in the calling task's thread: until it is
+/// ready (Ok), `deadline` passes (EAGAIN), the task is interrupted
+/// (ERESTARTSYS), or the waker handed to `set_poke` is called (Ok). The
+/// wake-up pipe is the thread's own, made once: a stale wake-up only
+/// makes one wait go round again.
+pub fn wait_fd(
+    fd: RawFd,
+    events: i16,
+    interrupt: &vfs::Interrupt,
+    deadline: Option<Instant>,
+    set_poke: &SetPoke<'_>,
+    still_waiting: &dyn Fn() -> bool,
+) -> Result<(), Errno> {
+    WAKE.with(|w| {
+        let Some((rd, wr)) = w.get_or_init(new_pipe) else {
+            return Err(Errno::ENOMEM);
+        };
+        let wr = wr.clone();
+        let waker: Waker = Arc::new(move || {
+            // SAFETY: one byte from a static to a pipe we own; a full pipe
+            // already wakes the waiter.
+            let _ = unsafe { libc::write(wr.as_raw_fd(), b"w".as_ptr().cast(), 1) };
+        });
+        set_poke(Some(waker.clone()));
+        let r = interrupt.with_waker(waker, || loop {
+            if interrupt.is_pending() {
+                return Err(Errno::ERESTARTSYS);
+            }
+            if !still_waiting() {
+                return Ok(());
+            }
+            let timeout = match deadline {
+                None => -1,
+                Some(t) => {
+                    let left = t.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(Errno::EAGAIN);
+                    }
+                    i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX)
+                }
+            };
+            let mut fds = [
+                libc::pollfd { fd, events, revents: 0 },
+                libc::pollfd { fd: rd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            ];
+            // SAFETY: two live pollfds.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+            if n < 0 {
+                let e = last_errno();
+                if e == Errno::EINTR {
+                    continue;
+                }
+                return Err(e);
+            }
+            if fds[1].revents != 0 {
+                let mut v = [0u8; 64];
+                // SAFETY: reads into a live local from our pipe.
+                let _ = unsafe { libc::read(rd.as_raw_fd(), v.as_mut_ptr().cast(), v.len()) };
+            }
+            if fds[0].revents != 0 {
+                return Ok(());
+            }
+        });
+        set_poke(None);
+        r
+    })
 }
 
 /// Whether `fd` is writable (or failed) right now.
@@ -133,6 +248,7 @@ pub const EPOLLERR: u32 = libc::EPOLLERR as u32;
 pub const EPOLLHUP: u32 = libc::EPOLLHUP as u32;
 pub const EPOLLRDHUP: u32 = libc::EPOLLRDHUP as u32;
 const EPOLLET: u32 = libc::EPOLLET as u32;
+pub const EPOLLONESHOT: u32 = libc::EPOLLONESHOT as u32;
 
 impl Epoll {
     pub fn new() -> Result<Epoll, Errno> {
@@ -154,6 +270,13 @@ impl Epoll {
             return Err(last_errno());
         }
         Ok(())
+    }
+
+    /// Change what `fd` is watched for.
+    pub fn modify(&self, fd: RawFd, key: u64, events: u32) {
+        let mut ev = libc::epoll_event { events: events | EPOLLRDHUP | EPOLLET, u64: key };
+        // SAFETY: `ev` is a live local.
+        unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_MOD, fd, &mut ev) };
     }
 
     pub fn remove(&self, fd: RawFd) {

@@ -1,23 +1,30 @@
 //! A TCP connection that leaves the sandbox: the guest's socket keeps its
 //! two [`Stream`]s, as on the loopback, and a bridge stands where the
-//! peer socket would be, moving bytes between those streams and the host
-//! socket the broker handed over. So every socket behaviour (poll bits,
-//! shutdown, FIONREAD, states, errors) is the loopback's, and the host is
-//! only ever asked for non-blocking sends and receives.
+//! peer socket would be, with the host socket the broker handed over
+//! behind both streams. So every socket behaviour (poll bits, shutdown,
+//! FIONREAD, states, errors) is the loopback's.
 //!
-//! The bridge runs whenever either side may have something for it: the
-//! notifier calls it when the host socket's readiness changes, and the
-//! streams' wait queue calls it when the guest wrote, read, shut down or
-//! closed. Both only *kick* it: one thread at a time pumps, and a kick
-//! that arrives meanwhile makes that thread go round again, so a pump can
-//! never wait for itself.
+//! Bytes take the short way whenever they can: a guest read with nothing
+//! queued receives straight from the host socket, and a guest write with
+//! nothing queued sends straight to it ([`HostSide`], on the guest's own
+//! thread). Only what the host could not take at once is queued, and the
+//! bridge sends it when the host socket has room again. The notifier
+//! calls the bridge when the host socket's readiness changes (new bytes
+//! wake the guest's reader; room lets the queue drain); the streams' wait
+//! queue calls it when the guest wrote, shut down or closed. Both only
+//! *kick* it: one thread at a time pumps, and a kick that arrives
+//! meanwhile makes that thread go round again, so a pump can never wait
+//! for itself.
 //!
-//! Lock order: the bridge's `pump` lock → a stream's lock (a leaf).
+//! Lock order: the bridge's `pump` lock → a stream's lock (a leaf). A
+//! stream calls [`HostSide`] with its own lock held; those calls take no
+//! lock.
 
-use super::stream::Stream;
+use super::stream::{HostSide, Stream};
 use super::tcp::Conn;
 use crate::egress::notifier::{HostEvents, Registration};
 use crate::egress::sys;
+use crate::egress::sys::SetPoke;
 use crate::Netstack;
 use abi::Errno;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -25,15 +32,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use vfs::{Notify, WaitQueue};
 
-/// Bytes one send or receive moves at most.
+/// Bytes one send of queued bytes moves at most.
 const CHUNK: usize = 256 << 10;
 
 struct Pump {
     buf: Vec<u8>,
     /// shutdown(SHUT_WR) was sent to the host.
     fin_sent: bool,
-    /// The host sent FIN.
-    host_eof: bool,
     /// The connection is over: nothing moves any more.
     done: bool,
 }
@@ -47,6 +52,12 @@ pub(super) struct Bridge {
     pump: Mutex<Pump>,
     again: AtomicBool,
     reg: Mutex<Option<Registration>>,
+    /// What the notifier watches the host socket for right now. Each
+    /// event disarms it (EPOLLONESHOT), and only a party about to wait
+    /// arms it again: a reader that found nothing, a poll that found the
+    /// socket empty, queued bytes the host had no room for. A download
+    /// read straight by the guest never wakes the notifier.
+    armed: Mutex<u32>,
 }
 
 /// Put a bridge on the far side of `conn` (the streams as the peer would
@@ -62,21 +73,38 @@ pub(super) fn attach(stack: &Netstack, fd: OwnedFd, conn: Conn, q: &Arc<WaitQueu
         fd,
         from_guest: conn.rx,
         to_guest: conn.tx,
-        pump: Mutex::new(Pump { buf: Vec::new(), fin_sent: false, host_eof: false, done: false }),
+        pump: Mutex::new(Pump { buf: Vec::new(), fin_sent: false, done: false }),
         again: AtomicBool::new(false),
         reg: Mutex::new(None),
+        armed: Mutex::new(sys::EPOLLIN),
     });
     let as_notify: Arc<dyn Notify> = b.clone();
     q.register(&as_notify);
-    // The queue holds it weakly: the notifier's registration owns the
-    // bridge until the connection is over.
-    let reg = egress.notifier.add(raw, b.clone())?;
+    let host: Arc<dyn HostSide> = b.clone();
+    b.from_guest.set_host(Arc::downgrade(&host));
+    b.to_guest.set_host(Arc::downgrade(&host));
+    // The queue and the streams hold it weakly: the notifier's
+    // registration owns the bridge until the connection is over.
+    let reg = egress.notifier.add_for(raw, b.clone(), sys::EPOLLIN | sys::EPOLLONESHOT)?;
     *b.reg.lock().unwrap_or_else(|_| vfs::poisoned()) = Some(reg);
     b.kick();
     Ok(())
 }
 
 impl Bridge {
+    /// Have the notifier report `events` (once).
+    fn arm(&self, events: u32) {
+        let mut armed = self.armed.lock().unwrap_or_else(|_| vfs::poisoned());
+        let want = *armed | events;
+        if want == *armed {
+            return;
+        }
+        if let Some(reg) = self.reg.lock().unwrap_or_else(|_| vfs::poisoned()).as_ref() {
+            reg.modify(want | sys::EPOLLONESHOT);
+        }
+        *armed = want;
+    }
+
     fn kick(&self) {
         self.again.store(true, Ordering::SeqCst);
         loop {
@@ -106,59 +134,59 @@ impl Bridge {
         if p.done {
             return;
         }
-        if p.buf.len() < CHUNK {
-            p.buf.resize(CHUNK, 0);
-        }
         let fd = self.fd.as_raw_fd();
-        // Guest to host.
+        // A reset the guest's reader received from the host.
+        if self.to_guest.with(|s| s.rst && !s.fin) {
+            return self.host_reset(p);
+        }
+        // What the guest queued, to the host.
+        let mut blocked = false;
         loop {
-            let out = self.from_guest.peek_out(&mut p.buf);
+            let queued = self.from_guest.queued();
+            if queued == 0 {
+                break;
+            }
+            let want = queued.min(CHUNK);
+            if p.buf.len() < want {
+                p.buf.resize(want, 0);
+            }
+            let out = self.from_guest.peek_out(p.buf.get_mut(..want).unwrap_or_default());
             if out.rst {
                 return self.finish(p);
-            }
-            if out.n == 0 {
-                if out.fin && !p.fin_sent {
-                    // Closing sends the FIN anyway: when the guest will
-                    // read nothing more, the shutdown call is saved.
-                    if !(p.host_eof || self.to_guest.reader_gone()) {
-                        sys::shutdown(fd, libc::SHUT_WR);
-                    }
-                    p.fin_sent = true;
-                }
-                break;
             }
             match sys::send_nb(fd, p.buf.get(..out.n).unwrap_or_default()) {
                 Ok(k) => {
                     self.from_guest.consume(k);
                     if k < out.n {
+                        blocked = true;
                         break;
                     }
                 }
-                Err(Errno::EAGAIN) => break,
-                Err(Errno::EINTR) => continue,
-                Err(_) => return self.host_reset(p),
-            }
-        }
-        // Host to guest.
-        while !p.host_eof {
-            let room = self.to_guest.room().min(CHUNK);
-            if room == 0 {
-                break;
-            }
-            match sys::recv_nb(fd, p.buf.get_mut(..room).unwrap_or_default()) {
-                Ok(0) => {
-                    p.host_eof = true;
-                    self.to_guest.push_fin();
+                Err(Errno::EAGAIN) => {
+                    blocked = true;
+                    break;
                 }
-                Ok(k) => self.to_guest.push(p.buf.get(..k).unwrap_or_default()),
-                Err(Errno::EAGAIN) => break,
                 Err(Errno::EINTR) => continue,
                 Err(_) => return self.host_reset(p),
             }
         }
-        let sent_all = p.fin_sent;
-        let read_all = p.host_eof || self.to_guest.reader_gone();
-        if sent_all && read_all {
+        if blocked {
+            self.arm(sys::EPOLLOUT);
+        }
+        let out = self.from_guest.peek_out(&mut []);
+        if out.rst {
+            return self.finish(p);
+        }
+        let read_all = self.to_guest.with(|s| s.fin || s.rst) || self.to_guest.reader_gone();
+        if out.fin && !blocked && !p.fin_sent {
+            // Closing sends the FIN anyway: when the guest will read
+            // nothing more, the shutdown call is saved.
+            if !read_all {
+                sys::shutdown(fd, libc::SHUT_WR);
+            }
+            p.fin_sent = true;
+        }
+        if p.fin_sent && read_all {
             self.finish(p);
         }
     }
@@ -177,6 +205,45 @@ impl Bridge {
     }
 }
 
+impl HostSide for Bridge {
+    fn recv(&self, buf: &mut [u8], peek: bool, discard: bool) -> Result<usize, Errno> {
+        let mut flags = 0;
+        if peek {
+            flags |= libc::MSG_PEEK;
+        }
+        if discard {
+            flags |= libc::MSG_TRUNC;
+        }
+        sys::recv_flags(self.fd.as_raw_fd(), buf, flags)
+    }
+
+    fn send(&self, data: &[u8]) -> Result<usize, Errno> {
+        sys::send_nb(self.fd.as_raw_fd(), data)
+    }
+
+    fn readable(&self) -> bool {
+        sys::readable_now(self.fd.as_raw_fd())
+    }
+
+    fn pending(&self) -> usize {
+        sys::fionread(self.fd.as_raw_fd())
+    }
+
+    fn want_readable(&self) {
+        self.arm(sys::EPOLLIN);
+    }
+
+    fn wait_readable(
+        &self,
+        interrupt: &vfs::Interrupt,
+        deadline: Option<std::time::Instant>,
+        set_poke: &SetPoke<'_>,
+        still_empty: &dyn Fn() -> bool,
+    ) -> Result<(), Errno> {
+        sys::wait_fd(self.fd.as_raw_fd(), libc::POLLIN, interrupt, deadline, set_poke, still_empty)
+    }
+}
+
 impl Notify for Bridge {
     fn notify(&self) {
         self.kick();
@@ -184,7 +251,12 @@ impl Notify for Bridge {
 }
 
 impl HostEvents for Bridge {
-    fn ready(&self, _events: u32) {
+    fn ready(&self, events: u32) {
+        // The event disarmed the descriptor.
+        *self.armed.lock().unwrap_or_else(|_| vfs::poisoned()) = 0;
+        if events & (sys::EPOLLIN | sys::EPOLLRDHUP | sys::EPOLLHUP | sys::EPOLLERR) != 0 {
+            self.to_guest.wake_reader();
+        }
         self.kick();
     }
 }

@@ -8,9 +8,10 @@
 //! reset never has to take the other socket's lock.
 
 use super::wait::{block, lock, wake, Sleepers};
+use crate::egress::sys::{SetPoke, Waker};
 use abi::Errno;
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::Instant;
 use vfs::{IoCtx, WaitQueue};
 
@@ -68,6 +69,42 @@ pub struct Stream {
     /// The reading socket's and the writing socket's poll waiters.
     reader_q: Arc<WaitQueue>,
     writer_q: Arc<WaitQueue>,
+    /// A connection that leaves the sandbox: the host socket, read and
+    /// written directly while nothing is queued here (no copy through
+    /// the queue, no thread in between).
+    host: OnceLock<Weak<dyn HostSide>>,
+    /// Ends a reader's wait on the host socket when this stream changes
+    /// (a shutdown or close from another thread), set for that wait.
+    poke: Mutex<Option<Waker>>,
+}
+
+/// The host socket behind a stream of a connection that leaves the
+/// sandbox. Called with the stream's lock held: never blocks, never
+/// takes another stream's lock.
+pub trait HostSide: Send + Sync {
+    /// recv(2) without blocking: Ok(0) at EOF, EAGAIN when empty.
+    fn recv(&self, buf: &mut [u8], peek: bool, discard: bool) -> Result<usize, Errno>;
+    /// send(2) without blocking.
+    fn send(&self, data: &[u8]) -> Result<usize, Errno>;
+    /// Whether a recv would not block (data, EOF or an error).
+    fn readable(&self) -> bool;
+    /// Bytes waiting in the host socket (FIONREAD).
+    fn pending(&self) -> usize;
+    /// Someone will wait for the host socket through the notifier (a
+    /// poll, a sleeping reader): have it report readiness once.
+    fn want_readable(&self);
+    /// Wait until a recv would not block, `deadline` passes (EAGAIN), the
+    /// task is interrupted (ERESTARTSYS) or `poke` is called (Ok): the
+    /// reader waits on the host socket itself, one thread fewer between
+    /// the bytes and the guest. `poke` is installed through `set_poke`
+    /// before the caller last checks the stream, so no change is missed.
+    fn wait_readable(
+        &self,
+        interrupt: &vfs::Interrupt,
+        deadline: Option<Instant>,
+        set_poke: &SetPoke<'_>,
+        still_empty: &dyn Fn() -> bool,
+    ) -> Result<(), Errno>;
 }
 
 /// What a write achieved.
@@ -94,7 +131,66 @@ impl Stream {
             cond: Condvar::new(),
             reader_q,
             writer_q,
+            host: OnceLock::new(),
+            poke: Mutex::new(None),
         })
+    }
+
+    /// Before a blocking read: when nothing is queued and the host socket
+    /// is behind this stream, wait on the host socket itself.
+    pub fn wait_host(&self, io: &IoCtx, deadline: Option<Instant>) -> Result<(), Errno> {
+        if io.nonblock() {
+            return Ok(());
+        }
+        let Some(h) = self.host() else { return Ok(()) };
+        let set_poke = |p: Option<Waker>| *lock(&self.poke) = p;
+        let still_empty = || {
+            let s = lock(&self.st);
+            s.buf.is_empty() && !s.fin && !s.rst && !s.reader_shut && !s.reader_closed && s.err.is_none()
+        };
+        h.wait_readable(io.interrupt, deadline, &set_poke, &still_empty)
+    }
+
+    /// Put the host socket behind this stream (once, when a bridge is
+    /// attached).
+    pub fn set_host(&self, h: Weak<dyn HostSide>) {
+        let _ = self.host.set(h);
+    }
+
+    fn host(&self) -> Option<Arc<dyn HostSide>> {
+        self.host.get().and_then(Weak::upgrade)
+    }
+
+    /// Whether a read would find something: queued bytes, or bytes (or
+    /// EOF) waiting in the host socket.
+    pub fn readable(&self) -> bool {
+        if !lock(&self.st).buf.is_empty() {
+            return true;
+        }
+        let Some(h) = self.host() else { return false };
+        if h.readable() {
+            return true;
+        }
+        // A poll waiter is registered (poll registers before it asks):
+        // arm, then look again so that bytes that came in between are
+        // not missed.
+        h.want_readable();
+        h.readable()
+    }
+
+    /// Bytes a read would find (FIONREAD).
+    pub fn pending_in(&self) -> usize {
+        lock(&self.st).buf.len().saturating_add(self.host().map_or(0, |h| h.pending()))
+    }
+
+    /// The host socket has something for the reader: wake it, and poll
+    /// waiters (the reader fetches it itself).
+    pub fn wake_reader(&self) {
+        {
+            let mut g = lock(&self.st);
+            wake(&mut *g, &self.cond);
+        }
+        self.reader_q.notify();
     }
 
     /// Look at the state (for poll, ioctl, info).
@@ -112,6 +208,10 @@ impl Stream {
             let mut g = lock(&self.st);
             f(&mut g);
             wake(&mut *g, &self.cond);
+        }
+        let poke = lock(&self.poke).clone();
+        if let Some(p) = poke {
+            p();
         }
         self.reader_q.notify();
         self.writer_q.notify();
@@ -187,6 +287,25 @@ impl Stream {
                     s.writer_reset = true;
                     return Some(Ok(Wrote::SentIntoReset(data.len())));
                 }
+                let mut done = done;
+                if s.buf.is_empty() {
+                    if let Some(h) = self.host() {
+                        match h.send(data.get(done..).unwrap_or_default()) {
+                            Ok(k) => {
+                                done += k;
+                                sent.set(done);
+                                if done == data.len() {
+                                    return Some(Ok(Wrote::Sent(done)));
+                                }
+                            }
+                            Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+                            Err(e) => {
+                                s.writer_reset = true;
+                                return Some(if done > 0 { Ok(Wrote::Sent(done)) } else { Err(e) });
+                            }
+                        }
+                    }
+                }
                 let room = s.cap.saturating_sub(s.buf.len());
                 let n = room.min(data.len() - done);
                 let done = done + n;
@@ -260,7 +379,29 @@ impl Stream {
                 if s.rst || s.reader_shut {
                     return Some(Ok(0));
                 }
-                None
+                if buf.is_empty() {
+                    return None;
+                }
+                let h = self.host()?;
+                match h.recv(buf, mode.peek, mode.discard) {
+                    Ok(0) => {
+                        s.fin = true;
+                        Some(Ok(0))
+                    }
+                    Ok(n) => Some(Ok(n)),
+                    Err(Errno::EAGAIN) | Err(Errno::EINTR) => {
+                        // About to sleep: the notifier wakes this reader.
+                        // Bytes that came in before the arming are found
+                        // by the next round (the sleep is short).
+                        h.want_readable();
+                        None
+                    }
+                    Err(e) => {
+                        // As tcp_reset: this error once, then EOF.
+                        s.rst = true;
+                        Some(Err(e))
+                    }
+                }
             },
             |_, e| Err(e),
             &|| {},
@@ -321,42 +462,10 @@ impl Stream {
         }
     }
 
-    /// Room for bytes from the host; 0 also when nobody will read them.
-    pub fn room(&self) -> usize {
-        let s = lock(&self.st);
-        if s.reader_closed || s.writer_reset {
-            return 0;
-        }
-        s.cap.saturating_sub(s.buf.len())
-    }
-
     /// Whether the guest will never read this stream again.
     pub fn reader_gone(&self) -> bool {
         let s = lock(&self.st);
         s.reader_closed || s.writer_reset
-    }
-
-    /// Queue bytes from the host (the caller checked `room`).
-    pub fn push(&self, data: &[u8]) {
-        {
-            let mut s = lock(&self.st);
-            if s.reader_closed {
-                return;
-            }
-            s.buf.extend(data);
-            wake(&mut *s, &self.cond);
-        }
-        self.reader_q.notify();
-    }
-
-    /// The host sent FIN.
-    pub fn push_fin(&self) {
-        {
-            let mut s = lock(&self.st);
-            s.fin = true;
-            wake(&mut *s, &self.cond);
-        }
-        self.reader_q.notify();
     }
 
     /// The host reset the connection: the guest reads what is queued,

@@ -403,6 +403,7 @@ impl Socket for TcpSocket {
             }
         };
         let mode = ReadMode { peek: flags & MSG_PEEK != 0, discard: flags & MSG_TRUNC != 0 };
+        conn.rx.wait_host(io, deadline)?;
         let n = conn.rx.read(io, buf, mode, deadline)?;
         Ok(RecvMsg { len: n, full_len: n, ..Default::default() })
     }
@@ -557,8 +558,9 @@ impl Socket for TcpSocket {
                 let c = c.clone();
                 let shut_wr = g.shut_wr;
                 drop(g);
-                let (data, rcv_shut, rx_err) =
+                let (queued, rcv_shut, rx_err) =
                     c.rx.with(|s| (s.queued() > 0, s.fin || s.rst || s.reader_shut, s.err.is_some()));
+                let data = queued || (!rcv_shut && c.rx.readable());
                 let (writable, reset) = c.tx.with(|s| (s.writable(), s.writer_reset));
                 let snd_shut = shut_wr || reset;
                 let mut m = 0;
@@ -593,7 +595,7 @@ impl Socket for TcpSocket {
                 if listening {
                     return Err(Errno::EINVAL);
                 }
-                self.conn().map_or(0, |c| c.rx.queued())
+                self.conn().map_or(0, |c| c.rx.pending_in())
             }
             SIOCOUTQ | SIOCOUTQNSD => {
                 if listening {

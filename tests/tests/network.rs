@@ -179,9 +179,10 @@ for ip in ["198.51.100.10", "198.51.100.20"]:
 fn published_ports_reach_a_guest_server() {
     let script = "\
 $RUNSC --network=sandbox -p 18080:8000 do bash -c 'mkdir -p /tmp/w && echo published > /tmp/w/index.txt && exec python3 -m http.server --directory /tmp/w 8000' >/dev/null 2>&1 &\n\
+sandbox=$!\n\
 for i in $(seq 200); do python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:18080/index.txt\", timeout=5).read().decode().strip())' 2>/dev/null && break; sleep 0.1; done\n\
 $RUNSC --network=sandbox -p 18080:8000 do true; echo second=$?\n\
-kill %1; wait %1";
+kill $sandbox; wait $sandbox";
     let Some(out) = in_netns("published", script) else { return };
     assert!(out.stdout.contains("published"), "{}", out.describe());
     assert!(out.stdout.contains("second=") && !out.stdout.contains("second=0"), "{}", out.describe());
@@ -200,4 +201,103 @@ fn eth0_and_its_routes_are_shown() {
     for want in ["eth0", "inet 10.0.2.100/24", "mtu 1500", "default via 10.0.2.2 dev eth0", "fd00:0:0:2::100/64"] {
         assert!(out.stdout.contains(want), "{want}: {}", out.describe());
     }
+}
+
+#[test]
+fn udp_out_to_allowed_destinations_only_and_no_icmp_out() {
+    let guest = r#"
+import socket, errno
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(20)
+s.sendto(b"ping", ("198.51.100.10", 5353))
+print("allowed", s.recvfrom(100))
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r.settimeout(20)
+r.connect(("198.51.100.20", 5353))
+r.send(b"ping")
+try:
+    print("refused", r.recv(100))
+except OSError as e:
+    print("refused", "error", e.errno)
+i = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+try:
+    i.sendto(b"\x08\x00\x00\x00\x00\x01\x00\x01", ("198.51.100.10", 0))
+    print("icmp sent")
+except OSError as e:
+    print("icmp", "error", e.errno)
+"#;
+    let script = format!(
+        r#"python3 -c '
+import socket
+for a in ["198.51.100.10", "198.51.100.20"]:
+    import os
+    if os.fork() == 0:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((a, 5353))
+        while True:
+            d, p = s.recvfrom(100); s.sendto(b"echo " + d, p)
+' &
+sleep 0.5
+$RUNSC --network=sandbox --allow-host=198.51.100.10:5353 do python3 -c '{guest}'
+kill $(jobs -p) 2>/dev/null; true"#
+    );
+    let Some(out) = in_netns("udp_out", &script) else { return };
+    let o = &out.stdout;
+    assert!(o.contains("allowed (b'echo ping', ('198.51.100.10', 5353))"), "{}", out.describe());
+    assert!(o.contains("refused error 111"), "{}", out.describe());
+    assert!(o.contains("icmp error 101"), "echo requests never leave: {}", out.describe());
+}
+
+#[test]
+fn dns_none_leaves_resolv_conf_alone() {
+    let mut c = Command::new(runsc_lite_bin());
+    c.args([
+        "--network=sandbox",
+        "--dns=none",
+        "do",
+        "sh",
+        "-c",
+        "grep -qs 10.0.2.3 /etc/resolv.conf && echo ours || echo not-ours",
+    ])
+    .stdin(Stdio::null());
+    let out = run_with_timeout(&mut c, timeout());
+    assert_eq!(out.stdout.trim(), "not-ours", "{}", out.describe());
+    let mut c = Command::new(runsc_lite_bin());
+    c.args(["--network=sandbox", "do", "cat", "/etc/resolv.conf"]).stdin(Stdio::null());
+    let out = run_with_timeout(&mut c, timeout());
+    assert!(out.stdout.contains("nameserver 10.0.2.3"), "{}", out.describe());
+}
+
+#[test]
+fn a_dead_broker_ends_networking_with_resets_not_hangs() {
+    let guest = r#"
+import socket, os, time
+c = socket.create_connection(("198.51.100.10", 8000), timeout=30)
+print("connected", flush=True)
+while not os.path.exists(os.environ["D"] + "/killed"):
+    time.sleep(0.05)
+try:
+    print("recv", c.recv(100))
+except OSError as e:
+    print("recv error", e.errno)
+try:
+    socket.create_connection(("198.51.100.10", 8000), timeout=30)
+    print("connect ok")
+except OSError as e:
+    print("connect error", e.errno)
+"#;
+    let script = format!(
+        r#"$RUNSC --network=sandbox --allow-host=198.51.100.10:8000 do python3 -c '{guest}' > $D/out 2>&1 &
+sandbox=$!
+for i in $(seq 600); do grep -q connected $D/out 2>/dev/null && break; sleep 0.05; done
+pkill -KILL -P $sandbox -x egress-broker; echo killed=$?
+touch $D/killed
+wait $sandbox; echo status=$?
+cat $D/out"#
+    );
+    let Some(out) = in_netns("dead_broker", &script) else { return };
+    let o = &out.stdout;
+    assert!(o.contains("killed=0"), "{}", out.describe());
+    assert!(o.contains("recv error 104"), "ECONNRESET on the open connection: {}", out.describe());
+    assert!(o.contains("connect error 111") || o.contains("connect error 101"), "{}", out.describe());
+    assert!(o.contains("status=0"), "{}", out.describe());
 }

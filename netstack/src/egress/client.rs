@@ -43,6 +43,14 @@ pub struct Egress {
     reg: Mutex<Option<Registration>>,
     /// TCP connects whose handshake the host is still doing.
     connecting: Mutex<HashMap<u64, (Registration, Arc<HandshakeWatch>)>>,
+    /// Live connections out of the sandbox, ended when the broker dies.
+    live: Mutex<Vec<Weak<dyn Teardown>>>,
+}
+
+/// A connection that ends with the broker: the sandbox's networking
+/// stops as a whole, and its guests see resets rather than hangs.
+pub trait Teardown: Send + Sync {
+    fn broker_gone(&self);
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -64,6 +72,7 @@ impl Egress {
             on_accept: OnceLock::new(),
             reg: Mutex::new(None),
             connecting: Mutex::new(HashMap::new()),
+            live: Mutex::new(Vec::new()),
         });
         let reader: Arc<dyn HostEvents> = Arc::new(ChannelReader(Arc::downgrade(&e)));
         let reg = e.notifier.add_for(e.chan.as_raw_fd(), reader, sys::EPOLLIN)?;
@@ -74,6 +83,20 @@ impl Egress {
     /// Where connections to published ports go (set once, by the stack).
     pub fn set_on_accept(&self, f: AcceptFn) {
         let _ = self.on_accept.set(f);
+    }
+
+    /// Record a live connection (see [`Teardown`]).
+    pub fn track(&self, t: Weak<dyn Teardown>) {
+        let mut l = lock(&self.live);
+        if l.len() >= 64 && l.len().is_power_of_two() {
+            l.retain(|w| w.strong_count() > 0);
+        }
+        l.push(t);
+    }
+
+    /// Whether the broker is gone.
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
     }
 
     fn next_id(&self) -> u32 {
@@ -212,6 +235,10 @@ impl Egress {
                 Pending::Connect(_, done) => done(Err(Errno::ECONNREFUSED)),
                 Pending::Dns(done) => done(Vec::new()),
             }
+        }
+        let live: Vec<Weak<dyn Teardown>> = std::mem::take(&mut *lock(&self.live));
+        for t in live.iter().filter_map(Weak::upgrade) {
+            t.broker_gone();
         }
     }
 }

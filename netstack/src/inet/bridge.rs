@@ -58,6 +58,8 @@ pub(super) struct Bridge {
     /// socket empty, queued bytes the host had no room for. A download
     /// read straight by the guest never wakes the notifier.
     armed: Mutex<u32>,
+    /// The broker died: the connection ends with a reset.
+    aborted: AtomicBool,
 }
 
 /// Put a bridge on the far side of `conn` (the streams as the peer would
@@ -77,7 +79,10 @@ pub(super) fn attach(stack: &Netstack, fd: OwnedFd, conn: Conn, q: &Arc<WaitQueu
         again: AtomicBool::new(false),
         reg: Mutex::new(None),
         armed: Mutex::new(sys::EPOLLIN),
+        aborted: AtomicBool::new(false),
     });
+    let teardown: Arc<dyn crate::egress::client::Teardown> = b.clone();
+    egress.track(Arc::downgrade(&teardown));
     let as_notify: Arc<dyn Notify> = b.clone();
     q.register(&as_notify);
     let host: Arc<dyn HostSide> = b.clone();
@@ -135,6 +140,10 @@ impl Bridge {
             return;
         }
         let fd = self.fd.as_raw_fd();
+        if self.aborted.load(Ordering::Acquire) {
+            sys::shutdown(fd, libc::SHUT_RDWR);
+            return self.host_reset(p);
+        }
         // A reset the guest's reader received from the host.
         if self.to_guest.with(|s| s.rst && !s.fin) {
             return self.host_reset(p);
@@ -241,6 +250,13 @@ impl HostSide for Bridge {
         still_empty: &dyn Fn() -> bool,
     ) -> Result<(), Errno> {
         sys::wait_fd(self.fd.as_raw_fd(), libc::POLLIN, interrupt, deadline, set_poke, still_empty)
+    }
+}
+
+impl crate::egress::client::Teardown for Bridge {
+    fn broker_gone(&self) {
+        self.aborted.store(true, Ordering::Release);
+        self.kick();
     }
 }
 

@@ -130,11 +130,20 @@ fn opened(egress: &Arc<Egress>, d: Weak<Destination>, r: Result<OwnedFd, Errno>)
     for dg in waiting {
         let _ = sys::send_nb(raw, &dg);
     }
+    let t: Arc<dyn crate::egress::client::Teardown> = d.clone();
+    egress.track(Arc::downgrade(&t));
     let h: Arc<dyn HostEvents> = Arc::new(Incoming(Arc::downgrade(&d)));
     if let Ok(reg) = egress.notifier.add(raw, h) {
         if let State::Ready(_, slot) = &mut *lock(&d.state) {
             *slot = Some(reg);
         }
+    }
+}
+
+impl crate::egress::client::Teardown for Destination {
+    fn broker_gone(&self) {
+        // Dropping the host socket (and its registration) ends the flow.
+        *lock(&self.state) = State::Refused;
     }
 }
 

@@ -168,6 +168,8 @@ fn broker_main(parent: libc::pid_t, chan: OwnedFd, cfg: BrokerConfig, listeners:
             return 1; // runsc-lite died before the line above
         }
         libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        // Its own name in ps and /proc/PID/comm ("egress-broker").
+        libc::prctl(libc::PR_SET_NAME, c"egress-broker".as_ptr() as libc::c_ulong, 0, 0, 0);
         // The terminal's signals are for the guest (runsc-lite relays
         // them); the broker ends with the channel or with runsc-lite.
         for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGTERM, libc::SIGPIPE] {

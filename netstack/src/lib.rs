@@ -68,6 +68,12 @@ impl Netstack {
                 inet::published(&stack, proto, guest_port, peer, fd);
             }
         }));
+        let stack = Arc::downgrade(self);
+        e.set_on_datagram(Box::new(move |guest_port, peer, payload| {
+            if let Some(stack) = stack.upgrade() {
+                inet::udp::published_datagram(&stack, guest_port, peer, payload);
+            }
+        }));
         if self.egress.set(e).is_err() {
             return Err(Errno::EBUSY);
         }

@@ -301,3 +301,28 @@ cat $D/out"#
     assert!(o.contains("connect error 111") || o.contains("connect error 101"), "{}", out.describe());
     assert!(o.contains("status=0"), "{}", out.describe());
 }
+
+#[test]
+fn published_udp_ports_relay_both_ways() {
+    let script = r#"
+$RUNSC --network=sandbox -p 15353:5353/udp do python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 5353))
+while True:
+    d, p = s.recvfrom(100); s.sendto(b"echo " + d + b" from " + p[0].encode(), p)
+' >/dev/null 2>&1 &
+sandbox=$!
+python3 -c '
+import socket
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.settimeout(0.2)
+for i in range(300):
+    c.sendto(b"ping", ("127.0.0.1", 15353))
+    try:
+        print(c.recvfrom(100)); break
+    except OSError:
+        pass
+'
+kill $sandbox; wait $sandbox"#;
+    let Some(out) = in_netns("published_udp", script) else { return };
+    assert!(out.stdout.contains("(b'echo ping from 10.0.2.2', ('127.0.0.1', 15353))"), "{}", out.describe());
+}

@@ -23,6 +23,13 @@ pub type ConnectDone = Box<dyn FnOnce(Result<OwnedFd, Errno>) + Send>;
 pub type DnsDone = Box<dyn FnOnce(Vec<u8>) + Send>;
 /// Where a published port's connection goes.
 pub type AcceptFn = Box<dyn Fn(Proto, u16, SocketAddr, OwnedFd) + Send + Sync>;
+/// Where a published UDP port's datagram goes: (guest port, the peer as
+/// the guest sees it, the bytes).
+pub type DatagramFn = Box<dyn Fn(u16, SocketAddr, Vec<u8>) + Send + Sync>;
+
+/// Peers of published UDP ports remembered at once (for the guest's
+/// answers); beyond it the table starts over.
+const MAX_UDP_PEERS: usize = 4096;
 
 enum Pending {
     Connect(Proto, ConnectDone),
@@ -40,6 +47,10 @@ pub struct Egress {
     /// The broker is gone: every request fails at once.
     dead: AtomicBool,
     on_accept: OnceLock<AcceptFn>,
+    on_datagram: OnceLock<DatagramFn>,
+    /// (guest port, peer port as the guest sees it at the gateway) → the
+    /// peer on the host, for answers to published UDP ports.
+    udp_peers: Mutex<HashMap<(u16, u16), SocketAddr>>,
     reg: Mutex<Option<Registration>>,
     /// TCP connects whose handshake the host is still doing.
     connecting: Mutex<HashMap<u64, (Registration, Arc<HandshakeWatch>)>>,
@@ -70,6 +81,8 @@ impl Egress {
             pending: Mutex::new(HashMap::new()),
             dead: AtomicBool::new(false),
             on_accept: OnceLock::new(),
+            on_datagram: OnceLock::new(),
+            udp_peers: Mutex::new(HashMap::new()),
             reg: Mutex::new(None),
             connecting: Mutex::new(HashMap::new()),
             live: Mutex::new(Vec::new()),
@@ -97,6 +110,30 @@ impl Egress {
     /// Whether the broker is gone.
     pub fn is_dead(&self) -> bool {
         self.dead.load(Ordering::Acquire)
+    }
+
+    /// Where datagrams to published UDP ports go (set once, by the stack).
+    pub fn set_on_datagram(&self, f: DatagramFn) {
+        let _ = self.on_datagram.set(f);
+    }
+
+    /// The host peer behind gateway port `peer_port` that sent to
+    /// published UDP port `guest_port`, if any.
+    pub fn published_peer(&self, guest_port: u16, peer_port: u16) -> Option<SocketAddr> {
+        lock(&self.udp_peers).get(&(guest_port, peer_port)).copied()
+    }
+
+    /// Answer a peer of a published UDP port (the broker sends it from the
+    /// published socket).
+    pub fn send_datagram(&self, guest_port: u16, peer: SocketAddr, payload: &[u8]) -> Result<(), Errno> {
+        if self.is_dead() {
+            return Err(Errno::ENETUNREACH);
+        }
+        if payload.len() > proto::MAX_PAYLOAD {
+            return Err(Errno::EMSGSIZE);
+        }
+        let req = Request::Datagram { guest_port, peer, payload: payload.to_vec() };
+        sys::send_record(self.chan.as_raw_fd(), &req.encode())
     }
 
     fn next_id(&self) -> u32 {
@@ -197,6 +234,18 @@ impl Egress {
             Reply::Accepted { proto, guest_port, peer } => {
                 if let (Some(f), Some(fd)) = (self.on_accept.get(), fd) {
                     f(proto, guest_port, peer, fd);
+                }
+            }
+            Reply::Datagram { guest_port, peer, payload } => {
+                {
+                    let mut m = lock(&self.udp_peers);
+                    if m.len() >= MAX_UDP_PEERS {
+                        m.clear();
+                    }
+                    m.insert((guest_port, peer.port()), peer);
+                }
+                if let Some(f) = self.on_datagram.get() {
+                    f(guest_port, peer, payload);
                 }
             }
         }

@@ -15,7 +15,12 @@
 //! `id` (errno 0 and a descriptor for a connect; the DNS answer as
 //! payload). `kind` [`KIND_ACCEPTED`] (id 0): a published port took a
 //! connection for guest port `port`, from `addr`:`peer_port`; the
-//! accepted descriptor rides along.
+//! accepted descriptor rides along. `kind` [`KIND_DATAGRAM`] (id 0): a
+//! datagram for published UDP port `port` from `addr`:`peer_port`.
+//!
+//! Published UDP ports are relayed by the broker, datagram by datagram
+//! ([`OP_DATAGRAM`] back), so the Sentry never holds a socket it could
+//! aim at an address of its choosing.
 //!
 //! Both sides treat the other's bytes as hostile: decode never panics and
 //! refuses what it does not know.
@@ -35,9 +40,15 @@ pub const MAX_MESSAGE: usize = REP_HEADER + MAX_PAYLOAD;
 pub const OP_TCP: u8 = 1;
 pub const OP_UDP: u8 = 2;
 pub const OP_DNS: u8 = 3;
+/// A datagram back to a peer of a published UDP port (`id` carries the
+/// guest port, addr:port the peer, the payload the datagram).
+pub const OP_DATAGRAM: u8 = 4;
 
 pub const KIND_RESULT: u8 = 1;
 pub const KIND_ACCEPTED: u8 = 2;
+/// A datagram that came in on a published UDP port: `port` is the guest
+/// port, addr:peer_port the peer, the payload the datagram.
+pub const KIND_DATAGRAM: u8 = 3;
 
 /// The sandbox's side of eth0 (slirp's numbering, as slirp4netns uses).
 pub const GUEST_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
@@ -71,6 +82,9 @@ pub enum Request {
     Connect { id: u32, proto: Proto, dst: SocketAddr },
     /// Answer a DNS query for the guest.
     Dns { id: u32, query: Vec<u8> },
+    /// Send `payload` to `peer` from published UDP port `guest_port`
+    /// (only to a peer that sent to that port first).
+    Datagram { guest_port: u16, peer: SocketAddr, payload: Vec<u8> },
 }
 
 /// What the broker tells the Sentry.
@@ -84,6 +98,8 @@ pub enum Reply {
     /// A published port accepted a connection from `peer` for
     /// `guest_port`; its descriptor rides along.
     Accepted { proto: Proto, guest_port: u16, peer: SocketAddr },
+    /// A datagram from `peer` to published UDP port `guest_port`.
+    Datagram { guest_port: u16, peer: SocketAddr, payload: Vec<u8> },
 }
 
 /// A message that is not one of ours.
@@ -130,9 +146,11 @@ fn arr16(b: &[u8], at: usize) -> [u8; 16] {
 }
 
 impl Request {
+    /// The id a reply names (0 for datagrams, which get none).
     pub fn id(&self) -> u32 {
         match self {
             Request::Connect { id, .. } | Request::Dns { id, .. } => *id,
+            Request::Datagram { .. } => 0,
         }
     }
 
@@ -144,6 +162,9 @@ impl Request {
                 (*id, op, dst.port(), dst.ip(), &[])
             }
             Request::Dns { id, query } => (*id, OP_DNS, 0, IpAddr::V6(Ipv6Addr::UNSPECIFIED), query),
+            Request::Datagram { guest_port, peer, payload } => {
+                (u32::from(*guest_port), OP_DATAGRAM, peer.port(), peer.ip(), payload)
+            }
         };
         out.extend_from_slice(&id.to_le_bytes());
         out.push(op);
@@ -171,6 +192,10 @@ impl Request {
                 Ok(Request::Connect { id, proto, dst: SocketAddr::new(ip, port) })
             }
             Some(OP_DNS) => Ok(Request::Dns { id, query: payload.to_vec() }),
+            Some(OP_DATAGRAM) => {
+                let guest_port = u16::try_from(id).map_err(|_| BadMessage("bad guest port"))?;
+                Ok(Request::Datagram { guest_port, peer: SocketAddr::new(ip, port), payload: payload.to_vec() })
+            }
             _ => Err(BadMessage("unknown request")),
         }
     }
@@ -187,6 +212,7 @@ impl Reply {
                 let p = if *proto == Proto::Tcp { OP_TCP } else { OP_UDP };
                 (0, KIND_ACCEPTED, p, *guest_port, 0, *peer, &[])
             }
+            Reply::Datagram { guest_port, peer, payload } => (0, KIND_DATAGRAM, OP_UDP, *guest_port, 0, *peer, payload),
         };
         out.extend_from_slice(&id.to_le_bytes());
         out.push(kind);
@@ -227,6 +253,10 @@ impl Reply {
                 let peer = SocketAddr::new(ip_of(arr16(b, 12)), u16_at(b, 28));
                 Ok(Reply::Accepted { proto, guest_port: u16_at(b, 6), peer })
             }
+            Some(KIND_DATAGRAM) => {
+                let peer = SocketAddr::new(ip_of(arr16(b, 12)), u16_at(b, 28));
+                Ok(Reply::Datagram { guest_port: u16_at(b, 6), peer, payload: payload.to_vec() })
+            }
             _ => Err(BadMessage("unknown reply")),
         }
     }
@@ -242,6 +272,7 @@ mod tests {
             Request::Connect { id: 7, proto: Proto::Tcp, dst: "198.51.100.10:80".parse().unwrap() },
             Request::Connect { id: 8, proto: Proto::Udp, dst: "[2001:db8::1]:53".parse().unwrap() },
             Request::Dns { id: 9, query: vec![1, 2, 3] },
+            Request::Datagram { guest_port: 53, peer: "127.0.0.1:40000".parse().unwrap(), payload: vec![7; 9] },
         ];
         for r in reqs {
             assert_eq!(Request::decode(&r.encode()), Ok(r));
@@ -250,6 +281,7 @@ mod tests {
             Reply::Connected { id: 7, result: Ok(()) },
             Reply::Connected { id: 7, result: Err(111) },
             Reply::Accepted { proto: Proto::Tcp, guest_port: 8000, peer: "127.0.0.1:40000".parse().unwrap() },
+            Reply::Datagram { guest_port: 53, peer: "[::1]:40000".parse().unwrap(), payload: vec![1; 30] },
         ];
         for r in reps {
             assert_eq!(Reply::decode(&r.encode(), |_| false), Ok(r));

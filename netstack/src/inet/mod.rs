@@ -94,7 +94,8 @@ pub fn new_socket(stack: &Arc<Netstack>, domain: i32, sock_type: i32, protocol: 
 
 /// A published port (`-p`) took a connection from the host side: hand it
 /// to the guest's listener on `guest_port`, as a connection from the
-/// gateway. UDP publishing is not served: its descriptor is closed.
+/// gateway. (UDP ports are relayed datagram by datagram: see
+/// [`udp::published_datagram`].)
 pub fn published(
     stack: &Arc<Netstack>,
     proto: crate::egress::proto::Proto,

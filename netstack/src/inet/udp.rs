@@ -101,6 +101,18 @@ pub struct UdpSocket {
     pub(super) out: super::udp_out::Outbound,
 }
 
+/// A datagram from `peer` (on the host) to published UDP port
+/// `guest_port`: delivered to the guest's socket bound there, as from the
+/// gateway; dropped when nobody is bound (as Linux drops it).
+pub fn published_datagram(stack: &Arc<Netstack>, guest_port: u16, peer: SocketAddr, payload: Vec<u8>) {
+    let to = IpAddr::V4(crate::egress::proto::GUEST_V4);
+    let from = SocketAddr::new(IpAddr::V4(crate::egress::proto::GATEWAY_V4), peer.port());
+    if let Some(s) = stack.inet.udp.lookup(to, guest_port, from, |_| true) {
+        let stamp = std::time::SystemTime::now();
+        s.deliver(Datagram { data: payload, from, to, tos: 0, ttl: 64, stamp });
+    }
+}
+
 /// The Internet checksum of `data` starting from the partial sum `sum`.
 fn checksum(data: &[u8], mut sum: u32) -> u16 {
     let mut chunks = data.chunks_exact(2);
@@ -415,6 +427,13 @@ impl Socket for UdpSocket {
                     }),
                 );
                 return Ok(data.len());
+            }
+            if dst.ip() == IpAddr::V4(crate::egress::proto::GATEWAY_V4) {
+                // An answer to a peer of a published UDP port.
+                if let Some(peer) = egress.published_peer(src.port(), dst.port()) {
+                    egress.send_datagram(src.port(), peer, data)?;
+                    return Ok(data.len());
+                }
             }
             if !crate::inet::addr::is_local(dst.ip()) && !crate::egress::is_own(dst.ip()) {
                 return super::udp_out::send(self, egress, src, dst, data);

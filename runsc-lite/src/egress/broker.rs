@@ -608,12 +608,12 @@ pub fn serve(chan: OwnedFd, cfg: BrokerConfig, listeners: Listeners) -> Counts {
         lookups_in_flight: AtomicUsize::new(0),
         log: Mutex::new(log),
     });
-    // A UDP publish is one socket: the Sentry reads and answers its
-    // datagrams itself.
-    for (sock, p) in &listeners.udp {
-        let peer = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
-        shared.send(&Reply::Accepted { proto: Proto::Udp, guest_port: p.guest_port, peer }, Some(sock.as_fd()));
-    }
+    // A UDP publish stays here: its datagrams are relayed to the Sentry
+    // and its answers sent back only to peers that wrote first, so the
+    // Sentry never holds a socket it could aim anywhere.
+    let udp: Vec<PublishedUdp> =
+        listeners.udp.into_iter().map(|(sock, p)| PublishedUdp { sock, publish: p, peers: Vec::new() }).collect();
+    let mut udp = udp;
     let tcp = listeners.tcp;
     // A listener whose accept failed (out of descriptors) rests a moment
     // instead of spinning the poll loop.
@@ -632,6 +632,10 @@ pub fn serve(chan: OwnedFd, cfg: BrokerConfig, listeners: Listeners) -> Counts {
             fds.push(libc::pollfd { fd: l.as_raw_fd(), events: libc::POLLIN, revents: 0 });
             polled.push(i);
         }
+        let udp_at = fds.len();
+        for u in &udp {
+            fds.push(libc::pollfd { fd: u.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        }
         let timeout = if resting.iter().any(Option::is_some) { 100 } else { -1 };
         // SAFETY: a live array of `fds.len()` pollfds.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
@@ -642,10 +646,15 @@ pub fn serve(chan: OwnedFd, cfg: BrokerConfig, listeners: Listeners) -> Counts {
             tracing::warn!(target: "egress", "poll: {}", std::io::Error::last_os_error());
             break;
         }
-        if fds[0].revents != 0 && !serve_requests(&shared, &mut buf) {
+        if fds[0].revents != 0 && !serve_requests(&shared, &mut buf, &mut udp) {
             break;
         }
-        for (pfd, &i) in fds[1..].iter().zip(&polled) {
+        for (pfd, u) in fds.get(udp_at..).unwrap_or_default().iter().zip(udp.iter_mut()) {
+            if pfd.revents != 0 {
+                u.relay_in(&shared);
+            }
+        }
+        for (pfd, &i) in fds[1..udp_at].iter().zip(&polled) {
             if pfd.revents != 0 && !accept_all(&shared, &tcp[i].0, tcp[i].1) {
                 resting[i] = Some(Instant::now() + Duration::from_millis(100));
             }
@@ -655,7 +664,7 @@ pub fn serve(chan: OwnedFd, cfg: BrokerConfig, listeners: Listeners) -> Counts {
 }
 
 /// Handle every queued request; false once the channel is closed.
-fn serve_requests(shared: &Arc<Shared>, buf: &mut [u8]) -> bool {
+fn serve_requests(shared: &Arc<Shared>, buf: &mut [u8], udp: &mut [PublishedUdp]) -> bool {
     loop {
         let n = match sys::recv_record(shared.chan.as_fd(), buf) {
             sys::Received::Record(n) => n,
@@ -665,8 +674,61 @@ fn serve_requests(shared: &Arc<Shared>, buf: &mut [u8]) -> bool {
         match Request::decode(buf.get(..n).unwrap_or_default()) {
             Ok(Request::Connect { id, proto, dst }) => shared.connect(id, proto, dst),
             Ok(Request::Dns { id, query }) => dns_query(shared, id, query),
+            Ok(Request::Datagram { guest_port, peer, payload }) => {
+                match udp.iter().find(|u| u.publish.guest_port == guest_port) {
+                    Some(u) => u.relay_out(shared, peer, &payload),
+                    None => shared.log(LogKey::Other("datagram"), || {
+                        format!("dropped a datagram from unpublished UDP port {guest_port}")
+                    }),
+                }
+            }
             Err(bad) => shared.log(LogKey::Other("malformed"), || format!("ignored a malformed request ({})", bad.0)),
         }
+    }
+}
+
+/// Peers one published UDP port answers at once (the most recent).
+const MAX_UDP_PEERS: usize = 256;
+
+/// A published UDP port and the peers that wrote to it.
+struct PublishedUdp {
+    sock: UdpSocket,
+    publish: Publish,
+    peers: Vec<SocketAddr>,
+}
+
+impl PublishedUdp {
+    /// Datagrams that came in: to the Sentry, and their senders remembered.
+    fn relay_in(&mut self, shared: &Shared) {
+        let mut buf = vec![0u8; proto::MAX_PAYLOAD];
+        loop {
+            match self.sock.recv_from(&mut buf) {
+                Ok((n, peer)) => {
+                    if !self.peers.contains(&peer) {
+                        if self.peers.len() >= MAX_UDP_PEERS {
+                            self.peers.remove(0);
+                        }
+                        self.peers.push(peer);
+                    }
+                    let payload = buf.get(..n).unwrap_or_default().to_vec();
+                    shared.send(&Reply::Datagram { guest_port: self.publish.guest_port, peer, payload }, None);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // WouldBlock, or an ICMP error for an earlier answer.
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// The guest's answer: only to a peer that wrote to this port.
+    fn relay_out(&self, shared: &Shared, peer: SocketAddr, payload: &[u8]) {
+        if !self.peers.contains(&peer) {
+            let p = self.publish;
+            shared
+                .log(LogKey::Other("udp peer"), || format!("refused a datagram to {peer} from -p {p}: it never wrote"));
+            return;
+        }
+        let _ = self.sock.send_to(payload, peer);
     }
 }
 

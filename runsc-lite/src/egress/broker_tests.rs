@@ -369,21 +369,29 @@ fn a_published_tcp_port_hands_each_connection_to_the_sentry() {
 }
 
 #[test]
-fn a_published_udp_port_is_handed_over_once() {
+fn a_published_udp_port_is_relayed_and_answers_only_its_peers() {
     let host_port = free_port(true);
     let mut cfg = config(&[], &[]);
     cfg.publish = vec![Publish { host_port, guest_port: 5353, proto: Proto::Udp }];
     let b = start(cfg);
-    let (reply, fd) = b.recv(false);
-    assert_eq!(reply, Reply::Accepted { proto: Proto::Udp, guest_port: 5353, peer: sa("0.0.0.0:0") });
-    let sock = UdpSocket::from(fd.expect("the bound socket"));
-    sock.set_nonblocking(false).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     client.send_to(b"q", ("127.0.0.1", host_port)).unwrap();
+    let (reply, fd) = b.recv(false);
+    let peer = client.local_addr().unwrap();
+    assert_eq!(reply, Reply::Datagram { guest_port: 5353, peer, payload: b"q".to_vec() });
+    assert!(fd.is_none(), "the socket stays in the broker");
+    // An answer to that peer goes out from the published port.
+    b.send_raw(&Request::Datagram { guest_port: 5353, peer, payload: b"a".to_vec() }.encode());
     let mut buf = [0u8; 4];
-    let (n, from) = sock.recv_from(&mut buf).unwrap();
-    assert_eq!((&buf[..n], from), (&b"q"[..], client.local_addr().unwrap()));
+    let (n, from) = client.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from), (&b"a"[..], sa(&format!("127.0.0.1:{host_port}"))));
+    // To anyone who never wrote: nothing.
+    let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+    other.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let stranger = other.local_addr().unwrap();
+    b.send_raw(&Request::Datagram { guest_port: 5353, peer: stranger, payload: b"x".to_vec() }.encode());
+    assert!(other.recv_from(&mut buf).is_err(), "no datagram to a peer that never wrote");
     b.stop();
 }
 

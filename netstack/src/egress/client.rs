@@ -54,6 +54,9 @@ pub struct Egress {
     reg: Mutex<Option<Registration>>,
     /// TCP connects whose handshake the host is still doing.
     connecting: Mutex<HashMap<u64, (Registration, Arc<HandshakeWatch>)>>,
+    /// Tasks reading the channel themselves for a request's answer
+    /// ([`Egress::wait_reply`]): woken when another thread took it.
+    waiters: Mutex<HashMap<u32, sys::Waker>>,
     /// Live connections out of the sandbox, ended when the broker dies.
     live: Mutex<Vec<Weak<dyn Teardown>>>,
 }
@@ -86,6 +89,7 @@ impl Egress {
             reg: Mutex::new(None),
             connecting: Mutex::new(HashMap::new()),
             live: Mutex::new(Vec::new()),
+            waiters: Mutex::new(HashMap::new()),
         });
         let reader: Arc<dyn HostEvents> = Arc::new(ChannelReader(Arc::downgrade(&e)));
         let reg = e.notifier.add_for(e.chan.as_raw_fd(), reader, sys::EPOLLIN)?;
@@ -169,11 +173,40 @@ impl Egress {
     /// Ask for a connection to `dst`; `done` runs once, on another thread,
     /// when it is established or has failed (for TCP, after the host's
     /// handshake).
-    pub fn connect(&self, proto: Proto, dst: SocketAddr, done: ConnectDone) {
-        let req = Request::Connect { id: self.next_id(), proto, dst };
-        if let Err((e, Pending::Connect(_, done))) = self.request(req, Pending::Connect(proto, done)) {
-            done(Err(e));
+    ///
+    /// Returns the request's id (for [`Egress::wait_reply`]), or None when
+    /// `done` already ran.
+    pub fn connect(&self, proto: Proto, dst: SocketAddr, done: ConnectDone) -> Option<u32> {
+        let id = self.next_id();
+        let req = Request::Connect { id, proto, dst };
+        if let Err((e, p)) = self.request(req, Pending::Connect(proto, done)) {
+            if let Pending::Connect(_, done) = p {
+                done(Err(e));
+            }
+            return None;
         }
+        Some(id)
+    }
+
+    /// Wait in the calling task's thread until the broker has answered
+    /// request `id` (its completion has run), reading the channel itself:
+    /// the answer reaches the waiting task without the notifier thread in
+    /// between. ERESTARTSYS when interrupted (the request stays pending).
+    pub fn wait_reply(self: &Arc<Self>, id: u32, interrupt: &vfs::Interrupt) -> Result<(), Errno> {
+        let waiting = || lock(&self.pending).contains_key(&id);
+        let set_poke = |w: Option<sys::Waker>| match w {
+            Some(w) => {
+                lock(&self.waiters).insert(id, w);
+            }
+            None => {
+                lock(&self.waiters).remove(&id);
+            }
+        };
+        while waiting() {
+            sys::wait_fd(self.chan.as_raw_fd(), libc::POLLIN, interrupt, None, &set_poke, &waiting)?;
+            self.drain();
+        }
+        Ok(())
     }
 
     /// Ask the broker's resolver; `done` gets the answer datagram.
@@ -202,6 +235,15 @@ impl Egress {
         }
     }
 
+    /// Request `id` is answered: wake a task waiting for it in its own
+    /// thread (another thread read the answer).
+    fn answered(&self, id: u32) {
+        let w = lock(&self.waiters).remove(&id);
+        if let Some(w) = w {
+            w();
+        }
+    }
+
     fn dispatch(self: &Arc<Self>, msg: &[u8], fd: Option<OwnedFd>) {
         let is_dns = |id: u32| matches!(lock(&self.pending).get(&id), Some(Pending::Dns(_)));
         let reply = match Reply::decode(msg, is_dns) {
@@ -214,6 +256,7 @@ impl Egress {
         match reply {
             Reply::Connected { id, result } => {
                 let Some(Pending::Connect(proto, done)) = lock(&self.pending).remove(&id) else { return };
+                self.answered(id);
                 match (result, fd) {
                     (Ok(()), Some(fd)) if proto == Proto::Tcp => match handshake_over(&fd) {
                         // A local destination has usually answered by now.

@@ -220,7 +220,7 @@ fn connect_external(s: &TcpSocket, c: &Caller, src_ip: IpAddr, dst: SocketAddr) 
         g.phase = Phase::Connecting { listener: Weak::new() };
     }
     let me = s.me.clone();
-    egress.connect(
+    let id = egress.connect(
         crate::egress::proto::Proto::Tcp,
         dst,
         Box::new(move |r| {
@@ -239,6 +239,9 @@ fn connect_external(s: &TcpSocket, c: &Caller, src_ip: IpAddr, dst: SocketAddr) 
     if c.io.nonblock() {
         s.inner().connect_report = true;
         return Err(Errno::EINPROGRESS);
+    }
+    if let Some(id) = id {
+        egress.wait_reply(id, c.io.interrupt)?;
     }
     wait_connect(s, c.io)
 }

@@ -148,11 +148,14 @@ pub struct Interface {
     pub stats: Counters,
 }
 
+/// lo's index.
+pub const LOOPBACK_INDEX: i32 = 1;
+
 impl Interface {
     /// `lo` as a fresh network namespace has it once it is up.
     pub fn loopback() -> Interface {
         Interface {
-            index: 1,
+            index: LOOPBACK_INDEX,
             name: "lo".into(),
             flags: IFF_UP | IFF_LOOPBACK | IFF_RUNNING | IFF_LOWER_UP,
             mtu: 65536,

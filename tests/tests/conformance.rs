@@ -1,7 +1,10 @@
 //! Differential conformance: every program of `tests/guest/` runs natively
-//! and then under `runsc-lite --platform=P do` for each P in
-//! `tests::PLATFORMS`; exit status and (masked) stdout must be equal.
-//! The programs and their expectations are listed in `tests::GUESTS`.
+//! and then under `runsc-lite --platform=P --network=N do` for each P in
+//! `tests::PLATFORMS` (N: the default, and for the programs that use
+//! sockets every mode of `tests::NETWORKS`); exit status and (masked)
+//! stdout must be equal. The programs and their expectations are listed
+//! in `tests::GUESTS`; those without a native twin (`tests::EXPECTED_GUESTS`)
+//! are compared with a fixed expected output instead.
 //!
 //! Run one with output: `cargo test -p tests --test conformance fileio -- --nocapture`.
 //! Run the ignored ones (features not there yet): add `-- --ignored`.
@@ -81,6 +84,13 @@ conformance! {
     fuzz_found,
 }
 
+/// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's
+/// own address reached, outside destinations refused by the broker.
+#[test]
+fn inet_eth0() {
+    tests::check_expected("inet_eth0");
+}
+
 /// Every registry entry has a #[test] above (the list is kept by hand so
 /// each can carry its own #[ignore]).
 #[test]
@@ -93,5 +103,8 @@ fn every_guest_has_a_test() {
             "tests::GUESTS has {} but conformance.rs has no test for it",
             g.name
         );
+    }
+    for (name, _) in tests::EXPECTED_GUESTS {
+        assert!(src.contains(&format!("fn {name}()")), "tests::EXPECTED_GUESTS has {name} but no test here");
     }
 }

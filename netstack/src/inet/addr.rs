@@ -99,6 +99,18 @@ pub struct Route {
     pub external: bool,
 }
 
+impl Route {
+    /// Whether a socket bound to `src` may use this route: an IPv4
+    /// loopback source cannot leave through eth0 (Linux's
+    /// __mkroute_output: EINVAL); IPv6 lets ::1 out and so does this.
+    pub fn check_src(&self, src: IpAddr) -> Result<(), Errno> {
+        match src {
+            IpAddr::V4(a) if self.external && a.is_loopback() => Err(Errno::EINVAL),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The route to `dst` (canonical): the loopback for the sandbox's own
 /// addresses and for 0.0.0.0 / ::, which Linux takes as "this host"; with
 /// `eth0` (`--network=sandbox`), everything else goes out through the
@@ -186,6 +198,11 @@ mod tests {
         assert_eq!(route(false, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))), Err(Errno::ENETUNREACH));
         let r = route(false, IpAddr::V4(Ipv4Addr::new(127, 0, 0, 5))).unwrap();
         assert_eq!(r.src, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(r.check_src(IpAddr::V4(Ipv4Addr::LOCALHOST)), Ok(()));
+        let out = Route { dst: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)), src: r.src, external: true };
+        assert_eq!(out.check_src(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))), Err(Errno::EINVAL));
+        assert_eq!(out.check_src(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 100))), Ok(()));
+        assert_eq!(out.check_src(IpAddr::V6(Ipv6Addr::LOCALHOST)), Ok(()));
         assert_eq!(route(false, IpAddr::V6(Ipv6Addr::UNSPECIFIED)).unwrap().dst, IpAddr::V6(Ipv6Addr::LOCALHOST));
         assert_eq!(
             sockaddr(AF_INET6, IpAddr::V4(Ipv4Addr::LOCALHOST), 7),

@@ -8,7 +8,7 @@
 //! Locking as in `tcp.rs`: the client's and the listener's `inner` are
 //! never held together.
 
-use super::addr::{endpoint, route, Local};
+use super::addr::{endpoint, route, Local, Route};
 use super::stream::Stream;
 use super::tcp::{Conn, Inner, Listener, PendingConnect, Phase, TcpSocket};
 use super::wait::wake;
@@ -131,7 +131,7 @@ pub(super) fn connect(s: &TcpSocket, c: &Caller, addr: &SockAddr) -> Result<(), 
     let r = route(s.stack.egress().is_some(), dst.ip())?;
     let dst = SocketAddr::new(r.dst, dst.port());
     if r.external {
-        return connect_external(s, c, r.src, dst);
+        return connect_external(s, c, &r, dst);
     }
     let table = &s.stack.inet.tcp;
     let src = {
@@ -190,7 +190,7 @@ pub(super) fn connect(s: &TcpSocket, c: &Caller, addr: &SockAddr) -> Result<(), 
 /// bridge stands in for the peer once the host's handshake is over. The
 /// socket is Connecting meanwhile, so blocking, EINPROGRESS, poll and
 /// SO_ERROR behave as on the loopback.
-fn connect_external(s: &TcpSocket, c: &Caller, src_ip: IpAddr, dst: SocketAddr) -> Result<(), Errno> {
+fn connect_external(s: &TcpSocket, c: &Caller, r: &Route, dst: SocketAddr) -> Result<(), Errno> {
     let Some(egress) = s.stack.egress().cloned() else {
         return Err(Errno::ENETUNREACH);
     };
@@ -202,11 +202,12 @@ fn connect_external(s: &TcpSocket, c: &Caller, src_ip: IpAddr, dst: SocketAddr) 
         }
         let src_ip = match g.local {
             Local::Ip(a) => a,
-            _ => src_ip,
+            _ => r.src,
         };
         if src_ip.is_ipv4() != dst.is_ipv4() {
             return Err(Errno::ENETUNREACH);
         }
+        r.check_src(src_ip)?;
         if g.port == 0 {
             g.port = table
                 .bind(s.id, Local::Ip(src_ip), 0, &s.flags, c.cred.uid, s.me.clone())

@@ -363,6 +363,7 @@ impl Socket for UdpSocket {
         if src.is_ipv4() != dst.is_ipv4() {
             return Err(Errno::ENETUNREACH);
         }
+        r.check_src(src)?;
         g.local = Local::Ip(src);
         g.peer = Some(dst);
         self.table().update(self.id, g.port, g.local, Some(dst));
@@ -404,6 +405,7 @@ impl Socket for UdpSocket {
             if src_ip.is_ipv4() != r.dst.is_ipv4() {
                 return Err(Errno::ENETUNREACH);
             }
+            r.check_src(src_ip)?;
             let v6 = r.dst.is_ipv6();
             let tos = if v6 { g.ip.tclass as u8 } else { g.ip.tos };
             let ttl = g.ip.out_ttl(v6);

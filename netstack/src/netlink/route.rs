@@ -9,7 +9,7 @@
 use super::link;
 use super::msg::*;
 use crate::iface::{
-    Addr4, Addr6, Interface, Interfaces, Route, RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL, RT_TABLE_MAIN,
+    Addr4, Addr6, Interface, Interfaces, Route, LOOPBACK_INDEX, RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL, RT_TABLE_MAIN,
 };
 use abi::socket::{AF_INET, AF_INET6};
 use abi::Errno;
@@ -285,6 +285,11 @@ fn route_get(ctx: &Ctx, req: &Request, family: i32) -> Result<Vec<u8>, Errno> {
     let lookup = if dst == IpAddr::V4(Ipv4Addr::UNSPECIFIED) { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { dst };
     let r = ctx.ifaces.lookup(lookup).ok_or(Errno::ENETUNREACH)?;
     let prefsrc = source_of(ctx, &r);
+    // A packet to one of the sandbox's own addresses leaves through lo
+    // (ip_route_output_key_hash_rcu / ip6_pol_route: a local route's
+    // output device is the loopback), though table local lists it on
+    // its interface.
+    let oif = if r.kind == RTN_LOCAL { LOOPBACK_INDEX } else { r.oif };
     let mut m = Msg::new(RTM_NEWROUTE, 0, req.seq, ctx.portid);
     if family == AF_INET {
         let mut flags = RTM_F_CLONED;
@@ -300,7 +305,7 @@ fn route_get(ctx: &Ctx, req: &Request, family: i32) -> Result<Vec<u8>, Errno> {
         if let Some(s) = src {
             m.attr(RTA_SRC, &ip_bytes(s));
         }
-        m.u32(RTA_OIF, r.oif as u32);
+        m.u32(RTA_OIF, oif as u32);
         if let Some(s) = prefsrc {
             m.attr(RTA_PREFSRC, &ip_bytes(s));
         }
@@ -321,7 +326,7 @@ fn route_get(ctx: &Ctx, req: &Request, family: i32) -> Result<Vec<u8>, Errno> {
         if let Some(g) = r.gateway {
             m.attr(RTA_GATEWAY, &ip_bytes(g));
         }
-        m.u32(RTA_OIF, r.oif as u32);
+        m.u32(RTA_OIF, oif as u32);
         m.attr(RTA_CACHEINFO, &[0; 32]);
         m.u8(RTA_PREF, 0);
     }

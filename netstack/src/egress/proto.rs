@@ -13,7 +13,8 @@
 //! for the guest: [`OP_SOCKET`] (payload: domain, type, protocol as three
 //! i32; the reply carries the new descriptor), and, with that descriptor
 //! riding along on the request, [`OP_BIND`], [`OP_CONNECT`] (addr:port;
-//! non-blocking: errno EINPROGRESS while the handshake is under way),
+//! non-blocking: errno EINPROGRESS while the handshake is under way; the
+//! byte after `op` is 1 for the call that finishes one),
 //! [`OP_DISCONNECT`] (connect(AF_UNSPEC)) and [`OP_SENDTO`] (addr:port,
 //! payload: one datagram of at most [`MAX_DATAGRAM`] bytes). Their
 //! replies are results (errno 0 or the guest's errno).
@@ -100,8 +101,10 @@ pub enum Request {
     /// an AF_INET6 socket means its v4-mapped form).
     Bind { id: u32, addr: SocketAddr },
     /// hostinet: check the policy and connect the attached socket
-    /// (non-blocking).
-    ConnectSocket { id: u32, addr: SocketAddr },
+    /// (non-blocking). `again`: the Sentry finishes a connect whose
+    /// handshake it saw complete (Linux's socket moves from connecting to
+    /// connected only at a second connect call); checked, not counted.
+    ConnectSocket { id: u32, addr: SocketAddr, again: bool },
     /// hostinet: connect(AF_UNSPEC) the attached socket.
     Disconnect { id: u32 },
     /// hostinet: check the policy and send one datagram from the attached
@@ -191,6 +194,7 @@ impl Request {
         let mut out = Vec::with_capacity(REQ_HEADER);
         let unspec = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
         let triple: Vec<u8>;
+        let mut flag = 0u8;
         let (id, op, port, ip, payload, max): (u32, u8, u16, IpAddr, &[u8], usize) = match self {
             Request::Connect { id, proto, dst } => {
                 let op = if *proto == Proto::Tcp { OP_TCP } else { OP_UDP };
@@ -202,13 +206,16 @@ impl Request {
                 (*id, OP_SOCKET, 0, unspec, &triple, SOCKET_PAYLOAD)
             }
             Request::Bind { id, addr } => (*id, OP_BIND, addr.port(), addr.ip(), &[], 0),
-            Request::ConnectSocket { id, addr } => (*id, OP_CONNECT, addr.port(), addr.ip(), &[], 0),
+            Request::ConnectSocket { id, addr, again } => {
+                flag = u8::from(*again);
+                (*id, OP_CONNECT, addr.port(), addr.ip(), &[], 0)
+            }
             Request::Disconnect { id } => (*id, OP_DISCONNECT, 0, unspec, &[], 0),
             Request::SendTo { id, addr, payload } => (*id, OP_SENDTO, addr.port(), addr.ip(), payload, MAX_DATAGRAM),
         };
         out.extend_from_slice(&id.to_le_bytes());
         out.push(op);
-        out.push(0);
+        out.push(flag);
         out.extend_from_slice(&port.to_le_bytes());
         out.extend_from_slice(&addr16(ip));
         out.extend_from_slice(&payload[..payload.len().min(max)]);
@@ -242,7 +249,7 @@ impl Request {
                 protocol: u32_at(payload, 8) as i32,
             }),
             OP_BIND if empty => Ok(Request::Bind { id, addr }),
-            OP_CONNECT if empty => Ok(Request::ConnectSocket { id, addr }),
+            OP_CONNECT if empty => Ok(Request::ConnectSocket { id, addr, again: b.get(5) == Some(&1) }),
             OP_DISCONNECT if empty => Ok(Request::Disconnect { id }),
             OP_SENDTO => Ok(Request::SendTo { id, addr, payload: payload.to_vec() }),
             _ => Err(BadMessage("unknown request")),
@@ -320,7 +327,8 @@ mod tests {
             Request::Socket { id: 10, domain: -1, sock_type: i32::MIN, protocol: i32::MAX },
             Request::Bind { id: 11, addr: "0.0.0.0:0".parse().unwrap() },
             Request::Bind { id: 11, addr: "[::]:8080".parse().unwrap() },
-            Request::ConnectSocket { id: 12, addr: "127.0.0.1:80".parse().unwrap() },
+            Request::ConnectSocket { id: 12, addr: "127.0.0.1:80".parse().unwrap(), again: false },
+            Request::ConnectSocket { id: 12, addr: "[::1]:80".parse().unwrap(), again: true },
             Request::Disconnect { id: 13 },
             Request::SendTo { id: 14, addr: "[2001:db8::1]:53".parse().unwrap(), payload: vec![7; MAX_DATAGRAM] },
             Request::SendTo { id: 15, addr: "198.51.100.10:9".parse().unwrap(), payload: vec![] },

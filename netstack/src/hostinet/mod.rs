@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use vfs::{IoCtx, WaitQueue};
 
+const RDHUP: u32 = libc::POLLRDHUP as u32;
 const FIONREAD: u64 = 0x541b;
 const SIOCOUTQ: u64 = 0x5411;
 /// SOCK_MAX: socket(2) takes types below it.
@@ -185,7 +186,12 @@ impl HostSocket {
     }
 
     fn send_addressed(&self, c: &Caller, data: &[u8], to: &SockAddr) -> Result<usize, Errno> {
-        let addr = endpoint(self.family, to)?;
+        let addr = match (self.family, to) {
+            // udpv6_sendmsg takes a sockaddr_in too, as its v4-mapped
+            // address (the broker writes it so for an AF_INET6 socket).
+            (AF_INET6, SockAddr::Inet(v4)) => std::net::SocketAddr::V4(*v4),
+            _ => endpoint(self.family, to)?,
+        };
         if data.len() > MAX_DATAGRAM {
             return Err(Errno::EMSGSIZE);
         }
@@ -311,7 +317,7 @@ impl Socket for HostSocket {
             return self.egress.call(|id| Request::Disconnect { id }, Some(self.raw())).map(drop);
         }
         let addr = endpoint(self.family, addr)?;
-        let r = self.egress.call(|id| Request::ConnectSocket { id, addr }, Some(self.raw()));
+        let r = self.egress.call(|id| Request::ConnectSocket { id, addr, again: false }, Some(self.raw()));
         self.queue.notify();
         match r {
             Ok(_) => Ok(()),
@@ -327,8 +333,15 @@ impl Socket for HostSocket {
                     Err(e) => return Err(e),
                 }
                 match esys::so_error(self.raw())? {
-                    0 => Ok(()),
-                    e => Err(Errno(e)),
+                    0 => {}
+                    e => return Err(Errno(e)),
+                }
+                // Linux's socket is "connected" only once connect is called
+                // after the handshake; a guest's next connect must say
+                // EISCONN.
+                match self.egress.call(|id| Request::ConnectSocket { id, addr, again: true }, Some(self.raw())) {
+                    Ok(_) | Err(Errno::EISCONN) => Ok(()),
+                    Err(e) => Err(e),
                 }
             }
             Err(e) => Err(e),
@@ -403,11 +416,21 @@ impl Socket for HostSocket {
                         len,
                         full_len: if dgram { r.n } else { len },
                         addr: if dgram { self.addr_of(&r.from) } else { None },
-                        control: Vec::new(),
+                        control: r
+                            .control
+                            .into_iter()
+                            .map(|(level, typ, data)| Control::Raw { level, typ, data })
+                            .collect(),
                         flags: r.flags & (MSG_TRUNC | MSG_EOR | MSG_OOB),
                     });
                 }
                 Err(Errno::EINTR) => {}
+                // A datagram socket shut down for reading: a blocking
+                // receive ends at once with nothing, but the host says so
+                // only to a blocking call.
+                Err(Errno::EAGAIN) if dgram && !io.nonblock() && sys::poll_now(self.raw()) & RDHUP != 0 => {
+                    return Ok(RecvMsg::default());
+                }
                 Err(Errno::EAGAIN) => self.would_block(io, false, deadline)?,
                 Err(e) => return Err(e),
             }
@@ -461,7 +484,7 @@ impl Socket for HostSocket {
             return o.get(name).ok_or(Errno::ENOPROTOOPT);
         }
         if !readable_level(level) {
-            return Err(Errno::ENOPROTOOPT);
+            return Err(crate::inet::opts::unknown_level(self.family));
         }
         let v = sys::getsockopt(self.raw(), level, name, OPT_MAX)?;
         if level == SOL_SOCKET && name == SO_ERROR {

@@ -122,7 +122,13 @@ pub struct Received {
     pub from: Vec<u8>,
     /// msg_flags.
     pub flags: i32,
+    /// Control messages (IP_PKTINFO, IP_TTL, IP_TOS, timestamps, ...) as
+    /// (level, type, data).
+    pub control: Vec<(i32, i32, Vec<u8>)>,
 }
+
+/// Room for the control messages one receive may carry.
+const CONTROL_MAX: usize = 512;
 
 /// recvmsg(2) without blocking, with the sender's address.
 pub fn recv(fd: RawFd, buf: &mut [u8], flags: i32) -> Result<Received, Errno> {
@@ -135,13 +141,42 @@ pub fn recv(fd: RawFd, buf: &mut [u8], flags: i32) -> Result<Received, Errno> {
     msg.msg_namelen = ADDR_MAX as libc::socklen_t;
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    // SAFETY: `msg` points at live `ss` and `iov` (over `buf`); no control
-    // buffer, so nothing the host attaches is installed.
-    let r = unsafe { libc::recvmsg(fd, &mut msg, flags | libc::MSG_DONTWAIT) };
+    // Aligned as cmsghdr wants.
+    let mut cbuf = [0u64; CONTROL_MAX / 8];
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = CONTROL_MAX;
+    // SAFETY: `msg` points at live `ss`, `iov` (over `buf`) and `cbuf`.
+    // An inet socket carries no descriptors (MSG_CMSG_CLOEXEC all the
+    // same, should one ever come).
+    let r = unsafe { libc::recvmsg(fd, &mut msg, flags | libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC) };
     if r < 0 {
         return Err(last_errno());
     }
-    Ok(Received { n: r as usize, from: addr_bytes(&ss, msg.msg_namelen), flags: msg.msg_flags })
+    let mut control = Vec::new();
+    // SAFETY: CMSG_* walk the control buffer the kernel just filled within
+    // msg_controllen; each header's data lies inside it, its length taken
+    // from the header and bounded by the buffer's end.
+    unsafe {
+        let end = (cbuf.as_ptr() as usize).saturating_add(msg.msg_controllen.min(CONTROL_MAX));
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            let data = libc::CMSG_DATA(c);
+            let len = ((*c).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+            if (data as usize).saturating_add(len) <= end {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                    // Never expected on an inet socket: close them.
+                    for i in 0..len / 4 {
+                        drop(OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.cast::<RawFd>().add(i))));
+                    }
+                } else {
+                    let bytes = std::slice::from_raw_parts(data, len).to_vec();
+                    control.push(((*c).cmsg_level, (*c).cmsg_type, bytes));
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok(Received { n: r as usize, from: addr_bytes(&ss, msg.msg_namelen), flags: msg.msg_flags, control })
 }
 
 pub fn shutdown(fd: RawFd, how: i32) -> Result<(), Errno> {

@@ -24,8 +24,8 @@ pub(super) fn serve(shared: &Shared, req: Request, fd: Option<OwnedFd>) {
             Err(e) => (Err(e), None),
         },
         Request::Bind { addr, .. } => (with_socket(fd, |s| sys::bind_to(s.as_fd(), addr)), None),
-        Request::ConnectSocket { addr, .. } => {
-            let r = match shared.host_check(addr, true) {
+        Request::ConnectSocket { addr, again, .. } => {
+            let r = match shared.host_check(addr, !again) {
                 Err(e) => Err(e),
                 Ok(()) => with_socket(fd, |s| sys::connect_to(s.as_fd(), addr)),
             };
@@ -69,7 +69,8 @@ fn socket(domain: i32, sock_type: i32, protocol: i32) -> Result<OwnedFd, i32> {
 }
 
 impl Shared {
-    /// Whether a connect (`connect`; else one datagram) to
+    /// Whether a connect (`connect`: a new one; else one datagram or the
+    /// call that finishes a connect, not counted as connections) to
     /// `dst` may go: everything without rules, else the allowlist
     /// (ECONNREFUSED, counted and logged, when it says no).
     fn host_check(&self, dst: SocketAddr, connect: bool) -> Result<(), i32> {

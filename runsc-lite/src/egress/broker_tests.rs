@@ -501,7 +501,10 @@ fn host_mode_makes_binds_and_connects_sockets() {
     // An IPv4 address on a v6 socket is its v4-mapped form; no rules:
     // the host's loopback is reached.
     assert_eq!(b.host_op(Request::Bind { id: 2, addr: sa("0.0.0.0:0") }, Some(s.as_fd())).0, Ok(()));
-    let r = b.host_op(Request::ConnectSocket { id: 3, addr: SocketAddr::from(([127, 0, 0, 1], port)) }, Some(s.as_fd()));
+    let r = b.host_op(
+        Request::ConnectSocket { id: 3, addr: SocketAddr::from(([127, 0, 0, 1], port)), again: false },
+        Some(s.as_fd()),
+    );
     assert!(matches!(r.0, Ok(()) | Err(libc::EINPROGRESS)), "{r:?}");
     let mut served = accept_within(&host);
     let mut guest = blocking_stream(s);
@@ -523,11 +526,17 @@ fn host_mode_checks_connects_and_datagrams_against_rules_when_given() {
     let b = start(host_config(&["198.51.100.10:8000", &format!("127.0.0.1:{uport}")]));
     let s = b.host_socket(libc::AF_INET, libc::SOCK_STREAM);
     let lo = SocketAddr::from(([127, 0, 0, 1], port));
-    assert_eq!(b.host_op(Request::ConnectSocket { id: 1, addr: lo }, Some(s.as_fd())).0, Err(libc::ECONNREFUSED));
+    assert_eq!(
+        b.host_op(Request::ConnectSocket { id: 1, addr: lo, again: false }, Some(s.as_fd())).0,
+        Err(libc::ECONNREFUSED)
+    );
     host.set_nonblocking(true).unwrap();
     assert_eq!(host.accept().map(drop).unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "never connected");
     let twenty = sa("198.51.100.20:8000");
-    assert_eq!(b.host_op(Request::ConnectSocket { id: 2, addr: twenty }, Some(s.as_fd())).0, Err(libc::ECONNREFUSED));
+    assert_eq!(
+        b.host_op(Request::ConnectSocket { id: 2, addr: twenty, again: false }, Some(s.as_fd())).0,
+        Err(libc::ECONNREFUSED)
+    );
     // A datagram: to a listed loopback port it goes, elsewhere not.
     let d = b.host_socket(libc::AF_INET, libc::SOCK_DGRAM);
     let to = SocketAddr::from(([127, 0, 0, 1], uport));
@@ -562,7 +571,7 @@ fn host_mode_refuses_what_is_not_an_inet_socket() {
     let (unix, _peer) = sys::seqpacket_pair().unwrap();
     for req in [
         Request::Bind { id: 3, addr },
-        Request::ConnectSocket { id: 4, addr },
+        Request::ConnectSocket { id: 4, addr, again: true },
         Request::Disconnect { id: 5 },
         Request::SendTo { id: 6, addr, payload: vec![1] },
     ] {
@@ -581,7 +590,8 @@ fn host_mode_refuses_what_is_not_an_inet_socket() {
 #[test]
 fn a_sandbox_mode_broker_takes_no_socket_ops_and_no_descriptors() {
     let b = start(config(&[], &[]));
-    let (r, fd) = b.host_op(Request::Socket { id: 1, domain: libc::AF_INET, sock_type: libc::SOCK_STREAM, protocol: 0 }, None);
+    let (r, fd) =
+        b.host_op(Request::Socket { id: 1, domain: libc::AF_INET, sock_type: libc::SOCK_STREAM, protocol: 0 }, None);
     assert_eq!((r, fd.is_some()), (Err(libc::EOPNOTSUPP), false));
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     let req = Request::SendTo { id: 2, addr: sa("127.0.0.1:9"), payload: vec![1] };

@@ -137,9 +137,9 @@ impl NetworkFlags {
         net.add_hosts.extend(self.add_hosts.iter().cloned());
         net.publish.extend(self.publish.iter().copied());
         match net.mode {
-            NetworkMode::Host if !net.publish.is_empty() => Err(
-                "--publish has no place with --network=host: the guest binds the host's ports itself".into(),
-            ),
+            NetworkMode::Host if !net.publish.is_empty() => {
+                Err("--publish has no place with --network=host: the guest binds the host's ports itself".into())
+            }
             NetworkMode::Host if !net.add_hosts.is_empty() => {
                 Err("--add-host needs --network=sandbox: with --network=host the guest reads the host's /etc/hosts"
                     .into())

@@ -11,12 +11,16 @@
 //!   between two sockets, with Linux's observable behaviour.
 //! - [`netlink`]: AF_NETLINK NETLINK_ROUTE, answered from [`iface`], the
 //!   sandbox's interface table.
+//! - [`egress`]: the way out through the broker (`--network=sandbox`).
+//! - [`hostinet`]: `--network=host`, inet sockets that are host sockets
+//!   (made, bound and connected by the broker).
 //!
 //! Lock order: a family's own locks (written in its module) come before
 //! [`Netstack::sockets`]; nothing here calls into the Sentry.
 
 pub mod addr;
 pub mod egress;
+pub mod hostinet;
 pub mod iface;
 pub mod inet;
 pub mod netlink;
@@ -43,6 +47,9 @@ pub struct Netstack {
     sockets: Mutex<Vec<(u64, Weak<dyn Socket>)>>,
     /// The broker's channel, with `--network=sandbox`.
     egress: OnceLock<Arc<egress::client::Egress>>,
+    /// The broker's channel, with `--network=host`: inet sockets are
+    /// host sockets.
+    hostinet: OnceLock<Arc<egress::client::Egress>>,
 }
 
 impl Netstack {
@@ -55,6 +62,7 @@ impl Netstack {
             netlink: netlink::NetlinkState::default(),
             sockets: Mutex::new(Vec::new()),
             egress: OnceLock::new(),
+            hostinet: OnceLock::new(),
         })
     }
 
@@ -83,6 +91,23 @@ impl Netstack {
         Ok(())
     }
 
+    /// Carry the guest's inet sockets on host sockets the broker at the
+    /// other end of `chan` makes (`--network=host`). Once, at boot. The
+    /// interface table stays the sandbox's (loopback only): the guest's
+    /// view of the host's interfaces is not served.
+    pub fn attach_hostinet(self: &Arc<Self>, chan: std::os::fd::OwnedFd) -> Result<(), Errno> {
+        if self.egress.get().is_some() {
+            return Err(Errno::EBUSY);
+        }
+        let e = egress::client::Egress::start(chan)?;
+        self.hostinet.set(e).map_err(|_| Errno::EBUSY)
+    }
+
+    /// Whether inet sockets are host sockets (`--network=host`).
+    pub fn is_hostinet(&self) -> bool {
+        self.hostinet.get().is_some()
+    }
+
     /// The way out, when the sandbox has one.
     pub fn egress(&self) -> Option<&Arc<egress::client::Egress>> {
         self.egress.get()
@@ -92,7 +117,10 @@ impl Netstack {
     pub fn socket(self: &Arc<Self>, domain: i32, sock_type: i32, protocol: i32) -> Result<Arc<dyn Socket>, Errno> {
         match domain {
             AF_UNIX => unix::new_socket(self, sock_type, protocol),
-            AF_INET | AF_INET6 => inet::new_socket(self, domain, sock_type, protocol),
+            AF_INET | AF_INET6 => match self.hostinet.get() {
+                Some(e) => hostinet::new_socket(e, domain, sock_type, protocol),
+                None => inet::new_socket(self, domain, sock_type, protocol),
+            },
             AF_NETLINK => netlink::new_socket(self, sock_type, protocol),
             AF_PACKET => Err(Errno::EPERM),
             _ => Err(Errno::EAFNOSUPPORT),

@@ -431,7 +431,12 @@ fn sentry_boot(
     let kernel = Kernel::new(platform, memfile, table, mounts, &cfg.hostname, g.strace);
     kernel.set_limits(sentry_limits(&cfg.limits));
     if let Some(chan) = egress {
-        kernel.net.attach_egress(chan).map_err(|e| format!("starting the sandbox's network: {}", e.describe()))?;
+        let r = if cfg.network.mode == crate::egress::NetworkMode::Host {
+            kernel.net.attach_hostinet(chan)
+        } else {
+            kernel.net.attach_egress(chan)
+        };
+        r.map_err(|e| format!("starting the sandbox's network: {}", e.describe()))?;
     }
     let _ = proc_slot.set(sentry::procfs::new_root(&kernel));
     relay_signals(&kernel, signals)?;

@@ -37,7 +37,8 @@ pub struct GlobalFlags {
     /// Network mode: sandbox (loopback and eth0; connections out only as
     /// --allow-host allows; the default of `run`), none (loopback only;
     /// the default of `do` unless --allow-host, --add-host or --publish
-    /// is given) or host (not served yet).
+    /// is given) or host (inet sockets are host sockets the broker makes;
+    /// --allow-host still applies to connects when given).
     #[arg(long, global = true, value_name = "MODE")]
     pub network: Option<String>,
     /// The sandbox's resolver (10.0.2.3): on (the default; it answers

@@ -38,6 +38,8 @@ pub const ANSWERED: [(i64, &str, &str); 1] =
 pub enum Cond {
     /// argument == value (64 bits)
     Eq(u8, u64),
+    /// (int) argument == value
+    Eq32(u8, u64),
     /// (int) argument != value
     Ne32(u8, u64),
     /// (int) argument is not negative
@@ -52,6 +54,7 @@ impl Cond {
     fn compile(self) -> SeccompCondition {
         let (i, len, op, v) = match self {
             Cond::Eq(i, v) => (i, SeccompCmpArgLen::Qword, SeccompCmpOp::Eq, v),
+            Cond::Eq32(i, v) => (i, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, v),
             Cond::Ne32(i, v) => (i, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, v),
             Cond::NonNeg32(i) => (i, SeccompCmpArgLen::Dword, SeccompCmpOp::Le, i32::MAX as u64),
             Cond::Set(i, v) => (i, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(v), v),
@@ -64,6 +67,7 @@ impl Cond {
     fn describe(self) -> String {
         match self {
             Cond::Eq(i, v) => format!("arg{i} == {v:#x}"),
+            Cond::Eq32(i, v) => format!("(int)arg{i} == {v}"),
             Cond::Ne32(i, v) => format!("arg{i} != {v}"),
             Cond::NonNeg32(i) => format!("arg{i} >= 0"),
             Cond::Set(i, v) => format!("arg{i} & {v:#x} set"),
@@ -124,7 +128,31 @@ const PROT_EXEC_BIT: u64 = 4;
 pub fn allowlist(platform: &str) -> Vec<Allowed> {
     use libc::*;
     let ptrace = platform == "ptrace";
-    let ioctls = [TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, FIONREAD];
+    // TIOCOUTQ is SIOCOUTQ on a host socket (--network=host).
+    let ioctls = [TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, FIONREAD, TIOCOUTQ];
+    // --network=host: options of these levels on the broker's sockets.
+    let opt_levels = [SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6];
+    let level_rules = |levels: &[i32]| levels.iter().map(|&l| vec![Cond::Eq32(1, l as u64)]).collect::<Vec<_>>();
+    // setsockopt: SOL_SOCKET except what reaches past the socket (a
+    // device, a mark, a packet filter); the other levels whole.
+    const SO_ATTACH_REUSEPORT_CBPF: i32 = 51;
+    const SO_ATTACH_REUSEPORT_EBPF: i32 = 52;
+    const SO_BINDTOIFINDEX: i32 = 62;
+    let refused = [
+        SO_BINDTODEVICE,
+        SO_BINDTOIFINDEX,
+        SO_MARK,
+        SO_ATTACH_FILTER,
+        SO_ATTACH_BPF,
+        SO_ATTACH_REUSEPORT_CBPF,
+        SO_ATTACH_REUSEPORT_EBPF,
+    ];
+    let mut set_rules = vec![refused
+        .iter()
+        .map(|&n| Cond::Ne32(2, n as u64))
+        .chain(std::iter::once(Cond::Eq32(1, SOL_SOCKET as u64)))
+        .collect::<Vec<_>>()];
+    set_rules.extend(level_rules(&opt_levels[1..]));
     let mut v = vec![
         any(SYS_read, "files, pipes, the platforms' channels"),
         any(SYS_write, "files, stdio, the log"),
@@ -202,9 +230,18 @@ pub fn allowlist(platform: &str) -> Vec<Allowed> {
         any(SYS_shutdown, "half-closing broker-given connections"),
         when(
             SYS_getsockopt,
-            vec![vec![Cond::Eq(1, SOL_SOCKET as u64), Cond::Eq(2, SO_ERROR as u64)]],
-            "a host connect's outcome (SO_ERROR)",
+            level_rules(&opt_levels),
+            "a host connect's outcome (SO_ERROR); --network=host: reading the broker's sockets' options",
         ),
+        when(
+            SYS_setsockopt,
+            set_rules,
+            "--network=host: options of the broker's sockets, never SO_BINDTODEVICE/BINDTOIFINDEX, SO_MARK or filters",
+        ),
+        any(SYS_listen, "--network=host: a guest server on a socket the broker made and bound"),
+        any(SYS_accept4, "--network=host: its connections (non-blocking, close-on-exec)"),
+        any(SYS_getsockname, "--network=host: a broker-made socket's address"),
+        any(SYS_getpeername, "--network=host: a broker-made socket's peer"),
         any(SYS_epoll_create1, "the host-events thread (broker-given sockets)"),
         any(SYS_epoll_ctl, "the host-events thread"),
         any(SYS_epoll_wait, "the host-events thread"),
@@ -223,12 +260,13 @@ pub fn allowlist(platform: &str) -> Vec<Allowed> {
             any(SYS_mprotect, "memory; injected into stubs"),
             when(SYS_seccomp, vec![vec![Cond::Eq(0, 1), Cond::Eq(1, 0)]], "a stub installing its own filter"),
             any(SYS_recvmsg, "the broker's answers (SCM_RIGHTS)"),
+            any(SYS_sendmsg, "--network=host: a socket handed to the broker with its bind/connect/sendto (SCM_RIGHTS)"),
         ]);
     } else {
         v.extend([
             when(SYS_mmap, vec![vec![Cond::Clear(2, PROT_EXEC_BIT)]], "memory, never executable"),
             when(SYS_mprotect, vec![vec![Cond::Clear(2, PROT_EXEC_BIT)]], "memory, never executable"),
-            any(SYS_sendmsg, "requests to the stub forker (SCM_RIGHTS)"),
+            any(SYS_sendmsg, "requests to the stub forker; --network=host: sockets handed to the broker (SCM_RIGHTS)"),
             any(SYS_recvmsg, "the stub forker's answers (pid and pidfd); the broker's (SCM_RIGHTS)"),
             any(SYS_pidfd_send_signal, "killing stubs"),
         ]);
@@ -343,8 +381,19 @@ mod tests {
             assert!(programs(p, 42).is_ok());
         }
         // 60 before networking; the broker-given sockets added sendto,
-        // recvfrom, shutdown, getsockopt and four epoll calls.
-        assert!(allowlist("systrap").len() <= 70);
+        // recvfrom, shutdown, getsockopt and four epoll calls;
+        // --network=host added setsockopt, listen, accept4, getsockname
+        // and getpeername (and sendmsg for ptrace).
+        assert!(allowlist("systrap").len() <= 73);
+        assert!(allowlist("ptrace").len() <= 80);
+        for p in ["systrap", "ptrace"] {
+            let set = allowlist(p).into_iter().find(|a| a.nr == libc::SYS_setsockopt);
+            let described = set.map(|a| a.rules.iter().map(|c| format!("{c:?}")).collect::<String>());
+            assert!(
+                described.is_some_and(|d| d.contains(&format!("Ne32(2, {})", libc::SO_BINDTODEVICE))),
+                "{p}: setsockopt never SO_BINDTODEVICE"
+            );
+        }
         for p in ["systrap", "ptrace"] {
             let sendto = allowlist(p).into_iter().find(|a| a.nr == libc::SYS_sendto);
             assert!(sendto.is_some_and(|a| !a.rules.is_empty()), "{p}: sendto only without an address");

@@ -28,7 +28,7 @@ pub struct ChildChannels {
     pub report: OwnedFd,
     /// Signal numbers (one byte each) for the guest's init.
     pub signals: OwnedFd,
-    /// The egress broker's channel (`--network=sandbox`).
+    /// The egress broker's channel (`--network=sandbox` and `host`).
     pub egress: Option<OwnedFd>,
 }
 
@@ -71,8 +71,10 @@ pub fn run(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
     // descriptor meant for the Sentry; published ports are taken (or
     // refused) before anything else starts.
     let mut broker = match cfg.network.mode {
-        NetworkMode::Sandbox => Some(broker::spawn(cfg.network.broker_config(g.debug_log.is_some()))?),
-        NetworkMode::None | NetworkMode::Host => None,
+        NetworkMode::Sandbox | NetworkMode::Host => {
+            Some(broker::spawn(cfg.network.broker_config(g.debug_log.is_some()))?)
+        }
+        NetworkMode::None => None,
     };
     let egress = broker.as_mut().and_then(broker::Broker::take_sentry_end);
     let (go_r, go_w) = pipe()?;

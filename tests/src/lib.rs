@@ -945,6 +945,40 @@ pub fn check_expected(name: &str) {
     }
 }
 
+/// As [`check_conformance`], with the sandbox in network mode `network`
+/// (`sandbox`, `host`): the socket programs behave as natively whatever
+/// carries their sockets. The registry's sandbox-only expectations are
+/// for the default mode and not checked here; `mask` (when not empty)
+/// replaces the registry's masked prefixes.
+pub fn check_conformance_network(name: &str, network: &str, mask: &'static [&'static str]) {
+    let mut g = Guest { sandbox_expect: &[], ..guest(name) };
+    if !mask.is_empty() {
+        g.mask = mask;
+    }
+    if let Err(e) = have_gcc() {
+        skip(name, &e);
+        return;
+    }
+    let bin = build_guest(g.source, g.link);
+    let cwd = std::env::temp_dir();
+    let native = run_native(&bin, &[], &cwd);
+    if let Err(e) = check_native_sanity(&g, &native) {
+        panic!("{e}");
+    }
+    let mut failures = Vec::new();
+    for platform in PLATFORMS {
+        let (mut c, _state) = runsc_lite(platform);
+        c.arg(format!("--network={network}")).arg("do").arg(&bin).current_dir(&cwd).stdin(Stdio::null());
+        let sandbox = run_with_timeout(&mut c, timeout());
+        if let Err(report) = compare_runs(&g, platform, network, &native, &sandbox) {
+            failures.push(report);
+        }
+    }
+    if !failures.is_empty() {
+        panic!("{}", failures.join("\n"));
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Assertions for workload tests
 

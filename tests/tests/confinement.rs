@@ -353,7 +353,9 @@ fn debug_filters_prints_a_small_allowlist() {
             .find_map(|l| l.strip_prefix("total: ")?.strip_suffix(" syscalls")?.parse().ok())
             .expect("a total line");
         if *p == "systrap" {
-            assert!(total <= 70, "systrap allowlist has {total} syscalls");
+            // 68 before --network=host (setsockopt, listen, accept4,
+            // getsockname, getpeername).
+            assert!(total <= 73, "systrap allowlist has {total} syscalls");
         }
         let names: Vec<&str> = out.stdout.lines().filter_map(|l| l.split_whitespace().nth(1)).collect();
         for bad in ["socket", "connect", "bind", "open", "execve"] {

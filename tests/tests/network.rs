@@ -326,3 +326,88 @@ kill $sandbox; wait $sandbox"#;
     let Some(out) = in_netns("published_udp", script) else { return };
     assert!(out.stdout.contains("(b'echo ping from 10.0.2.2', ('127.0.0.1', 15353))"), "{}", out.describe());
 }
+
+// ---------------------------------------------------------------------------
+// --network=host: the guest's inet sockets are host sockets.
+
+#[test]
+fn host_mode_reaches_everything_without_rules() {
+    // 127.0.0.1 is the host's loopback here (the namespace's "host-lo").
+    let script = format!(
+        "$RUNSC --network=host do {}; echo status=$?",
+        fetch(&[
+            "http://198.51.100.10:8000/index.txt",
+            "http://198.51.100.20:8000/index.txt",
+            "http://127.0.0.1:8080/index.txt"
+        ])
+    );
+    let Some(out) = in_netns("host_mode_open", &script) else { return };
+    let o = &out.stdout;
+    assert!(o.contains("http://198.51.100.10:8000/index.txt -> hello from ten"), "{}", out.describe());
+    assert!(o.contains("http://198.51.100.20:8000/index.txt -> hello from twenty"), "{}", out.describe());
+    assert!(o.contains("http://127.0.0.1:8080/index.txt -> hello from host-lo"), "{}", out.describe());
+    assert!(o.contains("status=0"), "{}", out.describe());
+}
+
+#[test]
+fn host_mode_applies_the_allowlist_when_given() {
+    let script = format!(
+        "$RUNSC --network=host --allow-host=198.51.100.10:8000 do {}; grep -c 'refused connect 198.51.100.20:8000' $LOG",
+        fetch(&[
+            "http://198.51.100.10:8000/index.txt",
+            "http://198.51.100.20:8000/index.txt",
+            "http://127.0.0.1:8080/index.txt"
+        ])
+    );
+    let Some(out) = in_netns("host_mode_allowlist", &script) else { return };
+    let o = &out.stdout;
+    assert!(o.contains("http://198.51.100.10:8000/index.txt -> hello from ten"), "{}", out.describe());
+    assert!(o.contains("http://198.51.100.20:8000/index.txt -> error 111"), "{}", out.describe());
+    assert!(o.contains("http://127.0.0.1:8080/index.txt -> error 111"), "unlisted loopback: {}", out.describe());
+    assert!(!o.trim_end().ends_with("\n0"), "the refusal is in the debug log: {}", out.describe());
+}
+
+#[test]
+fn host_mode_guest_servers_are_reached_from_the_host() {
+    let script = "\
+$RUNSC --network=host do bash -c 'mkdir -p /tmp/w && echo guest server > /tmp/w/index.txt && exec python3 -m http.server --bind 127.0.0.1 --directory /tmp/w 18081' >/dev/null 2>&1 &\n\
+sandbox=$!\n\
+for i in $(seq 200); do python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:18081/index.txt\", timeout=5).read().decode().strip())' 2>/dev/null && break; sleep 0.1; done\n\
+$RUNSC --network=host -p 18082:80 do true; echo published=$?\n\
+kill $sandbox; wait $sandbox";
+    let Some(out) = in_netns("host_mode_server", script) else { return };
+    assert!(out.stdout.contains("guest server"), "{}", out.describe());
+    assert!(out.stdout.contains("published=") && !out.stdout.contains("published=0"), "{}", out.describe());
+    assert!(out.stderr.contains("--publish has no place with --network=host"), "{}", out.describe());
+}
+
+#[test]
+fn host_mode_udp_round_trip() {
+    let echo = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.51.100.10", 9999))
+while True:
+    d, a = s.recvfrom(65536)
+    s.sendto(d.upper(), a)
+"#;
+    let guest = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(10)
+s.sendto(b"ping " + b"x" * 30000, ("198.51.100.10", 9999))
+d, a = s.recvfrom(65536)
+print("reply", d[:5].decode(), len(d), a[0], a[1], s.getsockname()[1] != 0)
+s.connect(("198.51.100.10", 9999))
+s.send(b"again")
+print("connected", s.recv(100).decode(), s.getpeername()[0])
+"#;
+    let script = format!(
+        "python3 -c '{echo}' &\necho_pid=$!\nsleep 0.5\n$RUNSC --network=host do python3 -c '{guest}'; echo status=$?\nkill $echo_pid"
+    );
+    let Some(out) = in_netns("host_mode_udp", &script) else { return };
+    let o = &out.stdout;
+    assert!(o.contains("reply PING  30005 198.51.100.10 9999 True"), "{}", out.describe());
+    assert!(o.contains("connected AGAIN 198.51.100.10"), "{}", out.describe());
+    assert!(o.contains("status=0"), "{}", out.describe());
+}

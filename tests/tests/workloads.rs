@@ -606,18 +606,6 @@ fn do_keeps_argv_as_typed() {
     }
 }
 
-/// Network modes that are not served yet are refused, not ignored.
-#[test]
-fn unserved_network_modes_are_errors() {
-    for p in PLATFORMS {
-        let (mut c, _state) = runsc_lite(p);
-        c.args(["--network=host", "do", "/bin/true"]).stdin(Stdio::null());
-        let out = run_with_timeout(&mut c, timeout());
-        assert_one_line_error(&out);
-        assert!(out.stderr.contains("not served"), "{}", out.describe());
-    }
-}
-
 /// iproute2's `ip`, or None (reported as skipped).
 fn ip_binary(test: &str) -> Option<String> {
     let ip = tests::which("ip")

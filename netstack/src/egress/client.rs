@@ -12,9 +12,9 @@ use super::sys;
 use abi::Errno;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 
 /// What a connect's completion receives: the connected host socket.
 pub type ConnectDone = Box<dyn FnOnce(Result<OwnedFd, Errno>) + Send>;
@@ -30,10 +30,14 @@ pub type DatagramFn = Box<dyn Fn(u16, SocketAddr, Vec<u8>) + Send + Sync>;
 /// Peers of published UDP ports remembered at once (for the guest's
 /// answers); beyond it the table starts over.
 const MAX_UDP_PEERS: usize = 4096;
+/// What a hostinet op's completion receives: the descriptor the reply
+/// carried (a new socket), or the errno.
+type CallDone = Box<dyn FnOnce(Result<Option<OwnedFd>, Errno>) + Send>;
 
 enum Pending {
     Connect(Proto, ConnectDone),
     Dns(DnsDone),
+    Call(CallDone),
 }
 
 /// Most requests waiting for the broker at once: beyond it, ENOBUFS.
@@ -150,6 +154,10 @@ impl Egress {
     }
 
     fn request(&self, req: Request, p: Pending) -> Result<(), (Errno, Pending)> {
+        self.request_with(req, p, None)
+    }
+
+    fn request_with(&self, req: Request, p: Pending, fd: Option<RawFd>) -> Result<(), (Errno, Pending)> {
         if self.dead.load(Ordering::Acquire) {
             return Err((Errno::ENETUNREACH, p));
         }
@@ -161,7 +169,11 @@ impl Egress {
             }
             pend.insert(id, p);
         }
-        if let Err(e) = sys::send_record(self.chan.as_raw_fd(), &req.encode()) {
+        let sent = match fd {
+            None => sys::send_record(self.chan.as_raw_fd(), &req.encode()),
+            Some(fd) => sys::send_record_fd(self.chan.as_raw_fd(), &req.encode(), fd),
+        };
+        if let Err(e) = sent {
             return match lock(&self.pending).remove(&id) {
                 Some(p) => Err((e, p)),
                 None => Ok(()),
@@ -219,6 +231,35 @@ impl Egress {
         let _ = self.request(req, Pending::Dns(done));
     }
 
+    /// hostinet: make request `make(id)` (with socket `fd` attached when
+    /// the op acts on one) and wait for the broker's answer: the
+    /// descriptor it sent, if any. The broker never blocks on a guest's
+    /// behalf (its sockets are non-blocking), so the wait is short and
+    /// not interruptible; a broker that dies fails it (ENETUNREACH).
+    pub fn call(&self, make: impl FnOnce(u32) -> Request, fd: Option<RawFd>) -> Result<Option<OwnedFd>, Errno> {
+        type Slot = (Mutex<Option<Result<Option<OwnedFd>, Errno>>>, Condvar);
+        let slot: Arc<Slot> = Arc::new((Mutex::new(None), Condvar::new()));
+        let s2 = slot.clone();
+        let done: CallDone = Box::new(move |r| {
+            *lock(&s2.0) = Some(r);
+            s2.1.notify_all();
+        });
+        let req = make(self.next_id());
+        if req.takes_socket() != fd.is_some() {
+            return Err(Errno::EINVAL);
+        }
+        if let Err((e, _)) = self.request_with(req, Pending::Call(done), fd) {
+            return Err(e);
+        }
+        let mut g = lock(&slot.0);
+        loop {
+            if let Some(r) = g.take() {
+                return r;
+            }
+            g = slot.1.wait(g).unwrap_or_else(|_| vfs::poisoned());
+        }
+    }
+
     fn drain(self: &Arc<Self>) {
         let mut buf = vec![0u8; proto::MAX_MESSAGE];
         loop {
@@ -255,8 +296,14 @@ impl Egress {
         };
         match reply {
             Reply::Connected { id, result } => {
-                let Some(Pending::Connect(proto, done)) = lock(&self.pending).remove(&id) else { return };
+                let p = lock(&self.pending).remove(&id);
                 self.answered(id);
+                let (proto, done) = match p {
+                    Some(Pending::Connect(proto, done)) => (proto, done),
+                    Some(Pending::Call(done)) => return done(result.map(|()| fd).map_err(Errno)),
+                    Some(Pending::Dns(done)) => return done(Vec::new()),
+                    None => return,
+                };
                 match (result, fd) {
                     (Ok(()), Some(fd)) if proto == Proto::Tcp => match handshake_over(&fd) {
                         // A local destination has usually answered by now.
@@ -326,6 +373,7 @@ impl Egress {
             match p {
                 Pending::Connect(_, done) => done(Err(Errno::ECONNREFUSED)),
                 Pending::Dns(done) => done(Vec::new()),
+                Pending::Call(done) => done(Err(Errno::ENETUNREACH)),
             }
         }
         let live: Vec<Weak<dyn Teardown>> = std::mem::take(&mut *lock(&self.live));

@@ -9,6 +9,16 @@
 //! [`OP_DNS`] (payload: a DNS query as the guest sent it to
 //! [`DNS_V4`]:53; addr and port are zero).
 //!
+//! `--network=host` (hostinet) adds ops on host sockets the broker makes
+//! for the guest: [`OP_SOCKET`] (payload: domain, type, protocol as three
+//! i32; the reply carries the new descriptor), and, with that descriptor
+//! riding along on the request, [`OP_BIND`], [`OP_CONNECT`] (addr:port;
+//! non-blocking: errno EINPROGRESS while the handshake is under way; the
+//! byte after `op` is 1 for the call that finishes one),
+//! [`OP_DISCONNECT`] (connect(AF_UNSPEC)) and [`OP_SENDTO`] (addr:port,
+//! payload: one datagram of at most [`MAX_DATAGRAM`] bytes). Their
+//! replies are results (errno 0 or the guest's errno).
+//!
 //! Reply (broker → Sentry), [`REP_HEADER`] bytes then payload:
 //! `id: u32, kind: u8, proto: u8, port: u16, errno: i32, addr: [u8; 16],
 //! peer_port: u16, 0: u16`. `kind` [`KIND_RESULT`]: the answer to request
@@ -36,13 +46,26 @@ pub const REP_HEADER: usize = 32;
 pub const MAX_PAYLOAD: usize = 4096;
 /// Longest record: a receive buffer of this size never truncates.
 pub const MAX_MESSAGE: usize = REP_HEADER + MAX_PAYLOAD;
+/// Longest datagram a [`Request::SendTo`] carries (an IPv4 UDP payload
+/// is at most 65507 bytes, an IPv6 one 65527).
+pub const MAX_DATAGRAM: usize = 65535;
+/// Longest request: a receive buffer of this size never truncates.
+pub const MAX_REQUEST: usize = REQ_HEADER + MAX_DATAGRAM;
 
 pub const OP_TCP: u8 = 1;
 pub const OP_UDP: u8 = 2;
 pub const OP_DNS: u8 = 3;
+pub const OP_SOCKET: u8 = 4;
+pub const OP_BIND: u8 = 5;
+pub const OP_CONNECT: u8 = 6;
+pub const OP_DISCONNECT: u8 = 7;
+pub const OP_SENDTO: u8 = 8;
+
+/// A [`Request::Socket`]'s payload: domain, type, protocol.
+const SOCKET_PAYLOAD: usize = 12;
 /// A datagram back to a peer of a published UDP port (`id` carries the
 /// guest port, addr:port the peer, the payload the datagram).
-pub const OP_DATAGRAM: u8 = 4;
+pub const OP_DATAGRAM: u8 = 9;
 
 pub const KIND_RESULT: u8 = 1;
 pub const KIND_ACCEPTED: u8 = 2;
@@ -85,13 +108,30 @@ pub enum Request {
     /// Send `payload` to `peer` from published UDP port `guest_port`
     /// (only to a peer that sent to that port first).
     Datagram { guest_port: u16, peer: SocketAddr, payload: Vec<u8> },
+    /// hostinet: make a host socket (non-blocking, close-on-exec) and
+    /// send it back.
+    Socket { id: u32, domain: i32, sock_type: i32, protocol: i32 },
+    /// hostinet: bind the attached socket to `addr` (an IPv4 address on
+    /// an AF_INET6 socket means its v4-mapped form).
+    Bind { id: u32, addr: SocketAddr },
+    /// hostinet: check the policy and connect the attached socket
+    /// (non-blocking). `again`: the Sentry finishes a connect whose
+    /// handshake it saw complete (Linux's socket moves from connecting to
+    /// connected only at a second connect call); checked, not counted.
+    ConnectSocket { id: u32, addr: SocketAddr, again: bool },
+    /// hostinet: connect(AF_UNSPEC) the attached socket.
+    Disconnect { id: u32 },
+    /// hostinet: check the policy and send one datagram from the attached
+    /// socket to `addr`.
+    SendTo { id: u32, addr: SocketAddr, payload: Vec<u8> },
 }
 
 /// What the broker tells the Sentry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
     /// A connect's outcome: Ok with a descriptor, or the errno the guest
-    /// sees (ECONNREFUSED for a refusal by policy).
+    /// sees (ECONNREFUSED for a refusal by policy). Also the outcome of
+    /// every hostinet op (a descriptor rides along for [`Request::Socket`]).
     Connected { id: u32, result: Result<(), i32> },
     /// The answer to a DNS query (a whole DNS message).
     Dns { id: u32, answer: Vec<u8> },
@@ -149,29 +189,57 @@ impl Request {
     /// The id a reply names (0 for datagrams, which get none).
     pub fn id(&self) -> u32 {
         match self {
-            Request::Connect { id, .. } | Request::Dns { id, .. } => *id,
+            Request::Connect { id, .. }
+            | Request::Dns { id, .. }
+            | Request::Socket { id, .. }
+            | Request::Bind { id, .. }
+            | Request::ConnectSocket { id, .. }
+            | Request::Disconnect { id }
+            | Request::SendTo { id, .. } => *id,
             Request::Datagram { .. } => 0,
         }
     }
 
+    /// Whether the request needs the socket it acts on attached.
+    pub fn takes_socket(&self) -> bool {
+        matches!(
+            self,
+            Request::Bind { .. } | Request::ConnectSocket { .. } | Request::Disconnect { .. } | Request::SendTo { .. }
+        )
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(REQ_HEADER);
-        let (id, op, port, ip, payload): (u32, u8, u16, IpAddr, &[u8]) = match self {
+        let unspec = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+        let triple: Vec<u8>;
+        let mut flag = 0u8;
+        let (id, op, port, ip, payload, max): (u32, u8, u16, IpAddr, &[u8], usize) = match self {
             Request::Connect { id, proto, dst } => {
                 let op = if *proto == Proto::Tcp { OP_TCP } else { OP_UDP };
-                (*id, op, dst.port(), dst.ip(), &[])
+                (*id, op, dst.port(), dst.ip(), &[], 0)
             }
-            Request::Dns { id, query } => (*id, OP_DNS, 0, IpAddr::V6(Ipv6Addr::UNSPECIFIED), query),
+            Request::Dns { id, query } => (*id, OP_DNS, 0, unspec, query, MAX_PAYLOAD),
+            Request::Socket { id, domain, sock_type, protocol } => {
+                triple = [*domain, *sock_type, *protocol].iter().flat_map(|v| v.to_le_bytes()).collect();
+                (*id, OP_SOCKET, 0, unspec, &triple, SOCKET_PAYLOAD)
+            }
+            Request::Bind { id, addr } => (*id, OP_BIND, addr.port(), addr.ip(), &[], 0),
+            Request::ConnectSocket { id, addr, again } => {
+                flag = u8::from(*again);
+                (*id, OP_CONNECT, addr.port(), addr.ip(), &[], 0)
+            }
+            Request::Disconnect { id } => (*id, OP_DISCONNECT, 0, unspec, &[], 0),
+            Request::SendTo { id, addr, payload } => (*id, OP_SENDTO, addr.port(), addr.ip(), payload, MAX_DATAGRAM),
             Request::Datagram { guest_port, peer, payload } => {
-                (u32::from(*guest_port), OP_DATAGRAM, peer.port(), peer.ip(), payload)
+                (u32::from(*guest_port), OP_DATAGRAM, peer.port(), peer.ip(), payload, MAX_PAYLOAD)
             }
         };
         out.extend_from_slice(&id.to_le_bytes());
         out.push(op);
-        out.push(0);
+        out.push(flag);
         out.extend_from_slice(&port.to_le_bytes());
         out.extend_from_slice(&addr16(ip));
-        out.extend_from_slice(&payload[..payload.len().min(MAX_PAYLOAD)]);
+        out.extend_from_slice(&payload[..payload.len().min(max)]);
         out
     }
 
@@ -179,22 +247,35 @@ impl Request {
         if b.len() < REQ_HEADER {
             return Err(BadMessage("short request"));
         }
-        if b.len() > REQ_HEADER + MAX_PAYLOAD {
-            return Err(BadMessage("oversized request"));
-        }
         let id = u32_at(b, 0);
         let port = u16_at(b, 6);
-        let ip = ip_of(arr16(b, 8));
+        let addr = SocketAddr::new(ip_of(arr16(b, 8)), port);
         let payload = b.get(REQ_HEADER..).unwrap_or_default();
-        match b.get(4).copied() {
-            Some(op @ (OP_TCP | OP_UDP)) if payload.is_empty() => {
+        let op = b.get(4).copied().unwrap_or(0);
+        let max = if op == OP_SENDTO { MAX_DATAGRAM } else { MAX_PAYLOAD };
+        if payload.len() > max {
+            return Err(BadMessage("oversized request"));
+        }
+        let empty = payload.is_empty();
+        match op {
+            OP_TCP | OP_UDP if empty => {
                 let proto = if op == OP_TCP { Proto::Tcp } else { Proto::Udp };
-                Ok(Request::Connect { id, proto, dst: SocketAddr::new(ip, port) })
+                Ok(Request::Connect { id, proto, dst: addr })
             }
-            Some(OP_DNS) => Ok(Request::Dns { id, query: payload.to_vec() }),
-            Some(OP_DATAGRAM) => {
+            OP_DNS => Ok(Request::Dns { id, query: payload.to_vec() }),
+            OP_SOCKET if payload.len() == SOCKET_PAYLOAD => Ok(Request::Socket {
+                id,
+                domain: u32_at(payload, 0) as i32,
+                sock_type: u32_at(payload, 4) as i32,
+                protocol: u32_at(payload, 8) as i32,
+            }),
+            OP_BIND if empty => Ok(Request::Bind { id, addr }),
+            OP_CONNECT if empty => Ok(Request::ConnectSocket { id, addr, again: b.get(5) == Some(&1) }),
+            OP_DISCONNECT if empty => Ok(Request::Disconnect { id }),
+            OP_SENDTO => Ok(Request::SendTo { id, addr, payload: payload.to_vec() }),
+            OP_DATAGRAM => {
                 let guest_port = u16::try_from(id).map_err(|_| BadMessage("bad guest port"))?;
-                Ok(Request::Datagram { guest_port, peer: SocketAddr::new(ip, port), payload: payload.to_vec() })
+                Ok(Request::Datagram { guest_port, peer: addr, payload: payload.to_vec() })
             }
             _ => Err(BadMessage("unknown request")),
         }
@@ -273,6 +354,15 @@ mod tests {
             Request::Connect { id: 8, proto: Proto::Udp, dst: "[2001:db8::1]:53".parse().unwrap() },
             Request::Dns { id: 9, query: vec![1, 2, 3] },
             Request::Datagram { guest_port: 53, peer: "127.0.0.1:40000".parse().unwrap(), payload: vec![7; 9] },
+            Request::Socket { id: 10, domain: 10, sock_type: 2, protocol: 17 },
+            Request::Socket { id: 10, domain: -1, sock_type: i32::MIN, protocol: i32::MAX },
+            Request::Bind { id: 11, addr: "0.0.0.0:0".parse().unwrap() },
+            Request::Bind { id: 11, addr: "[::]:8080".parse().unwrap() },
+            Request::ConnectSocket { id: 12, addr: "127.0.0.1:80".parse().unwrap(), again: false },
+            Request::ConnectSocket { id: 12, addr: "[::1]:80".parse().unwrap(), again: true },
+            Request::Disconnect { id: 13 },
+            Request::SendTo { id: 14, addr: "[2001:db8::1]:53".parse().unwrap(), payload: vec![7; MAX_DATAGRAM] },
+            Request::SendTo { id: 15, addr: "198.51.100.10:9".parse().unwrap(), payload: vec![] },
         ];
         for r in reqs {
             assert_eq!(Request::decode(&r.encode()), Ok(r));
@@ -298,8 +388,26 @@ mod tests {
         r.push(0);
         assert!(Request::decode(&r).is_err(), "a connect has no payload");
         assert!(Request::decode(&vec![3; REQ_HEADER + MAX_PAYLOAD + 1]).is_err());
+        let mut big = Request::SendTo { id: 1, addr: "1.2.3.4:5".parse().unwrap(), payload: vec![] }.encode();
+        big.resize(MAX_REQUEST + 1, 0);
+        assert!(Request::decode(&big).is_err(), "a datagram over 64 KiB");
+        big.truncate(MAX_REQUEST);
+        assert!(Request::decode(&big).is_ok());
+        for op in [OP_BIND, OP_CONNECT, OP_DISCONNECT] {
+            let mut r = vec![0u8; REQ_HEADER + 1];
+            r[4] = op;
+            assert!(Request::decode(&r).is_err(), "op {op} has no payload");
+        }
+        for n in [0, 11, 13] {
+            let mut r = vec![0u8; REQ_HEADER + n];
+            r[4] = OP_SOCKET;
+            assert!(Request::decode(&r).is_err(), "a socket request of {n} payload bytes");
+        }
+        let mut r = vec![0u8; REQ_HEADER];
+        r[4] = 200;
+        assert!(Request::decode(&r).is_err());
         assert!(Reply::decode(&[9; REP_HEADER], |_| false).is_err());
-        for n in 0..64 {
+        for n in 0..96 {
             let b: Vec<u8> = (0..n).map(|i| (i * 37 + n) as u8).collect();
             let _ = Request::decode(&b);
             let _ = Reply::decode(&b, |_| true);

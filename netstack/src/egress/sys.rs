@@ -196,6 +196,51 @@ pub fn send_record(fd: RawFd, data: &[u8]) -> Result<(), Errno> {
     }
 }
 
+/// Send one record with descriptor `fd` attached (SCM_RIGHTS): a
+/// hostinet request naming the socket it acts on. Never blocks (a full
+/// channel is ENOBUFS).
+pub fn send_record_fd(chan: RawFd, data: &[u8], fd: RawFd) -> Result<(), Errno> {
+    // Room for one descriptor's cmsg, aligned as cmsghdr wants.
+    let mut cbuf = [0u64; 4];
+    // SAFETY: CMSG_SPACE is arithmetic.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    if space > std::mem::size_of_val(&cbuf) {
+        return Err(Errno::EINVAL);
+    }
+    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
+    // SAFETY: an all-zero msghdr is valid; the pointers are set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = space;
+    // SAFETY: msg_control points at `space` live, aligned, zeroed bytes,
+    // so CMSG_FIRSTHDR is inside them and its data has room for one
+    // descriptor (CMSG_SPACE counted it).
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        if c.is_null() {
+            return Err(Errno::EINVAL);
+        }
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
+    }
+    loop {
+        // SAFETY: `msg` points at live buffers (`iov` over `data`, `cbuf`).
+        let r = unsafe { libc::sendmsg(chan, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        if r >= 0 {
+            return Ok(());
+        }
+        match last_errno() {
+            Errno::EINTR => continue,
+            Errno::EAGAIN => return Err(Errno::ENOBUFS),
+            e => return Err(e),
+        }
+    }
+}
+
 /// Receive one record and the descriptor riding with it, if any. Ok(None)
 /// at EOF (the broker is gone); EAGAIN when nothing is waiting.
 pub fn recv_record(fd: RawFd, buf: &mut [u8]) -> Result<Option<(usize, Option<OwnedFd>)>, Errno> {

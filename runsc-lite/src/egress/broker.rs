@@ -17,6 +17,9 @@
 #[path = "broker_sys.rs"]
 mod sys;
 
+#[path = "broker_host.rs"]
+mod host;
+
 use super::policy::{canonical, parse_name, Dest, IpNet, ParseError, Policy, Refusal};
 use super::{dns, AddHost, HostTarget};
 use netstack::egress::proto::{self, Proto, Reply, Request};
@@ -82,6 +85,10 @@ pub struct BrokerConfig {
     /// Log each decision (rate-limited) and a summary line at the end:
     /// set with `--debug-log`.
     pub log_decisions: bool,
+    /// `--network=host`: the Sentry asks for host sockets and for binds,
+    /// connects and datagrams on them (`broker_host.rs`), not for
+    /// connections and names.
+    pub hostinet: bool,
 }
 
 /// The published ports' host sockets, opened before the sandbox starts.
@@ -618,7 +625,7 @@ pub fn serve(chan: OwnedFd, cfg: BrokerConfig, listeners: Listeners) -> Counts {
     // A listener whose accept failed (out of descriptors) rests a moment
     // instead of spinning the poll loop.
     let mut resting: Vec<Option<Instant>> = vec![None; tcp.len()];
-    let mut buf = vec![0u8; proto::REQ_HEADER + proto::MAX_PAYLOAD + 1];
+    let mut buf = vec![0u8; proto::MAX_REQUEST + 1];
     loop {
         let now = Instant::now();
         for r in resting.iter_mut() {
@@ -666,12 +673,19 @@ pub fn serve(chan: OwnedFd, cfg: BrokerConfig, listeners: Listeners) -> Counts {
 /// Handle every queued request; false once the channel is closed.
 fn serve_requests(shared: &Arc<Shared>, buf: &mut [u8], udp: &mut [PublishedUdp]) -> bool {
     loop {
-        let n = match sys::recv_record(shared.chan.as_fd(), buf) {
+        // Only a host-mode broker takes descriptors from the Sentry.
+        let (got, fd) = if shared.cfg.hostinet {
+            sys::recv_record_fd(shared.chan.as_fd(), buf)
+        } else {
+            (sys::recv_record(shared.chan.as_fd(), buf), None)
+        };
+        let n = match got {
             sys::Received::Record(n) => n,
             sys::Received::Empty => return true,
             sys::Received::Closed => return false,
         };
         match Request::decode(buf.get(..n).unwrap_or_default()) {
+            Ok(req) if shared.cfg.hostinet => host::serve(shared, req, fd),
             Ok(Request::Connect { id, proto, dst }) => shared.connect(id, proto, dst),
             Ok(Request::Dns { id, query }) => dns_query(shared, id, query),
             Ok(Request::Datagram { guest_port, peer, payload }) => {
@@ -682,6 +696,7 @@ fn serve_requests(shared: &Arc<Shared>, buf: &mut [u8], udp: &mut [PublishedUdp]
                     }),
                 }
             }
+            Ok(other) => shared.send(&Reply::Connected { id: other.id(), result: Err(libc::EOPNOTSUPP) }, None),
             Err(bad) => shared.log(LogKey::Other("malformed"), || format!("ignored a malformed request ({})", bad.0)),
         }
     }

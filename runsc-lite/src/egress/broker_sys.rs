@@ -307,3 +307,175 @@ fn close_range(first: u32, last: u32) {
         }
     }
 }
+
+/// Receive one record and the one descriptor a hostinet request carries
+/// (`--network=host`). The control buffer has room for one: the kernel
+/// does not install any further ones, so a hostile Sentry cannot fill
+/// the broker's table; the caller closes what it got once answered.
+pub fn recv_record_fd(chan: BorrowedFd<'_>, buf: &mut [u8]) -> (Received, Option<OwnedFd>) {
+    loop {
+        match recv_with_fd_nb(chan, buf) {
+            Ok((0, None)) => {
+                let mut p = libc::pollfd { fd: chan.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                // SAFETY: one live pollfd, no wait.
+                unsafe { libc::poll(&mut p, 1, 0) };
+                let r = if p.revents & libc::POLLHUP != 0 { Received::Closed } else { Received::Record(0) };
+                return (r, None);
+            }
+            Ok((n, fd)) => return (Received::Record(n), fd),
+            Err(e) => match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return (Received::Empty, None),
+                _ => return (Received::Closed, None),
+            },
+        }
+    }
+}
+
+fn recv_with_fd_nb(chan: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let mut control = OneFdControl([0; 32]);
+    // SAFETY: an all-zero msghdr is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.0.as_mut_ptr().cast();
+    msg.msg_controllen = one_fd_control_len() as _;
+    // SAFETY: msg points at live buffers for the call.
+    let n = unsafe { libc::recvmsg(chan.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut fd = None;
+    // SAFETY: the kernel filled msg_controllen bytes of `control`;
+    // CMSG_FIRSTHDR/NXTHDR stay inside them, and an SCM_RIGHTS header's
+    // data holds as many descriptors as its length says (one fits).
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET
+                && (*cmsg).cmsg_type == libc::SCM_RIGHTS
+                && (*cmsg).cmsg_len as usize >= libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize
+            {
+                let raw = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
+                fd = Some(OwnedFd::from_raw_fd(raw));
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok((n as usize, fd))
+}
+
+/// A new non-blocking, close-on-exec host socket for the guest.
+pub fn host_socket(domain: i32, ty: i32, protocol: i32) -> Result<OwnedFd, i32> {
+    // SAFETY: no pointers.
+    let raw = unsafe { libc::socket(domain, ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, protocol) };
+    if raw < 0 {
+        return Err(errno());
+    }
+    // SAFETY: a new descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// The family of an inet socket the Sentry handed over; ENOTSOCK for a
+/// descriptor that is not one (only inet sockets are acted on).
+pub fn inet_domain(fd: BorrowedFd<'_>) -> Result<i32, i32> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `v` and `len` are live locals of the sizes given.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return Err(errno());
+    }
+    match v {
+        libc::AF_INET | libc::AF_INET6 => Ok(v),
+        _ => Err(libc::ENOTSOCK),
+    }
+}
+
+/// `addr` as a socket of `domain` takes it: an IPv4 address on an
+/// AF_INET6 socket is its v4-mapped form; an IPv6 one on an AF_INET
+/// socket is EAFNOSUPPORT.
+fn sockaddr_for(domain: i32, addr: SocketAddr) -> Result<(libc::sockaddr_storage, libc::socklen_t), i32> {
+    match (domain, addr) {
+        (libc::AF_INET6, SocketAddr::V4(a)) => {
+            Ok(sockaddr(SocketAddr::new(IpAddr::V6(a.ip().to_ipv6_mapped()), a.port())))
+        }
+        (libc::AF_INET, SocketAddr::V6(_)) => Err(libc::EAFNOSUPPORT),
+        _ => Ok(sockaddr(addr)),
+    }
+}
+
+/// bind(2) of a guest's host socket.
+pub fn bind_to(fd: BorrowedFd<'_>, addr: SocketAddr) -> Result<(), i32> {
+    let (ss, len) = sockaddr_for(inet_domain(fd)?, addr)?;
+    // SAFETY: `ss` holds a sockaddr of `len` bytes.
+    let r = unsafe { libc::bind(fd.as_raw_fd(), (&ss as *const libc::sockaddr_storage).cast(), len) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// connect(2) of a guest's host socket, without waiting: EINPROGRESS
+/// while a TCP handshake is under way (the Sentry waits for it).
+pub fn connect_to(fd: BorrowedFd<'_>, addr: SocketAddr) -> Result<(), i32> {
+    let (ss, len) = sockaddr_for(inet_domain(fd)?, addr)?;
+    loop {
+        // SAFETY: `ss` holds a sockaddr of `len` bytes.
+        let r = unsafe { libc::connect(fd.as_raw_fd(), (&ss as *const libc::sockaddr_storage).cast(), len) };
+        if r == 0 {
+            return Ok(());
+        }
+        match errno() {
+            libc::EINTR => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+/// connect(2) with AF_UNSPEC: a datagram socket forgets its peer.
+pub fn disconnect(fd: BorrowedFd<'_>) -> Result<(), i32> {
+    inet_domain(fd)?;
+    // SAFETY: an all-zero sockaddr is AF_UNSPEC.
+    let sa: libc::sockaddr = unsafe { std::mem::zeroed() };
+    // SAFETY: `sa` is a live sockaddr of the size given.
+    let r = unsafe { libc::connect(fd.as_raw_fd(), &sa, std::mem::size_of::<libc::sockaddr>() as libc::socklen_t) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// sendto(2) of one datagram, without waiting (EAGAIN: the Sentry waits
+/// for room and asks again) and without SIGPIPE.
+pub fn send_to(fd: BorrowedFd<'_>, payload: &[u8], addr: SocketAddr) -> Result<(), i32> {
+    let (ss, len) = sockaddr_for(inet_domain(fd)?, addr)?;
+    // SAFETY: `payload` is a live slice; `ss` holds a sockaddr of `len`
+    // bytes.
+    let r = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            payload.as_ptr().cast(),
+            payload.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            (&ss as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}

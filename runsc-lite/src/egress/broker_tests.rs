@@ -16,6 +16,7 @@ fn config(rules: &[&str], statics: &[&str]) -> BrokerConfig {
         dns: true,
         publish: vec![],
         log_decisions: false,
+        hostinet: false,
     }
 }
 
@@ -452,4 +453,156 @@ fn a_spawned_broker_serves_and_ends_with_its_channel() {
     let t = Instant::now();
     b.finish();
     assert!(t.elapsed() < Duration::from_secs(4), "the broker ended with its channel");
+}
+
+// ---------------------------------------------------------------------------
+// --network=host: sockets made by the broker, acted on when handed back.
+
+fn host_config(rules: &[&str]) -> BrokerConfig {
+    BrokerConfig { hostinet: true, ..config(rules, &[]) }
+}
+
+impl Running {
+    /// A hostinet request, with `fd` attached; the result and the
+    /// descriptor of the reply.
+    fn host_op(&self, req: Request, fd: Option<BorrowedFd<'_>>) -> (Result<(), i32>, Option<OwnedFd>) {
+        let id = req.id();
+        sys::send_record(self.sentry.as_fd(), &req.encode(), fd).unwrap();
+        match self.recv(false) {
+            (Reply::Connected { id: got, result }, fd) => {
+                assert_eq!(got, id);
+                (result, fd)
+            }
+            (other, _) => panic!("{other:?}"),
+        }
+    }
+
+    fn host_socket(&self, domain: i32, sock_type: i32) -> OwnedFd {
+        let (r, fd) = self.host_op(Request::Socket { id: 1, domain, sock_type, protocol: 0 }, None);
+        assert_eq!(r, Ok(()));
+        fd.expect("a socket comes with the reply")
+    }
+}
+
+fn sock_int(fd: &OwnedFd, name: i32) -> i32 {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: live locals of the sizes given.
+    let r = unsafe {
+        libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, name, (&mut v as *mut libc::c_int).cast(), &mut len)
+    };
+    assert_eq!(r, 0);
+    v
+}
+
+#[test]
+fn host_mode_makes_binds_and_connects_sockets() {
+    let host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = host.local_addr().unwrap().port();
+    let b = start(host_config(&[]));
+    let s = b.host_socket(libc::AF_INET6, libc::SOCK_STREAM);
+    assert_eq!(sock_int(&s, libc::SO_DOMAIN), libc::AF_INET6);
+    assert_eq!(sock_int(&s, libc::SO_TYPE), libc::SOCK_STREAM);
+    // SAFETY: F_GETFL takes no memory.
+    let fl = unsafe { libc::fcntl(s.as_raw_fd(), libc::F_GETFL) };
+    assert!(fl & libc::O_NONBLOCK != 0, "the broker never blocks on a guest's socket");
+    // An IPv4 address on a v6 socket is its v4-mapped form; no rules:
+    // the host's loopback is reached.
+    assert_eq!(b.host_op(Request::Bind { id: 2, addr: sa("0.0.0.0:0") }, Some(s.as_fd())).0, Ok(()));
+    let r = b.host_op(
+        Request::ConnectSocket { id: 3, addr: SocketAddr::from(([127, 0, 0, 1], port)), again: false },
+        Some(s.as_fd()),
+    );
+    assert!(matches!(r.0, Ok(()) | Err(libc::EINPROGRESS)), "{r:?}");
+    let mut served = accept_within(&host);
+    let mut guest = blocking_stream(s);
+    served.write_all(b"hi").unwrap();
+    let mut got = [0u8; 2];
+    guest.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"hi");
+    let c = b.stop();
+    assert_eq!((c.connects_allowed, c.connects_refused), (1, 0));
+}
+
+#[test]
+fn host_mode_checks_connects_and_datagrams_against_rules_when_given() {
+    let host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = host.local_addr().unwrap().port();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let uport = udp.local_addr().unwrap().port();
+    let b = start(host_config(&["198.51.100.10:8000", &format!("127.0.0.1:{uport}")]));
+    let s = b.host_socket(libc::AF_INET, libc::SOCK_STREAM);
+    let lo = SocketAddr::from(([127, 0, 0, 1], port));
+    assert_eq!(
+        b.host_op(Request::ConnectSocket { id: 1, addr: lo, again: false }, Some(s.as_fd())).0,
+        Err(libc::ECONNREFUSED)
+    );
+    host.set_nonblocking(true).unwrap();
+    assert_eq!(host.accept().map(drop).unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "never connected");
+    let twenty = sa("198.51.100.20:8000");
+    assert_eq!(
+        b.host_op(Request::ConnectSocket { id: 2, addr: twenty, again: false }, Some(s.as_fd())).0,
+        Err(libc::ECONNREFUSED)
+    );
+    // A datagram: to a listed loopback port it goes, elsewhere not.
+    let d = b.host_socket(libc::AF_INET, libc::SOCK_DGRAM);
+    let to = SocketAddr::from(([127, 0, 0, 1], uport));
+    let send = |id, addr| b.host_op(Request::SendTo { id, addr, payload: b"ping".to_vec() }, Some(d.as_fd())).0;
+    assert_eq!(send(3, to), Ok(()));
+    let mut buf = [0u8; 8];
+    let (n, _) = udp.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"ping");
+    assert_eq!(send(4, SocketAddr::from(([127, 0, 0, 1], uport.wrapping_add(1).max(1)))), Err(libc::ECONNREFUSED));
+    assert_eq!(b.host_op(Request::Disconnect { id: 5 }, Some(d.as_fd())).0, Ok(()));
+    let c = b.stop();
+    assert_eq!((c.connects_allowed, c.connects_refused), (0, 3));
+}
+
+#[test]
+fn host_mode_refuses_what_is_not_an_inet_socket() {
+    let b = start(host_config(&[]));
+    let bad = [
+        (libc::AF_UNIX, libc::SOCK_STREAM, libc::EAFNOSUPPORT),
+        (libc::AF_NETLINK, libc::SOCK_DGRAM, libc::EAFNOSUPPORT),
+        (libc::AF_INET, libc::SOCK_RAW, libc::ESOCKTNOSUPPORT),
+        (libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, libc::ESOCKTNOSUPPORT),
+        (-1, i32::MIN, libc::EAFNOSUPPORT),
+    ];
+    for (domain, sock_type, want) in bad {
+        let (r, fd) = b.host_op(Request::Socket { id: 1, domain, sock_type, protocol: 0 }, None);
+        assert_eq!((r, fd.is_some()), (Err(want), false), "{domain} {sock_type}");
+    }
+    // An op without its socket, or with something else than an inet one.
+    let addr = sa("127.0.0.1:1");
+    assert_eq!(b.host_op(Request::Bind { id: 2, addr }, None).0, Err(libc::EBADF));
+    let (unix, _peer) = sys::seqpacket_pair().unwrap();
+    for req in [
+        Request::Bind { id: 3, addr },
+        Request::ConnectSocket { id: 4, addr, again: true },
+        Request::Disconnect { id: 5 },
+        Request::SendTo { id: 6, addr, payload: vec![1] },
+    ] {
+        assert_eq!(b.host_op(req.clone(), Some(unix.as_fd())).0, Err(libc::ENOTSOCK), "{req:?}");
+    }
+    let pipe = std::fs::File::open("/dev/null").unwrap();
+    assert!(b.host_op(Request::Bind { id: 7, addr }, Some(pipe.as_fd())).0.is_err());
+    // The sandbox's ops have no place in host mode; serving goes on.
+    assert_eq!(b.host_op(Request::Connect { id: 8, proto: Proto::Tcp, dst: addr }, None).0, Err(libc::EOPNOTSUPP));
+    let s = b.host_socket(libc::AF_INET, libc::SOCK_DGRAM);
+    // An IPv6 address on an AF_INET socket.
+    assert_eq!(b.host_op(Request::Bind { id: 9, addr: sa("[::1]:0") }, Some(s.as_fd())).0, Err(libc::EAFNOSUPPORT));
+    b.stop();
+}
+
+#[test]
+fn a_sandbox_mode_broker_takes_no_socket_ops_and_no_descriptors() {
+    let b = start(config(&[], &[]));
+    let (r, fd) =
+        b.host_op(Request::Socket { id: 1, domain: libc::AF_INET, sock_type: libc::SOCK_STREAM, protocol: 0 }, None);
+    assert_eq!((r, fd.is_some()), (Err(libc::EOPNOTSUPP), false));
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let req = Request::SendTo { id: 2, addr: sa("127.0.0.1:9"), payload: vec![1] };
+    assert_eq!(b.host_op(req, Some(s.as_fd())).0, Err(libc::EOPNOTSUPP));
+    b.stop();
 }

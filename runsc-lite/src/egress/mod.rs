@@ -27,7 +27,8 @@ pub enum NetworkMode {
     None,
     /// Loopback and eth0, whose traffic goes through the egress broker.
     Sandbox,
-    /// The host's network (not served yet).
+    /// The host's network: inet sockets are host sockets the broker
+    /// makes (gVisor's hostinet); the allowlist applies when given.
     Host,
 }
 
@@ -70,6 +71,7 @@ impl NetworkConfig {
             dns: self.dns,
             publish: self.publish.clone(),
             log_decisions,
+            hostinet: self.mode == NetworkMode::Host,
         }
     }
 }
@@ -135,8 +137,11 @@ impl NetworkFlags {
         net.add_hosts.extend(self.add_hosts.iter().cloned());
         net.publish.extend(self.publish.iter().copied());
         match net.mode {
-            NetworkMode::Host => {
-                Err("--network=host is not served yet: use --network=sandbox (egress through the allowlist) or none"
+            NetworkMode::Host if !net.publish.is_empty() => {
+                Err("--publish has no place with --network=host: the guest binds the host's ports itself".into())
+            }
+            NetworkMode::Host if !net.add_hosts.is_empty() => {
+                Err("--add-host needs --network=sandbox: with --network=host the guest reads the host's /etc/hosts"
                     .into())
             }
             NetworkMode::None if !net.allow.is_empty() || !net.add_hosts.is_empty() || !net.publish.is_empty() => {
@@ -338,9 +343,16 @@ mod tests {
 
     #[test]
     fn network_modes_that_cannot_be_served_are_errors() {
-        let host = NetworkFlags::parse(Some("host"), &[], &[], None, &[]).unwrap();
-        let e = host.apply(&mut NetworkConfig::default()).unwrap_err();
-        assert!(e.contains("--network=host is not served yet"), "{e}");
+        let host = NetworkFlags::parse(Some("host"), &strings(&["198.51.100.10:80"]), &[], None, &[]).unwrap();
+        let mut net = NetworkConfig::default();
+        host.apply(&mut net).unwrap();
+        assert_eq!(net.mode, NetworkMode::Host);
+        assert!(net.broker_config(false).hostinet);
+        let published = NetworkFlags::parse(Some("host"), &[], &[], None, &strings(&["8080:80"])).unwrap();
+        let e = published.apply(&mut NetworkConfig::default()).unwrap_err();
+        assert!(e.contains("--publish has no place with --network=host"), "{e}");
+        let named = NetworkFlags::parse(Some("host"), &[], &strings(&["db:198.51.100.10"]), None, &[]).unwrap();
+        assert!(named.apply(&mut NetworkConfig::default()).unwrap_err().contains("--add-host needs"));
         let rules_without_network =
             NetworkFlags::parse(Some("none"), &strings(&["example.org"]), &[], None, &[]).unwrap();
         assert!(rules_without_network.apply(&mut NetworkConfig::default()).is_err());

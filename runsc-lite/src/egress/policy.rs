@@ -343,6 +343,29 @@ impl Policy {
         Policy { rules, special: special_ranges() }
     }
 
+    /// Whether no rule was given (`--network=host` then allows every
+    /// destination).
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// `--network=host` with rules: loopback is the host's own (and the
+    /// unspecified address, which Linux connects to the local host), so
+    /// it takes an address or CIDR rule that lists it; other addresses are
+    /// checked as [`Policy::check`] checks them.
+    pub fn check_host_mode(&self, ip: IpAddr, port: u16) -> Result<(), Refusal> {
+        let ip = canonical(ip);
+        if ip.is_loopback() || ip.is_unspecified() {
+            // Explicit: inside the special range that holds it (so
+            // 0.0.0.0/0 does not open the host's loopback).
+            let explicit = |n: &IpNet| n.contains(ip) && self.special.iter().all(|r| !r.contains(ip) || n.within(r));
+            let listed =
+                self.rules.iter().any(|r| matches!(&r.host, HostPattern::Net(n) if explicit(n)) && r.port_ok(port));
+            return if listed { Ok(()) } else { Err(Refusal::NotAllowed) };
+        }
+        self.check(Dest::Addr(ip, port))
+    }
+
     /// Whether the sandbox's resolver may answer for `name` (any port).
     pub fn name_allowed(&self, name: &str) -> bool {
         let Ok(name) = parse_name(name) else { return false };

@@ -157,6 +157,11 @@ impl Stream {
         let _ = self.host.set(h);
     }
 
+    /// Whether a host socket is behind this stream.
+    pub fn has_host(&self) -> bool {
+        self.host().is_some()
+    }
+
     fn host(&self) -> Option<Arc<dyn HostSide>> {
         self.host.get().and_then(Weak::upgrade)
     }
@@ -342,6 +347,7 @@ impl Stream {
     ) -> Result<usize, Errno> {
         let mut freed = false;
         let mut err_taken = false;
+        let nonblock = io.nonblock();
         let me = self.clone();
         let r = block(
             (&self.st, &self.cond),
@@ -392,8 +398,11 @@ impl Stream {
                     Err(Errno::EAGAIN) | Err(Errno::EINTR) => {
                         // About to sleep: the notifier wakes this reader.
                         // Bytes that came in before the arming are found
-                        // by the next round (the sleep is short).
-                        h.want_readable();
+                        // by the next round (the sleep is short). A
+                        // non-blocking attempt sleeps on nothing.
+                        if !nonblock {
+                            h.want_readable();
+                        }
                         None
                     }
                     Err(e) => {

@@ -403,7 +403,20 @@ impl Socket for TcpSocket {
             }
         };
         let mode = ReadMode { peek: flags & MSG_PEEK != 0, discard: flags & MSG_TRUNC != 0 };
-        conn.rx.wait_host(io, deadline)?;
+        if conn.rx.has_host() && !io.nonblock() {
+            // A connection out of the sandbox: try the host socket, and
+            // only when it is empty wait on it (in this thread).
+            let nb = IoCtx { flags: io.flags | abi::flags::O_NONBLOCK, interrupt: io.interrupt };
+            loop {
+                match conn.rx.read(&nb, buf, mode, deadline) {
+                    Err(Errno::EAGAIN) => conn.rx.wait_host(io, deadline)?,
+                    r => {
+                        let n = r?;
+                        return Ok(RecvMsg { len: n, full_len: n, ..Default::default() });
+                    }
+                }
+            }
+        }
         let n = conn.rx.read(io, buf, mode, deadline)?;
         Ok(RecvMsg { len: n, full_len: n, ..Default::default() })
     }

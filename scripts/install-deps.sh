@@ -23,7 +23,8 @@ fi
 
 # busybox-static: the demo bundle and the workload tests; gcc and
 # libc6-dev (static libc): the C guest programs; make, python3, iproute2
-# (ip) and iputils-ping: the workload tests that run them.
+# (ip) and iputils-ping: the workload tests that run them; procps (pkill)
+# and util-linux (unshare): the network tests, in namespaces of their own.
 need=()
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v gcc >/dev/null || need+=(gcc)
@@ -32,6 +33,8 @@ command -v make >/dev/null || need+=(make)
 command -v python3 >/dev/null || need+=(python3)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
+command -v pkill >/dev/null || need+=(procps)
+command -v unshare >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "install-deps: missing ${need[*]}; run this as root (it uses apt-get)" >&2
@@ -41,4 +44,4 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq "${need[@]}"
 fi
-echo "install-deps: rustc $have, busybox, gcc, libc.a, make, python3, ip, ping present"
+echo "install-deps: rustc $have, busybox, gcc, libc.a, make, python3, ip, ping, pkill, unshare present"

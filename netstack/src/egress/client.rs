@@ -38,7 +38,20 @@ enum Pending {
     Connect(Proto, ConnectDone),
     Dns(DnsDone),
     Call(CallDone),
+    Flow(FlowDone),
 }
+
+/// What opening a UDP flow's completion receives: the flow's id, or the
+/// errno (ECONNREFUSED: refused by the policy).
+pub type FlowDone = Box<dyn FnOnce(Result<u32, Errno>) + Send>;
+
+/// Where a UDP flow's incoming datagrams go.
+pub trait FlowSink: Send + Sync {
+    fn datagram(&self, payload: Vec<u8>);
+}
+
+/// UDP flows one sandbox may have open at once.
+const MAX_FLOWS: usize = 1024;
 
 /// Most requests waiting for the broker at once: beyond it, ENOBUFS.
 const MAX_PENDING: usize = 4096;
@@ -58,6 +71,8 @@ pub struct Egress {
     reg: Mutex<Option<Registration>>,
     /// TCP connects whose handshake the host is still doing.
     connecting: Mutex<HashMap<u64, (Registration, Arc<HandshakeWatch>)>>,
+    /// Open UDP flows (the broker holds their host sockets).
+    flows: Mutex<HashMap<u32, Weak<dyn FlowSink>>>,
     /// Tasks reading the channel themselves for a request's answer
     /// ([`Egress::wait_reply`]): woken when another thread took it.
     waiters: Mutex<HashMap<u32, sys::Waker>>,
@@ -94,6 +109,7 @@ impl Egress {
             connecting: Mutex::new(HashMap::new()),
             live: Mutex::new(Vec::new()),
             waiters: Mutex::new(HashMap::new()),
+            flows: Mutex::new(HashMap::new()),
         });
         let reader: Arc<dyn HostEvents> = Arc::new(ChannelReader(Arc::downgrade(&e)));
         let reg = e.notifier.add_for(e.chan.as_raw_fd(), reader, sys::EPOLLIN)?;
@@ -221,6 +237,54 @@ impl Egress {
         Ok(())
     }
 
+    /// Open a UDP flow to `dst`: the broker checks the policy and keeps a
+    /// host socket connected there; datagrams go through it both ways
+    /// (`flow_send`, `sink`). `done` runs once, on another thread.
+    pub fn open_flow(&self, dst: SocketAddr, sink: Weak<dyn FlowSink>, done: FlowDone) {
+        let id = self.next_id();
+        {
+            let mut f = lock(&self.flows);
+            if f.len() >= MAX_FLOWS {
+                f.retain(|_, s| s.strong_count() > 0);
+                if f.len() >= MAX_FLOWS {
+                    drop(f);
+                    return done(Err(Errno::ENOBUFS));
+                }
+            }
+            f.insert(id, sink);
+        }
+        let req = Request::Connect { id, proto: Proto::Udp, dst };
+        if let Err((e, p)) = self.request(req, Pending::Flow(done)) {
+            lock(&self.flows).remove(&id);
+            if let Pending::Flow(done) = p {
+                done(Err(e));
+            }
+        }
+    }
+
+    /// Send a datagram on flow `flow` (never blocks: a full channel drops
+    /// it, as a full queue would).
+    pub fn flow_send(&self, flow: u32, payload: &[u8]) -> Result<(), Errno> {
+        if self.is_dead() {
+            return Err(Errno::ENETUNREACH);
+        }
+        if payload.len() > proto::MAX_DATAGRAM {
+            return Err(Errno::EMSGSIZE);
+        }
+        match sys::send_record(self.chan.as_raw_fd(), &Request::FlowSend { flow, payload: payload.to_vec() }.encode()) {
+            Err(Errno::ENOBUFS) => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Close flow `flow` (its guest socket or destination is gone).
+    pub fn flow_close(&self, flow: u32) {
+        lock(&self.flows).remove(&flow);
+        if !self.is_dead() {
+            let _ = sys::send_record(self.chan.as_raw_fd(), &Request::FlowClose { flow }.encode());
+        }
+    }
+
     /// Ask the broker's resolver; `done` gets the answer datagram.
     pub fn dns(&self, query: &[u8], done: DnsDone) {
         if query.len() > proto::MAX_PAYLOAD {
@@ -301,6 +365,12 @@ impl Egress {
                 let (proto, done) = match p {
                     Some(Pending::Connect(proto, done)) => (proto, done),
                     Some(Pending::Call(done)) => return done(result.map(|()| fd).map_err(Errno)),
+                    Some(Pending::Flow(done)) => {
+                        if result.is_err() {
+                            lock(&self.flows).remove(&id);
+                        }
+                        return done(result.map(|()| id).map_err(Errno));
+                    }
                     Some(Pending::Dns(done)) => return done(Vec::new()),
                     None => return,
                 };
@@ -324,6 +394,12 @@ impl Egress {
             Reply::Accepted { proto, guest_port, peer } => {
                 if let (Some(f), Some(fd)) = (self.on_accept.get(), fd) {
                     f(proto, guest_port, peer, fd);
+                }
+            }
+            Reply::Flow { flow, payload } => {
+                let sink = lock(&self.flows).get(&flow).and_then(Weak::upgrade);
+                if let Some(sink) = sink {
+                    sink.datagram(payload);
                 }
             }
             Reply::Datagram { guest_port, peer, payload } => {
@@ -374,6 +450,7 @@ impl Egress {
                 Pending::Connect(_, done) => done(Err(Errno::ECONNREFUSED)),
                 Pending::Dns(done) => done(Vec::new()),
                 Pending::Call(done) => done(Err(Errno::ENETUNREACH)),
+                Pending::Flow(done) => done(Err(Errno::ENETUNREACH)),
             }
         }
         let live: Vec<Weak<dyn Teardown>> = std::mem::take(&mut *lock(&self.live));

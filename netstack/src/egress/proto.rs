@@ -45,7 +45,7 @@ pub const REP_HEADER: usize = 32;
 /// sized).
 pub const MAX_PAYLOAD: usize = 4096;
 /// Longest record: a receive buffer of this size never truncates.
-pub const MAX_MESSAGE: usize = REP_HEADER + MAX_PAYLOAD;
+pub const MAX_MESSAGE: usize = REP_HEADER + MAX_DATAGRAM;
 /// Longest datagram a [`Request::SendTo`] carries (an IPv4 UDP payload
 /// is at most 65507 bytes, an IPv6 one 65527).
 pub const MAX_DATAGRAM: usize = 65535;
@@ -66,12 +66,20 @@ const SOCKET_PAYLOAD: usize = 12;
 /// A datagram back to a peer of a published UDP port (`id` carries the
 /// guest port, addr:port the peer, the payload the datagram).
 pub const OP_DATAGRAM: u8 = 9;
+/// A datagram on a UDP flow (`id` is the flow: the id of the Connect
+/// that opened it; the payload the datagram). The broker keeps the host
+/// socket: the Sentry never holds one it could aim elsewhere.
+pub const OP_FLOW_SEND: u8 = 10;
+/// Close UDP flow `id`.
+pub const OP_FLOW_CLOSE: u8 = 11;
 
 pub const KIND_RESULT: u8 = 1;
 pub const KIND_ACCEPTED: u8 = 2;
 /// A datagram that came in on a published UDP port: `port` is the guest
 /// port, addr:peer_port the peer, the payload the datagram.
 pub const KIND_DATAGRAM: u8 = 3;
+/// A datagram that came in on UDP flow `id` (the payload).
+pub const KIND_FLOW: u8 = 4;
 
 /// The sandbox's side of eth0 (slirp's numbering, as slirp4netns uses).
 pub const GUEST_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
@@ -108,6 +116,10 @@ pub enum Request {
     /// Send `payload` to `peer` from published UDP port `guest_port`
     /// (only to a peer that sent to that port first).
     Datagram { guest_port: u16, peer: SocketAddr, payload: Vec<u8> },
+    /// Send a datagram on UDP flow `flow` (opened by a UDP Connect).
+    FlowSend { flow: u32, payload: Vec<u8> },
+    /// Close UDP flow `flow`.
+    FlowClose { flow: u32 },
     /// hostinet: make a host socket (non-blocking, close-on-exec) and
     /// send it back.
     Socket { id: u32, domain: i32, sock_type: i32, protocol: i32 },
@@ -140,6 +152,8 @@ pub enum Reply {
     Accepted { proto: Proto, guest_port: u16, peer: SocketAddr },
     /// A datagram from `peer` to published UDP port `guest_port`.
     Datagram { guest_port: u16, peer: SocketAddr, payload: Vec<u8> },
+    /// A datagram from the destination of UDP flow `flow`.
+    Flow { flow: u32, payload: Vec<u8> },
 }
 
 /// A message that is not one of ours.
@@ -196,6 +210,7 @@ impl Request {
             | Request::ConnectSocket { id, .. }
             | Request::Disconnect { id }
             | Request::SendTo { id, .. } => *id,
+            Request::FlowSend { flow, .. } | Request::FlowClose { flow } => *flow,
             Request::Datagram { .. } => 0,
         }
     }
@@ -233,6 +248,8 @@ impl Request {
             Request::Datagram { guest_port, peer, payload } => {
                 (u32::from(*guest_port), OP_DATAGRAM, peer.port(), peer.ip(), payload, MAX_PAYLOAD)
             }
+            Request::FlowSend { flow, payload } => (*flow, OP_FLOW_SEND, 0, unspec, payload, MAX_DATAGRAM),
+            Request::FlowClose { flow } => (*flow, OP_FLOW_CLOSE, 0, unspec, &[], 0),
         };
         out.extend_from_slice(&id.to_le_bytes());
         out.push(op);
@@ -252,7 +269,7 @@ impl Request {
         let addr = SocketAddr::new(ip_of(arr16(b, 8)), port);
         let payload = b.get(REQ_HEADER..).unwrap_or_default();
         let op = b.get(4).copied().unwrap_or(0);
-        let max = if op == OP_SENDTO { MAX_DATAGRAM } else { MAX_PAYLOAD };
+        let max = if op == OP_SENDTO || op == OP_FLOW_SEND { MAX_DATAGRAM } else { MAX_PAYLOAD };
         if payload.len() > max {
             return Err(BadMessage("oversized request"));
         }
@@ -277,6 +294,8 @@ impl Request {
                 let guest_port = u16::try_from(id).map_err(|_| BadMessage("bad guest port"))?;
                 Ok(Request::Datagram { guest_port, peer: addr, payload: payload.to_vec() })
             }
+            OP_FLOW_SEND => Ok(Request::FlowSend { flow: id, payload: payload.to_vec() }),
+            OP_FLOW_CLOSE if empty => Ok(Request::FlowClose { flow: id }),
             _ => Err(BadMessage("unknown request")),
         }
     }
@@ -294,7 +313,9 @@ impl Reply {
                 (0, KIND_ACCEPTED, p, *guest_port, 0, *peer, &[])
             }
             Reply::Datagram { guest_port, peer, payload } => (0, KIND_DATAGRAM, OP_UDP, *guest_port, 0, *peer, payload),
+            Reply::Flow { flow, payload } => (*flow, KIND_FLOW, OP_UDP, 0, 0, unspec, payload),
         };
+        let max = if matches!(self, Reply::Flow { .. }) { MAX_DATAGRAM } else { MAX_PAYLOAD };
         out.extend_from_slice(&id.to_le_bytes());
         out.push(kind);
         out.push(proto);
@@ -303,7 +324,7 @@ impl Reply {
         out.extend_from_slice(&addr16(peer.ip()));
         out.extend_from_slice(&peer.port().to_le_bytes());
         out.extend_from_slice(&[0, 0]);
-        out.extend_from_slice(&payload[..payload.len().min(MAX_PAYLOAD)]);
+        out.extend_from_slice(&payload[..payload.len().min(max)]);
         out
     }
 
@@ -338,6 +359,7 @@ impl Reply {
                 let peer = SocketAddr::new(ip_of(arr16(b, 12)), u16_at(b, 28));
                 Ok(Reply::Datagram { guest_port: u16_at(b, 6), peer, payload: payload.to_vec() })
             }
+            Some(KIND_FLOW) => Ok(Reply::Flow { flow: id, payload: payload.to_vec() }),
             _ => Err(BadMessage("unknown reply")),
         }
     }
@@ -354,6 +376,8 @@ mod tests {
             Request::Connect { id: 8, proto: Proto::Udp, dst: "[2001:db8::1]:53".parse().unwrap() },
             Request::Dns { id: 9, query: vec![1, 2, 3] },
             Request::Datagram { guest_port: 53, peer: "127.0.0.1:40000".parse().unwrap(), payload: vec![7; 9] },
+            Request::FlowSend { flow: 77, payload: vec![5; 60000] },
+            Request::FlowClose { flow: 77 },
             Request::Socket { id: 10, domain: 10, sock_type: 2, protocol: 17 },
             Request::Socket { id: 10, domain: -1, sock_type: i32::MIN, protocol: i32::MAX },
             Request::Bind { id: 11, addr: "0.0.0.0:0".parse().unwrap() },
@@ -372,6 +396,7 @@ mod tests {
             Reply::Connected { id: 7, result: Err(111) },
             Reply::Accepted { proto: Proto::Tcp, guest_port: 8000, peer: "127.0.0.1:40000".parse().unwrap() },
             Reply::Datagram { guest_port: 53, peer: "[::1]:40000".parse().unwrap(), payload: vec![1; 30] },
+            Reply::Flow { flow: 77, payload: vec![2; 60000] },
         ];
         for r in reps {
             assert_eq!(Reply::decode(&r.encode(), |_| false), Ok(r));

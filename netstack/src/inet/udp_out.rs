@@ -1,31 +1,26 @@
-//! UDP to destinations outside the sandbox: one connected host socket
-//! per (guest socket, destination), asked of the broker at the first
-//! datagram. Datagrams sent while the broker answers wait (a few, as a
-//! neighbour table would hold them); datagrams from the destination are
-//! delivered to the guest socket by the notifier. A destination the
-//! broker refuses is refused to a connected socket at its next call, as
-//! Linux reports an ICMP port unreachable.
+//! UDP to destinations outside the sandbox: one broker *flow* per (guest
+//! socket, destination), opened at the first datagram. The broker holds
+//! the flow's host socket, connected to the destination after the policy
+//! check, and relays datagrams both ways: the Sentry never holds a UDP
+//! socket it could aim at an address of its own choosing. Datagrams sent
+//! while the broker answers wait (a few, as a neighbour table would hold
+//! them). A destination the broker refuses is refused to a connected
+//! socket at its next call, as Linux reports an ICMP port unreachable.
 //!
 //! Lock order: a UdpSocket's `inner` is never held here while `Outbound`
 //! or a destination's `state` is; those two are leaves in that order.
 
 use super::udp::{Datagram, UdpSocket};
-use crate::egress::client::Egress;
-use crate::egress::notifier::{HostEvents, Registration};
-use crate::egress::proto::Proto;
-use crate::egress::sys;
+use crate::egress::client::{Egress, FlowSink, Teardown};
 use abi::Errno;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, Weak};
 
 /// Destinations one guest socket may have at once.
 const MAX_DESTINATIONS: usize = 64;
 /// Datagrams held for a destination the broker has not answered yet.
 const MAX_WAITING: usize = 16;
-/// Largest datagram read from the host.
-const MAX_DATAGRAM: usize = 65536;
 
 #[derive(Default)]
 pub struct Outbound {
@@ -34,12 +29,13 @@ pub struct Outbound {
 
 enum State {
     Waiting(VecDeque<Vec<u8>>),
-    Ready(OwnedFd, Option<Registration>),
+    Open(u32),
     Refused,
 }
 
 struct Destination {
     sock: Weak<UdpSocket>,
+    egress: Weak<Egress>,
     src: SocketAddr,
     dst: SocketAddr,
     state: Mutex<State>,
@@ -70,6 +66,7 @@ pub(super) fn send(
                 }
                 let d = Arc::new(Destination {
                     sock: s.me.clone(),
+                    egress: Arc::downgrade(egress),
                     src,
                     dst,
                     state: Mutex::new(State::Waiting(VecDeque::new())),
@@ -87,26 +84,25 @@ pub(super) fn send(
                     q.push_back(data.to_vec());
                 }
             }
-            State::Ready(fd, _) => match sys::send_nb(fd.as_raw_fd(), data) {
-                Ok(_) | Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => {}
-                Err(e) => return Err(e),
-            },
+            State::Open(flow) => egress.flow_send(*flow, data)?,
             State::Refused => return Err(Errno::ECONNREFUSED),
         }
     }
     if fresh {
+        let teardown: Arc<dyn Teardown> = d.clone();
+        egress.track(Arc::downgrade(&teardown));
+        let sink: Arc<dyn FlowSink> = d.clone();
         let weak = Arc::downgrade(&d);
-        let e2 = egress.clone();
-        egress.connect(Proto::Udp, dst, Box::new(move |r| opened(&e2, weak, r)));
+        egress.open_flow(dst, Arc::downgrade(&sink), Box::new(move |r| opened(weak, r)));
     }
     Ok(data.len())
 }
 
 /// The broker answered for a destination.
-fn opened(egress: &Arc<Egress>, d: Weak<Destination>, r: Result<OwnedFd, Errno>) {
+fn opened(d: Weak<Destination>, r: Result<u32, Errno>) {
     let Some(d) = d.upgrade() else { return };
-    let fd = match r {
-        Ok(fd) => fd,
+    let flow = match r {
+        Ok(flow) => flow,
         Err(_) => {
             *lock(&d.state) = State::Refused;
             if let Some(s) = d.sock.upgrade() {
@@ -119,63 +115,36 @@ fn opened(egress: &Arc<Egress>, d: Weak<Destination>, r: Result<OwnedFd, Errno>)
             return;
         }
     };
-    let raw = fd.as_raw_fd();
-    let waiting = {
-        let mut st = lock(&d.state);
-        match std::mem::replace(&mut *st, State::Ready(fd, None)) {
-            State::Waiting(q) => q,
-            _ => VecDeque::new(),
-        }
+    let waiting = match std::mem::replace(&mut *lock(&d.state), State::Open(flow)) {
+        State::Waiting(q) => q,
+        _ => VecDeque::new(),
     };
-    for dg in waiting {
-        let _ = sys::send_nb(raw, &dg);
-    }
-    let t: Arc<dyn crate::egress::client::Teardown> = d.clone();
-    egress.track(Arc::downgrade(&t));
-    let h: Arc<dyn HostEvents> = Arc::new(Incoming(Arc::downgrade(&d)));
-    if let Ok(reg) = egress.notifier.add(raw, h) {
-        if let State::Ready(_, slot) = &mut *lock(&d.state) {
-            *slot = Some(reg);
+    if let Some(e) = d.egress.upgrade() {
+        for dg in waiting {
+            let _ = e.flow_send(flow, &dg);
         }
     }
 }
 
-impl crate::egress::client::Teardown for Destination {
+impl FlowSink for Destination {
+    fn datagram(&self, payload: Vec<u8>) {
+        if let Some(s) = self.sock.upgrade() {
+            let stamp = std::time::SystemTime::now();
+            s.deliver(Datagram { data: payload, from: self.dst, to: self.src.ip(), tos: 0, ttl: 64, stamp });
+        }
+    }
+}
+
+impl Teardown for Destination {
     fn broker_gone(&self) {
-        // Dropping the host socket (and its registration) ends the flow.
         *lock(&self.state) = State::Refused;
     }
 }
 
-/// Datagrams from a destination, for its guest socket.
-struct Incoming(Weak<Destination>);
-
-impl HostEvents for Incoming {
-    fn ready(&self, _events: u32) {
-        let Some(d) = self.0.upgrade() else { return };
-        let Some(s) = d.sock.upgrade() else { return };
-        let mut buf = vec![0u8; MAX_DATAGRAM];
-        loop {
-            let n = {
-                let st = lock(&d.state);
-                let State::Ready(fd, _) = &*st else { return };
-                match sys::recv_nb(fd.as_raw_fd(), &mut buf) {
-                    Ok(n) => n,
-                    Err(Errno::EINTR) => continue,
-                    Err(Errno::ECONNREFUSED) => {
-                        drop(st);
-                        if s.inner().peer == Some(d.dst) {
-                            s.inner().err = Some(Errno::ECONNREFUSED);
-                            s.changed();
-                        }
-                        continue;
-                    }
-                    Err(_) => return,
-                }
-            };
-            let data = buf.get(..n).unwrap_or_default().to_vec();
-            let stamp = std::time::SystemTime::now();
-            s.deliver(Datagram { data, from: d.dst, to: d.src.ip(), tos: 0, ttl: 64, stamp });
+impl Drop for Destination {
+    fn drop(&mut self) {
+        if let (State::Open(flow), Some(e)) = (&*lock(&self.state), self.egress.upgrade()) {
+            e.flow_close(*flow);
         }
     }
 }

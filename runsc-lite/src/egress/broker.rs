@@ -469,13 +469,23 @@ impl Shared {
     }
 
     fn connect(&self, id: u32, proto: Proto, dst: SocketAddr) {
+        match self.connect_checked(proto, dst) {
+            Ok(sock) => self.send(&Reply::Connected { id, result: Ok(()) }, Some(sock.as_fd())),
+            Err(e) => self.send(&Reply::Connected { id, result: Err(e) }, None),
+        }
+    }
+
+    /// Decide on a connection to `dst` (logged and counted) and make it:
+    /// the connected host socket, or the errno for the guest
+    /// (ECONNREFUSED when the policy refuses).
+    fn connect_checked(&self, proto: Proto, dst: SocketAddr) -> Result<OwnedFd, i32> {
         let what = if proto == Proto::Tcp { "tcp" } else { "udp" };
         let key = LogKey::Connect(proto == Proto::Tcp, dst);
         match self.decide(dst) {
             Err(why) => {
                 Counters::bump(&self.counts.connects_refused);
                 self.log(key, || format!("refused {what} {dst}: {why}"));
-                self.send(&Reply::Connected { id, result: Err(libc::ECONNREFUSED) }, None);
+                Err(libc::ECONNREFUSED)
             }
             Ok((to, via)) => {
                 Counters::bump(&self.counts.connects_allowed);
@@ -492,10 +502,7 @@ impl Shared {
                     };
                     format!("allowed {what} {dst}{via}{outcome}")
                 });
-                match result {
-                    Ok(sock) => self.send(&Reply::Connected { id, result: Ok(()) }, Some(sock.as_fd())),
-                    Err(e) => self.send(&Reply::Connected { id, result: Err(e) }, None),
-                }
+                result
             }
         }
     }
@@ -621,6 +628,7 @@ pub fn serve(chan: OwnedFd, cfg: BrokerConfig, listeners: Listeners) -> Counts {
     let udp: Vec<PublishedUdp> =
         listeners.udp.into_iter().map(|(sock, p)| PublishedUdp { sock, publish: p, peers: Vec::new() }).collect();
     let mut udp = udp;
+    let mut flows = Flows::default();
     let tcp = listeners.tcp;
     // A listener whose accept failed (out of descriptors) rests a moment
     // instead of spinning the poll loop.
@@ -643,6 +651,13 @@ pub fn serve(chan: OwnedFd, cfg: BrokerConfig, listeners: Listeners) -> Counts {
         for u in &udp {
             fds.push(libc::pollfd { fd: u.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 });
         }
+        let flows_at = fds.len();
+        let flow_ids: Vec<u32> = flows.socks.keys().copied().collect();
+        for id in &flow_ids {
+            if let Some(f) = flows.socks.get(id) {
+                fds.push(libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            }
+        }
         let timeout = if resting.iter().any(Option::is_some) { 100 } else { -1 };
         // SAFETY: a live array of `fds.len()` pollfds.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
@@ -653,10 +668,15 @@ pub fn serve(chan: OwnedFd, cfg: BrokerConfig, listeners: Listeners) -> Counts {
             tracing::warn!(target: "egress", "poll: {}", std::io::Error::last_os_error());
             break;
         }
-        if fds[0].revents != 0 && !serve_requests(&shared, &mut buf, &mut udp) {
+        for (pfd, id) in fds.get(flows_at..).unwrap_or_default().iter().zip(&flow_ids) {
+            if pfd.revents != 0 {
+                flows.relay_in(&shared, *id);
+            }
+        }
+        if fds[0].revents != 0 && !serve_requests(&shared, &mut buf, &mut udp, &mut flows) {
             break;
         }
-        for (pfd, u) in fds.get(udp_at..).unwrap_or_default().iter().zip(udp.iter_mut()) {
+        for (pfd, u) in fds.get(udp_at..flows_at).unwrap_or_default().iter().zip(udp.iter_mut()) {
             if pfd.revents != 0 {
                 u.relay_in(&shared);
             }
@@ -671,7 +691,7 @@ pub fn serve(chan: OwnedFd, cfg: BrokerConfig, listeners: Listeners) -> Counts {
 }
 
 /// Handle every queued request; false once the channel is closed.
-fn serve_requests(shared: &Arc<Shared>, buf: &mut [u8], udp: &mut [PublishedUdp]) -> bool {
+fn serve_requests(shared: &Arc<Shared>, buf: &mut [u8], udp: &mut [PublishedUdp], flows: &mut Flows) -> bool {
     loop {
         // Only a host-mode broker takes descriptors from the Sentry.
         let (got, fd) = if shared.cfg.hostinet {
@@ -686,7 +706,12 @@ fn serve_requests(shared: &Arc<Shared>, buf: &mut [u8], udp: &mut [PublishedUdp]
         };
         match Request::decode(buf.get(..n).unwrap_or_default()) {
             Ok(req) if shared.cfg.hostinet => host::serve(shared, req, fd),
+            Ok(Request::Connect { id, proto: Proto::Udp, dst }) => flows.open(shared, id, dst),
             Ok(Request::Connect { id, proto, dst }) => shared.connect(id, proto, dst),
+            Ok(Request::FlowSend { flow, payload }) => flows.send(flow, &payload),
+            Ok(Request::FlowClose { flow }) => {
+                flows.socks.remove(&flow);
+            }
             Ok(Request::Dns { id, query }) => dns_query(shared, id, query),
             Ok(Request::Datagram { guest_port, peer, payload }) => {
                 match udp.iter().find(|u| u.publish.guest_port == guest_port) {
@@ -698,6 +723,50 @@ fn serve_requests(shared: &Arc<Shared>, buf: &mut [u8], udp: &mut [PublishedUdp]
             }
             Ok(other) => shared.send(&Reply::Connected { id: other.id(), result: Err(libc::EOPNOTSUPP) }, None),
             Err(bad) => shared.log(LogKey::Other("malformed"), || format!("ignored a malformed request ({})", bad.0)),
+        }
+    }
+}
+
+/// UDP flows one sandbox may have open at once.
+const MAX_FLOWS: usize = 1024;
+
+/// The Sentry's UDP flows: a host socket connected to each destination
+/// the policy allowed, kept here and relayed datagram by datagram, so
+/// that the Sentry never holds a UDP socket it could aim elsewhere.
+#[derive(Default)]
+struct Flows {
+    socks: HashMap<u32, UdpSocket>,
+}
+
+impl Flows {
+    fn open(&mut self, shared: &Shared, id: u32, dst: SocketAddr) {
+        let result = if self.socks.len() >= MAX_FLOWS {
+            Err(libc::ENOBUFS)
+        } else {
+            shared.connect_checked(Proto::Udp, dst).map(|fd| {
+                self.socks.insert(id, UdpSocket::from(fd));
+            })
+        };
+        shared.send(&Reply::Connected { id, result }, None);
+    }
+
+    fn send(&self, flow: u32, payload: &[u8]) {
+        if let Some(s) = self.socks.get(&flow) {
+            let _ = s.send(payload);
+        }
+    }
+
+    /// Datagrams that came in on `flow`: to the Sentry.
+    fn relay_in(&self, shared: &Shared, flow: u32) {
+        let Some(s) = self.socks.get(&flow) else { return };
+        let mut buf = vec![0u8; proto::MAX_DATAGRAM];
+        loop {
+            match s.recv(&mut buf) {
+                Ok(n) => shared.send(&Reply::Flow { flow, payload: buf.get(..n).unwrap_or_default().to_vec() }, None),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // WouldBlock, or an ICMP error for an earlier datagram.
+                Err(_) => return,
+            }
         }
     }
 }

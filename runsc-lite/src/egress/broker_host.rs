@@ -43,8 +43,9 @@ pub(super) fn serve(shared: &Shared, req: Request, fd: Option<OwnedFd>) {
         // no resolver of ours.
         Request::Dns { .. } => return shared.send(&Reply::Dns { id, answer: Vec::new() }, None),
         Request::Connect { .. } => (Err(libc::EOPNOTSUPP), None),
-        // No published ports in host mode (the guest binds host ports).
-        Request::Datagram { .. } => return,
+        // No published ports and no flows in host mode (the guest's
+        // sockets are host sockets).
+        Request::Datagram { .. } | Request::FlowSend { .. } | Request::FlowClose { .. } => return,
     };
     shared.send(&Reply::Connected { id, result }, give.as_ref().map(|s| s.as_fd()));
 }

@@ -66,7 +66,10 @@ impl Running {
         match self.recv(false) {
             (Reply::Connected { id: got, result }, fd) => {
                 assert_eq!(got, id);
-                assert_eq!(result.is_ok(), fd.is_some(), "a descriptor comes with success only");
+                // A TCP connection's descriptor comes with success; a UDP
+                // flow's socket stays in the broker.
+                let want_fd = result.is_ok() && proto == Proto::Tcp;
+                assert_eq!(want_fd, fd.is_some(), "{proto:?} {result:?}");
                 (result, fd)
             }
             (other, _) => panic!("{other:?}"),
@@ -148,10 +151,19 @@ fn host_gateway_over_udp() {
     let b = start(config(&[&format!("host-gateway:{port}")], &[]));
     let (r, fd) = b.connect(1, Proto::Udp, gateway(port));
     assert_eq!(r, Ok(()));
-    UdpSocket::from(fd.unwrap()).send(b"ping").unwrap();
+    assert!(fd.is_none(), "the flow's socket stays in the broker");
+    // Datagrams are relayed both ways on flow 1.
+    b.send_raw(&Request::FlowSend { flow: 1, payload: b"ping".to_vec() }.encode());
     let mut buf = [0u8; 8];
-    let (n, _) = host.recv_from(&mut buf).unwrap();
+    let (n, from) = host.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"ping");
+    host.send_to(b"pong", from).unwrap();
+    assert_eq!(b.recv(false).0, Reply::Flow { flow: 1, payload: b"pong".to_vec() });
+    // Closed: nothing more goes out.
+    b.send_raw(&Request::FlowClose { flow: 1 }.encode());
+    b.send_raw(&Request::FlowSend { flow: 1, payload: b"late".to_vec() }.encode());
+    host.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    assert!(host.recv_from(&mut buf).is_err(), "a closed flow sends nothing");
     b.stop();
 }
 

@@ -71,6 +71,10 @@ pub struct Egress {
     reg: Mutex<Option<Registration>>,
     /// TCP connects whose handshake the host is still doing.
     connecting: Mutex<HashMap<u64, (Registration, Arc<HandshakeWatch>)>>,
+    /// Tasks reading the channel themselves ([`Egress::wait_reply`]):
+    /// while there are any, the notifier does not watch the channel (it
+    /// would only wake to find their answers gone).
+    readers: Mutex<usize>,
     /// Open UDP flows (the broker holds their host sockets).
     flows: Mutex<HashMap<u32, Weak<dyn FlowSink>>>,
     /// Tasks reading the channel themselves for a request's answer
@@ -110,6 +114,7 @@ impl Egress {
             live: Mutex::new(Vec::new()),
             waiters: Mutex::new(HashMap::new()),
             flows: Mutex::new(HashMap::new()),
+            readers: Mutex::new(0),
         });
         let reader: Arc<dyn HostEvents> = Arc::new(ChannelReader(Arc::downgrade(&e)));
         let reg = e.notifier.add_for(e.chan.as_raw_fd(), reader, sys::EPOLLIN)?;
@@ -230,11 +235,31 @@ impl Egress {
                 lock(&self.waiters).remove(&id);
             }
         };
+        self.readers_change(true);
+        let mut r = Ok(());
         while waiting() {
-            sys::wait_fd(self.chan.as_raw_fd(), libc::POLLIN, interrupt, None, &set_poke, &waiting)?;
+            if let Err(e) = sys::wait_fd(self.chan.as_raw_fd(), libc::POLLIN, interrupt, None, &set_poke, &waiting) {
+                r = Err(e);
+                break;
+            }
             self.drain();
         }
-        Ok(())
+        self.readers_change(false);
+        r
+    }
+
+    /// One task more (or fewer) reads the channel itself: the notifier
+    /// stops watching it while any does, and watches it again after the
+    /// last (re-arming reports what came in meanwhile).
+    fn readers_change(&self, more: bool) {
+        let mut n = lock(&self.readers);
+        let before = *n;
+        *n = if more { before.saturating_add(1) } else { before.saturating_sub(1) };
+        if (before == 0) != (*n == 0) {
+            if let Some(reg) = lock(&self.reg).as_ref() {
+                reg.modify(if *n == 0 { sys::EPOLLIN } else { 0 });
+            }
+        }
     }
 
     /// Open a UDP flow to `dst`: the broker checks the policy and keeps a

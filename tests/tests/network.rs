@@ -411,3 +411,32 @@ print("connected", s.recv(100).decode(), s.getpeername()[0])
     assert!(o.contains("connected AGAIN 198.51.100.10"), "{}", out.describe());
     assert!(o.contains("status=0"), "{}", out.describe());
 }
+
+#[test]
+fn a_large_upload_is_flushed_before_the_fin() {
+    // 8 MiB is far more than the host socket takes at once: most of it is
+    // queued in the Sentry and sent as the host makes room, then the FIN.
+    let sink = r#"
+import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("198.51.100.10", 7000)); l.listen(1)
+c, _ = l.accept(); n = 0
+while True:
+    b = c.recv(1 << 20)
+    if not b: break
+    n += len(b)
+c.sendall(str(n).encode()); c.close()
+"#;
+    let guest = r#"
+import socket
+s = socket.create_connection(("198.51.100.10", 7000), timeout=60)
+s.sendall(b"x" * (8 << 20))
+s.shutdown(socket.SHUT_WR)
+print("sink got", s.recv(100).decode())
+"#;
+    let script = format!(
+        "python3 -c '{sink}' &\nsink=$!\nsleep 0.5\n$RUNSC --network=sandbox --allow-host=198.51.100.10:7000 do python3 -c '{guest}'\nwait $sink"
+    );
+    let Some(out) = in_netns("large_upload", &script) else { return };
+    assert!(out.stdout.contains("sink got 8388608"), "{}", out.describe());
+}

@@ -82,6 +82,9 @@ pub struct Egress {
     waiters: Mutex<HashMap<u32, sys::Waker>>,
     /// Live connections out of the sandbox, ended when the broker dies.
     live: Mutex<Vec<Weak<dyn Teardown>>>,
+    /// Connections the egress owns until they end (bridges), by key.
+    held: Mutex<HashMap<usize, Arc<dyn Teardown>>>,
+    next_held: std::sync::atomic::AtomicUsize,
 }
 
 /// A connection that ends with the broker: the sandbox's networking
@@ -112,6 +115,8 @@ impl Egress {
             reg: Mutex::new(None),
             connecting: Mutex::new(HashMap::new()),
             live: Mutex::new(Vec::new()),
+            held: Mutex::new(HashMap::new()),
+            next_held: std::sync::atomic::AtomicUsize::new(1),
             waiters: Mutex::new(HashMap::new()),
             flows: Mutex::new(HashMap::new()),
             readers: Mutex::new(0),
@@ -134,6 +139,20 @@ impl Egress {
             l.retain(|w| w.strong_count() > 0);
         }
         l.push(t);
+    }
+
+    /// Own a connection until [`Egress::release`] (torn down with the
+    /// broker like the tracked ones); returns its key.
+    pub fn hold(&self, t: Arc<dyn Teardown>) -> usize {
+        let key = self.next_held.fetch_add(1, Ordering::Relaxed);
+        lock(&self.held).insert(key, t);
+        key
+    }
+
+    /// Let go of a connection [`Egress::hold`] owned.
+    pub fn release(&self, key: usize) {
+        let t = lock(&self.held).remove(&key);
+        drop(t);
     }
 
     /// Whether the broker is gone.
@@ -480,6 +499,10 @@ impl Egress {
         }
         let live: Vec<Weak<dyn Teardown>> = std::mem::take(&mut *lock(&self.live));
         for t in live.iter().filter_map(Weak::upgrade) {
+            t.broker_gone();
+        }
+        let held: Vec<Arc<dyn Teardown>> = lock(&self.held).values().cloned().collect();
+        for t in held {
             t.broker_gone();
         }
     }

@@ -175,6 +175,21 @@ pub fn writable_now(fd: RawFd) -> bool {
     r > 0 && p.revents != 0
 }
 
+/// TCP_NODELAY on `fd` (best effort: the guest's own option was taken).
+pub fn set_nodelay(fd: RawFd, on: bool) {
+    let v: libc::c_int = on.into();
+    // SAFETY: `v` is a live int of the size given.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
 /// Make `fd` non-blocking (the channel, whose replies the notifier drains).
 pub fn set_nonblocking(fd: RawFd) -> Result<(), Errno> {
     // SAFETY: F_GETFL/F_SETFL take no memory.

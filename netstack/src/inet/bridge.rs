@@ -44,6 +44,11 @@ struct Pump {
 }
 
 pub(super) struct Bridge {
+    me: std::sync::Weak<Bridge>,
+    egress: std::sync::Weak<crate::egress::client::Egress>,
+    /// Its place in the egress's set of live connections (which owns it
+    /// until the connection is over).
+    held: std::sync::atomic::AtomicUsize,
     fd: OwnedFd,
     /// What the guest sends (the bridge reads it).
     from_guest: Arc<Stream>,
@@ -51,6 +56,9 @@ pub(super) struct Bridge {
     to_guest: Arc<Stream>,
     pump: Mutex<Pump>,
     again: AtomicBool,
+    /// The notifier's registration, made the first time someone must wait
+    /// through it (a connection whose guest reads and writes straight to
+    /// the host socket never needs one).
     reg: Mutex<Option<Registration>>,
     /// What the notifier watches the host socket for right now. Each
     /// event disarms it (EPOLLONESHOT), and only a party about to wait
@@ -70,28 +78,28 @@ pub(super) fn attach(stack: &Netstack, fd: OwnedFd, conn: Conn, q: &Arc<WaitQueu
     let Some(egress) = stack.egress() else {
         return Err(Errno::ENETUNREACH);
     };
-    let raw = fd.as_raw_fd();
-    let b = Arc::new(Bridge {
+    let b = Arc::new_cyclic(|me| Bridge {
+        me: me.clone(),
+        egress: Arc::downgrade(egress),
+        held: std::sync::atomic::AtomicUsize::new(0),
         fd,
         from_guest: conn.rx,
         to_guest: conn.tx,
         pump: Mutex::new(Pump { buf: Vec::new(), fin_sent: false, done: false }),
         again: AtomicBool::new(false),
         reg: Mutex::new(None),
-        armed: Mutex::new(sys::EPOLLIN),
+        armed: Mutex::new(0),
         aborted: AtomicBool::new(false),
     });
+    // The queue and the streams hold it weakly: the egress holds it until
+    // the connection is over (and tears it down if the broker dies).
     let teardown: Arc<dyn crate::egress::client::Teardown> = b.clone();
-    egress.track(Arc::downgrade(&teardown));
+    b.held.store(egress.hold(teardown), Ordering::Release);
     let as_notify: Arc<dyn Notify> = b.clone();
     q.register(&as_notify);
     let host: Arc<dyn HostSide> = b.clone();
     b.from_guest.set_host(Arc::downgrade(&host));
     b.to_guest.set_host(Arc::downgrade(&host));
-    // The queue and the streams hold it weakly: the notifier's
-    // registration owns the bridge until the connection is over.
-    let reg = egress.notifier.add_for(raw, b.clone(), sys::EPOLLIN | sys::EPOLLONESHOT)?;
-    *b.reg.lock().unwrap_or_else(|_| vfs::poisoned()) = Some(reg);
     b.kick();
     Ok(())
 }
@@ -104,8 +112,18 @@ impl Bridge {
         if want == *armed {
             return;
         }
-        if let Some(reg) = self.reg.lock().unwrap_or_else(|_| vfs::poisoned()).as_ref() {
-            reg.modify(want | sys::EPOLLONESHOT);
+        let mut reg = self.reg.lock().unwrap_or_else(|_| vfs::poisoned());
+        match reg.as_ref() {
+            Some(r) => r.modify(want | sys::EPOLLONESHOT),
+            None => {
+                let (Some(me), Some(e)) = (self.me.upgrade(), self.egress.upgrade()) else { return };
+                match e.notifier.add_for(self.fd.as_raw_fd(), me, want | sys::EPOLLONESHOT) {
+                    Ok(r) => *reg = Some(r),
+                    // Without the notifier a poll waiter is not woken;
+                    // readers and writers still wait on the socket itself.
+                    Err(_) => return,
+                }
+            }
         }
         *armed = want;
     }
@@ -121,11 +139,14 @@ impl Bridge {
             let finished = p.done;
             drop(p);
             if finished {
-                // Dropping the registration drops the notifier's hold (and
-                // with it the bridge and its descriptor).
+                // Dropping the registration and the egress's hold drops
+                // the bridge and its descriptor.
                 let reg = self.reg.lock().unwrap_or_else(|_| vfs::poisoned()).take();
                 if let Some(reg) = reg {
                     reg.drop_before_close();
+                }
+                if let Some(e) = self.egress.upgrade() {
+                    e.release(self.held.load(Ordering::Acquire));
                 }
                 return;
             }
@@ -240,6 +261,10 @@ impl HostSide for Bridge {
 
     fn want_readable(&self) {
         self.arm(sys::EPOLLIN);
+    }
+
+    fn set_nodelay(&self, on: bool) {
+        sys::set_nodelay(self.fd.as_raw_fd(), on);
     }
 
     fn wait_readable(

@@ -232,6 +232,9 @@ fn connect_external(s: &TcpSocket, c: &Caller, r: &Route, dst: SocketAddr) -> Re
                 let h2g = Stream::new(s.queue.clone(), q.clone());
                 let far = Conn { rx: g2h.clone(), tx: h2g.clone(), peer: dst };
                 super::bridge::attach(&s.stack, fd, far, &q)?;
+                if s.inner().tcp.nodelay {
+                    h2g.set_host_nodelay(true);
+                }
                 Ok(Conn { rx: h2g, tx: g2h, peer: dst })
             });
             finish_connect(&s, r);

@@ -93,6 +93,8 @@ pub trait HostSide: Send + Sync {
     /// Someone will wait for the host socket through the notifier (a
     /// poll, a sleeping reader): have it report readiness once.
     fn want_readable(&self);
+    /// TCP_NODELAY on the host socket, as the guest set it.
+    fn set_nodelay(&self, on: bool);
     /// Wait until a recv would not block, `deadline` passes (EAGAIN), the
     /// task is interrupted (ERESTARTSYS) or `poke` is called (Ok): the
     /// reader waits on the host socket itself, one thread fewer between
@@ -155,6 +157,13 @@ impl Stream {
     /// attached).
     pub fn set_host(&self, h: Weak<dyn HostSide>) {
         let _ = self.host.set(h);
+    }
+
+    /// Pass the guest's TCP_NODELAY to the host socket behind this stream.
+    pub fn set_host_nodelay(&self, on: bool) {
+        if let Some(h) = self.host() {
+            h.set_nodelay(on);
+        }
     }
 
     /// Whether a host socket is behind this stream.

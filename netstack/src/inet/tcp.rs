@@ -39,6 +39,7 @@ const POLLERR: u32 = libc::POLLERR as u32;
 const POLLRDHUP: u32 = 0x2000;
 
 const FIONREAD: u64 = 0x541b;
+const TCP_NODELAY_OPT: i32 = 1;
 const SIOCOUTQ: u64 = 0x5411;
 const SIOCATMARK: u64 = 0x8905;
 const SIOCOUTQNSD: u64 = 0x894b;
@@ -507,7 +508,17 @@ impl Socket for TcpSocket {
             return r;
         }
         match level {
-            SOL_TCP => g.tcp.set(name, val),
+            SOL_TCP => {
+                g.tcp.set(name, val)?;
+                if name == TCP_NODELAY_OPT {
+                    // A connection out of the sandbox: the host socket
+                    // coalesces (or not) as the guest asked.
+                    if let Phase::Connected(c) = &g.phase {
+                        c.rx.set_host_nodelay(g.tcp.nodelay);
+                    }
+                }
+                Ok(())
+            }
             _ => Err(Errno::ENOPROTOOPT),
         }
     }

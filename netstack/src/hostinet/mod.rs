@@ -95,6 +95,11 @@ pub struct HostSocket {
     /// SO_RCVTIMEO, SO_SNDTIMEO: the Sentry's, since it never lets a
     /// host call block.
     timeouts: Mutex<(Option<Duration>, Option<Duration>)>,
+    /// A blocking connect completed here: Linux's socket layer calls the
+    /// socket connected only once connect has returned 0, so a later
+    /// connect says EISCONN. Kept here rather than asked of the host with
+    /// a second connect (one broker round trip fewer).
+    connected: std::sync::atomic::AtomicBool,
 }
 
 /// The notifier's handle on a socket (weak: the socket owns the
@@ -123,6 +128,7 @@ impl HostSocket {
             reg: Mutex::new(None),
             armed: Mutex::new(0),
             timeouts: Mutex::new((None, None)),
+            connected: std::sync::atomic::AtomicBool::new(false),
         });
         let h: Arc<dyn HostEvents> = Arc::new(Wake(Arc::downgrade(&s)));
         let reg = egress.notifier.add_for(raw, h, esys::EPOLLONESHOT)?;
@@ -313,10 +319,15 @@ impl Socket for HostSocket {
     }
 
     fn connect(&self, c: &Caller, addr: &SockAddr) -> Result<(), Errno> {
+        use std::sync::atomic::Ordering;
         if *addr == SockAddr::Unspec {
+            self.connected.store(false, Ordering::Release);
             return self.egress.call(|id| Request::Disconnect { id }, Some(self.raw())).map(drop);
         }
         let addr = endpoint(self.family, addr)?;
+        if self.sock_type == libc::SOCK_STREAM && self.connected.load(Ordering::Acquire) {
+            return Err(Errno::EISCONN);
+        }
         let r = self.egress.call(|id| Request::ConnectSocket { id, addr, again: false }, Some(self.raw()));
         self.queue.notify();
         match r {
@@ -338,11 +349,9 @@ impl Socket for HostSocket {
                 }
                 // Linux's socket is "connected" only once connect is called
                 // after the handshake; a guest's next connect must say
-                // EISCONN.
-                match self.egress.call(|id| Request::ConnectSocket { id, addr, again: true }, Some(self.raw())) {
-                    Ok(_) | Err(Errno::EISCONN) => Ok(()),
-                    Err(e) => Err(e),
-                }
+                // EISCONN (`connected`).
+                self.connected.store(true, Ordering::Release);
+                Ok(())
             }
             Err(e) => Err(e),
         }

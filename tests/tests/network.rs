@@ -39,9 +39,9 @@ trap 'kill $(jobs -p) 2>/dev/null' EXIT
 python3 - <<'PY'
 import socket, time
 for addr in [("198.51.100.10", 8000), ("198.51.100.20", 8000), ("127.0.0.1", 8080)]:
-    for _ in range(500):
+    while True:
         try:
-            socket.create_connection(addr, timeout=1).close()
+            socket.create_connection(addr, timeout=5).close()
             break
         except OSError:
             time.sleep(0.02)
@@ -50,6 +50,19 @@ export D={d} LOG={d}/debug.log
 cat > {d}/fetch.py <<'PY'
 {FETCH}
 PY
+# Wait (no time limit: the test's own timeout bounds it) until
+# ADDR:PORT accepts a TCP connection.
+cat > {d}/wait_tcp.py <<'PY'
+import socket, sys, time
+while True:
+    try:
+        socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()
+        break
+    except OSError:
+        time.sleep(0.05)
+PY
+# Wait until file $1 exists (a server writes it once it listens).
+wait_file() {{ until [ -e "$1" ]; do sleep 0.05; done; }}
 RUNSC="{bin} --debug-log=$LOG"
 set +e
 "#,
@@ -93,6 +106,11 @@ fn allowed_addresses_are_reached_and_others_refused_at_once() {
     assert!(out.stdout.contains("http://198.51.100.20:8000/index.txt -> error 111"), "{}", out.describe());
     assert!(out.stdout.contains("status=0"), "{}", out.describe());
     assert!(!out.stdout.trim_end().ends_with("\n0"), "the refusal is in the debug log: {}", out.describe());
+    assert!(
+        out.stderr.contains("egress: 1 connections allowed, 1 refused"),
+        "the summary line at exit: {}",
+        out.describe()
+    );
 }
 
 #[test]
@@ -130,7 +148,7 @@ fn the_hosts_loopback_only_through_host_gateway() {
          $RUNSC --network=sandbox --allow-host=host-gateway:8080 do bash -c '\n\
 mkdir -p /tmp/own && echo own loopback > /tmp/own/index.txt\n\
 python3 -m http.server --bind 127.0.0.1 --directory /tmp/own 8080 >/dev/null 2>&1 & \n\
-sleep 1; {c}; kill %1'",
+python3 $D/wait_tcp.py 127.0.0.1 8080; {c}; kill %1'",
         a = fetch(&[
             "http://10.0.2.2:8080/index.txt",
             "http://hostsvc:8080/index.txt",
@@ -180,7 +198,7 @@ fn published_ports_reach_a_guest_server() {
     let script = "\
 $RUNSC --network=sandbox -p 18080:8000 do bash -c 'mkdir -p /tmp/w && echo published > /tmp/w/index.txt && exec python3 -m http.server --directory /tmp/w 8000' >/dev/null 2>&1 &\n\
 sandbox=$!\n\
-for i in $(seq 200); do python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:18080/index.txt\", timeout=5).read().decode().strip())' 2>/dev/null && break; sleep 0.1; done\n\
+until python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:18080/index.txt\", timeout=5).read().decode().strip())' 2>/dev/null; do sleep 0.1; done\n\
 $RUNSC --network=sandbox -p 18080:8000 do true; echo second=$?\n\
 kill $sandbox; wait $sandbox";
     let Some(out) = in_netns("published", script) else { return };
@@ -233,10 +251,11 @@ for a in ["198.51.100.10", "198.51.100.20"]:
     import os
     if os.fork() == 0:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((a, 5353))
+        open(os.environ["D"] + "/udp." + a, "w").close()
         while True:
             d, p = s.recvfrom(100); s.sendto(b"echo " + d, p)
 ' &
-sleep 0.5
+wait_file $D/udp.198.51.100.10; wait_file $D/udp.198.51.100.20
 $RUNSC --network=sandbox --allow-host=198.51.100.10:5353 do python3 -c '{guest}'
 kill $(jobs -p) 2>/dev/null; true"#
     );
@@ -288,7 +307,7 @@ except OSError as e:
     let script = format!(
         r#"$RUNSC --network=sandbox --allow-host=198.51.100.10:8000 do python3 -c '{guest}' > $D/out 2>&1 &
 sandbox=$!
-for i in $(seq 600); do grep -q connected $D/out 2>/dev/null && break; sleep 0.05; done
+until grep -q connected $D/out 2>/dev/null; do sleep 0.05; done
 pkill -KILL -P $sandbox -x egress-broker; echo killed=$?
 touch $D/killed
 wait $sandbox; echo status=$?
@@ -315,7 +334,7 @@ sandbox=$!
 python3 -c '
 import socket
 c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.settimeout(0.2)
-for i in range(300):
+while True:
     c.sendto(b"ping", ("127.0.0.1", 15353))
     try:
         print(c.recvfrom(100)); break
@@ -372,7 +391,7 @@ fn host_mode_guest_servers_are_reached_from_the_host() {
     let script = "\
 $RUNSC --network=host do bash -c 'mkdir -p /tmp/w && echo guest server > /tmp/w/index.txt && exec python3 -m http.server --bind 127.0.0.1 --directory /tmp/w 18081' >/dev/null 2>&1 &\n\
 sandbox=$!\n\
-for i in $(seq 200); do python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:18081/index.txt\", timeout=5).read().decode().strip())' 2>/dev/null && break; sleep 0.1; done\n\
+until python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:18081/index.txt\", timeout=5).read().decode().strip())' 2>/dev/null; do sleep 0.1; done\n\
 $RUNSC --network=host -p 18082:80 do true; echo published=$?\n\
 kill $sandbox; wait $sandbox";
     let Some(out) = in_netns("host_mode_server", script) else { return };
@@ -387,6 +406,7 @@ fn host_mode_udp_round_trip() {
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("198.51.100.10", 9999))
+import os; open(os.environ["D"] + "/echo.ready", "w").close()
 while True:
     d, a = s.recvfrom(65536)
     s.sendto(d.upper(), a)
@@ -403,7 +423,7 @@ s.send(b"again")
 print("connected", s.recv(100).decode(), s.getpeername()[0])
 "#;
     let script = format!(
-        "python3 -c '{echo}' &\necho_pid=$!\nsleep 0.5\n$RUNSC --network=host do python3 -c '{guest}'; echo status=$?\nkill $echo_pid"
+        "python3 -c '{echo}' &\necho_pid=$!\nwait_file $D/echo.ready\n$RUNSC --network=host do python3 -c '{guest}'; echo status=$?\nkill $echo_pid"
     );
     let Some(out) = in_netns("host_mode_udp", &script) else { return };
     let o = &out.stdout;
@@ -420,6 +440,7 @@ fn a_large_upload_is_flushed_before_the_fin() {
 import socket
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("198.51.100.10", 7000)); l.listen(1)
+import os; open(os.environ["D"] + "/sink.ready", "w").close()
 c, _ = l.accept(); n = 0
 while True:
     b = c.recv(1 << 20)
@@ -435,7 +456,7 @@ s.shutdown(socket.SHUT_WR)
 print("sink got", s.recv(100).decode())
 "#;
     let script = format!(
-        "python3 -c '{sink}' &\nsink=$!\nsleep 0.5\n$RUNSC --network=sandbox --allow-host=198.51.100.10:7000 do python3 -c '{guest}'\nwait $sink"
+        "python3 -c '{sink}' &\nsink=$!\nwait_file $D/sink.ready\n$RUNSC --network=sandbox --allow-host=198.51.100.10:7000 do python3 -c '{guest}'\nwait $sink"
     );
     let Some(out) = in_netns("large_upload", &script) else { return };
     assert!(out.stdout.contains("sink got 8388608"), "{}", out.describe());

@@ -134,31 +134,7 @@ pub(super) fn connect(s: &TcpSocket, c: &Caller, addr: &SockAddr) -> Result<(), 
         return connect_external(s, c, &r, dst);
     }
     let table = &s.stack.inet.tcp;
-    let src = {
-        let mut g = s.inner();
-        if !matches!(g.phase, Phase::Closed) {
-            return Err(Errno::EALREADY);
-        }
-        let src_ip = match g.local {
-            Local::Ip(a) => a,
-            _ => r.src,
-        };
-        if src_ip.is_ipv4() != dst.is_ipv4() {
-            return Err(Errno::ENETUNREACH);
-        }
-        if g.port == 0 {
-            g.port = table
-                .bind(s.id, Local::Ip(src_ip), 0, &s.flags, c.cred.uid, s.me.clone())
-                .map_err(|_| Errno::EADDRNOTAVAIL)?;
-            g.port_locked = false;
-        }
-        table.update(s.id, g.port, Local::Ip(src_ip), Some(dst));
-        g.local = Local::Ip(src_ip);
-        g.uid = c.cred.uid;
-        g.err = None;
-        g.phase = Phase::Connecting { listener: Weak::new() };
-        SocketAddr::new(src_ip, g.port)
-    };
+    let src = claim_source(s, c, &r, dst)?;
     let outcome = match table.lookup(dst.ip(), dst.port(), src, |f| f.listening()) {
         None => Err(Errno::ECONNREFUSED),
         Some(l) => {
@@ -186,6 +162,37 @@ pub(super) fn connect(s: &TcpSocket, c: &Caller, addr: &SockAddr) -> Result<(), 
     wait_connect(s, c.io)
 }
 
+/// The first step of a connect, loopback or out: the source address (the
+/// bound one, else the route's), an automatic port if none is bound, the
+/// socket entered in the port table with its peer, and Connecting.
+fn claim_source(s: &TcpSocket, c: &Caller, r: &Route, dst: SocketAddr) -> Result<SocketAddr, Errno> {
+    let table = &s.stack.inet.tcp;
+    let mut g = s.inner();
+    if !matches!(g.phase, Phase::Closed) {
+        return Err(Errno::EALREADY);
+    }
+    let src_ip = match g.local {
+        Local::Ip(a) => a,
+        _ => r.src,
+    };
+    if src_ip.is_ipv4() != dst.is_ipv4() {
+        return Err(Errno::ENETUNREACH);
+    }
+    r.check_src(src_ip)?;
+    if g.port == 0 {
+        g.port = table
+            .bind(s.id, Local::Ip(src_ip), 0, &s.flags, c.cred.uid, s.me.clone())
+            .map_err(|_| Errno::EADDRNOTAVAIL)?;
+        g.port_locked = false;
+    }
+    table.update(s.id, g.port, Local::Ip(src_ip), Some(dst));
+    g.local = Local::Ip(src_ip);
+    g.uid = c.cred.uid;
+    g.err = None;
+    g.phase = Phase::Connecting { listener: Weak::new() };
+    Ok(SocketAddr::new(src_ip, g.port))
+}
+
 /// A connect out of the sandbox: the broker connects on the host, and a
 /// bridge stands in for the peer once the host's handshake is over. The
 /// socket is Connecting meanwhile, so blocking, EINPROGRESS, poll and
@@ -194,32 +201,7 @@ fn connect_external(s: &TcpSocket, c: &Caller, r: &Route, dst: SocketAddr) -> Re
     let Some(egress) = s.stack.egress().cloned() else {
         return Err(Errno::ENETUNREACH);
     };
-    let table = &s.stack.inet.tcp;
-    {
-        let mut g = s.inner();
-        if !matches!(g.phase, Phase::Closed) {
-            return Err(Errno::EALREADY);
-        }
-        let src_ip = match g.local {
-            Local::Ip(a) => a,
-            _ => r.src,
-        };
-        if src_ip.is_ipv4() != dst.is_ipv4() {
-            return Err(Errno::ENETUNREACH);
-        }
-        r.check_src(src_ip)?;
-        if g.port == 0 {
-            g.port = table
-                .bind(s.id, Local::Ip(src_ip), 0, &s.flags, c.cred.uid, s.me.clone())
-                .map_err(|_| Errno::EADDRNOTAVAIL)?;
-            g.port_locked = false;
-        }
-        table.update(s.id, g.port, Local::Ip(src_ip), Some(dst));
-        g.local = Local::Ip(src_ip);
-        g.uid = c.cred.uid;
-        g.err = None;
-        g.phase = Phase::Connecting { listener: Weak::new() };
-    }
+    claim_source(s, c, r, dst)?;
     let me = s.me.clone();
     let id = egress.connect(
         crate::egress::proto::Proto::Tcp,

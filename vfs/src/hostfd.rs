@@ -3,9 +3,9 @@
 //! the file offset, O_APPEND and terminal state stay the caller's.
 //!
 //! Streams (pipes, terminals, sockets) use read(2)/write(2) and wait for
-//! readiness with poll(2) on the descriptor plus a per-wait pipe that
-//! the task's interrupt signals, so a blocked read ends with ERESTARTSYS
-//! as soon as the Sentry interrupts the task.
+//! readiness with poll(2) on the descriptor plus the thread's wake-up pipe
+//! that the task's interrupt signals (`hostwait`), so a blocked read ends
+//! with ERESTARTSYS as soon as the Sentry interrupts the task.
 //!
 //! Seekable descriptors (regular files, /dev/null) share the host's file
 //! offset: reads and writes use read(2)/write(2), so two descriptors of
@@ -24,7 +24,7 @@ use crate::wait::IoCtx;
 use abi::flags::{FIONREAD, TCGETS, TCSETS, TCSETSF, TCSETSW, TIOCGPGRP, TIOCGWINSZ, TIOCSWINSZ};
 use abi::{Errno, Stat};
 use std::any::Any;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 
 /// An open host descriptor.
@@ -86,46 +86,7 @@ impl HostFdFile {
     /// Wait until the descriptor reports `events` (or an error/hang-up),
     /// or the task is interrupted (ERESTARTSYS).
     fn wait(&self, ctx: &IoCtx, events: i16) -> Result<(), Errno> {
-        // A pipe rather than an eventfd: one syscall fewer in the confined
-        // Sentry's seccomp allowlist (pipe2 is there for other uses).
-        let mut fds = [0i32; 2];
-        // SAFETY: pipe2 writes two descriptors into a live array.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } < 0 {
-            return Err(last_errno());
-        }
-        // SAFETY: both were just created and are owned by nobody else.
-        let (efd, wake_w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), Arc::new(OwnedFd::from_raw_fd(fds[1]))) };
-        let waker: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-            // SAFETY: writes one byte from a live local to a pipe we own (a
-            // full pipe already wakes the waiter).
-            let _ = unsafe { libc::write(wake_w.as_raw_fd(), b"w".as_ptr().cast(), 1) };
-        });
-        ctx.interrupt.with_waker(waker, || loop {
-            if ctx.interrupt.is_pending() {
-                return Err(Errno::ERESTARTSYS);
-            }
-            let mut fds = [
-                libc::pollfd { fd: self.raw(), events, revents: 0 },
-                libc::pollfd { fd: efd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-            ];
-            // SAFETY: two valid pollfds; no timeout.
-            let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-            if r < 0 {
-                let e = last_errno();
-                if e == Errno::EINTR {
-                    continue;
-                }
-                return Err(e);
-            }
-            if fds[0].revents != 0 {
-                return Ok(());
-            }
-            if fds[1].revents != 0 {
-                let mut v = [0u8; 64];
-                // SAFETY: reads into a live local from our pipe.
-                let _ = unsafe { libc::read(efd.as_raw_fd(), v.as_mut_ptr().cast(), v.len()) };
-            }
-        })
+        crate::hostwait::wait_fd(self.raw(), events, ctx.interrupt, None, &|_| {}, &|| true)
     }
 
     /// Put the host offset at VFS position `off` if the last transfer
@@ -313,6 +274,7 @@ mod tests {
     use crate::wait::Interrupt;
     use abi::flags::O_NONBLOCK;
     use std::io::{Read, Seek, SeekFrom, Write};
+    use std::os::fd::FromRawFd;
     use std::time::Duration;
 
     fn pipe() -> (OwnedFd, OwnedFd) {

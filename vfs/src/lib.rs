@@ -13,6 +13,7 @@ pub mod fdtable;
 pub mod hostfd;
 pub mod hostfs;
 pub mod hostfs_fds;
+pub mod hostwait;
 pub mod inode;
 pub mod limits;
 pub mod mount;

@@ -3,8 +3,11 @@
 //! waiting under that id. Nothing here blocks: a connect's caller waits
 //! on its own socket, which the completion wakes.
 //!
-//! Lock order: `pending` and `on_accept` are leaves; completions run with
-//! nothing held.
+//! Lock order: every lock of [`Egress`] (`pending`, `waiters`, `flows`,
+//! `live`, `held`, `connecting`, `udp_peers`) is a leaf, except `readers`
+//! → `reg` (re-arming the channel's registration) and `connecting` →
+//! the notifier's `handlers` (adding a handshake watch). Completions,
+//! sinks and teardowns run with nothing held.
 
 use super::notifier::{HostEvents, Notifier, Registration};
 use super::proto::{self, Proto, Reply, Request};

@@ -2,7 +2,7 @@
 //! broker made: none creates a socket, binds or connects one, or names a
 //! destination (sendto always with a NULL address); the Sentry's seccomp
 //! filter holds it to that. Every call is non-blocking: a task that must
-//! wait does so in `egress::sys::wait_fd`, where it can be interrupted.
+//! wait does so in `vfs::hostwait::wait_fd`, where it can be interrupted.
 
 use abi::Errno;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};

@@ -16,9 +16,12 @@
 //! meanwhile makes that thread go round again, so a pump can never wait
 //! for itself.
 //!
-//! Lock order: the bridge's `pump` lock → a stream's lock (a leaf). A
-//! stream calls [`HostSide`] with its own lock held; those calls take no
-//! lock.
+//! Lock order: the bridge's `pump` → a stream's `st` → the bridge's
+//! `armed` → its `reg` → the notifier's `handlers` (a leaf). A stream
+//! calls [`HostSide`] with its own lock held: `recv`/`send` take no lock,
+//! `want_readable` takes `armed` and `reg` (arming the notifier). `pump`
+//! (held across non-blocking host sends only) is never taken under a
+//! stream's lock: kicks use `try_lock`.
 
 use super::stream::{HostSide, Stream};
 use super::tcp::Conn;

@@ -3,7 +3,11 @@
 //! closed), reset, and the reading socket's pending error (its sk_err).
 //!
 //! A connection is two streams; each socket reads one and writes the
-//! other. The stream's lock is a leaf: nothing else is locked under it.
+//! other. Under the stream's lock nothing else is locked, except that a
+//! stream with a host socket behind it (`HostSide`, a connection out of
+//! the sandbox) may arm its bridge (the bridge's `armed` → `reg` → the
+//! notifier's `handlers`; see bridge.rs). `poke` is a leaf taken without
+//! `st`.
 //! A socket's `sk_err` after a reset lives in the stream it reads, so a
 //! reset never has to take the other socket's lock.
 
@@ -223,9 +227,13 @@ impl Stream {
             f(&mut g);
             wake(&mut *g, &self.cond);
         }
-        let poke = lock(&self.poke).clone();
-        if let Some(p) = poke {
-            p();
+        // Only a stream with a host socket behind it has a reader waiting
+        // on that socket to poke (the loopback's changes skip the lock).
+        if self.host.get().is_some() {
+            let poke = lock(&self.poke).clone();
+            if let Some(p) = poke {
+                p();
+            }
         }
         self.reader_q.notify();
         self.writer_q.notify();

@@ -266,7 +266,11 @@ pub fn build_table() -> SyscallTable {
     // netstack's module docs.
     t.register(
         SOCKET,
-        Partial("AF_UNIX, AF_INET, AF_INET6, AF_NETLINK (route) as the families serve them"),
+        Partial(
+            "AF_UNIX, AF_INET, AF_INET6, AF_NETLINK (route) as the families serve them; inet sockets are the \
+             Sentry's own (--network=none|sandbox) or host sockets the egress broker makes (--network=host); \
+             no SOCK_RAW or AF_PACKET (EPERM)",
+        ),
         socket::socket,
     );
     t.register(SOCKETPAIR, Full, socket::socketpair);
@@ -274,15 +278,41 @@ pub fn build_table() -> SyscallTable {
     t.register(LISTEN, Full, socket::listen);
     t.register(ACCEPT, Full, socket::accept);
     t.register(ACCEPT4, Full, socket::accept4);
-    t.register(CONNECT, Full, socket::connect);
+    t.register(
+        CONNECT,
+        Partial(
+            "loopback inside the Sentry; other addresses through the egress broker's allowlist with \
+             --network=sandbox|host (refused: ECONNREFUSED at once), ENETUNREACH with --network=none",
+        ),
+        socket::connect,
+    );
     t.register(GETSOCKNAME, Full, socket::getsockname);
     t.register(GETPEERNAME, Full, socket::getpeername);
     t.register(SHUTDOWN, Full, socket::shutdown);
-    t.register(SETSOCKOPT, Partial("the options each family lists; others ENOPROTOOPT"), socket::setsockopt);
+    t.register(
+        SETSOCKOPT,
+        Partial(
+            "the options each family lists, others ENOPROTOOPT; TCP_NODELAY also reaches the host socket of a \
+             connection out of the sandbox; --network=host: socket/TCP/IP/IPv6 options but binding to a device, \
+             marks and filters",
+        ),
+        socket::setsockopt,
+    );
     t.register(GETSOCKOPT, Partial("the options each family lists; others ENOPROTOOPT"), socket::getsockopt);
-    t.register(SENDTO, Full, socket::sendto);
+    t.register(
+        SENDTO,
+        Partial(
+            "UDP to outside addresses relayed by the egress broker, one flow per destination (no ICMP errors \
+             from outside reach the guest); ICMP echo never leaves the sandbox (ENETUNREACH)",
+        ),
+        socket::sendto,
+    );
     t.register(RECVFROM, Full, socket::recvfrom);
-    t.register(SENDMSG, Full, socket::sendmsg);
+    t.register(
+        SENDMSG,
+        Partial("as sendto; with --network=host, control messages (IP_PKTINFO, IP_TOS) on send are dropped"),
+        socket::sendmsg,
+    );
     t.register(RECVMSG, Full, socket::recvmsg);
     t.register(SENDMMSG, Full, socket::sendmmsg);
     t.register(RECVMMSG, Full, socket::recvmmsg);

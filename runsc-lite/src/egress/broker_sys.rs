@@ -109,38 +109,12 @@ pub fn recv_record(chan: BorrowedFd<'_>, buf: &mut [u8]) -> Received {
     }
 }
 
-/// Receive one record and the descriptor attached to it, if any (the
-/// Sentry's side of the channel does this; the tests use it).
+/// Receive one record and the descriptor attached to it, if any,
+/// waiting for it (the Sentry's side of the channel does this; the tests
+/// use it).
 #[cfg(test)]
 pub fn recv_with_fd(chan: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    let mut control = OneFdControl([0; 32]);
-    // SAFETY: an all-zero msghdr is valid.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.0.as_mut_ptr().cast();
-    msg.msg_controllen = one_fd_control_len() as _;
-    // SAFETY: msg points at live buffers for the call.
-    let n = unsafe { libc::recvmsg(chan.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let mut fd = None;
-    // SAFETY: the kernel filled msg_controllen bytes of `control`;
-    // CMSG_FIRSTHDR/NXTHDR stay inside them, and an SCM_RIGHTS header's
-    // data holds as many descriptors as its length says.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                let raw = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
-                fd = Some(OwnedFd::from_raw_fd(raw));
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-    }
-    Ok((n as usize, fd))
+    recv_with_fd_flags(chan, buf, 0)
 }
 
 fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
@@ -333,6 +307,12 @@ pub fn recv_record_fd(chan: BorrowedFd<'_>, buf: &mut [u8]) -> (Received, Option
 }
 
 fn recv_with_fd_nb(chan: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    recv_with_fd_flags(chan, buf, libc::MSG_DONTWAIT)
+}
+
+/// recvmsg of one record and at most one descriptor (one is all a record
+/// carries; a header too short to hold one is ignored).
+fn recv_with_fd_flags(chan: BorrowedFd<'_>, buf: &mut [u8], flags: i32) -> io::Result<(usize, Option<OwnedFd>)> {
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     let mut control = OneFdControl([0; 32]);
     // SAFETY: an all-zero msghdr is valid.
@@ -342,7 +322,7 @@ fn recv_with_fd_nb(chan: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, O
     msg.msg_control = control.0.as_mut_ptr().cast();
     msg.msg_controllen = one_fd_control_len() as _;
     // SAFETY: msg points at live buffers for the call.
-    let n = unsafe { libc::recvmsg(chan.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC) };
+    let n = unsafe { libc::recvmsg(chan.as_raw_fd(), &mut msg, flags | libc::MSG_CMSG_CLOEXEC) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }

@@ -871,22 +871,30 @@ pub fn compare_runs(
     Err(r)
 }
 
+/// Build guest `g` and run it natively (sanity-checked): the binary, the
+/// directory it ran in and its output; None (skipped, with a note) when
+/// gcc is missing.
+fn native_run(name: &str, g: &Guest) -> Option<(PathBuf, PathBuf, RunOutput)> {
+    if let Err(e) = have_gcc() {
+        skip(name, &e);
+        return None;
+    }
+    let bin = build_guest(g.source, g.link);
+    let cwd = std::env::temp_dir();
+    let native = run_native(&bin, &[], &cwd);
+    if let Err(e) = check_native_sanity(g, &native) {
+        panic!("{e}");
+    }
+    Some((bin, cwd, native))
+}
+
 /// The whole conformance check of one program: build, run natively (and
 /// sanity-check), then under every platform of PLATFORMS and every network
 /// mode of `g.networks()`, and compare.
 /// Skips (with a note) when gcc is missing.
 pub fn check_conformance(name: &str) {
     let g = guest(name);
-    if let Err(e) = have_gcc() {
-        skip(name, &e);
-        return;
-    }
-    let bin = build_guest(g.source, g.link);
-    let cwd = std::env::temp_dir();
-    let native = run_native(&bin, &[], &cwd);
-    if let Err(e) = check_native_sanity(&g, &native) {
-        panic!("{e}");
-    }
+    let Some((bin, cwd, native)) = native_run(name, &g) else { return };
     // The network modes run side by side (each its own sandbox, so they
     // share nothing), the platforms of one mode in turn: a socket guest's
     // waits (poll timeouts) add up once per platform, not once per mode.
@@ -955,16 +963,7 @@ pub fn check_conformance_network(name: &str, network: &str, mask: &'static [&'st
     if !mask.is_empty() {
         g.mask = mask;
     }
-    if let Err(e) = have_gcc() {
-        skip(name, &e);
-        return;
-    }
-    let bin = build_guest(g.source, g.link);
-    let cwd = std::env::temp_dir();
-    let native = run_native(&bin, &[], &cwd);
-    if let Err(e) = check_native_sanity(&g, &native) {
-        panic!("{e}");
-    }
+    let Some((bin, cwd, native)) = native_run(name, &g) else { return };
     let mut failures = Vec::new();
     for platform in PLATFORMS {
         let (mut c, _state) = runsc_lite(platform);

@@ -49,6 +49,7 @@ fn setattr_checked(task: &Task, d: &DentryRef, attr: SetAttr) -> SysResult {
         }
     }
     d.inode.setattr(&attr)?;
+    vfs::inotify::attr_changed(d, &attr);
     Ok(0)
 }
 
@@ -120,6 +121,7 @@ pub fn truncate(task: &mut Task, path: PathAddr, len: i64) -> SysResult {
     fsize_grow_ok(task, u64::try_from(st.st_size).unwrap_or(0), len as u64)?;
     d.inode.setattr(&SetAttr { size: Some(len as u64), ..Default::default() })?;
     task.kernel.shared_files.truncated(&d.inode, len as u64);
+    vfs::inotify::file_event(&d, vfs::inotify::IN_MODIFY);
     Ok(0)
 }
 
@@ -148,6 +150,7 @@ pub fn ftruncate(task: &mut Task, fd: Fd, len: i64) -> SysResult {
     fsize_grow_ok(task, f.ops.size().unwrap_or(0), len as u64)?;
     d.inode.setattr(&SetAttr { size: Some(len as u64), ..Default::default() })?;
     task.kernel.shared_files.truncated(&d.inode, len as u64);
+    vfs::inotify::file_event(&d, vfs::inotify::IN_MODIFY);
     Ok(0)
 }
 
@@ -195,7 +198,9 @@ fn apply_times(task: &Task, d: &DentryRef, times: Option<[abi::Timespec; 2]>) ->
         }
         c.may_access(&st, W_OK)?;
     }
-    d.inode.setattr(&SetAttr { atime, mtime, ..Default::default() })?;
+    let attr = SetAttr { atime, mtime, ..Default::default() };
+    d.inode.setattr(&attr)?;
+    vfs::inotify::attr_changed(d, &attr);
     Ok(0)
 }
 
@@ -294,6 +299,7 @@ pub fn fallocate(task: &mut Task, fd: Fd, mode: i32, off: i64, len: i64) -> SysR
     if end > f.ops.size()? {
         d.inode.setattr(&SetAttr { size: Some(end), ..Default::default() })?;
     }
+    vfs::inotify::file_event(&d, vfs::inotify::IN_MODIFY);
     Ok(0)
 }
 

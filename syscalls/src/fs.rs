@@ -64,6 +64,7 @@ pub fn open_path(task: &Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
                 parent.mount.check_writable()?;
                 let umask = task.fs().umask;
                 parent.inode.create(&name, S_IFREG | (mode & 0o7777 & !umask), &creds)?;
+                vfs::inotify::dir_event(&parent, vfs::inotify::IN_CREATE, &name, 0, false);
                 task.kernel.mounts.child(&parent, &name)?
             }
             Err(e) => return Err(e),
@@ -102,9 +103,14 @@ pub fn open_path(task: &Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
         text_not_busy(task, &st)?;
     }
     let ops = d.inode.open(status)?;
-    if flags & O_TRUNC != 0 && want_write && st.st_mode & S_IFMT == S_IFREG && st.st_size != 0 {
+    let truncate = flags & O_TRUNC != 0 && want_write && st.st_mode & S_IFMT == S_IFREG;
+    if truncate && st.st_size != 0 {
         d.inode.setattr(&SetAttr { size: Some(0), ..Default::default() })?;
         task.kernel.shared_files.truncated(&d.inode, 0);
+    }
+    vfs::inotify::file_event(&d, vfs::inotify::IN_OPEN);
+    if truncate {
+        vfs::inotify::file_event(&d, vfs::inotify::IN_MODIFY);
     }
     Ok(OpenFile::new(ops, Some(d), status))
 }
@@ -252,6 +258,8 @@ fn dirents(task: &Task, fd: Fd, buf: UserAddr, count: u32, wide: bool) -> SysRes
     }
     task.copy_out(buf, &out)?;
     pos.offset = idx as u64;
+    drop(pos);
+    vfs::inotify::file_event(&d, vfs::inotify::IN_ACCESS);
     Ok(out.len() as u64)
 }
 

@@ -6,6 +6,7 @@ pub mod attr;
 pub mod event;
 pub mod fd;
 pub mod fs;
+pub mod inotify;
 pub mod mm;
 pub mod names;
 pub mod process;
@@ -316,6 +317,20 @@ pub fn build_table() -> SyscallTable {
     t.register(RECVMSG, Full, socket::recvmsg);
     t.register(SENDMMSG, Full, socket::sendmmsg);
     t.register(RECVMMSG, Full, socket::recvmmsg);
+
+    // inotify (issue 13).
+    t.register(INOTIFY_INIT, Full, inotify::inotify_init);
+    t.register(INOTIFY_INIT1, Full, inotify::inotify_init1);
+    t.register(
+        INOTIFY_ADD_WATCH,
+        Partial(
+            "events for changes made inside the sandbox only (not host-side changes under bind mounts); \
+             IN_DELETE_SELF comes at the last unlink even while the file is still open; no IN_UNMOUNT; \
+             no events for exec's opens; watch and instance limits are per sandbox",
+        ),
+        inotify::inotify_add_watch,
+    );
+    t.register(INOTIFY_RM_WATCH, Full, inotify::inotify_rm_watch);
 
     // Not yet served, with the reason.
     for (nr, why) in [

@@ -6,6 +6,7 @@ use abi::Errno;
 use sentry::table::{DirFd, Flags, PathAddr, UserAddr};
 use sentry::{SysResult, Task};
 use std::sync::Arc;
+use vfs::inotify::{self as ino, node_of};
 use vfs::{DentryRef, Follow};
 
 /// Parent directory and new name for a call that creates `path`.
@@ -36,6 +37,7 @@ pub fn mkdirat(task: &mut Task, dirfd: DirFd, path: PathAddr, mode: u32) -> SysR
     let (parent, name) = creation_target(task, dirfd.0, &p)?;
     let umask = task.fs().umask;
     parent.inode.mkdir(&name, mode & 0o7777 & !umask, &task.creds())?;
+    ino::dir_event(&parent, ino::IN_CREATE, &name, 0, true);
     Ok(0)
 }
 
@@ -61,6 +63,7 @@ pub fn mknodat(task: &mut Task, dirfd: DirFd, path: PathAddr, mode: u32, dev: u6
     } else {
         parent.inode.mknod(&name, kind | (mode & 0o7777 & !umask), dev, &creds)?;
     }
+    ino::dir_event(&parent, ino::IN_CREATE, &name, 0, false);
     Ok(0)
 }
 
@@ -117,8 +120,17 @@ pub fn unlinkat(task: &mut Task, dirfd: DirFd, path: PathAddr, flags: Flags) -> 
     if !Arc::ptr_eq(&child, &parent) && child.mount.id != parent.mount.id {
         return Err(Errno::EBUSY);
     }
+    let node = ino::active().then(|| node_of(&*child.inode)).flatten();
     parent.inode.unlink(&name)?;
     task.kernel.mounts.removed(&parent, &name);
+    if let Some(node) = node {
+        // Linux's order: the node's own events, then its directory's.
+        ino::node_event(&node, ino::IN_ATTRIB);
+        if node.nlink <= 1 {
+            ino::removed(&node);
+        }
+        ino::dir_event(&parent, ino::IN_DELETE, &name, 0, false);
+    }
     Ok(0)
 }
 
@@ -148,8 +160,13 @@ fn rmdir_path(task: &Task, dirfd: i32, p: &[u8]) -> SysResult {
     if !child.is_dir() {
         return Err(Errno::ENOTDIR);
     }
+    let node = ino::active().then(|| node_of(&*child.inode)).flatten();
     parent.inode.rmdir(&name)?;
     task.kernel.mounts.removed(&parent, &name);
+    if let Some(node) = node {
+        ino::removed(&node);
+        ino::dir_event(&parent, ino::IN_DELETE, &name, 0, true);
+    }
     Ok(0)
 }
 
@@ -189,11 +206,50 @@ pub fn renameat2(task: &mut Task, olddir: DirFd, old: PathAddr, newdir: DirFd, n
     if dst_path == src_path {
         return Ok(0);
     }
+    let nodes = ino::active().then(|| {
+        let target = task.kernel.mounts.child(&nparent, &nname).ok().and_then(|t| node_of(&*t.inode));
+        (node_of(&*src.inode), target)
+    });
     oparent.inode.rename(&oname, &nparent.inode, &nname, flags)?;
     // Whoever holds the moved directory (a working directory, an open
     // file below it) sees the new path.
     task.kernel.mounts.renamed(&oparent, &oname, &nparent, &nname, flags & RENAME_EXCHANGE != 0);
+    if let Some((Some(moved), target)) = nodes {
+        rename_events(&oparent, &oname, &nparent, &nname, moved, target, flags & RENAME_EXCHANGE != 0);
+    }
     Ok(0)
+}
+
+/// The events of a rename (Linux's fsnotify_move, twice for an exchange):
+/// IN_MOVED_FROM and IN_MOVED_TO sharing a cookie, IN_ATTRIB on a replaced
+/// node, IN_MOVE_SELF on the moved one; a replaced node that lost its last
+/// name is deleted.
+fn rename_events(
+    oparent: &DentryRef,
+    oname: &[u8],
+    nparent: &DentryRef,
+    nname: &[u8],
+    moved: ino::Node,
+    target: Option<ino::Node>,
+    exchange: bool,
+) {
+    let cookie = ino::new_cookie();
+    ino::dir_event(oparent, ino::IN_MOVED_FROM, oname, cookie, moved.is_dir);
+    ino::dir_event(nparent, ino::IN_MOVED_TO, nname, cookie, moved.is_dir);
+    if let (Some(t), false) = (&target, exchange) {
+        ino::node_event(t, ino::IN_ATTRIB);
+    }
+    ino::node_event(&moved, ino::IN_MOVE_SELF);
+    match target {
+        Some(t) if exchange => {
+            let cookie = ino::new_cookie();
+            ino::dir_event(nparent, ino::IN_MOVED_FROM, nname, cookie, t.is_dir);
+            ino::dir_event(oparent, ino::IN_MOVED_TO, oname, cookie, t.is_dir);
+            ino::node_event(&t, ino::IN_MOVE_SELF);
+        }
+        Some(t) if t.is_dir || t.nlink <= 1 => ino::removed(&t),
+        _ => {}
+    }
 }
 
 pub fn renameat(task: &mut Task, olddir: DirFd, old: PathAddr, newdir: DirFd, new: PathAddr) -> SysResult {
@@ -225,6 +281,10 @@ pub fn linkat(task: &mut Task, olddir: DirFd, old: PathAddr, newdir: DirFd, new:
         return Err(Errno::EXDEV);
     }
     parent.inode.link(&name, &src.inode)?;
+    if let Some(node) = ino::active().then(|| node_of(&*src.inode)).flatten() {
+        ino::node_event(&node, ino::IN_ATTRIB);
+        ino::dir_event(&parent, ino::IN_CREATE, &name, 0, false);
+    }
     Ok(0)
 }
 
@@ -240,6 +300,7 @@ pub fn symlinkat(task: &mut Task, target: PathAddr, dirfd: DirFd, path: PathAddr
     let p = task.read_path(UserAddr(path.0))?;
     let (parent, name) = creation_target(task, dirfd.0, &p)?;
     parent.inode.symlink(&name, &t, &task.creds())?;
+    ino::dir_event(&parent, ino::IN_CREATE, &name, 0, false);
     Ok(0)
 }
 

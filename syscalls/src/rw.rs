@@ -98,6 +98,8 @@ fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64
     if let Some(p) = pos.as_mut() {
         p.offset = at;
     }
+    drop(pos);
+    vfs::inotify::transferred(f, done as u64, vfs::inotify::IN_ACCESS);
     Ok(done as u64)
 }
 
@@ -186,6 +188,8 @@ fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u6
     if let Some(p) = pos.as_mut() {
         p.offset = at;
     }
+    drop(pos);
+    vfs::inotify::transferred(f, done as u64, vfs::inotify::IN_MODIFY);
     Ok(done as u64)
 }
 
@@ -316,6 +320,8 @@ fn do_writev(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: Option<u64
         if let Some(p) = pos.as_mut() {
             p.offset = at.saturating_add(n as u64);
         }
+        drop(pos);
+        vfs::inotify::transferred(f, n as u64, vfs::inotify::IN_MODIFY);
         return Ok(n as u64);
     }
     each_iovec(&iovs, off, |e, at| do_write(task, f, UserAddr(e.base), e.len, at))
@@ -460,5 +466,7 @@ pub fn sendfile(task: &mut Task, out_fd: Fd, in_fd: Fd, offp: UserAddr, count: u
     if let Some(o) = off {
         task.write_obj(offp, &(o as i64))?;
     }
+    vfs::inotify::transferred(&inf, done as u64, vfs::inotify::IN_ACCESS);
+    vfs::inotify::transferred(&outf, done as u64, vfs::inotify::IN_MODIFY);
     Ok(done as u64)
 }

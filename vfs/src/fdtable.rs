@@ -129,6 +129,13 @@ impl Drop for PosGuard<'_> {
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
+        if crate::inotify::active() && self.flags() & abi::flags::O_PATH == 0 {
+            if let Some(d) = &self.dentry {
+                let closed =
+                    if self.writable() { crate::inotify::IN_CLOSE_WRITE } else { crate::inotify::IN_CLOSE_NOWRITE };
+                crate::inotify::file_event(d, closed);
+            }
+        }
         self.ops.release();
     }
 }

@@ -15,6 +15,7 @@ pub mod hostfs;
 pub mod hostfs_fds;
 pub mod hostwait;
 pub mod inode;
+pub mod inotify;
 pub mod limits;
 pub mod mount;
 pub mod overlay;

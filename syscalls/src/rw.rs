@@ -353,11 +353,11 @@ pub fn pwritev(task: &mut Task, fd: Fd, iov: UserAddr, cnt: i32, off: i64) -> Sy
 
 pub fn lseek(task: &mut Task, fd: Fd, off: i64, whence: u32) -> SysResult {
     let f = task.file(fd.0)?;
-    if !f.ops.seekable() {
-        return Err(Errno::ESPIPE);
-    }
     if f.ops.pinned_offset() {
         return Ok(0);
+    }
+    if !f.ops.seekable() {
+        return Err(Errno::ESPIPE);
     }
     let mut pos = f.lock_pos();
     let base: i64 = match whence {

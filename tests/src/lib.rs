@@ -800,6 +800,13 @@ pub const GUESTS: &[Guest] = &[
     g("guest_extremes", "guest_extremes", Link::Static),
     g("fuzz_found", "fuzz_found", Link::Static),
     g("inotify", "inotify", Link::Static),
+    // The watch and instance limits are the sandbox's own (per user on
+    // the host, where other processes hold instances too).
+    Guest {
+        mask: &["watch_limit ", "instance_limit "],
+        sandbox_expect: &["watch_limit 8192 ENOSPC", "instance_limit 128 EMFILE"],
+        ..g("inotify_errors", "inotify_errors", Link::Static)
+    },
 ];
 
 /// Programs of tests/guest/ with no native twin: each runs under

@@ -283,6 +283,11 @@ impl FileOps for Inotify {
         }
     }
 
+    /// lseek answers 0, as Linux's noop_llseek for inotify.
+    fn pinned_offset(&self) -> bool {
+        true
+    }
+
     fn wait_queue(&self) -> Option<&WaitQueue> {
         Some(&self.group.queue)
     }
@@ -536,7 +541,7 @@ mod tests {
         assert_eq!(ino.rm_watch(wd2), Err(Errno::EINVAL));
         ino.rm_watch(wd).unwrap();
         assert_eq!(read_all(ino), vec![(wd, IN_IGNORED, vec![])]);
-        drop(ops);
+        ops.release();
     }
 
     #[test]
@@ -551,6 +556,8 @@ mod tests {
         let s = ino.group.lock();
         assert_eq!(s.events.len(), MAX_QUEUED_EVENTS + 1);
         assert_eq!(s.events.back().map(|e| (e.wd, e.mask)), Some((-1, IN_Q_OVERFLOW)));
+        drop(s);
         let _ = wd;
+        ops.release();
     }
 }

@@ -1,6 +1,6 @@
 /* inotify: the events of changes made by this process and by a forked
- * child, on a host bind mount (the scratch directory under the working
- * directory), the overlay (/tmp) and a tmpfs (/dev/shm); read(2) framing
+ * child, in the working directory, the scratch directory and /var/tmp
+ * (all on the overlay under `runsc-lite do`) and a tmpfs (/dev/shm); read(2) framing
  * and padding, coalescing, poll/epoll/FIONREAD readiness, IN_ONESHOT,
  * IN_MASK_ADD, IN_DONT_FOLLOW, IN_EXCL_UNLINK, IN_Q_OVERFLOW. */
 #include "common.h"
@@ -341,10 +341,9 @@ int main(int argc, char **argv)
     snprintf(cwd_dir, sizeof cwd_dir, "inotify-cwd-%d", (int)getpid());
     guest_rm_rf(cwd_dir);
     mkdir(cwd_dir, 0755);
-    suite("bind", cwd_dir);
+    suite("cwd", cwd_dir);
     guest_rm_rf(cwd_dir);
     suite("scratch", scratch);
-    /* Outside the working directory: the overlay under `do`. */
     suite("overlay", "/var/tmp");
     suite("tmpfs", "/dev/shm");
     excl_unlink("/dev/shm");

@@ -333,6 +333,30 @@ static void overflow(const char *base)
     unlink(f);
 }
 
+/* A file that existed before the sandbox started (the program itself: the
+ * overlay's lower layer under `do`): its watch survives the copy-up that
+ * a change of its mode makes. */
+static void lower_file(void)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n < 0) {
+        printf("lower readlink err %s\n", errno_name(errno));
+        return;
+    }
+    exe[n] = 0;
+    struct stat st;
+    T("lower_stat", stat(exe, &st));
+    int in = inotify_init1(IN_NONBLOCK);
+    int wd = inotify_add_watch(in, exe, IN_ATTRIB | IN_OPEN | IN_CLOSE_NOWRITE | IN_MODIFY);
+    T("lower_watch", wd);
+    label(wd, "E");
+    T("lower_chmod", chmod(exe, st.st_mode & 07777));
+    close(open(exe, O_RDONLY));
+    drain(in, "lower");
+    close(in);
+}
+
 int main(int argc, char **argv)
 {
     guest_init();
@@ -346,6 +370,7 @@ int main(int argc, char **argv)
     suite("scratch", scratch);
     suite("overlay", "/var/tmp");
     suite("tmpfs", "/dev/shm");
+    lower_file();
     excl_unlink("/dev/shm");
     overflow("/dev/shm");
     int fd = inotify_init1(IN_CLOEXEC);

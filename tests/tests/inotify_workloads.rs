@@ -3,6 +3,7 @@
 //! on remote ones, overlayfs among them) sees a line that another
 //! sandboxed process appends.
 
+use tests::bundle::{config, mount, Bundle};
 use tests::{assert_stdout, run_do, skip, TempDir, PLATFORMS};
 
 /// `tail -f F` in the background, a line appended once it follows F,
@@ -45,5 +46,32 @@ fn tail_follows_appends() {
             let out = run_do(p, &["sh", "-c", SCRIPT, "sh", dir, mode], cwd.path());
             assert_stdout(&out, want);
         }
+    }
+}
+
+/// The inotify conformance program in a bundle whose root is an overlay,
+/// with its scratch directory on a rw bind mount of a host directory:
+/// events on hostfs, the overlay and devfs's tmpfs, as natively.
+#[test]
+fn bundle_inotify_on_bind_mount() {
+    let Some(bb) = tests::need_busybox("bundle_inotify_on_bind_mount") else { return };
+    if let Err(e) = tests::have_gcc() {
+        skip("bundle_inotify_on_bind_mount", &e);
+        return;
+    }
+    let bin = tests::build_guest("inotify", tests::Link::Static);
+    let native_dir = TempDir::new("inotify-native");
+    let native = tests::run_native(&bin, &[native_dir.path().to_str().expect("utf-8")], &std::env::temp_dir());
+    tests::assert_status(&native, 0);
+    let b = Bundle::new(&bb);
+    std::fs::copy(&bin, b.rootfs().join("bin/inotify")).expect("copy guest");
+    std::fs::create_dir_all(b.rootfs().join("var/tmp")).expect("var/tmp");
+    let rw = TempDir::new("inotify-rw");
+    let mut c = config(&["/bin/inotify", "/mnt/rw"]);
+    c.readonly = false;
+    c.mounts.push(mount("/mnt/rw", "bind", rw.path().to_str().expect("utf-8"), &["rbind", "rw"]));
+    b.write_config(&c);
+    for p in PLATFORMS {
+        tests::assert_same(&native, &b.run(p));
     }
 }

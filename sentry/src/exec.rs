@@ -26,6 +26,7 @@ pub fn open_exec(task: &Task, d: &DentryRef) -> Result<ExecFile, Errno> {
     }
     task.creds().may_access(&st, 1)?;
     let ops = d.inode.open(O_RDONLY)?;
+    vfs::inotify::file_event(d, vfs::inotify::IN_OPEN);
     Ok(ExecFile { dentry: d.clone(), ops })
 }
 
@@ -57,6 +58,9 @@ fn parse_shebang(head: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
 pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> Result<(), Errno> {
     let mut path = path.to_vec();
     let mut file;
+    // Scripts stay open until the end, as Linux keeps bprm->executable
+    // (what inotify's IN_CLOSE_NOWRITE order shows).
+    let mut scripts = Vec::new();
     let mut depth = 0;
     loop {
         let d = task.resolve(&path, Follow::Yes)?;
@@ -75,6 +79,7 @@ pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Ve
             new_argv.extend(argv.into_iter().skip(1));
             argv = new_argv;
             path = interp;
+            scripts.push(file);
             continue;
         }
         break;

@@ -33,7 +33,16 @@ impl ExecFile {
             }
             done += n;
         }
+        if done > 0 {
+            vfs::inotify::file_event(&self.dentry, vfs::inotify::IN_ACCESS);
+        }
         Ok(done)
+    }
+}
+
+impl Drop for ExecFile {
+    fn drop(&mut self) {
+        vfs::inotify::file_event(&self.dentry, vfs::inotify::IN_CLOSE_NOWRITE);
     }
 }
 

@@ -127,7 +127,7 @@ pub fn unlinkat(task: &mut Task, dirfd: DirFd, path: PathAddr, flags: Flags) -> 
         // Linux's order: the node's own events, then its directory's.
         ino::node_event(&node, ino::IN_ATTRIB);
         if node.nlink <= 1 {
-            ino::removed(&node);
+            ino::unlinked(&child, &node, 1);
         }
         ino::dir_event(&parent, ino::IN_DELETE, &name, 0, false);
     }
@@ -164,7 +164,7 @@ fn rmdir_path(task: &Task, dirfd: i32, p: &[u8]) -> SysResult {
     parent.inode.rmdir(&name)?;
     task.kernel.mounts.removed(&parent, &name);
     if let Some(node) = node {
-        ino::removed(&node);
+        ino::unlinked(&child, &node, 1);
         ino::dir_event(&parent, ino::IN_DELETE, &name, 0, true);
     }
     Ok(0)
@@ -207,7 +207,7 @@ pub fn renameat2(task: &mut Task, olddir: DirFd, old: PathAddr, newdir: DirFd, n
         return Ok(0);
     }
     let nodes = ino::active().then(|| {
-        let target = task.kernel.mounts.child(&nparent, &nname).ok().and_then(|t| node_of(&*t.inode));
+        let target = task.kernel.mounts.child(&nparent, &nname).ok().and_then(|t| Some((node_of(&*t.inode)?, t)));
         (node_of(&*src.inode), target)
     });
     oparent.inode.rename(&oname, &nparent.inode, &nname, flags)?;
@@ -230,24 +230,24 @@ fn rename_events(
     nparent: &DentryRef,
     nname: &[u8],
     moved: ino::Node,
-    target: Option<ino::Node>,
+    target: Option<(ino::Node, DentryRef)>,
     exchange: bool,
 ) {
     let cookie = ino::new_cookie();
     ino::dir_event(oparent, ino::IN_MOVED_FROM, oname, cookie, moved.is_dir);
     ino::dir_event(nparent, ino::IN_MOVED_TO, nname, cookie, moved.is_dir);
-    if let (Some(t), false) = (&target, exchange) {
+    if let (Some((t, _)), false) = (&target, exchange) {
         ino::node_event(t, ino::IN_ATTRIB);
     }
     ino::node_event(&moved, ino::IN_MOVE_SELF);
     match target {
-        Some(t) if exchange => {
+        Some((t, _)) if exchange => {
             let cookie = ino::new_cookie();
             ino::dir_event(nparent, ino::IN_MOVED_FROM, nname, cookie, t.is_dir);
             ino::dir_event(oparent, ino::IN_MOVED_TO, oname, cookie, t.is_dir);
             ino::node_event(&t, ino::IN_MOVE_SELF);
         }
-        Some(t) if t.is_dir || t.nlink <= 1 => ino::removed(&t),
+        Some((t, d)) if t.is_dir || t.nlink <= 1 => ino::unlinked(&d, &t, 1),
         _ => {}
     }
 }

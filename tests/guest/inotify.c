@@ -167,6 +167,16 @@ static void suite(const char *where, const char *base)
     drain(in, tag);
     B("rm_gone_watch", inotify_rm_watch(in, wf) < 0 && errno == EINVAL);
 
+    /* Unlinked while open: the file's watch lasts until the last close. */
+    fd = open(g, O_RDWR | O_CREAT, 0644);
+    int wo = inotify_add_watch(in, g, IN_ALL_EVENTS);
+    label(wo, "U");
+    T("unlink_open", unlink(g));
+    T("write_unlinked", write(fd, "x", 1));
+    drain(in, tag);
+    close(fd);
+    drain(in, tag);
+
     /* A directory watch sees listing and its own renames. */
     DIR *dd = opendir(dir);
     B("opendir", dd != NULL);
@@ -333,6 +343,48 @@ static void overflow(const char *base)
     unlink(f);
 }
 
+/* Exec opens and reads its file (IN_OPEN, IN_ACCESS, IN_CLOSE_NOWRITE),
+ * directly and through a script's #! line. */
+static void exec_events(const char *base)
+{
+    char dir[4096], bin[4200], script[4200], exe[4096];
+    snprintf(dir, sizeof dir, "%s/inotify-exec-%d", base, (int)getpid());
+    guest_rm_rf(dir);
+    mkdir(dir, 0755);
+    snprintf(bin, sizeof bin, "%s/prog", dir);
+    snprintf(script, sizeof script, "%s/script", dir);
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n < 0 ? 0 : n] = 0;
+    int src = open(exe, O_RDONLY), dst = open(bin, O_WRONLY | O_CREAT, 0755);
+    char buf[65536];
+    while ((n = read(src, buf, sizeof buf)) > 0)
+        if (write(dst, buf, n) != n)
+            break;
+    close(src);
+    close(dst);
+    snprintf(buf, sizeof buf, "#!%s --exit\n", bin);
+    dst = open(script, O_WRONLY | O_CREAT, 0755);
+    T("script_write", write(dst, buf, strlen(buf)));
+    close(dst);
+    int in = inotify_init1(IN_NONBLOCK);
+    int wd = inotify_add_watch(in, dir, IN_ALL_EVENTS);
+    label(wd, "X");
+    for (int k = 0; k < 2; k++) {
+        const char *p = k ? script : bin;
+        pid_t pid = fork();
+        if (pid == 0) {
+            execl(p, p, "--exit", (char *)NULL);
+            _exit(9);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        V(k ? "exec_script_status" : "exec_status", WIFEXITED(st) ? WEXITSTATUS(st) : 128);
+        drain(in, "exec");
+    }
+    close(in);
+    guest_rm_rf(dir);
+}
+
 /* A file that existed before the sandbox started (the program itself: the
  * overlay's lower layer under `do`): its watch survives the copy-up that
  * a change of its mode makes. */
@@ -360,6 +412,8 @@ static void lower_file(void)
 int main(int argc, char **argv)
 {
     guest_init();
+    if (argc > 1 && strcmp(argv[1], "--exit") == 0)
+        return 0;
     const char *scratch = guest_scratch(argc, argv);
     char cwd_dir[4096];
     snprintf(cwd_dir, sizeof cwd_dir, "inotify-cwd-%d", (int)getpid());
@@ -371,6 +425,7 @@ int main(int argc, char **argv)
     suite("overlay", "/var/tmp");
     suite("tmpfs", "/dev/shm");
     lower_file();
+    exec_events(scratch);
     excl_unlink("/dev/shm");
     overflow("/dev/shm");
     int fd = inotify_init1(IN_CLOEXEC);

@@ -134,6 +134,7 @@ impl Drop for OpenFile {
                 let closed =
                     if self.writable() { crate::inotify::IN_CLOSE_WRITE } else { crate::inotify::IN_CLOSE_NOWRITE };
                 crate::inotify::file_event(d, closed);
+                crate::inotify::reap(Some(d));
             }
         }
         self.ops.release();

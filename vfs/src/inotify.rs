@@ -22,7 +22,7 @@ use abi::flags::{S_IFDIR, S_IFMT};
 use abi::Errno;
 use std::any::Any;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 pub const IN_ACCESS: u32 = 0x1;
@@ -360,6 +360,7 @@ enum Via {
 
 /// Deliver `mask` to every watch on `key`.
 fn deliver(key: NodeKey, mask: u32, cookie: u32, name: &[u8], via: Via) {
+    reap(None);
     let targets: Vec<(Arc<Group>, i32)> = match registry().get(&key) {
         Some(list) => list.iter().filter_map(|(g, wd)| Some((g.upgrade()?, *wd))).collect(),
         None => return,
@@ -410,6 +411,65 @@ pub fn removed(node: &Node) {
     }
 }
 
+/// Deleted nodes whose dentry is still held (an open file, a working
+/// directory): Linux reports IN_DELETE_SELF when the last holder lets go.
+static PENDING: Mutex<Vec<(Weak<Dentry>, Node)>> = Mutex::new(Vec::new());
+static ANY_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// The node at `d` lost its last name. Deleted now when nobody but the
+/// caller (who holds `own_refs` references to `d`) holds its dentry,
+/// otherwise when the last holder lets go.
+pub fn unlinked(d: &Arc<Dentry>, node: &Node, own_refs: usize) {
+    if !active() {
+        return;
+    }
+    if Arc::strong_count(d) <= own_refs {
+        removed(node);
+        return;
+    }
+    let node = Node { nlink: 0, ..*node };
+    crate::util::lock(&PENDING).push((Arc::downgrade(d), node));
+    ANY_PENDING.store(true, Ordering::Release);
+}
+
+/// The node of a deleted file still held at `d`: what events on it are
+/// reported for where the filesystem can no longer stat it (hostfs).
+fn pending_node(d: &Dentry) -> Option<Node> {
+    if !ANY_PENDING.load(Ordering::Acquire) {
+        return None;
+    }
+    let p = crate::util::lock(&PENDING);
+    p.iter().find(|(w, _)| std::ptr::eq(w.as_ptr(), d)).map(|(_, n)| *n)
+}
+
+/// Report the deletions whose dentry is gone, or whose last holder is
+/// `closing` (an open file about to drop its reference).
+pub fn reap(closing: Option<&Arc<Dentry>>) {
+    if !ANY_PENDING.load(Ordering::Acquire) {
+        return;
+    }
+    let due: Vec<Node> = {
+        let mut p = crate::util::lock(&PENDING);
+        let mut due = Vec::new();
+        p.retain(|(w, node)| {
+            let last = match closing {
+                Some(d) => std::ptr::eq(w.as_ptr(), Arc::as_ptr(d)) && Arc::strong_count(d) == 1,
+                None => false,
+            };
+            let gone = last || w.strong_count() == 0;
+            if gone {
+                due.push(*node);
+            }
+            !gone
+        });
+        ANY_PENDING.store(!p.is_empty(), Ordering::Release);
+        due
+    };
+    for node in due {
+        removed(&node);
+    }
+}
+
 /// An event on a node alone (Linux's fsnotify_inode): IN_ATTRIB of a
 /// link count, IN_MOVE_SELF.
 pub fn node_event(node: &Node, mask: u32) {
@@ -427,7 +487,7 @@ pub fn file_event(d: &Dentry, mask: u32) {
     if !active() {
         return;
     }
-    let Some(node) = node_of(&*d.inode) else { return };
+    let Some(node) = node_of(&*d.inode).or_else(|| pending_node(d)) else { return };
     let isdir = if node.is_dir { IN_ISDIR } else { 0 };
     // A mount's root has no parent on its own filesystem.
     if let Some(parent) = d.parent().filter(|p| Arc::ptr_eq(&p.mount, &d.mount)) {

@@ -40,7 +40,10 @@
 //!    before the waiters are called), a socket's lock (each netstack family
 //!    writes its own order at the top of its module; no path holds two
 //!    sockets' locks), epoll's `NESTING` → `interests` (a watching
-//!    epoll's before a watched one's) → `watchers` (vfs epoll.rs).
+//!    epoll's before a watched one's) → `watchers` (vfs epoll.rs),
+//!    inotify's `REGISTRY` → an instance's state, and its `PENDING` (vfs
+//!    inotify.rs; events are reported with no lock of items 1–5 held,
+//!    since reporting stats the node: item 2).
 //! 6. `FutexTable::queues` → item 7 (the futex word is read under it).
 //! 7. A `MemoryManager`'s state (a forking parent's; a child never calls
 //!    back into a locked parent, `reclaim_sole` only tries) → `SharedFiles`

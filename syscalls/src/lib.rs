@@ -324,9 +324,9 @@ pub fn build_table() -> SyscallTable {
     t.register(
         INOTIFY_ADD_WATCH,
         Partial(
-            "events for changes made inside the sandbox only (not host-side changes under bind mounts); \
-             IN_DELETE_SELF comes at the last unlink even while the file is still open; no IN_UNMOUNT; \
-             no events for exec's opens; watch and instance limits are per sandbox",
+            "events for changes made inside the sandbox only (a host process writing under a bind mount \
+             generates none); no IN_UNMOUNT (the sandbox cannot unmount); 8192 watches and 128 instances \
+             per sandbox rather than per user",
         ),
         inotify::inotify_add_watch,
     );

@@ -74,8 +74,10 @@ type Group = Waitable<State>;
 static WATCHES: AtomicUsize = AtomicUsize::new(0);
 static INSTANCES: AtomicUsize = AtomicUsize::new(0);
 static COOKIE: AtomicU32 = AtomicU32::new(0);
-/// Which instances watch each node (entries may name watches already gone).
-static REGISTRY: Mutex<BTreeMap<NodeKey, Vec<(Weak<Group>, i32)>>> = Mutex::new(BTreeMap::new());
+/// Which instances watch each node, by wd (entries may name watches
+/// already gone).
+type Registry = BTreeMap<NodeKey, Vec<(Weak<Group>, i32)>>;
+static REGISTRY: Mutex<Registry> = Mutex::new(BTreeMap::new());
 
 /// Whether any watch exists in the sandbox: the hot path's only cost.
 #[inline]
@@ -164,7 +166,7 @@ impl State {
     }
 }
 
-fn registry() -> std::sync::MutexGuard<'static, BTreeMap<NodeKey, Vec<(Weak<Group>, i32)>>> {
+fn registry() -> std::sync::MutexGuard<'static, Registry> {
     crate::util::lock(&REGISTRY)
 }
 

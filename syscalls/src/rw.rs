@@ -145,6 +145,7 @@ fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u6
         return Ok(0);
     }
     if f.ops.discards_writes() {
+        vfs::inotify::transferred(f, count as u64, vfs::inotify::IN_MODIFY);
         return Ok(count as u64);
     }
     let seekable = f.ops.seekable();
@@ -287,6 +288,7 @@ fn do_writev(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: Option<u64
         for e in &iovs {
             access_ok(UserAddr(e.base), e.len)?;
         }
+        vfs::inotify::transferred(f, sum, vfs::inotify::IN_MODIFY);
         return Ok(sum);
     }
     if sum <= 64 * 1024 && iovs.len() > 1 {

@@ -8,6 +8,8 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 
@@ -311,6 +313,36 @@ static void excl_unlink(const char *base)
     rmdir(dir);
 }
 
+/* Device nodes (our own, so no other process's use shows): reads and
+ * writes of null and zero. */
+static void devices(const char *base)
+{
+    char dir[4096], null[4200], zero[4200];
+    snprintf(dir, sizeof dir, "%s/inotify-dev-%d", base, (int)getpid());
+    guest_rm_rf(dir);
+    mkdir(dir, 0755);
+    snprintf(null, sizeof null, "%s/null", dir);
+    snprintf(zero, sizeof zero, "%s/zero", dir);
+    T("mknod_null", mknod(null, S_IFCHR | 0666, makedev(1, 3)));
+    T("mknod_zero", mknod(zero, S_IFCHR | 0666, makedev(1, 5)));
+    int in = inotify_init1(IN_NONBLOCK);
+    label(inotify_add_watch(in, null, IN_MODIFY | IN_ACCESS | IN_OPEN | IN_CLOSE), "null");
+    label(inotify_add_watch(in, zero, IN_MODIFY | IN_ACCESS), "zero");
+    int fd = open(null, O_RDWR);
+    char b[8];
+    T("null_write", write(fd, "x", 1));
+    struct iovec iov[2] = {{"ab", 2}, {"cd", 2}};
+    T("null_writev", writev(fd, iov, 2));
+    V("null_read", read(fd, b, sizeof b));
+    close(fd);
+    fd = open(zero, O_RDONLY);
+    T("zero_read", read(fd, b, sizeof b));
+    close(fd);
+    drain(in, "dev");
+    close(in);
+    guest_rm_rf(dir);
+}
+
 /* Past max_queued_events: one IN_Q_OVERFLOW, then nothing. */
 static void overflow(const char *base)
 {
@@ -425,6 +457,7 @@ int main(int argc, char **argv)
     suite("overlay", "/var/tmp");
     suite("tmpfs", "/dev/shm");
     lower_file();
+    devices("/dev/shm");
     exec_events(scratch);
     excl_unlink("/dev/shm");
     overflow("/dev/shm");

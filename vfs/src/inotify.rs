@@ -112,6 +112,11 @@ impl Event {
     fn size(&self) -> usize {
         EVENT_HEADER + self.name_len()
     }
+
+    /// What it costs the Sentry's heap, charged to the sandbox's memory.
+    fn heap_cost(&self) -> u64 {
+        (std::mem::size_of::<Event>() + self.name.len()) as u64
+    }
 }
 
 #[derive(Default)]
@@ -122,6 +127,8 @@ pub struct State {
     watches: BTreeMap<i32, Watch>,
     by_key: BTreeMap<NodeKey, i32>,
     last_wd: i32,
+    /// Heap bytes of the queued events, charged with `limits::charge_heap_always`.
+    charged: u64,
 }
 
 impl State {
@@ -136,11 +143,26 @@ impl State {
         if self.events.len() >= MAX_QUEUED_EVENTS {
             if !self.overflowed {
                 self.overflowed = true;
-                self.events.push_back(Event { wd: -1, mask: IN_Q_OVERFLOW, cookie: 0, name: Vec::new() });
+                self.push(Event { wd: -1, mask: IN_Q_OVERFLOW, cookie: 0, name: Vec::new() });
             }
             return;
         }
+        self.push(ev);
+    }
+
+    fn push(&mut self, ev: Event) {
+        let cost = ev.heap_cost();
+        crate::limits::charge_heap_always(cost);
+        self.charged += cost;
         self.events.push_back(ev);
+    }
+
+    fn pop(&mut self) {
+        if let Some(ev) = self.events.pop_front() {
+            let cost = ev.heap_cost().min(self.charged);
+            crate::limits::uncharge_heap(cost);
+            self.charged -= cost;
+        }
     }
 
     /// Drop watch `wd` and queue its IN_IGNORED; false if there is none.
@@ -264,7 +286,7 @@ impl FileOps for Inotify {
                     if ev.mask == IN_Q_OVERFLOW {
                         s.overflowed = false;
                     }
-                    s.events.pop_front();
+                    s.pop();
                     at += size;
                 }
                 Some(Ok(at))
@@ -314,6 +336,8 @@ impl FileOps for Inotify {
             s.watches.clear();
             s.by_key.clear();
             s.events.clear();
+            crate::limits::uncharge_heap(s.charged);
+            s.charged = 0;
             gone
         };
         for (wd, key) in gone {

@@ -341,6 +341,17 @@ static void devices(const char *base)
     drain(in, "dev");
     close(in);
     guest_rm_rf(dir);
+
+    /* procfs: a process's own status file. */
+    in = inotify_init1(IN_NONBLOCK);
+    int wd = inotify_add_watch(in, "/proc/self/status", IN_OPEN | IN_ACCESS | IN_CLOSE_NOWRITE | IN_MODIFY);
+    T("proc_watch", wd);
+    label(wd, "status");
+    fd = open("/proc/self/status", O_RDONLY);
+    T("proc_read", read(fd, b, sizeof b));
+    close(fd);
+    drain(in, "proc");
+    close(in);
 }
 
 /* Past max_queued_events: one IN_Q_OVERFLOW, then nothing. */

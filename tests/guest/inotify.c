@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/select.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <sys/time.h>
@@ -240,6 +241,44 @@ static void suite(const char *where, const char *base)
         printf(" %s\n", e->name);
     }
     waitpid(pid, &st, 0);
+
+    /* Blocking poll, select and epoll_wait, each woken by a child. */
+    for (int how = 0; how < 3; how++) {
+        char drained[512];
+        fcntl(bl, F_SETFL, O_NONBLOCK);
+        while (read(bl, drained, sizeof drained) > 0)
+            ;
+        pid = fork();
+        if (pid == 0) {
+            char nm[4300];
+            snprintf(nm, sizeof nm, "%s/wake%d", dir, how);
+            put(nm, "w");
+            _exit(0);
+        }
+        int r = -1;
+        if (how == 0) {
+            struct pollfd bp = {.fd = bl, .events = POLLIN};
+            r = poll(&bp, 1, -1);
+        } else if (how == 1) {
+            fd_set rs;
+            FD_ZERO(&rs);
+            FD_SET(bl, &rs);
+            r = select(bl + 1, &rs, NULL, NULL, NULL);
+        } else {
+            int bep = epoll_create1(0);
+            struct epoll_event bev = {.events = EPOLLIN};
+            epoll_ctl(bep, EPOLL_CTL_ADD, bl, &bev);
+            r = epoll_wait(bep, &bev, 1, -1);
+            close(bep);
+        }
+        printf("blocking_%s = %d\n", how == 0 ? "poll" : how == 1 ? "select" : "epoll", r);
+        waitpid(pid, &st, 0);
+        n = read(bl, big, sizeof big);
+        V("woken_read", n);
+        char nm[4300];
+        snprintf(nm, sizeof nm, "%s/wake%d", dir, how);
+        unlink(nm);
+    }
     close(bl);
 
     /* IN_ONESHOT, IN_MASK_ADD, replacing a mask. */

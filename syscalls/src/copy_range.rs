@@ -48,30 +48,28 @@ pub fn copy_file_range(
         return Err(Errno::EBADF);
     }
     let same_file = st_in.st_dev == st_out.st_dev && st_in.st_ino == st_out.st_ino;
-    let mut pos_in = match o_in {
-        Some(o) => Some(u64::try_from(o).map_err(|_| Errno::EINVAL)?),
-        None => None,
-    };
-    let mut pos_out = match o_out {
-        Some(o) => Some(u64::try_from(o).map_err(|_| Errno::EINVAL)?),
-        None => None,
-    };
-    let start_in = pos_in.unwrap_or_else(|| inf.pos_now());
-    let start_out = pos_out.unwrap_or_else(|| outf.pos_now());
-    // generic_copy_file_checks: offsets must not wrap loff_t.
-    let fits = |p: u64| p.checked_add(len).is_some_and(|e| e <= i64::MAX as u64);
-    if !fits(start_in) || !fits(start_out) {
+    let start_in = o_in.unwrap_or(inf.pos_now() as i64);
+    let start_out = o_out.unwrap_or(outf.pos_now() as i64);
+    // generic_copy_file_checks: the offsets, taken unsigned, must not wrap.
+    if (start_in as u64).checked_add(len).is_none() || (start_out as u64).checked_add(len).is_none() {
         return Err(Errno::EOVERFLOW);
     }
-    // Shorten to the input's end of file.
-    let size_in = st_in.st_size.max(0) as u64;
-    let count = if start_in >= size_in { 0 } else { len.min(size_in - start_in) };
-    if same_file && start_out + count > start_in && start_out < start_in + count {
+    // Shorten to the input's end of file (signed, as loff_t compares).
+    let (sin, sout, size_in) = (i128::from(start_in), i128::from(start_out), i128::from(st_in.st_size));
+    let count = if sin >= size_in { 0 } else { i128::from(len).min(size_in - sin) };
+    if same_file && sout + count > sin && sout < sin + count {
         return Err(Errno::EINVAL);
     }
     if count == 0 {
         return Ok(0);
     }
+    // rw_verify_area on both sides.
+    if start_in < 0 || start_out < 0 || sout + count > i128::from(i64::MAX) {
+        return Err(Errno::EINVAL);
+    }
+    let (count, start_out) = (count as u64, start_out as u64);
+    let mut pos_in = o_in.map(|o| o as u64);
+    let mut pos_out = o_out.map(|o| o as u64);
     if st_in.st_dev != st_out.st_dev {
         return Err(Errno::EXDEV);
     }

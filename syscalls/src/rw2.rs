@@ -20,10 +20,12 @@ const RWF_SYNC: u32 = 0x4;
 const RWF_NOWAIT: u32 = 0x8;
 const RWF_APPEND: u32 = 0x10;
 const RWF_NOAPPEND: u32 = 0x20;
+/// Linux 6.15+: a write that fails with EPIPE raises no SIGPIPE.
+const RWF_NOSIGNAL: u32 = 0x100;
 /// The flags served; RWF_ATOMIC and RWF_DONTCACHE need block-device and
 /// page-cache support no filesystem here has: EOPNOTSUPP, as Linux answers
 /// on such filesystems; unknown bits are EOPNOTSUPP too.
-const RWF_SERVED: u32 = RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND | RWF_NOAPPEND;
+const RWF_SERVED: u32 = RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND | RWF_NOAPPEND | RWF_NOSIGNAL;
 
 /// The position argument: -1 is "the file position", other negatives EINVAL.
 fn position(f: &OpenFile, pos: i64) -> Result<Option<u64>, Errno> {
@@ -85,6 +87,8 @@ pub fn pwritev2(task: &mut Task, fd: Fd, iov: UserAddr, cnt: i32, pos: i64, _pos
         }
         each_iovec(&iovs, off, |e, at| do_write_as(task, &f, UserAddr(e.base), e.len, at, extra))
     };
-    raise_sigpipe_on(task, &r);
+    if flags & RWF_NOSIGNAL == 0 {
+        raise_sigpipe_on(task, &r);
+    }
     r
 }

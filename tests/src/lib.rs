@@ -800,6 +800,9 @@ pub const GUESTS: &[Guest] = &[
     g("guest_extremes", "guest_extremes", Link::Static),
     g("fuzz_found", "fuzz_found", Link::Static),
     g("statx", "statx", Link::Static),
+    g("splice", "splice", Link::Static),
+    g("copy_range", "copy_range", Link::Static),
+    g("rw2", "rw2", Link::Static),
 ];
 
 /// Programs of tests/guest/ with no native twin: each runs under

@@ -83,6 +83,9 @@ conformance! {
     guest_extremes,
     fuzz_found,
     statx,
+    splice,
+    copy_range,
+    rw2,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

@@ -7,6 +7,7 @@ pub mod copy_range;
 pub mod event;
 pub mod fd;
 pub mod fs;
+pub mod memfd;
 pub mod mm;
 pub mod names;
 pub mod process;
@@ -120,6 +121,12 @@ pub fn build_table() -> SyscallTable {
         PWRITEV2,
         Partial("RWF_NOWAIT never refuses a file; RWF_ATOMIC and RWF_DONTCACHE are EOPNOTSUPP; RWF_NOAPPEND does not undo O_APPEND"),
         rw2::pwritev2,
+    );
+
+    t.register(
+        MEMFD_CREATE,
+        Partial("MFD_HUGETLB is EINVAL (no huge pages); after F_SEAL_FUTURE_WRITE, stores through mappings made writable before reach read(2) only through those mappings"),
+        memfd::memfd_create,
     );
 
     // Descriptors.

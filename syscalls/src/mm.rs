@@ -57,6 +57,7 @@ pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, 
     if shared && prot.write && !f.writable() {
         return Err(Errno::EACCES);
     }
+    crate::memfd::check_map(&f, shared, prot.write)?;
     let d = f.dentry.clone().ok_or(Errno::ENODEV)?;
     let st = d.inode.stat()?;
     match st.st_mode & S_IFMT {

@@ -803,6 +803,7 @@ pub const GUESTS: &[Guest] = &[
     g("splice", "splice", Link::Static),
     g("copy_range", "copy_range", Link::Static),
     g("rw2", "rw2", Link::Static),
+    g("memfd", "memfd", Link::Static),
 ];
 
 /// Programs of tests/guest/ with no native twin: each runs under

@@ -86,6 +86,7 @@ conformance! {
     splice,
     copy_range,
     rw2,
+    memfd,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

@@ -96,6 +96,12 @@ impl Dentry {
         Dentry::new(&name, parent, inode, at.mount.clone())
     }
 
+    /// A dentry called `name` under `parent` that no walk finds: a file
+    /// unlinked from birth (memfd_create's), whose path is still shown.
+    pub fn unlisted(parent: &DentryRef, name: &[u8], inode: InodeRef) -> DentryRef {
+        Dentry::new(name, Some(parent.clone()), inode, parent.mount.clone())
+    }
+
     /// The last path component ("/" for the root).
     pub fn name(&self) -> Vec<u8> {
         crate::util::read(&self.link).name.clone()

@@ -9,7 +9,7 @@ use abi::{Errno, Stat};
 use sentry::table::{DirFd, Fd, Flags, PathAddr, UserAddr};
 use sentry::{SysResult, Task};
 use std::sync::Arc;
-use vfs::{DentryRef, FileOps, Follow, OpenFile, SetAttr};
+use vfs::{DentryRef, FileOps, Follow, OpenFile, SetAttr, WalkOpts};
 
 pub(crate) fn is_dir(st: &Stat) -> bool {
     st.st_mode & S_IFMT == S_IFDIR
@@ -42,12 +42,24 @@ pub(crate) fn writable(task: &Task, fd: Fd) -> Result<Arc<OpenFile>, Errno> {
 
 /// Open `path` (relative to `dirfd`) with open(2) semantics.
 pub fn open_path(task: &Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<Arc<OpenFile>, Errno> {
+    open_path_with(task, dirfd, path, flags, mode, &WalkOpts::default())
+}
+
+/// [`open_path`] with the path walk restricted by `opts` (openat2).
+pub(crate) fn open_path_with(
+    task: &Task,
+    dirfd: i32,
+    path: &[u8],
+    flags: u32,
+    mode: u32,
+    opts: &WalkOpts,
+) -> Result<Arc<OpenFile>, Errno> {
     let creds = task.creds();
     // Access mode 3 is Linux's "no read, no write" (ioctl-only) mode.
     let acc = flags & O_ACCMODE;
     let follow = if flags & O_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
     let d: DentryRef = if flags & O_CREAT != 0 && flags & O_PATH == 0 {
-        let (parent, name) = task.resolve_parent_at(dirfd, path)?;
+        let (parent, name) = crate::openat2::walk_parent(task, dirfd, path, opts)?;
         let Some(name) = name else {
             return Err(Errno::EISDIR);
         };
@@ -56,7 +68,7 @@ pub fn open_path(task: &Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
                 if flags & O_EXCL != 0 {
                     return Err(Errno::EEXIST);
                 }
-                task.resolve_at(dirfd, path, follow)?
+                crate::openat2::walk(task, dirfd, path, follow, opts)?
             }
             Err(Errno::ENOENT) => {
                 let pst = parent.inode.stat()?;
@@ -69,7 +81,7 @@ pub fn open_path(task: &Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
             Err(e) => return Err(e),
         }
     } else {
-        task.resolve_at(dirfd, path, follow)?
+        crate::openat2::walk(task, dirfd, path, follow, opts)?
     };
     let st = d.inode.stat()?;
     if st.st_mode & S_IFMT == S_IFLNK && flags & O_PATH == 0 {

@@ -10,6 +10,7 @@ pub mod fs;
 pub mod memfd;
 pub mod mm;
 pub mod names;
+pub mod openat2;
 pub mod process;
 pub mod rw;
 pub mod rw2;
@@ -123,6 +124,8 @@ pub fn build_table() -> SyscallTable {
         rw2::pwritev2,
     );
 
+    // RESOLVE_CACHED walks are ordinary walks: Linux may, not must, say EAGAIN.
+    t.register(OPENAT2, Full, openat2::openat2);
     t.register(
         MEMFD_CREATE,
         Partial("MFD_HUGETLB is EINVAL (no huge pages); after F_SEAL_FUTURE_WRITE, stores through mappings made writable before reach read(2) only through those mappings"),

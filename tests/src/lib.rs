@@ -804,6 +804,7 @@ pub const GUESTS: &[Guest] = &[
     g("copy_range", "copy_range", Link::Static),
     g("rw2", "rw2", Link::Static),
     g("memfd", "memfd", Link::Static),
+    g("openat2", "openat2", Link::Static),
 ];
 
 /// Programs of tests/guest/ with no native twin: each runs under

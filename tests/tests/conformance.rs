@@ -87,6 +87,7 @@ conformance! {
     copy_range,
     rw2,
     memfd,
+    openat2,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

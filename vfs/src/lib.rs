@@ -28,7 +28,7 @@ pub mod wait;
 pub use cred::Creds;
 pub use fdtable::{FdTable, OpenFile};
 pub use inode::{DirEntry, FileOps, Inode, InodeRef, MagicLink, SetAttr};
-pub use mount::{Dentry, DentryRef, Follow, Mount, MountFlags, MountNamespace};
+pub use mount::{Dentry, DentryRef, Follow, Mount, MountFlags, MountNamespace, WalkOpts};
 pub use util::{makedev, poisoned};
 pub use wait::{deadline_after, Interrupt, IoCtx, Notify, PollWaiter, WaitQueue, Waitable};
 

@@ -110,7 +110,11 @@ pub fn build_table() -> SyscallTable {
         Partial("a read/write copy in the Sentry (no extent sharing); EXDEV between two filesystems"),
         copy_range::copy_file_range,
     );
-    t.register(SPLICE, Partial("copies through read/write (no page moves); SPLICE_F_MOVE/MORE/GIFT are ignored"), splice::splice);
+    t.register(
+        SPLICE,
+        Partial("copies through read/write (no page moves); SPLICE_F_MOVE/MORE/GIFT are ignored"),
+        splice::splice,
+    );
     t.register(TEE, Full, splice::tee);
     t.register(VMSPLICE, Partial("copies (SPLICE_F_GIFT gives no pages)"), splice::vmsplice);
     t.register(

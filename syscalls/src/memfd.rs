@@ -41,12 +41,7 @@ pub fn memfd_create(task: &mut Task, name: UserAddr, flags: Flags) -> SysResult 
         // whose hugetlbfs has none of the size asked for.
         return Err(Errno::EINVAL);
     }
-    let d = vfs::memfd::create(
-        &name,
-        &task.creds(),
-        flags & MFD_ALLOW_SEALING != 0,
-        flags & MFD_NOEXEC_SEAL != 0,
-    )?;
+    let d = vfs::memfd::create(&name, &task.creds(), flags & MFD_ALLOW_SEALING != 0, flags & MFD_NOEXEC_SEAL != 0)?;
     let ops = d.inode.open(O_RDWR)?;
     let f = OpenFile::new(ops, Some(d), O_RDWR | O_LARGEFILE);
     crate::fs::install(task, f, flags & MFD_CLOEXEC != 0)

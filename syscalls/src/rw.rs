@@ -55,7 +55,14 @@ fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64
 
 /// do_read with `extra` status flags for this call only (O_NONBLOCK for
 /// RWF_NOWAIT and SPLICE_F_NONBLOCK).
-pub(crate) fn do_read_as(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64>, extra: u32) -> SysResult {
+pub(crate) fn do_read_as(
+    task: &Task,
+    f: &OpenFile,
+    buf: UserAddr,
+    count: u64,
+    off: Option<u64>,
+    extra: u32,
+) -> SysResult {
     access_ok(buf, count)?;
     let asked = count;
     let count = count.min(MAX_RW_COUNT) as usize;
@@ -148,7 +155,14 @@ fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u6
 
 /// do_write with `extra` status flags for this call only (O_NONBLOCK,
 /// O_APPEND for RWF_APPEND).
-pub(crate) fn do_write_as(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64>, extra: u32) -> SysResult {
+pub(crate) fn do_write_as(
+    task: &Task,
+    f: &OpenFile,
+    buf: UserAddr,
+    count: u64,
+    off: Option<u64>,
+    extra: u32,
+) -> SysResult {
     access_ok(buf, count)?;
     let asked = count;
     let count = count.min(MAX_RW_COUNT) as usize;
@@ -272,7 +286,11 @@ pub(crate) fn do_readv(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: 
 /// Run `op` on each non-empty iovec in turn (with the file offset for it,
 /// when positional), stopping at the first short transfer; an error after
 /// some bytes moved ends the call with the count so far.
-pub(crate) fn each_iovec(iovs: &[Iovec], off: Option<u64>, mut op: impl FnMut(&Iovec, Option<u64>) -> SysResult) -> SysResult {
+pub(crate) fn each_iovec(
+    iovs: &[Iovec],
+    off: Option<u64>,
+    mut op: impl FnMut(&Iovec, Option<u64>) -> SysResult,
+) -> SysResult {
     let mut total = 0u64;
     for e in iovs.iter().filter(|e| e.len != 0) {
         match op(e, off.map(|o| o + total)) {

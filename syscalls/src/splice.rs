@@ -47,7 +47,15 @@ fn epipe(task: &mut Task, r: SysResult) -> SysResult {
     r
 }
 
-pub fn splice(task: &mut Task, fd_in: Fd, off_in: UserAddr, fd_out: Fd, off_out: UserAddr, len: u64, flags: u32) -> SysResult {
+pub fn splice(
+    task: &mut Task,
+    fd_in: Fd,
+    off_in: UserAddr,
+    fd_out: Fd,
+    off_out: UserAddr,
+    len: u64,
+    flags: u32,
+) -> SysResult {
     if len == 0 {
         return Ok(0);
     }
@@ -146,20 +154,23 @@ fn pipe_to_file(
     nonblock: bool,
 ) -> Result<usize, Errno> {
     let seekable = outf.ops.seekable();
-    let mut pos = crate::rw::lock_pos_for_io(outf, seekable, off.map(|o| o as u64));
-    let at = match off {
-        Some(o) => u64::try_from(o).map_err(|_| Errno::EINVAL)?,
-        None => pos.as_ref().map_or(0, |p| p.offset),
+    let explicit = match off {
+        Some(o) => Some(u64::try_from(o).map_err(|_| Errno::EINVAL)?),
+        None => None,
     };
     if seekable {
-        verify_area(at, len as u64)?;
+        verify_area(explicit.unwrap_or_else(|| outf.pos_now()), len as u64)?;
     }
-    let len = if seekable { fsize_allow(task, outf, at, len)? } else { len };
+    // Wait for the pipe before taking the file position: no lock is held
+    // across the wait.
     let mut buf = crate::scratch::scratch(len.min(vfs::pipe::PIPE_CAPACITY));
     let n = ip.peek(&ctx_for(task, inf, nonblock), &mut buf)?;
     if n == 0 {
         return Ok(0);
     }
+    let mut pos = crate::rw::lock_pos_for_io(outf, seekable, explicit);
+    let at = explicit.unwrap_or_else(|| pos.as_ref().map_or(0, |p| p.offset));
+    let n = if seekable { fsize_allow(task, outf, at, n)? } else { n };
     let w = outf.ops.write(&task.io_ctx(outf), &buf[..n], at)?;
     if seekable {
         task.kernel.shared_files.after_write(outf, at, &buf[..w]);
@@ -204,7 +215,8 @@ fn file_to_pipe(
     if seekable {
         task.kernel.shared_files.before_read(inf, at, want as u64);
     }
-    let n = inf.ops.read(&task.io_ctx(inf), &mut buf[..want], at)?;
+    // SPLICE_F_NONBLOCK reaches a socket or tty on the input side too.
+    let n = inf.ops.read(&ctx_for(task, inf, nonblock && !seekable), &mut buf[..want], at)?;
     if n == 0 {
         return Ok(0);
     }
@@ -267,7 +279,8 @@ pub fn vmsplice(task: &mut Task, fd: Fd, iov: UserAddr, nr_segs: u64, flags: u32
     }
     let p = pipe_of(&f).ok_or(Errno::EBADF)?;
     let nb = flags & SPLICE_F_NONBLOCK != 0 || f.flags() & O_NONBLOCK != 0;
-    let r = if to_pipe { user_to_pipe(task, &f, p, &iovs, total, nb) } else { pipe_to_user(task, &f, p, &iovs, total, nb) };
+    let r =
+        if to_pipe { user_to_pipe(task, &f, p, &iovs, total, nb) } else { pipe_to_user(task, &f, p, &iovs, total, nb) };
     epipe(task, r)
 }
 

@@ -147,7 +147,7 @@ mod tests {
     fn dev_parts_split_as_linux() {
         // makedev(8, 1) and makedev(259, 65536).
         assert_eq!(dev_parts(0x801), (8, 1));
-        let dev = ((259u64 & 0xfff) << 8) | ((259u64 & !0xfff) << 32) | (65536u64 & 0xff) | ((65536u64 & !0xff) << 12);
+        let dev = libc::makedev(259, 65_536);
         assert_eq!(dev_parts(dev), (259, 65536));
     }
 

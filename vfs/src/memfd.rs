@@ -196,3 +196,38 @@ impl FileOps for MemfdFile {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wait::Interrupt;
+
+    fn ctx(irq: &Interrupt) -> IoCtx<'_> {
+        IoCtx { flags: 0, interrupt: irq }
+    }
+
+    #[test]
+    fn seals_refuse_what_they_seal() {
+        let irq = Interrupt::default();
+        let creds = Creds::new(0, 0, Vec::new());
+        let d = create(b"t", &creds, true, false).unwrap();
+        assert_eq!(d.path(), b"/memfd:t (deleted)".to_vec());
+        let m = of(&d.inode).unwrap();
+        let f = d.inode.open(abi::flags::O_RDWR).unwrap();
+        assert_eq!(f.write(&ctx(&irq), b"abcd", 0), Ok(4));
+        assert_eq!(m.add_seals(F_SEAL_GROW, false, || false), Err(Errno::EPERM));
+        assert_eq!(m.add_seals(0x1000, true, || false), Err(Errno::EINVAL));
+        assert_eq!(m.add_seals(F_SEAL_WRITE, true, || true), Err(Errno::EBUSY));
+        m.add_seals(F_SEAL_GROW | F_SEAL_SHRINK, true, || false).unwrap();
+        assert_eq!(f.write(&ctx(&irq), b"xy", 3), Err(Errno::EPERM));
+        assert_eq!(f.write(&ctx(&irq), b"xy", 1), Ok(2));
+        assert_eq!(d.inode.setattr(&SetAttr { size: Some(2), ..Default::default() }), Err(Errno::EPERM));
+        assert_eq!(d.inode.setattr(&SetAttr { size: Some(9), ..Default::default() }), Err(Errno::EPERM));
+        m.add_seals(F_SEAL_WRITE | F_SEAL_SEAL, true, || false).unwrap();
+        assert_eq!(f.write(&ctx(&irq), b"x", 0), Err(Errno::EPERM));
+        assert_eq!(m.may_map_writable(), Err(Errno::EPERM));
+        assert_eq!(m.add_seals(F_SEAL_EXEC, true, || false), Err(Errno::EPERM));
+        let unsealable = create(b"u", &creds, false, false).unwrap();
+        assert_eq!(of(&unsealable.inode).unwrap().seals(), F_SEAL_SEAL);
+    }
+}

@@ -663,4 +663,42 @@ mod tests {
         t.join().unwrap();
         drop(ns);
     }
+
+    #[test]
+    fn walk_options_scope_and_refuse() {
+        let (ns, creds) = ns();
+        let root = ns.root();
+        let top = mkdir(&ns, &creds, b"/top");
+        let sub = mkdir(&ns, &creds, b"/top/sub");
+        top.inode.symlink(b"abs", b"/top/sub", &creds).unwrap();
+        top.inode.symlink(b"rel", b"sub", &creds).unwrap();
+        let other = TmpFs::new_root(0o755, 0, 0);
+        ns.mount(b"/top/mnt", "tmpfs", "tmpfs", other, MountFlags::default());
+        top.inode.mkdir(b"mnt", 0o755, &creds).unwrap();
+        let beneath = WalkOpts { beneath: true, ..Default::default() };
+        let in_root = WalkOpts { in_root: true, ..Default::default() };
+        let walk = |start: &DentryRef, p: &[u8], o: &WalkOpts| {
+            let r = if o.beneath || o.in_root { start.clone() } else { root.clone() };
+            ns.resolve_with(&r, start, p, Follow::Yes, &creds, o).map(|d| d.path())
+        };
+        assert_eq!(walk(&top, b"sub/..", &beneath), Ok(b"/top".to_vec()));
+        assert_eq!(walk(&top, b"..", &beneath), Err(Errno::EXDEV));
+        assert_eq!(walk(&sub, b"../../x", &beneath), Err(Errno::EXDEV));
+        assert_eq!(walk(&top, b"/top", &beneath), Err(Errno::EXDEV));
+        assert_eq!(walk(&top, b"abs", &beneath), Err(Errno::EXDEV));
+        assert_eq!(walk(&top, b"rel", &beneath), Ok(b"/top/sub".to_vec()));
+        // IN_ROOT: "/" and ".." stop at the start; /top/sub is not inside.
+        assert_eq!(walk(&top, b"/sub/../..", &in_root), Ok(b"/top".to_vec()));
+        assert_eq!(walk(&top, b"abs", &in_root), Err(Errno::ENOENT));
+        let nosym = WalkOpts { no_symlinks: true, ..Default::default() };
+        assert_eq!(walk(&top, b"rel", &nosym), Err(Errno::ELOOP));
+        assert_eq!(walk(&top, b"rel/..", &nosym), Err(Errno::ELOOP));
+        let noxdev = WalkOpts { no_xdev: true, ..Default::default() };
+        assert_eq!(walk(&top, b"mnt", &noxdev), Err(Errno::EXDEV));
+        assert_eq!(walk(&top, b"sub", &noxdev), Ok(b"/top/sub".to_vec()));
+        let m = walk(&top, b"mnt", &WalkOpts::default()).unwrap();
+        assert_eq!(m, b"/top/mnt".to_vec());
+        let mnt = ns.resolve(&root, &root, b"/top/mnt", Follow::Yes, &creds).unwrap();
+        assert_eq!(walk(&mnt, b"..", &noxdev), Err(Errno::EXDEV));
+    }
 }

@@ -297,7 +297,7 @@ impl PipeEnd {
             return Err(Errno::EBADF);
         }
         self.block_on(ctx, |st| {
-            if st.readers == 0 && !(self.awaiting_reader(st) && !ctx.nonblock()) {
+            if st.readers == 0 && (!self.awaiting_reader(st) || ctx.nonblock()) {
                 return Step::Done(Err(Errno::EPIPE));
             }
             let room = PIPE_CAPACITY.saturating_sub(st.buf.len());
@@ -612,5 +612,27 @@ mod tests {
         drop(r);
         assert_ne!(w.poll() & POLLERR, 0);
         assert_eq!(w.write(&ctx(&irq, 0), b"x", 0), Err(Errno::EPIPE));
+    }
+
+    #[test]
+    fn peek_consume_and_room() {
+        let irq = Interrupt::default();
+        let (r, w) = new_pair();
+        let re = r.as_any().downcast_ref::<PipeEnd>().unwrap();
+        let we = w.as_any().downcast_ref::<PipeEnd>().unwrap();
+        assert!(re.same_pipe(we));
+        assert_eq!(re.peek(&ctx(&irq, O_NONBLOCK), &mut [0u8; 4]), Err(Errno::EAGAIN));
+        assert_eq!(we.wait_room(&ctx(&irq, 0)), Ok(PIPE_CAPACITY));
+        assert_eq!(w.write(&ctx(&irq, 0), b"hello", 0), Ok(5));
+        let mut b = [0u8; 3];
+        assert_eq!(re.peek(&ctx(&irq, 0), &mut b), Ok(3));
+        assert_eq!(re.peek(&ctx(&irq, 0), &mut b), Ok(3));
+        assert_eq!(&b, b"hel");
+        re.consume(2);
+        assert_eq!(re.pipe().queued(), 3);
+        assert_eq!(we.wait_room(&ctx(&irq, 0)), Ok(PIPE_CAPACITY - 3));
+        assert_eq!(we.peek(&ctx(&irq, 0), &mut b), Err(Errno::EBADF));
+        drop(r);
+        assert_eq!(we.wait_room(&ctx(&irq, 0)), Err(Errno::EPIPE));
     }
 }

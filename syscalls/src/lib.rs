@@ -19,6 +19,7 @@ pub mod signal;
 pub mod socket;
 pub mod socket_ioctl;
 pub mod splice;
+pub mod stat;
 pub mod statx;
 pub mod time;
 

@@ -3,7 +3,7 @@
 //! no filesystem here records (birth time, mount ids, attributes) is left
 //! out of the returned mask, as Linux does on filesystems without them.
 
-use crate::fs::file_stat;
+use crate::stat::file_stat;
 use abi::flags::*;
 use abi::{Errno, Stat};
 use sentry::table::{DirFd, Flags, PathAddr, UserAddr};

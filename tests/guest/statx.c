@@ -79,6 +79,7 @@ int main(int argc, char **argv)
 
     /* Error paths. */
     E("empty_no_flag", sx(fd, "", 0, STATX_BASIC_STATS, &x), ENOENT);
+    E("fstatat_empty_no_flag", fstatat(fd, "", &st, 0), ENOENT);
     E("reserved_mask", sx(AT_FDCWD, f, 0, 0x80000000u, &x), EINVAL);
     E("both_sync", sx(AT_FDCWD, f, AT_STATX_FORCE_SYNC | AT_STATX_DONT_SYNC, STATX_BASIC_STATS, &x), EINVAL);
     E("bad_flag", sx(AT_FDCWD, f, 0x1, STATX_BASIC_STATS, &x), EINVAL);

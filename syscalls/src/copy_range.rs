@@ -5,8 +5,8 @@
 //! superblocks of filesystems without a cross-filesystem copy: cp and
 //! friends then fall back to read/write.
 
-use crate::stat::file_stat;
 use crate::rw::{fsize_allow, lock_pos_for_io, IO_CHUNK, MAX_RW_COUNT};
+use crate::stat::file_stat;
 use abi::flags::*;
 use abi::Errno;
 use sentry::table::{Fd, UserAddr};

@@ -133,7 +133,10 @@ pub fn build_table() -> SyscallTable {
     t.register(OPENAT2, Full, openat2::openat2);
     t.register(
         MEMFD_CREATE,
-        Partial("MFD_HUGETLB is EINVAL (no huge pages); after F_SEAL_FUTURE_WRITE, stores through mappings made writable before reach read(2) only through those mappings"),
+        Partial(
+            "MFD_HUGETLB is EINVAL (no huge pages); stores made after F_SEAL_FUTURE_WRITE through a shared \
+             mapping that was writable before it stay in the mapping's pages, unseen by read(2)",
+        ),
         memfd::memfd_create,
     );
 

@@ -5,8 +5,8 @@
 //! rules and its amounts: a move never takes more from a stream than the
 //! pipe on the other side has room for, so nothing read is ever dropped.
 
-use crate::stat::file_stat;
 use crate::rw::{access_ok, fsize_allow, read_iovecs, verify_area, IO_CHUNK, MAX_RW_COUNT};
+use crate::stat::file_stat;
 use abi::flags::*;
 use abi::{Errno, Iovec};
 use sentry::table::{Fd, UserAddr};

@@ -104,6 +104,7 @@ int main(int argc, char **argv)
     B("mmap_private_ok", m3 != MAP_FAILED);
     void *m4 = mmap(NULL, 4096, PROT_READ, MAP_SHARED, s, 0);
     B("mmap_shared_ro_ok", m4 != MAP_FAILED);
+    E("mprotect_write_sealed", mprotect(m4, 4096, PROT_READ | PROT_WRITE), EACCES);
     V("read_still", pread(s, target, 10, 0));
     V("seals_now", fcntl(s, F_GET_SEALS));
     T("seal_seal", fcntl(s, F_ADD_SEALS, F_SEAL_SEAL));
@@ -117,6 +118,9 @@ int main(int argc, char **argv)
     E("fw_write", write(fw, "x", 1), EPERM);
     void *m5 = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fw, 0);
     E("fw_mmap_write", m5 == MAP_FAILED ? -1 : 0, EPERM);
+    void *m6 = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fw, 0);
+    B("fw_mmap_ro", m6 != MAP_FAILED);
+    E("fw_mprotect_write", mprotect(m6, 4096, PROT_READ | PROT_WRITE), EACCES);
     T("fw_truncate_grow", ftruncate(fw, 100));
 
     /* MFD_NOEXEC_SEAL: sealable, not executable, F_SEAL_EXEC. */

@@ -103,7 +103,9 @@ pub fn build_table() -> SyscallTable {
     // 4.4 ABI, as gVisor does, because modern userlands call them first.
     t.register(
         STATX,
-        Partial("STATX_BASIC_STATS only: no birth time, mount id or attributes (the mask says so)"),
+        Partial(
+            "STATX_BASIC_STATS and STATX_MNT_ID; no birth time, attributes or direct-I/O alignment (the mask says so)",
+        ),
         statx::statx,
     );
     t.register(
@@ -113,7 +115,10 @@ pub fn build_table() -> SyscallTable {
     );
     t.register(
         SPLICE,
-        Partial("copies through read/write (no page moves); SPLICE_F_MOVE/MORE/GIFT are ignored"),
+        Partial(
+            "copies through read/write (no page moves; SPLICE_F_MOVE/MORE/GIFT ignored); a second reader racing a \
+             splice out of the same pipe may read the bytes being moved",
+        ),
         splice::splice,
     );
     t.register(TEE, Full, splice::tee);

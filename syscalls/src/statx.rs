@@ -1,7 +1,9 @@
 //! statx(2): the extensible stat that coreutils and Rust's std try first.
-//! Every answer comes from the same `Stat` fstat/newfstatat return; what
-//! no filesystem here records (birth time, mount ids, attributes) is left
-//! out of the returned mask, as Linux does on filesystems without them.
+//! Every answer comes from the same `Stat` fstat/newfstatat return, plus
+//! the mount id where the file has a place in the tree; what no
+//! filesystem here records (birth time, attributes, direct-I/O alignment)
+//! is left out of the returned mask, as Linux does on filesystems without
+//! them.
 
 use crate::stat::file_stat;
 use abi::flags::*;
@@ -33,6 +35,8 @@ const STATX_BASIC_STATS: u32 = STATX_TYPE
     | STATX_INO
     | STATX_SIZE
     | STATX_BLOCKS;
+/// stx_mnt_id: the mount's id, as /proc/[pid]/mountinfo and fdinfo show.
+const STATX_MNT_ID: u32 = 0x1000;
 /// Reserved for a future struct statx extension: EINVAL.
 const STATX_RESERVED: u32 = 0x8000_0000;
 
@@ -72,10 +76,11 @@ fn dev_parts(dev: u64) -> (u32, u32) {
     (major as u32, minor as u32)
 }
 
-/// The struct statx bytes for `st`.
-pub(crate) fn encode(st: &Stat) -> [u8; STATX_SIZE_BYTES] {
+/// The struct statx bytes for `st` (of a file on mount `mnt_id`, if known).
+pub(crate) fn encode(st: &Stat, mnt_id: Option<u64>) -> [u8; STATX_SIZE_BYTES] {
     let mut b = [0u8; STATX_SIZE_BYTES];
-    put_u32(&mut b, 0, STATX_BASIC_STATS);
+    let mask = if mnt_id.is_some() { STATX_BASIC_STATS | STATX_MNT_ID } else { STATX_BASIC_STATS };
+    put_u32(&mut b, 0, mask);
     put_u32(&mut b, 4, st.st_blksize as u32);
     // stx_attributes (8) and stx_attributes_mask (56) stay 0: no
     // filesystem here reports immutable/append-only/compressed files.
@@ -96,6 +101,9 @@ pub(crate) fn encode(st: &Stat) -> [u8; STATX_SIZE_BYTES] {
     let (dmaj, dmin) = dev_parts(st.st_dev);
     put_u32(&mut b, 136, dmaj);
     put_u32(&mut b, 140, dmin);
+    if let Some(id) = mnt_id {
+        put_u64(&mut b, 144, id);
+    }
     b
 }
 
@@ -125,17 +133,20 @@ pub fn statx(task: &mut Task, dirfd: DirFd, path: PathAddr, flags: Flags, mask: 
         // Linux refuses the empty name before it looks at dirfd.
         return Err(Errno::ENOENT);
     }
-    let st = if p.is_empty() {
+    let (st, mnt_id) = if p.is_empty() {
         if dirfd.0 == AT_FDCWD {
-            task.fs().cwd.inode.stat()?
+            let cwd = task.fs().cwd;
+            (cwd.inode.stat()?, Some(cwd.mount.id))
         } else {
-            file_stat(&*task.file(dirfd.0)?)?
+            let f = task.file(dirfd.0)?;
+            (file_stat(&f)?, f.dentry.as_ref().map(|d| d.mount.id))
         }
     } else {
         let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
-        task.resolve_at(dirfd.0, &p, follow)?.inode.stat()?
+        let d = task.resolve_at(dirfd.0, &p, follow)?;
+        (d.inode.stat()?, Some(d.mount.id))
     };
-    task.copy_out(buf, &encode(&st))?;
+    task.copy_out(buf, &encode(&st, mnt_id))?;
     Ok(0)
 }
 
@@ -162,9 +173,10 @@ mod tests {
     #[test]
     fn layout() {
         let st = Stat { st_mode: S_IFREG | 0o644, st_size: 7, st_nlink: 1, st_blksize: 4096, ..Default::default() };
-        let b = encode(&st);
+        let b = encode(&st, Some(7));
+        assert_eq!(b[144], 7);
         assert_eq!(u16::from_le_bytes([b[28], b[29]]), (S_IFREG | 0o644) as u16);
         assert_eq!(b[40], 7);
-        assert_eq!(u32::from_le_bytes([b[0], b[1], b[2], b[3]]), STATX_BASIC_STATS);
+        assert_eq!(u32::from_le_bytes([b[0], b[1], b[2], b[3]]), STATX_BASIC_STATS | STATX_MNT_ID);
     }
 }

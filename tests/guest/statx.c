@@ -67,6 +67,23 @@ int main(int argc, char **argv)
     T("statx_empty_path", sx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &x));
     fstat(fd, &st);
     agree("fd_agrees", &x, &st);
+    /* The mount id is the one /proc/self/fdinfo shows, by fd and by path. */
+    T("statx_mnt_id", sx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &x));
+    B("  mask_has_mnt_id", x.stx_mask & STATX_MNT_ID);
+    {
+        char info[64], text[512];
+        snprintf(info, sizeof info, "/proc/self/fdinfo/%d", fd);
+        unsigned long long from_proc = 0;
+        if (read_file(info, text, sizeof text) > 0) {
+            const char *m = strstr(text, "mnt_id:");
+            if (m)
+                from_proc = strtoull(m + 7, NULL, 10);
+        }
+        B("  mnt_id_matches_fdinfo", from_proc != 0 && from_proc == x.stx_mnt_id);
+        uint64_t by_fd = x.stx_mnt_id;
+        sx(AT_FDCWD, f, 0, STATX_MNT_ID, &x);
+        B("  mnt_id_same_by_path", x.stx_mnt_id == by_fd);
+    }
     T("statx_null_path_empty", sx(fd, NULL, AT_EMPTY_PATH, STATX_SIZE, &x));
     B("  size_ok", x.stx_size == 11);
     int dfd = open(d, O_RDONLY | O_DIRECTORY);

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 static long drain(int fd, char *buf, size_t cap)
 {
@@ -165,6 +166,27 @@ int main(int argc, char **argv)
     T("pipe6", pipe(s));
     close(s[0]);
     E("vmsplice_epipe", vmsplice(s[1], iov, 1, 0), EPIPE);
+
+    /* Blocking: a splice and a tee on an empty pipe wait for a writer
+     * (whichever runs first, the result is the same). */
+    int bp[2], cp[2];
+    T("pipe7", pipe(bp));
+    T("pipe8", pipe(cp));
+    pid_t kid = fork();
+    if (kid == 0) {
+        if (write(bp[1], "late", 4) != 4)
+            _exit(1);
+        _exit(0);
+    }
+    V("blocking_tee", tee(bp[0], cp[1], 100, 0));
+    V("blocking_splice", splice(bp[0], NULL, out, NULL, 100, 0));
+    int ws;
+    waitpid(kid, &ws, 0);
+    V("  child_exit", WEXITSTATUS(ws));
+    V("  tee_copy", drain(cp[0], buf, sizeof buf));
+    P("  tee %s\n", buf);
+    close(bp[1]);
+    V("eof_after_writer", splice(bp[0], NULL, out, NULL, 100, 0));
 
     close(in);
     close(out);

@@ -1,8 +1,8 @@
 //! preadv2/pwritev2: the vectored positional calls with per-call RWF_*
 //! flags. The flags map onto what a call of `rw` already knows: RWF_NOWAIT
 //! is O_NONBLOCK for this call (a regular file never waits here anyway),
-//! RWF_APPEND is O_APPEND for this call; the sync and priority hints ask
-//! nothing of the Sentry's page-cache-less files.
+//! RWF_APPEND is O_APPEND for this call; RWF_DSYNC/RWF_SYNC sync the file
+//! after the write; RWF_HIPRI asks nothing of files without a block queue.
 
 use crate::fs::{readable, writable};
 use crate::rw::{
@@ -85,7 +85,13 @@ pub fn pwritev2(task: &mut Task, fd: Fd, iov: UserAddr, cnt: i32, pos: i64, _pos
                 off = Some(f.ops.size()?);
             }
         }
-        each_iovec(&iovs, off, |e, at| do_write_as(task, &f, UserAddr(e.base), e.len, at, extra))
+        let r = each_iovec(&iovs, off, |e, at| do_write_as(task, &f, UserAddr(e.base), e.len, at, extra));
+        // RWF_DSYNC/RWF_SYNC: the bytes are on stable storage on return
+        // (host files of bind mounts; the Sentry's own files have none).
+        if r.as_ref().is_ok_and(|&n| n > 0) && flags & (RWF_DSYNC | RWF_SYNC) != 0 {
+            f.ops.fsync()?;
+        }
+        r
     };
     if flags & RWF_NOSIGNAL == 0 {
         raise_sigpipe_on(task, &r);

@@ -82,7 +82,7 @@ pub fn fcntl(task: &mut Task, fd: Fd, cmd: u32, arg: u64) -> SysResult {
         F_SETOWN => Ok(0),
         F_GETPIPE_SZ => Ok(65536),
         F_SETPIPE_SZ => Ok(65536),
-        1033 /* F_ADD_SEALS */ | 1034 /* F_GET_SEALS */ => Err(Errno::EINVAL),
+        F_ADD_SEALS | F_GET_SEALS => crate::memfd::fcntl_seals(task, &f, cmd, arg),
         _ => Err(Errno::EINVAL),
     }
 }

@@ -1,6 +1,8 @@
-//! File syscalls: open and close, stat, directories and the working
-//! directory. Beside it: `rw` (moving bytes), `names` (entries in
-//! directories), `attr` (attributes, sync, flock).
+//! File syscalls: open and close, directories and the working
+//! directory. Beside it: `stat` and `statx`, `openat2` (the restricted
+//! walk), `rw` and `rw2` (moving bytes), `splice` and `copy_range`,
+//! `names` (entries in directories), `attr` (attributes, sync, flock),
+//! `memfd`.
 
 use crate::attr::text_not_busy;
 use crate::rw::IO_CHUNK;
@@ -9,7 +11,7 @@ use abi::{Errno, Stat};
 use sentry::table::{DirFd, Fd, Flags, PathAddr, UserAddr};
 use sentry::{SysResult, Task};
 use std::sync::Arc;
-use vfs::{DentryRef, FileOps, Follow, OpenFile, SetAttr};
+use vfs::{DentryRef, FileOps, Follow, OpenFile, SetAttr, WalkOpts};
 
 pub(crate) fn is_dir(st: &Stat) -> bool {
     st.st_mode & S_IFMT == S_IFDIR
@@ -42,12 +44,24 @@ pub(crate) fn writable(task: &Task, fd: Fd) -> Result<Arc<OpenFile>, Errno> {
 
 /// Open `path` (relative to `dirfd`) with open(2) semantics.
 pub fn open_path(task: &Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<Arc<OpenFile>, Errno> {
+    open_path_with(task, dirfd, path, flags, mode, &WalkOpts::default())
+}
+
+/// [`open_path`] with the path walk restricted by `opts` (openat2).
+pub(crate) fn open_path_with(
+    task: &Task,
+    dirfd: i32,
+    path: &[u8],
+    flags: u32,
+    mode: u32,
+    opts: &WalkOpts,
+) -> Result<Arc<OpenFile>, Errno> {
     let creds = task.creds();
     // Access mode 3 is Linux's "no read, no write" (ioctl-only) mode.
     let acc = flags & O_ACCMODE;
     let follow = if flags & O_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
     let d: DentryRef = if flags & O_CREAT != 0 && flags & O_PATH == 0 {
-        let (parent, name) = task.resolve_parent_at(dirfd, path)?;
+        let (parent, name) = crate::openat2::walk_parent(task, dirfd, path, opts)?;
         let Some(name) = name else {
             return Err(Errno::EISDIR);
         };
@@ -56,7 +70,7 @@ pub fn open_path(task: &Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
                 if flags & O_EXCL != 0 {
                     return Err(Errno::EEXIST);
                 }
-                task.resolve_at(dirfd, path, follow)?
+                crate::openat2::walk(task, dirfd, path, follow, opts)?
             }
             Err(Errno::ENOENT) => {
                 let pst = parent.inode.stat()?;
@@ -70,7 +84,7 @@ pub fn open_path(task: &Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
             Err(e) => return Err(e),
         }
     } else {
-        task.resolve_at(dirfd, path, follow)?
+        crate::openat2::walk(task, dirfd, path, follow, opts)?
     };
     let st = d.inode.stat()?;
     if st.st_mode & S_IFMT == S_IFLNK && flags & O_PATH == 0 {
@@ -141,75 +155,7 @@ pub fn close(task: &mut Task, fd: Fd) -> SysResult {
     Ok(0)
 }
 
-/// The stat of an open file.
-pub fn file_stat(f: &OpenFile) -> Result<Stat, Errno> {
-    if let Some(st) = f.ops.stat() {
-        return Ok(st);
-    }
-    match &f.dentry {
-        Some(d) => d.inode.stat(),
-        None => Ok(Stat { st_mode: S_IFREG | 0o600, st_nlink: 1, st_blksize: 4096, ..Default::default() }),
-    }
-}
-
-pub fn fstat(task: &mut Task, fd: Fd, buf: UserAddr) -> SysResult {
-    let f = task.file(fd.0)?;
-    let st = file_stat(&f)?;
-    task.write_obj(buf, &st)?;
-    Ok(0)
-}
-
-fn stat_path(task: &Task, dirfd: i32, path: PathAddr, buf: UserAddr, flags: u32) -> SysResult {
-    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT) != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let p = task.read_path(UserAddr(path.0))?;
-    let st = if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
-        if dirfd == AT_FDCWD {
-            task.fs().cwd.inode.stat()?
-        } else {
-            file_stat(&*task.file(dirfd)?)?
-        }
-    } else {
-        let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
-        task.resolve_at(dirfd, &p, follow)?.inode.stat()?
-    };
-    task.write_obj(buf, &st)?;
-    Ok(0)
-}
-
-pub fn stat(task: &mut Task, path: PathAddr, buf: UserAddr) -> SysResult {
-    stat_path(task, AT_FDCWD, path, buf, 0)
-}
-
-pub fn lstat(task: &mut Task, path: PathAddr, buf: UserAddr) -> SysResult {
-    stat_path(task, AT_FDCWD, path, buf, AT_SYMLINK_NOFOLLOW)
-}
-
-pub fn newfstatat(task: &mut Task, dirfd: DirFd, path: PathAddr, buf: UserAddr, flags: Flags) -> SysResult {
-    stat_path(task, dirfd.0, path, buf, flags.0 as u32)
-}
-
-pub fn statfs(task: &mut Task, path: PathAddr, buf: UserAddr) -> SysResult {
-    let p = task.read_path(UserAddr(path.0))?;
-    let d = task.resolve(&p, Follow::Yes)?;
-    let mut s = d.inode.statfs()?;
-    if d.mount.flags.readonly {
-        s.f_flags |= 1;
-    }
-    task.write_obj(buf, &s)?;
-    Ok(0)
-}
-
-pub fn fstatfs(task: &mut Task, fd: Fd, buf: UserAddr) -> SysResult {
-    let f = task.file(fd.0)?;
-    let s = match &f.dentry {
-        Some(d) => d.inode.statfs()?,
-        None => abi::Statfs { f_type: 0x5049_5045, f_bsize: 4096, f_namelen: 255, ..Default::default() },
-    };
-    task.write_obj(buf, &s)?;
-    Ok(0)
-}
+pub use crate::stat::{file_stat, fstat, fstatfs, lstat, newfstatat, stat, statfs};
 
 fn dirents(task: &Task, fd: Fd, buf: UserAddr, count: u32, wide: bool) -> SysResult {
     let f = task.file(fd.0)?;

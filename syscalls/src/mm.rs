@@ -57,6 +57,7 @@ pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, 
     if shared && prot.write && !f.writable() {
         return Err(Errno::EACCES);
     }
+    crate::memfd::check_map(&f, shared, prot.write)?;
     let d = f.dentry.clone().ok_or(Errno::ENODEV)?;
     let st = d.inode.stat()?;
     match st.st_mode & S_IFMT {
@@ -84,7 +85,10 @@ pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, 
     };
     if let Some(sf) = shared_pages {
         let start = mm.map_anon(addr.0, len, prot, false, fixed, name.clone())?;
-        let backing = FileBacking { file: sf.clone(), writer: f.writable().then(|| f.clone()) };
+        // A write-sealed memfd's mapping can never become writable (no
+        // VM_MAYWRITE): mprotect refuses it, as for a read-only descriptor.
+        let may_write = f.writable() && crate::memfd::check_map(&f, true, true).is_ok();
+        let backing = FileBacking { file: sf.clone(), writer: may_write.then(|| f.clone()) };
         let placed = sf.pieces(off, in_file, read).and_then(|pieces| {
             for p in pieces {
                 let at = start + (p.file_off - off);

@@ -12,13 +12,13 @@ use vfs::OpenFile;
 /// Largest chunk moved between guest memory and a file in one step.
 pub(crate) const IO_CHUNK: usize = 1 << 20;
 /// Largest count one read/write call serves (Linux's MAX_RW_COUNT).
-const MAX_RW_COUNT: u64 = 0x7fff_f000;
+pub(crate) const MAX_RW_COUNT: u64 = 0x7fff_f000;
 /// UIO_MAXIOV.
-const IOV_MAX: usize = 1024;
+pub(crate) const IOV_MAX: usize = 1024;
 
 /// Linux's access_ok: the range must lie below the top of user space
 /// (whether it is mapped is found out when it is copied).
-fn access_ok(buf: UserAddr, count: u64) -> Result<(), Errno> {
+pub(crate) fn access_ok(buf: UserAddr, count: u64) -> Result<(), Errno> {
     match buf.0.checked_add(count) {
         Some(end) if end <= TASK_SIZE => Ok(()),
         _ => Err(Errno::EFAULT),
@@ -27,7 +27,7 @@ fn access_ok(buf: UserAddr, count: u64) -> Result<(), Errno> {
 
 /// Linux's rw_verify_area: a transfer at a file position must end within
 /// loff_t (the unclamped count; EINVAL otherwise).
-fn verify_area(at: u64, count: u64) -> Result<(), Errno> {
+pub(crate) fn verify_area(at: u64, count: u64) -> Result<(), Errno> {
     match at.checked_add(count) {
         Some(end) if end <= i64::MAX as u64 => Ok(()),
         _ => Err(Errno::EINVAL),
@@ -42,7 +42,7 @@ const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 /// other streams do not lock it: a reader blocked in one must not leave a
 /// second user of the same description stuck on this mutex, where neither
 /// signals nor SIGKILL could reach it.
-fn lock_pos_for_io(f: &OpenFile, seekable: bool, off: Option<u64>) -> Option<PosGuard<'_>> {
+pub(crate) fn lock_pos_for_io(f: &OpenFile, seekable: bool, off: Option<u64>) -> Option<PosGuard<'_>> {
     (seekable && off.is_none()).then(|| f.lock_pos())
 }
 
@@ -50,6 +50,19 @@ fn lock_pos_for_io(f: &OpenFile, seekable: bool, off: Option<u64>) -> Option<Pos
 /// `off` is None. Moves at most IO_CHUNK bytes per step through a bounce
 /// buffer; stops early on a short read.
 fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64>) -> SysResult {
+    do_read_as(task, f, buf, count, off, 0)
+}
+
+/// do_read with `extra` status flags for this call only (O_NONBLOCK for
+/// RWF_NOWAIT and SPLICE_F_NONBLOCK).
+pub(crate) fn do_read_as(
+    task: &Task,
+    f: &OpenFile,
+    buf: UserAddr,
+    count: u64,
+    off: Option<u64>,
+    extra: u32,
+) -> SysResult {
     access_ok(buf, count)?;
     let asked = count;
     let count = count.min(MAX_RW_COUNT) as usize;
@@ -70,7 +83,8 @@ fn do_read(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64
     }
     let mut chunk = crate::scratch::scratch(count.min(IO_CHUNK));
     let mut done = 0usize;
-    let ctx = task.io_ctx(f);
+    let mut ctx = task.io_ctx(f);
+    ctx.flags |= extra;
     while done < count {
         let want = (count - done).min(chunk.len());
         let n = match f.ops.read(&ctx, &mut chunk[..want], at) {
@@ -114,7 +128,7 @@ fn is_regular_file(f: &OpenFile) -> bool {
 /// RLIMIT_FSIZE on a write of `want` bytes at `at` (Linux's
 /// generic_write_checks): at or past the limit the writer gets SIGXFSZ
 /// and EFBIG; below it the write is cut short at the limit.
-fn fsize_allow(task: &Task, f: &OpenFile, at: u64, want: usize) -> Result<usize, Errno> {
+pub(crate) fn fsize_allow(task: &Task, f: &OpenFile, at: u64, want: usize) -> Result<usize, Errno> {
     let limit = task.tg.rlimit(RLIMIT_FSIZE).cur;
     if limit == RLIM_INFINITY || !is_regular_file(f) {
         return Ok(want);
@@ -138,6 +152,19 @@ pub(crate) fn fsize_grow_ok(task: &Task, old: u64, size: u64) -> Result<(), Errn
 }
 
 fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u64>) -> SysResult {
+    do_write_as(task, f, buf, count, off, 0)
+}
+
+/// do_write with `extra` status flags for this call only (O_NONBLOCK,
+/// O_APPEND for RWF_APPEND).
+pub(crate) fn do_write_as(
+    task: &Task,
+    f: &OpenFile,
+    buf: UserAddr,
+    count: u64,
+    off: Option<u64>,
+    extra: u32,
+) -> SysResult {
     access_ok(buf, count)?;
     let asked = count;
     let count = count.min(MAX_RW_COUNT) as usize;
@@ -152,7 +179,7 @@ fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u6
     let mut pos = lock_pos_for_io(f, seekable, off);
     let mut at = match off {
         Some(o) => o,
-        None if seekable && f.flags() & O_APPEND != 0 => f.ops.size()?,
+        None if seekable && (f.flags() | extra) & O_APPEND != 0 => f.ops.size()?,
         None => pos.as_ref().map_or(0, |p| p.offset),
     };
     if seekable {
@@ -161,7 +188,8 @@ fn do_write(task: &Task, f: &OpenFile, buf: UserAddr, count: u64, off: Option<u6
     let count = fsize_allow(task, f, at, count)?;
     let mut chunk = crate::scratch::scratch(count.min(IO_CHUNK));
     let mut done = 0usize;
-    let ctx = task.io_ctx(f);
+    let mut ctx = task.io_ctx(f);
+    ctx.flags |= extra;
     while done < count {
         let want = (count - done).min(chunk.len());
         if let Err(e) = task.copy_in(buf.offset(done as u64)?, &mut chunk[..want]) {
@@ -209,13 +237,13 @@ pub fn write(task: &mut Task, fd: Fd, buf: UserAddr, count: u64) -> SysResult {
 }
 
 /// A write that failed with EPIPE also raises SIGPIPE.
-fn raise_sigpipe_on(task: &mut Task, r: &SysResult) {
+pub(crate) fn raise_sigpipe_on(task: &mut Task, r: &SysResult) {
     if *r == Err(Errno::EPIPE) {
         task.queue_self(abi::signal::SIGPIPE, abi::signal::SI_USER);
     }
 }
 
-fn check_offset(f: &OpenFile, off: i64) -> Result<u64, Errno> {
+pub(crate) fn check_offset(f: &OpenFile, off: i64) -> Result<u64, Errno> {
     if !f.ops.seekable() {
         return Err(Errno::ESPIPE);
     }
@@ -255,7 +283,7 @@ pub(crate) fn read_iovecs(task: &Task, iov: UserAddr, cnt: i32) -> Result<Vec<Io
     Ok(v)
 }
 
-fn do_readv(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: Option<u64>) -> SysResult {
+pub(crate) fn do_readv(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: Option<u64>) -> SysResult {
     let iovs = read_iovecs(task, iov, cnt)?;
     each_iovec(&iovs, off, |e, at| do_read(task, f, UserAddr(e.base), e.len, at))
 }
@@ -263,7 +291,11 @@ fn do_readv(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: Option<u64>
 /// Run `op` on each non-empty iovec in turn (with the file offset for it,
 /// when positional), stopping at the first short transfer; an error after
 /// some bytes moved ends the call with the count so far.
-fn each_iovec(iovs: &[Iovec], off: Option<u64>, mut op: impl FnMut(&Iovec, Option<u64>) -> SysResult) -> SysResult {
+pub(crate) fn each_iovec(
+    iovs: &[Iovec],
+    off: Option<u64>,
+    mut op: impl FnMut(&Iovec, Option<u64>) -> SysResult,
+) -> SysResult {
     let mut total = 0u64;
     for e in iovs.iter().filter(|e| e.len != 0) {
         match op(e, off.map(|o| o + total)) {
@@ -280,7 +312,7 @@ fn each_iovec(iovs: &[Iovec], off: Option<u64>, mut op: impl FnMut(&Iovec, Optio
     Ok(total)
 }
 
-fn do_writev(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: Option<u64>) -> SysResult {
+pub(crate) fn do_writev(task: &Task, f: &OpenFile, iov: UserAddr, cnt: i32, off: Option<u64>) -> SysResult {
     let iovs = read_iovecs(task, iov, cnt)?;
     // Gather small vectors into one write so pipes see one atomic write.
     let sum: u64 = iovs.iter().map(|e| e.len).sum();

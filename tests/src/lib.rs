@@ -807,6 +807,12 @@ pub const GUESTS: &[Guest] = &[
         sandbox_expect: &["watch_limit 8192 ENOSPC", "instance_limit 128 EMFILE"],
         ..g("inotify_errors", "inotify_errors", Link::Static)
     },
+    g("statx", "statx", Link::Static),
+    g("splice", "splice", Link::Static),
+    g("copy_range", "copy_range", Link::Static),
+    g("rw2", "rw2", Link::Static),
+    g("memfd", "memfd", Link::Static),
+    g("openat2", "openat2", Link::Static),
 ];
 
 /// Programs of tests/guest/ with no native twin: each runs under

@@ -84,6 +84,12 @@ conformance! {
     fuzz_found,
     inotify,
     inotify_errors,
+    statx,
+    splice,
+    copy_range,
+    rw2,
+    memfd,
+    openat2,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

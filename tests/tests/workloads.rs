@@ -163,7 +163,7 @@ fn coreutils_stat_matches_native() {
         ],
         &tmp(),
     );
-    // Plain `stat /` (its Birth line may differ: no statx in Linux 4.4).
+    // Plain `stat /` (its Birth line may differ: no birth times here).
     for p in PLATFORMS {
         let out = run_do(p, &["/usr/bin/stat", "/"], &tmp());
         assert_status(&out, 0);

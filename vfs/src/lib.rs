@@ -17,6 +17,7 @@ pub mod hostwait;
 pub mod inode;
 pub mod inotify;
 pub mod limits;
+pub mod memfd;
 pub mod mount;
 pub mod overlay;
 pub mod pipe;
@@ -28,7 +29,7 @@ pub mod wait;
 pub use cred::Creds;
 pub use fdtable::{FdTable, OpenFile};
 pub use inode::{DirEntry, FileOps, Inode, InodeRef, MagicLink, SetAttr};
-pub use mount::{Dentry, DentryRef, Follow, Mount, MountFlags, MountNamespace};
+pub use mount::{Dentry, DentryRef, Follow, Mount, MountFlags, MountNamespace, WalkOpts};
 pub use util::{makedev, poisoned};
 pub use wait::{deadline_after, Interrupt, IoCtx, Notify, PollWaiter, WaitQueue, Waitable};
 

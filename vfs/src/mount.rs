@@ -96,6 +96,12 @@ impl Dentry {
         Dentry::new(&name, parent, inode, at.mount.clone())
     }
 
+    /// A dentry called `name` under `parent` that no walk finds: a file
+    /// unlinked from birth (memfd_create's), whose path is still shown.
+    pub fn unlisted(parent: &DentryRef, name: &[u8], inode: InodeRef) -> DentryRef {
+        Dentry::new(name, Some(parent.clone()), inode, parent.mount.clone())
+    }
+
     /// The last path component ("/" for the root).
     pub fn name(&self) -> Vec<u8> {
         crate::util::read(&self.link).name.clone()
@@ -188,6 +194,43 @@ pub enum Follow {
     Yes,
     No,
 }
+
+/// Restrictions on a walk (openat2's RESOLVE_* flags); the default is
+/// none. With `beneath` or `in_root` the walk's root is the starting
+/// directory: `beneath` fails with EXDEV where the walk would leave it
+/// (an absolute path or symlink, ".." above it, a magic link), `in_root`
+/// treats it as "/" (Linux's chroot-like scoping).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalkOpts {
+    /// RESOLVE_NO_XDEV: EXDEV when a step would cross a mount.
+    pub no_xdev: bool,
+    /// RESOLVE_NO_MAGICLINKS: ELOOP at a /proc/[pid]/fd-style link.
+    pub no_magiclinks: bool,
+    /// RESOLVE_NO_SYMLINKS: ELOOP at any symlink followed.
+    pub no_symlinks: bool,
+    /// RESOLVE_BENEATH.
+    pub beneath: bool,
+    /// RESOLVE_IN_ROOT.
+    pub in_root: bool,
+}
+
+impl WalkOpts {
+    fn scoped(&self) -> bool {
+        self.beneath || self.in_root
+    }
+
+    /// A step from `from` to `to`: EXDEV when it changes mounts and
+    /// that is not allowed.
+    fn check_step(&self, from: &Dentry, to: &Dentry) -> Result<(), Errno> {
+        if self.no_xdev && from.mount.id != to.mount.id {
+            return Err(Errno::EXDEV);
+        }
+        Ok(())
+    }
+}
+
+const NO_OPTS: WalkOpts =
+    WalkOpts { no_xdev: false, no_magiclinks: false, no_symlinks: false, beneath: false, in_root: false };
 
 /// The sandbox's mount table and root.
 pub struct MountNamespace {
@@ -331,11 +374,24 @@ impl MountNamespace {
         follow: Follow,
         creds: &Creds,
     ) -> Result<DentryRef, Errno> {
-        let (parent, last) = self.resolve_parent(root, cwd, path, creds)?;
+        self.resolve_with(root, cwd, path, follow, creds, &NO_OPTS)
+    }
+
+    /// [`MountNamespace::resolve`] under the restrictions of `opts`.
+    pub fn resolve_with(
+        &self,
+        root: &DentryRef,
+        cwd: &DentryRef,
+        path: &[u8],
+        follow: Follow,
+        creds: &Creds,
+        opts: &WalkOpts,
+    ) -> Result<DentryRef, Errno> {
+        let (parent, last) = self.resolve_parent_with(root, cwd, path, creds, opts)?;
         let mut budget = MAXSYMLINKS;
         match last {
             None => Ok(parent),
-            Some(name) => self.step_last(root, &parent, &name, follow, creds, &mut budget),
+            Some(name) => self.step_last(root, &parent, &name, follow, creds, &mut budget, opts),
         }
     }
 
@@ -349,6 +405,18 @@ impl MountNamespace {
         path: &[u8],
         creds: &Creds,
     ) -> Result<(DentryRef, Option<Vec<u8>>), Errno> {
+        self.resolve_parent_with(root, cwd, path, creds, &NO_OPTS)
+    }
+
+    /// [`MountNamespace::resolve_parent`] under the restrictions of `opts`.
+    pub fn resolve_parent_with(
+        &self,
+        root: &DentryRef,
+        cwd: &DentryRef,
+        path: &[u8],
+        creds: &Creds,
+        opts: &WalkOpts,
+    ) -> Result<(DentryRef, Option<Vec<u8>>), Errno> {
         if path.is_empty() {
             return Err(Errno::ENOENT);
         }
@@ -356,7 +424,7 @@ impl MountNamespace {
             return Err(Errno::ENAMETOOLONG);
         }
         let mut budget = MAXSYMLINKS;
-        let start = if path[0] == b'/' { root.clone() } else { cwd.clone() };
+        let start = self.start_of(root, cwd, path, opts)?;
         let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
         let trailing_slash = path.ends_with(b"/");
         let mut cur = start;
@@ -366,13 +434,26 @@ impl MountNamespace {
                 self.check_dir_search(&cur, creds)?;
                 return Ok((cur, Some(comp.to_vec())));
             }
-            cur = self.step(root, &cur, comp, creds, &mut budget)?;
+            cur = self.step(root, &cur, comp, creds, &mut budget, opts)?;
         }
         let names_dir = comps.is_empty() || trailing_slash || comps.last().is_some_and(|c| *c == b"." || *c == b"..");
         if names_dir && !cur.is_dir() {
             return Err(Errno::ENOTDIR);
         }
         Ok((cur, None))
+    }
+
+    /// Where a walk of `path` from `cwd` begins: `root` for an absolute
+    /// path (EXDEV under RESOLVE_BENEATH; a mount change under NO_XDEV).
+    fn start_of(&self, root: &DentryRef, cwd: &DentryRef, path: &[u8], opts: &WalkOpts) -> Result<DentryRef, Errno> {
+        if path.first() != Some(&b'/') {
+            return Ok(cwd.clone());
+        }
+        if opts.beneath {
+            return Err(Errno::EXDEV);
+        }
+        opts.check_step(cwd, root)?;
+        Ok(root.clone())
     }
 
     fn check_dir_search(&self, dir: &DentryRef, creds: &Creds) -> Result<(), Errno> {
@@ -392,13 +473,14 @@ impl MountNamespace {
         comp: &[u8],
         creds: &Creds,
         budget: &mut u32,
+        opts: &WalkOpts,
     ) -> Result<DentryRef, Errno> {
         self.check_dir_search(cur, creds)?;
         match comp {
             b"." => Ok(cur.clone()),
-            b".." => Ok(self.dotdot(root, cur)),
+            b".." => self.dotdot_with(root, cur, opts),
             name => {
-                let d = self.step_last(root, cur, name, Follow::Yes, creds, budget)?;
+                let d = self.step_last(root, cur, name, Follow::Yes, creds, budget, opts)?;
                 if !d.is_dir() {
                     return Err(Errno::ENOTDIR);
                 }
@@ -415,7 +497,19 @@ impl MountNamespace {
         cur.parent().unwrap_or_else(|| cur.clone())
     }
 
+    /// ".." from `cur` under `opts`: EXDEV above a RESOLVE_BENEATH root or
+    /// across a mount under NO_XDEV.
+    fn dotdot_with(&self, root: &DentryRef, cur: &DentryRef, opts: &WalkOpts) -> Result<DentryRef, Errno> {
+        let up = self.dotdot(root, cur);
+        if opts.beneath && Arc::ptr_eq(&up, cur) {
+            return Err(Errno::EXDEV);
+        }
+        opts.check_step(cur, &up)?;
+        Ok(up)
+    }
+
     /// Look up `name` in `dir`, following a symlink there if `follow`.
+    #[allow(clippy::too_many_arguments)]
     fn step_last(
         &self,
         root: &DentryRef,
@@ -424,15 +518,17 @@ impl MountNamespace {
         follow: Follow,
         creds: &Creds,
         budget: &mut u32,
+        opts: &WalkOpts,
     ) -> Result<DentryRef, Errno> {
         if name.len() > abi::flags::NAME_MAX {
             return Err(Errno::ENAMETOOLONG);
         }
         let d = match name {
             b"." => return Ok(dir.clone()),
-            b".." => return Ok(self.dotdot(root, dir)),
+            b".." => return self.dotdot_with(root, dir, opts),
             _ => self.child(dir, name)?,
         };
+        opts.check_step(dir, &d)?;
         if follow == Follow::No {
             return Ok(d);
         }
@@ -440,17 +536,32 @@ impl MountNamespace {
         if st.st_mode & S_IFMT != S_IFLNK {
             return Ok(d);
         }
+        if opts.no_symlinks {
+            return Err(Errno::ELOOP);
+        }
         if *budget == 0 {
             return Err(Errno::ELOOP);
         }
         *budget -= 1;
-        match d.inode.magic_link() {
-            Some(crate::MagicLink::Dentry(t)) => return Ok(t),
+        let magic = d.inode.magic_link();
+        if magic.is_some() {
+            if opts.no_magiclinks {
+                return Err(Errno::ELOOP);
+            }
+            if opts.scoped() {
+                return Err(Errno::EXDEV);
+            }
+        }
+        match magic {
+            Some(crate::MagicLink::Dentry(t)) => {
+                opts.check_step(&d, &t)?;
+                return Ok(t);
+            }
             Some(crate::MagicLink::Inode(inode)) => return Ok(Dentry::detached(&d, inode)),
             None => {}
         }
         let target = d.inode.readlink()?;
-        self.resolve_with_budget(root, dir, &target, creds, budget)
+        self.resolve_with_budget(root, dir, &target, creds, budget, opts)
     }
 
     fn resolve_with_budget(
@@ -460,18 +571,19 @@ impl MountNamespace {
         path: &[u8],
         creds: &Creds,
         budget: &mut u32,
+        opts: &WalkOpts,
     ) -> Result<DentryRef, Errno> {
         if path.is_empty() {
             return Err(Errno::ENOENT);
         }
-        let mut cur = if path[0] == b'/' { root.clone() } else { cwd.clone() };
+        let mut cur = self.start_of(root, cwd, path, opts)?;
         let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
         for (i, comp) in comps.iter().enumerate() {
             if i + 1 == comps.len() {
                 self.check_dir_search(&cur, creds)?;
-                cur = self.step_last(root, &cur, comp, Follow::Yes, creds, budget)?;
+                cur = self.step_last(root, &cur, comp, Follow::Yes, creds, budget, opts)?;
             } else {
-                cur = self.step(root, &cur, comp, creds, budget)?;
+                cur = self.step(root, &cur, comp, creds, budget, opts)?;
             }
         }
         if path.ends_with(b"/") && !cur.is_dir() {
@@ -550,5 +662,43 @@ mod tests {
         let t = std::thread::Builder::new().stack_size(64 * 1024).spawn(move || drop(cur)).unwrap();
         t.join().unwrap();
         drop(ns);
+    }
+
+    #[test]
+    fn walk_options_scope_and_refuse() {
+        let (ns, creds) = ns();
+        let root = ns.root();
+        let top = mkdir(&ns, &creds, b"/top");
+        let sub = mkdir(&ns, &creds, b"/top/sub");
+        top.inode.symlink(b"abs", b"/top/sub", &creds).unwrap();
+        top.inode.symlink(b"rel", b"sub", &creds).unwrap();
+        let other = TmpFs::new_root(0o755, 0, 0);
+        ns.mount(b"/top/mnt", "tmpfs", "tmpfs", other, MountFlags::default());
+        top.inode.mkdir(b"mnt", 0o755, &creds).unwrap();
+        let beneath = WalkOpts { beneath: true, ..Default::default() };
+        let in_root = WalkOpts { in_root: true, ..Default::default() };
+        let walk = |start: &DentryRef, p: &[u8], o: &WalkOpts| {
+            let r = if o.beneath || o.in_root { start.clone() } else { root.clone() };
+            ns.resolve_with(&r, start, p, Follow::Yes, &creds, o).map(|d| d.path())
+        };
+        assert_eq!(walk(&top, b"sub/..", &beneath), Ok(b"/top".to_vec()));
+        assert_eq!(walk(&top, b"..", &beneath), Err(Errno::EXDEV));
+        assert_eq!(walk(&sub, b"../../x", &beneath), Err(Errno::EXDEV));
+        assert_eq!(walk(&top, b"/top", &beneath), Err(Errno::EXDEV));
+        assert_eq!(walk(&top, b"abs", &beneath), Err(Errno::EXDEV));
+        assert_eq!(walk(&top, b"rel", &beneath), Ok(b"/top/sub".to_vec()));
+        // IN_ROOT: "/" and ".." stop at the start; /top/sub is not inside.
+        assert_eq!(walk(&top, b"/sub/../..", &in_root), Ok(b"/top".to_vec()));
+        assert_eq!(walk(&top, b"abs", &in_root), Err(Errno::ENOENT));
+        let nosym = WalkOpts { no_symlinks: true, ..Default::default() };
+        assert_eq!(walk(&top, b"rel", &nosym), Err(Errno::ELOOP));
+        assert_eq!(walk(&top, b"rel/..", &nosym), Err(Errno::ELOOP));
+        let noxdev = WalkOpts { no_xdev: true, ..Default::default() };
+        assert_eq!(walk(&top, b"mnt", &noxdev), Err(Errno::EXDEV));
+        assert_eq!(walk(&top, b"sub", &noxdev), Ok(b"/top/sub".to_vec()));
+        let m = walk(&top, b"mnt", &WalkOpts::default()).unwrap();
+        assert_eq!(m, b"/top/mnt".to_vec());
+        let mnt = ns.resolve(&root, &root, b"/top/mnt", Follow::Yes, &creds).unwrap();
+        assert_eq!(walk(&mnt, b"..", &noxdev), Err(Errno::EXDEV));
     }
 }

@@ -241,6 +241,79 @@ impl PipeEnd {
     }
 }
 
+/// What splice(2), tee(2) and vmsplice(2) need beyond read and write:
+/// looking at queued bytes without taking them, and waiting for room.
+/// Between a `peek` and its `consume` the pipe lock is not held (the
+/// bytes go to another file in between), so a second reader of the same
+/// pipe racing a splice may see the same bytes; Linux's pipe_lock orders
+/// the two instead.
+impl PipeEnd {
+    pub fn is_reader(&self) -> bool {
+        self.read
+    }
+
+    pub fn is_writer(&self) -> bool {
+        self.write
+    }
+
+    /// Copy up to `buf.len()` queued bytes without taking them, waiting
+    /// for some as read(2) does; 0 at end of file.
+    pub fn peek(&self, ctx: &IoCtx, buf: &mut [u8]) -> Result<usize, Errno> {
+        if !self.read {
+            return Err(Errno::EBADF);
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.block_on(ctx, |st| {
+            if !st.buf.is_empty() {
+                let n = buf.len().min(st.buf.len());
+                for (d, s) in buf.iter_mut().zip(st.buf.iter()) {
+                    *d = *s;
+                }
+                return Step::Done(Ok(n));
+            }
+            if st.writers == 0 && (!self.awaiting_writer(st) || ctx.nonblock()) {
+                return Step::Done(Ok(0));
+            }
+            Step::Wait
+        })
+    }
+
+    /// Take the first `n` queued bytes (after a `peek` moved them on).
+    pub fn consume(&self, n: usize) {
+        let mut g = self.pipe.lock();
+        let n = n.min(g.buf.len());
+        g.buf.drain(..n);
+        crate::limits::uncharge_heap(n as u64);
+        drop(g);
+        self.pipe.wake();
+    }
+
+    /// Wait until the pipe has room, as a write would (EPIPE without
+    /// readers); the free bytes.
+    pub fn wait_room(&self, ctx: &IoCtx) -> Result<usize, Errno> {
+        if !self.write {
+            return Err(Errno::EBADF);
+        }
+        self.block_on(ctx, |st| {
+            if st.readers == 0 && (!self.awaiting_reader(st) || ctx.nonblock()) {
+                return Step::Done(Err(Errno::EPIPE));
+            }
+            let room = PIPE_CAPACITY.saturating_sub(st.buf.len());
+            if room > 0 && st.readers > 0 {
+                return Step::Done(Ok(room));
+            }
+            Step::Wait
+        })
+    }
+
+    /// Whether `other` is an end of the same pipe.
+    pub fn same_pipe(&self, other: &PipeEnd) -> bool {
+        Arc::ptr_eq(&self.pipe, &other.pipe)
+    }
+}
+
 impl Drop for PipeEnd {
     fn drop(&mut self) {
         self.do_release();
@@ -539,5 +612,27 @@ mod tests {
         drop(r);
         assert_ne!(w.poll() & POLLERR, 0);
         assert_eq!(w.write(&ctx(&irq, 0), b"x", 0), Err(Errno::EPIPE));
+    }
+
+    #[test]
+    fn peek_consume_and_room() {
+        let irq = Interrupt::default();
+        let (r, w) = new_pair();
+        let re = r.as_any().downcast_ref::<PipeEnd>().unwrap();
+        let we = w.as_any().downcast_ref::<PipeEnd>().unwrap();
+        assert!(re.same_pipe(we));
+        assert_eq!(re.peek(&ctx(&irq, O_NONBLOCK), &mut [0u8; 4]), Err(Errno::EAGAIN));
+        assert_eq!(we.wait_room(&ctx(&irq, 0)), Ok(PIPE_CAPACITY));
+        assert_eq!(w.write(&ctx(&irq, 0), b"hello", 0), Ok(5));
+        let mut b = [0u8; 3];
+        assert_eq!(re.peek(&ctx(&irq, 0), &mut b), Ok(3));
+        assert_eq!(re.peek(&ctx(&irq, 0), &mut b), Ok(3));
+        assert_eq!(&b, b"hel");
+        re.consume(2);
+        assert_eq!(re.pipe().queued(), 3);
+        assert_eq!(we.wait_room(&ctx(&irq, 0)), Ok(PIPE_CAPACITY - 3));
+        assert_eq!(we.peek(&ctx(&irq, 0), &mut b), Err(Errno::EBADF));
+        drop(r);
+        assert_eq!(we.wait_room(&ctx(&irq, 0)), Err(Errno::EPIPE));
     }
 }

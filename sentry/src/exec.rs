@@ -54,12 +54,28 @@ fn parse_shebang(head: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
 }
 
 /// Replace the task's program with `path`, as execve(2).
-pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> Result<(), Errno> {
+pub fn execve(task: &mut Task, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> Result<(), Errno> {
+    execve_from(task, None, path, argv, envp)
+}
+
+/// execve of an already resolved file (execveat): `first` is the
+/// program, `path` its name for AT_EXECFN and a script's interpreter
+/// (Linux's "/dev/fd/N" or "/dev/fd/N/name").
+pub fn execve_from(
+    task: &mut Task,
+    mut first: Option<DentryRef>,
+    path: &[u8],
+    mut argv: Vec<Vec<u8>>,
+    envp: Vec<Vec<u8>>,
+) -> Result<(), Errno> {
     let mut path = path.to_vec();
     let mut file;
     let mut depth = 0;
     loop {
-        let d = task.resolve(&path, Follow::Yes)?;
+        let d = match first.take() {
+            Some(d) => d,
+            None => task.resolve(&path, Follow::Yes)?,
+        };
         file = open_exec(task, &d)?;
         let mut head = [0u8; 256];
         let n = file.read_at(&mut head, 0)?;

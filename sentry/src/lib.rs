@@ -14,6 +14,7 @@ pub mod loader;
 pub mod locking;
 pub mod memfile;
 pub mod mm;
+pub mod pidfd;
 pub mod process;
 pub mod procfs;
 pub mod procfs_net;

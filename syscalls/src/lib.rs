@@ -8,12 +8,14 @@ pub mod fd;
 pub mod fs;
 pub mod mm;
 pub mod names;
+pub mod pidfd;
 pub mod process;
 pub mod rw;
 mod scratch;
 pub mod signal;
 pub mod socket;
 pub mod socket_ioctl;
+pub mod spawn;
 pub mod time;
 
 use abi::sysno::*;
@@ -316,6 +318,24 @@ pub fn build_table() -> SyscallTable {
     t.register(RECVMSG, Full, socket::recvmsg);
     t.register(SENDMMSG, Full, socket::sendmmsg);
     t.register(RECVMMSG, Full, socket::recvmmsg);
+
+    // Newer process calls (issue 13): what glibc 2.36, Python and Rust's
+    // std try before their fallbacks.
+    t.register(
+        CLONE3,
+        Partial(
+            "as clone; set_tid can only fail (EEXIST for a pid in use, EPERM: choosing a pid is not served); \
+             CLONE_INTO_CGROUP is EBADF (no cgroup filesystem); CLONE_PIDFD with CLONE_THREAD is EINVAL",
+        ),
+        spawn::clone3,
+    );
+    t.register(CLOSE_RANGE, Full, spawn::close_range);
+    t.register(EXECVEAT, Full, spawn::execveat);
+    t.register(FACCESSAT2, Full, attr::faccessat2);
+    t.register(EPOLL_PWAIT2, Partial("EPOLLEXCLUSIVE and EPOLLWAKEUP are accepted and ignored"), event::epoll_pwait2);
+    t.register(PIDFD_OPEN, Partial("PIDFD_THREAD (a pidfd for one thread) is EINVAL"), pidfd::pidfd_open);
+    t.register(PIDFD_SEND_SIGNAL, Full, pidfd::pidfd_send_signal);
+    t.register(PIDFD_GETFD, Full, pidfd::pidfd_getfd);
 
     // Not yet served, with the reason.
     for (nr, why) in [

@@ -799,6 +799,8 @@ pub const GUESTS: &[Guest] = &[
     g("sentry_panic", "sentry_panic", Link::Static),
     g("guest_extremes", "guest_extremes", Link::Static),
     g("fuzz_found", "fuzz_found", Link::Static),
+    // Newer process calls (issue 13).
+    g("clone3", "clone3", Link::Static),
 ];
 
 /// Programs of tests/guest/ with no native twin: each runs under

@@ -48,6 +48,14 @@ impl PidFd {
     }
 }
 
+impl PidFd {
+    /// The pidfd's lines of /proc/PID/fdinfo: its pid, -1 once reaped.
+    pub fn fdinfo(&self) -> String {
+        let pid = if self.process().is_ok() { self.tgid } else { -1 };
+        format!("Pid:\t{pid}\nNSpid:\t{pid}\n")
+    }
+}
+
 impl FileOps for PidFd {
     fn read(&self, _ctx: &IoCtx, _buf: &mut [u8], _off: u64) -> Result<usize, Errno> {
         Err(Errno::EINVAL)

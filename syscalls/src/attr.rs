@@ -23,7 +23,17 @@ pub fn faccessat2(task: &mut Task, dirfd: DirFd, path: PathAddr, mode: u32, flag
         return Err(Errno::EINVAL);
     }
     let p = task.read_path(UserAddr(path.0))?;
-    let d = if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
+    // The whole walk, not only the last check, uses the real ids unless
+    // AT_EACCESS (Linux's access_override_creds).
+    let mut c = task.creds();
+    if flags & AT_EACCESS == 0 {
+        c.fsuid = c.uid;
+        c.fsgid = c.gid;
+    }
+    let d = if p.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(Errno::ENOENT);
+        }
         if dirfd.0 == AT_FDCWD {
             task.fs().cwd
         } else {
@@ -31,14 +41,10 @@ pub fn faccessat2(task: &mut Task, dirfd: DirFd, path: PathAddr, mode: u32, flag
         }
     } else {
         let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
-        task.resolve_at(dirfd.0, &p, follow)?
+        let start = task.dir_for(dirfd.0, &p)?;
+        task.kernel.mounts.resolve(&task.fs().root, &start, &p, follow, &c)?
     };
     let st = d.inode.stat()?;
-    let mut c = task.creds();
-    if flags & AT_EACCESS == 0 {
-        c.fsuid = c.uid;
-        c.fsgid = c.gid;
-    }
     c.may_access(&st, mode)?;
     if mode & W_OK != 0 && matches!(st.st_mode & S_IFMT, S_IFREG | S_IFDIR | S_IFLNK) {
         d.mount.check_writable()?;

@@ -329,7 +329,11 @@ pub fn build_table() -> SyscallTable {
         ),
         spawn::clone3,
     );
-    t.register(CLOSE_RANGE, Full, spawn::close_range);
+    t.register(
+        CLOSE_RANGE,
+        Partial("CLOSE_RANGE_UNSHARE in one thread gives its whole process a table of its own"),
+        spawn::close_range,
+    );
     t.register(EXECVEAT, Full, spawn::execveat);
     t.register(FACCESSAT2, Full, attr::faccessat2);
     t.register(EPOLL_PWAIT2, Partial("EPOLLEXCLUSIVE and EPOLLWAKEUP are accepted and ignored"), event::epoll_pwait2);

@@ -195,13 +195,14 @@ pub fn execveat(
     envp: UserAddr,
     flags: u32,
 ) -> SysResult {
+    // Linux's order: the path, the flags, the file, then the strings.
+    let p = task.read_path(UserAddr(path.0))?;
+    if p.is_empty() && flags & AT_EMPTY_PATH == 0 {
+        return Err(Errno::ENOENT);
+    }
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
-    let p = task.read_path(UserAddr(path.0))?;
-    let mut total = 0;
-    let a = crate::process::read_str_array(task, argv, &mut total)?;
-    let e = crate::process::read_str_array(task, envp, &mut total)?;
     let fd = dirfd.0;
     let (d, name) = if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
         let d = if fd == AT_FDCWD { task.fs().cwd } else { task.file(fd)?.dentry.clone().ok_or(Errno::EACCES)? };
@@ -221,6 +222,9 @@ pub fn execveat(
         };
         (d, name)
     };
+    let mut total = 0;
+    let a = crate::process::read_str_array(task, argv, &mut total)?;
+    let e = crate::process::read_str_array(task, envp, &mut total)?;
     sentry::exec::execve_from(task, Some(d), &name, a, e)?;
     Ok(0)
 }

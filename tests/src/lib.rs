@@ -801,6 +801,11 @@ pub const GUESTS: &[Guest] = &[
     g("fuzz_found", "fuzz_found", Link::Static),
     // Newer process calls (issue 13).
     g("clone3", "clone3", Link::Static),
+    g("close_range", "close_range", Link::Static),
+    g("pidfd", "pidfd", Link::Static),
+    g("execveat", "execveat", Link::Static),
+    g("faccessat2", "faccessat2", Link::Static),
+    g("epoll_pwait2", "epoll_pwait2", Link::Static),
 ];
 
 /// Programs of tests/guest/ with no native twin: each runs under

@@ -83,6 +83,11 @@ conformance! {
     guest_extremes,
     fuzz_found,
     clone3,
+    close_range,
+    pidfd,
+    execveat,
+    faccessat2,
+    epoll_pwait2,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

@@ -193,6 +193,11 @@ pub fn allowlist(platform: &str) -> Vec<Allowed> {
         any(SYS_exit, "threads"),
         any(SYS_exit_group, "the end"),
         any(SYS_set_robust_list, "threads"),
+        when(
+            SYS_membarrier,
+            vec![vec![Cond::Eq32(0, 1), Cond::Eq32(1, 0)], vec![Cond::Eq32(0, 2), Cond::Eq32(1, 0)]],
+            "the guest's membarrier: a host GLOBAL_EXPEDITED barrier (stubs inherit the boot's registration), GLOBAL as the fallback",
+        ),
         any(SYS_rseq, "threads (glibc aborts a thread whose registration fails); a new ptrace stub unregisters the area its fork copied"),
         when(
             SYS_prctl,

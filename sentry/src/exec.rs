@@ -153,6 +153,8 @@ pub fn execve_from(
     // Point of no return. Other threads go first (Linux's de_thread).
     crate::process::kill_other_threads(task);
     task.release_robust_futexes();
+    // The new image registers its own area (Linux's rseq_execve).
+    task.rseq = None;
     task.set_mm(mm);
     task.tg.release_vfork();
     task.fds().close_on_exec();

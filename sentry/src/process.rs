@@ -146,6 +146,9 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     }
     let sigmask = task.sigmask();
     let clear_tid = if f & CLONE_CHILD_CLEARTID != 0 { a.ctid } else { 0 };
+    // A forked child keeps the area (its copy of the memory has it); one
+    // sharing memory (vfork) registers its own (Linux's rseq_fork).
+    let rseq = if f & CLONE_VM == 0 { task.rseq } else { None };
     let tg = child.clone();
     let spawned = std::thread::Builder::new().name(format!("task-{tid}")).spawn(move || {
         procfs::set_current_pid(tid);
@@ -161,6 +164,7 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
         t.regs = regs;
         t.set_sigmask(sigmask);
         t.clear_child_tid = clear_tid;
+        t.rseq = rseq;
         let space = t.mm().space().clone();
         if let Err(e) = t.ctx.set_fp_state(&space, &fp) {
             tracing::warn!("task {tid}: restoring FP state: {e}");

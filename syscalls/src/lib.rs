@@ -10,6 +10,7 @@ pub mod mm;
 pub mod names;
 pub mod pidfd;
 pub mod process;
+pub mod rseq;
 pub mod rw;
 mod scratch;
 pub mod signal;
@@ -340,6 +341,23 @@ pub fn build_table() -> SyscallTable {
     t.register(PIDFD_OPEN, Partial("PIDFD_THREAD (a pidfd for one thread) is EINVAL"), pidfd::pidfd_open);
     t.register(PIDFD_SEND_SIGNAL, Full, pidfd::pidfd_send_signal);
     t.register(PIDFD_GETFD, Full, pidfd::pidfd_getfd);
+    t.register(
+        RSEQ,
+        Partial(
+            "cpu_id is the one virtual CPU getcpu reports, for every thread; a critical section is aborted \
+             when the Sentry delivers a signal or interrupts the thread, not when the host preempts or \
+             migrates it, so per-CPU data guarded by rseq alone is not safe (as in gVisor)",
+        ),
+        rseq::rseq,
+    );
+    t.register(
+        MEMBARRIER,
+        Partial(
+            "every barrier is a host GLOBAL_EXPEDITED barrier over all stubs; PRIVATE_EXPEDITED_RSEQ and \
+             MEMBARRIER_CMD_FLAG_CPU are EINVAL (left out of QUERY)",
+        ),
+        rseq::membarrier,
+    );
 
     // Not yet served, with the reason.
     for (nr, why) in [
@@ -348,9 +366,7 @@ pub fn build_table() -> SyscallTable {
         (UMOUNT2, "mounting from inside the sandbox is not served"),
         (STATX, "not part of the Linux 4.4 ABI"),
         (IO_URING_SETUP, "not part of the Linux 4.4 ABI"),
-        (RSEQ, "not part of the Linux 4.4 ABI"),
         (COPY_FILE_RANGE, "not part of the Linux 4.4 ABI"),
-        (MEMBARRIER, "not served"),
         (USERFAULTFD, "not served"),
         (BPF, "not served"),
         (PERF_EVENT_OPEN, "not served"),

@@ -806,6 +806,8 @@ pub const GUESTS: &[Guest] = &[
     g("execveat", "execveat", Link::Static),
     g("faccessat2", "faccessat2", Link::Static),
     g("epoll_pwait2", "epoll_pwait2", Link::Static),
+    g("rseq", "rseq", Link::Static),
+    g("membarrier", "membarrier", Link::Static),
 ];
 
 /// Programs of tests/guest/ with no native twin: each runs under

@@ -88,6 +88,8 @@ conformance! {
     execveat,
     faccessat2,
     epoll_pwait2,
+    rseq,
+    membarrier,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

@@ -112,6 +112,11 @@ pub fn pidfd_getfd(task: &mut Task, pidfd: Fd, targetfd: i32, flags: u32) -> Sys
     if !same && me.euid != 0 {
         return Err(Errno::EPERM);
     }
+    // An exiting process has no descriptors left: Linux says ESRCH
+    // ("the task is dead") rather than EBADF.
+    if tg.exit_status().is_some() {
+        return Err(Errno::ESRCH);
+    }
     let file = tg.fds().get(targetfd)?;
     Ok(task.fds().install(file, true, task.tg.nofile())? as u64)
 }

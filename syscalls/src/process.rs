@@ -589,7 +589,8 @@ pub fn sched_setaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) ->
 
 pub fn getcpu(task: &mut Task, cpu: UserAddr, node: UserAddr, _cache: UserAddr) -> SysResult {
     if !cpu.is_null() {
-        task.write_obj(cpu, &0u32)?;
+        // The CPU rseq areas report too.
+        task.write_obj(cpu, &sentry::rseq::VIRTUAL_CPU)?;
     }
     if !node.is_null() {
         task.write_obj(node, &0u32)?;

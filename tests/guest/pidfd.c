@@ -3,6 +3,7 @@
  * Pid line, and their error paths. */
 #include "common.h"
 #include <poll.h>
+#include <sys/epoll.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -129,6 +130,7 @@ int main(void)
     V("poll_exited", poll(&p, 1, 60000));
     B("pollin_exited", (p.revents & POLLIN) != 0);
     T("send_zombie", pidfd_send_signal(pfd, SIGTERM, NULL, 0));
+    E("getfd_zombie", pidfd_getfd(pfd, 50, 0), ESRCH);
     memset(&si, 0, sizeof si);
     T("waitid_pidfd", waitid(P_PIDFD, nb, &si, WEXITED));
     B("waitid_pid", si.si_pid == pid);
@@ -144,6 +146,27 @@ int main(void)
     E("open_reaped", pidfd_open(pid, 0), ESRCH);
     close(pfd);
     close(nb);
+
+    /* epoll on a pidfd: readable when the child exits, not before. */
+    int go[2];
+    pipe(go);
+    pid = fork();
+    if (pid == 0) {
+        char b;
+        read(go[0], &b, 1);
+        _exit(4);
+    }
+    int epfd_ = pidfd_open(pid, 0);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 9 }, out;
+    T("epoll_add", epoll_ctl(ep, EPOLL_CTL_ADD, epfd_, &ev));
+    V("epoll_running", epoll_wait(ep, &out, 1, 0));
+    write(go[1], "g", 1);
+    V("epoll_exited", epoll_wait(ep, &out, 1, 60000));
+    V("epoll_data", out.data.u32);
+    waitpid(pid, NULL, 0);
+    close(ep);
+    close(epfd_);
 
     /* A pidfd of ourselves: a signal we send is delivered to us. */
     int self = pidfd_open(getpid(), 0);

@@ -54,8 +54,11 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
         if f & (CLONE_DETACHED | CLONE_THREAD) != 0 || (f & CLONE_PARENT_SETTID != 0 && a.pidfd == a.ptid) {
             return Err(Errno::EINVAL);
         }
-        // Fail before the child exists, as Linux does on a bad pointer.
-        task.write_obj(crate::table::UserAddr(a.pidfd), &-1i32)?;
+        // Fail before the child exists, as Linux does on a bad pointer
+        // (the word is written back unchanged: only its access is tried).
+        let at = crate::table::UserAddr(a.pidfd);
+        let word: i32 = task.read_obj(at)?;
+        task.write_obj(at, &word)?;
     }
     if f & CLONE_THREAD != 0 {
         if f & CLONE_SIGHAND == 0 || f & CLONE_VM == 0 {
@@ -467,6 +470,8 @@ pub fn wait_child(task: &Task, which: WaitFor, options: u32) -> Result<Option<Wa
                         children.remove(i);
                         kernel.unregister_group(c.tgid);
                         task.tg.children_times.add(times);
+                        drop(children);
+                        // Its pidfds now read as reaped (POLLHUP).
                         crate::pidfd::process_changed();
                     }
                     return Ok(Some((c.tgid, WaitEvent::Exited(status), times)));

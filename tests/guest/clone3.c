@@ -211,6 +211,20 @@ int main(int argc, char **argv)
     b.parent_tid = (uint64_t)&pidfd;
     E("pidfd_same_as_parent_tid", clone3_raw(&b, 88), EINVAL);
 
+    /* clone(2)'s CLONE_PIDFD: the descriptor comes back through ptid. */
+    int lpidfd = -1;
+    pid = syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, 0, &lpidfd, 0, 0);
+    if (pid == 0)
+        _exit(6);
+    T("legacy_clone_pidfd", pid);
+    memset(&si, 0, sizeof si);
+    T("legacy_waitid_pidfd", waitid(P_PIDFD, lpidfd, &si, WEXITED));
+    V("legacy_waitid_status", si.si_status);
+    close(lpidfd);
+    E("legacy_pidfd_with_settid", syscall(SYS_clone, CLONE_PIDFD | CLONE_PARENT_SETTID | SIGCHLD, 0, &lpidfd, 0, 0),
+      EINVAL);
+    E("legacy_pidfd_detached", syscall(SYS_clone, CLONE_PIDFD | 0x400000 | SIGCHLD, 0, &lpidfd, 0, 0), EINVAL);
+
     /* CLONE_CLEAR_SIGHAND: handlers go back to SIG_DFL, SIG_IGN stays. */
     signal(SIGUSR1, on_usr1);
     signal(SIGUSR2, SIG_IGN);

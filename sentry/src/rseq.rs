@@ -37,6 +37,7 @@ pub const VIRTUAL_CPU: u32 = 0;
 const CPU_ID_START: u64 = 0;
 const CPU_ID: u64 = 4;
 const RSEQ_CS: u64 = 8;
+const FLAGS: u64 = 16;
 const NODE_ID: u64 = 20;
 const MM_CID: u64 = 24;
 
@@ -99,10 +100,19 @@ impl Task {
         if sig != area.sig {
             return Err(Errno::EINVAL);
         }
+        let inside = self.regs.rip.wrapping_sub(cs.start_ip) < cs.post_commit_offset;
+        if inside {
+            // The deprecated NO_RESTART flags, and any other, are refused
+            // (Linux's rseq_warn_flags) in the area and the descriptor.
+            let area_flags: u32 = self.read_obj(UserAddr(area.addr).offset(FLAGS)?)?;
+            if area_flags != 0 || cs.flags != 0 {
+                return Err(Errno::EINVAL);
+            }
+        }
         // Cleared whether or not the thread was inside (Linux clears a
         // stale descriptor lazily the same way).
         self.write_obj(UserAddr(area.addr).offset(RSEQ_CS)?, &0u64)?;
-        if self.regs.rip.wrapping_sub(cs.start_ip) < cs.post_commit_offset {
+        if inside {
             self.regs.rip = cs.abort_ip;
         }
         Ok(())

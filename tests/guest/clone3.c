@@ -173,6 +173,9 @@ int main(int argc, char **argv)
     b.flags = CLONE_INTO_CGROUP_;
     E("cgroup_in_ver0", clone3_raw(&b, 64), EINVAL);
     RESET();
+    b.flags = 0x40; /* a CSIGNAL bit that is not CLONE_NEWTIME */
+    E("csignal_bit_0x40", clone3_raw(&b, 88), EINVAL);
+    RESET();
     b.flags = CLONE_INTO_CGROUP_;
     b.cgroup = 1ULL << 32;
     E("cgroup_over_int", clone3_raw(&b, 88), EINVAL);

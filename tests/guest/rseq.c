@@ -59,10 +59,11 @@ static void on_usr1(int s)
 /* Spin inside a critical section until it is aborted; returns 1 when
  * the good abort handler ran (the signature before it is RSEQ_SIG), 2 for
  * the bad one (preceded by another value: Linux kills with SIGSEGV). */
-static int spin_in_cs(struct area *a, int good_sig)
+static int spin_in_cs(struct area *a, int good_sig, uint32_t cs_flags)
 {
     static struct cs_desc d;
     long aborted = 0;
+    d.flags = cs_flags;
     __asm__ volatile("lea 1f(%%rip), %%rax\n\t"
                      "mov %%rax, 8(%[d])\n\t" /* start_ip */
                      "lea 2f(%%rip), %%rcx\n\t"
@@ -135,7 +136,7 @@ static void manual(void)
     /* A signal aborts the critical section to the handler. */
     signal(SIGUSR1, on_usr1);
     int s = signaller();
-    int aborted = spin_in_cs(&area, 1);
+    int aborted = spin_in_cs(&area, 1, 0);
     kill(s, SIGKILL);
     waitpid(s, NULL, 0);
     V("aborted", aborted);
@@ -145,13 +146,25 @@ static void manual(void)
     pid = fork();
     if (pid == 0) {
         int s2 = signaller();
-        int r = spin_in_cs(&area, 0);
+        int r = spin_in_cs(&area, 0, 0);
         kill(s2, SIGKILL);
         _exit(10 + r);
     }
     st = 0;
     waitpid(pid, &st, 0);
     V("bad_signature_signal", WIFSIGNALED(st) ? WTERMSIG(st) : -WEXITSTATUS(st));
+
+    /* Deprecated flags in the descriptor: SIGSEGV as well. */
+    pid = fork();
+    if (pid == 0) {
+        int s2 = signaller();
+        int r = spin_in_cs(&area, 1, 1);
+        kill(s2, SIGKILL);
+        _exit(10 + r);
+    }
+    st = 0;
+    waitpid(pid, &st, 0);
+    V("cs_flags_signal", WIFSIGNALED(st) ? WTERMSIG(st) : -WEXITSTATUS(st));
 
     E("unregister_other_sig", rseq_(&area, 32, RSEQ_FLAG_UNREGISTER, SIG + 1), EPERM);
     E("unregister_other_len", rseq_(&area, 64, RSEQ_FLAG_UNREGISTER, SIG), EINVAL);

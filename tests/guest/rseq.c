@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/rseq.h>
 #include <sys/wait.h>
 
@@ -98,8 +99,10 @@ static int signaller(void)
     int parent = getpid();
     int pid = fork();
     if (pid == 0) {
-        /* Until the spinning process is gone (or kills this one). */
-        while (kill(parent, SIGUSR1) == 0 && getppid() == parent)
+        /* Until the spinning process is gone (or kills this one), and
+         * never past its life: a stray signaller would hit reused pids. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        for (int i = 0; i < 30000 && getppid() == parent && kill(parent, SIGUSR1) == 0; i++)
             usleep(2000);
         _exit(0);
     }

@@ -76,6 +76,31 @@ static long clone3_on_stack(struct cargs *a, size_t size)
     return r;
 }
 
+/* clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD), the child exiting at once
+ * without touching the shared stack: Go's check that pidfds work. */
+static long vfork_pidfd(int *pidfd)
+{
+    long r;
+    register long r10 __asm__("r10") = 0;
+    register long r8 __asm__("r8") = 0;
+    __asm__ volatile("syscall\n\t"
+                     "test %%rax, %%rax\n\t"
+                     "jnz 1f\n\t"
+                     "mov $60, %%eax\n\t"
+                     "mov $8, %%edi\n\t"
+                     "syscall\n"
+                     "1:"
+                     : "=a"(r)
+                     : "a"((long)SYS_clone), "D"((long)(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD)), "S"(0L),
+                       "d"(pidfd), "r"(r10), "r"(r8)
+                     : "rcx", "r11", "memory");
+    if (r < 0) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
+
 static void on_usr1(int s)
 {
     (void)s;
@@ -227,6 +252,21 @@ int main(int argc, char **argv)
     E("legacy_pidfd_with_settid", syscall(SYS_clone, CLONE_PIDFD | CLONE_PARENT_SETTID | SIGCHLD, 0, &lpidfd, 0, 0),
       EINVAL);
     E("legacy_pidfd_detached", syscall(SYS_clone, CLONE_PIDFD | 0x400000 | SIGCHLD, 0, &lpidfd, 0, 0), EINVAL);
+
+    /* Go's probe: vfork with a pidfd, waitid(P_PIDFD) on our own pidfd
+     * is ECHILD, pidfd_send_signal(0) to ourselves works. */
+    lpidfd = -1;
+    pid = vfork_pidfd(&lpidfd);
+    T("vfork_pidfd", pid);
+    B("vfork_pidfd_set", lpidfd >= 0);
+    memset(&si, 0, sizeof si);
+    T("vfork_waitid", waitid(P_PIDFD, lpidfd, &si, WEXITED));
+    V("vfork_status", si.si_status);
+    close(lpidfd);
+    int selffd = syscall(SYS_pidfd_open, getpid(), 0);
+    E("waitid_own_pidfd", waitid(P_PIDFD, selffd, NULL, WEXITED), ECHILD);
+    T("signal_zero_self", syscall(SYS_pidfd_send_signal, selffd, 0, NULL, 0));
+    close(selffd);
 
     /* CLONE_CLEAR_SIGHAND: handlers go back to SIG_DFL, SIG_IGN stays. */
     signal(SIGUSR1, on_usr1);

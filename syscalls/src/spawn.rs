@@ -211,6 +211,8 @@ pub fn execveat(
         return Err(Errno::EINVAL);
     }
     let fd = dirfd.0;
+    let by_fd = fd != AT_FDCWD && p.first() != Some(&b'/');
+    let path_gone = by_fd && task.fds().get_cloexec(fd).unwrap_or(false);
     let (d, name) = if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
         let d = if fd == AT_FDCWD { task.fs().cwd } else { task.file(fd)?.dentry.clone().ok_or(Errno::EACCES)? };
         (d, format!("/dev/fd/{fd}").into_bytes())
@@ -232,6 +234,6 @@ pub fn execveat(
     let mut total = 0;
     let a = crate::process::read_str_array(task, argv, &mut total)?;
     let e = crate::process::read_str_array(task, envp, &mut total)?;
-    sentry::exec::execve_from(task, Some(d), &name, a, e)?;
+    sentry::exec::execve_from(task, Some(d), &name, a, e, path_gone)?;
     Ok(0)
 }

@@ -77,6 +77,24 @@ int main(int argc, char **argv)
     E("symlink_nofollow", execveat_(sfd, "link", child_argv, environ, AT_SYMLINK_NOFOLLOW), ELOOP);
     report("absolute_ignores_dirfd", run(sfd, self, 0));
 
+    /* A script through a descriptor: its interpreter opens /dev/fd/N,
+     * which a close-on-exec descriptor no longer is (ENOENT up front). */
+    char script[8192];
+    snprintf(script, sizeof script, "%s/script", dir);
+    int sf = open(script, O_CREAT | O_WRONLY, 0755);
+    write(sf, "#!/bin/sh\nexit 12\n", 18);
+    close(sf);
+    int scfd = open(script, O_RDONLY);
+    report("script_fd", run(scfd, "", AT_EMPTY_PATH));
+    close(scfd);
+    scfd = open(script, O_RDONLY | O_CLOEXEC);
+    report("script_cloexec_fd", run(scfd, "", AT_EMPTY_PATH));
+    close(scfd);
+    report("script_dirfd_relative", run(sfd, "script", 0));
+    fcntl(sfd, F_SETFD, FD_CLOEXEC);
+    report("script_cloexec_dirfd", run(sfd, "script", 0));
+    fcntl(sfd, F_SETFD, 0);
+
     E("bad_flags", execveat_(fd, "", child_argv, environ, 0x4), EINVAL);
     E("empty_without_flag", execveat_(fd, "", child_argv, environ, 0), ENOENT);
     E("bad_fd", execveat_(999, "", child_argv, environ, AT_EMPTY_PATH), EBADF);

@@ -808,6 +808,9 @@ pub const GUESTS: &[Guest] = &[
     g("epoll_pwait2", "epoll_pwait2", Link::Static),
     g("rseq", "rseq", Link::Static),
     g("membarrier", "membarrier", Link::Static),
+    g("clone3_dyn", "clone3", Link::Dynamic),
+    g("close_range_dyn", "close_range", Link::Dynamic),
+    g("rseq_dyn", "rseq", Link::Dynamic),
 ];
 
 /// Programs of tests/guest/ with no native twin: each runs under

@@ -90,6 +90,9 @@ conformance! {
     epoll_pwait2,
     rseq,
     membarrier,
+    clone3_dyn,
+    close_range_dyn,
+    rseq_dyn,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

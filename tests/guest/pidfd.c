@@ -168,6 +168,24 @@ int main(void)
     close(ep);
     close(epfd_);
 
+    /* pidfd_getfd needs ptrace-attach rights: a process that dropped
+     * to another uid has none over us. */
+    int me = pidfd_open(getpid(), 0);
+    E("getfd_negative_target", pidfd_getfd(me, -1, 0), EBADF);
+    T("getfd_own", pidfd_getfd(me, 1, 0) >= 0 ? 0 : -1);
+    pid = fork();
+    if (pid == 0) {
+        if (setuid(65534) != 0)
+            _exit(20);
+        errno = 0;
+        long r = pidfd_getfd(me, 1, 0);
+        _exit(r < 0 && errno == EPERM ? 0 : 21);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    V("getfd_other_uid_eperm", WEXITSTATUS(st));
+    close(me);
+
     /* A pidfd of ourselves: a signal we send is delivered to us. */
     int self = pidfd_open(getpid(), 0);
     T("open_self", self);

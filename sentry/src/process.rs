@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use vfs::FdTable;
 
+use abi::flags::{CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER};
+
 pub use abi::flags::{
     CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_FILES, CLONE_FS, CLONE_PARENT, CLONE_PARENT_SETTID,
     CLONE_PTRACE, CLONE_SETTLS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_UNTRACED, CLONE_VFORK, CLONE_VM,
@@ -45,7 +47,22 @@ pub const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 /// address space, not a shared one.
 pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     let f = a.flags;
+    // Linux's copy_process checks, in its order.
+    let both = |x: u64, y: u64| f & (x | y) == x | y;
+    if both(CLONE_NEWNS, CLONE_FS) || both(CLONE_NEWUSER, CLONE_FS) {
+        return Err(Errno::EINVAL);
+    }
+    if f & CLONE_THREAD != 0 && f & CLONE_SIGHAND == 0 {
+        return Err(Errno::EINVAL);
+    }
     if f & CLONE_SIGHAND != 0 && f & CLONE_VM == 0 {
+        return Err(Errno::EINVAL);
+    }
+    // Init has no parent to share (SIGNAL_UNKILLABLE).
+    if f & CLONE_PARENT != 0 && task.tg.tgid == 1 {
+        return Err(Errno::EINVAL);
+    }
+    if f & CLONE_THREAD != 0 && f & (CLONE_NEWUSER | CLONE_NEWPID) != 0 {
         return Err(Errno::EINVAL);
     }
     if f & CLONE_PIDFD != 0 {
@@ -132,8 +149,10 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
             }
         }
     }
+    // Linux ignores a bad parent_tid/child_tid (put_user's result is not
+    // checked): the child exists by now either way.
     if f & CLONE_PARENT_SETTID != 0 {
-        task.write_obj(crate::table::UserAddr(a.ptid), &tid)?;
+        let _ = task.write_obj(crate::table::UserAddr(a.ptid), &tid);
         let _ = child_mm.write_obj(a.ptid, &tid);
     }
     if f & CLONE_CHILD_SETTID != 0 {
@@ -217,11 +236,12 @@ fn spawn_thread(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     let tid = kernel.alloc_pid();
     let space = task.mm().space().clone();
     let fp = task.ctx.fp_state(&space).unwrap_or_default();
+    // A bad address is ignored, as Linux does.
     if f & CLONE_PARENT_SETTID != 0 {
-        task.write_obj(crate::table::UserAddr(a.ptid), &tid)?;
+        let _ = task.write_obj(crate::table::UserAddr(a.ptid), &tid);
     }
     if f & CLONE_CHILD_SETTID != 0 {
-        task.write_obj(crate::table::UserAddr(a.ctid), &tid)?;
+        let _ = task.write_obj(crate::table::UserAddr(a.ctid), &tid);
     }
     let mut regs = task.regs;
     regs.rax = 0;

@@ -201,6 +201,29 @@ int main(int argc, char **argv)
     b.flags = 0x40; /* a CSIGNAL bit that is not CLONE_NEWTIME */
     E("csignal_bit_0x40", clone3_raw(&b, 88), EINVAL);
     RESET();
+    b.flags = CLONE_FS | CLONE_NEWNS;
+    E("fs_with_newns", clone3_raw(&b, 88), EINVAL);
+    RESET();
+    b.flags = CLONE_FS | CLONE_NEWUSER;
+    E("fs_with_newuser", clone3_raw(&b, 88), EINVAL);
+    RESET();
+    b.exit_signal = 0;
+    b.flags = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_NEWPID;
+    E("thread_with_newpid", clone3_raw(&b, 88), EINVAL);
+    RESET();
+    b.exit_signal = 0;
+    b.flags = CLONE_THREAD;
+    E("thread_without_sighand", clone3_raw(&b, 88), EINVAL);
+    RESET();
+    b.flags = CLONE_SIGHAND;
+    E("sighand_without_vm", clone3_raw(&b, 88), EINVAL);
+    /* A bad parent_tid or child_tid is ignored (the child is made). */
+    RESET();
+    b.flags = CLONE_PARENT_SETTID | CLONE_CHILD_SETTID;
+    b.parent_tid = 8;
+    b.child_tid = 8;
+    V("bad_tid_pointers_ignored", fork_with(&b, 88));
+    RESET();
     b.flags = CLONE_INTO_CGROUP_;
     b.cgroup = 1ULL << 32;
     E("cgroup_over_int", clone3_raw(&b, 88), EINVAL);

@@ -415,6 +415,8 @@ fn sentry_boot(
     let probe_fd = roots.binds.first().unwrap_or(&roots.root).try_clone().ok();
     platform::set_proc_dir(proc_fd);
 
+    // Before any stub exists: stubs inherit the registration (fork).
+    sentry::membarrier::register_host();
     let memfile = MemoryFile::new().map_err(|e| e.to_string())?;
     let platform = match &g.platform {
         Some(name) => make_platform(name, &memfile)?,

@@ -193,6 +193,11 @@ pub fn allowlist(platform: &str) -> Vec<Allowed> {
         any(SYS_exit, "threads"),
         any(SYS_exit_group, "the end"),
         any(SYS_set_robust_list, "threads"),
+        when(
+            SYS_membarrier,
+            vec![vec![Cond::Eq32(0, 1), Cond::Eq32(1, 0)], vec![Cond::Eq32(0, 2), Cond::Eq32(1, 0)]],
+            "the guest's membarrier: a host GLOBAL_EXPEDITED barrier (stubs inherit the boot's registration), GLOBAL as the fallback",
+        ),
         any(SYS_rseq, "threads (glibc aborts a thread whose registration fails); a new ptrace stub unregisters the area its fork copied"),
         when(
             SYS_prctl,
@@ -383,9 +388,10 @@ mod tests {
         // 60 before networking; the broker-given sockets added sendto,
         // recvfrom, shutdown, getsockopt and four epoll calls;
         // --network=host added setsockopt, listen, accept4, getsockname
-        // and getpeername (and sendmsg for ptrace).
-        assert!(allowlist("systrap").len() <= 73);
-        assert!(allowlist("ptrace").len() <= 80);
+        // and getpeername (and sendmsg for ptrace); the guest's
+        // membarrier added membarrier (barrier commands only).
+        assert!(allowlist("systrap").len() <= 74);
+        assert!(allowlist("ptrace").len() <= 81);
         for p in ["systrap", "ptrace"] {
             let set = allowlist(p).into_iter().find(|a| a.nr == libc::SYS_setsockopt);
             let described = set.map(|a| a.rules.iter().map(|c| format!("{c:?}")).collect::<String>());

@@ -55,7 +55,24 @@ fn parse_shebang(head: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
 }
 
 /// Replace the task's program with `path`, as execve(2).
-pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> Result<(), Errno> {
+pub fn execve(task: &mut Task, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> Result<(), Errno> {
+    execve_from(task, None, path, argv, envp, false)
+}
+
+/// execve of an already resolved file (execveat): `first` is the
+/// program, `path` its name for AT_EXECFN and a script's interpreter
+/// (Linux's "/dev/fd/N" or "/dev/fd/N/name"). `path_gone`: that name
+/// dies with the exec (its descriptor is close-on-exec), so a script,
+/// whose interpreter would have to open it, is ENOENT at once (Linux's
+/// BINPRM_FLAGS_PATH_INACCESSIBLE).
+pub fn execve_from(
+    task: &mut Task,
+    mut first: Option<DentryRef>,
+    path: &[u8],
+    mut argv: Vec<Vec<u8>>,
+    envp: Vec<Vec<u8>>,
+    path_gone: bool,
+) -> Result<(), Errno> {
     let mut path = path.to_vec();
     let mut file;
     // Scripts stay open until the end, as Linux keeps bprm->executable
@@ -63,11 +80,17 @@ pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Ve
     let mut scripts = Vec::new();
     let mut depth = 0;
     loop {
-        let d = task.resolve(&path, Follow::Yes)?;
+        let d = match first.take() {
+            Some(d) => d,
+            None => task.resolve(&path, Follow::Yes)?,
+        };
         file = open_exec(task, &d)?;
         let mut head = [0u8; 256];
         let n = file.read_at(&mut head, 0)?;
         if n >= 2 && head.starts_with(b"#!") {
+            if path_gone && depth == 0 {
+                return Err(Errno::ENOENT);
+            }
             depth += 1;
             if depth > MAX_SCRIPT_DEPTH {
                 return Err(Errno::ELOOP);
@@ -142,6 +165,8 @@ pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Ve
     // Point of no return. Other threads go first (Linux's de_thread).
     crate::process::kill_other_threads(task);
     task.release_robust_futexes();
+    // The new image registers its own area (Linux's rseq_execve).
+    task.rseq = None;
     task.set_mm(mm);
     task.tg.release_vfork();
     task.fds().close_on_exec();

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use vfs::FdTable;
 
+use abi::flags::{CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER};
+
 pub use abi::flags::{
     CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_FILES, CLONE_FS, CLONE_PARENT, CLONE_PARENT_SETTID,
     CLONE_PTRACE, CLONE_SETTLS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_UNTRACED, CLONE_VFORK, CLONE_VM,
@@ -21,23 +23,59 @@ pub use abi::flags::{
 /// All the CLONE_NEW* namespace flags.
 const CLONE_NEW_ANY: u64 = 0x7e02_0000 | 0x0200_0000 | 0x8000_0000;
 
-/// clone(2)'s arguments.
-#[derive(Clone, Copy, Debug)]
+/// clone(2)'s arguments (clone3's, once checked and reduced to these).
+#[derive(Clone, Copy, Debug, Default)]
 pub struct CloneArgs {
+    /// The clone flags, with the exit signal in the low byte; clone3's
+    /// CLONE_CLEAR_SIGHAND is bit 32.
     pub flags: u64,
     pub stack: u64,
     pub ptid: u64,
     pub ctid: u64,
     pub tls: u64,
+    /// Where CLONE_PIDFD stores the new pidfd (clone: `ptid`).
+    pub pidfd: u64,
 }
+
+/// Give the child a pidfd (stored in the parent at `CloneArgs::pidfd`).
+pub const CLONE_PIDFD: u64 = 0x1000;
+/// clone3 only: the child's handlers reset to SIG_DFL (SIG_IGN kept).
+pub const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 
 /// Create a child process (fork, vfork, or clone without CLONE_THREAD).
 /// CLONE_VM without CLONE_THREAD (vfork, posix_spawn) gets a copy of the
 /// address space, not a shared one.
 pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     let f = a.flags;
+    // Linux's copy_process checks, in its order.
+    let both = |x: u64, y: u64| f & (x | y) == x | y;
+    if both(CLONE_NEWNS, CLONE_FS) || both(CLONE_NEWUSER, CLONE_FS) {
+        return Err(Errno::EINVAL);
+    }
+    if f & CLONE_THREAD != 0 && f & CLONE_SIGHAND == 0 {
+        return Err(Errno::EINVAL);
+    }
     if f & CLONE_SIGHAND != 0 && f & CLONE_VM == 0 {
         return Err(Errno::EINVAL);
+    }
+    // Init has no parent to share (SIGNAL_UNKILLABLE).
+    if f & CLONE_PARENT != 0 && task.tg.tgid == 1 {
+        return Err(Errno::EINVAL);
+    }
+    if f & CLONE_THREAD != 0 && f & (CLONE_NEWUSER | CLONE_NEWPID) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if f & CLONE_PIDFD != 0 {
+        // A pidfd naming one thread (Linux 6.9's PIDFD_THREAD) is not
+        // served; a pidfd and CLONE_PARENT_SETTID cannot share a word.
+        if f & (CLONE_DETACHED | CLONE_THREAD) != 0 || (f & CLONE_PARENT_SETTID != 0 && a.pidfd == a.ptid) {
+            return Err(Errno::EINVAL);
+        }
+        // Fail before the child exists, as Linux does on a bad pointer
+        // (the word is written back unchanged: only its access is tried).
+        let at = crate::table::UserAddr(a.pidfd);
+        let word: i32 = task.read_obj(at)?;
+        task.write_obj(at, &word)?;
     }
     if f & CLONE_THREAD != 0 {
         if f & CLONE_SIGHAND == 0 || f & CLONE_VM == 0 {
@@ -72,6 +110,13 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     *lock(&child.exe_hold) = lock(&task.tg.exe_hold).clone();
     *lock(&child.rlimits) = *lock(&task.tg.rlimits);
     *lock(&child.signals) = lock(&task.tg.signals).clone();
+    if f & CLONE_CLEAR_SIGHAND != 0 {
+        for act in lock(&child.signals).actions.iter_mut() {
+            if act.handler != SIG_IGN {
+                *act = abi::KSigaction::default();
+            }
+        }
+    }
     *lock(&child.pgid) = *lock(&task.tg.pgid);
     *lock(&child.sid) = *lock(&task.tg.sid);
     // With CLONE_PARENT the child is its parent's sibling and signals the
@@ -88,8 +133,26 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     lock(&parent.children).push(child.clone());
 
     let child_mm = child.mm().ok_or(Errno::EAGAIN)?;
+    if f & CLONE_PIDFD != 0 {
+        let file = vfs::OpenFile::new_anon(
+            crate::pidfd::PidFd::new(&child),
+            abi::flags::O_RDWR,
+            "anon_inode:[pidfd]".to_string(),
+        );
+        match task.fds().install(file, true, task.tg.nofile()) {
+            Ok(fd) => task.write_obj(crate::table::UserAddr(a.pidfd), &fd)?,
+            Err(e) => {
+                // The child never ran: end it as a spawn failure would.
+                *lock(&child.exit) = Some(ExitStatus::Signaled { sig: SIGKILL, core: false });
+                release_process(&child);
+                return Err(e);
+            }
+        }
+    }
+    // Linux ignores a bad parent_tid/child_tid (put_user's result is not
+    // checked): the child exists by now either way.
     if f & CLONE_PARENT_SETTID != 0 {
-        task.write_obj(crate::table::UserAddr(a.ptid), &tid)?;
+        let _ = task.write_obj(crate::table::UserAddr(a.ptid), &tid);
         let _ = child_mm.write_obj(a.ptid, &tid);
     }
     if f & CLONE_CHILD_SETTID != 0 {
@@ -105,6 +168,9 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     }
     let sigmask = task.sigmask();
     let clear_tid = if f & CLONE_CHILD_CLEARTID != 0 { a.ctid } else { 0 };
+    // A forked child keeps the area (its copy of the memory has it); one
+    // sharing memory (vfork) registers its own (Linux's rseq_fork).
+    let rseq = if f & CLONE_VM == 0 { task.rseq } else { None };
     let tg = child.clone();
     let spawned = std::thread::Builder::new().name(format!("task-{tid}")).spawn(move || {
         procfs::set_current_pid(tid);
@@ -120,6 +186,7 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
         t.regs = regs;
         t.set_sigmask(sigmask);
         t.clear_child_tid = clear_tid;
+        t.rseq = rseq;
         let space = t.mm().space().clone();
         if let Err(e) = t.ctx.set_fp_state(&space, &fp) {
             tracing::warn!("task {tid}: restoring FP state: {e}");
@@ -169,11 +236,12 @@ fn spawn_thread(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     let tid = kernel.alloc_pid();
     let space = task.mm().space().clone();
     let fp = task.ctx.fp_state(&space).unwrap_or_default();
+    // A bad address is ignored, as Linux does.
     if f & CLONE_PARENT_SETTID != 0 {
-        task.write_obj(crate::table::UserAddr(a.ptid), &tid)?;
+        let _ = task.write_obj(crate::table::UserAddr(a.ptid), &tid);
     }
     if f & CLONE_CHILD_SETTID != 0 {
-        task.write_obj(crate::table::UserAddr(a.ctid), &tid)?;
+        let _ = task.write_obj(crate::table::UserAddr(a.ctid), &tid);
     }
     let mut regs = task.regs;
     regs.rax = 0;
@@ -340,6 +408,7 @@ pub fn release_process(tg: &Arc<ThreadGroup>) {
         kernel.unregister_group(tg.tgid);
     }
     kernel.notify_waiters();
+    crate::pidfd::process_changed();
 }
 
 /// End a process from outside (SIGKILL).
@@ -421,6 +490,9 @@ pub fn wait_child(task: &Task, which: WaitFor, options: u32) -> Result<Option<Wa
                         children.remove(i);
                         kernel.unregister_group(c.tgid);
                         task.tg.children_times.add(times);
+                        drop(children);
+                        // Its pidfds now read as reaped (POLLHUP).
+                        crate::pidfd::process_changed();
                     }
                     return Ok(Some((c.tgid, WaitEvent::Exited(status), times)));
                 }

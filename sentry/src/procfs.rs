@@ -373,7 +373,11 @@ fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, name: &[u8]) -> Result<InodeRef, 
                 // Never the position lock: its holder may be blocked.
                 let pos = f.pos_now();
                 let mnt = f.dentry.as_ref().map(|d| d.mount.id).unwrap_or(0);
-                Ok(format!("pos:\t{pos}\nflags:\t0{:o}\nmnt_id:\t{mnt}\n", f.flags()).into_bytes())
+                let mut info = format!("pos:\t{pos}\nflags:\t0{:o}\nmnt_id:\t{mnt}\n", f.flags());
+                if let Some(p) = f.ops.as_any().downcast_ref::<crate::pidfd::PidFd>() {
+                    info.push_str(&p.fdinfo());
+                }
+                Ok(info.into_bytes())
             })
         }),
         "task" => {

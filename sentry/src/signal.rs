@@ -372,6 +372,9 @@ impl Task {
         if act.flags & SA_RESTORER == 0 || act.restorer == 0 {
             return Err(Errno::EFAULT);
         }
+        // A handler interrupting an rseq critical section returns to its
+        // abort handler (Linux's rseq_signal_deliver).
+        self.rseq_preempted()?;
         let on_alt = self.on_altstack(self.regs.rsp);
         let mut sp = if act.flags & SA_ONSTACK != 0 && self.altstack.ss_flags & SS_DISABLE == 0 && !on_alt {
             self.altstack.ss_sp.wrapping_add(self.altstack.ss_size)

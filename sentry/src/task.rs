@@ -26,6 +26,8 @@ pub struct Task {
     /// The alternate signal stack (sigaltstack).
     pub altstack: abi::StackT,
     pub clear_child_tid: u64,
+    /// The registered restartable-sequence area (sentry/src/rseq.rs).
+    pub rseq: Option<crate::rseq::RseqArea>,
     /// Set by exit/exit_group/fatal signals: the run loop stops.
     pub exiting: Option<ExitStatus>,
     /// What other Sentry threads see of this task (mask, signals, wake-ups).
@@ -63,6 +65,7 @@ impl Task {
             saved_sigmask: None,
             altstack: abi::StackT { ss_sp: 0, ss_flags: 2, pad: 0, ss_size: 0 },
             clear_child_tid: 0,
+            rseq: None,
             exiting: None,
             shared,
             mm,
@@ -277,7 +280,13 @@ impl Task {
                     tracing::debug!("task {}: {} at rip {:#x}", self.tid, signal::name(info.signo), self.regs.rip);
                     self.deliver_fault(info);
                 }
-                Exit::Interrupted => self.handle_signals(None),
+                Exit::Interrupted => {
+                    // Taken out of guest code: a preemption for rseq.
+                    if self.rseq_preempted().is_err() {
+                        self.force_sigsegv();
+                    }
+                    self.handle_signals(None)
+                }
             }
             let blocked = self.interrupt.take_blocked_ns();
             let mut served = (left.elapsed().as_nanos() as u64).saturating_sub(blocked);

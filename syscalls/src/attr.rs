@@ -10,16 +10,41 @@ use sentry::{SysResult, Task};
 use vfs::{DentryRef, Follow, SetAttr};
 
 pub fn faccessat(task: &mut Task, dirfd: DirFd, path: PathAddr, mode: u32) -> SysResult {
-    if mode & !7 != 0 {
+    faccessat2(task, dirfd, path, mode, Flags(0))
+}
+
+const AT_EACCESS: u32 = 0x200;
+
+/// faccessat2(2): faccessat with flags. AT_EACCESS checks with the
+/// effective ids instead of the real ones.
+pub fn faccessat2(task: &mut Task, dirfd: DirFd, path: PathAddr, mode: u32, flags: Flags) -> SysResult {
+    let flags = flags.0 as u32;
+    if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
     let p = task.read_path(UserAddr(path.0))?;
-    let d = task.resolve_at(dirfd.0, &p, Follow::Yes)?;
-    let st = d.inode.stat()?;
-    // access(2) checks with the real ids.
+    // The whole walk, not only the last check, uses the real ids unless
+    // AT_EACCESS (Linux's access_override_creds).
     let mut c = task.creds();
-    c.fsuid = c.uid;
-    c.fsgid = c.gid;
+    if flags & AT_EACCESS == 0 {
+        c.fsuid = c.uid;
+        c.fsgid = c.gid;
+    }
+    let d = if p.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(Errno::ENOENT);
+        }
+        if dirfd.0 == AT_FDCWD {
+            task.fs().cwd
+        } else {
+            fd_dentry(task, Fd(dirfd.0))?
+        }
+    } else {
+        let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
+        let start = task.dir_for(dirfd.0, &p)?;
+        task.kernel.mounts.resolve(&task.fs().root, &start, &p, follow, &c)?
+    };
+    let st = d.inode.stat()?;
     c.may_access(&st, mode)?;
     if mode & W_OK != 0 && matches!(st.st_mode & S_IFMT, S_IFREG | S_IFDIR | S_IFLNK) {
         d.mount.check_writable()?;

@@ -157,13 +157,19 @@ pub fn epoll_ctl(task: &mut Task, epfd: Fd, op: i32, fd: Fd, event: UserAddr) ->
 const EP_MAX_EVENTS: i32 = i32::MAX / 12;
 
 pub fn epoll_wait(task: &mut Task, epfd: Fd, events: UserAddr, max: i32, timeout_ms: i32) -> SysResult {
+    let timeout = if timeout_ms < 0 { None } else { Some(Duration::from_millis(timeout_ms as u64)) };
+    epoll_wait_for(task, epfd, events, max, timeout)
+}
+
+/// epoll_wait with its timeout as a duration (None: wait forever).
+fn epoll_wait_for(task: &mut Task, epfd: Fd, events: UserAddr, max: i32, timeout: Option<Duration>) -> SysResult {
     if max <= 0 || max > EP_MAX_EVENTS {
         return Err(Errno::EINVAL);
     }
     let ep_file = task.file(epfd.0)?;
     let ep = epoll_of(&ep_file)?;
     let max = max as usize;
-    let deadline = if timeout_ms < 0 { None } else { vfs::deadline_after(Duration::from_millis(timeout_ms as u64)) };
+    let deadline = timeout.and_then(vfs::deadline_after);
     let mut wait: Option<crate::fd::ReadyWait> = None;
     let ready = loop {
         let r = ep.ready(max.min(4096));
@@ -199,13 +205,48 @@ pub fn epoll_pwait(
     timeout_ms: i32,
     sigmask: UserAddr,
 ) -> SysResult {
+    let timeout = if timeout_ms < 0 { None } else { Some(Duration::from_millis(timeout_ms as u64)) };
+    epoll_wait_masked(task, epfd, events, max, timeout, sigmask)
+}
+
+/// epoll_pwait2(2): the timeout is a timespec (NULL: wait forever); a
+/// negative or unnormalised one is EINVAL, checked before the descriptor.
+pub fn epoll_pwait2(
+    task: &mut Task,
+    epfd: Fd,
+    events: UserAddr,
+    max: i32,
+    timeout: UserAddr,
+    sigmask: UserAddr,
+    sigsetsize: u64,
+) -> SysResult {
+    let timeout = if timeout.is_null() {
+        None
+    } else {
+        let ts: Timespec = task.read_obj(timeout)?;
+        Some(ts.to_duration().ok_or(Errno::EINVAL)?)
+    };
+    if !sigmask.is_null() && sigsetsize != 8 {
+        return Err(Errno::EINVAL);
+    }
+    epoll_wait_masked(task, epfd, events, max, timeout, sigmask)
+}
+
+fn epoll_wait_masked(
+    task: &mut Task,
+    epfd: Fd,
+    events: UserAddr,
+    max: i32,
+    timeout: Option<Duration>,
+    sigmask: UserAddr,
+) -> SysResult {
     if sigmask.is_null() {
-        return epoll_wait(task, epfd, events, max, timeout_ms);
+        return epoll_wait_for(task, epfd, events, max, timeout);
     }
     let mask: u64 = task.read_obj(sigmask)?;
     let old = task.sigmask();
     task.set_sigmask(mask);
-    let r = epoll_wait(task, epfd, events, max, timeout_ms);
+    let r = epoll_wait_for(task, epfd, events, max, timeout);
     if r == Err(Errno::EINTR) {
         // The handler runs with the temporary mask; the old one comes back after.
         task.saved_sigmask = Some(old);

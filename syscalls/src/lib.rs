@@ -12,7 +12,9 @@ pub mod memfd;
 pub mod mm;
 pub mod names;
 pub mod openat2;
+pub mod pidfd;
 pub mod process;
+pub mod rseq;
 pub mod rw;
 pub mod rw2;
 mod scratch;
@@ -22,6 +24,7 @@ pub mod socket_ioctl;
 pub mod splice;
 pub mod stat;
 pub mod statx;
+pub mod spawn;
 pub mod time;
 
 use abi::sysno::*;
@@ -385,14 +388,51 @@ pub fn build_table() -> SyscallTable {
     );
     t.register(INOTIFY_RM_WATCH, Full, inotify::inotify_rm_watch);
 
+    // Newer process calls (issue 13): what glibc 2.36, Python and Rust's
+    // std try before their fallbacks.
+    t.register(
+        CLONE3,
+        Partial(
+            "as clone; set_tid can only fail (EEXIST for a pid in use, EPERM: choosing a pid is not served); \
+             CLONE_INTO_CGROUP is EBADF (no cgroup filesystem); CLONE_PIDFD with CLONE_THREAD is EINVAL",
+        ),
+        spawn::clone3,
+    );
+    t.register(
+        CLOSE_RANGE,
+        Partial("CLOSE_RANGE_UNSHARE in one thread gives its whole process a table of its own"),
+        spawn::close_range,
+    );
+    t.register(EXECVEAT, Full, spawn::execveat);
+    t.register(FACCESSAT2, Full, attr::faccessat2);
+    t.register(EPOLL_PWAIT2, Partial("EPOLLEXCLUSIVE and EPOLLWAKEUP are accepted and ignored"), event::epoll_pwait2);
+    t.register(PIDFD_OPEN, Partial("PIDFD_THREAD (a pidfd for one thread) is EINVAL"), pidfd::pidfd_open);
+    t.register(PIDFD_SEND_SIGNAL, Full, pidfd::pidfd_send_signal);
+    t.register(PIDFD_GETFD, Full, pidfd::pidfd_getfd);
+    t.register(
+        RSEQ,
+        Partial(
+            "cpu_id is the one virtual CPU getcpu reports, for every thread; a critical section is aborted \
+             when the Sentry delivers a signal or interrupts the thread, not when the host preempts or \
+             migrates it, so per-CPU data guarded by rseq alone is not safe (as in gVisor)",
+        ),
+        rseq::rseq,
+    );
+    t.register(
+        MEMBARRIER,
+        Partial(
+            "every barrier is a host GLOBAL_EXPEDITED barrier over all stubs; PRIVATE_EXPEDITED_RSEQ and \
+             MEMBARRIER_CMD_FLAG_CPU are EINVAL (left out of QUERY)",
+        ),
+        rseq::membarrier,
+    );
+
     // Not yet served, with the reason.
     for (nr, why) in [
         (PTRACE, "ptrace inside the sandbox is refused"),
         (MOUNT, "mounting from inside the sandbox is not served"),
         (UMOUNT2, "mounting from inside the sandbox is not served"),
         (IO_URING_SETUP, "not part of the Linux 4.4 ABI"),
-        (RSEQ, "not part of the Linux 4.4 ABI"),
-        (MEMBARRIER, "not served"),
         (USERFAULTFD, "not served"),
         (BPF, "not served"),
         (PERF_EVENT_OPEN, "not served"),

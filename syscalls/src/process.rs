@@ -245,7 +245,7 @@ pub fn exit_group(task: &mut Task, code: i32) -> SysResult {
 
 /// Read a NULL-terminated array of string pointers (argv, envp), bounded
 /// by ARG_MAX bytes in all.
-fn read_str_array(task: &Task, addr: UserAddr, total: &mut usize) -> Result<Vec<Vec<u8>>, Errno> {
+pub(crate) fn read_str_array(task: &Task, addr: UserAddr, total: &mut usize) -> Result<Vec<Vec<u8>>, Errno> {
     let mut v = Vec::new();
     if addr.is_null() {
         return Ok(v);
@@ -589,7 +589,8 @@ pub fn sched_setaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) ->
 
 pub fn getcpu(task: &mut Task, cpu: UserAddr, node: UserAddr, _cache: UserAddr) -> SysResult {
     if !cpu.is_null() {
-        task.write_obj(cpu, &0u32)?;
+        // The CPU rseq areas report too.
+        task.write_obj(cpu, &sentry::rseq::VIRTUAL_CPU)?;
     }
     if !node.is_null() {
         task.write_obj(node, &0u32)?;
@@ -752,17 +753,17 @@ pub fn times(task: &mut Task, buf: UserAddr) -> SysResult {
 }
 
 pub fn clone(task: &mut Task, flags: u64, stack: UserAddr, ptid: UserAddr, ctid: UserAddr, tls: u64) -> SysResult {
-    let a = sentry::process::CloneArgs { flags, stack: stack.0, ptid: ptid.0, ctid: ctid.0, tls };
+    let a = sentry::process::CloneArgs { flags, stack: stack.0, ptid: ptid.0, ctid: ctid.0, tls, pidfd: ptid.0 };
     Ok(sentry::process::clone_process(task, a)? as u64)
 }
 
 pub fn fork(task: &mut Task) -> SysResult {
-    let a = sentry::process::CloneArgs { flags: abi::signal::SIGCHLD as u64, stack: 0, ptid: 0, ctid: 0, tls: 0 };
+    let a = sentry::process::CloneArgs { flags: abi::signal::SIGCHLD as u64, ..Default::default() };
     Ok(sentry::process::clone_process(task, a)? as u64)
 }
 
 pub fn vfork(task: &mut Task) -> SysResult {
     let flags = sentry::process::CLONE_VM | sentry::process::CLONE_VFORK | abi::signal::SIGCHLD as u64;
-    let a = sentry::process::CloneArgs { flags, stack: 0, ptid: 0, ctid: 0, tls: 0 };
+    let a = sentry::process::CloneArgs { flags, ..Default::default() };
     Ok(sentry::process::clone_process(task, a)? as u64)
 }

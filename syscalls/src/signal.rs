@@ -303,13 +303,28 @@ pub fn waitid(task: &mut Task, idtype: i32, id: i32, info: UserAddr, options: i3
     {
         return Err(Errno::EINVAL);
     }
+    // P_PIDFD: a non-blocking pidfd makes the wait WNOHANG, and an empty
+    // answer EAGAIN.
+    let mut pidfd_nonblock = false;
+    let mut options = options;
     let which = match idtype {
         0 => WaitFor::Any,
         1 if id > 0 => WaitFor::Pid(id),
         2 if id >= 0 => WaitFor::Pgid(if id == 0 { *lock(&task.tg.pgid) } else { id }),
+        3 if id >= 0 => {
+            let (f, tgid) = crate::pidfd::pidfd_at(task, id)?;
+            if f.flags() & abi::flags::O_NONBLOCK != 0 && options & sentry::process::WNOHANG == 0 {
+                pidfd_nonblock = true;
+                options |= sentry::process::WNOHANG;
+            }
+            WaitFor::Pid(tgid)
+        }
         _ => return Err(Errno::EINVAL),
     };
     let r = sentry::process::wait_child(task, which, options)?;
+    if r.is_none() && pidfd_nonblock {
+        return Err(Errno::EAGAIN);
+    }
     let mut si = abi::SigInfo::default();
     let mut usage = abi::Rusage::default();
     if let Some((pid, ev, times)) = r {

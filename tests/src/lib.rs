@@ -813,6 +813,18 @@ pub const GUESTS: &[Guest] = &[
     g("rw2", "rw2", Link::Static),
     g("memfd", "memfd", Link::Static),
     g("openat2", "openat2", Link::Static),
+    // Newer process calls (issue 13).
+    g("clone3", "clone3", Link::Static),
+    g("close_range", "close_range", Link::Static),
+    g("pidfd", "pidfd", Link::Static),
+    g("execveat", "execveat", Link::Static),
+    g("faccessat2", "faccessat2", Link::Static),
+    g("epoll_pwait2", "epoll_pwait2", Link::Static),
+    g("rseq", "rseq", Link::Static),
+    g("membarrier", "membarrier", Link::Static),
+    g("clone3_dyn", "clone3", Link::Dynamic),
+    g("close_range_dyn", "close_range", Link::Dynamic),
+    g("rseq_dyn", "rseq", Link::Dynamic),
 ];
 
 /// Programs of tests/guest/ with no native twin: each runs under

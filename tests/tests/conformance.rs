@@ -90,6 +90,17 @@ conformance! {
     rw2,
     memfd,
     openat2,
+    clone3,
+    close_range,
+    pidfd,
+    execveat,
+    faccessat2,
+    epoll_pwait2,
+    rseq,
+    membarrier,
+    clone3_dyn,
+    close_range_dyn,
+    rseq_dyn,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

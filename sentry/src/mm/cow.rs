@@ -115,6 +115,9 @@ impl MemoryManager {
         let mut s = self.lock();
         let child = MemoryManager::new(space, self.memfile.clone(), self.top);
         child.set_as_limit(self.as_limit.load(std::sync::atomic::Ordering::Acquire));
+        child
+            .membarrier
+            .store(self.membarrier.load(std::sync::atomic::Ordering::Acquire), std::sync::atomic::Ordering::Release);
         {
             let mut cs = child.lock();
             cs.brk_start = s.brk_start;

@@ -185,6 +185,10 @@ pub struct MemoryManager {
     /// none): mappings that would take the total size past it fail with
     /// ENOMEM. Kept here so the mapping paths need no process lock.
     as_limit: std::sync::atomic::AtomicU64,
+    /// The membarrier(2) registrations of this address space (the
+    /// MEMBARRIER_CMD_REGISTER_* bits): inherited by fork, gone on exec,
+    /// as Linux keeps them in the mm.
+    pub membarrier: std::sync::atomic::AtomicU32,
 }
 
 fn platform_err(e: platform::PlatformError) -> Errno {
@@ -223,6 +227,7 @@ impl MemoryManager {
             }),
             forked_from: std::sync::OnceLock::new(),
             as_limit: std::sync::atomic::AtomicU64::new(u64::MAX),
+            membarrier: std::sync::atomic::AtomicU32::new(0),
         })
     }
 

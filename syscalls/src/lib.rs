@@ -15,6 +15,7 @@ pub mod signal;
 pub mod socket;
 pub mod socket_ioctl;
 pub mod time;
+pub mod xattr;
 
 use abi::sysno::*;
 use sentry::{Support, SyscallTable};
@@ -316,6 +317,26 @@ pub fn build_table() -> SyscallTable {
     t.register(RECVMSG, Full, socket::recvmsg);
     t.register(SENDMMSG, Full, socket::sendmmsg);
     t.register(RECVMMSG, Full, socket::recvmmsg);
+
+    // Extended attributes (issue 13): user.* and security.* kept by tmpfs
+    // and the overlay, host files' own through their descriptors;
+    // trusted.* as an unprivileged user namespace sees it.
+    const XATTR_SET: &str =
+        "no POSIX ACLs (system.posix_acl_* is EOPNOTSUPP); host symlinks and special files keep none";
+    const XATTR_GET: &str =
+        "no POSIX ACLs (system.posix_acl_* reads as absent); host symlinks and special files show none";
+    t.register(SETXATTR, Partial(XATTR_SET), xattr::setxattr);
+    t.register(LSETXATTR, Partial(XATTR_SET), xattr::lsetxattr);
+    t.register(FSETXATTR, Partial(XATTR_SET), xattr::fsetxattr);
+    t.register(GETXATTR, Partial(XATTR_GET), xattr::getxattr);
+    t.register(LGETXATTR, Partial(XATTR_GET), xattr::lgetxattr);
+    t.register(FGETXATTR, Partial(XATTR_GET), xattr::fgetxattr);
+    t.register(LISTXATTR, Partial(XATTR_GET), xattr::listxattr);
+    t.register(LLISTXATTR, Partial(XATTR_GET), xattr::llistxattr);
+    t.register(FLISTXATTR, Partial(XATTR_GET), xattr::flistxattr);
+    t.register(REMOVEXATTR, Partial(XATTR_SET), xattr::removexattr);
+    t.register(LREMOVEXATTR, Partial(XATTR_SET), xattr::lremovexattr);
+    t.register(FREMOVEXATTR, Partial(XATTR_SET), xattr::fremovexattr);
 
     // Not yet served, with the reason.
     for (nr, why) in [

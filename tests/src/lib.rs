@@ -799,7 +799,13 @@ pub const GUESTS: &[Guest] = &[
     g("sentry_panic", "sentry_panic", Link::Static),
     g("guest_extremes", "guest_extremes", Link::Static),
     g("fuzz_found", "fuzz_found", Link::Static),
+    Guest { mask: XATTR_MASK, sandbox_expect: XATTR_EXPECT, ..g("xattr", "xattr", Link::Static) },
 ];
+
+/// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the
+/// native run (real root) has it, the sandbox's root never does.
+const XATTR_MASK: &[&str] = &["trusted_set ", "trusted_get ", "trusted_remove "];
+const XATTR_EXPECT: &[&str] = &["trusted_set err EPERM", "trusted_get err ENODATA", "trusted_remove err EPERM"];
 
 /// Programs of tests/guest/ with no native twin: each runs under
 /// `--network=MODE` on every platform, and its stdout must be

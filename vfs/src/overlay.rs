@@ -11,8 +11,13 @@
 //!   copied up as directories with the same mode, owner and times);
 //! - unlink/rmdir/rename away from a name lower still has leave a
 //!   whiteout; mkdir over a whiteout makes an opaque directory;
-//! - renaming a directory that exists in lower is EXDEV, as overlayfs
-//!   without redirect_dir.
+//! - renaming a directory that exists in lower copies its whole merged
+//!   tree up first and makes every directory of it opaque (overlayfs
+//!   would need redirect_dir; a guest never sees EXDEV);
+//! - a copied-up node keeps its lower inode number (`OvFs::origins`), so
+//!   hard links made after a copy-up share st_ino with the first name;
+//! - extended attributes live on the upper node (copied up with the
+//!   data); the overlay keeps none of its own (no trusted.overlay.*).
 //!
 //! Whiteouts and opaque markers are kept in memory, per overlay, keyed by
 //! the upper directory's (st_dev, st_ino): they follow the directory
@@ -53,6 +58,7 @@ impl Overlay {
             marks: Mutex::new(HashMap::new()),
             ns: Mutex::new(()),
             upper_root: upper.clone(),
+            origins: Mutex::new(HashMap::new()),
         });
         let ino = lower.stat().map(|s| s.st_ino).unwrap_or(1);
         let upper_key = upper.stat().ok().map(|s| (s.st_dev, s.st_ino));
@@ -84,6 +90,11 @@ struct OvFs {
     /// overlayfs does), which is where every write goes, never the lower
     /// one's free space.
     upper_root: InodeRef,
+    /// Upper inode number → the lower inode number it was copied up
+    /// from: every name of a copied-up node (hard links, renamed
+    /// directories) shows the original st_ino. Dropped with the upper
+    /// node's last link.
+    origins: Mutex<HashMap<u64, u64>>,
 }
 
 impl OvFs {
@@ -108,6 +119,19 @@ impl OvFs {
 
     fn set_opaque(&self, key: (u64, u64)) {
         lock(&self.marks).entry(key).or_default().opaque = true;
+    }
+
+    fn origin(&self, upper_ino: u64) -> Option<u64> {
+        lock(&self.origins).get(&upper_ino).copied()
+    }
+
+    /// The upper node `upper` lost a link: forget its origin with the last.
+    fn unlinked(&self, upper: &InodeRef) {
+        if let Ok(st) = upper.stat() {
+            if st.st_nlink == 0 || is_dir(&st) {
+                lock(&self.origins).remove(&st.st_ino);
+            }
+        }
     }
 
     fn forget(&self, key: Option<(u64, u64)>) {
@@ -202,7 +226,7 @@ impl OvInode {
         let ino = match (&lower, &upper) {
             (Some(l), Some(_)) => l.stat()?.st_ino,
             (Some(_), None) => st.st_ino,
-            (None, _) => st.st_ino | UPPER_INO_BIT,
+            (None, _) => parent.fs.origin(st.st_ino).unwrap_or(st.st_ino | UPPER_INO_BIT),
         };
         let upper_key = if dir && upper.is_some() { Some(key_of(&st)) } else { None };
         Ok(Arc::new_cyclic(|me| OvInode {
@@ -368,10 +392,44 @@ impl OvInode {
             mtime: Some((st.st_mtime, st.st_mtime_nsec)),
         };
         let _ = upper.setattr(&attr);
-        let key = if kind == S_IFDIR { Some(key_of(&upper.stat()?)) } else { None };
+        copy_xattrs(&*lower, &*upper);
+        let ust = upper.stat()?;
+        lock(&self.fs.origins).insert(ust.st_ino, st.st_ino);
+        let key = if kind == S_IFDIR { Some(key_of(&ust)) } else { None };
         let mut l = write(&self.layers);
         l.upper = Some(upper);
         l.upper_key = key;
+        Ok(())
+    }
+
+    /// Copy this directory's whole merged tree up (the caller holds the
+    /// change lock and no cache lock inside this tree), then cut every
+    /// directory of it loose from lower: each becomes opaque, so the tree
+    /// can move where lower has nothing of it. Iterative, however deep.
+    fn copy_up_tree(&self) -> Result<(), Errno> {
+        self.copy_up()?;
+        let mut dirs = vec![self.arc()?];
+        let mut i = 0;
+        while let Some(d) = dirs.get(i).cloned() {
+            i += 1;
+            for e in d.readdir()? {
+                let c = {
+                    let mut cache = lock(&d.children);
+                    d.lookup_in(&mut cache, &e.name)?
+                };
+                c.copy_up_one()?;
+                if c.is_dir {
+                    dirs.push(c);
+                }
+            }
+        }
+        for d in &dirs {
+            let mut l = write(&d.layers);
+            if let Some(k) = l.upper_key {
+                self.fs.set_opaque(k);
+            }
+            l.lower = None;
+        }
         Ok(())
     }
 
@@ -438,13 +496,13 @@ impl OvInode {
         if Arc::ptr_eq(&src, &dst) {
             return Ok(());
         }
-        for n in [&src, &dst] {
-            if n.is_dir && n.has_lower() {
-                return Err(Errno::EXDEV);
-            }
-        }
         if src.is_dir && nd.has_ancestor(&src) || dst.is_dir && self.has_ancestor(&dst) {
             return Err(Errno::EINVAL);
+        }
+        for n in [&src, &dst] {
+            if n.is_dir && n.has_lower() {
+                n.copy_up_tree()?;
+            }
         }
         src.copy_up()?;
         dst.copy_up()?;
@@ -459,6 +517,24 @@ impl OvInode {
             }
         }
         Ok(())
+    }
+}
+
+/// Names the overlay never shows or copies: overlayfs's own markers (a
+/// lower layer that is itself an upper of some overlay has them).
+fn overlay_private(name: &[u8]) -> bool {
+    name.starts_with(b"trusted.overlay.")
+}
+
+/// Copy the extended attributes the upper filesystem can keep; others
+/// (a host's namespaces tmpfs does not have) are left behind, as
+/// overlayfs does with EOPNOTSUPP.
+fn copy_xattrs(lower: &dyn Inode, upper: &dyn Inode) {
+    let Ok(names) = lower.listxattr() else { return };
+    for n in names.iter().filter(|n| !overlay_private(n)) {
+        if let Ok(v) = lower.getxattr(n) {
+            let _ = upper.setxattr(n, &v, 0);
+        }
     }
 }
 
@@ -582,7 +658,7 @@ impl Inode for OvInode {
                             le.ino
                         }
                     }
-                    _ => e.ino | UPPER_INO_BIT,
+                    _ => self.fs.origin(e.ino).unwrap_or(e.ino | UPPER_INO_BIT),
                 };
                 seen.insert(e.name.clone());
                 out.push(e);
@@ -658,8 +734,9 @@ impl Inode for OvInode {
             return Err(Errno::EISDIR);
         }
         let pu = self.copy_up()?;
-        if c.upper().is_some() {
+        if let Some(cu) = c.upper() {
             pu.unlink(name)?;
+            self.fs.unlinked(&cu);
         }
         if self.lower_has(name) {
             let key = read(&self.layers).upper_key.ok_or(Errno::EIO)?;
@@ -682,9 +759,10 @@ impl Inode for OvInode {
         }
         let pu = self.copy_up()?;
         let ckey = read(&c.layers).upper_key;
-        if c.upper().is_some() {
+        if let Some(cu) = c.upper() {
             pu.rmdir(name)?;
             self.fs.forget(ckey);
+            self.fs.unlinked(&cu);
         }
         if self.lower_has(name) {
             let key = read(&self.layers).upper_key.ok_or(Errno::EIO)?;
@@ -759,9 +837,6 @@ impl Inode for OvInode {
                 return Ok(());
             }
         }
-        if src.is_dir && src.has_lower() {
-            return Err(Errno::EXDEV);
-        }
         if src.is_dir && nd.has_ancestor(&src) {
             return Err(Errno::EINVAL);
         }
@@ -784,6 +859,9 @@ impl Inode for OvInode {
                 _ => {}
             }
         }
+        if src.is_dir && src.has_lower() {
+            src.copy_up_tree()?;
+        }
         src.copy_up()?;
         let pu = self.copy_up()?;
         let npu = nd.copy_up()?;
@@ -791,6 +869,9 @@ impl Inode for OvInode {
         pu.rename(name, &npu, new_name, flags & RENAME_NOREPLACE)?;
         if dst_upper_key.is_some() {
             self.fs.forget(dst_upper_key);
+        }
+        if let Some(du) = dst.as_ref().and_then(|d| d.upper()) {
+            self.fs.unlinked(&du);
         }
         if self.lower_has(name) {
             let key = read(&self.layers).upper_key.ok_or(Errno::EIO)?;
@@ -815,6 +896,39 @@ impl Inode for OvInode {
 
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
         self.real()?.readlink()
+    }
+
+    fn getxattr(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        if overlay_private(name) {
+            return Err(Errno::ENODATA);
+        }
+        self.real()?.getxattr(name)
+    }
+
+    fn setxattr(&self, name: &[u8], value: &[u8], flags: u32) -> Result<(), Errno> {
+        if overlay_private(name) {
+            return Err(Errno::EPERM);
+        }
+        let _ns = lock(&self.fs.ns);
+        self.copy_up()?.setxattr(name, value, flags)
+    }
+
+    fn listxattr(&self) -> Result<Vec<Vec<u8>>, Errno> {
+        let mut v = self.real()?.listxattr()?;
+        v.retain(|n| !overlay_private(n));
+        Ok(v)
+    }
+
+    fn removexattr(&self, name: &[u8]) -> Result<(), Errno> {
+        if overlay_private(name) {
+            return Err(Errno::ENODATA);
+        }
+        let _ns = lock(&self.fs.ns);
+        // Nothing to copy up for a name that is not there.
+        if self.upper().is_none() {
+            self.real()?.getxattr(name)?;
+        }
+        self.copy_up()?.removexattr(name)
     }
 
     fn setattr(&self, attr: &SetAttr) -> Result<(), Errno> {
@@ -1002,8 +1116,18 @@ mod tests {
         assert_eq!(read_all(&root.lookup(b"top").unwrap()), b"root:x:0:0\n");
         assert_eq!(root.lookup(b"moved").err(), Some(Errno::ENOENT));
         assert_eq!(std::fs::read(td.0.join("top")).unwrap(), b"top");
-        // Lower directories cannot move.
-        assert_eq!(root.rename(b"etc", &root, b"etc2", 0), Err(Errno::EXDEV));
+        // Lower directories move with their whole tree copied up.
+        let etc_ino = etc.stat().unwrap().st_ino;
+        root.rename(b"etc", &root, b"etc2", 0).unwrap();
+        assert_eq!(root.lookup(b"etc").err(), Some(Errno::ENOENT));
+        let etc2 = root.lookup(b"etc2").unwrap();
+        assert!(Arc::ptr_eq(&etc2, &etc));
+        assert_eq!(read_all(&etc2.lookup(b"sub").unwrap().lookup(b"deep").unwrap()), b"deep");
+        assert!(td.0.join("etc/sub/deep").exists());
+        root.rename(b"etc2", &root, b"etc", 0).unwrap();
+        drop(etc2);
+        assert_eq!(root.lookup(b"etc").unwrap().stat().unwrap().st_ino, etc_ino);
+        assert_eq!(names(&etc), vec![b"sub".to_vec()]);
         // Upper directories can, into place of a whiteout of a lower dir.
         root.mkdir(b"newdir", 0o755, &c).unwrap();
         let nd = root.lookup(b"newdir").unwrap();
@@ -1016,7 +1140,7 @@ mod tests {
         let sub = etc.lookup(b"sub").unwrap();
         assert_eq!(names(&sub), vec![b"x".to_vec()]);
         assert!(Arc::ptr_eq(&sub, &nd));
-        assert_eq!(root.rename(b"etc", &sub, b"loop", 0), Err(Errno::EXDEV));
+        assert_eq!(root.rename(b"etc", &sub, b"loop", 0), Err(Errno::EINVAL));
         assert_eq!(etc.rename(b"sub", &sub, b"loop", 0), Err(Errno::EINVAL));
         assert_eq!(sub.rename(b"x", &root, b"lnk", RENAME_NOREPLACE), Err(Errno::EEXIST));
         assert_eq!(sub.rename(b"x", &root, b"etc", 0), Err(Errno::EISDIR));

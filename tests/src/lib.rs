@@ -800,6 +800,7 @@ pub const GUESTS: &[Guest] = &[
     g("guest_extremes", "guest_extremes", Link::Static),
     g("fuzz_found", "fuzz_found", Link::Static),
     Guest { mask: XATTR_MASK, sandbox_expect: XATTR_EXPECT, ..g("xattr", "xattr", Link::Static) },
+    g("overlay_ops", "overlay_ops", Link::Static),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

@@ -11,9 +11,10 @@
 //!   copied up as directories with the same mode, owner and times);
 //! - unlink/rmdir/rename away from a name lower still has leave a
 //!   whiteout; mkdir over a whiteout makes an opaque directory;
-//! - renaming a directory that exists in lower copies its whole merged
-//!   tree up first and makes every directory of it opaque (overlayfs
-//!   would need redirect_dir; a guest never sees EXDEV);
+//! - renaming a directory that exists in lower copies up the directory
+//!   alone and records a redirect (overlayfs's redirect_dir): wherever it
+//!   moves, it keeps merging with its own lower directory, and nothing
+//!   below it is copied (a guest never sees EXDEV);
 //! - a copied-up node keeps its lower inode number (`OvFs::origins`), so
 //!   hard links made after a copy-up share st_ino with the first name;
 //! - extended attributes live on the upper node (copied up with the
@@ -78,6 +79,10 @@ impl Overlay {
 struct Marks {
     opaque: bool,
     whiteouts: HashSet<Vec<u8>>,
+    /// For a directory moved away from its lower directory's name: that
+    /// lower directory, which it merges with instead of the one (if any)
+    /// lower has under its current name.
+    redirect: Option<InodeRef>,
 }
 
 struct OvFs {
@@ -119,6 +124,23 @@ impl OvFs {
 
     fn set_opaque(&self, key: (u64, u64)) {
         lock(&self.marks).entry(key).or_default().opaque = true;
+    }
+
+    /// The lower directory `upper` (an upper directory) was moved from.
+    fn redirected(&self, upper: &InodeRef) -> Result<Option<InodeRef>, Errno> {
+        let has_any = lock(&self.marks).values().any(|m| m.redirect.is_some());
+        if !has_any {
+            return Ok(None);
+        }
+        let st = upper.stat()?;
+        if !is_dir(&st) {
+            return Ok(None);
+        }
+        Ok(lock(&self.marks).get(&key_of(&st)).and_then(|m| m.redirect.clone()))
+    }
+
+    fn set_redirect(&self, key: (u64, u64), lower: InodeRef) {
+        lock(&self.marks).entry(key).or_default().redirect = Some(lower);
     }
 
     fn origin(&self, upper_ino: u64) -> Option<u64> {
@@ -286,8 +308,13 @@ impl OvInode {
                 Some(u) => found(u.lookup(name))?,
                 None => None,
             };
-            let lo = match &l.lower {
-                Some(lo) if !opaque && !whiteout => found(lo.lookup(name))?,
+            let redirect = match &u {
+                Some(u) => self.fs.redirected(u)?,
+                None => None,
+            };
+            let lo = match (&l.lower, redirect) {
+                (_, Some(r)) => Some(r),
+                (Some(lo), None) if !opaque && !whiteout => found(lo.lookup(name))?,
                 _ => None,
             };
             (u, lo)
@@ -402,33 +429,13 @@ impl OvInode {
         Ok(())
     }
 
-    /// Copy this directory's whole merged tree up (the caller holds the
-    /// change lock and no cache lock inside this tree), then cut every
-    /// directory of it loose from lower: each becomes opaque, so the tree
-    /// can move where lower has nothing of it. Iterative, however deep.
-    fn copy_up_tree(&self) -> Result<(), Errno> {
+    /// Before a directory with a lower part moves: copy it up (alone) and
+    /// tie its upper directory to its lower one, wherever it goes.
+    fn redirect_up(&self) -> Result<(), Errno> {
         self.copy_up()?;
-        let mut dirs = vec![self.arc()?];
-        let mut i = 0;
-        while let Some(d) = dirs.get(i).cloned() {
-            i += 1;
-            for e in d.readdir()? {
-                let c = {
-                    let mut cache = lock(&d.children);
-                    d.lookup_in(&mut cache, &e.name)?
-                };
-                c.copy_up_one()?;
-                if c.is_dir {
-                    dirs.push(c);
-                }
-            }
-        }
-        for d in &dirs {
-            let mut l = write(&d.layers);
-            if let Some(k) = l.upper_key {
-                self.fs.set_opaque(k);
-            }
-            l.lower = None;
+        let l = read(&self.layers);
+        if let (Some(k), Some(lo)) = (l.upper_key, l.lower.clone()) {
+            self.fs.set_redirect(k, lo);
         }
         Ok(())
     }
@@ -501,7 +508,7 @@ impl OvInode {
         }
         for n in [&src, &dst] {
             if n.is_dir && n.has_lower() {
-                n.copy_up_tree()?;
+                n.redirect_up()?;
             }
         }
         src.copy_up()?;
@@ -509,8 +516,10 @@ impl OvInode {
         let pu = self.copy_up()?;
         let npu = nd.copy_up()?;
         pu.rename(name, &npu, new_name, RENAME_EXCHANGE)?;
+        // A redirected directory merges with its own lower one only; an
+        // upper-only one must hide whatever lower has at its new name.
         for (n, d, nm) in [(&src, nd, new_name), (&dst, self, name)] {
-            if n.is_dir && d.lower_has(nm) {
+            if n.is_dir && !n.has_lower() && d.lower_has(nm) {
                 if let Some(k) = read(&n.layers).upper_key {
                     self.fs.set_opaque(k);
                 }
@@ -644,6 +653,8 @@ impl Inode for OvInode {
             for mut e in u.readdir()? {
                 e.ino = match (cache.get(&e.name), lower.get(&e.name)) {
                     (Some(c), _) => c.ino,
+                    // Copied up (and maybe moved since): its first inode number.
+                    (None, _) if self.fs.origin(e.ino).is_some() => self.fs.origin(e.ino).unwrap_or(e.ino),
                     (None, Some(le)) if le.d_type == e.d_type && e.d_type != abi::flags::DT_DIR => le.ino,
                     (None, Some(le)) if le.d_type == e.d_type => {
                         // Directories merge unless the upper one is opaque.
@@ -658,7 +669,7 @@ impl Inode for OvInode {
                             le.ino
                         }
                     }
-                    _ => self.fs.origin(e.ino).unwrap_or(e.ino | UPPER_INO_BIT),
+                    _ => e.ino | UPPER_INO_BIT,
                 };
                 seen.insert(e.name.clone());
                 out.push(e);
@@ -860,7 +871,7 @@ impl Inode for OvInode {
             }
         }
         if src.is_dir && src.has_lower() {
-            src.copy_up_tree()?;
+            src.redirect_up()?;
         }
         src.copy_up()?;
         let pu = self.copy_up()?;
@@ -877,7 +888,7 @@ impl Inode for OvInode {
             let key = read(&self.layers).upper_key.ok_or(Errno::EIO)?;
             self.fs.add_whiteout(key, name);
         }
-        if src.is_dir && nd.lower_has_dir(new_name) {
+        if src.is_dir && !src.has_lower() && nd.lower_has_dir(new_name) {
             if let Some(k) = read(&src.layers).upper_key {
                 self.fs.set_opaque(k);
             }
@@ -1154,6 +1165,66 @@ mod tests {
         assert_eq!(root.lookup(b"a").unwrap().readlink().unwrap(), b"etc/passwd");
         let other = Overlay::new(TmpFs::new_root(0o755, 0, 0), TmpFs::new_root(0o755, 0, 0));
         assert_eq!(root.rename(b"a", &other, b"a", 0), Err(Errno::EXDEV));
+    }
+
+    #[test]
+    fn moved_lower_dir_keeps_merging_after_its_nodes_drop() {
+        let (td, root) = setup();
+        let c = Creds::root();
+        let etc_ino = root.lookup(b"etc").unwrap().stat().unwrap().st_ino;
+        root.lookup(b"etc").unwrap().lookup(b"sub").unwrap().unlink(b"deep").unwrap();
+        root.rename(b"etc", &root, b"moved", 0).unwrap();
+        // Nothing below the directory was copied.
+        let moved = root.lookup(b"moved").unwrap();
+        assert!(OvInode::downcast(&moved.lookup(b"passwd").unwrap()).unwrap().upper().is_none());
+        drop(moved);
+        // Fresh nodes for every name: the redirect, the whiteout and the
+        // inode number live in the overlay, not in the dropped nodes.
+        let moved = root.lookup(b"moved").unwrap();
+        assert_eq!(moved.stat().unwrap().st_ino, etc_ino);
+        assert_eq!(names(&moved), vec![b"passwd".to_vec(), b"sub".to_vec()]);
+        assert_eq!(names(&moved.lookup(b"sub").unwrap()), Vec::<Vec<u8>>::new());
+        assert_eq!(read_all(&moved.lookup(b"passwd").unwrap()), b"root:x:0:0\n");
+        assert!(root.readdir().unwrap().iter().any(|e| e.name == b"moved" && e.ino == etc_ino));
+        // The old name is free, and a new directory there is empty.
+        assert_eq!(root.lookup(b"etc").err(), Some(Errno::ENOENT));
+        root.mkdir(b"etc", 0o755, &c).unwrap();
+        assert_eq!(names(&root.lookup(b"etc").unwrap()), Vec::<Vec<u8>>::new());
+        // Moved again, over that empty directory.
+        drop(moved);
+        root.rename(b"moved", &root, b"etc", 0).unwrap();
+        assert_eq!(names(&root.lookup(b"etc").unwrap()), vec![b"passwd".to_vec(), b"sub".to_vec()]);
+        assert!(td.0.join("etc/sub/deep").exists());
+    }
+
+    #[test]
+    fn links_share_the_lower_inode_and_xattrs_copy_up() {
+        let (_td, root) = setup();
+        let etc = root.lookup(b"etc").unwrap();
+        let pw = etc.lookup(b"passwd").unwrap();
+        let ino = pw.stat().unwrap().st_ino;
+        root.link(b"pw2", &pw).unwrap();
+        let pw2 = root.lookup(b"pw2").unwrap();
+        assert_eq!(pw2.stat().unwrap().st_ino, ino);
+        assert_eq!(pw.stat().unwrap().st_nlink, 2);
+        assert!(root.readdir().unwrap().iter().any(|e| e.name == b"pw2" && e.ino == ino));
+        drop(pw2);
+        assert_eq!(root.lookup(b"pw2").unwrap().stat().unwrap().st_ino, ino);
+        // Attributes set through one name are seen through the other.
+        pw.setxattr(b"user.a", b"1", 0).unwrap();
+        assert_eq!(root.lookup(b"pw2").unwrap().getxattr(b"user.a").unwrap(), b"1");
+        etc.unlink(b"passwd").unwrap();
+        assert_eq!(root.lookup(b"pw2").unwrap().stat().unwrap().st_nlink, 1);
+        // Copy-up keeps what lower had.
+        let top = root.lookup(b"top").unwrap();
+        let lower = OvInode::downcast(&top).unwrap().real().unwrap();
+        let upper_of = |n: &InodeRef| OvInode::downcast(n).unwrap().upper();
+        assert!(upper_of(&top).is_none());
+        assert_eq!(top.getxattr(b"user.none"), lower.getxattr(b"user.none"));
+        top.setxattr(b"user.t", b"v", 0).unwrap();
+        assert!(upper_of(&top).is_some());
+        assert_eq!(top.listxattr().unwrap(), vec![b"user.t".to_vec()]);
+        assert_eq!(top.setxattr(b"trusted.overlay.x", b"", 0), Err(Errno::EPERM));
     }
 
     #[test]

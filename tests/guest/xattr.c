@@ -57,9 +57,27 @@ static void get_str(const char *label, const char *p, const char *name)
     printf("%s = %ld '%s'\n", label, n, buf);
 }
 
+/* `xattr --ro FILE`: a host file on a read-only mount, whose user.tag
+ * the host set: readable, not writable (run in the sandbox only). */
+static int read_only_file(const char *p)
+{
+    get_str("ro_get", p, "user.tag");
+    list_path("ro_list", p, 1);
+    E("ro_set", setxattr(p, "user.tag", "x", 1, 0), EROFS);
+    E("ro_remove", removexattr(p, "user.tag"), EROFS);
+    int fd = open(p, O_RDONLY);
+    E("ro_fset", fsetxattr(fd, "user.new", "x", 1, 0), EROFS);
+    V("ro_fget", fgetxattr(fd, "user.tag", NULL, 0));
+    close(fd);
+    printf("done\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     guest_init();
+    if (argc == 3 && !strcmp(argv[1], "--ro"))
+        return read_only_file(argv[2]);
     const char *dir = guest_scratch(argc, argv);
     snprintf(path_f, sizeof path_f, "%s/f", dir);
     snprintf(path_d, sizeof path_d, "%s/d", dir);

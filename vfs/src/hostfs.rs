@@ -405,10 +405,20 @@ impl HostInode {
         Ok(f)
     }
 
+    /// A descriptor of this node that a guest's open holds, if any.
+    fn live_io_fd(&self) -> Option<Arc<IoFd>> {
+        lock(&self.io).iter().find_map(|(_, w)| w.upgrade())
+    }
+
     /// A descriptor the f*xattr calls take (they refuse the node's
     /// O_PATH one): a regular file's read descriptor, or a directory
     /// reopened from its own descriptor. Other kinds have none (None).
     fn xattr_fd(&self) -> Result<Option<Arc<IoFd>>, Errno> {
+        // Any descriptor the guest's opens hold will do (an unlinked file
+        // can be reached no other way).
+        if let Some(f) = self.live_io_fd() {
+            return Ok(Some(f));
+        }
         match self.kind {
             S_IFREG => self.io_fd(libc::O_RDONLY).map(Some),
             S_IFDIR => {
@@ -524,6 +534,12 @@ impl HostInode {
 
 impl Inode for HostInode {
     fn stat(&self) -> Result<Stat, Errno> {
+        if self.slot.get().is_none() {
+            // An unlinked file is still reachable through a guest's open.
+            if let Some(f) = self.live_io_fd() {
+                return fstat_fd(f.fd.as_raw_fd());
+            }
+        }
         fstat_fd(self.fd()?.as_raw_fd())
     }
 

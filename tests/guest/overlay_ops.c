@@ -275,6 +275,27 @@ static void run(void)
     char lbuf[256];
     long n = listxattr(at("b/x"), lbuf, sizeof lbuf);
     V("listxattr_bx", n);
+
+    /* renameat2: exchange two directories (lower ones with changes in
+     * them), a file and a directory; RENAME_NOREPLACE. */
+    ino_t ne_ino = ino("ne"), b2_ino = ino("b");
+    T("exchange_dirs", renameat2(AT_FDCWD, at("ne"), AT_FDCWD, at("b"), RENAME_EXCHANGE));
+    ls("ne");
+    ls("b");
+    ls("b/moved");
+    B("exchange_inos", ino("ne") == b2_ino && ino("b") == ne_ino);
+    T("exchange_file_dir", renameat2(AT_FDCWD, at("f3"), AT_FDCWD, at("w"), RENAME_EXCHANGE));
+    ls("f3");
+    cat("w");
+    T("exchange_back", renameat2(AT_FDCWD, at("w"), AT_FDCWD, at("f3"), RENAME_EXCHANGE));
+    cat("f3");
+    ls("w");
+    E("exchange_missing", renameat2(AT_FDCWD, at("f3"), AT_FDCWD, at("nope"), RENAME_EXCHANGE), ENOENT);
+    E("noreplace_existing", renameat2(AT_FDCWD, at("f3"), AT_FDCWD, at("ln/dst"), RENAME_NOREPLACE), EEXIST);
+    T("noreplace_new", renameat2(AT_FDCWD, at("f3"), AT_FDCWD, at("f4"), RENAME_NOREPLACE));
+    exists("f3");
+    cat("f4");
+    E("both_flags", renameat2(AT_FDCWD, at("f4"), AT_FDCWD, at("f5"), RENAME_NOREPLACE | RENAME_EXCHANGE), EINVAL);
     ls(".");
 }
 

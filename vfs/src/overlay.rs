@@ -60,6 +60,7 @@ impl Overlay {
             ns: Mutex::new(()),
             upper_root: upper.clone(),
             origins: Mutex::new(HashMap::new()),
+            redirects: Mutex::new(HashMap::new()),
         });
         let ino = lower.stat().map(|s| s.st_ino).unwrap_or(1);
         let upper_key = upper.stat().ok().map(|s| (s.st_dev, s.st_ino));
@@ -79,10 +80,6 @@ impl Overlay {
 struct Marks {
     opaque: bool,
     whiteouts: HashSet<Vec<u8>>,
-    /// For a directory moved away from its lower directory's name: that
-    /// lower directory, which it merges with instead of the one (if any)
-    /// lower has under its current name.
-    redirect: Option<InodeRef>,
 }
 
 struct OvFs {
@@ -100,6 +97,10 @@ struct OvFs {
     /// directories) shows the original st_ino. Dropped with the upper
     /// node's last link.
     origins: Mutex<HashMap<u64, u64>>,
+    /// Upper directories moved away from their lower directory's name:
+    /// that lower directory, which each merges with instead of the one
+    /// (if any) lower has under its current name.
+    redirects: Mutex<HashMap<(u64, u64), InodeRef>>,
 }
 
 impl OvFs {
@@ -128,19 +129,18 @@ impl OvFs {
 
     /// The lower directory `upper` (an upper directory) was moved from.
     fn redirected(&self, upper: &InodeRef) -> Result<Option<InodeRef>, Errno> {
-        let has_any = lock(&self.marks).values().any(|m| m.redirect.is_some());
-        if !has_any {
+        if lock(&self.redirects).is_empty() {
             return Ok(None);
         }
         let st = upper.stat()?;
         if !is_dir(&st) {
             return Ok(None);
         }
-        Ok(lock(&self.marks).get(&key_of(&st)).and_then(|m| m.redirect.clone()))
+        Ok(lock(&self.redirects).get(&key_of(&st)).cloned())
     }
 
     fn set_redirect(&self, key: (u64, u64), lower: InodeRef) {
-        lock(&self.marks).entry(key).or_default().redirect = Some(lower);
+        lock(&self.redirects).insert(key, lower);
     }
 
     fn origin(&self, upper_ino: u64) -> Option<u64> {
@@ -159,6 +159,9 @@ impl OvFs {
     fn forget(&self, key: Option<(u64, u64)>) {
         if let Some(k) = key {
             lock(&self.marks).remove(&k);
+            // Dropped outside the lock: it may be the lower node's last reference.
+            let gone = lock(&self.redirects).remove(&k);
+            drop(gone);
         }
     }
 }
@@ -651,12 +654,12 @@ impl Inode for OvInode {
         }
         if let Some(u) = &l.upper {
             for mut e in u.readdir()? {
-                e.ino = match (cache.get(&e.name), lower.get(&e.name)) {
-                    (Some(c), _) => c.ino,
+                e.ino = match (cache.get(&e.name), self.fs.origin(e.ino), lower.get(&e.name)) {
+                    (Some(c), _, _) => c.ino,
                     // Copied up (and maybe moved since): its first inode number.
-                    (None, _) if self.fs.origin(e.ino).is_some() => self.fs.origin(e.ino).unwrap_or(e.ino),
-                    (None, Some(le)) if le.d_type == e.d_type && e.d_type != abi::flags::DT_DIR => le.ino,
-                    (None, Some(le)) if le.d_type == e.d_type => {
+                    (None, Some(o), _) => o,
+                    (None, None, Some(le)) if le.d_type == e.d_type && e.d_type != abi::flags::DT_DIR => le.ino,
+                    (None, None, Some(le)) if le.d_type == e.d_type => {
                         // Directories merge unless the upper one is opaque.
                         let opaque = u
                             .lookup(&e.name)

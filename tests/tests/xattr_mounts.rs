@@ -1,15 +1,19 @@
-//! Extended attributes of host files, through bind mounts of an OCI
-//! bundle: an rw mount passes user.* to the host file, a read-only one
-//! answers from the host and refuses changes (EROFS).
+//! Extended attributes on other mounts than the root overlay (whose
+//! conformance program is `xattr`): host files through bind mounts of an
+//! OCI bundle (an rw mount passes user.* to the host file, a read-only
+//! one answers from the host and refuses changes: EROFS), and the tmpfs
+//! of /dev/shm.
 //!
-//! Every test runs on each platform of `tests::PLATFORMS`. They need
-//! /bin/busybox (Debian busybox-static) for the bundle's rootfs and report
-//! SKIPPED when it or gcc is absent.
+//! Every test runs on each platform of `tests::PLATFORMS`. The bundle
+//! tests need /bin/busybox (Debian busybox-static) for the rootfs; all
+//! report SKIPPED when what they need (gcc) is absent.
 
 use std::path::Path;
+use std::process::{Command, Stdio};
 use tests::bundle::{config, mount, Bundle};
 use tests::{
-    apply_mask, assert_status, build_guest, diff_lines, need_busybox, run_native, skip, Link, TempDir, PLATFORMS,
+    apply_mask, assert_status, build_guest, diff_lines, need_busybox, run_native, run_with_timeout, runsc_lite, skip,
+    timeout, Link, TempDir, PLATFORMS,
 };
 
 /// The lines where a bind mount of a host filesystem differs from the
@@ -132,5 +136,41 @@ fn ro_bind_mount_reads_host_attributes() {
         assert!(out.stdout == want, "{p}\n{}\n{}", diff_lines(want, &out.stdout), out.describe());
         assert_eq!(get_host_xattr(&f, "user.tag").as_deref(), Some(&b"host"[..]));
         assert_eq!(get_host_xattr(&f, "user.new"), None);
+    }
+}
+
+/// The xattr program with its scratch directory in /dev/shm: natively a
+/// tmpfs, in the sandbox devfs's (a tmpfs too). Same answers but for
+/// trusted.* (see tests::GUESTS' xattr entry).
+#[test]
+fn dev_shm_tmpfs_as_native() {
+    if let Err(e) = tests::have_gcc() {
+        skip("dev_shm_tmpfs_as_native", &e);
+        return;
+    }
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() {
+        skip("dev_shm_tmpfs_as_native", "no /dev/shm on the host");
+        return;
+    }
+    let bin = build_guest("xattr", Link::Static);
+    let mut c = Command::new(&bin);
+    c.env("TMPDIR", shm).current_dir(std::env::temp_dir()).stdin(Stdio::null());
+    let native = run_with_timeout(&mut c, timeout());
+    assert_status(&native, 0);
+    let mask = ["trusted_set ", "trusted_get ", "trusted_remove "];
+    let want = apply_mask(&native.stdout, &mask);
+    for p in PLATFORMS {
+        let (mut c, _state) = runsc_lite(p);
+        c.env("TMPDIR", shm).arg("do").arg(&bin).current_dir(std::env::temp_dir()).stdin(Stdio::null());
+        let out = run_with_timeout(&mut c, timeout());
+        let got = apply_mask(&out.stdout, &mask);
+        assert!(
+            out.status == 0 && got == want,
+            "{p}: differs from native\n{}\n{}",
+            diff_lines(&want, &got),
+            out.describe()
+        );
+        assert!(out.stdout.contains("trusted_set err EPERM\n"), "{p}\n{}", out.describe());
     }
 }

@@ -322,9 +322,9 @@ pub fn build_table() -> SyscallTable {
     // and the overlay, host files' own through their descriptors;
     // trusted.* as an unprivileged user namespace sees it.
     const XATTR_SET: &str =
-        "no POSIX ACLs (system.posix_acl_* is EOPNOTSUPP); host symlinks and special files keep none";
-    const XATTR_GET: &str =
-        "no POSIX ACLs (system.posix_acl_* reads as absent); host symlinks and special files show none";
+        "POSIX ACLs only on host files (tmpfs and the overlay: EOPNOTSUPP); none on host symlinks and special files";
+    const XATTR_GET: &str = "POSIX ACLs only on host files (tmpfs and the overlay: absent); none on host symlinks \
+         and special files; sockets lack system.sockprotoname";
     t.register(SETXATTR, Partial(XATTR_SET), xattr::setxattr);
     t.register(LSETXATTR, Partial(XATTR_SET), xattr::lsetxattr);
     t.register(FSETXATTR, Partial(XATTR_SET), xattr::fsetxattr);

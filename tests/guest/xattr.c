@@ -206,6 +206,13 @@ int main(int argc, char **argv)
     E("get_badpath", getxattr((const char *)1, "user.a", NULL, 0), EFAULT);
     E("remove_badname", removexattr(path_f, (const char *)1), EFAULT);
     E("get_nopath", getxattr("/nonexistent/x", "user.a", NULL, 0), ENOENT);
+    /* Which check comes first: the name and value before the target. */
+    E("fget_badfd_emptyname", fgetxattr(-1, "", NULL, 0), ERANGE);
+    E("fset_badfd_badflags", fsetxattr(-1, "user.a", "x", 1, 8), EINVAL);
+    E("fremove_badfd_emptyname", fremovexattr(-1, ""), ERANGE);
+    E("get_nopath_emptyname", getxattr("/nonexistent/x", "", NULL, 0), ERANGE);
+    E("set_nopath_toobig", syscall(SYS_setxattr, "/nonexistent/x", "user.a", big, 70000, 0), E2BIG);
+    E("list_nopath_badbuf", syscall(SYS_listxattr, "/nonexistent/x", (char *)1, 10), ENOENT);
     E("get_emptypath", getxattr("", "user.a", NULL, 0), ENOENT);
 
     /* Symlinks: l-forms act on the link (user.* is EPERM/ENODATA there),

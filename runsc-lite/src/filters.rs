@@ -222,6 +222,10 @@ pub fn allowlist(platform: &str) -> Vec<Allowed> {
         any(452, "fchmodat2: host files (rw mounts)"),
         any(SYS_utimensat, "host files (rw mounts)"),
         any(SYS_ftruncate, "host files; memory files"),
+        when(SYS_fgetxattr, vec![vec![Cond::NonNeg32(0)]], "host files' extended attributes: on a held descriptor, never a path"),
+        when(SYS_flistxattr, vec![vec![Cond::NonNeg32(0)]], "host files' extended attributes: on a held descriptor"),
+        when(SYS_fsetxattr, vec![vec![Cond::NonNeg32(0)]], "host files' extended attributes (rw mounts): on a held descriptor"),
+        when(SYS_fremovexattr, vec![vec![Cond::NonNeg32(0)]], "host files' extended attributes (rw mounts): on a held descriptor"),
         any(SYS_fsync, "host files"),
         any(SYS_fstatfs, "host files"),
         any(SYS_fcntl, "descriptor flags, F_DUPFD_CLOEXEC"),
@@ -389,9 +393,10 @@ mod tests {
         // recvfrom, shutdown, getsockopt and four epoll calls;
         // --network=host added setsockopt, listen, accept4, getsockname
         // and getpeername (and sendmsg for ptrace); the guest's
-        // membarrier added membarrier (barrier commands only).
-        assert!(allowlist("systrap").len() <= 74);
-        assert!(allowlist("ptrace").len() <= 81);
+        // membarrier added membarrier (barrier commands only); host files'
+        // extended attributes added f{get,list,set,remove}xattr.
+        assert!(allowlist("systrap").len() <= 78);
+        assert!(allowlist("ptrace").len() <= 85);
         for p in ["systrap", "ptrace"] {
             let set = allowlist(p).into_iter().find(|a| a.nr == libc::SYS_setsockopt);
             let described = set.map(|a| a.rules.iter().map(|c| format!("{c:?}")).collect::<String>());

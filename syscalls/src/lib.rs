@@ -26,6 +26,7 @@ pub mod stat;
 pub mod statx;
 pub mod spawn;
 pub mod time;
+pub mod xattr;
 
 use abi::sysno::*;
 use sentry::{Support, SyscallTable};
@@ -426,6 +427,26 @@ pub fn build_table() -> SyscallTable {
         ),
         rseq::membarrier,
     );
+
+    // Extended attributes (issue 13): user.* and security.* kept by tmpfs
+    // and the overlay, host files' own through their descriptors;
+    // trusted.* as an unprivileged user namespace sees it.
+    const XATTR_SET: &str =
+        "POSIX ACLs only on host files (tmpfs and the overlay: EOPNOTSUPP); none on host symlinks and special files";
+    const XATTR_GET: &str = "POSIX ACLs only on host files (tmpfs and the overlay: absent); none on host symlinks \
+         and special files; sockets lack system.sockprotoname";
+    t.register(SETXATTR, Partial(XATTR_SET), xattr::setxattr);
+    t.register(LSETXATTR, Partial(XATTR_SET), xattr::lsetxattr);
+    t.register(FSETXATTR, Partial(XATTR_SET), xattr::fsetxattr);
+    t.register(GETXATTR, Partial(XATTR_GET), xattr::getxattr);
+    t.register(LGETXATTR, Partial(XATTR_GET), xattr::lgetxattr);
+    t.register(FGETXATTR, Partial(XATTR_GET), xattr::fgetxattr);
+    t.register(LISTXATTR, Partial(XATTR_GET), xattr::listxattr);
+    t.register(LLISTXATTR, Partial(XATTR_GET), xattr::llistxattr);
+    t.register(FLISTXATTR, Partial(XATTR_GET), xattr::flistxattr);
+    t.register(REMOVEXATTR, Partial(XATTR_SET), xattr::removexattr);
+    t.register(LREMOVEXATTR, Partial(XATTR_SET), xattr::lremovexattr);
+    t.register(FREMOVEXATTR, Partial(XATTR_SET), xattr::fremovexattr);
 
     // Not yet served, with the reason.
     for (nr, why) in [

@@ -825,7 +825,14 @@ pub const GUESTS: &[Guest] = &[
     g("clone3_dyn", "clone3", Link::Dynamic),
     g("close_range_dyn", "close_range", Link::Dynamic),
     g("rseq_dyn", "rseq", Link::Dynamic),
+    Guest { mask: XATTR_MASK, sandbox_expect: XATTR_EXPECT, ..g("xattr", "xattr", Link::Static) },
+    g("overlay_ops", "overlay_ops", Link::Static),
 ];
+
+/// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the
+/// native run (real root) has it, the sandbox's root never does.
+const XATTR_MASK: &[&str] = &["trusted_set ", "trusted_get ", "trusted_remove "];
+const XATTR_EXPECT: &[&str] = &["trusted_set err EPERM", "trusted_get err ENODATA", "trusted_remove err EPERM"];
 
 /// Programs of tests/guest/ with no native twin: each runs under
 /// `--network=MODE` on every platform, and its stdout must be

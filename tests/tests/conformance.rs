@@ -101,6 +101,8 @@ conformance! {
     clone3_dyn,
     close_range_dyn,
     rseq_dyn,
+    xattr,
+    overlay_ops,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

@@ -405,6 +405,39 @@ impl HostInode {
         Ok(f)
     }
 
+    /// A descriptor of this node that a guest's open holds, if any.
+    fn live_io_fd(&self) -> Option<Arc<IoFd>> {
+        lock(&self.io).iter().find_map(|(_, w)| w.upgrade())
+    }
+
+    /// A descriptor the f*xattr calls take (they refuse the node's
+    /// O_PATH one): a regular file's read descriptor, or a directory
+    /// reopened from its own descriptor. Other kinds have none (None).
+    fn xattr_fd(&self) -> Result<Option<Arc<IoFd>>, Errno> {
+        // Any descriptor the guest's opens hold will do (an unlinked file
+        // can be reached no other way).
+        if let Some(f) = self.live_io_fd() {
+            return Ok(Some(f));
+        }
+        match self.kind {
+            S_IFREG => self.io_fd(libc::O_RDONLY).map(Some),
+            S_IFDIR => {
+                let charge = self.fs.budget.charge_file()?;
+                let fd = self.fd()?;
+                // SAFETY: "." is a valid C string, relative to a directory descriptor we hold.
+                let r = retry(|| unsafe {
+                    libc::openat(
+                        fd.as_raw_fd(),
+                        c".".as_ptr(),
+                        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    )
+                })?;
+                Ok(Some(Arc::new(IoFd { fd: Arc::new(owned(r)), _charge: charge })))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// chmod of the node itself, through fchmodat2(2) on its descriptor
     /// (fchmod does not take O_PATH descriptors). Hosts before Linux 6.6
     /// have no fchmodat2: there the confined Sentry cannot chmod host files
@@ -501,6 +534,12 @@ impl HostInode {
 
 impl Inode for HostInode {
     fn stat(&self) -> Result<Stat, Errno> {
+        if self.slot.get().is_none() {
+            // An unlinked file is still reachable through a guest's open.
+            if let Some(f) = self.live_io_fd() {
+                return fstat_fd(f.fd.as_raw_fd());
+            }
+        }
         fstat_fd(self.fd()?.as_raw_fd())
     }
 
@@ -749,6 +788,36 @@ impl Inode for HostInode {
         }
         buf.truncate(n as usize);
         Ok(buf)
+    }
+
+    fn getxattr(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        match self.xattr_fd()? {
+            Some(f) => crate::hostfs_xattr::get(f.fd.as_raw_fd(), name),
+            None => Err(Errno::ENODATA),
+        }
+    }
+
+    fn setxattr(&self, name: &[u8], value: &[u8], flags: u32) -> Result<(), Errno> {
+        self.check_writable()?;
+        match self.xattr_fd()? {
+            Some(f) => crate::hostfs_xattr::set(f.fd.as_raw_fd(), name, value, flags),
+            None => Err(Errno::EOPNOTSUPP),
+        }
+    }
+
+    fn listxattr(&self) -> Result<Vec<Vec<u8>>, Errno> {
+        match self.xattr_fd()? {
+            Some(f) => crate::hostfs_xattr::list(f.fd.as_raw_fd()),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn removexattr(&self, name: &[u8]) -> Result<(), Errno> {
+        self.check_writable()?;
+        match self.xattr_fd()? {
+            Some(f) => crate::hostfs_xattr::remove(f.fd.as_raw_fd(), name),
+            None => Err(Errno::ENODATA),
+        }
     }
 
     fn setattr(&self, attr: &SetAttr) -> Result<(), Errno> {

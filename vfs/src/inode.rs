@@ -106,6 +106,29 @@ pub trait Inode: Send + Sync + Any {
     /// setattr before this call).
     fn open(&self, flags: u32) -> Result<Arc<dyn FileOps>, Errno>;
 
+    /// The value of extended attribute `name` (ENODATA if absent,
+    /// EOPNOTSUPP for a namespace this filesystem does not keep). The
+    /// syscall layer has already checked the name and the caller's right
+    /// to its namespace.
+    fn getxattr(&self, _name: &[u8]) -> Result<Vec<u8>, Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    /// Set `name` to `value`; `flags` are XATTR_CREATE/XATTR_REPLACE.
+    fn setxattr(&self, _name: &[u8], _value: &[u8], _flags: u32) -> Result<(), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    /// Every attribute name (the syscall layer hides what the caller may
+    /// not see).
+    fn listxattr(&self) -> Result<Vec<Vec<u8>>, Errno> {
+        Ok(Vec::new())
+    }
+
+    fn removexattr(&self, _name: &[u8]) -> Result<(), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+
     /// For /proc/[pid]/fd links: what following the link reaches without
     /// reading its text (Linux's "magic" links). None for ordinary links.
     fn magic_link(&self) -> Option<MagicLink> {

@@ -13,6 +13,7 @@ pub mod fdtable;
 pub mod hostfd;
 pub mod hostfs;
 pub mod hostfs_fds;
+mod hostfs_xattr;
 pub mod hostwait;
 pub mod inode;
 pub mod inotify;
@@ -25,6 +26,7 @@ pub mod timerfd;
 pub mod tmpfs;
 mod util;
 pub mod wait;
+pub mod xattr;
 
 pub use cred::Creds;
 pub use fdtable::{FdTable, OpenFile};

@@ -11,8 +11,14 @@
 //!   copied up as directories with the same mode, owner and times);
 //! - unlink/rmdir/rename away from a name lower still has leave a
 //!   whiteout; mkdir over a whiteout makes an opaque directory;
-//! - renaming a directory that exists in lower is EXDEV, as overlayfs
-//!   without redirect_dir.
+//! - renaming a directory that exists in lower copies up the directory
+//!   alone and records a redirect (overlayfs's redirect_dir): wherever it
+//!   moves, it keeps merging with its own lower directory, and nothing
+//!   below it is copied (a guest never sees EXDEV);
+//! - a copied-up node keeps its lower inode number (`OvFs::origins`), so
+//!   hard links made after a copy-up share st_ino with the first name;
+//! - extended attributes live on the upper node (copied up with the
+//!   data); the overlay keeps none of its own (no trusted.overlay.*).
 //!
 //! Whiteouts and opaque markers are kept in memory, per overlay, keyed by
 //! the upper directory's (st_dev, st_ino): they follow the directory
@@ -53,6 +59,8 @@ impl Overlay {
             marks: Mutex::new(HashMap::new()),
             ns: Mutex::new(()),
             upper_root: upper.clone(),
+            origins: Mutex::new(HashMap::new()),
+            redirects: Mutex::new(HashMap::new()),
         });
         let ino = lower.stat().map(|s| s.st_ino).unwrap_or(1);
         let upper_key = upper.stat().ok().map(|s| (s.st_dev, s.st_ino));
@@ -84,6 +92,15 @@ struct OvFs {
     /// overlayfs does), which is where every write goes, never the lower
     /// one's free space.
     upper_root: InodeRef,
+    /// Upper inode number → the lower inode number it was copied up
+    /// from: every name of a copied-up node (hard links, renamed
+    /// directories) shows the original st_ino. Dropped with the upper
+    /// node's last link.
+    origins: Mutex<HashMap<u64, u64>>,
+    /// Upper directories moved away from their lower directory's name:
+    /// that lower directory, which each merges with instead of the one
+    /// (if any) lower has under its current name.
+    redirects: Mutex<HashMap<(u64, u64), InodeRef>>,
 }
 
 impl OvFs {
@@ -110,9 +127,41 @@ impl OvFs {
         lock(&self.marks).entry(key).or_default().opaque = true;
     }
 
+    /// The lower directory `upper` (an upper directory) was moved from.
+    fn redirected(&self, upper: &InodeRef) -> Result<Option<InodeRef>, Errno> {
+        if lock(&self.redirects).is_empty() {
+            return Ok(None);
+        }
+        let st = upper.stat()?;
+        if !is_dir(&st) {
+            return Ok(None);
+        }
+        Ok(lock(&self.redirects).get(&key_of(&st)).cloned())
+    }
+
+    fn set_redirect(&self, key: (u64, u64), lower: InodeRef) {
+        lock(&self.redirects).insert(key, lower);
+    }
+
+    fn origin(&self, upper_ino: u64) -> Option<u64> {
+        lock(&self.origins).get(&upper_ino).copied()
+    }
+
+    /// The upper node `upper` lost a link: forget its origin with the last.
+    fn unlinked(&self, upper: &InodeRef) {
+        if let Ok(st) = upper.stat() {
+            if st.st_nlink == 0 || is_dir(&st) {
+                lock(&self.origins).remove(&st.st_ino);
+            }
+        }
+    }
+
     fn forget(&self, key: Option<(u64, u64)>) {
         if let Some(k) = key {
             lock(&self.marks).remove(&k);
+            // Dropped outside the lock: it may be the lower node's last reference.
+            let gone = lock(&self.redirects).remove(&k);
+            drop(gone);
         }
     }
 }
@@ -202,7 +251,7 @@ impl OvInode {
         let ino = match (&lower, &upper) {
             (Some(l), Some(_)) => l.stat()?.st_ino,
             (Some(_), None) => st.st_ino,
-            (None, _) => st.st_ino | UPPER_INO_BIT,
+            (None, _) => parent.fs.origin(st.st_ino).unwrap_or(st.st_ino | UPPER_INO_BIT),
         };
         let upper_key = if dir && upper.is_some() { Some(key_of(&st)) } else { None };
         Ok(Arc::new_cyclic(|me| OvInode {
@@ -262,8 +311,13 @@ impl OvInode {
                 Some(u) => found(u.lookup(name))?,
                 None => None,
             };
-            let lo = match &l.lower {
-                Some(lo) if !opaque && !whiteout => found(lo.lookup(name))?,
+            let redirect = match &u {
+                Some(u) => self.fs.redirected(u)?,
+                None => None,
+            };
+            let lo = match (&l.lower, redirect) {
+                (_, Some(r)) => Some(r),
+                (Some(lo), None) if !opaque && !whiteout => found(lo.lookup(name))?,
                 _ => None,
             };
             (u, lo)
@@ -368,10 +422,24 @@ impl OvInode {
             mtime: Some((st.st_mtime, st.st_mtime_nsec)),
         };
         let _ = upper.setattr(&attr);
-        let key = if kind == S_IFDIR { Some(key_of(&upper.stat()?)) } else { None };
+        copy_xattrs(&*lower, &*upper);
+        let ust = upper.stat()?;
+        lock(&self.fs.origins).insert(ust.st_ino, st.st_ino);
+        let key = if kind == S_IFDIR { Some(key_of(&ust)) } else { None };
         let mut l = write(&self.layers);
         l.upper = Some(upper);
         l.upper_key = key;
+        Ok(())
+    }
+
+    /// Before a directory with a lower part moves: copy it up (alone) and
+    /// tie its upper directory to its lower one, wherever it goes.
+    fn redirect_up(&self) -> Result<(), Errno> {
+        self.copy_up()?;
+        let l = read(&self.layers);
+        if let (Some(k), Some(lo)) = (l.upper_key, l.lower.clone()) {
+            self.fs.set_redirect(k, lo);
+        }
         Ok(())
     }
 
@@ -438,27 +506,47 @@ impl OvInode {
         if Arc::ptr_eq(&src, &dst) {
             return Ok(());
         }
-        for n in [&src, &dst] {
-            if n.is_dir && n.has_lower() {
-                return Err(Errno::EXDEV);
-            }
-        }
         if src.is_dir && nd.has_ancestor(&src) || dst.is_dir && self.has_ancestor(&dst) {
             return Err(Errno::EINVAL);
+        }
+        for n in [&src, &dst] {
+            if n.is_dir && n.has_lower() {
+                n.redirect_up()?;
+            }
         }
         src.copy_up()?;
         dst.copy_up()?;
         let pu = self.copy_up()?;
         let npu = nd.copy_up()?;
         pu.rename(name, &npu, new_name, RENAME_EXCHANGE)?;
+        // A redirected directory merges with its own lower one only; an
+        // upper-only one must hide whatever lower has at its new name.
         for (n, d, nm) in [(&src, nd, new_name), (&dst, self, name)] {
-            if n.is_dir && d.lower_has(nm) {
+            if n.is_dir && !n.has_lower() && d.lower_has(nm) {
                 if let Some(k) = read(&n.layers).upper_key {
                     self.fs.set_opaque(k);
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Names the overlay never shows or copies: overlayfs's own markers (a
+/// lower layer that is itself an upper of some overlay has them).
+fn overlay_private(name: &[u8]) -> bool {
+    name.starts_with(b"trusted.overlay.")
+}
+
+/// Copy the extended attributes the upper filesystem can keep; others
+/// (a host's namespaces tmpfs does not have) are left behind, as
+/// overlayfs does with EOPNOTSUPP.
+fn copy_xattrs(lower: &dyn Inode, upper: &dyn Inode) {
+    let Ok(names) = lower.listxattr() else { return };
+    for n in names.iter().filter(|n| !overlay_private(n)) {
+        if let Ok(v) = lower.getxattr(n) {
+            let _ = upper.setxattr(n, &v, 0);
+        }
     }
 }
 
@@ -566,10 +654,12 @@ impl Inode for OvInode {
         }
         if let Some(u) = &l.upper {
             for mut e in u.readdir()? {
-                e.ino = match (cache.get(&e.name), lower.get(&e.name)) {
-                    (Some(c), _) => c.ino,
-                    (None, Some(le)) if le.d_type == e.d_type && e.d_type != abi::flags::DT_DIR => le.ino,
-                    (None, Some(le)) if le.d_type == e.d_type => {
+                e.ino = match (cache.get(&e.name), self.fs.origin(e.ino), lower.get(&e.name)) {
+                    (Some(c), _, _) => c.ino,
+                    // Copied up (and maybe moved since): its first inode number.
+                    (None, Some(o), _) => o,
+                    (None, None, Some(le)) if le.d_type == e.d_type && e.d_type != abi::flags::DT_DIR => le.ino,
+                    (None, None, Some(le)) if le.d_type == e.d_type => {
                         // Directories merge unless the upper one is opaque.
                         let opaque = u
                             .lookup(&e.name)
@@ -658,8 +748,9 @@ impl Inode for OvInode {
             return Err(Errno::EISDIR);
         }
         let pu = self.copy_up()?;
-        if c.upper().is_some() {
+        if let Some(cu) = c.upper() {
             pu.unlink(name)?;
+            self.fs.unlinked(&cu);
         }
         if self.lower_has(name) {
             let key = read(&self.layers).upper_key.ok_or(Errno::EIO)?;
@@ -682,9 +773,10 @@ impl Inode for OvInode {
         }
         let pu = self.copy_up()?;
         let ckey = read(&c.layers).upper_key;
-        if c.upper().is_some() {
+        if let Some(cu) = c.upper() {
             pu.rmdir(name)?;
             self.fs.forget(ckey);
+            self.fs.unlinked(&cu);
         }
         if self.lower_has(name) {
             let key = read(&self.layers).upper_key.ok_or(Errno::EIO)?;
@@ -759,9 +851,6 @@ impl Inode for OvInode {
                 return Ok(());
             }
         }
-        if src.is_dir && src.has_lower() {
-            return Err(Errno::EXDEV);
-        }
         if src.is_dir && nd.has_ancestor(&src) {
             return Err(Errno::EINVAL);
         }
@@ -784,6 +873,9 @@ impl Inode for OvInode {
                 _ => {}
             }
         }
+        if src.is_dir && src.has_lower() {
+            src.redirect_up()?;
+        }
         src.copy_up()?;
         let pu = self.copy_up()?;
         let npu = nd.copy_up()?;
@@ -792,11 +884,14 @@ impl Inode for OvInode {
         if dst_upper_key.is_some() {
             self.fs.forget(dst_upper_key);
         }
+        if let Some(du) = dst.as_ref().and_then(|d| d.upper()) {
+            self.fs.unlinked(&du);
+        }
         if self.lower_has(name) {
             let key = read(&self.layers).upper_key.ok_or(Errno::EIO)?;
             self.fs.add_whiteout(key, name);
         }
-        if src.is_dir && nd.lower_has_dir(new_name) {
+        if src.is_dir && !src.has_lower() && nd.lower_has_dir(new_name) {
             if let Some(k) = read(&src.layers).upper_key {
                 self.fs.set_opaque(k);
             }
@@ -815,6 +910,39 @@ impl Inode for OvInode {
 
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
         self.real()?.readlink()
+    }
+
+    fn getxattr(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        if overlay_private(name) {
+            return Err(Errno::ENODATA);
+        }
+        self.real()?.getxattr(name)
+    }
+
+    fn setxattr(&self, name: &[u8], value: &[u8], flags: u32) -> Result<(), Errno> {
+        if overlay_private(name) {
+            return Err(Errno::EPERM);
+        }
+        let _ns = lock(&self.fs.ns);
+        self.copy_up()?.setxattr(name, value, flags)
+    }
+
+    fn listxattr(&self) -> Result<Vec<Vec<u8>>, Errno> {
+        let mut v = self.real()?.listxattr()?;
+        v.retain(|n| !overlay_private(n));
+        Ok(v)
+    }
+
+    fn removexattr(&self, name: &[u8]) -> Result<(), Errno> {
+        if overlay_private(name) {
+            return Err(Errno::ENODATA);
+        }
+        let _ns = lock(&self.fs.ns);
+        // Nothing to copy up for a name that is not there.
+        if self.upper().is_none() {
+            self.real()?.getxattr(name)?;
+        }
+        self.copy_up()?.removexattr(name)
     }
 
     fn setattr(&self, attr: &SetAttr) -> Result<(), Errno> {
@@ -1002,8 +1130,18 @@ mod tests {
         assert_eq!(read_all(&root.lookup(b"top").unwrap()), b"root:x:0:0\n");
         assert_eq!(root.lookup(b"moved").err(), Some(Errno::ENOENT));
         assert_eq!(std::fs::read(td.0.join("top")).unwrap(), b"top");
-        // Lower directories cannot move.
-        assert_eq!(root.rename(b"etc", &root, b"etc2", 0), Err(Errno::EXDEV));
+        // Lower directories move with their whole tree copied up.
+        let etc_ino = etc.stat().unwrap().st_ino;
+        root.rename(b"etc", &root, b"etc2", 0).unwrap();
+        assert_eq!(root.lookup(b"etc").err(), Some(Errno::ENOENT));
+        let etc2 = root.lookup(b"etc2").unwrap();
+        assert!(Arc::ptr_eq(&etc2, &etc));
+        assert_eq!(read_all(&etc2.lookup(b"sub").unwrap().lookup(b"deep").unwrap()), b"deep");
+        assert!(td.0.join("etc/sub/deep").exists());
+        root.rename(b"etc2", &root, b"etc", 0).unwrap();
+        drop(etc2);
+        assert_eq!(root.lookup(b"etc").unwrap().stat().unwrap().st_ino, etc_ino);
+        assert_eq!(names(&etc), vec![b"sub".to_vec()]);
         // Upper directories can, into place of a whiteout of a lower dir.
         root.mkdir(b"newdir", 0o755, &c).unwrap();
         let nd = root.lookup(b"newdir").unwrap();
@@ -1016,7 +1154,7 @@ mod tests {
         let sub = etc.lookup(b"sub").unwrap();
         assert_eq!(names(&sub), vec![b"x".to_vec()]);
         assert!(Arc::ptr_eq(&sub, &nd));
-        assert_eq!(root.rename(b"etc", &sub, b"loop", 0), Err(Errno::EXDEV));
+        assert_eq!(root.rename(b"etc", &sub, b"loop", 0), Err(Errno::EINVAL));
         assert_eq!(etc.rename(b"sub", &sub, b"loop", 0), Err(Errno::EINVAL));
         assert_eq!(sub.rename(b"x", &root, b"lnk", RENAME_NOREPLACE), Err(Errno::EEXIST));
         assert_eq!(sub.rename(b"x", &root, b"etc", 0), Err(Errno::EISDIR));
@@ -1030,6 +1168,66 @@ mod tests {
         assert_eq!(root.lookup(b"a").unwrap().readlink().unwrap(), b"etc/passwd");
         let other = Overlay::new(TmpFs::new_root(0o755, 0, 0), TmpFs::new_root(0o755, 0, 0));
         assert_eq!(root.rename(b"a", &other, b"a", 0), Err(Errno::EXDEV));
+    }
+
+    #[test]
+    fn moved_lower_dir_keeps_merging_after_its_nodes_drop() {
+        let (td, root) = setup();
+        let c = Creds::root();
+        let etc_ino = root.lookup(b"etc").unwrap().stat().unwrap().st_ino;
+        root.lookup(b"etc").unwrap().lookup(b"sub").unwrap().unlink(b"deep").unwrap();
+        root.rename(b"etc", &root, b"moved", 0).unwrap();
+        // Nothing below the directory was copied.
+        let moved = root.lookup(b"moved").unwrap();
+        assert!(OvInode::downcast(&moved.lookup(b"passwd").unwrap()).unwrap().upper().is_none());
+        drop(moved);
+        // Fresh nodes for every name: the redirect, the whiteout and the
+        // inode number live in the overlay, not in the dropped nodes.
+        let moved = root.lookup(b"moved").unwrap();
+        assert_eq!(moved.stat().unwrap().st_ino, etc_ino);
+        assert_eq!(names(&moved), vec![b"passwd".to_vec(), b"sub".to_vec()]);
+        assert_eq!(names(&moved.lookup(b"sub").unwrap()), Vec::<Vec<u8>>::new());
+        assert_eq!(read_all(&moved.lookup(b"passwd").unwrap()), b"root:x:0:0\n");
+        assert!(root.readdir().unwrap().iter().any(|e| e.name == b"moved" && e.ino == etc_ino));
+        // The old name is free, and a new directory there is empty.
+        assert_eq!(root.lookup(b"etc").err(), Some(Errno::ENOENT));
+        root.mkdir(b"etc", 0o755, &c).unwrap();
+        assert_eq!(names(&root.lookup(b"etc").unwrap()), Vec::<Vec<u8>>::new());
+        // Moved again, over that empty directory.
+        drop(moved);
+        root.rename(b"moved", &root, b"etc", 0).unwrap();
+        assert_eq!(names(&root.lookup(b"etc").unwrap()), vec![b"passwd".to_vec(), b"sub".to_vec()]);
+        assert!(td.0.join("etc/sub/deep").exists());
+    }
+
+    #[test]
+    fn links_share_the_lower_inode_and_xattrs_copy_up() {
+        let (_td, root) = setup();
+        let etc = root.lookup(b"etc").unwrap();
+        let pw = etc.lookup(b"passwd").unwrap();
+        let ino = pw.stat().unwrap().st_ino;
+        root.link(b"pw2", &pw).unwrap();
+        let pw2 = root.lookup(b"pw2").unwrap();
+        assert_eq!(pw2.stat().unwrap().st_ino, ino);
+        assert_eq!(pw.stat().unwrap().st_nlink, 2);
+        assert!(root.readdir().unwrap().iter().any(|e| e.name == b"pw2" && e.ino == ino));
+        drop(pw2);
+        assert_eq!(root.lookup(b"pw2").unwrap().stat().unwrap().st_ino, ino);
+        // Attributes set through one name are seen through the other.
+        pw.setxattr(b"user.a", b"1", 0).unwrap();
+        assert_eq!(root.lookup(b"pw2").unwrap().getxattr(b"user.a").unwrap(), b"1");
+        etc.unlink(b"passwd").unwrap();
+        assert_eq!(root.lookup(b"pw2").unwrap().stat().unwrap().st_nlink, 1);
+        // Copy-up keeps what lower had.
+        let top = root.lookup(b"top").unwrap();
+        let lower = OvInode::downcast(&top).unwrap().real().unwrap();
+        let upper_of = |n: &InodeRef| OvInode::downcast(n).unwrap().upper();
+        assert!(upper_of(&top).is_none());
+        assert_eq!(top.getxattr(b"user.none"), lower.getxattr(b"user.none"));
+        top.setxattr(b"user.t", b"v", 0).unwrap();
+        assert!(upper_of(&top).is_some());
+        assert_eq!(top.listxattr().unwrap(), vec![b"user.t".to_vec()]);
+        assert_eq!(top.setxattr(b"trusted.overlay.x", b"", 0), Err(Errno::EPERM));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::inode::{DirEntry, FileOps, Inode, InodeRef, SetAttr};
 use crate::pipe::Pipe;
 use crate::util::{anon_dev, check_name, lock, read, write};
 use crate::wait::IoCtx;
+use crate::xattr::Xattrs;
 use crate::Creds;
 use abi::flags::{
     dtype_of_mode, O_APPEND, PATH_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK,
@@ -261,6 +262,7 @@ pub struct TmpInode {
     ino: u64,
     meta: Mutex<Meta>,
     kind: Kind,
+    xattrs: Mutex<Xattrs>,
 }
 
 impl TmpInode {
@@ -271,6 +273,7 @@ impl TmpInode {
             ino: crate::next_ino(),
             meta: Mutex::new(meta),
             kind,
+            xattrs: Mutex::new(Xattrs::default()),
         })
     }
 
@@ -790,6 +793,26 @@ impl Inode for TmpInode {
             m.mtime = t;
         }
         m.ctime = crate::now();
+        Ok(())
+    }
+
+    fn getxattr(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        lock(&self.xattrs).get(name)
+    }
+
+    fn setxattr(&self, name: &[u8], value: &[u8], flags: u32) -> Result<(), Errno> {
+        lock(&self.xattrs).set(name, value, flags)?;
+        lock(&self.meta).ctime = crate::now();
+        Ok(())
+    }
+
+    fn listxattr(&self) -> Result<Vec<Vec<u8>>, Errno> {
+        Ok(lock(&self.xattrs).list())
+    }
+
+    fn removexattr(&self, name: &[u8]) -> Result<(), Errno> {
+        lock(&self.xattrs).remove(name)?;
+        lock(&self.meta).ctime = crate::now();
         Ok(())
     }
 

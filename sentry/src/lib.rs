@@ -17,6 +17,7 @@ pub mod mm;
 pub mod process;
 pub mod procfs;
 pub mod procfs_net;
+pub mod sched;
 pub mod sharedfile;
 pub mod signal;
 pub mod signalfd;

@@ -105,6 +105,7 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     }
     let sigmask = task.sigmask();
     let clear_tid = if f & CLONE_CHILD_CLEARTID != 0 { a.ctid } else { 0 };
+    let sched = lock(&task.shared.sched).inherited();
     let tg = child.clone();
     let spawned = std::thread::Builder::new().name(format!("task-{tid}")).spawn(move || {
         procfs::set_current_pid(tid);
@@ -119,6 +120,7 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
         };
         t.regs = regs;
         t.set_sigmask(sigmask);
+        *lock(&t.shared.sched) = sched;
         t.clear_child_tid = clear_tid;
         let space = t.mm().space().clone();
         if let Err(e) = t.ctx.set_fp_state(&space, &fp) {
@@ -185,6 +187,7 @@ fn spawn_thread(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     }
     let sigmask = task.sigmask();
     let clear_tid = if f & CLONE_CHILD_CLEARTID != 0 { a.ctid } else { 0 };
+    let sched = lock(&task.shared.sched).inherited();
     let tg = task.tg.clone();
     // The task is registered before clone returns, so a signal or
     // exit_group aimed at the process right away reaches it.
@@ -201,6 +204,7 @@ fn spawn_thread(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
         };
         t.regs = regs;
         t.set_sigmask(sigmask);
+        *lock(&t.shared.sched) = sched;
         t.clear_child_tid = clear_tid;
         let space = t.mm().space().clone();
         if let Err(e) = t.ctx.set_fp_state(&space, &fp) {

@@ -530,9 +530,12 @@ fn stat_line(tg: &ThreadGroup) -> Vec<u8> {
         'R'
     };
     let vsize: u64 = tg.mm().map(|m| m.vmas()).unwrap_or_default().iter().map(|v| v.end - v.start).sum();
+    // Priority and nice are the main thread's, as on Linux.
+    let sched = tg.thread(tg.tgid).map(|t| *lock(&t.sched)).unwrap_or_default();
     format!(
-        "{} ({}) {} {} {} {} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 0 {} 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n",
-        tg.tgid, comm, state, *lock(&tg.ppid), *lock(&tg.pgid), *lock(&tg.sid), vsize
+        "{} ({}) {} {} {} {} 0 -1 0 0 0 0 0 0 0 0 0 {} {} 1 0 0 {} 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 {} {} 0 0 0\n",
+        tg.tgid, comm, state, *lock(&tg.ppid), *lock(&tg.pgid), *lock(&tg.sid), sched.proc_priority(), sched.nice, vsize,
+        sched.rt_priority, sched.policy
     )
     .into_bytes()
 }

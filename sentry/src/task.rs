@@ -50,6 +50,7 @@ impl Task {
             must_exit: std::sync::atomic::AtomicBool::new(false),
             times: Default::default(),
             robust_list: Default::default(),
+            sched: Default::default(),
         });
         lock(&tg.threads).push(shared.clone());
         kernel.register_tid(tid, &tg);

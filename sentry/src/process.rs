@@ -107,9 +107,14 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     let clear_tid = if f & CLONE_CHILD_CLEARTID != 0 { a.ctid } else { 0 };
     let sched = lock(&task.shared.sched).inherited();
     let tg = child.clone();
+    // clone returns once the child's thread is registered, so calls
+    // aimed at the child's tid (sched_*, setpriority) find it at once.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     let spawned = std::thread::Builder::new().name(format!("task-{tid}")).spawn(move || {
         procfs::set_current_pid(tid);
-        let mut t = match Task::new(tg.clone(), tid) {
+        let made = Task::new(tg.clone(), tid, sched);
+        let _ = ready_tx.send(());
+        let mut t = match made {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!("task {tid}: no platform context: {e}");
@@ -120,7 +125,6 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
         };
         t.regs = regs;
         t.set_sigmask(sigmask);
-        *lock(&t.shared.sched) = sched;
         t.clear_child_tid = clear_tid;
         let space = t.mm().space().clone();
         if let Err(e) = t.ctx.set_fp_state(&space, &fp) {
@@ -135,6 +139,7 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
         release_process(&child);
         return Err(Errno::EAGAIN);
     }
+    let _ = ready_rx.recv();
     if f & CLONE_VFORK != 0 {
         let (m, cv) = &*child.vfork_done;
         let mut done = lock(m);
@@ -194,7 +199,7 @@ fn spawn_thread(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<bool>();
     let spawned = std::thread::Builder::new().name(format!("task-{tid}")).spawn(move || {
         procfs::set_current_pid(tg.tgid);
-        let mut t = match Task::new(tg.clone(), tid) {
+        let mut t = match Task::new(tg.clone(), tid, sched) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!("thread {tid}: no platform context: {e}");
@@ -204,7 +209,6 @@ fn spawn_thread(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
         };
         t.regs = regs;
         t.set_sigmask(sigmask);
-        *lock(&t.shared.sched) = sched;
         t.clear_child_tid = clear_tid;
         let space = t.mm().space().clone();
         if let Err(e) = t.ctx.set_fp_state(&space, &fp) {

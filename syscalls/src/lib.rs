@@ -256,7 +256,11 @@ pub fn build_table() -> SyscallTable {
     );
     t.register(FORK, Full, process::fork);
     t.register(VFORK, Partial("the address space is copied; the parent waits for exec or exit"), process::vfork);
-    t.register(FUTEX, Partial("no PI futexes (LOCK_PI/UNLOCK_PI are ENOSYS)"), signal::futex);
+    t.register(
+        FUTEX,
+        Partial("PI futexes hand the lock over but never boost the owner (no real priorities); FUTEX_FD is ENOSYS"),
+        signal::futex,
+    );
 
     // Scheduling and time-setting (issue 13): policies, priorities, nice
     // values and I/O priorities are kept per thread and reported back;

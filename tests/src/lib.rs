@@ -800,6 +800,7 @@ pub const GUESTS: &[Guest] = &[
     g("guest_extremes", "guest_extremes", Link::Static),
     g("fuzz_found", "fuzz_found", Link::Static),
     g("sched", "sched", Link::Static),
+    g("futex_pi", "futex_pi", Link::Static),
 ];
 
 /// Programs of tests/guest/ with no native twin: each runs under

@@ -2,6 +2,7 @@
 //! registers every handler with its support level. Numbers not registered
 //! stay `Unimplemented` and return ENOSYS (logged once per name).
 
+pub mod advice;
 pub mod attr;
 pub mod clockset;
 pub mod event;
@@ -133,16 +134,14 @@ pub fn build_table() -> SyscallTable {
     t.register(MPROTECT, Full, mm::mprotect);
     t.register(
         MREMAP,
-        Partial("old_size 0 (duplicating a shared mapping) is EINVAL; a grown MAP_SHARED file mapping grows with anonymous memory"),
+        Partial(
+            "old_size 0 (duplicating a shared mapping) is EINVAL; a grown MAP_SHARED file mapping grows with anonymous \
+             memory; MREMAP_DONTUNMAP only on private anonymous memory (EINVAL otherwise)",
+        ),
         mm::mremap,
     );
     t.register(BRK, Full, mm::brk);
-    t.register(MADVISE, Full, mm::madvise);
-    t.register(MSYNC, Full, mm::msync);
-    t.register(MINCORE, Partial("reports every mapped page resident"), mm::mincore);
-    t.register(MLOCK, Full, mm::mlock);
-    t.register(MUNLOCK, Full, mm::mlock);
-    t.register(MLOCKALL, Full, mm::mlockall);
+    t.register(MSYNC, Partial("MS_INVALIDATE on locked pages is not EBUSY"), mm::msync);
 
     // Processes and identity.
     t.register(GETPID, Full, process::getpid);
@@ -299,6 +298,24 @@ pub fn build_table() -> SyscallTable {
         Partial("CLOCK_REALTIME read-only as adjtimex; other clocks EOPNOTSUPP"),
         clockset::clock_adjtime,
     );
+
+    // Memory advice, residency and locks (issue 13).
+    t.register(
+        MADVISE,
+        Partial(
+            "DONTNEED keeps the written pages of private file mappings (no re-read of the file); REMOVE only on \
+             shared anonymous memory (shared file mappings: EOPNOTSUPP); paging hints are accepted and ignored; \
+             HWPOISON/SOFT_OFFLINE are EPERM",
+        ),
+        advice::madvise,
+    );
+    t.register(MINCORE, Full, advice::mincore);
+    const LOCKS: &str = "bookkeeping only (VmLck, RLIMIT_MEMLOCK): guest memory is never swapped differently";
+    t.register(MLOCK, Partial(LOCKS), advice::mlock);
+    t.register(MLOCK2, Partial(LOCKS), advice::mlock2);
+    t.register(MUNLOCK, Full, advice::munlock);
+    t.register(MLOCKALL, Partial(LOCKS), advice::mlockall);
+    t.register(MUNLOCKALL, Full, advice::munlockall);
 
     // Sockets: the sandbox's own netstack; each family's gaps are in
     // netstack's module docs.

@@ -801,6 +801,7 @@ pub const GUESTS: &[Guest] = &[
     g("fuzz_found", "fuzz_found", Link::Static),
     g("sched", "sched", Link::Static),
     g("futex_pi", "futex_pi", Link::Static),
+    g("madvise", "madvise", Link::Static),
 ];
 
 /// Programs of tests/guest/ with no native twin: each runs under

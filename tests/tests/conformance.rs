@@ -84,6 +84,7 @@ conformance! {
     fuzz_found,
     sched,
     futex_pi,
+    madvise,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

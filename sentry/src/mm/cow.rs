@@ -168,6 +168,7 @@ impl MemoryManager {
                 }
             }
             cs.vmas = st.vmas.clone();
+            Self::fork_advice(&child, &mut cs)?;
             // The parent gives up write access to what it now shares
             // before the child exists: its writes would land in pages the
             // child sees.

@@ -128,6 +128,7 @@ impl MemoryManager {
             past_eof: false,
             cached: false,
             file: None,
+            flags: VmaFlags { locked: s.lock_future, ..Default::default() },
         };
         let mut cow = false;
         let off = match backing {
@@ -245,7 +246,7 @@ impl MemoryManager {
 
     /// Every page of `[addr, end)` is mapped (ENOMEM otherwise, as Linux
     /// checks for mprotect and madvise).
-    fn check_covered(s: &MmState, addr: u64, end: u64) -> Result<(), Errno> {
+    pub(super) fn check_covered(s: &MmState, addr: u64, end: u64) -> Result<(), Errno> {
         let mut at = addr;
         for v in s.vmas.range(..end).map(|(_, v)| v).filter(|v| v.end > addr) {
             if v.start > at {
@@ -373,8 +374,20 @@ impl MemoryManager {
         shared: bool,
         name: VmaName,
     ) -> Result<(), Errno> {
-        let mut n =
-            Vma { start, end, prot, shared, mem: None, mem_off: 0, name, past_eof: false, cached: false, file: None };
+        let flags = VmaFlags { locked: s.lock_future, ..Default::default() };
+        let mut n = Vma {
+            start,
+            end,
+            prot,
+            shared,
+            mem: None,
+            mem_off: 0,
+            name,
+            past_eof: false,
+            cached: false,
+            file: None,
+            flags,
+        };
         if shared {
             n.mem = Some(self.memfile.alloc(end - start)?);
         } else {
@@ -393,6 +406,7 @@ impl MemoryManager {
         new_len: u64,
         may_move: bool,
         fixed_to: Option<u64>,
+        dontunmap: bool,
     ) -> Result<u64, Errno> {
         if !old.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
@@ -427,7 +441,11 @@ impl MemoryManager {
         if new_len > old_len {
             self.check_as(&s, new_len - old_len, None)?;
         }
-        if fixed_to.is_none() {
+        if dontunmap && !(v.private() && !v.shared && !matches!(v.name, VmaName::File { .. })) {
+            // MREMAP_DONTUNMAP is served for private anonymous memory.
+            return Err(Errno::EINVAL);
+        }
+        if fixed_to.is_none() && !dontunmap {
             if new_len <= old_len {
                 if new_len < old_len {
                     self.unmap_locked(&mut s, old + new_len, old_end)?;
@@ -474,6 +492,10 @@ impl MemoryManager {
             s.pmas.insert(dest + (ps - old), Pma { end: dest + (p.end - old), ..p });
         }
         self.sync_platform(&s, dest, dest + keep, true)?;
+        if dontunmap {
+            // The old range stays mapped, empty: it reads as zeros.
+            self.new_locked(&mut s, old, old + keep, v.prot, false, v.name.clone())?;
+        }
         if old_len > keep {
             self.unmap_locked(&mut s, old + keep, old_end)?;
         }

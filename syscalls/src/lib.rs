@@ -129,7 +129,11 @@ pub fn build_table() -> SyscallTable {
     t.register(EPOLL_PWAIT, Partial("EPOLLEXCLUSIVE and EPOLLWAKEUP are accepted and ignored"), event::epoll_pwait);
 
     // Memory.
-    t.register(MMAP, Full, mm::mmap);
+    t.register(
+        MMAP,
+        Partial("a MAP_GROWSDOWN stack grows on the guest's own faults below it, not on a syscall's access there"),
+        mm::mmap,
+    );
     t.register(MUNMAP, Full, mm::munmap);
     t.register(MPROTECT, Full, mm::mprotect);
     t.register(

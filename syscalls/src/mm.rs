@@ -28,6 +28,16 @@ fn prot_of(p: u32) -> Result<Prot, Errno> {
 const LAZY_FILE_COPY_MIN: u64 = 256 << 10;
 
 pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, fd: Fd, off: u64) -> SysResult {
+    let start = map(task, addr, len, prot, flags, fd, off)?;
+    if flags.0 as u32 & MAP_LOCKED != 0 {
+        // Counted as mlock'ed (VmLck); pages are never swapped anyway.
+        let end = page_up(len).and_then(|l| start.checked_add(l)).ok_or(Errno::ENOMEM)?;
+        task.mm().set_locked(start, end, true)?;
+    }
+    Ok(start)
+}
+
+fn map(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, fd: Fd, off: u64) -> SysResult {
     let flags = flags.0 as u32;
     let prot = prot_of(prot)?;
     if len == 0 || !off.is_multiple_of(PAGE_SIZE) {

@@ -249,6 +249,31 @@ int main(void)
         _exit(0);
     }
     waitpid(c, NULL, 0);
+    /* MAP_GROWSDOWN: a fault below the mapping grows it, within
+     * RLIMIT_STACK (8 MiB here). Placed at the top of a free 16 MiB so
+     * that no other mapping is near below. */
+    char *resv = mmap(NULL, 16 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(resv, 16 << 20);
+    char *g = mmap(resv + (12 << 20), 4 * PG, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_FIXED, -1, 0);
+    B("growsdown_mapped", g == resv + (12 << 20));
+    g[0] = 'g';
+    for (int k = 0; k < 4; k++) {
+        static const long below[] = { 1, 16, 256 * 4, 9 * 256 * 4 };
+        static const char *names[] = { "growsdown_page_below", "growsdown_16_below", "growsdown_4m_below",
+                                       "growsdown_past_rlimit" };
+        c = fork();
+        if (c == 0) {
+            volatile char *at = g - below[k] * PG;
+            *at = 'h';
+            _exit(*at == 'h' && g[0] == 'g' ? 0 : 1);
+        }
+        int st;
+        waitpid(c, &st, 0);
+        printf("%s %s\n", names[k], WIFEXITED(st) ? (WEXITSTATUS(st) ? "wrong" : "grew") : WTERMSIG(st) == SIGSEGV ? "SIGSEGV" : "other");
+    }
+    char *plain = mmap(resv + (1 << 20), 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    V("plain_below_parent", child_reads(plain - PG));
     printf("done\n");
     return 0;
 }

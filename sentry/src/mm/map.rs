@@ -117,6 +117,7 @@ impl MemoryManager {
             }
         };
         let end = start + len;
+        let flags = VmaFlags { locked: s.lock_future, growsdown: name == VmaName::Stack, ..Default::default() };
         let mut v = Vma {
             start,
             end,
@@ -128,7 +129,7 @@ impl MemoryManager {
             past_eof: false,
             cached: false,
             file: None,
-            flags: VmaFlags { locked: s.lock_future, ..Default::default() },
+            flags,
         };
         let mut cow = false;
         let off = match backing {
@@ -365,7 +366,7 @@ impl MemoryManager {
     }
 
     /// Fresh zeroed memory at the free range `[start, end)`.
-    fn new_locked(
+    pub(super) fn new_locked(
         &self,
         s: &mut MmState,
         start: u64,
@@ -374,7 +375,7 @@ impl MemoryManager {
         shared: bool,
         name: VmaName,
     ) -> Result<(), Errno> {
-        let flags = VmaFlags { locked: s.lock_future, ..Default::default() };
+        let flags = VmaFlags { locked: s.lock_future, growsdown: name == VmaName::Stack, ..Default::default() };
         let mut n = Vma {
             start,
             end,

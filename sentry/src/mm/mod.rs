@@ -80,6 +80,8 @@ pub struct VmaFlags {
     pub wipeonfork: bool,
     /// mlock: counted in VmLck (pages are never swapped here anyway).
     pub locked: bool,
+    /// A stack (MAP_GROWSDOWN): a fault just below it extends it.
+    pub growsdown: bool,
 }
 
 impl Vma {

@@ -307,9 +307,10 @@ pub fn build_table() -> SyscallTable {
     t.register(
         MADVISE,
         Partial(
-            "DONTNEED keeps the written pages of private file mappings (no re-read of the file); REMOVE only on \
-             shared anonymous memory (shared file mappings: EOPNOTSUPP); paging hints are accepted and ignored; \
-             HWPOISON/SOFT_OFFLINE are EPERM",
+            "DONTNEED on a private file mapping gives back the file's bytes as they were when mapped (from the \
+             file cache; files it does not cache keep the written pages); REMOVE only on shared anonymous memory \
+             (shared file mappings: EOPNOTSUPP); paging hints are accepted and ignored; HWPOISON/SOFT_OFFLINE are \
+             EPERM",
         ),
         advice::madvise,
     );

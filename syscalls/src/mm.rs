@@ -129,14 +129,16 @@ fn map(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, fd: F
             // Place the whole mapping with fresh memory first, then lay the
             // cached pages over the part inside the file.
             let start = mm.map_anon(addr.0, len, prot, false, fixed, name.clone())?;
-            mm.map_cached(start, in_file, prot, true, c, off, name)?;
+            mm.map_cached(start, in_file, prot, true, c.clone(), off, name)?;
+            mm.set_origin(start, in_file, &c, off);
             start
         }
         Some(c) if in_file > LAZY_FILE_COPY_MIN && off.checked_add(in_file).is_some_and(|e| e <= c.len) => {
             // Writable and large: the cached pages copy-on-write, copied
             // a chunk at a time when written.
             let start = mm.map_anon(addr.0, len, prot, false, fixed, name.clone())?;
-            mm.map_cached_writable(start, in_file, prot, true, c, off, name)?;
+            mm.map_cached_writable(start, in_file, prot, true, c.clone(), off, name)?;
+            mm.set_origin(start, in_file, &c, off);
             start
         }
         Some(c) => {
@@ -144,7 +146,11 @@ fn map(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, fd: F
             if avail > 0 {
                 mm.memfile().copy_within(c.off + off, mem.off, avail)?;
             }
-            mm.map_range(addr.0, len, prot, false, fixed, mem, 0, name)?
+            let start = mm.map_range(addr.0, len, prot, false, fixed, mem, 0, name)?;
+            if in_file > 0 && off.checked_add(in_file).is_some_and(|e| e <= c.len) {
+                mm.set_origin(start, in_file, &c, off);
+            }
+            start
         }
         None => {
             // Not cacheable: copy the file's pages into fresh memory.

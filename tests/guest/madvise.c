@@ -105,8 +105,8 @@ int main(void)
     p[0] = 'b';
     V("free_rewritten", p[0]);
 
-    /* A private file mapping (DONTNEED on it is accepted; re-reading the
-     * file afterwards is not served, so its contents are not checked). */
+    /* DONTNEED on a private file mapping: the file's bytes again, small
+     * (copied when mapped) and large (copy-on-write) alike. */
     char path[] = "/tmp/madvXXXXXX";
     int fd = mkstemp(path);
     unlink(path);
@@ -116,6 +116,30 @@ int main(void)
     char *fp = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     fp[0] = 'x';
     T("dontneed_file", madvise(fp, 2 * PG, MADV_DONTNEED));
+    V("dontneed_file_reread", fp[0]);
+    fp[PG] = 'y';
+    T("dontneed_file_one_page", madvise(fp + PG, PG, MADV_DONTNEED));
+    V("dontneed_file_one_page_reread", fp[PG]);
+    static char big[512 * 1024];
+    memset(big, 'B', sizeof big);
+    char bpath[] = "/tmp/madvbigXXXXXX";
+    int bfd = mkstemp(bpath);
+    unlink(bpath);
+    write(bfd, big, sizeof big);
+    char *bp = mmap(NULL, sizeof big, PROT_READ | PROT_WRITE, MAP_PRIVATE, bfd, 0);
+    bp[0] = 'x';
+    bp[300 * 1024] = 'x';
+    T("dontneed_bigfile", madvise(bp, sizeof big, MADV_DONTNEED));
+    V("dontneed_bigfile_reread", bp[0]);
+    V("dontneed_bigfile_reread2", bp[300 * 1024]);
+    /* Past the end of the file: a partial last page. */
+    ftruncate(bfd, sizeof big - 100);
+    char *tp = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, bfd, sizeof big - PG);
+    tp[PG - 100] = 'q';
+    tp[PG - 101] = 'q';
+    T("dontneed_tail", madvise(tp, PG, MADV_DONTNEED));
+    V("dontneed_tail_zero", tp[PG - 100]);
+    V("dontneed_tail_data", tp[PG - 101]);
 
     /* DONTFORK: the range is absent in a child; DOFORK brings it back. */
     p[0] = 'c';

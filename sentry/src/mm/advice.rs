@@ -56,9 +56,21 @@ impl MemoryManager {
                     if v.flags.locked || (advice == Advice::Free && !v.private_anon()) {
                         return Err(Errno::EINVAL);
                     }
-                    // Private file pages would have to be read again from
-                    // the file, which this layer cannot reach: they keep
-                    // their contents. Shared pages keep theirs, as on Linux.
+                    // Private file pages come back from the file cache they
+                    // were filled from (copy-on-write again); without one
+                    // they keep their contents. Shared pages keep theirs,
+                    // as on Linux.
+                    if let (true, false, Some((mem, o))) = (v.private() && v.is_file(), v.past_eof, &v.origin) {
+                        let off = mem.off + o + (a - v.start);
+                        if o + (b - v.start) <= mem.len {
+                            self.memfile.incref(off, b - a);
+                            let old = Self::take_pmas(&mut s, a, b);
+                            self.release_pmas(old);
+                            s.pmas.insert(a, Pma { end: b, off, cow: true });
+                            self.sync_platform(&s, a, b, true)?;
+                        }
+                        continue;
+                    }
                     if v.private_anon() && !v.past_eof {
                         let off = self.memfile.alloc_ref(b - a)?;
                         let old = Self::take_pmas(&mut s, a, b);
@@ -104,6 +116,19 @@ impl MemoryManager {
             return Err(Errno::ENOMEM);
         }
         Ok(())
+    }
+
+    /// Record that the private file mapping `[start, start+len)` was
+    /// filled from the file-cache pages `mem` at `off`.
+    pub fn set_origin(&self, start: u64, len: u64, mem: &Arc<MemRange>, off: u64) {
+        let Some(end) = start.checked_add(len) else { return };
+        let mut s = self.lock();
+        Self::split_at(&mut s, end);
+        for (_, v) in s.vmas.range_mut(start..end) {
+            if v.end <= end {
+                v.origin = Some((mem.clone(), off + (v.start - start)));
+            }
+        }
     }
 
     /// mincore(2) for `out.len()` pages from `addr`: 1 where the page is

@@ -130,6 +130,7 @@ impl MemoryManager {
             cached: false,
             file: None,
             flags,
+            origin: None,
         };
         let mut cow = false;
         let off = match backing {
@@ -388,6 +389,7 @@ impl MemoryManager {
             cached: false,
             file: None,
             flags,
+            origin: None,
         };
         if shared {
             n.mem = Some(self.memfile.alloc(end - start)?);

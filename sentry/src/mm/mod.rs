@@ -69,6 +69,9 @@ pub struct Vma {
     pub file: Option<FileBacking>,
     /// What madvise and mlock set.
     pub flags: VmaFlags,
+    /// A private file mapping filled from the file cache: those pages (at
+    /// `start`), so MADV_DONTNEED can give the file's bytes back.
+    pub origin: Option<(Arc<MemRange>, u64)>,
 }
 
 /// Per-mapping settings of madvise(2) and mlock(2).
@@ -100,6 +103,9 @@ impl Vma {
         let d = addr - self.start;
         v.start = addr;
         v.mem_off += d;
+        if let Some((_, o)) = &mut v.origin {
+            *o += d;
+        }
         if let VmaName::File { offset, .. } = &mut v.name {
             *offset += d;
         }

@@ -217,7 +217,13 @@ pub fn msync(task: &mut Task, addr: UserAddr, len: u64, flags: i32) -> SysResult
     if !addr.0.is_multiple_of(PAGE_SIZE) || flags & !7 != 0 || (flags & 1 != 0 && flags & 4 != 0) {
         return Err(Errno::EINVAL);
     }
+    let len = page_up(len).ok_or(Errno::ENOMEM)?;
+    let end = addr.0.checked_add(len).ok_or(Errno::ENOMEM)?;
+    // MS_INVALIDATE cannot drop locked pages.
+    if flags & 2 != 0 && task.mm().locked_bytes(Some((addr.0, end))) > 0 {
+        return Err(Errno::EBUSY);
+    }
     // MS_ASYNC writes back too: there is no writeback thread to leave it to.
-    task.mm().sync(addr.0, page_up(len).ok_or(Errno::ENOMEM)?)?;
+    task.mm().sync(addr.0, len)?;
     Ok(0)
 }

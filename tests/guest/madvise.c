@@ -224,6 +224,12 @@ int main(void)
     E("msync_unaligned", msync(fs + 1, PG, MS_SYNC), EINVAL);
     E("msync_unmapped", msync(hole + 2 * PG, PG, MS_SYNC), ENOMEM);
     T("msync_len0", msync(fs, 0, MS_SYNC));
+    T("msync_mlock", mlock(fs + PG, PG));
+    E("msync_invalidate_locked", msync(fs, 2 * PG, MS_INVALIDATE), EBUSY);
+    E("msync_invalidate_locked_hole", msync(fs + PG, 2 * PG, MS_INVALIDATE | MS_SYNC), EBUSY);
+    T("msync_sync_locked", msync(fs, 2 * PG, MS_SYNC));
+    T("msync_munlock", munlock(fs + PG, PG));
+    T("msync_invalidate_unlocked", msync(fs, 2 * PG, MS_INVALIDATE));
     pread(fd, &got, 1, 11);
     V("msync_file_byte2", got);
 

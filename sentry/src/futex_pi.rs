@@ -306,7 +306,7 @@ impl FutexTable {
             for (i, w) in waiters.iter().enumerate() {
                 // Linux stops once the count less the one to wake reaches
                 // nr_requeue.
-                if i64::from(count) - 1 >= i64::from(n_requeue) {
+                if count > n_requeue {
                     break;
                 }
                 let Some(pi) = w.pi.as_ref().filter(|p| p.key == key2) else {

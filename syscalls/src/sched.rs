@@ -9,7 +9,7 @@
 //! sandbox's root holds every capability in its namespace).
 
 use abi::flags::{RLIMIT_NICE, RLIMIT_RTPRIO};
-use abi::{Errno, Pod, Timespec};
+use abi::{Errno, Pod, SchedAttr, Timespec};
 use sentry::kernel::ThreadShared;
 use sentry::locking::lock;
 use sentry::sched::*;
@@ -36,24 +36,6 @@ const PRIO_USER: i32 = 2;
 const IOPRIO_WHO_PROCESS: i32 = 1;
 const IOPRIO_WHO_PGRP: i32 = 2;
 const IOPRIO_WHO_USER: i32 = 3;
-
-/// struct sched_attr, SCHED_ATTR_SIZE_VER1.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct SchedAttr {
-    size: u32,
-    policy: u32,
-    flags: u64,
-    nice: i32,
-    priority: u32,
-    runtime: u64,
-    deadline: u64,
-    period: u64,
-    util_min: u32,
-    util_max: u32,
-}
-// SAFETY: repr(C), integers only, no padding (56 bytes).
-unsafe impl Pod for SchedAttr {}
 
 /// One thread a call is aimed at, with its process.
 struct Target {

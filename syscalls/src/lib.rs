@@ -308,9 +308,9 @@ pub fn build_table() -> SyscallTable {
         MADVISE,
         Partial(
             "DONTNEED on a private file mapping gives back the file's bytes as they were when mapped (from the \
-             file cache; files it does not cache keep the written pages); REMOVE only on shared anonymous memory \
-             (shared file mappings: EOPNOTSUPP); paging hints are accepted and ignored; HWPOISON/SOFT_OFFLINE are \
-             EPERM",
+             file cache; files it does not cache keep the written pages); REMOVE on a shared file mapping writes \
+             zeros to the file instead of punching a hole; paging hints are accepted and ignored; \
+             HWPOISON/SOFT_OFFLINE are EPERM",
         ),
         advice::madvise,
     );

@@ -163,7 +163,6 @@ int main(void)
     V("remove_shared_zero", sh[0]);
     V("remove_shared_next", sh[PG]);
     E("remove_private", madvise(p, PG, MADV_REMOVE), EINVAL);
-
     /* MAP_FIXED_NOREPLACE. */
     char *q = mmap(p, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     E("noreplace_taken", q == MAP_FAILED ? -1 : 0, EEXIST);
@@ -279,6 +278,30 @@ int main(void)
         _exit(0);
     }
     waitpid(c, NULL, 0);
+    /* REMOVE on a shared file mapping: the file reads zeros there. */
+    char rpath[] = "/tmp/madvremXXXXXX";
+    int rfd = mkstemp(rpath);
+    unlink(rpath);
+    write(rfd, buf, sizeof buf);
+    char *rm = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0);
+    T("remove_file", madvise(rm, PG, MADV_REMOVE));
+    V("remove_file_map_zero", rm[0]);
+    V("remove_file_map_next", rm[PG]);
+    char rb = 1;
+    pread(rfd, &rb, 1, 0);
+    V("remove_file_read_zero", rb);
+    pread(rfd, &rb, 1, PG);
+    V("remove_file_read_next", rb);
+    struct stat rst;
+    fstat(rfd, &rst);
+    V("remove_file_size", rst.st_size);
+    /* Read-only, but of a descriptor open for writing: allowed. */
+    char *rro = mmap(NULL, PG, PROT_READ, MAP_SHARED, rfd, 0);
+    T("remove_file_readonly_map", madvise(rro, PG, MADV_REMOVE));
+    int rdo = open("/proc/self/exe", O_RDONLY);
+    char *rx = mmap(NULL, PG, PROT_READ, MAP_SHARED, rdo, 0);
+    E("remove_file_readonly_fd", madvise(rx, PG, MADV_REMOVE), EACCES);
+
     /* MAP_GROWSDOWN: a fault below the mapping grows it, within
      * RLIMIT_STACK (8 MiB here). Placed at the top of a free 16 MiB so
      * that no other mapping is near below. */

@@ -45,6 +45,23 @@ impl MemoryManager {
     /// every mapped piece; a hole makes the result ENOMEM, as on Linux,
     /// unless a piece fails with its own error first.
     pub fn advise(&self, addr: u64, end: u64, advice: Advice) -> Result<(), Errno> {
+        // MADV_REMOVE of shared file pages: (file, file offset, length) to
+        // write back as zeros once the lock is released.
+        let mut zeroed: Vec<(FileBacking, u64, u64)> = Vec::new();
+        self.advise_locked(addr, end, advice, &mut zeroed)?;
+        for (f, off, len) in zeroed {
+            f.file.write_back(off, len).map_err(|_| Errno::EIO)?;
+        }
+        Ok(())
+    }
+
+    fn advise_locked(
+        &self,
+        addr: u64,
+        end: u64,
+        advice: Advice,
+        zeroed: &mut Vec<(FileBacking, u64, u64)>,
+    ) -> Result<(), Errno> {
         let mut s = self.lock();
         let hole = Self::check_covered(&s, addr, end).is_err();
         for (vs, ve) in overlapping(&s.vmas, addr, end, |v| v.end) {
@@ -98,16 +115,25 @@ impl MemoryManager {
                     if v.flags.locked || !v.shared {
                         return Err(Errno::EINVAL);
                     }
-                    if !v.prot.write {
+                    // Linux wants a mapping that may be made writable.
+                    if v.file.as_ref().is_some_and(|f| f.writer.is_none()) {
                         return Err(Errno::EACCES);
                     }
-                    if v.file.is_some() {
-                        // Punching a hole in the file itself is not served.
-                        return Err(Errno::EOPNOTSUPP);
+                    if v.past_eof {
+                        continue;
                     }
-                    if let Some(off) = v.file_offset_at(a) {
-                        self.memfile.zero(off, b - a)?;
-                        self.memfile.punch(off, b - a);
+                    let Some(off) = v.file_offset_at(a) else { continue };
+                    self.memfile.zero(off, b - a)?;
+                    match (&v.file, &v.name) {
+                        // A file's shared pages: the file reads zeros
+                        // there too (written, not punched).
+                        (Some(f), VmaName::File { offset, .. }) => {
+                            if let Some(w) = &f.writer {
+                                f.file.set_writer(w);
+                            }
+                            zeroed.push((f.clone(), offset + (a - v.start), b - a));
+                        }
+                        _ => self.memfile.punch(off, b - a),
                     }
                 }
             }

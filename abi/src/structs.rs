@@ -374,3 +374,21 @@ mod tests {
         assert_eq!(Timespec::from_duration(Duration::MAX).tv_sec, i64::MAX);
     }
 }
+
+/// struct sched_attr (sched_setattr/sched_getattr), SCHED_ATTR_SIZE_VER1.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+    pub util_min: u32,
+    pub util_max: u32,
+}
+// SAFETY: repr(C), integers only, no padding (56 bytes).
+unsafe impl Pod for SchedAttr {}

@@ -19,17 +19,42 @@ pub enum FutexKey {
 
 /// One waiting task.
 pub struct Waiter {
-    woken: Mutex<bool>,
-    cv: Condvar,
-    bitset: u32,
+    pub(crate) woken: Mutex<bool>,
+    pub(crate) cv: Condvar,
+    pub(crate) bitset: u32,
     /// Where it waits now (requeue moves it).
-    key: Mutex<FutexKey>,
+    pub(crate) key: Mutex<FutexKey>,
+    /// A waiter for a priority-inheritance lock (FUTEX_LOCK_PI, or
+    /// FUTEX_WAIT_REQUEUE_PI once requeued): where that lock is.
+    pub(crate) pi: Option<crate::futex_pi::PiWaiter>,
+    /// Set with `woken` when the PI lock was handed to it.
+    pub(crate) acquired: std::sync::atomic::AtomicBool,
 }
+
+impl Waiter {
+    pub(crate) fn new(key: FutexKey, bitset: u32, pi: Option<crate::futex_pi::PiWaiter>) -> Arc<Waiter> {
+        Arc::new(Waiter {
+            woken: Mutex::new(false),
+            cv: Condvar::new(),
+            bitset,
+            key: Mutex::new(key),
+            pi,
+            acquired: Default::default(),
+        })
+    }
+
+    /// Whether it waits for a PI lock where it is queued now.
+    pub(crate) fn waits_for_pi(&self) -> bool {
+        self.pi.as_ref().is_some_and(|p| p.key == *lock(&self.key))
+    }
+}
+
+pub(crate) type Queues = HashMap<FutexKey, VecDeque<Arc<Waiter>>>;
 
 /// Every futex queue of the sandbox.
 #[derive(Default)]
 pub struct FutexTable {
-    queues: Mutex<HashMap<FutexKey, VecDeque<Arc<Waiter>>>>,
+    pub(crate) queues: Mutex<Queues>,
 }
 
 /// The key for the word at `addr` of `mm`.
@@ -56,7 +81,7 @@ impl FutexTable {
             return Err(Errno::EINVAL);
         }
         let key = key_of(mm, addr)?;
-        let w = Arc::new(Waiter { woken: Mutex::new(false), cv: Condvar::new(), bitset, key: Mutex::new(key) });
+        let w = Waiter::new(key, bitset, None);
         {
             let mut q = lock(&self.queues);
             // Read under the table lock: a waker that changed the word and
@@ -67,12 +92,24 @@ impl FutexTable {
             }
             q.entry(key).or_default().push_back(w.clone());
         }
+        let outcome = self.sleep(&w, deadline, interrupt);
+        if outcome.is_err() && !self.remove(&w) {
+            // A waker took it off the queue first: the wake-up counts.
+            return Ok(());
+        }
+        outcome
+    }
+
+    /// Block until `w` is woken (Ok), the deadline passes (ETIMEDOUT) or
+    /// a signal arrives (ERESTARTSYS). The caller takes it off its queue
+    /// after an error.
+    pub(crate) fn sleep(&self, w: &Arc<Waiter>, deadline: Option<Instant>, interrupt: &Interrupt) -> Result<(), Errno> {
         let wk = w.clone();
         let waker: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
             let _g = lock(&wk.woken);
             wk.cv.notify_all();
         });
-        let outcome = interrupt.with_waker(waker, || {
+        interrupt.with_waker(waker, || {
             let mut woken = lock(&w.woken);
             loop {
                 if *woken {
@@ -91,16 +128,11 @@ impl FutexTable {
                 }
                 woken = w.cv.wait_timeout(woken, slice).map(|(g, _)| g).unwrap_or_else(|_| crate::locking::poisoned());
             }
-        });
-        if outcome.is_err() && !self.remove(&w) {
-            // A waker took it off the queue first: the wake-up counts.
-            return Ok(());
-        }
-        outcome
+        })
     }
 
     /// Take `w` off its queue; false if it was no longer queued.
-    fn remove(&self, w: &Arc<Waiter>) -> bool {
+    pub(crate) fn remove(&self, w: &Arc<Waiter>) -> bool {
         let mut q = lock(&self.queues);
         let key = *lock(&w.key);
         let Some(list) = q.get_mut(&key) else { return false };
@@ -113,7 +145,7 @@ impl FutexTable {
         removed
     }
 
-    fn wake_key(q: &mut HashMap<FutexKey, VecDeque<Arc<Waiter>>>, key: FutexKey, n: u32, bitset: u32) -> u32 {
+    pub(crate) fn wake_key(q: &mut Queues, key: FutexKey, n: u32, bitset: u32) -> u32 {
         let Some(list) = q.get_mut(&key) else { return 0 };
         let mut woken = 0;
         let mut i = 0;
@@ -140,6 +172,11 @@ impl FutexTable {
             return Err(Errno::EINVAL);
         }
         let mut q = lock(&self.queues);
+        // Waking a PI lock's waiters (or requeue-PI waiters) is unlocking's
+        // and requeue-PI's business.
+        if q.get(&key).is_some_and(|l| l.iter().any(|w| w.pi.is_some())) {
+            return Err(Errno::EINVAL);
+        }
         Ok(Self::wake_key(&mut q, key, n, bitset))
     }
 
@@ -157,6 +194,9 @@ impl FutexTable {
         let from = key_of(mm, from_addr)?;
         let to = key_of(mm, to_addr)?;
         let mut q = lock(&self.queues);
+        if q.get(&from).is_some_and(|l| l.iter().any(|w| w.pi.is_some())) {
+            return Err(Errno::EINVAL);
+        }
         if let Some(v) = expect {
             let cur: u32 = mm.read_obj(from_addr)?;
             if cur != v {
@@ -232,9 +272,9 @@ impl FutexTable {
     }
 }
 
-const FUTEX_WAITERS: u32 = 0x8000_0000;
-const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
-const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+pub(crate) const FUTEX_WAITERS: u32 = 0x8000_0000;
+pub(crate) const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+pub(crate) const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
 /// Linux's bound on a robust list walk (ROBUST_LIST_LIMIT).
 const ROBUST_LIST_LIMIT: u32 = 2048;
 
@@ -289,9 +329,14 @@ fn futex_death(table: &FutexTable, mm: &Arc<MemoryManager>, tid: i32, addr: u64,
             Err(v) => cur = v,
         }
     }
-    if !pi && cur & FUTEX_WAITERS != 0 {
+    if cur & FUTEX_WAITERS != 0 {
         if let Ok(key) = key_of(mm, addr) {
-            let _ = table.wake(key, 1, u32::MAX);
+            if pi {
+                // The lock goes to its first waiter, OWNER_DIED kept.
+                table.hand_over(key, 0);
+            } else {
+                let _ = table.wake(key, 1, u32::MAX);
+            }
         }
     }
 }

@@ -464,6 +464,8 @@ pub struct ThreadShared {
     pub times: CpuTimes,
     /// The robust futex list head (set_robust_list), 0 if none.
     pub robust_list: std::sync::atomic::AtomicU64,
+    /// Policy, priorities and nice value (bookkeeping only).
+    pub sched: Mutex<crate::sched::SchedParams>,
 }
 
 impl ThreadShared {

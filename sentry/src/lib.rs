@@ -7,6 +7,7 @@ pub mod exec;
 pub mod failure;
 pub mod filecache;
 pub mod futex;
+pub mod futex_pi;
 pub mod hostfacts;
 pub mod kernel;
 pub mod limits;
@@ -20,6 +21,7 @@ pub mod process;
 pub mod procfs;
 pub mod procfs_net;
 pub mod rseq;
+pub mod sched;
 pub mod sharedfile;
 pub mod signal;
 pub mod signalfd;
@@ -90,7 +92,7 @@ pub fn run_init(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<ExitStatus, Boot
         }
     }
     procfs::set_current_pid(tg.tgid);
-    let mut task = Task::new(tg.clone(), tg.tgid)?;
+    let mut task = Task::new(tg.clone(), tg.tgid, Default::default())?;
     exec::execve(&mut task, &path, spec.argv, spec.envp)
         .map_err(|errno| BootError::Exec { path: String::from_utf8_lossy(&path).into_owned(), errno })?;
     task.run();

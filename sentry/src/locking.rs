@@ -52,7 +52,8 @@
 //!    round trip to a stub, never a wait for guest code.
 //! 8. Leaves, taken alone: `Kernel::{tids, uts}`; `ThreadGroup::{mm, fds,
 //!    fs, creds, comm, exe, rlimits, signals, ppid, sid, exit_signal,
-//!    itimer_real, cpu_timers, vfork_done}`; a `SignalQueue`'s `info`;
+//!    itimer_real, cpu_timers, vfork_done}`; `ThreadShared::sched`; a
+//!    `SignalQueue`'s `info`;
 //!    `FdTable::entries` (files are dropped after it is released); the
 //!    vDSO clock's `params`.
 //!

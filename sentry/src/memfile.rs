@@ -277,6 +277,30 @@ impl MemoryFile {
         total
     }
 
+    /// One byte a page from `off` on (page-aligned), 1 where the host
+    /// holds the page (touched and not punched), else 0: mincore(2).
+    pub fn residency(&self, off: u64, out: &mut [u8]) -> Result<(), Errno> {
+        let len = (out.len() as u64).checked_mul(PAGE_SIZE).ok_or(Errno::EFAULT)?;
+        if !off.is_multiple_of(PAGE_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        self.check(off, len as usize)?;
+        if out.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: the range lies inside our mapping (checked above), `off`
+        // is page-aligned, and `out` holds one byte per page of it.
+        let r =
+            unsafe { libc::mincore(self.base.add(off as usize) as *mut libc::c_void, len as usize, out.as_mut_ptr()) };
+        if r != 0 {
+            out.fill(0);
+        }
+        for b in out.iter_mut() {
+            *b &= 1;
+        }
+        Ok(())
+    }
+
     /// Give the pages of `[off, off+len)` back to the host (they read as
     /// zeros afterwards).
     pub fn punch(&self, off: u64, len: u64) {

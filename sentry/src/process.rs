@@ -171,10 +171,16 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     // A forked child keeps the area (its copy of the memory has it); one
     // sharing memory (vfork) registers its own (Linux's rseq_fork).
     let rseq = if f & CLONE_VM == 0 { task.rseq } else { None };
+    let sched = lock(&task.shared.sched).inherited();
     let tg = child.clone();
+    // clone returns once the child's thread is registered, so calls
+    // aimed at the child's tid (sched_*, setpriority) find it at once.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     let spawned = std::thread::Builder::new().name(format!("task-{tid}")).spawn(move || {
         procfs::set_current_pid(tid);
-        let mut t = match Task::new(tg.clone(), tid) {
+        let made = Task::new(tg.clone(), tid, sched);
+        let _ = ready_tx.send(());
+        let mut t = match made {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!("task {tid}: no platform context: {e}");
@@ -200,6 +206,7 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
         release_process(&child);
         return Err(Errno::EAGAIN);
     }
+    let _ = ready_rx.recv();
     if f & CLONE_VFORK != 0 {
         let (m, cv) = &*child.vfork_done;
         let mut done = lock(m);
@@ -253,13 +260,14 @@ fn spawn_thread(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     }
     let sigmask = task.sigmask();
     let clear_tid = if f & CLONE_CHILD_CLEARTID != 0 { a.ctid } else { 0 };
+    let sched = lock(&task.shared.sched).inherited();
     let tg = task.tg.clone();
     // The task is registered before clone returns, so a signal or
     // exit_group aimed at the process right away reaches it.
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<bool>();
     let spawned = std::thread::Builder::new().name(format!("task-{tid}")).spawn(move || {
         procfs::set_current_pid(tg.tgid);
-        let mut t = match Task::new(tg.clone(), tid) {
+        let mut t = match Task::new(tg.clone(), tid, sched) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!("thread {tid}: no platform context: {e}");

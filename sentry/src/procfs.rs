@@ -505,6 +505,7 @@ fn status(tg: &ThreadGroup) -> Vec<u8> {
     let c = tg.creds();
     let comm = String::from_utf8_lossy(&lock(&tg.comm)).into_owned();
     let vm: u64 = tg.mm().map(|m| m.vmas()).unwrap_or_default().iter().map(|v| v.end - v.start).sum::<u64>() / 1024;
+    let locked = tg.mm().map(|m| m.locked_bytes(None)).unwrap_or_default() / 1024;
     let state = if tg.exit_status().is_some() {
         "Z (zombie)"
     } else if tg.is_stopped() {
@@ -513,7 +514,7 @@ fn status(tg: &ThreadGroup) -> Vec<u8> {
         "R (running)"
     };
     format!(
-        "Name:\t{comm}\nUmask:\t{:04o}\nState:\t{state}\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\nVmSize:\t{vm} kB\nVmRSS:\t{vm} kB\nThreads:\t1\nSigQ:\t0/63432\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\nCapInh:\t0000000000000000\nCapPrm:\t0000003fffffffff\nCapEff:\t0000003fffffffff\nCapBnd:\t0000003fffffffff\nSeccomp:\t0\nCpus_allowed_list:\t0-{}\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
+        "Name:\t{comm}\nUmask:\t{:04o}\nState:\t{state}\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\nVmSize:\t{vm} kB\nVmLck:\t{locked} kB\nVmRSS:\t{vm} kB\nThreads:\t1\nSigQ:\t0/63432\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\nCapInh:\t0000000000000000\nCapPrm:\t0000003fffffffff\nCapEff:\t0000003fffffffff\nCapBnd:\t0000003fffffffff\nSeccomp:\t0\nCpus_allowed_list:\t0-{}\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
         tg.fs().umask,
         c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid,
         c.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(" "),
@@ -534,9 +535,12 @@ fn stat_line(tg: &ThreadGroup) -> Vec<u8> {
         'R'
     };
     let vsize: u64 = tg.mm().map(|m| m.vmas()).unwrap_or_default().iter().map(|v| v.end - v.start).sum();
+    // Priority and nice are the main thread's, as on Linux.
+    let sched = tg.thread(tg.tgid).map(|t| *lock(&t.sched)).unwrap_or_default();
     format!(
-        "{} ({}) {} {} {} {} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 0 {} 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n",
-        tg.tgid, comm, state, *lock(&tg.ppid), *lock(&tg.pgid), *lock(&tg.sid), vsize
+        "{} ({}) {} {} {} {} 0 -1 0 0 0 0 0 0 0 0 0 {} {} 1 0 0 {} 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 {} {} 0 0 0\n",
+        tg.tgid, comm, state, *lock(&tg.ppid), *lock(&tg.pgid), *lock(&tg.sid), sched.proc_priority(), sched.nice, vsize,
+        sched.rt_priority, sched.policy
     )
     .into_bytes()
 }

@@ -38,7 +38,13 @@ pub struct Task {
 }
 
 impl Task {
-    pub fn new(tg: Arc<ThreadGroup>, tid: i32) -> Result<Task, platform::PlatformError> {
+    /// A task for thread `tid` of `tg`, starting with the scheduling
+    /// attributes its creator passes on (set before anyone can see it).
+    pub fn new(
+        tg: Arc<ThreadGroup>,
+        tid: i32,
+        sched: crate::sched::SchedParams,
+    ) -> Result<Task, platform::PlatformError> {
         let kernel = tg.kernel.clone();
         let ctx = kernel.platform.new_context()?;
         let mm = tg.mm().ok_or_else(|| platform::PlatformError::StubDied("process has exited".into()))?;
@@ -52,6 +58,7 @@ impl Task {
             must_exit: std::sync::atomic::AtomicBool::new(false),
             times: Default::default(),
             robust_list: Default::default(),
+            sched: std::sync::Mutex::new(sched),
         });
         lock(&tg.threads).push(shared.clone());
         kernel.register_tid(tid, &tg);
@@ -173,6 +180,7 @@ impl Task {
     pub fn release_robust_futexes(&self) {
         let head = self.shared.robust_list.swap(0, std::sync::atomic::Ordering::AcqRel);
         crate::futex::release_robust_list(&self.kernel.futexes, &self.mm, self.tid, head);
+        self.kernel.futexes.pi_owner_exited(self.tid);
     }
 
     /// Run the guest until the process exits.

@@ -2,8 +2,10 @@
 //! registers every handler with its support level. Numbers not registered
 //! stay `Unimplemented` and return ENOSYS (logged once per name).
 
+pub mod advice;
 pub mod attr;
 pub mod copy_range;
+pub mod clockset;
 pub mod event;
 pub mod fd;
 pub mod fs;
@@ -17,6 +19,7 @@ pub mod process;
 pub mod rseq;
 pub mod rw;
 pub mod rw2;
+pub mod sched;
 mod scratch;
 pub mod signal;
 pub mod socket;
@@ -184,21 +187,23 @@ pub fn build_table() -> SyscallTable {
     t.register(EPOLL_PWAIT, Partial("EPOLLEXCLUSIVE and EPOLLWAKEUP are accepted and ignored"), event::epoll_pwait);
 
     // Memory.
-    t.register(MMAP, Full, mm::mmap);
+    t.register(
+        MMAP,
+        Partial("a MAP_GROWSDOWN stack grows on the guest's own faults below it, not on a syscall's access there"),
+        mm::mmap,
+    );
     t.register(MUNMAP, Full, mm::munmap);
     t.register(MPROTECT, Full, mm::mprotect);
     t.register(
         MREMAP,
-        Partial("old_size 0 (duplicating a shared mapping) is EINVAL; a grown MAP_SHARED file mapping grows with anonymous memory"),
+        Partial(
+            "old_size 0 (duplicating a shared mapping) is EINVAL; a grown MAP_SHARED file mapping grows with anonymous \
+             memory; MREMAP_DONTUNMAP only on private anonymous memory (EINVAL otherwise)",
+        ),
         mm::mremap,
     );
     t.register(BRK, Full, mm::brk);
-    t.register(MADVISE, Full, mm::madvise);
     t.register(MSYNC, Full, mm::msync);
-    t.register(MINCORE, Partial("reports every mapped page resident"), mm::mincore);
-    t.register(MLOCK, Full, mm::mlock);
-    t.register(MUNLOCK, Full, mm::mlock);
-    t.register(MLOCKALL, Full, mm::mlockall);
 
     // Processes and identity.
     t.register(GETPID, Full, process::getpid);
@@ -254,12 +259,6 @@ pub fn build_table() -> SyscallTable {
     t.register(SCHED_GETAFFINITY, Full, process::sched_getaffinity);
     t.register(SCHED_SETAFFINITY, Partial("accepted, not applied"), process::sched_setaffinity);
     t.register(GETCPU, Partial("always CPU 0, node 0"), process::getcpu);
-    t.register(GETPRIORITY, Partial("nice values are not kept"), process::getpriority);
-    t.register(SETPRIORITY, Partial("nice values are not kept"), process::setpriority);
-    t.register(SCHED_GETSCHEDULER, Full, process::sched_getscheduler);
-    t.register(SCHED_GETPARAM, Full, process::sched_getparam);
-    t.register(SCHED_GET_PRIORITY_MAX, Full, process::sched_get_priority_max);
-    t.register(SCHED_GET_PRIORITY_MIN, Full, process::sched_get_priority_min);
     t.register(PERSONALITY, Partial("PER_LINUX only"), process::personality);
     t.register(CAPGET, Partial("root has every capability, others none"), process::capget);
     t.register(CAPSET, Partial("checked, not kept: capabilities stay as capget reports them"), process::capset);
@@ -318,7 +317,68 @@ pub fn build_table() -> SyscallTable {
     );
     t.register(FORK, Full, process::fork);
     t.register(VFORK, Partial("the address space is copied; the parent waits for exec or exit"), process::vfork);
-    t.register(FUTEX, Partial("no PI futexes (LOCK_PI/UNLOCK_PI are ENOSYS)"), signal::futex);
+    t.register(
+        FUTEX,
+        Partial("PI futexes hand the lock over but never boost the owner (no real priorities); FUTEX_FD is ENOSYS"),
+        signal::futex,
+    );
+
+    // Scheduling and time-setting (issue 13): policies, priorities, nice
+    // values and I/O priorities are kept per thread and reported back;
+    // none reaches the host scheduler.
+    const NOT_APPLIED: &str = "kept and reported per thread, never applied to the host scheduler";
+    t.register(GETPRIORITY, Full, sched::getpriority);
+    t.register(SETPRIORITY, Partial(NOT_APPLIED), sched::setpriority);
+    t.register(SCHED_GETSCHEDULER, Full, sched::sched_getscheduler);
+    t.register(SCHED_GETPARAM, Full, sched::sched_getparam);
+    t.register(SCHED_GETATTR, Partial("utilization clamps read as 0..1024"), sched::sched_getattr);
+    t.register(SCHED_SETSCHEDULER, Partial(NOT_APPLIED), sched::sched_setscheduler);
+    t.register(SCHED_SETPARAM, Partial(NOT_APPLIED), sched::sched_setparam);
+    t.register(
+        SCHED_SETATTR,
+        Partial("kept, never applied to the host scheduler; SCHED_DEADLINE is EBUSY; utilization clamps ignored"),
+        sched::sched_setattr,
+    );
+    t.register(SCHED_RR_GET_INTERVAL, Partial("SCHED_RR: 100 ms; other policies 0"), sched::sched_rr_get_interval);
+    t.register(SCHED_GET_PRIORITY_MAX, Full, sched::sched_get_priority_max);
+    t.register(SCHED_GET_PRIORITY_MIN, Full, sched::sched_get_priority_min);
+    t.register(IOPRIO_GET, Full, sched::ioprio_get);
+    t.register(IOPRIO_SET, Partial(NOT_APPLIED), sched::ioprio_set);
+    t.register(
+        CLOCK_SETTIME,
+        Partial("EPERM after the argument checks, as without CAP_SYS_TIME"),
+        clockset::clock_settime,
+    );
+    t.register(
+        SETTIMEOFDAY,
+        Partial("EPERM after the argument checks, as without CAP_SYS_TIME"),
+        clockset::settimeofday,
+    );
+    t.register(ADJTIMEX, Partial("read-only (an unsynchronised clock); any change is EPERM"), clockset::adjtimex);
+    t.register(
+        CLOCK_ADJTIME,
+        Partial("CLOCK_REALTIME read-only as adjtimex; other clocks EOPNOTSUPP"),
+        clockset::clock_adjtime,
+    );
+
+    // Memory advice, residency and locks (issue 13).
+    t.register(
+        MADVISE,
+        Partial(
+            "DONTNEED on a private file mapping gives back the file's bytes as they were when mapped (from the \
+             file cache; files it does not cache keep the written pages); REMOVE on a shared file mapping writes \
+             zeros to the file instead of punching a hole; paging hints are accepted and ignored; \
+             HWPOISON/SOFT_OFFLINE are EPERM",
+        ),
+        advice::madvise,
+    );
+    t.register(MINCORE, Full, advice::mincore);
+    const LOCKS: &str = "bookkeeping only (VmLck, RLIMIT_MEMLOCK): guest memory is never swapped differently";
+    t.register(MLOCK, Partial(LOCKS), advice::mlock);
+    t.register(MLOCK2, Partial(LOCKS), advice::mlock2);
+    t.register(MUNLOCK, Full, advice::munlock);
+    t.register(MLOCKALL, Partial(LOCKS), advice::mlockall);
+    t.register(MUNLOCKALL, Full, advice::munlockall);
 
     // Sockets: the sandbox's own netstack; each family's gaps are in
     // netstack's module docs.

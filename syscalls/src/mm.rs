@@ -1,4 +1,5 @@
-//! Memory syscalls: mmap, munmap, mprotect, mremap, brk, madvise.
+//! Memory syscalls: mmap, munmap, mprotect, mremap, brk, msync (madvise,
+//! mincore and the mlock family are in advice.rs).
 
 use abi::flags::*;
 use abi::{page_up, Errno, PAGE_SIZE};
@@ -27,6 +28,16 @@ fn prot_of(p: u32) -> Result<Prot, Errno> {
 const LAZY_FILE_COPY_MIN: u64 = 256 << 10;
 
 pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, fd: Fd, off: u64) -> SysResult {
+    let start = map(task, addr, len, prot, flags, fd, off)?;
+    if flags.0 as u32 & MAP_LOCKED != 0 {
+        // Counted as mlock'ed (VmLck); pages are never swapped anyway.
+        let end = page_up(len).and_then(|l| start.checked_add(l)).ok_or(Errno::ENOMEM)?;
+        task.mm().set_locked(start, end, true)?;
+    }
+    Ok(start)
+}
+
+fn map(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, fd: Fd, off: u64) -> SysResult {
     let flags = flags.0 as u32;
     let prot = prot_of(prot)?;
     if len == 0 || !off.is_multiple_of(PAGE_SIZE) {
@@ -38,11 +49,15 @@ pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, 
         return Err(Errno::EINVAL);
     }
     let shared = kind == MAP_SHARED;
-    let fixed = flags & MAP_FIXED != 0;
+    let noreplace = flags & MAP_FIXED_NOREPLACE != 0;
+    let fixed = flags & MAP_FIXED != 0 || noreplace;
     if fixed && !addr.0.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL);
     }
     let mm = task.mm().clone();
+    if noreplace && !mm.range_is_free(addr.0, len) {
+        return Err(Errno::EEXIST);
+    }
     if flags & MAP_ANONYMOUS != 0 {
         let name = if flags & MAP_GROWSDOWN != 0 { VmaName::Stack } else { VmaName::Anon };
         return mm.map_anon(addr.0, len, prot, shared, fixed, name);
@@ -118,14 +133,16 @@ pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, 
             // Place the whole mapping with fresh memory first, then lay the
             // cached pages over the part inside the file.
             let start = mm.map_anon(addr.0, len, prot, false, fixed, name.clone())?;
-            mm.map_cached(start, in_file, prot, true, c, off, name)?;
+            mm.map_cached(start, in_file, prot, true, c.clone(), off, name)?;
+            mm.set_origin(start, in_file, &c, off);
             start
         }
         Some(c) if in_file > LAZY_FILE_COPY_MIN && off.checked_add(in_file).is_some_and(|e| e <= c.len) => {
             // Writable and large: the cached pages copy-on-write, copied
             // a chunk at a time when written.
             let start = mm.map_anon(addr.0, len, prot, false, fixed, name.clone())?;
-            mm.map_cached_writable(start, in_file, prot, true, c, off, name)?;
+            mm.map_cached_writable(start, in_file, prot, true, c.clone(), off, name)?;
+            mm.set_origin(start, in_file, &c, off);
             start
         }
         Some(c) => {
@@ -133,7 +150,11 @@ pub fn mmap(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, 
             if avail > 0 {
                 mm.memfile().copy_within(c.off + off, mem.off, avail)?;
             }
-            mm.map_range(addr.0, len, prot, false, fixed, mem, 0, name)?
+            let start = mm.map_range(addr.0, len, prot, false, fixed, mem, 0, name)?;
+            if in_file > 0 && off.checked_add(in_file).is_some_and(|e| e <= c.len) {
+                mm.set_origin(start, in_file, &c, off);
+            }
+            start
         }
         None => {
             // Not cacheable: copy the file's pages into fresh memory.
@@ -178,75 +199,35 @@ pub fn mremap(
     new_addr: UserAddr,
 ) -> SysResult {
     let flags = flags.0 as u32;
-    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0 {
+    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 {
         return Err(Errno::EINVAL);
     }
     if flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0 {
         return Err(Errno::EINVAL);
     }
+    let dontunmap = flags & MREMAP_DONTUNMAP != 0;
+    if dontunmap && (flags & MREMAP_MAYMOVE == 0 || old_len != new_len) {
+        return Err(Errno::EINVAL);
+    }
     let fixed = if flags & MREMAP_FIXED != 0 { Some(new_addr.0) } else { None };
-    task.mm().remap(old.0, old_len, new_len, flags & MREMAP_MAYMOVE != 0, fixed)
+    task.mm().remap(old.0, old_len, new_len, flags & MREMAP_MAYMOVE != 0, fixed, dontunmap)
 }
 
 pub fn brk(task: &mut Task, addr: UserAddr) -> SysResult {
     Ok(task.mm().brk(addr.0))
 }
 
-pub fn madvise(task: &mut Task, addr: UserAddr, len: u64, advice: i32) -> SysResult {
-    if !addr.0.is_multiple_of(PAGE_SIZE) {
-        return Err(Errno::EINVAL);
-    }
-    let len = page_up(len).ok_or(Errno::EINVAL)?;
-    use abi::flags::{MADV_DONTNEED, MADV_FREE};
-    match advice {
-        0..=3 | 9..=19 | 100..=101 => Ok(0),
-        MADV_DONTNEED | MADV_FREE => {
-            // Private memory reads back as zeros afterwards.
-            task.mm().discard(addr.0, len)?;
-            Ok(0)
-        }
-        _ => Err(Errno::EINVAL),
-    }
-}
-
 pub fn msync(task: &mut Task, addr: UserAddr, len: u64, flags: i32) -> SysResult {
     if !addr.0.is_multiple_of(PAGE_SIZE) || flags & !7 != 0 || (flags & 1 != 0 && flags & 4 != 0) {
         return Err(Errno::EINVAL);
     }
-    // MS_ASYNC writes back too: there is no writeback thread to leave it to.
-    task.mm().sync(addr.0, page_up(len).ok_or(Errno::ENOMEM)?)?;
-    Ok(0)
-}
-
-pub fn mincore(task: &mut Task, addr: UserAddr, len: u64, vec: UserAddr) -> SysResult {
-    if !addr.0.is_multiple_of(PAGE_SIZE) {
-        return Err(Errno::EINVAL);
-    }
     let len = page_up(len).ok_or(Errno::ENOMEM)?;
-    if !task.mm().is_mapped(addr.0, len) {
-        return Err(Errno::ENOMEM);
+    let end = addr.0.checked_add(len).ok_or(Errno::ENOMEM)?;
+    // MS_INVALIDATE cannot drop locked pages.
+    if flags & 2 != 0 && task.mm().locked_bytes(Some((addr.0, end))) > 0 {
+        return Err(Errno::EBUSY);
     }
-    let pages = (len / PAGE_SIZE) as usize;
-    let mut done = 0;
-    let ones = [1u8; 4096];
-    while done < pages {
-        let n = (pages - done).min(ones.len());
-        task.copy_out(vec.offset(done as u64)?, &ones[..n])?;
-        done += n;
-    }
-    Ok(0)
-}
-
-pub fn mlock(task: &mut Task, addr: UserAddr, len: u64) -> SysResult {
-    if !task.mm().is_mapped(abi::page_down(addr.0), page_up(len).ok_or(Errno::ENOMEM)?) {
-        return Err(Errno::ENOMEM);
-    }
-    Ok(0)
-}
-
-pub fn mlockall(_task: &mut Task, flags: i32) -> SysResult {
-    if flags == 0 || flags & !7 != 0 {
-        return Err(Errno::EINVAL);
-    }
+    // MS_ASYNC writes back too: there is no writeback thread to leave it to.
+    task.mm().sync(addr.0, len)?;
     Ok(0)
 }

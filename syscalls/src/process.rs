@@ -598,59 +598,6 @@ pub fn getcpu(task: &mut Task, cpu: UserAddr, node: UserAddr, _cache: UserAddr) 
     Ok(0)
 }
 
-pub fn getpriority(task: &mut Task, which: i32, who: i32) -> SysResult {
-    if !(0..=2).contains(&which) {
-        return Err(Errno::EINVAL);
-    }
-    if which == 0 && who != 0 && task.kernel.group(who).is_none() {
-        return Err(Errno::ESRCH);
-    }
-    // The kernel returns 20 - nice.
-    Ok(20)
-}
-
-pub fn setpriority(task: &mut Task, which: i32, who: i32, _prio: i32) -> SysResult {
-    if !(0..=2).contains(&which) {
-        return Err(Errno::EINVAL);
-    }
-    if which == 0 && who != 0 && task.kernel.group(who).is_none() {
-        return Err(Errno::ESRCH);
-    }
-    Ok(0)
-}
-
-pub fn sched_getscheduler(task: &mut Task, pid: i32) -> SysResult {
-    if pid < 0 {
-        return Err(Errno::EINVAL);
-    }
-    if pid != 0 && task.kernel.group(pid).is_none() {
-        return Err(Errno::ESRCH);
-    }
-    Ok(0)
-}
-
-pub fn sched_getparam(task: &mut Task, pid: i32, param: UserAddr) -> SysResult {
-    sched_getscheduler(task, pid)?;
-    task.write_obj(param, &0i32)?;
-    Ok(0)
-}
-
-pub fn sched_get_priority_max(_task: &mut Task, policy: i32) -> SysResult {
-    match policy {
-        1 | 2 => Ok(99),
-        0 | 3 | 5 => Ok(0),
-        _ => Err(Errno::EINVAL),
-    }
-}
-
-pub fn sched_get_priority_min(_task: &mut Task, policy: i32) -> SysResult {
-    match policy {
-        1 | 2 => Ok(1),
-        0 | 3 | 5 => Ok(0),
-        _ => Err(Errno::EINVAL),
-    }
-}
-
 pub fn personality(_task: &mut Task, p: u64) -> SysResult {
     if p == 0xffff_ffff || p == 0 {
         return Ok(0);

@@ -3,7 +3,8 @@
 //! and futex.
 
 use abi::flags::{
-    FUTEX_CLOCK_REALTIME, FUTEX_CMP_REQUEUE, FUTEX_REQUEUE, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE,
+    FUTEX_CLOCK_REALTIME, FUTEX_CMP_REQUEUE, FUTEX_CMP_REQUEUE_PI, FUTEX_LOCK_PI, FUTEX_LOCK_PI2, FUTEX_REQUEUE,
+    FUTEX_TRYLOCK_PI, FUTEX_UNLOCK_PI, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI, FUTEX_WAKE,
     FUTEX_WAKE_BITSET, FUTEX_WAKE_OP,
 };
 use abi::signal::*;
@@ -362,7 +363,45 @@ pub fn futex(
     let mm = task.mm().clone();
     let futexes = &task.kernel.futexes;
     let cmd = op & 0x7f;
+    let realtime = op & FUTEX_CLOCK_REALTIME != 0;
+    if realtime && !matches!(cmd, FUTEX_WAIT_BITSET | FUTEX_WAIT_REQUEUE_PI | FUTEX_LOCK_PI2) {
+        return Err(Errno::ENOSYS);
+    }
+    let kernel = task.kernel.clone();
+    let alive = move |tid: i32| kernel.group_of_tid(tid).and_then(|g| g.thread(tid)).is_some();
+    let pi_caller = sentry::futex_pi::PiCaller { tid: task.tid, mm: &mm, alive: &alive, interrupt: &task.interrupt };
     match cmd {
+        FUTEX_LOCK_PI | FUTEX_LOCK_PI2 => {
+            // FUTEX_LOCK_PI's timeout is on CLOCK_REALTIME; LOCK_PI2's on
+            // CLOCK_MONOTONIC unless the flag says otherwise.
+            let deadline = futex_deadline(task, timeout, cmd == FUTEX_LOCK_PI || realtime)?;
+            futexes.lock_pi(&pi_caller, addr.0, deadline)?;
+            Ok(0)
+        }
+        FUTEX_TRYLOCK_PI => {
+            futexes.trylock_pi(&pi_caller, addr.0)?;
+            Ok(0)
+        }
+        FUTEX_UNLOCK_PI => {
+            futexes.unlock_pi(&pi_caller, addr.0)?;
+            Ok(0)
+        }
+        FUTEX_WAIT_REQUEUE_PI => {
+            if addr.0 == addr2.0 {
+                return Err(Errno::EINVAL);
+            }
+            let deadline = futex_deadline(task, timeout, realtime)?;
+            futexes.wait_requeue_pi(&pi_caller, addr.0, val, addr2.0, val3, deadline)?;
+            Ok(0)
+        }
+        FUTEX_CMP_REQUEUE_PI => {
+            // The fourth argument is the count to requeue.
+            let n_move = timeout.0 as i32;
+            if val != 1 || n_move < 0 || addr.0 == addr2.0 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(futexes.cmp_requeue_pi(&pi_caller, addr.0, addr2.0, n_move as u32, val3)? as u64)
+        }
         FUTEX_WAIT | FUTEX_WAIT_BITSET => {
             let bitset = if cmd == FUTEX_WAIT { u32::MAX } else { val3 };
             let deadline = if timeout.is_null() {
@@ -403,6 +442,18 @@ pub fn futex(
         }
         _ => Err(Errno::ENOSYS),
     }
+}
+
+/// An absolute futex timeout on CLOCK_REALTIME or CLOCK_MONOTONIC as a
+/// deadline (None: no timeout).
+fn futex_deadline(task: &Task, timeout: UserAddr, realtime: bool) -> Result<Option<std::time::Instant>, Errno> {
+    if timeout.is_null() {
+        return Ok(None);
+    }
+    let t: abi::Timespec = task.read_obj(timeout)?;
+    let ns = t.to_nanos().ok_or(Errno::EINVAL)?;
+    let now = if realtime { crate::time::realtime_ns(task) } else { crate::time::monotonic_ns(task) };
+    Ok(vfs::deadline_after(std::time::Duration::from_nanos(ns.saturating_sub(now))))
 }
 
 pub fn signalfd4(task: &mut Task, fd: i32, mask: UserAddr, size: u64, flags: u32) -> SysResult {

@@ -4,6 +4,8 @@
  * built from. Readiness still travels up a legal chain, and a thousand
  * attempts to build deeper ones change nothing. */
 #include "common.h"
+#include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 
 #define N 8
@@ -18,6 +20,18 @@ static int ready(int ep)
 {
     struct epoll_event out[4];
     return epoll_wait(ep, out, 4, 0);
+}
+
+static int chain_top, chain_pipe[2];
+static volatile int waiting;
+
+static void *wait_on_top(void *arg)
+{
+    (void)arg;
+    struct epoll_event out[4];
+    waiting = 1;
+    long n = epoll_wait(chain_top, out, 4, -1);
+    return (void *)n;
 }
 
 int main(void)
@@ -108,6 +122,71 @@ int main(void)
     V("deep_failed", failed);
     V("deep_ready_top_again", ready(e[0]));
     close(deep);
+
+    /* A wake-up travels up the deepest legal chain to a thread blocked
+     * on its top; poll sees the top ready too. */
+    int w[5];
+    for (int i = 0; i < 5; i++)
+        w[i] = epoll_create1(0);
+    for (int i = 0; i + 1 < 5; i++)
+        add(w[i], w[i + 1]);
+    T("wake_pipe", pipe(chain_pipe));
+    T("wake_add_pipe", add(w[4], chain_pipe[0]));
+    chain_top = w[0];
+    pthread_t th;
+    pthread_create(&th, NULL, wait_on_top, NULL);
+    while (!waiting)
+        sched_yield();
+    struct pollfd pfd = { .fd = w[0], .events = POLLIN };
+    V("wake_poll_before", poll(&pfd, 1, 0));
+    V("wake_write", write(chain_pipe[1], "y", 1));
+    void *got;
+    pthread_join(th, &got);
+    V("wake_thread_saw", (long)got);
+    V("wake_poll_after", poll(&pfd, 1, 0));
+    B("wake_poll_pollin", pfd.revents == POLLIN);
+
+    /* Edge-triggered interest in a nested epoll: one report per change. */
+    int et = epoll_create1(0);
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.fd = w[3] };
+    T("et_add", epoll_ctl(et, EPOLL_CTL_ADD, w[3], &ev));
+    V("et_first", ready(et));
+    V("et_again", ready(et));
+    /* (A second write while still readable: Linux reports an
+     * edge-triggered interest again on any wake-up; not compared here.) */
+    ev.events = EPOLLIN;
+    T("et_mod_level", epoll_ctl(et, EPOLL_CTL_MOD, w[3], &ev));
+    V("et_level", ready(et));
+    V("et_level_again", ready(et));
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    T("oneshot_mod", epoll_ctl(et, EPOLL_CTL_MOD, w[3], &ev));
+    V("oneshot_first", ready(et));
+    V("oneshot_again", ready(et));
+    T("nested_del", epoll_ctl(et, EPOLL_CTL_DEL, w[3], NULL));
+    E("nested_del_again", epoll_ctl(et, EPOLL_CTL_DEL, w[3], NULL), ENOENT);
+    E("nested_mod_gone", epoll_ctl(et, EPOLL_CTL_MOD, w[3], &ev), ENOENT);
+    /* et holds w[3] holds w[4]: w[0] may hold et (4 epolls deep), but
+     * then nothing may go on top of w[0] or under w[4]. */
+    T("et_readd", add(et, w[3]));
+    T("chain_through_et", add(w[0], et));
+    int over = epoll_create1(0);
+    E("chain_on_top", add(over, w[0]), ELOOP);
+    E("chain_under_bottom", add(w[4], over), ELOOP);
+    E("chain_loop_through_et", add(w[4], et), ELOOP);
+
+    /* Bad input. */
+    E("ctl_badfd", add(w[0], 9999), EBADF);
+    E("ctl_bad_epfd", add(9999, w[1]), EBADF);
+    E("ctl_not_epoll", add(chain_pipe[0], w[1]), EINVAL);
+    E("ctl_bad_op", epoll_ctl(w[0], 99, w[1], &ev), EINVAL);
+    E("ctl_add_twice", add(w[0], w[1]), EEXIST);
+    E("ctl_badptr", epoll_ctl(et, EPOLL_CTL_ADD, w[2], (struct epoll_event *)8), EFAULT);
+    int reg = open("/proc/self/exe", O_RDONLY);
+    E("ctl_regular_file", add(w[0], reg), EPERM);
+    E("wait_maxevents0", epoll_wait(w[0], (struct epoll_event *)&ev, 0, 0), EINVAL);
+    E("wait_not_epoll", epoll_wait(chain_pipe[0], (struct epoll_event *)&ev, 1, 0), EINVAL);
+    E("create1_badflags", epoll_create1(1), EINVAL);
+    E("create_zero", epoll_create(0), EINVAL);
     printf("done\n");
     return 0;
 }

@@ -827,6 +827,9 @@ pub const GUESTS: &[Guest] = &[
     g("rseq_dyn", "rseq", Link::Dynamic),
     Guest { mask: XATTR_MASK, sandbox_expect: XATTR_EXPECT, ..g("xattr", "xattr", Link::Static) },
     g("overlay_ops", "overlay_ops", Link::Static),
+    g("sched", "sched", Link::Static),
+    g("futex_pi", "futex_pi", Link::Static),
+    g("madvise", "madvise", Link::Static),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

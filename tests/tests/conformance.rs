@@ -103,6 +103,9 @@ conformance! {
     rseq_dyn,
     xattr,
     overlay_ops,
+    sched,
+    futex_pi,
+    madvise,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

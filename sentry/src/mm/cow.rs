@@ -62,7 +62,7 @@ impl MemoryManager {
         }
         let mut s = self.lock();
         let Some(v) = s.vmas.range(..=addr).next_back().map(|(_, v)| v).filter(|v| v.end > addr) else {
-            return FaultOutcome::Signal;
+            return self.grow_down(&mut s, addr);
         };
         if !v.private() || v.past_eof || !v.prot.read {
             return FaultOutcome::Signal;
@@ -103,6 +103,42 @@ impl MemoryManager {
             Ok(()) => FaultOutcome::Fixed,
             Err(e) => {
                 tracing::warn!("copy-on-write at {addr:#x} failed: {e:?}");
+                FaultOutcome::Signal
+            }
+        }
+    }
+
+    /// A fault at `addr`, which no mapping holds: if a MAP_GROWSDOWN
+    /// mapping lies above it, that stack grows down to it (Linux's
+    /// expand_stack), within `STACK_SIZE` (RLIMIT_STACK's default) and no
+    /// closer than Linux's guard gap to an accessible mapping below.
+    fn grow_down(&self, s: &mut MmState, addr: u64) -> FaultOutcome {
+        /// Linux's stack_guard_gap: 256 pages.
+        const GUARD_GAP: u64 = 256 * PAGE_SIZE;
+        let page = page_down(addr);
+        let Some(v) = s.vmas.range(addr..).next().map(|(_, v)| v) else { return FaultOutcome::Signal };
+        if !v.flags.growsdown || !v.private() || page < MIN_MMAP_ADDR {
+            return FaultOutcome::Signal;
+        }
+        let (start, prot, name) = (v.start, v.prot, v.name.clone());
+        // The stack's whole extent: it may have been split (mprotect).
+        let mut top = v.end;
+        while let Some(n) = s.vmas.get(&top).filter(|n| n.flags.growsdown) {
+            top = n.end;
+        }
+        if top - page > STACK_SIZE {
+            return FaultOutcome::Signal;
+        }
+        if let Some((_, below)) = s.vmas.range(..addr).next_back() {
+            let accessible = below.prot.read || below.prot.write || below.prot.exec;
+            if !below.flags.growsdown && accessible && page < below.end.saturating_add(GUARD_GAP) {
+                return FaultOutcome::Signal;
+            }
+        }
+        match self.new_locked(s, page, start, prot, false, name) {
+            Ok(()) => FaultOutcome::Retry,
+            Err(e) => {
+                tracing::warn!("growing a stack down to {addr:#x} failed: {e:?}");
                 FaultOutcome::Signal
             }
         }
@@ -171,6 +207,7 @@ impl MemoryManager {
                 }
             }
             cs.vmas = st.vmas.clone();
+            Self::fork_advice(&child, &mut cs)?;
             // The parent gives up write access to what it now shares
             // before the child exists: its writes would land in pages the
             // child sees.

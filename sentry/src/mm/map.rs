@@ -117,6 +117,7 @@ impl MemoryManager {
             }
         };
         let end = start + len;
+        let flags = VmaFlags { locked: s.lock_future, growsdown: name == VmaName::Stack, ..Default::default() };
         let mut v = Vma {
             start,
             end,
@@ -128,6 +129,8 @@ impl MemoryManager {
             past_eof: false,
             cached: false,
             file: None,
+            flags,
+            origin: None,
         };
         let mut cow = false;
         let off = match backing {
@@ -245,7 +248,7 @@ impl MemoryManager {
 
     /// Every page of `[addr, end)` is mapped (ENOMEM otherwise, as Linux
     /// checks for mprotect and madvise).
-    fn check_covered(s: &MmState, addr: u64, end: u64) -> Result<(), Errno> {
+    pub(super) fn check_covered(s: &MmState, addr: u64, end: u64) -> Result<(), Errno> {
         let mut at = addr;
         for v in s.vmas.range(..end).map(|(_, v)| v).filter(|v| v.end > addr) {
             if v.start > at {
@@ -364,7 +367,7 @@ impl MemoryManager {
     }
 
     /// Fresh zeroed memory at the free range `[start, end)`.
-    fn new_locked(
+    pub(super) fn new_locked(
         &self,
         s: &mut MmState,
         start: u64,
@@ -373,8 +376,21 @@ impl MemoryManager {
         shared: bool,
         name: VmaName,
     ) -> Result<(), Errno> {
-        let mut n =
-            Vma { start, end, prot, shared, mem: None, mem_off: 0, name, past_eof: false, cached: false, file: None };
+        let flags = VmaFlags { locked: s.lock_future, growsdown: name == VmaName::Stack, ..Default::default() };
+        let mut n = Vma {
+            start,
+            end,
+            prot,
+            shared,
+            mem: None,
+            mem_off: 0,
+            name,
+            past_eof: false,
+            cached: false,
+            file: None,
+            flags,
+            origin: None,
+        };
         if shared {
             n.mem = Some(self.memfile.alloc(end - start)?);
         } else {
@@ -393,6 +409,7 @@ impl MemoryManager {
         new_len: u64,
         may_move: bool,
         fixed_to: Option<u64>,
+        dontunmap: bool,
     ) -> Result<u64, Errno> {
         if !old.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
@@ -427,7 +444,11 @@ impl MemoryManager {
         if new_len > old_len {
             self.check_as(&s, new_len - old_len, None)?;
         }
-        if fixed_to.is_none() {
+        if dontunmap && !(v.private() && !v.shared && !matches!(v.name, VmaName::File { .. })) {
+            // MREMAP_DONTUNMAP is served for private anonymous memory.
+            return Err(Errno::EINVAL);
+        }
+        if fixed_to.is_none() && !dontunmap {
             if new_len <= old_len {
                 if new_len < old_len {
                     self.unmap_locked(&mut s, old + new_len, old_end)?;
@@ -474,6 +495,10 @@ impl MemoryManager {
             s.pmas.insert(dest + (ps - old), Pma { end: dest + (p.end - old), ..p });
         }
         self.sync_platform(&s, dest, dest + keep, true)?;
+        if dontunmap {
+            // The old range stays mapped, empty: it reads as zeros.
+            self.new_locked(&mut s, old, old + keep, v.prot, false, v.name.clone())?;
+        }
         if old_len > keep {
             self.unmap_locked(&mut s, old + keep, old_end)?;
         }

@@ -6,7 +6,9 @@
 //! the platform sync; `map` (mmap, munmap, mprotect, brk, mremap), `cow`
 //! (faults, fork, copy-on-write), `io` (copy_in/copy_out and friends).
 
+mod advice;
 mod cow;
+pub use advice::Advice;
 mod io;
 mod map;
 
@@ -65,6 +67,24 @@ pub struct Vma {
     pub cached: bool,
     /// A MAP_SHARED file mapping: the file's shared pages (`mem`).
     pub file: Option<FileBacking>,
+    /// What madvise and mlock set.
+    pub flags: VmaFlags,
+    /// A private file mapping filled from the file cache: those pages (at
+    /// `start`), so MADV_DONTNEED can give the file's bytes back.
+    pub origin: Option<(Arc<MemRange>, u64)>,
+}
+
+/// Per-mapping settings of madvise(2) and mlock(2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VmaFlags {
+    /// MADV_DONTFORK: a forked child does not get this range.
+    pub dontfork: bool,
+    /// MADV_WIPEONFORK: a forked child gets zeros here.
+    pub wipeonfork: bool,
+    /// mlock: counted in VmLck (pages are never swapped here anyway).
+    pub locked: bool,
+    /// A stack (MAP_GROWSDOWN): a fault just below it extends it.
+    pub growsdown: bool,
 }
 
 impl Vma {
@@ -83,6 +103,9 @@ impl Vma {
         let d = addr - self.start;
         v.start = addr;
         v.mem_off += d;
+        if let Some((_, o)) = &mut v.origin {
+            *o += d;
+        }
         if let VmaName::File { offset, .. } = &mut v.name {
             *offset += d;
         }
@@ -167,6 +190,8 @@ struct MmState {
     cached_hole: u64,
     /// End of the last chunk a write fault copied, and that chunk's size.
     last_cow: (u64, u64),
+    /// mlockall(MCL_FUTURE): new mappings start locked.
+    lock_future: bool,
 }
 
 /// A guest address space.
@@ -224,6 +249,7 @@ impl MemoryManager {
                 free_cache: mmap_base,
                 cached_hole: 0,
                 last_cow: (0, 0),
+                lock_future: false,
             }),
             forked_from: std::sync::OnceLock::new(),
             as_limit: std::sync::atomic::AtomicU64::new(u64::MAX),

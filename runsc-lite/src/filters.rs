@@ -219,7 +219,12 @@ pub fn allowlist(platform: &str) -> Vec<Allowed> {
         any(SYS_ftruncate, "host files; memory files"),
         any(SYS_fsync, "host files"),
         any(SYS_fstatfs, "host files"),
-        any(SYS_fcntl, "descriptor flags, F_DUPFD_CLOEXEC"),
+        any(SYS_fcntl, "descriptor flags, F_DUPFD_CLOEXEC; guests' locks on host files (F_OFD_SETLK/GETLK)"),
+        when(
+            SYS_flock,
+            vec![vec![Cond::Eq32(1, 5)], vec![Cond::Eq32(1, 6)], vec![Cond::Eq32(1, 8)]],
+            "guests' flocks on host files: LOCK_NB or LOCK_UN only, never a blocking host call",
+        ),
         any(SYS_fallocate, "the memory file (punching freed pages)"),
         any(SYS_memfd_create, "memory files"),
         any(SYS_pipe2, "stub completion pipes; waking waits on host descriptors"),

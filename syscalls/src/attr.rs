@@ -296,12 +296,3 @@ pub fn fallocate(task: &mut Task, fd: Fd, mode: i32, off: i64, len: i64) -> SysR
     }
     Ok(0)
 }
-
-pub fn flock(task: &mut Task, fd: Fd, op: i32) -> SysResult {
-    task.file(fd.0)?;
-    let kind = op & !4; // LOCK_NB
-    if !matches!(kind, 1 | 2 | 8) {
-        return Err(Errno::EINVAL);
-    }
-    Ok(0)
-}

@@ -6,6 +6,7 @@ pub mod attr;
 pub mod event;
 pub mod fd;
 pub mod fs;
+pub mod locks;
 pub mod mm;
 pub mod names;
 pub mod process;
@@ -24,6 +25,17 @@ use Support::{Full, Partial};
 /// The whole table.
 pub fn build_table() -> SyscallTable {
     let mut t = SyscallTable::new();
+
+    // File locks (flock and fcntl: see syscalls/src/locks.rs, vfs/src/locks.rs).
+    t.register(FLOCK, Full, locks::flock);
+    t.register(
+        FCNTL,
+        Partial(
+            "record, OFD and flock locks served (host files locked on the host too); leases never broken \
+             (an open does not wait for the holder); F_NOTIFY (dnotify) EINVAL; no F_SETOWN signals, no seals",
+        ),
+        fd::fcntl,
+    );
 
     // Files.
     t.register(READ, Full, rw::read);
@@ -90,13 +102,11 @@ pub fn build_table() -> SyscallTable {
     t.register(FADVISE64, Partial("advice is accepted and ignored"), attr::fadvise64);
     t.register(FALLOCATE, Partial("mode 0 only (extends the file)"), attr::fallocate);
     t.register(SENDFILE, Full, rw::sendfile);
-    t.register(FLOCK, Partial("locks always succeed: one sandbox, no contention checked"), attr::flock);
 
     // Descriptors.
     t.register(DUP, Full, fd::dup);
     t.register(DUP2, Full, fd::dup2);
     t.register(DUP3, Full, fd::dup3);
-    t.register(FCNTL, Partial("record locks always succeed; no F_SETOWN signals, no seals"), fd::fcntl);
     t.register(
         IOCTL,
         Partial("FIOCLEX/FIONCLEX/FIONBIO and what each file serves (terminal ioctls on host ttys)"),

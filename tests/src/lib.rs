@@ -799,6 +799,10 @@ pub const GUESTS: &[Guest] = &[
     g("sentry_panic", "sentry_panic", Link::Static),
     g("guest_extremes", "guest_extremes", Link::Static),
     g("fuzz_found", "fuzz_found", Link::Static),
+    g("locks_flock", "locks_flock", Link::Static),
+    g("locks_posix", "locks_posix", Link::Static),
+    g("locks_ofd", "locks_ofd", Link::Static),
+    g("pipe_size", "pipe_size", Link::Static),
 ];
 
 /// Programs of tests/guest/ with no native twin: each runs under

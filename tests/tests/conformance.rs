@@ -82,6 +82,10 @@ conformance! {
     sentry_panic,
     guest_extremes,
     fuzz_found,
+    locks_flock,
+    locks_posix,
+    locks_ofd,
+    pipe_size,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

@@ -16,6 +16,7 @@ pub mod hostfs_fds;
 pub mod hostwait;
 pub mod inode;
 pub mod limits;
+pub mod locks;
 pub mod mount;
 pub mod overlay;
 pub mod pipe;

@@ -187,19 +187,16 @@ fn host_fd_for(f: &OpenFile) -> Option<Result<HostLockFd, Errno>> {
     f.dentry.as_ref()?.inode.host_lock_fd()
 }
 
-/// Make sure `fl` has its host descriptor when the file is a host file.
-/// `open` is called only when it is missing.
-fn ensure_host(fl: &mut FileLocks, open: &mut Option<Result<HostLockFd, Errno>>) -> Result<(), Errno> {
+/// Give `fl` the host descriptor opened for this request when the file is
+/// a host file and has none yet. One that could not be opened (the
+/// host-file budget spent, a file the Sentry may not open) leaves the
+/// locks to the sandbox alone rather than failing the guest's call.
+fn ensure_host(fl: &mut FileLocks, open: &mut Option<Result<HostLockFd, Errno>>) {
     if fl.host.is_some() || !fl.host_backed {
-        return Ok(());
+        return;
     }
-    match open.take() {
-        Some(Ok(fd)) => {
-            fl.host = Some(HostSide { fd, flock: Kind::Unlock });
-            Ok(())
-        }
-        Some(Err(e)) => Err(e),
-        None => Ok(()),
+    if let Some(Ok(fd)) = open.take() {
+        fl.host = Some(HostSide { fd, flock: Kind::Unlock });
     }
 }
 
@@ -401,9 +398,7 @@ pub fn flock(f: &OpenFile, ctx: &IoCtx, kind: Kind, block: bool) -> Result<(), E
                 let _ = host_sync_flock(fl);
                 return None;
             }
-            if let Err(e) = ensure_host(fl, &mut open) {
-                return Some(Err(e));
-            }
+            ensure_host(fl, &mut open);
             fl.flocks.push((id, exclusive));
             match host_sync_flock(fl) {
                 Ok(true) => Some(Ok(true)),
@@ -607,9 +602,7 @@ pub fn set_range(f: &OpenFile, ctx: &IoCtx, req: RangeRequest, block: bool) -> R
                     }
                     return None;
                 }
-                if let Err(e) = ensure_host(fl, &mut open) {
-                    return Some(Err(e));
-                }
+                ensure_host(fl, &mut open);
             }
             let new = apply(&fl.ranges, owner, pid, kind, start, end);
             if let Some(h) = &fl.host {

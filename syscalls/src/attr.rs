@@ -1,5 +1,5 @@
-//! File attributes: access, mode, owner, size, times, sync, advice,
-//! allocation and flock.
+//! File attributes: access, mode, owner, size, times, sync, advice and
+//! allocation.
 
 use crate::fs::is_dir;
 use crate::rw::fsize_grow_ok;

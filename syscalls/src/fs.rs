@@ -1,6 +1,6 @@
 //! File syscalls: open and close, stat, directories and the working
 //! directory. Beside it: `rw` (moving bytes), `names` (entries in
-//! directories), `attr` (attributes, sync, flock).
+//! directories), `attr` (attributes, sync), `locks` (flock, fcntl locks).
 
 use crate::attr::text_not_busy;
 use crate::rw::IO_CHUNK;

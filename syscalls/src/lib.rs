@@ -26,17 +26,6 @@ use Support::{Full, Partial};
 pub fn build_table() -> SyscallTable {
     let mut t = SyscallTable::new();
 
-    // File locks (flock and fcntl: see syscalls/src/locks.rs, vfs/src/locks.rs).
-    t.register(FLOCK, Full, locks::flock);
-    t.register(
-        FCNTL,
-        Partial(
-            "record, OFD and flock locks served (host files locked on the host too); leases never broken \
-             (an open does not wait for the holder); F_NOTIFY (dnotify) EINVAL; no F_SETOWN signals, no seals",
-        ),
-        fd::fcntl,
-    );
-
     // Files.
     t.register(READ, Full, rw::read);
     t.register(WRITE, Full, rw::write);
@@ -102,11 +91,26 @@ pub fn build_table() -> SyscallTable {
     t.register(FADVISE64, Partial("advice is accepted and ignored"), attr::fadvise64);
     t.register(FALLOCATE, Partial("mode 0 only (extends the file)"), attr::fallocate);
     t.register(SENDFILE, Full, rw::sendfile);
+    // File locks: syscalls/src/locks.rs over vfs/src/locks.rs.
+    t.register(
+        FLOCK,
+        Partial("real conflicts; on bind mounts regular files are locked on the host too, dirs not"),
+        locks::flock,
+    );
 
     // Descriptors.
     t.register(DUP, Full, fd::dup);
     t.register(DUP2, Full, fd::dup2);
     t.register(DUP3, Full, fd::dup3);
+    t.register(
+        FCNTL,
+        Partial(
+            "record and OFD locks served (bind-mounted files locked on the host too); leases granted but never \
+             broken (an open does not wait for the holder, no SIGIO); F_NOTIFY (no dnotify) EINVAL; \
+             F_SETPIPE_SZ on sandbox pipes and FIFOs only (host FIFOs EBADF); no F_SETOWN signals, no seals",
+        ),
+        fd::fcntl,
+    );
     t.register(
         IOCTL,
         Partial("FIOCLEX/FIONCLEX/FIONBIO and what each file serves (terminal ioctls on host ttys)"),

@@ -112,6 +112,42 @@ static void deadlock_run(void)
     lk(fd, F_SETLK, F_UNLCK, SEEK_SET, 0, 0);
 }
 
+/* The same conflicts on a tmpfs file (/dev/shm), as on the scratch
+ * directory's filesystem. */
+static char shm_name[64];
+
+static void shm_probe(void)
+{
+    int c = open(shm_name, O_RDWR);
+    show("  shm_getlk", getlk(c, F_GETLK, F_RDLCK, 0, 0));
+    E("  shm_setlk", lk(c, F_SETLK, F_RDLCK, SEEK_SET, 5, 1), EAGAIN);
+    E("  shm_flock", flock(c, LOCK_SH | LOCK_NB), EWOULDBLOCK);
+    close(c);
+}
+
+static void shm_free(void)
+{
+    int c = open(shm_name, O_RDWR);
+    T("  shm_setlk_free", lk(c, F_SETLK, F_WRLCK, SEEK_SET, 0, 0));
+    T("  shm_flock_free", flock(c, LOCK_EX | LOCK_NB));
+    close(c);
+}
+
+static void on_tmpfs(void)
+{
+    snprintf(shm_name, sizeof shm_name, "/dev/shm/rl-locks-%d", (int)getpid());
+    int t = open(shm_name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    T("shm_open", t);
+    if (t < 0)
+        return;
+    T("shm_wr", lk(t, F_SETLK, F_WRLCK, SEEK_SET, 0, 10));
+    T("shm_flock_ex", flock(t, LOCK_EX));
+    in_child("shm", shm_probe);
+    close(t);
+    in_child("shm_after_close", shm_free);
+    unlink(shm_name);
+}
+
 int main(int argc, char **argv)
 {
     guest_init();
@@ -201,6 +237,9 @@ int main(int argc, char **argv)
     V("child_eintr", reap(pid));
     lk(fd, F_SETLK, F_UNLCK, SEEK_SET, 0, 0);
     deadlock_run();
+
+    P("-- tmpfs\n");
+    on_tmpfs();
 
     P("-- bad input\n");
     E("bad_type", lk(fd, F_SETLK, 7, SEEK_SET, 0, 1), EINVAL);

@@ -45,6 +45,10 @@ const HOST_RECHECK: Duration = Duration::from_millis(10);
 /// Linux's MAX_DEADLK_ITERATIONS: how far a deadlock chain is followed.
 const MAX_DEADLOCK_STEPS: usize = 10;
 
+/// Most record locks one file carries (every request walks them): past
+/// it, ENOLCK, Linux's errno for a lock it cannot allocate.
+const MAX_RANGES_PER_FILE: usize = 1 << 14;
+
 /// Who owns a record lock.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub enum Owner {
@@ -242,28 +246,37 @@ fn host_ofd(fd: &OwnedFd, kind: Kind, start: u64, end: u64) -> Result<bool, Errn
 }
 
 /// What the union of `ranges` is over `start..=end`: (start, end, write)
-/// segments, adjacent ones of one type merged.
+/// segments, adjacent ones of one type merged (a sweep over the ranges'
+/// boundaries).
 fn union_over(ranges: &[Range], start: u64, end: u64) -> Vec<(u64, u64, bool)> {
-    let mut points: Vec<u64> = vec![start];
+    // (position, change in readers, change in writers)
+    let mut events: Vec<(u64, i64, i64)> = Vec::new();
     for r in ranges.iter().filter(|r| r.overlaps(start, end)) {
-        points.push(r.start.max(start));
-        if r.end < end {
-            points.push(r.end + 1);
-        }
+        let (dr, dw) = if r.write { (0, 1) } else { (1, 0) };
+        events.push((r.start.max(start), dr, dw));
+        // Ranges end at OFFSET_MAX at most: the +1 cannot overflow.
+        events.push((r.end.min(end).saturating_add(1), -dr, -dw));
     }
-    points.sort_unstable();
-    points.dedup();
+    events.sort_unstable_by_key(|e| e.0);
     let mut out: Vec<(u64, u64, bool)> = Vec::new();
-    for (i, &s) in points.iter().enumerate() {
-        let e = points.get(i + 1).map_or(end, |n| n - 1);
-        let covering: Vec<&Range> = ranges.iter().filter(|r| r.overlaps(s, e)).collect();
-        if covering.is_empty() {
+    let (mut readers, mut writers) = (0i64, 0i64);
+    let mut i = 0;
+    while i < events.len() {
+        let at = events[i].0;
+        while i < events.len() && events[i].0 == at {
+            readers += events[i].1;
+            writers += events[i].2;
+            i += 1;
+        }
+        let Some(next) = events.get(i) else { break };
+        if readers + writers == 0 || at > end {
             continue;
         }
-        let write = covering.iter().any(|r| r.write);
+        let seg_end = (next.0 - 1).min(end);
+        let write = writers > 0;
         match out.last_mut() {
-            Some(last) if last.2 == write && last.1.checked_add(1) == Some(s) => last.1 = e,
-            _ => out.push((s, e, write)),
+            Some(last) if last.2 == write && last.1.checked_add(1) == Some(at) => last.1 = seg_end,
+            _ => out.push((at, seg_end, write)),
         }
     }
     out
@@ -471,7 +484,7 @@ pub fn test_range(f: &OpenFile, owner: Owner, kind: Kind, start: u64, end: u64) 
         return Ok(None);
     }
     let s = q.l_start.max(0) as u64;
-    let e = if q.l_len == 0 { OFFSET_MAX } else { s.saturating_add(q.l_len as u64 - 1) };
+    let e = if q.l_len <= 0 { OFFSET_MAX } else { s.saturating_add(q.l_len as u64 - 1) };
     // The sandbox's own host lock shows up there as well: only a lock
     // the guests do not hold themselves is a host process's.
     if own.iter().any(|&(os, oe, ow)| os <= s && e <= oe && (ow || q.l_type == libc::F_RDLCK as i16)) {
@@ -605,6 +618,9 @@ pub fn set_range(f: &OpenFile, ctx: &IoCtx, req: RangeRequest, block: bool) -> R
                 ensure_host(fl, &mut open);
             }
             let new = apply(&fl.ranges, owner, pid, kind, start, end);
+            if new.len() > MAX_RANGES_PER_FILE && new.len() > fl.ranges.len() {
+                return Some(Err(Errno::ENOLCK));
+            }
             if let Some(h) = &fl.host {
                 match host_sync_ranges(&h.fd.fd, &fl.ranges, &new, start, end) {
                     Ok(true) => {}
@@ -763,6 +779,10 @@ mod tests {
         let v = vec![r(1, 0, 9, false), r(2, 5, 14, false), r(3, 20, 29, true)];
         assert_eq!(union_over(&v, 0, 100), vec![(0, 14, false), (20, 29, true)]);
         assert_eq!(union_over(&v, 8, 25), vec![(8, 14, false), (20, 25, true)]);
+        let v = vec![r(1, 0, 9, false), r(2, 5, 14, true), r(3, 15, OFFSET_MAX, true)];
+        assert_eq!(union_over(&v, 0, OFFSET_MAX), vec![(0, 4, false), (5, OFFSET_MAX, true)]);
+        assert_eq!(union_over(&v, 3, 3), vec![(3, 3, false)]);
+        assert!(union_over(&v[..1], 10, 20).is_empty());
     }
 
     #[test]

@@ -92,11 +92,7 @@ pub fn build_table() -> SyscallTable {
     t.register(FALLOCATE, Partial("mode 0 only (extends the file)"), attr::fallocate);
     t.register(SENDFILE, Full, rw::sendfile);
     // File locks: syscalls/src/locks.rs over vfs/src/locks.rs.
-    t.register(
-        FLOCK,
-        Partial("real conflicts; on bind mounts regular files are locked on the host too, dirs not"),
-        locks::flock,
-    );
+    t.register(FLOCK, Full, locks::flock);
 
     // Descriptors.
     t.register(DUP, Full, fd::dup);
@@ -105,7 +101,7 @@ pub fn build_table() -> SyscallTable {
     t.register(
         FCNTL,
         Partial(
-            "record and OFD locks served (bind-mounted files locked on the host too); leases granted but never \
+            "record and OFD locks served (files and directories of bind mounts locked on the host too); leases granted but never \
              broken (an open does not wait for the holder, no SIGIO); F_NOTIFY (no dnotify) EINVAL; \
              F_SETPIPE_SZ on sandbox pipes and FIFOs only (host FIFOs EBADF); no F_SETOWN signals, no seals",
         ),

@@ -3,7 +3,8 @@
  *
  *   locks_host hold DIR    take a flock (exclusive), a POSIX write lock on
  *                          bytes 0-9 and an OFD write lock on bytes 20-29 of
- *                          DIR/f, create DIR/held, wait for DIR/release
+ *                          DIR/f and a flock on DIR itself, create
+ *                          DIR/held, wait for DIR/release
  *   locks_host probe DIR   try the same locks without blocking; print what
  *                          happened (no pids)
  *   locks_host wait DIR    create DIR/waiting, then F_SETLKW bytes 0-9 and
@@ -58,7 +59,8 @@ int main(int argc, char **argv)
     snprintf(waiting, sizeof waiting, "%s/waiting", argv[2]);
     int fd = open(path, O_RDWR | O_CREAT, 0644);
     int fd2 = open(path, O_RDWR);
-    if (fd < 0 || fd2 < 0) {
+    int dir = open(argv[2], O_RDONLY | O_DIRECTORY);
+    if (fd < 0 || fd2 < 0 || dir < 0) {
         printf("open %s\n", strerror(errno));
         return 3;
     }
@@ -66,6 +68,7 @@ int main(int argc, char **argv)
         printf("flock %s\n", res(flock(fd, LOCK_EX | LOCK_NB)));
         printf("setlk %s\n", res(lk(fd, F_SETLK, F_WRLCK, 0, 10)));
         printf("ofd %s\n", res(lk(fd2, F_OFD_SETLK, F_WRLCK, 20, 10)));
+        printf("dir %s\n", res(flock(dir, LOCK_EX | LOCK_NB)));
         touch(held);
         /* Poll for the release file for at most two minutes. */
         for (int i = 0; i < 12000 && access(release_, F_OK) != 0; i++) {
@@ -82,6 +85,7 @@ int main(int argc, char **argv)
         printf("setlk_rd %s\n", res(lk(fd, F_SETLK, F_RDLCK, 5, 1)));
         printf("ofd %s\n", res(lk(fd2, F_OFD_SETLK, F_WRLCK, 25, 1)));
         printf("elsewhere %s\n", res(lk(fd, F_SETLK, F_WRLCK, 100, 10)));
+        printf("dir %s\n", res(flock(dir, LOCK_SH | LOCK_NB)));
         struct flock q;
         memset(&q, 0, sizeof q);
         q.l_type = F_WRLCK;

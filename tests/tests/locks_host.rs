@@ -55,11 +55,12 @@ fn reset(dir: &Path) {
 
 /// What a probe reports while the other side holds its locks.
 const BLOCKED: &str = "flock err EAGAIN\nflock_sh err EAGAIN\nsetlk err EAGAIN\nsetlk_rd err EAGAIN\nofd err EAGAIN\n\
-                       elsewhere ok\ngetlk wr start=0 len=10\n";
+                       elsewhere ok\ndir err EAGAIN\ngetlk wr start=0 len=10\n";
 /// What it reports when nobody holds anything (the query through its
 /// second description meets its own POSIX locks, split by the read lock).
-const FREE: &str = "flock ok\nflock_sh ok\nsetlk ok\nsetlk_rd ok\nofd ok\nelsewhere ok\ngetlk wr start=0 len=5\n";
-const HOLD: &str = "flock ok\nsetlk ok\nofd ok\nreleased\n";
+const FREE: &str =
+    "flock ok\nflock_sh ok\nsetlk ok\nsetlk_rd ok\nofd ok\nelsewhere ok\ndir ok\ngetlk wr start=0 len=5\n";
+const HOLD: &str = "flock ok\nsetlk ok\nofd ok\ndir ok\nreleased\n";
 
 #[test]
 fn host_and_sandbox_locks_exclude_each_other() {

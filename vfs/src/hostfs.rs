@@ -411,6 +411,15 @@ impl HostInode {
     /// locks, else read-only (flock and read locks).
     fn lock_fd(&self) -> Result<crate::locks::HostLockFd, Errno> {
         let charge = self.fs.budget.charge_file()?;
+        if self.kind == S_IFDIR {
+            let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NONBLOCK;
+            let fd = match lock(&self.loc).clone() {
+                Some((parent, name)) => self.open_verified(&*parent.fd()?, &name, flags)?,
+                // The mount's root, through its own O_PATH descriptor.
+                None => self.open_verified(&*self.fd()?, &c".".to_owned(), flags)?,
+            };
+            return Ok(crate::locks::HostLockFd { fd, charge: Some(Box::new(charge)) });
+        }
         let modes: &[libc::c_int] = if self.fs.readonly { &[libc::O_RDONLY] } else { &[libc::O_RDWR, libc::O_RDONLY] };
         let mut last = Errno::EACCES;
         for &mode in modes {
@@ -865,14 +874,11 @@ impl Inode for HostInode {
     }
 
     fn has_host_locks(&self) -> bool {
-        self.kind == S_IFREG
+        self.kind == S_IFREG || self.kind == S_IFDIR
     }
 
     fn host_lock_fd(&self) -> Option<Result<crate::locks::HostLockFd, Errno>> {
-        if self.kind != S_IFREG {
-            return None;
-        }
-        Some(self.lock_fd())
+        self.has_host_locks().then(|| self.lock_fd())
     }
 
     fn same_node(&self, other: &dyn Inode) -> bool {

@@ -101,6 +101,9 @@ pub fn open_path(task: &Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
     if want_write && st.st_mode & S_IFMT == S_IFREG {
         text_not_busy(task, &st)?;
     }
+    if st.st_mode & S_IFMT == S_IFREG {
+        crate::locks::break_leases(task, &st, flags)?;
+    }
     let ops = d.inode.open(status)?;
     if flags & O_TRUNC != 0 && want_write && st.st_mode & S_IFMT == S_IFREG && st.st_size != 0 {
         d.inode.setattr(&SetAttr { size: Some(0), ..Default::default() })?;

@@ -101,8 +101,8 @@ pub fn build_table() -> SyscallTable {
     t.register(
         FCNTL,
         Partial(
-            "record and OFD locks served (files and directories of bind mounts locked on the host too); leases granted but never \
-             broken (an open does not wait for the holder, no SIGIO); F_NOTIFY (no dnotify) EINVAL; \
+            "record and OFD locks served (files and directories of bind mounts locked on the host too); leases broken by the sandbox's \
+             opens only (SIGIO, no F_SETSIG), not by host processes; F_NOTIFY (no dnotify) EINVAL; \
              F_SETPIPE_SZ on sandbox pipes and FIFOs only (host FIFOs EBADF); no F_SETOWN signals, no seals",
         ),
         fd::fcntl,

@@ -190,8 +190,7 @@ fn other_opens(task: &Task, f: &Arc<OpenFile>) -> Result<(usize, usize), Errno> 
 }
 
 /// F_SETLEASE: read leases (no writer may have the file open) and write
-/// leases (nobody else may have it open). Leases are never broken: an
-/// open that would break one is not held up.
+/// leases (nobody else may have it open); `vfs::leases` breaks them.
 pub fn set_lease(task: &mut Task, f: &Arc<OpenFile>, arg: u64) -> SysResult {
     let creds = task.creds();
     let d = f.dentry.as_ref().ok_or(Errno::EINVAL)?;
@@ -218,12 +217,26 @@ pub fn set_lease(task: &mut Task, f: &Arc<OpenFile>, arg: u64) -> SysResult {
             }
         }
     }
-    locks::set_lease(f, kind)?;
+    vfs::leases::set(f, kind, task.tg.tgid)?;
     Ok(0)
 }
 
 pub fn get_lease(f: &Arc<OpenFile>) -> SysResult {
-    Ok(locks::get_lease(f).as_type() as u64)
+    Ok(vfs::leases::get(f).as_type() as u64)
+}
+
+/// Before an open of the file `st` describes with open(2) `flags`: break
+/// the leases it conflicts with (SIGIO to each holder, as Linux sends it
+/// to a lease holder that set no F_SETSIG signal) and wait for them.
+pub fn break_leases(task: &Task, st: &abi::Stat, flags: u32) -> Result<(), Errno> {
+    let want_write = flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0;
+    let ctx = vfs::IoCtx { flags: flags & O_NONBLOCK, interrupt: &task.interrupt };
+    vfs::leases::break_for_open((st.st_dev, st.st_ino), want_write, &ctx, |pid| {
+        if let Some(tg) = task.kernel.group(pid) {
+            let info = abi::SigInfo { signo: abi::signal::SIGIO, code: abi::signal::SI_KERNEL, ..Default::default() };
+            sentry::signal::send_signal(&tg, info);
+        }
+    })
 }
 
 /// F_NOTIFY: dnotify is not served; Linux with dnotify disabled answers

@@ -30,6 +30,86 @@ static void *thread_try(void *arg)
     return NULL;
 }
 
+static volatile sig_atomic_t sigios;
+static volatile int sigio_code;
+static void on_sigio(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    sigios++;
+    sigio_code = si->si_code;
+}
+
+/* A child opens the leased file with `flags`, first non-blocking (which
+ * must fail while the lease stands), then blocking; exit status bit 0:
+ * the first failed with EWOULDBLOCK, bit 1: the second succeeded. */
+static const char *leased;
+
+static pid_t opener(int flags)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int st = 0;
+        int fd = open(leased, flags | O_NONBLOCK);
+        if (fd < 0 && errno == EWOULDBLOCK)
+            st |= 1;
+        fd = open(leased, flags);
+        if (fd >= 0)
+            st |= 2;
+        _exit(st);
+    }
+    return pid;
+}
+
+static void wait_sigio(void)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    while (!sigios)
+        sigsuspend(&none);
+}
+
+static void lease_breaks(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigio;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGIO, &sa, NULL);
+    sigset_t io;
+    sigemptyset(&io);
+    sigaddset(&io, SIGIO);
+    sigprocmask(SIG_BLOCK, &io, NULL);
+
+    leased = sp("leased");
+    T("break_create", write_file(leased, "leased", 0644));
+    int r = open(leased, O_RDONLY);
+    T("break_rdlease_set", fcntl(r, F_SETLEASE, F_RDLCK));
+    pid_t pid = opener(O_WRONLY);
+    wait_sigio();
+    B("break_sigio", sigios > 0);
+    B("break_sigio_si_kernel", sigio_code == SI_KERNEL);
+    V("break_getlease_target", fcntl(r, F_GETLEASE));
+    E("break_cannot_take_it_back", fcntl(r, F_SETLEASE, F_WRLCK), EAGAIN);
+    T("break_release", fcntl(r, F_SETLEASE, F_UNLCK));
+    V("break_writer_status", reap(pid));
+
+    sigios = 0;
+    T("break_wrlease_set", fcntl(r, F_SETLEASE, F_WRLCK));
+    pid = opener(O_RDONLY);
+    wait_sigio();
+    B("downgrade_sigio", sigios > 0);
+    V("downgrade_getlease_target", fcntl(r, F_GETLEASE));
+    T("downgrade", fcntl(r, F_SETLEASE, F_RDLCK));
+    V("downgrade_getlease", fcntl(r, F_GETLEASE));
+    V("downgrade_reader_status", reap(pid));
+    T("downgrade_release", fcntl(r, F_SETLEASE, F_UNLCK));
+    close(r);
+    sigprocmask(SIG_UNBLOCK, &io, NULL);
+    signal(SIGIO, SIG_IGN);
+}
+
 int main(int argc, char **argv)
 {
     guest_init();
@@ -167,6 +247,8 @@ int main(int argc, char **argv)
     E("lease_on_dir", fcntl(d, F_SETLEASE, F_RDLCK), EINVAL);
     E("lease_bad_fd", fcntl(-1, F_SETLEASE, F_RDLCK), EBADF);
     E("getlease_bad_fd", fcntl(-1, F_GETLEASE), EBADF);
+    P("-- lease breaks\n");
+    lease_breaks();
     P("-- dnotify\n");
     E("notify_on_file", fcntl(ro, F_NOTIFY, 0x1), ENOTDIR);
     E("notify_on_pipe", fcntl(p[0], F_NOTIFY, 0x1), ENOTDIR);

@@ -24,7 +24,7 @@ pub struct OpenFile {
     /// What /proc/[pid]/fd shows for files without a dentry ("pipe:[5]").
     pub anon_name: Option<String>,
     /// Unique for the sandbox's life: the owner of this description's
-    /// flock and OFD locks and leases.
+    /// flock and OFD locks and of its lease.
     pub id: u64,
     /// The file's identity in the lock table, once a lock was asked for.
     pub lock_key: OnceLock<crate::locks::FileKey>,
@@ -145,6 +145,7 @@ impl Drop for PosGuard<'_> {
 impl Drop for OpenFile {
     fn drop(&mut self) {
         crate::locks::release_file(self);
+        crate::leases::release_file(self);
         self.ops.release();
     }
 }

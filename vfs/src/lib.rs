@@ -15,6 +15,7 @@ pub mod hostfs;
 pub mod hostfs_fds;
 pub mod hostwait;
 pub mod inode;
+pub mod leases;
 pub mod limits;
 pub mod locks;
 pub mod mount;

@@ -1,10 +1,10 @@
 //! Advisory file locks: flock(2) locks, POSIX record locks and open file
-//! description (OFD) locks of fcntl(2), and leases.
+//! description (OFD) locks of fcntl(2). Leases are `leases.rs`.
 //!
 //! One table for the whole sandbox, keyed by the file's identity
 //! (st_dev, st_ino), so every open of a file, on any filesystem and
 //! through any mount, meets the same locks. Owners follow Linux: a flock
-//! lock, an OFD lock and a lease belong to the open file description
+//! lock and an OFD lock belong to the open file description
 //! (`OpenFile::id`), a POSIX lock to the descriptor table
 //! (`FdTable::id`: the threads of a process, and processes sharing their
 //! table with CLONE_FILES, share their locks).
@@ -133,8 +133,6 @@ struct FileLocks {
     flocks: Vec<(u64, bool)>,
     /// Record locks, sorted by start.
     ranges: Vec<Range>,
-    /// Leases: (open file description, write lease).
-    leases: Vec<(u64, bool)>,
     /// None: not a host file, or its descriptor is not open yet.
     host: Option<HostSide>,
     /// Whether the file has a host side (hostfs) at all.
@@ -143,7 +141,7 @@ struct FileLocks {
 
 impl FileLocks {
     fn is_empty(&self) -> bool {
-        self.flocks.is_empty() && self.ranges.is_empty() && self.leases.is_empty()
+        self.flocks.is_empty() && self.ranges.is_empty()
     }
 }
 
@@ -646,7 +644,7 @@ pub fn set_range(f: &OpenFile, ctx: &IoCtx, req: RangeRequest, block: bool) -> R
 }
 
 /// Drop every lock that open file description `f` owns: flock and OFD
-/// locks and leases (its last reference is gone).
+/// locks (its last reference is gone).
 pub fn release_file(f: &OpenFile) {
     let Some(&key) = f.lock_key.get() else { return };
     let id = f.id;
@@ -654,7 +652,6 @@ pub fn release_file(f: &OpenFile) {
         let mut t = table().lock();
         if let Some(fl) = t.files.get_mut(&key) {
             fl.flocks.retain(|&(o, _)| o != id);
-            fl.leases.retain(|&(o, _)| o != id);
             let new: Vec<Range> = fl.ranges.iter().filter(|r| r.owner != Owner::File(id)).copied().collect();
             if let Some(h) = &fl.host {
                 let _ = host_sync_ranges(&h.fd.fd, &fl.ranges, &new, 0, OFFSET_MAX);
@@ -705,50 +702,6 @@ pub fn release_posix(key: Option<FileKey>, table_id: u64) {
     if released {
         wake();
     }
-}
-
-/// The lease `f` holds: F_RDLCK, F_WRLCK or F_UNLCK.
-pub fn get_lease(f: &OpenFile) -> Kind {
-    let Some(&key) = f.lock_key.get() else { return Kind::Unlock };
-    let t = table().lock();
-    match t.files.get(&key).and_then(|fl| fl.leases.iter().find(|l| l.0 == f.id)) {
-        Some((_, true)) => Kind::Write,
-        Some((_, false)) => Kind::Read,
-        None => Kind::Unlock,
-    }
-}
-
-/// F_SETLEASE. The caller has checked the file's other opens (Linux's
-/// check_conflicting_open); this checks other descriptions' leases.
-pub fn set_lease(f: &OpenFile, kind: Kind) -> Result<(), Errno> {
-    let key = key_of(f)?;
-    let id = f.id;
-    let mut t = table().lock();
-    let fl = t.files.entry(key).or_default();
-    match kind {
-        Kind::Unlock => {
-            // Linux: EAGAIN when this description holds no lease.
-            let before = fl.leases.len();
-            fl.leases.retain(|l| l.0 != id);
-            if fl.leases.len() == before {
-                tidy(&mut t, key);
-                return Err(Errno::EAGAIN);
-            }
-        }
-        Kind::Read | Kind::Write => {
-            let write = kind == Kind::Write;
-            if fl.leases.iter().any(|l| l.0 != id && (l.1 || write)) {
-                tidy(&mut t, key);
-                return Err(Errno::EAGAIN);
-            }
-            match fl.leases.iter_mut().find(|l| l.0 == id) {
-                Some(l) => l.1 = write,
-                None => fl.leases.push((id, write)),
-            }
-        }
-    }
-    tidy(&mut t, key);
-    Ok(())
 }
 
 #[cfg(test)]

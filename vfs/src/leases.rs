@@ -214,3 +214,45 @@ pub fn break_for_open(key: FileKey, want_write: bool, ctx: &IoCtx, notify: impl 
         |t| t.get(&key).and_then(|v| v.iter().filter_map(|l| l.breaking.map(|b| b.1)).min()),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wait::Interrupt;
+
+    #[test]
+    fn breaks_time_out_to_their_target() {
+        let now = Instant::now();
+        let past = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
+        let mut v = vec![
+            Lease { file: 1, write: false, pid: 1, breaking: Some((Kind::Unlock, past)) },
+            Lease { file: 2, write: true, pid: 1, breaking: Some((Kind::Read, past)) },
+            Lease { file: 3, write: true, pid: 1, breaking: None },
+        ];
+        time_out(&mut v, now);
+        assert_eq!(v.len(), 2);
+        assert!(!v[0].write && v[0].breaking.is_none());
+        assert!(v[1].write);
+    }
+
+    #[test]
+    fn an_open_for_writing_breaks_a_read_lease() {
+        let (r, _w) = crate::pipe::new_pair();
+        let holder = OpenFile::new_anon(r, abi::flags::O_RDONLY, "l".into());
+        set(&holder, Kind::Read, 42).unwrap();
+        assert_eq!(get(&holder), Kind::Read);
+        let key = key_of(&holder).unwrap();
+        let irq = Interrupt::default();
+        let nb = IoCtx { flags: abi::flags::O_NONBLOCK, interrupt: &irq };
+        // A reader does not conflict.
+        assert_eq!(break_for_open(key, false, &nb, |_| panic!("no break")), Ok(()));
+        let told = std::sync::Mutex::new(Vec::new());
+        let r = break_for_open(key, true, &nb, |pid| told.lock().unwrap().push(pid));
+        assert_eq!(r, Err(Errno::EWOULDBLOCK));
+        assert_eq!(*told.lock().unwrap(), vec![42]);
+        assert_eq!(get(&holder), Kind::Unlock);
+        assert_eq!(set(&holder, Kind::Write, 42), Err(Errno::EAGAIN));
+        set(&holder, Kind::Unlock, 42).unwrap();
+        assert_eq!(break_for_open(key, true, &nb, |_| panic!("nothing left to break")), Ok(()));
+    }
+}

@@ -667,6 +667,12 @@ pub fn release_file(f: &OpenFile) {
 /// A process closed a descriptor of `f`: POSIX locks of its table on that
 /// file go, whichever descriptor took them (Linux's rule).
 pub fn close_posix(f: &OpenFile, table_id: u64) {
+    // Most closes find nothing to release: look before asking the file
+    // for its identity (a host stat for host files).
+    let owner = Owner::Process(table_id);
+    if !table().lock().files.values().any(|fl| fl.ranges.iter().any(|r| r.owner == owner)) {
+        return;
+    }
     let Ok(key) = key_of(f) else { return };
     release_posix(Some(key), table_id);
 }
@@ -707,6 +713,72 @@ pub fn release_posix(key: Option<FileKey>, table_id: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wait::Interrupt;
+    use std::sync::Arc;
+
+    /// Two open file descriptions of one file (a pipe's read end: its
+    /// identity comes from the pipe, no mount needed).
+    fn two_opens() -> (Arc<OpenFile>, Arc<OpenFile>) {
+        let (r, _w) = crate::pipe::new_pair();
+        let a = OpenFile::new_anon(r.clone(), abi::flags::O_RDWR, "a".into());
+        let b = OpenFile::new_anon(r, abi::flags::O_RDWR, "b".into());
+        (a, b)
+    }
+
+    fn req(owner: Owner, kind: Kind, start: u64, end: u64) -> RangeRequest {
+        RangeRequest { owner, pid: 1, kind, start, end }
+    }
+
+    #[test]
+    fn flock_conflicts_block_and_release_on_drop() {
+        let irq = Interrupt::default();
+        let ctx = IoCtx { flags: 0, interrupt: &irq };
+        let (a, b) = two_opens();
+        flock(&a, &ctx, Kind::Write, false).unwrap();
+        assert_eq!(flock(&b, &ctx, Kind::Read, false), Err(Errno::EAGAIN));
+        let b2 = b.clone();
+        let t = std::thread::spawn(move || {
+            let irq = Interrupt::default();
+            flock(&b2, &IoCtx { flags: 0, interrupt: &irq }, Kind::Write, true)
+        });
+        drop(a);
+        assert_eq!(t.join().unwrap(), Ok(()));
+    }
+
+    #[test]
+    fn blocked_requests_end_on_interrupt_and_deadlocks_are_found() {
+        let irq = Arc::new(Interrupt::default());
+        let (a, b) = two_opens();
+        let ctx = IoCtx { flags: 0, interrupt: &irq };
+        let (p1, p2) = (Owner::Process(u64::MAX - 1), Owner::Process(u64::MAX - 2));
+        set_range(&a, &ctx, req(p1, Kind::Write, 0, 0), false).unwrap();
+        set_range(&b, &ctx, req(p2, Kind::Write, 1, 1), false).unwrap();
+        assert_eq!(set_range(&b, &ctx, req(p2, Kind::Read, 0, 9), false), Err(Errno::EAGAIN));
+        // p2 waits for p1 (in a thread) ...
+        let b2 = b.clone();
+        let irq2 = Arc::new(Interrupt::default());
+        let i2 = irq2.clone();
+        let t = std::thread::spawn(move || {
+            set_range(&b2, &IoCtx { flags: 0, interrupt: &i2 }, req(p2, Kind::Write, 0, 0), true)
+        });
+        // ... so p1 waiting for p2 would close the cycle.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = set_range(&a, &ctx, req(p1, Kind::Write, 1, 1), false);
+            assert_eq!(r, Err(Errno::EAGAIN));
+            if table().lock().waiting.iter().any(|w| w.owner == p2) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the waiter never blocked");
+            std::thread::yield_now();
+        }
+        assert_eq!(set_range(&a, &ctx, req(p1, Kind::Write, 1, 1), true), Err(Errno::EDEADLK));
+        irq2.interrupt();
+        assert_eq!(t.join().unwrap(), Err(Errno::ERESTARTSYS));
+        release_posix(None, u64::MAX - 1);
+        release_posix(None, u64::MAX - 2);
+        assert!(test_range(&a, Owner::Process(7), Kind::Write, 0, OFFSET_MAX).unwrap().is_none());
+    }
 
     fn r(owner: u64, start: u64, end: u64, write: bool) -> Range {
         Range { owner: Owner::Process(owner), pid: owner as i32, start, end, write }

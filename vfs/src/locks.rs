@@ -424,13 +424,10 @@ pub fn flock(f: &OpenFile, ctx: &IoCtx, kind: Kind, block: bool) -> Result<(), E
                 }
             }
         },
-        |_| host_busy.get().then(|| Instant::now() + HOST_RECHECK),
+        |_| host_busy.get().then(|| Instant::now().checked_add(HOST_RECHECK)).flatten(),
     );
     finish(key, true);
-    match r {
-        Ok(_) => Ok(()),
-        Err(e) => Err(e),
-    }
+    r.map(|_| ())
 }
 
 /// After an operation that may have released something: drop an empty
@@ -632,7 +629,7 @@ pub fn set_range(f: &OpenFile, ctx: &IoCtx, req: RangeRequest, block: bool) -> R
             fl.ranges = new;
             Some(Ok(()))
         },
-        |_| host_busy.get().then(|| Instant::now() + HOST_RECHECK),
+        |_| host_busy.get().then(|| Instant::now().checked_add(HOST_RECHECK)).flatten(),
     );
     {
         let mut t = table().lock();

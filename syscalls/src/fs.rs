@@ -102,7 +102,7 @@ pub fn open_path(task: &Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
         text_not_busy(task, &st)?;
     }
     if st.st_mode & S_IFMT == S_IFREG {
-        crate::locks::break_leases(task, &st, flags)?;
+        crate::locks::break_leases(task, &*d.inode, &st, flags)?;
     }
     let ops = d.inode.open(status)?;
     if flags & O_TRUNC != 0 && want_write && st.st_mode & S_IFMT == S_IFREG && st.st_size != 0 {

@@ -228,10 +228,10 @@ pub fn get_lease(f: &Arc<OpenFile>) -> SysResult {
 /// Before an open of the file `st` describes with open(2) `flags`: break
 /// the leases it conflicts with (SIGIO to each holder, as Linux sends it
 /// to a lease holder that set no F_SETSIG signal) and wait for them.
-pub fn break_leases(task: &Task, st: &abi::Stat, flags: u32) -> Result<(), Errno> {
+pub fn break_leases(task: &Task, node: &dyn vfs::Inode, st: &abi::Stat, flags: u32) -> Result<(), Errno> {
     let want_write = flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0;
     let ctx = vfs::IoCtx { flags: flags & O_NONBLOCK, interrupt: &task.interrupt };
-    vfs::leases::break_for_open((st.st_dev, st.st_ino), want_write, &ctx, |pid| {
+    vfs::leases::break_for_open(locks::node_key(node, st), want_write, &ctx, |pid| {
         if let Some(tg) = task.kernel.group(pid) {
             let info = abi::SigInfo { signo: abi::signal::SIGIO, code: abi::signal::SI_KERNEL, ..Default::default() };
             sentry::signal::send_signal(&tg, info);

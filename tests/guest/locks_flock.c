@@ -2,6 +2,7 @@
  * conversion, sharing through dup and fork, release on the last close,
  * blocking across processes and threads, EINTR, and bad input. */
 #include "locks_common.h"
+#include <sys/eventfd.h>
 
 static const char *path;
 
@@ -165,6 +166,13 @@ int main(int argc, char **argv)
     T("pipe_other_end", flock(p[1], LOCK_EX | LOCK_NB));
     close(p[0]);
     close(p[1]);
+    /* Files without a node share Linux's one anonymous inode. */
+    int e1 = eventfd(0, 0), e2 = eventfd(0, 0);
+    T("eventfd_ex", flock(e1, LOCK_EX | LOCK_NB));
+    E("other_eventfd_same_anon_inode", flock(e2, LOCK_EX | LOCK_NB), EWOULDBLOCK);
+    close(e1);
+    T("other_eventfd_after_close", flock(e2, LOCK_EX | LOCK_NB));
+    close(e2);
     int d = open(guest_scratch_buf, O_RDONLY | O_DIRECTORY);
     T("dir_ex", flock(d, LOCK_EX | LOCK_NB));
     close(d);

@@ -169,16 +169,31 @@ fn wake() {
     table().notify();
 }
 
+/// Where the devices of host files (hostfs) live in the key space, away
+/// from the sandbox's own anonymous devices (tmpfs, overlay, pipes),
+/// whose numbers a host device may share.
+const HOST_DEV: u64 = 1 << 63;
+
+/// The key of files with no node at all (eventfd, epoll, ...): Linux
+/// gives them all one anonymous inode, so their locks meet there too.
+const ANON_KEY: FileKey = (u64::MAX, 0);
+
+/// The identity of the node `inode`, whose stat is `st`.
+pub fn node_key(inode: &dyn crate::Inode, st: &abi::Stat) -> FileKey {
+    let host = inode.as_any().is::<crate::hostfs::HostInode>();
+    (if host { st.st_dev | HOST_DEV } else { st.st_dev }, st.st_ino)
+}
+
 /// The identity locks of `f` are kept under.
 pub fn key_of(f: &OpenFile) -> Result<FileKey, Errno> {
     if let Some(k) = f.lock_key.get() {
         return Ok(*k);
     }
-    let st = match f.ops.stat() {
-        Some(st) => st,
-        None => f.dentry.as_ref().ok_or(Errno::EBADF)?.inode.stat()?,
+    let k = match (f.ops.stat(), &f.dentry) {
+        (Some(st), _) => (st.st_dev, st.st_ino),
+        (None, Some(d)) => node_key(&*d.inode, &d.inode.stat()?),
+        (None, None) => ANON_KEY,
     };
-    let k = (st.st_dev, st.st_ino);
     let _ = f.lock_key.set(k);
     Ok(k)
 }

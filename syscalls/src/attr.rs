@@ -117,6 +117,9 @@ pub fn truncate(task: &mut Task, path: PathAddr, len: i64) -> SysResult {
     task.creds().may_access(&st, W_OK)?;
     d.mount.check_writable()?;
     text_not_busy(task, &st)?;
+    // As Linux's do_truncate: a truncate by path breaks leases like an
+    // open for writing.
+    crate::locks::break_leases(task, &*d.inode, &st, O_WRONLY)?;
     fsize_grow_ok(task, u64::try_from(st.st_size).unwrap_or(0), len as u64)?;
     d.inode.setattr(&SetAttr { size: Some(len as u64), ..Default::default() })?;
     task.kernel.shared_files.truncated(&d.inode, len as u64);

@@ -104,6 +104,19 @@ static void lease_breaks(void)
     V("downgrade_getlease", fcntl(r, F_GETLEASE));
     V("downgrade_reader_status", reap(pid));
     T("downgrade_release", fcntl(r, F_SETLEASE, F_UNLCK));
+
+    /* A truncate by path breaks a lease too (and waits). */
+    sigios = 0;
+    T("trunc_rdlease_set", fcntl(r, F_SETLEASE, F_RDLCK));
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0)
+        _exit(truncate(leased, 0) == 0 ? 0 : 1);
+    wait_sigio();
+    B("trunc_sigio", sigios > 0);
+    V("trunc_getlease_target", fcntl(r, F_GETLEASE));
+    T("trunc_release", fcntl(r, F_SETLEASE, F_UNLCK));
+    V("trunc_child", reap(pid));
     close(r);
     sigprocmask(SIG_UNBLOCK, &io, NULL);
     signal(SIGIO, SIG_IGN);

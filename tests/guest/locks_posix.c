@@ -196,6 +196,9 @@ int main(int argc, char **argv)
     pthread_join(t, NULL);
     in_child("after_thread_close", q_whole);
     T("wr_0_10_third", lk(fd, F_SETLK, F_WRLCK, SEEK_SET, 0, 10));
+    int opath = open(path, O_PATH);
+    close(opath);
+    in_child("after_o_path_close", q_whole);
     int other = open(path, O_RDONLY);
     close(other);
     in_child("after_other_close", q_whole);

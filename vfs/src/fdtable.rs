@@ -279,7 +279,8 @@ impl FdTable {
     /// A descriptor of `f` was closed: the process's POSIX locks on the
     /// file go (called outside the table's lock).
     fn closed(&self, f: &OpenFile) {
-        if self.posix_locks.load(Ordering::Relaxed) {
+        // Linux skips O_PATH files here (filp_flush).
+        if self.posix_locks.load(Ordering::Relaxed) && f.flags() & abi::flags::O_PATH == 0 {
             crate::locks::close_posix(f, self.id);
         }
     }

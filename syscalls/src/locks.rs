@@ -35,7 +35,7 @@ pub fn flock(task: &mut Task, fd: Fd, op: i32) -> SysResult {
         return Err(Errno::EBADF);
     }
     let ctx = task.io_ctx(&f);
-    locks::flock(&f, &ctx, kind, op & LOCK_NB == 0)?;
+    locks::flock(&f, &ctx, task.tg.tgid, kind, op & LOCK_NB == 0)?;
     Ok(0)
 }
 

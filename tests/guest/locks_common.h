@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/time.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 
 /* fcntl lock command on bytes (whence, start, len) of type `type`. */
@@ -102,6 +103,48 @@ static __attribute__((unused)) int reap(pid_t pid)
     if (waitpid(pid, &st, 0) < 0)
         return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static __attribute__((unused)) int cmp_lines(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+/* The lines of /proc/locks about `file`, sorted, without their numbers,
+ * the pid shown as me, -1 or other. */
+static __attribute__((unused)) void proc_locks(const char *file)
+{
+    struct stat st;
+    if (stat(file, &st) != 0) {
+        printf("proc_locks stat failed\n");
+        return;
+    }
+    char id[64];
+    snprintf(id, sizeof id, "%02x:%02x:%lu", major(st.st_dev), minor(st.st_dev), (unsigned long)st.st_ino);
+    FILE *f = fopen("/proc/locks", "r");
+    B("proc_locks_opens", f != NULL);
+    if (!f)
+        return;
+    static char lines[32][160];
+    int n = 0;
+    char buf[512];
+    while (n < 32 && fgets(buf, sizeof buf, f)) {
+        char kind[16], adv[16], rw[16], devino[64], from[32], to[32];
+        int pid;
+        char *p = strstr(buf, ": ");
+        if (!p || strstr(buf, "->"))
+            continue;
+        if (sscanf(p + 2, "%15s %15s %15s %d %63s %31s %31s", kind, adv, rw, &pid, devino, from, to) != 7)
+            continue;
+        if (strcmp(devino, id) != 0)
+            continue;
+        snprintf(lines[n++], sizeof lines[0], "%s %s %s %s %s %s", kind, adv, rw,
+                 pid == getpid() ? "me" : pid == -1 ? "-1" : "other", from, to);
+    }
+    fclose(f);
+    qsort(lines, n, sizeof lines[0], cmp_lines);
+    for (int i = 0; i < n; i++)
+        printf("proc_locks %s\n", lines[i]);
 }
 
 #endif

@@ -91,6 +91,7 @@ static void lease_breaks(void)
     B("break_sigio", sigios > 0);
     B("break_sigio_si_kernel", sigio_code == SI_KERNEL);
     V("break_getlease_target", fcntl(r, F_GETLEASE));
+    proc_locks(leased);
     T("break_release", fcntl(r, F_SETLEASE, F_UNLCK));
     V("break_writer_status", reap(pid));
 
@@ -232,6 +233,7 @@ int main(int argc, char **argv)
     V("getlease_none", fcntl(ro, F_GETLEASE));
     T("rdlease", fcntl(ro, F_SETLEASE, F_RDLCK));
     V("getlease_rd", fcntl(ro, F_GETLEASE));
+    proc_locks(path);
     int ro2 = open(path, O_RDONLY);
     T("second_reader_rdlease", fcntl(ro2, F_SETLEASE, F_RDLCK));
     E("wrlease_with_other_reader", fcntl(ro2, F_SETLEASE, F_WRLCK), EAGAIN);

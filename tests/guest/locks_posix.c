@@ -241,6 +241,18 @@ int main(int argc, char **argv)
     lk(fd, F_SETLK, F_UNLCK, SEEK_SET, 0, 0);
     deadlock_run();
 
+    P("-- /proc/locks\n");
+    T("pl_wr", lk(fd, F_SETLK, F_WRLCK, SEEK_SET, 0, 10));
+    T("pl_rd_to_eof", lk(fd, F_SETLK, F_RDLCK, SEEK_SET, 20, 0));
+    T("pl_flock", flock(fd, LOCK_SH));
+    int ofd = open(path, O_RDWR);
+    T("pl_ofd", lk(ofd, F_OFD_SETLK, F_RDLCK, SEEK_SET, 100, 10));
+    proc_locks(path);
+    close(ofd);
+    flock(fd, LOCK_UN);
+    lk(fd, F_SETLK, F_UNLCK, SEEK_SET, 0, 0);
+    proc_locks(path);
+
     P("-- tmpfs\n");
     on_tmpfs();
 

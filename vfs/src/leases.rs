@@ -215,6 +215,24 @@ pub fn break_for_open(key: FileKey, want_write: bool, ctx: &IoCtx, notify: impl 
     )
 }
 
+/// Every lease now: (file, write, pid, breaking), for /proc/locks.
+pub(crate) fn snapshot() -> Vec<(FileKey, Kind, i32, bool)> {
+    let t = table().lock();
+    let mut out: Vec<(FileKey, Kind, i32, bool)> = Vec::new();
+    for (key, v) in t.iter() {
+        for l in v {
+            let kind = match l.breaking {
+                Some((target, _)) => target,
+                None if l.write => Kind::Write,
+                None => Kind::Read,
+            };
+            out.push((*key, kind, l.pid, l.breaking.is_some()));
+        }
+    }
+    out.sort_by_key(|e| e.0);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

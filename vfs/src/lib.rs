@@ -21,6 +21,7 @@ pub mod locks;
 pub mod mount;
 pub mod overlay;
 pub mod pipe;
+pub mod proc_locks;
 pub mod timerfd;
 pub mod tmpfs;
 mod util;

@@ -129,8 +129,9 @@ struct HostSide {
 
 #[derive(Default)]
 struct FileLocks {
-    /// flock locks: (open file description, exclusive).
-    flocks: Vec<(u64, bool)>,
+    /// flock locks: (open file description, exclusive, pid of the
+    /// process that took it).
+    flocks: Vec<(u64, bool, i32)>,
     /// Record locks, sorted by start.
     ranges: Vec<Range>,
     /// None: not a host file, or its descriptor is not open yet.
@@ -345,7 +346,7 @@ fn host_sync_ranges(fd: &OwnedFd, old: &[Range], new: &[Range], start: u64, end:
 }
 
 /// The flock the host should hold for these guest locks.
-fn host_flock_kind(flocks: &[(u64, bool)]) -> Kind {
+fn host_flock_kind(flocks: &[(u64, bool, i32)]) -> Kind {
     if flocks.iter().any(|f| f.1) {
         Kind::Write
     } else if flocks.is_empty() {
@@ -392,10 +393,11 @@ fn wait_ctx<'a>(ctx: &IoCtx<'a>, block: bool) -> IoCtx<'a> {
     IoCtx { flags: if block { 0 } else { abi::flags::O_NONBLOCK }, interrupt: ctx.interrupt }
 }
 
-/// flock(2) on `f`: `kind` Read (LOCK_SH), Write (LOCK_EX) or Unlock.
-/// `block` false is LOCK_NB (EWOULDBLOCK on a conflict). As Linux, a
-/// conversion first drops the lock held, so a failed one leaves none.
-pub fn flock(f: &OpenFile, ctx: &IoCtx, kind: Kind, block: bool) -> Result<(), Errno> {
+/// flock(2) on `f` by the process `pid`: `kind` Read (LOCK_SH), Write
+/// (LOCK_EX) or Unlock. `block` false is LOCK_NB (EWOULDBLOCK on a
+/// conflict). As Linux, a conversion first drops the lock held, so a
+/// failed one leaves none.
+pub fn flock(f: &OpenFile, ctx: &IoCtx, pid: i32, kind: Kind, block: bool) -> Result<(), Errno> {
     let key = key_of(f)?;
     let id = f.id;
     let backed = f.dentry.as_ref().is_some_and(|d| d.inode.has_host_locks());
@@ -409,7 +411,7 @@ pub fn flock(f: &OpenFile, ctx: &IoCtx, kind: Kind, block: bool) -> Result<(), E
             host_busy.set(false);
             let fl = t.files.entry(key).or_default();
             fl.host_backed = backed;
-            let mine = fl.flocks.iter().position(|&(o, _)| o == id);
+            let mine = fl.flocks.iter().position(|&(o, _, _)| o == id);
             if let Some(i) = mine {
                 if fl.flocks[i].1 == exclusive && kind != Kind::Unlock {
                     return Some(Ok(false));
@@ -419,13 +421,13 @@ pub fn flock(f: &OpenFile, ctx: &IoCtx, kind: Kind, block: bool) -> Result<(), E
             if kind == Kind::Unlock {
                 return Some(host_sync_flock(fl).map(|_| true));
             }
-            if fl.flocks.iter().any(|&(_, x)| x || exclusive) {
+            if fl.flocks.iter().any(|&(_, x, _)| x || exclusive) {
                 // The dropped lock (a conversion) goes on the host too.
                 let _ = host_sync_flock(fl);
                 return None;
             }
             ensure_host(fl, &mut open);
-            fl.flocks.push((id, exclusive));
+            fl.flocks.push((id, exclusive, pid));
             match host_sync_flock(fl) {
                 Ok(true) => Some(Ok(true)),
                 Ok(false) => {
@@ -663,7 +665,7 @@ pub fn release_file(f: &OpenFile) {
     {
         let mut t = table().lock();
         if let Some(fl) = t.files.get_mut(&key) {
-            fl.flocks.retain(|&(o, _)| o != id);
+            fl.flocks.retain(|&(o, _, _)| o != id);
             let new: Vec<Range> = fl.ranges.iter().filter(|r| r.owner != Owner::File(id)).copied().collect();
             if let Some(h) = &fl.host {
                 let _ = host_sync_ranges(&h.fd.fd, &fl.ranges, &new, 0, OFFSET_MAX);
@@ -722,6 +724,47 @@ pub fn release_posix(key: Option<FileKey>, table_id: u64) {
     }
 }
 
+/// One lock as /proc/locks lists it.
+pub(crate) struct Held {
+    pub key: FileKey,
+    pub what: &'static str,
+    pub write: bool,
+    pub pid: i32,
+    /// Byte range of a record lock (None for flock).
+    pub range: Option<(u64, u64)>,
+}
+
+/// Every lock held now, file by file.
+pub(crate) fn snapshot() -> Vec<Held> {
+    let t = table().lock();
+    let mut keys: Vec<&FileKey> = t.files.keys().collect();
+    keys.sort_unstable();
+    let mut out = Vec::new();
+    for key in keys {
+        let Some(fl) = t.files.get(key) else { continue };
+        for &(_, write, pid) in &fl.flocks {
+            out.push(Held { key: *key, what: "FLOCK  ADVISORY ", write, pid, range: None });
+        }
+        for r in &fl.ranges {
+            let (what, pid) = match r.owner {
+                Owner::Process(_) => ("POSIX  ADVISORY ", r.pid),
+                Owner::File(_) => ("OFDLCK ADVISORY ", -1),
+            };
+            out.push(Held { key: *key, what, write: r.write, pid, range: Some((r.start, r.end)) });
+        }
+    }
+    out
+}
+
+/// A key's device and inode as /proc/locks shows them.
+pub(crate) fn shown_id(key: FileKey) -> (u64, u64) {
+    if key == ANON_KEY {
+        (0, 0)
+    } else {
+        (key.0 & !HOST_DEV, key.1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -746,12 +789,12 @@ mod tests {
         let irq = Interrupt::default();
         let ctx = IoCtx { flags: 0, interrupt: &irq };
         let (a, b) = two_opens();
-        flock(&a, &ctx, Kind::Write, false).unwrap();
-        assert_eq!(flock(&b, &ctx, Kind::Read, false), Err(Errno::EAGAIN));
+        flock(&a, &ctx, 1, Kind::Write, false).unwrap();
+        assert_eq!(flock(&b, &ctx, 2, Kind::Read, false), Err(Errno::EAGAIN));
         let b2 = b.clone();
         let t = std::thread::spawn(move || {
             let irq = Interrupt::default();
-            flock(&b2, &IoCtx { flags: 0, interrupt: &irq }, Kind::Write, true)
+            flock(&b2, &IoCtx { flags: 0, interrupt: &irq }, 2, Kind::Write, true)
         });
         drop(a);
         assert_eq!(t.join().unwrap(), Ok(()));

@@ -228,7 +228,12 @@ pub fn allowlist(platform: &str) -> Vec<Allowed> {
         when(SYS_fremovexattr, vec![vec![Cond::NonNeg32(0)]], "host files' extended attributes (rw mounts): on a held descriptor"),
         any(SYS_fsync, "host files"),
         any(SYS_fstatfs, "host files"),
-        any(SYS_fcntl, "descriptor flags, F_DUPFD_CLOEXEC"),
+        any(SYS_fcntl, "descriptor flags, F_DUPFD_CLOEXEC; guests' locks on host files (F_OFD_SETLK/GETLK)"),
+        when(
+            SYS_flock,
+            vec![vec![Cond::Eq32(1, 5)], vec![Cond::Eq32(1, 6)], vec![Cond::Eq32(1, 8)]],
+            "guests' flocks on host files: LOCK_NB or LOCK_UN only, never a blocking host call",
+        ),
         any(SYS_fallocate, "the memory file (punching freed pages)"),
         any(SYS_memfd_create, "memory files"),
         any(SYS_pipe2, "stub completion pipes; waking waits on host descriptors"),
@@ -394,9 +399,10 @@ mod tests {
         // --network=host added setsockopt, listen, accept4, getsockname
         // and getpeername (and sendmsg for ptrace); the guest's
         // membarrier added membarrier (barrier commands only); host files'
-        // extended attributes added f{get,list,set,remove}xattr.
-        assert!(allowlist("systrap").len() <= 78);
-        assert!(allowlist("ptrace").len() <= 85);
+        // extended attributes added f{get,list,set,remove}xattr; guests'
+        // locks on host files added flock.
+        assert!(allowlist("systrap").len() <= 79);
+        assert!(allowlist("ptrace").len() <= 86);
         for p in ["systrap", "ptrace"] {
             let set = allowlist(p).into_iter().find(|a| a.nr == libc::SYS_setsockopt);
             let described = set.map(|a| a.rules.iter().map(|c| format!("{c:?}")).collect::<String>());

@@ -185,6 +185,7 @@ pub fn new_root(kernel: &Arc<Kernel>) -> InodeRef {
                 v.push((f.as_bytes().to_vec(), DT_REG));
             }
             v.push((b"sys".to_vec(), DT_DIR));
+            v.push((b"locks".to_vec(), DT_REG));
             if let Some(k) = k.upgrade() {
                 for tg in k.groups() {
                     v.push((tg.tgid.to_string().into_bytes(), DT_DIR));
@@ -209,6 +210,7 @@ fn root_lookup(k: &Weak<Kernel>, name: &[u8]) -> Result<InodeRef, Errno> {
                 .into_bytes())
         }),
         "cpuinfo" => file("/proc/cpuinfo".into(), || Ok(crate::hostfacts::cpuinfo().to_vec())),
+        "locks" => file("/proc/locks".into(), || Ok(vfs::proc_locks::text().into_bytes())),
         "meminfo" => {
             let k = Arc::downgrade(&kernel);
             file("/proc/meminfo".into(), move || Ok(meminfo(&k)))

@@ -1,5 +1,5 @@
-//! File attributes: access, mode, owner, size, times, sync, advice,
-//! allocation and flock.
+//! File attributes: access, mode, owner, size, times, sync, advice and
+//! allocation.
 
 use crate::fs::is_dir;
 use crate::rw::fsize_grow_ok;
@@ -143,6 +143,9 @@ pub fn truncate(task: &mut Task, path: PathAddr, len: i64) -> SysResult {
     task.creds().may_access(&st, W_OK)?;
     d.mount.check_writable()?;
     text_not_busy(task, &st)?;
+    // As Linux's do_truncate: a truncate by path breaks leases like an
+    // open for writing.
+    crate::locks::break_leases(task, &*d.inode, &st, O_WRONLY)?;
     fsize_grow_ok(task, u64::try_from(st.st_size).unwrap_or(0), len as u64)?;
     d.inode.setattr(&SetAttr { size: Some(len as u64), ..Default::default() })?;
     task.kernel.shared_files.truncated(&d.inode, len as u64);
@@ -325,14 +328,5 @@ pub fn fallocate(task: &mut Task, fd: Fd, mode: i32, off: i64, len: i64) -> SysR
         d.inode.setattr(&SetAttr { size: Some(end), ..Default::default() })?;
     }
     vfs::inotify::file_event(&d, vfs::inotify::IN_MODIFY);
-    Ok(0)
-}
-
-pub fn flock(task: &mut Task, fd: Fd, op: i32) -> SysResult {
-    task.file(fd.0)?;
-    let kind = op & !4; // LOCK_NB
-    if !matches!(kind, 1 | 2 | 8) {
-        return Err(Errno::EINVAL);
-    }
     Ok(0)
 }

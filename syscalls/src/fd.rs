@@ -58,30 +58,15 @@ pub fn fcntl(task: &mut Task, fd: Fd, cmd: u32, arg: u64) -> SysResult {
             f.set_status_flags(arg as u32);
             Ok(0)
         }
-        F_GETLK => {
-            // No other process holds a lock: report F_UNLCK (l_type = 2).
-            let addr = UserAddr(arg);
-            let mut lk = [0u8; 32];
-            task.copy_in(addr, &mut lk)?;
-            lk[0..2].copy_from_slice(&2i16.to_ne_bytes());
-            task.copy_out(addr, &lk)?;
-            Ok(0)
+        F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => {
+            crate::locks::record_lock(task, &f, cmd, arg)
         }
-        F_SETLK | F_SETLKW => {
-            let mut lk = [0u8; 32];
-            task.copy_in(UserAddr(arg), &mut lk)?;
-            let ty = i16::from_ne_bytes([lk[0], lk[1]]);
-            match ty {
-                0 if !f.readable() => Err(Errno::EBADF),
-                1 if !f.writable() => Err(Errno::EBADF),
-                0..=2 => Ok(0),
-                _ => Err(Errno::EINVAL),
-            }
-        }
+        F_SETLEASE => crate::locks::set_lease(task, &f, arg),
+        F_GETLEASE => crate::locks::get_lease(&f),
+        F_NOTIFY => crate::locks::notify(&f),
         F_GETOWN => Ok(0),
         F_SETOWN => Ok(0),
-        F_GETPIPE_SZ => Ok(65536),
-        F_SETPIPE_SZ => Ok(65536),
+        F_GETPIPE_SZ | F_SETPIPE_SZ => crate::locks::pipe_size(&f, cmd, arg),
         F_ADD_SEALS | F_GET_SEALS => crate::memfd::fcntl_seals(task, &f, cmd, arg),
         _ => Err(Errno::EINVAL),
     }

@@ -1,8 +1,8 @@
 //! File syscalls: open and close, directories and the working
 //! directory. Beside it: `stat` and `statx`, `openat2` (the restricted
 //! walk), `rw` and `rw2` (moving bytes), `splice` and `copy_range`,
-//! `names` (entries in directories), `attr` (attributes, sync, flock),
-//! `memfd`.
+//! `names` (entries in directories), `attr` (attributes, sync),
+//! `memfd`, `locks` (flock, fcntl locks, leases, pipe sizes).
 
 use crate::attr::text_not_busy;
 use crate::rw::IO_CHUNK;
@@ -115,6 +115,9 @@ pub(crate) fn open_path_with(
     }
     if want_write && st.st_mode & S_IFMT == S_IFREG {
         text_not_busy(task, &st)?;
+    }
+    if st.st_mode & S_IFMT == S_IFREG {
+        crate::locks::break_leases(task, &*d.inode, &st, flags)?;
     }
     let ops = d.inode.open(status)?;
     let truncate = flags & O_TRUNC != 0 && want_write && st.st_mode & S_IFMT == S_IFREG;

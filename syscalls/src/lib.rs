@@ -11,6 +11,7 @@ pub mod fd;
 pub mod fs;
 pub mod inotify;
 pub mod memfd;
+pub mod locks;
 pub mod mm;
 pub mod names;
 pub mod openat2;
@@ -105,7 +106,8 @@ pub fn build_table() -> SyscallTable {
     t.register(FADVISE64, Partial("advice is accepted and ignored"), attr::fadvise64);
     t.register(FALLOCATE, Partial("mode 0 only (extends the file)"), attr::fallocate);
     t.register(SENDFILE, Full, rw::sendfile);
-    t.register(FLOCK, Partial("locks always succeed: one sandbox, no contention checked"), attr::flock);
+    // File locks: syscalls/src/locks.rs over vfs/src/locks.rs.
+    t.register(FLOCK, Full, locks::flock);
 
     // Newer file calls (issue 13): served although they post-date the
     // 4.4 ABI, as gVisor does, because modern userlands call them first.
@@ -157,7 +159,15 @@ pub fn build_table() -> SyscallTable {
     t.register(DUP, Full, fd::dup);
     t.register(DUP2, Full, fd::dup2);
     t.register(DUP3, Full, fd::dup3);
-    t.register(FCNTL, Partial("record locks always succeed; no F_SETOWN signals, no seals"), fd::fcntl);
+    t.register(
+        FCNTL,
+        Partial(
+            "record and OFD locks served (files and directories of bind mounts locked on the host too); leases broken by the sandbox's \
+             opens only (SIGIO, no F_SETSIG), not by host processes; F_NOTIFY (no dnotify) EINVAL; \
+             F_SETPIPE_SZ on sandbox pipes and FIFOs only (host FIFOs EBADF); no F_SETOWN signals, no seals",
+        ),
+        fd::fcntl,
+    );
     t.register(
         IOCTL,
         Partial("FIOCLEX/FIONCLEX/FIONBIO and what each file serves (terminal ioctls on host ttys)"),

@@ -830,6 +830,10 @@ pub const GUESTS: &[Guest] = &[
     g("sched", "sched", Link::Static),
     g("futex_pi", "futex_pi", Link::Static),
     g("madvise", "madvise", Link::Static),
+    g("locks_flock", "locks_flock", Link::Static),
+    g("locks_posix", "locks_posix", Link::Static),
+    g("locks_ofd", "locks_ofd", Link::Static),
+    g("pipe_size", "pipe_size", Link::Static),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

@@ -106,6 +106,10 @@ conformance! {
     sched,
     futex_pi,
     madvise,
+    locks_flock,
+    locks_posix,
+    locks_ofd,
+    pipe_size,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

@@ -4,8 +4,8 @@ use crate::inode::{DirEntry, FileOps};
 use crate::mount::DentryRef;
 use abi::Errno;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// An open file description: what open(2) creates and dup(2) shares.
 pub struct OpenFile {
@@ -23,6 +23,17 @@ pub struct OpenFile {
     pos_seen: AtomicU64,
     /// What /proc/[pid]/fd shows for files without a dentry ("pipe:[5]").
     pub anon_name: Option<String>,
+    /// Unique for the sandbox's life: the owner of this description's
+    /// flock and OFD locks and of its lease.
+    pub id: u64,
+    /// The file's identity in the lock table, once a lock was asked for.
+    pub lock_key: OnceLock<crate::locks::FileKey>,
+}
+
+/// Ids of open file descriptions and descriptor tables (lock owners).
+fn next_owner_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A file position and, for directories, the snapshot being listed.
@@ -41,6 +52,8 @@ impl OpenFile {
             pos: Mutex::new(FilePos::default()),
             pos_seen: AtomicU64::new(0),
             anon_name: None,
+            id: next_owner_id(),
+            lock_key: OnceLock::new(),
         })
     }
 
@@ -52,6 +65,8 @@ impl OpenFile {
             pos: Mutex::new(FilePos::default()),
             pos_seen: AtomicU64::new(0),
             anon_name: Some(name),
+            id: next_owner_id(),
+            lock_key: OnceLock::new(),
         })
     }
 
@@ -137,6 +152,8 @@ impl Drop for OpenFile {
                 crate::inotify::reap(Some(d));
             }
         }
+        crate::locks::release_file(self);
+        crate::leases::release_file(self);
         self.ops.release();
     }
 }
@@ -150,6 +167,11 @@ struct FdEntry {
 /// A process's file descriptor table.
 pub struct FdTable {
     entries: Mutex<Vec<Option<FdEntry>>>,
+    /// The owner of the POSIX record locks its processes take.
+    pub id: u64,
+    /// Set once a POSIX lock was taken through this table: only then does
+    /// a close have locks to look for.
+    posix_locks: AtomicBool,
 }
 
 /// The soft RLIMIT_NOFILE default, as Linux's.
@@ -159,7 +181,7 @@ pub const MAX_NOFILE: u64 = 1 << 20;
 
 impl Default for FdTable {
     fn default() -> Self {
-        FdTable { entries: Mutex::new(Vec::new()) }
+        FdTable { entries: Mutex::new(Vec::new()), id: next_owner_id(), posix_locks: AtomicBool::new(false) }
     }
 }
 
@@ -181,7 +203,11 @@ impl FdTable {
 
     /// A copy for fork (same open file descriptions).
     pub fn fork(&self) -> Arc<FdTable> {
-        Arc::new(FdTable { entries: Mutex::new(self.lock().clone()) })
+        Arc::new(FdTable {
+            entries: Mutex::new(self.lock().clone()),
+            id: next_owner_id(),
+            posix_locks: AtomicBool::new(false),
+        })
     }
 
     pub fn get(&self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
@@ -245,14 +271,33 @@ impl FdTable {
             g.resize(i + 1, None);
         }
         let old = g[i].replace(FdEntry { file, cloexec });
-        Ok(old.map(|e| e.file))
+        drop(g);
+        let old = old.map(|e| e.file);
+        if let Some(f) = &old {
+            self.closed(f);
+        }
+        Ok(old)
+    }
+
+    /// Record that a POSIX lock was taken through this table.
+    pub fn note_posix_lock(&self) {
+        self.posix_locks.store(true, Ordering::Relaxed);
+    }
+
+    /// A descriptor of `f` was closed: the process's POSIX locks on the
+    /// file go (called outside the table's lock).
+    fn closed(&self, f: &OpenFile) {
+        // Linux skips O_PATH files here (filp_flush).
+        if self.posix_locks.load(Ordering::Relaxed) && f.flags() & abi::flags::O_PATH == 0 {
+            crate::locks::close_posix(f, self.id);
+        }
     }
 
     /// Remove `fd`; the caller drops the returned file outside the lock.
     pub fn remove(&self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
         let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
-        let mut g = self.lock();
-        let e = g.get_mut(i).and_then(|e| e.take()).ok_or(Errno::EBADF)?;
+        let e = self.lock().get_mut(i).and_then(|e| e.take()).ok_or(Errno::EBADF)?;
+        self.closed(&e.file);
         Ok(e.file)
     }
 
@@ -267,6 +312,9 @@ impl FdTable {
                 }
             }
         }
+        for e in dropped.iter().flatten() {
+            self.closed(&e.file);
+        }
         drop(dropped);
     }
 
@@ -278,6 +326,17 @@ impl FdTable {
     /// Drop every descriptor (process exit).
     pub fn clear(&self) {
         let all = std::mem::take(&mut *self.lock());
+        if self.posix_locks.load(Ordering::Relaxed) {
+            crate::locks::release_posix(None, self.id);
+        }
         drop(all);
+    }
+}
+
+impl Drop for FdTable {
+    fn drop(&mut self) {
+        if self.posix_locks.load(Ordering::Relaxed) {
+            crate::locks::release_posix(None, self.id);
+        }
     }
 }

@@ -438,6 +438,43 @@ impl HostInode {
         }
     }
 
+    /// A descriptor of this node for the sandbox's locks on the host file
+    /// (an open file description of its own, so its host locks are the
+    /// sandbox's alone): read-write where the host allows, for write
+    /// locks, else read-only (flock and read locks).
+    fn lock_fd(&self) -> Result<crate::locks::HostLockFd, Errno> {
+        let charge = self.fs.budget.charge_file()?;
+        if self.kind == S_IFDIR {
+            let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NONBLOCK;
+            let fd = match lock(&self.loc).clone() {
+                Some((parent, name)) => self.open_verified(&*parent.fd()?, &name, flags)?,
+                // The mount's root, through its own O_PATH descriptor.
+                None => self.open_verified(&*self.fd()?, &c".".to_owned(), flags)?,
+            };
+            return Ok(crate::locks::HostLockFd { fd, charge: Some(Box::new(charge)) });
+        }
+        let modes: &[libc::c_int] = if self.fs.readonly { &[libc::O_RDONLY] } else { &[libc::O_RDWR, libc::O_RDONLY] };
+        let mut last = Errno::EACCES;
+        for &mode in modes {
+            let r = match lock(&self.loc).clone() {
+                Some((parent, name)) => parent
+                    .fd()
+                    .and_then(|pfd| self.open_verified(&pfd, &name, mode | libc::O_NONBLOCK | libc::O_NOCTTY)),
+                // A file mount's root: its descriptor's own description
+                // would share locks with the guest's I/O; reads only.
+                None => self.io_fd(libc::O_RDONLY).and_then(|io| {
+                    // SAFETY: duplicates a descriptor we hold.
+                    cvt(unsafe { libc::fcntl(io.fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) }).map(owned)
+                }),
+            };
+            match r {
+                Ok(fd) => return Ok(crate::locks::HostLockFd { fd, charge: Some(Box::new(charge)) }),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
     /// chmod of the node itself, through fchmodat2(2) on its descriptor
     /// (fchmod does not take O_PATH descriptors). Hosts before Linux 6.6
     /// have no fchmodat2: there the confined Sentry cannot chmod host files
@@ -903,6 +940,14 @@ impl Inode for HostInode {
             S_IFSOCK => Err(Errno::ENXIO),
             _ => Err(Errno::EACCES),
         }
+    }
+
+    fn has_host_locks(&self) -> bool {
+        self.kind == S_IFREG || self.kind == S_IFDIR
+    }
+
+    fn host_lock_fd(&self) -> Option<Result<crate::locks::HostLockFd, Errno>> {
+        self.has_host_locks().then(|| self.lock_fd())
     }
 
     fn same_node(&self, other: &dyn Inode) -> bool {

@@ -143,6 +143,17 @@ pub trait Inode: Send + Sync + Any {
         false
     }
 
+    /// Whether locks on this node are also taken on a host file (hostfs).
+    fn has_host_locks(&self) -> bool {
+        false
+    }
+
+    /// A host descriptor of its own for taking the sandbox's locks on the
+    /// host file (hostfs; see `locks.rs`). None: not a host file.
+    fn host_lock_fd(&self) -> Option<Result<crate::locks::HostLockFd, Errno>> {
+        None
+    }
+
     /// For downcasting to a filesystem's own inode type (link, rename).
     fn as_any(&self) -> &dyn Any;
 }

@@ -41,6 +41,18 @@ struct State {
     /// whether a peer has come since it was opened.
     r_opens: u64,
     w_opens: u64,
+    /// F_SETPIPE_SZ's size; 0 for the default PIPE_CAPACITY.
+    size: usize,
+}
+
+impl State {
+    fn capacity(&self) -> usize {
+        if self.size == 0 {
+            PIPE_CAPACITY
+        } else {
+            self.size
+        }
+    }
 }
 
 impl Drop for State {
@@ -88,6 +100,25 @@ impl Pipe {
     /// Bytes waiting to be read.
     pub fn queued(&self) -> usize {
         self.lock().buf.len()
+    }
+
+    /// How many bytes the pipe holds at most (F_GETPIPE_SZ).
+    pub fn capacity(&self) -> usize {
+        self.lock().capacity()
+    }
+
+    /// F_SETPIPE_SZ to `size` bytes (a power-of-two number of pages, from
+    /// the caller): EBUSY when the data held would not fit. Data is
+    /// counted in pages, as Linux counts the buffers holding it.
+    pub fn set_capacity(&self, size: usize) -> Result<(), Errno> {
+        let mut g = self.lock();
+        if g.buf.len().div_ceil(abi::PAGE_SIZE as usize) > size / abi::PAGE_SIZE as usize {
+            return Err(Errno::EBUSY);
+        }
+        g.size = size;
+        drop(g);
+        self.wake();
+        Ok(())
     }
 
     /// Open one end of this pipe as a named FIFO with open(2) `flags`:
@@ -361,7 +392,7 @@ impl FileOps for PipeEnd {
                 }
                 return Step::Done(if done.get() > 0 { Ok(done.get()) } else { Err(Errno::EPIPE) });
             }
-            let space = PIPE_CAPACITY.saturating_sub(st.buf.len());
+            let space = st.capacity().saturating_sub(st.buf.len());
             let rest = &buf[done.get()..];
             if (atomic && space >= rest.len()) || (!atomic && space > 0) {
                 let n = space.min(rest.len());
@@ -417,7 +448,7 @@ impl FileOps for PipeEnd {
             }
         }
         if self.write {
-            if PIPE_CAPACITY.saturating_sub(g.buf.len()) >= PIPE_BUF {
+            if g.capacity().saturating_sub(g.buf.len()) >= PIPE_BUF.min(g.capacity()) {
                 r |= POLLOUT | POLLWRNORM;
             }
             if g.readers == 0 {

@@ -164,7 +164,7 @@ pub fn build_table() -> SyscallTable {
         Partial(
             "record and OFD locks served (files and directories of bind mounts locked on the host too); leases broken by the sandbox's \
              opens only (SIGIO, no F_SETSIG), not by host processes; F_NOTIFY (no dnotify) EINVAL; \
-             F_SETPIPE_SZ on sandbox pipes and FIFOs only (host FIFOs EBADF); no F_SETOWN signals, no seals",
+             F_SETPIPE_SZ on sandbox pipes and FIFOs only (host FIFOs EBADF); no F_SETOWN signals; seals on memfds only",
         ),
         fd::fcntl,
     );

@@ -66,6 +66,9 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     let mm = task.mm().fork(space).inspect_err(|_| kernel.tasks.uncharge())?;
     let fds = if f & CLONE_FILES != 0 { task.fds() } else { task.fds().fork() };
     let child = ThreadGroup::new(&kernel, mm, fds, task.fs(), task.creds());
+    child
+        .oom_score_adj
+        .store(task.tg.oom_score_adj.load(std::sync::atomic::Ordering::Relaxed), std::sync::atomic::Ordering::Relaxed);
     let tid = child.tgid;
     *lock(&child.comm) = lock(&task.tg.comm).clone();
     *lock(&child.exe) = lock(&task.tg.exe).clone();
@@ -190,7 +193,7 @@ fn spawn_thread(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     // exit_group aimed at the process right away reaches it.
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<bool>();
     let spawned = std::thread::Builder::new().name(format!("task-{tid}")).spawn(move || {
-        procfs::set_current_pid(tg.tgid);
+        procfs::set_current_thread(tg.tgid, tid);
         let mut t = match Task::new(tg.clone(), tid) {
             Ok(t) => t,
             Err(e) => {

@@ -21,6 +21,9 @@ pub struct Interrupt {
     /// Nanoseconds spent blocked since the last `take_blocked_ns`: the
     /// Sentry does not count them as the task's system time.
     blocked_ns: AtomicU64,
+    /// Whether the task is inside a blocking wait now: /proc shows it as
+    /// sleeping (S) rather than running.
+    sleeping: AtomicBool,
 }
 
 impl Interrupt {
@@ -52,7 +55,9 @@ impl Interrupt {
     pub fn with_waker<R>(&self, waker: Arc<dyn Fn() + Send + Sync>, f: impl FnOnce() -> R) -> R {
         *crate::util::lock(&self.waker) = Some(waker);
         let start = std::time::Instant::now();
+        self.sleeping.store(true, Ordering::Relaxed);
         let r = f();
+        self.sleeping.store(false, Ordering::Relaxed);
         self.add_blocked(start.elapsed());
         *crate::util::lock(&self.waker) = None;
         r
@@ -61,6 +66,11 @@ impl Interrupt {
     /// Record time the task spent blocked outside `with_waker` (sleeps).
     pub fn add_blocked(&self, d: std::time::Duration) {
         self.blocked_ns.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Whether the task is blocked in a wait (interruptible sleep).
+    pub fn is_sleeping(&self) -> bool {
+        self.sleeping.load(Ordering::Relaxed)
     }
 
     /// The blocked time recorded since the last call.

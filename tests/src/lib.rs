@@ -799,6 +799,7 @@ pub const GUESTS: &[Guest] = &[
     g("sentry_panic", "sentry_panic", Link::Static),
     g("guest_extremes", "guest_extremes", Link::Static),
     g("fuzz_found", "fuzz_found", Link::Static),
+    g("proc_state", "proc_state", Link::Static),
 ];
 
 /// Programs of tests/guest/ with no native twin: each runs under

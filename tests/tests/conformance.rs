@@ -82,6 +82,7 @@ conformance! {
     sentry_panic,
     guest_extremes,
     fuzz_found,
+    proc_state,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

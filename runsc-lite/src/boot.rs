@@ -225,7 +225,11 @@ fn build_mounts(
         let dest = normalize(&m.dest);
         let (fs, typ, source): (InodeRef, &str, String) = match &m.kind {
             MountKind::Proc => (kernel_proc(), "proc", "proc".into()),
-            MountKind::Dev => (vfs::devfs::DevFs::new_root(), "tmpfs", "none".into()),
+            MountKind::Dev => {
+                let dev = vfs::devfs::DevFs::new_root();
+                sentry::kmsg::add_dev_node(&dev).map_err(|e| format!("/dev/kmsg: {e:?}"))?;
+                (dev, "tmpfs", "none".into())
+            }
             MountKind::Tmpfs { mode, size, nr_inodes } => {
                 let size = match size.map(|s| s.bytes(total)) {
                     Some(0) => vfs::tmpfs::UNLIMITED,

@@ -55,6 +55,9 @@ fn parse_shebang(head: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
 
 /// Replace the task's program with `path`, as execve(2).
 pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> Result<(), Errno> {
+    // comm is the name the caller asked for (Linux's bprm->filename), not
+    // the symlink's target nor a script's interpreter.
+    let comm: Vec<u8> = path.rsplit(|&c| c == b'/').next().unwrap_or(path).iter().take(15).copied().collect();
     let mut path = path.to_vec();
     let mut file;
     let mut depth = 0;
@@ -148,8 +151,7 @@ pub fn execve(task: &mut Task, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Ve
             }
         }
     }
-    let name = file.dentry.name();
-    *lock(&task.tg.comm) = name.into_iter().take(15).collect();
+    *lock(&task.tg.comm) = comm;
     *lock(&task.tg.exe) = Some(file.dentry.clone());
     // The old executable is free to be written once this is replaced.
     let hold = file.dentry.inode.stat().ok().map(|st| kernel.running_exes.hold((st.st_dev, st.st_ino)));

@@ -9,6 +9,7 @@ pub mod filecache;
 pub mod futex;
 pub mod hostfacts;
 pub mod kernel;
+pub mod kmsg;
 pub mod limits;
 pub mod loader;
 pub mod locking;

@@ -800,6 +800,7 @@ pub const GUESTS: &[Guest] = &[
     g("guest_extremes", "guest_extremes", Link::Static),
     g("fuzz_found", "fuzz_found", Link::Static),
     g("proc_state", "proc_state", Link::Static),
+    g("kill_perm", "kill_perm", Link::Static),
 ];
 
 /// Programs of tests/guest/ with no native twin: each runs under

@@ -83,6 +83,7 @@ conformance! {
     guest_extremes,
     fuzz_found,
     proc_state,
+    kill_perm,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

@@ -462,8 +462,8 @@ fn status(tg: &ThreadGroup, tid: Option<i32>) -> Vec<u8> {
     let kb = |b: u64| b / 1024;
     let [pnd, shd, blk, ign, cgt] = signal_sets(tg, thread.as_ref());
     let caps = if c.euid == 0 { "0000003fffffffff" } else { "0000000000000000" };
-    let ncpus = crate::hostfacts::ncpus().max(1);
-    let cpus_mask = if ncpus >= 64 { u64::MAX } else { (1u64 << ncpus) - 1 };
+    let cpus_mask = crate::hostfacts::affinity();
+    let cpus_list = crate::hostfacts::cpu_list(cpus_mask);
     let pid = tid.unwrap_or(tg.tgid);
     let (pgid, sid) = (*lock(&tg.pgid), *lock(&tg.sid));
     let threads = lock(&tg.threads).len();
@@ -504,9 +504,8 @@ fn status(tg: &ThreadGroup, tid: Option<i32>) -> Vec<u8> {
         "Threads:\t{threads}\nSigQ:\t0/63432\nSigPnd:\t{pnd:016x}\nShdPnd:\t{shd:016x}\nSigBlk:\t{blk:016x}\n\
          SigIgn:\t{ign:016x}\nSigCgt:\t{cgt:016x}\nCapInh:\t0000000000000000\nCapPrm:\t{caps}\nCapEff:\t{caps}\n\
          CapBnd:\t0000003fffffffff\nCapAmb:\t0000000000000000\nSeccomp:\t0\nCpus_allowed:\t{cpus_mask:x}\n\
-         Cpus_allowed_list:\t0-{}\nMems_allowed:\t1\nMems_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\n\
-         nonvoluntary_ctxt_switches:\t0\n",
-        ncpus - 1,
+         Cpus_allowed_list:\t{cpus_list}\nMems_allowed:\t1\nMems_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\n\
+         nonvoluntary_ctxt_switches:\t0\n"
     ));
     s.into_bytes()
 }

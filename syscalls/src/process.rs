@@ -555,10 +555,6 @@ pub fn sched_yield(_task: &mut Task) -> SysResult {
     Ok(0)
 }
 
-fn ncpus() -> usize {
-    sentry::hostfacts::ncpus().min(64)
-}
-
 pub fn sched_getaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) -> SysResult {
     // Linux checks the length first, and no process has a negative id.
     if len < 8 || !len.is_multiple_of(8) {
@@ -567,7 +563,8 @@ pub fn sched_getaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) ->
     if pid < 0 || (pid != 0 && pid != task.tid && task.kernel.group(pid).is_none()) {
         return Err(Errno::ESRCH);
     }
-    let bits: u64 = if ncpus() >= 64 { u64::MAX } else { (1u64 << ncpus()) - 1 };
+    // The mask the sandbox started with, as native sched_getaffinity.
+    let bits: u64 = sentry::hostfacts::affinity();
     task.write_obj(mask, &bits)?;
     Ok(8)
 }

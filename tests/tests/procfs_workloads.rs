@@ -46,6 +46,25 @@ fn cpu_counts_match_native() {
             let _ = writeln!(failures, "### {p}\n{}{}", diff_lines(&n.stdout, &s.stdout), s.stderr);
         }
     }
+    // Started on the last CPU only: the sandbox reports that mask, as the
+    // host does for a process started so.
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if let (Some(taskset), true) = (tests::which("taskset"), cpus > 1) {
+        let last = (cpus - 1).to_string();
+        let mut c = std::process::Command::new(&taskset);
+        c.args(["-c", &last]).args(args).current_dir(tmp()).stdin(std::process::Stdio::null());
+        let n = tests::run_with_timeout(&mut c, tests::timeout());
+        for p in PLATFORMS {
+            let (sandbox, _root) = tests::runsc_lite(p);
+            let mut c = std::process::Command::new(&taskset);
+            c.args(["-c", &last]).arg(sandbox.get_program()).args(sandbox.get_args()).arg("do").args(args);
+            c.current_dir(tmp()).stdin(std::process::Stdio::null());
+            let s = tests::run_with_timeout(&mut c, tests::timeout());
+            if s.status != 0 || s.stdout != n.stdout {
+                let _ = writeln!(failures, "### {p} on CPU {last}\n{}{}", diff_lines(&n.stdout, &s.stdout), s.stderr);
+            }
+        }
+    }
     assert!(failures.is_empty(), "CPU counts differ from native:\n{failures}");
 }
 

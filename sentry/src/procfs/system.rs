@@ -81,12 +81,14 @@ pub(super) fn boot_time(kernel: &Kernel) -> u64 {
 /// /proc/stat: the sandbox's CPU time spread evenly over the CPUs.
 pub(super) fn stat(k: &Weak<Kernel>) -> Result<Vec<u8>, Errno> {
     let kernel = k.upgrade().ok_or(Errno::ENOENT)?;
-    let n = crate::hostfacts::ncpus().max(1) as u64;
+    // One line per online CPU, as Linux (whatever the affinity).
+    let cpus = crate::hostfacts::parse_cpu_list(crate::hostfacts::online());
+    let n = cpus.len().max(1) as u64;
     let (u, s) = busy_ns(&kernel);
     let (u, s, idle) = (ticks(u), ticks(s), ticks(idle_ns(&kernel)));
     let line = |name: &str, u: u64, s: u64, idle: u64| format!("{name} {u} 0 {s} {idle} 0 0 0 0 0 0\n");
     let mut out = line("cpu ", u, s, idle);
-    for i in 0..n {
+    for i in cpus {
         out.push_str(&line(&format!("cpu{i}"), u / n, s / n, idle / n));
     }
     let (running, all) = thread_counts(&kernel);

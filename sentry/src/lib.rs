@@ -22,6 +22,7 @@ pub mod sharedfile;
 pub mod signal;
 pub mod signalfd;
 pub mod strace;
+pub mod sysfs;
 pub mod table;
 pub mod task;
 pub mod textbusy;

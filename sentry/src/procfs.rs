@@ -3,7 +3,7 @@
 //! stat, /proc/sys) in `procfs/system.rs`; this file has the root and the
 //! per-process directories.
 
-mod nodes;
+pub(crate) mod nodes;
 mod system;
 
 use crate::kernel::{Kernel, ThreadGroup, ThreadShared};

@@ -124,3 +124,37 @@ fn procps_reads_proc() {
     }
     assert!(failures.is_empty(), "procps tools failed:\n{failures}");
 }
+
+/// A bundle that mounts sysfs gets the sandbox's own minimal one: the CPU
+/// files there agree with nproc (busybox's, through sched_getaffinity)
+/// and with the host's.
+#[test]
+fn bundle_sysfs_cpu_files() {
+    let Some(bb) = tests::need_busybox("bundle_sysfs_cpu_files") else { return };
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    let native_nproc = native(&["nproc"]).stdout;
+    let b = tests::bundle::Bundle::new(&bb);
+    let mut c = tests::bundle::config(&[
+        "/bin/sh",
+        "-c",
+        "cat /sys/devices/system/cpu/online /sys/devices/system/cpu/possible; nproc; ls /sys/devices/system/cpu | grep -c '^cpu[0-9]'",
+    ]);
+    c.mounts.push(tests::bundle::mount("/sys", "sysfs", "sysfs", &[]));
+    b.write_config(&c);
+    let ncpus = cpu_count(online.trim());
+    let want = format!("{0}{0}{native_nproc}{ncpus}\n", online);
+    for p in PLATFORMS {
+        let out = b.run(p);
+        assert_eq!(out.stdout, want, "{p}:\n{}", out.describe());
+    }
+}
+
+/// How many CPUs a list such as "0-3,8" names.
+fn cpu_count(list: &str) -> usize {
+    list.split(',')
+        .filter_map(|p| {
+            let (a, b) = p.split_once('-').unwrap_or((p, p));
+            Some(b.parse::<usize>().ok()? + 1 - a.parse::<usize>().ok()?)
+        })
+        .sum()
+}

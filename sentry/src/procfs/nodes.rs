@@ -8,9 +8,9 @@ use std::any::Any;
 use std::sync::Arc;
 use vfs::{DirEntry, FileOps, Inode, InodeRef, IoCtx};
 
-pub(super) const PROC_DEV: u64 = 0x16;
+pub(crate) const PROC_DEV: u64 = 0x16;
 
-pub(super) fn ino_of(path: &str) -> u64 {
+pub(crate) fn ino_of(path: &str) -> u64 {
     // FNV-1a: stable inode numbers per path.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in path.bytes() {
@@ -20,7 +20,7 @@ pub(super) fn ino_of(path: &str) -> u64 {
     h | 1
 }
 
-pub(super) fn stat_for(path: &str, mode: u32, nlink: u64, size: i64) -> Stat {
+pub(crate) fn stat_for(path: &str, mode: u32, nlink: u64, size: i64) -> Stat {
     let (s, ns) = vfs::now();
     Stat {
         st_dev: PROC_DEV,
@@ -39,12 +39,12 @@ pub(super) fn stat_for(path: &str, mode: u32, nlink: u64, size: i64) -> Stat {
     }
 }
 
-pub(super) type Gen = Box<dyn Fn() -> Result<Vec<u8>, Errno> + Send + Sync>;
+pub(crate) type Gen = Box<dyn Fn() -> Result<Vec<u8>, Errno> + Send + Sync>;
 
 /// A read-only file whose content is generated at open.
-pub(super) struct ProcFile {
-    pub(super) path: String,
-    pub(super) gen: Gen,
+pub(crate) struct ProcFile {
+    pub(crate) path: String,
+    pub(crate) gen: Gen,
 }
 
 impl Inode for ProcFile {
@@ -63,7 +63,7 @@ impl Inode for ProcFile {
 }
 
 /// The content of a proc file as it was when opened.
-pub(super) struct Snapshot(pub(super) Vec<u8>);
+pub(crate) struct Snapshot(pub(crate) Vec<u8>);
 
 impl FileOps for Snapshot {
     fn read(&self, _ctx: &IoCtx, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
@@ -104,14 +104,14 @@ impl Inode for ProcLink {
     }
 }
 
-pub(super) type Lister = Box<dyn Fn() -> Vec<(Vec<u8>, u8)> + Send + Sync>;
-pub(super) type Looker = Box<dyn Fn(&[u8]) -> Result<InodeRef, Errno> + Send + Sync>;
+pub(crate) type Lister = Box<dyn Fn() -> Vec<(Vec<u8>, u8)> + Send + Sync>;
+pub(crate) type Looker = Box<dyn Fn(&[u8]) -> Result<InodeRef, Errno> + Send + Sync>;
 
 /// A directory with generated entries.
-pub(super) struct ProcDir {
-    pub(super) path: String,
-    pub(super) list: Lister,
-    pub(super) lookup: Looker,
+pub(crate) struct ProcDir {
+    pub(crate) path: String,
+    pub(crate) list: Lister,
+    pub(crate) lookup: Looker,
 }
 
 impl Inode for ProcDir {
@@ -138,7 +138,7 @@ impl Inode for ProcDir {
     }
 }
 
-pub(super) struct DirHandle;
+pub(crate) struct DirHandle;
 impl FileOps for DirHandle {
     fn read(&self, _ctx: &IoCtx, _buf: &mut [u8], _off: u64) -> Result<usize, Errno> {
         Err(Errno::EISDIR)
@@ -148,11 +148,11 @@ impl FileOps for DirHandle {
     }
 }
 
-pub(super) fn file(path: String, gen: impl Fn() -> Result<Vec<u8>, Errno> + Send + Sync + 'static) -> InodeRef {
+pub(crate) fn file(path: String, gen: impl Fn() -> Result<Vec<u8>, Errno> + Send + Sync + 'static) -> InodeRef {
     Arc::new(ProcFile { path, gen: Box::new(gen) })
 }
 
-pub(super) fn link(path: String, target: impl Fn() -> Result<Vec<u8>, Errno> + Send + Sync + 'static) -> InodeRef {
+pub(crate) fn link(path: String, target: impl Fn() -> Result<Vec<u8>, Errno> + Send + Sync + 'static) -> InodeRef {
     Arc::new(ProcLink { path, target: Box::new(target) })
 }
 
@@ -193,9 +193,9 @@ impl Inode for Deferred {
 
 /// /proc/[pid]/fd/N: shows the file's path, and following it reaches the
 /// open file itself (even one without a path, like a pipe).
-pub(super) struct FdLink {
-    pub(super) path: String,
-    pub(super) file: Arc<vfs::OpenFile>,
+pub(crate) struct FdLink {
+    pub(crate) path: String,
+    pub(crate) file: Arc<vfs::OpenFile>,
 }
 
 impl Inode for FdLink {
@@ -284,7 +284,7 @@ impl FileOps for RwHandle {
     }
 }
 
-pub(super) fn rw_file(
+pub(crate) fn rw_file(
     path: String,
     gen: impl Fn() -> Result<Vec<u8>, Errno> + Send + Sync + 'static,
     write: impl Fn(&[u8]) -> Result<(), Errno> + Send + Sync + 'static,

@@ -801,6 +801,7 @@ pub const GUESTS: &[Guest] = &[
     g("fuzz_found", "fuzz_found", Link::Static),
     g("proc_state", "proc_state", Link::Static),
     g("kill_perm", "kill_perm", Link::Static),
+    g("kmsg", "kmsg", Link::Static),
 ];
 
 /// Programs of tests/guest/ with no native twin: each runs under

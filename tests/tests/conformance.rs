@@ -84,6 +84,7 @@ conformance! {
     fuzz_found,
     proc_state,
     kill_perm,
+    kmsg,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

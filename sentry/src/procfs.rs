@@ -12,7 +12,7 @@ use crate::mm::VmaName;
 use abi::flags::{DT_DIR, DT_LNK, DT_REG};
 use abi::Errno;
 pub use nodes::deferred_root;
-use nodes::{file, link, rw_file, FdLink, ProcDir};
+use nodes::{file, link, private_file, rw_file, FdLink, ProcDir};
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -234,21 +234,21 @@ fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, tid: Option<i32>, base: &str, nam
             })
         }),
         "cmdline" => file(p, move || with_tg(&w, |tg| Ok(mem_range(tg, true)))),
-        "environ" => file(p, move || with_tg(&w, |tg| Ok(mem_range(tg, false)))),
-        "auxv" => file(p, || Ok(Vec::new())),
+        "environ" => private_file(p, move || with_tg(&w, |tg| Ok(mem_range(tg, false)))),
+        "auxv" => private_file(p, || Ok(Vec::new())),
         "limits" => file(p, move || with_tg(&w, |tg| Ok(limits(tg)))),
         "mounts" => file(p, move || with_tg(&w, |tg| Ok(mounts(tg, false)))),
         "mountinfo" => file(p, move || with_tg(&w, |tg| Ok(mounts(tg, true)))),
         // The sandbox counts no I/O per process.
-        "io" => fixed(
-            p,
-            "rchar: 0\nwchar: 0\nsyscr: 0\nsyscw: 0\nread_bytes: 0\nwrite_bytes: 0\ncancelled_write_bytes: 0\n",
-        ),
+        "io" => private_file(p, || {
+            Ok(b"rchar: 0\nwchar: 0\nsyscr: 0\nsyscw: 0\nread_bytes: 0\nwrite_bytes: 0\ncancelled_write_bytes: 0\n"
+                .to_vec())
+        }),
         // One cgroup (v2) for the whole sandbox, seen from inside.
         "cgroup" => fixed(p, "0::/\n"),
         "cpuset" => fixed(p, "/\n"),
         "coredump_filter" => fixed(p, "00000033\n"),
-        "personality" => fixed(p, "00000000\n"),
+        "personality" => private_file(p, || Ok(b"00000000\n".to_vec())),
         "loginuid" | "sessionid" => fixed(p, "4294967295"),
         "setgroups" => fixed(p, "allow\n"),
         "uid_map" | "gid_map" => fixed(p, "         0          0 4294967295\n"),
@@ -326,7 +326,7 @@ fn ns_dir(path: String) -> InodeRef {
         list: Box::new(|| NS.iter().map(|(n, _)| (n.as_bytes().to_vec(), DT_LNK)).collect()),
         lookup: Box::new(move |name| {
             let (n, ino) = NS.iter().find(|(n, _)| n.as_bytes() == name).ok_or(Errno::ENOENT)?;
-            Ok(link(format!("{dir}/{n}"), move || Ok(format!("{n}:[{ino}]").into_bytes())))
+            Ok(Arc::new(nodes::NsLink { path: format!("{dir}/{n}"), kind: n, ino: *ino }))
         }),
     })
 }

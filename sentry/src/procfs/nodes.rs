@@ -45,11 +45,13 @@ pub(crate) type Gen = Box<dyn Fn() -> Result<Vec<u8>, Errno> + Send + Sync>;
 pub(crate) struct ProcFile {
     pub(crate) path: String,
     pub(crate) gen: Gen,
+    /// Permission bits (0444 unless Linux hides the file from others).
+    pub(crate) perm: u32,
 }
 
 impl Inode for ProcFile {
     fn stat(&self) -> Result<Stat, Errno> {
-        Ok(stat_for(&self.path, S_IFREG | 0o444, 1, 0))
+        Ok(stat_for(&self.path, S_IFREG | self.perm, 1, 0))
     }
     fn open(&self, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
         if flags & abi::flags::O_ACCMODE != abi::flags::O_RDONLY {
@@ -149,7 +151,13 @@ impl FileOps for DirHandle {
 }
 
 pub(crate) fn file(path: String, gen: impl Fn() -> Result<Vec<u8>, Errno> + Send + Sync + 'static) -> InodeRef {
-    Arc::new(ProcFile { path, gen: Box::new(gen) })
+    Arc::new(ProcFile { path, gen: Box::new(gen), perm: 0o444 })
+}
+
+/// A generated file only its owner may read (Linux's S_IRUSR entries:
+/// environ, auxv, io, personality).
+pub(crate) fn private_file(path: String, gen: impl Fn() -> Result<Vec<u8>, Errno> + Send + Sync + 'static) -> InodeRef {
+    Arc::new(ProcFile { path, gen: Box::new(gen), perm: 0o400 })
 }
 
 pub(crate) fn link(path: String, target: impl Fn() -> Result<Vec<u8>, Errno> + Send + Sync + 'static) -> InodeRef {
@@ -290,4 +298,63 @@ pub(crate) fn rw_file(
     write: impl Fn(&[u8]) -> Result<(), Errno> + Send + Sync + 'static,
 ) -> InodeRef {
     Arc::new(ProcRwFile { path, gen: Box::new(gen), write: Arc::new(Box::new(write)) })
+}
+
+/// Linux's nsfs device (0:4): where /proc/[pid]/ns/* lead.
+const NSFS_DEV: u64 = 4;
+
+/// /proc/[pid]/ns/KIND: reads as "KIND:[ino]"; followed (stat, open) it
+/// is the namespace's nsfs file, as on Linux.
+pub(crate) struct NsLink {
+    pub(crate) path: String,
+    pub(crate) kind: &'static str,
+    pub(crate) ino: u64,
+}
+
+impl Inode for NsLink {
+    fn stat(&self) -> Result<Stat, Errno> {
+        Ok(stat_for(&self.path, S_IFLNK | 0o777, 1, 0))
+    }
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        Ok(format!("{}:[{}]", self.kind, self.ino).into_bytes())
+    }
+    fn open(&self, _flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+        Err(Errno::ELOOP)
+    }
+    fn magic_link(&self) -> Option<vfs::MagicLink> {
+        Some(vfs::MagicLink::Inode(Arc::new(NsNode { ino: self.ino })))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// A namespace as a file: stat-able and openable (for setns, which the
+/// sandbox does not serve); reading it is EINVAL, as Linux's nsfs.
+struct NsNode {
+    ino: u64,
+}
+
+impl Inode for NsNode {
+    fn stat(&self) -> Result<Stat, Errno> {
+        let mut st = stat_for("", S_IFREG | 0o444, 1, 0);
+        st.st_dev = NSFS_DEV;
+        st.st_ino = self.ino;
+        st.st_blksize = 4096;
+        Ok(st)
+    }
+    fn open(&self, _flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+        Ok(Arc::new(NsFile))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+struct NsFile;
+
+impl FileOps for NsFile {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }

@@ -138,6 +138,8 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     }
     if f & CLONE_VFORK != 0 {
         let (m, cv) = &*child.vfork_done;
+        // Linux's vfork wait is killable only: D in /proc.
+        task.interrupt.set_uninterruptible(true);
         let mut done = lock(m);
         // A parent killed meanwhile (SIGKILL, the memory limit) stops
         // waiting: it has no return to make.
@@ -147,6 +149,8 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|_| crate::locking::poisoned());
         }
+        drop(done);
+        task.interrupt.set_uninterruptible(false);
     }
     Ok(tid)
 }

@@ -44,13 +44,16 @@ fn current_tid() -> i32 {
 
 /// A task's state as /proc shows it: (letter, word). A zombie or a
 /// stopped process shows so in every thread; otherwise a thread inside a
-/// blocking wait sleeps (S) and one in the guest or in a syscall that
-/// does not block runs (R). `thread` None: the process has no live thread.
+/// blocking wait sleeps (S, or D in a wait signals do not end: a vfork
+/// parent's) and one in the guest or in a syscall that does not block
+/// runs (R). `thread` None: the process has no live thread.
 pub fn thread_state(tg: &ThreadGroup, thread: Option<&Arc<ThreadShared>>) -> (char, &'static str) {
     if tg.exit_status().is_some() || thread.is_none() {
         ('Z', "zombie")
     } else if tg.is_stopped() {
         ('T', "stopped")
+    } else if thread.is_some_and(|t| t.interrupt.is_uninterruptible()) {
+        ('D', "disk sleep")
     } else if thread.is_some_and(|t| t.interrupt.is_sleeping()) {
         ('S', "sleeping")
     } else {

@@ -136,6 +136,25 @@ static void states(void)
         close(p[0]);
         close(p[1]);
     }
+    /* A vfork parent waits for its child uninterruptibly (killable
+     * only): D. The child blocks in read until the pipe's last writer
+     * goes. */
+    pipe(p);
+    pid_t vparent = fork();
+    if (vparent == 0) {
+        if (vfork() == 0) {
+            char c;
+            close(p[1]);
+            read(p[0], &c, 1);
+            _exit(0);
+        }
+        _exit(0);
+    }
+    expect_state("vfork_parent", vparent, 'D');
+    kill_reap(vparent);
+    close(p[0]);
+    close(p[1]);
+
     pid_t spinner = spawn(5, p);
     expect_state("spinning", spinner, 'R');
     kill_reap(spinner);

@@ -24,6 +24,8 @@ pub struct Interrupt {
     /// Whether the task is inside a blocking wait now: /proc shows it as
     /// sleeping (S) rather than running.
     sleeping: AtomicBool,
+    /// Whether the task is in a wait signals do not end (/proc: D).
+    uninterruptible: AtomicBool,
 }
 
 impl Interrupt {
@@ -71,6 +73,16 @@ impl Interrupt {
     /// Whether the task is blocked in a wait (interruptible sleep).
     pub fn is_sleeping(&self) -> bool {
         self.sleeping.load(Ordering::Relaxed)
+    }
+
+    /// Mark the start (true) and end (false) of a wait that signals do
+    /// not end (a vfork parent's): /proc shows the task as D.
+    pub fn set_uninterruptible(&self, on: bool) {
+        self.uninterruptible.store(on, Ordering::Relaxed);
+    }
+
+    pub fn is_uninterruptible(&self) -> bool {
+        self.uninterruptible.load(Ordering::Relaxed)
     }
 
     /// The blocked time recorded since the last call.

@@ -179,6 +179,7 @@ fn uuid() -> String {
 
 const KERNEL_FILES: &[&str] = &[
     "cap_last_cap",
+    "core_pattern",
     "dmesg_restrict",
     "domainname",
     "hostname",
@@ -192,6 +193,7 @@ const KERNEL_FILES: &[&str] = &[
     "overflowuid",
     "pid_max",
     "printk",
+    "randomize_va_space",
     "sem",
     "shmall",
     "shmmax",
@@ -213,7 +215,12 @@ pub(super) fn sys_dir(kernel: &Arc<Kernel>) -> InodeRef {
             "poolsize" => fixed("4096"),
             _ => None,
         });
-    let kern = values_dir("/proc/sys/kernel", KERNEL_FILES, vec![("random", random)], move |n| {
+    // ptrace inside the sandbox is refused: Yama's "no attach" mode.
+    let yama = values_dir("/proc/sys/kernel/yama", &["ptrace_scope"], vec![], |n| match n {
+        "ptrace_scope" => fixed("3"),
+        _ => None,
+    });
+    let kern = values_dir("/proc/sys/kernel", KERNEL_FILES, vec![("random", random), ("yama", yama)], move |n| {
         let k = k.clone();
         Some(match n {
             "hostname" => Box::new(move || {
@@ -240,6 +247,8 @@ pub(super) fn sys_dir(kernel: &Arc<Kernel>) -> InodeRef {
             // The boot log is the sandbox's own: anyone may read it.
             "dmesg_restrict" => return fixed("0"),
             "printk" => return fixed("7\t4\t1\t7"),
+            "core_pattern" => return fixed("core"),
+            "randomize_va_space" => return fixed("2"),
             _ => return None,
         })
     });
@@ -260,5 +269,11 @@ pub(super) fn sys_dir(kernel: &Arc<Kernel>) -> InodeRef {
         "nr_open" => fixed("1048576"),
         _ => None,
     });
-    values_dir("/proc/sys", &[], vec![("fs", fs), ("kernel", kern), ("vm", vm)], |_| None)
+    let core = values_dir("/proc/sys/net/core", &["somaxconn"], vec![], |n| match n {
+        // Linux 4.4's default listen backlog cap.
+        "somaxconn" => fixed("128"),
+        _ => None,
+    });
+    let net = values_dir("/proc/sys/net", &[], vec![("core", core)], |_| None);
+    values_dir("/proc/sys", &[], vec![("fs", fs), ("kernel", kern), ("net", net), ("vm", vm)], |_| None)
 }

@@ -185,12 +185,15 @@ pub fn build_table() -> SyscallTable {
     t.register(ARCH_PRCTL, Partial("ARCH_SET/GET_FS and _GS; no CPUID faulting"), process::arch_prctl);
     t.register(SET_TID_ADDRESS, Full, process::set_tid_address);
     t.register(SET_ROBUST_LIST, Full, process::set_robust_list);
+    t.register(GET_ROBUST_LIST, Full, process::get_robust_list);
     t.register(
-        GET_ROBUST_LIST,
-        Partial("any thread of the sandbox may read another's list (no ptrace permission check)"),
-        process::get_robust_list,
+        PRCTL,
+        Partial(
+            "PR_SET/GET_NAME; PDEATHSIG, DUMPABLE, NO_NEW_PRIVS and KEEPCAPS are checked, not kept (GET answers the \
+             default, no death signal is sent); CAPBSET_READ reports every capability; other options EINVAL",
+        ),
+        process::prctl,
     );
-    t.register(PRCTL, Partial("names, pdeathsig, dumpable, no_new_privs, capbset_read"), process::prctl);
     t.register(
         SYSINFO,
         Partial("RAM is the memory limit and what is left of it; without a limit nominal (2 GiB, 1 GiB free)"),
@@ -200,7 +203,7 @@ pub fn build_table() -> SyscallTable {
     t.register(SCHED_YIELD, Full, process::sched_yield);
     t.register(SCHED_GETAFFINITY, Full, process::sched_getaffinity);
     t.register(SCHED_SETAFFINITY, Partial("accepted, not applied"), process::sched_setaffinity);
-    t.register(GETCPU, Partial("always CPU 0, node 0"), process::getcpu);
+    t.register(GETCPU, Partial("always the first CPU of the sandbox's affinity mask, node 0"), process::getcpu);
     t.register(GETPRIORITY, Partial("nice values are not kept"), process::getpriority);
     t.register(SETPRIORITY, Partial("nice values are not kept"), process::setpriority);
     t.register(SCHED_GETSCHEDULER, Full, process::sched_getscheduler);

@@ -440,6 +440,15 @@ pub fn get_robust_list(task: &mut Task, pid: i32, head: UserAddr, len: UserAddr)
     } else {
         let tg = task.kernel.group_of_tid(pid).ok_or(Errno::ESRCH)?;
         let t = tg.thread(pid).ok_or(Errno::ESRCH)?;
+        // Linux's ptrace_may_access (read, real credentials): the caller's
+        // uid and gid are all of the target's, or it has CAP_SYS_PTRACE
+        // (euid 0 in the sandbox).
+        let (me, them) = (task.creds(), tg.creds());
+        let same_user = [them.uid, them.euid, them.suid].iter().all(|&u| u == me.uid)
+            && [them.gid, them.egid, them.sgid].iter().all(|&g| g == me.gid);
+        if tg.tgid != task.tg.tgid && me.euid != 0 && !same_user {
+            return Err(Errno::EPERM);
+        }
         t.robust_list.load(std::sync::atomic::Ordering::Acquire)
     };
     task.write_obj(head, &h)?;
@@ -586,7 +595,8 @@ pub fn sched_setaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) ->
 
 pub fn getcpu(task: &mut Task, cpu: UserAddr, node: UserAddr, _cache: UserAddr) -> SysResult {
     if !cpu.is_null() {
-        task.write_obj(cpu, &0u32)?;
+        // A CPU the caller may run on: the first of the sandbox's mask.
+        task.write_obj(cpu, &sentry::hostfacts::affinity().trailing_zeros().min(63))?;
     }
     if !node.is_null() {
         task.write_obj(node, &0u32)?;

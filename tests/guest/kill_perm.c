@@ -1,6 +1,7 @@
 /* kill(2), tgkill(2) and sigqueue permission: an unprivileged sender may
  * signal only processes of its own uid (real or effective against real or
- * saved), SIGCONT within its session, and root anything. Run as root
+ * saved), SIGCONT within its session, and root anything; nor may it read
+ * another user's robust list. Run as root
  * natively and in the sandbox; as another user it only says so. */
 #include "common.h"
 #include <signal.h>
@@ -42,7 +43,7 @@ int main(void)
     if (sender == 0) {
         close(p[0]);
         setresuid(2000, 2000, 2000);
-        char out[512];
+        char out[1024];
         int n = 0;
 #define R(name, expr) n += snprintf(out + n, sizeof out - n, "%s %s\n", name, (expr) < 0 ? errno_name(errno) : "ok")
         R("kill_other_uid", kill(victim, SIGTERM));
@@ -56,13 +57,17 @@ int main(void)
         si.si_pid = getpid();
         si.si_uid = 2000;
         R("sigqueueinfo_other_uid", syscall(SYS_rt_sigqueueinfo, victim, SIGUSR1, &si));
+        void *head;
+        size_t len;
+        R("get_robust_list_other_uid", syscall(SYS_get_robust_list, victim, &head, &len));
+        R("get_robust_list_self", syscall(SYS_get_robust_list, 0, &head, &len));
         R("kill_same_uid_sig0", kill(same, 0));
         R("kill_missing", kill(999999, 0));
         write(p[1], out, n);
         _exit(0);
     }
     close(p[1]);
-    char buf[512];
+    char buf[1024];
     ssize_t n, total = 0;
     while ((n = read(p[0], buf + total, sizeof buf - 1 - total)) > 0)
         total += n;

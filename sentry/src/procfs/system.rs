@@ -20,7 +20,9 @@ pub(super) fn ticks(ns: u64) -> u64 {
 fn thread_counts(kernel: &Kernel) -> (usize, usize) {
     let (mut running, mut all) = (0, 0);
     for tg in kernel.groups() {
-        for t in crate::locking::lock(&tg.threads).iter() {
+        // The state takes `jobctl`, which comes before `threads`.
+        let threads = crate::locking::lock(&tg.threads).clone();
+        for t in &threads {
             all += 1;
             if super::thread_state(&tg, Some(t)).0 == 'R' {
                 running += 1;

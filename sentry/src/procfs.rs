@@ -470,6 +470,8 @@ fn status(tg: &ThreadGroup, tid: Option<i32>) -> Vec<u8> {
     let pid = tid.unwrap_or(tg.tgid);
     let (pgid, sid) = (*lock(&tg.pgid), *lock(&tg.sid));
     let threads = lock(&tg.threads).len();
+    // The described thread's own count, as Linux shows the main thread's.
+    let waits = thread.as_ref().map(|t| t.interrupt.waits()).unwrap_or(0);
     let mut s = format!(
         "Name:\t{comm}\nUmask:\t{:04o}\nState:\t{letter} ({word})\nTgid:\t{tgid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\n\
          TracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\n\
@@ -507,7 +509,7 @@ fn status(tg: &ThreadGroup, tid: Option<i32>) -> Vec<u8> {
         "Threads:\t{threads}\nSigQ:\t0/63432\nSigPnd:\t{pnd:016x}\nShdPnd:\t{shd:016x}\nSigBlk:\t{blk:016x}\n\
          SigIgn:\t{ign:016x}\nSigCgt:\t{cgt:016x}\nCapInh:\t0000000000000000\nCapPrm:\t{caps}\nCapEff:\t{caps}\n\
          CapBnd:\t0000003fffffffff\nCapAmb:\t0000000000000000\nSeccomp:\t0\nCpus_allowed:\t{cpus_mask:x}\n\
-         Cpus_allowed_list:\t{cpus_list}\nMems_allowed:\t1\nMems_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\n\
+         Cpus_allowed_list:\t{cpus_list}\nMems_allowed:\t1\nMems_allowed_list:\t0\nvoluntary_ctxt_switches:\t{waits}\n\
          nonvoluntary_ctxt_switches:\t0\n"
     ));
     s.into_bytes()

@@ -26,6 +26,8 @@ pub struct Interrupt {
     sleeping: AtomicBool,
     /// Whether the task is in a wait signals do not end (/proc: D).
     uninterruptible: AtomicBool,
+    /// Blocking waits so far (/proc's voluntary_ctxt_switches).
+    waits: AtomicU64,
 }
 
 impl Interrupt {
@@ -58,6 +60,7 @@ impl Interrupt {
         *crate::util::lock(&self.waker) = Some(waker);
         let start = std::time::Instant::now();
         self.sleeping.store(true, Ordering::Relaxed);
+        self.waits.fetch_add(1, Ordering::Relaxed);
         let r = f();
         self.sleeping.store(false, Ordering::Relaxed);
         self.add_blocked(start.elapsed());
@@ -79,6 +82,11 @@ impl Interrupt {
     /// not end (a vfork parent's): /proc shows the task as D.
     pub fn set_uninterruptible(&self, on: bool) {
         self.uninterruptible.store(on, Ordering::Relaxed);
+    }
+
+    /// How many blocking waits the task has entered.
+    pub fn waits(&self) -> u64 {
+        self.waits.load(Ordering::Relaxed)
     }
 
     pub fn is_uninterruptible(&self) -> bool {

@@ -38,7 +38,7 @@ pub fn affinity() -> u64 {
     *AFFINITY.get_or_init(|| {
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let mask = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed:")).unwrap_or("").trim().replace(',', "");
-        let low = &mask[mask.len().saturating_sub(16)..];
+        let low = mask.get(mask.len().saturating_sub(16)..).unwrap_or("");
         u64::from_str_radix(low, 16).ok().filter(|m| *m != 0).unwrap_or_else(|| {
             let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(64);
             if n >= 64 {

@@ -13,8 +13,14 @@ use vfs::{Creds, InodeRef, MountFlags, MountNamespace, OpenFile};
 #[derive(Clone, Debug)]
 pub enum MountKind {
     Proc,
+    /// A minimal sysfs (`sentry::sysfs`).
+    Sys,
     Dev,
-    Tmpfs { mode: u32, size: Option<Size>, nr_inodes: Option<u64> },
+    Tmpfs {
+        mode: u32,
+        size: Option<Size>,
+        nr_inodes: Option<u64>,
+    },
     Bind(PathBuf),
 }
 
@@ -225,7 +231,12 @@ fn build_mounts(
         let dest = normalize(&m.dest);
         let (fs, typ, source): (InodeRef, &str, String) = match &m.kind {
             MountKind::Proc => (kernel_proc(), "proc", "proc".into()),
-            MountKind::Dev => (vfs::devfs::DevFs::new_root(), "tmpfs", "none".into()),
+            MountKind::Sys => (sentry::sysfs::new_root(), "sysfs", "sysfs".into()),
+            MountKind::Dev => {
+                let dev = vfs::devfs::DevFs::new_root();
+                sentry::kmsg::add_dev_node(&dev).map_err(|e| format!("/dev/kmsg: {e:?}"))?;
+                (dev, "tmpfs", "none".into())
+            }
             MountKind::Tmpfs { mode, size, nr_inodes } => {
                 let size = match size.map(|s| s.bytes(total)) {
                     Some(0) => vfs::tmpfs::UNLIMITED,

@@ -83,6 +83,7 @@ pub fn load(dir: &Path) -> Result<SandboxConfig, String> {
         } else {
             match typ.as_str() {
                 "proc" => MountKind::Proc,
+                "sysfs" => MountKind::Sys,
                 "tmpfs" if dest == "/dev" => MountKind::Dev,
                 "tmpfs" => tmpfs_kind(&opts).map_err(|e| err(&format!("{field}.options"), e))?,
                 other => {

@@ -330,9 +330,15 @@ fn parse_size(s: &str) -> Result<boot::Size, String> {
 }
 
 fn print_syscalls() {
+    use std::io::Write as _;
     let table = syscalls::build_table();
     let (mut full, mut partial, mut unimpl) = (0, 0, 0);
-    println!("{:>4}  {:<24} SUPPORT", "NR", "NAME");
+    // Written, not println!'d: a closed pipe (`| head`) ends the listing
+    // quietly instead of panicking.
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{:>4}  {:<24} SUPPORT", "NR", "NAME").is_err() {
+        return;
+    }
     for (nr, e) in table.entries() {
         let s = match &e.support {
             sentry::Support::Full => {
@@ -348,9 +354,11 @@ fn print_syscalls() {
                 format!("unimplemented: {n}")
             }
         };
-        println!("{nr:>4}  {:<24} {s}", e.name);
+        if writeln!(out, "{nr:>4}  {:<24} {s}", e.name).is_err() {
+            return;
+        }
     }
-    println!("total {}: {full} full, {partial} partial, {unimpl} unimplemented", full + partial + unimpl);
+    let _ = writeln!(out, "total {}: {full} full, {partial} partial, {unimpl} unimplemented", full + partial + unimpl);
 }
 
 fn print_platforms() {

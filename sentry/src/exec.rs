@@ -73,6 +73,9 @@ pub fn execve_from(
     envp: Vec<Vec<u8>>,
     path_gone: bool,
 ) -> Result<(), Errno> {
+    // comm is the name the caller asked for (Linux's bprm->filename), not
+    // the symlink's target nor a script's interpreter.
+    let comm: Vec<u8> = path.rsplit(|&c| c == b'/').next().unwrap_or(path).iter().take(15).copied().collect();
     let mut path = path.to_vec();
     let mut file;
     // Scripts stay open until the end, as Linux keeps bprm->executable
@@ -178,8 +181,7 @@ pub fn execve_from(
             }
         }
     }
-    let name = file.dentry.name();
-    *lock(&task.tg.comm) = name.into_iter().take(15).collect();
+    *lock(&task.tg.comm) = comm;
     *lock(&task.tg.exe) = Some(file.dentry.clone());
     // The old executable is free to be written once this is replaced.
     let hold = file.dentry.inode.stat().ok().map(|st| kernel.running_exes.hold((st.st_dev, st.st_ino)));

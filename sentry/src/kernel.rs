@@ -262,6 +262,9 @@ pub struct ThreadGroup {
     pub children: Mutex<Vec<Arc<ThreadGroup>>>,
     /// Signal sent to the parent on exit (SIGCHLD normally).
     pub exit_signal: Mutex<i32>,
+    /// /proc/[pid]/oom_score_adj: kept and inherited, never acted on
+    /// (the sandbox's memory limit has its own policy).
+    pub oom_score_adj: std::sync::atomic::AtomicI32,
     /// Set when the process has exited and released its resources: it is
     /// a zombie that only a wait call removes. Set after `exit`, then
     /// `Kernel::wait_gen` is bumped.
@@ -536,6 +539,7 @@ impl ThreadGroup {
             start: Instant::now(),
             children: Mutex::new(Vec::new()),
             exit_signal: Mutex::new(abi::signal::SIGCHLD),
+            oom_score_adj: std::sync::atomic::AtomicI32::new(0),
             zombie: Mutex::new(false),
             vfork_done: Arc::new((Mutex::new(false), Condvar::new())),
             threads: Mutex::new(Vec::new()),

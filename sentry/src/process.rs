@@ -104,6 +104,9 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     let mm = task.mm().fork(space).inspect_err(|_| kernel.tasks.uncharge())?;
     let fds = if f & CLONE_FILES != 0 { task.fds() } else { task.fds().fork() };
     let child = ThreadGroup::new(&kernel, mm, fds, task.fs(), task.creds());
+    child
+        .oom_score_adj
+        .store(task.tg.oom_score_adj.load(std::sync::atomic::Ordering::Relaxed), std::sync::atomic::Ordering::Relaxed);
     let tid = child.tgid;
     *lock(&child.comm) = lock(&task.tg.comm).clone();
     *lock(&child.exe) = lock(&task.tg.exe).clone();
@@ -209,6 +212,8 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     let _ = ready_rx.recv();
     if f & CLONE_VFORK != 0 {
         let (m, cv) = &*child.vfork_done;
+        // Linux's vfork wait is killable only: D in /proc.
+        task.interrupt.set_uninterruptible(true);
         let mut done = lock(m);
         // A parent killed meanwhile (SIGKILL, the memory limit) stops
         // waiting: it has no return to make.
@@ -218,6 +223,8 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|_| crate::locking::poisoned());
         }
+        drop(done);
+        task.interrupt.set_uninterruptible(false);
     }
     Ok(tid)
 }
@@ -266,7 +273,7 @@ fn spawn_thread(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     // exit_group aimed at the process right away reaches it.
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<bool>();
     let spawned = std::thread::Builder::new().name(format!("task-{tid}")).spawn(move || {
-        procfs::set_current_pid(tg.tgid);
+        procfs::set_current_thread(tg.tgid, tid);
         let mut t = match Task::new(tg.clone(), tid, sched) {
             Ok(t) => t,
             Err(e) => {

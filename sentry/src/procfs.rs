@@ -1,175 +1,71 @@
-//! procfs: files generated from kernel state when they are opened.
+//! procfs: files generated from kernel state when they are opened. The
+//! node types are in `procfs/nodes.rs`, the system-wide files (loadavg,
+//! stat, /proc/sys) in `procfs/system.rs`; this file has the root and the
+//! per-process directories.
 
-use crate::kernel::{Kernel, ThreadGroup};
+pub(crate) mod nodes;
+mod system;
+
+use crate::kernel::{Kernel, ThreadGroup, ThreadShared};
 use crate::locking::lock;
 use crate::mm::VmaName;
-use abi::flags::{DT_DIR, DT_LNK, DT_REG, S_IFDIR, S_IFLNK, S_IFREG};
-use abi::{Errno, Stat};
-use std::any::Any;
+use abi::flags::{DT_DIR, DT_LNK, DT_REG};
+use abi::Errno;
+pub use nodes::deferred_root;
+use nodes::{file, link, private_file, rw_file, FdLink, ProcDir};
 use std::cell::Cell;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use vfs::{DirEntry, FileOps, Inode, InodeRef, IoCtx};
+use vfs::InodeRef;
 
 thread_local! {
-    /// The process whose task runs on this Sentry thread ("/proc/self").
-    static CURRENT_PID: Cell<i32> = const { Cell::new(0) };
+    /// The thread whose task runs on this Sentry thread ("/proc/self",
+    /// "/proc/thread-self"): (tgid, tid).
+    static CURRENT: Cell<(i32, i32)> = const { Cell::new((0, 0)) };
 }
 
-/// Record which process this Sentry thread serves.
+/// Record which process this Sentry thread serves (its main thread).
 pub fn set_current_pid(pid: i32) {
-    CURRENT_PID.with(|c| c.set(pid));
+    CURRENT.with(|c| c.set((pid, pid)));
+}
+
+/// Record which thread of which process this Sentry thread serves.
+pub fn set_current_thread(tgid: i32, tid: i32) {
+    CURRENT.with(|c| c.set((tgid, tid)));
 }
 
 fn current_pid() -> i32 {
-    CURRENT_PID.with(|c| c.get())
+    CURRENT.with(|c| c.get().0)
 }
 
-const PROC_DEV: u64 = 0x16;
-
-fn ino_of(path: &str) -> u64 {
-    // FNV-1a: stable inode numbers per path.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in path.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100_0000_01b3);
-    }
-    h | 1
+fn current_tid() -> i32 {
+    CURRENT.with(|c| c.get().1)
 }
 
-fn stat_for(path: &str, mode: u32, nlink: u64, size: i64) -> Stat {
-    let (s, ns) = vfs::now();
-    Stat {
-        st_dev: PROC_DEV,
-        st_ino: ino_of(path),
-        st_nlink: nlink,
-        st_mode: mode,
-        st_blksize: 1024,
-        st_size: size,
-        st_atime: s,
-        st_atime_nsec: ns,
-        st_mtime: s,
-        st_mtime_nsec: ns,
-        st_ctime: s,
-        st_ctime_nsec: ns,
-        ..Default::default()
+/// A task's state as /proc shows it: (letter, word). A zombie or a
+/// stopped process shows so in every thread; otherwise a thread inside a
+/// blocking wait sleeps (S, or D in a wait signals do not end: a vfork
+/// parent's) and one in the guest or in a syscall that does not block
+/// runs (R). `thread` None: the process has no live thread.
+pub fn thread_state(tg: &ThreadGroup, thread: Option<&Arc<ThreadShared>>) -> (char, &'static str) {
+    if tg.exit_status().is_some() || thread.is_none() {
+        ('Z', "zombie")
+    } else if tg.is_stopped() {
+        ('T', "stopped")
+    } else if thread.is_some_and(|t| t.interrupt.is_uninterruptible()) {
+        ('D', "disk sleep")
+    } else if thread.is_some_and(|t| t.interrupt.is_sleeping()) {
+        ('S', "sleeping")
+    } else {
+        ('R', "running")
     }
 }
 
-type Gen = Box<dyn Fn() -> Result<Vec<u8>, Errno> + Send + Sync>;
-
-/// A read-only file whose content is generated at open.
-struct ProcFile {
-    path: String,
-    gen: Gen,
-}
-
-impl Inode for ProcFile {
-    fn stat(&self) -> Result<Stat, Errno> {
-        Ok(stat_for(&self.path, S_IFREG | 0o444, 1, 0))
-    }
-    fn open(&self, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
-        if flags & abi::flags::O_ACCMODE != abi::flags::O_RDONLY {
-            return Err(Errno::EACCES);
-        }
-        Ok(Arc::new(Snapshot((self.gen)()?)))
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-/// The content of a proc file as it was when opened.
-struct Snapshot(Vec<u8>);
-
-impl FileOps for Snapshot {
-    fn read(&self, _ctx: &IoCtx, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
-        let off = usize::try_from(off).unwrap_or(usize::MAX);
-        if off >= self.0.len() {
-            return Ok(0);
-        }
-        let n = buf.len().min(self.0.len() - off);
-        buf[..n].copy_from_slice(&self.0[off..off + n]);
-        Ok(n)
-    }
-    fn size(&self) -> Result<u64, Errno> {
-        Ok(self.0.len() as u64)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-/// A symlink whose target is generated when read.
-struct ProcLink {
-    path: String,
-    target: Gen,
-}
-
-impl Inode for ProcLink {
-    fn stat(&self) -> Result<Stat, Errno> {
-        Ok(stat_for(&self.path, S_IFLNK | 0o777, 1, 0))
-    }
-    fn readlink(&self) -> Result<Vec<u8>, Errno> {
-        (self.target)()
-    }
-    fn open(&self, _flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
-        Err(Errno::ELOOP)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-type Lister = Box<dyn Fn() -> Vec<(Vec<u8>, u8)> + Send + Sync>;
-type Looker = Box<dyn Fn(&[u8]) -> Result<InodeRef, Errno> + Send + Sync>;
-
-/// A directory with generated entries.
-struct ProcDir {
-    path: String,
-    list: Lister,
-    lookup: Looker,
-}
-
-impl Inode for ProcDir {
-    fn stat(&self) -> Result<Stat, Errno> {
-        Ok(stat_for(&self.path, S_IFDIR | 0o555, 2, 0))
-    }
-    fn lookup(&self, name: &[u8]) -> Result<InodeRef, Errno> {
-        (self.lookup)(name)
-    }
-    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
-        Ok((self.list)()
-            .into_iter()
-            .map(|(name, d_type)| {
-                let p = format!("{}/{}", self.path, String::from_utf8_lossy(&name));
-                DirEntry { ino: ino_of(&p), d_type, name }
-            })
-            .collect())
-    }
-    fn open(&self, _flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
-        Ok(Arc::new(DirHandle))
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-struct DirHandle;
-impl FileOps for DirHandle {
-    fn read(&self, _ctx: &IoCtx, _buf: &mut [u8], _off: u64) -> Result<usize, Errno> {
-        Err(Errno::EISDIR)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-fn file(path: String, gen: impl Fn() -> Result<Vec<u8>, Errno> + Send + Sync + 'static) -> InodeRef {
-    Arc::new(ProcFile { path, gen: Box::new(gen) })
-}
-
-fn link(path: String, target: impl Fn() -> Result<Vec<u8>, Errno> + Send + Sync + 'static) -> InodeRef {
-    Arc::new(ProcLink { path, target: Box::new(target) })
+/// The thread /proc/[pid] describes: the main thread while it lives, else
+/// any live one.
+fn main_thread(tg: &ThreadGroup) -> Option<Arc<ThreadShared>> {
+    let threads = lock(&tg.threads);
+    threads.iter().find(|t| t.tid == tg.tgid).or(threads.first()).cloned()
 }
 
 /// The root of a procfs for `kernel`.
@@ -181,11 +77,10 @@ pub fn new_root(kernel: &Arc<Kernel>) -> InodeRef {
         list: Box::new(move || {
             let mut v: Vec<(Vec<u8>, u8)> =
                 ["self", "thread-self", "mounts", "net"].iter().map(|s| (s.as_bytes().to_vec(), DT_LNK)).collect();
-            for f in ["version", "cpuinfo", "meminfo", "filesystems", "uptime", "loadavg", "stat"] {
+            for f in ["version", "cpuinfo", "meminfo", "filesystems", "uptime", "loadavg", "stat", "locks"] {
                 v.push((f.as_bytes().to_vec(), DT_REG));
             }
             v.push((b"sys".to_vec(), DT_DIR));
-            v.push((b"locks".to_vec(), DT_REG));
             if let Some(k) = k.upgrade() {
                 for tg in k.groups() {
                     v.push((tg.tgid.to_string().into_bytes(), DT_DIR));
@@ -200,9 +95,12 @@ pub fn new_root(kernel: &Arc<Kernel>) -> InodeRef {
 fn root_lookup(k: &Weak<Kernel>, name: &[u8]) -> Result<InodeRef, Errno> {
     let kernel = k.upgrade().ok_or(Errno::ENOENT)?;
     let s = std::str::from_utf8(name).map_err(|_| Errno::ENOENT)?;
+    let weak = Arc::downgrade(&kernel);
     Ok(match s {
         "self" => link("/proc/self".into(), || Ok(current_pid().to_string().into_bytes())),
-        "thread-self" => link("/proc/thread-self".into(), || Ok(format!("{0}/task/{0}", current_pid()).into_bytes())),
+        "thread-self" => {
+            link("/proc/thread-self".into(), || Ok(format!("{}/task/{}", current_pid(), current_tid()).into_bytes()))
+        }
         "mounts" => link("/proc/mounts".into(), || Ok(b"self/mounts".to_vec())),
         "net" => link("/proc/net".into(), || Ok(b"self/net".to_vec())),
         "version" => file("/proc/version".into(), || {
@@ -211,148 +109,80 @@ fn root_lookup(k: &Weak<Kernel>, name: &[u8]) -> Result<InodeRef, Errno> {
         }),
         "cpuinfo" => file("/proc/cpuinfo".into(), || Ok(crate::hostfacts::cpuinfo().to_vec())),
         "locks" => file("/proc/locks".into(), || Ok(vfs::proc_locks::text().into_bytes())),
-        "meminfo" => {
-            let k = Arc::downgrade(&kernel);
-            file("/proc/meminfo".into(), move || Ok(meminfo(&k)))
-        }
-        "loadavg" => file("/proc/loadavg".into(), || Ok(b"0.00 0.00 0.00 1/1 1\n".to_vec())),
+        "meminfo" => file("/proc/meminfo".into(), move || Ok(system::meminfo(&weak))),
+        "loadavg" => file("/proc/loadavg".into(), move || system::loadavg(&weak)),
         "filesystems" => file("/proc/filesystems".into(), || {
             Ok(b"nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tdevpts\nnodev\toverlay\n\text4\n"
                 .to_vec())
         }),
-        "uptime" => {
-            let k = Arc::downgrade(&kernel);
-            file("/proc/uptime".into(), move || {
-                let up = k.upgrade().map(|k| k.uptime_ns()).unwrap_or(0);
-                Ok(format!("{}.{:02} 0.00\n", up / 1_000_000_000, (up / 10_000_000) % 100).into_bytes())
-            })
-        }
-        "stat" => {
-            let k = Arc::downgrade(&kernel);
-            file("/proc/stat".into(), move || {
-                let btime = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0)
-                    - k.upgrade().map(|k| k.uptime_ns() / 1_000_000_000).unwrap_or(0);
-                let n = crate::hostfacts::ncpus();
-                let mut s = String::from("cpu  0 0 0 0 0 0 0 0 0 0\n");
-                for i in 0..n {
-                    s.push_str(&format!("cpu{i} 0 0 0 0 0 0 0 0 0 0\n"));
-                }
-                s.push_str(&format!("intr 0\nctxt 0\nbtime {btime}\nprocesses 0\nprocs_running 1\nprocs_blocked 0\n"));
-                Ok(s.into_bytes())
-            })
-        }
-        "sys" => sys_dir(&kernel),
+        "uptime" => file("/proc/uptime".into(), move || system::uptime(&weak)),
+        "stat" => file("/proc/stat".into(), move || system::stat(&weak)),
+        "sys" => system::sys_dir(&kernel),
         _ => {
             let pid: i32 = s.parse().map_err(|_| Errno::ENOENT)?;
             let tg = kernel.group(pid).ok_or(Errno::ENOENT)?;
-            pid_dir(&tg)
+            pid_dir(&tg, None)
         }
     })
 }
 
-/// The host's meminfo, with MemTotal, MemFree and MemAvailable the
-/// sandbox's own when it has a memory limit (as runsc reports them), and
-/// the host's caches left out.
-fn meminfo(k: &Weak<Kernel>) -> Vec<u8> {
-    let host = crate::hostfacts::meminfo().to_vec();
-    let Some(kernel) = k.upgrade() else { return host };
-    let Some(limit) = kernel.limits.get().and_then(|l| l.memory) else { return host };
-    let free = limit.saturating_sub(crate::limits::memory_usage(&kernel));
-    let mut out = String::new();
-    for line in String::from_utf8_lossy(&host).lines() {
-        let kb = match line.split(':').next() {
-            Some("MemTotal") => Some(limit),
-            Some("MemFree") | Some("MemAvailable") => Some(free),
-            // The host's caches are not the sandbox's.
-            Some("Buffers" | "Cached" | "SwapCached" | "Shmem" | "SReclaimable") => Some(0),
-            _ => None,
-        };
-        match (kb, line.split(':').next()) {
-            (Some(bytes), Some(name)) => {
-                out.push_str(&format!("{:<16}{:>8} kB\n", format!("{name}:"), bytes / 1024));
-            }
-            _ => {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    out.into_bytes()
-}
+/// What /proc/[pid] lists (task/ only in the process's own directory, not
+/// in task/[tid]).
+const PID_LINKS: &[&str] = &["cwd", "exe", "root"];
+const PID_DIRS: &[&str] = &["fd", "fdinfo", "net", "ns", "task"];
+const PID_FILES: &[&str] = &[
+    "auxv",
+    "cgroup",
+    "cmdline",
+    "comm",
+    "coredump_filter",
+    "cpuset",
+    "environ",
+    "gid_map",
+    "io",
+    "limits",
+    "loginuid",
+    "maps",
+    "mountinfo",
+    "mounts",
+    "oom_adj",
+    "oom_score",
+    "oom_score_adj",
+    "personality",
+    "sessionid",
+    "setgroups",
+    "stat",
+    "statm",
+    "status",
+    "uid_map",
+    "wchan",
+];
 
-fn sys_dir(kernel: &Arc<Kernel>) -> InodeRef {
-    let k = Arc::downgrade(kernel);
-    let kern_dir: InodeRef = Arc::new(ProcDir {
-        path: "/proc/sys/kernel".into(),
-        list: Box::new(|| {
-            ["hostname", "domainname", "osrelease", "ostype", "pid_max", "ngroups_max"]
-                .iter()
-                .map(|s| (s.as_bytes().to_vec(), DT_REG))
-                .collect()
-        }),
-        lookup: Box::new(move |name| {
-            let k = k.clone();
-            let v: Box<dyn Fn() -> String + Send + Sync> = match name {
-                b"hostname" => Box::new(move || {
-                    k.upgrade()
-                        .map(|k| k.uts.read().map(|u| u.hostname.clone()).unwrap_or_default())
-                        .unwrap_or_default()
-                }),
-                b"domainname" => Box::new(move || {
-                    k.upgrade()
-                        .map(|k| k.uts.read().map(|u| u.domainname.clone()).unwrap_or_default())
-                        .unwrap_or_default()
-                }),
-                b"osrelease" => Box::new(|| crate::RELEASE.to_string()),
-                b"ostype" => Box::new(|| "Linux".to_string()),
-                b"pid_max" => Box::new(|| "4194304".to_string()),
-                b"ngroups_max" => Box::new(|| "65536".to_string()),
-                _ => return Err(Errno::ENOENT),
-            };
-            let p = format!("/proc/sys/kernel/{}", String::from_utf8_lossy(name));
-            Ok(file(p, move || Ok(format!("{}\n", v()).into_bytes())))
-        }),
-    });
-    Arc::new(ProcDir {
-        path: "/proc/sys".into(),
-        list: Box::new(|| vec![(b"kernel".to_vec(), DT_DIR)]),
-        lookup: Box::new(move |name| if name == b"kernel" { Ok(kern_dir.clone()) } else { Err(Errno::ENOENT) }),
-    })
-}
-
-fn pid_dir(tg: &Arc<ThreadGroup>) -> InodeRef {
+/// /proc/[pid] (`tid` None) or /proc/[pid]/task/[tid].
+fn pid_dir(tg: &Arc<ThreadGroup>, tid: Option<i32>) -> InodeRef {
     let pid = tg.tgid;
     let w = Arc::downgrade(tg);
+    let path = match tid {
+        None => format!("/proc/{pid}"),
+        Some(t) => format!("/proc/{pid}/task/{t}"),
+    };
+    let base = path.clone();
     Arc::new(ProcDir {
-        path: format!("/proc/{pid}"),
-        list: Box::new(|| {
-            let mut v: Vec<(Vec<u8>, u8)> =
-                ["exe", "cwd", "root"].iter().map(|s| (s.as_bytes().to_vec(), DT_LNK)).collect();
-            v.push((b"fd".to_vec(), DT_DIR));
-            v.push((b"fdinfo".to_vec(), DT_DIR));
-            v.push((b"task".to_vec(), DT_DIR));
-            v.push((b"net".to_vec(), DT_DIR));
-            for f in [
-                "maps",
-                "status",
-                "stat",
-                "statm",
-                "cmdline",
-                "environ",
-                "mounts",
-                "comm",
-                "auxv",
-                "limits",
-                "mountinfo",
-            ] {
-                v.push((f.as_bytes().to_vec(), DT_REG));
+        path,
+        list: Box::new(move || {
+            let mut v: Vec<(Vec<u8>, u8)> = PID_LINKS.iter().map(|s| (s.as_bytes().to_vec(), DT_LNK)).collect();
+            for d in PID_DIRS.iter().filter(|d| tid.is_none() || **d != "task") {
+                v.push((d.as_bytes().to_vec(), DT_DIR));
             }
+            v.extend(PID_FILES.iter().map(|s| (s.as_bytes().to_vec(), DT_REG)));
             v
         }),
-        lookup: Box::new(move |name| pid_lookup(&w, pid, name)),
+        lookup: Box::new(move |name| {
+            if tid.is_some() && name == b"task" {
+                return Err(Errno::ENOENT);
+            }
+            pid_lookup(&w, pid, tid, &base, name)
+        }),
     })
 }
 
@@ -361,52 +191,49 @@ fn with_tg<R>(w: &Weak<ThreadGroup>, f: impl FnOnce(&Arc<ThreadGroup>) -> Result
     f(&tg)
 }
 
-fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, name: &[u8]) -> Result<InodeRef, Errno> {
+/// The thread a /proc/[pid] (None) or task/[tid] directory describes.
+fn thread_of(tg: &ThreadGroup, tid: Option<i32>) -> Option<Arc<ThreadShared>> {
+    match tid {
+        None => main_thread(tg),
+        Some(t) => tg.thread(t),
+    }
+}
+
+fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, tid: Option<i32>, base: &str, name: &[u8]) -> Result<InodeRef, Errno> {
     let s = std::str::from_utf8(name).map_err(|_| Errno::ENOENT)?;
-    let p = format!("/proc/{pid}/{s}");
+    let p = format!("{base}/{s}");
     let w = w.clone();
+    let fixed = |p: String, text: &'static str| file(p, move || Ok(text.as_bytes().to_vec()));
     Ok(match s {
         "exe" => link(p, move || with_tg(&w, |tg| lock(&tg.exe).as_ref().map(|d| d.path()).ok_or(Errno::ENOENT))),
         "cwd" => link(p, move || with_tg(&w, |tg| Ok(tg.fs().cwd.path()))),
         "root" => link(p, move || with_tg(&w, |tg| Ok(tg.fs().root.path()))),
-        "fd" => fd_dir(p, w, DT_LNK, move |fd, f| Arc::new(FdLink { path: format!("/proc/{pid}/fd/{fd}"), file: f })),
-        "fdinfo" => fd_dir(p, w, DT_REG, move |fd, f| {
-            file(format!("/proc/{pid}/fdinfo/{fd}"), move || {
-                // Never the position lock: its holder may be blocked.
-                let pos = f.pos_now();
-                let mnt = f.dentry.as_ref().map(|d| d.mount.id).unwrap_or(0);
-                let mut info = format!("pos:\t{pos}\nflags:\t0{:o}\nmnt_id:\t{mnt}\n", f.flags());
-                if let Some(p) = f.ops.as_any().downcast_ref::<crate::pidfd::PidFd>() {
-                    info.push_str(&p.fdinfo());
-                }
-                Ok(info.into_bytes())
-            })
-        }),
-        "task" => {
-            let w2 = w.clone();
-            Arc::new(ProcDir {
-                path: p.clone(),
-                list: Box::new(move || vec![(pid.to_string().into_bytes(), DT_DIR)]),
-                lookup: Box::new(move |name| {
-                    if name != pid.to_string().as_bytes() {
-                        return Err(Errno::ENOENT);
+        "fd" => {
+            let dir = p.clone();
+            fd_dir(p, w, DT_LNK, move |fd, f| Arc::new(FdLink { path: format!("{dir}/{fd}"), file: f }))
+        }
+        "fdinfo" => {
+            let dir = p.clone();
+            fd_dir(p, w, DT_REG, move |fd, f| {
+                file(format!("{dir}/{fd}"), move || {
+                    // Never the position lock: its holder may be blocked.
+                    let pos = f.pos_now();
+                    let mnt = f.dentry.as_ref().map(|d| d.mount.id).unwrap_or(0);
+                    let mut info = format!("pos:\t{pos}\nflags:\t0{:o}\nmnt_id:\t{mnt}\n", f.flags());
+                    if let Some(p) = f.ops.as_any().downcast_ref::<crate::pidfd::PidFd>() {
+                        info.push_str(&p.fdinfo());
                     }
-                    let tg = w2.upgrade().ok_or(Errno::ENOENT)?;
-                    Ok(pid_dir(&tg))
-                }),
+                    Ok(info.into_bytes())
+                })
             })
         }
+        "task" => task_dir(p, w, pid),
+        "ns" => ns_dir(p),
         "net" => net_dir(p, Arc::downgrade(&w.upgrade().ok_or(Errno::ENOENT)?.kernel)),
         "maps" => file(p, move || with_tg(&w, |tg| Ok(maps(tg)))),
-        "status" => file(p, move || with_tg(&w, |tg| Ok(status(tg)))),
-        "stat" => file(p, move || with_tg(&w, |tg| Ok(stat_line(tg)))),
-        "statm" => file(p, move || {
-            with_tg(&w, |tg| {
-                let pages: u64 =
-                    tg.mm().map(|m| m.vmas()).unwrap_or_default().iter().map(|v| (v.end - v.start) / 4096).sum();
-                Ok(format!("{pages} 0 0 0 0 0 0\n").into_bytes())
-            })
-        }),
+        "status" => file(p, move || with_tg(&w, |tg| Ok(status(tg, tid)))),
+        "stat" => file(p, move || with_tg(&w, |tg| Ok(stat_line(tg, tid)))),
+        "statm" => file(p, move || with_tg(&w, |tg| Ok(statm(tg)))),
         "comm" => file(p, move || {
             with_tg(&w, |tg| {
                 let mut c = lock(&tg.comm).clone();
@@ -415,12 +242,100 @@ fn pid_lookup(w: &Weak<ThreadGroup>, pid: i32, name: &[u8]) -> Result<InodeRef, 
             })
         }),
         "cmdline" => file(p, move || with_tg(&w, |tg| Ok(mem_range(tg, true)))),
-        "environ" => file(p, move || with_tg(&w, |tg| Ok(mem_range(tg, false)))),
-        "auxv" => file(p, || Ok(Vec::new())),
+        "environ" => private_file(p, move || with_tg(&w, |tg| Ok(mem_range(tg, false)))),
+        "auxv" => private_file(p, || Ok(Vec::new())),
         "limits" => file(p, move || with_tg(&w, |tg| Ok(limits(tg)))),
         "mounts" => file(p, move || with_tg(&w, |tg| Ok(mounts(tg, false)))),
         "mountinfo" => file(p, move || with_tg(&w, |tg| Ok(mounts(tg, true)))),
+        // The sandbox counts no I/O per process.
+        "io" => private_file(p, || {
+            Ok(b"rchar: 0\nwchar: 0\nsyscr: 0\nsyscw: 0\nread_bytes: 0\nwrite_bytes: 0\ncancelled_write_bytes: 0\n"
+                .to_vec())
+        }),
+        // One cgroup (v2) for the whole sandbox, seen from inside.
+        "cgroup" => fixed(p, "0::/\n"),
+        "cpuset" => fixed(p, "/\n"),
+        "coredump_filter" => fixed(p, "00000033\n"),
+        "personality" => private_file(p, || Ok(b"00000000\n".to_vec())),
+        "loginuid" | "sessionid" => fixed(p, "4294967295"),
+        "setgroups" => fixed(p, "allow\n"),
+        "uid_map" | "gid_map" => fixed(p, "         0          0 4294967295\n"),
+        "oom_score" => fixed(p, "0\n"),
+        "oom_score_adj" => {
+            let w2 = w.clone();
+            rw_file(
+                p,
+                move || with_tg(&w, |tg| Ok(format!("{}\n", tg.oom_score_adj.load(Ordering::Relaxed)).into_bytes())),
+                move |buf| {
+                    let v = parse_int(buf).filter(|v| (-1000..=1000).contains(v)).ok_or(Errno::EINVAL)?;
+                    with_tg(&w2, |tg| {
+                        tg.oom_score_adj.store(v as i32, Ordering::Relaxed);
+                        Ok(())
+                    })
+                },
+            )
+        }
+        // The old interface: -17..15, scaled from oom_score_adj as Linux does.
+        "oom_adj" => file(p, move || {
+            with_tg(&w, |tg| {
+                let adj = tg.oom_score_adj.load(Ordering::Relaxed);
+                let old = if adj == 1000 { 15 } else { adj * 17 / 1000 };
+                Ok(format!("{old}\n").into_bytes())
+            })
+        }),
+        // No kernel symbols to name: "0", as Linux shows to the unprivileged.
+        "wchan" => fixed(p, "0"),
         _ => return Err(Errno::ENOENT),
+    })
+}
+
+/// A decimal integer as written to a /proc file (surrounding blanks and
+/// one newline allowed).
+fn parse_int(buf: &[u8]) -> Option<i64> {
+    std::str::from_utf8(buf).ok()?.trim().parse().ok()
+}
+
+/// /proc/[pid]/task: one directory per live thread.
+fn task_dir(path: String, w: Weak<ThreadGroup>, pid: i32) -> InodeRef {
+    let w2 = w.clone();
+    Arc::new(ProcDir {
+        path,
+        list: Box::new(move || {
+            w.upgrade()
+                .map(|tg| lock(&tg.threads).iter().map(|t| (t.tid.to_string().into_bytes(), DT_DIR)).collect())
+                .unwrap_or_default()
+        }),
+        lookup: Box::new(move |name| {
+            let tid: i32 = std::str::from_utf8(name).ok().and_then(|s| s.parse().ok()).ok_or(Errno::ENOENT)?;
+            let tg = w2.upgrade().ok_or(Errno::ENOENT)?;
+            // A zombie's directory still has its main thread's entry.
+            if tg.thread(tid).is_none() && tid != pid {
+                return Err(Errno::ENOENT);
+            }
+            Ok(pid_dir(&tg, Some(tid)))
+        }),
+    })
+}
+
+/// /proc/[pid]/ns: one namespace of each kind for the whole sandbox
+/// (the inode numbers are Linux's initial namespaces').
+fn ns_dir(path: String) -> InodeRef {
+    const NS: &[(&str, u64)] = &[
+        ("ipc", 4026531839),
+        ("mnt", 4026531840),
+        ("net", 4026531992),
+        ("pid", 4026531836),
+        ("user", 4026531837),
+        ("uts", 4026531838),
+    ];
+    let dir = path.clone();
+    Arc::new(ProcDir {
+        path,
+        list: Box::new(|| NS.iter().map(|(n, _)| (n.as_bytes().to_vec(), DT_LNK)).collect()),
+        lookup: Box::new(move |name| {
+            let (n, ino) = NS.iter().find(|(n, _)| n.as_bytes() == name).ok_or(Errno::ENOENT)?;
+            Ok(Arc::new(nodes::NsLink { path: format!("{dir}/{n}"), kind: n, ino: *ino }))
+        }),
     })
 }
 
@@ -503,48 +418,161 @@ fn maps(tg: &ThreadGroup) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn status(tg: &ThreadGroup) -> Vec<u8> {
+/// Memory sizes of a process, in bytes: (total mapped, resident, stack,
+/// data (private writable), text (executable file mappings)).
+struct MemSizes {
+    size: u64,
+    rss: u64,
+    stack: u64,
+    data: u64,
+    text: u64,
+}
+
+fn mem_sizes(tg: &ThreadGroup) -> MemSizes {
+    let mut m = MemSizes { size: 0, rss: 0, stack: 0, data: 0, text: 0 };
+    let Some(mm) = tg.mm() else { return m };
+    for v in mm.vmas() {
+        let len = v.end - v.start;
+        m.size += len;
+        match v.name {
+            VmaName::Stack => m.stack += len,
+            VmaName::File { .. } if v.prot.exec => m.text += len,
+            _ if v.prot.write && !v.shared => m.data += len,
+            _ => {}
+        }
+    }
+    m.rss = mm.resident_bytes();
+    m
+}
+
+/// The signal sets /proc shows: (pending for the thread, pending for the
+/// process, blocked, ignored, caught).
+fn signal_sets(tg: &ThreadGroup, thread: Option<&Arc<ThreadShared>>) -> [u64; 5] {
+    let (mut ign, mut cgt) = (0u64, 0u64);
+    for (i, a) in lock(&tg.signals).actions.iter().enumerate() {
+        match a.handler {
+            0 => {}
+            1 => ign |= 1 << i,
+            _ => cgt |= 1 << i,
+        }
+    }
+    let (pnd, blk) =
+        thread.map(|t| (t.pending.bits.load(Ordering::Acquire), t.sigmask.load(Ordering::Acquire))).unwrap_or_default();
+    [pnd, tg.pending.bits.load(Ordering::Acquire), blk, ign, cgt]
+}
+
+fn status(tg: &ThreadGroup, tid: Option<i32>) -> Vec<u8> {
     let c = tg.creds();
     let comm = String::from_utf8_lossy(&lock(&tg.comm)).into_owned();
-    let vm: u64 = tg.mm().map(|m| m.vmas()).unwrap_or_default().iter().map(|v| v.end - v.start).sum::<u64>() / 1024;
-    let locked = tg.mm().map(|m| m.locked_bytes(None)).unwrap_or_default() / 1024;
-    let state = if tg.exit_status().is_some() {
-        "Z (zombie)"
-    } else if tg.is_stopped() {
-        "T (stopped)"
-    } else {
-        "R (running)"
-    };
-    format!(
-        "Name:\t{comm}\nUmask:\t{:04o}\nState:\t{state}\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\nVmSize:\t{vm} kB\nVmLck:\t{locked} kB\nVmRSS:\t{vm} kB\nThreads:\t1\nSigQ:\t0/63432\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\nCapInh:\t0000000000000000\nCapPrm:\t0000003fffffffff\nCapEff:\t0000003fffffffff\nCapBnd:\t0000003fffffffff\nSeccomp:\t0\nCpus_allowed_list:\t0-{}\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
+    let thread = thread_of(tg, tid);
+    let (letter, word) = thread_state(tg, thread.as_ref());
+    let m = mem_sizes(tg);
+    let kb = |b: u64| b / 1024;
+    let [pnd, shd, blk, ign, cgt] = signal_sets(tg, thread.as_ref());
+    let caps = if c.euid == 0 { "0000003fffffffff" } else { "0000000000000000" };
+    let cpus_mask = crate::hostfacts::affinity();
+    let cpus_list = crate::hostfacts::cpu_list(cpus_mask);
+    let pid = tid.unwrap_or(tg.tgid);
+    let (pgid, sid) = (*lock(&tg.pgid), *lock(&tg.sid));
+    let threads = lock(&tg.threads).len();
+    // The described thread's own count, as Linux shows the main thread's.
+    let waits = thread.as_ref().map(|t| t.interrupt.waits()).unwrap_or(0);
+    let mut s = format!(
+        "Name:\t{comm}\nUmask:\t{:04o}\nState:\t{letter} ({word})\nTgid:\t{tgid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\n\
+         TracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\n\
+         NStgid:\t{tgid}\nNSpid:\t{pid}\nNSpgid:\t{pgid}\nNSsid:\t{sid}\n",
         tg.fs().umask,
-        c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid,
+        c.uid,
+        c.euid,
+        c.suid,
+        c.fsuid,
+        c.gid,
+        c.egid,
+        c.sgid,
+        c.fsgid,
         c.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(" "),
-        crate::hostfacts::ncpus() - 1,
-        pid = tg.tgid,
+        tgid = tg.tgid,
         ppid = *lock(&tg.ppid),
+    );
+    if tg.exit_status().is_none() {
+        s.push_str(&format!(
+            "VmPeak:\t{:8} kB\nVmSize:\t{:8} kB\nVmLck:\t{:8} kB\nVmHWM:\t{:8} kB\nVmRSS:\t{:8} kB\nVmData:\t{:8} kB\n\
+             VmStk:\t{:8} kB\nVmExe:\t{:8} kB\nVmLib:\t{:8} kB\nVmPTE:\t{:8} kB\nVmSwap:\t{:8} kB\n",
+            kb(m.size),
+            kb(m.size),
+            kb(tg.mm().map(|m| m.locked_bytes(None)).unwrap_or_default()),
+            kb(m.rss),
+            kb(m.rss),
+            kb(m.data),
+            kb(m.stack),
+            kb(m.text),
+            0,
+            0,
+            0
+        ));
+    }
+    s.push_str(&format!(
+        "Threads:\t{threads}\nSigQ:\t0/63432\nSigPnd:\t{pnd:016x}\nShdPnd:\t{shd:016x}\nSigBlk:\t{blk:016x}\n\
+         SigIgn:\t{ign:016x}\nSigCgt:\t{cgt:016x}\nCapInh:\t0000000000000000\nCapPrm:\t{caps}\nCapEff:\t{caps}\n\
+         CapBnd:\t0000003fffffffff\nCapAmb:\t0000000000000000\nSeccomp:\t0\nCpus_allowed:\t{cpus_mask:x}\n\
+         Cpus_allowed_list:\t{cpus_list}\nMems_allowed:\t1\nMems_allowed_list:\t0\nvoluntary_ctxt_switches:\t{waits}\n\
+         nonvoluntary_ctxt_switches:\t0\n"
+    ));
+    s.into_bytes()
+}
+
+/// /proc/[pid]/stat: the 52 fields of Linux 4.4.
+fn stat_line(tg: &ThreadGroup, tid: Option<i32>) -> Vec<u8> {
+    let comm = String::from_utf8_lossy(&lock(&tg.comm)).into_owned();
+    let thread = thread_of(tg, tid);
+    let (state, _) = thread_state(tg, thread.as_ref());
+    let m = mem_sizes(tg);
+    let (utime, stime) = match (&thread, tid) {
+        (Some(t), Some(_)) => t.times.get(),
+        _ => tg.cpu_times(),
+    };
+    let (cutime, cstime) = tg.children_times.get();
+    let t = system::ticks;
+    let start = t(tg.start.saturating_duration_since(tg.kernel.boot).as_nanos() as u64);
+    let [pnd, shd, blk, ign, cgt] = signal_sets(tg, thread.as_ref());
+    // The described thread's (the main thread's for the process), as Linux.
+    let sched = thread.as_ref().map(|t| *lock(&t.sched)).unwrap_or_default();
+    let (priority, nice, rt_priority, policy) = (sched.proc_priority(), sched.nice, sched.rt_priority, sched.policy);
+    let threads = lock(&tg.threads).len();
+    let (arg, env) = tg.mm().map(|mm| mm.arg_env_ranges()).unwrap_or_default();
+    let exit_code = tg.exit_status().map(|e| e.wait_status()).unwrap_or(0);
+    format!(
+        "{pid} ({comm}) {state} {ppid} {pgid} {sid} 0 -1 4194560 0 0 0 0 {} {} {} {} {priority} {nice} {threads} 0 \
+         {start} {vsize} {rss} 18446744073709551615 0 0 0 0 0 {} {} {} {} 0 0 0 {exit_signal} 0 {rt_priority} {policy} 0 0 0 0 0 0 {} {} {} {} \
+         {exit_code}\n",
+        t(utime),
+        t(stime),
+        t(cutime),
+        t(cstime),
+        pnd | shd,
+        blk,
+        ign,
+        cgt,
+        arg.0,
+        arg.1,
+        env.0,
+        env.1,
+        pid = tid.unwrap_or(tg.tgid),
+        ppid = *lock(&tg.ppid),
+        pgid = *lock(&tg.pgid),
+        sid = *lock(&tg.sid),
+        vsize = m.size,
+        rss = m.rss / 4096,
+        exit_signal = *lock(&tg.exit_signal),
     )
     .into_bytes()
 }
 
-fn stat_line(tg: &ThreadGroup) -> Vec<u8> {
-    let comm = String::from_utf8_lossy(&lock(&tg.comm)).into_owned();
-    let state = if tg.exit_status().is_some() {
-        'Z'
-    } else if tg.is_stopped() {
-        'T'
-    } else {
-        'R'
-    };
-    let vsize: u64 = tg.mm().map(|m| m.vmas()).unwrap_or_default().iter().map(|v| v.end - v.start).sum();
-    // Priority and nice are the main thread's, as on Linux.
-    let sched = tg.thread(tg.tgid).map(|t| *lock(&t.sched)).unwrap_or_default();
-    format!(
-        "{} ({}) {} {} {} {} 0 -1 0 0 0 0 0 0 0 0 0 {} {} 1 0 0 {} 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 {} {} 0 0 0\n",
-        tg.tgid, comm, state, *lock(&tg.ppid), *lock(&tg.pgid), *lock(&tg.sid), sched.proc_priority(), sched.nice, vsize,
-        sched.rt_priority, sched.policy
-    )
-    .into_bytes()
+/// /proc/[pid]/statm: size resident shared text lib data dt, in pages.
+fn statm(tg: &ThreadGroup) -> Vec<u8> {
+    let m = mem_sizes(tg);
+    let p = |b: u64| b / 4096;
+    format!("{} {} 0 {} 0 {} 0\n", p(m.size), p(m.rss), p(m.text), p(m.data + m.stack)).into_bytes()
 }
 
 fn mem_range(tg: &ThreadGroup, args: bool) -> Vec<u8> {
@@ -615,87 +643,4 @@ fn mounts(tg: &ThreadGroup, info: bool) -> Vec<u8> {
         }
     }
     s.into_bytes()
-}
-
-/// A procfs root that forwards to the one put in `slot` later (the mount
-/// table is built before the kernel that procfs reads from).
-pub fn deferred_root(slot: Arc<std::sync::OnceLock<InodeRef>>) -> InodeRef {
-    Arc::new(Deferred(slot))
-}
-
-struct Deferred(Arc<std::sync::OnceLock<InodeRef>>);
-
-impl Deferred {
-    fn get(&self) -> Result<&InodeRef, Errno> {
-        self.0.get().ok_or(Errno::ENOENT)
-    }
-}
-
-impl Inode for Deferred {
-    fn stat(&self) -> Result<Stat, Errno> {
-        self.get()?.stat()
-    }
-    fn lookup(&self, name: &[u8]) -> Result<InodeRef, Errno> {
-        self.get()?.lookup(name)
-    }
-    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
-        self.get()?.readdir()
-    }
-    fn statfs(&self) -> Result<abi::Statfs, Errno> {
-        Ok(abi::Statfs { f_type: 0x9fa0, f_bsize: 4096, f_namelen: 255, f_frsize: 4096, ..Default::default() })
-    }
-    fn open(&self, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
-        self.get()?.open(flags)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-/// /proc/[pid]/fd/N: shows the file's path, and following it reaches the
-/// open file itself (even one without a path, like a pipe).
-struct FdLink {
-    path: String,
-    file: Arc<vfs::OpenFile>,
-}
-
-impl Inode for FdLink {
-    fn stat(&self) -> Result<Stat, Errno> {
-        Ok(stat_for(&self.path, S_IFLNK | 0o700, 1, 0))
-    }
-    fn readlink(&self) -> Result<Vec<u8>, Errno> {
-        Ok(self.file.display_path())
-    }
-    fn open(&self, _flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
-        Err(Errno::ELOOP)
-    }
-    fn magic_link(&self) -> Option<vfs::MagicLink> {
-        Some(match &self.file.dentry {
-            Some(d) => vfs::MagicLink::Dentry(d.clone()),
-            None => vfs::MagicLink::Inode(Arc::new(OpenFileNode(self.file.clone()))),
-        })
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-/// An open file without a path, seen as a node (reopened through /proc).
-struct OpenFileNode(Arc<vfs::OpenFile>);
-
-impl Inode for OpenFileNode {
-    fn stat(&self) -> Result<Stat, Errno> {
-        Ok(self.0.ops.stat().unwrap_or(Stat { st_mode: S_IFREG | 0o600, st_nlink: 1, ..Default::default() }))
-    }
-    fn open(&self, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
-        // A pipe reopens as a new end of the same pipe (its reader and
-        // writer counts are per open); other files share their ops.
-        if let Some(end) = self.0.ops.as_any().downcast_ref::<vfs::pipe::PipeEnd>() {
-            return end.pipe().open_fifo(flags);
-        }
-        Ok(self.0.ops.clone())
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }

@@ -30,8 +30,11 @@ pub struct RseqArea {
 /// an unregistered one.
 pub const RSEQ_CPU_ID_UNINITIALIZED: i32 = -1;
 
-/// The virtual CPU every task runs on (what getcpu and sched_getcpu say).
-pub const VIRTUAL_CPU: u32 = 0;
+/// The CPU every task reports (what getcpu and sched_getcpu say): the
+/// first of the sandbox's affinity mask, so it is one the task may run on.
+pub fn virtual_cpu() -> u32 {
+    crate::hostfacts::affinity().trailing_zeros().min(63)
+}
 
 /// Offsets in `struct rseq`.
 const CPU_ID_START: u64 = 0;
@@ -64,7 +67,8 @@ impl Task {
     /// Write the CPU fields of the registered area (or reset them, for
     /// unregistration).
     pub fn rseq_write_cpu(&self, area: &RseqArea, registered: bool) -> Result<(), Errno> {
-        let (start, cpu) = if registered { (VIRTUAL_CPU, VIRTUAL_CPU as i32) } else { (0, RSEQ_CPU_ID_UNINITIALIZED) };
+        let (start, cpu) =
+            if registered { (virtual_cpu(), virtual_cpu() as i32) } else { (0, RSEQ_CPU_ID_UNINITIALIZED) };
         let base = UserAddr(area.addr);
         self.write_obj(base.offset(CPU_ID_START)?, &start)?;
         self.write_obj(base.offset(CPU_ID)?, &cpu)?;

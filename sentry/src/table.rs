@@ -181,6 +181,9 @@ pub struct SyscallTable {
     entries: Vec<Entry>,
     /// Calls to numbers outside the table logged so far.
     unknown_logged: AtomicU32,
+    /// Numbers `unimplemented` was asked to mark while a handler was
+    /// registered (the handler is kept; a test fails on any).
+    shadowed: Vec<usize>,
 }
 
 impl Default for SyscallTable {
@@ -201,7 +204,7 @@ impl SyscallTable {
                 warned: AtomicBool::new(false),
             })
             .collect();
-        SyscallTable { entries, unknown_logged: AtomicU32::new(0) }
+        SyscallTable { entries, unknown_logged: AtomicU32::new(0), shadowed: Vec::new() }
     }
 
     /// Serve `nr` with `f`.
@@ -213,12 +216,28 @@ impl SyscallTable {
         }
     }
 
-    /// Record why `nr` is not served (it returns ENOSYS).
+    /// Record why `nr` is not served (it returns ENOSYS). A number that
+    /// already has a handler keeps it (the two lists were merged out of
+    /// step) and is reported by `shadowed`.
     pub fn unimplemented(&mut self, nr: usize, why: &'static str) {
         if let Some(e) = self.entries.get_mut(nr) {
+            if e.handler.is_some() {
+                self.shadowed.push(nr);
+                return;
+            }
             e.support = Support::Unimplemented(why);
             e.handler = None;
         }
+    }
+
+    /// Numbers marked unimplemented after a handler was registered.
+    pub fn shadowed(&self) -> &[usize] {
+        &self.shadowed
+    }
+
+    /// Whether `nr` has a handler.
+    pub fn served(&self, nr: usize) -> bool {
+        self.entries.get(nr).is_some_and(|e| e.handler.is_some())
     }
 
     pub fn entries(&self) -> impl Iterator<Item = (usize, &Entry)> {

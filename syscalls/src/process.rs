@@ -440,6 +440,15 @@ pub fn get_robust_list(task: &mut Task, pid: i32, head: UserAddr, len: UserAddr)
     } else {
         let tg = task.kernel.group_of_tid(pid).ok_or(Errno::ESRCH)?;
         let t = tg.thread(pid).ok_or(Errno::ESRCH)?;
+        // Linux's ptrace_may_access (read, real credentials): the caller's
+        // uid and gid are all of the target's, or it has CAP_SYS_PTRACE
+        // (euid 0 in the sandbox).
+        let (me, them) = (task.creds(), tg.creds());
+        let same_user = [them.uid, them.euid, them.suid].iter().all(|&u| u == me.uid)
+            && [them.gid, them.egid, them.sgid].iter().all(|&g| g == me.gid);
+        if tg.tgid != task.tg.tgid && me.euid != 0 && !same_user {
+            return Err(Errno::EPERM);
+        }
         t.robust_list.load(std::sync::atomic::Ordering::Acquire)
     };
     task.write_obj(head, &h)?;
@@ -555,10 +564,6 @@ pub fn sched_yield(_task: &mut Task) -> SysResult {
     Ok(0)
 }
 
-fn ncpus() -> usize {
-    sentry::hostfacts::ncpus().min(64)
-}
-
 pub fn sched_getaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) -> SysResult {
     // Linux checks the length first, and no process has a negative id.
     if len < 8 || !len.is_multiple_of(8) {
@@ -567,7 +572,8 @@ pub fn sched_getaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) ->
     if pid < 0 || (pid != 0 && pid != task.tid && task.kernel.group(pid).is_none()) {
         return Err(Errno::ESRCH);
     }
-    let bits: u64 = if ncpus() >= 64 { u64::MAX } else { (1u64 << ncpus()) - 1 };
+    // The mask the sandbox started with, as native sched_getaffinity.
+    let bits: u64 = sentry::hostfacts::affinity();
     task.write_obj(mask, &bits)?;
     Ok(8)
 }
@@ -589,8 +595,8 @@ pub fn sched_setaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) ->
 
 pub fn getcpu(task: &mut Task, cpu: UserAddr, node: UserAddr, _cache: UserAddr) -> SysResult {
     if !cpu.is_null() {
-        // The CPU rseq areas report too.
-        task.write_obj(cpu, &sentry::rseq::VIRTUAL_CPU)?;
+        // The CPU rseq areas report too: the first of the sandbox's mask.
+        task.write_obj(cpu, &sentry::rseq::virtual_cpu())?;
     }
     if !node.is_null() {
         task.write_obj(node, &0u32)?;

@@ -390,6 +390,9 @@ pub fn lseek(task: &mut Task, fd: Fd, off: i64, whence: u32) -> SysResult {
     if f.ops.pinned_offset() {
         return Ok(0);
     }
+    if let Some(r) = f.ops.seek(off, whence) {
+        return r;
+    }
     if !f.ops.seekable() {
         return Err(Errno::ESPIPE);
     }

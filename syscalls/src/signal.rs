@@ -190,6 +190,23 @@ fn signal_self(task: &mut Task, sig: i32, code: i32) -> SysResult {
     Ok(0)
 }
 
+/// Whether `task` may signal process `target` (Linux's
+/// check_kill_permission): its real or effective uid is the target's real
+/// or saved uid, or it has CAP_KILL (euid 0 in the sandbox); SIGCONT to a
+/// process of the same session is always allowed.
+fn may_signal(task: &Task, target: &sentry::ThreadGroup, sig: i32) -> bool {
+    if target.tgid == task.tg.tgid {
+        return true;
+    }
+    let (me, them) = (task.creds(), target.creds());
+    me.euid == 0
+        || me.euid == them.suid
+        || me.euid == them.uid
+        || me.uid == them.suid
+        || me.uid == them.uid
+        || (sig == SIGCONT && *lock(&task.tg.sid) == *lock(&target.sid))
+}
+
 /// Send `sig` from `task` to another process.
 fn signal_other(task: &Task, tg: &std::sync::Arc<sentry::ThreadGroup>, sig: i32) {
     if sig != 0 {
@@ -235,6 +252,12 @@ pub fn kill(task: &mut Task, pid: i32, sig: i32) -> SysResult {
     if targets.is_empty() {
         return Err(Errno::ESRCH);
     }
+    // Linux sends to every permitted target; EPERM only when none was.
+    let permitted: Vec<_> = targets.into_iter().filter(|g| may_signal(task, g, sig)).collect();
+    if permitted.is_empty() {
+        return Err(Errno::EPERM);
+    }
+    let targets = permitted;
     let mut self_too = false;
     for t in &targets {
         if t.tgid == me {
@@ -254,6 +277,9 @@ pub fn tgkill(task: &mut Task, tgid: i32, tid: i32, sig: i32) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let tg = task.kernel.group_of_tid(tid).filter(|g| g.tgid == tgid).ok_or(Errno::ESRCH)?;
+    if !may_signal(task, &tg, sig) {
+        return Err(Errno::EPERM);
+    }
     let info = sentry::signal::user_info(sig, SI_TKILL, task.tg.tgid, task.creds().uid);
     sentry::signal::send_signal_to_thread(&tg, tid, info)?;
     Ok(0)
@@ -264,6 +290,9 @@ pub fn tkill(task: &mut Task, tid: i32, sig: i32) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let tg = task.kernel.group_of_tid(tid).ok_or(Errno::ESRCH)?;
+    if !may_signal(task, &tg, sig) {
+        return Err(Errno::EPERM);
+    }
     let info = sentry::signal::user_info(sig, SI_TKILL, task.tg.tgid, task.creds().uid);
     sentry::signal::send_signal_to_thread(&tg, tid, info)?;
     Ok(0)
@@ -488,6 +517,9 @@ fn queue_info(task: &mut Task, tgid: i32, tid: Option<i32>, sig: i32, uinfo: Use
     let mut info: abi::SigInfo = task.read_obj(uinfo)?;
     let tg = task.kernel.group(tgid).ok_or(Errno::ESRCH)?;
     if (info.code >= 0 || info.code == SI_TKILL) && tg.tgid != task.tg.tgid {
+        return Err(Errno::EPERM);
+    }
+    if !may_signal(task, &tg, sig) {
         return Err(Errno::EPERM);
     }
     info.signo = sig;

@@ -834,6 +834,9 @@ pub const GUESTS: &[Guest] = &[
     g("locks_posix", "locks_posix", Link::Static),
     g("locks_ofd", "locks_ofd", Link::Static),
     g("pipe_size", "pipe_size", Link::Static),
+    g("proc_state", "proc_state", Link::Static),
+    g("kill_perm", "kill_perm", Link::Static),
+    g("kmsg", "kmsg", Link::Static),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

@@ -110,6 +110,9 @@ conformance! {
     locks_posix,
     locks_ofd,
     pipe_size,
+    proc_state,
+    kill_perm,
+    kmsg,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

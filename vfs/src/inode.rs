@@ -204,6 +204,14 @@ pub trait FileOps: Send + Sync + Any {
         false
     }
 
+    /// lseek(2) for files whose position is not a byte offset (/dev/kmsg
+    /// keeps a record number): Some answers the call; None lets the VFS
+    /// move the offset as usual.
+    fn seek(&self, off: i64, whence: u32) -> Option<Result<u64, Errno>> {
+        let _ = (off, whence);
+        None
+    }
+
     /// Current size, used for SEEK_END and O_APPEND.
     fn size(&self) -> Result<u64, Errno> {
         Ok(0)

@@ -21,6 +21,13 @@ pub struct Interrupt {
     /// Nanoseconds spent blocked since the last `take_blocked_ns`: the
     /// Sentry does not count them as the task's system time.
     blocked_ns: AtomicU64,
+    /// Whether the task is inside a blocking wait now: /proc shows it as
+    /// sleeping (S) rather than running.
+    sleeping: AtomicBool,
+    /// Whether the task is in a wait signals do not end (/proc: D).
+    uninterruptible: AtomicBool,
+    /// Blocking waits so far (/proc's voluntary_ctxt_switches).
+    waits: AtomicU64,
 }
 
 impl Interrupt {
@@ -52,7 +59,10 @@ impl Interrupt {
     pub fn with_waker<R>(&self, waker: Arc<dyn Fn() + Send + Sync>, f: impl FnOnce() -> R) -> R {
         *crate::util::lock(&self.waker) = Some(waker);
         let start = std::time::Instant::now();
+        self.sleeping.store(true, Ordering::Relaxed);
+        self.waits.fetch_add(1, Ordering::Relaxed);
         let r = f();
+        self.sleeping.store(false, Ordering::Relaxed);
         self.add_blocked(start.elapsed());
         *crate::util::lock(&self.waker) = None;
         r
@@ -61,6 +71,26 @@ impl Interrupt {
     /// Record time the task spent blocked outside `with_waker` (sleeps).
     pub fn add_blocked(&self, d: std::time::Duration) {
         self.blocked_ns.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Whether the task is blocked in a wait (interruptible sleep).
+    pub fn is_sleeping(&self) -> bool {
+        self.sleeping.load(Ordering::Relaxed)
+    }
+
+    /// Mark the start (true) and end (false) of a wait that signals do
+    /// not end (a vfork parent's): /proc shows the task as D.
+    pub fn set_uninterruptible(&self, on: bool) {
+        self.uninterruptible.store(on, Ordering::Relaxed);
+    }
+
+    /// How many blocking waits the task has entered.
+    pub fn waits(&self) -> u64 {
+        self.waits.load(Ordering::Relaxed)
+    }
+
+    pub fn is_uninterruptible(&self) -> bool {
+        self.uninterruptible.load(Ordering::Relaxed)
     }
 
     /// The blocked time recorded since the last call.

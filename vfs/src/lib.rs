@@ -26,6 +26,7 @@ pub mod overlay;
 pub mod pipe;
 pub mod proc_locks;
 pub mod timerfd;
+pub mod tty;
 pub mod tmpfs;
 mod util;
 pub mod wait;

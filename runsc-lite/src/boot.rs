@@ -225,7 +225,16 @@ fn build_mounts(
         let dest = normalize(&m.dest);
         let (fs, typ, source): (InodeRef, &str, String) = match &m.kind {
             MountKind::Proc => (kernel_proc(), "proc", "proc".into()),
-            MountKind::Dev => (vfs::devfs::DevFs::new_root(), "tmpfs", "none".into()),
+            MountKind::Dev => {
+                // devpts comes with /dev, as in a container runc starts.
+                let dev = vfs::devfs::DevFs::new_root();
+                let pts = vfs::tty::DevPts::new();
+                pts.attach_dev(&dev).map_err(|e| format!("/dev/ptmx: {e}"))?;
+                ns.mount(dest.as_bytes(), "tmpfs", "none", dev, m.flags.clone());
+                let pts_dest = format!("{}/pts", dest.trim_end_matches('/'));
+                ns.mount(pts_dest.as_bytes(), "devpts", "devpts", pts.root(), m.flags.clone());
+                continue;
+            }
             MountKind::Tmpfs { mode, size, nr_inodes } => {
                 let size = match size.map(|s| s.bytes(total)) {
                     Some(0) => vfs::tmpfs::UNLIMITED,

@@ -20,7 +20,7 @@ pub fn set_current_pid(pid: i32) {
     CURRENT_PID.with(|c| c.set(pid));
 }
 
-fn current_pid() -> i32 {
+pub(crate) fn current_pid() -> i32 {
     CURRENT_PID.with(|c| c.get())
 }
 

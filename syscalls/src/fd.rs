@@ -78,6 +78,8 @@ fn ioctl_input_len(req: u64) -> usize {
         TCSETS | TCSETSW | TCSETSF => 36,
         TIOCSWINSZ => 8,
         TIOCSPGRP => 4,
+        // Terminals (vfs::tty): an int read from the argument.
+        vfs::tty::TIOCSPTLCK | vfs::tty::TIOCPKT | vfs::tty::TIOCSETD => 4,
         _ => 0,
     }
 }

@@ -41,8 +41,10 @@ pub(crate) fn session_has_tty(sid: i32) -> bool {
 
 /// A session leader gives up its terminal when it exits.
 pub fn session_leader_exited(sid: i32) {
-    if let Some(p) = tty_of_session(sid) {
-        p.disassociate();
+    for p in live() {
+        if p.state.lock().session == Some(sid) {
+            p.disassociate();
+        }
     }
 }
 
@@ -71,13 +73,20 @@ impl DevPts {
         DevFs::add_file(dev, b"tty", 0o666, makedev(5, 0), tty)
     }
 
-    fn ptmx_opener(self: &Arc<Self>) -> DevOpener {
-        let me = Arc::downgrade(self);
-        Arc::new(move |_flags| me.upgrade().ok_or(Errno::ENXIO)?.open_master())
+    fn ptmx_opener(&self) -> DevOpener {
+        // The mount holds the directory; the pair's names live in it.
+        let root = Arc::downgrade(&self.root);
+        Arc::new(move |_flags| open_master_in(&root.upgrade().ok_or(Errno::ENXIO)?))
     }
 
     /// A new pair; its slave appears as /dev/pts/N.
-    pub fn open_master(self: &Arc<Self>) -> Result<Arc<dyn FileOps>, Errno> {
+    pub fn open_master(&self) -> Result<Arc<dyn FileOps>, Errno> {
+        open_master_in(&self.root)
+    }
+}
+
+fn open_master_in(dir: &Arc<TmpInode>) -> Result<Arc<dyn FileOps>, Errno> {
+    {
         let pty = {
             let mut t = table();
             t.retain(|_, w| w.strong_count() > 0);
@@ -93,8 +102,11 @@ impl DevPts {
             pty.open_slave(ctty)
         });
         let name = pty.index.to_string();
-        self.root.add_node(name.as_bytes(), 0o600, makedev(PTS_MAJOR, pty.index), Some(slave))?;
-        let root = Arc::downgrade(&self.root);
+        if let Err(e) = dir.add_node(name.as_bytes(), 0o600, makedev(PTS_MAJOR, pty.index), Some(slave)) {
+            table().remove(&pty.index);
+            return Err(e);
+        }
+        let root = Arc::downgrade(dir);
         let on_close = Box::new(move |p: &Pty| {
             if let Some(r) = root.upgrade() {
                 let _ = r.unlink(p.index.to_string().as_bytes());

@@ -74,7 +74,7 @@ impl Default for Termios {
     /// Linux's tty_std_termios, as a new pty slave starts.
     fn default() -> Termios {
         Termios {
-            iflag: ICRNL | IXON | IMAXBEL | IUTF8,
+            iflag: ICRNL | IXON,
             oflag: OPOST | ONLCR,
             cflag: B38400 | CS8 | CREAD,
             lflag: ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE | IEXTEN,

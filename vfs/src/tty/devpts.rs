@@ -21,6 +21,14 @@ pub const PTY_MAX: u32 = 4096;
 const PTS_MAJOR: u32 = 136;
 
 static TABLE: Mutex<BTreeMap<u32, Weak<Pty>>> = Mutex::new(BTreeMap::new());
+/// The sandbox's devpts directory (the console's pair is made in it).
+static INSTANCE: Mutex<Option<Weak<TmpInode>>> = Mutex::new(None);
+
+/// A new pair in the sandbox's devpts (for the console).
+pub fn open_sandbox_master() -> Result<Arc<dyn FileOps>, Errno> {
+    let dir = INSTANCE.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(Weak::upgrade);
+    open_master_in(&dir.ok_or(Errno::ENXIO)?)
+}
 
 fn table() -> std::sync::MutexGuard<'static, BTreeMap<u32, Weak<Pty>>> {
     TABLE.lock().unwrap_or_else(|e| e.into_inner())
@@ -58,6 +66,7 @@ impl DevPts {
         let root = TmpFs::new_root_inode(0o755, 0, 0, crate::tmpfs::DEFAULT_LIMIT);
         let pts = Arc::new(DevPts { root });
         let _ = pts.root.add_node(b"ptmx", 0, makedev(5, 2), Some(pts.ptmx_opener()));
+        *INSTANCE.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::downgrade(&pts.root));
         pts
     }
 

@@ -13,6 +13,7 @@
 //! Lock order: the devpts table, then a pty's state. No lock is held while
 //! signals are sent (sending one may wake a waiter that takes them).
 
+pub mod console;
 pub mod devpts;
 pub mod ldisc;
 pub mod pty;

@@ -105,17 +105,18 @@ impl Pty {
     /// The session this terminal controls, if its leader still leads it.
     pub fn session(&self) -> Option<i32> {
         let sid = self.state.lock().session?;
-        if let Some(j) = jobs() {
-            if !j.session_alive(sid) {
-                let mut s = self.state.lock();
-                if s.session == Some(sid) {
-                    s.session = None;
-                    s.pgrp = None;
-                }
-                return None;
-            }
+        match jobs() {
+            Some(j) if !j.session_alive(sid) => None,
+            _ => Some(sid),
         }
-        Some(sid)
+    }
+
+    /// Make this the controlling terminal of session `sid` with foreground
+    /// group `pgrp` (the console, before its init runs).
+    pub fn make_controlling(&self, sid: i32, pgrp: i32) {
+        let mut s = self.state.lock();
+        s.session = Some(sid);
+        s.pgrp = Some(pgrp);
     }
 
     /// Open the slave side. `ctty`: the caller (a session leader without

@@ -84,6 +84,8 @@ pub fn load(dir: &Path) -> Result<SandboxConfig, String> {
             match typ.as_str() {
                 "proc" => MountKind::Proc,
                 "tmpfs" if dest == "/dev" => MountKind::Dev,
+                // devpts comes with /dev (boot.rs), as runc's spec asks.
+                "devpts" if dest == "/dev/pts" => continue,
                 "tmpfs" => tmpfs_kind(&opts).map_err(|e| err(&format!("{field}.options"), e))?,
                 other => {
                     tracing::warn!("{file}: {field}: type {other:?} at {dest} is not served yet; skipped");

@@ -106,6 +106,9 @@ pub fn ioctl(task: &mut Task, fd: Fd, req: u64, arg: UserAddr) -> SysResult {
             return r;
         }
     }
+    if req == vfs::tty::TIOCGPTPEER {
+        return crate::tty::open_peer(task, &f, arg.0);
+    }
     let mut input = vec![0u8; ioctl_input_len(req)];
     if !input.is_empty() {
         task.copy_in(arg, &mut input)?;

@@ -132,6 +132,12 @@ int main(void)
     char name[64];
     T("ttyname_r", ttyname_r(s, name, sizeof name));
     B("ttyname_is_path", strcmp(name, path) == 0);
+    int peer = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    T("TIOCGPTPEER", peer);
+    B("peer_name", ttyname_r(peer, name, sizeof name) == 0 && strcmp(name, path) == 0);
+    B("peer_cloexec", fcntl(peer, F_GETFD) == FD_CLOEXEC);
+    close(peer);
+    E("TIOCGPTPEER_on_slave", ioctl(s, TIOCGPTPEER, O_RDWR), EIO);
 
     struct termios t, t2;
     T("tcgetattr", tcgetattr(s, &t));

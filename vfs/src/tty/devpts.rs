@@ -78,7 +78,7 @@ impl DevPts {
     /// Give `dev` (a /dev from [`DevFs::new_root`]) its ptmx and tty devices.
     pub fn attach_dev(self: &Arc<Self>, dev: &InodeRef) -> Result<(), Errno> {
         DevFs::add_file(dev, b"ptmx", 0o666, makedev(5, 2), self.ptmx_opener())?;
-        let tty: DevOpener = Arc::new(|flags| open_tty(flags));
+        let tty: DevOpener = Arc::new(open_tty);
         DevFs::add_file(dev, b"tty", 0o666, makedev(5, 0), tty)
     }
 

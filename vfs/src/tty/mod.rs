@@ -88,6 +88,7 @@ pub const TCSBRKP: u64 = 0x5425;
 pub const TIOCSBRK: u64 = 0x5427;
 pub const TIOCCBRK: u64 = 0x5428;
 pub const TIOCGSID: u64 = 0x5429;
+pub const TIOCGPTPEER: u64 = 0x5441;
 pub const TIOCGPTN: u64 = 0x8004_5430;
 pub const TIOCSPTLCK: u64 = 0x4004_5431;
 pub const TIOCGPKT: u64 = 0x8004_5438;

@@ -200,6 +200,18 @@ int main(void)
     B("raw_round_trip", t3.c_lflag == t2.c_lflag && t3.c_iflag == t2.c_iflag && t3.c_oflag == t2.c_oflag &&
                             t3.c_cc[VMIN] == 0);
     V("raw_empty_read", read(s, b, sizeof b));
+    t2.c_cc[VTIME] = 1; /* 0.1 s for any byte, then 0 */
+    tcsetattr(s, TCSANOW, &t2);
+    V("vtime_read", read(s, b, sizeof b));
+    t2.c_cc[VTIME] = 0;
+    int fl = fcntl(s, F_GETFL);
+    t2.c_cc[VMIN] = 1;
+    tcsetattr(s, TCSANOW, &t2);
+    fcntl(s, F_SETFL, fl | O_NONBLOCK);
+    E("vmin_nonblock_read", read(s, b, sizeof b), EAGAIN);
+    fcntl(s, F_SETFL, fl);
+    t2.c_cc[VMIN] = 0;
+    tcsetattr(s, TCSANOW, &t2);
     write(m, "x\r\x03", 3);
     t2.c_cc[VMIN] = 3;
     tcsetattr(s, TCSANOW, &t2);

@@ -175,7 +175,7 @@ impl Pty {
         let canon = t.canonical();
         let deadline: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
         if !canon && vmin == 0 && vtime > 0 {
-            deadline.set(Some(Instant::now() + Duration::from_millis(vtime * 100)));
+            deadline.set(crate::deadline_after(Duration::from_millis(vtime * 100)));
         }
         let want = if canon { 1 } else { vmin.clamp(1, buf.len()) };
         let n = self.state.block_on(
@@ -192,7 +192,7 @@ impl Pty {
                         return Some(Ok(0));
                     }
                     if vtime > 0 && s.ld.readable() > 0 && deadline.get().is_none() {
-                        deadline.set(Some(Instant::now() + Duration::from_millis(vtime * 100)));
+                        deadline.set(crate::deadline_after(Duration::from_millis(vtime * 100)));
                     }
                     if deadline.get().is_some_and(|d| Instant::now() >= d) {
                         return Some(Ok(s.ld.read(buf)));

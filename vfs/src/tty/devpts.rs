@@ -116,11 +116,12 @@ fn open_master_in(dir: &Arc<TmpInode>) -> Result<Arc<dyn FileOps>, Errno> {
             return Err(e);
         }
         let root = Arc::downgrade(dir);
+        // The name goes with the master; the index stays taken while a
+        // slave is open (its entry dies with the pair), as Linux's.
         let on_close = Box::new(move |p: &Pty| {
             if let Some(r) = root.upgrade() {
                 let _ = r.unlink(p.index.to_string().as_bytes());
             }
-            table().remove(&p.index);
         });
         Ok(Arc::new(PtyMaster { pty, on_close }))
     }

@@ -130,6 +130,11 @@ pub struct SandboxConfig {
     pub umask: u32,
     pub limits: SandboxLimits,
     pub network: crate::egress::NetworkConfig,
+    /// `process.terminal` (`do -t`): the guest gets a terminal.
+    pub terminal: bool,
+    /// The host terminal descriptor the Sentry bridges the guest's
+    /// terminal to (see console.rs); inherited by the Sentry.
+    pub console: Option<std::os::fd::RawFd>,
 }
 
 /// Can platform `name` run here?
@@ -233,9 +238,15 @@ fn build_mounts(
             MountKind::Proc => (kernel_proc(), "proc", "proc".into()),
             MountKind::Sys => (sentry::sysfs::new_root(), "sysfs", "sysfs".into()),
             MountKind::Dev => {
+                // devpts comes with /dev, as in a container runc starts.
                 let dev = vfs::devfs::DevFs::new_root();
                 sentry::kmsg::add_dev_node(&dev).map_err(|e| format!("/dev/kmsg: {e:?}"))?;
-                (dev, "tmpfs", "none".into())
+                let pts = vfs::tty::DevPts::new();
+                pts.attach_dev(&dev).map_err(|e| format!("/dev/ptmx: {e}"))?;
+                ns.mount(dest.as_bytes(), "tmpfs", "none", dev, m.flags.clone());
+                let pts_dest = format!("{}/pts", dest.trim_end_matches('/'));
+                ns.mount(pts_dest.as_bytes(), "devpts", "devpts", pts.root(), m.flags.clone());
+                continue;
             }
             MountKind::Tmpfs { mode, size, nr_inodes } => {
                 let size = match size.map(|s| s.bytes(total)) {
@@ -297,6 +308,39 @@ fn host_stdio(fd: i32) -> Option<Arc<OpenFile>> {
     let flags = if fl < 0 { abi::flags::O_RDWR } else { fl as u32 & (abi::flags::O_ACCMODE | abi::flags::O_APPEND) };
     let ops = vfs::hostfd::HostFdFile::new(owned);
     Some(OpenFile::new_anon(ops, flags, format!("host:[{fd}]")))
+}
+
+/// The guest's terminal: a Sentry pty bridged to the host terminal `fd`;
+/// returns the bridge and init's stdio (the slave, opened by its path so
+/// that ttyname works). Init (pid 1) leads its session and controls it.
+fn start_console(
+    kernel: &Arc<Kernel>,
+    fd: i32,
+    cfg: &SandboxConfig,
+) -> Result<(vfs::tty::console::Console, Arc<OpenFile>), String> {
+    // SAFETY: F_DUPFD_CLOEXEC on the descriptor the parent left us.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if dup < 0 {
+        return Err(format!("the console descriptor: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: a fresh descriptor owned by nobody else; the inherited one is closed.
+    let host = unsafe {
+        libc::close(fd);
+        OwnedFd::from_raw_fd(dup)
+    };
+    let c = vfs::tty::console::start(host, 1).map_err(|e| format!("the console: {}", e.describe()))?;
+    let root = kernel.mounts.root();
+    let creds = Creds::new(cfg.uid, cfg.gid, cfg.groups.clone());
+    let d = kernel
+        .mounts
+        .resolve(&root, &root, c.slave_path.as_bytes(), vfs::Follow::Yes, &creds)
+        .map_err(|e| format!("the console {}: {}", c.slave_path, e.describe()))?;
+    let ops = d
+        .inode
+        .open(abi::flags::O_RDWR | abi::flags::O_NOCTTY)
+        .map_err(|e| format!("the console: {}", e.describe()))?;
+    let f = OpenFile::new(ops, Some(d), abi::flags::O_RDWR);
+    Ok((c, f))
 }
 
 /// The Sentry's view of the limits; also sets the VFS's sandbox-wide ones
@@ -454,7 +498,14 @@ fn sentry_boot(
     let _ = proc_slot.set(sentry::procfs::new_root(&kernel));
     relay_signals(&kernel, signals)?;
 
-    let files = (0..3).filter_map(|fd| host_stdio(fd).map(|f| (fd, f))).collect();
+    let console = match cfg.console {
+        Some(fd) => Some(start_console(&kernel, fd, &cfg)?),
+        None => None,
+    };
+    let files = match &console {
+        Some((_, f)) => (0..3).map(|fd| (fd, f.clone())).collect(),
+        None => (0..3).filter_map(|fd| host_stdio(fd).map(|f| (fd, f))).collect(),
+    };
     let spec = InitSpec {
         exe: cfg.exe.as_bytes().to_vec(),
         argv: cfg.argv.iter().map(|s| s.as_bytes().to_vec()).collect(),
@@ -471,6 +522,10 @@ fn sentry_boot(
     #[cfg(debug_assertions)]
     debug_hooks(probe_fd);
     let status = sentry::run_init(&kernel, spec).map_err(|e| e.to_string())?;
+    if let Some((c, _)) = console {
+        // What init wrote last must reach the host before the Sentry ends.
+        c.drain(std::time::Duration::from_secs(2));
+    }
     Ok(status.shell_code())
 }
 

@@ -85,6 +85,8 @@ pub fn load(dir: &Path) -> Result<SandboxConfig, String> {
                 "proc" => MountKind::Proc,
                 "sysfs" => MountKind::Sys,
                 "tmpfs" if dest == "/dev" => MountKind::Dev,
+                // devpts comes with /dev (boot.rs), as runc's spec asks.
+                "devpts" if dest == "/dev/pts" => continue,
                 "tmpfs" => tmpfs_kind(&opts).map_err(|e| err(&format!("{field}.options"), e))?,
                 other => {
                     tracing::warn!("{file}: {field}: type {other:?} at {dest} is not served yet; skipped");
@@ -120,6 +122,8 @@ pub fn load(dir: &Path) -> Result<SandboxConfig, String> {
         umask: user.umask().unwrap_or(0o022),
         limits,
         network,
+        terminal: process.terminal() == Some(true),
+        console: None,
     })
 }
 
@@ -209,9 +213,6 @@ fn parse(text: &str) -> Result<Spec, String> {
 fn warn_unenforced(file: &str, spec: &Spec) {
     let mut unenforced: Vec<(&str, &str)> = Vec::new();
     if let Some(p) = spec.process() {
-        if p.terminal() == Some(true) {
-            unenforced.push(("process.terminal", "no terminal is allocated: the guest gets runsc-lite's own stdio"));
-        }
         for r in p.rlimits().clone().unwrap_or_default() {
             let res = rlimit_number(r.typ());
             // No core file is ever written, so any RLIMIT_CORE holds.

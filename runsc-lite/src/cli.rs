@@ -101,6 +101,10 @@ pub enum Command {
         bundle: Option<PathBuf>,
         /// Container ID, or the bundle directory when --bundle is not given.
         target: Option<String>,
+        /// With process.terminal: send the terminal's master to the unix
+        /// socket at PATH (runc's protocol) instead of using this terminal.
+        #[arg(long = "console-socket", value_name = "PATH")]
+        console_socket: Option<PathBuf>,
         #[command(flatten)]
         lists: NetworkLists,
     },
@@ -125,6 +129,10 @@ pub enum Command {
         /// one.
         #[arg(long = "overlay-size", value_name = "SIZE", value_parser = parse_size)]
         overlay_size: Option<boot::Size>,
+        /// Give the command a terminal of the sandbox's own (a pty served
+        /// by the Sentry), bridged to this one (put in raw mode meanwhile).
+        #[arg(long, short = 't')]
+        tty: bool,
         #[command(flatten)]
         lists: NetworkLists,
         /// Command and arguments.
@@ -194,7 +202,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         Command::Debug { what: DebugCommand::Egress { dests, .. } } => {
             crate::egress::print_decisions(&lists.allow_host, &lists.add_host, &dests)
         }
-        Command::Run { bundle, target, .. } => {
+        Command::Run { bundle, target, console_socket, .. } => {
             let (dir, id) = run_target(bundle, target)?;
             crate::state::validate_id(&id)?;
             crate::state::prepare_root(&g.root)?;
@@ -206,9 +214,13 @@ pub fn run(cli: Cli) -> Result<i32, String> {
                 }
             })?;
             net.apply(&mut cfg.network)?;
-            boot::run_container(&g, &id, &dir, cfg)
+            let console = crate::console::attach(&crate::console::target(cfg.terminal, console_socket))?;
+            cfg.console = console.sentry_fd();
+            let r = boot::run_container(&g, &id, &dir, cfg);
+            drop(console);
+            r
         }
-        Command::Do { cwd, memory_limit, pids_limit, overlay_size, cmd, .. } => {
+        Command::Do { cwd, memory_limit, pids_limit, overlay_size, tty, cmd, .. } => {
             let mut cfg = do_config(cwd, cmd)?;
             cfg.limits.memory = memory_limit.filter(|&m| m > 0);
             cfg.limits.pids = pids_limit.filter(|&p| p > 0);
@@ -217,7 +229,12 @@ pub fn run(cli: Cli) -> Result<i32, String> {
                 cfg.network.mode = NetworkMode::Sandbox;
             }
             net.apply(&mut cfg.network)?;
-            boot::run_sandbox(&g, cfg)
+            cfg.terminal = tty;
+            let console = crate::console::attach(&crate::console::target(tty, None))?;
+            cfg.console = console.sentry_fd();
+            let r = boot::run_sandbox(&g, cfg);
+            drop(console);
+            r
         }
     }
 }
@@ -313,6 +330,8 @@ fn do_config(cwd: Option<PathBuf>, cmd: Vec<String>) -> Result<SandboxConfig, St
         umask: 0o022,
         limits: Default::default(),
         network: Default::default(),
+        terminal: false,
+        console: None,
     })
 }
 

@@ -5,6 +5,7 @@ mod boot;
 mod bundle;
 mod cli;
 mod confine;
+mod console;
 mod egress;
 mod filters;
 mod landlock;

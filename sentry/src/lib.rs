@@ -32,6 +32,7 @@ pub mod table;
 pub mod task;
 pub mod textbusy;
 pub mod timers;
+pub mod tty_jobs;
 pub mod vdso;
 
 pub use kernel::{BootError, ExitStatus, FsContext, Kernel, ThreadGroup};
@@ -94,6 +95,7 @@ pub fn run_init(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<ExitStatus, Boot
         }
     }
     procfs::set_current_pid(tg.tgid);
+    tty_jobs::install(kernel);
     let mut task = Task::new(tg.clone(), tg.tgid, Default::default())?;
     exec::execve(&mut task, &path, spec.argv, spec.envp)
         .map_err(|errno| BootError::Exec { path: String::from_utf8_lossy(&path).into_owned(), errno })?;

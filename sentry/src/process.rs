@@ -397,6 +397,11 @@ pub fn release_process(tg: &Arc<ThreadGroup>) {
         }
         lock(&init.children).extend(orphans);
     }
+    if *lock(&tg.sid) == tg.tgid {
+        // A session leader's end gives its terminal up (SIGHUP to the
+        // foreground group), as Linux's disassociate_ctty.
+        vfs::tty::devpts::session_leader_exited(tg.tgid);
+    }
     *lock(&tg.zombie) = true;
     let ppid = *lock(&tg.ppid);
     if let Some(parent) = kernel.group(ppid) {

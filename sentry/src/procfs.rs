@@ -34,7 +34,7 @@ pub fn set_current_thread(tgid: i32, tid: i32) {
     CURRENT.with(|c| c.set((tgid, tid)));
 }
 
-fn current_pid() -> i32 {
+pub(crate) fn current_pid() -> i32 {
     CURRENT.with(|c| c.get().0)
 }
 

@@ -78,6 +78,8 @@ fn ioctl_input_len(req: u64) -> usize {
         TCSETS | TCSETSW | TCSETSF => 36,
         TIOCSWINSZ => 8,
         TIOCSPGRP => 4,
+        // Terminals (vfs::tty): an int read from the argument.
+        vfs::tty::TIOCSPTLCK | vfs::tty::TIOCPKT | vfs::tty::TIOCSETD => 4,
         _ => 0,
     }
 }
@@ -103,6 +105,9 @@ pub fn ioctl(task: &mut Task, fd: Fd, req: u64, arg: UserAddr) -> SysResult {
         if let Some(r) = crate::socket_ioctl::interface_ioctl(task, sock, req, arg) {
             return r;
         }
+    }
+    if req == vfs::tty::TIOCGPTPEER {
+        return crate::tty::open_peer(task, &f, arg.0);
     }
     let mut input = vec![0u8; ioctl_input_len(req)];
     if !input.is_empty() {

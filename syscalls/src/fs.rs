@@ -119,7 +119,9 @@ pub(crate) fn open_path_with(
     if st.st_mode & S_IFMT == S_IFREG {
         crate::locks::break_leases(task, &*d.inode, &st, flags)?;
     }
-    let ops = d.inode.open(status)?;
+    // O_NOCTTY reaches the node (a terminal decides whether to become the
+    // caller's controlling one) but is no status flag of the file.
+    let ops = d.inode.open(status | (flags & O_NOCTTY))?;
     let truncate = flags & O_TRUNC != 0 && want_write && st.st_mode & S_IFMT == S_IFREG;
     if truncate && st.st_size != 0 {
         d.inode.setattr(&SetAttr { size: Some(0), ..Default::default() })?;

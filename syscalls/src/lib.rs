@@ -31,6 +31,7 @@ pub mod stat;
 pub mod statx;
 pub mod syslog;
 pub mod time;
+pub mod tty;
 pub mod xattr;
 
 use abi::sysno::*;
@@ -171,7 +172,11 @@ pub fn build_table() -> SyscallTable {
     );
     t.register(
         IOCTL,
-        Partial("FIOCLEX/FIONCLEX/FIONBIO and what each file serves (terminal ioctls on host ttys)"),
+        Partial(
+            "FIOCLEX/FIONCLEX/FIONBIO and what each file serves: the sandbox's ptys (vfs/src/tty: termios, window size, \
+             sessions, TIOCGPTN/TIOCSPTLCK/TIOCGPTPEER, TIOCPKT without control bytes, no TCGETS2/TIOCSTI), \
+             terminal ioctls on host ttys",
+        ),
         fd::ioctl,
     );
     t.register(PIPE, Full, fd::pipe);

@@ -837,6 +837,7 @@ pub const GUESTS: &[Guest] = &[
     g("proc_state", "proc_state", Link::Static),
     g("kill_perm", "kill_perm", Link::Static),
     g("kmsg", "kmsg", Link::Static),
+    g("pty", "pty", Link::Dynamic),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

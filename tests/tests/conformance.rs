@@ -113,6 +113,7 @@ conformance! {
     proc_state,
     kill_perm,
     kmsg,
+    pty,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

@@ -966,3 +966,49 @@ fn ping_loopback() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Terminals served by the Sentry (vfs/src/tty)
+
+/// Python's `pty` module: a child on a new pty (forkpty: openpty, setsid,
+/// TIOCSCTTY) whose output the parent reads from the master until EIO.
+#[test]
+fn python3_pty_module() {
+    let Some(py) = real_python() else {
+        skip("python3_pty_module", "python3 is not installed");
+        return;
+    };
+    let code = r#"
+import pty, os
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("sh", ["sh", "-c", "tty >/dev/null && echo istty; test -r /dev/tty && echo devtty; echo out"])
+out = b""
+while True:
+    try:
+        d = os.read(fd, 1024)
+    except OSError:
+        break
+    if not d:
+        break
+    out += d
+_, st = os.waitpid(pid, 0)
+print(repr(out), os.waitstatus_to_exitcode(st))
+"#;
+    compare_many(&[(&[&py, "-c", code], false)], &tmp());
+}
+
+/// util-linux's `script` runs a command on a pty of its own.
+#[test]
+fn script_runs_on_a_pty() {
+    if tests::which("script").is_none() {
+        skip("script_runs_on_a_pty", "script (util-linux) is not installed");
+        return;
+    }
+    for p in PLATFORMS {
+        let s = run_do(p, &["script", "-qc", "tty; stty size", "/dev/null"], &tmp());
+        assert_status(&s, 0);
+        assert!(s.stdout.starts_with("/dev/pts/"), "{}", s.describe());
+        assert!(s.stdout.contains("0 0"), "{}", s.describe());
+    }
+}

@@ -27,6 +27,7 @@ pub mod pipe;
 pub mod proc_locks;
 pub mod timerfd;
 pub mod tmpfs;
+pub mod tty;
 mod util;
 pub mod wait;
 pub mod xattr;

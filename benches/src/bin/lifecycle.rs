@@ -20,7 +20,7 @@
 //! build of this workspace); `RUNSC_LITE_FLAGS="--platform=ptrace ..."`
 //! adds global flags to it.
 
-use benches::{have_runsc, interleaved, runsc_lite};
+use benches::{have_runsc, median, runsc_lite};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -136,6 +136,41 @@ fn wait_reaping(child: &mut Child) -> Option<std::process::ExitStatus> {
     }
 }
 
+/// Waits until this process has no children left.
+fn drain_children() {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with a valid out pointer.
+        let r = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+}
+
+/// Like `benches::interleaved`, but each round starts with the next
+/// runner, so that none always runs right after the same other one.
+fn rotated(
+    runners: &[(&'static str, usize)],
+    reps: usize,
+    mut one: impl FnMut(usize) -> Option<Duration>,
+) -> Vec<(&'static str, Duration)> {
+    let n = runners.len();
+    let mut runs: Vec<Option<Vec<Duration>>> = vec![Some(Vec::new()); n];
+    for round in 0..reps {
+        for k in 0..n {
+            let i = (round + k) % n;
+            if let Some(v) = runs[i].as_mut() {
+                match one(runners[i].1) {
+                    Some(d) => v.push(d),
+                    None => runs[i] = None,
+                }
+            }
+        }
+    }
+    runners.iter().zip(runs).filter_map(|((name, _), v)| v.map(|v| (*name, median(v)))).collect()
+}
+
 /// Wait statuses of the orphans reaped while waiting for something else:
 /// the container's process may be one of them.
 fn reaped() -> std::sync::MutexGuard<'static, HashMap<i32, i32>> {
@@ -188,7 +223,11 @@ fn direct_cycle(rt: &Runtime, s: &Scratch, seq: &mut u32) -> Option<Duration> {
     }
     ok(rt, s, "delete", command(rt, &root).arg("delete").arg(&id))?;
     let d = t.elapsed();
-    reap_orphans();
+    // Untimed: wait for every process the runtime left behind (runsc's
+    // sandbox and gofer wind down after `delete` returns), so that one
+    // runtime's tear-down does not land in the next one's time. Nothing
+    // else is our child in this phase.
+    drain_children();
     reaped().clear();
     if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
         eprintln!("{}: the container's process ended with wait status {status:#x}", rt.name);
@@ -358,7 +397,7 @@ fn main() {
             flags: flags.split_whitespace().map(String::from).collect(),
         });
     }
-    let runners: Vec<(&str, usize)> = runtimes.iter().enumerate().map(|(i, r)| (r.name, i)).collect();
+    let runners: Vec<(&'static str, usize)> = runtimes.iter().enumerate().map(|(i, r)| (r.name, i)).collect();
 
     let scratch = make_bundle();
     println!("{:<22} {:<12} {:>12}", "cycle", "runtime", "median");
@@ -366,7 +405,7 @@ fn main() {
     for rt in &runtimes {
         let _ = direct_cycle(rt, &scratch, &mut seq);
     }
-    let results = interleaved(&runners, reps, |i| direct_cycle(&runtimes[i], &scratch, &mut seq));
+    let results = rotated(&runners, reps, |i| direct_cycle(&runtimes[i], &scratch, &mut seq));
     print_table("direct create..delete", &results, lite_missing);
 
     if !std::env::args().any(|a| a == "--no-ctr") {
@@ -375,7 +414,7 @@ fn main() {
             for rt in &runtimes {
                 let _ = ctr_cycle(rt, &c, &mut seq);
             }
-            let results = interleaved(&runners, reps, |i| ctr_cycle(&runtimes[i], &c, &mut seq));
+            let results = rotated(&runners, reps, |i| ctr_cycle(&runtimes[i], &c, &mut seq));
             print_table("ctr run --rm", &results, lite_missing);
         }
     }

@@ -21,6 +21,12 @@ if [ "$(printf '%s\n%s\n' "$min_rust" "${have%%-*}" | sort -V | head -1)" != "$m
     exit 1
 fi
 
+# --containerd: also Debian's containerd (it pulls in runc) for the
+# containerd end to end test (tests/tests/containerd.rs); about 12 s of
+# apt-get install. CI passes it; without it that test reports SKIPPED.
+with_containerd=0
+[ "${1:-}" = --containerd ] && with_containerd=1
+
 # busybox-static: the demo bundle and the workload tests; gcc and
 # libc6-dev (static libc): the C guest programs; make, python3, iproute2
 # (ip) and iputils-ping: the workload tests that run them; procps (pkill)
@@ -35,6 +41,10 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v pkill >/dev/null || need+=(procps)
 command -v unshare >/dev/null || need+=(util-linux)
+if [ $with_containerd = 1 ]; then
+    command -v containerd >/dev/null || need+=(containerd)
+    command -v runc >/dev/null || need+=(runc)
+fi
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "install-deps: missing ${need[*]}; run this as root (it uses apt-get)" >&2
@@ -45,3 +55,4 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get install -y -qq "${need[@]}"
 fi
 echo "install-deps: rustc $have, busybox, gcc, libc.a, make, python3, ip, ping, pkill, unshare present"
+[ $with_containerd = 0 ] || echo "install-deps: containerd and runc present"

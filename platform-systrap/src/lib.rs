@@ -172,6 +172,7 @@ impl Platform for SystrapPlatform {
     }
 
     fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError> {
+        let _t = platform::profile::span(platform::profile::Phase::NewAddressSpace);
         space::SystrapAddressSpace::create(&self.shared)
     }
 

@@ -6,6 +6,9 @@
 //! the guest's address space by [`AddressSpace::map`]; the kernel never
 //! learns which platform it runs on.
 
+pub mod pool;
+pub mod profile;
+
 use std::sync::Arc;
 
 /// General-purpose registers, in the layout of the kernel's

@@ -148,6 +148,7 @@ impl MemoryManager {
     /// shared; private pages are shared copy-on-write (nothing is copied
     /// now; the first write on either side copies the page).
     pub fn fork(self: &Arc<Self>, space: Arc<dyn AddressSpace>) -> Result<Arc<MemoryManager>, Errno> {
+        let _t = platform::profile::span(platform::profile::Phase::Fork);
         let mut s = self.lock();
         let child = MemoryManager::new(space, self.memfile.clone(), self.top);
         child.set_as_limit(self.as_limit.load(std::sync::atomic::Ordering::Acquire));

@@ -136,3 +136,79 @@ impl Drop for PooledPlatform {
         drop(ready);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Prot;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    struct Space;
+    impl AddressSpace for Space {
+        fn map(&self, _: u64, _: u64, _: Prot, _: u64) -> Result<(), PlatformError> {
+            Ok(())
+        }
+        fn unmap(&self, _: u64, _: u64) -> Result<(), PlatformError> {
+            Ok(())
+        }
+        fn protect(&self, _: u64, _: u64, _: Prot) -> Result<(), PlatformError> {
+            Ok(())
+        }
+    }
+
+    /// Counts the spaces it makes and remembers their addresses.
+    #[derive(Default)]
+    struct Counting {
+        made: AtomicUsize,
+        addrs: Mutex<Vec<usize>>,
+    }
+    impl Platform for Counting {
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+        fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError> {
+            self.made.fetch_add(1, Ordering::SeqCst);
+            let s: Arc<dyn AddressSpace> = Arc::new(Space);
+            self.addrs.lock().unwrap().push(Arc::as_ptr(&s) as *const () as usize);
+            Ok(s)
+        }
+        fn new_context(&self) -> Result<Box<dyn Context>, PlatformError> {
+            Err(PlatformError::Unavailable("test".into()))
+        }
+        fn max_user_address(&self) -> u64 {
+            1 << 40
+        }
+    }
+
+    fn wait_for(cond: impl Fn() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if cond() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    /// Nothing is made before the first request (the Sentry's filters are
+    /// in place by then); afterwards the pool fills to its target, and
+    /// what it hands out is the platform's own allocation.
+    #[test]
+    fn fills_only_after_first_request_and_hands_out_the_platforms_spaces() {
+        let inner = Arc::new(Counting::default());
+        let pool = PooledPlatform::new(inner.clone(), 2);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(inner.made.load(Ordering::SeqCst), 0);
+        let first = pool.new_address_space().unwrap();
+        assert!(wait_for(|| inner.made.load(Ordering::SeqCst) == 3));
+        let second = pool.new_address_space().unwrap();
+        let addrs = inner.addrs.lock().unwrap().clone();
+        for s in [&first, &second] {
+            assert!(addrs.contains(&(Arc::as_ptr(s) as *const () as usize)));
+        }
+        assert!(wait_for(|| inner.made.load(Ordering::SeqCst) == 4));
+        drop(pool);
+    }
+}

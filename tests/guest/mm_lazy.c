@@ -3,7 +3,8 @@
  * yet must behave as on touched memory. mmap+munmap untouched, mprotect
  * before the first touch, PROT_NONE, partial munmap and MAP_FIXED over
  * touched memory, fork before the first touch, mremap and MADV_DONTNEED
- * of untouched memory, and a thread touching what another mapped. */
+ * of untouched memory, a thread touching what another mapped, and a
+ * vfork child (which shares the parent's memory) touching it first. */
 #include "common.h"
 #include <pthread.h>
 #include <setjmp.h>
@@ -146,6 +147,17 @@ int main(int argc, char **argv)
         pthread_join(t, NULL);
         B("thread_touch_seen", k[0] == 9);
     }
+
+    /* vfork: the child runs in the parent's memory until it exits. */
+    static volatile unsigned char *vshared;
+    vshared = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    pid_t vp = vfork();
+    if (vp == 0) {
+        vshared[0] = 11;
+        _exit(0);
+    }
+    waitpid(vp, &st, 0);
+    B("vfork_write_seen_by_parent", vshared[0] == 11);
 
     /* MAP_POPULATE and a large reservation, touched at both ends. */
     unsigned char *m = mmap(NULL, 64 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);

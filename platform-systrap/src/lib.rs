@@ -183,4 +183,8 @@ impl Platform for SystrapPlatform {
     fn max_user_address(&self) -> u64 {
         layout::STUB_BASE
     }
+
+    fn vfork_shares_space(&self) -> bool {
+        true
+    }
 }

@@ -123,6 +123,10 @@ impl Platform for PooledPlatform {
     fn max_user_address(&self) -> u64 {
         self.inner.max_user_address()
     }
+
+    fn vfork_shares_space(&self) -> bool {
+        self.inner.vfork_shares_space()
+    }
 }
 
 impl Drop for PooledPlatform {

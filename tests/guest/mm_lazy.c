@@ -4,7 +4,9 @@
  * before the first touch, PROT_NONE, partial munmap and MAP_FIXED over
  * touched memory, fork before the first touch, mremap and MADV_DONTNEED
  * of untouched memory, a thread touching what another mapped, and a
- * vfork child (which shares the parent's memory) touching it first. */
+ * vfork child (which may share the parent's memory) reading it first.
+ * Whether the parent sees a vfork child's writes is left undefined by
+ * POSIX and differs by platform here, so it is not printed. */
 #include "common.h"
 #include <pthread.h>
 #include <setjmp.h>
@@ -148,16 +150,16 @@ int main(int argc, char **argv)
         B("thread_touch_seen", k[0] == 9);
     }
 
-    /* vfork: the child runs in the parent's memory until it exits. */
+    /* vfork: the child faults the parent's untouched page in first. */
     static volatile unsigned char *vshared;
     vshared = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     pid_t vp = vfork();
-    if (vp == 0) {
-        vshared[0] = 11;
-        _exit(0);
-    }
+    if (vp == 0)
+        _exit(vshared[100] == 0 ? 0 : 1);
     waitpid(vp, &st, 0);
-    B("vfork_write_seen_by_parent", vshared[0] == 11);
+    B("vfork_child_read_zero", WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    vshared[0] = 12;
+    B("vfork_parent_writes_after", vshared[0] == 12 && vshared[100] == 0);
 
     /* MAP_POPULATE and a large reservation, touched at both ends. */
     unsigned char *m = mmap(NULL, 64 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);

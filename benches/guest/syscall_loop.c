@@ -1,7 +1,7 @@
 // Times N iterations of one syscall (or a small group) from inside the
 // guest and prints the total in nanoseconds, so the figure excludes
 // sandbox start-up.
-//   syscall_loop getppid|pipe|open|stat|futex|getdents|mmap|pollpong N
+//   syscall_loop getppid|pipe|open|stat|futex|getdents|mmap|mprotect|fault|pollpong N
 // (pollpong: a byte back and forth between two processes, each side
 // waiting in poll() before it reads; N round trips.)
 #define _GNU_SOURCE
@@ -51,7 +51,7 @@ static void remove_dir(const char *path) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s getppid|pipe|open|stat|futex|getdents|mmap N\n", argv[0]);
+        fprintf(stderr, "usage: %s getppid|pipe|open|stat|futex|getdents|mmap|mprotect|fault N\n", argv[0]);
         return 2;
     }
     const char *what = argv[1];
@@ -64,6 +64,14 @@ int main(int argc, char **argv) {
     char dir[128];
     int dfd = -1;
     if (strcmp(what, "pipe") == 0 && pipe(p) != 0) return 1;
+    // mprotect: one page flipped between read-write and read-only;
+    // fault: first touch of N anonymous pages, one write each.
+    char *region = 0;
+    if (strcmp(what, "mprotect") == 0 || strcmp(what, "fault") == 0) {
+        size_t len = strcmp(what, "fault") == 0 ? (size_t)n * 4096 : 4096;
+        region = mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (region == MAP_FAILED) return 1;
+    }
     if (strcmp(what, "getdents") == 0 && (dfd = hundred_entry_dir(dir, sizeof dir)) < 0) return 1;
     if (strcmp(what, "pollpong") == 0) {
         int a[2], c[2];
@@ -111,6 +119,10 @@ int main(int argc, char **argv) {
         } else if (strcmp(what, "mmap") == 0) {
             void *m = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
             if (m == MAP_FAILED || munmap(m, 4096) != 0) return 1;
+        } else if (strcmp(what, "mprotect") == 0) {
+            if (mprotect(region, 4096, (i & 1) ? PROT_READ | PROT_WRITE : PROT_READ) != 0) return 1;
+        } else if (strcmp(what, "fault") == 0) {
+            region[(size_t)i * 4096] = 1;
         } else {
             return 2;
         }

@@ -127,6 +127,7 @@ impl Platform for PtracePlatform {
     }
 
     fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError> {
+        let _t = platform::profile::span(platform::profile::Phase::NewAddressSpace);
         space::PtraceAddressSpace::create(&self.shared)
     }
 

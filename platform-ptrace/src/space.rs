@@ -344,6 +344,7 @@ fn check_range(call: &'static str, addr: u64, len: u64) -> Result<(), PlatformEr
 impl AddressSpace for PtraceAddressSpace {
     fn map(&self, addr: u64, len: u64, prot: Prot, file_offset: u64) -> Result<(), PlatformError> {
         check_range("mmap", addr, len)?;
+        let _t = platform::profile::span(platform::profile::Phase::SpaceMap);
         let flags = sys::MAP_SHARED | sys::MAP_FIXED;
         let r = self.inner.syscall(
             self.key(),
@@ -359,12 +360,14 @@ impl AddressSpace for PtraceAddressSpace {
 
     fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError> {
         check_range("munmap", addr, len)?;
+        let _t = platform::profile::span(platform::profile::Phase::SpaceUnmap);
         self.inner.unmap_gen.fetch_add(1, Ordering::Relaxed);
         self.inner.syscall(self.key(), "munmap", SYS_MUNMAP, [addr, len, 0, 0, 0, 0]).map(drop)
     }
 
     fn protect(&self, addr: u64, len: u64, prot: Prot) -> Result<(), PlatformError> {
         check_range("mprotect", addr, len)?;
+        let _t = platform::profile::span(platform::profile::Phase::SpaceProtect);
         self.inner.syscall(self.key(), "mprotect", SYS_MPROTECT, [addr, len, prot.bits() as u64, 0, 0, 0]).map(drop)
     }
 }

@@ -172,6 +172,7 @@ impl Platform for SystrapPlatform {
     }
 
     fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError> {
+        let _t = platform::profile::span(platform::profile::Phase::NewAddressSpace);
         space::SystrapAddressSpace::create(&self.shared)
     }
 
@@ -181,5 +182,9 @@ impl Platform for SystrapPlatform {
 
     fn max_user_address(&self) -> u64 {
         layout::STUB_BASE
+    }
+
+    fn vfork_shares_space(&self) -> bool {
+        true
     }
 }

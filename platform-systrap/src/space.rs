@@ -63,6 +63,7 @@ fn check_range(call: &'static str, addr: u64, len: u64) -> Result<(), PlatformEr
 impl AddressSpace for SystrapAddressSpace {
     fn map(&self, addr: u64, len: u64, prot: Prot, file_offset: u64) -> Result<(), PlatformError> {
         check_range("mmap", addr, len)?;
+        let _t = platform::profile::span(platform::profile::Phase::SpaceMap);
         let flags = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;
         let args = [addr, len, prot.bits() as u64, flags, STUB_MEMFD_FD as u64, file_offset];
         let r = self.proc.request("mmap", SYS_MMAP, args, 0)?;
@@ -74,11 +75,13 @@ impl AddressSpace for SystrapAddressSpace {
 
     fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError> {
         check_range("munmap", addr, len)?;
+        let _t = platform::profile::span(platform::profile::Phase::SpaceUnmap);
         self.proc.request("munmap", SYS_MUNMAP, [addr, len, 0, 0, 0, 0], 0).map(drop)
     }
 
     fn protect(&self, addr: u64, len: u64, prot: Prot) -> Result<(), PlatformError> {
         check_range("mprotect", addr, len)?;
+        let _t = platform::profile::span(platform::profile::Phase::SpaceProtect);
         self.proc.request("mprotect", SYS_MPROTECT, [addr, len, prot.bits() as u64, 0, 0, 0], 0).map(drop)
     }
 }

@@ -6,6 +6,9 @@
 //! the guest's address space by [`AddressSpace::map`]; the kernel never
 //! learns which platform it runs on.
 
+pub mod pool;
+pub mod profile;
+
 use std::sync::Arc;
 
 /// General-purpose registers, in the layout of the kernel's
@@ -155,6 +158,14 @@ pub trait Platform: Send + Sync {
     /// The lowest guest address the platform keeps for itself (stub code
     /// and data live at and above it); guest mappings must stay below.
     fn max_user_address(&self) -> u64;
+
+    /// Is running another process's thread in an existing address space
+    /// (vfork's child) cheaper than a new space and a copy? On ptrace a
+    /// thread that leaves a space for another (the child's exec) costs more
+    /// than the copy saves.
+    fn vfork_shares_space(&self) -> bool {
+        false
+    }
 }
 
 /// The page tables of one guest address space. Ranges are page-aligned.

@@ -2,6 +2,7 @@
 //! the first process, then running it to the end.
 
 use crate::cli::GlobalFlags;
+use platform::profile::{self, Phase};
 use sentry::memfile::MemoryFile;
 use sentry::{InitSpec, Kernel};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -144,6 +145,21 @@ pub fn probe_platform(name: &str) -> Result<(), String> {
 }
 
 fn make_platform(name: &str, mf: &Arc<MemoryFile>) -> Result<Arc<dyn platform::Platform>, String> {
+    let p = make_bare_platform(name, mf)?;
+    match stub_pool_size() {
+        0 => Ok(p),
+        n => Ok(Arc::new(platform::pool::PooledPlatform::new(p, n))),
+    }
+}
+
+/// Address spaces made ahead of time (`platform::pool`): two, what a
+/// shell's fork+exec takes; `RUNSC_LITE_STUB_POOL=N` changes it (0: none,
+/// for comparison).
+fn stub_pool_size() -> usize {
+    std::env::var("RUNSC_LITE_STUB_POOL").ok().and_then(|v| v.parse().ok()).unwrap_or(2).min(16)
+}
+
+fn make_bare_platform(name: &str, mf: &Arc<MemoryFile>) -> Result<Arc<dyn platform::Platform>, String> {
     match name {
         "systrap" => platform_systrap::SystrapPlatform::new(mf.fd())
             .map(|p| Arc::new(p) as Arc<dyn platform::Platform>)
@@ -438,8 +454,11 @@ fn sentry_boot(
     // pid namespace, the Sentry takes every stub with it when it exits.
     sentry::failure::install();
     sentry::failure::set_pid_namespace_init();
+    let t_boot = profile::start();
+    let t = profile::start();
     // Everything the confined Sentry will reach on the host, opened now.
     sentry::hostfacts::init();
+    profile::add(Phase::BootHostFacts, t);
     // glibc's malloc reads host files lazily, which the confined Sentry
     // may not: /sys/devices/system/cpu/online the first time it wants a
     // ninth arena (unless the arena limit is set), and
@@ -452,10 +471,16 @@ fn sentry_boot(
         libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
     }
     let budget = fd_budget();
+    let t = profile::start();
     let roots = open_roots(&cfg)?;
     presize_fd_table(&roots.root);
+    profile::add(Phase::BootRoots, t);
+    let t = profile::start();
     let proc_fd = crate::confine::private_mounts_and_proc()?;
+    profile::add(Phase::BootMountsProc, t);
+    let t = profile::start();
     crate::confine::pivot_to_empty_root()?;
+    profile::add(Phase::BootPivot, t);
     let mut held = vec![crate::confine::HeldRoot {
         fd: roots.root.as_raw_fd(),
         write: false,
@@ -465,27 +490,39 @@ fn sentry_boot(
     for (fd, ro) in roots.binds.iter().zip(bind_flags) {
         held.push(crate::confine::HeldRoot { fd: fd.as_raw_fd(), write: !ro, is_dir: crate::confine::is_dir(fd) });
     }
+    let t = profile::start();
     crate::confine::drop_privileges(&held, proc_fd.as_raw_fd())?;
+    profile::add(Phase::BootPrivileges, t);
     #[cfg(debug_assertions)]
     let probe_fd = roots.binds.first().unwrap_or(&roots.root).try_clone().ok();
     platform::set_proc_dir(proc_fd);
 
     // Before any stub exists: stubs inherit the registration (fork).
     sentry::membarrier::register_host();
+    let t = profile::start();
     let memfile = MemoryFile::new().map_err(|e| e.to_string())?;
+    profile::add(Phase::BootMemoryFile, t);
+    let t = profile::start();
     let platform = match &g.platform {
         Some(name) => make_platform(name, &memfile)?,
         None => default_platform(&memfile)?,
     };
+    profile::add(Phase::BootPlatform, t);
     let platform_name = platform.name();
+    let t = profile::start();
     let table = Arc::new(syscalls::build_table());
+    profile::add(Phase::BootTable, t);
 
     // procfs needs the kernel and the kernel needs the mounts: mount a
     // forwarding procfs root that is filled in once the kernel exists.
     let proc_slot: Arc<std::sync::OnceLock<InodeRef>> = Arc::new(std::sync::OnceLock::new());
     let slot = proc_slot.clone();
+    let t = profile::start();
     let mounts = build_mounts(&cfg, roots, &budget, &move || sentry::procfs::deferred_root(slot.clone()))?;
+    profile::add(Phase::BootMounts, t);
+    let t = profile::start();
     let kernel = Kernel::new(platform, memfile, table, mounts, &cfg.hostname, g.strace);
+    profile::add(Phase::BootKernel, t);
     kernel.set_limits(sentry_limits(&cfg.limits));
     if let Some(chan) = egress {
         let r = if cfg.network.mode == crate::egress::NetworkMode::Host {
@@ -518,13 +555,19 @@ fn sentry_boot(
     let cookie = random_u64();
     crate::violation::install(report.as_raw_fd(), cookie)?;
     std::mem::forget(report);
+    let t = profile::start();
     crate::filters::install(platform_name, cookie)?;
+    profile::add(Phase::BootSeccomp, t);
     #[cfg(debug_assertions)]
     debug_hooks(probe_fd);
+    profile::add(Phase::BootToInit, t_boot);
     let status = sentry::run_init(&kernel, spec).map_err(|e| e.to_string())?;
     if let Some((c, _)) = console {
         // What init wrote last must reach the host before the Sentry ends.
         c.drain(std::time::Duration::from_secs(2));
+    }
+    if profile::enabled() {
+        eprint!("{}", profile::report(&|nr| kernel.table.name(nr).to_string()));
     }
     Ok(status.shell_code())
 }

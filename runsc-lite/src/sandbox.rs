@@ -67,6 +67,7 @@ fn write_file(path: &str, text: &str) -> Result<(), String> {
 /// Run a sandbox: start the Sentry, wait for it, relay signals; returns
 /// the guest's shell-style exit code.
 pub fn run(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
+    let t_run = platform::profile::start();
     // The broker forks from runsc-lite while it has one thread and no
     // descriptor meant for the Sentry; published ports are taken (or
     // refused) before anything else starts.
@@ -98,6 +99,7 @@ pub fn run(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
     // SAFETY: a fork-like clone (no CLONE_VM, no new stack) of a process
     // that is still single-threaded: the child gets a private copy of
     // everything and may use it freely.
+    let t_clone = platform::profile::start();
     let pid = unsafe { libc::syscall(libc::SYS_clone, flags as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) };
     if pid == 0 {
         drop((go_w, rep_r, sig_w));
@@ -129,7 +131,17 @@ pub fn run(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
     unsafe { libc::write(go_w.as_raw_fd(), b"g".as_ptr().cast(), 1) };
     drop(go_w);
     let kill_after = Duration::from_secs_f64(g.kill_after.max(0.0));
+    let t_go = platform::profile::start();
     let status = supervise(pid, &set, &sig_w, kill_after)?;
+    if let (Some(a), Some(b), Some(c)) = (t_run, t_clone, t_go) {
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        eprintln!(
+            "runsc-lite profile (outside): set-up before clone {:.1} µs, clone + uid/gid maps {:.1} µs, Sentry's life {:.1} µs",
+            us(b - a),
+            us(c - b),
+            us(c.elapsed())
+        );
+    }
     if let Some(b) = broker {
         b.finish();
     }

@@ -73,6 +73,7 @@ pub fn execve_from(
     envp: Vec<Vec<u8>>,
     path_gone: bool,
 ) -> Result<(), Errno> {
+    let _t_exec = platform::profile::span(platform::profile::Phase::Exec);
     // comm is the name the caller asked for (Linux's bprm->filename), not
     // the symlink's target nor a script's interpreter.
     let comm: Vec<u8> = path.rsplit(|&c| c == b'/').next().unwrap_or(path).iter().take(15).copied().collect();
@@ -122,6 +123,7 @@ pub fn execve_from(
     };
 
     let kernel = task.kernel.clone();
+    let t_load = platform::profile::start();
     let space = kernel.platform.new_address_space().map_err(|e| {
         tracing::warn!("execve: new address space: {e}");
         Errno::ENOMEM
@@ -140,6 +142,7 @@ pub fn execve_from(
         }
         None => (exe.entry, 0),
     };
+    platform::profile::add(platform::profile::Phase::ExecElfLoad, t_load);
     mm.set_brk_start(page_up(exe.end).ok_or(Errno::ENOMEM)?);
     let vdso = match &kernel.clock {
         Some(c) => c.map_into(&mm)?,
@@ -148,6 +151,7 @@ pub fn execve_from(
     let creds = task.creds();
     let mut random = [0u8; 16];
     fill_random(&mut random);
+    let _t_stack = platform::profile::span(platform::profile::Phase::ExecStack);
     let sp = loader::setup_stack(
         &mm,
         &StackArgs {

@@ -81,18 +81,27 @@ impl FileCache {
                 }
             }
         }
-        let range = memfile.alloc(size)?;
-        let mut buf = vec![0u8; (size as usize).min(1 << 20)];
-        let mut done = 0u64;
-        while done < size {
-            let want = ((size - done) as usize).min(buf.len());
-            let n = read(&mut buf[..want], done)?;
-            if n == 0 {
-                // The file shrank under us: do not cache a short copy.
-                return Ok(None);
+        let _t = platform::profile::span(platform::profile::Phase::FileCacheFill);
+        let mut range = memfile.alloc(size)?;
+        // Read straight into the memory file, in chunks of at most 1 MiB
+        // (what one host read is asked for).
+        let whole = memfile.fill_fresh(&mut range, |buf| -> Result<bool, Errno> {
+            // The range is whole pages; the file ends within the last.
+            let Some(buf) = buf.get_mut(..size as usize) else { return Ok(false) };
+            let mut done = 0usize;
+            while done < buf.len() {
+                let want = (buf.len() - done).min(1 << 20);
+                let n = read(&mut buf[done..done + want], done as u64)?;
+                if n == 0 {
+                    return Ok(false);
+                }
+                done += n.min(want);
             }
-            memfile.write(range.off + done, &buf[..n])?;
-            done += n as u64;
+            Ok(true)
+        })??;
+        if !whole {
+            // The file shrank under us: do not cache a short copy.
+            return Ok(None);
         }
         let mut e = lock(&self.entries);
         e.push_back((key, range.clone()));

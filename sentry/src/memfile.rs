@@ -340,6 +340,21 @@ impl MemoryFile {
         Ok(())
     }
 
+    /// Hand the pages of `range`, which nobody else holds yet (just
+    /// allocated: no mapping, no other reference), to `fill` as one
+    /// buffer: a file read goes straight into the memory file instead of
+    /// through a bounce buffer. EBUSY when `range` is shared.
+    pub fn fill_fresh<R>(&self, range: &mut Arc<MemRange>, fill: impl FnOnce(&mut [u8]) -> R) -> Result<R, Errno> {
+        let r = Arc::get_mut(range).ok_or(Errno::EBUSY)?;
+        let len = usize::try_from(r.len).map_err(|_| Errno::EFAULT)?;
+        self.check(r.off, len)?;
+        // SAFETY: range checked against the mapping; the pages belong to
+        // `range` alone (unique Arc of a fresh allocation, never mapped),
+        // so nothing else reads or writes them while the slice lives.
+        let buf = unsafe { std::slice::from_raw_parts_mut(self.base.add(r.off as usize), len) };
+        Ok(fill(buf))
+    }
+
     /// Zero `[off, off+len)`.
     pub fn zero(&self, off: u64, len: u64) -> Result<(), Errno> {
         self.check(off, len as usize)?;

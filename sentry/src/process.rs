@@ -43,8 +43,13 @@ pub const CLONE_PIDFD: u64 = 0x1000;
 pub const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 
 /// Create a child process (fork, vfork, or clone without CLONE_THREAD).
-/// CLONE_VM without CLONE_THREAD (vfork, posix_spawn) gets a copy of the
-/// address space, not a shared one.
+/// CLONE_VM without CLONE_THREAD (vfork, posix_spawn) shares the caller's
+/// address space, as on Linux, where the platform makes that cheap
+/// (`Platform::vfork_shares_space`: systrap): the child runs on another
+/// thread of the same stub, and a shell's vfork+exec makes no copy of its
+/// memory and no address space besides the one exec needs. Elsewhere
+/// (ptrace) it gets a copy-on-write copy: its writes stay its own, which
+/// POSIX allows (a vfork child may only call _exit or exec).
 pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     let f = a.flags;
     // Linux's copy_process checks, in its order.
@@ -91,17 +96,21 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
     // The new process's task charge; from ThreadGroup::new on, the
     // process holds it until it is reaped (unregister_group).
     kernel.tasks.charge()?;
-    let space = match kernel.platform.new_address_space() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("clone: new address space: {e}");
-            kernel.tasks.uncharge();
-            return Err(Errno::EAGAIN);
-        }
-    };
     let parent_space = task.mm().space().clone();
     let fp = task.ctx.fp_state(&parent_space).unwrap_or_default();
-    let mm = task.mm().fork(space).inspect_err(|_| kernel.tasks.uncharge())?;
+    let mm = if f & CLONE_VM != 0 && kernel.platform.vfork_shares_space() {
+        task.mm().clone()
+    } else {
+        let space = match kernel.platform.new_address_space() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("clone: new address space: {e}");
+                kernel.tasks.uncharge();
+                return Err(Errno::EAGAIN);
+            }
+        };
+        task.mm().fork(space).inspect_err(|_| kernel.tasks.uncharge())?
+    };
     let fds = if f & CLONE_FILES != 0 { task.fds() } else { task.fds().fork() };
     let child = ThreadGroup::new(&kernel, mm, fds, task.fs(), task.creds());
     child

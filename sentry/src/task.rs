@@ -213,6 +213,10 @@ impl Task {
             let cpu_before = if timers_armed { self.ctx.cpu_time() } else { None };
             let entered = std::time::Instant::now();
             let exit = self.ctx.switch(self.mm.space(), &mut self.regs);
+            platform::profile::add(
+                platform::profile::Phase::GuestSwitch,
+                platform::profile::enabled().then_some(entered),
+            );
             let left = std::time::Instant::now();
             let sentry_cpu = if timers_armed { platform::current_thread_cpu_time() } else { None };
             let mut spent = left - entered;
@@ -240,7 +244,9 @@ impl Task {
                     let nr = self.regs.orig_rax;
                     let args = self.regs.syscall_args();
                     let desc = if strace { Some(table.describe_call(self, nr, &args)) } else { None };
+                    let t = platform::profile::start();
                     let r = table.dispatch(self, nr, &args);
+                    platform::profile::add_syscall(nr, t);
                     if let Some(d) = desc {
                         log_strace(self.tid, nr, &d, &r);
                     }
@@ -260,7 +266,10 @@ impl Task {
                     }
                 }
                 Exit::Fault { addr, access, signo, code } => {
-                    match self.mm.handle_fault(addr, access) {
+                    let t = platform::profile::start();
+                    let outcome = self.mm.handle_fault(addr, access);
+                    platform::profile::add(platform::profile::Phase::PageFault, t);
+                    match outcome {
                         FaultOutcome::Fixed => {
                             retried = None;
                             continue;

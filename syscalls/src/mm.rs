@@ -60,6 +60,10 @@ fn map(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, fd: F
     }
     if flags & MAP_ANONYMOUS != 0 {
         let name = if flags & MAP_GROWSDOWN != 0 { VmaName::Stack } else { VmaName::Anon };
+        // Pages asked for now are mapped now; others on first touch.
+        if !shared && flags & (abi::flags::MAP_POPULATE | abi::flags::MAP_LOCKED) == 0 {
+            return mm.map_anon_lazy(addr.0, len, prot, fixed, name);
+        }
         return mm.map_anon(addr.0, len, prot, shared, fixed, name);
     }
     let f = task.file(fd.0)?;

@@ -838,6 +838,7 @@ pub const GUESTS: &[Guest] = &[
     g("kill_perm", "kill_perm", Link::Static),
     g("kmsg", "kmsg", Link::Static),
     g("pty", "pty", Link::Dynamic),
+    g("mm_lazy", "mm_lazy", Link::Static),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

@@ -114,6 +114,7 @@ conformance! {
     kill_perm,
     kmsg,
     pty,
+    mm_lazy,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

@@ -67,6 +67,8 @@ fn main() {
         ("futex", 50_000),
         ("getdents", 5_000),
         ("mmap", 20_000),
+        ("mprotect", 20_000),
+        ("fault", 20_000),
         ("pollpong", 5_000),
     ];
     for (what, n) in per_call {
@@ -106,6 +108,10 @@ fn main() {
 
     let whole: &[(&str, &[&str])] = &[
         ("busybox true", &["/bin/busybox", "true"]),
+        // Start-up of the sandbox itself: `runsc-lite do /bin/true` against
+        // a native `/bin/true` (dynamic, glibc).
+        ("/bin/true", &["/bin/true"]),
+        ("fork+exec+wait x100 (sh, /bin/true)", &["/bin/sh", "-c", "for i in $(seq 100); do /bin/true; done"]),
         (
             "fork+exec+wait x20 (sh)",
             &[

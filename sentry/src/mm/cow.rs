@@ -57,10 +57,13 @@ impl MemoryManager {
     /// fault on a copy-on-write page of a writable mapping is taken as
     /// the write it must be.
     pub fn handle_fault(&self, addr: u64, access: Access) -> FaultOutcome {
+        let mut s = self.lock();
+        if let Some(done) = self.fault_in_lazy(&mut s, addr) {
+            return done;
+        }
         if access == Access::Exec {
             return FaultOutcome::Signal;
         }
-        let mut s = self.lock();
         let Some(v) = s.vmas.range(..=addr).next_back().map(|(_, v)| v).filter(|v| v.end > addr) else {
             return self.grow_down(&mut s, addr);
         };
@@ -148,6 +151,7 @@ impl MemoryManager {
     /// shared; private pages are shared copy-on-write (nothing is copied
     /// now; the first write on either side copies the page).
     pub fn fork(self: &Arc<Self>, space: Arc<dyn AddressSpace>) -> Result<Arc<MemoryManager>, Errno> {
+        let _t = platform::profile::span(platform::profile::Phase::Fork);
         let mut s = self.lock();
         let child = MemoryManager::new(space, self.memfile.clone(), self.top);
         child.set_as_limit(self.as_limit.load(std::sync::atomic::Ordering::Acquire));
@@ -216,10 +220,14 @@ impl MemoryManager {
                     let Some(v) = s.vmas.get(&vs) else { continue };
                     if v.private() && v.prot.write && !v.past_eof {
                         let (x, y) = (vs.max(a), ve.min(b));
-                        self.space.protect(x, y - x, v.prot_without_write()).map_err(platform_err)?;
+                        for (x, y) in Self::eager_parts(&s, x, y) {
+                            self.space.protect(x, y - x, v.prot_without_write()).map_err(platform_err)?;
+                        }
                     }
                 }
             }
+            // Not in the parent's host mapping, not in the child's either.
+            cs.lazy = s.lazy.clone();
             child.sync_platform(&cs, MIN_MMAP_ADDR, self.top, true)?;
         }
         drop(s);

@@ -76,7 +76,7 @@ impl MemoryManager {
         self.map_inner(addr, len, prot, fixed, Backing::CachedCow(cache, cache_off), name)
     }
 
-    fn map_inner(
+    pub(super) fn map_inner(
         &self,
         addr: u64,
         len: u64,
@@ -133,8 +133,9 @@ impl MemoryManager {
             origin: None,
         };
         let mut cow = false;
+        let lazy = matches!(backing, Backing::FreshLazy) && !flags.locked;
         let off = match backing {
-            Backing::Fresh => Some(self.memfile.alloc_ref(len)?),
+            Backing::Fresh | Backing::FreshLazy => Some(self.memfile.alloc_ref(len)?),
             Backing::Private(m, o) => {
                 self.memfile.incref(m.off + o, len);
                 Some(m.off + o)
@@ -172,6 +173,10 @@ impl MemoryManager {
         s.vmas.insert(start, v);
         if let Some(off) = off {
             s.pmas.insert(start, Pma { end, off, cow });
+        }
+        if lazy {
+            s.lazy.insert(start, end);
+            return Ok(start);
         }
         self.sync_platform(&s, start, end, true)?;
         Ok(start)

@@ -10,6 +10,7 @@ mod advice;
 mod cow;
 pub use advice::Advice;
 mod io;
+mod lazy;
 mod map;
 
 use crate::memfile::{MemRange, MemoryFile};
@@ -133,6 +134,8 @@ struct Pma {
 enum Backing {
     /// Fresh zeroed private memory.
     Fresh,
+    /// The same, mapped into the host on first touch (`lazy.rs`).
+    FreshLazy,
     /// Private pages already filled by the caller, who writes them only
     /// before the guest runs on them.
     Private(Arc<MemRange>, u64),
@@ -192,6 +195,9 @@ struct MmState {
     last_cow: (u64, u64),
     /// mlockall(MCL_FUTURE): new mappings start locked.
     lock_future: bool,
+    /// Ranges (start → end) of private memory not in the host mapping
+    /// yet (`lazy.rs`).
+    lazy: BTreeMap<u64, u64>,
 }
 
 /// A guest address space.
@@ -250,6 +256,7 @@ impl MemoryManager {
                 cached_hole: 0,
                 last_cow: (0, 0),
                 lock_future: false,
+                lazy: BTreeMap::new(),
             }),
             forked_from: std::sync::OnceLock::new(),
             as_limit: std::sync::atomic::AtomicU64::new(u64::MAX),
@@ -471,6 +478,7 @@ impl MemoryManager {
         Self::split_at(s, end);
         let keys: Vec<u64> = s.vmas.range(start..end).map(|(&k, _)| k).collect();
         let gone: Vec<Vma> = keys.into_iter().filter_map(|k| s.vmas.remove(&k)).collect();
+        Self::forget_lazy(s, start, end);
         if !gone.is_empty() && end > s.free_cache && start < self.mmap_base {
             // The hole left here may be larger than the cached one: resume
             // gap searches above it (its end is the next mapping's start).
@@ -490,11 +498,14 @@ impl MemoryManager {
     /// Drop `[start, end)` from the state and the address space; private
     /// pages go back to the host when nobody else refers to them.
     fn unmap_locked(&self, s: &mut MmState, start: u64, end: u64) -> Result<(), Errno> {
+        let host = Self::host_may_map(s, start, end);
         let gone = self.take_range(s, start, end);
         if gone.is_empty() {
             return Ok(());
         }
-        self.space.unmap(start, end - start).map_err(platform_err)?;
+        if host {
+            self.space.unmap(start, end - start).map_err(platform_err)?;
+        }
         let pmas = Self::take_pmas(s, start, end);
         self.release_pmas(pmas);
         Ok(())
@@ -504,7 +515,19 @@ impl MemoryManager {
     /// `remap` maps the memory again (backing changed), otherwise only the
     /// protection is changed. Private pages shared copy-on-write are
     /// mapped without write permission.
+    /// Lazy ranges are left out: their first fault maps them as the state
+    /// then says.
     fn sync_platform(&self, s: &MmState, start: u64, end: u64, remap: bool) -> Result<(), Errno> {
+        if s.lazy.is_empty() {
+            return self.sync_platform_eager(s, start, end, remap);
+        }
+        for (a, b) in Self::eager_parts(s, start, end) {
+            self.sync_platform_eager(s, a, b, remap)?;
+        }
+        Ok(())
+    }
+
+    fn sync_platform_eager(&self, s: &MmState, start: u64, end: u64, remap: bool) -> Result<(), Errno> {
         for (vs, ve) in overlapping(&s.vmas, start, end, |v| v.end) {
             let Some(v) = s.vmas.get(&vs) else { continue };
             if v.past_eof {

@@ -587,14 +587,16 @@ impl HostInode {
         let me = self.arc()?;
         let dir = self.fd()?;
         // The common case, a node in use: one statx of the name finds it
-        // (no open, no close). A stale answer is harmless: the node's own
-        // descriptor, or its reopening, still names exactly that node.
+        // (no open, no close), even one whose descriptor was evicted (it
+        // is reopened when needed). A stale answer is harmless: the node's
+        // own descriptor, or its reopening through the name, which checks
+        // the identity, still names exactly that node.
         // That statx is also the node's revalidation (its attributes).
         let generation = self.fs.generation.load(Ordering::Acquire);
         let (st, ident) = statx_at(dir.as_raw_fd(), name, false)?;
         let kind = st.st_mode & S_IFMT;
         let known = lock(&self.fs.nodes).get(&ident).and_then(Weak::upgrade);
-        if let Some(n) = known.filter(|n| n.kind == kind && n.slot.get().is_some()) {
+        if let Some(n) = known.filter(|n| n.kind == kind) {
             n.relocate(Some((me, name.clone())));
             n.attrs.put(st, generation);
             return Ok(n);

@@ -86,3 +86,40 @@ impl AttrCache {
         *crate::util::lock(&self.slot) = Some(c);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(size: i64) -> Stat {
+        Stat { st_size: size, ..Default::default() }
+    }
+
+    #[test]
+    fn each_call_trusts_only_the_same_call() {
+        let c = AttrCache::default();
+        // No ticket (boot, tests): nothing is trusted.
+        std::thread::spawn(move || {
+            c.put(st(1), 0);
+            assert_eq!(c.get(Revalidate::EachCall, 0), None);
+            begin_call();
+            c.put(st(2), 0);
+            assert_eq!(c.get(Revalidate::EachCall, 0), Some(st(2)));
+            // A change through the mount, then the next call.
+            assert_eq!(c.get(Revalidate::EachCall, 1), None);
+            begin_call();
+            assert_eq!(c.get(Revalidate::EachCall, 0), None);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn after_trusts_for_its_period() {
+        let c = AttrCache::default();
+        c.put(st(3), 7);
+        assert_eq!(c.get(Revalidate::After(Duration::from_secs(3600)), 7), Some(st(3)));
+        assert_eq!(c.get(Revalidate::After(Duration::from_secs(3600)), 8), None);
+        assert_eq!(c.get(Revalidate::After(Duration::ZERO), 7), None);
+    }
+}

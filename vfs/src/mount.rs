@@ -787,4 +787,18 @@ mod tests {
         let mnt = ns.resolve(&root, &root, b"/top/mnt", Follow::Yes, &creds).unwrap();
         assert_eq!(walk(&mnt, b"..", &noxdev), Err(Errno::EXDEV));
     }
+    #[test]
+    fn walked_dentries_stay_cached_until_their_name_goes() {
+        let (ns, creds) = ns();
+        let root = ns.root();
+        let weak = Arc::downgrade(&mkdir(&ns, &creds, b"/kept"));
+        // Nobody holds it but the dentry cache.
+        assert!(weak.upgrade().is_some());
+        let again = ns.resolve(&root, &root, b"/kept", Follow::Yes, &creds).unwrap();
+        assert!(std::ptr::eq(Arc::as_ptr(&again), weak.as_ptr()));
+        drop(again);
+        root.inode.rmdir(b"kept").unwrap();
+        ns.removed(&root, b"kept");
+        assert!(weak.upgrade().is_none(), "a removed name's dentry left the cache");
+    }
 }

@@ -217,7 +217,16 @@ fn build_mounts(
     let host = |fd: OwnedFd, ro: bool, what: &Path| {
         vfs::hostfs::HostFs::from_fd(fd, ro, budget.clone()).map_err(|e| format!("{}: {e}", what.display()))
     };
-    let lower = host(roots.root, true, &cfg.root_path)?;
+    // The root's host tree is read-only to the sandbox: its attributes
+    // and names are trusted for a while (vfs::attrcache), bind mounts'
+    // are revalidated at every guest call.
+    let lower = vfs::hostfs::HostFs::from_fd_revalidated(
+        roots.root,
+        true,
+        budget.clone(),
+        vfs::attrcache::Revalidate::After(vfs::attrcache::TRUSTED_FOR),
+    )
+    .map_err(|e| format!("{}: {e}", cfg.root_path.display()))?;
     let total = cfg.limits.total_memory();
     // Linux's tmpfs defaults: half the memory, half as many inodes as it
     // has pages.

@@ -250,6 +250,7 @@ impl SyscallTable {
 
     /// Run syscall `nr` for `task`.
     pub fn dispatch(&self, task: &mut Task, nr: u64, args: &[u64; 6]) -> SysResult {
+        vfs::attrcache::begin_call();
         let Some(e) = self.entries.get(nr as usize) else {
             #[cfg(debug_assertions)]
             if nr == crate::failure::DEBUG_PANIC_SYSCALL {

@@ -14,9 +14,15 @@
 //! already knows returns that node and records the name it was reached
 //! by, so a node's way back (parent and name) follows renames.
 //!
+//! Attributes are cached per node and revalidated as the mount's policy
+//! says ([`crate::attrcache`]): a walk step costs at most one host statx
+//! (the name's, which refreshes the node's attributes), none when the
+//! policy still trusts what it has.
+//!
 //! A read-only instance refuses every change with EROFS. Host character
 //! and block devices are not reachable (EACCES, as on a nodev mount).
 
+use crate::attrcache::{AttrCache, Revalidate};
 use crate::hostfs_fds::{cvt, ident_at, ident_of, Evict, FdBudget, FdSlot, FileCharge, Ident, Sweep};
 use crate::inode::{DirEntry, FileOps, Inode, InodeRef, SetAttr};
 use crate::tmpfs::DirFile;
@@ -35,6 +41,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 /// Constructors for host-backed trees.
@@ -82,8 +89,27 @@ impl HostFs {
     /// Serve the host tree whose root descriptor is `fd` (from
     /// [`HostFs::open_root`]), counting host descriptors against `budget`.
     pub fn from_fd(fd: OwnedFd, readonly: bool, budget: Arc<FdBudget>) -> io::Result<InodeRef> {
+        Self::from_fd_revalidated(fd, readonly, budget, Revalidate::EachCall)
+    }
+
+    /// As [`HostFs::from_fd`], with cached attributes trusted as `policy`
+    /// says (`Revalidate::After` only for a tree the sandbox cannot
+    /// change: a read-only instance).
+    pub fn from_fd_revalidated(
+        fd: OwnedFd,
+        readonly: bool,
+        budget: Arc<FdBudget>,
+        policy: Revalidate,
+    ) -> io::Result<InodeRef> {
         let (ident, kind) = ident_of(&fd).map_err(|e| io::Error::from_raw_os_error(e.0))?;
-        let fs = Arc::new(FsInfo { readonly, budget, nodes: Mutex::new(HashMap::new()) });
+        let policy = if readonly { policy } else { Revalidate::EachCall };
+        let fs = Arc::new(FsInfo {
+            readonly,
+            budget,
+            nodes: Mutex::new(HashMap::new()),
+            policy,
+            generation: AtomicU64::new(0),
+        });
         Ok(Arc::new_cyclic(|me| HostInode {
             fs,
             ident,
@@ -93,6 +119,7 @@ impl HostFs {
             pinned: true,
             io: Mutex::new(Vec::new()),
             me: me.clone(),
+            attrs: AttrCache::default(),
         }))
     }
 }
@@ -102,6 +129,20 @@ struct FsInfo {
     budget: Arc<FdBudget>,
     /// Every live node of this mount but the root, by (device, inode).
     nodes: Mutex<HashMap<Ident, Weak<HostInode>>>,
+    policy: Revalidate,
+    /// Changes the Sentry made through this mount: cached attributes
+    /// from before one are not trusted.
+    generation: AtomicU64,
+}
+
+/// Counts a change through the mount when dropped (after the change, so
+/// that attributes read while it was under way are not trusted either).
+struct Changing<'a>(&'a FsInfo);
+
+impl Drop for Changing<'_> {
+    fn drop(&mut self) {
+        self.0.generation.fetch_add(1, Ordering::Release);
+    }
 }
 
 /// Where a node is reached from: its parent and its name there.
@@ -121,6 +162,7 @@ pub struct HostInode {
     /// guest's open files.
     io: Mutex<Vec<(libc::c_int, Weak<IoFd>)>>,
     me: Weak<HostInode>,
+    attrs: AttrCache,
 }
 
 /// A host descriptor open for I/O, charged to the sandbox's budget.
@@ -153,13 +195,24 @@ fn owned(fd: libc::c_int) -> OwnedFd {
 /// fstat of any descriptor (O_PATH ones included), through statx(2): one
 /// stat syscall for the Sentry's whole seccomp allowlist.
 pub(crate) fn fstat_fd(fd: RawFd) -> Result<Stat, Errno> {
+    statx_at(fd, c"", true).map(|(st, _)| st)
+}
+
+/// The attributes and identity of `name` in `dir` (of `dir` itself with
+/// `empty`), never following a symlink: one statx.
+fn statx_at(dir: RawFd, name: &std::ffi::CStr, empty: bool) -> Result<(Stat, Ident), Errno> {
     // SAFETY: an all-zero `struct statx` is a valid value.
     let mut x: libc::statx = unsafe { std::mem::zeroed() };
-    // SAFETY: the path is a valid empty C string and `x` a valid out pointer.
-    cvt(unsafe {
-        libc::statx(fd, c"".as_ptr(), libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW, libc::STATX_BASIC_STATS, &mut x)
-    })?;
-    Ok(Stat {
+    let flags = libc::AT_SYMLINK_NOFOLLOW | if empty { libc::AT_EMPTY_PATH } else { 0 };
+    // SAFETY: `name` is a valid C string and `x` a valid out pointer.
+    cvt(unsafe { libc::statx(dir, name.as_ptr(), flags, libc::STATX_BASIC_STATS | libc::STATX_BTIME, &mut x) })?;
+    let birth = if x.stx_mask & libc::STATX_BTIME != 0 {
+        x.stx_btime.tv_sec.wrapping_mul(1_000_000_000).wrapping_add(x.stx_btime.tv_nsec as i64)
+    } else {
+        0
+    };
+    let ident = (libc::makedev(x.stx_dev_major, x.stx_dev_minor), x.stx_ino, birth);
+    let st = Stat {
         st_dev: libc::makedev(x.stx_dev_major, x.stx_dev_minor),
         st_ino: x.stx_ino,
         st_nlink: x.stx_nlink as u64,
@@ -177,7 +230,8 @@ pub(crate) fn fstat_fd(fd: RawFd) -> Result<Stat, Errno> {
         st_ctime: x.stx_ctime.tv_sec,
         st_ctime_nsec: x.stx_ctime.tv_nsec as i64,
         ..Default::default()
-    })
+    };
+    Ok((st, ident))
 }
 
 impl FsInfo {
@@ -210,6 +264,7 @@ impl FsInfo {
             pinned: false,
             io: Mutex::new(Vec::new()),
             me: me.clone(),
+            attrs: AttrCache::default(),
         });
         let old = lock(&self.nodes).insert(ident, Arc::downgrade(&n));
         drop(old);
@@ -532,14 +587,27 @@ impl HostInode {
         let me = self.arc()?;
         let dir = self.fd()?;
         // The common case, a node in use: one statx of the name finds it
-        // (no open, no close). A stale answer is harmless: the node's own
-        // descriptor, or its reopening, still names exactly that node.
-        let (ident, kind) = ident_at(dir.as_raw_fd(), name, false)?;
+        // (no open, no close), even one whose descriptor was evicted (it
+        // is reopened when needed). A stale answer is harmless: the node's
+        // own descriptor, or its reopening through the name, which checks
+        // the identity, still names exactly that node.
+        // That statx is also the node's revalidation (its attributes).
+        let generation = self.fs.generation.load(Ordering::Acquire);
+        let (st, ident) = statx_at(dir.as_raw_fd(), name, false)?;
+        let kind = st.st_mode & S_IFMT;
         let known = lock(&self.fs.nodes).get(&ident).and_then(Weak::upgrade);
-        if let Some(n) = known.filter(|n| n.kind == kind && n.slot.get().is_some()) {
+        if let Some(n) = known.filter(|n| n.kind == kind) {
             n.relocate(Some((me, name.clone())));
+            n.attrs.put(st, generation);
             return Ok(n);
         }
+        let fresh = |n: Arc<HostInode>| {
+            // Only if the name still held the node we opened.
+            if n.ident == ident {
+                n.attrs.put(st, generation);
+            }
+            n
+        };
         // A regular file's node descriptor is opened for reading when the
         // host allows it, so that it serves the guest's reads too (one open
         // instead of two). O_NONBLOCK and O_NOCTTY: should the name be
@@ -556,12 +624,32 @@ impl HostInode {
                 let fd = owned(fd);
                 let id = ident_of(&fd)?;
                 if id.1 == S_IFREG {
-                    return self.fs.node(&me, name.clone(), fd, true, Some(id));
+                    return self.fs.node(&me, name.clone(), fd, true, Some(id)).map(fresh);
                 }
             }
         }
         let fd = open(libc::O_PATH)?;
-        self.fs.node(&me, name.clone(), owned(fd), false, None)
+        self.fs.node(&me, name.clone(), owned(fd), false, None).map(fresh)
+    }
+
+    /// Whether the host no longer has this node under the name it was
+    /// reached by (for a filesystem that caches nodes above this one: the
+    /// overlay). Asks the host only when the policy no longer trusts the
+    /// node's attributes.
+    fn name_is_stale(&self) -> bool {
+        let generation = self.fs.generation.load(Ordering::Acquire);
+        if self.attrs.get(self.fs.policy, generation).is_some() {
+            return false;
+        }
+        let Ok((parent, name)) = self.location() else { return false };
+        let Ok(pfd) = parent.fd() else { return true };
+        match statx_at(pfd.as_raw_fd(), &name, false) {
+            Ok((st, ident)) if ident == self.ident => {
+                self.attrs.put(st, generation);
+                false
+            }
+            _ => true,
+        }
     }
 
     fn downcast(i: &InodeRef) -> Option<&HostInode> {
@@ -571,13 +659,23 @@ impl HostInode {
 
 impl Inode for HostInode {
     fn stat(&self) -> Result<Stat, Errno> {
+        let generation = self.fs.generation.load(Ordering::Acquire);
+        if let Some(st) = self.attrs.get(self.fs.policy, generation) {
+            return Ok(st);
+        }
         if self.slot.get().is_none() {
             // An unlinked file is still reachable through a guest's open.
             if let Some(f) = self.live_io_fd() {
                 return fstat_fd(f.fd.as_raw_fd());
             }
         }
-        fstat_fd(self.fd()?.as_raw_fd())
+        let st = fstat_fd(self.fd()?.as_raw_fd())?;
+        self.attrs.put(st, generation);
+        Ok(st)
+    }
+
+    fn is_stale(&self) -> bool {
+        self.name_is_stale()
     }
 
     fn statfs(&self) -> Result<Statfs, Errno> {
@@ -648,6 +746,7 @@ impl Inode for HostInode {
     }
 
     fn create(&self, name: &[u8], mode: u32, creds: &Creds) -> Result<InodeRef, Errno> {
+        let _changing = Changing(&self.fs);
         let c = cname(name)?;
         self.check_writable()?;
         let me = self.arc()?;
@@ -669,6 +768,7 @@ impl Inode for HostInode {
     }
 
     fn mkdir(&self, name: &[u8], mode: u32, creds: &Creds) -> Result<(), Errno> {
+        let _changing = Changing(&self.fs);
         let c = cname(name)?;
         self.check_writable()?;
         let dir = self.fd()?;
@@ -683,6 +783,7 @@ impl Inode for HostInode {
     }
 
     fn mknod(&self, name: &[u8], mode: u32, _rdev: u64, creds: &Creds) -> Result<(), Errno> {
+        let _changing = Changing(&self.fs);
         let c = cname(name)?;
         self.check_writable()?;
         let kind = mode & S_IFMT;
@@ -705,6 +806,7 @@ impl Inode for HostInode {
     }
 
     fn symlink(&self, name: &[u8], target: &[u8], creds: &Creds) -> Result<(), Errno> {
+        let _changing = Changing(&self.fs);
         let c = cname(name)?;
         self.check_writable()?;
         if target.is_empty() {
@@ -726,6 +828,7 @@ impl Inode for HostInode {
     }
 
     fn link(&self, name: &[u8], target: &InodeRef) -> Result<(), Errno> {
+        let _changing = Changing(&self.fs);
         let c = cname(name)?;
         let t = Self::downcast(target).ok_or(Errno::EXDEV)?;
         if !Arc::ptr_eq(&self.fs, &t.fs) {
@@ -763,6 +866,7 @@ impl Inode for HostInode {
     }
 
     fn unlink(&self, name: &[u8]) -> Result<(), Errno> {
+        let _changing = Changing(&self.fs);
         let c = cname(name)?;
         self.check_writable()?;
         let dir = self.fd()?;
@@ -774,6 +878,7 @@ impl Inode for HostInode {
     }
 
     fn rmdir(&self, name: &[u8]) -> Result<(), Errno> {
+        let _changing = Changing(&self.fs);
         let c = cname(name)?;
         self.check_writable()?;
         let dir = self.fd()?;
@@ -785,6 +890,7 @@ impl Inode for HostInode {
     }
 
     fn rename(&self, name: &[u8], new_dir: &InodeRef, new_name: &[u8], flags: u32) -> Result<(), Errno> {
+        let _changing = Changing(&self.fs);
         let c = cname(name)?;
         let nc = cname(new_name)?;
         let nd = Self::downcast(new_dir).ok_or(Errno::EXDEV)?;
@@ -835,6 +941,7 @@ impl Inode for HostInode {
     }
 
     fn setxattr(&self, name: &[u8], value: &[u8], flags: u32) -> Result<(), Errno> {
+        let _changing = Changing(&self.fs);
         self.check_writable()?;
         match self.xattr_fd()? {
             Some(f) => crate::hostfs_xattr::set(f.fd.as_raw_fd(), name, value, flags),
@@ -850,6 +957,7 @@ impl Inode for HostInode {
     }
 
     fn removexattr(&self, name: &[u8]) -> Result<(), Errno> {
+        let _changing = Changing(&self.fs);
         self.check_writable()?;
         match self.xattr_fd()? {
             Some(f) => crate::hostfs_xattr::remove(f.fd.as_raw_fd(), name),
@@ -858,6 +966,7 @@ impl Inode for HostInode {
     }
 
     fn setattr(&self, attr: &SetAttr) -> Result<(), Errno> {
+        let _changing = Changing(&self.fs);
         self.check_writable()?;
         let kind = self.kind;
         if let Some(size) = attr.size {
@@ -924,7 +1033,7 @@ impl Inode for HostInode {
                 }
                 let mut host = acc as libc::c_int;
                 host |= (flags & (O_SYNC | O_DSYNC)) as libc::c_int;
-                Ok(Arc::new(HostFile { io: self.io_fd(host)? }))
+                Ok(Arc::new(HostFile { io: self.io_fd(host)?, fs: self.fs.clone() }))
             }
             S_IFIFO => {
                 // Each open is its own host open (FIFO open semantics count
@@ -967,6 +1076,7 @@ impl Inode for HostInode {
 /// shared by the guest's opens of the node with the same flags.
 struct HostFile {
     io: Arc<IoFd>,
+    fs: Arc<FsInfo>,
 }
 
 fn offset(off: u64) -> Result<libc::off_t, Errno> {
@@ -997,6 +1107,7 @@ impl FileOps for HostFile {
 
     fn write(&self, ctx: &IoCtx, buf: &[u8], off: u64) -> Result<usize, Errno> {
         let off = offset(off)?;
+        let _changing = Changing(&self.fs);
         if ctx.flags & O_APPEND != 0 {
             // An atomic append on the host, whoever else appends meanwhile.
             let iov = libc::iovec { iov_base: buf.as_ptr() as *mut libc::c_void, iov_len: buf.len() };

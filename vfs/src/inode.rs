@@ -143,6 +143,14 @@ pub trait Inode: Send + Sync + Any {
         false
     }
 
+    /// Whether a filesystem that caches this node by name (the overlay
+    /// over a host tree) must look the name up again: the backing store
+    /// no longer has this node there. Filesystems whose nodes change only
+    /// through the Sentry never are.
+    fn is_stale(&self) -> bool {
+        false
+    }
+
     /// Whether locks on this node are also taken on a host file (hostfs).
     fn has_host_locks(&self) -> bool {
         false

@@ -5,6 +5,7 @@
 //! paths (so no host path is ever resolved by the host kernel), enforces
 //! read-only mounts and permission bits, and keeps file offsets.
 
+pub mod attrcache;
 pub mod cred;
 pub mod devfs;
 pub mod epoll;

@@ -11,7 +11,16 @@
 //! that dentry for all of them (getcwd, /proc/PID/cwd and /proc/PID/fd
 //! show the new path, as on Linux). Paths are computed by walking up the
 //! parents, never stored. Lookups still ask the filesystem every time
-//! (there is no negative or positive caching of lookups).
+//! (no negative caching here): each filesystem decides what a lookup of a
+//! name it knows costs (hostfs revalidates per mount, see
+//! [`crate::attrcache`]; the overlay and tmpfs answer from memory).
+//!
+//! The dentry cache: the last [`RECENT_DENTRIES`] dentries a walk went
+//! through stay alive (a ring of strong references, `Recent`), and with
+//! them their inodes, so that walking a path again finds every node in
+//! memory instead of rebuilding it from the host. A dentry leaves the ring
+//! when its name is removed or replaced (its holders, as Linux's dput,
+//! decide when a deleted node goes away), or when the ring wraps.
 //!
 //! Locks: a dentry's `link` and its `children` are never held together,
 //! nor two dentries' at once; no dentry is dropped under a `children` lock
@@ -67,6 +76,21 @@ pub struct Dentry {
     /// The live dentries below this one, by name (weak: a dentry lives as
     /// long as a walk, a working directory or an open file holds it).
     children: Mutex<HashMap<Vec<u8>, Weak<Dentry>>>,
+    /// The ring position it was last put at in the namespace's dentry
+    /// cache (`NOT_PINNED`: never).
+    pinned_at: AtomicU64,
+}
+
+const NOT_PINNED: u64 = u64::MAX;
+
+/// How many recently walked dentries the namespace keeps alive.
+pub const RECENT_DENTRIES: usize = 2048;
+
+/// The dentry cache's ring: slot `next % RECENT_DENTRIES` is replaced next.
+#[derive(Default)]
+struct Recent {
+    ring: Vec<Option<DentryRef>>,
+    next: u64,
 }
 
 struct Link {
@@ -83,6 +107,7 @@ impl Dentry {
             inode,
             mount,
             children: Mutex::new(HashMap::new()),
+            pinned_at: AtomicU64::new(NOT_PINNED),
         })
     }
 
@@ -237,6 +262,11 @@ pub struct MountNamespace {
     mounts: RwLock<Vec<Arc<Mount>>>,
     next_id: AtomicU64,
     root: DentryRef,
+    /// The dentry cache (a leaf lock: nothing else is taken under it, and
+    /// the dentries it lets go are dropped after it is released).
+    recent: Mutex<Recent>,
+    /// `Recent::next`, readable without the lock.
+    recent_clock: AtomicU64,
 }
 
 impl MountNamespace {
@@ -251,7 +281,13 @@ impl MountNamespace {
             root: root_fs,
         });
         let root_dentry = Dentry::new(b"/", None, root.root.clone(), root.clone());
-        Arc::new(MountNamespace { mounts: RwLock::new(vec![root]), next_id: AtomicU64::new(2), root: root_dentry })
+        Arc::new(MountNamespace {
+            mounts: RwLock::new(vec![root]),
+            next_id: AtomicU64::new(2),
+            root: root_dentry,
+            recent: Mutex::new(Recent::default()),
+            recent_clock: AtomicU64::new(0),
+        })
     }
 
     /// The dentry of "/".
@@ -305,6 +341,7 @@ impl MountNamespace {
         };
         let fits = |d: &DentryRef| d.mount.id == mount.id && same_node(&d.inode, &inode);
         if let Some(d) = dir.cached(name).filter(fits) {
+            self.pin(&d);
             return Ok(d);
         }
         let fresh = Dentry::new(name, Some(dir.clone()), inode.clone(), mount.clone());
@@ -325,7 +362,50 @@ impl MountNamespace {
         drop(kids);
         drop(live);
         drop(fresh);
+        self.pin(&found);
         Ok(found)
+    }
+
+    /// Keep `d` in the dentry cache. A dentry put there less than half a
+    /// ring ago is left where it is (hot paths take no lock).
+    fn pin(&self, d: &DentryRef) {
+        let last = d.pinned_at.load(Ordering::Relaxed);
+        let now = self.recent_clock.load(Ordering::Relaxed);
+        if last != NOT_PINNED && now.wrapping_sub(last) < (RECENT_DENTRIES / 2) as u64 {
+            return;
+        }
+        let old = {
+            let mut r = crate::util::lock(&self.recent);
+            let at = r.next;
+            r.next = at.wrapping_add(1);
+            self.recent_clock.store(r.next, Ordering::Relaxed);
+            d.pinned_at.store(at, Ordering::Relaxed);
+            let slot = (at % RECENT_DENTRIES as u64) as usize;
+            if r.ring.len() < RECENT_DENTRIES {
+                r.ring.push(Some(d.clone()));
+                None
+            } else {
+                r.ring.get_mut(slot).and_then(|s| s.replace(d.clone()))
+            }
+        };
+        drop(old);
+    }
+
+    /// Take `d` out of the dentry cache (its name is gone).
+    fn unpin(&self, d: &DentryRef) {
+        if d.pinned_at.swap(NOT_PINNED, Ordering::Relaxed) == NOT_PINNED {
+            return;
+        }
+        let mut olds = Vec::new();
+        {
+            let mut r = crate::util::lock(&self.recent);
+            for s in r.ring.iter_mut() {
+                if s.as_ref().is_some_and(|x| Arc::ptr_eq(x, d)) {
+                    olds.push(s.take());
+                }
+            }
+        }
+        drop(olds);
     }
 
     /// `old_dir`/`old_name` was renamed to `new_dir`/`new_name` (swapped
@@ -355,12 +435,18 @@ impl MountNamespace {
         if let (true, Some(d)) = (exchange, &replaced) {
             place(d, old_dir, old_name);
         }
+        if let (false, Some(d)) = (exchange, &replaced) {
+            self.unpin(d);
+        }
     }
 
     /// `dir`/`name` was removed: its dentry, if live, leaves the tree (a
     /// new node of that name gets a new one).
     pub fn removed(&self, dir: &DentryRef, name: &[u8]) {
         let gone = crate::util::lock(&dir.children).remove(name);
+        if let Some(d) = gone.as_ref().and_then(Weak::upgrade) {
+            self.unpin(&d);
+        }
         drop(gone);
     }
 
@@ -700,5 +786,19 @@ mod tests {
         assert_eq!(m, b"/top/mnt".to_vec());
         let mnt = ns.resolve(&root, &root, b"/top/mnt", Follow::Yes, &creds).unwrap();
         assert_eq!(walk(&mnt, b"..", &noxdev), Err(Errno::EXDEV));
+    }
+    #[test]
+    fn walked_dentries_stay_cached_until_their_name_goes() {
+        let (ns, creds) = ns();
+        let root = ns.root();
+        let weak = Arc::downgrade(&mkdir(&ns, &creds, b"/kept"));
+        // Nobody holds it but the dentry cache.
+        assert!(weak.upgrade().is_some());
+        let again = ns.resolve(&root, &root, b"/kept", Follow::Yes, &creds).unwrap();
+        assert!(std::ptr::eq(Arc::as_ptr(&again), weak.as_ptr()));
+        drop(again);
+        root.inode.rmdir(b"kept").unwrap();
+        ns.removed(&root, b"kept");
+        assert!(weak.upgrade().is_none(), "a removed name's dentry left the cache");
     }
 }

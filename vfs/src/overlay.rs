@@ -302,7 +302,18 @@ impl OvInode {
             return Err(Errno::ENOTDIR);
         }
         if let Some(c) = cache.get(name) {
-            return Ok(c);
+            // A node only the host layer has may have gone or been
+            // replaced on the host (revalidated as that mount's policy
+            // says); one with an upper part is the sandbox's own.
+            let host_only = {
+                let l = read(&c.layers);
+                l.upper.is_none() && l.lower.as_ref().is_some_and(|lo| lo.is_stale())
+            };
+            if !host_only {
+                return Ok(c);
+            }
+            let gone = cache.remove(name);
+            drop(gone);
         }
         let (upper, lower) = {
             let l = read(&self.layers);

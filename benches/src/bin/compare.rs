@@ -145,6 +145,57 @@ fn main() {
             print_rows(label, &results);
         }
     }
+
+    // The file hot path on whole programs: a walk of the host's /usr (the
+    // root overlay's host layer) and `git status` on a 5,000-file tree
+    // the host made (seen through the same layer).
+    if wanted("find /usr") {
+        let argv = ["/usr/bin/find", "/usr", "-name", "no-such-name-anywhere"];
+        let results = interleaved(&runners, reps, |r| time_cmd(r, &argv));
+        print_rows("find /usr", &results);
+    }
+    if wanted("git status") {
+        if let Some(tree) = git_tree() {
+            let dir = tree.to_string_lossy().into_owned();
+            let git = if std::path::Path::new("/usr/bin/git").exists() { "/usr/bin/git" } else { "/usr/local/bin/git" };
+            let argv = [git, "-C", dir.as_str(), "status", "--porcelain"];
+            // Once natively first, so the index's stat data is settled.
+            let _ = time_cmd(Runner::Native, &argv);
+            let results = interleaved(&runners, reps, |r| time_cmd(r, &argv));
+            print_rows("git status (5,000 files)", &results);
+            let _ = std::fs::remove_dir_all(&tree);
+        }
+    }
+}
+
+/// A committed git tree of 50 directories of 100 small files in a fresh
+/// temporary directory; None when git is missing or fails.
+fn git_tree() -> Option<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("runsc-lite-bench-git.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for d in 0..50 {
+        let sub = dir.join(format!("d{d:02}"));
+        std::fs::create_dir_all(&sub).ok()?;
+        for f in 0..100 {
+            std::fs::write(sub.join(format!("f{f:03}")), format!("{d} {f}\n")).ok()?;
+        }
+    }
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(&dir)
+            .args(["-c", "user.name=bench", "-c", "user.email=bench@localhost"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !(git(&["init", "-q"]) && git(&["add", "-A"]) && git(&["commit", "-qm", "tree"])) {
+        eprintln!("git status bench: could not build the tree (is git installed?)");
+        let _ = std::fs::remove_dir_all(&dir);
+        return None;
+    }
+    Some(dir)
 }
 
 /// `--no-sockets` leaves the socket benches out.

@@ -1,0 +1,125 @@
+//! Cached host attributes and when they may be trusted: the revalidation
+//! policy of a host mount (gVisor's gofer dentries: revalidated against a
+//! host stat on every walk for shared mounts, trusted for exclusive ones).
+//!
+//! - [`Revalidate::EachCall`] (bind mounts, read-write or not: the host
+//!   may change them at any time and the guest must see it at its next
+//!   call): a walk step costs one host statx of the name, which both finds
+//!   the node and refreshes its attributes; those attributes then serve
+//!   every other stat of the node within the same guest syscall (the walk's
+//!   directory checks, the symlink test, the final stat), never the next
+//!   one. Any change the Sentry makes through the mount ends them at once.
+//! - [`Revalidate::After`] (the host's tree under the root overlay of `do`
+//!   and a read-only bundle root, which the sandbox itself can never
+//!   change): attributes and names are trusted for that long, then checked
+//!   again against the host (a host-side change is seen within it).
+//!
+//! A guest syscall is told apart by a ticket the syscall dispatcher takes
+//! ([`begin_call`]); a thread that has none (boot, tests) caches nothing
+//! under `EachCall`.
+
+use abi::Stat;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How a host mount's cached attributes are revalidated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revalidate {
+    /// Within one guest syscall only.
+    EachCall,
+    /// For this long after the host was asked.
+    After(Duration),
+}
+
+/// How long the root overlay's host layer is trusted.
+pub const TRUSTED_FOR: Duration = Duration::from_millis(1000);
+
+thread_local! {
+    static CALL: Cell<u64> = const { Cell::new(0) };
+}
+static NEXT_CALL: AtomicU64 = AtomicU64::new(1);
+
+/// A guest syscall begins on this thread: attributes cached under
+/// `EachCall` before now are no longer trusted here.
+pub fn begin_call() {
+    CALL.with(|c| c.set(NEXT_CALL.fetch_add(1, Ordering::Relaxed)));
+}
+
+fn current_call() -> u64 {
+    CALL.with(Cell::get)
+}
+
+/// One node's cached attributes.
+#[derive(Default)]
+pub(crate) struct AttrCache {
+    slot: Mutex<Option<Cached>>,
+}
+
+struct Cached {
+    st: Stat,
+    call: u64,
+    at: Instant,
+    generation: u64,
+}
+
+impl AttrCache {
+    /// The cached attributes if `policy` still trusts them; `generation`
+    /// is the mount's change count now.
+    pub(crate) fn get(&self, policy: Revalidate, generation: u64) -> Option<Stat> {
+        let g = crate::util::lock(&self.slot);
+        let c = g.as_ref()?;
+        if c.generation != generation {
+            return None;
+        }
+        let fresh = match policy {
+            Revalidate::EachCall => c.call != 0 && c.call == current_call(),
+            Revalidate::After(ttl) => c.at.elapsed() < ttl,
+        };
+        fresh.then_some(c.st)
+    }
+
+    /// Remember `st`, just read from the host at change count `generation`.
+    pub(crate) fn put(&self, st: Stat, generation: u64) {
+        let c = Cached { st, call: current_call(), at: Instant::now(), generation };
+        *crate::util::lock(&self.slot) = Some(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(size: i64) -> Stat {
+        Stat { st_size: size, ..Default::default() }
+    }
+
+    #[test]
+    fn each_call_trusts_only_the_same_call() {
+        let c = AttrCache::default();
+        // No ticket (boot, tests): nothing is trusted.
+        std::thread::spawn(move || {
+            c.put(st(1), 0);
+            assert_eq!(c.get(Revalidate::EachCall, 0), None);
+            begin_call();
+            c.put(st(2), 0);
+            assert_eq!(c.get(Revalidate::EachCall, 0), Some(st(2)));
+            // A change through the mount, then the next call.
+            assert_eq!(c.get(Revalidate::EachCall, 1), None);
+            begin_call();
+            assert_eq!(c.get(Revalidate::EachCall, 0), None);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn after_trusts_for_its_period() {
+        let c = AttrCache::default();
+        c.put(st(3), 7);
+        assert_eq!(c.get(Revalidate::After(Duration::from_secs(3600)), 7), Some(st(3)));
+        assert_eq!(c.get(Revalidate::After(Duration::from_secs(3600)), 8), None);
+        assert_eq!(c.get(Revalidate::After(Duration::ZERO), 7), None);
+    }
+}

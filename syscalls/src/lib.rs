@@ -266,8 +266,12 @@ pub fn build_table() -> SyscallTable {
     );
     t.register(GETRANDOM, Full, process::getrandom);
     t.register(SCHED_YIELD, Full, process::sched_yield);
-    t.register(SCHED_GETAFFINITY, Full, process::sched_getaffinity);
-    t.register(SCHED_SETAFFINITY, Partial("accepted, not applied"), process::sched_setaffinity);
+    t.register(SCHED_GETAFFINITY, Full, sched::sched_getaffinity);
+    t.register(
+        SCHED_SETAFFINITY,
+        Partial("kept per thread, inherited and reported back; the host thread is not pinned"),
+        sched::sched_setaffinity,
+    );
     t.register(GETCPU, Partial("always CPU 0, node 0"), process::getcpu);
     t.register(PERSONALITY, Partial("PER_LINUX only"), process::personality);
     t.register(CAPGET, Partial("root has every capability, others none"), process::capget);

@@ -110,6 +110,7 @@ conformance! {
     locks_posix,
     locks_ofd,
     pipe_size,
+    sched_affinity,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

@@ -835,6 +835,7 @@ pub const GUESTS: &[Guest] = &[
     g("locks_ofd", "locks_ofd", Link::Static),
     g("pipe_size", "pipe_size", Link::Static),
     g("sched_affinity", "sched_affinity", Link::Static),
+    sock("udplite"),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

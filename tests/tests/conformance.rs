@@ -111,6 +111,7 @@ conformance! {
     locks_ofd,
     pipe_size,
     sched_affinity,
+    udplite,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

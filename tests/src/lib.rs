@@ -836,6 +836,7 @@ pub const GUESTS: &[Guest] = &[
     g("pipe_size", "pipe_size", Link::Static),
     g("sched_affinity", "sched_affinity", Link::Static),
     sock("udplite"),
+    sock("inet_cmsg_send"),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

@@ -112,6 +112,7 @@ conformance! {
     pipe_size,
     sched_affinity,
     udplite,
+    inet_cmsg_send,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

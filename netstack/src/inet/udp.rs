@@ -388,10 +388,10 @@ impl Socket for UdpSocket {
         c: &Caller,
         data: &[u8],
         addr: Option<&SockAddr>,
-        _control: Vec<Control>,
+        control: Vec<Control>,
         _flags: i32,
     ) -> Result<usize, Errno> {
-        let (dst, src, tos, ttl, connected) = {
+        let (dst, src, mut tos, mut ttl, connected) = {
             let mut g = self.inner();
             if let Some(e) = g.err.take() {
                 drop(g);
@@ -428,6 +428,7 @@ impl Socket for UdpSocket {
             }
             (SocketAddr::new(r.dst, dst.port()), SocketAddr::new(src_ip, g.port), tos, ttl, g.peer.is_some())
         };
+        super::opts::send_control(self.family, &control, &mut tos, &mut ttl)?;
         let stamp = std::time::SystemTime::now();
         if let Some(egress) = self.stack.egress().filter(|_| !self.lite()) {
             if dst == SocketAddr::new(IpAddr::V4(crate::egress::proto::DNS_V4), 53) {

@@ -837,6 +837,7 @@ pub const GUESTS: &[Guest] = &[
     g("sched_affinity", "sched_affinity", Link::Static),
     sock("udplite"),
     sock("inet_cmsg_send"),
+    g("cpu_clocks", "cpu_clocks", Link::Static),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

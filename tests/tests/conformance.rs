@@ -113,6 +113,7 @@ conformance! {
     sched_affinity,
     udplite,
     inet_cmsg_send,
+    cpu_clocks,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

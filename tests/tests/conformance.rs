@@ -114,6 +114,7 @@ conformance! {
     udplite,
     inet_cmsg_send,
     cpu_clocks,
+    signal_kill_self,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

@@ -839,6 +839,7 @@ pub const GUESTS: &[Guest] = &[
     sock("inet_cmsg_send"),
     g("cpu_clocks", "cpu_clocks", Link::Static),
     g("signal_kill_self", "signal_kill_self", Link::Static),
+    g("pipe_reopen", "pipe_reopen", Link::Static),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

@@ -115,6 +115,7 @@ conformance! {
     inet_cmsg_send,
     cpu_clocks,
     signal_kill_self,
+    pipe_reopen,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

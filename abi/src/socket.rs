@@ -28,6 +28,7 @@ pub const IPPROTO_TCP: i32 = 6;
 pub const IPPROTO_UDP: i32 = 17;
 pub const IPPROTO_IPV6: i32 = 41;
 pub const IPPROTO_ICMPV6: i32 = 58;
+pub const IPPROTO_UDPLITE: i32 = 136;
 pub const IPPROTO_RAW: i32 = 255;
 pub const NETLINK_ROUTE: i32 = 0;
 
@@ -37,6 +38,7 @@ pub const SOL_IP: i32 = 0;
 pub const SOL_TCP: i32 = 6;
 pub const SOL_UDP: i32 = 17;
 pub const SOL_IPV6: i32 = 41;
+pub const SOL_UDPLITE: i32 = 136;
 pub const SOL_NETLINK: i32 = 270;
 
 // SOL_SOCKET options.

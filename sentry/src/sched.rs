@@ -25,6 +25,10 @@ pub struct SchedParams {
     pub reset_on_fork: bool,
     /// class << 13 | data, as ioprio_get returns it (0: none set).
     pub ioprio: u16,
+    /// sched_setaffinity's mask of CPUs 0..64, already cut to the online
+    /// ones; 0 means never set (every CPU). Like the rest, bookkeeping
+    /// only: the host thread may still run anywhere.
+    pub affinity: u64,
 }
 
 impl SchedParams {
@@ -46,6 +50,15 @@ impl SchedParams {
             p.reset_on_fork = false;
         }
         p
+    }
+
+    /// The CPUs this thread may run on, given the `online` ones.
+    pub fn cpus(&self, online: u64) -> u64 {
+        if self.affinity == 0 {
+            online
+        } else {
+            self.affinity & online
+        }
     }
 
     /// /proc/[pid]/stat's priority field: 20 + nice, or -1 - rt_priority.

@@ -279,8 +279,12 @@ pub fn build_table() -> SyscallTable {
     );
     t.register(GETRANDOM, Full, process::getrandom);
     t.register(SCHED_YIELD, Full, process::sched_yield);
-    t.register(SCHED_GETAFFINITY, Full, process::sched_getaffinity);
-    t.register(SCHED_SETAFFINITY, Partial("accepted, not applied"), process::sched_setaffinity);
+    t.register(SCHED_GETAFFINITY, Full, sched::sched_getaffinity);
+    t.register(
+        SCHED_SETAFFINITY,
+        Partial("kept per thread, inherited and reported back; the host thread is not pinned"),
+        sched::sched_setaffinity,
+    );
     t.register(GETCPU, Partial("always the first CPU of the sandbox's affinity mask, node 0"), process::getcpu);
     t.register(PERSONALITY, Partial("PER_LINUX only"), process::personality);
     t.register(CAPGET, Partial("root has every capability, others none"), process::capget);
@@ -436,7 +440,7 @@ pub fn build_table() -> SyscallTable {
         SENDTO,
         Partial(
             "UDP to outside addresses relayed by the egress broker, one flow per destination (no ICMP errors \
-             from outside reach the guest); ICMP echo never leaves the sandbox (ENETUNREACH)",
+             from outside reach the guest); ICMP echo and UDP-Lite never leave the sandbox (ENETUNREACH)",
         ),
         socket::sendto,
     );

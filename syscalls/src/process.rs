@@ -564,35 +564,6 @@ pub fn sched_yield(_task: &mut Task) -> SysResult {
     Ok(0)
 }
 
-pub fn sched_getaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) -> SysResult {
-    // Linux checks the length first, and no process has a negative id.
-    if len < 8 || !len.is_multiple_of(8) {
-        return Err(Errno::EINVAL);
-    }
-    if pid < 0 || (pid != 0 && pid != task.tid && task.kernel.group(pid).is_none()) {
-        return Err(Errno::ESRCH);
-    }
-    // The mask the sandbox started with, as native sched_getaffinity.
-    let bits: u64 = sentry::hostfacts::affinity();
-    task.write_obj(mask, &bits)?;
-    Ok(8)
-}
-
-pub fn sched_setaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) -> SysResult {
-    // No process has a negative id (Linux: ESRCH, not EINVAL).
-    if pid < 0 || (pid != 0 && pid != task.tid && task.kernel.group(pid).is_none()) {
-        return Err(Errno::ESRCH);
-    }
-    if len < 8 {
-        return Err(Errno::EINVAL);
-    }
-    let m: u64 = task.read_obj(mask)?;
-    if m == 0 {
-        return Err(Errno::EINVAL);
-    }
-    Ok(0)
-}
-
 pub fn getcpu(task: &mut Task, cpu: UserAddr, node: UserAddr, _cache: UserAddr) -> SysResult {
     if !cpu.is_null() {
         // The CPU rseq areas report too: the first of the sandbox's mask.

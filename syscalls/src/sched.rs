@@ -415,3 +415,48 @@ pub fn ioprio_set(task: &mut Task, which: i32, who: i32, ioprio: i32) -> SysResu
     }
     result
 }
+
+// ---- CPU affinity ----
+
+/// The CPUs the sandbox may use, as a mask (the first 64: the Sentry serves
+/// no more): the affinity mask it was started with, so a sandbox started
+/// under `taskset -c 1` reports CPU 1, as natively.
+fn online_cpus() -> u64 {
+    sentry::hostfacts::affinity()
+}
+
+/// Linux's cpumask_size() for the CPUs served: one long.
+const CPUMASK_SIZE: u32 = 8;
+
+pub fn sched_getaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) -> SysResult {
+    // Linux checks the length first (too short for nr_cpu_ids, or not
+    // whole longs), then the process.
+    let ncpus = sentry::hostfacts::ncpus().clamp(1, 64) as u64;
+    if (len as u64) * 8 < ncpus || !len.is_multiple_of(8) {
+        return Err(Errno::EINVAL);
+    }
+    let t = thread(task, pid).ok_or(Errno::ESRCH)?;
+    let bits = lock(&t.thread.sched).cpus(online_cpus());
+    let n = len.min(CPUMASK_SIZE) as usize;
+    task.copy_out(mask, &bits.to_ne_bytes()[..n])?;
+    Ok(n as u64)
+}
+
+pub fn sched_setaffinity(task: &mut Task, pid: i32, len: u32, mask: UserAddr) -> SysResult {
+    // As get_user_cpu_mask: a short mask is zero-extended, a long one cut
+    // to cpumask_size(); the copy (EFAULT) comes before the lookup.
+    let n = len.min(CPUMASK_SIZE) as usize;
+    let mut raw = [0u8; CPUMASK_SIZE as usize];
+    task.copy_in(mask, &mut raw[..n])?;
+    let wanted = u64::from_ne_bytes(raw);
+    let t = thread(task, pid).ok_or(Errno::ESRCH)?;
+    if !same_owner(task, &t) && !capable(task) {
+        return Err(Errno::EPERM);
+    }
+    let effective = wanted & online_cpus();
+    if effective == 0 {
+        return Err(Errno::EINVAL);
+    }
+    lock(&t.thread.sched).affinity = effective;
+    Ok(0)
+}

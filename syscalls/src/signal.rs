@@ -183,9 +183,14 @@ pub fn sigaltstack(task: &mut Task, ss: UserAddr, old: UserAddr) -> SysResult {
 }
 
 /// Send `sig` to this task's own process: delivered when the syscall returns.
+/// kill(2) of one's own process: process-directed, as Linux queues it
+/// (any thread not blocking it takes it, the caller included on its way
+/// out of this call; a sigwait in another thread receives it when every
+/// thread blocks it), not to the calling thread alone.
 fn signal_self(task: &mut Task, sig: i32, code: i32) -> SysResult {
     if sig != 0 {
-        task.queue_self(sig, code);
+        let info = sentry::signal::user_info(sig, code, task.tg.tgid, task.creds().uid);
+        sentry::signal::send_signal(&task.tg, info);
     }
     Ok(0)
 }

@@ -36,8 +36,40 @@ fn clock_now(task: &Task, id: i32) -> Result<u64, Errno> {
             let (u, s) = task.shared.times.get();
             u + s
         }
+        id if id < 0 => cpu_clock(task, id)?,
         _ => return Err(Errno::EINVAL),
     })
+}
+
+/// The clocks clock_getcpuclockid and pthread_getcpuclockid make (Linux's
+/// posix-cpu-timers encoding): ~pid << 3 | perthread << 2 | which, with
+/// pid 0 the caller. A thread's clock is readable by its own process
+/// only; a process's by anyone (through its leader's id).
+fn cpu_clock(task: &Task, id: i32) -> Result<u64, Errno> {
+    const CPUCLOCK_PROF: i32 = 0;
+    const CPUCLOCK_VIRT: i32 = 1;
+    const CPUCLOCK_SCHED: i32 = 2;
+    let which = id & 3;
+    let perthread = id & 4 != 0;
+    let pid = !(id >> 3);
+    let (user, sys) = if perthread {
+        let thread = if pid == 0 { Some(task.shared.clone()) } else { task.tg.thread(pid) };
+        thread.ok_or(Errno::EINVAL)?.times.get()
+    } else if pid == 0 || pid == task.tg.tgid {
+        task.tg.cpu_times()
+    } else {
+        task.kernel.group(pid).ok_or(Errno::EINVAL)?.cpu_times()
+    };
+    match which {
+        CPUCLOCK_PROF | CPUCLOCK_SCHED => Ok(user.saturating_add(sys)),
+        CPUCLOCK_VIRT => Ok(user),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Whether `id` is a thread's CPU clock (no clock_nanosleep on it).
+fn is_thread_cpu_clock(id: i32) -> bool {
+    id == CLOCK_THREAD_CPUTIME_ID || (id < 0 && id & 4 != 0)
 }
 
 pub fn clock_gettime(task: &mut Task, id: i32, ts: UserAddr) -> SysResult {
@@ -49,7 +81,9 @@ pub fn clock_gettime(task: &mut Task, id: i32, ts: UserAddr) -> SysResult {
 pub fn clock_getres(task: &mut Task, id: i32, ts: UserAddr) -> SysResult {
     clock_now(task, id)?;
     if !ts.is_null() {
-        let res = if id == CLOCK_REALTIME_COARSE || id == CLOCK_MONOTONIC_COARSE { 4_000_000 } else { 1 };
+        // A CPU clock's PROF and VIRT forms tick with the scheduler (HZ 250).
+        let coarse = id == CLOCK_REALTIME_COARSE || id == CLOCK_MONOTONIC_COARSE || (id < 0 && id & 3 != 2);
+        let res = if coarse { 4_000_000 } else { 1 };
         task.write_obj(ts, &Timespec { tv_sec: 0, tv_nsec: res })?;
     }
     Ok(0)
@@ -108,7 +142,7 @@ pub fn nanosleep(task: &mut Task, req: UserAddr, rem: UserAddr) -> SysResult {
 
 pub fn clock_nanosleep(task: &mut Task, id: i32, flags: u32, req: UserAddr, rem: UserAddr) -> SysResult {
     let now = clock_now(task, id)?;
-    if id == CLOCK_THREAD_CPUTIME_ID {
+    if is_thread_cpu_clock(id) {
         return Err(Errno::EINVAL);
     }
     let t: Timespec = task.read_obj(req)?;

@@ -839,6 +839,12 @@ pub const GUESTS: &[Guest] = &[
     g("kmsg", "kmsg", Link::Static),
     g("pty", "pty", Link::Dynamic),
     g("mm_lazy", "mm_lazy", Link::Static),
+    g("sched_affinity", "sched_affinity", Link::Static),
+    sock("udplite"),
+    sock("inet_cmsg_send"),
+    g("cpu_clocks", "cpu_clocks", Link::Static),
+    g("signal_kill_self", "signal_kill_self", Link::Static),
+    g("pipe_reopen", "pipe_reopen", Link::Static),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

@@ -115,6 +115,12 @@ conformance! {
     kmsg,
     pty,
     mm_lazy,
+    sched_affinity,
+    udplite,
+    inet_cmsg_send,
+    cpu_clocks,
+    signal_kill_self,
+    pipe_reopen,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

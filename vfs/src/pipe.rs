@@ -125,6 +125,17 @@ impl Pipe {
     /// O_RDONLY a reader, O_WRONLY a writer (ENXIO when non-blocking and
     /// no reader is there, as Linux), O_RDWR both.
     pub fn open_fifo(self: &Arc<Self>, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+        self.open_end(flags, true)
+    }
+
+    /// A new end of an anonymous pipe opened by path (/proc/[pid]/fd/N,
+    /// /dev/stdin): Linux's fifo_open never waits for a partner on pipefs,
+    /// so a reader whose writers are all gone reads EOF at once.
+    pub fn reopen(self: &Arc<Self>, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+        self.open_end(flags, false)
+    }
+
+    fn open_end(self: &Arc<Self>, flags: u32, fifo: bool) -> Result<Arc<dyn FileOps>, Errno> {
         let (read, write) = match flags & O_ACCMODE {
             O_RDONLY => (true, false),
             O_WRONLY => (false, true),
@@ -132,7 +143,8 @@ impl Pipe {
             _ => return Err(Errno::EINVAL),
         };
         let mut g = self.lock();
-        if write && !read && flags & O_NONBLOCK != 0 && g.readers == 0 {
+        // (A reopened anonymous pipe: no ENXIO either, as Linux 6.x.)
+        if fifo && write && !read && flags & O_NONBLOCK != 0 && g.readers == 0 {
             return Err(Errno::ENXIO);
         }
         // A partner already open counts as seen: Linux's open would not
@@ -150,7 +162,7 @@ impl Pipe {
             pipe: self.clone(),
             read,
             write,
-            fifo: true,
+            fifo,
             r_seen: if other_readers > 0 { g.r_opens.saturating_sub(1) } else { g.r_opens },
             w_seen: if other_writers > 0 { g.w_opens.saturating_sub(1) } else { g.w_opens },
             released: AtomicBool::new(false),

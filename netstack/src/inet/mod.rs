@@ -11,7 +11,7 @@
 //! - [`ports`]: the port tables (TCP, UDP, ICMP idents), v4 and v6 shared.
 //! - [`tcp`], [`handshake`], [`stream`]: TCP sockets, connection set-up,
 //!   the byte queues.
-//! - [`udp`]: UDP and ICMP echo sockets.
+//! - [`udp`]: UDP, UDP-Lite and ICMP echo sockets.
 //! - [`opts`]: IP, IPv6 and TCP level options, `struct tcp_info`.
 //!
 //! Lock order (each module repeats its part): a socket's `inner` → a port
@@ -45,6 +45,9 @@ const IPPROTO_MAX: i32 = 256;
 pub struct InetState {
     pub tcp: ports::PortTable<tcp::TcpSocket>,
     pub udp: ports::PortTable<udp::UdpSocket>,
+    /// UDP-Lite (RFC 3828) has ports of its own: a UDP socket and a
+    /// UDP-Lite socket may bind the same number and never see each other.
+    pub udplite: ports::PortTable<udp::UdpSocket>,
     /// ICMP echo sockets' identifiers, which Linux keeps like ports.
     pub icmp: ports::PortTable<udp::UdpSocket>,
     next_id: AtomicU64,
@@ -55,6 +58,7 @@ impl Default for InetState {
         InetState {
             tcp: ports::PortTable::new(true),
             udp: ports::PortTable::new(false),
+            udplite: ports::PortTable::new(false),
             icmp: ports::PortTable::new(false),
             next_id: AtomicU64::new(1),
         }
@@ -81,6 +85,7 @@ pub fn new_socket(stack: &Arc<Netstack>, domain: i32, sock_type: i32, protocol: 
         },
         SOCK_DGRAM => match protocol {
             IPPROTO_IP | IPPROTO_UDP => Ok(udp::UdpSocket::new(stack, domain, IPPROTO_UDP)),
+            IPPROTO_UDPLITE => Ok(udp::UdpSocket::new(stack, domain, IPPROTO_UDPLITE)),
             // Echo sockets are open to every group (ping_group_range
             // "0 2147483647"), so ping needs no raw socket.
             p if p == icmp => Ok(udp::UdpSocket::new(stack, domain, icmp)),

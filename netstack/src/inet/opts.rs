@@ -342,6 +342,45 @@ impl IpOpts {
     }
 }
 
+/// sendmsg's per-datagram TTL and TOS: IP_TTL/IP_TOS control messages on
+/// an AF_INET socket (checked as ip_cmsg_send), IPV6_HOPLIMIT/IPV6_TCLASS
+/// on an AF_INET6 one (as ip6_datagram_send_ctl; -1 keeps the socket's
+/// value). Other control messages are left alone.
+pub fn send_control(family: i32, control: &[crate::socket::Control], tos: &mut u8, ttl: &mut i32) -> Result<(), Errno> {
+    let as_int = |data: &[u8]| -> Result<i32, Errno> {
+        let b: [u8; 4] = data.try_into().map_err(|_| Errno::EINVAL)?;
+        Ok(i32::from_ne_bytes(b))
+    };
+    for c in control {
+        let crate::socket::Control::Raw { level, typ, data } = c else { continue };
+        match (family, *level, *typ) {
+            (AF_INET, SOL_IP, IP_TTL) => {
+                let v = as_int(data)?;
+                if !(1..=255).contains(&v) {
+                    return Err(Errno::EINVAL);
+                }
+                *ttl = v;
+            }
+            (AF_INET, SOL_IP, IP_TOS) => {
+                let v = if data.len() == 1 { i32::from(data[0]) } else { as_int(data)? };
+                *tos = u8::try_from(v).map_err(|_| Errno::EINVAL)?;
+            }
+            (AF_INET6, SOL_IPV6, IPV6_HOPLIMIT) => match as_int(data)? {
+                -1 => {}
+                v @ 0..=255 => *ttl = v,
+                _ => return Err(Errno::EINVAL),
+            },
+            (AF_INET6, SOL_IPV6, IPV6_TCLASS) => match as_int(data)? {
+                -1 => {}
+                v @ 0..=255 => *tos = v as u8,
+                _ => return Err(Errno::EINVAL),
+            },
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// TCP level options.
 #[derive(Clone, Debug)]
 pub struct TcpOpts {

@@ -37,6 +37,8 @@ const POLLRDHUP: u32 = 0x2000;
 const FIONREAD: u64 = 0x541b;
 const SIOCOUTQ: u64 = 0x5411;
 const UDP_CORK: i32 = 1;
+const UDPLITE_SEND_CSCOV: i32 = 10;
+const UDPLITE_RECV_CSCOV: i32 = 11;
 
 /// Largest UDP payload: 65535 less the IPv4 and UDP headers; IPv6 has no
 /// header in its payload length.
@@ -65,6 +67,11 @@ pub(super) struct Inner {
     opts: SockOpts,
     ip: IpOpts,
     cork: bool,
+    /// UDP-Lite's checksum coverages (0: the whole datagram), as set.
+    /// Within the sandbox no datagram is ever corrupted, so they change
+    /// what is reported, not what is delivered.
+    send_cscov: i32,
+    recv_cscov: i32,
     local: Local,
     port: u16,
     addr_locked: bool,
@@ -134,6 +141,8 @@ impl UdpSocket {
             opts: SockOpts::new(BUF_DEFAULT, BUF_DEFAULT),
             ip: IpOpts::default(),
             cork: false,
+            send_cscov: 0,
+            recv_cscov: 0,
             local: if family == AF_INET6 { Local::Any6 { v6only: false } } else { Local::Any4 },
             port: 0,
             addr_locked: false,
@@ -163,14 +172,18 @@ impl UdpSocket {
     }
 
     fn icmp(&self) -> bool {
-        self.protocol != IPPROTO_UDP
+        self.protocol != IPPROTO_UDP && self.protocol != IPPROTO_UDPLITE
+    }
+
+    fn lite(&self) -> bool {
+        self.protocol == IPPROTO_UDPLITE
     }
 
     fn table(&self) -> &PortTable<UdpSocket> {
-        if self.icmp() {
-            &self.stack.inet.icmp
-        } else {
-            &self.stack.inet.udp
+        match self.protocol {
+            IPPROTO_UDP => &self.stack.inet.udp,
+            IPPROTO_UDPLITE => &self.stack.inet.udplite,
+            _ => &self.stack.inet.icmp,
         }
     }
 
@@ -375,10 +388,10 @@ impl Socket for UdpSocket {
         c: &Caller,
         data: &[u8],
         addr: Option<&SockAddr>,
-        _control: Vec<Control>,
+        control: Vec<Control>,
         _flags: i32,
     ) -> Result<usize, Errno> {
-        let (dst, src, tos, ttl, connected) = {
+        let (dst, src, mut tos, mut ttl, connected) = {
             let mut g = self.inner();
             if let Some(e) = g.err.take() {
                 drop(g);
@@ -415,8 +428,9 @@ impl Socket for UdpSocket {
             }
             (SocketAddr::new(r.dst, dst.port()), SocketAddr::new(src_ip, g.port), tos, ttl, g.peer.is_some())
         };
+        super::opts::send_control(self.family, &control, &mut tos, &mut ttl)?;
         let stamp = std::time::SystemTime::now();
-        if let Some(egress) = self.stack.egress() {
+        if let Some(egress) = self.stack.egress().filter(|_| !self.lite()) {
             if dst == SocketAddr::new(IpAddr::V4(crate::egress::proto::DNS_V4), 53) {
                 let me = self.me.clone();
                 egress.dns(
@@ -448,7 +462,14 @@ impl Socket for UdpSocket {
             self.deliver(Datagram { data: reply, from, to: src.ip(), tos, ttl, stamp });
             return Ok(data.len());
         }
-        match self.stack.inet.udp.lookup(dst.ip(), dst.port(), src, |_| true) {
+        if self.lite()
+            && !crate::inet::addr::is_local(dst.ip())
+            && !self.stack.egress().is_some_and(|_| crate::egress::is_own(dst.ip()))
+        {
+            // The relay out of the sandbox carries UDP only.
+            return Err(Errno::ENETUNREACH);
+        }
+        match self.table().lookup(dst.ip(), dst.port(), src, |_| true) {
             Some(r) => r.deliver(Datagram { data: data.to_vec(), from: src, to: dst.ip(), tos, ttl, stamp }),
             None if connected => {
                 self.inner().err = Some(Errno::ECONNREFUSED);
@@ -560,8 +581,19 @@ impl Socket for UdpSocket {
             return r;
         }
         match level {
-            SOL_UDP if !self.icmp() && name == UDP_CORK => {
+            SOL_UDP | SOL_UDPLITE if !self.icmp() && name == UDP_CORK => {
                 g.cork = crate::opts::int(val)? != 0;
+                Ok(())
+            }
+            SOL_UDP | SOL_UDPLITE if self.lite() && (name == UDPLITE_SEND_CSCOV || name == UDPLITE_RECV_CSCOV) => {
+                // udp_lib_setsockopt: below the 8-byte header means the header.
+                let v = crate::opts::int(val)?;
+                let v = if v != 0 && v < 8 { 8 } else { v.min(u16::MAX as i32) };
+                if name == UDPLITE_SEND_CSCOV {
+                    g.send_cscov = v;
+                } else {
+                    g.recv_cscov = v;
+                }
                 Ok(())
             }
             _ => Err(Errno::ENOPROTOOPT),
@@ -587,7 +619,9 @@ impl Socket for UdpSocket {
             (SOL_SOCKET, _) => g.opts.get(name).ok_or(Errno::ENOPROTOOPT),
             (SOL_IP, _) => g.ip.get_ip(name),
             (SOL_IPV6, _) if self.family == AF_INET6 => g.ip.get_ipv6(name),
-            (SOL_UDP, UDP_CORK) if !self.icmp() => Ok(i32::from(g.cork).to_ne_bytes().to_vec()),
+            (SOL_UDP | SOL_UDPLITE, UDP_CORK) if !self.icmp() => Ok(i32::from(g.cork).to_ne_bytes().to_vec()),
+            (SOL_UDP | SOL_UDPLITE, UDPLITE_SEND_CSCOV) if self.lite() => Ok(g.send_cscov.to_ne_bytes().to_vec()),
+            (SOL_UDP | SOL_UDPLITE, UDPLITE_RECV_CSCOV) if self.lite() => Ok(g.recv_cscov.to_ne_bytes().to_vec()),
             _ => Err(super::opts::unknown_level(self.family)),
         }
     }

@@ -238,7 +238,7 @@ impl Inode for OpenFileNode {
         // A pipe reopens as a new end of the same pipe (its reader and
         // writer counts are per open); other files share their ops.
         if let Some(end) = self.0.ops.as_any().downcast_ref::<vfs::pipe::PipeEnd>() {
-            return end.pipe().open_fifo(flags);
+            return end.pipe().reopen(flags);
         }
         Ok(self.0.ops.clone())
     }

@@ -5,7 +5,7 @@
 use benches::{run_loop, Runner};
 use criterion::{criterion_group, criterion_main, Criterion};
 
-const PLATFORMS: &[&str] = &["systrap", "ptrace"];
+const PLATFORMS: &[&str] = &["systrap", "systrap-nopatch", "ptrace"];
 
 fn bench(c: &mut Criterion) {
     for what in ["getppid", "pipe", "open", "stat", "futex", "getdents", "mmap", "pollpong"] {

@@ -71,9 +71,20 @@ pub fn base_bin() -> Option<PathBuf> {
 }
 
 /// `runsc-lite --platform=P do` from `bin`.
+///
+/// `systrap-nopatch` is systrap with syscall-site patching turned off
+/// (`RUNSC_LITE_SYSTRAP_PATCH=0`), for comparison.
 pub fn do_command(bin: &Path, platform: &str) -> Command {
     let mut c = Command::new(bin);
-    c.arg(format!("--platform={platform}")).arg("do");
+    match platform.strip_suffix("-nopatch") {
+        Some(p) => {
+            c.env("RUNSC_LITE_SYSTRAP_PATCH", "0");
+            c.arg(format!("--platform={p}")).arg("do");
+        }
+        None => {
+            c.arg(format!("--platform={platform}")).arg("do");
+        }
+    }
     c
 }
 

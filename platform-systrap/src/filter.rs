@@ -115,6 +115,7 @@ fn guest_rules(l: &Labels) -> Vec<Rule> {
     vec![
         Rule { ip: l.sigreturn_syscall, nr: 15, arg: None },
         Rule { ip: l.futex_syscall, nr: 202, arg: Some((1, &[FUTEX_WAIT, FUTEX_WAKE])) },
+        Rule { ip: l.tramp_futex_syscall, nr: 202, arg: Some((1, &[FUTEX_WAIT, FUTEX_WAKE])) },
         Rule { ip: l.arch_prctl_syscall, nr: 158, arg: Some((0, &[ARCH_SET_FS, ARCH_SET_GS])) },
     ]
 }

@@ -834,6 +834,10 @@ pub const GUESTS: &[Guest] = &[
     g("locks_posix", "locks_posix", Link::Static),
     g("locks_ofd", "locks_ofd", Link::Static),
     g("pipe_size", "pipe_size", Link::Static),
+    // Patched syscall sites (systrap): dynamic, so that libc's sites are in
+    // reach of the trampolines.
+    g("syscall_patch", "syscall_patch", Link::Dynamic),
+    g("patch_attacks", "patch_attacks", Link::Dynamic),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

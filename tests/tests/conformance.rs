@@ -110,6 +110,8 @@ conformance! {
     locks_posix,
     locks_ofd,
     pipe_size,
+    syscall_patch,
+    patch_attacks,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

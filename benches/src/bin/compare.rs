@@ -11,7 +11,7 @@ use benches::{have_runsc, interleaved, print_header, print_rows, run_guest, run_
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const PLATFORMS: &[&str] = &["systrap", "ptrace"];
+const PLATFORMS: &[&str] = &["systrap", "systrap-nopatch", "ptrace"];
 
 /// A whole command, timed from outside; None when it fails.
 fn time_cmd(runner: Runner, argv: &[&str]) -> Option<Duration> {

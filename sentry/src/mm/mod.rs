@@ -11,6 +11,7 @@ mod cow;
 pub use advice::Advice;
 mod io;
 mod map;
+mod patch;
 
 use crate::memfile::{MemRange, MemoryFile};
 use crate::sharedfile::FileBacking;
@@ -192,6 +193,8 @@ struct MmState {
     last_cow: (u64, u64),
     /// mlockall(MCL_FUTURE): new mappings start locked.
     lock_future: bool,
+    /// Syscall sites the platform had patched (`patch.rs`), by address.
+    patched: BTreeMap<u64, patch::PatchedSite>,
 }
 
 /// A guest address space.
@@ -250,6 +253,7 @@ impl MemoryManager {
                 cached_hole: 0,
                 last_cow: (0, 0),
                 lock_future: false,
+                patched: BTreeMap::new(),
             }),
             forked_from: std::sync::OnceLock::new(),
             as_limit: std::sync::atomic::AtomicU64::new(u64::MAX),

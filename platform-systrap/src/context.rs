@@ -46,6 +46,9 @@ struct Entry {
     proc: Arc<StubProcess>,
     thread: StubThread,
     parked: Parked,
+    /// Traps per site in this thread (see `patch.rs`); None when the
+    /// platform does not patch.
+    hits: Option<std::collections::HashMap<u64, u32>>,
 }
 
 /// Where a stopped stub thread waits for the Sentry.
@@ -130,7 +133,8 @@ impl SystrapContext {
             PlatformError::Unavailable("address space was not created by the systrap platform".into())
         })?;
         let thread = proc.acquire_thread()?;
-        let e = Entry { key, space: Arc::downgrade(space), proc, thread, parked: Parked::Handler };
+        let hits = proc.slots.as_ref().map(|_| std::collections::HashMap::new());
+        let e = Entry { key, space: Arc::downgrade(space), proc, thread, parked: Parked::Handler, hits };
         // A fresh thread starts from the initial FPU state, not whatever
         // the control thread (a fork of the Sentry) had.
         if let Some(off) = fp_offset(&e) {
@@ -535,11 +539,12 @@ impl Context for SystrapContext {
     }
 
     fn patch_target(&mut self, space: &Arc<dyn AddressSpace>, ret: u64, nr: u32) -> Option<u64> {
-        let e = self.entries.get(self.cur)?;
-        if self.last_trap != Some(ret) || e.key != space::key_of(space) {
+        let e = self.entries.get_mut(self.cur)?;
+        let hits = e.hits.as_mut()?;
+        if self.last_trap != Some(ret) || e.key != space::key_of(space) || !crate::patch::count_hit(hits, ret) {
             return None;
         }
-        e.proc.patch_target(ret, nr)
+        e.proc.patch_slot(ret, nr)
     }
 }
 

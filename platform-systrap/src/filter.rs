@@ -235,6 +235,9 @@ mod tests {
         assert_eq!(run(&p, 202, l.futex_syscall, [0, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
         assert_eq!(run(&p, 202, l.futex_syscall, [0, 1, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
         assert_eq!(run(&p, 202, l.futex_syscall, [0, 3, 0, 0, 0, 0]), SECCOMP_RET_TRAP);
+        assert_eq!(run(&p, 202, l.tramp_futex_syscall, [0, 1, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+        assert_eq!(run(&p, 202, l.tramp_futex_syscall, [0, 3, 0, 0, 0, 0]), SECCOMP_RET_TRAP);
+        assert_eq!(run(&p, 39, l.tramp_futex_syscall, [0; 6]), SECCOMP_RET_TRAP);
         assert_eq!(run(&p, 202, l.futex_syscall, [0, 1 | (1 << 32), 0, 0, 0, 0]), SECCOMP_RET_TRAP);
         assert_eq!(run(&p, 158, l.arch_prctl_syscall, [0x1002, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
         assert_eq!(run(&p, 158, l.arch_prctl_syscall, [0x1003, 0, 0, 0, 0, 0]), SECCOMP_RET_TRAP);

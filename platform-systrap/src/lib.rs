@@ -30,6 +30,12 @@
 //!   stub thread.
 //! * Dropping an address space SIGKILLs and reaps its stub process.
 //!
+//! ## Patched syscall sites
+//!
+//! Hot `mov $nr, %eax; syscall` sites are rewritten by the Sentry into
+//! jumps to a trampoline that makes the same hand-off without a signal;
+//! see `patch`.
+//!
 //! ## The boundary
 //!
 //! A guest can write to everything the stub can write (message pages,

@@ -35,7 +35,7 @@ use std::collections::HashMap;
 /// How often a site traps before it is patched: once-only sites (start-up)
 /// are not worth a page copy.
 pub(crate) const PATCH_AFTER: u32 = 8;
-/// Sites counted per address space, at most.
+/// Sites counted per thread, at most.
 pub(crate) const MAX_COUNTED_SITES: usize = 4096;
 
 /// `RUNSC_LITE_SYSTRAP_PATCH=0` (or `false`, `off`) turns patching off.

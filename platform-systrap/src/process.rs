@@ -112,10 +112,9 @@ pub(crate) struct StubProcess {
     spin: crate::Spin,
     /// The CPU the control thread is bound to (-1: none yet).
     ctl_cpu: std::sync::atomic::AtomicI32,
-    /// Patching (`patch.rs`): the sandbox's slots (None: off), this
-    /// address space's trap counts per site, the trampoline's trap sites.
+    /// Patching (`patch.rs`): the sandbox's slots (None: off), the
+    /// trampoline's trap sites.
     pub(crate) slots: Option<Arc<Mutex<crate::patch::Slots>>>,
-    pub(crate) hits: Mutex<std::collections::HashMap<u64, u32>>,
     pub(crate) upgrade_ip: u64,
     pub(crate) kick_ip: u64,
 }
@@ -194,7 +193,6 @@ impl StubProcess {
             spin: shared.spin,
             ctl_cpu: std::sync::atomic::AtomicI32::new(-1),
             slots: shared.slots.clone(),
-            hits: Mutex::new(std::collections::HashMap::new()),
             upgrade_ip: shared.upgrade_ip,
             kick_ip: shared.kick_ip,
         };
@@ -466,12 +464,10 @@ impl StubProcess {
     }
 
     /// Patching: the slot address a site returning to `ret` with syscall
-    /// `nr` should jump to, once it is hot (see `patch.rs`).
-    pub(crate) fn patch_target(&self, ret: u64, nr: u32) -> Option<u64> {
+    /// `nr` should jump to (see `patch.rs`), written into this process's
+    /// slot pages.
+    pub(crate) fn patch_slot(&self, ret: u64, nr: u32) -> Option<u64> {
         let slots = self.slots.as_ref()?;
-        if !crate::patch::count_hit(&mut lock(&self.hits), ret) {
-            return None;
-        }
         let (i, code) = lock(slots).get(nr, ret)?;
         self.region.write(SLOTS_OFF + i as u64 * SLOT_SIZE, &code);
         Some(crate::patch::slot_addr(i))

@@ -52,6 +52,9 @@ struct Entry {
 }
 
 /// Where a stopped stub thread waits for the Sentry.
+// One per context entry, set on every patched syscall: boxing the
+// registers would allocate each time.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy)]
 enum Parked {
     /// In the signal handler, with a full frame on its signal stack.

@@ -542,6 +542,11 @@ impl Context for SystrapContext {
     }
 
     fn patch_target(&mut self, space: &Arc<dyn AddressSpace>, ret: u64, nr: u32) -> Option<u64> {
+        // Out of a rel32 jump's reach (a static executable low in memory):
+        // not worth counting.
+        if !crate::patch::in_reach(ret) {
+            return None;
+        }
         let e = self.entries.get_mut(self.cur)?;
         let hits = e.hits.as_mut()?;
         if self.last_trap != Some(ret) || e.key != space::key_of(space) || !crate::patch::count_hit(hits, ret) {

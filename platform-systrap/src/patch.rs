@@ -92,6 +92,14 @@ impl Slots {
     }
 }
 
+/// Whether a site returning to `ret` can reach every slot with a rel32
+/// jump.
+pub(crate) fn in_reach(ret: u64) -> bool {
+    const REACH: u64 = (1 << 31) - SLOTS_LEN - 16;
+    let lo = STUB_BASE + SLOTS_OFF;
+    ret < lo && lo - ret < REACH
+}
+
 /// Count a trap at `ret`; true exactly when it makes the site hot.
 pub(crate) fn count_hit(hits: &mut HashMap<u64, u32>, ret: u64) -> bool {
     if let Some(n) = hits.get_mut(&ret) {

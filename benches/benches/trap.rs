@@ -2,10 +2,10 @@
 //! platform and the Sentry, timed by the guest itself over `iters` calls
 //! (so sandbox start-up is not counted).
 
-use benches::{run_loop, Runner};
+use benches::{run_guest, run_loop, Runner};
 use criterion::{criterion_group, criterion_main, Criterion};
 
-const PLATFORMS: &[&str] = &["systrap", "ptrace"];
+const PLATFORMS: &[&str] = &["systrap", "systrap-nopatch", "ptrace"];
 
 fn bench(c: &mut Criterion) {
     for what in ["getppid", "pipe", "open", "stat", "futex", "getdents", "mmap", "pollpong"] {
@@ -19,6 +19,19 @@ fn bench(c: &mut Criterion) {
         }
         g.finish();
     }
+    // Linked dynamically: libc's sites are within reach of systrap's patch
+    // trampolines (systrap vs systrap-nopatch).
+    let mut g = c.benchmark_group("getppid-dynamic");
+    g.sample_size(10);
+    g.bench_function("native", |b| {
+        b.iter_custom(|iters| run_guest(Runner::Native, "syscall_loop-dyn", "getppid", iters))
+    });
+    for p in PLATFORMS {
+        g.bench_function(format!("runsc-lite-{p}"), |b| {
+            b.iter_custom(|iters| run_guest(Runner::Sandbox(p), "syscall_loop-dyn", "getppid", iters))
+        });
+    }
+    g.finish();
 }
 
 criterion_group!(benches, bench);

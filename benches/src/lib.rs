@@ -31,17 +31,24 @@ pub fn runsc_lite() -> PathBuf {
     .clone()
 }
 
-/// The static guest program `benches/guest/NAME.c`, built once per run.
+/// The static guest program `benches/guest/NAME.c`, built once per run;
+/// `NAME-dyn` is the same program linked dynamically (its libc sites are
+/// within reach of systrap's patch trampolines; a static executable's are
+/// not).
 pub fn guest(name: &str) -> PathBuf {
     static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> = OnceLock::new();
     let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     if let Some(p) = built.get(name) {
         return p.clone();
     }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("guest/{name}.c"));
+    let (base, link) = match name.strip_suffix("-dyn") {
+        Some(b) => (b, "-O2"),
+        None => (name, "-static"),
+    };
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("guest/{base}.c"));
     let out = target_dir().join(format!("bench-guest/{name}"));
     std::fs::create_dir_all(out.parent().expect("has parent")).expect("mkdir");
-    let st = Command::new("gcc").args(["-O2", "-static", "-o"]).arg(&out).arg(&src).status().expect("gcc runs");
+    let st = Command::new("gcc").args(["-O2", link, "-o"]).arg(&out).arg(&src).status().expect("gcc runs");
     assert!(st.success(), "gcc failed on {}", src.display());
     built.insert(name.to_string(), out.clone());
     out
@@ -71,9 +78,20 @@ pub fn base_bin() -> Option<PathBuf> {
 }
 
 /// `runsc-lite --platform=P do` from `bin`.
+///
+/// `systrap-nopatch` is systrap with syscall-site patching turned off
+/// (`RUNSC_LITE_SYSTRAP_PATCH=0`), for comparison.
 pub fn do_command(bin: &Path, platform: &str) -> Command {
     let mut c = Command::new(bin);
-    c.arg(format!("--platform={platform}")).arg("do");
+    match platform.strip_suffix("-nopatch") {
+        Some(p) => {
+            c.env("RUNSC_LITE_SYSTRAP_PATCH", "0");
+            c.arg(format!("--platform={p}")).arg("do");
+        }
+        None => {
+            c.arg(format!("--platform={platform}")).arg("do");
+        }
+    }
     c
 }
 

@@ -45,6 +45,23 @@ struct Entry {
     space: Weak<dyn AddressSpace>,
     proc: Arc<StubProcess>,
     thread: StubThread,
+    parked: Parked,
+    /// Traps per site in this thread (see `patch.rs`); None when the
+    /// platform does not patch.
+    hits: Option<std::collections::HashMap<u64, u32>>,
+}
+
+/// Where a stopped stub thread waits for the Sentry.
+// One per context entry, set on every patched syscall: boxing the
+// registers would allocate each time.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy)]
+enum Parked {
+    /// In the signal handler, with a full frame on its signal stack.
+    Handler,
+    /// In the patch trampoline (`patch.rs`), having reported these
+    /// registers: only rax may change on the fast way back.
+    Trampoline(Regs),
 }
 
 pub(crate) struct SystrapContext {
@@ -52,6 +69,9 @@ pub(crate) struct SystrapContext {
     cur: usize,
     intr: Arc<InterruptState>,
     switches: u32,
+    /// The return address of the last syscall that came through SIGSYS
+    /// (what `patch_target` may patch).
+    last_trap: Option<u64>,
 }
 
 // ucontext_t (x86-64) offsets.
@@ -91,6 +111,7 @@ impl SystrapContext {
             cur: usize::MAX,
             intr: Arc::new(InterruptState { pending: AtomicBool::new(false), target: AtomicU64::new(0) }),
             switches: 0,
+            last_trap: None,
         }
     }
 
@@ -115,7 +136,8 @@ impl SystrapContext {
             PlatformError::Unavailable("address space was not created by the systrap platform".into())
         })?;
         let thread = proc.acquire_thread()?;
-        let e = Entry { key, space: Arc::downgrade(space), proc, thread };
+        let hits = proc.slots.as_ref().map(|_| std::collections::HashMap::new());
+        let e = Entry { key, space: Arc::downgrade(space), proc, thread, parked: Parked::Handler, hits };
         // A fresh thread starts from the initial FPU state, not whatever
         // the control thread (a fork of the Sentry) had.
         if let Some(off) = fp_offset(&e) {
@@ -143,23 +165,123 @@ impl SystrapContext {
     /// Serve the events that are not the Sentry's business (stale
     /// interrupts, signals sent from outside, 32-bit syscalls) until one is.
     fn run(&mut self, i: usize, regs: &mut Regs) -> Result<Exit, PlatformError> {
-        let e = &self.entries[i];
+        self.last_trap = None;
+        match self.entries[i].parked {
+            Parked::Trampoline(saved) if only_rax_changed(&saved, regs) => {
+                let e = &self.entries[i];
+                let m = thread_off(e.thread.index as u64);
+                e.proc.region.u64(m + M_T_REGS + 8 * T_RAX).store(regs.rax, Ordering::Relaxed);
+            }
+            parked => {
+                if let Parked::Trampoline(_) = parked {
+                    self.upgrade(i)?;
+                }
+                let e = &self.entries[i];
+                put_regs(&e.proc, e.thread, regs)?;
+            }
+        }
+        let e = &mut self.entries[i];
+        e.parked = Parked::Handler;
         let (proc, t) = (&e.proc, e.thread);
-        put_regs(proc, t, regs)?;
         proc.resume(t);
         loop {
             proc.wait_event(t, Some(&self.intr), None)?;
-            if let Some(exit) = classify(proc, t, &self.intr, regs)? {
+            if let Some((exit, parked)) = classify(proc, t, &self.intr, regs)? {
+                e.parked = parked;
+                if matches!(exit, Exit::Syscall) && matches!(parked, Parked::Handler) {
+                    self.last_trap = Some(regs.rip);
+                }
                 return Ok(exit);
             }
             proc.resume(t);
         }
     }
+
+    /// Turn a stop in the patch trampoline into a stop in the handler,
+    /// with a full frame (the registers in it are rewritten before the
+    /// thread runs again).
+    fn upgrade(&mut self, i: usize) -> Result<(), PlatformError> {
+        let e = &mut self.entries[i];
+        if let Parked::Handler = e.parked {
+            return Ok(());
+        }
+        let (proc, t) = (&e.proc, e.thread);
+        proc.set_state(t, STATE_UPGRADE);
+        // Interruptible: a guest that forged the trampoline's stop is not
+        // there to trap, and may run on until killed (then its report is
+        // not the upgrade trap, and the stub dies below).
+        proc.wait_event(t, Some(&self.intr), None)?;
+        let m = thread_off(t.index as u64);
+        let state = proc.region.u32(m + M_STATE).load(Ordering::Acquire);
+        let signo = proc.region.u32(m + M_SIGNO).load(Ordering::Relaxed) as i32;
+        let uc = uc_offset(proc, t)?;
+        let rip = proc.region.u64(uc + UC_GREGS + 8 * G_RIP).load(Ordering::Relaxed);
+        if state != STATE_EVENT || signo != SIGTRAP || rip != proc.upgrade_ip {
+            return Err(corrupt(proc, "trampoline stop"));
+        }
+        e.parked = Parked::Handler;
+        Ok(())
+    }
+}
+
+/// The registers after a syscall differ from those before only in rax
+/// (the result): the trampoline can take them back by itself.
+fn only_rax_changed(before: &Regs, after: &Regs) -> bool {
+    let mut a = *after;
+    a.rax = before.rax;
+    a.orig_rax = before.orig_rax;
+    a == *before
+}
+
+/// The registers the trampoline stored (see `stubcode.rs`).
+fn get_tregs(proc: &StubProcess, t: StubThread, regs: &mut Regs) {
+    let m = thread_off(t.index as u64) + M_T_REGS;
+    let g = |k: u64| proc.region.u64(m + 8 * k).load(Ordering::Relaxed);
+    regs.r15 = g(T_R15);
+    regs.r14 = g(T_R14);
+    regs.r13 = g(T_R13);
+    regs.r12 = g(T_R12);
+    regs.rbp = g(T_RBP);
+    regs.rbx = g(T_RBX);
+    regs.r11 = g(T_R11);
+    regs.r10 = g(T_R10);
+    regs.r9 = g(T_R9);
+    regs.r8 = g(T_R8);
+    regs.rax = g(T_RAX);
+    regs.rcx = g(T_RCX);
+    regs.rdx = g(T_RDX);
+    regs.rsi = g(T_RSI);
+    regs.rdi = g(T_RDI);
+    regs.rip = g(T_RIP);
+    regs.rsp = g(T_RSP);
+    regs.eflags = g(T_EFL);
+    regs.fs_base = g(T_FS);
+    // The trampoline runs only while the guest's gs base is 0.
+    regs.gs_base = 0;
+    regs.cs = 0x33;
+    regs.ss = 0x2b;
+    regs.fs = 0;
+    regs.gs = 0;
+    regs.orig_rax = regs.rax;
 }
 
 /// What stub thread `t` reported, as an exit; None if it is none of the
 /// Sentry's business and the thread should just go on.
 fn classify(
+    proc: &StubProcess,
+    t: StubThread,
+    intr: &InterruptState,
+    regs: &mut Regs,
+) -> Result<Option<(Exit, Parked)>, PlatformError> {
+    let m = thread_off(t.index as u64);
+    if proc.region.u32(m + M_STATE).load(Ordering::Acquire) == STATE_TEVENT {
+        get_tregs(proc, t, regs);
+        return Ok(Some((Exit::Syscall, Parked::Trampoline(*regs))));
+    }
+    classify_signal(proc, t, intr, regs).map(|e| e.map(|e| (e, Parked::Handler)))
+}
+
+fn classify_signal(
     proc: &StubProcess,
     t: StubThread,
     intr: &InterruptState,
@@ -226,6 +348,17 @@ fn classify(
                 };
                 Ok(Some(Exit::Fault { addr: info.fields[0], access, signo, code: info.code }))
             }
+            SIGTRAP if greg(G_RIP) == proc.kick_ip && proc.slots.is_some() => {
+                // An interrupt deferred by the trampoline: the registers are
+                // the guest's, back from its syscall, resuming at rcx.
+                get_regs(proc, t, uc, regs);
+                regs.rip = regs.rcx;
+                if intr.pending.swap(false, Ordering::SeqCst) {
+                    return Ok(Some(Exit::Interrupted));
+                }
+                put_regs(proc, t, regs)?;
+                Ok(None)
+            }
             SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP if info.code > 0 => {
                 get_regs(proc, t, uc, regs);
                 Ok(Some(Exit::Signal(info)))
@@ -284,6 +417,10 @@ fn get_regs(proc: &StubProcess, t: StubThread, uc: u64, regs: &mut Regs) {
         let m = thread_off(t.index as u64);
         regs.fs_base = proc.region.u64(m + M_FS_BASE).load(Ordering::Relaxed);
         regs.gs_base = proc.region.u64(m + M_GS_BASE).load(Ordering::Relaxed);
+        // Ours (see put_regs), standing for the guest's 0.
+        if proc.slots.is_some() && regs.gs_base == STUB_BASE + m {
+            regs.gs_base = 0;
+        }
     }
 }
 
@@ -313,7 +450,10 @@ fn put_regs(proc: &StubProcess, t: StubThread, regs: &Regs) -> Result<(), Platfo
     s(G_CSGSFS, (csgsfs & !0xffff) | 0x33);
     let m = thread_off(t.index as u64);
     proc.region.u64(m + M_FS_BASE).store(regs.fs_base, Ordering::Relaxed);
-    proc.region.u64(m + M_GS_BASE).store(regs.gs_base, Ordering::Relaxed);
+    // While the guest's gs base is 0, the host's points at the message
+    // page: how the patch trampoline finds it.
+    let gs = if regs.gs_base == 0 && proc.slots.is_some() { STUB_BASE + m } else { regs.gs_base };
+    proc.region.u64(m + M_GS_BASE).store(gs, Ordering::Relaxed);
     Ok(())
 }
 
@@ -380,6 +520,7 @@ impl Context for SystrapContext {
 
     fn fp_state(&mut self, space: &Arc<dyn AddressSpace>) -> Result<FpState, PlatformError> {
         let i = self.entry_index(space)?;
+        self.upgrade(i)?;
         let e = &self.entries[i];
         let off = fp_offset(e).ok_or_else(|| corrupt(&e.proc, "FPU state"))?;
         let mut fp = FpState::default();
@@ -389,6 +530,7 @@ impl Context for SystrapContext {
 
     fn set_fp_state(&mut self, space: &Arc<dyn AddressSpace>, fp: &FpState) -> Result<(), PlatformError> {
         let i = self.entry_index(space)?;
+        self.upgrade(i)?;
         let e = &self.entries[i];
         let off = fp_offset(e).ok_or_else(|| corrupt(&e.proc, "FPU state"))?;
         write_fp(&e.proc, off, fp, false);
@@ -398,14 +540,32 @@ impl Context for SystrapContext {
     fn interrupter(&self) -> Arc<dyn Interrupter> {
         self.intr.clone()
     }
+
+    fn patch_target(&mut self, space: &Arc<dyn AddressSpace>, ret: u64, nr: u32) -> Option<u64> {
+        // Out of a rel32 jump's reach (a static executable low in memory):
+        // not worth counting.
+        if !crate::patch::in_reach(ret) {
+            return None;
+        }
+        let e = self.entries.get_mut(self.cur)?;
+        let hits = e.hits.as_mut()?;
+        if self.last_trap != Some(ret) || e.key != space::key_of(space) || !crate::patch::count_hit(hits, ret) {
+            return None;
+        }
+        e.proc.patch_slot(ret, nr)
+    }
 }
 
 impl Drop for SystrapContext {
     fn drop(&mut self) {
-        for e in self.entries.drain(..) {
-            if e.space.strong_count() > 0 {
+        for i in 0..self.entries.len() {
+            // A thread goes back to the pool stopped in its handler, as
+            // `find_or_create` expects; one that will not is left alone.
+            if self.entries[i].space.strong_count() > 0 && self.upgrade(i).is_ok() {
+                let e = &self.entries[i];
                 e.proc.release_thread(e.thread);
             }
         }
+        self.entries.clear();
     }
 }

@@ -115,6 +115,7 @@ fn guest_rules(l: &Labels) -> Vec<Rule> {
     vec![
         Rule { ip: l.sigreturn_syscall, nr: 15, arg: None },
         Rule { ip: l.futex_syscall, nr: 202, arg: Some((1, &[FUTEX_WAIT, FUTEX_WAKE])) },
+        Rule { ip: l.tramp_futex_syscall, nr: 202, arg: Some((1, &[FUTEX_WAIT, FUTEX_WAKE])) },
         Rule { ip: l.arch_prctl_syscall, nr: 158, arg: Some((0, &[ARCH_SET_FS, ARCH_SET_GS])) },
     ]
 }
@@ -234,6 +235,9 @@ mod tests {
         assert_eq!(run(&p, 202, l.futex_syscall, [0, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
         assert_eq!(run(&p, 202, l.futex_syscall, [0, 1, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
         assert_eq!(run(&p, 202, l.futex_syscall, [0, 3, 0, 0, 0, 0]), SECCOMP_RET_TRAP);
+        assert_eq!(run(&p, 202, l.tramp_futex_syscall, [0, 1, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+        assert_eq!(run(&p, 202, l.tramp_futex_syscall, [0, 3, 0, 0, 0, 0]), SECCOMP_RET_TRAP);
+        assert_eq!(run(&p, 39, l.tramp_futex_syscall, [0; 6]), SECCOMP_RET_TRAP);
         assert_eq!(run(&p, 202, l.futex_syscall, [0, 1 | (1 << 32), 0, 0, 0, 0]), SECCOMP_RET_TRAP);
         assert_eq!(run(&p, 158, l.arch_prctl_syscall, [0x1002, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
         assert_eq!(run(&p, 158, l.arch_prctl_syscall, [0x1003, 0, 0, 0, 0, 0]), SECCOMP_RET_TRAP);

@@ -7,6 +7,7 @@
 //!           + 0x2000  control page  (R  in the stub: Sentry -> stub)
 //!           + 0x3000  response page (RW in the stub: control thread -> Sentry)
 //!           + 0x4000  thread table  (R  in the stub: each thread's stack_t)
+//!           + 0x20000 patch slots   (RX in the stub: one per patched syscall site)
 //!           + THREADS_OFF + i * THREAD_STRIDE
 //!                     thread i: message page, then its signal stack
 //! ```
@@ -33,6 +34,12 @@ pub const TABLE_ENTRY: u64 = 32;
 pub const MAX_THREADS: u64 = 2048;
 pub const TABLE_SIZE: u64 = MAX_THREADS * TABLE_ENTRY;
 pub const THREADS_OFF: u64 = 0x10_0000;
+/// Patch slots (see `patch.rs`): `SLOT_SIZE` bytes each, written by the
+/// Sentry only.
+pub const SLOTS_OFF: u64 = 0x2_0000;
+pub const SLOT_SIZE: u64 = 32;
+pub const SLOTS_LEN: u64 = 0x4_0000;
+pub const MAX_SLOTS: u64 = SLOTS_LEN / SLOT_SIZE;
 /// A thread's block: its message page, then its signal stack. A power of
 /// two, so the signal handler finds its message page by masking `rsp`.
 pub const THREAD_STRIDE: u64 = 0x1_0000;
@@ -97,10 +104,40 @@ pub const M_GS_BASE: u64 = 0x28;
 pub const M_CUR_FS: u64 = 0x30;
 pub const M_CUR_GS: u64 = 0x38;
 
+/// The trampoline of a patched syscall site (`patch.rs`): the guest's
+/// registers at the call, in this order (u64 each), its saved arithmetic
+/// flags (`lahf`/`seto` in the low 16 bits), and where it returns to.
+pub const M_T_REGS: u64 = 0x40;
+pub const T_R15: u64 = 0;
+pub const T_R14: u64 = 1;
+pub const T_R13: u64 = 2;
+pub const T_R12: u64 = 3;
+pub const T_RBP: u64 = 4;
+pub const T_RBX: u64 = 5;
+pub const T_R11: u64 = 6;
+pub const T_R10: u64 = 7;
+pub const T_R9: u64 = 8;
+pub const T_R8: u64 = 9;
+pub const T_RAX: u64 = 10;
+pub const T_RCX: u64 = 11;
+pub const T_RDX: u64 = 12;
+pub const T_RSI: u64 = 13;
+pub const T_RDI: u64 = 14;
+pub const T_RIP: u64 = 15;
+pub const T_RSP: u64 = 16;
+pub const T_EFL: u64 = 17;
+pub const T_FS: u64 = 18;
+pub const M_T_FLAGS: u64 = 0xd8;
+pub const M_T_EXIT: u64 = 0xe0;
+
 /// The stub thread stopped in its handler and reported a signal.
 pub const STATE_EVENT: u32 = 1;
 /// The Sentry has set the registers: return to the guest.
 pub const STATE_RUN: u32 = 2;
+/// A patched site's trampoline reported a syscall (registers in `M_T_REGS`).
+pub const STATE_TEVENT: u32 = 3;
+/// The Sentry wants the trampoline to stop in the handler (a full frame).
+pub const STATE_UPGRADE: u32 = 4;
 
 /// Descriptors of a stub process: the Sentry's memory file (guest memory),
 /// the write end of the completion pipe, and (during set-up only) the stub

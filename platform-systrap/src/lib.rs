@@ -30,6 +30,12 @@
 //!   stub thread.
 //! * Dropping an address space SIGKILLs and reaps its stub process.
 //!
+//! ## Patched syscall sites
+//!
+//! Hot `mov $nr, %eax; syscall` sites are rewritten by the Sentry into
+//! jumps to a trampoline that makes the same hand-off without a signal;
+//! see `patch`.
+//!
 //! ## The boundary
 //!
 //! A guest can write to everything the stub can write (message pages,
@@ -43,6 +49,7 @@
 mod context;
 mod filter;
 mod layout;
+mod patch;
 mod process;
 mod space;
 mod stubcode;
@@ -116,6 +123,13 @@ pub(crate) struct Shared {
     /// Where a new stub thread's first (trapped) syscall comes from.
     ready_ip: u64,
     spin: Spin,
+    /// The sandbox's patch slots; None when patching is off (by
+    /// `RUNSC_LITE_SYSTRAP_PATCH=0`, or without FSGSBASE, which the
+    /// trampoline needs).
+    slots: Option<Arc<std::sync::Mutex<patch::Slots>>>,
+    /// Where the trampoline's upgrade and kick traps report from.
+    upgrade_ip: u64,
+    kick_ip: u64,
 }
 
 /// The systrap platform.
@@ -148,14 +162,20 @@ impl SystrapPlatform {
         if control_filter.len().max(guest_filter.len()) as u64 > layout::C_FILTER_MAX {
             return Err(PlatformError::Unavailable("stub filters do not fit the control page".into()));
         }
+        let fsgsbase = sys::has_fsgsbase();
+        let slots = (fsgsbase && patch::enabled_from_env())
+            .then(|| Arc::new(std::sync::Mutex::new(patch::Slots::new(labels.tramp))));
         let shared = Arc::new(Shared {
             forker: process::Forker::start(memfd, &filter::forker_filter())?,
             code,
-            fsgsbase: sys::has_fsgsbase(),
+            fsgsbase,
             control_filter,
             guest_filter,
             ready_ip: labels.ready_syscall,
             spin: Spin::from_env(),
+            slots,
+            upgrade_ip: labels.upgrade_trap,
+            kick_ip: labels.kick_trap,
         });
         let p = SystrapPlatform { shared };
         drop(p.new_address_space().map_err(|e| match e {

@@ -8,7 +8,7 @@ use crate::Shared;
 use abi::Errno;
 use platform::PlatformError;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// clone flags of a stub thread: a thread of the stub process.
@@ -112,6 +112,11 @@ pub(crate) struct StubProcess {
     spin: crate::Spin,
     /// The CPU the control thread is bound to (-1: none yet).
     ctl_cpu: std::sync::atomic::AtomicI32,
+    /// Patching (`patch.rs`): the sandbox's slots (None: off), the
+    /// trampoline's trap sites.
+    pub(crate) slots: Option<Arc<Mutex<crate::patch::Slots>>>,
+    pub(crate) upgrade_ip: u64,
+    pub(crate) kick_ip: u64,
 }
 
 impl StubProcess {
@@ -132,6 +137,11 @@ impl StubProcess {
             e
         };
         region.write(CODE_OFF, shared.code);
+        if let Some(slots) = &shared.slots {
+            for (i, b) in lock(slots).all() {
+                region.write(SLOTS_OFF + i as u64 * SLOT_SIZE, b);
+            }
+        }
         region.u32(CTRL_OFF + C_FSGSBASE).store(shared.fsgsbase as u32, Ordering::Relaxed);
         region.u32(CTRL_OFF + C_CTL_SPIN).store(shared.spin.control, Ordering::Relaxed);
         region.u32(CTRL_OFF + C_STUB_SPIN).store(shared.spin.stub, Ordering::Relaxed);
@@ -182,6 +192,9 @@ impl StubProcess {
             ready_ip: shared.ready_ip,
             spin: shared.spin,
             ctl_cpu: std::sync::atomic::AtomicI32::new(-1),
+            slots: shared.slots.clone(),
+            upgrade_ip: shared.upgrade_ip,
+            kick_ip: shared.kick_ip,
         };
         // The control thread reports in with a first result once it runs
         // under its filter.
@@ -365,8 +378,8 @@ impl StubProcess {
         Ok(t)
     }
 
-    /// Wait until stub thread `t` reports an event (anything but RUN in its
-    /// state word). `intr`: the context's interrupt state, for the
+    /// Wait until stub thread `t` reports an event (anything but RUN or
+    /// UPGRADE in its state word). `intr`: the context's interrupt state, for the
     /// watchdog on guests that do not react to interrupts.
     pub(crate) fn wait_event(
         &self,
@@ -376,10 +389,11 @@ impl StubProcess {
     ) -> Result<(), PlatformError> {
         let m = thread_off(t.index as u64);
         let state = self.region.u32(m + M_STATE);
+        let busy = |s: u32| s == STATE_RUN || s == STATE_UPGRADE;
         let spin_until = Instant::now() + self.spin.event;
         loop {
             for _ in 0..64 {
-                if state.load(Ordering::Acquire) != STATE_RUN {
+                if !busy(state.load(Ordering::Acquire)) {
                     return Ok(());
                 }
                 std::hint::spin_loop();
@@ -393,12 +407,13 @@ impl StubProcess {
         let mut interrupted_at: Option<Instant> = None;
         loop {
             waiting.store(1, Ordering::SeqCst);
-            if state.load(Ordering::SeqCst) != STATE_RUN {
+            let cur = state.load(Ordering::SeqCst);
+            if !busy(cur) {
                 waiting.store(0, Ordering::Relaxed);
                 return Ok(());
             }
-            sys::futex_wait(state, STATE_RUN, Duration::from_millis(100));
-            if state.load(Ordering::SeqCst) != STATE_RUN {
+            sys::futex_wait(state, cur, Duration::from_millis(100));
+            if !busy(state.load(Ordering::SeqCst)) {
                 waiting.store(0, Ordering::Relaxed);
                 return Ok(());
             }
@@ -433,12 +448,29 @@ impl StubProcess {
     /// Let stub thread `t` return to the guest.
     #[inline(always)]
     pub(crate) fn resume(&self, t: StubThread) {
+        self.set_state(t, STATE_RUN)
+    }
+
+    /// Let stub thread `t` go on with `to` (RUN, or UPGRADE for a thread
+    /// stopped in the patch trampoline).
+    #[inline(always)]
+    pub(crate) fn set_state(&self, t: StubThread, to: u32) {
         let m = thread_off(t.index as u64);
         let state = self.region.u32(m + M_STATE);
-        state.swap(STATE_RUN, Ordering::SeqCst);
+        state.swap(to, Ordering::SeqCst);
         if self.region.u32(m + M_STUB_WAITING).load(Ordering::SeqCst) != 0 {
             sys::futex_wake(state);
         }
+    }
+
+    /// Patching: the slot address a site returning to `ret` with syscall
+    /// `nr` should jump to (see `patch.rs`), written into this process's
+    /// slot pages.
+    pub(crate) fn patch_slot(&self, ret: u64, nr: u32) -> Option<u64> {
+        let slots = self.slots.as_ref()?;
+        let (i, code) = lock(slots).get(nr, ret)?;
+        self.region.write(SLOTS_OFF + i as u64 * SLOT_SIZE, &code);
+        Some(crate::patch::slot_addr(i))
     }
 
     /// Kill the stub process (idempotent) and wait until it is gone (the
@@ -584,8 +616,9 @@ unsafe fn child_main(a: &ChildArgs) -> ! {
         sig += 1;
     }
     sys!(6u64, sys::SYS_PRCTL, libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    let maps: [(u64, u64, u64); 5] = [
+    let maps: [(u64, u64, u64); 6] = [
         (CODE_OFF, CODE_SIZE, (libc::PROT_READ | libc::PROT_EXEC) as u64),
+        (SLOTS_OFF, SLOTS_LEN, (libc::PROT_READ | libc::PROT_EXEC) as u64),
         (CTRL_OFF, PAGE, libc::PROT_READ as u64),
         (RESP_OFF, PAGE, (libc::PROT_READ | libc::PROT_WRITE) as u64),
         (TABLE_OFF, TABLE_SIZE, libc::PROT_READ as u64),

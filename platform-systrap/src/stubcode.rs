@@ -180,6 +180,27 @@ global_asm!(
     "mov r12, rdx",
     "mov rbx, rsp",
     "and rbx, {stride_mask}",
+    // An asynchronous signal (the interrupt, or one sent from outside) that
+    // caught the thread inside a patch trampoline is not reported from
+    // there: the trampoline leaves through `M_T_EXIT`, which now leads to
+    // the kick trap, so the Sentry sees it once the registers are the
+    // guest's again. Faults the trampoline itself takes are reported.
+    "mov rax, qword ptr [rdx + {uc_rip}]",
+    "lea rcx, [rip + runsc_systrap_tramp]",
+    "cmp rax, rcx",
+    "jb .Lh_record",
+    "lea rcx, [rip + runsc_systrap_tramp_end]",
+    "cmp rax, rcx",
+    "jae .Lh_record",
+    "cmp edi, {sigchld}",
+    "je .Lh_defer",
+    "cmp dword ptr [rsi + 8], 0",
+    "jg .Lh_record",
+    ".Lh_defer:",
+    "lea rax, [rip + runsc_systrap_kick]",
+    "mov qword ptr [rbx + {m_t_exit}], rax",
+    "jmp .Lh_return",
+    ".Lh_record:",
     "mov dword ptr [rbx + {m_signo}], edi",
     "mov qword ptr [rbx + {m_siginfo}], rsi",
     "mov qword ptr [rbx + {m_ucontext}], rdx",
@@ -268,6 +289,155 @@ global_asm!(
     "runsc_systrap_arch_prctl_syscall:",
     "syscall",
     "jmp r15",
+
+    // ---- Trampoline of patched syscall sites (see patch.rs). A site's
+    // `mov $nr, %eax` became `jmp slot`; the slot does `lea rcx, [its
+    // data]` (nr: u32 at 0, return address: u64 at 8) and jumps here. rax,
+    // rcx and r11 are free (the mov would have overwritten eax, syscall
+    // clobbers rcx and r11). No stack: the guest's rsp may be anything.
+    ".p2align 4",
+    ".globl runsc_systrap_tramp",
+    "runsc_systrap_tramp:",
+    // The arithmetic flags (all the trampoline touches) into ax.
+    "lahf",
+    "seto al",
+    // gs base is this thread's message page while the guest's is 0; a
+    // guest that set its own takes the trap as before.
+    "rdgsbase r11",
+    "cmp r11, qword ptr [rip + .Lt_lo]",
+    "jb .Lt_fallback",
+    "cmp r11, qword ptr [rip + .Lt_hi]",
+    "jae .Lt_fallback",
+    "test r11d, {stride_low}",
+    "jnz .Lt_fallback",
+    "mov qword ptr [r11 + {m_t_flags}], rax",
+    "mov qword ptr [r11 + {t_r15}], r15",
+    "mov qword ptr [r11 + {t_r14}], r14",
+    "mov qword ptr [r11 + {t_r13}], r13",
+    "mov qword ptr [r11 + {t_r12}], r12",
+    "mov qword ptr [r11 + {t_rbp}], rbp",
+    "mov qword ptr [r11 + {t_rbx}], rbx",
+    "mov qword ptr [r11 + {t_r10}], r10",
+    "mov qword ptr [r11 + {t_r9}], r9",
+    "mov qword ptr [r11 + {t_r8}], r8",
+    "mov qword ptr [r11 + {t_rdx}], rdx",
+    "mov qword ptr [r11 + {t_rsi}], rsi",
+    "mov qword ptr [r11 + {t_rdi}], rdi",
+    "mov qword ptr [r11 + {t_rsp}], rsp",
+    "mov eax, dword ptr [rcx]",
+    "mov qword ptr [r11 + {t_rax}], rax",
+    "mov rax, qword ptr [rcx + 8]",
+    "mov qword ptr [r11 + {t_rip}], rax",
+    "mov qword ptr [r11 + {t_rcx}], rax",
+    "mov qword ptr [r11 + {m_t_exit}], rax",
+    // rflags as syscall would leave it in r11: IF, bit 1, and the saved
+    // arithmetic flags (DF and the system flags are never touched here).
+    "movzx edx, byte ptr [r11 + {m_t_flags} + 1]",
+    "and edx, 0xd5",
+    "or edx, 0x202",
+    "movzx esi, byte ptr [r11 + {m_t_flags}]",
+    "shl esi, 11",
+    "or edx, esi",
+    "mov qword ptr [r11 + {t_efl}], rdx",
+    "mov qword ptr [r11 + {t_r11}], rdx",
+    "rdfsbase rdx",
+    "mov qword ptr [r11 + {t_fs}], rdx",
+    // The same hand-off as the handler's, on the same state word.
+    "mov rbx, r11",
+    "mov eax, {state_tevent}",
+    "xchg dword ptr [rbx + {m_state}], eax",
+    "cmp dword ptr [rbx + {m_sentry_waiting}], 0",
+    "je .Lt_wait",
+    "mov eax, 202",
+    "mov rdi, rbx",
+    "mov esi, 1",
+    "mov edx, 1",
+    "lea r15, [rip + .Lt_wait]",
+    "jmp .Lt_futex",
+    ".Lt_wait:",
+    "mov rcx, {ctrl}",
+    "mov ecx, dword ptr [rcx + {c_stub_spin}]",
+    ".Lt_spin:",
+    "mov eax, dword ptr [rbx + {m_state}]",
+    "cmp eax, {state_run}",
+    "je .Lt_run",
+    "cmp eax, {state_upgrade}",
+    "je .Lt_upgrade",
+    "pause",
+    "dec ecx",
+    "jnz .Lt_spin",
+    "mov eax, 1",
+    "xchg dword ptr [rbx + {m_stub_waiting}], eax",
+    "cmp dword ptr [rbx + {m_state}], {state_tevent}",
+    "jne .Lt_woke",
+    "mov eax, 202",
+    "mov rdi, rbx",
+    "xor esi, esi",
+    "mov edx, {state_tevent}",
+    "xor r10d, r10d",
+    "lea r15, [rip + .Lt_woke]",
+    "jmp .Lt_futex",
+    ".Lt_woke:",
+    "mov dword ptr [rbx + {m_stub_waiting}], 0",
+    "jmp .Lt_wait",
+    ".globl runsc_systrap_tramp_futex_syscall",
+    "runsc_systrap_tramp_futex_syscall:",
+    ".Lt_futex:",
+    "syscall",
+    "jmp r15",
+    // Not ours to use: do what the site did, `mov $nr, %eax`, and go on to
+    // its `syscall` (the signal path).
+    ".Lt_fallback:",
+    "mov r11, qword ptr [rcx + 8]",
+    "lea r11, [r11 - 2]",
+    "add al, 0x7f",
+    "sahf",
+    "mov eax, dword ptr [rcx]",
+    "jmp r11",
+    // The Sentry needs a full frame (new registers, FPU state): stop in
+    // the handler; the Sentry writes every register before resuming.
+    ".Lt_upgrade:",
+    "mov dword ptr [rbx + {m_stub_waiting}], 0",
+    ".globl runsc_systrap_upgrade",
+    "runsc_systrap_upgrade:",
+    "int3",
+    "ud2",
+    ".Lt_run:",
+    "mov dword ptr [rbx + {m_stub_waiting}], 0",
+    "mov rax, qword ptr [rbx + {m_t_flags}]",
+    "add al, 0x7f",
+    "sahf",
+    // From here on nothing changes the flags.
+    "mov r15, qword ptr [rbx + {t_r15}]",
+    "mov r14, qword ptr [rbx + {t_r14}]",
+    "mov r13, qword ptr [rbx + {t_r13}]",
+    "mov r12, qword ptr [rbx + {t_r12}]",
+    "mov rbp, qword ptr [rbx + {t_rbp}]",
+    "mov r11, qword ptr [rbx + {t_r11}]",
+    "mov r10, qword ptr [rbx + {t_r10}]",
+    "mov r9, qword ptr [rbx + {t_r9}]",
+    "mov r8, qword ptr [rbx + {t_r8}]",
+    "mov rcx, qword ptr [rbx + {t_rcx}]",
+    "mov rdx, qword ptr [rbx + {t_rdx}]",
+    "mov rsi, qword ptr [rbx + {t_rsi}]",
+    "mov rdi, qword ptr [rbx + {t_rdi}]",
+    "mov rax, qword ptr [rbx + {t_rax}]",
+    "mov rbx, qword ptr [rbx + {t_rbx}]",
+    // One instruction: a signal before it has redirected it.
+    "jmp qword ptr gs:[{m_t_exit}]",
+    // An interrupt came while in the trampoline: report it with the
+    // guest's registers (rcx = where it resumes).
+    ".globl runsc_systrap_kick",
+    "runsc_systrap_kick:",
+    "int3",
+    ".globl runsc_systrap_tramp_end",
+    "runsc_systrap_tramp_end:",
+    "ud2",
+    ".p2align 3",
+    ".Lt_lo:",
+    ".quad {threads_lo}",
+    ".Lt_hi:",
+    ".quad {threads_hi}",
     ".globl runsc_systrap_code_end",
     "runsc_systrap_code_end:",
     ".popsection",
@@ -304,6 +474,34 @@ global_asm!(
     m_gs = const M_GS_BASE,
     m_cur_fs = const M_CUR_FS,
     m_cur_gs = const M_CUR_GS,
+    uc_rip = const 40 + 16 * 8,
+    sigchld = const libc::SIGCHLD,
+    m_t_exit = const M_T_EXIT,
+    m_t_flags = const M_T_FLAGS,
+    stride_low = const THREAD_STRIDE - 1,
+    threads_lo = const STUB_BASE + THREADS_OFF,
+    threads_hi = const STUB_END,
+    state_tevent = const STATE_TEVENT,
+    state_upgrade = const STATE_UPGRADE,
+    t_r15 = const M_T_REGS + 8 * T_R15,
+    t_r14 = const M_T_REGS + 8 * T_R14,
+    t_r13 = const M_T_REGS + 8 * T_R13,
+    t_r12 = const M_T_REGS + 8 * T_R12,
+    t_rbp = const M_T_REGS + 8 * T_RBP,
+    t_rbx = const M_T_REGS + 8 * T_RBX,
+    t_r11 = const M_T_REGS + 8 * T_R11,
+    t_r10 = const M_T_REGS + 8 * T_R10,
+    t_r9 = const M_T_REGS + 8 * T_R9,
+    t_r8 = const M_T_REGS + 8 * T_R8,
+    t_rax = const M_T_REGS + 8 * T_RAX,
+    t_rcx = const M_T_REGS + 8 * T_RCX,
+    t_rdx = const M_T_REGS + 8 * T_RDX,
+    t_rsi = const M_T_REGS + 8 * T_RSI,
+    t_rdi = const M_T_REGS + 8 * T_RDI,
+    t_rip = const M_T_REGS + 8 * T_RIP,
+    t_rsp = const M_T_REGS + 8 * T_RSP,
+    t_efl = const M_T_REGS + 8 * T_EFL,
+    t_fs = const M_T_REGS + 8 * T_FS,
 );
 
 extern "C" {
@@ -318,6 +516,10 @@ extern "C" {
     static runsc_systrap_sigreturn_syscall: u8;
     static runsc_systrap_futex_syscall: u8;
     static runsc_systrap_arch_prctl_syscall: u8;
+    static runsc_systrap_tramp: u8;
+    static runsc_systrap_tramp_futex_syscall: u8;
+    static runsc_systrap_upgrade: u8;
+    static runsc_systrap_kick: u8;
 }
 
 /// The stub code's bytes, as they are copied to `STUB_BASE + CODE_OFF`.
@@ -346,6 +548,12 @@ pub struct Labels {
     pub sigreturn_syscall: u64,
     pub futex_syscall: u64,
     pub arch_prctl_syscall: u64,
+    /// The patch trampoline's entry, its futex call, and the addresses its
+    /// two traps report (after the `int3`).
+    pub tramp: u64,
+    pub tramp_futex_syscall: u64,
+    pub upgrade_trap: u64,
+    pub kick_trap: u64,
 }
 
 impl Labels {
@@ -364,6 +572,10 @@ impl Labels {
                 sigreturn_syscall: after(&raw const runsc_systrap_sigreturn_syscall),
                 futex_syscall: after(&raw const runsc_systrap_futex_syscall),
                 arch_prctl_syscall: after(&raw const runsc_systrap_arch_prctl_syscall),
+                tramp: at(&raw const runsc_systrap_tramp),
+                tramp_futex_syscall: after(&raw const runsc_systrap_tramp_futex_syscall),
+                upgrade_trap: at(&raw const runsc_systrap_upgrade) + 1,
+                kick_trap: at(&raw const runsc_systrap_kick) + 1,
             }
         }
     }

@@ -205,6 +205,15 @@ pub trait Context: Send {
     /// A handle that interrupts this context from another thread.
     fn interrupter(&self) -> Arc<dyn Interrupter>;
 
+    /// The `Exit::Syscall` just returned came through a trap at a `syscall`
+    /// instruction ending at `ret` that the platform wants entered
+    /// another way: where a `jmp` replacing the `mov $nr, %eax` in front of
+    /// it should go (the Sentry checks the bytes and patches). None by
+    /// default: leave guest code alone.
+    fn patch_target(&mut self, _space: &Arc<dyn AddressSpace>, _ret: u64, _nr: u32) -> Option<u64> {
+        None
+    }
+
     /// The host CPU time the thread that last ran this context's guest
     /// code has used, if known. Time spent in `switch` includes waiting
     /// for a CPU; this does not, so CPU-time timers consult it.

@@ -407,6 +407,19 @@ impl MemoryFile {
         Ok(())
     }
 
+    /// The 64-bit word at `off` as an atomic (patching guest code with one
+    /// store, see `mm/patch.rs`).
+    pub fn atomic_u64(&self, off: u64) -> Result<&std::sync::atomic::AtomicU64, Errno> {
+        if !off.is_multiple_of(8) {
+            return Err(Errno::EINVAL);
+        }
+        self.check(off, 8)?;
+        // SAFETY: in bounds and 8-aligned within a mapping that lives as long
+        // as `self`; AtomicU64 has the layout of u64, and the guest (another
+        // process) may access the word concurrently, which atomics allow.
+        Ok(unsafe { &*(self.base.add(off as usize) as *const std::sync::atomic::AtomicU64) })
+    }
+
     /// The 32-bit word at `off` as an atomic (futex operations).
     pub fn atomic_u32(&self, off: u64) -> Result<&std::sync::atomic::AtomicU32, Errno> {
         if !off.is_multiple_of(4) {

@@ -845,6 +845,10 @@ pub const GUESTS: &[Guest] = &[
     g("cpu_clocks", "cpu_clocks", Link::Static),
     g("signal_kill_self", "signal_kill_self", Link::Static),
     g("pipe_reopen", "pipe_reopen", Link::Static),
+    // Patched syscall sites (systrap): dynamic, so that libc's sites are in
+    // reach of the trampolines.
+    g("syscall_patch", "syscall_patch", Link::Dynamic),
+    g("patch_attacks", "patch_attacks", Link::Dynamic),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

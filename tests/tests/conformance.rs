@@ -121,6 +121,8 @@ conformance! {
     cpu_clocks,
     signal_kill_self,
     pipe_reopen,
+    syscall_patch,
+    patch_attacks,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

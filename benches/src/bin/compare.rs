@@ -11,7 +11,7 @@ use benches::{have_runsc, interleaved, print_header, print_rows, run_guest, run_
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const PLATFORMS: &[&str] = &["systrap", "ptrace"];
+const PLATFORMS: &[&str] = &["systrap", "systrap-nopatch", "ptrace"];
 
 /// A whole command, timed from outside; None when it fails.
 fn time_cmd(runner: Runner, argv: &[&str]) -> Option<Duration> {
@@ -78,6 +78,19 @@ fn main() {
         let n = if quick { n / 10 } else { *n };
         let results = interleaved(&runners, reps, |r| Some(run_loop(r, what, n) / n as u32));
         print_rows(&format!("{what} (per call)"), &results);
+    }
+
+    // The same loops linked dynamically: libc's syscall sites are within
+    // reach of systrap's patch trampolines (compare systrap with
+    // systrap-nopatch).
+    for (what, n) in [("getppid", 100_000u64), ("futex", 50_000)] {
+        let label = format!("{what} dynamic (per call)");
+        if !wanted(&label) {
+            continue;
+        }
+        let n = if quick { n / 10 } else { n };
+        let results = interleaved(&runners, reps, |r| Some(run_guest(r, "syscall_loop-dyn", what, n) / n as u32));
+        print_rows(&label, &results);
     }
 
     // Sockets: loopback TCP/UDP and unix, each timed inside the guest.

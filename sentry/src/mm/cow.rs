@@ -166,6 +166,8 @@ impl MemoryManager {
             cs.env_range = s.env_range;
             cs.free_cache = s.free_cache;
             cs.cached_hole = s.cached_hole;
+            // The child shares the patched pages.
+            cs.patched = s.patched.clone();
             // Runs are cut at the edges of small writable mappings (runs
             // merge across mappings) so that those are copied whole, and
             // below the top of the main stack, which the child writes at

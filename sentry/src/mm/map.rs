@@ -289,6 +289,10 @@ impl MemoryManager {
         {
             return Err(Errno::EACCES);
         }
+        // Code the guest may now write reads as it wrote it.
+        if prot.write {
+            self.unpatch_locked(&mut s, addr, end);
+        }
         // Nothing changes (a loader or JIT re-protecting its text): no
         // platform round trip, no split.
         if overlapping(&s.vmas, addr, end, |v| v.end).iter().all(|(k, _)| s.vmas.get(k).is_some_and(|v| v.prot == prot))
@@ -313,13 +317,7 @@ impl MemoryManager {
         // sharing the cache's pages copy-on-write (the cache's own
         // reference keeps the count above one, so a write copies).
         for start in to_copy {
-            let Some(v) = s.vmas.get(&start).cloned() else { continue };
-            let len = v.end - v.start;
-            let Some(src) = v.file_offset_at(v.start) else { continue };
-            self.memfile.incref(src, len);
-            let n = Vma { mem: None, mem_off: 0, cached: false, ..v };
-            s.vmas.insert(start, n);
-            s.pmas.insert(start, Pma { end: start + len, off: src, cow: true });
+            self.uncache_locked(&mut s, start);
         }
         self.sync_platform(&s, addr, end, false)
     }

@@ -12,6 +12,7 @@ pub use advice::Advice;
 mod io;
 mod lazy;
 mod map;
+mod patch;
 
 use crate::memfile::{MemRange, MemoryFile};
 use crate::sharedfile::FileBacking;
@@ -198,6 +199,8 @@ struct MmState {
     /// Ranges (start → end) of private memory not in the host mapping
     /// yet (`lazy.rs`).
     lazy: BTreeMap<u64, u64>,
+    /// Syscall sites the platform had patched (`patch.rs`), by address.
+    patched: BTreeMap<u64, patch::PatchedSite>,
 }
 
 /// A guest address space.
@@ -257,6 +260,7 @@ impl MemoryManager {
                 last_cow: (0, 0),
                 lock_future: false,
                 lazy: BTreeMap::new(),
+                patched: BTreeMap::new(),
             }),
             forked_from: std::sync::OnceLock::new(),
             as_limit: std::sync::atomic::AtomicU64::new(u64::MAX),

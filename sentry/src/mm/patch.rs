@@ -1,0 +1,147 @@
+//! Patching guest code on behalf of a platform (systrap rewrites hot
+//! `mov $nr, %eax; syscall` sites into jumps to its trampolines, see
+//! platform-systrap/src/patch.rs): the Sentry owns the pages, so the write
+//! goes through here, the way a debugger's poke would.
+
+use super::*;
+use std::sync::atomic::Ordering;
+
+/// Patched sites remembered per address space, at most.
+const MAX_PATCHED_SITES: usize = 4096;
+
+/// A patched site's five bytes, before and after.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PatchedSite {
+    orig: [u8; 5],
+    new: [u8; 5],
+}
+
+impl MemoryManager {
+    /// Rewrite the `mov $nr, %eax` (b8 imm32) in front of the `syscall`
+    /// (0f 05) that ends at `ret` into `jmp target` (e9 rel32). One
+    /// five-byte instruction becomes another, and the `syscall` stays: a
+    /// jump to either instruction boundary still does what it did (a jump
+    /// straight to the `syscall` traps as before). Only when the five bytes
+    /// lie in one aligned 8-byte word, so that one store changes them for
+    /// every thread at once; only when the immediate is the number just
+    /// trapped on. False when the site does not qualify.
+    pub fn patch_syscall_site(&self, ret: u64, nr: u64, target: u64) -> bool {
+        let Some(site) = ret.checked_sub(7) else { return false };
+        let mut b = [0u8; 7];
+        if self.force_read(site, &mut b).is_err() {
+            return false;
+        }
+        if b[0] != 0xb8 || b[5] != 0x0f || b[6] != 0x05 || u32::from_le_bytes([b[1], b[2], b[3], b[4]]) as u64 != nr {
+            return false;
+        }
+        let base = site & !7;
+        let k = (site - base) as usize;
+        if k > 3 {
+            return false;
+        }
+        let Ok(rel) = i32::try_from(target as i128 - (site as i128 + 5)) else { return false };
+        let mut w = [0u8; 8];
+        if self.force_read(base, &mut w).is_err() {
+            return false;
+        }
+        let mut n = w;
+        n[k] = 0xe9;
+        n[k + 1..k + 5].copy_from_slice(&rel.to_le_bytes());
+        let rec =
+            PatchedSite { orig: [b[0], b[1], b[2], b[3], b[4]], new: [n[k], n[k + 1], n[k + 2], n[k + 3], n[k + 4]] };
+        self.patch_code(base, u64::from_le_bytes(w), u64::from_le_bytes(n), site, rec).unwrap_or(false)
+    }
+
+    /// Replace the 8-byte aligned word at `at`, which must still hold `old`,
+    /// by `new`, with one atomic store into this address space's own copy
+    /// of the page (a page shared copy-on-write with another address space
+    /// or with the file cache is copied first), and remember `site`.
+    /// `Ok(false)` when the page does not qualify or the word changed.
+    ///
+    /// Only private, executable, non-writable mappings qualify: a shared
+    /// mapping would carry the patch into the file and every other mapper;
+    /// a writable one is the guest's own code generator's business (it may
+    /// be rewriting the very bytes).
+    fn patch_code(&self, at: u64, old: u64, new: u64, site: u64, p: PatchedSite) -> Result<bool, Errno> {
+        let Some(end) = at.checked_add(8) else { return Ok(false) };
+        let mut s = self.lock();
+        if s.patched.len() >= MAX_PATCHED_SITES {
+            return Ok(false);
+        }
+        let Some((&start, v)) = s.vmas.range(..=at).next_back() else { return Ok(false) };
+        if v.end < end || !v.prot.exec || v.prot.write || v.shared || v.file.is_some() || v.past_eof {
+            return Ok(false);
+        }
+        if v.cached {
+            self.uncache_locked(&mut s, start);
+        }
+        self.unshare_locked(&mut s, at, end)?;
+        let Some(word) = self.private_word_locked(&s, at) else { return Ok(false) };
+        if word.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+            return Ok(false);
+        }
+        s.patched.insert(site, p);
+        tracing::debug!("patched the syscall site at {site:#x}");
+        Ok(true)
+    }
+
+    /// The private page word at `at` (8-aligned), if mapped.
+    fn private_word_locked(&self, s: &MmState, at: u64) -> Option<&std::sync::atomic::AtomicU64> {
+        let (&ps, p) = s.pmas.range(..=at).next_back()?;
+        if p.end < at.checked_add(8)? {
+            return None;
+        }
+        self.memfile.atomic_u64(p.off + (at - ps)).ok()
+    }
+
+    /// Put back the original bytes of the patched sites in `[start, end)`
+    /// before the guest may write there: a program that rewrites its code
+    /// (a JIT, a hot-patcher changing an immediate) finds what it wrote.
+    /// A record whose bytes are no longer our patch (the page was
+    /// replaced or rewritten since) is just dropped.
+    pub(super) fn unpatch_locked(&self, s: &mut MmState, start: u64, end: u64) {
+        let sites: Vec<(u64, PatchedSite)> =
+            s.patched.range(start.saturating_sub(8)..end).map(|(&a, &p)| (a, p)).collect();
+        for (site, p) in sites {
+            s.patched.remove(&site);
+            let at = site & !7;
+            let k = (site - at) as usize;
+            if s.pmas.range(..=at).next_back().is_none_or(|(_, pm)| pm.end < at + 8) {
+                continue;
+            }
+            if self.unshare_locked(s, at, at + 8).is_err() {
+                continue;
+            }
+            let Some(word) = self.private_word_locked(s, at) else { continue };
+            let cur = word.load(Ordering::SeqCst).to_le_bytes();
+            if cur[k..k + 5] != p.new {
+                continue;
+            }
+            let mut back = cur;
+            back[k..k + 5].copy_from_slice(&p.orig);
+            let _ = word.compare_exchange(
+                u64::from_le_bytes(cur),
+                u64::from_le_bytes(back),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+        }
+    }
+
+    /// Turn the file-cached VMA at `start` into a private mapping sharing
+    /// the cache's pages copy-on-write (the cache's own reference keeps the
+    /// count above one, so a write copies). The platform mapping stays as
+    /// it is until a page is copied.
+    pub(super) fn uncache_locked(&self, s: &mut MmState, start: u64) {
+        let Some(v) = s.vmas.get(&start).cloned() else { return };
+        if !v.cached {
+            return;
+        }
+        let len = v.end - v.start;
+        let Some(src) = v.file_offset_at(v.start) else { return };
+        self.memfile.incref(src, len);
+        let n = Vma { mem: None, mem_off: 0, cached: false, ..v };
+        s.vmas.insert(start, n);
+        s.pmas.insert(start, Pma { end: start + len, off: src, cow: true });
+    }
+}

@@ -1,0 +1,227 @@
+/* Patched syscall sites (systrap rewrites hot `mov $nr, %eax; syscall`
+ * pairs into jumps to its trampolines): guests must not be able to tell,
+ * whatever they do with their code. Every check here runs the same
+ * natively. Sites get hot after a few traps, so every site is called many
+ * times before the interesting part. Linked dynamically: the sites in
+ * libc.so and in mmap'd pages are the ones within reach of the trampoline.
+ */
+#include "common.h"
+#include <asm/prctl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#define HOT 200
+
+typedef long (*fn_t)(void);
+
+/* mov $nr, %eax; syscall; ret */
+static void put_site(unsigned char *p, int nr)
+{
+    unsigned char c[8] = {0xb8, (unsigned char)nr, 0, 0, 0, 0x0f, 0x05, 0xc3};
+    memcpy(p, c, 8);
+}
+
+static int call_all(fn_t f, long want)
+{
+    for (int i = 0; i < HOT; i++)
+        if (f() != want)
+            return 0;
+    return 1;
+}
+
+static void own_code(void)
+{
+    long ppid = getppid(), pid = getpid();
+    unsigned char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    B("own_map", page != MAP_FAILED);
+    put_site(page, SYS_getppid);
+    /* At 16: mov $getpid, %eax; jmp to the site's own syscall (offset 5). */
+    unsigned char j[10] = {0xb8, SYS_getpid, 0, 0, 0, 0xe9};
+    int32_t rel = 5 - (16 + 10);
+    memcpy(j + 6, &rel, 4);
+    memcpy(page + 16, j, 10);
+    T("own_rx", mprotect(page, 4096, PROT_READ | PROT_EXEC));
+    B("own_site", call_all((fn_t)page, ppid));
+    B("jump_to_syscall", call_all((fn_t)(page + 16), pid));
+    /* A code generator making its code writable reads back what it wrote,
+     * and may change just the immediate. */
+    T("own_rw", mprotect(page, 4096, PROT_READ | PROT_WRITE));
+    B("reads_back_mov", page[0] == 0xb8 && page[1] == SYS_getppid && page[5] == 0x0f);
+    page[1] = SYS_getpid;
+    T("own_rx_again", mprotect(page, 4096, PROT_READ | PROT_EXEC));
+    B("rewritten_imm", call_all((fn_t)page, pid));
+    /* New code mapped over the old page. */
+    unsigned char *again = mmap(page, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    B("fixed_over", again == page);
+    put_site(page, SYS_getppid);
+    T("fixed_rx", mprotect(page, 4096, PROT_READ | PROT_EXEC));
+    B("fixed_site", call_all((fn_t)page, ppid));
+    /* Writable and executable: self-modifying code, rewritten between
+     * calls. */
+    T("rwx", mprotect(page, 4096, PROT_READ | PROT_WRITE | PROT_EXEC));
+    int good = 1;
+    for (int i = 0; i < HOT; i++) {
+        page[1] = (i & 1) ? SYS_getpid : SYS_getppid;
+        if (((fn_t)page)() != ((i & 1) ? pid : ppid))
+            good = 0;
+    }
+    B("self_modifying", good);
+    munmap(page, 4096);
+}
+
+static void file_code(void)
+{
+    long ppid = getppid();
+    int fd = memfd_create("code", 0);
+    T("memfd", fd);
+    unsigned char c[4096] = {0};
+    put_site(c, SYS_getppid);
+    T("write_code", write(fd, c, sizeof c) == sizeof c ? 0 : -1);
+    unsigned char *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+    B("file_map", p != MAP_FAILED);
+    B("file_site", call_all((fn_t)p, ppid));
+    T("file_unmap", munmap(p, 4096));
+    p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+    B("file_remap", p != MAP_FAILED);
+    B("file_site_again", call_all((fn_t)p, ppid));
+    B("file_site_reads_mov", p[0] == 0xb8);
+    munmap(p, 4096);
+    p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    B("shared_map", p != MAP_FAILED);
+    B("shared_site", call_all((fn_t)p, ppid));
+    munmap(p, 4096);
+    unsigned char back[8];
+    T("pread", pread(fd, back, 8, 0) == 8 ? 0 : -1);
+    B("file_unchanged", memcmp(back, c, 8) == 0);
+    close(fd);
+}
+
+static volatile int handled;
+static volatile double fp_in_handler;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    /* FPU state belongs to the interrupted code: use it here. */
+    fp_in_handler = fp_in_handler * 1.5 + 0.25;
+    handled++;
+}
+
+static pthread_t target;
+static volatile int stop_loop;
+
+static void *signaller(void *arg)
+{
+    int n = *(int *)arg;
+    for (int i = 0; i < n; i++) {
+        int before = handled;
+        pthread_kill(target, SIGUSR1);
+        while (handled == before)
+            sched_yield();
+    }
+    stop_loop = 1;
+    return NULL;
+}
+
+static void signals(void)
+{
+    long ppid = getppid();
+    struct sigaction sa = {0};
+    sa.sa_handler = on_usr1;
+    sa.sa_flags = SA_RESTART;
+    T("sigaction", sigaction(SIGUSR1, &sa, NULL));
+    target = pthread_self();
+    int n = 300;
+    pthread_t t;
+    double acc = 1.0;
+    long bad = 0, calls = 0;
+    T("signaller", pthread_create(&t, NULL, signaller, &n) == 0 ? 0 : -1);
+    while (!stop_loop) {
+        if (getppid() != ppid)
+            bad++;
+        acc = acc * 1.0000001 + 1.0;
+        calls++;
+    }
+    pthread_join(t, NULL);
+    double check = 1.0;
+    for (long i = 0; i < calls; i++)
+        check = check * 1.0000001 + 1.0;
+    V("signals_handled", handled);
+    B("results_while_signalled", bad == 0);
+    B("fp_kept", acc == check);
+}
+
+static void *getppid_loop(void *arg)
+{
+    long ppid = (long)arg;
+    for (int i = 0; i < 2000; i++)
+        if (getppid() != ppid)
+            return (void *)1;
+    return NULL;
+}
+
+static void threads(void)
+{
+    pthread_t t[4];
+    long ppid = getppid();
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, getppid_loop, (void *)ppid);
+    int bad = 0;
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        bad |= r != NULL;
+    }
+    B("threads", !bad);
+}
+
+static void forked(void)
+{
+    for (int i = 0; i < HOT; i++)
+        getppid();
+    long me = getpid();
+    pid_t c = fork();
+    if (c == 0) {
+        int ok = 1;
+        for (int i = 0; i < HOT; i++)
+            if (getppid() != me)
+                ok = 0;
+        _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    waitpid(c, &st, 0);
+    B("fork_child", WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void gs_base(void)
+{
+    static long block[16];
+    long ppid = getppid();
+    unsigned long got = 0;
+    T("set_gs", syscall(SYS_arch_prctl, ARCH_SET_GS, (unsigned long)block));
+    int ok = 1;
+    for (int i = 0; i < HOT; i++)
+        if (getppid() != ppid)
+            ok = 0;
+    T("get_gs", syscall(SYS_arch_prctl, ARCH_GET_GS, &got));
+    B("gs_kept", got == (unsigned long)block);
+    B("calls_with_gs", ok);
+    T("clear_gs", syscall(SYS_arch_prctl, ARCH_SET_GS, 0UL));
+    T("get_gs_zero", syscall(SYS_arch_prctl, ARCH_GET_GS, &got));
+    B("gs_zero", got == 0);
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    own_code();
+    file_code();
+    threads();
+    signals();
+    forked();
+    gs_base();
+    printf("done\n");
+    return 0;
+}

@@ -124,6 +124,8 @@ pub struct SandboxConfig {
     pub umask: u32,
     pub limits: SandboxLimits,
     pub network: crate::egress::NetworkConfig,
+    /// `process.terminal`: the guest wants a terminal (crate::console).
+    pub terminal: bool,
 }
 
 /// Can platform `name` run here?
@@ -280,7 +282,12 @@ fn host_stdio(fd: i32) -> Option<Arc<OpenFile>> {
         return None;
     }
     // SAFETY: `dup` is a fresh descriptor owned by nobody else.
-    let owned = unsafe { OwnedFd::from_raw_fd(dup) };
+    sandbox_file(unsafe { OwnedFd::from_raw_fd(dup) })
+}
+
+/// A host descriptor (stdio handed to the sandbox) as a sandbox file.
+pub fn sandbox_file(owned: OwnedFd) -> Option<Arc<OpenFile>> {
+    let fd = owned.as_raw_fd();
     // SAFETY: F_GETFL on a descriptor we own.
     let fl = unsafe { libc::fcntl(owned.as_raw_fd(), libc::F_GETFL) };
     let flags = if fl < 0 { abi::flags::O_RDWR } else { fl as u32 & (abi::flags::O_ACCMODE | abi::flags::O_APPEND) };
@@ -319,10 +326,15 @@ pub fn sentry_main(g: &GlobalFlags, cfg: SandboxConfig, ch: crate::sandbox::Chil
         return 1;
     }
     drop(ch.go);
-    match sentry_boot(g, cfg, ch.report, ch.signals, ch.egress) {
+    let control = ch.control.as_ref().and_then(|c| c.try_clone().ok());
+    match sentry_boot(g, cfg, ch.report, ch.signals, ch.egress, ch.control) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("runsc-lite: {e}");
+            match control {
+                // `create` reports it to its caller.
+                Some(c) => crate::sentry_control::report(c.as_raw_fd(), serde_json::json!({ "error": e })),
+                None => eprintln!("runsc-lite: {e}"),
+            }
             1
         }
     }
@@ -377,6 +389,7 @@ fn sentry_boot(
     report: OwnedFd,
     signals: OwnedFd,
     egress: Option<OwnedFd>,
+    control: Option<OwnedFd>,
 ) -> Result<i32, String> {
     // From here on a panic in any thread ends the sandbox as a whole
     // (sentry::failure): one line, exit status 125; being the init of its
@@ -459,6 +472,24 @@ fn sentry_boot(
     crate::filters::install(platform_name, cookie)?;
     #[cfg(debug_assertions)]
     debug_hooks(probe_fd);
+    if let Some(control) = control {
+        // `create`: booted and confined; the container's init runs at
+        // `start` (an error from loading it is the guest's exit 127 then,
+        // as the create has returned already).
+        let fd = control.as_raw_fd();
+        let start = crate::sentry_control::serve(&kernel, control)?;
+        crate::sentry_control::report(fd, serde_json::json!({ "ready": true }));
+        if start.recv().is_err() {
+            return Ok(0);
+        }
+        return match sentry::run_init(&kernel, spec) {
+            Ok(status) => Ok(status.shell_code()),
+            Err(e) => {
+                eprintln!("runsc-lite: {e}");
+                Ok(127)
+            }
+        };
+    }
     let status = sentry::run_init(&kernel, spec).map_err(|e| e.to_string())?;
     Ok(status.shell_code())
 }

@@ -119,6 +119,7 @@ pub fn load(dir: &Path) -> Result<SandboxConfig, String> {
         umask: user.umask().unwrap_or(0o022),
         limits,
         network,
+        terminal: process.terminal() == Some(true),
     })
 }
 

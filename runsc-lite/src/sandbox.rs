@@ -30,6 +30,9 @@ pub struct ChildChannels {
     pub signals: OwnedFd,
     /// The egress broker's channel (`--network=sandbox` and `host`).
     pub egress: Option<OwnedFd>,
+    /// OCI lifecycle (`create`): the Sentry's end of its control channel
+    /// to the supervisor (crate::lifecycle); None for `run` and `do`.
+    pub control: Option<OwnedFd>,
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
@@ -64,9 +67,26 @@ fn write_file(path: &str, text: &str) -> Result<(), String> {
         .map_err(|e| format!("{path}: {e}"))
 }
 
+/// A Sentry started in its namespaces, not yet waited for.
+pub struct Spawned {
+    pub pid: i32,
+    set: libc::sigset_t,
+    sig_w: OwnedFd,
+    rep_r: OwnedFd,
+    broker: Option<broker::Broker>,
+}
+
 /// Run a sandbox: start the Sentry, wait for it, relay signals; returns
 /// the guest's shell-style exit code.
 pub fn run(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
+    let s = spawn(g, cfg, None)?;
+    s.wait(g)
+}
+
+/// Start the Sentry in new namespaces (with `control`, its end of the
+/// lifecycle channel). The relayed signals and SIGCHLD stay blocked in the
+/// caller until [`Spawned::wait`].
+pub fn spawn(g: &GlobalFlags, cfg: SandboxConfig, control: Option<OwnedFd>) -> Result<Spawned, String> {
     // The broker forks from runsc-lite while it has one thread and no
     // descriptor meant for the Sentry; published ports are taken (or
     // refused) before anything else starts.
@@ -103,7 +123,7 @@ pub fn run(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
         drop((go_w, rep_r, sig_w));
         // SAFETY: restores the mask saved above.
         unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-        let ch = ChildChannels { go: go_r, report: rep_w, signals: sig_r, egress };
+        let ch = ChildChannels { go: go_r, report: rep_w, signals: sig_r, egress, control };
         let code = crate::boot::sentry_main(g, cfg, ch);
         let _ = std::io::stdout().flush();
         std::process::exit(code);
@@ -116,7 +136,7 @@ pub fn run(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
     }
     let pid = pid as i32;
     // Only the Sentry holds the channel now: the broker sees its end.
-    drop((go_r, rep_w, sig_r, egress));
+    drop((go_r, rep_w, sig_r, egress, control));
     if let Err(e) = write_maps(pid, g.rootless) {
         // SAFETY: kills and reaps our own child.
         unsafe {
@@ -128,12 +148,20 @@ pub fn run(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
     // SAFETY: writes one byte from a live local.
     unsafe { libc::write(go_w.as_raw_fd(), b"g".as_ptr().cast(), 1) };
     drop(go_w);
-    let kill_after = Duration::from_secs_f64(g.kill_after.max(0.0));
-    let status = supervise(pid, &set, &sig_w, kill_after)?;
-    if let Some(b) = broker {
-        b.finish();
+    Ok(Spawned { pid, set, sig_w, rep_r, broker })
+}
+
+impl Spawned {
+    /// Wait for the Sentry, relaying signals; the guest's shell-style exit
+    /// code (a line on stderr when the Sentry did not end by itself).
+    pub fn wait(self, g: &GlobalFlags) -> Result<i32, String> {
+        let kill_after = Duration::from_secs_f64(g.kill_after.max(0.0));
+        let status = supervise(self.pid, &self.set, &self.sig_w, kill_after)?;
+        if let Some(b) = self.broker {
+            b.finish();
+        }
+        Ok(exit_code(status, &self.rep_r))
     }
-    Ok(exit_code(status, &rep_r))
 }
 
 fn write_maps(pid: i32, rootless: bool) -> Result<(), String> {

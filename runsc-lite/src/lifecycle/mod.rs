@@ -419,24 +419,27 @@ fn exec(g: &GlobalFlags, a: ExecArgs) -> Result<i32, String> {
             e
         }
     })?;
+    match status_of(&o).as_str() {
+        "paused" => return Err("cannot exec in a paused container".into()),
+        "created" => return Err(format!("cannot exec in a created container {}: start it first", a.id)),
+        _ => {}
+    }
     let bundle = PathBuf::from(o.state.get("bundle").and_then(Value::as_str).unwrap_or("."));
     let mut msg = match &a.process {
         Some(p) => process_from_file(p)?,
         None => {
-            let cfg = crate::bundle::load(&bundle)?;
             if a.args.is_empty() {
                 return Err("exec: no command given (ARGS or --process FILE)".into());
             }
-            json!({
-                "argv": a.args,
-                "env": cfg.env,
-                "cwd": cfg.cwd,
-                "uid": cfg.uid,
-                "gid": cfg.gid,
-                "groups": cfg.groups,
-                "umask": cfg.umask,
-                "terminal": a.tty,
-            })
+            // The container's own process, with ARGS (as runc's exec).
+            let mut p = std::fs::read(bundle.join("config.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .and_then(|v| v.get("process").cloned())
+                .unwrap_or(json!({}));
+            p["args"] = json!(a.args);
+            p["terminal"] = json!(a.tty);
+            process_from_value(p, "exec")?
         }
     };
     if let Some(c) = &a.cwd {
@@ -507,10 +510,14 @@ fn supervisor_detach_stdio() {
 fn process_from_file(p: &Path) -> Result<Value, String> {
     let text = std::fs::read(p).map_err(|e| format!("--process {}: {e}", p.display()))?;
     let v: Value = serde_json::from_slice(&text).map_err(|e| format!("--process {}: {e}", p.display()))?;
+    process_from_value(v, &format!("--process {}", p.display()))
+}
+
+fn process_from_value(v: Value, what: &str) -> Result<Value, String> {
     let user = v.get("user").cloned().unwrap_or(json!({}));
     let argv = v.get("args").cloned().unwrap_or(json!([]));
     if argv.as_array().is_none_or(|a| a.is_empty()) {
-        return Err(format!("--process {}: args must not be empty", p.display()));
+        return Err(format!("{what}: args must not be empty"));
     }
     Ok(json!({
         "argv": argv,

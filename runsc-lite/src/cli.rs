@@ -122,6 +122,22 @@ pub enum Command {
         target: Option<String>,
         #[command(flatten)]
         lists: NetworkLists,
+        /// create + start, then return (the container runs on; `wait`,
+        /// `kill` and `delete` as after `create`).
+        #[arg(long, short = 'd')]
+        detach: bool,
+        /// Write the pid whose exit status is the container's here.
+        #[arg(long = "pid-file", value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// A unix socket to receive the terminal's master (process.terminal).
+        #[arg(long = "console-socket", value_name = "PATH")]
+        console_socket: Option<PathBuf>,
+        /// Accepted for runc compatibility.
+        #[arg(long = "no-pivot")]
+        no_pivot: bool,
+        /// Accepted for runc compatibility.
+        #[arg(long = "no-new-keyring")]
+        no_new_keyring: bool,
     },
     /// Run a host command in a sandbox with the host's / as a read-only
     /// root and an in-memory overlay on top.
@@ -216,8 +232,18 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             crate::egress::print_decisions(&lists.allow_host, &lists.add_host, &dests)
         }
         Command::Lifecycle(c) => crate::lifecycle::run(&g, c),
-        Command::Run { bundle, target, .. } => {
+        Command::Run { bundle, target, detach, pid_file, console_socket, .. } => {
             let (dir, id) = run_target(bundle, target)?;
+            if detach {
+                return crate::lifecycle::create_and_start(&g, &dir, &id, pid_file, console_socket);
+            }
+            if let Some(s) = &console_socket {
+                let terminal = crate::bundle::load(&dir).map(|c| c.terminal).unwrap_or(false);
+                crate::console::attach(terminal, Some(s))?;
+            }
+            if let Some(p) = &pid_file {
+                crate::lifecycle::write_pid_file(p, std::process::id() as i32)?;
+            }
             crate::state::validate_id(&id)?;
             crate::state::prepare_root(&g.root)?;
             let mut cfg = crate::bundle::load(&dir).map_err(|e| {

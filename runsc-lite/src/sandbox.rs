@@ -284,16 +284,21 @@ fn exit_code(e: Ended, report: &OwnedFd) -> i32 {
         if what.is_empty() {
             // The handler could not run (SIGSYS blocked on that thread):
             // the kernel killed the Sentry with the signal instead.
-            eprintln!("runsc-lite: seccomp violation: the Sentry was killed by SIGSYS before it could name the syscall; sandbox killed");
+            report_end("seccomp violation: the Sentry was killed by SIGSYS before it could name the syscall; sandbox killed");
         } else {
-            eprintln!(
-                "runsc-lite: seccomp violation: the Sentry made {what}, which its filter forbids; sandbox killed"
-            );
+            report_end(&format!("seccomp violation: the Sentry made {what}, which its filter forbids; sandbox killed"));
         }
     } else if let Some(why) = e.killed {
-        eprintln!("runsc-lite: sandbox killed: {why}");
+        report_end(&format!("sandbox killed: {why}"));
     } else {
-        eprintln!("runsc-lite: the Sentry was killed by signal {sig}");
+        report_end(&format!("the Sentry was killed by signal {sig}"));
     }
     128 + sig
+}
+
+/// A sandbox that did not end by itself: one line on stderr and, with
+/// --log, an error line there (containerd's shim reads it).
+fn report_end(msg: &str) {
+    eprintln!("runsc-lite: {msg}");
+    crate::logging::error_line(msg);
 }

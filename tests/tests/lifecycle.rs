@@ -309,3 +309,28 @@ fn lifecycle_racing_commands_on_one_id() {
     let w = lc.cmd(&["wait", "r"]);
     assert!(w.stdout.contains("\"exitStatus\":3"), "{}", w.stdout);
 }
+
+#[test]
+fn lifecycle_on_ptrace_and_run_detach() {
+    let Some(bb) = need_busybox("lifecycle_on_ptrace_and_run_detach") else { return };
+    let lc = Lifecycle::new(&bb, "ptrace");
+    lc.bundle.write_config(&config(&["sh", "-c", WAIT_FOR_GO]));
+    assert_eq!(lc.create("t", &[]).0, 0);
+    assert_eq!(lc.cmd(&["start", "t"]).status, 0);
+    let o = lc.cmd(&["exec", "t", "sh", "-c", "echo in-ptrace; touch /tmp/go"]);
+    assert_eq!((o.status, o.stdout.as_str()), (0, "in-ptrace\n"), "{}", o.stderr);
+    let w = lc.cmd(&["wait", "t"]);
+    assert!(w.stdout.contains("\"exitStatus\":3"), "{}", w.stdout);
+    assert_eq!(lc.cmd(&["delete", "t"]).status, 0);
+    // run --detach: create and start in one command.
+    let b = lc.bundle.path().to_string_lossy().into_owned();
+    let mut c = lc.command(&["run", "--detach", "--bundle", &b, "u"]);
+    c.stdout(std::fs::File::create(lc.out_file("u", "out")).expect("out"));
+    c.stderr(std::process::Stdio::null());
+    assert_eq!(c.status().expect("run --detach").code(), Some(0));
+    lc.wait_output("u", "hello", |o| o.contains("hello"));
+    assert_eq!(state(&lc, "u")["status"], "running");
+    assert_eq!(lc.cmd(&["exec", "u", "touch", "/tmp/go"]).status, 0);
+    let w = lc.cmd(&["wait", "u"]);
+    assert!(w.stdout.contains("\"exitStatus\":3"), "{}", w.stdout);
+}

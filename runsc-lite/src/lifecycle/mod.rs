@@ -304,6 +304,26 @@ fn create(g: &GlobalFlags, bundle: &Path, io: CreateIo, id: &str) -> Result<i32,
     Err(if answer.is_empty() { "the container's supervisor failed".into() } else { answer.to_string() })
 }
 
+/// `run --detach`: create, then start.
+pub fn create_and_start(
+    g: &GlobalFlags,
+    bundle: &Path,
+    id: &str,
+    pid_file: Option<PathBuf>,
+    console_socket: Option<PathBuf>,
+) -> Result<i32, String> {
+    let io = CreateIo {
+        pid_file,
+        console_socket,
+        no_pivot: false,
+        no_new_keyring: false,
+        detach: true,
+        preserve_fds: 0,
+    };
+    create(g, bundle, io, id)?;
+    simple(g, id, json!({ "op": "start" }))
+}
+
 fn read_annotations(bundle: &Path) -> Value {
     std::fs::read(bundle.join("config.json"))
         .ok()

@@ -284,7 +284,9 @@ fn exit_code(e: Ended, report: &OwnedFd) -> i32 {
         if what.is_empty() {
             // The handler could not run (SIGSYS blocked on that thread):
             // the kernel killed the Sentry with the signal instead.
-            report_end("seccomp violation: the Sentry was killed by SIGSYS before it could name the syscall; sandbox killed");
+            report_end(
+                "seccomp violation: the Sentry was killed by SIGSYS before it could name the syscall; sandbox killed",
+            );
         } else {
             report_end(&format!("seccomp violation: the Sentry made {what}, which its filter forbids; sandbox killed"));
         }

@@ -4,14 +4,14 @@
 
 pub mod advice;
 pub mod attr;
-pub mod copy_range;
 pub mod clockset;
+pub mod copy_range;
 pub mod event;
 pub mod fd;
 pub mod fs;
 pub mod inotify;
-pub mod memfd;
 pub mod locks;
+pub mod memfd;
 pub mod mm;
 pub mod names;
 pub mod openat2;
@@ -25,10 +25,10 @@ mod scratch;
 pub mod signal;
 pub mod socket;
 pub mod socket_ioctl;
+pub mod spawn;
 pub mod splice;
 pub mod stat;
 pub mod statx;
-pub mod spawn;
 pub mod time;
 pub mod xattr;
 

@@ -4,9 +4,9 @@
 //! delete, and the transitions the OCI spec forbids. Skipped without
 //! /bin/busybox.
 
+use serde_json::Value;
 use tests::bundle::{config, Lifecycle};
 use tests::need_busybox;
-use serde_json::Value;
 
 const PLATFORM: &str = "systrap";
 
@@ -189,7 +189,19 @@ fn lifecycle_exec_detached_pid_file_carries_status() {
     assert_eq!(reap(pid), 9);
     assert_eq!(std::fs::read_to_string(&out).unwrap_or_default(), "bar /tmp 1000\n");
     // --env, --cwd and --user on ARGS.
-    let o = lc.cmd(&["exec", "--env", "A=b", "--cwd", "/bin", "--user", "7:8", "x", "sh", "-c", "echo $A $(pwd) $(id -u):$(id -g)"]);
+    let o = lc.cmd(&[
+        "exec",
+        "--env",
+        "A=b",
+        "--cwd",
+        "/bin",
+        "--user",
+        "7:8",
+        "x",
+        "sh",
+        "-c",
+        "echo $A $(pwd) $(id -u):$(id -g)",
+    ]);
     assert_eq!(o.status, 0, "{}", o.stderr);
     assert_eq!(o.stdout, "b /bin 7:8\n");
     assert_eq!(lc.cmd(&["exec", "x", "touch", "/tmp/go"]).status, 0);

@@ -13,9 +13,9 @@
 //! (busybox-static).
 
 use benches::{interleaved, runsc_lite};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -75,22 +75,22 @@ fn main() -> ExitCode {
     std::fs::copy(&bb, bundle.join("rootfs/bin/busybox")).expect("copy busybox");
     std::os::unix::fs::symlink("busybox", bundle.join("rootfs/bin/true")).expect("symlink");
     std::fs::write(bundle.join("config.json"), CONFIG).expect("config.json");
+
+    let lite = runsc_lite();
+    let mut runtimes: Vec<(&str, Runtime)> =
+        vec![("runsc-lite", Runtime::Lite(&["--network=none"])), ("runsc-lite(net)", Runtime::Lite(&[]))];
+    let have = |b: &str| Command::new(b).arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    for (name, rt) in [("runc", Runtime::Runc), ("runsc", Runtime::Runsc)] {
+        if have(name) {
+            runtimes.push((name, rt));
+        } else {
+            eprintln!("lifecycle: {name} is not installed (apt-get install {name}): left out");
+        }
+    }
+    // From here on every child is reaped by the reaper thread.
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     start_reaper();
-
-    let lite = runsc_lite();
-    let mut runtimes: Vec<(&str, Runtime)> = vec![
-        ("runsc-lite", Runtime::Lite(&["--network=none"])),
-        ("runsc-lite(net)", Runtime::Lite(&[])),
-    ];
-    let have = |b: &str| Command::new(b).arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    if have("runc") {
-        runtimes.push(("runc", Runtime::Runc));
-    }
-    if have("runsc") {
-        runtimes.push(("runsc", Runtime::Runsc));
-    }
     let mut n = 0u64;
     let results = interleaved(&runtimes, reps, |rt| {
         n += 1;
@@ -145,7 +145,13 @@ fn cycle(rt: Runtime, lite: &Path, work: &Path, bundle: &Path, n: u64) -> Option
         let Ok(child) = c.spawn() else { return false };
         // The reaper thread reaps it; the Child is dropped unwaited.
         let st = wait_for(child.id() as i32);
-        st.is_some_and(|st| libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0)
+        let good = st.is_some_and(|st| libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0);
+        if !good {
+            let log = std::fs::read_to_string(work.join("stderr.log")).unwrap_or_default();
+            let tail: String = log.lines().rev().take(2).collect::<Vec<_>>().join(" | ");
+            eprintln!("lifecycle: {rt:?} {:?}: status {st:?}: {tail}", c.get_args().collect::<Vec<_>>());
+        }
+        good
     };
     let b = bundle.to_string_lossy().into_owned();
     let pf = pid_file.to_string_lossy().into_owned();

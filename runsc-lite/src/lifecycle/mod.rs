@@ -312,14 +312,8 @@ pub fn create_and_start(
     pid_file: Option<PathBuf>,
     console_socket: Option<PathBuf>,
 ) -> Result<i32, String> {
-    let io = CreateIo {
-        pid_file,
-        console_socket,
-        no_pivot: false,
-        no_new_keyring: false,
-        detach: true,
-        preserve_fds: 0,
-    };
+    let io =
+        CreateIo { pid_file, console_socket, no_pivot: false, no_new_keyring: false, detach: true, preserve_fds: 0 };
     create(g, bundle, io, id)?;
     simple(g, id, json!({ "op": "start" }))
 }
@@ -419,7 +413,7 @@ fn delete(g: &GlobalFlags, id: &str, force: bool) -> Result<i32, String> {
     };
     let status = status_of(&o);
     if o.alive {
-        if status != "created" && !force {
+        if status != "created" && status != "stopped" && !force {
             return Err(format!("cannot delete container {id} that is not stopped: {status}"));
         }
         if let Ok((sock, _)) = connect(g, id) {
@@ -563,13 +557,7 @@ fn ps(g: &GlobalFlags, id: &str, format: &str) -> Result<i32, String> {
         "table" => {
             println!("UID        PID  PPID  CMD");
             for p in procs {
-                println!(
-                    "{:<8} {:>5} {:>5}  {}",
-                    p["uid"],
-                    p["pid"],
-                    p["ppid"],
-                    p["cmd"].as_str().unwrap_or("")
-                );
+                println!("{:<8} {:>5} {:>5}  {}", p["uid"], p["pid"], p["ppid"], p["cmd"].as_str().unwrap_or(""));
             }
         }
         other => return Err(format!("invalid format option {other:?}: json or table")),
@@ -646,9 +634,7 @@ fn events(g: &GlobalFlags, id: &str, stats_only: bool, interval: &str) -> Result
             Err(e) if !stats_only && e == "container not running" => return Ok(0),
             Err(e) => return Err(e),
         };
-        let data = v.get("cpu").map(|_| {
-            json!({ "cpu": v["cpu"], "memory": v["memory"], "pids": v["pids"] })
-        });
+        let data = v.get("cpu").map(|_| json!({ "cpu": v["cpu"], "memory": v["memory"], "pids": v["pids"] }));
         println!("{}", json!({ "type": "stats", "id": id, "data": data.unwrap_or(json!({})) }));
         if stats_only {
             return Ok(0);

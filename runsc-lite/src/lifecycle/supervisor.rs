@@ -55,6 +55,9 @@ struct Shared {
     to_sentry: OwnedFd,
     next_id: AtomicU64,
     pending: Mutex<HashMap<u64, mpsc::Sender<Value>>>,
+    /// `wait` clients not yet answered: the supervisor answers them before
+    /// it exits.
+    waiters: std::sync::atomic::AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -170,6 +173,7 @@ pub fn main(g: &GlobalFlags, req: Request, cfg: SandboxConfig, ready: OwnedFd) -
         to_sentry: sup_end,
         next_id: AtomicU64::new(1),
         pending: Mutex::new(HashMap::new()),
+        waiters: std::sync::atomic::AtomicUsize::new(0),
     });
     shared.set_status(Status::Created, None);
     let sock_path = shared.state.dir().join(crate::state::CONTROL_SOCKET);
@@ -218,8 +222,10 @@ pub fn main(g: &GlobalFlags, req: Request, cfg: SandboxConfig, ready: OwnedFd) -
     }
     let _ = std::fs::remove_file(&sock_path);
     shared.set_status(Status::Stopped, Some(code));
-    // Give `wait` callers a moment to be answered.
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while shared.waiters.load(Ordering::Acquire) > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     std::process::exit(code)
 }
 
@@ -373,15 +379,16 @@ fn serve_client(s: &Arc<Shared>, conn: OwnedFd) {
             }
         }
         "wait" => {
+            s.waiters.fetch_add(1, Ordering::AcqRel);
             let mut g = lock(&s.status);
             while g.0 != Status::Stopped {
                 g = s.stopped.wait(g).unwrap_or_else(|p| p.into_inner());
             }
             let code = g.1.unwrap_or(0);
             drop(g);
-            reply(json!({ "exit": code }))
+            reply(json!({ "exit": code }));
+            s.waiters.fetch_sub(1, Ordering::AcqRel);
         }
         other => reply(err(format!("unknown request {other:?}"))),
     }
 }
-

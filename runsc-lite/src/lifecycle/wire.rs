@@ -20,8 +20,7 @@ fn last_err(what: &str) -> String {
 pub fn socketpair() -> Result<(OwnedFd, OwnedFd), String> {
     let mut fds = [0; 2];
     // SAFETY: socketpair writes two descriptors into a live array.
-    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0
-    {
+    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
         return Err(last_err("socketpair"));
     }
     // SAFETY: two new descriptors owned by nobody else.
@@ -71,9 +70,8 @@ pub fn listen(path: &Path) -> Result<OwnedFd, String> {
 
 pub fn accept(listener: &OwnedFd) -> Result<OwnedFd, std::io::Error> {
     // SAFETY: no address is asked for.
-    let fd = unsafe {
-        libc::accept4(listener.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC)
-    };
+    let fd =
+        unsafe { libc::accept4(listener.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }

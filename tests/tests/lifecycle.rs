@@ -346,3 +346,27 @@ fn lifecycle_on_ptrace_and_run_detach() {
     let w = lc.cmd(&["wait", "u"]);
     assert!(w.stdout.contains("\"exitStatus\":3"), "{}", w.stdout);
 }
+
+#[test]
+fn lifecycle_signal_to_a_detached_exec_pid_reaches_the_process() {
+    let Some(lc) = setup("lifecycle_signal_to_a_detached_exec_pid_reaches_the_process", &["sh", "-c", WAIT_FOR_GO])
+    else {
+        return;
+    };
+    subreaper();
+    assert_eq!(lc.create("s", &[]).0, 0);
+    assert_eq!(lc.cmd(&["start", "s"]).status, 0);
+    let pf = lc.root().join("sx.pid").to_string_lossy().into_owned();
+    let out = lc.out_file("sx", "out");
+    let script = "trap 'exit 11' TERM; echo ready; while true; do sleep 0.02; done";
+    let mut c = lc.command(&["exec", "--detach", "--pid-file", &pf, "s", "sh", "-c", script]);
+    c.stdout(std::fs::File::create(&out).expect("out"));
+    assert_eq!(c.status().expect("exec").code(), Some(0));
+    let pid: i32 = std::fs::read_to_string(&pf).expect("pid file").trim().parse().expect("pid");
+    lc.wait_output("sx", "ready", |o| o.contains("ready"));
+    // As containerd's shim kills an exec'd process: kill(2) on the pid.
+    // SAFETY: kill with integer arguments; the pid is our (unreaped) child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(reap(pid), 11);
+    assert_eq!(lc.cmd(&["exec", "s", "touch", "/tmp/go"]).status, 0);
+}

@@ -473,7 +473,7 @@ fn exec(g: &GlobalFlags, a: ExecArgs) -> Result<i32, String> {
     crate::console::attach(terminal, a.console_socket.as_deref())?;
     msg["op"] = json!("exec");
     let started = ask(&sock, &msg, &[0, 1, 2])?;
-    let _guest_pid = started.get("pid").and_then(Value::as_i64).unwrap_or(0);
+    let guest_pid = started.get("pid").and_then(Value::as_i64).unwrap_or(0);
     let wait_exit = |sock: &OwnedFd| -> i32 {
         match wire::recv(sock.as_raw_fd()) {
             Ok(Some((v, _))) => v.get("exit").and_then(Value::as_i64).unwrap_or(255) as i32,
@@ -484,7 +484,7 @@ fn exec(g: &GlobalFlags, a: ExecArgs) -> Result<i32, String> {
         if let Some(p) = &a.pid_file {
             write_pid_file(p, std::process::id() as i32)?;
         }
-        return Ok(wait_exit(&sock));
+        return Ok(relay_until_exit(g, &a.id, &sock, guest_pid as i32).unwrap_or_else(|| wait_exit(&sock)));
     }
     // Detached: a child of ours waits and exits with the process's status;
     // its pid is the pid file's (containerd's shim, a subreaper, reaps it).
@@ -497,13 +497,77 @@ fn exec(g: &GlobalFlags, a: ExecArgs) -> Result<i32, String> {
         // SAFETY: no arguments; out of the caller's session.
         unsafe { libc::setsid() };
         supervisor_detach_stdio();
-        let code = wait_exit(&sock);
+        let code = relay_until_exit(g, &a.id, &sock, guest_pid as i32).unwrap_or_else(|| wait_exit(&sock));
         std::process::exit(code);
     }
     if let Some(p) = &a.pid_file {
         write_pid_file(p, pid)?;
     }
     Ok(0)
+}
+
+/// Signals containerd's shim sends to a detached exec's pid (it kills
+/// exec'd processes by pid, not through `kill`): passed to the guest
+/// process. SIGKILL and SIGSTOP cannot be caught: SIGKILL ends this
+/// waiter with 137, and the guest process is not told.
+const EXEC_RELAYED: [i32; 8] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+];
+
+/// The detached exec's waiter: relay signals to guest process `pid`
+/// until its exit code arrives on `sock`. None if signals cannot be
+/// watched (the caller then only waits).
+fn relay_until_exit(g: &GlobalFlags, id: &str, sock: &OwnedFd, pid: i32) -> Option<i32> {
+    // SAFETY: sigset calls on a live local; sigprocmask and signalfd on it.
+    let sfd = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in EXEC_RELAYED {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
+    };
+    if sfd < 0 {
+        return None;
+    }
+    // SAFETY: a new descriptor owned by nobody else.
+    let sfd = unsafe { OwnedFd::from_raw_fd(sfd) };
+    loop {
+        let mut p = [
+            libc::pollfd { fd: sock.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: sfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        ];
+        // SAFETY: two live pollfds.
+        if unsafe { libc::poll(p.as_mut_ptr(), 2, -1) } < 0 {
+            continue;
+        }
+        if p[0].revents != 0 {
+            return match wire::recv(sock.as_raw_fd()) {
+                Ok(Some((v, _))) => Some(v.get("exit").and_then(Value::as_i64).unwrap_or(255) as i32),
+                _ => Some(128 + libc::SIGKILL),
+            };
+        }
+        if p[1].revents != 0 {
+            // SAFETY: an all-zero signalfd_siginfo is valid; read into it.
+            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+            let size = std::mem::size_of::<libc::signalfd_siginfo>();
+            // SAFETY: reads one record into a live local of that size.
+            let n = unsafe { libc::read(sfd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size) };
+            if n == size as isize {
+                if let Ok((c, _)) = connect(g, id) {
+                    let _ = ask(&c, &json!({ "op": "kill", "sig": info.ssi_signo, "pid": pid }), &[]);
+                }
+            }
+        }
+    }
 }
 
 fn supervisor_detach_stdio() {

@@ -114,7 +114,12 @@ fn now_rfc3339() -> String {
 /// The supervisor's body (in the child `create` forked); `ready` gets
 /// "ok" once the container is created, or the error. Never returns.
 pub fn main(g: &GlobalFlags, req: Request, cfg: SandboxConfig, ready: OwnedFd) -> ! {
+    // Once the directory is claimed, a failure removes it again.
+    let claimed: std::cell::RefCell<Option<PathBuf>> = std::cell::RefCell::new(None);
     let fail = |e: String| -> ! {
+        if let Some(dir) = claimed.borrow().as_ref() {
+            let _ = crate::state::remove(dir);
+        }
         // One line: the Sentry (and the broker) may hold copies of this
         // pipe, so the reader stops at the newline, not at EOF.
         let line = format!("{}\n", e.replace('\n', " "));
@@ -128,6 +133,7 @@ pub fn main(g: &GlobalFlags, req: Request, cfg: SandboxConfig, ready: OwnedFd) -
         Ok(s) => s,
         Err(e) => fail(e),
     };
+    *claimed.borrow_mut() = Some(state.dir().to_path_buf());
     let (sup_end, sentry_end) = match wire::socketpair() {
         Ok(p) => p,
         Err(e) => fail(e),

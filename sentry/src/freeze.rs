@@ -5,10 +5,13 @@
 //! /proc. A task blocked in a syscall parks when the call returns.
 
 use crate::locking::lock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 
 #[derive(Default)]
 pub struct Freeze {
+    /// Read on every return to the guest: an atomic, not the mutex.
+    fast: AtomicBool,
     frozen: Mutex<bool>,
     cv: Condvar,
 }
@@ -16,13 +19,14 @@ pub struct Freeze {
 impl Freeze {
     pub fn set(&self, frozen: bool) {
         *lock(&self.frozen) = frozen;
+        self.fast.store(frozen, Ordering::Release);
         if !frozen {
             self.cv.notify_all();
         }
     }
 
     pub fn is_frozen(&self) -> bool {
-        *lock(&self.frozen)
+        self.fast.load(Ordering::Acquire)
     }
 
     /// Block the calling task while the sandbox is paused, or until

@@ -479,16 +479,21 @@ fn sentry_boot(
         let fd = control.as_raw_fd();
         let start = crate::sentry_control::serve(&kernel, control)?;
         crate::sentry_control::report(fd, serde_json::json!({ "ready": true }));
-        if start.recv().is_err() {
-            return Ok(0);
-        }
-        return match sentry::run_init(&kernel, spec) {
-            Ok(status) => Ok(status.shell_code()),
+        let Ok(reply) = start.recv() else { return Ok(0) };
+        let init = match sentry::start_process(&kernel, spec) {
+            Ok(p) => p,
             Err(e) => {
                 eprintln!("runsc-lite: {e}");
-                Ok(127)
+                let _ = reply.send(Err(e.to_string()));
+                return Ok(127);
             }
         };
+        let _ = reply.send(Ok(init.pid()));
+        let status = init.run();
+        if sentry::failure::failing() {
+            sentry::failure::wait_for_end();
+        }
+        return Ok(status.shell_code());
     }
     let status = sentry::run_init(&kernel, spec).map_err(|e| e.to_string())?;
     Ok(status.shell_code())

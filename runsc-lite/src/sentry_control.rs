@@ -20,9 +20,13 @@ pub fn report(control: RawFd, msg: Value) {
     let _ = wire::send(control, &msg, &[]);
 }
 
+/// Where the main thread answers `start`: the init's pid once it is
+/// loaded, or why it could not be.
+pub type StartReply = mpsc::Sender<Result<i32, String>>;
+
 /// Serve the channel on a thread of its own; the receiver gets one
 /// message when the supervisor says `start`.
-pub fn serve(kernel: &Arc<Kernel>, control: OwnedFd) -> Result<mpsc::Receiver<()>, String> {
+pub fn serve(kernel: &Arc<Kernel>, control: OwnedFd) -> Result<mpsc::Receiver<StartReply>, String> {
     let (tx, rx) = mpsc::channel();
     let k = Arc::downgrade(kernel);
     let control = Arc::new(control);
@@ -38,12 +42,20 @@ pub fn serve(kernel: &Arc<Kernel>, control: OwnedFd) -> Result<mpsc::Receiver<()
                 let Some(kernel) = k.upgrade() else { return };
                 let id = msg.get("id").cloned().unwrap_or(Value::Null);
                 let answer = match msg.get("op").and_then(Value::as_str).unwrap_or("") {
-                    "start" => {
-                        if let Some(tx) = tx.take() {
-                            let _ = tx.send(());
+                    "start" => match tx.take() {
+                        // Answered once init is loaded, so that a kill
+                        // right after start finds it.
+                        Some(tx) => {
+                            let (rtx, rrx) = mpsc::channel();
+                            let _ = tx.send(rtx);
+                            match rrx.recv() {
+                                Ok(Ok(pid)) => Ok(json!({ "pid": pid })),
+                                Ok(Err(e)) => Err(e),
+                                Err(_) => Err("container not running".into()),
+                            }
                         }
-                        Ok(json!({}))
-                    }
+                        None => Err("cannot start an already running container".into()),
+                    },
                     "kill" => kill(&kernel, &msg),
                     "pause" => {
                         kernel.freeze.set(true);
@@ -162,7 +174,7 @@ fn exec(kernel: &Arc<Kernel>, msg: &Value, fds: Vec<OwnedFd>, id: Value, control
         match sentry::start_process(&kernel, spec) {
             Err(e) => send(json!({ "error": e.to_string() })),
             Ok(p) => {
-                send(json!({ "pid": p.pid() }));
+                send(json!({ "started": p.pid() }));
                 let status = p.run();
                 send(json!({ "exit": status.shell_code() }));
             }

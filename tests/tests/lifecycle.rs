@@ -71,9 +71,11 @@ fn lifecycle_create_start_exec_wait_delete() {
     assert_eq!(o.status, 0, "start: {}", o.stderr);
     lc.wait_output("c1", "hello", |o| o.contains("hello"));
     assert_eq!(state(&lc, "c1")["status"], "running");
-    let o = lc.cmd(&["exec", "c1", "sh", "-c", "echo from-exec; touch /tmp/go; exit 5"]);
+    let o = lc.cmd(&["exec", "c1", "sh", "-c", "echo from-exec; exit 5"]);
     assert_eq!(o.status, 5, "exec: {}", o.stderr);
     assert_eq!(o.stdout, "from-exec\n");
+    // Its status may be lost: init's exit ends the sandbox, as in runc.
+    let _ = lc.cmd(&["exec", "c1", "touch", "/tmp/go"]);
     // The pid file's process is the one that carries the guest's status.
     assert_eq!(reap(pid), 3);
     assert_eq!(lc.output("c1", "out"), "hello\nbye\n");
@@ -114,7 +116,7 @@ fn lifecycle_forbidden_transitions() {
     let e = err_of(&["delete", "c"]);
     assert!(e.contains("cannot delete container c that is not stopped: running"), "{e}");
     assert!(err_of(&["kill", "c", "NOSUCHSIG"]).contains("signal"));
-    assert_eq!(lc.cmd(&["exec", "c", "touch", "/tmp/go"]).status, 0);
+    let _ = lc.cmd(&["exec", "c", "touch", "/tmp/go"]); // may race init's exit
     assert_eq!(lc.cmd(&["wait", "c"]).status, 0);
     assert_eq!(state(&lc, "c")["status"], "stopped");
     assert!(err_of(&["start", "c"]).contains("cannot start a container that has stopped"));
@@ -204,7 +206,7 @@ fn lifecycle_exec_detached_pid_file_carries_status() {
     ]);
     assert_eq!(o.status, 0, "{}", o.stderr);
     assert_eq!(o.stdout, "b /bin 7:8\n");
-    assert_eq!(lc.cmd(&["exec", "x", "touch", "/tmp/go"]).status, 0);
+    let _ = lc.cmd(&["exec", "x", "touch", "/tmp/go"]); // may race init's exit
 }
 
 #[test]
@@ -317,7 +319,7 @@ fn lifecycle_racing_commands_on_one_id() {
     let started: Vec<i32> = starts.into_iter().map(|t| t.join().expect("thread")).collect();
     assert_eq!(started.iter().filter(|&&s| s == 0).count(), 1, "{started:?}");
     lc.wait_output("r", "hello", |o| o == "hello\n");
-    assert_eq!(lc.cmd(&["exec", "r", "touch", "/tmp/go"]).status, 0);
+    let _ = lc.cmd(&["exec", "r", "touch", "/tmp/go"]); // may race init's exit
     let w = lc.cmd(&["wait", "r"]);
     assert!(w.stdout.contains("\"exitStatus\":3"), "{}", w.stdout);
 }
@@ -329,8 +331,9 @@ fn lifecycle_on_ptrace_and_run_detach() {
     lc.bundle.write_config(&config(&["sh", "-c", WAIT_FOR_GO]));
     assert_eq!(lc.create("t", &[]).0, 0);
     assert_eq!(lc.cmd(&["start", "t"]).status, 0);
-    let o = lc.cmd(&["exec", "t", "sh", "-c", "echo in-ptrace; touch /tmp/go"]);
+    let o = lc.cmd(&["exec", "t", "sh", "-c", "echo in-ptrace"]);
     assert_eq!((o.status, o.stdout.as_str()), (0, "in-ptrace\n"), "{}", o.stderr);
+    let _ = lc.cmd(&["exec", "t", "touch", "/tmp/go"]);
     let w = lc.cmd(&["wait", "t"]);
     assert!(w.stdout.contains("\"exitStatus\":3"), "{}", w.stdout);
     assert_eq!(lc.cmd(&["delete", "t"]).status, 0);
@@ -342,7 +345,7 @@ fn lifecycle_on_ptrace_and_run_detach() {
     assert_eq!(c.status().expect("run --detach").code(), Some(0));
     lc.wait_output("u", "hello", |o| o.contains("hello"));
     assert_eq!(state(&lc, "u")["status"], "running");
-    assert_eq!(lc.cmd(&["exec", "u", "touch", "/tmp/go"]).status, 0);
+    let _ = lc.cmd(&["exec", "u", "touch", "/tmp/go"]); // may race init's exit
     let w = lc.cmd(&["wait", "u"]);
     assert!(w.stdout.contains("\"exitStatus\":3"), "{}", w.stdout);
 }
@@ -368,5 +371,5 @@ fn lifecycle_signal_to_a_detached_exec_pid_reaches_the_process() {
     // SAFETY: kill with integer arguments; the pid is our (unreaped) child.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     assert_eq!(reap(pid), 11);
-    assert_eq!(lc.cmd(&["exec", "s", "touch", "/tmp/go"]).status, 0);
+    let _ = lc.cmd(&["exec", "s", "touch", "/tmp/go"]); // may race init's exit
 }

@@ -472,8 +472,11 @@ fn exec(g: &GlobalFlags, a: ExecArgs) -> Result<i32, String> {
     let terminal = a.tty || msg["terminal"].as_bool().unwrap_or(false);
     crate::console::attach(terminal, a.console_socket.as_deref())?;
     msg["op"] = json!("exec");
+    // Blocked before the process exists, so that none of the signals the
+    // waiter relays can kill it first (the mask is inherited by fork).
+    block_relayed();
     let started = ask(&sock, &msg, &[0, 1, 2])?;
-    let guest_pid = started.get("pid").and_then(Value::as_i64).unwrap_or(0);
+    let guest_pid = started.get("started").and_then(Value::as_i64).unwrap_or(0);
     let wait_exit = |sock: &OwnedFd| -> i32 {
         match wire::recv(sock.as_raw_fd()) {
             Ok(Some((v, _))) => v.get("exit").and_then(Value::as_i64).unwrap_or(255) as i32,
@@ -521,20 +524,26 @@ const EXEC_RELAYED: [i32; 8] = [
     libc::SIGCONT,
 ];
 
-/// The detached exec's waiter: relay signals to guest process `pid`
-/// until its exit code arrives on `sock`. None if signals cannot be
-/// watched (the caller then only waits).
-fn relay_until_exit(g: &GlobalFlags, id: &str, sock: &OwnedFd, pid: i32) -> Option<i32> {
-    // SAFETY: sigset calls on a live local; sigprocmask and signalfd on it.
-    let sfd = unsafe {
+fn block_relayed() -> libc::sigset_t {
+    // SAFETY: sigset calls on a live local; sigprocmask reads it.
+    unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         for s in EXEC_RELAYED {
             libc::sigaddset(&mut set, s);
         }
         libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
-    };
+        set
+    }
+}
+
+/// The detached exec's waiter: relay signals to guest process `pid`
+/// until its exit code arrives on `sock`. None if signals cannot be
+/// watched (the caller then only waits).
+fn relay_until_exit(g: &GlobalFlags, id: &str, sock: &OwnedFd, pid: i32) -> Option<i32> {
+    let set = block_relayed();
+    // SAFETY: a signalfd for a live, initialised set.
+    let sfd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
     if sfd < 0 {
         return None;
     }

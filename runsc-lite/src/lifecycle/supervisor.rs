@@ -269,7 +269,7 @@ fn from_sentry(s: &Shared) {
     while let Ok(Some((v, _))) = wire::recv(s.to_sentry.as_raw_fd()) {
         let Some(n) = v.get("id").and_then(Value::as_u64) else { continue };
         // An exec answers twice: keep its sender until the exit or error.
-        let last = v.get("pid").is_none();
+        let last = v.get("started").is_none();
         let mut p = lock(&s.pending);
         let tx = if last { p.remove(&n) } else { p.get(&n).cloned() };
         drop(p);
@@ -373,7 +373,7 @@ fn serve_client(s: &Arc<Shared>, conn: OwnedFd) {
             loop {
                 match rx.recv() {
                     Ok(v) => {
-                        let done = v.get("pid").is_none();
+                        let done = v.get("started").is_none();
                         reply(v);
                         if done {
                             return;

@@ -327,7 +327,12 @@ fn host_stdio(fd: i32) -> Option<Arc<OpenFile>> {
         return None;
     }
     // SAFETY: `dup` is a fresh descriptor owned by nobody else.
-    let owned = unsafe { OwnedFd::from_raw_fd(dup) };
+    sandbox_file(unsafe { OwnedFd::from_raw_fd(dup) })
+}
+
+/// A host descriptor (stdio handed to the sandbox) as a sandbox file.
+pub fn sandbox_file(owned: OwnedFd) -> Option<Arc<OpenFile>> {
+    let fd = owned.as_raw_fd();
     // SAFETY: F_GETFL on a descriptor we own.
     let fl = unsafe { libc::fcntl(owned.as_raw_fd(), libc::F_GETFL) };
     let flags = if fl < 0 { abi::flags::O_RDWR } else { fl as u32 & (abi::flags::O_ACCMODE | abi::flags::O_APPEND) };
@@ -399,10 +404,15 @@ pub fn sentry_main(g: &GlobalFlags, cfg: SandboxConfig, ch: crate::sandbox::Chil
         return 1;
     }
     drop(ch.go);
-    match sentry_boot(g, cfg, ch.report, ch.signals, ch.egress) {
+    let control = ch.control.as_ref().and_then(|c| c.try_clone().ok());
+    match sentry_boot(g, cfg, ch.report, ch.signals, ch.egress, ch.control) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("runsc-lite: {e}");
+            match control {
+                // `create` reports it to its caller.
+                Some(c) => crate::sentry_control::report(c.as_raw_fd(), serde_json::json!({ "error": e })),
+                None => eprintln!("runsc-lite: {e}"),
+            }
             1
         }
     }
@@ -457,6 +467,7 @@ fn sentry_boot(
     report: OwnedFd,
     signals: OwnedFd,
     egress: Option<OwnedFd>,
+    control: Option<OwnedFd>,
 ) -> Result<i32, String> {
     // From here on a panic in any thread ends the sandbox as a whole
     // (sentry::failure): one line, exit status 125; being the init of its
@@ -570,6 +581,33 @@ fn sentry_boot(
     #[cfg(debug_assertions)]
     debug_hooks(probe_fd);
     profile::add(Phase::BootToInit, t_boot);
+    if let Some(control) = control {
+        // `create`: booted and confined; the container's init runs at
+        // `start` (an error from loading it is the guest's exit 127 then,
+        // as the create has returned already).
+        let fd = control.as_raw_fd();
+        let start = crate::sentry_control::serve(&kernel, control)?;
+        crate::sentry_control::report(fd, serde_json::json!({ "ready": true }));
+        let Ok(reply) = start.recv() else { return Ok(0) };
+        let init = match sentry::start_process(&kernel, spec) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("runsc-lite: {e}");
+                let _ = reply.send(Err(e.to_string()));
+                return Ok(127);
+            }
+        };
+        let _ = reply.send(Ok(init.pid()));
+        let status = init.run();
+        if let Some((c, _)) = &console {
+            // What init wrote last must reach the host before the Sentry ends.
+            c.drain(std::time::Duration::from_secs(2));
+        }
+        if sentry::failure::failing() {
+            sentry::failure::wait_for_end();
+        }
+        return Ok(status.shell_code());
+    }
     let status = sentry::run_init(&kernel, spec).map_err(|e| e.to_string())?;
     if let Some((c, _)) = console {
         // What init wrote last must reach the host before the Sentry ends.

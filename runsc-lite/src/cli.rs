@@ -52,8 +52,27 @@ pub struct GlobalFlags {
     /// Map only the caller's uid and gid (to 0 inside) into the Sentry's
     /// user namespace, as an unprivileged caller always gets; without it,
     /// root gets the whole uid/gid range mapped to itself.
-    #[arg(long, global = true)]
+    /// (`--rootless=true|false`, as containerd passes it, is accepted.)
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub rootless: bool,
+    /// Also write errors to this file (runc's --log; containerd's shim
+    /// reads the last error line of it).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// text (the default) or json: the format of --log's lines.
+    #[arg(long = "log-format", global = true, default_value = "text", value_name = "FORMAT")]
+    pub log_format: String,
+    /// Accepted for runc compatibility and ignored: runsc-lite makes no
+    /// cgroups (the Sentry enforces memory and pids limits itself).
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility; use --debug-log FILE for debug logs.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Accepted for runc compatibility and ignored (no checkpointing).
+    #[arg(long, global = true, value_name = "PATH", hide = true)]
+    pub criu: Option<String>,
     /// Seconds after the first SIGTERM/SIGINT/SIGHUP/SIGQUIT passed to the
     /// guest's init before the sandbox is killed (a second SIGINT kills at
     /// once).
@@ -107,6 +126,19 @@ pub enum Command {
         console_socket: Option<PathBuf>,
         #[command(flatten)]
         lists: NetworkLists,
+        /// create + start, then return (the container runs on; `wait`,
+        /// `kill` and `delete` as after `create`).
+        #[arg(long, short = 'd')]
+        detach: bool,
+        /// Write the pid whose exit status is the container's here.
+        #[arg(long = "pid-file", value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// Accepted for runc compatibility.
+        #[arg(long = "no-pivot")]
+        no_pivot: bool,
+        /// Accepted for runc compatibility.
+        #[arg(long = "no-new-keyring")]
+        no_new_keyring: bool,
     },
     /// Run a host command in a sandbox with the host's / as a read-only
     /// root and an in-memory overlay on top.
@@ -139,6 +171,8 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         cmd: Vec<String>,
     },
+    #[command(flatten)]
+    Lifecycle(crate::lifecycle::Command),
     /// Print the syscall table with each entry's support level.
     Syscalls,
     /// List the platforms and whether this machine supports each.
@@ -202,8 +236,15 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         Command::Debug { what: DebugCommand::Egress { dests, .. } } => {
             crate::egress::print_decisions(&lists.allow_host, &lists.add_host, &dests)
         }
-        Command::Run { bundle, target, console_socket, .. } => {
+        Command::Lifecycle(c) => crate::lifecycle::run(&g, c),
+        Command::Run { bundle, target, detach, pid_file, console_socket, .. } => {
             let (dir, id) = run_target(bundle, target)?;
+            if detach {
+                return crate::lifecycle::create_and_start(&g, &dir, &id, pid_file, console_socket);
+            }
+            if let Some(p) = &pid_file {
+                crate::lifecycle::write_pid_file(p, std::process::id() as i32)?;
+            }
             crate::state::validate_id(&id)?;
             crate::state::prepare_root(&g.root)?;
             let mut cfg = crate::bundle::load(&dir).map_err(|e| {

@@ -53,3 +53,66 @@ pub fn init(g: &GlobalFlags) -> Result<LogGuard, String> {
     }
     Ok(LogGuard)
 }
+
+/// `--log FILE` and `--log-format`: where runsc-lite's errors go as well
+/// as stderr, as runc writes them (containerd's shim reads the last error
+/// line of that file to tell its caller why a command failed).
+static ERROR_LOG: std::sync::OnceLock<(std::path::PathBuf, bool)> = std::sync::OnceLock::new();
+
+/// Remember `--log` (json: `--log-format json`).
+pub fn set_error_log(path: Option<&std::path::Path>, json: bool) {
+    if let Some(p) = path {
+        let _ = ERROR_LOG.set((p.to_path_buf(), json));
+    }
+}
+
+/// Append one error line to the `--log` file, if any:
+/// `{"level":"error","msg":"...","time":"..."}` with `--log-format json`,
+/// else `time="..." level=error msg="..."` (logrus's text format).
+pub fn error_line(msg: &str) {
+    use std::io::Write;
+    let Some((path, json)) = ERROR_LOG.get() else { return };
+    let time = rfc3339(std::time::SystemTime::now());
+    let line = if *json {
+        serde_json::json!({ "level": "error", "msg": msg, "time": time }).to_string()
+    } else {
+        format!("time={} level=error msg={}", serde_json::json!(time), serde_json::json!(msg))
+    };
+    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// `2026-11-30T19:48:20.123456789Z`.
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_nanos()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_dates() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_796_067_300, 5);
+        assert_eq!(super::rfc3339(t), "2026-11-30T19:35:00.000000005Z");
+        assert_eq!(super::rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
+    }
+}

@@ -30,6 +30,9 @@ pub struct ChildChannels {
     pub signals: OwnedFd,
     /// The egress broker's channel (`--network=sandbox` and `host`).
     pub egress: Option<OwnedFd>,
+    /// OCI lifecycle (`create`): the Sentry's end of its control channel
+    /// to the supervisor (crate::lifecycle); None for `run` and `do`.
+    pub control: Option<OwnedFd>,
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
@@ -64,9 +67,29 @@ fn write_file(path: &str, text: &str) -> Result<(), String> {
         .map_err(|e| format!("{path}: {e}"))
 }
 
+/// A Sentry started in its namespaces, not yet waited for.
+pub struct Spawned {
+    pub pid: i32,
+    set: libc::sigset_t,
+    sig_w: OwnedFd,
+    rep_r: OwnedFd,
+    broker: Option<broker::Broker>,
+    /// `RUNSC_LITE_PROFILE`: when the set-up started and when the clone did.
+    t_run: Option<std::time::Instant>,
+    t_clone: Option<std::time::Instant>,
+}
+
 /// Run a sandbox: start the Sentry, wait for it, relay signals; returns
 /// the guest's shell-style exit code.
 pub fn run(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
+    let s = spawn(g, cfg, None)?;
+    s.wait(g)
+}
+
+/// Start the Sentry in new namespaces (with `control`, its end of the
+/// lifecycle channel). The relayed signals and SIGCHLD stay blocked in the
+/// caller until [`Spawned::wait`].
+pub fn spawn(g: &GlobalFlags, cfg: SandboxConfig, control: Option<OwnedFd>) -> Result<Spawned, String> {
     let t_run = platform::profile::start();
     // The broker forks from runsc-lite while it has one thread and no
     // descriptor meant for the Sentry; published ports are taken (or
@@ -105,7 +128,7 @@ pub fn run(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
         drop((go_w, rep_r, sig_w));
         // SAFETY: restores the mask saved above.
         unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-        let ch = ChildChannels { go: go_r, report: rep_w, signals: sig_r, egress };
+        let ch = ChildChannels { go: go_r, report: rep_w, signals: sig_r, egress, control };
         let code = crate::boot::sentry_main(g, cfg, ch);
         let _ = std::io::stdout().flush();
         std::process::exit(code);
@@ -118,7 +141,7 @@ pub fn run(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
     }
     let pid = pid as i32;
     // Only the Sentry holds the channel now: the broker sees its end.
-    drop((go_r, rep_w, sig_r, egress));
+    drop((go_r, rep_w, sig_r, egress, control));
     if let Err(e) = write_maps(pid, g.rootless) {
         // SAFETY: kills and reaps our own child.
         unsafe {
@@ -130,22 +153,30 @@ pub fn run(g: &GlobalFlags, cfg: SandboxConfig) -> Result<i32, String> {
     // SAFETY: writes one byte from a live local.
     unsafe { libc::write(go_w.as_raw_fd(), b"g".as_ptr().cast(), 1) };
     drop(go_w);
-    let kill_after = Duration::from_secs_f64(g.kill_after.max(0.0));
-    let t_go = platform::profile::start();
-    let status = supervise(pid, &set, &sig_w, kill_after)?;
-    if let (Some(a), Some(b), Some(c)) = (t_run, t_clone, t_go) {
-        let us = |d: Duration| d.as_secs_f64() * 1e6;
-        eprintln!(
-            "runsc-lite profile (outside): set-up before clone {:.1} µs, clone + uid/gid maps {:.1} µs, Sentry's life {:.1} µs",
-            us(b - a),
-            us(c - b),
-            us(c.elapsed())
-        );
+    Ok(Spawned { pid, set, sig_w, rep_r, broker, t_run, t_clone })
+}
+
+impl Spawned {
+    /// Wait for the Sentry, relaying signals; the guest's shell-style exit
+    /// code (a line on stderr when the Sentry did not end by itself).
+    pub fn wait(self, g: &GlobalFlags) -> Result<i32, String> {
+        let kill_after = Duration::from_secs_f64(g.kill_after.max(0.0));
+        let t_go = platform::profile::start();
+        let status = supervise(self.pid, &self.set, &self.sig_w, kill_after)?;
+        if let (Some(a), Some(b), Some(c)) = (self.t_run, self.t_clone, t_go) {
+            let us = |d: Duration| d.as_secs_f64() * 1e6;
+            eprintln!(
+                "runsc-lite profile (outside): set-up before clone {:.1} µs, clone + uid/gid maps {:.1} µs, Sentry's life {:.1} µs",
+                us(b - a),
+                us(c - b),
+                us(c.elapsed())
+            );
+        }
+        if let Some(b) = self.broker {
+            b.finish();
+        }
+        Ok(exit_code(status, &self.rep_r))
     }
-    if let Some(b) = broker {
-        b.finish();
-    }
-    Ok(exit_code(status, &rep_r))
 }
 
 fn write_maps(pid: i32, rootless: bool) -> Result<(), String> {
@@ -268,16 +299,23 @@ fn exit_code(e: Ended, report: &OwnedFd) -> i32 {
         if what.is_empty() {
             // The handler could not run (SIGSYS blocked on that thread):
             // the kernel killed the Sentry with the signal instead.
-            eprintln!("runsc-lite: seccomp violation: the Sentry was killed by SIGSYS before it could name the syscall; sandbox killed");
-        } else {
-            eprintln!(
-                "runsc-lite: seccomp violation: the Sentry made {what}, which its filter forbids; sandbox killed"
+            report_end(
+                "seccomp violation: the Sentry was killed by SIGSYS before it could name the syscall; sandbox killed",
             );
+        } else {
+            report_end(&format!("seccomp violation: the Sentry made {what}, which its filter forbids; sandbox killed"));
         }
     } else if let Some(why) = e.killed {
-        eprintln!("runsc-lite: sandbox killed: {why}");
+        report_end(&format!("sandbox killed: {why}"));
     } else {
-        eprintln!("runsc-lite: the Sentry was killed by signal {sig}");
+        report_end(&format!("the Sentry was killed by signal {sig}"));
     }
     128 + sig
+}
+
+/// A sandbox that did not end by itself: one line on stderr and, with
+/// --log, an error line there (containerd's shim reads it).
+fn report_end(msg: &str) {
+    eprintln!("runsc-lite: {msg}");
+    crate::logging::error_line(msg);
 }

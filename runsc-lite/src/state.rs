@@ -24,8 +24,10 @@ const STATE_FILE: &str = "state.json";
 /// it half written.
 const STATE_TMP: &str = "state.json.tmp";
 const LOCK_FILE: &str = "lock";
+/// The lifecycle supervisor's socket (crate::lifecycle).
+pub const CONTROL_SOCKET: &str = "control.sock";
 /// Every name runsc-lite creates in a state directory.
-const OUR_FILES: [&str; 3] = [STATE_FILE, STATE_TMP, LOCK_FILE];
+const OUR_FILES: [&str; 4] = [STATE_FILE, STATE_TMP, LOCK_FILE, CONTROL_SOCKET];
 
 /// Accepts the ids runc accepts: letters, digits, `_`, `+`, `-` and `.`,
 /// not starting with `.`, at most [`MAX_ID_LEN`] bytes. Such an id is one
@@ -105,10 +107,24 @@ impl ContainerState {
         if !ours || !dir.join(STATE_FILE).is_file() {
             return None;
         }
+        // A container of `create` stays until `delete`, stopped or not.
+        let text = std::fs::read_to_string(dir.join(STATE_FILE)).ok()?;
+        if text.contains("\"lifecycle\"") {
+            return None;
+        }
         let lock = open_nofollow(&dir.join(LOCK_FILE), false).ok()?;
         lock_file(&lock, false).ok()?;
         tracing::warn!("{}: reusing the state of a runsc-lite that is gone", dir.display());
         Some(lock)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `state` as state.json, atomically.
+    pub fn write_value(&self, state: &serde_json::Value) -> Result<(), String> {
+        write_state_file(&self.dir, state)
     }
 
     /// Writes the OCI state (`status` "running", `pid` this process).
@@ -121,21 +137,64 @@ impl ContainerState {
             "pid": std::process::id(),
             "bundle": bundle.to_string_lossy(),
         });
-        let tmp = self.dir.join(STATE_TMP);
-        let path = self.dir.join(STATE_FILE);
-        let write = || -> std::io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&tmp)?;
-            writeln!(f, "{state}")?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| format!("writing {}: {e}", path.display()))
+        write_state_file(&self.dir, &state)
     }
+}
+
+fn write_state_file(dir: &Path, state: &serde_json::Value) -> Result<(), String> {
+    let tmp = dir.join(STATE_TMP);
+    let path = dir.join(STATE_FILE);
+    let write = || -> std::io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        writeln!(f, "{state}")?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// What a command other than the owner sees of `<root>/<id>/`.
+pub struct Observed {
+    pub dir: PathBuf,
+    pub state: serde_json::Value,
+    /// Some process (the supervisor, or `run`) holds the lock.
+    pub alive: bool,
+}
+
+/// The state of container `id`, or None when it does not exist (no
+/// directory, or one with no state.json yet: a `create` in progress).
+pub fn observe(root: &Path, id: &str) -> Result<Option<Observed>, String> {
+    validate_id(id)?;
+    let dir = root.join(id);
+    let text = match std::fs::read_to_string(dir.join(STATE_FILE)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("reading {}: {e}", dir.join(STATE_FILE).display())),
+    };
+    let state = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", dir.join(STATE_FILE).display()))?;
+    let alive = match open_nofollow(&dir.join(LOCK_FILE), false) {
+        // Taking the lock and closing the file gives it back at once.
+        Ok(f) => lock_file(&f, false).is_err(),
+        Err(_) => false,
+    };
+    Ok(Some(Observed { dir, state, alive }))
+}
+
+/// Wait until the owner of `<root>/<id>/` has gone; then remove the
+/// files runsc-lite made there and the directory. The lock is held
+/// while removing, so two deletes do not race.
+pub fn remove(dir: &Path) -> Result<(), String> {
+    let lock = open_nofollow(&dir.join(LOCK_FILE), false).map_err(|e| format!("{}: {e}", dir.display()))?;
+    lock_file(&lock, true).map_err(|e| format!("locking {}: {e}", dir.display()))?;
+    for name in OUR_FILES {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    std::fs::remove_dir(dir).map_err(|e| format!("removing {}: {e}", dir.display()))
 }
 
 impl Drop for ContainerState {

@@ -60,6 +60,8 @@ pub struct Kernel {
     pub timers: crate::timers::Timers,
     /// The executables processes are running (writes to them: ETXTBSY).
     pub running_exes: Arc<crate::textbusy::RunningExes>,
+    /// The OCI pause/resume state of the whole sandbox.
+    pub freeze: crate::freeze::Freeze,
 }
 
 struct PidTable {
@@ -94,6 +96,7 @@ impl Kernel {
             file_cache: crate::filecache::FileCache::default(),
             shared_files: crate::sharedfile::SharedFiles::default(),
             running_exes: Default::default(),
+            freeze: Default::default(),
             clock,
             net: netstack::Netstack::new(),
             limits: std::sync::OnceLock::new(),

@@ -6,6 +6,7 @@
 pub mod exec;
 pub mod failure;
 pub mod filecache;
+pub mod freeze;
 pub mod futex;
 pub mod futex_pi;
 pub mod hostfacts;
@@ -65,6 +66,55 @@ pub struct InitSpec {
 /// Start the first process and run it on the calling thread until the
 /// sandbox's init exits.
 pub fn run_init(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<ExitStatus, BootError> {
+    let started = start_process(kernel, spec)?;
+    let status = started.run();
+    if failure::failing() {
+        // The panic hook ends the process with its own status.
+        failure::wait_for_end();
+    }
+    Ok(status)
+}
+
+/// A process loaded (its program exec'd) but not yet running; it runs on
+/// the thread that called [`start_process`] (procfs's notion of the
+/// current pid is per thread).
+pub struct StartedProcess {
+    task: Task,
+    tg: Arc<ThreadGroup>,
+}
+
+impl StartedProcess {
+    /// The process's pid inside the sandbox.
+    pub fn pid(&self) -> i32 {
+        self.tg.tgid
+    }
+
+    /// Run until the process (every thread of it) has exited; it is reaped
+    /// here (it has no parent inside the sandbox).
+    pub fn run(mut self) -> ExitStatus {
+        self.task.run();
+        let tg = self.tg;
+        let kernel = tg.kernel.clone();
+        process::task_exited(self.task);
+        // Other threads may still be running: the process ends with the last.
+        loop {
+            let gen = *locking::lock(&kernel.wait_gen);
+            if *locking::lock(&tg.zombie) {
+                break;
+            }
+            let g = locking::lock(&kernel.wait_gen);
+            if *g == gen {
+                let _ = kernel.wait_cv.wait_timeout(g, std::time::Duration::from_millis(50));
+            }
+        }
+        kernel.unregister_group(tg.tgid);
+        tg.exit_status().unwrap_or(ExitStatus::Exited(0))
+    }
+}
+
+/// Load a new parentless process (the first one, or one an OCI `exec`
+/// adds to a running sandbox) on the calling thread.
+pub fn start_process(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<StartedProcess, BootError> {
     let root = kernel.mounts.root();
     let cwd = kernel.mounts.resolve(&root, &root, &spec.cwd, vfs::Follow::Yes, &spec.creds).map_err(|e| {
         BootError::Other(format!("working directory {:?}: {}", String::from_utf8_lossy(&spec.cwd), e.describe()))
@@ -84,7 +134,7 @@ pub fn run_init(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<ExitStatus, Boot
     }
     let path = find_program(kernel, &root, &cwd, &spec.exe, &spec.envp, &spec.creds)?;
     let fs = FsContext { root: root.clone(), cwd, umask: spec.umask };
-    kernel.tasks.charge().map_err(|_| BootError::Other("pids limit: no room for the first process".into()))?;
+    kernel.tasks.charge().map_err(|_| BootError::Other("pids limit: no room for a new process".into()))?;
     let tg = ThreadGroup::new(kernel, mm, fds, fs, spec.creds);
     if let Some(l) = kernel.limits.get() {
         let mut r = kernel::lock(&tg.rlimits);
@@ -96,28 +146,16 @@ pub fn run_init(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<ExitStatus, Boot
     }
     procfs::set_current_pid(tg.tgid);
     tty_jobs::install(kernel);
-    let mut task = Task::new(tg.clone(), tg.tgid, Default::default())?;
-    exec::execve(&mut task, &path, spec.argv, spec.envp)
-        .map_err(|errno| BootError::Exec { path: String::from_utf8_lossy(&path).into_owned(), errno })?;
-    task.run();
-    process::task_exited(task);
-    // Other threads may still be running: the process ends with the last.
-    loop {
-        let gen = *locking::lock(&kernel.wait_gen);
-        if *locking::lock(&tg.zombie) {
-            break;
-        }
-        let g = locking::lock(&kernel.wait_gen);
-        if *g == gen {
-            let _ = kernel.wait_cv.wait_timeout(g, std::time::Duration::from_millis(50));
-        }
+    let fail = |e: BootError| {
+        kernel.unregister_group(tg.tgid);
+        e
+    };
+    let mut task = Task::new(tg.clone(), tg.tgid, Default::default()).map_err(|e| fail(e.into()))?;
+    if let Err(errno) = exec::execve(&mut task, &path, spec.argv, spec.envp) {
+        process::task_exited(task);
+        return Err(fail(BootError::Exec { path: String::from_utf8_lossy(&path).into_owned(), errno }));
     }
-    kernel.unregister_group(tg.tgid);
-    if failure::failing() {
-        // The panic hook ends the process with its own status.
-        failure::wait_for_end();
-    }
-    Ok(tg.exit_status().unwrap_or(ExitStatus::Exited(0)))
+    Ok(StartedProcess { task, tg })
 }
 
 /// The default `PATH` when the environment has none (runc's).

@@ -206,6 +206,11 @@ impl Task {
                 self.park_while_stopped();
                 continue;
             }
+            if self.kernel.freeze.is_frozen() {
+                let tg = self.tg.clone();
+                self.kernel.freeze.park(&|| tg.killed.load(std::sync::atomic::Ordering::Acquire));
+                continue;
+            }
             // Time in switch includes waiting for a CPU, which a loaded host
             // makes long; CPU-time timers must not fire on it, so while one
             // is armed the host thread's real CPU time bounds the charge.

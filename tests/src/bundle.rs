@@ -173,3 +173,99 @@ impl Bundle {
         self.run(platform)
     }
 }
+
+/// A state root and a bundle for the OCI lifecycle commands (create,
+/// start, exec, ...). The container's stdio (create's) goes to files, as
+/// containerd gives it fifos: the sandbox outlives `create`. Every
+/// container left is deleted with --force on drop.
+pub struct Lifecycle {
+    pub bundle: Bundle,
+    root: TempDir,
+    platform: String,
+}
+
+impl Lifecycle {
+    pub fn new(busybox: &Path, platform: &str) -> Lifecycle {
+        Lifecycle { bundle: Bundle::new(busybox), root: TempDir::new("lcroot"), platform: platform.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// `runsc-lite --platform P --root R ARGS...` (stdin /dev/null).
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(crate::runsc_lite_bin());
+        c.arg(format!("--platform={}", self.platform)).arg(format!("--root={}", self.root.path().display()));
+        c.args(args).stdin(Stdio::null()).current_dir(tmp());
+        c
+    }
+
+    /// Runs a command that does not leave a process behind.
+    pub fn cmd(&self, args: &[&str]) -> RunOutput {
+        run_with_timeout(&mut self.command(args), timeout())
+    }
+
+    /// The file that takes container `id`'s stdout (and stderr with `.err`).
+    pub fn out_file(&self, id: &str, ext: &str) -> PathBuf {
+        self.root.path().join(format!("{id}.{ext}"))
+    }
+
+    /// `create --bundle B [EXTRA...] ID` with the container's stdout and
+    /// stderr in files; returns create's status and its stderr.
+    pub fn create(&self, id: &str, extra: &[&str]) -> (i32, String) {
+        let out = std::fs::File::create(self.out_file(id, "out")).expect("create out");
+        let err = std::fs::File::create(self.out_file(id, "err")).expect("create err");
+        let bundle = self.bundle.path().to_string_lossy().into_owned();
+        let mut args = vec!["create", "--bundle", &bundle];
+        args.extend_from_slice(extra);
+        args.push(id);
+        let mut c = self.command(&args);
+        c.stdout(out).stderr(err);
+        let mut child = c.spawn().expect("spawn create");
+        let deadline = std::time::Instant::now() + timeout();
+        let status = loop {
+            if let Some(st) = child.try_wait().expect("wait create") {
+                break st.code().unwrap_or(-1);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                break -1;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        (status, self.output(id, "err"))
+    }
+
+    /// What container `id` wrote so far to stdout ("out") or stderr ("err").
+    pub fn output(&self, id: &str, ext: &str) -> String {
+        std::fs::read_to_string(self.out_file(id, ext)).unwrap_or_default()
+    }
+
+    /// Polls until `cond` holds on the container's stdout; panics after
+    /// the test timeout.
+    pub fn wait_output(&self, id: &str, what: &str, cond: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + timeout();
+        loop {
+            let o = self.output(id, "out");
+            if cond(&o) {
+                return o;
+            }
+            assert!(std::time::Instant::now() < deadline, "{id}: waiting for {what}; stdout so far: {o:?}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Lifecycle {
+    fn drop(&mut self) {
+        if let Ok(rd) = std::fs::read_dir(self.root.path()) {
+            for e in rd.flatten() {
+                if e.path().is_dir() {
+                    let id = e.file_name().to_string_lossy().into_owned();
+                    let _ = self.cmd(&["delete", "--force", &id]);
+                }
+            }
+        }
+    }
+}

@@ -463,6 +463,16 @@ impl StubProcess {
         }
     }
 
+    /// Write every slot the sandbox has into this process's slot pages (a
+    /// pooled process was made before the newer ones existed).
+    pub(crate) fn refresh_slots(&self) {
+        if let Some(slots) = &self.slots {
+            for (i, b) in lock(slots).all() {
+                self.region.write(SLOTS_OFF + i as u64 * SLOT_SIZE, b);
+            }
+        }
+    }
+
     /// Patching: the slot address a site returning to `ret` with syscall
     /// `nr` should jump to (see `patch.rs`), written into this process's
     /// slot pages.

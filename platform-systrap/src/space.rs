@@ -84,4 +84,8 @@ impl AddressSpace for SystrapAddressSpace {
         let _t = platform::profile::span(platform::profile::Phase::SpaceProtect);
         self.proc.request("mprotect", SYS_MPROTECT, [addr, len, prot.bits() as u64, 0, 0, 0], 0).map(drop)
     }
+
+    fn refresh(&self) {
+        self.proc.refresh_slots();
+    }
 }

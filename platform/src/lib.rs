@@ -181,6 +181,11 @@ pub trait AddressSpace: Send + Sync {
 
     /// Change the protection of mapped pages in `[addr, addr+len)`.
     fn protect(&self, addr: u64, len: u64, prot: Prot) -> Result<(), PlatformError>;
+
+    /// Bring a space made ahead of time (the stub pool) up to date with
+    /// what the platform shares between spaces and added since (systrap's
+    /// patch slots); called when it is handed out.
+    fn refresh(&self) {}
 }
 
 /// Kicks a guest thread out of [`Context::switch`]; callable from any thread.

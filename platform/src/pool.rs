@@ -111,7 +111,10 @@ impl Platform for PooledPlatform {
         }
         self.pool.wake.notify_one();
         match ready {
-            Some(space) => Ok(space),
+            Some(space) => {
+                space.refresh();
+                Ok(space)
+            }
             None => self.inner.new_address_space(),
         }
     }

@@ -369,6 +369,12 @@ impl MountNamespace {
     /// Keep `d` in the dentry cache. A dentry put there less than half a
     /// ring ago is left where it is (hot paths take no lock).
     fn pin(&self, d: &DentryRef) {
+        // procfs nodes are made per walk and some hold what they show (an
+        // open file behind /proc/PID/fd/N: kept alive, a pipe end would
+        // never close); nothing there is worth keeping.
+        if d.mount.fs_type == "proc" {
+            return;
+        }
         let last = d.pinned_at.load(Ordering::Relaxed);
         let now = self.recent_clock.load(Ordering::Relaxed);
         if last != NOT_PINNED && now.wrapping_sub(last) < (RECENT_DENTRIES / 2) as u64 {

@@ -40,15 +40,22 @@ pub fn init(g: &GlobalFlags) -> Result<LogGuard, String> {
             tracing_subscriber::registry().with(layer).try_init().map_err(|e| e.to_string())?;
         }
         None => {
-            let targets = Targets::new().with_default(Level::WARN).with_target("strace", strace_level);
+            let strace = Targets::new().with_target("strace", strace_level);
             let layer = tracing_subscriber::fmt::layer()
                 .with_writer(Arc::new(std::io::stderr()))
                 .without_time()
                 .with_target(false)
                 .with_level(true)
                 .with_ansi(false)
-                .with_filter(targets);
-            tracing_subscriber::registry().with(layer).try_init().map_err(|e| e.to_string())?;
+                .with_filter(strace);
+            let warnings = Targets::new()
+                .with_default(Level::WARN)
+                .with_target("strace", tracing_subscriber::filter::LevelFilter::OFF);
+            tracing_subscriber::registry()
+                .with(layer)
+                .with(WarningLayer.with_filter(warnings))
+                .try_init()
+                .map_err(|e| e.to_string())?;
         }
     }
     Ok(LogGuard)
@@ -80,6 +87,51 @@ pub fn error_line(msg: &str) {
     };
     if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
         let _ = writeln!(f, "{line}");
+    }
+}
+
+/// Warnings and errors: to the `--log` file when there is one (as runc's
+/// logrus writes them, in its format: containerd's shim parses every line
+/// of that file, and the container's own stdio, which is runsc-lite's
+/// stderr under `create`, must carry none of them), else to stderr.
+struct WarningLayer;
+
+#[derive(Default)]
+struct Message(String);
+
+impl tracing::field::Visit for Message {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.0 = value.to_string();
+        }
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for WarningLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        use std::io::Write;
+        let mut m = Message::default();
+        event.record(&mut m);
+        let level = *event.metadata().level();
+        let Some((path, json)) = ERROR_LOG.get() else {
+            let _ = writeln!(std::io::stderr(), "{level:>5} {}", m.0);
+            return;
+        };
+        let name = if level == Level::ERROR { "error" } else { "warning" };
+        let time = rfc3339(std::time::SystemTime::now());
+        let line = if *json {
+            serde_json::json!({ "level": name, "msg": m.0, "time": time }).to_string()
+        } else {
+            format!("time={} level={name} msg={}", serde_json::json!(time), serde_json::json!(m.0))
+        };
+        if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "{line}");
+        }
     }
 }
 

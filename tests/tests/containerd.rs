@@ -11,7 +11,6 @@ use std::process::Command;
 use tests::{need_busybox, run_with_timeout, runsc_lite_bin, skip, timeout, which, workspace_root};
 
 #[test]
-#[ignore = "needs the lifecycle commands (issue 14)"]
 fn containerd_e2e() {
     const TEST: &str = "containerd_e2e";
     // SAFETY: geteuid has no preconditions.

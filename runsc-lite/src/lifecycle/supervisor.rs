@@ -138,6 +138,13 @@ pub fn main(g: &GlobalFlags, req: Request, cfg: SandboxConfig, ready: OwnedFd) -
         Ok(p) => p,
         Err(e) => fail(e),
     };
+    if cfg.console.is_some() {
+        // With a terminal, init's stdio is the console: the Sentry must not
+        // hold create's own stdout and stderr either, since a caller that
+        // reads them to their end (go-runc does, for containerd's shim)
+        // would wait for as long as the container runs.
+        detach_stdio();
+    }
     let spawned = match crate::sandbox::spawn(g, cfg, Some(sentry_end)) {
         Ok(s) => s,
         Err(e) => fail(e),

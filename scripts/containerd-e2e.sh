@@ -200,6 +200,40 @@ else
     fail run-exit-status "want output 'hello' and status 3, got status $status, output: $out"
 fi
 
+# The pty driver for `ctr task exec -t` and `ctr run -t`.
+# The driver owns the pty master: it waits for the shell's prompt, types a
+# line, and reports what came back and ctr's exit status.
+cat >"$tmp/pty_drive.py" <<'EOF'
+import os, pty, select, sys, time
+
+argv = sys.argv[2:]
+deadline = time.monotonic() + float(sys.argv[1])
+pid, master = pty.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+out = b""
+sent = False
+while time.monotonic() < deadline:
+    r, _, _ = select.select([master], [], [], 0.2)
+    if r:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: every slave fd is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    if not sent and b"# " in out:
+        os.write(master, b"echo hi; exit 5\r")
+        sent = True
+else:
+    os.kill(pid, 9)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode("utf-8", "replace"))
+sys.stdout.write("\nSTATUS %d\n" % os.waitstatus_to_exitcode(status))
+EOF
+py=$(command -v python3)
+
 # --- a long-running task: ls, ps, pause/resume, exec, kill ------------------
 id=e2e-long
 # The guest's sh is PID 1 of its namespace, which ignores SIGTERM unless it
@@ -261,6 +295,16 @@ if [ $running = 1 ]; then
         fail task-exec-status "want 'from exec' and status 4, got status $status, output: $out"
     fi
 
+    # `ctr task exec -t`: the shim hands runsc-lite a console socket; the
+    # exec'd shell gets a Sentry pty bridged to the shim's master.
+    out=$("$py" "$tmp/pty_drive.py" "$step_timeout" ctr -a "$sock" -n "$ns" task exec -t \
+        --fifo-dir "$tmp/fifo" --exec-id t "$id" sh 2>&1)
+    if echo "$out" | tr -d '\r' | grep -qx hi && echo "$out" | grep -qx 'STATUS 5'; then
+        pass task-exec-tty
+    else
+        fail task-exec-tty "want a line 'hi' and status 5, got: $(echo "$out" | cat -v)"
+    fi
+
     c task kill "$id" >"$tmp/kill.out" 2>&1
     wait $long_pid
     status=$?
@@ -280,38 +324,6 @@ else
 fi
 
 # --- ctr run -t: an interactive shell on a pty ------------------------------
-# The driver owns the pty master: it waits for the shell's prompt, types a
-# line, and reports what came back and ctr's exit status.
-cat >"$tmp/pty_drive.py" <<'EOF'
-import os, pty, select, sys, time
-
-argv = sys.argv[2:]
-deadline = time.monotonic() + float(sys.argv[1])
-pid, master = pty.fork()
-if pid == 0:
-    os.execvp(argv[0], argv)
-out = b""
-sent = False
-while time.monotonic() < deadline:
-    r, _, _ = select.select([master], [], [], 0.2)
-    if r:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # EIO: every slave fd is closed
-            break
-        if not chunk:
-            break
-        out += chunk
-    if not sent and b"# " in out:
-        os.write(master, b"echo hi; exit 5\r")
-        sent = True
-else:
-    os.kill(pid, 9)
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode("utf-8", "replace"))
-sys.stdout.write("\nSTATUS %d\n" % os.waitstatus_to_exitcode(status))
-EOF
-py=$(command -v python3)
 out=$("$py" "$tmp/pty_drive.py" "$step_timeout" ctr -a "$sock" -n "$ns" run -t --rm \
     $(run_args) "$image" e2e-tty sh 2>&1)
 # The line "hi" on its own (the typed line is echoed too, as "echo hi; ...").

@@ -358,12 +358,22 @@ fn start_console(
         libc::close(fd);
         OwnedFd::from_raw_fd(dup)
     };
-    let c = vfs::tty::console::start(host, 1).map_err(|e| format!("the console: {}", e.describe()))?;
+    console_on(kernel, host, &Creds::new(cfg.uid, cfg.gid, cfg.groups.clone()), 1)
+}
+
+/// A Sentry pty bridged to host terminal `host`, controlled by session
+/// `sid`, and its slave opened for a process's stdio.
+pub fn console_on(
+    kernel: &Arc<Kernel>,
+    host: OwnedFd,
+    creds: &Creds,
+    sid: i32,
+) -> Result<(vfs::tty::console::Console, Arc<OpenFile>), String> {
+    let c = vfs::tty::console::start(host, sid).map_err(|e| format!("the console: {}", e.describe()))?;
     let root = kernel.mounts.root();
-    let creds = Creds::new(cfg.uid, cfg.gid, cfg.groups.clone());
     let d = kernel
         .mounts
-        .resolve(&root, &root, c.slave_path.as_bytes(), vfs::Follow::Yes, &creds)
+        .resolve(&root, &root, c.slave_path.as_bytes(), vfs::Follow::Yes, creds)
         .map_err(|e| format!("the console {}: {}", c.slave_path, e.describe()))?;
     let ops = d
         .inode

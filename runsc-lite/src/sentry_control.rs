@@ -150,18 +150,36 @@ fn exec(kernel: &Arc<Kernel>, msg: &Value, fds: Vec<OwnedFd>, id: Value, control
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_u64).map(|g| g as u32).collect())
         .unwrap_or_default();
-    let files = fds
-        .into_iter()
-        .take(3)
-        .enumerate()
-        .filter_map(|(i, fd)| crate::boot::sandbox_file(fd).map(|f| (i as i32, f)))
-        .collect();
+    let creds = Creds::new(num("uid"), num("gid"), groups);
+    let terminal = msg.get("terminal").and_then(Value::as_bool).unwrap_or(false);
+    let (console, files) = if terminal {
+        // One descriptor: the host terminal to bridge. The session is set
+        // once the process (its leader) has a pid.
+        let send_err = |e: String| {
+            let _ = wire::send(control.as_raw_fd(), &json!({ "error": e, "id": id.clone() }), &[]);
+        };
+        let Some(host) = fds.into_iter().next() else {
+            return send_err("exec with a terminal: no terminal descriptor".into());
+        };
+        match crate::boot::console_on(kernel, host, &creds, 0) {
+            Ok((c, f)) => (Some(c), (0..3).map(|fd| (fd, f.clone())).collect()),
+            Err(e) => return send_err(e),
+        }
+    } else {
+        let files = fds
+            .into_iter()
+            .take(3)
+            .enumerate()
+            .filter_map(|(i, fd)| crate::boot::sandbox_file(fd).map(|f| (i as i32, f)))
+            .collect();
+        (None, files)
+    };
     let spec = InitSpec {
         exe: argv.first().cloned().unwrap_or_default(),
         argv,
         envp: strs("env"),
         cwd: msg.get("cwd").and_then(Value::as_str).unwrap_or("/").as_bytes().to_vec(),
-        creds: Creds::new(num("uid"), num("gid"), groups),
+        creds,
         files,
         umask: msg.get("umask").and_then(Value::as_u64).unwrap_or(0o022) as u32,
     };
@@ -172,10 +190,25 @@ fn exec(kernel: &Arc<Kernel>, msg: &Value, fds: Vec<OwnedFd>, id: Value, control
             let _ = wire::send(control.as_raw_fd(), &v, &[]);
         };
         match sentry::start_process(&kernel, spec) {
-            Err(e) => send(json!({ "error": e.to_string() })),
+            Err(e) => {
+                if let Some(c) = &console {
+                    c.stop();
+                }
+                send(json!({ "error": e.to_string() }))
+            }
             Ok(p) => {
+                // A new thread group leads its own session and group: the
+                // pty becomes its controlling terminal, as TIOCSCTTY would.
+                if let Some(c) = &console {
+                    c.pty.make_controlling(p.pid(), p.pid());
+                }
                 send(json!({ "started": p.pid() }));
                 let status = p.run();
+                if let Some(c) = &console {
+                    // The last output reaches the host before the exit does.
+                    c.drain(std::time::Duration::from_secs(2));
+                    c.stop();
+                }
                 send(json!({ "exit": status.shell_code() }));
             }
         }

@@ -2,7 +2,7 @@
 //! workspace's runsc-lite as containerd's runc shim's `--runc-binary`
 //! (a private containerd, a busybox image built from busybox-static,
 //! `ctr run` output and exit status, task ls/ps/pause/resume/exec/kill,
-//! `ctr run -t` on a pty; each step prints PASS or FAIL).
+//! `ctr run -t` and `ctr task exec -t` on ptys; each step prints PASS or FAIL).
 //!
 //! Needs root, Debian's containerd (`scripts/install-deps.sh --containerd`
 //! installs it; CI does) and busybox-static; reports SKIPPED without them.
@@ -28,8 +28,8 @@ fn containerd_e2e() {
     let script = workspace_root().join("scripts/containerd-e2e.sh");
     let mut cmd = Command::new(script);
     cmd.arg(runsc_lite_bin()).env("E2E_TIMEOUT", timeout().as_secs().to_string());
-    // Eleven steps, each bounded by the timeout inside the script.
-    let out = run_with_timeout(&mut cmd, timeout() * 12);
+    // Twelve steps, each bounded by the timeout inside the script.
+    let out = run_with_timeout(&mut cmd, timeout() * 13);
     assert!(
         out.status == 0 && !out.stdout.contains("FAIL"),
         "containerd-e2e.sh failed (status {}, timed out: {}):\n{}\n{}",

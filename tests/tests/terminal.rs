@@ -202,3 +202,49 @@ fn bundle_terminal_through_a_console_socket() {
         assert!(out.contains("hi\r\n"), "{p}: {out:?}");
     }
 }
+
+/// `exec --tty --console-socket S ID sh` in a running container (as
+/// containerd's `ctr task exec -t`): the exec'd shell gets a Sentry pty
+/// as its controlling terminal, bridged to the host master sent to S;
+/// typed input is echoed and its exit status comes back.
+#[test]
+fn exec_tty_through_a_console_socket() {
+    let Some(bb) = need_busybox("exec_tty_through_a_console_socket") else { return };
+    let lc = tests::bundle::Lifecycle::new(&bb, "systrap");
+    lc.bundle.write_config(&config(&["sh", "-c", "echo up; while :; do sleep 1; done"]));
+    let (st, err) = lc.create("et", &[]);
+    assert_eq!(st, 0, "create: {err}");
+    let o = lc.cmd(&["start", "et"]);
+    assert_eq!(o.status, 0, "start: {}", o.stderr);
+    lc.wait_output("et", "up", |o| o.contains("up"));
+    let dir = TempDir::new("console");
+    let path = dir.path().join("exec.sock");
+    let listener = UnixListener::bind(&path).expect("bind the console socket");
+    let sock = path.to_string_lossy().into_owned();
+    let mut c = lc.command(&["exec", "--tty", "--console-socket", &sock, "et", "sh"]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn exec");
+    let deadline = Instant::now() + timeout();
+    let (conn, _) = listener.accept().expect("accept");
+    let (name, master) = recv_fd(conn.as_raw_fd());
+    assert_eq!(name, "/dev/ptmx");
+    let mut f = std::fs::File::from(master.try_clone().expect("dup"));
+    f.write_all(b"tty; echo hi; exit 4\n").expect("type");
+    let out = converse(master.as_raw_fd(), deadline, |_| None, || false);
+    let status = wait_child(&mut child, deadline);
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    assert_eq!(status, Some(4), "exit status; output {out:?}; stderr {err}");
+    assert!(out.contains("tty; echo hi; exit 4\r\n"), "no echo: {out:?}");
+    assert!(out.contains("\r\n/dev/pts/"), "not a pty: {out:?}");
+    assert!(out.contains("hi\r\n"), "{out:?}");
+    // The container goes on; --tty --detach without a socket is refused.
+    let o = lc.cmd(&["exec", "--tty", "--detach", "et", "sh"]);
+    assert_ne!(o.status, 0);
+    assert!(o.stderr.contains("console socket"), "{}", o.stderr);
+    let o = lc.cmd(&["exec", "et", "echo", "still"]);
+    assert_eq!((o.status, o.stdout.as_str()), (0, "still\n"), "{}", o.stderr);
+    let _ = lc.cmd(&["kill", "et", "KILL"]);
+}

@@ -16,7 +16,7 @@ pub mod wire;
 use crate::cli::GlobalFlags;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 #[derive(Subcommand, Debug)]
@@ -477,16 +477,25 @@ fn exec(g: &GlobalFlags, a: ExecArgs) -> Result<i32, String> {
         msg["gid"] = json!(gid.parse::<u32>().map_err(|_| format!("--user {u}: not UID[:GID]"))?);
     }
     let terminal = a.tty || msg["terminal"].as_bool().unwrap_or(false);
-    if terminal {
-        // The Sentry's pty exists (vfs::tty::console) but an exec'd process
-        // does not lead a session of its own yet.
-        return Err("exec with a terminal (--tty, process.terminal) is not served yet".into());
+    if terminal && a.detach && a.console_socket.is_none() {
+        // As runc: a detached process's terminal must go somewhere.
+        return Err("cannot allocate tty if runsc-lite will detach without setting console socket".into());
     }
+    msg["terminal"] = json!(terminal);
+    // With a terminal the Sentry gets one host terminal descriptor to
+    // bridge to a pty of its own (the host slave whose master went to
+    // the console socket, or the caller's terminal in raw mode, restored
+    // when `console` drops) instead of our stdio.
+    let console = crate::console::attach(&crate::console::target(terminal, a.console_socket.clone()))?;
+    let passed: Vec<RawFd> = match console.sentry_fd() {
+        Some(fd) => vec![fd],
+        None => vec![0, 1, 2],
+    };
     msg["op"] = json!("exec");
     // Blocked before the process exists, so that none of the signals the
     // waiter relays can kill it first (the mask is inherited by fork).
     block_relayed();
-    let started = ask(&sock, &msg, &[0, 1, 2])?;
+    let started = ask(&sock, &msg, &passed)?;
     let guest_pid = started.get("started").and_then(Value::as_i64).unwrap_or(0);
     let wait_exit = |sock: &OwnedFd| -> i32 {
         match wire::recv(sock.as_raw_fd()) {
@@ -498,8 +507,13 @@ fn exec(g: &GlobalFlags, a: ExecArgs) -> Result<i32, String> {
         if let Some(p) = &a.pid_file {
             write_pid_file(p, std::process::id() as i32)?;
         }
-        return Ok(relay_until_exit(g, &a.id, &sock, guest_pid as i32).unwrap_or_else(|| wait_exit(&sock)));
+        let code = relay_until_exit(g, &a.id, &sock, guest_pid as i32).unwrap_or_else(|| wait_exit(&sock));
+        drop(console);
+        return Ok(code);
     }
+    // The Sentry holds the terminal now; the waiter must not keep the
+    // host slave open after the process.
+    drop(console);
     // Detached: a child of ours waits and exits with the process's status;
     // its pid is the pid file's (containerd's shim, a subreaper, reaps it).
     // SAFETY: single-threaded; the child only waits on the socket and exits.

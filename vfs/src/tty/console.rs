@@ -25,6 +25,9 @@ pub struct Console {
     /// /dev/pts/N inside the sandbox: the path init's stdio opens.
     pub slave_path: String,
     done: mpsc::Receiver<()>,
+    /// Set to end the host → master thread (an exec'd process's console
+    /// must stop reading the host descriptor once the process is gone).
+    stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Console {
@@ -32,6 +35,12 @@ impl Console {
     /// last slave descriptor closed and everything written was passed on.
     pub fn drain(&self, limit: Duration) {
         let _ = self.done.recv_timeout(limit);
+    }
+
+    /// Stop reading the host descriptor (within the poll period); the
+    /// bridge then lets the host descriptor go.
+    pub fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -94,7 +103,8 @@ pub fn start(host: OwnedFd, sid: i32) -> Result<Console, Errno> {
         })
         .map_err(|_| Errno::EAGAIN)?;
 
-    let (m, h) = (master, host);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (m, h, halt) = (master, host, stop.clone());
     std::thread::Builder::new()
         .name("console-in".into())
         .spawn(move || {
@@ -107,6 +117,9 @@ pub fn start(host: OwnedFd, sid: i32) -> Result<Console, Errno> {
                 let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
                 // SAFETY: one valid pollfd.
                 let r = unsafe { libc::poll(&mut p, 1, 200) };
+                if halt.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
                 let now = winsize_of(fd);
                 if now.is_some() && now != ws {
                     ws = now;
@@ -134,5 +147,5 @@ pub fn start(host: OwnedFd, sid: i32) -> Result<Console, Errno> {
         })
         .map_err(|_| Errno::EAGAIN)?;
     let slave_path = format!("/dev/pts/{}", pty.index);
-    Ok(Console { pty, slave_path, done })
+    Ok(Console { pty, slave_path, done, stop })
 }

@@ -524,7 +524,7 @@ fn exec(g: &GlobalFlags, a: ExecArgs) -> Result<i32, String> {
     if pid == 0 {
         // SAFETY: no arguments; out of the caller's session.
         unsafe { libc::setsid() };
-        supervisor_detach_stdio();
+        supervisor::detach_stdio();
         let code = relay_until_exit(g, &a.id, &sock, guest_pid as i32).unwrap_or_else(|| wait_exit(&sock));
         std::process::exit(code);
     }
@@ -600,20 +600,6 @@ fn relay_until_exit(g: &GlobalFlags, id: &str, sock: &OwnedFd, pid: i32) -> Opti
                     let _ = ask(&c, &json!({ "op": "kill", "sig": info.ssi_signo, "pid": pid }), &[]);
                 }
             }
-        }
-    }
-}
-
-fn supervisor_detach_stdio() {
-    let null = std::ffi::CString::new("/dev/null").unwrap_or_default();
-    // SAFETY: a valid C string; dup2 onto our own stdio numbers.
-    unsafe {
-        let fd = libc::open(null.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
-        if fd >= 0 {
-            for n in 0..3 {
-                libc::dup2(fd, n);
-            }
-            libc::close(fd);
         }
     }
 }

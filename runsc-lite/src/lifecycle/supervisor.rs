@@ -258,7 +258,9 @@ fn write_all(fd: RawFd, mut b: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-fn detach_stdio() {
+/// Point this process's stdio at /dev/null (a detached helper must not
+/// hold its caller's pipes open).
+pub(super) fn detach_stdio() {
     let null = std::ffi::CString::new("/dev/null").unwrap_or_default();
     // SAFETY: a valid C string; dup2 onto our own stdio numbers.
     unsafe {

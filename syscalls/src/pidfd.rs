@@ -29,6 +29,24 @@ fn pidfd_process(f: &OpenFile) -> Result<Arc<ThreadGroup>, Errno> {
     f.ops.as_any().downcast_ref::<PidFd>().ok_or(Errno::EBADF)?.process()
 }
 
+/// The process pidfd_send_signal's descriptor names: a pidfd or, as Linux
+/// also takes, a `/proc/PID` directory (the process with that number now:
+/// ESRCH once it is gone). Anything else is EBADF.
+fn signal_target(task: &Task, fd: i32) -> Result<Arc<ThreadGroup>, Errno> {
+    let f = task.file(fd)?;
+    if f.ops.as_any().downcast_ref::<PidFd>().is_some() {
+        return pidfd_process(&f);
+    }
+    let d = f.dentry.as_ref().filter(|d| d.mount.fs_type == "proc").ok_or(Errno::EBADF)?;
+    let in_proc_root = d.parent().is_some_and(|p| p.path() == d.mount.mountpoint);
+    let pid = std::str::from_utf8(&d.name())
+        .ok()
+        .and_then(|n| n.parse::<i32>().ok())
+        .filter(|&p| in_proc_root && p > 0)
+        .ok_or(Errno::EBADF)?;
+    task.kernel.group(pid).ok_or(Errno::ESRCH)
+}
+
 /// pidfd_open(2). Linux 6.9's PIDFD_THREAD (O_EXCL: a pidfd for one
 /// thread) is not served: EINVAL, as on a kernel before it.
 pub fn pidfd_open(task: &mut Task, pid: i32, flags: u32) -> SysResult {
@@ -50,8 +68,7 @@ pub fn pidfd_send_signal(task: &mut Task, pidfd: Fd, sig: i32, uinfo: UserAddr, 
     if flags & !scope != 0 || flags.count_ones() > 1 {
         return Err(Errno::EINVAL);
     }
-    let (f, _) = pidfd_at(task, pidfd.0)?;
-    let tg = pidfd_process(&f)?;
+    let tg = signal_target(task, pidfd.0)?;
     let me = Arc::ptr_eq(&tg, &task.tg);
     let info = if uinfo.is_null() {
         let code = if flags & PIDFD_SIGNAL_THREAD != 0 { SI_TKILL } else { SI_USER };

@@ -137,6 +137,27 @@ int main(void)
     V("waitid_code_killed", si.si_code == CLD_KILLED);
     V("waitid_status", si.si_status);
     E("send_reaped", pidfd_send_signal(pfd, SIGTERM, NULL, 0), ESRCH);
+    {
+        /* A /proc/PID directory stands for the process too. */
+        int dfd_root = open("/", O_RDONLY | O_DIRECTORY);
+        E("send_plain_dir", pidfd_send_signal(dfd_root, SIGTERM, NULL, 0), EBADF);
+        close(dfd_root);
+        pid_t k = fork();
+        if (k == 0) {
+            for (;;)
+                pause();
+        }
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d", (int)k);
+        int pdir = open(path, O_RDONLY | O_DIRECTORY);
+        T("open_proc_pid_dir", pdir);
+        T("send_proc_dir", pidfd_send_signal(pdir, SIGKILL, NULL, 0));
+        int kst = 0;
+        waitpid(k, &kst, 0);
+        B("proc_dir_killed", WIFSIGNALED(kst) && WTERMSIG(kst) == SIGKILL);
+        E("send_proc_dir_reaped", pidfd_send_signal(pdir, SIGTERM, NULL, 0), ESRCH);
+        close(pdir);
+    }
     E("getfd_reaped", pidfd_getfd(pfd, 50, 0), ESRCH);
     E("waitid_reaped", waitid(P_PIDFD, pfd, &si, WEXITED), ECHILD);
     p.revents = 0;

@@ -942,7 +942,12 @@ asyncio.run(aio())
     }
     assert!(n.stdout.contains("asyncio 49995000"), "native run is incomplete:\n{}", n.describe());
     for p in PLATFORMS {
-        assert_same(&n, &run_do(p, &[&py, "-c", code], &tmp()));
+        // The heaviest workload of this file (10,000 asyncio messages, a
+        // server in a child process) took 64 s at load 22: three times the
+        // usual limit, so a loaded machine is slow, not a failure.
+        let (mut c, _state) = tests::runsc_lite(p);
+        c.arg("do").args([py.as_str(), "-c", code]).current_dir(tmp()).stdin(Stdio::null());
+        assert_same(&n, &tests::run_with_timeout(&mut c, tests::timeout() * 3));
     }
 }
 

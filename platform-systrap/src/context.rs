@@ -3,12 +3,12 @@
 //! is through shared memory.
 
 use crate::layout::*;
-use crate::process::{on_signal_stack, StubProcess, StubThread};
+use crate::process::{lock, on_signal_stack, StubProcess, StubThread};
 use crate::space;
 use crate::sys;
 use abi::signal::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS, SIGTRAP};
 use abi::{Errno, SigInfo};
-use platform::{Access, AddressSpace, Context, Exit, FpState, Interrupter, PlatformError, Regs};
+use platform::{Access, AddressSpace, Context, Exit, FpState, Interrupter, PlatformError, Regs, SyscallSite};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -70,7 +70,7 @@ pub(crate) struct SystrapContext {
     intr: Arc<InterruptState>,
     switches: u32,
     /// The return address of the last syscall that came through SIGSYS
-    /// (what `patch_target` may patch).
+    /// (what `patch_hot` may count).
     last_trap: Option<u64>,
 }
 
@@ -336,6 +336,19 @@ fn classify_signal(
             }
             SIGSEGV | SIGBUS if info.code > 0 && info.code != SI_KERNEL => {
                 get_regs(proc, t, uc, regs);
+                // In a wrapper slot: the site's own load faulted (report
+                // it at the site), or the slot's store below rsp did (not
+                // the guest's doing: on at the site's `syscall`).
+                let origin = proc.slots.as_ref().and_then(|s| lock(s).fault_origin(regs.rip));
+                match origin {
+                    Some(Ok(site)) => regs.rip = site,
+                    Some(Err(syscall)) => {
+                        regs.rip = syscall;
+                        put_regs(proc, t, regs)?;
+                        return Ok(None);
+                    }
+                    None => {}
+                }
                 let err = greg(G_ERR);
                 let access = if greg(G_TRAPNO) != X86_TRAP_PF {
                     Access::Read
@@ -541,18 +554,19 @@ impl Context for SystrapContext {
         self.intr.clone()
     }
 
-    fn patch_target(&mut self, space: &Arc<dyn AddressSpace>, ret: u64, nr: u32) -> Option<u64> {
+    fn patch_hot(&mut self, space: &Arc<dyn AddressSpace>, ret: u64) -> bool {
         // Out of a rel32 jump's reach (a static executable low in memory):
         // not worth counting.
         if !crate::patch::in_reach(ret) {
-            return None;
+            return false;
         }
-        let e = self.entries.get_mut(self.cur)?;
-        let hits = e.hits.as_mut()?;
-        if self.last_trap != Some(ret) || e.key != space::key_of(space) || !crate::patch::count_hit(hits, ret) {
-            return None;
-        }
-        e.proc.patch_slot(ret, nr)
+        let Some(e) = self.entries.get_mut(self.cur) else { return false };
+        let Some(hits) = e.hits.as_mut() else { return false };
+        self.last_trap == Some(ret) && e.key == space::key_of(space) && crate::patch::count_hit(hits, ret)
+    }
+
+    fn patch_slot(&mut self, ret: u64, site: SyscallSite) -> Option<u64> {
+        self.entries.get(self.cur)?.proc.patch_slot(ret, site)
     }
 }
 

@@ -37,7 +37,7 @@ pub const THREADS_OFF: u64 = 0x10_0000;
 /// Patch slots (see `patch.rs`): `SLOT_SIZE` bytes each, written by the
 /// Sentry only.
 pub const SLOTS_OFF: u64 = 0x2_0000;
-pub const SLOT_SIZE: u64 = 32;
+pub const SLOT_SIZE: u64 = 48;
 pub const SLOTS_LEN: u64 = 0x4_0000;
 pub const MAX_SLOTS: u64 = SLOTS_LEN / SLOT_SIZE;
 /// A thread's block: its message page, then its signal stack. A power of

@@ -30,7 +30,14 @@
 //! faults, or makes a syscall it could make directly.
 
 use crate::layout::*;
+use platform::SyscallSite;
 use std::collections::HashMap;
+
+/// Where a slot's data (nr: u32, 0: u32, return address: u64) begins.
+const SLOT_DATA: u64 = 32;
+/// The nr of a wrapper slot: the trampoline takes the number from below
+/// the guest's rsp, where the slot put rax.
+const NR_FROM_STACK: u32 = u32::MAX;
 
 /// How often a site traps before it is patched: once-only sites (start-up)
 /// are not worth a page copy.
@@ -61,9 +68,14 @@ impl Slots {
         Slots { index: HashMap::new(), code: Vec::new(), tramp }
     }
 
-    /// The slot of syscall `nr` returning to `ret`, made if need be; None
-    /// when the slot pages are full.
-    pub(crate) fn get(&mut self, nr: u32, ret: u64) -> Option<(u32, [u8; SLOT_SIZE as usize])> {
+    /// The slot of the site of kind `site` returning to `ret`, made if need
+    /// be; None when the slot pages are full.
+    pub(crate) fn get(&mut self, site: SyscallSite, ret: u64) -> Option<(u32, [u8; SLOT_SIZE as usize])> {
+        let nr = match site {
+            SyscallSite::MovImm(nr) if nr != NR_FROM_STACK => nr,
+            SyscallSite::MovImm(_) => return None,
+            SyscallSite::SyscallWrapper => NR_FROM_STACK,
+        };
         if let Some(&i) = self.index.get(&(nr, ret)) {
             return Some((i, self.code[i as usize]));
         }
@@ -73,23 +85,63 @@ impl Slots {
         let i = self.code.len() as u32;
         let at = slot_addr(i);
         let mut b = [0xccu8; SLOT_SIZE as usize];
-        // lea rcx, [rip + 9]: the data at +16.
-        b[0..7].copy_from_slice(&[0x48, 0x8d, 0x0d, 9, 0, 0, 0]);
+        let mut n = 0;
+        if site == SyscallSite::SyscallWrapper {
+            // What the site did first (a fault here is reported at the
+            // site, see context.rs), then the number below rsp: glibc's
+            // syscall() is a leaf with nothing there.
+            put(&mut b, &mut n, &[0x4c, 0x8b, 0x4c, 0x24, 0x08]); // mov r9, [rsp + 8]
+            put(&mut b, &mut n, &[0x48, 0x89, 0x44, 0x24, 0xf8]); // mov [rsp - 8], rax
+        }
+        // lea rcx, [rip + data]
+        let lea_end = n as u64 + 7;
+        put(&mut b, &mut n, &[0x48, 0x8d, 0x0d]);
+        put(&mut b, &mut n, &((SLOT_DATA - lea_end) as u32).to_le_bytes());
         // jmp tramp
-        b[7] = 0xe9;
-        let rel = (self.tramp as i64 - (at as i64 + 12)) as i32;
-        b[8..12].copy_from_slice(&rel.to_le_bytes());
-        b[16..20].copy_from_slice(&nr.to_le_bytes());
-        b[20..24].copy_from_slice(&[0; 4]);
-        b[24..32].copy_from_slice(&ret.to_le_bytes());
+        let rel = (self.tramp as i64 - (at as i64 + n as i64 + 5)) as i32;
+        put(&mut b, &mut n, &[0xe9]);
+        put(&mut b, &mut n, &rel.to_le_bytes());
+        let d = SLOT_DATA as usize;
+        b[d..d + 4].copy_from_slice(&nr.to_le_bytes());
+        b[d + 4..d + 8].copy_from_slice(&[0; 4]);
+        b[d + 8..d + 16].copy_from_slice(&ret.to_le_bytes());
         self.code.push(b);
         self.index.insert((nr, ret), i);
         Some((i, b))
     }
 
+    /// What a fault at `ip`, inside the slot pages, is from the guest's
+    /// point of view, if it is one of the memory accesses a wrapper slot
+    /// makes: the site's own load of the sixth argument (nothing else has
+    /// run: `Ok(site)`, report it there), or the slot's store of the number
+    /// below rsp, which the guest would not have made (`Err(syscall)`: the
+    /// site's work is done, go on silently at its `syscall`, which traps
+    /// the slow way).
+    pub(crate) fn fault_origin(&self, ip: u64) -> Option<Result<u64, u64>> {
+        let off = ip.checked_sub(STUB_BASE + SLOTS_OFF)?;
+        let b = self.code.get(usize::try_from(off / SLOT_SIZE).ok()?)?;
+        let d = SLOT_DATA as usize;
+        if u32::from_le_bytes([b[d], b[d + 1], b[d + 2], b[d + 3]]) != NR_FROM_STACK {
+            return None;
+        }
+        let mut r = [0u8; 8];
+        r.copy_from_slice(&b[d + 8..d + 16]);
+        let ret = u64::from_le_bytes(r);
+        match off % SLOT_SIZE {
+            0 => ret.checked_sub(7).map(Ok),
+            5 => ret.checked_sub(2).map(Err),
+            _ => None,
+        }
+    }
+
     pub(crate) fn all(&self) -> impl Iterator<Item = (u32, &[u8; SLOT_SIZE as usize])> {
         self.code.iter().enumerate().map(|(i, b)| (i as u32, b))
     }
+}
+
+fn put(b: &mut [u8], n: &mut usize, bytes: &[u8]) {
+    b[*n..*n + bytes.len()].copy_from_slice(bytes);
+    *n += bytes.len();
 }
 
 /// Whether a site returning to `ret` can reach every slot with a rel32

@@ -476,9 +476,9 @@ impl StubProcess {
     /// Patching: the slot address a site returning to `ret` with syscall
     /// `nr` should jump to (see `patch.rs`), written into this process's
     /// slot pages.
-    pub(crate) fn patch_slot(&self, ret: u64, nr: u32) -> Option<u64> {
+    pub(crate) fn patch_slot(&self, ret: u64, site: platform::SyscallSite) -> Option<u64> {
         let slots = self.slots.as_ref()?;
-        let (i, code) = lock(slots).get(nr, ret)?;
+        let (i, code) = lock(slots).get(site, ret)?;
         self.region.write(SLOTS_OFF + i as u64 * SLOT_SIZE, &code);
         Some(crate::patch::slot_addr(i))
     }

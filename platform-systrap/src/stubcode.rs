@@ -295,6 +295,8 @@ global_asm!(
     // data]` (nr: u32 at 0, return address: u64 at 8) and jumps here. rax,
     // rcx and r11 are free (the mov would have overwritten eax, syscall
     // clobbers rcx and r11). No stack: the guest's rsp may be anything.
+    // A wrapper slot (glibc's syscall(), whose last `mov` loads r9) did
+    // that load and put rax at [rsp - 8] first; its nr reads -1.
     ".p2align 4",
     ".globl runsc_systrap_tramp",
     "runsc_systrap_tramp:",
@@ -324,7 +326,12 @@ global_asm!(
     "mov qword ptr [r11 + {t_rsi}], rsi",
     "mov qword ptr [r11 + {t_rdi}], rdi",
     "mov qword ptr [r11 + {t_rsp}], rsp",
+    // A wrapper slot (patch.rs) left the number below rsp.
     "mov eax, dword ptr [rcx]",
+    "cmp eax, -1",
+    "jne .Lt_have_nr",
+    "mov rax, qword ptr [rsp - 8]",
+    ".Lt_have_nr:",
     "mov qword ptr [r11 + {t_rax}], rax",
     "mov rax, qword ptr [rcx + 8]",
     "mov qword ptr [r11 + {t_rip}], rax",
@@ -390,9 +397,17 @@ global_asm!(
     ".Lt_fallback:",
     "mov r11, qword ptr [rcx + 8]",
     "lea r11, [r11 - 2]",
+    "cmp dword ptr [rcx], -1",
+    "je .Lt_fallback_stack",
     "add al, 0x7f",
     "sahf",
     "mov eax, dword ptr [rcx]",
+    "jmp r11",
+    // A wrapper slot's site: it did its load already; rax is below rsp.
+    ".Lt_fallback_stack:",
+    "add al, 0x7f",
+    "sahf",
+    "mov rax, qword ptr [rsp - 8]",
     "jmp r11",
     // The Sentry needs a full frame (new registers, FPU state): stop in
     // the handler; the Sentry writes every register before resuming.

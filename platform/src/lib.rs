@@ -195,6 +195,18 @@ pub trait Interrupter: Send + Sync {
     fn interrupt(&self);
 }
 
+/// What the five bytes in front of a hot `syscall` instruction are, for
+/// a platform that enters patched sites through its own code (systrap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyscallSite {
+    /// `mov $nr, %eax` (b8 imm32): glibc's wrappers of one call.
+    MovImm(u32),
+    /// `mov 0x8(%rsp), %r9` (4c 8b 4c 24 08) ending glibc's generic
+    /// `syscall()`, a leaf function: the number is in rax, the sixth
+    /// argument on the stack, and nothing lives below rsp.
+    SyscallWrapper,
+}
+
 /// The execution state of one guest thread on the platform.
 pub trait Context: Send {
     /// Run the guest with `regs` in `space` until the next [`Exit`];
@@ -211,11 +223,18 @@ pub trait Context: Send {
     fn interrupter(&self) -> Arc<dyn Interrupter>;
 
     /// The `Exit::Syscall` just returned came through a trap at a `syscall`
-    /// instruction ending at `ret` that the platform wants entered
-    /// another way: where a `jmp` replacing the `mov $nr, %eax` in front of
-    /// it should go (the Sentry checks the bytes and patches). None by
-    /// default: leave guest code alone.
-    fn patch_target(&mut self, _space: &Arc<dyn AddressSpace>, _ret: u64, _nr: u32) -> Option<u64> {
+    /// instruction ending at `ret`: whether the platform wants that site
+    /// entered another way from now on (it has trapped often enough). True
+    /// at most once per site; the Sentry then classifies the site's bytes
+    /// and asks `patch_slot`. False by default: leave guest code alone.
+    fn patch_hot(&mut self, _space: &Arc<dyn AddressSpace>, _ret: u64) -> bool {
+        false
+    }
+
+    /// Where a `jmp` replacing the five bytes in front of the `syscall`
+    /// ending at `ret`, a site of the given kind, should go; None when the
+    /// platform has no room or no such entry.
+    fn patch_slot(&mut self, _ret: u64, _site: SyscallSite) -> Option<u64> {
         None
     }
 

@@ -248,9 +248,11 @@ impl Task {
                 Exit::Syscall => {
                     let nr = self.regs.orig_rax;
                     // A hot trapped site the platform can enter faster.
-                    if let Ok(n) = u32::try_from(nr) {
-                        if let Some(target) = self.ctx.patch_target(self.mm.space(), self.regs.rip, n) {
-                            self.mm.patch_syscall_site(self.regs.rip, nr, target);
+                    if self.ctx.patch_hot(self.mm.space(), self.regs.rip) {
+                        if let Some(site) = self.mm.classify_syscall_site(self.regs.rip, nr) {
+                            if let Some(target) = self.ctx.patch_slot(self.regs.rip, site) {
+                                self.mm.patch_syscall_site(self.regs.rip, target);
+                            }
                         }
                     }
                     let args = self.regs.syscall_args();

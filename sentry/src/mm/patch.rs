@@ -1,9 +1,11 @@
 //! Patching guest code on behalf of a platform (systrap rewrites hot
-//! `mov $nr, %eax; syscall` sites into jumps to its trampolines, see
+//! `mov $nr, %eax; syscall` sites, and glibc's generic `syscall()`, into
+//! jumps to its trampolines, see
 //! platform-systrap/src/patch.rs): the Sentry owns the pages, so the write
 //! goes through here, the way a debugger's poke would.
 
 use super::*;
+use platform::SyscallSite;
 use std::sync::atomic::Ordering;
 
 /// Patched sites remembered per address space, at most.
@@ -16,22 +18,44 @@ pub(super) struct PatchedSite {
     new: [u8; 5],
 }
 
+/// glibc's generic `syscall()` up to its `syscall`: the argument shuffle
+/// (rdi..r9 into rax, rdi..r8) and the load of the sixth argument, the
+/// five bytes a `SyscallWrapper` patch replaces. Matching the whole leaf
+/// is what makes the slot's use of the stack below rsp safe.
+const GLIBC_SYSCALL_WRAPPER: [u8; 25] = [
+    0x48, 0x89, 0xf8, 0x48, 0x89, 0xf7, 0x48, 0x89, 0xd6, 0x48, 0x89, 0xca, 0x4d, 0x89, 0xc2, 0x4d, 0x89, 0xc8, 0x4c,
+    0x8b, 0x4c, 0x24, 0x08, 0x0f, 0x05,
+];
+
 impl MemoryManager {
-    /// Rewrite the `mov $nr, %eax` (b8 imm32) in front of the `syscall`
-    /// (0f 05) that ends at `ret` into `jmp target` (e9 rel32). One
-    /// five-byte instruction becomes another, and the `syscall` stays: a
-    /// jump to either instruction boundary still does what it did (a jump
-    /// straight to the `syscall` traps as before). Only when the five bytes
-    /// lie in one aligned 8-byte word, so that one store changes them for
-    /// every thread at once; only when the immediate is the number just
-    /// trapped on. False when the site does not qualify.
-    pub fn patch_syscall_site(&self, ret: u64, nr: u64, target: u64) -> bool {
+    /// What the `syscall` ending at `ret`, which just trapped with number
+    /// `nr`, is preceded by, if it is a kind of site a platform can enter
+    /// another way (`platform::SyscallSite`).
+    pub fn classify_syscall_site(&self, ret: u64, nr: u64) -> Option<SyscallSite> {
+        let mut b = [0u8; 7];
+        self.force_read(ret.checked_sub(7)?, &mut b).ok()?;
+        if b[0] == 0xb8 && b[5] == 0x0f && b[6] == 0x05 {
+            let imm = u32::from_le_bytes([b[1], b[2], b[3], b[4]]);
+            return (imm as u64 == nr).then_some(SyscallSite::MovImm(imm));
+        }
+        let n = GLIBC_SYSCALL_WRAPPER.len() as u64;
+        let mut w = [0u8; GLIBC_SYSCALL_WRAPPER.len()];
+        self.force_read(ret.checked_sub(n)?, &mut w).ok()?;
+        (w == GLIBC_SYSCALL_WRAPPER).then_some(SyscallSite::SyscallWrapper)
+    }
+
+    /// Rewrite the five-byte instruction in front of the `syscall` (0f 05)
+    /// that ends at `ret`, a site `classify_syscall_site` recognised, into
+    /// `jmp target` (e9 rel32). One five-byte instruction becomes another,
+    /// and the `syscall` stays: a jump to either instruction boundary still
+    /// does what it did (a jump straight to the `syscall` traps as before).
+    /// Only when the five bytes lie in one aligned 8-byte word, so that one
+    /// store changes them for every thread at once. False when the site
+    /// does not qualify (or changed since it was classified).
+    pub fn patch_syscall_site(&self, ret: u64, target: u64) -> bool {
         let Some(site) = ret.checked_sub(7) else { return false };
         let mut b = [0u8; 7];
-        if self.force_read(site, &mut b).is_err() {
-            return false;
-        }
-        if b[0] != 0xb8 || b[5] != 0x0f || b[6] != 0x05 || u32::from_le_bytes([b[1], b[2], b[3], b[4]]) as u64 != nr {
+        if self.force_read(site, &mut b).is_err() || b[5] != 0x0f || b[6] != 0x05 || b[0] == 0xe9 {
             return false;
         }
         let base = site & !7;
@@ -49,6 +73,8 @@ impl MemoryManager {
         n[k + 1..k + 5].copy_from_slice(&rel.to_le_bytes());
         let rec =
             PatchedSite { orig: [b[0], b[1], b[2], b[3], b[4]], new: [n[k], n[k + 1], n[k + 2], n[k + 3], n[k + 4]] };
+        // The compare-and-swap on the whole word in patch_code catches a
+        // change made since the bytes were classified.
         self.patch_code(base, u64::from_le_bytes(w), u64::from_le_bytes(n), site, rec).unwrap_or(false)
     }
 

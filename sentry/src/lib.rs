@@ -6,6 +6,7 @@
 pub mod exec;
 pub mod failure;
 pub mod filecache;
+pub mod fown_signals;
 pub mod freeze;
 pub mod futex;
 pub mod futex_pi;
@@ -146,6 +147,7 @@ pub fn start_process(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<StartedProc
     }
     procfs::set_current_pid(tg.tgid);
     tty_jobs::install(kernel);
+    fown_signals::install(kernel);
     let fail = |e: BootError| {
         kernel.unregister_group(tg.tgid);
         e

@@ -35,7 +35,7 @@ impl SentryJobs {
     }
 }
 
-fn live(g: &ThreadGroup) -> bool {
+pub(crate) fn live(g: &ThreadGroup) -> bool {
     !*lock(&g.zombie) && g.exit_status().is_none()
 }
 

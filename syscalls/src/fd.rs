@@ -63,9 +63,8 @@ pub fn fcntl(task: &mut Task, fd: Fd, cmd: u32, arg: u64) -> SysResult {
         }
         F_SETLEASE => crate::locks::set_lease(task, &f, arg),
         F_GETLEASE => crate::locks::get_lease(&f),
-        F_NOTIFY => crate::locks::notify(&f),
-        F_GETOWN => Ok(0),
-        F_SETOWN => Ok(0),
+        F_NOTIFY => crate::locks::notify(task, &f, fd.0, arg),
+        F_GETOWN | F_SETOWN | F_GETOWN_EX | F_SETOWN_EX | F_GETSIG | F_SETSIG => crate::fown::fcntl(task, &f, cmd, arg),
         F_GETPIPE_SZ | F_SETPIPE_SZ => crate::locks::pipe_size(&f, cmd, arg),
         F_ADD_SEALS | F_GET_SEALS => crate::memfd::fcntl_seals(task, &f, cmd, arg),
         _ => Err(Errno::EINVAL),

@@ -8,6 +8,7 @@ pub mod clockset;
 pub mod copy_range;
 pub mod event;
 pub mod fd;
+pub mod fown;
 pub mod fs;
 pub mod inotify;
 pub mod locks;
@@ -165,8 +166,9 @@ pub fn build_table() -> SyscallTable {
         FCNTL,
         Partial(
             "record and OFD locks served (files and directories of bind mounts locked on the host too); leases broken by the sandbox's \
-             opens only (SIGIO, no F_SETSIG), not by host processes; F_NOTIFY (no dnotify) EINVAL; \
-             F_SETPIPE_SZ on sandbox pipes and FIFOs only (host FIFOs EBADF); no F_SETOWN signals; seals on memfds only",
+             opens only (SIGIO, not the F_SETSIG signal), not by host processes; F_NOTIFY (dnotify) for changes made inside the \
+             sandbox; F_SETOWN/F_SETSIG kept and used by dnotify, but no SIGIO for O_ASYNC readiness; F_SETPIPE_SZ on \
+             sandbox pipes and FIFOs only (host FIFOs EBADF); seals on memfds only",
         ),
         fd::fcntl,
     );

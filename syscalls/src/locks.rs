@@ -239,18 +239,20 @@ pub fn break_leases(task: &Task, node: &dyn vfs::Inode, st: &abi::Stat, flags: u
     })
 }
 
-/// F_NOTIFY: dnotify is not served; Linux with dnotify disabled answers
-/// EINVAL for directories (ENOTDIR for anything else, which it checks
-/// first when dnotify is enabled).
-pub fn notify(f: &Arc<OpenFile>) -> SysResult {
-    let is_dir = match &f.dentry {
-        Some(d) => d.inode.stat()?.st_mode & S_IFMT == S_IFDIR,
-        None => false,
+/// F_NOTIFY (vfs::dnotify): a mark on the directory, and the caller's
+/// process the file's owner, as Linux's fcntl_dirnotify does.
+pub fn notify(task: &Task, f: &Arc<OpenFile>, fd: i32, arg: u64) -> SysResult {
+    let key = match &f.dentry {
+        Some(d) => {
+            let st = d.inode.stat()?;
+            (st.st_mode & S_IFMT == S_IFDIR).then_some((st.st_dev, st.st_ino))
+        }
+        None => None,
     };
-    if !is_dir {
-        return Err(Errno::ENOTDIR);
+    if vfs::dnotify::set(key, f, task.fds().id, fd, arg)? {
+        f.owner.set(vfs::fown::F_OWNER_PID, task.tg.tgid);
     }
-    Err(Errno::EINVAL)
+    Ok(0)
 }
 
 /// Linux's /proc/sys/fs/pipe-max-size default.

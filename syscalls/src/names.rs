@@ -234,7 +234,11 @@ fn rename_events(
     exchange: bool,
 ) {
     let cookie = ino::new_cookie();
-    ino::dir_event(oparent, ino::IN_MOVED_FROM, oname, cookie, moved.is_dir);
+    // Within one directory, also dnotify's DN_RENAME.
+    let key = |d: &DentryRef| ino::node_of(&*d.inode).map(|n| n.key);
+    let same = ino::active() && (std::sync::Arc::ptr_eq(oparent, nparent) || key(oparent) == key(nparent));
+    let same_dir = if same { ino::IN_DN_RENAME } else { 0 };
+    ino::dir_event(oparent, ino::IN_MOVED_FROM | same_dir, oname, cookie, moved.is_dir);
     ino::dir_event(nparent, ino::IN_MOVED_TO, nname, cookie, moved.is_dir);
     if let (Some((t, _)), false) = (&target, exchange) {
         ino::node_event(t, ino::IN_ATTRIB);

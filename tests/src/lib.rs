@@ -849,6 +849,7 @@ pub const GUESTS: &[Guest] = &[
     // reach of the trampolines.
     g("syscall_patch", "syscall_patch", Link::Dynamic),
     g("patch_attacks", "patch_attacks", Link::Dynamic),
+    g("dnotify", "dnotify", Link::Static),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

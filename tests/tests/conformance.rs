@@ -123,6 +123,7 @@ conformance! {
     pipe_reopen,
     syscall_patch,
     patch_attacks,
+    dnotify,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

@@ -28,6 +28,8 @@ pub struct OpenFile {
     pub id: u64,
     /// The file's identity in the lock table, once a lock was asked for.
     pub lock_key: OnceLock<crate::locks::FileKey>,
+    /// Who its signals go to (F_SETOWN, F_SETSIG).
+    pub owner: crate::fown::FileOwner,
 }
 
 /// Ids of open file descriptions and descriptor tables (lock owners).
@@ -54,6 +56,7 @@ impl OpenFile {
             anon_name: None,
             id: next_owner_id(),
             lock_key: OnceLock::new(),
+            owner: Default::default(),
         })
     }
 
@@ -67,6 +70,7 @@ impl OpenFile {
             anon_name: Some(name),
             id: next_owner_id(),
             lock_key: OnceLock::new(),
+            owner: Default::default(),
         })
     }
 
@@ -287,6 +291,7 @@ impl FdTable {
     /// A descriptor of `f` was closed: the process's POSIX locks on the
     /// file go (called outside the table's lock).
     fn closed(&self, f: &OpenFile) {
+        crate::dnotify::flush(f.id, self.id);
         // Linux skips O_PATH files here (filp_flush).
         if self.posix_locks.load(Ordering::Relaxed) && f.flags() & abi::flags::O_PATH == 0 {
             crate::locks::close_posix(f, self.id);
@@ -326,6 +331,9 @@ impl FdTable {
     /// Drop every descriptor (process exit).
     pub fn clear(&self) {
         let all = std::mem::take(&mut *self.lock());
+        for e in all.iter().flatten() {
+            crate::dnotify::flush(e.file.id, self.id);
+        }
         if self.posix_locks.load(Ordering::Relaxed) {
             crate::locks::release_posix(None, self.id);
         }

@@ -51,6 +51,9 @@ pub const IN_ONESHOT: u32 = 0x8000_0000;
 /// Every bit inotify_add_watch accepts (Linux's ALL_INOTIFY_BITS).
 pub const ALL_INOTIFY_BITS: u32 =
     IN_ALL_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK | IN_MASK_CREATE | IN_MASK_ADD | IN_ISDIR | IN_ONESHOT;
+/// Not an inotify bit: with IN_MOVED_FROM, a rename within one
+/// directory (what dnotify's DN_RENAME reports; Linux's FS_DN_RENAME).
+pub const IN_DN_RENAME: u32 = 0x0800_0000;
 /// The bits a read event may carry.
 const REPORTED: u32 = IN_ALL_EVENTS | IN_ISDIR | IN_UNMOUNT | IN_IGNORED | IN_Q_OVERFLOW;
 /// The watch flags kept with its mask.
@@ -384,9 +387,20 @@ enum Via {
     Entry,
 }
 
+/// A dnotify mark was set or went: it keeps the event helpers active as
+/// a watch does.
+pub(crate) fn watch_added() {
+    WATCHES.fetch_add(1, Ordering::Relaxed);
+}
+
+pub(crate) fn watch_removed() {
+    WATCHES.fetch_sub(1, Ordering::Relaxed);
+}
+
 /// Deliver `mask` to every watch on `key`.
 fn deliver(key: NodeKey, mask: u32, cookie: u32, name: &[u8], via: Via) {
     reap(None);
+    crate::dnotify::event(key, mask);
     let targets: Vec<(Arc<Group>, i32)> = match registry().get(&key) {
         Some(list) => list.iter().filter_map(|(g, wd)| Some((g.upgrade()?, *wd))).collect(),
         None => return,

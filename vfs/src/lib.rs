@@ -8,9 +8,11 @@
 pub mod attrcache;
 pub mod cred;
 pub mod devfs;
+pub mod dnotify;
 pub mod epoll;
 pub mod eventfd;
 pub mod fdtable;
+pub mod fown;
 pub mod hostfd;
 pub mod hostfs;
 pub mod hostfs_fds;

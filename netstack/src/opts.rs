@@ -29,6 +29,10 @@ pub struct SockOpts {
     pub linger: Linger,
     pub sndbuf: u32,
     pub rcvbuf: u32,
+    /// The buffer sizes were set (Linux's SOCK_SNDBUF_LOCK and
+    /// SOCK_RCVBUF_LOCK): TCP stops autotuning them.
+    pub sndbuf_set: bool,
+    pub rcvbuf_set: bool,
     pub rcvlowat: i32,
     pub priority: i32,
     pub mark: u32,
@@ -53,6 +57,8 @@ impl SockOpts {
             linger: Linger::default(),
             sndbuf,
             rcvbuf,
+            sndbuf_set: false,
+            rcvbuf_set: false,
             rcvlowat: 1,
             priority: 0,
             mark: 0,
@@ -89,9 +95,11 @@ impl SockOpts {
             SO_SNDLOWAT => return Err(Errno::ENOPROTOOPT),
             SO_SNDBUF | SO_SNDBUFFORCE => {
                 self.sndbuf = buffer_size(int(val)?, SNDBUF_MIN);
+                self.sndbuf_set = true;
             }
             SO_RCVBUF | SO_RCVBUFFORCE => {
                 self.rcvbuf = buffer_size(int(val)?, RCVBUF_MIN);
+                self.rcvbuf_set = true;
             }
             SO_LINGER => {
                 let l = Linger::from_bytes(val).ok_or(Errno::EINVAL)?;

@@ -850,6 +850,7 @@ pub const GUESTS: &[Guest] = &[
     g("syscall_patch", "syscall_patch", Link::Dynamic),
     g("patch_attacks", "patch_attacks", Link::Dynamic),
     g("dnotify", "dnotify", Link::Static),
+    g("tcp_buffers", "tcp_buffers", Link::Static),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

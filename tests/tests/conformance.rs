@@ -124,6 +124,7 @@ conformance! {
     syscall_patch,
     patch_attacks,
     dnotify,
+    tcp_buffers,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

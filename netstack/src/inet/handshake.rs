@@ -294,7 +294,10 @@ pub(super) fn finish_connect(s: &TcpSocket, r: Result<Conn, Errno>) {
         return;
     }
     match r {
-        Ok(conn) => g.phase = Phase::Connected(conn),
+        Ok(conn) => {
+            conn.apply_buffers(&g.opts);
+            g.phase = Phase::Connected(conn);
+        }
         Err(e) => {
             g.phase = Phase::Closed;
             g.err = Some(e);
@@ -333,7 +336,12 @@ fn spawn_child(l: &TcpSocket, g: &mut Inner, src: SocketAddr, dst: SocketAddr, c
     let child = TcpSocket::with_inner(&l.stack, l.family, TcpSocket::child_inner(g, dst.ip()), l.flags.child());
     let c2s = Stream::new(child.queue.clone(), client_q.clone());
     let s2c = Stream::new(client_q.clone(), child.queue.clone());
-    child.inner().phase = Phase::Connected(Conn { rx: c2s.clone(), tx: s2c.clone(), peer: src });
+    let theirs = Conn { rx: c2s.clone(), tx: s2c.clone(), peer: src };
+    {
+        let mut cg = child.inner();
+        theirs.apply_buffers(&cg.opts);
+        cg.phase = Phase::Connected(theirs);
+    }
     l.stack.inet.tcp.add(
         child.id,
         (Local::Ip(dst.ip()), g.port),

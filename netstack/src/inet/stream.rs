@@ -23,6 +23,26 @@ use vfs::{IoCtx, WaitQueue};
 /// 16384 for a new TCP socket but autotunes the real window to megabytes
 /// on loopback; a large queue keeps the data path in big copies.
 pub const STREAM_CAPACITY: usize = 4 << 20;
+/// What an autotuned sender holds when its peer does not read, and the
+/// window a default receive buffer offers (Linux 6.1 on loopback: a
+/// writer facing a peer that set SO_RCVBUF 4096 got 2.8 MB out; one that
+/// set SO_SNDBUF 4096 itself, facing a default peer, 80 KB).
+const AUTOTUNED_SEND: usize = 2816 << 10;
+const DEFAULT_WINDOW: usize = 72 << 10;
+
+/// A stream's bound from the buffer sizes its writer and reader set
+/// (SO_SNDBUF, SO_RCVBUF; None where not set): what Linux lets a writer
+/// push to a peer that does not read, the writer's send buffer plus the
+/// window the reader's receive buffer offers (about half of it). Neither
+/// set: autotuned, `STREAM_CAPACITY`.
+pub fn capacity(writer_sndbuf: Option<u32>, reader_rcvbuf: Option<u32>) -> usize {
+    if writer_sndbuf.is_none() && reader_rcvbuf.is_none() {
+        return STREAM_CAPACITY;
+    }
+    let w = writer_sndbuf.map_or(AUTOTUNED_SEND, |b| b as usize);
+    let r = reader_rcvbuf.map_or(DEFAULT_WINDOW, |b| b as usize / 2);
+    (w + r).min(STREAM_CAPACITY)
+}
 
 #[derive(Default)]
 pub struct StreamState {
@@ -44,6 +64,9 @@ pub struct StreamState {
     /// A blocked writer queued bytes: tell the reader's poll waiters
     /// before sleeping.
     notify_reader: bool,
+    /// The buffer sizes the writer and the reader set (see `capacity`).
+    writer_sndbuf: Option<u32>,
+    reader_rcvbuf: Option<u32>,
 }
 
 impl Sleepers for StreamState {
@@ -164,6 +187,33 @@ impl Stream {
     }
 
     /// Pass the guest's TCP_NODELAY to the host socket behind this stream.
+    /// The writer set SO_SNDBUF (Some) or not.
+    pub fn set_writer_sndbuf(&self, b: Option<u32>) {
+        self.resize(|s| s.writer_sndbuf = b);
+    }
+
+    /// The reader set SO_RCVBUF (Some) or not.
+    pub fn set_reader_rcvbuf(&self, b: Option<u32>) {
+        self.resize(|s| s.reader_rcvbuf = b);
+    }
+
+    fn resize(&self, f: impl FnOnce(&mut StreamState)) {
+        let grew = {
+            let mut s = lock(&self.st);
+            f(&mut s);
+            let cap = capacity(s.writer_sndbuf, s.reader_rcvbuf);
+            let grew = cap > s.cap;
+            s.cap = cap;
+            if grew {
+                wake(&mut *s, &self.cond);
+            }
+            grew
+        };
+        if grew {
+            self.writer_q.notify();
+        }
+    }
+
     pub fn set_host_nodelay(&self, on: bool) {
         if let Some(h) = self.host() {
             h.set_nodelay(on);
@@ -306,8 +356,11 @@ impl Stream {
                     return Some(if done > 0 { Ok(Wrote::Sent(done)) } else { Err(Errno::EPIPE) });
                 }
                 if s.reader_closed {
+                    // What the send buffer takes before the reset comes
+                    // back (the peer's queue is gone: all of it is room).
                     s.writer_reset = true;
-                    return Some(Ok(Wrote::SentIntoReset(data.len())));
+                    let n = (data.len() - done).min(s.cap.max(1));
+                    return Some(Ok(Wrote::SentIntoReset(done + n)));
                 }
                 let mut done = done;
                 if s.buf.is_empty() {

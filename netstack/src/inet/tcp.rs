@@ -65,6 +65,13 @@ impl Conn {
         self.tx.reset_reader();
         self.rx.reset_writer();
     }
+
+    /// This side's SO_SNDBUF bounds what it writes, its SO_RCVBUF what
+    /// it is sent (where they were set; see `stream::capacity`).
+    pub fn apply_buffers(&self, o: &SockOpts) {
+        self.tx.set_writer_sndbuf(o.sndbuf_set.then_some(o.sndbuf));
+        self.rx.set_reader_rcvbuf(o.rcvbuf_set.then_some(o.rcvbuf));
+    }
 }
 
 /// A connect waiting for room in a listener's queue.
@@ -505,6 +512,14 @@ impl Socket for TcpSocket {
             port: g.port,
         };
         if let Some(r) = shared.set(level, name, val) {
+            if r.is_ok()
+                && level == SOL_SOCKET
+                && matches!(name, SO_SNDBUF | SO_SNDBUFFORCE | SO_RCVBUF | SO_RCVBUFFORCE)
+            {
+                if let Phase::Connected(c) = &g.phase {
+                    c.apply_buffers(&g.opts);
+                }
+            }
             return r;
         }
         match level {

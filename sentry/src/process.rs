@@ -109,7 +109,8 @@ pub fn clone_process(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
                 return Err(Errno::EAGAIN);
             }
         };
-        task.mm().fork(space).inspect_err(|_| kernel.tasks.uncharge())?
+        let others_run = lock(&task.tg.threads).len() > 1;
+        task.mm().fork(space, others_run).inspect_err(|_| kernel.tasks.uncharge())?
     };
     let fds = if f & CLONE_FILES != 0 { task.fds() } else { task.fds().fork() };
     let child = ThreadGroup::new(&kernel, mm, fds, task.fs(), task.creds());

@@ -851,6 +851,7 @@ pub const GUESTS: &[Guest] = &[
     g("patch_attacks", "patch_attacks", Link::Dynamic),
     g("dnotify", "dnotify", Link::Static),
     g("tcp_buffers", "tcp_buffers", Link::Static),
+    g("fork_snapshot", "fork_snapshot", Link::Static),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

@@ -125,6 +125,7 @@ conformance! {
     patch_attacks,
     dnotify,
     tcp_buffers,
+    fork_snapshot,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

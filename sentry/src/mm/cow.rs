@@ -76,8 +76,21 @@ impl MemoryManager {
         };
         if !p.cow {
             // Another thread of this process broke the copy-on-write
-            // first; the page is mapped as the VMA allows.
-            return if access == Access::Read || vw { FaultOutcome::Retry } else { FaultOutcome::Signal };
+            // first, or a fork froze the page for a moment (`fork` with
+            // others running): the page may be mapped as the VMA allows
+            // already; a write maps it so again, since a fork in between
+            // can freeze it any number of times.
+            return match access {
+                Access::Read => FaultOutcome::Retry,
+                _ if !vw => FaultOutcome::Signal,
+                _ => {
+                    let page = page_down(addr);
+                    match self.sync_platform(&s, page, page + PAGE_SIZE, false) {
+                        Ok(()) => FaultOutcome::Fixed,
+                        Err(_) => FaultOutcome::Retry,
+                    }
+                }
+            };
         }
         if !vw {
             return FaultOutcome::Signal;
@@ -150,7 +163,15 @@ impl MemoryManager {
     /// A copy of this address space for fork: shared mappings stay
     /// shared; private pages are shared copy-on-write (nothing is copied
     /// now; the first write on either side copies the page).
-    pub fn fork(self: &Arc<Self>, space: Arc<dyn AddressSpace>) -> Result<Arc<MemoryManager>, Errno> {
+    ///
+    /// `others_run`: other threads may be running guest code of this
+    /// address space meanwhile. Then the parent's writable pages are made
+    /// read-only first (their writes fault and wait for this lock), so the
+    /// child gets one instant's memory, as Linux's fork gives it; without
+    /// that, a page copied early and one shared late could disagree (a
+    /// lock-free malloc free seen half done: "unaligned fastbin chunk" in
+    /// a forked child).
+    pub fn fork(self: &Arc<Self>, space: Arc<dyn AddressSpace>, others_run: bool) -> Result<Arc<MemoryManager>, Errno> {
         let _t = platform::profile::span(platform::profile::Phase::Fork);
         let mut s = self.lock();
         let child = MemoryManager::new(space, self.memfile.clone(), self.top);
@@ -183,8 +204,10 @@ impl MemoryManager {
             for at in cuts {
                 Self::split_pma_at(&mut s, at);
             }
+            let frozen = if others_run { self.freeze_writes(&s)? } else { Vec::new() };
             let st = &mut *s;
             let mut shared = Vec::new();
+            let mut failed = None;
             for (&start, p) in st.pmas.iter_mut() {
                 let len = p.end - start;
                 let writable = st
@@ -197,10 +220,17 @@ impl MemoryManager {
                     // Small writable runs (data segments, small buffers)
                     // are nearly always written by one side soon: a copy
                     // now costs less than the fault later.
-                    let off = self.memfile.alloc_ref(len)?;
+                    let off = match self.memfile.alloc_ref(len) {
+                        Ok(off) => off,
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    };
                     if let Err(e) = self.memfile.copy_by_read(p.off, off, len) {
                         self.memfile.decref(off, len);
-                        return Err(e);
+                        failed = Some(e);
+                        break;
                     }
                     cs.pmas.insert(start, Pma { end: p.end, off, cow: false });
                     continue;
@@ -212,12 +242,21 @@ impl MemoryManager {
                     shared.push((start, p.end));
                 }
             }
+            if let Some(e) = failed {
+                // The pages marked copy-on-write so far stay so (a write
+                // fault copies them back for the parent alone).
+                self.thaw_writes(st, &frozen);
+                return Err(e);
+            }
             cs.vmas = st.vmas.clone();
+            // What the parent kept for itself (copied for the child) is
+            // writable again; what it shares stays read-only.
+            self.thaw_writes(st, &frozen);
             Self::fork_advice(&child, &mut cs)?;
             // The parent gives up write access to what it now shares
             // before the child exists: its writes would land in pages the
-            // child sees.
-            for (a, b) in shared {
+            // child sees (done above when frozen).
+            for (a, b) in if others_run { Vec::new() } else { shared } {
                 for (vs, ve) in overlapping(&s.vmas, a, b, |v| v.end) {
                     let Some(v) = s.vmas.get(&vs) else { continue };
                     if v.private() && v.prot.write && !v.past_eof {
@@ -237,6 +276,43 @@ impl MemoryManager {
         // back into this (then locked) address space.
         let _ = child.forked_from.set(Arc::downgrade(self));
         Ok(child)
+    }
+
+    /// Make every private page the parent can write read-only in its host
+    /// mapping (fork with other threads running): the runs changed, with
+    /// the protection to give back. Undone on failure.
+    fn freeze_writes(&self, s: &MmState) -> Result<Vec<(u64, u64, Prot)>, Errno> {
+        let mut runs = Vec::new();
+        for (&ps, p) in s.pmas.iter().filter(|(_, p)| !p.cow) {
+            for (vs, ve) in overlapping(&s.vmas, ps, p.end, |v| v.end) {
+                let Some(v) = s.vmas.get(&vs) else { continue };
+                if v.private() && v.prot.write && !v.past_eof {
+                    for (x, y) in Self::eager_parts(s, vs.max(ps), ve.min(p.end)) {
+                        runs.push((x, y, v.prot));
+                    }
+                }
+            }
+        }
+        for (i, &(x, y, prot)) in runs.iter().enumerate() {
+            if let Err(e) = self.space.protect(x, y - x, Prot { write: false, ..prot }) {
+                self.thaw_writes(s, runs.get(..i).unwrap_or_default());
+                return Err(platform_err(e));
+            }
+        }
+        Ok(runs)
+    }
+
+    /// Give write access back to the frozen runs whose pages are still
+    /// this address space's alone.
+    fn thaw_writes(&self, s: &MmState, runs: &[(u64, u64, Prot)]) {
+        for &(x, y, prot) in runs {
+            let sole = s.pmas.range(..=x).next_back().is_some_and(|(_, p)| p.end >= y && !p.cow);
+            if sole {
+                if let Err(e) = self.space.protect(x, y - x, prot) {
+                    tracing::warn!("fork: giving write access back to {x:#x}..{y:#x}: {e}");
+                }
+            }
+        }
     }
 
     /// Give write access back to copy-on-write pages nobody else refers

@@ -23,6 +23,7 @@
 //! and block devices are not reachable (EACCES, as on a nodev mount).
 
 use crate::attrcache::{AttrCache, Revalidate};
+use crate::dircache::DirCache;
 use crate::hostfs_fds::{cvt, ident_at, ident_of, Evict, FdBudget, FdSlot, FileCharge, Ident, Sweep};
 use crate::inode::{DirEntry, FileOps, Inode, InodeRef, SetAttr};
 use crate::tmpfs::DirFile;
@@ -121,6 +122,7 @@ impl HostFs {
             me: me.clone(),
             attrs: AttrCache::default(),
             listing: Mutex::new(0),
+            entries: DirCache::default(),
         }))
     }
 }
@@ -169,6 +171,8 @@ pub struct HostInode {
     /// descriptor last read to its end, which must be rewound first (a
     /// fresh one is at its start; a reused address only costs a rewind).
     listing: Mutex<usize>,
+    /// The directory's entries, kept while it is unchanged.
+    entries: DirCache,
 }
 
 /// A host descriptor open for I/O, charged to the sandbox's budget.
@@ -287,6 +291,7 @@ impl FsInfo {
             me: me.clone(),
             attrs: AttrCache::default(),
             listing: Mutex::new(0),
+            entries: DirCache::default(),
         });
         let old = lock(&self.nodes).insert(ident, Arc::downgrade(&n));
         drop(old);
@@ -323,6 +328,7 @@ impl FsInfo {
             me: me.clone(),
             attrs: AttrCache::default(),
             listing: Mutex::new(0),
+            entries: DirCache::default(),
         });
         let old = nodes.insert(ident, Arc::downgrade(&n));
         drop(nodes);
@@ -751,6 +757,42 @@ impl HostInode {
         Some(buf)
     }
 
+    /// Every entry of this directory but "." and "..", from the host.
+    fn read_entries(&self) -> Result<Vec<DirEntry>, Errno> {
+        // The node's own descriptor when it is open for reading (rewound;
+        // its offset is shared, hence the lock), else one of our own.
+        let own = self.readable_fd()?;
+        let mut listed = own.as_ref().map(|_| lock(&self.listing));
+        let dir: Arc<OwnedFd> = match own {
+            Some(fd) => {
+                let at = Arc::as_ptr(&fd) as usize;
+                // SAFETY: lseek on a descriptor we hold.
+                if listed.as_deref() == Some(&at) && unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_SET) } < 0 {
+                    return Err(last_errno());
+                }
+                if let Some(l) = listed.as_deref_mut() {
+                    *l = at;
+                }
+                fd
+            }
+            None => {
+                let me = self.fd()?;
+                // SAFETY: "." is a valid C string; the result is checked.
+                let fd = retry(|| unsafe {
+                    libc::openat(
+                        me.as_raw_fd(),
+                        c".".as_ptr(),
+                        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    )
+                })?;
+                Arc::new(owned(fd))
+            }
+        };
+        let mut out = Vec::new();
+        DIRENT_BUF.with_borrow_mut(|buf| read_dirents(dir.as_raw_fd(), buf, &mut out))?;
+        Ok(out)
+    }
+
     fn downcast(i: &InodeRef) -> Option<&HostInode> {
         i.as_any().downcast_ref::<HostInode>()
     }
@@ -810,38 +852,18 @@ impl Inode for HostInode {
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
-        // The node's own descriptor when it is open for reading (rewound;
-        // its offset is shared, hence the lock), else one of our own.
-        let own = self.readable_fd()?;
-        let mut listed = own.as_ref().map(|_| lock(&self.listing));
-        let dir: Arc<OwnedFd> = match own {
-            Some(fd) => {
-                let at = Arc::as_ptr(&fd) as usize;
-                // SAFETY: lseek on a descriptor we hold.
-                if listed.as_deref() == Some(&at) && unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_SET) } < 0 {
-                    return Err(last_errno());
-                }
-                if let Some(l) = listed.as_deref_mut() {
-                    *l = at;
-                }
-                fd
-            }
-            None => {
-                let me = self.fd()?;
-                // SAFETY: "." is a valid C string; the result is checked.
-                let fd = retry(|| unsafe {
-                    libc::openat(
-                        me.as_raw_fd(),
-                        c".".as_ptr(),
-                        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                    )
-                })?;
-                Arc::new(owned(fd))
-            }
-        };
-        let mut out = Vec::new();
-        DIRENT_BUF.with_borrow_mut(|buf| read_dirents(dir.as_raw_fd(), buf, &mut out))?;
-        Ok(out)
+        // The attributes as the mount's policy has them now (one statx per
+        // guest call on a bind mount) tell whether the listing kept is
+        // still the directory's.
+        let generation = self.fs.generation.load(Ordering::Acquire);
+        let st = self.stat()?;
+        if let Some(list) = self.entries.get(&st, generation) {
+            return Ok(list);
+        }
+        let read_at = crate::now();
+        let list = self.read_entries()?;
+        self.entries.put(&st, generation, read_at, &list);
+        Ok(list)
     }
 
     fn create(&self, name: &[u8], mode: u32, creds: &Creds) -> Result<InodeRef, Errno> {

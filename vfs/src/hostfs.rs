@@ -1517,4 +1517,36 @@ pub(crate) mod tests {
             Ok(f) => assert_eq!(f.read(&ctx(&irq), &mut b, 0), Ok(1), "still the old file's descriptor"),
         }
     }
+
+    #[test]
+    fn lookups_open_nothing_until_needed() {
+        let td = TempDir::new("hostfs-lazy");
+        std::fs::write(td.0.join("f"), b"data").unwrap();
+        std::fs::write(td.0.join("g"), b"gone").unwrap();
+        std::os::unix::fs::symlink("f", td.0.join("l")).unwrap();
+        std::fs::create_dir(td.0.join("d")).unwrap();
+        let budget = FdBudget::new(16, 16);
+        let root = HostFs::from_fd(HostFs::open_root(&td.0, false).unwrap(), false, budget.clone()).unwrap();
+        let irq = Interrupt::default();
+        let (f, l, d, g) = (
+            root.lookup(b"f").unwrap(),
+            root.lookup(b"l").unwrap(),
+            root.lookup(b"d").unwrap(),
+            root.lookup(b"g").unwrap(),
+        );
+        assert_eq!(budget.held().0, 0, "a lookup opened a descriptor");
+        assert_eq!(f.stat().unwrap().st_size, 4);
+        assert_eq!(l.readlink().unwrap(), b"f");
+        assert_eq!(budget.held().0, 0, "a stat or readlink opened a descriptor");
+        // Needed: opened then, and shared by the reads.
+        let mut b = [0u8; 8];
+        assert_eq!(f.open(O_RDONLY).unwrap().read(&ctx(&irq), &mut b, 0), Ok(4));
+        assert!(d.readdir().unwrap().is_empty());
+        assert_eq!(budget.held().0, 2);
+        // Replaced on the host before it was ever opened: never the new file.
+        std::fs::remove_file(td.0.join("g")).unwrap();
+        std::fs::write(td.0.join("g"), b"another").unwrap();
+        assert_eq!(g.stat().map(|s| s.st_size).err(), Some(Errno::ESTALE));
+        assert_eq!(g.open(O_RDONLY).err(), Some(Errno::ESTALE));
+    }
 }

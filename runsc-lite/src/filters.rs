@@ -157,7 +157,7 @@ pub fn allowlist(platform: &str) -> Vec<Allowed> {
         any(SYS_read, "files, pipes, the platforms' channels"),
         any(SYS_write, "files, stdio, the log"),
         any(SYS_close, "descriptors"),
-        any(SYS_lseek, "the caller's stdio (shared offset)"),
+        any(SYS_lseek, "the caller's stdio (shared offset); rewinding a host directory's node descriptor"),
         any(SYS_pread64, "host files"),
         any(SYS_pwrite64, "host files"),
         any(SYS_pwritev2, "host files opened O_APPEND (RWF_APPEND)"),

@@ -110,3 +110,75 @@ fn host_side_changes_under_a_rw_bind_mount_are_seen() {
         assert!(after.contains("a2 regular file 5 ") && after.contains("sub/two "), "{after}");
     }
 }
+
+/// Wait until every directory of the tree at `dir` last changed more than
+/// `vfs::dircache::SETTLED` (1 s) ago, so that the sandbox keeps their
+/// listings (it keeps none of a directory changed within that time).
+fn wait_settled(dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let deadline = Instant::now() + timeout();
+    for d in [dir.to_path_buf(), dir.join("sub")] {
+        loop {
+            let m = std::fs::metadata(&d).expect("stat");
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs_f64();
+            let last =
+                (m.mtime() as f64 + m.mtime_nsec() as f64 * 1e-9).max(m.ctime() as f64 + m.ctime_nsec() as f64 * 1e-9);
+            if now - last > 1.5 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{} never settled", d.display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The same, with directory listings the sandbox has kept: the tree has
+/// settled before the first look (so its listings are kept between guest
+/// calls), the guest lists it twice, and its markers go to another mount
+/// (a change through the same mount would drop the listings anyway). The
+/// host's changes must still show in the next look.
+#[test]
+fn host_side_changes_to_kept_listings_are_seen() {
+    let Some(bb) = need_busybox("host_side_changes_to_kept_listings_are_seen") else { return };
+    let b = Bundle::new(&bb);
+    let dir = TempDir::new("host-listings");
+    let sig = TempDir::new("host-listings-sig");
+    let host_dir = dir.path().to_str().expect("utf-8").to_string();
+    let sig_dir = sig.path().to_str().expect("utf-8").to_string();
+    let script = format!(
+        "cd /mnt/rw && {LOOK} >/dev/null && {LOOK} && echo ==== && touch /mnt/sig/.ready && \
+         while [ ! -e /mnt/sig/.go ]; do sleep 0.01; done && {LOOK}"
+    );
+    let mut c = config(&["/bin/sh", "-c", &script]);
+    c.mounts.push(mount("/mnt/rw", "bind", &host_dir, &["rbind", "rw"]));
+    c.mounts.push(mount("/mnt/sig", "bind", &sig_dir, &["rbind", "rw"]));
+    b.write_config(&c);
+    for p in PLATFORMS {
+        for m in [".ready", ".go"] {
+            let _ = std::fs::remove_file(sig.path().join(m));
+        }
+        setup(dir.path());
+        wait_settled(dir.path());
+        let before = native_look(&bb, dir.path());
+        let (mut cmd, _state) = runsc_lite(p);
+        cmd.arg("run").arg(b.path()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.process_group(0);
+        let mut child = cmd.spawn().expect("spawn runsc-lite");
+        wait_for(&sig.path().join(".ready"), &mut child);
+        change(dir.path());
+        let after = native_look(&bb, dir.path());
+        std::fs::write(sig.path().join(".go"), b"").expect("go");
+        let deadline = Instant::now() + timeout();
+        while child.try_wait().ok().flatten().is_none() {
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                panic!("{p}: the sandbox did not finish");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let out = child.wait_with_output().expect("output");
+        let got = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{p}: {}\n{got}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+        assert_eq!(got, format!("{before}====\n{after}"), "{p}: the sandbox's looks differ from the host's");
+    }
+}

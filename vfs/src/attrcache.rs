@@ -43,6 +43,11 @@ thread_local! {
     /// threads ever hold the same one, and taking one touches no shared
     /// cache line on the syscall path (one atomic per thread, once).
     static CALL_BASE: u64 = NEXT_THREAD.fetch_add(1, Ordering::Relaxed) << 40;
+    /// When the current call first asked the time (None: not yet): every
+    /// `After` check within one guest call uses that instant, so a walk
+    /// that checks a dozen cached nodes reads the clock once. (A call's
+    /// walks come before it blocks, so the instant is not old then.)
+    static CALL_NOW: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
 
@@ -58,6 +63,22 @@ pub fn begin_call() {
         // thread's: far beyond any Sentry thread's life.
         c.set(next.wrapping_add(1));
     });
+    CALL_NOW.with(|n| n.set(None));
+}
+
+/// The time for `After` checks: the current call's first reading (a
+/// thread without a ticket reads the clock each time).
+fn call_now() -> Instant {
+    if current_call() == 0 {
+        return Instant::now();
+    }
+    CALL_NOW.with(|n| {
+        n.get().unwrap_or_else(|| {
+            let t = Instant::now();
+            n.set(Some(t));
+            t
+        })
+    })
 }
 
 fn current_call() -> u64 {
@@ -88,14 +109,17 @@ impl AttrCache {
         }
         let fresh = match policy {
             Revalidate::EachCall => c.call != 0 && c.call == current_call(),
-            Revalidate::After(ttl) => c.at.elapsed() < ttl,
+            // `at` may be later than the call's time (cached during this
+            // call): saturating, that counts as fresh.
+            Revalidate::After(ttl) => call_now().saturating_duration_since(c.at) < ttl,
         };
         fresh.then_some(c.st)
     }
 
     /// Remember `st`, just read from the host at change count `generation`.
     pub(crate) fn put(&self, st: Stat, generation: u64) {
-        let c = Cached { st, call: current_call(), at: Instant::now(), generation };
+        // Stamped with the call's time (its first reading of the clock).
+        let c = Cached { st, call: current_call(), at: call_now(), generation };
         *crate::util::lock(&self.slot) = Some(c);
     }
 }

@@ -23,6 +23,7 @@
 //! and block devices are not reachable (EACCES, as on a nodev mount).
 
 use crate::attrcache::{AttrCache, Revalidate};
+use crate::dircache::DirCache;
 use crate::hostfs_fds::{cvt, ident_at, ident_of, Evict, FdBudget, FdSlot, FileCharge, Ident, Sweep};
 use crate::inode::{DirEntry, FileOps, Inode, InodeRef, SetAttr};
 use crate::tmpfs::DirFile;
@@ -120,6 +121,8 @@ impl HostFs {
             io: Mutex::new(Vec::new()),
             me: me.clone(),
             attrs: AttrCache::default(),
+            listing: Mutex::new(0),
+            entries: DirCache::default(),
         }))
     }
 }
@@ -163,12 +166,34 @@ pub struct HostInode {
     io: Mutex<Vec<(libc::c_int, Weak<IoFd>)>>,
     me: Weak<HostInode>,
     attrs: AttrCache,
+    /// Held while a directory is listed through the node's own
+    /// descriptor (its file offset is shared): the address of the
+    /// descriptor last read to its end, which must be rewound first (a
+    /// fresh one is at its start; a reused address only costs a rewind).
+    listing: Mutex<usize>,
+    /// The directory's entries, kept while it is unchanged.
+    entries: DirCache,
 }
 
 /// A host descriptor open for I/O, charged to the sandbox's budget.
 struct IoFd {
     fd: Arc<OwnedFd>,
     _charge: FileCharge,
+}
+
+/// A descriptor for the f*xattr calls: the node's own, or one open for I/O.
+enum XattrFd {
+    Node(Arc<OwnedFd>),
+    Io(Arc<IoFd>),
+}
+
+impl XattrFd {
+    fn raw(&self) -> RawFd {
+        match self {
+            XattrFd::Node(fd) => fd.as_raw_fd(),
+            XattrFd::Io(f) => f.fd.as_raw_fd(),
+        }
+    }
 }
 
 /// Retry a call interrupted by a (Sentry-internal) signal.
@@ -265,11 +290,51 @@ impl FsInfo {
             io: Mutex::new(Vec::new()),
             me: me.clone(),
             attrs: AttrCache::default(),
+            listing: Mutex::new(0),
+            entries: DirCache::default(),
         });
         let old = lock(&self.nodes).insert(ident, Arc::downgrade(&n));
         drop(old);
         self.budget.node_acquired(n.clone());
         Ok(n)
+    }
+
+    /// The node `ident` (of type `kind`, found as `name` in `parent` by a
+    /// statx of the name): the live one, else a new one without a
+    /// descriptor, which it opens when first needed (through `parent`
+    /// and `name`, checking it is still this node). A lookup that only
+    /// leads to a stat costs the host one statx, no open and no close.
+    fn node_named(
+        self: &Arc<Self>,
+        parent: &Arc<HostInode>,
+        name: &CString,
+        ident: Ident,
+        kind: u32,
+    ) -> Arc<HostInode> {
+        let mut nodes = lock(&self.nodes);
+        if let Some(n) = nodes.get(&ident).and_then(Weak::upgrade).filter(|n| n.kind == kind) {
+            drop(nodes);
+            n.relocate(Some((parent.clone(), name.clone())));
+            return n;
+        }
+        let n = Arc::new_cyclic(|me| HostInode {
+            fs: self.clone(),
+            ident,
+            kind,
+            loc: Mutex::new(Some((parent.clone(), name.clone()))),
+            slot: FdSlot::default(),
+            pinned: false,
+            io: Mutex::new(Vec::new()),
+            me: me.clone(),
+            attrs: AttrCache::default(),
+            listing: Mutex::new(0),
+            entries: DirCache::default(),
+        });
+        let old = nodes.insert(ident, Arc::downgrade(&n));
+        drop(nodes);
+        // A dead entry's last reference may be dropped here, outside the lock.
+        drop(old);
+        n
     }
 
     /// After an unlink: a cached node of the removed name lets go of its
@@ -392,11 +457,44 @@ impl HostInode {
         self.reopen_from(&base)
     }
 
-    /// Reopen this node's O_PATH descriptor from its parent's.
+    /// Open this node's descriptor from its parent's. Regular files and
+    /// directories get one open for reading where the host allows it: a
+    /// regular file's then serves the guest's reads, a directory's its
+    /// listings, and either the f*xattr calls (which refuse O_PATH
+    /// descriptors), so none of those needs an open of its own. Others,
+    /// and what the host will not let us read, get O_PATH.
     fn reopen_from(&self, parent_fd: &OwnedFd) -> Result<Arc<OwnedFd>, Errno> {
         let (_, name) = self.location()?;
+        let readable = match self.kind {
+            // O_NONBLOCK and O_NOCTTY: should the name be swapped for a
+            // FIFO or a terminal meanwhile, the open neither blocks nor
+            // adopts it (and the identity check refuses it).
+            S_IFREG => Some(libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY),
+            S_IFDIR => Some(libc::O_RDONLY | libc::O_DIRECTORY),
+            _ => None,
+        };
+        if let Some(flags) = readable {
+            match self.open_verified(parent_fd, &name, flags) {
+                Ok(fd) => return Ok(self.install(fd, true)),
+                Err(Errno::ESTALE) => return Err(Errno::ESTALE),
+                Err(_) => {}
+            }
+        }
         let fd = self.open_verified(parent_fd, &name, libc::O_PATH)?;
         Ok(self.install(fd, false))
+    }
+
+    /// The node's own descriptor if it is open for reading (opening it
+    /// first when the node has none; None when it is an O_PATH one).
+    fn readable_fd(&self) -> Result<Option<Arc<OwnedFd>>, Errno> {
+        if let Some(fd) = self.slot.get_readable() {
+            return Ok(Some(fd));
+        }
+        if self.slot.is_filled() {
+            return Ok(None);
+        }
+        self.fd()?;
+        Ok(self.slot.get_readable())
     }
 
     /// `openat(parent, name, flags|O_NOFOLLOW)`, which must be this node.
@@ -428,8 +526,8 @@ impl HostInode {
             }
         }
         let charge = self.fs.budget.charge_file()?;
-        if flags == libc::O_RDONLY {
-            if let Some(fd) = self.slot.get_readable() {
+        if flags == libc::O_RDONLY && self.kind == S_IFREG {
+            if let Some(fd) = self.readable_fd()? {
                 let f = Arc::new(IoFd { fd, _charge: charge });
                 lock(&self.io).push((flags, Arc::downgrade(&f)));
                 return Ok(f);
@@ -465,17 +563,23 @@ impl HostInode {
         lock(&self.io).iter().find_map(|(_, w)| w.upgrade())
     }
 
-    /// A descriptor the f*xattr calls take (they refuse the node's
-    /// O_PATH one): a regular file's read descriptor, or a directory
-    /// reopened from its own descriptor. Other kinds have none (None).
-    fn xattr_fd(&self) -> Result<Option<Arc<IoFd>>, Errno> {
+    /// A descriptor the f*xattr calls take (they refuse O_PATH ones): the
+    /// node's own when it is open for reading, else a regular file's read
+    /// descriptor, or a directory reopened from its own descriptor. Other
+    /// kinds have none (None).
+    fn xattr_fd(&self) -> Result<Option<XattrFd>, Errno> {
         // Any descriptor the guest's opens hold will do (an unlinked file
         // can be reached no other way).
         if let Some(f) = self.live_io_fd() {
-            return Ok(Some(f));
+            return Ok(Some(XattrFd::Io(f)));
+        }
+        if self.kind == S_IFREG || self.kind == S_IFDIR {
+            if let Some(fd) = self.readable_fd()? {
+                return Ok(Some(XattrFd::Node(fd)));
+            }
         }
         match self.kind {
-            S_IFREG => self.io_fd(libc::O_RDONLY).map(Some),
+            S_IFREG => self.io_fd(libc::O_RDONLY).map(|f| Some(XattrFd::Io(f))),
             S_IFDIR => {
                 let charge = self.fs.budget.charge_file()?;
                 let fd = self.fd()?;
@@ -487,7 +591,7 @@ impl HostInode {
                         libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
                     )
                 })?;
-                Ok(Some(Arc::new(IoFd { fd: Arc::new(owned(r)), _charge: charge })))
+                Ok(Some(XattrFd::Io(Arc::new(IoFd { fd: Arc::new(owned(r)), _charge: charge }))))
             }
             _ => Ok(None),
         }
@@ -601,35 +705,12 @@ impl HostInode {
             n.attrs.put(st, generation);
             return Ok(n);
         }
-        let fresh = |n: Arc<HostInode>| {
-            // Only if the name still held the node we opened.
-            if n.ident == ident {
-                n.attrs.put(st, generation);
-            }
-            n
-        };
-        // A regular file's node descriptor is opened for reading when the
-        // host allows it, so that it serves the guest's reads too (one open
-        // instead of two). O_NONBLOCK and O_NOCTTY: should the name be
-        // swapped for a FIFO or a terminal meanwhile, the open neither
-        // blocks nor adopts it (and the identity check below refuses it).
-        let open = |flags: libc::c_int| {
-            // SAFETY: `name` is a valid C string; the result is checked.
-            retry(|| unsafe {
-                libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            })
-        };
-        if kind == S_IFREG {
-            if let Ok(fd) = open(libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY) {
-                let fd = owned(fd);
-                let id = ident_of(&fd)?;
-                if id.1 == S_IFREG {
-                    return self.fs.node(&me, name.clone(), fd, true, Some(id)).map(fresh);
-                }
-            }
-        }
-        let fd = open(libc::O_PATH)?;
-        self.fs.node(&me, name.clone(), owned(fd), false, None).map(fresh)
+        // A node met for the first time gets its descriptor only when
+        // something needs one (`fd`, which opens it through this directory
+        // and the name and checks the identity this statx gave).
+        let n = self.fs.node_named(&me, name, ident, kind);
+        n.attrs.put(st, generation);
+        Ok(n)
     }
 
     /// Whether the host no longer has this node under the name it was
@@ -652,6 +733,66 @@ impl HostInode {
         }
     }
 
+    /// A symlink without a descriptor: read through its parent and name,
+    /// then a statx of the name must still show this node (a name swapped
+    /// before the read shows another; one swapped after it, too, and the
+    /// answer is thrown away). Two host calls instead of an open, its
+    /// identity check and the read. None: ask the slow way.
+    fn readlink_by_name(&self) -> Option<Vec<u8>> {
+        let (parent, name) = lock(&self.loc).clone()?;
+        let pfd = parent.fd().ok()?;
+        let mut buf = vec![0u8; PATH_MAX];
+        // SAFETY: `name` is a valid C string; the pointer and length describe `buf`.
+        let n = unsafe { libc::readlinkat(pfd.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return None;
+        }
+        let generation = self.fs.generation.load(Ordering::Acquire);
+        let (st, ident) = statx_at(pfd.as_raw_fd(), &name, false).ok()?;
+        if ident != self.ident {
+            return None;
+        }
+        self.attrs.put(st, generation);
+        buf.truncate(n as usize);
+        Some(buf)
+    }
+
+    /// Every entry of this directory but "." and "..", from the host.
+    fn read_entries(&self) -> Result<Vec<DirEntry>, Errno> {
+        // The node's own descriptor when it is open for reading (rewound;
+        // its offset is shared, hence the lock), else one of our own.
+        let own = self.readable_fd()?;
+        let mut listed = own.as_ref().map(|_| lock(&self.listing));
+        let dir: Arc<OwnedFd> = match own {
+            Some(fd) => {
+                let at = Arc::as_ptr(&fd) as usize;
+                // SAFETY: lseek on a descriptor we hold.
+                if listed.as_deref() == Some(&at) && unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_SET) } < 0 {
+                    return Err(last_errno());
+                }
+                if let Some(l) = listed.as_deref_mut() {
+                    *l = at;
+                }
+                fd
+            }
+            None => {
+                let me = self.fd()?;
+                // SAFETY: "." is a valid C string; the result is checked.
+                let fd = retry(|| unsafe {
+                    libc::openat(
+                        me.as_raw_fd(),
+                        c".".as_ptr(),
+                        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    )
+                })?;
+                Arc::new(owned(fd))
+            }
+        };
+        let mut out = Vec::new();
+        DIRENT_BUF.with_borrow_mut(|buf| read_dirents(dir.as_raw_fd(), buf, &mut out))?;
+        Ok(out)
+    }
+
     fn downcast(i: &InodeRef) -> Option<&HostInode> {
         i.as_any().downcast_ref::<HostInode>()
     }
@@ -667,6 +808,18 @@ impl Inode for HostInode {
             // An unlinked file is still reachable through a guest's open.
             if let Some(f) = self.live_io_fd() {
                 return fstat_fd(f.fd.as_raw_fd());
+            }
+            // No descriptor: a statx of the name, if it still names this
+            // node, instead of opening one.
+            if let Some((parent, name)) = lock(&self.loc).clone() {
+                if let Ok(pfd) = parent.fd() {
+                    if let Ok((st, ident)) = statx_at(pfd.as_raw_fd(), &name, false) {
+                        if ident == self.ident {
+                            self.attrs.put(st, generation);
+                            return Ok(st);
+                        }
+                    }
+                }
             }
         }
         let st = fstat_fd(self.fd()?.as_raw_fd())?;
@@ -699,50 +852,18 @@ impl Inode for HostInode {
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
-        let me = self.fd()?;
-        // SAFETY: "." is a valid C string; the result is checked.
-        let fd = retry(|| unsafe {
-            libc::openat(
-                me.as_raw_fd(),
-                c".".as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
-        })?;
-        let dir = owned(fd);
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            // SAFETY: the buffer pointer and length describe `buf`.
-            let n = unsafe { libc::syscall(libc::SYS_getdents64, dir.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
-            if n < 0 {
-                let e = last_errno();
-                if e == Errno::EINTR {
-                    continue;
-                }
-                return Err(e);
-            }
-            if n == 0 {
-                break;
-            }
-            let data = buf.get(..n as usize).ok_or(Errno::EIO)?;
-            let mut pos = 0usize;
-            // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
-            while pos + 19 <= data.len() {
-                let ino = u64::from_ne_bytes(data[pos..pos + 8].try_into().map_err(|_| Errno::EIO)?);
-                let reclen = u16::from_ne_bytes([data[pos + 16], data[pos + 17]]) as usize;
-                let d_type = data[pos + 18];
-                if reclen < 19 || pos + reclen > data.len() {
-                    return Err(Errno::EIO);
-                }
-                let raw = &data[pos + 19..pos + reclen];
-                let name = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
-                if name != b"." && name != b".." {
-                    out.push(DirEntry { ino, d_type, name: name.to_vec() });
-                }
-                pos += reclen;
-            }
+        // The attributes as the mount's policy has them now (one statx per
+        // guest call on a bind mount) tell whether the listing kept is
+        // still the directory's.
+        let generation = self.fs.generation.load(Ordering::Acquire);
+        let st = self.stat()?;
+        if let Some(list) = self.entries.get(&st, generation) {
+            return Ok(list);
         }
-        Ok(out)
+        let read_at = crate::now();
+        let list = self.read_entries()?;
+        self.entries.put(&st, generation, read_at, &list);
+        Ok(list)
     }
 
     fn create(&self, name: &[u8], mode: u32, creds: &Creds) -> Result<InodeRef, Errno> {
@@ -920,6 +1041,11 @@ impl Inode for HostInode {
     }
 
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        if self.kind == S_IFLNK && !self.slot.is_filled() {
+            if let Some(target) = self.readlink_by_name() {
+                return Ok(target);
+            }
+        }
         let fd = self.fd()?;
         let mut buf = vec![0u8; PATH_MAX];
         // SAFETY: the buffer pointer and length describe `buf`; the path is empty.
@@ -935,7 +1061,7 @@ impl Inode for HostInode {
 
     fn getxattr(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
         match self.xattr_fd()? {
-            Some(f) => crate::hostfs_xattr::get(f.fd.as_raw_fd(), name),
+            Some(f) => crate::hostfs_xattr::get(f.raw(), name),
             None => Err(Errno::ENODATA),
         }
     }
@@ -944,14 +1070,14 @@ impl Inode for HostInode {
         let _changing = Changing(&self.fs);
         self.check_writable()?;
         match self.xattr_fd()? {
-            Some(f) => crate::hostfs_xattr::set(f.fd.as_raw_fd(), name, value, flags),
+            Some(f) => crate::hostfs_xattr::set(f.raw(), name, value, flags),
             None => Err(Errno::EOPNOTSUPP),
         }
     }
 
     fn listxattr(&self) -> Result<Vec<Vec<u8>>, Errno> {
         match self.xattr_fd()? {
-            Some(f) => crate::hostfs_xattr::list(f.fd.as_raw_fd()),
+            Some(f) => crate::hostfs_xattr::list(f.raw()),
             None => Ok(Vec::new()),
         }
     }
@@ -960,7 +1086,7 @@ impl Inode for HostInode {
         let _changing = Changing(&self.fs);
         self.check_writable()?;
         match self.xattr_fd()? {
-            Some(f) => crate::hostfs_xattr::remove(f.fd.as_raw_fd(), name),
+            Some(f) => crate::hostfs_xattr::remove(f.raw(), name),
             None => Err(Errno::ENODATA),
         }
     }
@@ -1070,6 +1196,49 @@ impl Inode for HostInode {
     fn as_any(&self) -> &dyn Any {
         self
     }
+}
+
+thread_local! {
+    /// The buffer each Sentry thread reads host directory entries into
+    /// (kept: a fresh zeroed 32 KiB per listing cost more than the call).
+    static DIRENT_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 32 * 1024]);
+}
+
+/// Every entry of the open directory `fd` from its current offset but
+/// "." and "..", appended to `out`.
+fn read_dirents(fd: RawFd, buf: &mut [u8], out: &mut Vec<DirEntry>) -> Result<(), Errno> {
+    loop {
+        // SAFETY: the buffer pointer and length describe `buf`.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
+        if n < 0 {
+            let e = last_errno();
+            if e == Errno::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            break;
+        }
+        let data = buf.get(..n as usize).ok_or(Errno::EIO)?;
+        let mut pos = 0usize;
+        // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+        while pos + 19 <= data.len() {
+            let ino = u64::from_ne_bytes(data[pos..pos + 8].try_into().map_err(|_| Errno::EIO)?);
+            let reclen = u16::from_ne_bytes([data[pos + 16], data[pos + 17]]) as usize;
+            let d_type = data[pos + 18];
+            if reclen < 19 || pos + reclen > data.len() {
+                return Err(Errno::EIO);
+            }
+            let raw = &data[pos + 19..pos + reclen];
+            let name = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
+            if name != b"." && name != b".." {
+                out.push(DirEntry { ino, d_type, name: name.to_vec() });
+            }
+            pos += reclen;
+        }
+    }
+    Ok(())
 }
 
 /// An open host regular file: positioned reads and writes on a descriptor
@@ -1347,5 +1516,37 @@ pub(crate) mod tests {
             Err(e) => assert_eq!(e, Errno::ESTALE),
             Ok(f) => assert_eq!(f.read(&ctx(&irq), &mut b, 0), Ok(1), "still the old file's descriptor"),
         }
+    }
+
+    #[test]
+    fn lookups_open_nothing_until_needed() {
+        let td = TempDir::new("hostfs-lazy");
+        std::fs::write(td.0.join("f"), b"data").unwrap();
+        std::fs::write(td.0.join("g"), b"gone").unwrap();
+        std::os::unix::fs::symlink("f", td.0.join("l")).unwrap();
+        std::fs::create_dir(td.0.join("d")).unwrap();
+        let budget = FdBudget::new(16, 16);
+        let root = HostFs::from_fd(HostFs::open_root(&td.0, false).unwrap(), false, budget.clone()).unwrap();
+        let irq = Interrupt::default();
+        let (f, l, d, g) = (
+            root.lookup(b"f").unwrap(),
+            root.lookup(b"l").unwrap(),
+            root.lookup(b"d").unwrap(),
+            root.lookup(b"g").unwrap(),
+        );
+        assert_eq!(budget.held().0, 0, "a lookup opened a descriptor");
+        assert_eq!(f.stat().unwrap().st_size, 4);
+        assert_eq!(l.readlink().unwrap(), b"f");
+        assert_eq!(budget.held().0, 0, "a stat or readlink opened a descriptor");
+        // Needed: opened then, and shared by the reads.
+        let mut b = [0u8; 8];
+        assert_eq!(f.open(O_RDONLY).unwrap().read(&ctx(&irq), &mut b, 0), Ok(4));
+        assert!(d.readdir().unwrap().is_empty());
+        assert_eq!(budget.held().0, 2);
+        // Replaced on the host before it was ever opened: never the new file.
+        std::fs::remove_file(td.0.join("g")).unwrap();
+        std::fs::write(td.0.join("g"), b"another").unwrap();
+        assert_eq!(g.stat().map(|s| s.st_size).err(), Some(Errno::ESTALE));
+        assert_eq!(g.open(O_RDONLY).err(), Some(Errno::ESTALE));
     }
 }

@@ -8,6 +8,7 @@
 pub mod attrcache;
 pub mod cred;
 pub mod devfs;
+pub mod dircache;
 pub mod dnotify;
 pub mod epoll;
 pub mod eventfd;

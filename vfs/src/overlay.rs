@@ -649,47 +649,63 @@ impl Inode for OvInode {
         }
         let cache = lock(&self.children);
         let l = read(&self.layers);
-        let mut out = Vec::new();
-        let mut seen: HashSet<Vec<u8>> = HashSet::new();
+        let lower_visible = l.lower.is_some() && !self.fs.is_opaque(l.upper_key);
+        let Some(u) = &l.upper else {
+            // Only the host layer (nothing can be whited out without an
+            // upper directory): its entries as they are, in its order.
+            return match &l.lower {
+                Some(lo) => lo.readdir(),
+                None => Ok(Vec::new()),
+            };
+        };
+        let mut out = u.readdir()?;
+        if !lower_visible {
+            // Only the upper layer: each entry's inode number as its node
+            // shows it (copied-up nodes keep their first one).
+            let origins = lock(&self.fs.origins);
+            for e in &mut out {
+                e.ino = match (cache.get(&e.name), origins.get(&e.ino)) {
+                    (Some(c), _) => c.ino,
+                    (None, Some(o)) => *o,
+                    (None, None) => e.ino | UPPER_INO_BIT,
+                };
+            }
+            return Ok(out);
+        }
         let mut lower: HashMap<Vec<u8>, DirEntry> = HashMap::new();
         if let Some(lo) = &l.lower {
-            if !self.fs.is_opaque(l.upper_key) {
-                let marks = lock(&self.fs.marks);
-                let wh = l.upper_key.and_then(|k| marks.get(&k)).map(|m| &m.whiteouts);
-                for e in lo.readdir()? {
-                    if !wh.is_some_and(|w| w.contains(&e.name)) {
-                        lower.insert(e.name.clone(), e);
-                    }
+            let marks = lock(&self.fs.marks);
+            let wh = l.upper_key.and_then(|k| marks.get(&k)).map(|m| &m.whiteouts);
+            for e in lo.readdir()? {
+                if !wh.is_some_and(|w| w.contains(&e.name)) {
+                    lower.insert(e.name.clone(), e);
                 }
             }
         }
-        if let Some(u) = &l.upper {
-            for mut e in u.readdir()? {
-                e.ino = match (cache.get(&e.name), self.fs.origin(e.ino), lower.get(&e.name)) {
-                    (Some(c), _, _) => c.ino,
-                    // Copied up (and maybe moved since): its first inode number.
-                    (None, Some(o), _) => o,
-                    (None, None, Some(le)) if le.d_type == e.d_type && e.d_type != abi::flags::DT_DIR => le.ino,
-                    (None, None, Some(le)) if le.d_type == e.d_type => {
-                        // Directories merge unless the upper one is opaque.
-                        let opaque = u
-                            .lookup(&e.name)
-                            .and_then(|c| c.stat())
-                            .map(|s| self.fs.is_opaque(Some(key_of(&s))))
-                            .unwrap_or(false);
-                        if opaque {
-                            e.ino | UPPER_INO_BIT
-                        } else {
-                            le.ino
-                        }
+        for e in &mut out {
+            e.ino = match (cache.get(&e.name), self.fs.origin(e.ino), lower.remove(&e.name)) {
+                (Some(c), _, _) => c.ino,
+                // Copied up (and maybe moved since): its first inode number.
+                (None, Some(o), _) => o,
+                (None, None, Some(le)) if le.d_type == e.d_type && e.d_type != abi::flags::DT_DIR => le.ino,
+                (None, None, Some(le)) if le.d_type == e.d_type => {
+                    // Directories merge unless the upper one is opaque.
+                    let opaque = u
+                        .lookup(&e.name)
+                        .and_then(|c| c.stat())
+                        .map(|s| self.fs.is_opaque(Some(key_of(&s))))
+                        .unwrap_or(false);
+                    if opaque {
+                        e.ino | UPPER_INO_BIT
+                    } else {
+                        le.ino
                     }
-                    _ => e.ino | UPPER_INO_BIT,
-                };
-                seen.insert(e.name.clone());
-                out.push(e);
-            }
+                }
+                _ => e.ino | UPPER_INO_BIT,
+            };
         }
-        let mut rest: Vec<DirEntry> = lower.into_values().filter(|e| !seen.contains(&e.name)).collect();
+        // What is left of the lower directory: the names upper has not.
+        let mut rest: Vec<DirEntry> = lower.into_values().collect();
         rest.sort_by(|a, b| a.name.cmp(&b.name));
         out.extend(rest);
         Ok(out)

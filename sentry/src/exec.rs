@@ -128,6 +128,9 @@ pub fn execve_from(
         tracing::warn!("execve: new address space: {e}");
         Errno::ENOMEM
     })?;
+    // Nothing runs in the new space until the exec is done: its mappings
+    // go to the platform in one batch (one round trip on systrap).
+    space.begin_batch();
     let mm = MemoryManager::new(space, kernel.memfile.clone(), kernel.platform.max_user_address());
     mm.set_as_limit(task.tg.rlimit(abi::flags::RLIMIT_AS).cur);
     let cached = |f: &ExecFile| -> Result<_, Errno> {
@@ -168,6 +171,10 @@ pub fn execve_from(
             vdso,
         },
     )?;
+    mm.space().flush().map_err(|e| {
+        tracing::warn!("execve: mapping the new image: {e}");
+        Errno::ENOMEM
+    })?;
 
     // Point of no return. Other threads go first (Linux's de_thread).
     crate::process::kill_other_threads(task);

@@ -540,11 +540,23 @@ impl StubProcess {
             *g = true;
         }
     }
+
+    /// SIGKILL without waiting for the end: for a space dropped when no
+    /// guest thread runs in it (exit, exec), whose stub only has parked
+    /// threads. The kernel reaps it (the forker's children are reaped
+    /// without a wait); tearing down its address space takes the host a
+    /// while that the exiting guest's parent need not wait for.
+    pub(crate) fn kill_nowait(&self) {
+        self.dead.store(true, Ordering::Release);
+        if !*lock(&self.reaped) {
+            sys::pidfd_kill(self.pidfd);
+        }
+    }
 }
 
 impl Drop for StubProcess {
     fn drop(&mut self) {
-        self.kill();
+        self.kill_nowait();
         sys::close(self.pidfd);
         sys::close(self.pipe);
         // SAFETY: the region is ours and, with the process gone and `self`

@@ -47,7 +47,7 @@ impl SystrapAddressSpace {
 impl Drop for SystrapAddressSpace {
     fn drop(&mut self) {
         lock(&REGISTRY).remove(&(self as *const SystrapAddressSpace as usize));
-        self.proc.kill();
+        self.proc.kill_nowait();
     }
 }
 
@@ -142,6 +142,12 @@ impl AddressSpace for SystrapAddressSpace {
         }
         let _t = platform::profile::span(platform::profile::Phase::SpaceProtect);
         self.proc.request("mprotect", SYS_MPROTECT, [addr, len, prot.bits() as u64, 0, 0, 0], 0).map(drop)
+    }
+
+    fn prepare(&self) {
+        if let Ok(t) = self.proc.acquire_thread() {
+            self.proc.release_thread(t);
+        }
     }
 
     fn refresh(&self) {

@@ -194,6 +194,11 @@ pub trait AddressSpace: Send + Sync {
         Ok(())
     }
 
+    /// Make ahead of time what the first thread to run in this space will
+    /// need (systrap: a parked stub thread); the stub pool calls it on the
+    /// spaces it makes. Failures are left for that thread to meet.
+    fn prepare(&self) {}
+
     /// Bring a space made ahead of time (the stub pool) up to date with
     /// what the platform shares between spaces and added since (systrap's
     /// patch slots); called when it is handed out.

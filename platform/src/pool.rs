@@ -78,6 +78,9 @@ fn refill(inner: &dyn Platform, pool: &Pool) {
         }
         match inner.new_address_space() {
             Ok(space) => {
+                // What the first guest thread needs, made here rather than
+                // on the exec or fork that takes the space.
+                space.prepare();
                 let mut s = lock(&pool.state);
                 if s.closed {
                     return;

@@ -40,9 +40,11 @@ pub enum Phase {
     GuestSwitch,
     SpaceBatch,
     SpaceBatched,
+    ExitFreeMm,
+    ExecSwitch,
 }
 
-const PHASES: usize = Phase::SpaceBatched as usize + 1;
+const PHASES: usize = Phase::ExecSwitch as usize + 1;
 
 const NAMES: [&str; PHASES] = [
     "boot: host facts",
@@ -71,6 +73,8 @@ const NAMES: [&str; PHASES] = [
     "guest switch (run + trap)",
     "platform batch (one round trip)",
     "  changes made in batches (count only)",
+    "exit: free the address space",
+    "execve: switch to the new image",
 ];
 
 const NSYS: usize = 512;

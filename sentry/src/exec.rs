@@ -154,7 +154,7 @@ pub fn execve_from(
     let creds = task.creds();
     let mut random = [0u8; 16];
     fill_random(&mut random);
-    let _t_stack = platform::profile::span(platform::profile::Phase::ExecStack);
+    let t_stack = platform::profile::start();
     let sp = loader::setup_stack(
         &mm,
         &StackArgs {
@@ -171,12 +171,14 @@ pub fn execve_from(
             vdso,
         },
     )?;
+    platform::profile::add(platform::profile::Phase::ExecStack, t_stack);
     mm.space().flush().map_err(|e| {
         tracing::warn!("execve: mapping the new image: {e}");
         Errno::ENOMEM
     })?;
 
     // Point of no return. Other threads go first (Linux's de_thread).
+    let _t_switch = platform::profile::span(platform::profile::Phase::ExecSwitch);
     crate::process::kill_other_threads(task);
     task.release_robust_futexes();
     // The new image registers its own area (Linux's rseq_execve).

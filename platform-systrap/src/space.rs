@@ -48,6 +48,29 @@ impl Drop for SystrapAddressSpace {
     fn drop(&mut self) {
         lock(&REGISTRY).remove(&(self as *const SystrapAddressSpace as usize));
         self.proc.kill_nowait();
+        // The rest (closing its descriptors, unmapping its region from the
+        // Sentry: a TLB shoot-down on every CPU the Sentry runs on) is done
+        // off the exiting guest's path when this was the last reference.
+        drop_later(self.proc.clone());
+    }
+}
+
+/// Hand `proc` to the "stub-reaper" thread to be dropped there (here when
+/// that thread cannot be started).
+fn drop_later(proc: Arc<StubProcess>) {
+    static REAPER: LazyLock<Option<Mutex<std::sync::mpsc::Sender<Arc<StubProcess>>>>> = LazyLock::new(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Arc<StubProcess>>();
+        std::thread::Builder::new()
+            .name("stub-reaper".into())
+            .stack_size(64 * 1024)
+            .spawn(move || rx.into_iter().for_each(drop))
+            .ok()
+            .map(|_| Mutex::new(tx))
+    });
+    if let Some(tx) = REAPER.as_ref() {
+        if let Err(std::sync::mpsc::SendError(p)) = lock(tx).send(proc) {
+            drop(p);
+        }
     }
 }
 

@@ -718,3 +718,23 @@ fn batched_changes_land_in_order() {
     assert!(!maps.iter().any(|l| l.starts_with(&format!("{:08x}-", other + 2 * PAGE))), "{maps:#?}");
     space.flush().unwrap();
 }
+
+#[test]
+#[ignore]
+fn stub_creation_benchmark() {
+    let env = env();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let n = 50;
+        let mut v = Vec::new();
+        for _ in 0..n {
+            let s = env.platform.new_address_space().unwrap();
+            s.prepare();
+            v.push(s);
+        }
+        let made = t.elapsed() / n;
+        let t = Instant::now();
+        drop(v);
+        eprintln!("stub creation: {made:?} each (with its first thread); drop: {:?} each", t.elapsed() / n);
+    }
+}

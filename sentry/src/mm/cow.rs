@@ -216,7 +216,10 @@ impl MemoryManager {
             Self::fork_advice(&child, &mut cs)?;
             // The parent gives up write access to what it now shares
             // before the child exists: its writes would land in pages the
-            // child sees.
+            // child sees. In one round trip when the caller is the only
+            // task in this address space (its task and its process hold
+            // the only references): no guest thread runs here meanwhile.
+            let parent_batch = (Arc::strong_count(self) <= 2).then(|| SpaceBatch::begin(&self.space));
             for (a, b) in shared {
                 for (vs, ve) in overlapping(&s.vmas, a, b, |v| v.end) {
                     let Some(v) = s.vmas.get(&vs) else { continue };
@@ -228,9 +231,15 @@ impl MemoryManager {
                     }
                 }
             }
+            if let Some(b) = parent_batch {
+                b.finish()?;
+            }
             // Not in the parent's host mapping, not in the child's either.
             cs.lazy = s.lazy.clone();
+            // Nothing runs in the child's space yet: all of it in one go.
+            let child_batch = SpaceBatch::begin(&child.space);
             child.sync_platform(&cs, MIN_MMAP_ADDR, self.top, true)?;
+            child_batch.finish()?;
         }
         drop(s);
         // Set only now: a child dropped on an error above must not call
@@ -314,5 +323,32 @@ impl MemoryManager {
     pub fn vma_at(&self, addr: u64) -> Option<Vma> {
         let s = self.lock();
         s.vmas.range(..=addr).next_back().map(|(_, v)| v).filter(|v| v.end > addr).cloned()
+    }
+}
+
+/// Changes to a space collected into as few platform round trips as can
+/// be (`AddressSpace::begin_batch`) until `finish`, or until dropped on an
+/// early return: a space is never left collecting.
+struct SpaceBatch<'a>(Option<&'a Arc<dyn AddressSpace>>);
+
+impl<'a> SpaceBatch<'a> {
+    fn begin(space: &'a Arc<dyn AddressSpace>) -> SpaceBatch<'a> {
+        space.begin_batch();
+        SpaceBatch(Some(space))
+    }
+
+    fn finish(mut self) -> Result<(), Errno> {
+        match self.0.take() {
+            Some(space) => space.flush().map_err(platform_err),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for SpaceBatch<'_> {
+    fn drop(&mut self) {
+        if let Some(space) = self.0.take() {
+            let _ = space.flush();
+        }
     }
 }

@@ -280,11 +280,19 @@ impl MemoryManager {
                 p.cow = false;
             }
         }
+        // All in one round trip (under the lock, as every change to this
+        // space is; write access given late only costs a fault, which
+        // waits for the lock).
+        let batch = SpaceBatch::begin(&self.space);
+        let mut failed = false;
         for &(a, b) in &sole {
-            if self.sync_platform(&s, a, b, false).is_err() {
-                // The pages stay mapped read-only; a write fault finds
-                // them non-COW and retries, then signals. Make them COW
-                // again so that the fault gives write access back.
+            failed |= self.sync_platform(&s, a, b, false).is_err();
+        }
+        if failed | batch.finish().is_err() {
+            // Some pages may stay mapped read-only; a write fault would
+            // find them non-COW and retry, then signal. Make them COW
+            // again so that the fault gives write access back.
+            for &(a, _) in &sole {
                 if let Some(p) = s.pmas.get_mut(&a) {
                     p.cow = true;
                 }

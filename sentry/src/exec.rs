@@ -124,10 +124,15 @@ pub fn execve_from(
 
     let kernel = task.kernel.clone();
     let t_load = platform::profile::start();
-    let space = kernel.platform.new_address_space().map_err(|e| {
-        tracing::warn!("execve: new address space: {e}");
-        Errno::ENOMEM
-    })?;
+    // A process's first exec before it ever ran (the sandbox's init, an
+    // OCI exec) takes the space it was made with; else a new one.
+    let space = match task.mm().take_unused_space(2) {
+        Some(s) => s,
+        None => kernel.platform.new_address_space().map_err(|e| {
+            tracing::warn!("execve: new address space: {e}");
+            Errno::ENOMEM
+        })?,
+    };
     // Nothing runs in the new space until the exec is done: its mappings
     // go to the platform in one batch (one round trip on systrap).
     space.begin_batch();

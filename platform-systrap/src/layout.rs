@@ -7,6 +7,8 @@
 //!           + 0x2000  control page  (R  in the stub: Sentry -> stub)
 //!           + 0x3000  response page (RW in the stub: control thread -> Sentry)
 //!           + 0x4000  thread table  (R  in the stub: each thread's stack_t)
+//!           + 0x14000 batch page    (R  in the stub: address-space changes
+//!                                    done in one control request)
 //!           + 0x20000 patch slots   (RX in the stub: one per patched syscall site)
 //!           + THREADS_OFF + i * THREAD_STRIDE
 //!                     thread i: message page, then its signal stack
@@ -34,6 +36,16 @@ pub const TABLE_ENTRY: u64 = 32;
 pub const MAX_THREADS: u64 = 2048;
 pub const TABLE_SIZE: u64 = MAX_THREADS * TABLE_ENTRY;
 pub const THREADS_OFF: u64 = 0x10_0000;
+/// The batch page: right after the thread table, mapped read-only with it.
+/// `BATCH_MAX` entries of `BATCH_ENTRY` bytes: syscall number, six
+/// arguments, the result that means success.
+pub const BATCH_OFF: u64 = TABLE_OFF + TABLE_SIZE;
+pub const BATCH_ENTRY: u64 = 64;
+pub const BATCH_MAX: u64 = PAGE / BATCH_ENTRY;
+/// The request number of a batch (not a syscall): `C_ARGS[0]` entries of
+/// the batch page, in order, stopping at the first unexpected result; the
+/// result is the number done.
+pub const BATCH_NR: u64 = 0x1_0000;
 /// Patch slots (see `patch.rs`): `SLOT_SIZE` bytes each, written by the
 /// Sentry only.
 pub const SLOTS_OFF: u64 = 0x2_0000;

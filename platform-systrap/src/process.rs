@@ -258,6 +258,50 @@ impl StubProcess {
         thread: u64,
     ) -> Result<u64, PlatformError> {
         let mut seq = lock(&self.ctl);
+        self.request_locked(&mut seq, call, nr, args, thread)
+    }
+
+    /// Have the control thread make the calls of `entries` (number, six
+    /// arguments, the result that means success; at most `BATCH_MAX`) in
+    /// order, in one request. Err names the first call that failed; the
+    /// ones before it were made.
+    pub(crate) fn request_batch(&self, entries: &[[u64; 8]]) -> Result<(), PlatformError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        if entries.len() as u64 > BATCH_MAX {
+            return Err(host("batch", Errno::E2BIG));
+        }
+        let mut seq = lock(&self.ctl);
+        // Under `ctl`: the control thread reads the page only while it
+        // serves a request, and requests are serialised by this lock.
+        for (i, e) in entries.iter().enumerate() {
+            for (j, w) in e.iter().enumerate() {
+                self.region.u64(BATCH_OFF + i as u64 * BATCH_ENTRY + 8 * j as u64).store(*w, Ordering::Relaxed);
+            }
+        }
+        let done = self.request_locked(&mut seq, "batch", BATCH_NR, [entries.len() as u64, 0, 0, 0, 0, 0], 0)?;
+        match entries.get(done as usize) {
+            None => Ok(()),
+            Some(e) => Err(host(
+                match e[0] {
+                    sys::SYS_MMAP => "mmap",
+                    sys::SYS_MUNMAP => "munmap",
+                    _ => "mprotect",
+                },
+                Errno::EFAULT,
+            )),
+        }
+    }
+
+    fn request_locked(
+        &self,
+        seq: &mut MutexGuard<'_, u32>,
+        call: &'static str,
+        nr: u64,
+        args: [u64; 6],
+        thread: u64,
+    ) -> Result<u64, PlatformError> {
         self.follow_cpu();
         if self.is_dead() {
             return Err(PlatformError::StubDied(format!("stub process {} is gone", self.pid)));
@@ -268,9 +312,9 @@ impl StubProcess {
             self.region.u64(c + C_ARGS + 8 * i as u64).store(*a, Ordering::Relaxed);
         }
         self.region.u64(c + C_THREAD).store(thread, Ordering::Relaxed);
-        *seq = seq.wrapping_add(1);
+        **seq = seq.wrapping_add(1);
         let word = self.region.u32(c + C_REQ_SEQ);
-        word.store(*seq, Ordering::SeqCst);
+        word.store(**seq, Ordering::SeqCst);
         if self.region.u32(RESP_OFF + R_CTL_WAITING).load(Ordering::SeqCst) != 0 {
             sys::futex_wake(word);
         }
@@ -280,7 +324,7 @@ impl StubProcess {
         let spin_until = Instant::now() + self.spin.request;
         'spin: loop {
             for _ in 0..64 {
-                if done.load(Ordering::Acquire) == *seq {
+                if done.load(Ordering::Acquire) == **seq {
                     break 'spin;
                 }
                 std::hint::spin_loop();
@@ -496,11 +540,23 @@ impl StubProcess {
             *g = true;
         }
     }
+
+    /// SIGKILL without waiting for the end: for a space dropped when no
+    /// guest thread runs in it (exit, exec), whose stub only has parked
+    /// threads. The kernel reaps it (the forker's children are reaped
+    /// without a wait); tearing down its address space takes the host a
+    /// while that the exiting guest's parent need not wait for.
+    pub(crate) fn kill_nowait(&self) {
+        self.dead.store(true, Ordering::Release);
+        if !*lock(&self.reaped) {
+            sys::pidfd_kill(self.pidfd);
+        }
+    }
 }
 
 impl Drop for StubProcess {
     fn drop(&mut self) {
-        self.kill();
+        self.kill_nowait();
         sys::close(self.pidfd);
         sys::close(self.pipe);
         // SAFETY: the region is ours and, with the process gone and `self`
@@ -631,7 +687,7 @@ unsafe fn child_main(a: &ChildArgs) -> ! {
         (SLOTS_OFF, SLOTS_LEN, (libc::PROT_READ | libc::PROT_EXEC) as u64),
         (CTRL_OFF, PAGE, libc::PROT_READ as u64),
         (RESP_OFF, PAGE, (libc::PROT_READ | libc::PROT_WRITE) as u64),
-        (TABLE_OFF, TABLE_SIZE, libc::PROT_READ as u64),
+        (TABLE_OFF, TABLE_SIZE + PAGE, libc::PROT_READ as u64),
         (THREADS_OFF, MAX_THREADS * THREAD_STRIDE, (libc::PROT_READ | libc::PROT_WRITE) as u64),
     ];
     let mut i = 0;

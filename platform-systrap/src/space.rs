@@ -1,7 +1,7 @@
 //! Address spaces: one stub process each. Changes go to the stub's control
 //! thread through the control page; no ptrace anywhere.
 
-use crate::layout::{STUB_BASE, STUB_MEMFD_FD};
+use crate::layout::{BATCH_MAX, STUB_BASE, STUB_MEMFD_FD};
 use crate::process::{host, lock, StubProcess};
 use crate::sys::{SYS_MMAP, SYS_MPROTECT, SYS_MUNMAP};
 use crate::Shared;
@@ -27,6 +27,9 @@ pub(crate) fn key_of(space: &Arc<dyn AddressSpace>) -> usize {
 
 pub(crate) struct SystrapAddressSpace {
     pub(crate) proc: Arc<StubProcess>,
+    /// Changes collected between `begin_batch` and `flush` (None: each
+    /// change is its own request).
+    batch: Mutex<Option<Vec<[u64; 8]>>>,
     /// Keeps the forker thread (the stubs' parent) alive.
     _shared: Arc<Shared>,
 }
@@ -34,7 +37,8 @@ pub(crate) struct SystrapAddressSpace {
 impl SystrapAddressSpace {
     pub(crate) fn create(shared: &Arc<Shared>) -> Result<Arc<dyn AddressSpace>, PlatformError> {
         let proc = Arc::new(StubProcess::create(shared)?);
-        let space = Arc::new(SystrapAddressSpace { proc: proc.clone(), _shared: shared.clone() });
+        let space =
+            Arc::new(SystrapAddressSpace { proc: proc.clone(), batch: Mutex::new(None), _shared: shared.clone() });
         lock(&REGISTRY).insert(Arc::as_ptr(&space) as usize, proc);
         Ok(space)
     }
@@ -43,7 +47,30 @@ impl SystrapAddressSpace {
 impl Drop for SystrapAddressSpace {
     fn drop(&mut self) {
         lock(&REGISTRY).remove(&(self as *const SystrapAddressSpace as usize));
-        self.proc.kill();
+        self.proc.kill_nowait();
+        // The rest (closing its descriptors, unmapping its region from the
+        // Sentry: a TLB shoot-down on every CPU the Sentry runs on) is done
+        // off the exiting guest's path when this was the last reference.
+        drop_later(self.proc.clone());
+    }
+}
+
+/// Hand `proc` to the "stub-reaper" thread to be dropped there (here when
+/// that thread cannot be started).
+fn drop_later(proc: Arc<StubProcess>) {
+    static REAPER: LazyLock<Option<Mutex<std::sync::mpsc::Sender<Arc<StubProcess>>>>> = LazyLock::new(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Arc<StubProcess>>();
+        std::thread::Builder::new()
+            .name("stub-reaper".into())
+            .stack_size(64 * 1024)
+            .spawn(move || rx.into_iter().for_each(drop))
+            .ok()
+            .map(|_| Mutex::new(tx))
+    });
+    if let Some(tx) = REAPER.as_ref() {
+        if let Err(std::sync::mpsc::SendError(p)) = lock(tx).send(proc) {
+            drop(p);
+        }
     }
 }
 
@@ -60,11 +87,60 @@ fn check_range(call: &'static str, addr: u64, len: u64) -> Result<(), PlatformEr
     }
 }
 
+impl SystrapAddressSpace {
+    /// Queue `call` when collecting (sending a full batch on); false when
+    /// not collecting.
+    fn queue(&self, call: [u64; 8]) -> Result<bool, PlatformError> {
+        let mut b = lock(&self.batch);
+        let Some(q) = b.as_mut() else { return Ok(false) };
+        // An unmap right before a map of the same range is redundant:
+        // MAP_FIXED replaces.
+        if call[0] == SYS_MMAP {
+            if let Some(last) = q.last() {
+                if last[0] == SYS_MUNMAP && last[1] == call[1] && last[2] == call[2] {
+                    q.pop();
+                }
+            }
+        }
+        q.push(call);
+        if q.len() as u64 >= BATCH_MAX {
+            let full = std::mem::take(q);
+            drop(b);
+            self.send(&full)?;
+        }
+        Ok(true)
+    }
+
+    fn send(&self, calls: &[[u64; 8]]) -> Result<(), PlatformError> {
+        if calls.is_empty() {
+            return Ok(());
+        }
+        let _t = platform::profile::span(platform::profile::Phase::SpaceBatch);
+        platform::profile::count(platform::profile::Phase::SpaceBatched, calls.len() as u64);
+        self.proc.request_batch(calls)
+    }
+}
+
 impl AddressSpace for SystrapAddressSpace {
+    fn begin_batch(&self) {
+        let mut b = lock(&self.batch);
+        if b.is_none() {
+            *b = Some(Vec::new());
+        }
+    }
+
+    fn flush(&self) -> Result<(), PlatformError> {
+        let q = lock(&self.batch).take();
+        self.send(&q.unwrap_or_default())
+    }
+
     fn map(&self, addr: u64, len: u64, prot: Prot, file_offset: u64) -> Result<(), PlatformError> {
         check_range("mmap", addr, len)?;
-        let _t = platform::profile::span(platform::profile::Phase::SpaceMap);
         let flags = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;
+        if self.queue([SYS_MMAP, addr, len, prot.bits() as u64, flags, STUB_MEMFD_FD as u64, file_offset, addr])? {
+            return Ok(());
+        }
+        let _t = platform::profile::span(platform::profile::Phase::SpaceMap);
         let args = [addr, len, prot.bits() as u64, flags, STUB_MEMFD_FD as u64, file_offset];
         let r = self.proc.request("mmap", SYS_MMAP, args, 0)?;
         if r != addr {
@@ -75,14 +151,26 @@ impl AddressSpace for SystrapAddressSpace {
 
     fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError> {
         check_range("munmap", addr, len)?;
+        if self.queue([SYS_MUNMAP, addr, len, 0, 0, 0, 0, 0])? {
+            return Ok(());
+        }
         let _t = platform::profile::span(platform::profile::Phase::SpaceUnmap);
         self.proc.request("munmap", SYS_MUNMAP, [addr, len, 0, 0, 0, 0], 0).map(drop)
     }
 
     fn protect(&self, addr: u64, len: u64, prot: Prot) -> Result<(), PlatformError> {
         check_range("mprotect", addr, len)?;
+        if self.queue([SYS_MPROTECT, addr, len, prot.bits() as u64, 0, 0, 0, 0])? {
+            return Ok(());
+        }
         let _t = platform::profile::span(platform::profile::Phase::SpaceProtect);
         self.proc.request("mprotect", SYS_MPROTECT, [addr, len, prot.bits() as u64, 0, 0, 0], 0).map(drop)
+    }
+
+    fn prepare(&self) {
+        if let Ok(t) = self.proc.acquire_thread() {
+            self.proc.release_thread(t);
+        }
     }
 
     fn refresh(&self) {

@@ -665,3 +665,76 @@ fn roundtrip_benchmark() {
     let map = t.elapsed() / 2000;
     println!("systrap Context::switch round trip: {ours:?}; new_address_space + drop: {as_create:?}; map: {map:?}");
 }
+
+/// Changes collected between `begin_batch` and `flush` reach the stub in
+/// batch requests (more than one batch page's worth here), in order; the
+/// guest then runs on them; a failing change shows at `flush`.
+#[test]
+fn batched_changes_land_in_order() {
+    let env = env();
+    env.mem.write(0, &getppid_loop());
+    let space = env.platform.new_address_space().unwrap();
+    let pid = pid_of(&space);
+    space.begin_batch();
+    // An unmap that a map of the same range follows is dropped; the
+    // result must be the same as without batching.
+    space.map(CODE, PAGE, Prot::R, PAGE).unwrap();
+    space.unmap(CODE, PAGE).unwrap();
+    space.map(CODE, PAGE, Prot::RX, 0).unwrap();
+    let n = 2 * BATCH_MAX;
+    for i in 0..n {
+        space.map(DATA + i * 2 * PAGE, PAGE, Prot::RW, PAGE).unwrap();
+    }
+    for i in (0..n).step_by(2) {
+        space.protect(DATA + i * 2 * PAGE, PAGE, Prot::R).unwrap();
+    }
+    space.unmap(DATA + (n - 1) * 2 * PAGE, PAGE).unwrap();
+    space.flush().unwrap();
+    let maps = maps_of(pid);
+    let test_maps: Vec<&String> = maps.iter().filter(|l| l.contains("platform-systrap-test")).collect();
+    // The code page, then n - 1 data pages (the last was unmapped).
+    assert_eq!(test_maps.len() as u64, n, "{test_maps:#?}");
+    assert!(test_maps[0].contains("r-xs"), "{}", test_maps[0]);
+    assert!(test_maps[1].contains("r--s"), "{}", test_maps[1]);
+    assert!(test_maps[2].contains("rw-s"), "{}", test_maps[2]);
+    let mut ctx = env.platform.new_context().unwrap();
+    let mut regs = Regs::new_user(CODE, 0);
+    expect_syscall(ctx.switch(&space, &mut regs));
+    assert_eq!(regs.orig_rax, 39);
+
+    // Not collecting any more: each change is made at once.
+    space.unmap(DATA, PAGE).unwrap();
+    assert_eq!(maps_of(pid).iter().filter(|l| l.contains("platform-systrap-test")).count() as u64, n - 1);
+
+    let other = 0x2000_0000u64;
+    space.begin_batch();
+    space.map(other, PAGE, Prot::R, 0).unwrap();
+    space.map(other + PAGE, PAGE, Prot::R, 123).unwrap();
+    space.map(other + 2 * PAGE, PAGE, Prot::R, 0).unwrap();
+    assert!(space.flush().is_err(), "an unaligned offset fails at flush");
+    // The calls before the failing one were made, none after it.
+    let maps = maps_of(pid);
+    assert!(maps.iter().any(|l| l.starts_with(&format!("{other:08x}-"))), "{maps:#?}");
+    assert!(!maps.iter().any(|l| l.starts_with(&format!("{:08x}-", other + 2 * PAGE))), "{maps:#?}");
+    space.flush().unwrap();
+}
+
+#[test]
+#[ignore]
+fn stub_creation_benchmark() {
+    let env = env();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let n = 50;
+        let mut v = Vec::new();
+        for _ in 0..n {
+            let s = env.platform.new_address_space().unwrap();
+            s.prepare();
+            v.push(s);
+        }
+        let made = t.elapsed() / n;
+        let t = Instant::now();
+        drop(v);
+        eprintln!("stub creation: {made:?} each (with its first thread); drop: {:?} each", t.elapsed() / n);
+    }
+}

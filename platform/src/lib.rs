@@ -182,6 +182,23 @@ pub trait AddressSpace: Send + Sync {
     /// Change the protection of mapped pages in `[addr, addr+len)`.
     fn protect(&self, addr: u64, len: u64, prot: Prot) -> Result<(), PlatformError>;
 
+    /// Collect the `map`/`unmap`/`protect` calls that follow, until
+    /// `flush`, into as few platform round trips as the platform can.
+    /// Only for a space that no guest thread runs in yet (exec's new
+    /// image): until `flush` the host may not have made the changes, and a
+    /// call's error may only show at `flush`.
+    fn begin_batch(&self) {}
+
+    /// Make the changes collected since `begin_batch` and stop collecting.
+    fn flush(&self) -> Result<(), PlatformError> {
+        Ok(())
+    }
+
+    /// Make ahead of time what the first thread to run in this space will
+    /// need (systrap: a parked stub thread); the stub pool calls it on the
+    /// spaces it makes. Failures are left for that thread to meet.
+    fn prepare(&self) {}
+
     /// Bring a space made ahead of time (the stub pool) up to date with
     /// what the platform shares between spaces and added since (systrap's
     /// patch slots); called when it is handed out.

@@ -7,10 +7,13 @@
 //!
 //! The boundary is unchanged: a pooled space is made by the same
 //! `new_address_space` of the wrapped platform, never mapped into before
-//! it is handed out, and the refill thread starts only on the first
+//! it is handed out, and the refill thread starts only on the second
 //! request, which the Sentry makes after installing its own seccomp
 //! filters, so stubs that inherit the Sentry's filters (ptrace's) get them
-//! exactly as one made on demand would. The `Arc` handed out is the one the
+//! exactly as one made on demand would. Not on the first: that is the
+//! first process's, whose exec builds on it, and a sandbox whose program
+//! never forks or execs again (`do /bin/true`, `python3 -c pass`) would
+//! make two stubs for nothing while it starts. The `Arc` handed out is the one the
 //! platform made (platforms find their state by its address).
 
 use crate::{AddressSpace, Context, Platform, PlatformError};
@@ -28,6 +31,8 @@ struct PoolState {
     ready: VecDeque<Arc<dyn AddressSpace>>,
     /// The refill thread has been started.
     started: bool,
+    /// Requests so far (up to 2).
+    requests: u8,
     /// The platform is gone, or making a space failed: stop refilling.
     closed: bool,
 }
@@ -78,6 +83,9 @@ fn refill(inner: &dyn Platform, pool: &Pool) {
         }
         match inner.new_address_space() {
             Ok(space) => {
+                // What the first guest thread needs, made here rather than
+                // on the exec or fork that takes the space.
+                space.prepare();
                 let mut s = lock(&pool.state);
                 if s.closed {
                     return;
@@ -102,8 +110,9 @@ impl Platform for PooledPlatform {
         let _t = crate::profile::span(crate::profile::Phase::NewAddressSpaceWait);
         let (ready, start) = {
             let mut s = lock(&self.pool.state);
-            let start = !s.started && !s.closed;
-            s.started = true;
+            s.requests = s.requests.saturating_add(1).min(2);
+            let start = !s.started && !s.closed && s.requests >= 2;
+            s.started |= start;
             (s.ready.pop_front(), start)
         };
         if start {
@@ -199,23 +208,27 @@ mod tests {
         false
     }
 
-    /// Nothing is made before the first request (the Sentry's filters are
-    /// in place by then); afterwards the pool fills to its target, and
-    /// what it hands out is the platform's own allocation.
+    /// Nothing is made ahead before the second request (the first is the
+    /// first process's; the Sentry's filters are in place by then);
+    /// afterwards the pool fills to its target, and what it hands out is
+    /// the platform's own allocation.
     #[test]
-    fn fills_only_after_first_request_and_hands_out_the_platforms_spaces() {
+    fn fills_only_after_second_request_and_hands_out_the_platforms_spaces() {
         let inner = Arc::new(Counting::default());
         let pool = PooledPlatform::new(inner.clone(), 2);
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(inner.made.load(Ordering::SeqCst), 0);
         let first = pool.new_address_space().unwrap();
-        assert!(wait_for(|| inner.made.load(Ordering::SeqCst) == 3));
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(inner.made.load(Ordering::SeqCst), 1, "the first request starts no refill");
         let second = pool.new_address_space().unwrap();
+        assert!(wait_for(|| inner.made.load(Ordering::SeqCst) == 4));
+        let third = pool.new_address_space().unwrap();
         let addrs = inner.addrs.lock().unwrap().clone();
-        for s in [&first, &second] {
+        for s in [&first, &second, &third] {
             assert!(addrs.contains(&(Arc::as_ptr(s) as *const () as usize)));
         }
-        assert!(wait_for(|| inner.made.load(Ordering::SeqCst) == 4));
+        assert!(wait_for(|| inner.made.load(Ordering::SeqCst) == 5));
         drop(pool);
     }
 }

@@ -124,10 +124,18 @@ pub fn execve_from(
 
     let kernel = task.kernel.clone();
     let t_load = platform::profile::start();
-    let space = kernel.platform.new_address_space().map_err(|e| {
-        tracing::warn!("execve: new address space: {e}");
-        Errno::ENOMEM
-    })?;
+    // A process's first exec before it ever ran (the sandbox's init, an
+    // OCI exec) takes the space it was made with; else a new one.
+    let space = match task.mm().take_unused_space(2) {
+        Some(s) => s,
+        None => kernel.platform.new_address_space().map_err(|e| {
+            tracing::warn!("execve: new address space: {e}");
+            Errno::ENOMEM
+        })?,
+    };
+    // Nothing runs in the new space until the exec is done: its mappings
+    // go to the platform in one batch (one round trip on systrap).
+    space.begin_batch();
     let mm = MemoryManager::new(space, kernel.memfile.clone(), kernel.platform.max_user_address());
     mm.set_as_limit(task.tg.rlimit(abi::flags::RLIMIT_AS).cur);
     let cached = |f: &ExecFile| -> Result<_, Errno> {
@@ -151,7 +159,7 @@ pub fn execve_from(
     let creds = task.creds();
     let mut random = [0u8; 16];
     fill_random(&mut random);
-    let _t_stack = platform::profile::span(platform::profile::Phase::ExecStack);
+    let t_stack = platform::profile::start();
     let sp = loader::setup_stack(
         &mm,
         &StackArgs {
@@ -168,8 +176,14 @@ pub fn execve_from(
             vdso,
         },
     )?;
+    platform::profile::add(platform::profile::Phase::ExecStack, t_stack);
+    mm.space().flush().map_err(|e| {
+        tracing::warn!("execve: mapping the new image: {e}");
+        Errno::ENOMEM
+    })?;
 
     // Point of no return. Other threads go first (Linux's de_thread).
+    let _t_switch = platform::profile::span(platform::profile::Phase::ExecSwitch);
     crate::process::kill_other_threads(task);
     task.release_robust_futexes();
     // The new image registers its own area (Linux's rseq_execve).

@@ -128,6 +128,8 @@ pub fn start_process(kernel: &Arc<Kernel>, spec: InitSpec) -> Result<StartedProc
     }
     let space = kernel.platform.new_address_space()?;
     let mm = mm::MemoryManager::new(space, kernel.memfile.clone(), kernel.platform.max_user_address());
+    // It runs nothing before its exec, which builds on this space.
+    mm.mark_unused();
     let fds = FdTable::new();
     for (fd, f) in spec.files {
         fds.install_at(fd, f, false, vfs::fdtable::MAX_NOFILE)

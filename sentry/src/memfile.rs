@@ -6,7 +6,7 @@
 use abi::{Errno, PAGE_SIZE};
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// Virtual size of the memory file. It is sparse: only touched pages use
 /// memory, and freed ranges are punched out.
@@ -23,7 +23,70 @@ pub struct MemoryFile {
     fd: OwnedFd,
     base: *mut u8,
     size: u64,
-    pages: Mutex<Pages>,
+    pages: Arc<Mutex<Pages>>,
+    /// Freed runs waiting to be punched out (then free for reuse).
+    punches: Arc<Punches>,
+}
+
+/// Page runs whose last reference went, on their way back: punching them
+/// out of the memfd (a fallocate each) is left to a thread of its own, so
+/// an exiting process's parent does not wait for it. A run is in neither
+/// `Pages::refs` nor `Pages::free` until punched: a new allocation never
+/// gets a page with old contents.
+struct Punches {
+    state: Mutex<PunchState>,
+    cv: Condvar,
+}
+
+struct PunchState {
+    ranges: Vec<(u64, u64)>,
+    /// The thread is punching ranges it took.
+    busy: bool,
+    worker: PunchWorker,
+    stop: bool,
+}
+
+enum PunchWorker {
+    NotStarted,
+    Running(std::thread::JoinHandle<()>),
+    /// No thread could be started: punch inline.
+    Unavailable,
+}
+
+fn punch_fd(fd: RawFd, off: u64, len: u64) {
+    // SAFETY: FFI call on the memory file's fd; failure only means memory is kept.
+    unsafe {
+        libc::fallocate(fd, libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE, off as i64, len as i64);
+    }
+}
+
+fn punch_and_free(fd: RawFd, pages: &Mutex<Pages>, ranges: &[(u64, u64)]) {
+    for &(s, len) in ranges {
+        punch_fd(fd, s, len);
+    }
+    let mut p = pages.lock().unwrap_or_else(|_| crate::locking::poisoned());
+    for &(s, len) in ranges {
+        p.put_free(s, len);
+    }
+}
+
+fn punch_worker(fd: RawFd, pages: Arc<Mutex<Pages>>, punches: Arc<Punches>) {
+    loop {
+        let batch = {
+            let mut st = punches.state.lock().unwrap_or_else(|e| e.into_inner());
+            while st.ranges.is_empty() && !st.stop {
+                st = punches.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            if st.ranges.is_empty() {
+                return;
+            }
+            st.busy = true;
+            std::mem::take(&mut st.ranges)
+        };
+        punch_and_free(fd, &pages, &batch);
+        punches.state.lock().unwrap_or_else(|e| e.into_inner()).busy = false;
+        punches.cv.notify_all();
+    }
 }
 
 /// The allocator's books.
@@ -126,8 +189,17 @@ impl MemoryFile {
         let mut free = BTreeMap::new();
         // Offset 0 is never handed out so that 0 can mean "none" in logs.
         free.insert(PAGE_SIZE, MEMFILE_SIZE - PAGE_SIZE);
-        let pages = Mutex::new(Pages { free, refs: BTreeMap::new() });
-        Ok(Arc::new(MemoryFile { fd, base: base as *mut u8, size: MEMFILE_SIZE, pages }))
+        let pages = Arc::new(Mutex::new(Pages { free, refs: BTreeMap::new() }));
+        let punches = Arc::new(Punches {
+            state: Mutex::new(PunchState {
+                ranges: Vec::new(),
+                busy: false,
+                worker: PunchWorker::NotStarted,
+                stop: false,
+            }),
+            cv: Condvar::new(),
+        });
+        Ok(Arc::new(MemoryFile { fd, base: base as *mut u8, size: MEMFILE_SIZE, pages, punches }))
     }
 
     /// The memfd, for platforms to map.
@@ -197,13 +269,56 @@ impl MemoryFile {
                 dead.push((s, *e));
             }
         }
-        for &(s, e) in &dead {
+        for &(s, _) in &dead {
             p.refs.remove(&s);
-            self.punch(s, e - s);
-            p.put_free(s, e - s);
         }
         p.merge(off);
         p.merge(end);
+        drop(p);
+        self.free_later(dead.into_iter().map(|(s, e)| (s, e - s)).collect());
+    }
+
+    /// Punch out and free `ranges` (off, len), on the punch thread when
+    /// there is one.
+    fn free_later(&self, ranges: Vec<(u64, u64)>) {
+        if ranges.is_empty() {
+            return;
+        }
+        let mut st = self.punches.state.lock().unwrap_or_else(|_| crate::locking::poisoned());
+        if matches!(st.worker, PunchWorker::NotStarted) {
+            let (fd, pages, punches) = (self.fd.as_raw_fd(), self.pages.clone(), self.punches.clone());
+            st.worker = match std::thread::Builder::new()
+                .name("memfile-punch".into())
+                .stack_size(64 * 1024)
+                .spawn(move || punch_worker(fd, pages, punches))
+            {
+                Ok(h) => PunchWorker::Running(h),
+                Err(_) => PunchWorker::Unavailable,
+            };
+        }
+        if matches!(st.worker, PunchWorker::Running(_)) && !st.stop {
+            st.ranges.extend(ranges);
+            self.punches.cv.notify_all();
+            return;
+        }
+        drop(st);
+        punch_and_free(self.fd.as_raw_fd(), &self.pages, &ranges);
+    }
+
+    /// Punch out what is waiting, here and now, and wait for the thread's
+    /// batch in hand (for a count of resident pages that is not behind).
+    fn drain_punches(&self) {
+        let ranges = {
+            let mut st = self.punches.state.lock().unwrap_or_else(|_| crate::locking::poisoned());
+            let r = std::mem::take(&mut st.ranges);
+            while st.busy {
+                st = self.punches.cv.wait(st).unwrap_or_else(|_| crate::locking::poisoned());
+            }
+            r
+        };
+        if !ranges.is_empty() {
+            punch_and_free(self.fd.as_raw_fd(), &self.pages, &ranges);
+        }
     }
 
     /// The run of pages around `off` sharing its reference count: `(start,
@@ -219,6 +334,7 @@ impl MemoryFile {
     /// measured against. One fstat; guests touch pages without the Sentry
     /// seeing it, so the count is only known by asking the host.
     pub fn resident_bytes(&self) -> u64 {
+        self.drain_punches();
         let mut st = std::mem::MaybeUninit::<libc::statx>::zeroed();
         // SAFETY: statx of our own fd (AT_EMPTY_PATH with an empty C
         // string) into a buffer of the right type; statx, not fstat, is
@@ -304,15 +420,7 @@ impl MemoryFile {
     /// Give the pages of `[off, off+len)` back to the host (they read as
     /// zeros afterwards).
     pub fn punch(&self, off: u64, len: u64) {
-        // SAFETY: FFI call on our own fd; failure only means memory is kept.
-        unsafe {
-            libc::fallocate(
-                self.fd.as_raw_fd(),
-                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-                off as i64,
-                len as i64,
-            );
-        }
+        punch_fd(self.fd.as_raw_fd(), off, len);
     }
 
     fn check(&self, off: u64, len: usize) -> Result<(), Errno> {
@@ -443,6 +551,16 @@ impl MemoryFile {
 
 impl Drop for MemoryFile {
     fn drop(&mut self) {
+        // The punch thread uses the fd: it finishes before the fd closes.
+        let worker = {
+            let mut st = self.punches.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.stop = true;
+            std::mem::replace(&mut st.worker, PunchWorker::Unavailable)
+        };
+        self.punches.cv.notify_all();
+        if let PunchWorker::Running(h) = worker {
+            let _ = h.join();
+        }
         // SAFETY: unmapping the mapping made in new(); nothing refers to it now.
         unsafe { libc::munmap(self.base as *mut libc::c_void, self.size as usize) };
     }
@@ -494,12 +612,15 @@ mod tests {
         let mut b = [0u8; 4];
         mf.read(off + 2 * PAGE_SIZE, &mut b).expect("read");
         assert_eq!(&b, b"kept");
-        // Freed space is handed out again, zeroed.
+        // Freed space is handed out again, zeroed (once punched: the punch
+        // thread's work is done here first).
+        mf.drain_punches();
         let again = mf.alloc_ref(2 * PAGE_SIZE).expect("alloc");
         assert_eq!(again, off);
         mf.decref(off + 2 * PAGE_SIZE, 2 * PAGE_SIZE);
         mf.decref(again, 2 * PAGE_SIZE);
         assert_eq!(mf.refcount(off + 2 * PAGE_SIZE), None);
+        mf.drain_punches();
         let big = mf.alloc_ref(8 * PAGE_SIZE).expect("alloc");
         assert_eq!(big, off);
         mf.read(off + 2 * PAGE_SIZE, &mut b).expect("read");

@@ -388,7 +388,9 @@ pub fn release_process(tg: &Arc<ThreadGroup>) {
     let fds = std::mem::replace(&mut *lock(&tg.fds), FdTable::new());
     drop(fds);
     let mm = lock(&tg.mm).take();
+    let t_mm = platform::profile::start();
     drop(mm);
+    platform::profile::add(platform::profile::Phase::ExitFreeMm, t_mm);
     // Its executable may be written again (Linux: when the mm goes).
     let hold = lock(&tg.exe_hold).take();
     drop(hold);

@@ -102,8 +102,11 @@ fn map(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, fd: F
     } else {
         task.kernel.shared_files.lookup(st.st_dev, st.st_ino)
     };
+    // Each branch places the whole mapping with lazy memory (no platform
+    // call: the file's pages laid over it next are the first), the part
+    // past the end of the file is then marked as such.
     if let Some(sf) = shared_pages {
-        let start = mm.map_anon(addr.0, len, prot, false, fixed, name.clone())?;
+        let start = mm.map_anon_lazy(addr.0, len, prot, fixed, name.clone())?;
         // A write-sealed memfd's mapping can never become writable (no
         // VM_MAYWRITE): mprotect refuses it, as for a read-only descriptor.
         let may_write = f.writable() && crate::memfd::check_map(&f, true, true).is_ok();
@@ -133,10 +136,25 @@ fn map(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, fd: F
     }
     let cache = task.kernel.file_cache.get(mm.memfile(), &st, read)?;
     let start = match cache {
+        // All of it inside the file: the cached pages alone, placed as asked.
+        Some(c) if !prot.write && in_file == len && off.checked_add(in_file).is_some_and(|e| e <= c.len) => {
+            let start = mm.map_cached(addr.0, len, prot, fixed, c.clone(), off, name)?;
+            mm.set_origin(start, in_file, &c, off);
+            start
+        }
+        Some(c)
+            if in_file == len
+                && in_file > LAZY_FILE_COPY_MIN
+                && off.checked_add(in_file).is_some_and(|e| e <= c.len) =>
+        {
+            let start = mm.map_cached_writable(addr.0, len, prot, fixed, c.clone(), off, name)?;
+            mm.set_origin(start, in_file, &c, off);
+            start
+        }
         Some(c) if !prot.write && in_file > 0 && off.checked_add(in_file).is_some_and(|e| e <= c.len) => {
             // Place the whole mapping with fresh memory first, then lay the
             // cached pages over the part inside the file.
-            let start = mm.map_anon(addr.0, len, prot, false, fixed, name.clone())?;
+            let start = mm.map_anon_lazy(addr.0, len, prot, fixed, name.clone())?;
             mm.map_cached(start, in_file, prot, true, c.clone(), off, name)?;
             mm.set_origin(start, in_file, &c, off);
             start
@@ -144,7 +162,7 @@ fn map(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, fd: F
         Some(c) if in_file > LAZY_FILE_COPY_MIN && off.checked_add(in_file).is_some_and(|e| e <= c.len) => {
             // Writable and large: the cached pages copy-on-write, copied
             // a chunk at a time when written.
-            let start = mm.map_anon(addr.0, len, prot, false, fixed, name.clone())?;
+            let start = mm.map_anon_lazy(addr.0, len, prot, fixed, name.clone())?;
             mm.map_cached_writable(start, in_file, prot, true, c.clone(), off, name)?;
             mm.set_origin(start, in_file, &c, off);
             start

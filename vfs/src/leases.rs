@@ -167,11 +167,12 @@ pub fn break_for_open(key: FileKey, want_write: bool, ctx: &IoCtx, notify: impl 
         return Ok(());
     }
     let mut tell: Vec<i32> = Vec::new();
-    {
+    let conflict = {
         let mut t = table().lock();
         let Some(v) = t.get_mut(&key) else { return Ok(()) };
         let now = Instant::now();
         time_out(v, now);
+        let conflict = v.iter().any(|l| l.conflicts(want_write));
         let until = now.checked_add(LEASE_BREAK_TIME).unwrap_or(now);
         for l in v.iter_mut().filter(|l| l.conflicts(want_write)) {
             let target = if want_write { Kind::Unlock } else { Kind::Read };
@@ -187,13 +188,23 @@ pub fn break_for_open(key: FileKey, want_write: bool, ctx: &IoCtx, notify: impl 
         if v.is_empty() {
             t.remove(&key);
         }
-    }
+        conflict
+    };
     tell.sort_unstable();
     tell.dedup();
     for pid in tell {
         notify(pid);
     }
+    if !conflict {
+        return Ok(());
+    }
+    // As Linux's __break_lease: a non-blocking open that found a
+    // conflicting lease fails, even if the holder (told just now) gives it
+    // up before a second look.
     let nonblock = ctx.nonblock();
+    if nonblock {
+        return Err(Errno::EWOULDBLOCK);
+    }
     table().block_on(
         ctx,
         |t| {

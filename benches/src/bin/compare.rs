@@ -3,6 +3,11 @@
 //! one go, and prints medians and ratios to native (and to runsc).
 //!
 //!   cargo run --release -p benches --bin compare [-- --quick] [--no-sockets] [--only=TEXT]
+//!       [--no-runsc] [--platforms=systrap,ptrace,...]
+//!
+//! `--no-runsc` leaves Debian's runsc out (its runs leave processes behind
+//! that load the machine during the next runner's turn); `--platforms`
+//! picks runsc-lite's runners (default: systrap, systrap-nopatch, ptrace).
 //!
 //! With `RUNSC_LITE_BASE_BIN=PATH` another runsc-lite binary (a build of an
 //! older commit) runs beside this one, as `base/PLATFORM`, taking turns.
@@ -48,13 +53,18 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let reps = if quick { 3 } else { 7 };
     let mut runners = vec![("native", Runner::Native)];
+    let picked: Option<Vec<String>> = std::env::args()
+        .find_map(|a| a.strip_prefix("--platforms=").map(|l| l.split(',').map(str::to_string).collect()));
     for p in PLATFORMS {
+        if picked.as_ref().is_some_and(|l| !l.iter().any(|x| x == p)) {
+            continue;
+        }
         runners.push((Box::leak(format!("runsc-lite/{p}").into_boxed_str()), Runner::Sandbox(p)));
         if benches::base_bin().is_some() {
             runners.push((Box::leak(format!("base/{p}").into_boxed_str()), Runner::Base(p)));
         }
     }
-    if have_runsc() {
+    if have_runsc() && !std::env::args().any(|a| a == "--no-runsc") {
         runners.push(("runsc/ptrace", Runner::Runsc("ptrace")));
     }
     print_header();

@@ -255,7 +255,10 @@ impl MemoryManager {
             Self::fork_advice(&child, &mut cs)?;
             // The parent gives up write access to what it now shares
             // before the child exists: its writes would land in pages the
-            // child sees (done above when frozen).
+            // child sees (done before anything was copied when other
+            // threads may run, see `freeze_writes`). In one round trip:
+            // otherwise no guest thread runs in this address space.
+            let parent_batch = SpaceBatch::begin(&self.space);
             for (a, b) in if others_run { Vec::new() } else { shared } {
                 for (vs, ve) in overlapping(&s.vmas, a, b, |v| v.end) {
                     let Some(v) = s.vmas.get(&vs) else { continue };
@@ -267,9 +270,13 @@ impl MemoryManager {
                     }
                 }
             }
+            parent_batch.finish()?;
             // Not in the parent's host mapping, not in the child's either.
             cs.lazy = s.lazy.clone();
+            // Nothing runs in the child's space yet: all of it in one go.
+            let child_batch = SpaceBatch::begin(&child.space);
             child.sync_platform(&cs, MIN_MMAP_ADDR, self.top, true)?;
+            child_batch.finish()?;
         }
         drop(s);
         // Set only now: a child dropped on an error above must not call
@@ -293,11 +300,21 @@ impl MemoryManager {
                 }
             }
         }
-        for (i, &(x, y, prot)) in runs.iter().enumerate() {
+        // One round trip, finished before anything is copied.
+        let batch = SpaceBatch::begin(&self.space);
+        let mut failed = None;
+        for &(x, y, prot) in &runs {
             if let Err(e) = self.space.protect(x, y - x, Prot { write: false, ..prot }) {
-                self.thaw_writes(s, runs.get(..i).unwrap_or_default());
-                return Err(platform_err(e));
+                failed = Some(platform_err(e));
+                break;
             }
+        }
+        if let Err(e) = batch.finish() {
+            failed = failed.or(Some(e));
+        }
+        if let Some(e) = failed {
+            self.thaw_writes(s, &runs);
+            return Err(e);
         }
         Ok(runs)
     }
@@ -305,6 +322,10 @@ impl MemoryManager {
     /// Give write access back to the frozen runs whose pages are still
     /// this address space's alone.
     fn thaw_writes(&self, s: &MmState, runs: &[(u64, u64, Prot)]) {
+        if runs.is_empty() {
+            return;
+        }
+        let batch = SpaceBatch::begin(&self.space);
         for &(x, y, prot) in runs {
             let sole = s.pmas.range(..=x).next_back().is_some_and(|(_, p)| p.end >= y && !p.cow);
             if sole {
@@ -312,6 +333,11 @@ impl MemoryManager {
                     tracing::warn!("fork: giving write access back to {x:#x}..{y:#x}: {e}");
                 }
             }
+        }
+        // Left read-only, a page only costs a fault (which maps it
+        // writable again, see `handle_fault`).
+        if let Err(e) = batch.finish() {
+            tracing::warn!("fork: giving write access back: {e:?}");
         }
     }
 
@@ -347,11 +373,19 @@ impl MemoryManager {
                 p.cow = false;
             }
         }
+        // All in one round trip (under the lock, as every change to this
+        // space is; write access given late only costs a fault, which
+        // waits for the lock).
+        let batch = SpaceBatch::begin(&self.space);
+        let mut failed = false;
         for &(a, b) in &sole {
-            if self.sync_platform(&s, a, b, false).is_err() {
-                // The pages stay mapped read-only; a write fault finds
-                // them non-COW and retries, then signals. Make them COW
-                // again so that the fault gives write access back.
+            failed |= self.sync_platform(&s, a, b, false).is_err();
+        }
+        if failed | batch.finish().is_err() {
+            // Some pages may stay mapped read-only; a write fault would
+            // find them non-COW and retry, then signal. Make them COW
+            // again so that the fault gives write access back.
+            for &(a, _) in &sole {
                 if let Some(p) = s.pmas.get_mut(&a) {
                     p.cow = true;
                 }
@@ -390,5 +424,32 @@ impl MemoryManager {
     pub fn vma_at(&self, addr: u64) -> Option<Vma> {
         let s = self.lock();
         s.vmas.range(..=addr).next_back().map(|(_, v)| v).filter(|v| v.end > addr).cloned()
+    }
+}
+
+/// Changes to a space collected into as few platform round trips as can
+/// be (`AddressSpace::begin_batch`) until `finish`, or until dropped on an
+/// early return: a space is never left collecting.
+struct SpaceBatch<'a>(Option<&'a Arc<dyn AddressSpace>>);
+
+impl<'a> SpaceBatch<'a> {
+    fn begin(space: &'a Arc<dyn AddressSpace>) -> SpaceBatch<'a> {
+        space.begin_batch();
+        SpaceBatch(Some(space))
+    }
+
+    fn finish(mut self) -> Result<(), Errno> {
+        match self.0.take() {
+            Some(space) => space.flush().map_err(platform_err),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for SpaceBatch<'_> {
+    fn drop(&mut self) {
+        if let Some(space) = self.0.take() {
+            let _ = space.flush();
+        }
     }
 }

@@ -100,13 +100,33 @@ impl MemoryManager {
             }
         }
         let mut s = self.lock();
+        // Lazy only where that saves a round trip: a fixed mapping over
+        // pages the host has mapped replaces them in one call when eager,
+        // but would need an unmap now and a map at the first touch.
+        let lazy = matches!(backing, Backing::FreshLazy)
+            && !s.lock_future
+            && !(fixed
+                && addr
+                    .checked_add(len)
+                    .is_some_and(|end| Self::host_may_map(&s, addr, end) && !Self::is_free(&s, addr, end)));
+        // What a fixed mapping replaces, released only once the new one is
+        // in place: the host's MAP_FIXED replaces the old pages in the
+        // same call, so no separate unmap round trip, and no moment where
+        // released pages are still mapped.
+        let mut replaced = None;
         let start = if fixed {
             if !addr.is_multiple_of(PAGE_SIZE) {
                 return Err(Errno::EINVAL);
             }
             let end = self.check_range(addr, len)?;
             self.check_as(&s, len, Some((addr, end)))?;
-            self.unmap_locked(&mut s, addr, end)?;
+            if lazy {
+                self.unmap_locked(&mut s, addr, end)?;
+            } else {
+                let gone = self.take_range(&mut s, addr, end);
+                let pmas = Self::take_pmas(&mut s, addr, end);
+                replaced = Some((gone, pmas));
+            }
             addr
         } else {
             self.check_as(&s, len, None)?;
@@ -133,7 +153,6 @@ impl MemoryManager {
             origin: None,
         };
         let mut cow = false;
-        let lazy = matches!(backing, Backing::FreshLazy) && !flags.locked;
         let off = match backing {
             Backing::Fresh | Backing::FreshLazy => Some(self.memfile.alloc_ref(len)?),
             Backing::Private(m, o) => {
@@ -178,7 +197,17 @@ impl MemoryManager {
             s.lazy.insert(start, end);
             return Ok(start);
         }
-        self.sync_platform(&s, start, end, true)?;
+        let synced = self.sync_platform(&s, start, end, true);
+        if let Some((gone, pmas)) = replaced {
+            if synced.is_err() {
+                // The old pages may still be mapped: take them out before
+                // they go back.
+                self.space.unmap(start, end - start).map_err(platform_err)?;
+            }
+            self.release_pmas(pmas);
+            drop(gone);
+        }
+        synced?;
         Ok(start)
     }
 
@@ -234,6 +263,12 @@ impl MemoryManager {
         Self::split_at(&mut s, end);
         for (_, v) in s.vmas.range_mut(addr..end) {
             v.past_eof = true;
+        }
+        // Not lazy any more: a fault there is SIGBUS, never a first touch.
+        let host = Self::host_may_map(&s, addr, end);
+        Self::forget_lazy(&mut s, addr, end);
+        if !host {
+            return Ok(());
         }
         self.space.unmap(addr, len).map_err(platform_err)
     }

@@ -223,6 +223,9 @@ pub struct MemoryManager {
     /// MEMBARRIER_CMD_REGISTER_* bits): inherited by fork, gone on exec,
     /// as Linux keeps them in the mm.
     pub membarrier: std::sync::atomic::AtomicU32,
+    /// Made for a process that execs before it ever runs (`run_init`):
+    /// its first exec builds on this space instead of a new stub.
+    unused: std::sync::atomic::AtomicBool,
 }
 
 fn platform_err(e: platform::PlatformError) -> Errno {
@@ -265,7 +268,25 @@ impl MemoryManager {
             forked_from: std::sync::OnceLock::new(),
             as_limit: std::sync::atomic::AtomicU64::new(u64::MAX),
             membarrier: std::sync::atomic::AtomicU32::new(0),
+            unused: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Mark this (new, empty) address space as one no guest code will run
+    /// in before the process's first exec, which may then take its
+    /// platform space over.
+    pub fn mark_unused(&self) {
+        self.unused.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The platform space of a `mark_unused` address space, once: for the
+    /// exec of its one user (`holders`: the references a sole user has,
+    /// its task's and its process's).
+    pub fn take_unused_space(self: &Arc<Self>, holders: usize) -> Option<Arc<dyn AddressSpace>> {
+        if Arc::strong_count(self) > holders || !self.unused.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            return None;
+        }
+        self.lock().vmas.is_empty().then(|| self.space.clone())
     }
 
     /// Set RLIMIT_AS (its soft value) for this address space.

@@ -93,7 +93,14 @@ fn main() {
     // The same loops linked dynamically: libc's syscall sites are within
     // reach of systrap's patch trampolines (compare systrap with
     // systrap-nopatch).
-    for (what, n) in [("getppid", 100_000u64), ("futex", 50_000)] {
+    for (what, n) in [
+        ("getppid", 100_000u64),
+        ("futex", 50_000),
+        ("open", 20_000),
+        ("stat", 20_000),
+        ("getdents", 2_000),
+        ("mmap", 20_000),
+    ] {
         let label = format!("{what} dynamic (per call)");
         if !wanted(&label) {
             continue;

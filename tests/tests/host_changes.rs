@@ -70,6 +70,35 @@ fn native_look(bb: &Path, dir: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Run bundle `b` on platform `p`: it looks at `dir` (through its mount),
+/// touches `.ready` in `sig`, waits for `.go` there and looks again; the
+/// host changes `dir` in between. Its two looks must be the host's own
+/// before and after the change; returns the host's look after.
+fn look_before_and_after(p: &str, b: &Bundle, bb: &Path, dir: &Path, sig: &Path) -> String {
+    let before = native_look(bb, dir);
+    let (mut cmd, _state) = runsc_lite(p);
+    cmd.arg("run").arg(b.path()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.process_group(0);
+    let mut child = cmd.spawn().expect("spawn runsc-lite");
+    wait_for(&sig.join(".ready"), &mut child);
+    change(dir);
+    let after = native_look(bb, dir);
+    std::fs::write(sig.join(".go"), b"").expect("go");
+    let deadline = Instant::now() + timeout();
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("{p}: the sandbox did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().expect("output");
+    let got = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{p}: {}\n{got}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert_eq!(got, format!("{before}====\n{after}"), "{p}: the sandbox's looks differ from the host's");
+    after
+}
+
 #[test]
 fn host_side_changes_under_a_rw_bind_mount_are_seen() {
     let Some(bb) = need_busybox("host_side_changes_under_a_rw_bind_mount_are_seen") else { return };
@@ -85,28 +114,7 @@ fn host_side_changes_under_a_rw_bind_mount_are_seen() {
     b.write_config(&c);
     for p in PLATFORMS {
         setup(dir.path());
-        let before = native_look(&bb, dir.path());
-        let (mut cmd, _state) = runsc_lite(p);
-        cmd.arg("run").arg(b.path()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        cmd.process_group(0);
-        let mut child = cmd.spawn().expect("spawn runsc-lite");
-        wait_for(&dir.path().join(".ready"), &mut child);
-        change(dir.path());
-        let after = native_look(&bb, dir.path());
-        std::fs::write(dir.path().join(".go"), b"").expect("go");
-        let deadline = Instant::now() + timeout();
-        while child.try_wait().ok().flatten().is_none() {
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                panic!("{p}: the sandbox did not finish");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let out = child.wait_with_output().expect("output");
-        let got = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "{p}: {}\n{got}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-        let expected = format!("{before}====\n{after}");
-        assert_eq!(got, expected, "{p}: the sandbox's looks differ from the host's");
+        let after = look_before_and_after(p, &b, &bb, dir.path(), dir.path());
         assert!(after.contains("a2 regular file 5 ") && after.contains("sub/two "), "{after}");
     }
 }
@@ -159,26 +167,6 @@ fn host_side_changes_to_kept_listings_are_seen() {
         }
         setup(dir.path());
         wait_settled(dir.path());
-        let before = native_look(&bb, dir.path());
-        let (mut cmd, _state) = runsc_lite(p);
-        cmd.arg("run").arg(b.path()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        cmd.process_group(0);
-        let mut child = cmd.spawn().expect("spawn runsc-lite");
-        wait_for(&sig.path().join(".ready"), &mut child);
-        change(dir.path());
-        let after = native_look(&bb, dir.path());
-        std::fs::write(sig.path().join(".go"), b"").expect("go");
-        let deadline = Instant::now() + timeout();
-        while child.try_wait().ok().flatten().is_none() {
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                panic!("{p}: the sandbox did not finish");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let out = child.wait_with_output().expect("output");
-        let got = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "{p}: {}\n{got}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-        assert_eq!(got, format!("{before}====\n{after}"), "{p}: the sandbox's looks differ from the host's");
+        look_before_and_after(p, &b, &bb, dir.path(), sig.path());
     }
 }

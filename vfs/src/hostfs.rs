@@ -197,6 +197,19 @@ impl XattrFd {
 }
 
 /// Retry a call interrupted by a (Sentry-internal) signal.
+/// A readable descriptor of the directory `dir` itself ("." through it).
+fn reopen_dir(dir: &OwnedFd) -> Result<libc::c_int, Errno> {
+    // SAFETY: "." is a valid C string, relative to a directory descriptor
+    // we hold; the result is checked.
+    retry(|| unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c".".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    })
+}
+
 fn retry(mut f: impl FnMut() -> libc::c_int) -> Result<libc::c_int, Errno> {
     loop {
         match cvt(f()) {
@@ -582,15 +595,7 @@ impl HostInode {
             S_IFREG => self.io_fd(libc::O_RDONLY).map(|f| Some(XattrFd::Io(f))),
             S_IFDIR => {
                 let charge = self.fs.budget.charge_file()?;
-                let fd = self.fd()?;
-                // SAFETY: "." is a valid C string, relative to a directory descriptor we hold.
-                let r = retry(|| unsafe {
-                    libc::openat(
-                        fd.as_raw_fd(),
-                        c".".as_ptr(),
-                        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                    )
-                })?;
+                let r = reopen_dir(&*self.fd()?)?;
                 Ok(Some(XattrFd::Io(Arc::new(IoFd { fd: Arc::new(owned(r)), _charge: charge }))))
             }
             _ => Ok(None),
@@ -775,18 +780,7 @@ impl HostInode {
                 }
                 fd
             }
-            None => {
-                let me = self.fd()?;
-                // SAFETY: "." is a valid C string; the result is checked.
-                let fd = retry(|| unsafe {
-                    libc::openat(
-                        me.as_raw_fd(),
-                        c".".as_ptr(),
-                        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                    )
-                })?;
-                Arc::new(owned(fd))
-            }
+            None => Arc::new(owned(reopen_dir(&*self.fd()?)?)),
         };
         let mut out = Vec::new();
         DIRENT_BUF.with_borrow_mut(|buf| read_dirents(dir.as_raw_fd(), buf, &mut out))?;

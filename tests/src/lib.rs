@@ -852,6 +852,7 @@ pub const GUESTS: &[Guest] = &[
     g("dnotify", "dnotify", Link::Static),
     g("tcp_buffers", "tcp_buffers", Link::Static),
     g("fork_snapshot", "fork_snapshot", Link::Static),
+    g("epoll_shared_queue", "epoll_shared_queue", Link::Static),
 ];
 
 /// trusted.* needs CAP_SYS_ADMIN in the initial user namespace: the

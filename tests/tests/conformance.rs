@@ -126,6 +126,7 @@ conformance! {
     dnotify,
     tcp_buffers,
     fork_snapshot,
+    epoll_shared_queue,
 }
 
 /// eth0 under `--network=sandbox`: its addresses, routes, the sandbox's

@@ -1017,3 +1017,42 @@ fn script_runs_on_a_pty() {
         assert!(s.stdout.contains("0 0"), "{}", s.describe());
     }
 }
+
+/// asyncio's PidfdChildWatcher with ten children at once, five times over:
+/// each child's pidfd joins and leaves the loop's epoll set while the
+/// others wait in it. (Every pidfd shares one wait queue; removing one
+/// interest used to take the epoll's every entry off it, and the loop
+/// waited for ever for the remaining children.)
+#[test]
+fn python3_asyncio_pidfd_children() {
+    let Some(py) = real_python() else {
+        skip("python3_asyncio_pidfd_children", "python3 is not installed");
+        return;
+    };
+    let code = r#"
+import asyncio, sys
+from asyncio import unix_events
+async def get(i):
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-S", "-c", f"print('foo{i}')", stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    return out.decode().strip()
+async def main():
+    return await asyncio.gather(*[get(i) for i in range(10)])
+for r in range(5):
+    loop = asyncio.new_event_loop()
+    w = unix_events.PidfdChildWatcher()
+    w.attach_loop(loop)
+    asyncio.set_child_watcher(w)
+    asyncio.set_event_loop(loop)
+    print(loop.run_until_complete(asyncio.wait_for(main(), 60)))
+    loop.close()
+"#;
+    let n = run_native(Path::new(&py), &["-S", "-W", "ignore", "-c", code], &tmp());
+    if n.status != 0 {
+        skip("python3_asyncio_pidfd_children", &format!("python3 does not run natively here:\n{}", n.describe()));
+        return;
+    }
+    for p in PLATFORMS {
+        assert_same(&n, &run_do(p, &[&py, "-S", "-W", "ignore", "-c", code], &tmp()));
+    }
+}

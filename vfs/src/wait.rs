@@ -210,9 +210,18 @@ impl WaitQueue {
         e.push(Arc::downgrade(n));
     }
 
+    /// Undo one `register` of `n`: one entry goes, not every entry of
+    /// `n`. A waiter registered once per file (an epoll's interests) may
+    /// hold several entries on one queue (a file and its dup, two pidfds:
+    /// every pidfd shares one queue), and dropping one interest must not
+    /// silence the others.
     pub fn unregister(&self, n: &Arc<dyn Notify>) {
         let target = Arc::as_ptr(n) as *const ();
-        self.entries().retain(|w| w.strong_count() > 0 && w.as_ptr() as *const () != target);
+        let mut e = self.entries();
+        e.retain(|w| w.strong_count() > 0);
+        if let Some(i) = e.iter().position(|w| w.as_ptr() as *const () == target) {
+            e.swap_remove(i);
+        }
     }
 
     /// Tell every waiter (outside the queue's lock, so a waiter may

@@ -59,6 +59,7 @@ impl Overlay {
             marks: Mutex::new(HashMap::new()),
             ns: Mutex::new(()),
             upper_root: upper.clone(),
+            lower_root: lower.clone(),
             origins: Mutex::new(HashMap::new()),
             redirects: Mutex::new(HashMap::new()),
         });
@@ -88,10 +89,12 @@ struct OvFs {
     marks: Mutex<HashMap<(u64, u64), Marks>>,
     /// Serialises every change (and copy-up) in this overlay.
     ns: Mutex<()>,
-    /// The upper layer's root: statfs reports the upper filesystem (as
+    /// The upper layer's root: statfs reports its free space (as
     /// overlayfs does), which is where every write goes, never the lower
-    /// one's free space.
+    /// one's.
     upper_root: InodeRef,
+    /// The lower layer's root: its use counts as used in statfs.
+    lower_root: InodeRef,
     /// Upper inode number → the lower inode number it was copied up
     /// from: every name of a copied-up node (hard links, renamed
     /// directories) shows the original st_ino. Dropped with the upper
@@ -630,6 +633,17 @@ impl Inode for OvInode {
 
     fn statfs(&self) -> Result<Statfs, Errno> {
         let mut s = self.fs.upper_root.statfs()?;
+        // A bounded writable layer: free space is what may still be
+        // written there, and what the lower layer holds counts as used,
+        // as on an overlay whose upper lies on the same disk (`df /`
+        // shows the image's use; a program checking that its root holds
+        // something finds it does). An unbounded one reports zeros.
+        if s.f_blocks > 0 && s.f_frsize > 0 {
+            if let Ok(l) = self.fs.lower_root.statfs() {
+                let lower_used = l.f_blocks.saturating_sub(l.f_bfree).saturating_mul(l.f_frsize.max(0) as u64);
+                s.f_blocks = s.f_blocks.saturating_add(lower_used / s.f_frsize as u64);
+            }
+        }
         s.f_type = 0x794c_7630; // OVERLAYFS_SUPER_MAGIC
         s.f_flags &= !(libc::ST_RDONLY as i64);
         Ok(s)

@@ -273,6 +273,30 @@ fn statx_at(dir: RawFd, name: &std::ffi::CStr, empty: bool) -> Result<(Stat, Ide
 }
 
 impl FsInfo {
+    /// A new node found as `loc` (parent and name), with `slot` as its
+    /// descriptor and nothing cached yet.
+    fn named_node(
+        self: &Arc<Self>,
+        ident: Ident,
+        kind: u32,
+        loc: (Arc<HostInode>, CString),
+        slot: FdSlot,
+    ) -> Arc<HostInode> {
+        Arc::new_cyclic(|me| HostInode {
+            fs: self.clone(),
+            ident,
+            kind,
+            loc: Mutex::new(Some(loc)),
+            slot,
+            pinned: false,
+            io: Mutex::new(Vec::new()),
+            me: me.clone(),
+            attrs: AttrCache::default(),
+            listing: Mutex::new(0),
+            entries: DirCache::default(),
+        })
+    }
+
     /// The node for host node `fd` (reached as `name` in `parent`): the
     /// live one of the same (device, inode), else a new one.
     fn node(
@@ -293,19 +317,7 @@ impl FsInfo {
             n.install(fd, readable);
             return Ok(n);
         }
-        let n = Arc::new_cyclic(|me| HostInode {
-            fs: self.clone(),
-            ident,
-            kind,
-            loc: Mutex::new(Some((parent.clone(), name))),
-            slot: FdSlot::with(fd, readable),
-            pinned: false,
-            io: Mutex::new(Vec::new()),
-            me: me.clone(),
-            attrs: AttrCache::default(),
-            listing: Mutex::new(0),
-            entries: DirCache::default(),
-        });
+        let n = self.named_node(ident, kind, (parent.clone(), name), FdSlot::with(fd, readable));
         let old = lock(&self.nodes).insert(ident, Arc::downgrade(&n));
         drop(old);
         self.budget.node_acquired(n.clone());
@@ -330,19 +342,7 @@ impl FsInfo {
             n.relocate(Some((parent.clone(), name.clone())));
             return n;
         }
-        let n = Arc::new_cyclic(|me| HostInode {
-            fs: self.clone(),
-            ident,
-            kind,
-            loc: Mutex::new(Some((parent.clone(), name.clone()))),
-            slot: FdSlot::default(),
-            pinned: false,
-            io: Mutex::new(Vec::new()),
-            me: me.clone(),
-            attrs: AttrCache::default(),
-            listing: Mutex::new(0),
-            entries: DirCache::default(),
-        });
+        let n = self.named_node(ident, kind, (parent.clone(), name.clone()), FdSlot::default());
         let old = nodes.insert(ident, Arc::downgrade(&n));
         drop(nodes);
         // A dead entry's last reference may be dropped here, outside the lock.

@@ -50,14 +50,19 @@ int main(void)
     /* Pidfds: two children, the first reaped and its interest removed,
      * the second exits later and must still wake the set. */
     ep = epoll_create1(EPOLL_CLOEXEC);
+    /* b exits only once told (through `go`), whatever the load. */
+    int go[2];
+    T("go_pipe", pipe(go));
     pid_t a = fork();
     if (a == 0)
         _exit(0);
     pid_t b = fork();
     if (b == 0) {
-        nap_ms(200);
-        _exit(0);
+        char c;
+        close(go[1]);
+        _exit(read(go[0], &c, 1) == 1 ? 0 : 1);
     }
+    close(go[0]);
     int pa = (int)syscall(SYS_pidfd_open, a, 0), pb = (int)syscall(SYS_pidfd_open, b, 0);
     B("pidfds", pa >= 0 && pb >= 0);
     T("add_a", add(ep, pa));
@@ -66,9 +71,16 @@ int main(void)
     B("first_exit_seen", n >= 1 && out[0].data.fd == pa);
     T("reap_a", waitpid(a, NULL, 0) == a ? 0 : -1);
     T("del_a", epoll_ctl(ep, EPOLL_CTL_DEL, pa, NULL));
+    pid_t tell = fork();
+    if (tell == 0) {
+        /* Told after the parent is waiting, as far as it can be. */
+        nap_ms(100);
+        _exit(write(go[1], "g", 1) == 1 ? 0 : 1);
+    }
     n = epoll_wait(ep, out, 4, 10000);
     B("second_exit_seen", n == 1 && out[0].data.fd == pb);
     T("reap_b", waitpid(b, NULL, 0) == b ? 0 : -1);
+    T("reap_teller", waitpid(tell, NULL, 0) == tell ? 0 : -1);
     printf("done\n");
     return 0;
 }

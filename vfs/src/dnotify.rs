@@ -14,6 +14,7 @@ use crate::fdtable::OpenFile;
 use crate::inotify::{self, NodeKey};
 use abi::Errno;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 pub const DN_ACCESS: u64 = 0x1;
@@ -38,6 +39,21 @@ struct Mark {
 }
 
 static MARKS: Mutex<BTreeMap<NodeKey, Vec<Mark>>> = Mutex::new(BTreeMap::new());
+/// Marks in `MARKS` (changed under its lock): inotify's events skip the
+/// lock while there are none.
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+
+fn added() {
+    COUNT.fetch_add(1, Ordering::Relaxed);
+    inotify::watch_added();
+}
+
+fn removed(n: usize) {
+    COUNT.fetch_sub(n, Ordering::Relaxed);
+    for _ in 0..n {
+        inotify::watch_removed();
+    }
+}
 
 fn marks() -> std::sync::MutexGuard<'static, BTreeMap<NodeKey, Vec<Mark>>> {
     crate::util::lock(&MARKS)
@@ -95,7 +111,7 @@ pub fn set(key: Option<NodeKey>, f: &Arc<OpenFile>, table: u64, fd: i32, arg: u6
         return Err(Errno::ENOMEM);
     }
     all.entry(key).or_default().push(Mark { file: Arc::downgrade(f), file_id: f.id, table, fd, events, multishot });
-    inotify::watch_added();
+    added();
     Ok(true)
 }
 
@@ -114,13 +130,14 @@ pub fn flush(file_id: u64, table: u64) {
         });
         !list.is_empty()
     });
-    for _ in 0..gone {
-        inotify::watch_removed();
-    }
+    removed(gone);
 }
 
 /// An event `mask` on the node `key` (called by inotify's delivery).
 pub(crate) fn event(key: NodeKey, mask: u32) {
+    if COUNT.load(Ordering::Relaxed) == 0 {
+        return;
+    }
     let mut fire = Vec::new();
     let mut gone = 0;
     {
@@ -141,9 +158,7 @@ pub(crate) fn event(key: NodeKey, mask: u32) {
             all.remove(&key);
         }
     }
-    for _ in 0..gone {
-        inotify::watch_removed();
-    }
+    removed(gone);
     for (f, fd) in fire {
         crate::fown::send_sigio(&f, fd, crate::fown::POLL_MSG);
     }

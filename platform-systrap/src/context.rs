@@ -9,7 +9,7 @@ use crate::sys;
 use abi::signal::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS, SIGTRAP};
 use abi::{Errno, SigInfo};
 use platform::{Access, AddressSpace, Context, Exit, FpState, Interrupter, PlatformError, Regs, SyscallSite};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 /// Shared between a context and its interrupters.
@@ -64,10 +64,34 @@ enum Parked {
     Trampoline(Regs),
 }
 
+/// Where the Sentry tells the stub thread whether to poll for the answer
+/// to the syscall it is serving: that thread's `M_ANSWER_HINT` word (null
+/// while the guest runs). Set and cleared by the context; written by
+/// `answer_later` and by the block hint, all on the task's own thread.
+#[derive(Default)]
+pub(crate) struct AnswerHint {
+    word: AtomicPtr<AtomicU32>,
+}
+
+impl AnswerHint {
+    fn say(&self, hint: u32) {
+        let p = self.word.load(Ordering::Relaxed);
+        if !p.is_null() {
+            // SAFETY: non-null only between an event's report and the next
+            // `switch` of the context that set it (which clears it first,
+            // as its `drop` does), while the entry holding the stub
+            // process, and so its mapped region, is alive; the hint is
+            // written by the task's own thread, the one using the context.
+            unsafe { (*p).store(hint, Ordering::Release) };
+        }
+    }
+}
+
 pub(crate) struct SystrapContext {
     entries: Vec<Entry>,
     cur: usize,
     intr: Arc<InterruptState>,
+    hint: Arc<AnswerHint>,
     switches: u32,
     /// The return address of the last syscall that came through SIGSYS
     /// (what `patch_hot` may count).
@@ -110,6 +134,7 @@ impl SystrapContext {
             entries: Vec::new(),
             cur: usize::MAX,
             intr: Arc::new(InterruptState { pending: AtomicBool::new(false), target: AtomicU64::new(0) }),
+            hint: Arc::new(AnswerHint::default()),
             switches: 0,
             last_trap: None,
         }
@@ -183,10 +208,13 @@ impl SystrapContext {
         let e = &mut self.entries[i];
         e.parked = Parked::Handler;
         let (proc, t) = (&e.proc, e.thread);
+        let hint = proc.region.u32(thread_off(t.index as u64) + M_ANSWER_HINT);
+        hint.store(HINT_NONE, Ordering::Relaxed);
         proc.resume(t);
         loop {
             proc.wait_event(t, Some(&self.intr), None)?;
             if let Some((exit, parked)) = classify(proc, t, &self.intr, regs)? {
+                self.hint.word.store(hint as *const AtomicU32 as *mut AtomicU32, Ordering::Relaxed);
                 e.parked = parked;
                 if matches!(exit, Exit::Syscall) && matches!(parked, Parked::Handler) {
                     self.last_trap = Some(regs.rip);
@@ -206,6 +234,7 @@ impl SystrapContext {
             return Ok(());
         }
         let (proc, t) = (&e.proc, e.thread);
+        proc.region.u32(thread_off(t.index as u64) + M_ANSWER_HINT).store(HINT_NONE, Ordering::Relaxed);
         proc.set_state(t, STATE_UPGRADE);
         // Interruptible: a guest that forged the trampoline's stop is not
         // there to trap, and may run on until killed (then its report is
@@ -505,6 +534,7 @@ fn write_fp(proc: &StubProcess, off: u64, fp: &FpState, reset: bool) {
 
 impl Context for SystrapContext {
     fn switch(&mut self, space: &Arc<dyn AddressSpace>, regs: &mut Regs) -> Result<Exit, PlatformError> {
+        self.hint.word.store(std::ptr::null_mut(), Ordering::Relaxed);
         if self.entries.len() > 1 {
             self.switches = self.switches.wrapping_add(1);
             if self.switches.is_multiple_of(4096) {
@@ -554,6 +584,15 @@ impl Context for SystrapContext {
         self.intr.clone()
     }
 
+    fn block_hint(&self) -> Option<Arc<dyn Fn() + Send + Sync>> {
+        let hint = self.hint.clone();
+        Some(Arc::new(move || hint.say(HINT_LATER)))
+    }
+
+    fn answer_later(&mut self) {
+        self.hint.say(HINT_LATER);
+    }
+
     fn patch_hot(&mut self, space: &Arc<dyn AddressSpace>, ret: u64) -> bool {
         // Out of a rel32 jump's reach (a static executable low in memory):
         // not worth counting.
@@ -572,6 +611,7 @@ impl Context for SystrapContext {
 
 impl Drop for SystrapContext {
     fn drop(&mut self) {
+        self.hint.word.store(std::ptr::null_mut(), Ordering::Relaxed);
         for i in 0..self.entries.len() {
             // A thread goes back to the pool stopped in its handler, as
             // `find_or_create` expects; one that will not is left alone.

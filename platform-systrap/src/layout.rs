@@ -81,6 +81,8 @@ pub const C_CTL_SPIN: u64 = 0x78;
 /// u32: how often a stub thread polls for the Sentry's answer before
 /// sleeping (at least 1).
 pub const C_STUB_SPIN: u64 = 0x7c;
+/// u32: 1 if stub threads may read their CPU number with `rdtscp`.
+pub const C_RDTSCP: u64 = 0x80;
 /// u64: an empty signal set.
 pub const C_ZERO_MASK: u64 = 0x70;
 /// The filters' instructions.
@@ -141,6 +143,22 @@ pub const T_EFL: u64 = 17;
 pub const T_FS: u64 = 18;
 pub const M_T_FLAGS: u64 = 0xd8;
 pub const M_T_EXIT: u64 = 0xe0;
+/// u32: what the Sentry says of the answer it owes this thread, read by
+/// the stub while it polls: [`HINT_NONE`] (nothing: poll) or
+/// [`HINT_LATER`] (the syscall blocked, or is one that waits for other
+/// parties: sleep at once). Reset to NONE by the Sentry before each
+/// resume. The guest may write it too: that only changes how long its
+/// own thread polls.
+pub const M_ANSWER_HINT: u64 = 0xe8;
+pub const HINT_NONE: u32 = 0;
+pub const HINT_LATER: u32 = 1;
+/// u32: the CPU the stub thread reported its last event from
+/// ([`NO_CPU`] while unknown), and the CPU of the Sentry thread at its
+/// last resume. Neither side polls for the other while both are on one
+/// CPU: the poll would keep the CPU from the very thread it waits for.
+pub const M_STUB_CPU: u64 = 0xec;
+pub const M_SENTRY_CPU: u64 = 0xf0;
+pub const NO_CPU: u32 = u32::MAX;
 
 /// The stub thread stopped in its handler and reported a signal.
 pub const STATE_EVENT: u32 = 1;

@@ -81,7 +81,8 @@ pub(crate) struct Spin {
     pub(crate) event: Duration,
     /// The Sentry, waiting for the control thread's result.
     pub(crate) request: Duration,
-    /// A stub thread, waiting for the Sentry's answer.
+    /// A stub thread, waiting for the Sentry's answer (unless the Sentry
+    /// says the answer comes later: `M_ANSWER_HINT`).
     pub(crate) stub: u32,
     /// The control thread, waiting for the next request.
     pub(crate) control: u32,
@@ -90,15 +91,24 @@ pub(crate) struct Spin {
 impl Spin {
     fn from_env() -> Spin {
         // The Sentry waits for a guest thread's next syscall on its own CPU
-        // while the guest runs on the other, so it polls a while. A stub
-        // thread polls ~5 us (200 pauses of ~25 ns) for the answer: enough
-        // for the quick syscalls; longer polls burn the CPU that a blocked
-        // syscall's peer needs (a tar | tar pipeline took 714 ms with 50 us,
-        // 258 ms with 5 us, on 2 CPUs). The control thread, bound to the
-        // CPU of the Sentry thread that asks (which blocks at once), must
-        // not poll at all: it would keep the CPU that thread needs next
-        // (mprotect cost 50 us with polling on both sides, 12 us without).
-        let mut s = Spin { event: Duration::from_micros(20), request: Duration::from_micros(1), stub: 200, control: 1 };
+        // while the guest runs on the other, so it polls a while. The
+        // control thread, bound to the CPU of the Sentry thread that asks
+        // (which blocks at once), must not poll at all: it would keep the
+        // CPU that thread needs next (mprotect cost 50 us with polling on
+        // both sides, 12 us without).
+        //
+        // A stub thread polls up to 4,000 pauses (~100 us) for the
+        // answer, unless the Sentry says it comes later: when the syscall
+        // blocks (it sleeps at once, leaving the CPU to the party that will
+        // unblock it) or is one that waits for others (fork, exec, wait4,
+        // futex, sleeps). A 200-pause poll (~5 us) made every syscall
+        // answered without blocking but not within 5 us (a 64 KiB recv
+        // from a host socket, a connect through the broker) pay a futex
+        // wake-up of the stub, 10-20 us on these machines; polling that
+        // long for every syscall made blocked ones starve their peers (a
+        // tar | tar pipeline took 714 ms with 50 us, 258 ms with 5 us).
+        let mut s =
+            Spin { event: Duration::from_micros(20), request: Duration::from_micros(1), stub: 4_000, control: 1 };
         if let Ok(v) = std::env::var("RUNSC_LITE_SYSTRAP_SPIN") {
             let f: Vec<u64> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
             if let [e, r, st, c] = f[..] {
@@ -118,6 +128,7 @@ pub(crate) struct Shared {
     forker: process::Forker,
     code: &'static [u8],
     fsgsbase: bool,
+    rdtscp: bool,
     control_filter: Vec<filter::SockFilter>,
     guest_filter: Vec<filter::SockFilter>,
     /// Where a new stub thread's first (trapped) syscall comes from.
@@ -169,6 +180,7 @@ impl SystrapPlatform {
             forker: process::Forker::start(memfd, &filter::forker_filter())?,
             code,
             fsgsbase,
+            rdtscp: sys::has_rdtscp(),
             control_filter,
             guest_filter,
             ready_ip: labels.ready_syscall,

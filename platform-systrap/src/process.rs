@@ -145,6 +145,7 @@ impl StubProcess {
         region.u32(CTRL_OFF + C_FSGSBASE).store(shared.fsgsbase as u32, Ordering::Relaxed);
         region.u32(CTRL_OFF + C_CTL_SPIN).store(shared.spin.control, Ordering::Relaxed);
         region.u32(CTRL_OFF + C_STUB_SPIN).store(shared.spin.stub, Ordering::Relaxed);
+        region.u32(CTRL_OFF + C_RDTSCP).store(shared.rdtscp as u32, Ordering::Relaxed);
         for (fprog, at, filter) in
             [(C_FPROG_CTL, C_FILTER_CTL, &shared.control_filter), (C_FPROG_GUEST, C_FILTER_GUEST, &shared.guest_filter)]
         {
@@ -403,6 +404,8 @@ impl StubProcess {
         self.region.u64(e + 8).store(0, Ordering::Relaxed);
         self.region.u64(e + 16).store(ALTSTACK_SIZE, Ordering::Relaxed);
         // Until it reports in, the thread is as good as running.
+        self.region.u32(block + M_STUB_CPU).store(NO_CPU, Ordering::Relaxed);
+        self.region.u32(block + M_SENTRY_CPU).store(NO_CPU - 1, Ordering::Relaxed);
         self.region.u32(block + M_STATE).store(STATE_RUN, Ordering::SeqCst);
         let stack = STUB_BASE + block + THREAD_STRIDE;
         let tid = self.request("clone", sys::SYS_CLONE, [THREAD_CLONE_FLAGS, stack, 0, 0, 0, 0], index as u64)? as i32;
@@ -435,17 +438,23 @@ impl StubProcess {
         let state = self.region.u32(m + M_STATE);
         let busy = |s: u32| s == STATE_RUN || s == STATE_UPGRADE;
         let spin_until = Instant::now() + self.spin.event;
-        loop {
-            for _ in 0..64 {
-                if !busy(state.load(Ordering::Acquire)) {
-                    return Ok(());
+        // Not while the stub thread was last seen on this thread's CPU.
+        let apart = self.region.u32(m + M_STUB_CPU).load(Ordering::Relaxed)
+            != self.region.u32(m + M_SENTRY_CPU).load(Ordering::Relaxed);
+        if apart {
+            loop {
+                for _ in 0..64 {
+                    if !busy(state.load(Ordering::Acquire)) {
+                        return Ok(());
+                    }
+                    std::hint::spin_loop();
                 }
-                std::hint::spin_loop();
-            }
-            if Instant::now() >= spin_until {
-                break;
+                if Instant::now() >= spin_until {
+                    break;
+                }
             }
         }
+        platform::profile::count(platform::profile::Phase::HandoffSentrySlept, 1);
         let waiting = self.region.u32(m + M_SENTRY_WAITING);
         let mut since_kick = Instant::now();
         let mut interrupted_at: Option<Instant> = None;
@@ -500,9 +509,13 @@ impl StubProcess {
     #[inline(always)]
     pub(crate) fn set_state(&self, t: StubThread, to: u32) {
         let m = thread_off(t.index as u64);
+        // SAFETY: sched_getcpu takes no arguments.
+        let cpu = unsafe { libc::sched_getcpu() };
+        self.region.u32(m + M_SENTRY_CPU).store(u32::try_from(cpu).unwrap_or(NO_CPU - 1), Ordering::Relaxed);
         let state = self.region.u32(m + M_STATE);
         state.swap(to, Ordering::SeqCst);
         if self.region.u32(m + M_STUB_WAITING).load(Ordering::SeqCst) != 0 {
+            platform::profile::count(platform::profile::Phase::HandoffStubSlept, 1);
             sys::futex_wake(state);
         }
     }

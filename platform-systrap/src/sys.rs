@@ -153,6 +153,14 @@ pub(crate) fn has_fsgsbase() -> bool {
     (unsafe { libc::getauxval(libc::AT_HWCAP2) }) & HWCAP2_FSGSBASE != 0
 }
 
+/// Does the CPU have RDTSCP (which Linux loads with the CPU number, in
+/// IA32_TSC_AUX's low 12 bits)?
+pub(crate) fn has_rdtscp() -> bool {
+    // Leaf 0x8000_0001 is below the highest extended leaf on every x86-64 CPU.
+    let r = std::arch::x86_64::__cpuid(0x8000_0001);
+    r.edx & (1 << 27) != 0
+}
+
 /// Is seccomp filtering available to this process?
 pub(crate) fn seccomp_available() -> bool {
     // SAFETY: PR_GET_SECCOMP takes no pointers.

@@ -177,6 +177,32 @@ fn syscall_exits_and_results() {
     assert_eq!((regs.r15, regs.rbp), (0x1515, 0xb0b0));
 }
 
+/// Whatever the Sentry says of its answer (nothing, "later" from the
+/// block hint, `answer_later`), and however late the answer comes (past
+/// the stub's poll, so it sleeps), the guest gets it.
+#[test]
+fn answers_arrive_whatever_the_hint() {
+    let env = env();
+    let space = env.space_with(&getppid_loop());
+    let mut ctx = env.platform.new_context().unwrap();
+    let hint = ctx.block_hint().expect("systrap has a block hint");
+    let mut regs = Regs::new_user(CODE, 0);
+    expect_syscall(ctx.switch(&space, &mut regs));
+    for i in 0..40u64 {
+        match i % 4 {
+            1 => hint(),
+            2 => ctx.answer_later(),
+            3 => std::thread::sleep(Duration::from_millis(1)),
+            _ => {}
+        }
+        regs.rax = 500 + i;
+        expect_syscall(ctx.switch(&space, &mut regs));
+        assert_eq!(regs.rdi, 500 + i, "answer {i} reached the guest");
+        regs.rax = 0;
+        expect_syscall(ctx.switch(&space, &mut regs));
+    }
+}
+
 #[test]
 fn stub_holds_only_the_stub_region_and_two_descriptors() {
     let env = env();

@@ -239,6 +239,20 @@ pub trait Context: Send {
     /// A handle that interrupts this context from another thread.
     fn interrupter(&self) -> Arc<dyn Interrupter>;
 
+    /// What the Sentry calls, on the task's own thread, when a syscall is
+    /// about to block (a wait that may last): the platform may stop the
+    /// guest thread's side from polling for the answer. None: nothing to
+    /// tell.
+    fn block_hint(&self) -> Option<Arc<dyn Fn() + Send + Sync>> {
+        None
+    }
+
+    /// What the Sentry calls, on the task's own thread, when the syscall
+    /// just reported is one whose answer waits for other threads or
+    /// processes (fork, exec, wait4, futex, sleeps): as the block hint,
+    /// the guest thread's side may stop polling for the answer.
+    fn answer_later(&mut self) {}
+
     /// The `Exit::Syscall` just returned came through a trap at a `syscall`
     /// instruction ending at `ret`: whether the platform wants that site
     /// entered another way from now on (it has trapped often enough). True

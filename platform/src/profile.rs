@@ -42,9 +42,11 @@ pub enum Phase {
     SpaceBatched,
     ExitFreeMm,
     ExecSwitch,
+    HandoffStubSlept,
+    HandoffSentrySlept,
 }
 
-const PHASES: usize = Phase::ExecSwitch as usize + 1;
+const PHASES: usize = Phase::HandoffSentrySlept as usize + 1;
 
 const NAMES: [&str; PHASES] = [
     "boot: host facts",
@@ -75,6 +77,8 @@ const NAMES: [&str; PHASES] = [
     "  changes made in batches (count only)",
     "exit: free the address space",
     "execve: switch to the new image",
+    "  answers to a sleeping guest thread (count only)",
+    "  events the Sentry slept for (count only)",
 ];
 
 const NSYS: usize = 512;

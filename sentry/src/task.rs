@@ -49,6 +49,9 @@ impl Task {
         let ctx = kernel.platform.new_context()?;
         let mm = tg.mm().ok_or_else(|| platform::PlatformError::StubDied("process has exited".into()))?;
         let interrupt = Interrupt::new();
+        if let Some(hint) = ctx.block_hint() {
+            interrupt.set_block_hook(hint);
+        }
         let shared = Arc::new(ThreadShared {
             tid,
             sigmask: std::sync::atomic::AtomicU64::new(0),
@@ -255,6 +258,9 @@ impl Task {
                             }
                         }
                     }
+                    if !answers_soon(nr) {
+                        self.ctx.answer_later();
+                    }
                     let args = self.regs.syscall_args();
                     let desc = if strace { Some(table.describe_call(self, nr, &args)) } else { None };
                     let t = platform::profile::start();
@@ -433,4 +439,39 @@ pub fn default_action(sig: i32) -> DefaultAction {
         SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => DefaultAction::Stop,
         _ => DefaultAction::Terminate,
     }
+}
+
+/// Whether syscall `nr` is usually answered within tens of microseconds
+/// or else blocks (which the block hint reports when it happens): the
+/// guest thread may poll for the answer that long. Not so for process
+/// creation, exec and exit (the new process or the parent needs the CPU
+/// the poll would keep), for sleeps (they always wait, and may not go
+/// through the block hint), for sched_yield (it is there to let others
+/// run) and for syncs (host disk writes). Waits that may end at once
+/// (futex, wait4 with WNOHANG, polls with a zero timeout) stay: when they
+/// do block, the block hint says so.
+fn answers_soon(nr: u64) -> bool {
+    use abi::sysno::*;
+    !matches!(
+        nr as usize,
+        CLONE
+            | CLONE3
+            | FORK
+            | VFORK
+            | EXECVE
+            | EXECVEAT
+            | EXIT
+            | EXIT_GROUP
+            | NANOSLEEP
+            | CLOCK_NANOSLEEP
+            | PAUSE
+            | RT_SIGSUSPEND
+            | RT_SIGTIMEDWAIT
+            | SCHED_YIELD
+            | MSYNC
+            | FSYNC
+            | FDATASYNC
+            | SYNC
+            | SYNCFS
+    )
 }

@@ -44,6 +44,30 @@ pub fn wait_fd(
     set_poke: &SetPoke<'_>,
     still_waiting: &dyn Fn() -> bool,
 ) -> Result<(), Errno> {
+    wait_fd_as(fd, events, interrupt, deadline, set_poke, still_waiting, false)
+}
+
+/// [`wait_fd`] for a wait that usually ends within tens of microseconds
+/// (see `Interrupt::with_waker_brief`).
+pub fn wait_fd_brief(
+    fd: RawFd,
+    events: i16,
+    interrupt: &Interrupt,
+    set_poke: &SetPoke<'_>,
+    still_waiting: &dyn Fn() -> bool,
+) -> Result<(), Errno> {
+    wait_fd_as(fd, events, interrupt, None, set_poke, still_waiting, true)
+}
+
+fn wait_fd_as(
+    fd: RawFd,
+    events: i16,
+    interrupt: &Interrupt,
+    deadline: Option<Instant>,
+    set_poke: &SetPoke<'_>,
+    still_waiting: &dyn Fn() -> bool,
+    brief: bool,
+) -> Result<(), Errno> {
     WAKE.with(|w| {
         let Some((rd, wr)) = w.get_or_init(new_pipe) else {
             return Err(Errno::ENOMEM);
@@ -55,7 +79,7 @@ pub fn wait_fd(
             let _ = unsafe { libc::write(wr.as_raw_fd(), b"w".as_ptr().cast(), 1) };
         });
         set_poke(Some(waker.clone()));
-        let r = interrupt.with_waker(waker, || loop {
+        let wait = || loop {
             if interrupt.is_pending() {
                 return Err(Errno::ERESTARTSYS);
             }
@@ -93,7 +117,8 @@ pub fn wait_fd(
             if fds[0].revents != 0 {
                 return Ok(());
             }
-        });
+        };
+        let r = if brief { interrupt.with_waker_brief(waker, wait) } else { interrupt.with_waker(waker, wait) };
         set_poke(None);
         r
     })

@@ -2,7 +2,7 @@
 //! exit) from another thread.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// When a wait of `d` starting now ends; None means never: `d` reaches past
 /// what an `Instant` can hold. Guest timeouts go through here, never
@@ -28,6 +28,8 @@ pub struct Interrupt {
     uninterruptible: AtomicBool,
     /// Blocking waits so far (/proc's voluntary_ctxt_switches).
     waits: AtomicU64,
+    /// Told when the task is about to block (`platform::Context::block_hint`).
+    block_hook: OnceLock<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl Interrupt {
@@ -57,6 +59,21 @@ impl Interrupt {
     /// `waker`, which must wake `f`'s wait (take the waited-on lock, then
     /// notify, so no wake-up is lost).
     pub fn with_waker<R>(&self, waker: Arc<dyn Fn() + Send + Sync>, f: impl FnOnce() -> R) -> R {
+        if let Some(hook) = self.block_hook.get() {
+            hook();
+        }
+        self.wait_with(waker, f)
+    }
+
+    /// `with_waker` for a wait that usually ends within tens of
+    /// microseconds (an answer from the egress broker): the platform is
+    /// not told the task blocked, so the guest thread's side goes on
+    /// polling for the answer, which saves it a wake-up.
+    pub fn with_waker_brief<R>(&self, waker: Arc<dyn Fn() + Send + Sync>, f: impl FnOnce() -> R) -> R {
+        self.wait_with(waker, f)
+    }
+
+    fn wait_with<R>(&self, waker: Arc<dyn Fn() + Send + Sync>, f: impl FnOnce() -> R) -> R {
         *crate::util::lock(&self.waker) = Some(waker);
         let start = std::time::Instant::now();
         self.sleeping.store(true, Ordering::Relaxed);
@@ -66,6 +83,11 @@ impl Interrupt {
         self.add_blocked(start.elapsed());
         *crate::util::lock(&self.waker) = None;
         r
+    }
+
+    /// Install what `with_waker` tells first (once, by the task's creator).
+    pub fn set_block_hook(&self, hook: Arc<dyn Fn() + Send + Sync>) {
+        let _ = self.block_hook.set(hook);
     }
 
     /// Record time the task spent blocked outside `with_waker` (sleeps).

@@ -100,8 +100,8 @@ impl Spin {
         // A stub thread polls up to 4,000 pauses (~100 us) for the
         // answer, unless the Sentry says it comes later: when the syscall
         // blocks (it sleeps at once, leaving the CPU to the party that will
-        // unblock it) or is one that waits for others (fork, exec, wait4,
-        // futex, sleeps). A 200-pause poll (~5 us) made every syscall
+        // unblock it) or is one that waits for others (fork, exec, exit,
+        // sleeps: `answers_soon` in the Sentry). A 200-pause poll (~5 us) made every syscall
         // answered without blocking but not within 5 us (a 64 KiB recv
         // from a host socket, a connect through the broker) pay a futex
         // wake-up of the stub, 10-20 us on these machines; polling that

@@ -249,7 +249,7 @@ pub trait Context: Send {
 
     /// What the Sentry calls, on the task's own thread, when the syscall
     /// just reported is one whose answer waits for other threads or
-    /// processes (fork, exec, wait4, futex, sleeps): as the block hint,
+    /// processes (fork, exec, exit, sleeps): as the block hint,
     /// the guest thread's side may stop polling for the answer.
     fn answer_later(&mut self) {}
 

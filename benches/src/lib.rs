@@ -164,12 +164,23 @@ pub fn interleaved<'a, R: Copy>(
     runners.iter().zip(runs).filter_map(|((name, _), v)| v.map(|v| (*name, median(v)))).collect()
 }
 
-/// `--only=TEXT`: run only the workloads whose label contains TEXT.
+/// `--only=TEXT`: run only the workloads whose label holds TEXT at the
+/// start of a word, not followed by a letter ("stat" picks the stat rows,
+/// not "git status"; "fork" and "python" still pick "fork+exec+wait" and
+/// "python3").
 pub fn wanted(label: &str) -> bool {
     match std::env::args().find_map(|a| a.strip_prefix("--only=").map(str::to_string)) {
-        Some(t) => label.contains(&t),
+        Some(t) => label_matches(label, &t),
         None => true,
     }
+}
+
+fn label_matches(label: &str, text: &str) -> bool {
+    label.match_indices(text).any(|(i, _)| {
+        let word_start = label[..i].chars().next_back().is_none_or(|c| c == ' ');
+        let word_end = !label[i + text.len()..].chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+        word_start && word_end
+    })
 }
 
 /// The header above [`print_rows`]' rows.
@@ -195,5 +206,24 @@ pub fn print_rows_with(label: &str, results: &[(&str, Duration)], extra: impl Fn
             e if e.is_empty() => println!("{row}"),
             e => println!("{row} {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label_matches;
+
+    #[test]
+    fn only_picks_words() {
+        assert!(label_matches("stat (per call)", "stat"));
+        assert!(label_matches("stat dynamic (per call)", "stat"));
+        assert!(!label_matches("git status (5,000 files)", "stat"));
+        assert!(label_matches("git status (5,000 files)", "git status"));
+        assert!(label_matches("fork+exec+wait x20 (sh)", "fork"));
+        assert!(label_matches("python3 -c pass", "python"));
+        assert!(label_matches("TCP 1-byte ping-pong", "ping-pong"));
+        assert!(label_matches("256 MiB unix stream", "stream"));
+        assert!(label_matches("/bin/true", "/bin/true"));
+        assert!(!label_matches("getdents (per call)", "dents"));
     }
 }

@@ -86,7 +86,15 @@ impl HostFdFile {
     /// Wait until the descriptor reports `events` (or an error/hang-up),
     /// or the task is interrupted (ERESTARTSYS).
     fn wait(&self, ctx: &IoCtx, events: i16) -> Result<(), Errno> {
-        crate::hostwait::wait_fd(self.raw(), events, ctx.interrupt, None, &|_| {}, &|| true)
+        crate::hostwait::wait_fd(
+            self.raw(),
+            events,
+            ctx.interrupt,
+            None,
+            &|_| {},
+            &|| true,
+            crate::hostwait::WaitLength::Open,
+        )
     }
 
     /// Put the host offset at VFS position `off` if the last transfer

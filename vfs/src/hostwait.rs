@@ -31,6 +31,17 @@ fn new_pipe() -> Option<(OwnedFd, Arc<OwnedFd>)> {
     unsafe { Some((OwnedFd::from_raw_fd(fds[0]), Arc::new(OwnedFd::from_raw_fd(fds[1])))) }
 }
 
+/// How long a [`wait_fd`] is expected to last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitLength {
+    /// As long as the other side takes: the platform is told the task
+    /// blocked (`Interrupt::with_waker`).
+    Open,
+    /// Usually tens of microseconds (an answer from the egress broker):
+    /// the guest thread's side goes on polling (`Interrupt::with_waker_brief`).
+    Brief,
+}
+
 /// Wait on `fd` for `events` in the calling task's thread: until it is
 /// ready (Ok), `deadline` passes (EAGAIN), the task is interrupted
 /// (ERESTARTSYS), or the waker handed to `set_poke` is called (Ok). The
@@ -43,30 +54,7 @@ pub fn wait_fd(
     deadline: Option<Instant>,
     set_poke: &SetPoke<'_>,
     still_waiting: &dyn Fn() -> bool,
-) -> Result<(), Errno> {
-    wait_fd_as(fd, events, interrupt, deadline, set_poke, still_waiting, false)
-}
-
-/// [`wait_fd`] for a wait that usually ends within tens of microseconds
-/// (see `Interrupt::with_waker_brief`).
-pub fn wait_fd_brief(
-    fd: RawFd,
-    events: i16,
-    interrupt: &Interrupt,
-    set_poke: &SetPoke<'_>,
-    still_waiting: &dyn Fn() -> bool,
-) -> Result<(), Errno> {
-    wait_fd_as(fd, events, interrupt, None, set_poke, still_waiting, true)
-}
-
-fn wait_fd_as(
-    fd: RawFd,
-    events: i16,
-    interrupt: &Interrupt,
-    deadline: Option<Instant>,
-    set_poke: &SetPoke<'_>,
-    still_waiting: &dyn Fn() -> bool,
-    brief: bool,
+    length: WaitLength,
 ) -> Result<(), Errno> {
     WAKE.with(|w| {
         let Some((rd, wr)) = w.get_or_init(new_pipe) else {
@@ -118,7 +106,10 @@ fn wait_fd_as(
                 return Ok(());
             }
         };
-        let r = if brief { interrupt.with_waker_brief(waker, wait) } else { interrupt.with_waker(waker, wait) };
+        let r = match length {
+            WaitLength::Open => interrupt.with_waker(waker, wait),
+            WaitLength::Brief => interrupt.with_waker_brief(waker, wait),
+        };
         set_poke(None);
         r
     })

@@ -260,7 +260,15 @@ impl Egress {
         self.readers_change(true);
         let mut r = Ok(());
         while waiting() {
-            if let Err(e) = sys::wait_fd_brief(self.chan.as_raw_fd(), libc::POLLIN, interrupt, &set_poke, &waiting) {
+            if let Err(e) = sys::wait_fd(
+                self.chan.as_raw_fd(),
+                libc::POLLIN,
+                interrupt,
+                None,
+                &set_poke,
+                &waiting,
+                sys::WaitLength::Brief,
+            ) {
                 r = Err(e);
                 break;
             }

@@ -77,7 +77,7 @@ pub fn fionread(fd: RawFd) -> usize {
     }
 }
 
-pub use vfs::hostwait::{wait_fd, wait_fd_brief, SetPoke, Waker};
+pub use vfs::hostwait::{wait_fd, SetPoke, WaitLength, Waker};
 
 /// Whether `fd` is writable (or failed) right now.
 pub fn writable_now(fd: RawFd) -> bool {

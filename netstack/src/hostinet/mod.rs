@@ -162,7 +162,7 @@ impl HostSocket {
     /// Wait in the calling thread until `fd` has `events`; EAGAIN at the
     /// deadline, ERESTARTSYS when interrupted.
     fn wait(&self, io: &IoCtx, events: i16, deadline: Option<Instant>) -> Result<(), Errno> {
-        esys::wait_fd(self.raw(), events, io.interrupt, deadline, &|_| {}, &|| true)
+        esys::wait_fd(self.raw(), events, io.interrupt, deadline, &|_| {}, &|| true, esys::WaitLength::Open)
     }
 
     /// EAGAIN from the host: the caller's answer when it may not block

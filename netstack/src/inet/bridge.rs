@@ -277,7 +277,15 @@ impl HostSide for Bridge {
         set_poke: &SetPoke<'_>,
         still_empty: &dyn Fn() -> bool,
     ) -> Result<(), Errno> {
-        sys::wait_fd(self.fd.as_raw_fd(), libc::POLLIN, interrupt, deadline, set_poke, still_empty)
+        sys::wait_fd(
+            self.fd.as_raw_fd(),
+            libc::POLLIN,
+            interrupt,
+            deadline,
+            set_poke,
+            still_empty,
+            sys::WaitLength::Open,
+        )
     }
 }
 

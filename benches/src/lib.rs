@@ -32,9 +32,9 @@ pub fn runsc_lite() -> PathBuf {
 }
 
 /// The static guest program `benches/guest/NAME.c`, built once per run;
-/// `NAME-dyn` is the same program linked dynamically (its libc sites are
-/// within reach of systrap's patch trampolines; a static executable's are
-/// not).
+/// `NAME-dyn` is the same program linked dynamically (its libc sites jump
+/// to systrap's slots in the stub region, a static executable's to their
+/// low copy; both are patched).
 pub fn guest(name: &str) -> PathBuf {
     static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> = OnceLock::new();
     let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());

@@ -12,6 +12,9 @@
 //!           + 0x20000 patch slots   (RX in the stub: one per patched syscall site)
 //!           + THREADS_OFF + i * THREAD_STRIDE
 //!                     thread i: message page, then its signal stack
+//!
+//! LOW_SLOTS           the patch slots again (RX), below where static
+//!                     executables load, within a rel32 jump of them
 //! ```
 //!
 //! Everything the stub can write is also writable by guest code (it is one
@@ -52,6 +55,12 @@ pub const SLOTS_OFF: u64 = 0x2_0000;
 pub const SLOT_SIZE: u64 = 48;
 pub const SLOTS_LEN: u64 = 0x4_0000;
 pub const MAX_SLOTS: u64 = SLOTS_LEN / SLOT_SIZE;
+/// The second mapping of the slot pages, for code a rel32 jump from the
+/// stub region cannot reach: a non-PIE executable at 0x400000 and its
+/// heap's neighbours. It lies in the guest's part of the address space,
+/// outside every guest mapping, until the guest maps or unmaps anything
+/// there (`AddressSpace::code_window`): from then on no site jumps to it.
+pub const LOW_SLOTS: u64 = 0x30_0000;
 /// A thread's block: its message page, then its signal stack. A power of
 /// two, so the signal handler finds its message page by masking `rsp`.
 pub const THREAD_STRIDE: u64 = 0x1_0000;

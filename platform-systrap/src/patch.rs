@@ -10,6 +10,16 @@
 //! registers in the thread's message page and hands off exactly like the
 //! handler (state word, spin, futex), without a signal.
 //!
+//! The slot pages are mapped twice: in the stub region, within reach of
+//! shared libraries and PIE code near the top of the address space, and
+//! at `LOW_SLOTS`, within reach of a non-PIE executable (0x400000: every
+//! static one). Slot code is position-independent (its data by
+//! rip-relative `lea`, the trampoline through a pointer beside it), so
+//! both copies are the same bytes. The low copy is in the guest's half of
+//! the address space; the memory manager stops patching jumps into it,
+//! and puts back the sites that do, the moment the guest maps or unmaps
+//! anything there (`AddressSpace::code_window`).
+//!
 //! The trampoline finds its message page through the gs base, which the
 //! platform points at the page while the guest's own gs base is 0 (the
 //! Sentry keeps reporting 0). If the base is anything else (the guest set
@@ -33,6 +43,8 @@ use crate::layout::*;
 use platform::SyscallSite;
 use std::collections::HashMap;
 
+/// Where a slot's trampoline address (u64) lies.
+const SLOT_TRAMP: u64 = 24;
 /// Where a slot's data (nr: u32, 0: u32, return address: u64) begins.
 const SLOT_DATA: u64 = 32;
 /// The nr of a wrapper slot: the trampoline takes the number from below
@@ -59,8 +71,18 @@ pub(crate) struct Slots {
     tramp: u64,
 }
 
-pub(crate) fn slot_addr(i: u32) -> u64 {
-    STUB_BASE + SLOTS_OFF + i as u64 * SLOT_SIZE
+/// Where slot `i` is in the stub region, and in the low copy.
+fn slot_addrs(i: u32) -> [u64; 2] {
+    let off = i as u64 * SLOT_SIZE;
+    [STUB_BASE + SLOTS_OFF + off, LOW_SLOTS + off]
+}
+
+/// The slot address a site returning to `ret` can jump to with a rel32
+/// (the `jmp`, in place of the five bytes before the `syscall`, ends at
+/// `ret - 2`), preferring the stub region's copy.
+pub(crate) fn slot_target(i: u32, ret: u64) -> Option<u64> {
+    let from = ret.checked_sub(2)?;
+    slot_addrs(i).into_iter().find(|&to| i32::try_from(to as i128 - from as i128).is_ok())
 }
 
 impl Slots {
@@ -83,7 +105,6 @@ impl Slots {
             return None;
         }
         let i = self.code.len() as u32;
-        let at = slot_addr(i);
         let mut b = [0xccu8; SLOT_SIZE as usize];
         let mut n = 0;
         if site == SyscallSite::SyscallWrapper {
@@ -97,10 +118,13 @@ impl Slots {
         let lea_end = n as u64 + 7;
         put(&mut b, &mut n, &[0x48, 0x8d, 0x0d]);
         put(&mut b, &mut n, &((SLOT_DATA - lea_end) as u32).to_le_bytes());
-        // jmp tramp
-        let rel = (self.tramp as i64 - (at as i64 + n as i64 + 5)) as i32;
-        put(&mut b, &mut n, &[0xe9]);
-        put(&mut b, &mut n, &rel.to_le_bytes());
+        // jmp [rip + tramp pointer]: the same bytes work in both copies.
+        let jmp_end = n as u64 + 6;
+        put(&mut b, &mut n, &[0xff, 0x25]);
+        put(&mut b, &mut n, &((SLOT_TRAMP - jmp_end) as u32).to_le_bytes());
+        debug_assert!(n as u64 <= SLOT_TRAMP);
+        let t = SLOT_TRAMP as usize;
+        b[t..t + 8].copy_from_slice(&self.tramp.to_le_bytes());
         let d = SLOT_DATA as usize;
         b[d..d + 4].copy_from_slice(&nr.to_le_bytes());
         b[d + 4..d + 8].copy_from_slice(&[0; 4]);
@@ -118,7 +142,9 @@ impl Slots {
     /// site's work is done, go on silently at its `syscall`, which traps
     /// the slow way).
     pub(crate) fn fault_origin(&self, ip: u64) -> Option<Result<u64, u64>> {
-        let off = ip.checked_sub(STUB_BASE + SLOTS_OFF)?;
+        let off = [STUB_BASE + SLOTS_OFF, LOW_SLOTS]
+            .into_iter()
+            .find_map(|base| ip.checked_sub(base).filter(|&off| off < SLOTS_LEN))?;
         let b = self.code.get(usize::try_from(off / SLOT_SIZE).ok()?)?;
         let d = SLOT_DATA as usize;
         if u32::from_le_bytes([b[d], b[d + 1], b[d + 2], b[d + 3]]) != NR_FROM_STACK {
@@ -144,12 +170,12 @@ fn put(b: &mut [u8], n: &mut usize, bytes: &[u8]) {
     *n += bytes.len();
 }
 
-/// Whether a site returning to `ret` can reach every slot with a rel32
-/// jump.
+/// Whether a site returning to `ret` can reach every slot of one of the
+/// two copies with a rel32 jump.
 pub(crate) fn in_reach(ret: u64) -> bool {
     const REACH: u64 = (1 << 31) - SLOTS_LEN - 16;
-    let lo = STUB_BASE + SLOTS_OFF;
-    ret < lo && lo - ret < REACH
+    let high = STUB_BASE + SLOTS_OFF;
+    (ret < high && high - ret < REACH) || ret.abs_diff(LOW_SLOTS) < REACH
 }
 
 /// Count a trap at `ret`; true exactly when it makes the site hot.

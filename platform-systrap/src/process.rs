@@ -537,7 +537,7 @@ impl StubProcess {
         let slots = self.slots.as_ref()?;
         let (i, code) = lock(slots).get(site, ret)?;
         self.region.write(SLOTS_OFF + i as u64 * SLOT_SIZE, &code);
-        Some(crate::patch::slot_addr(i))
+        crate::patch::slot_target(i, ret)
     }
 
     /// Kill the stub process (idempotent) and wait until it is gone (the
@@ -695,28 +695,23 @@ unsafe fn child_main(a: &ChildArgs) -> ! {
         sig += 1;
     }
     sys!(6u64, sys::SYS_PRCTL, libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    let maps: [(u64, u64, u64); 6] = [
-        (CODE_OFF, CODE_SIZE, (libc::PROT_READ | libc::PROT_EXEC) as u64),
-        (SLOTS_OFF, SLOTS_LEN, (libc::PROT_READ | libc::PROT_EXEC) as u64),
-        (CTRL_OFF, PAGE, libc::PROT_READ as u64),
-        (RESP_OFF, PAGE, (libc::PROT_READ | libc::PROT_WRITE) as u64),
-        (TABLE_OFF, TABLE_SIZE + PAGE, libc::PROT_READ as u64),
-        (THREADS_OFF, MAX_THREADS * THREAD_STRIDE, (libc::PROT_READ | libc::PROT_WRITE) as u64),
+    let rx = (libc::PROT_READ | libc::PROT_EXEC) as u64;
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
+    // (address, offset in the region file, length, protection)
+    let maps: [(u64, u64, u64, u64); 7] = [
+        (STUB_BASE + CODE_OFF, CODE_OFF, CODE_SIZE, rx),
+        (STUB_BASE + SLOTS_OFF, SLOTS_OFF, SLOTS_LEN, rx),
+        (LOW_SLOTS, SLOTS_OFF, SLOTS_LEN, rx),
+        (STUB_BASE + CTRL_OFF, CTRL_OFF, PAGE, libc::PROT_READ as u64),
+        (STUB_BASE + RESP_OFF, RESP_OFF, PAGE, rw),
+        (STUB_BASE + TABLE_OFF, TABLE_OFF, TABLE_SIZE + PAGE, libc::PROT_READ as u64),
+        (STUB_BASE + THREADS_OFF, THREADS_OFF, MAX_THREADS * THREAD_STRIDE, rw),
     ];
     let mut i = 0;
     while i < maps.len() {
-        let (off, len, prot) = maps[i];
-        let r = sys!(
-            7u64,
-            sys::SYS_MMAP,
-            STUB_BASE + off,
-            len,
-            prot,
-            libc::MAP_SHARED | libc::MAP_FIXED,
-            STUB_REGION_FD,
-            off
-        );
-        if r as u64 != STUB_BASE + off {
+        let (addr, off, len, prot) = maps[i];
+        let r = sys!(7u64, sys::SYS_MMAP, addr, len, prot, libc::MAP_SHARED | libc::MAP_FIXED, STUB_REGION_FD, off);
+        if r as u64 != addr {
             sys!(7u64, sys::SYS_EXIT_GROUP, 7);
         }
         i += 1;

@@ -1,13 +1,14 @@
 //! Address spaces: one stub process each. Changes go to the stub's control
 //! thread through the control page; no ptrace anywhere.
 
-use crate::layout::{BATCH_MAX, STUB_BASE, STUB_MEMFD_FD};
+use crate::layout::{BATCH_MAX, LOW_SLOTS, SLOTS_LEN, STUB_BASE, STUB_MEMFD_FD};
 use crate::process::{host, lock, StubProcess};
 use crate::sys::{SYS_MMAP, SYS_MPROTECT, SYS_MUNMAP};
 use crate::Shared;
 use abi::Errno;
 use platform::{AddressSpace, PlatformError, Prot};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 /// Stub processes by the address of their `SystrapAddressSpace` (the data
@@ -32,13 +33,20 @@ pub(crate) struct SystrapAddressSpace {
     batch: Mutex<Option<Vec<[u64; 8]>>>,
     /// Keeps the forker thread (the stubs' parent) alive.
     _shared: Arc<Shared>,
+    /// The low patch slots (`LOW_SLOTS`) are still mapped: no change has
+    /// touched their range.
+    low_slots: AtomicBool,
 }
 
 impl SystrapAddressSpace {
     pub(crate) fn create(shared: &Arc<Shared>) -> Result<Arc<dyn AddressSpace>, PlatformError> {
         let proc = Arc::new(StubProcess::create(shared)?);
-        let space =
-            Arc::new(SystrapAddressSpace { proc: proc.clone(), batch: Mutex::new(None), _shared: shared.clone() });
+        let space = Arc::new(SystrapAddressSpace {
+            proc: proc.clone(),
+            batch: Mutex::new(None),
+            _shared: shared.clone(),
+            low_slots: AtomicBool::new(shared.slots.is_some()),
+        });
         lock(&REGISTRY).insert(Arc::as_ptr(&space) as usize, proc);
         Ok(space)
     }
@@ -88,6 +96,15 @@ fn check_range(call: &'static str, addr: u64, len: u64) -> Result<(), PlatformEr
 }
 
 impl SystrapAddressSpace {
+    /// A change to `[addr, addr+len)` is about to be made: the low slots
+    /// are gone from the guest's point of view if it touches them (a
+    /// guest mapping replaces them, an unmap takes them away).
+    fn touch(&self, addr: u64, len: u64) {
+        if addr < LOW_SLOTS + SLOTS_LEN && LOW_SLOTS < addr.saturating_add(len) {
+            self.low_slots.store(false, Ordering::Release);
+        }
+    }
+
     /// Queue `call` when collecting (sending a full batch on); false when
     /// not collecting.
     fn queue(&self, call: [u64; 8]) -> Result<bool, PlatformError> {
@@ -136,6 +153,7 @@ impl AddressSpace for SystrapAddressSpace {
 
     fn map(&self, addr: u64, len: u64, prot: Prot, file_offset: u64) -> Result<(), PlatformError> {
         check_range("mmap", addr, len)?;
+        self.touch(addr, len);
         let flags = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;
         if self.queue([SYS_MMAP, addr, len, prot.bits() as u64, flags, STUB_MEMFD_FD as u64, file_offset, addr])? {
             return Ok(());
@@ -151,6 +169,7 @@ impl AddressSpace for SystrapAddressSpace {
 
     fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError> {
         check_range("munmap", addr, len)?;
+        self.touch(addr, len);
         if self.queue([SYS_MUNMAP, addr, len, 0, 0, 0, 0, 0])? {
             return Ok(());
         }
@@ -160,6 +179,7 @@ impl AddressSpace for SystrapAddressSpace {
 
     fn protect(&self, addr: u64, len: u64, prot: Prot) -> Result<(), PlatformError> {
         check_range("mprotect", addr, len)?;
+        self.touch(addr, len);
         if self.queue([SYS_MPROTECT, addr, len, prot.bits() as u64, 0, 0, 0, 0])? {
             return Ok(());
         }
@@ -175,5 +195,9 @@ impl AddressSpace for SystrapAddressSpace {
 
     fn refresh(&self) {
         self.proc.refresh_slots();
+    }
+
+    fn code_window(&self) -> Option<(u64, u64)> {
+        self.low_slots.load(Ordering::Acquire).then_some((LOW_SLOTS, LOW_SLOTS + SLOTS_LEN))
     }
 }

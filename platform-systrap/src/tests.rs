@@ -211,7 +211,14 @@ fn stub_holds_only_the_stub_region_and_two_descriptors() {
     let maps = maps_of(pid);
     for l in &maps {
         let start = u64::from_str_radix(l.split('-').next().unwrap(), 16).unwrap();
-        let ok = (STUB_BASE..STUB_END).contains(&start) || start == CODE || start == DATA || l.ends_with("[vsyscall]");
+        // The stub region, the patch slots' low copy (read-only), what
+        // the test mapped, the vsyscall page.
+        let low = start == LOW_SLOTS && l.starts_with(&format!("{:08x}-{:08x} r-xs", LOW_SLOTS, LOW_SLOTS + SLOTS_LEN));
+        let ok = (STUB_BASE..STUB_END).contains(&start)
+            || low
+            || start == CODE
+            || start == DATA
+            || l.ends_with("[vsyscall]");
         assert!(ok, "unexpected mapping in the stub: {l} (all: {maps:?})");
     }
     let mut fds: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -222,6 +229,17 @@ fn stub_holds_only_the_stub_region_and_two_descriptors() {
     assert_eq!(fds, vec![STUB_MEMFD_FD.to_string(), STUB_PIPE_FD.to_string()]);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(status.lines().any(|l| l.starts_with("Seccomp:") && l.ends_with('2')), "{status}");
+}
+
+#[test]
+fn low_slots_are_given_up_at_the_first_change_there() {
+    let env = env();
+    let space = env.space_with(&getppid_loop());
+    assert_eq!(space.code_window(), Some((LOW_SLOTS, LOW_SLOTS + SLOTS_LEN)));
+    space.protect(DATA, PAGE, Prot::R).unwrap();
+    assert!(space.code_window().is_some(), "a change elsewhere keeps them");
+    space.map(LOW_SLOTS + SLOTS_LEN - PAGE, PAGE, Prot::R, 0).unwrap();
+    assert_eq!(space.code_window(), None);
 }
 
 #[test]

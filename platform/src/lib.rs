@@ -203,6 +203,17 @@ pub trait AddressSpace: Send + Sync {
     /// what the platform shares between spaces and added since (systrap's
     /// patch slots); called when it is handed out.
     fn refresh(&self) {}
+
+    /// A range `[start, end)` of guest addresses (below
+    /// `Platform::max_user_address`) holding code of the platform's own
+    /// that patched guest code may jump to (systrap's low patch slots),
+    /// while no `map`, `unmap` or `protect` has touched it; None from the
+    /// first such call on. The memory manager patches jumps into it only
+    /// while it is there, and puts back the sites that jump into it
+    /// before it changes anything there.
+    fn code_window(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// Kicks a guest thread out of [`Context::switch`]; callable from any thread.

@@ -15,6 +15,8 @@
 #define STUB_BASE 0x7ffff0000000UL
 #define SLOTS (STUB_BASE + 0x20000)
 #define THREADS (STUB_BASE + 0x100000)
+/* The slots' second copy, within reach of a static executable. */
+#define LOW_SLOTS 0x300000UL
 
 static sigjmp_buf env;
 static void on_segv(int s) { (void)s; siglongjmp(env, 1); }
@@ -88,6 +90,13 @@ static void scribble_states(void)
         getppid();
 }
 
+static void write_low_slots(void)
+{
+    /* Natively nothing is there; under systrap the copy is read-only. */
+    memset((void *)LOW_SLOTS, 0xcc, 64);
+    getppid();
+}
+
 int main(void)
 {
     setvbuf(stdout, 0, _IOLBF, 0);
@@ -106,6 +115,14 @@ int main(void)
         all &= contained(jump);
     }
     B("jump_into_slots contained", all);
+    all = 1;
+    for (int k = 0; k < 64; k += 3) {
+        target = LOW_SLOTS + k;
+        fake_rcx = 0;
+        all &= contained(jump);
+    }
+    B("jump_into_low_slots contained", all);
+    B("write_low_slots contained", contained(write_low_slots));
     if (t)
         target = (unsigned long)t;
     else

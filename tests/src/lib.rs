@@ -849,6 +849,10 @@ pub const GUESTS: &[Guest] = &[
     // reach of the trampolines.
     g("syscall_patch", "syscall_patch", Link::Dynamic),
     g("patch_attacks", "patch_attacks", Link::Dynamic),
+    // Static: libc's sites jump to the low copy of the slots.
+    g("syscall_patch_static", "syscall_patch", Link::Static),
+    g("patch_attacks_static", "patch_attacks", Link::Static),
+    g("patch_low_window", "patch_low_window", Link::Static),
     g("dnotify", "dnotify", Link::Static),
     g("tcp_buffers", "tcp_buffers", Link::Static),
     g("fork_snapshot", "fork_snapshot", Link::Static),

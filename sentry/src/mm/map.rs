@@ -120,6 +120,7 @@ impl MemoryManager {
             }
             let end = self.check_range(addr, len)?;
             self.check_as(&s, len, Some((addr, end)))?;
+            self.claim_code_window_locked(&mut s, addr, end)?;
             if lazy {
                 self.unmap_locked(&mut s, addr, end)?;
             } else {
@@ -131,10 +132,12 @@ impl MemoryManager {
         } else {
             self.check_as(&s, len, None)?;
             let hint = page_down(addr);
-            match hint.checked_add(len) {
+            let start = match hint.checked_add(len) {
                 Some(end) if hint >= MIN_MMAP_ADDR && end <= self.top && Self::is_free(&s, hint, end) => hint,
                 _ => self.find_gap(&mut s, len)?,
-            }
+            };
+            self.claim_code_window_locked(&mut s, start, start + len)?;
+            start
         };
         let end = start + len;
         let flags = VmaFlags { locked: s.lock_future, growsdown: name == VmaName::Stack, ..Default::default() };
@@ -414,6 +417,7 @@ impl MemoryManager {
         shared: bool,
         name: VmaName,
     ) -> Result<(), Errno> {
+        self.claim_code_window_locked(s, start, end)?;
         let flags = VmaFlags { locked: s.lock_future, growsdown: name == VmaName::Stack, ..Default::default() };
         let mut n = Vma {
             start,
@@ -520,6 +524,7 @@ impl MemoryManager {
             }
             None => self.find_gap(&mut s, new_len)?,
         };
+        self.claim_code_window_locked(&mut s, dest, dest + new_len)?;
         let moved = self.take_range(&mut s, old, old + keep);
         let moved_pmas = Self::take_pmas(&mut s, old, old + keep);
         self.space.unmap(old, keep).map_err(platform_err)?;

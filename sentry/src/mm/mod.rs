@@ -529,6 +529,7 @@ impl MemoryManager {
             return Ok(());
         }
         if host {
+            self.claim_code_window_locked(s, start, end)?;
             self.space.unmap(start, end - start).map_err(platform_err)?;
         }
         let pmas = Self::take_pmas(s, start, end);

@@ -11,11 +11,13 @@ use std::sync::atomic::Ordering;
 /// Patched sites remembered per address space, at most.
 const MAX_PATCHED_SITES: usize = 4096;
 
-/// A patched site's five bytes, before and after.
+/// A patched site's five bytes, before and after, and where its jump
+/// goes.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct PatchedSite {
     orig: [u8; 5],
     new: [u8; 5],
+    target: u64,
 }
 
 /// glibc's generic `syscall()` up to its `syscall`: the argument shuffle
@@ -71,8 +73,11 @@ impl MemoryManager {
         let mut n = w;
         n[k] = 0xe9;
         n[k + 1..k + 5].copy_from_slice(&rel.to_le_bytes());
-        let rec =
-            PatchedSite { orig: [b[0], b[1], b[2], b[3], b[4]], new: [n[k], n[k + 1], n[k + 2], n[k + 3], n[k + 4]] };
+        let rec = PatchedSite {
+            orig: [b[0], b[1], b[2], b[3], b[4]],
+            new: [n[k], n[k + 1], n[k + 2], n[k + 3], n[k + 4]],
+            target,
+        };
         // The compare-and-swap on the whole word in patch_code catches a
         // change made since the bytes were classified.
         self.patch_code(base, u64::from_le_bytes(w), u64::from_le_bytes(n), site, rec).unwrap_or(false)
@@ -88,10 +93,17 @@ impl MemoryManager {
     /// mapping would carry the patch into the file and every other mapper;
     /// a writable one is the guest's own code generator's business (it may
     /// be rewriting the very bytes).
+    ///
+    /// The jump must go above the guest's part of the address space, or
+    /// into the platform's code window while it is there (checked under
+    /// the lock that every change to the window's range is made under).
     fn patch_code(&self, at: u64, old: u64, new: u64, site: u64, p: PatchedSite) -> Result<bool, Errno> {
         let Some(end) = at.checked_add(8) else { return Ok(false) };
         let mut s = self.lock();
         if s.patched.len() >= MAX_PATCHED_SITES {
+            return Ok(false);
+        }
+        if p.target < self.top && !self.space.code_window().is_some_and(|(a, b)| a <= p.target && p.target < b) {
             return Ok(false);
         }
         let Some((&start, v)) = s.vmas.range(..=at).next_back() else { return Ok(false) };
@@ -123,35 +135,60 @@ impl MemoryManager {
     /// Put back the original bytes of the patched sites in `[start, end)`
     /// before the guest may write there: a program that rewrites its code
     /// (a JIT, a hot-patcher changing an immediate) finds what it wrote.
-    /// A record whose bytes are no longer our patch (the page was
-    /// replaced or rewritten since) is just dropped.
     pub(super) fn unpatch_locked(&self, s: &mut MmState, start: u64, end: u64) {
         let sites: Vec<(u64, PatchedSite)> =
             s.patched.range(start.saturating_sub(8)..end).map(|(&a, &p)| (a, p)).collect();
         for (site, p) in sites {
-            s.patched.remove(&site);
-            let at = site & !7;
-            let k = (site - at) as usize;
-            if s.pmas.range(..=at).next_back().is_none_or(|(_, pm)| pm.end < at + 8) {
-                continue;
-            }
-            if self.unshare_locked(s, at, at + 8).is_err() {
-                continue;
-            }
-            let Some(word) = self.private_word_locked(s, at) else { continue };
-            let cur = word.load(Ordering::SeqCst).to_le_bytes();
-            if cur[k..k + 5] != p.new {
-                continue;
-            }
-            let mut back = cur;
-            back[k..k + 5].copy_from_slice(&p.orig);
-            let _ = word.compare_exchange(
-                u64::from_le_bytes(cur),
-                u64::from_le_bytes(back),
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            );
+            self.restore_site_locked(s, site, p);
         }
+    }
+
+    /// About to map or unmap `[start, end)`: if that touches the
+    /// platform's code window, the window becomes the guest's. First every
+    /// site that jumps into it is put back, then the platform's code there
+    /// is unmapped (a lazy mapping must fault at its first touch, not read
+    /// the platform's bytes); `patch_code` will not jump there again. A
+    /// thread already past such a jump is a few instructions from leaving
+    /// the window and is not waited for.
+    pub(super) fn claim_code_window_locked(&self, s: &mut MmState, start: u64, end: u64) -> Result<(), Errno> {
+        let Some((a, b)) = self.space.code_window() else { return Ok(()) };
+        if end <= a || b <= start {
+            return Ok(());
+        }
+        let sites: Vec<(u64, PatchedSite)> =
+            s.patched.iter().filter(|(_, p)| a <= p.target && p.target < b).map(|(&x, &p)| (x, p)).collect();
+        for (site, p) in sites {
+            self.restore_site_locked(s, site, p);
+        }
+        self.space.unmap(a, b - a).map_err(platform_err)
+    }
+
+    /// Forget the patched site at `site` and put its original bytes back.
+    /// A record whose bytes are no longer our patch (the page was
+    /// replaced or rewritten since) is just dropped.
+    fn restore_site_locked(&self, s: &mut MmState, site: u64, p: PatchedSite) {
+        s.patched.remove(&site);
+        let at = site & !7;
+        let k = (site - at) as usize;
+        if s.pmas.range(..=at).next_back().is_none_or(|(_, pm)| pm.end < at + 8) {
+            return;
+        }
+        if self.unshare_locked(s, at, at + 8).is_err() {
+            return;
+        }
+        let Some(word) = self.private_word_locked(s, at) else { return };
+        let cur = word.load(Ordering::SeqCst).to_le_bytes();
+        if cur[k..k + 5] != p.new {
+            return;
+        }
+        let mut back = cur;
+        back[k..k + 5].copy_from_slice(&p.orig);
+        let _ = word.compare_exchange(
+            u64::from_le_bytes(cur),
+            u64::from_le_bytes(back),
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
     }
 
     /// Turn the file-cached VMA at `start` into a private mapping sharing

@@ -52,7 +52,7 @@ pub const BATCH_NR: u64 = 0x1_0000;
 /// Patch slots (see `patch.rs`): `SLOT_SIZE` bytes each, written by the
 /// Sentry only.
 pub const SLOTS_OFF: u64 = 0x2_0000;
-pub const SLOT_SIZE: u64 = 48;
+pub const SLOT_SIZE: u64 = 64;
 pub const SLOTS_LEN: u64 = 0x4_0000;
 pub const MAX_SLOTS: u64 = SLOTS_LEN / SLOT_SIZE;
 /// The second mapping of the slot pages, for code a rel32 jump from the

@@ -535,9 +535,9 @@ impl StubProcess {
     /// slot pages.
     pub(crate) fn patch_slot(&self, ret: u64, site: platform::SyscallSite) -> Option<u64> {
         let slots = self.slots.as_ref()?;
-        let (i, code) = lock(slots).get(site, ret)?;
+        let (i, code, target) = lock(slots).get(site, ret)?;
         self.region.write(SLOTS_OFF + i as u64 * SLOT_SIZE, &code);
-        crate::patch::slot_target(i, ret)
+        Some(target)
     }
 
     /// Kill the stub process (idempotent) and wait until it is gone (the

@@ -223,16 +223,35 @@ pub trait Interrupter: Send + Sync {
     fn interrupt(&self);
 }
 
-/// What the five bytes in front of a hot `syscall` instruction are, for
-/// a platform that enters patched sites through its own code (systrap).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What leads up to a hot `syscall` instruction, for a platform that
+/// enters patched sites through its own code (systrap). The instruction
+/// the platform's jump replaces is five bytes or longer and ends
+/// [`SyscallSite::patch_offset`] bytes before the return address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SyscallSite {
-    /// `mov $nr, %eax` (b8 imm32): glibc's wrappers of one call.
+    /// `mov $nr, %eax` (b8 imm32) right before the `syscall`: glibc's
+    /// wrappers of one call.
     MovImm(u32),
     /// `mov 0x8(%rsp), %r9` (4c 8b 4c 24 08) ending glibc's generic
     /// `syscall()`, a leaf function: the number is in rax, the sixth
     /// argument on the stack, and nothing lives below rsp.
     SyscallWrapper,
+    /// glibc's read(2) (whose number, 0, is set by `xor %eax, %eax`, two
+    /// bytes): `cmpb $0, flag(%rip)` (80 3d rel32 00, `flag` being
+    /// `__libc_single_threaded`), `je slow` (74 rel8), `xor %eax, %eax`,
+    /// `syscall`. The `cmpb` is replaced; the platform's code makes the
+    /// test and the branch itself.
+    SingleThreadedRead { flag: u64, slow: u64 },
+}
+
+impl SyscallSite {
+    /// How far before the return address the replaced instruction starts.
+    pub fn patch_offset(self) -> u64 {
+        match self {
+            SyscallSite::MovImm(_) | SyscallSite::SyscallWrapper => 7,
+            SyscallSite::SingleThreadedRead { .. } => 13,
+        }
+    }
 }
 
 /// The execution state of one guest thread on the platform.

@@ -254,7 +254,7 @@ impl Task {
                     if self.ctx.patch_hot(self.mm.space(), self.regs.rip) {
                         if let Some(site) = self.mm.classify_syscall_site(self.regs.rip, nr) {
                             if let Some(target) = self.ctx.patch_slot(self.regs.rip, site) {
-                                self.mm.patch_syscall_site(self.regs.rip, target);
+                                self.mm.patch_syscall_site(self.regs.rip, nr, site, target);
                             }
                         }
                     }

@@ -70,6 +70,16 @@ pub(crate) fn do_read_as(
         return Ok(0);
     }
     let seekable = f.ops.seekable();
+    // A pipe, stream socket or terminal keeps what a read cannot place:
+    // Linux fails with EFAULT before taking anything when the buffer's
+    // first byte is not writable (here: takes only what the writable part
+    // holds when some of it is). Event files (inotify, eventfd, timerfd,
+    // signalfd) and datagrams are consumed either way, as on Linux.
+    let count = match task.mm().writable_prefix(buf.0, count as u64) {
+        n if seekable || n >= count as u64 || !keeps_unread(f) => count,
+        0 => return Err(Errno::EFAULT),
+        n => n as usize,
+    };
     let mut pos = lock_pos_for_io(f, seekable, off);
     let mut at = match off {
         Some(o) => o,
@@ -115,6 +125,15 @@ pub(crate) fn do_read_as(
     drop(pos);
     vfs::inotify::transferred(f, done as u64, vfs::inotify::IN_ACCESS);
     Ok(done as u64)
+}
+
+/// Does `f` keep the bytes a failed read did not place (a pipe or FIFO, a
+/// terminal or other character device, a stream socket)?
+fn keeps_unread(f: &OpenFile) -> bool {
+    if let Ok(sf) = netstack::SocketFile::of(f) {
+        return sf.sock.sock_type() == abi::socket::SOCK_STREAM;
+    }
+    f.ops.stat().is_some_and(|st| matches!(st.st_mode & S_IFMT, S_IFIFO | S_IFCHR))
 }
 
 /// Is `f` a regular file (RLIMIT_FSIZE applies only to those)?

@@ -494,6 +494,16 @@ fn recv_iovecs(
     flags: i32,
 ) -> Result<(RecvMsg, usize), Errno> {
     let total: usize = iovs.iter().map(|e| e.len as usize).fold(0, usize::saturating_add);
+    // A stream keeps what a receive could not place (Linux's tcp_recvmsg
+    // and unix_stream_read_generic fail with EFAULT before consuming);
+    // a datagram is dropped either way.
+    if sock.sock_type() == SOCK_STREAM && flags & MSG_TRUNC == 0 {
+        if let Some(e) = iovs.iter().find(|e| e.len != 0) {
+            if task.mm().writable_prefix(e.base, 1) == 0 {
+                return Err(Errno::EFAULT);
+            }
+        }
+    }
     let mut buf = crate::scratch::scratch(total.min(RECV_CHUNK));
     let io = io_ctx(task, file, flags);
     let mut first = sock.recv(&io, &mut buf, flags)?;

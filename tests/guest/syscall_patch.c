@@ -182,6 +182,61 @@ static void threads(void)
     B("threads", !bad);
 }
 
+/* glibc's read() sets its number with `xor %eax, %eax`; its site is
+ * patched at the `cmpb $0, __libc_single_threaded` that starts it, and
+ * the slot takes the slow path itself once a thread exists. */
+static int pipe_reads(int rfd, int wfd, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char c = (char)('a' + i % 26), got = 0;
+        if (write(wfd, &c, 1) != 1 || read(rfd, &got, 1) != 1 || got != c)
+            return 0;
+    }
+    return 1;
+}
+
+static int read_fds[2];
+
+static void *reader_thread(void *arg)
+{
+    (void)arg;
+    return (void *)(long)pipe_reads(read_fds[0], read_fds[1], HOT);
+}
+
+static void reads(void)
+{
+    T("read_pipe", pipe(read_fds));
+    B("read_hot", pipe_reads(read_fds[0], read_fds[1], HOT));
+    int ebadf = 1, efault = 1, eof = 1;
+    for (int i = 0; i < HOT; i++) {
+        errno = 0;
+        ebadf &= read(-1, &ebadf, 1) == -1 && errno == EBADF;
+    }
+    B("read_ebadf", ebadf);
+    for (int i = 0; i < HOT; i++) {
+        char c = 'x';
+        errno = 0;
+        write(read_fds[1], &c, 1);
+        efault &= read(read_fds[0], (void *)1, 1) == -1 && errno == EFAULT;
+        read(read_fds[0], &c, 1);
+    }
+    B("read_efault", efault);
+    /* With a second thread, glibc's slow path (cancellation points). */
+    pthread_t t;
+    void *r = NULL;
+    pthread_create(&t, NULL, reader_thread, NULL);
+    pthread_join(t, &r);
+    B("read_in_thread", r == (void *)1L);
+    B("read_after_thread", pipe_reads(read_fds[0], read_fds[1], HOT));
+    close(read_fds[1]);
+    for (int i = 0; i < HOT; i++) {
+        char c;
+        eof &= read(read_fds[0], &c, 1) == 0;
+    }
+    B("read_eof", eof);
+    close(read_fds[0]);
+}
+
 static void forked(void)
 {
     for (int i = 0; i < HOT; i++)
@@ -332,6 +387,7 @@ int main(void)
     find_wrapper();
     own_code();
     file_code();
+    reads();
     threads();
     signals();
     forked();

@@ -853,6 +853,7 @@ pub const GUESTS: &[Guest] = &[
     g("syscall_patch_static", "syscall_patch", Link::Static),
     g("patch_attacks_static", "patch_attacks", Link::Static),
     g("patch_low_window", "patch_low_window", Link::Static),
+    g("read_efault", "read_efault", Link::Static),
     g("dnotify", "dnotify", Link::Static),
     g("tcp_buffers", "tcp_buffers", Link::Static),
     g("fork_snapshot", "fork_snapshot", Link::Static),

@@ -126,6 +126,7 @@ conformance! {
     syscall_patch_static,
     patch_attacks_static,
     patch_low_window,
+    read_efault,
     dnotify,
     tcp_buffers,
     fork_snapshot,

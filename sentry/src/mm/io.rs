@@ -151,6 +151,21 @@ impl MemoryManager {
         self.copy_out(addr, v.as_bytes())
     }
 
+    /// How many bytes from `addr` on, up to `len`, copy_out could write:
+    /// the writable prefix of the range (0 when its first byte is not).
+    pub fn writable_prefix(&self, addr: u64, len: u64) -> u64 {
+        let Some(end) = addr.checked_add(len) else { return 0 };
+        let s = self.lock();
+        let mut at = addr;
+        while at < end {
+            match s.vmas.range(..=at).next_back() {
+                Some((_, v)) if v.end > at && v.prot.write && !v.cached && !v.past_eof => at = v.end,
+                _ => break,
+            }
+        }
+        at.min(end) - addr
+    }
+
     /// Is `[addr, addr+len)` entirely mapped?
     pub fn is_mapped(&self, addr: u64, len: u64) -> bool {
         self.for_each_piece(addr, len as usize, |_| true, false, |_, _, _| Ok(())).is_ok()

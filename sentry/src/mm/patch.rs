@@ -40,24 +40,47 @@ impl MemoryManager {
             let imm = u32::from_le_bytes([b[1], b[2], b[3], b[4]]);
             return (imm as u64 == nr).then_some(SyscallSite::MovImm(imm));
         }
+        if nr == 0 && b[3..7] == [0x31, 0xc0, 0x0f, 0x05] {
+            return self.single_threaded_read(ret);
+        }
         let n = GLIBC_SYSCALL_WRAPPER.len() as u64;
         let mut w = [0u8; GLIBC_SYSCALL_WRAPPER.len()];
         self.force_read(ret.checked_sub(n)?, &mut w).ok()?;
         (w == GLIBC_SYSCALL_WRAPPER).then_some(SyscallSite::SyscallWrapper)
     }
 
-    /// Rewrite the five-byte instruction in front of the `syscall` (0f 05)
-    /// that ends at `ret`, a site `classify_syscall_site` recognised, into
-    /// `jmp target` (e9 rel32). One five-byte instruction becomes another,
-    /// and the `syscall` stays: a jump to either instruction boundary still
-    /// does what it did (a jump straight to the `syscall` traps as before).
-    /// Only when the five bytes lie in one aligned 8-byte word, so that one
-    /// store changes them for every thread at once. False when the site
-    /// does not qualify (or changed since it was classified).
-    pub fn patch_syscall_site(&self, ret: u64, target: u64) -> bool {
-        let Some(site) = ret.checked_sub(7) else { return false };
-        let mut b = [0u8; 7];
-        if self.force_read(site, &mut b).is_err() || b[5] != 0x0f || b[6] != 0x05 || b[0] == 0xe9 {
+    /// glibc's read(2) entry ending at `ret` (`SyscallSite::SingleThreadedRead`):
+    /// `cmpb $0, flag(%rip); je slow; xor %eax, %eax; syscall`, with the
+    /// branch leaving the 13 bytes.
+    fn single_threaded_read(&self, ret: u64) -> Option<SyscallSite> {
+        let entry = ret.checked_sub(13)?;
+        let mut b = [0u8; 13];
+        self.force_read(entry, &mut b).ok()?;
+        if b[0..2] != [0x80, 0x3d] || b[6] != 0 || b[7] != 0x74 || b[9..13] != [0x31, 0xc0, 0x0f, 0x05] {
+            return None;
+        }
+        let disp = i32::from_le_bytes([b[2], b[3], b[4], b[5]]) as i64;
+        let flag = entry.checked_add(7)?.checked_add_signed(disp)?;
+        let slow = entry.checked_add(9)?.checked_add_signed(b[8] as i8 as i64)?;
+        (slow < entry || slow >= ret).then_some(SyscallSite::SingleThreadedRead { flag, slow })
+    }
+
+    /// Rewrite the instruction of `site` (a kind `classify_syscall_site`
+    /// recognised at the `syscall` ending at `ret`, with number `nr`),
+    /// five bytes or longer, into `jmp target` (e9 rel32), leaving the
+    /// rest of a longer one as it was. One instruction becomes another and
+    /// every later byte stays: a jump to any other instruction boundary
+    /// still does what it did (a jump straight to the `syscall` traps as
+    /// before). Only when the five bytes lie in one aligned 8-byte word,
+    /// so that one store changes them for every thread at once. False when
+    /// the site does not qualify (or changed since it was classified).
+    pub fn patch_syscall_site(&self, ret: u64, nr: u64, kind: SyscallSite, target: u64) -> bool {
+        if self.classify_syscall_site(ret, nr) != Some(kind) {
+            return false;
+        }
+        let Some(site) = ret.checked_sub(kind.patch_offset()) else { return false };
+        let mut b = [0u8; 5];
+        if self.force_read(site, &mut b).is_err() || b[0] == 0xe9 {
             return false;
         }
         let base = site & !7;

@@ -75,10 +75,13 @@ pub(crate) fn do_read_as(
     // first byte is not writable (here: takes only what the writable part
     // holds when some of it is). Event files (inotify, eventfd, timerfd,
     // signalfd) and datagrams are consumed either way, as on Linux.
-    let count = match task.mm().writable_prefix(buf.0, count as u64) {
-        n if seekable || n >= count as u64 || !keeps_unread(f) => count,
-        0 => return Err(Errno::EFAULT),
-        n => n as usize,
+    let count = match seekable {
+        true => count,
+        false => match task.mm().writable_prefix(buf.0, count as u64) {
+            n if n >= count as u64 || !keeps_unread(f) => count,
+            0 => return Err(Errno::EFAULT),
+            n => n as usize,
+        },
     };
     let mut pos = lock_pos_for_io(f, seekable, off);
     let mut at = match off {

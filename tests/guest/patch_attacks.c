@@ -90,6 +90,18 @@ static void scribble_states(void)
         getppid();
 }
 
+/* Jumps to the first bytes of the first slots at `base`, each contained. */
+static int jumps_into_slots(unsigned long base)
+{
+    int all = 1;
+    for (int k = 0; k < 128; k += 3) {
+        target = base + k;
+        fake_rcx = 0;
+        all &= contained(jump);
+    }
+    return all;
+}
+
 static void write_low_slots(void)
 {
     /* Natively nothing is there; under systrap the copy is read-only. */
@@ -108,20 +120,8 @@ int main(void)
         all &= contained(jump);
     }
     B("jump_into_trampoline contained", all);
-    all = 1;
-    for (int k = 0; k < 64; k += 3) {
-        target = SLOTS + k;
-        fake_rcx = 0;
-        all &= contained(jump);
-    }
-    B("jump_into_slots contained", all);
-    all = 1;
-    for (int k = 0; k < 64; k += 3) {
-        target = LOW_SLOTS + k;
-        fake_rcx = 0;
-        all &= contained(jump);
-    }
-    B("jump_into_low_slots contained", all);
+    B("jump_into_slots contained", jumps_into_slots(SLOTS));
+    B("jump_into_low_slots contained", jumps_into_slots(LOW_SLOTS));
     B("write_low_slots contained", contained(write_low_slots));
     if (t)
         target = (unsigned long)t;

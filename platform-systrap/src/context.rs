@@ -11,6 +11,7 @@ use abi::{Errno, SigInfo};
 use platform::{Access, AddressSpace, Context, Exit, FpState, Interrupter, PlatformError, Regs, SyscallSite};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 /// Shared between a context and its interrupters.
 pub(crate) struct InterruptState {
@@ -49,6 +50,20 @@ struct Entry {
     /// Traps per site in this thread (see `patch.rs`); None when the
     /// platform does not patch.
     hits: Option<std::collections::HashMap<u64, u32>>,
+    /// Bulk calls (`follow_bulk`): long calls answered without blocking
+    /// while the stub thread polled on another CPU count up, short ones
+    /// down; the CPU the stub thread is bound to (-1: none).
+    bulk: i32,
+    bound_cpu: i32,
+}
+
+/// Give an entry's stub thread back to its process's pool, free to run
+/// on any CPU again (`follow_bulk` may have bound it).
+fn release(e: &Entry) {
+    if e.bound_cpu >= 0 {
+        sys::bind_thread(e.thread.tid, None);
+    }
+    e.proc.release_thread(e.thread);
 }
 
 /// Where a stopped stub thread waits for the Sentry.
@@ -96,6 +111,13 @@ pub(crate) struct SystrapContext {
     /// The return address of the last syscall that came through SIGSYS
     /// (what `patch_hot` may count).
     last_trap: Option<u64>,
+    /// When the last syscall was handed to the Sentry (its service time
+    /// is measured at the next switch), and how long the switch that
+    /// ended with it took (the guest's own run, mostly).
+    served_since: Option<(Instant, Duration)>,
+    timed: u32,
+    /// The Sentry said the call being served moved much data.
+    bulk_call: std::cell::Cell<bool>,
 }
 
 // ucontext_t (x86-64) offsets.
@@ -137,6 +159,51 @@ impl SystrapContext {
             hint: Arc::new(AnswerHint::default()),
             switches: 0,
             last_trap: None,
+            served_since: None,
+            timed: 0,
+            bulk_call: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Keep a stub thread on its Sentry thread's CPU while their calls are
+    /// bulk: moving much data (`bulk_transfer`), answered without
+    /// blocking, but only after a long while (a 64 KiB receive from a host
+    /// socket). A stub thread polling on the
+    /// other CPU through such calls takes that CPU from whoever else has
+    /// work (the other end of the transfer); on one CPU the two take
+    /// turns and neither polls (`M_STUB_CPU`). Short calls undo it (there
+    /// the poll across CPUs is what answers fast), and so does guest code
+    /// that ran long (`ran`): a thread that computes must not stay bound.
+    fn follow_bulk(&mut self, i: usize, service: Duration, ran: Duration, bulk: bool) {
+        const LONG: Duration = Duration::from_micros(12);
+        const SHORT: Duration = Duration::from_micros(4);
+        const COMPUTED: Duration = Duration::from_micros(500);
+        const AFTER: i32 = 4;
+        let Some(e) = self.entries.get_mut(i) else { return };
+        if ran >= COMPUTED {
+            e.bulk = 0;
+        } else if service < SHORT {
+            e.bulk = (e.bulk - 1).max(-AFTER);
+        } else if service >= LONG && bulk {
+            let m = thread_off(e.thread.index as u64);
+            if e.proc.region.u32(m + M_ANSWER_HINT).load(Ordering::Relaxed) != HINT_NONE {
+                return;
+            }
+            // SAFETY: sched_getcpu takes no arguments.
+            let cpu = unsafe { libc::sched_getcpu() };
+            if cpu < 0 || e.proc.region.u32(m + M_STUB_CPU).load(Ordering::Relaxed) == cpu as u32 {
+                return;
+            }
+            e.bulk = (e.bulk + 1).min(AFTER);
+            if e.bulk >= AFTER && e.bound_cpu != cpu {
+                sys::bind_thread(e.thread.tid, Some(cpu as usize));
+                e.bound_cpu = cpu;
+            }
+            return;
+        }
+        if e.bulk <= 0 && e.bound_cpu >= 0 {
+            sys::bind_thread(e.thread.tid, None);
+            e.bound_cpu = -1;
         }
     }
 
@@ -162,7 +229,16 @@ impl SystrapContext {
         })?;
         let thread = proc.acquire_thread()?;
         let hits = proc.slots.as_ref().map(|_| std::collections::HashMap::new());
-        let e = Entry { key, space: Arc::downgrade(space), proc, thread, parked: Parked::Handler, hits };
+        let e = Entry {
+            key,
+            space: Arc::downgrade(space),
+            proc,
+            thread,
+            parked: Parked::Handler,
+            hits,
+            bulk: 0,
+            bound_cpu: -1,
+        };
         // A fresh thread starts from the initial FPU state, not whatever
         // the control thread (a fork of the Sentry) had.
         if let Some(off) = fp_offset(&e) {
@@ -179,7 +255,7 @@ impl SystrapContext {
         while i < self.entries.len() {
             if self.entries[i].space.strong_count() == 0 || self.entries[i].proc.is_dead() {
                 let e = self.entries.swap_remove(i);
-                e.proc.release_thread(e.thread);
+                release(&e);
                 self.cur = usize::MAX;
             } else {
                 i += 1;
@@ -549,7 +625,19 @@ impl Context for SystrapContext {
             self.intr.target.store(0, Ordering::Release);
             return Ok(Exit::Interrupted);
         }
+        // One call in four is timed (`follow_bulk`): two clock reads per
+        // call would show on the cheapest ones.
+        let bulk = self.bulk_call.replace(false);
+        if let Some((served, ran)) = self.served_since.take() {
+            self.follow_bulk(i, served.elapsed(), ran, bulk);
+        }
+        self.timed = self.timed.wrapping_add(1);
+        let start = self.timed.is_multiple_of(4).then(Instant::now);
         let r = self.run(i, regs);
+        if let (Some(start), Ok(Exit::Syscall)) = (start, &r) {
+            let now = Instant::now();
+            self.served_since = Some((now, now.saturating_duration_since(start)));
+        }
         self.intr.target.store(0, Ordering::Release);
         if r.is_err() {
             self.prune();
@@ -593,6 +681,10 @@ impl Context for SystrapContext {
         self.hint.say(HINT_LATER);
     }
 
+    fn bulk_transfer(&self) {
+        self.bulk_call.set(true);
+    }
+
     fn patch_hot(&mut self, space: &Arc<dyn AddressSpace>, ret: u64) -> bool {
         // Out of a rel32 jump's reach (a static executable low in memory):
         // not worth counting.
@@ -617,7 +709,7 @@ impl Drop for SystrapContext {
             // `find_or_create` expects; one that will not is left alone.
             if self.entries[i].space.strong_count() > 0 && self.upgrade(i).is_ok() {
                 let e = &self.entries[i];
-                e.proc.release_thread(e.thread);
+                release(e);
             }
         }
         self.entries.clear();

@@ -166,3 +166,30 @@ pub(crate) fn seccomp_available() -> bool {
     // SAFETY: PR_GET_SECCOMP takes no pointers.
     unsafe { libc::prctl(libc::PR_GET_SECCOMP) >= 0 }
 }
+
+/// Bind host thread `tid` to `cpu`, or let it run anywhere (None).
+/// Best effort: a thread that is gone or a CPU that is not allowed leaves
+/// it as it was.
+pub(crate) fn bind_thread(tid: i32, cpu: Option<usize>) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET stays in
+    // bounds for any cpu the kernel reports (< CPU_SETSIZE); the raw call
+    // reads the set we pass (glibc's wrapper may ask sched_getaffinity
+    // first, which the confined Sentry's filter does not allow).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        match cpu {
+            Some(c) => libc::CPU_SET(c, &mut set),
+            None => {
+                for c in 0..libc::CPU_SETSIZE as usize {
+                    libc::CPU_SET(c, &mut set);
+                }
+            }
+        }
+        libc::syscall(
+            libc::SYS_sched_setaffinity,
+            tid,
+            std::mem::size_of::<libc::cpu_set_t>(),
+            &set as *const libc::cpu_set_t,
+        );
+    }
+}

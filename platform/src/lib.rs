@@ -283,6 +283,11 @@ pub trait Context: Send {
     /// the guest thread's side may stop polling for the answer.
     fn answer_later(&mut self) {}
 
+    /// The syscall being served moved a large amount of data between the
+    /// guest and a file or socket (systrap: such calls may keep the stub
+    /// thread on the Sentry thread's CPU, see `follow_bulk`).
+    fn bulk_transfer(&self) {}
+
     /// The `Exit::Syscall` just returned came through a trap at a `syscall`
     /// instruction ending at `ret`: whether the platform wants that site
     /// entered another way from now on (it has trapped often enough). True

@@ -127,7 +127,17 @@ pub(crate) fn do_read_as(
     }
     drop(pos);
     vfs::inotify::transferred(f, done as u64, vfs::inotify::IN_ACCESS);
+    note_bulk(task, done);
     Ok(done as u64)
+}
+
+/// Tell the platform when a call moved `done` bytes, if that is much
+/// (`platform::Context::bulk_transfer`).
+pub(crate) fn note_bulk(task: &Task, done: usize) {
+    const BULK: usize = 32 * 1024;
+    if done >= BULK {
+        task.ctx.bulk_transfer();
+    }
 }
 
 /// Does `f` keep the bytes a failed read did not place (a pipe or FIFO, a
@@ -241,6 +251,7 @@ pub(crate) fn do_write_as(
     }
     drop(pos);
     vfs::inotify::transferred(f, done as u64, vfs::inotify::IN_MODIFY);
+    note_bulk(task, done);
     Ok(done as u64)
 }
 

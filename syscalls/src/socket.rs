@@ -349,6 +349,7 @@ fn send_iovecs(
             Ok(n) => {
                 done += n;
                 if n < chunk.len() || last {
+                    crate::rw::note_bulk(task, done);
                     return Ok(done as u64);
                 }
             }
@@ -543,6 +544,7 @@ fn recv_iovecs(
             }
         }
     }
+    crate::rw::note_bulk(task, done);
     Ok((first, done))
 }
 

@@ -351,20 +351,7 @@ impl StubProcess {
         if cpu < 0 || self.ctl_cpu.swap(cpu, Ordering::Relaxed) == cpu {
             return;
         }
-        // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET stays in
-        // bounds for any cpu the kernel reports (< CPU_SETSIZE).
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu as usize, &mut set);
-            // The raw call: glibc's wrapper may ask sched_getaffinity first,
-            // which the confined Sentry's filter does not allow.
-            libc::syscall(
-                libc::SYS_sched_setaffinity,
-                self.pid,
-                std::mem::size_of::<libc::cpu_set_t>(),
-                &set as *const libc::cpu_set_t,
-            );
-        }
+        sys::bind_thread(self.pid, Some(cpu as usize));
     }
 
     /// A parked stub thread for a new guest thread, with a clean frame.

@@ -34,7 +34,11 @@ pub(crate) struct SystrapAddressSpace {
     /// Keeps the forker thread (the stubs' parent) alive.
     _shared: Arc<Shared>,
     /// The low patch slots (`LOW_SLOTS`) are still mapped: no change has
-    /// touched their range.
+    /// touched their range. Every stub maps them, patching on or off, so
+    /// the memory manager must hear of them either way (a lazy guest
+    /// mapping there must fault, not read them). Written by `touch`,
+    /// read by `code_window`; both run under the memory manager's lock,
+    /// which orders them.
     low_slots: AtomicBool,
 }
 
@@ -45,7 +49,7 @@ impl SystrapAddressSpace {
             proc: proc.clone(),
             batch: Mutex::new(None),
             _shared: shared.clone(),
-            low_slots: AtomicBool::new(shared.slots.is_some()),
+            low_slots: AtomicBool::new(true),
         });
         lock(&REGISTRY).insert(Arc::as_ptr(&space) as usize, proc);
         Ok(space)

@@ -167,7 +167,8 @@ pub(crate) fn seccomp_available() -> bool {
     unsafe { libc::prctl(libc::PR_GET_SECCOMP) >= 0 }
 }
 
-/// Bind host thread `tid` to `cpu`, or let it run anywhere (None).
+/// Bind host thread (or process) `tid` to `cpu`, or let it run anywhere
+/// (None).
 /// Best effort: a thread that is gone or a CPU that is not allowed leaves
 /// it as it was.
 pub(crate) fn bind_thread(tid: i32, cpu: Option<usize>) {

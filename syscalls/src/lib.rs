@@ -40,12 +40,17 @@ use sentry::{Support, SyscallTable};
 
 use Support::{Full, Partial};
 
+/// The one way reads and receives differ from Linux's (`rw::do_read`,
+/// `socket::recv_iovecs`).
+const PARTLY_WRITABLE_BUFFER: &str = "a pipe, FIFO, terminal or stream socket read into a buffer writable only in part returns \
+     the bytes that fit (Linux: EFAULT, having written them, the bytes kept); wholly unwritable: EFAULT, bytes kept, as Linux";
+
 /// The whole table.
 pub fn build_table() -> SyscallTable {
     let mut t = SyscallTable::new();
 
     // Files.
-    t.register(READ, Full, rw::read);
+    t.register(READ, Partial(PARTLY_WRITABLE_BUFFER), rw::read);
     t.register(WRITE, Full, rw::write);
     t.register(OPEN, Full, fs::open);
     t.register(OPENAT, Full, fs::openat);
@@ -60,7 +65,7 @@ pub fn build_table() -> SyscallTable {
     t.register(LSEEK, Full, rw::lseek);
     t.register(PREAD64, Full, rw::pread64);
     t.register(PWRITE64, Full, rw::pwrite64);
-    t.register(READV, Full, rw::readv);
+    t.register(READV, Partial(PARTLY_WRITABLE_BUFFER), rw::readv);
     t.register(WRITEV, Full, rw::writev);
     t.register(PREADV, Full, rw::preadv);
     t.register(PWRITEV, Full, rw::pwritev);
@@ -446,15 +451,15 @@ pub fn build_table() -> SyscallTable {
         ),
         socket::sendto,
     );
-    t.register(RECVFROM, Full, socket::recvfrom);
+    t.register(RECVFROM, Partial(PARTLY_WRITABLE_BUFFER), socket::recvfrom);
     t.register(
         SENDMSG,
         Partial("as sendto; with --network=host, control messages (IP_PKTINFO, IP_TOS) on send are dropped"),
         socket::sendmsg,
     );
-    t.register(RECVMSG, Full, socket::recvmsg);
+    t.register(RECVMSG, Partial(PARTLY_WRITABLE_BUFFER), socket::recvmsg);
     t.register(SENDMMSG, Full, socket::sendmmsg);
-    t.register(RECVMMSG, Full, socket::recvmmsg);
+    t.register(RECVMMSG, Partial(PARTLY_WRITABLE_BUFFER), socket::recvmmsg);
 
     // inotify (issue 13).
     t.register(INOTIFY_INIT, Full, inotify::inotify_init);

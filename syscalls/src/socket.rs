@@ -494,16 +494,24 @@ fn recv_iovecs(
     iovs: &[Iovec],
     flags: i32,
 ) -> Result<(RecvMsg, usize), Errno> {
-    let total: usize = iovs.iter().map(|e| e.len as usize).fold(0, usize::saturating_add);
+    let mut total: usize = iovs.iter().map(|e| e.len as usize).fold(0, usize::saturating_add);
     // A stream keeps what a receive could not place (Linux's tcp_recvmsg
-    // and unix_stream_read_generic fail with EFAULT before consuming);
-    // a datagram is dropped either way.
-    if sock.sock_type() == SOCK_STREAM && flags & MSG_TRUNC == 0 {
-        if let Some(e) = iovs.iter().find(|e| e.len != 0) {
-            if task.mm().writable_prefix(e.base, 1) == 0 {
-                return Err(Errno::EFAULT);
+    // and unix_stream_read_generic fail with EFAULT before consuming):
+    // take no more than the iovecs' writable prefix, nothing (EFAULT)
+    // when it is empty. A datagram is dropped either way.
+    if sock.sock_type() == SOCK_STREAM && flags & MSG_TRUNC == 0 && total > 0 {
+        let mut fits = 0usize;
+        for e in iovs.iter().filter(|e| e.len != 0) {
+            let n = task.mm().writable_prefix(e.base, e.len) as usize;
+            fits = fits.saturating_add(n);
+            if n < e.len as usize {
+                break;
             }
         }
+        if fits == 0 {
+            return Err(Errno::EFAULT);
+        }
+        total = total.min(fits);
     }
     let mut buf = crate::scratch::scratch(total.min(RECV_CHUNK));
     let io = io_ctx(task, file, flags);

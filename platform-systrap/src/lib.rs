@@ -146,6 +146,10 @@ pub(crate) struct Shared {
 /// The systrap platform.
 pub struct SystrapPlatform {
     shared: Arc<Shared>,
+    /// The space made to check that stubs work here, kept for the first
+    /// request (the sandbox's first process) instead of being thrown away:
+    /// a stub costs about half a millisecond of a start-up.
+    spare: std::sync::Mutex<Option<Arc<dyn AddressSpace>>>,
 }
 
 impl SystrapPlatform {
@@ -153,8 +157,9 @@ impl SystrapPlatform {
     /// the caller, which keeps it open as long as the platform and its
     /// address spaces live).
     ///
-    /// Checks that stubs work here (one is created and destroyed):
-    /// `PlatformError::Unavailable` if not, with the reason.
+    /// Checks that stubs work here (one is created, and kept for the first
+    /// `new_address_space`): `PlatformError::Unavailable` if not, with the
+    /// reason.
     pub fn new(memfd: RawFd) -> Result<SystrapPlatform, PlatformError> {
         // SAFETY: fcntl(F_GETFD) only inspects the descriptor table.
         if memfd < 0 || unsafe { libc::fcntl(memfd, libc::F_GETFD) } < 0 {
@@ -189,11 +194,12 @@ impl SystrapPlatform {
             upgrade_ip: labels.upgrade_trap,
             kick_ip: labels.kick_trap,
         });
-        let p = SystrapPlatform { shared };
-        drop(p.new_address_space().map_err(|e| match e {
+        let p = SystrapPlatform { shared, spare: std::sync::Mutex::new(None) };
+        let first = p.new_address_space().map_err(|e| match e {
             PlatformError::Unavailable(s) => PlatformError::Unavailable(format!("systrap stubs unusable: {s}")),
             e => PlatformError::Unavailable(format!("systrap stubs unusable: {e}")),
-        })?);
+        })?;
+        *process::lock(&p.spare) = Some(first);
         Ok(p)
     }
 }
@@ -204,6 +210,9 @@ impl Platform for SystrapPlatform {
     }
 
     fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError> {
+        if let Some(s) = process::lock(&self.spare).take() {
+            return Ok(s);
+        }
         let _t = platform::profile::span(platform::profile::Phase::NewAddressSpace);
         space::SystrapAddressSpace::create(&self.shared)
     }

@@ -409,6 +409,10 @@ impl StubProcess {
             self.kill();
             return Err(PlatformError::StubDied(format!("new stub thread reported signal {signo} at start")));
         }
+        // Nothing answers it until a guest thread first runs on it, which
+        // may be much later (a pooled space): it sleeps now rather than
+        // polling ~100 us on a CPU the Sentry or the guest wants.
+        self.region.u32(block + M_ANSWER_HINT).store(HINT_LATER, Ordering::Relaxed);
         Ok(t)
     }
 
@@ -607,6 +611,38 @@ const SA_ONSTACK: u64 = 0x0800_0000;
 const SA_RESTORER: u64 = 0x0400_0000;
 const SIG_IGN: u64 = 1;
 
+/// Every stub's signal dispositions, set once in the forker, whose forks
+/// inherit them: the handler for traps and faults, every other signal
+/// ignored, SIGCHLD too (the kernel then reaps the forker's children; each
+/// stub sets its own handler for it, the interrupt signal). In the forker
+/// itself, whose signals are all blocked, the handler's address is not
+/// mapped: a fault there would end it as it would without a handler.
+/// False when a call failed.
+///
+/// # Safety
+/// Raw rt_sigaction calls: only for the forker, right after its fork.
+unsafe fn set_stub_signals(handler: u64, restorer: u64) -> bool {
+    let mut sig = 1u64;
+    while sig <= 64 {
+        let handled = HANDLED_SIGNALS.contains(&(sig as i32)) && sig != crate::INTERRUPT_SIGNAL as u64;
+        let act = if handled {
+            KernelSigaction { handler, flags: SA_SIGINFO | SA_ONSTACK | SA_RESTORER, restorer, mask: !0 }
+        } else {
+            KernelSigaction { handler: SIG_IGN, flags: SA_RESTORER, restorer, mask: 0 }
+        };
+        if sig != libc::SIGKILL as u64 && sig != libc::SIGSTOP as u64 {
+            // SAFETY: the action is a live local; the call changes only
+            // this process's dispositions.
+            let r = unsafe { syscall6(sys::SYS_RT_SIGACTION, sig, &act as *const KernelSigaction as u64, 0, 8, 0, 0) };
+            if r < 0 && handled {
+                return false;
+            }
+        }
+        sig += 1;
+    }
+    true
+}
+
 /// The forked child: set-up with raw syscalls only (no allocation, no
 /// locks: the parent is multi-threaded), then a jump into the stub code,
 /// which unmaps everything that came from the Sentry. Exits with the
@@ -660,27 +696,17 @@ unsafe fn child_main(a: &ChildArgs) -> ! {
     sys!(4u64, libc::SYS_dup2 as u64, region, STUB_REGION_FD);
     sys!(4u64, sys::SYS_CLOSE_RANGE, 0, STUB_MEMFD_FD - 1, 0);
     sys!(4u64, sys::SYS_CLOSE_RANGE, STUB_REGION_FD + 1, u32::MAX, 0);
-    // Signals: the handler for traps, faults and the interrupt; every other
-    // signal ignored. The mask stays full in this (control) thread.
-    let mut sig = 1u64;
-    while sig <= 64 {
-        let handled = HANDLED_SIGNALS.contains(&(sig as i32));
-        let act = if handled {
-            KernelSigaction {
-                handler: a.handler,
-                flags: SA_SIGINFO | SA_ONSTACK | SA_RESTORER,
-                restorer: a.restorer,
-                mask: !0,
-            }
-        } else {
-            KernelSigaction { handler: SIG_IGN, flags: SA_RESTORER, restorer: a.restorer, mask: 0 }
-        };
-        let step = if handled { 5u64 } else { 0 };
-        if sig != libc::SIGKILL as u64 && sig != libc::SIGSTOP as u64 {
-            sys!(step, sys::SYS_RT_SIGACTION, sig, &act as *const KernelSigaction as u64, 0, 8);
-        }
-        sig += 1;
-    }
+    // Signal dispositions are the forker's (`set_stub_signals`), which
+    // the fork copied, but for the interrupt signal: SIGCHLD, which the
+    // forker ignores to have its children reaped. The mask stays full in
+    // this (control) thread.
+    let act = KernelSigaction {
+        handler: a.handler,
+        flags: SA_SIGINFO | SA_ONSTACK | SA_RESTORER,
+        restorer: a.restorer,
+        mask: !0,
+    };
+    sys!(5u64, sys::SYS_RT_SIGACTION, crate::INTERRUPT_SIGNAL, &act as *const KernelSigaction as u64, 0, 8);
     sys!(6u64, sys::SYS_PRCTL, libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     let rx = (libc::PROT_READ | libc::PROT_EXEC) as u64;
     let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
@@ -794,9 +820,12 @@ unsafe fn forker_main(a: &ForkerArgs) -> ! {
     sys!(libc::SYS_dup2 as u64, s, FORKER_SOCK);
     sys!(sys::SYS_CLOSE_RANGE, 0, FORKER_MEMFD - 1, 0);
     sys!(sys::SYS_CLOSE_RANGE, FORKER_SOCK + 1, u32::MAX, 0);
-    // Children are reaped by the kernel (SA_NOCLDWAIT via SIG_IGN).
-    let ign = KernelSigaction { handler: SIG_IGN, flags: SA_RESTORER, restorer: a.child.restorer, mask: 0 };
-    sys!(sys::SYS_RT_SIGACTION, libc::SIGCHLD, &ign as *const KernelSigaction as u64, 0, 8);
+    // The stubs' dispositions, which they inherit; SIGCHLD ignored, so
+    // the kernel reaps the forker's children (each stub handles it).
+    // SAFETY: this is the freshly forked forker.
+    if !unsafe { set_stub_signals(a.child.handler, a.child.restorer) } {
+        die!(4);
+    }
     if sys!(sys::SYS_PRCTL, libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
         die!(2);
     }

@@ -140,7 +140,7 @@ pub fn execve_from(
     mm.set_as_limit(task.tg.rlimit(abi::flags::RLIMIT_AS).cur);
     let cached = |f: &ExecFile| -> Result<_, Errno> {
         let st = f.dentry.inode.stat()?;
-        kernel.file_cache.get(&kernel.memfile, &st, |buf, off| f.read_at(buf, off))
+        kernel.file_cache.get(&kernel.memfile, &st, f.ops.host_fd(), |buf, off| f.read_at(buf, off))
     };
     let exe = loader::load(&mm, &file, &elf, false, cached(&file)?.as_ref())?;
     let (entry, interp_base) = match &interp {

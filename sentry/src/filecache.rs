@@ -5,8 +5,10 @@
 
 use crate::locking::lock;
 use crate::memfile::{MemRange, MemoryFile};
+use crate::splicefill::SpliceFill;
 use abi::{Errno, Stat};
 use std::collections::VecDeque;
+use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
 
 /// Files larger than this are not cached (they are copied per mapping).
@@ -58,12 +60,15 @@ impl FileCache {
         !gone.is_empty()
     }
 
-    /// The cached contents of the file with stat `st`, reading it with
-    /// `read(buf, offset)` on a miss. None when the file is not cacheable.
+    /// The cached contents of the file with stat `st`, on a miss copied
+    /// by the host kernel from `host` (the host descriptor the file reads
+    /// from, if it is one) or else read with `read(buf, offset)`. None when
+    /// the file is not cacheable.
     pub fn get(
         &self,
         memfile: &Arc<MemoryFile>,
         st: &Stat,
+        host: Option<RawFd>,
         mut read: impl FnMut(&mut [u8], u64) -> Result<usize, Errno>,
     ) -> Result<Option<Arc<MemRange>>, Errno> {
         let size = u64::try_from(st.st_size).unwrap_or(0);
@@ -83,22 +88,15 @@ impl FileCache {
         }
         let _t = platform::profile::span(platform::profile::Phase::FileCacheFill);
         let mut range = memfile.alloc(size)?;
-        // Read straight into the memory file, in chunks of at most 1 MiB
-        // (what one host read is asked for).
-        let whole = memfile.fill_fresh(&mut range, |buf| -> Result<bool, Errno> {
-            // The range is whole pages; the file ends within the last.
-            let Some(buf) = buf.get_mut(..size as usize) else { return Ok(false) };
-            let mut done = 0usize;
-            while done < buf.len() {
-                let want = (buf.len() - done).min(1 << 20);
-                let n = read(&mut buf[done..done + want], done as u64)?;
-                if n == 0 {
-                    return Ok(false);
-                }
-                done += n.min(want);
-            }
-            Ok(true)
-        })??;
+        let spliced = match host {
+            Some(fd) => memfile.fill_fresh_from_host(&mut range, fd, size)?,
+            None => SpliceFill::Unavailable,
+        };
+        let whole = match spliced {
+            SpliceFill::Whole => true,
+            SpliceFill::Short => false,
+            SpliceFill::Unavailable => Self::fill_by_read(memfile, &mut range, size, &mut read)?,
+        };
         if !whole {
             // The file shrank under us: do not cache a short copy.
             return Ok(None);
@@ -113,5 +111,31 @@ impl FileCache {
             }
         }
         Ok(Some(range))
+    }
+
+    /// Read the file's `size` bytes into the fresh `range`; false when it
+    /// ended first.
+    fn fill_by_read(
+        memfile: &Arc<MemoryFile>,
+        range: &mut Arc<MemRange>,
+        size: u64,
+        read: &mut impl FnMut(&mut [u8], u64) -> Result<usize, Errno>,
+    ) -> Result<bool, Errno> {
+        // Read straight into the memory file, in chunks of at most 1 MiB
+        // (what one host read is asked for).
+        memfile.fill_fresh(range, |buf| -> Result<bool, Errno> {
+            // The range is whole pages; the file ends within the last.
+            let Some(buf) = buf.get_mut(..size as usize) else { return Ok(false) };
+            let mut done = 0usize;
+            while done < buf.len() {
+                let want = (buf.len() - done).min(1 << 20);
+                let n = read(&mut buf[done..done + want], done as u64)?;
+                if n == 0 {
+                    return Ok(false);
+                }
+                done += n.min(want);
+            }
+            Ok(true)
+        })?
     }
 }

@@ -28,6 +28,7 @@ pub mod sched;
 pub mod sharedfile;
 pub mod signal;
 pub mod signalfd;
+pub mod splicefill;
 pub mod strace;
 pub mod sysfs;
 pub mod table;

@@ -26,6 +26,8 @@ pub struct MemoryFile {
     pages: Arc<Mutex<Pages>>,
     /// Freed runs waiting to be punched out (then free for reuse).
     punches: Arc<Punches>,
+    /// Pipes for filling fresh ranges from host files in the host kernel.
+    splice: crate::splicefill::SplicePipes,
 }
 
 /// Page runs whose last reference went, on their way back: punching them
@@ -199,7 +201,8 @@ impl MemoryFile {
             }),
             cv: Condvar::new(),
         });
-        Ok(Arc::new(MemoryFile { fd, base: base as *mut u8, size: MEMFILE_SIZE, pages, punches }))
+        let splice = crate::splicefill::SplicePipes::new();
+        Ok(Arc::new(MemoryFile { fd, base: base as *mut u8, size: MEMFILE_SIZE, pages, punches, splice }))
     }
 
     /// The memfd, for platforms to map.
@@ -461,6 +464,22 @@ impl MemoryFile {
         // so nothing else reads or writes them while the slice lives.
         let buf = unsafe { std::slice::from_raw_parts_mut(self.base.add(r.off as usize), len) };
         Ok(fill(buf))
+    }
+
+    /// Fill a fresh range (as `fill_fresh`) with the first `len` bytes of
+    /// host file `src`, copied by the host kernel (see `splicefill`).
+    pub fn fill_fresh_from_host(
+        &self,
+        range: &mut Arc<MemRange>,
+        src: RawFd,
+        len: u64,
+    ) -> Result<crate::splicefill::SpliceFill, Errno> {
+        let r = Arc::get_mut(range).ok_or(Errno::EBUSY)?;
+        if len > r.len {
+            return Err(Errno::EINVAL);
+        }
+        self.check(r.off, usize::try_from(r.len).map_err(|_| Errno::EFAULT)?)?;
+        self.splice.fill(src, self.fd.as_raw_fd(), r.off, len)
     }
 
     /// Zero `[off, off+len)`.

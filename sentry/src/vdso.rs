@@ -173,19 +173,44 @@ impl Clock {
     }
 }
 
-/// The calibration thread: first parameters after ~20 ms, then a
-/// re-anchoring every second, until the clock is dropped.
+/// The TSC and the host's monotonic clock read together: of a few
+/// tries, the one whose host read the fewest ticks enclosed (a thread
+/// preempted between the two reads would tilt the rate), the TSC taken
+/// as the middle of that window.
+fn paired_read(c: &Clock) -> (u64, u64) {
+    let mut best = (u64::MAX, 0, 0);
+    for _ in 0..5 {
+        let t1 = rdtsc();
+        let host = c.host_mono_ns();
+        let t2 = rdtsc();
+        let window = t2.saturating_sub(t1);
+        if window < best.0 {
+            best = (window, t1 + window / 2, host);
+        }
+    }
+    (best.1, best.2)
+}
+
+/// Waits between calibration steps: a first rate after 2 ms (a program
+/// started at boot reads the clock within a few milliseconds: python's
+/// start-up made 60-90 trapped clock_gettime calls while the first
+/// parameters took 20 ms), refined at 20 ms over the longer baseline, then
+/// a re-anchoring every second.
+const CALIBRATION_STEPS: [Duration; 2] = [Duration::from_millis(2), Duration::from_millis(18)];
+
+/// The calibration thread: first parameters after ~2 ms, refined at
+/// ~20 ms, then re-anchored every second, until the clock is dropped.
 fn calibrate(clock: std::sync::Weak<Clock>) {
     let (tsc0, host0) = {
         let Some(c) = clock.upgrade() else { return };
-        (rdtsc(), c.host_mono_ns())
+        paired_read(&c)
     };
-    let mut wait = Duration::from_millis(20);
+    let mut steps = CALIBRATION_STEPS.into_iter();
     loop {
-        std::thread::sleep(wait);
-        wait = Duration::from_secs(1);
+        std::thread::sleep(steps.next().unwrap_or(Duration::from_secs(1)));
         let Some(c) = clock.upgrade() else { return };
-        let (tsc, host, real) = (rdtsc(), c.host_mono_ns(), host_realtime_ns());
+        let (tsc, host) = paired_read(&c);
+        let real = host_realtime_ns();
         let (dt, dh) = (tsc.saturating_sub(tsc0), host.saturating_sub(host0));
         if dt == 0 || dh == 0 {
             continue;

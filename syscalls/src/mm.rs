@@ -134,7 +134,7 @@ fn map(task: &mut Task, addr: UserAddr, len: u64, prot: u32, flags: Flags, fd: F
         }
         return Ok(start);
     }
-    let cache = task.kernel.file_cache.get(mm.memfile(), &st, read)?;
+    let cache = task.kernel.file_cache.get(mm.memfile(), &st, f.ops.host_fd(), read)?;
     let start = match cache {
         // All of it inside the file: the cached pages alone, placed as asked.
         Some(c) if !prot.write && in_file == len && off.checked_add(in_file).is_some_and(|e| e <= c.len) => {

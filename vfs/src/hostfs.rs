@@ -1253,6 +1253,10 @@ impl HostFile {
 }
 
 impl FileOps for HostFile {
+    fn host_fd(&self) -> Option<RawFd> {
+        Some(self.raw())
+    }
+
     fn read(&self, _ctx: &IoCtx, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
         let off = offset(off)?;
         loop {

@@ -220,6 +220,13 @@ pub trait FileOps: Send + Sync + Any {
         None
     }
 
+    /// The host descriptor `read` reads from at the same offsets, so that
+    /// the host kernel can copy the file itself (the file cache's fill
+    /// splices it into the memory file). None for every other file.
+    fn host_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
     /// Current size, used for SEEK_END and O_APPEND.
     fn size(&self) -> Result<u64, Errno> {
         Ok(0)

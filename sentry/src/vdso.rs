@@ -8,12 +8,12 @@
 //! going backwards.
 //!
 //! The parameters come from a calibration thread: invalid for the first
-//! ~20 ms (the vDSO makes the syscall, the Sentry reads the host clocks),
-//! then re-anchored every second. Each re-anchoring keeps the clock
-//! continuous (the new base is the old line's value now) and steers the
-//! rate so that the clock follows the host's (at most 100 ppm of slew), so
-//! sleeps and timeouts, which the Sentry measures with the host clock,
-//! agree with what the guest reads.
+//! ~4 ms (the vDSO makes the syscall, the Sentry reads the host clocks),
+//! refined at ~20 ms, then re-anchored every second. Each re-anchoring
+//! keeps the clock continuous (the new base is the old line's value now)
+//! and steers the rate so that the clock follows the host's (at most 100
+//! ppm of slew), so sleeps and timeouts, which the Sentry measures with the
+//! host clock, agree with what the guest reads.
 
 use crate::memfile::{MemRange, MemoryFile};
 use crate::mm::{MemoryManager, VmaName};
@@ -191,14 +191,16 @@ fn paired_read(c: &Clock) -> (u64, u64) {
     (best.1, best.2)
 }
 
-/// Waits between calibration steps: a first rate after 2 ms (a program
+/// Waits between calibration steps: a first rate after 4 ms (a program
 /// started at boot reads the clock within a few milliseconds: python's
 /// start-up made 60-90 trapped clock_gettime calls while the first
 /// parameters took 20 ms), refined at 20 ms over the longer baseline, then
-/// a re-anchoring every second.
-const CALIBRATION_STEPS: [Duration; 2] = [Duration::from_millis(2), Duration::from_millis(18)];
+/// a re-anchoring every second. Over 4 ms, paired readings ~50 ns wide
+/// put the first rate within ~25 ppm, inside the 100 ppm the re-anchoring
+/// steers by.
+const CALIBRATION_STEPS: [Duration; 2] = [Duration::from_millis(4), Duration::from_millis(16)];
 
-/// The calibration thread: first parameters after ~2 ms, refined at
+/// The calibration thread: first parameters after ~4 ms, refined at
 /// ~20 ms, then re-anchored every second, until the clock is dropped.
 fn calibrate(clock: std::sync::Weak<Clock>) {
     let (tsc0, host0) = {

@@ -148,7 +148,8 @@ pub struct SystrapPlatform {
     shared: Arc<Shared>,
     /// The space made to check that stubs work here, kept for the first
     /// request (the sandbox's first process) instead of being thrown away:
-    /// a stub costs about half a millisecond of a start-up.
+    /// a stub costs about half a millisecond of a start-up. A leaf lock,
+    /// held only to take it.
     spare: std::sync::Mutex<Option<Arc<dyn AddressSpace>>>,
 }
 

@@ -55,7 +55,8 @@
 //!    itimer_real, cpu_timers, vfork_done}`; `ThreadShared::sched`; a
 //!    `SignalQueue`'s `info`;
 //!    `FdTable::entries` (files are dropped after it is released); the
-//!    vDSO clock's `params`.
+//!    vDSO clock's `params`; the file cache's splice pipes
+//!    (`SplicePipes::free`, held only to take a pipe or give it back).
 //!
 //! Across all of them: no lock is held across a blocking wait (a condvar
 //! wait releases only its own lock, so nothing else may be held), a switch

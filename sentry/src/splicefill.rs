@@ -27,6 +27,8 @@ struct SplicePipe {
     bytes: usize,
 }
 
+/// The pool. `free` is a leaf lock (sentry::locking, item 8), held only
+/// to take a pipe out or put one back, never across a splice.
 #[derive(Default)]
 pub struct SplicePipes {
     free: Mutex<Vec<SplicePipe>>,
@@ -99,7 +101,7 @@ fn copy(pipe: &SplicePipe, src: RawFd, dst: RawFd, dst_off: u64, len: u64) -> Re
             return Ok(SpliceFill::Short);
         }
         if n < 0 {
-            return match last_errno() {
+            return match Errno::from(std::io::Error::last_os_error()) {
                 Errno::EINTR => continue,
                 // The host file cannot be spliced (its filesystem has no
                 // splice_read), or the pool's pipe refused: read instead,
@@ -116,7 +118,7 @@ fn copy(pipe: &SplicePipe, src: RawFd, dst: RawFd, dst_off: u64, len: u64) -> Re
                 libc::splice(pipe.read.as_raw_fd(), std::ptr::null_mut(), dst, &mut out_off, left, libc::SPLICE_F_MOVE)
             };
             if k < 0 {
-                match last_errno() {
+                match Errno::from(std::io::Error::last_os_error()) {
                     Errno::EINTR => continue,
                     e => return Err(e),
                 }
@@ -128,10 +130,6 @@ fn copy(pipe: &SplicePipe, src: RawFd, dst: RawFd, dst_off: u64, len: u64) -> Re
         }
     }
     Ok(SpliceFill::Whole)
-}
-
-fn last_errno() -> Errno {
-    Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// Read out and drop whatever is in the pipe (it is non-blocking).

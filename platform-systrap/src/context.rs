@@ -2,6 +2,7 @@
 //! Unlike ptrace, any Sentry thread may drive any stub thread: the hand-off
 //! is through shared memory.
 
+use crate::frame::*;
 use crate::layout::*;
 use crate::process::{lock, on_signal_stack, StubProcess, StubThread};
 use crate::space;
@@ -120,35 +121,10 @@ pub(crate) struct SystrapContext {
     bulk_call: std::cell::Cell<bool>,
 }
 
-// ucontext_t (x86-64) offsets.
-const UC_GREGS: u64 = 40;
-const UC_FPREGS: u64 = 224;
-const UC_SIZE: u64 = 296 + 8;
-// gregs indices.
-const G_R8: u64 = 0;
-const G_RDI: u64 = 8;
-const G_RSI: u64 = 9;
-const G_RBP: u64 = 10;
-const G_RBX: u64 = 11;
-const G_RDX: u64 = 12;
-const G_RAX: u64 = 13;
-const G_RCX: u64 = 14;
-const G_RSP: u64 = 15;
-const G_RIP: u64 = 16;
-const G_EFL: u64 = 17;
-const G_CSGSFS: u64 = 18;
-const G_ERR: u64 = 19;
-const G_TRAPNO: u64 = 20;
-
 const SYS_SECCOMP: i32 = 1;
 const SI_KERNEL: i32 = 0x80;
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 const X86_TRAP_PF: u64 = 14;
-const FXSAVE_SIZE: u64 = 512;
-/// The xsave header's xstate_bv follows the legacy area.
-const XSTATE_BV: u64 = 512;
-const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
-const SW_RESERVED: usize = 464;
 
 impl SystrapContext {
     pub(crate) fn new() -> SystrapContext {
@@ -501,8 +477,7 @@ fn corrupt(proc: &StubProcess, what: &str) -> PlatformError {
 
 /// The offset of thread `t`'s current ucontext.
 fn uc_offset(proc: &StubProcess, t: StubThread) -> Result<u64, PlatformError> {
-    let addr = proc.region.u64(thread_off(t.index as u64) + M_UCONTEXT).load(Ordering::Relaxed);
-    on_signal_stack(t.index, addr, UC_SIZE).ok_or_else(|| corrupt(proc, "ucontext"))
+    uc_at(proc, t).ok_or_else(|| corrupt(proc, "ucontext"))
 }
 
 fn get_regs(proc: &StubProcess, t: StubThread, uc: u64, regs: &mut Regs) {
@@ -578,34 +553,7 @@ fn put_regs(proc: &StubProcess, t: StubThread, regs: &Regs) -> Result<(), Platfo
 /// The offset of the entry's saved FPU state, if the frame is sane.
 fn fp_offset(e: &Entry) -> Option<u64> {
     let uc = uc_offset(&e.proc, e.thread).ok()?;
-    let addr = e.proc.region.u64(uc + UC_FPREGS).load(Ordering::Relaxed);
-    on_signal_stack(e.thread.index, addr, FXSAVE_SIZE + 64)
-}
-
-/// Write the legacy (FXSAVE) part of a frame's FPU state, keeping the
-/// kernel's software-reserved bytes; `reset` puts every other component in
-/// its initial state.
-fn write_fp(proc: &StubProcess, off: u64, fp: &FpState, reset: bool) {
-    let mut b = fp.0;
-    // An MXCSR with reserved bits set would make sigreturn fail.
-    let mut cur = [0u8; 512];
-    proc.region.read(off, &mut cur);
-    let mask = u32::from_le_bytes([cur[28], cur[29], cur[30], cur[31]]);
-    let mask = if mask == 0 { 0xffbf } else { mask };
-    let mxcsr = u32::from_le_bytes([b[24], b[25], b[26], b[27]]) & mask;
-    b[24..28].copy_from_slice(&mxcsr.to_le_bytes());
-    b[28..32].copy_from_slice(&cur[28..32]);
-    proc.region.write(off, &b[..SW_RESERVED]);
-    let magic =
-        u32::from_le_bytes([cur[SW_RESERVED], cur[SW_RESERVED + 1], cur[SW_RESERVED + 2], cur[SW_RESERVED + 3]]);
-    if magic == FP_XSTATE_MAGIC1 {
-        let bv = proc.region.u64(off + XSTATE_BV);
-        if reset {
-            bv.store(3, Ordering::Relaxed);
-        } else {
-            bv.fetch_or(3, Ordering::Relaxed);
-        }
-    }
+    fp_at(&e.proc, e.thread, uc)
 }
 
 impl Context for SystrapContext {

@@ -144,7 +144,7 @@ pub fn control_filter(l: &Labels) -> Vec<SockFilter> {
 }
 
 /// Every syscall a stub (before and after its own filters) and the
-/// forker itself make. See `process::Forker`.
+/// forker itself make. See `forker::Forker`.
 const FORKER_ALLOWED: &[u32] = &[
     1,   // write: the control thread's results
     3,   // close

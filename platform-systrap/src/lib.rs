@@ -17,7 +17,7 @@
 //!   *forker* process that the platform starts at creation, before the
 //!   Sentry installs its own seccomp filter, which the stubs must not
 //!   inherit (stubs get PR_SET_PDEATHSIG against the forker; see
-//!   `process::Forker`). Its
+//!   `forker::Forker`). Its
 //!   first thread, the *control thread*, unmaps everything it inherited
 //!   but the stub region (`layout`), installs its filter, and from then on
 //!   makes mmap/munmap/mprotect/clone calls the Sentry writes into the
@@ -28,7 +28,9 @@
 //!   in each address space it runs in; threads go back to a per-process
 //!   pool when the context is dropped. Any Sentry thread can drive any
 //!   stub thread.
-//! * Dropping an address space SIGKILLs and reaps its stub process.
+//! * Dropping an address space hands its stub process to a reaper thread,
+//!   which cleans it for the next address space (`recycle`) or, when it
+//!   cannot be cleaned, SIGKILLs it.
 //!
 //! ## Patched syscall sites
 //!
@@ -48,9 +50,12 @@
 
 mod context;
 mod filter;
+mod forker;
+mod frame;
 mod layout;
 mod patch;
 mod process;
+mod recycle;
 mod space;
 mod stubcode;
 mod sys;
@@ -125,7 +130,7 @@ impl Spin {
 }
 
 pub(crate) struct Shared {
-    forker: process::Forker,
+    forker: forker::Forker,
     code: &'static [u8],
     fsgsbase: bool,
     rdtscp: bool,
@@ -141,6 +146,8 @@ pub(crate) struct Shared {
     /// Where the trampoline's upgrade and kick traps report from.
     upgrade_ip: u64,
     kick_ip: u64,
+    /// Stub processes cleaned for reuse.
+    bin: recycle::RecycleBin,
 }
 
 /// The systrap platform.
@@ -183,7 +190,7 @@ impl SystrapPlatform {
         let slots = (fsgsbase && patch::enabled_from_env())
             .then(|| Arc::new(std::sync::Mutex::new(patch::Slots::new(labels.tramp))));
         let shared = Arc::new(Shared {
-            forker: process::Forker::start(memfd, &filter::forker_filter())?,
+            forker: forker::Forker::start(memfd, &filter::forker_filter())?,
             code,
             fsgsbase,
             rdtscp: sys::has_rdtscp(),
@@ -194,6 +201,7 @@ impl SystrapPlatform {
             slots,
             upgrade_ip: labels.upgrade_trap,
             kick_ip: labels.kick_trap,
+            bin: recycle::RecycleBin::from_env(),
         });
         let p = SystrapPlatform { shared, spare: std::sync::Mutex::new(None) };
         let first = p.new_address_space().map_err(|e| match e {
@@ -214,7 +222,6 @@ impl Platform for SystrapPlatform {
         if let Some(s) = process::lock(&self.spare).take() {
             return Ok(s);
         }
-        let _t = platform::profile::span(platform::profile::Phase::NewAddressSpace);
         space::SystrapAddressSpace::create(&self.shared)
     }
 

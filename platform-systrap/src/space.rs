@@ -31,8 +31,9 @@ pub(crate) struct SystrapAddressSpace {
     /// Changes collected between `begin_batch` and `flush` (None: each
     /// change is its own request).
     batch: Mutex<Option<Vec<[u64; 8]>>>,
-    /// Keeps the forker thread (the stubs' parent) alive.
-    _shared: Arc<Shared>,
+    /// Keeps the forker thread (the stubs' parent) alive; where the stub
+    /// goes back to for reuse.
+    shared: Arc<Shared>,
     /// The low patch slots (`LOW_SLOTS`) are still mapped: no change has
     /// touched their range. Every stub maps them, patching on or off, so
     /// the memory manager must hear of them either way (a lazy guest
@@ -44,11 +45,20 @@ pub(crate) struct SystrapAddressSpace {
 
 impl SystrapAddressSpace {
     pub(crate) fn create(shared: &Arc<Shared>) -> Result<Arc<dyn AddressSpace>, PlatformError> {
-        let proc = Arc::new(StubProcess::create(shared)?);
+        let proc = match shared.bin.take() {
+            Some(p) => {
+                p.refresh_slots();
+                p
+            }
+            None => {
+                let _t = platform::profile::span(platform::profile::Phase::NewAddressSpace);
+                Arc::new(StubProcess::create(shared)?)
+            }
+        };
         let space = Arc::new(SystrapAddressSpace {
             proc: proc.clone(),
             batch: Mutex::new(None),
-            _shared: shared.clone(),
+            shared: shared.clone(),
             low_slots: AtomicBool::new(true),
         });
         lock(&REGISTRY).insert(Arc::as_ptr(&space) as usize, proc);
@@ -59,30 +69,47 @@ impl SystrapAddressSpace {
 impl Drop for SystrapAddressSpace {
     fn drop(&mut self) {
         lock(&REGISTRY).remove(&(self as *const SystrapAddressSpace as usize));
-        self.proc.kill_nowait();
-        // The rest (closing its descriptors, unmapping its region from the
-        // Sentry: a TLB shoot-down on every CPU the Sentry runs on) is done
-        // off the exiting guest's path when this was the last reference.
-        drop_later(self.proc.clone());
+        // A stub whose low slots a guest mapping replaced cannot get them
+        // back (its control thread maps the memory file only): not
+        // recycled.
+        let recycle = self.shared.bin.enabled() && self.low_slots.load(Ordering::Acquire);
+        if !recycle {
+            self.proc.kill_nowait();
+        }
+        // Cleaning it, or the rest of its end (closing its descriptors,
+        // unmapping its region from the Sentry: a TLB shoot-down on every
+        // CPU the Sentry runs on), is done off the exiting guest's path.
+        drop_later(self.proc.clone(), recycle.then(|| self.shared.clone()));
     }
 }
 
-/// Hand `proc` to the "stub-reaper" thread to be dropped there (here when
-/// that thread cannot be started).
-fn drop_later(proc: Arc<StubProcess>) {
-    static REAPER: LazyLock<Option<Mutex<std::sync::mpsc::Sender<Arc<StubProcess>>>>> = LazyLock::new(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Arc<StubProcess>>();
+/// Hand `proc` to the "stub-reaper" thread, to be recycled into `bin`'s
+/// platform when given, or dropped (here when that thread cannot be
+/// started).
+fn drop_later(proc: Arc<StubProcess>, bin: Option<Arc<Shared>>) {
+    type Job = (Arc<StubProcess>, Option<Arc<Shared>>);
+    static REAPER: LazyLock<Option<Mutex<std::sync::mpsc::Sender<Job>>>> = LazyLock::new(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("stub-reaper".into())
             .stack_size(64 * 1024)
-            .spawn(move || rx.into_iter().for_each(drop))
+            .spawn(move || {
+                for (proc, shared) in rx {
+                    match shared {
+                        Some(s) => s.bin.recycle_or_kill(proc),
+                        None => drop(proc),
+                    }
+                }
+            })
             .ok()
             .map(|_| Mutex::new(tx))
     });
-    if let Some(tx) = REAPER.as_ref() {
-        if let Err(std::sync::mpsc::SendError(p)) = lock(tx).send(proc) {
-            drop(p);
-        }
+    let sent = match REAPER.as_ref() {
+        Some(tx) => lock(tx).send((proc, bin)).map_err(|std::sync::mpsc::SendError(job)| job),
+        None => Err((proc, bin)),
+    };
+    if let Err((proc, _)) = sent {
+        proc.kill_nowait();
     }
 }
 

@@ -8,6 +8,8 @@ use platform::{Access, AddressSpace, Exit, FpState, Platform, PlatformError, Pro
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+mod recycle;
+
 const MOV_EAX_GETPPID: [u8; 5] = [0xb8, 39, 0, 0, 0];
 const SYSCALL: [u8; 2] = [0x0f, 0x05];
 const MOV_RDI_RAX: [u8; 3] = [0x48, 0x89, 0xc7];
@@ -535,6 +537,8 @@ fn drop_cleans_up_processes() {
     let pid2 = pid_of(&space2);
     let mut regs2 = Regs::new_user(CODE, 0);
     expect_syscall(ctx.switch(&space2, &mut regs2));
+    // Not recycled (see tests_recycle.rs): killed.
+    env.platform.shared.bin.set_enabled(false);
     drop(space);
     assert!(gone(pid), "address space's stub reaped");
     for _ in 0..10 {

@@ -44,9 +44,10 @@ pub enum Phase {
     ExecSwitch,
     HandoffStubSlept,
     HandoffSentrySlept,
+    StubRecycled,
 }
 
-const PHASES: usize = Phase::HandoffSentrySlept as usize + 1;
+const PHASES: usize = Phase::StubRecycled as usize + 1;
 
 const NAMES: [&str; PHASES] = [
     "boot: host facts",
@@ -79,6 +80,7 @@ const NAMES: [&str; PHASES] = [
     "execve: switch to the new image",
     "  answers to a sleeping guest thread (count only)",
     "  events the Sentry slept for (count only)",
+    "  stub processes recycled (count only)",
 ];
 
 const NSYS: usize = 512;

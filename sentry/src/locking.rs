@@ -56,7 +56,9 @@
 //!    `SignalQueue`'s `info`;
 //!    `FdTable::entries` (files are dropped after it is released); the
 //!    vDSO clock's `params`; the file cache's splice pipes
-//!    (`SplicePipes::free`, held only to take a pipe or give it back).
+//!    (`SplicePipes::free`, held only to take a pipe or give it back);
+//!    systrap's recycled stubs (`RecycleBin::procs`, held only to take or
+//!    keep one: a stub is cleaned with it released).
 //!
 //! Across all of them: no lock is held across a blocking wait (a condvar
 //! wait releases only its own lock, so nothing else may be held), a switch

@@ -9,6 +9,7 @@
  * pages stayed read-only.
  */
 #include "common.h"
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -176,6 +177,85 @@ static int jumps_contained(void)
     return all;
 }
 
+/* A process that leaves forged signal frames behind for whoever comes
+ * next: a second thread parks in a blocking call; the first rewrites that
+ * thread's saved frame (the interrupt signal blocked, a return into the
+ * stub's ready trap) and points its message page at a decoy, then exits.
+ * Systrap recycles a dead process's stub for a later one only after it
+ * proves the stub's threads clean, so the processes after this one must
+ * still be interruptible. Natively there is nothing to rewrite. */
+static void *park(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return 0;
+}
+
+static unsigned long find_ready_trap(void)
+{
+    /* mov eax, 39; syscall */
+    static const unsigned char pat[] = {0xb8, 0x27, 0, 0, 0, 0x0f, 0x05};
+    const unsigned char *c = (const unsigned char *)STUB_BASE;
+    for (int i = 0; i + (int)sizeof pat < 8192; i++)
+        if (!memcmp(c + i, pat, sizeof pat))
+            return (unsigned long)(c + i + 5);
+    return 0;
+}
+
+static void leave_forged_frames(void)
+{
+    pthread_t t;
+    pthread_create(&t, 0, park, 0);
+    usleep(50000);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_segv;
+    sigaction(SIGSEGV, &sa, 0);
+    if (sigsetjmp(env, 1) == 0) {
+        unsigned long ready = find_ready_trap();
+        for (int i = 0; ready && i < 16; i++) {
+            unsigned long m = THREADS + (unsigned long)i * 0x10000;
+            volatile unsigned int *state = (volatile unsigned int *)m;
+            unsigned long uc = *(volatile unsigned long *)(m + 0x18);
+            if (*state != 1 || uc < m + 4096 || uc > m + 0x10000 - 304)
+                continue;
+            unsigned long *greg = (unsigned long *)(uc + 40);
+            *(unsigned long *)(uc + 296) = 1UL << (SIGCHLD - 1);
+            greg[16] = ready;          /* rip */
+            greg[13] = 39;             /* rax */
+            greg[15] = m;              /* rsp */
+            *(volatile unsigned long *)(m + 0x18) = uc - 0x2000;
+        }
+    }
+    _exit(0);
+}
+
+static void spin(void)
+{
+    for (;;)
+        __asm__ volatile("" ::: "memory");
+}
+
+/* Children that spin until SIGTERM: each must die of it (an alarm ends
+ * the wait for one that does not). */
+static int later_children_interruptible(void)
+{
+    for (int i = 0; i < 6; i++) {
+        pid_t p = fork();
+        if (p == 0)
+            spin();
+        usleep(20000);
+        kill(p, SIGTERM);
+        alarm(5);
+        int st = 0;
+        pid_t r = waitpid(p, &st, 0);
+        alarm(0);
+        if (r != p || !WIFSIGNALED(st) || WTERMSIG(st) != SIGTERM)
+            return 0;
+    }
+    return 1;
+}
+
 /* The vsyscall page: the host kernel emulates it (a host syscall the
  * Sentry never sees, or a fault); either way nothing else is harmed. */
 static void call_vsyscall(void)
@@ -197,6 +277,8 @@ int main(void)
     B("map_over_stub contained", killed_or_unharmed(map_over_stub));
     B("jump_into_stub contained", jumps_contained());
     B("vsyscall contained", killed_or_unharmed(call_vsyscall));
+    B("forged_frames contained", killed_or_unharmed(leave_forged_frames));
+    B("later_children_interruptible", later_children_interruptible());
     /* The sandbox itself is fine. */
     int p[2];
     T("pipe_after_attacks", pipe(p));

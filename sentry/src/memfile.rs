@@ -64,12 +64,35 @@ fn punch_fd(fd: RawFd, off: u64, len: u64) {
 
 fn punch_and_free(fd: RawFd, pages: &Mutex<Pages>, ranges: &[(u64, u64)]) {
     for &(s, len) in ranges {
+        // A run the host holds no page of is all hole already: nothing to
+        // punch, and nothing can map a page of it, so it is as good as
+        // punched. Every exec frees such runs: the parts of the loader's
+        // and ld.so's reservations that file-cache mappings were laid
+        // over (libc's whole length, each time). The punch would still
+        // cost a fallocate and a walk of every mapping of the memory file.
+        if has_no_data(fd, s, len) {
+            continue;
+        }
         punch_fd(fd, s, len);
     }
     let mut p = pages.lock().unwrap_or_else(|_| crate::locking::poisoned());
     for &(s, len) in ranges {
         p.put_free(s, len);
     }
+}
+
+/// Whether `[s, s+len)` is all hole in the memory file. SEEK_DATA, not
+/// mincore: shmem counts a swapped-out page as data, where mincore would
+/// call it absent and the punch that frees its swap would be skipped.
+fn has_no_data(fd: RawFd, s: u64, len: u64) -> bool {
+    // SAFETY: lseek on our own fd; only the offset changes, which nothing
+    // else relies on (copies use pread and the mapping).
+    let d = unsafe { libc::lseek(fd, s as i64, libc::SEEK_DATA) };
+    if d < 0 {
+        // ENXIO: no data from `s` to the end of the file.
+        return std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO);
+    }
+    (d as u64) >= s.saturating_add(len)
 }
 
 fn punch_worker(fd: RawFd, pages: Arc<Mutex<Pages>>, punches: Arc<Punches>) {
@@ -647,6 +670,26 @@ mod tests {
         assert_eq!(big, off);
         mf.read(off + 2 * PAGE_SIZE, &mut b).expect("read");
         assert_eq!(b, [0; 4]);
+    }
+
+    #[test]
+    fn untouched_runs_are_freed_without_a_punch_and_touched_ones_punched() {
+        let mf = MemoryFile::new().expect("memfd");
+        let a = mf.alloc_ref(16 * PAGE_SIZE).expect("alloc");
+        let b = mf.alloc_ref(16 * PAGE_SIZE).expect("alloc");
+        mf.write(b + 15 * PAGE_SIZE, b"x").expect("write");
+        assert!(has_no_data(mf.fd(), a, 16 * PAGE_SIZE));
+        assert!(!has_no_data(mf.fd(), b, 16 * PAGE_SIZE));
+        assert!(!has_no_data(mf.fd(), a, 32 * PAGE_SIZE));
+        mf.decref(a, 16 * PAGE_SIZE);
+        mf.decref(b, 16 * PAGE_SIZE);
+        mf.drain_punches();
+        assert_eq!(mf.resident_in(a, 32 * PAGE_SIZE), 0);
+        let again = mf.alloc_ref(32 * PAGE_SIZE).expect("alloc");
+        assert_eq!(again, a);
+        let mut x = [1u8; 1];
+        mf.read(b + 15 * PAGE_SIZE, &mut x).expect("read");
+        assert_eq!(x, [0]);
     }
 
     #[test]

@@ -783,6 +783,7 @@ pub const GUESTS: &[Guest] = &[
     Guest { mask: &["foreign "], net_expect: INET_FOREIGN_EXPECT, ..sock("inet_opts") },
     g("fork_wait", "fork_wait", Link::Static),
     g("fork_cow", "fork_cow", Link::Static),
+    g("exit_pages_zero", "exit_pages_zero", Link::Static),
     g("threads", "threads", Link::Static),
     g("threads_dyn", "threads", Link::Dynamic),
     Guest { status: 7, ..g("threads_stress", "threads_stress", Link::Static) },

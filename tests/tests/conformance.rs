@@ -45,6 +45,7 @@ conformance! {
     stdio,
     badptr,
     stub_attacks,
+    exit_pages_zero,
     jobctl,
     rusage,
     robust,

@@ -41,6 +41,9 @@ use std::time::{Duration, Instant};
 const BIN_MAX: usize = 4;
 /// How long a thread may take to come back from the ready trap.
 const REPARK_TIMEOUT: Duration = Duration::from_secs(1);
+/// Most stub threads a recycled stub may have: a stub kept for later
+/// keeps its threads, and cleaning costs a round trip each.
+const THREADS_MAX: usize = 8;
 
 /// Clean stub processes waiting for a new address space. A leaf lock.
 pub(crate) struct RecycleBin {
@@ -118,6 +121,9 @@ impl StubProcess {
         };
         let live: Vec<(u32, ThreadRecord)> =
             threads.iter().enumerate().filter(|(_, r)| r.tid != 0).map(|(i, r)| (i as u32, *r)).collect();
+        if live.len() > THREADS_MAX {
+            return Err("too many threads to keep");
+        }
         // A thread stopped anywhere but its handler (in the patch
         // trampoline, or never back from a failed run) is not worth the
         // trouble.

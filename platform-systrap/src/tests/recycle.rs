@@ -171,3 +171,19 @@ fn the_bin_is_bounded_and_emptied_with_the_platform() {
     drop(env);
     assert!(pids.iter().all(|&p| gone(p)), "the platform's end kills the stubs it kept");
 }
+
+#[test]
+fn a_stub_with_many_threads_is_not_kept() {
+    let env = env();
+    let a = env.space_with(&getppid_loop());
+    let pid = pid_of(&a);
+    let mut ctxs: Vec<_> = (0..9).map(|_| env.platform.new_context().unwrap()).collect();
+    for ctx in &mut ctxs {
+        let mut regs = Regs::new_user(CODE, 0);
+        expect_syscall(ctx.switch(&a, &mut regs));
+    }
+    drop(ctxs);
+    drop(a);
+    assert!(gone(pid), "a stub with nine threads is killed");
+    assert_eq!(env.platform.shared.bin.len(), 0);
+}

@@ -21,7 +21,7 @@ pub(crate) const HANDLED_SIGNALS: [i32; 7] =
     [libc::SIGSYS, libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, crate::INTERRUPT_SIGNAL];
 
 /// How long a stub may take to come up, or to start a thread.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Never recovered: the Sentry's failure policy ends the sandbox at a
@@ -424,7 +424,7 @@ impl StubProcess {
         let stack = STUB_BASE + block + ALTSTACK_OFF;
         let tid = self.request("clone", sys::SYS_CLONE, [THREAD_CLONE_FLAGS, stack, 0, 0, 0, 0], index as u64)? as i32;
         let t = StubThread { index, tid, gen };
-        if let Err(signo) = self.expect_ready_report(t, Instant::now() + SETUP_TIMEOUT)? {
+        if let Err(signo) = self.expect_ready_report(t, SETUP_TIMEOUT)? {
             self.kill();
             return Err(PlatformError::StubDied(format!("new stub thread reported signal {signo} at start")));
         }
@@ -435,18 +435,19 @@ impl StubProcess {
         Ok(t)
     }
 
-    /// Wait for thread `t`'s report from the ready trap (a trapped getpid
-    /// in the stub code, which parks it in its handler): Ok(Err(signo))
-    /// when it reported something else. Then it is told to sleep: nothing
+    /// Wait up to `timeout` (then the stub is killed) for thread `t`'s
+    /// report from the ready trap (a trapped getpid in the stub code,
+    /// which parks it in its handler): Ok(Err(signo)) when it reported
+    /// something else. Then it is told to sleep: nothing
     /// answers it until a guest thread first runs on it, which may be
     /// much later (a pooled space), so it should not poll ~100 us on a
     /// CPU the Sentry or the guest wants.
     pub(crate) fn expect_ready_report(
         &self,
         t: StubThread,
-        deadline: Instant,
+        timeout: Duration,
     ) -> Result<Result<(), u32>, PlatformError> {
-        self.wait_event(t, None, Some(deadline))?;
+        self.wait_event(t, None, Instant::now().checked_add(timeout))?;
         // si_call_addr, the first word of the siginfo union, is where the
         // trapped call came from.
         let block = thread_off(t.index as u64);

@@ -31,16 +31,13 @@
 
 use crate::frame::{frame_is_canonical, scrub_frame};
 use crate::layout::*;
-use crate::process::{lock, StubProcess, StubThread, ThreadRecord};
+use crate::process::{lock, StubProcess, StubThread, ThreadRecord, SETUP_TIMEOUT};
 use crate::sys;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// Most clean stubs kept for later address spaces.
 const BIN_MAX: usize = 4;
-/// How long a thread may take to come back from the ready trap.
-const REPARK_TIMEOUT: Duration = Duration::from_secs(1);
 /// Most stub threads a recycled stub may have: a stub kept for later
 /// keeps its threads, and cleaning costs a round trip each.
 const THREADS_MAX: usize = 8;
@@ -166,7 +163,9 @@ impl StubProcess {
         self.region.u64(m + M_CUR_GS).store(u64::MAX, Ordering::Relaxed);
         self.region.u32(m + M_ANSWER_HINT).store(HINT_NONE, Ordering::Relaxed);
         self.resume(t);
-        match self.expect_ready_report(t, Instant::now() + REPARK_TIMEOUT) {
+        // As long as a new thread may take to report in: a loaded machine
+        // must not turn a clean stub into a killed one.
+        match self.expect_ready_report(t, SETUP_TIMEOUT) {
             Ok(Ok(())) => {}
             _ => return Err("a thread did not come back from the ready trap"),
         }

@@ -176,6 +176,7 @@ impl SystrapPlatform {
         if !sys::seccomp_available() {
             return Err(PlatformError::Unavailable("the kernel has no seccomp filters".into()));
         }
+        sys::remember_cpus();
         let code = stubcode::code();
         if code.len() as u64 > layout::CODE_SIZE {
             return Err(PlatformError::Unavailable("stub code does not fit its pages".into()));

@@ -423,6 +423,13 @@ impl StubProcess {
         // its first frame sits where they all will (`ThreadRecord`).
         let stack = STUB_BASE + block + ALTSTACK_OFF;
         let tid = self.request("clone", sys::SYS_CLONE, [THREAD_CLONE_FLAGS, stack, 0, 0, 0, 0], index as u64)? as i32;
+        // The clone inherited the control thread's binding to one CPU
+        // (`follow_cpu`). Left so, every stub thread of a process ran on
+        // the CPU its Sentry thread had when the thread was made: two
+        // guest threads computing took twice their native time.
+        if self.ctl_cpu.load(Ordering::Relaxed) >= 0 {
+            sys::bind_thread(tid, None);
+        }
         let t = StubThread { index, tid, gen };
         if let Err(signo) = self.expect_ready_report(t, SETUP_TIMEOUT)? {
             self.kill();

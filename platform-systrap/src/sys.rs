@@ -167,8 +167,24 @@ pub(crate) fn seccomp_available() -> bool {
     unsafe { libc::prctl(libc::PR_GET_SECCOMP) >= 0 }
 }
 
-/// Bind host thread (or process) `tid` to `cpu`, or let it run anywhere
-/// (None).
+/// The CPUs the Sentry may run on, as it started (`remember_cpus`):
+/// what "anywhere" means for a stub thread set free again.
+static START_CPUS: std::sync::OnceLock<libc::cpu_set_t> = std::sync::OnceLock::new();
+
+/// Note the CPUs this process may use, before the Sentry's own filter
+/// (which does not allow sched_getaffinity) is installed.
+pub(crate) fn remember_cpus() {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set, filled by the call.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the kernel writes at most size_of::<cpu_set_t>() bytes into `set`.
+    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if r == 0 {
+        let _ = START_CPUS.set(set);
+    }
+}
+
+/// Bind host thread (or process) `tid` to `cpu`, or let it run wherever
+/// the Sentry could when it started (None).
 /// Best effort: a thread that is gone or a CPU that is not allowed leaves
 /// it as it was.
 pub(crate) fn bind_thread(tid: i32, cpu: Option<usize>) {
@@ -178,9 +194,10 @@ pub(crate) fn bind_thread(tid: i32, cpu: Option<usize>) {
     // first, which the confined Sentry's filter does not allow).
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        match cpu {
-            Some(c) => libc::CPU_SET(c, &mut set),
-            None => {
+        match (cpu, START_CPUS.get()) {
+            (Some(c), _) => libc::CPU_SET(c, &mut set),
+            (None, Some(start)) => set = *start,
+            (None, None) => {
                 for c in 0..libc::CPU_SETSIZE as usize {
                     libc::CPU_SET(c, &mut set);
                 }

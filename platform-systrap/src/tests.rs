@@ -8,6 +8,7 @@ use platform::{Access, AddressSpace, Exit, FpState, Platform, PlatformError, Pro
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+mod affinity;
 mod recycle;
 
 const MOV_EAX_GETPPID: [u8; 5] = [0xb8, 39, 0, 0, 0];

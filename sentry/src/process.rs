@@ -295,11 +295,16 @@ fn spawn_thread(task: &mut Task, a: CloneArgs) -> Result<i32, Errno> {
         t.regs = regs;
         t.set_sigmask(sigmask);
         t.clear_child_tid = clear_tid;
+        // Registered: clone may return. The FP state goes into the stub
+        // thread the context takes now, which may have to be made (a
+        // control-thread clone and its first trap, 0.3-1 ms); the caller
+        // need not wait for that (git's preload threads are made one
+        // after another).
+        let _ = ready_tx.send(true);
         let space = t.mm().space().clone();
         if let Err(e) = t.ctx.set_fp_state(&space, &fp) {
             tracing::warn!("thread {tid}: restoring FP state: {e}");
         }
-        let _ = ready_tx.send(true);
         t.run();
         task_exited(t);
     });

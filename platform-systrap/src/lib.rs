@@ -150,14 +150,19 @@ pub(crate) struct Shared {
     bin: recycle::RecycleBin,
 }
 
+/// The thread making the platform's first address space.
+type FirstSpace = std::thread::JoinHandle<Result<Arc<dyn AddressSpace>, PlatformError>>;
+
 /// The systrap platform.
 pub struct SystrapPlatform {
     shared: Arc<Shared>,
-    /// The space made to check that stubs work here, kept for the first
-    /// request (the sandbox's first process) instead of being thrown away:
-    /// a stub costs about half a millisecond of a start-up. A leaf lock,
-    /// held only to take it.
-    spare: std::sync::Mutex<Option<Arc<dyn AddressSpace>>>,
+    /// The first address space, being made on a "stub-first" thread
+    /// since the platform started: a stub costs about half a millisecond,
+    /// which overlaps the rest of the Sentry's boot (its mounts, kernel
+    /// and seccomp filter) on the other CPU instead of adding to it. The
+    /// first request (the sandbox's first process) takes it. A leaf lock,
+    /// held only to take the handle, never across the join.
+    first: std::sync::Mutex<Option<FirstSpace>>,
 }
 
 impl SystrapPlatform {
@@ -165,9 +170,10 @@ impl SystrapPlatform {
     /// the caller, which keeps it open as long as the platform and its
     /// address spaces live).
     ///
-    /// Checks that stubs work here (one is created, and kept for the first
-    /// `new_address_space`): `PlatformError::Unavailable` if not, with the
-    /// reason.
+    /// Checks that the host has what stubs need (seccomp filters, the
+    /// forker): `PlatformError::Unavailable` if not, with the reason. The
+    /// first stub is made in the background; should that fail, the first
+    /// `new_address_space` makes one itself and returns its error.
     pub fn new(memfd: RawFd) -> Result<SystrapPlatform, PlatformError> {
         // SAFETY: fcntl(F_GETFD) only inspects the descriptor table.
         if memfd < 0 || unsafe { libc::fcntl(memfd, libc::F_GETFD) } < 0 {
@@ -204,13 +210,17 @@ impl SystrapPlatform {
             kick_ip: labels.kick_trap,
             bin: recycle::RecycleBin::from_env(),
         });
-        let p = SystrapPlatform { shared, spare: std::sync::Mutex::new(None) };
-        let first = p.new_address_space().map_err(|e| match e {
-            PlatformError::Unavailable(s) => PlatformError::Unavailable(format!("systrap stubs unusable: {s}")),
-            e => PlatformError::Unavailable(format!("systrap stubs unusable: {e}")),
-        })?;
-        *process::lock(&p.spare) = Some(first);
-        Ok(p)
+        // Made before the Sentry's own seccomp filter is installed (with
+        // TSYNC, which covers this thread too if it is still running then);
+        // making a stub needs nothing that filter forbids, as the pool's
+        // refill thread shows.
+        let making = shared.clone();
+        let first = std::thread::Builder::new()
+            .name("stub-first".into())
+            .stack_size(256 << 10)
+            .spawn(move || space::SystrapAddressSpace::create(&making))
+            .map_err(|e| PlatformError::Unavailable(format!("starting the first stub's thread: {e}")))?;
+        Ok(SystrapPlatform { shared, first: std::sync::Mutex::new(Some(first)) })
     }
 }
 
@@ -220,8 +230,13 @@ impl Platform for SystrapPlatform {
     }
 
     fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError> {
-        if let Some(s) = process::lock(&self.spare).take() {
-            return Ok(s);
+        let first = process::lock(&self.first).take();
+        if let Some(making) = first {
+            match making.join() {
+                Ok(Ok(space)) => return Ok(space),
+                Ok(Err(e)) => tracing::debug!("systrap: the first stub failed ({e}); making another"),
+                Err(_) => tracing::debug!("systrap: the first stub's thread panicked; making another"),
+            }
         }
         space::SystrapAddressSpace::create(&self.shared)
     }

@@ -68,7 +68,7 @@ pub enum CpuBinding {
 }
 
 pub(crate) struct PlatformShared {
-    memfd: RawFd,
+    fds: platform::MemoryFds,
     binding: CpuBinding,
     cpus: Vec<usize>,
     next: AtomicUsize,
@@ -108,12 +108,20 @@ impl PtracePlatform {
 
     /// [`PtracePlatform::new`] with a choice of CPU placement.
     pub fn with_cpu_binding(memfd: RawFd, binding: CpuBinding) -> Result<PtracePlatform, PlatformError> {
-        // SAFETY: fcntl(F_GETFD) only inspects the descriptor table.
-        if memfd < 0 || unsafe { libc::fcntl(memfd, libc::F_GETFD) } < 0 {
-            return Err(PlatformError::Unavailable(format!("memory file descriptor {memfd} is not open")));
+        PtracePlatform::with_memory(platform::MemoryFds::single(memfd), binding)
+    }
+
+    /// A platform whose guest memory is in the memory file and the cache
+    /// file of `fds` (see `platform::CACHE_FILE_BASE`).
+    pub fn with_memory(fds: platform::MemoryFds, binding: CpuBinding) -> Result<PtracePlatform, PlatformError> {
+        for fd in [fds.main, fds.cache] {
+            // SAFETY: fcntl(F_GETFD) only inspects the descriptor table.
+            if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+                return Err(PlatformError::Unavailable(format!("memory file descriptor {fd} is not open")));
+            }
         }
         let cpus = sys::get_affinity(0).map(|m| sys::mask_cpus(&m)).unwrap_or_default();
-        let p = PtracePlatform { shared: Arc::new(PlatformShared { memfd, binding, cpus, next: AtomicUsize::new(0) }) };
+        let p = PtracePlatform { shared: Arc::new(PlatformShared { fds, binding, cpus, next: AtomicUsize::new(0) }) };
         // Probe: a stub must be creatable (ptrace permitted, no seccomp
         // policy in the way, ...).
         drop(p.new_address_space().map_err(|e| PlatformError::Unavailable(format!("ptrace stubs unusable: {e}")))?);

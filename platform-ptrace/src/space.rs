@@ -132,7 +132,7 @@ fn local_find(key: usize) -> Option<Arc<StubThread>> {
 
 /// The state of an address space shared with contexts.
 pub(crate) struct AsInner {
-    memfd: i32,
+    fds: platform::MemoryFds,
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) first_pid: i32,
     /// Bumped by every unmap (for the write-fault heuristic).
@@ -191,7 +191,12 @@ fn released() -> PlatformError {
 
 /// The owner thread: creates the first stub (so it is its tracer), then
 /// serves requests until the address space is dropped.
-fn owner_main(memfd: i32, cpu: Option<usize>, rx: Receiver<Request>, ready: SyncSender<Result<i32, PlatformError>>) {
+fn owner_main(
+    fds: platform::MemoryFds,
+    cpu: Option<usize>,
+    rx: Receiver<Request>,
+    ready: SyncSender<Result<i32, PlatformError>>,
+) {
     // Nothing of the Sentry's runs on this thread: no signal handler should
     // interrupt it, and the stub inherits a fully blocked mask until it
     // resets its dispositions and unblocks everything.
@@ -199,7 +204,7 @@ fn owner_main(memfd: i32, cpu: Option<usize>, rx: Receiver<Request>, ready: Sync
     if let Some(cpu) = cpu {
         let _ = sys::set_affinity(0, cpu);
     }
-    let first = match stub::create_first_stub(memfd, cpu) {
+    let first = match stub::create_first_stub(fds, cpu) {
         Ok(pid) => pid,
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -279,14 +284,14 @@ pub(crate) struct PtraceAddressSpace {
 
 impl PtraceAddressSpace {
     pub(crate) fn create(shared: &PlatformShared) -> Result<Arc<dyn AddressSpace>, PlatformError> {
-        let memfd = shared.memfd;
+        let fds = shared.fds;
         let cpu = shared.owner_cpu();
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         let handle = std::thread::Builder::new()
             .name("ptrace-as-owner".into())
             .stack_size(256 * 1024)
-            .spawn(move || owner_main(memfd, cpu, rx, ready_tx))
+            .spawn(move || owner_main(fds, cpu, rx, ready_tx))
             .map_err(|e| PlatformError::Host {
                 call: "pthread_create",
                 errno: Errno(e.raw_os_error().unwrap_or(libc::EAGAIN)),
@@ -303,7 +308,7 @@ impl PtraceAddressSpace {
             }
         };
         let inner = Arc::new(AsInner {
-            memfd,
+            fds,
             first_pid,
             unmap_gen: AtomicU64::new(0),
             requests: Mutex::new(Some(tx)),
@@ -346,11 +351,16 @@ impl AddressSpace for PtraceAddressSpace {
         check_range("mmap", addr, len)?;
         let _t = platform::profile::span(platform::profile::Phase::SpaceMap);
         let flags = sys::MAP_SHARED | sys::MAP_FIXED;
+        // The stub holds both files at the Sentry's descriptor numbers.
+        let (fd, file_offset) = match platform::MemoryFds::locate(file_offset) {
+            (true, o) => (self.inner.fds.cache, o),
+            (false, o) => (self.inner.fds.main, o),
+        };
         let r = self.inner.syscall(
             self.key(),
             "mmap",
             SYS_MMAP,
-            [addr, len, prot.bits() as u64, flags, self.inner.memfd as u64, file_offset],
+            [addr, len, prot.bits() as u64, flags, fd as u64, file_offset],
         )?;
         if r != addr {
             return Err(PlatformError::Host { call: "mmap", errno: Errno::EFAULT });

@@ -185,7 +185,7 @@ struct KernelSigaction {
 ///
 /// # Safety
 /// Must only run in a freshly forked child of this process.
-unsafe fn child_main(memfd: i32, sentry_pid: i32, filter: &[[u8; 8]]) -> ! {
+unsafe fn child_main(fds: platform::MemoryFds, sentry_pid: i32, filter: &[[u8; 8]]) -> ! {
     macro_rules! sys {
         ($step:expr, $nr:expr $(, $a:expr)*) => {{
             let a: [u64; 6] = {
@@ -208,11 +208,16 @@ unsafe fn child_main(memfd: i32, sentry_pid: i32, filter: &[[u8; 8]]) -> ! {
     // A session of its own: no job-control signals meant for the Sentry's
     // process group.
     sys!(1u64, SYS_SETSID);
-    // Only the memory file stays open.
-    if memfd > 0 {
-        sys!(2u64, SYS_CLOSE_RANGE, 0, (memfd - 1) as u64, 0);
+    // Only the memory and cache files stay open (at the Sentry's numbers,
+    // which the injected mmaps name).
+    let (lo, hi) = (fds.main.min(fds.cache), fds.main.max(fds.cache));
+    if lo > 0 {
+        sys!(2u64, SYS_CLOSE_RANGE, 0, (lo - 1) as u64, 0);
     }
-    sys!(2u64, SYS_CLOSE_RANGE, (memfd + 1) as u64, u32::MAX, 0);
+    if hi > lo + 1 {
+        sys!(2u64, SYS_CLOSE_RANGE, (lo + 1) as u64, (hi - 1) as u64, 0);
+    }
+    sys!(2u64, SYS_CLOSE_RANGE, (hi + 1) as u64, u32::MAX, 0);
     // Default dispositions for every signal (errors ignored: SIGKILL and
     // SIGSTOP cannot be changed).
     // SIGSYS is left alone: the confined Sentry's filter refuses to change
@@ -302,7 +307,7 @@ fn setup_step(step: i32) -> &'static str {
 /// Fork the first stub of a new address space from the calling thread (the
 /// address-space owner, which becomes its tracer), then empty its address
 /// space except for the stub page. Returns its pid, stopped.
-pub(crate) fn create_first_stub(memfd: i32, cpu: Option<usize>) -> Result<i32, PlatformError> {
+pub(crate) fn create_first_stub(fds: platform::MemoryFds, cpu: Option<usize>) -> Result<i32, PlatformError> {
     let sentry_pid = sys::getpid();
     let filter = stub_filter();
     // SAFETY: a plain fork (no shared memory, no CLONE_VM): the child gets
@@ -312,7 +317,7 @@ pub(crate) fn create_first_stub(memfd: i32, cpu: Option<usize>) -> Result<i32, P
     let pid = unsafe { syscall6(SYS_FORK, 0, 0, 0, 0, 0, 0) };
     if pid == 0 {
         // SAFETY: we are the freshly forked child.
-        unsafe { child_main(memfd, sentry_pid, &filter) };
+        unsafe { child_main(fds, sentry_pid, &filter) };
     }
     let pid = sys::check(pid).map_err(|errno| PlatformError::Host { call: "fork", errno })? as i32;
 

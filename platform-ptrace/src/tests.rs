@@ -280,6 +280,29 @@ fn protect_read_only_then_write_faults() {
 }
 
 #[test]
+fn cache_file_offsets_map_the_cache_file() {
+    let mem = Mem::new(1 << 20);
+    let cache = Mem::new(1 << 20);
+    let fds = platform::MemoryFds { main: mem.fd, cache: cache.fd };
+    let platform = PtracePlatform::with_memory(fds, CpuBinding::Pin).unwrap();
+    let code = asm(&[&MOV_MEM_RBX_RDI, &MOV_EAX_GETPPID, &SYSCALL, &[0xeb, (-12i8) as u8]]);
+    mem.write(0, &code);
+    cache.write(3 * PAGE, &0x1234u64.to_le_bytes());
+    let space = platform.new_address_space().unwrap();
+    space.map(CODE, PAGE, Prot::RX, 0).unwrap();
+    // Offsets from CACHE_FILE_BASE on are the cache file's.
+    space.map(DATA, PAGE, Prot::RW, platform::CACHE_FILE_BASE + 3 * PAGE).unwrap();
+    let mut ctx = platform.new_context().unwrap();
+    let mut regs = Regs::new_user(CODE, 0);
+    regs.rbx = DATA + 8;
+    regs.rdi = 0xfeed;
+    expect_syscall(ctx.switch(&space, &mut regs));
+    assert_eq!(cache.read_u64(3 * PAGE + 8), 0xfeed, "guest write landed in the cache file");
+    assert_eq!(cache.read_u64(3 * PAGE), 0x1234, "the page is the cache file's");
+    assert_eq!(mem.read_u64(3 * PAGE + 8), 0, "not the memory file's");
+}
+
+#[test]
 fn fs_base_from_regs() {
     let env = env();
     let code = asm(&[&MOV_RDI_FS0, &MOV_EAX_GETPPID, &SYSCALL, &JMP_SELF]);

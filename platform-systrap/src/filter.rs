@@ -12,7 +12,7 @@
 //! strictest answer wins, so the guest threads (which start as clones of
 //! the control thread and then add the guest filter) never get those.
 
-use crate::layout::{STUB_MEMFD_FD, STUB_PIPE_FD};
+use crate::layout::{STUB_CACHE_FD, STUB_MEMFD_FD, STUB_PIPE_FD};
 use crate::stubcode::Labels;
 
 const BPF_LD_W_ABS: u16 = 0x20;
@@ -128,9 +128,10 @@ pub fn guest_filter(l: &Labels) -> Vec<SockFilter> {
 /// The control thread's filter (inherited by every thread it clones).
 pub fn control_filter(l: &Labels) -> Vec<SockFilter> {
     let mut rules = guest_rules(l);
-    // What the Sentry asks for: mmap of the memory file only, mprotect,
-    // munmap, madvise; futex to sleep; write of a result to the pipe.
-    rules.push(Rule { ip: l.ctl_syscall, nr: 9, arg: Some((4, &[STUB_MEMFD_FD as u32])) });
+    // What the Sentry asks for: mmap of the memory and cache files only,
+    // mprotect, munmap, madvise; futex to sleep; write of a result to the
+    // pipe.
+    rules.push(Rule { ip: l.ctl_syscall, nr: 9, arg: Some((4, &[STUB_MEMFD_FD as u32, STUB_CACHE_FD as u32])) });
     for nr in [10, 11, 28, 202] {
         rules.push(Rule { ip: l.ctl_syscall, nr, arg: None });
     }

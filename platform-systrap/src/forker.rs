@@ -27,6 +27,7 @@ fn setup_step(step: i32) -> &'static str {
 struct ChildArgs {
     sentry_pid: i32,
     memfd: i32,
+    cache_fd: i32,
     region_fd: i32,
     pipe_w: i32,
     rseq_addr: u64,
@@ -125,16 +126,18 @@ unsafe fn child_main(a: &ChildArgs) -> ! {
             sys!(3u64, sys::SYS_EXIT_GROUP, 3);
         }
     }
-    // Descriptors: the memory file, the pipe and the region at fixed
-    // numbers, nothing else.
+    // Descriptors: the memory file, the pipe, the region and the cache
+    // file at fixed numbers, nothing else.
     let memfd = sys!(4u64, libc::SYS_fcntl as u64, a.memfd, libc::F_DUPFD, 100);
     let pipe = sys!(4u64, libc::SYS_fcntl as u64, a.pipe_w, libc::F_DUPFD, 100);
     let region = sys!(4u64, libc::SYS_fcntl as u64, a.region_fd, libc::F_DUPFD, 100);
+    let cache = sys!(4u64, libc::SYS_fcntl as u64, a.cache_fd, libc::F_DUPFD, 100);
     sys!(4u64, libc::SYS_dup2 as u64, memfd, STUB_MEMFD_FD);
     sys!(4u64, libc::SYS_dup2 as u64, pipe, STUB_PIPE_FD);
     sys!(4u64, libc::SYS_dup2 as u64, region, STUB_REGION_FD);
+    sys!(4u64, libc::SYS_dup2 as u64, cache, STUB_CACHE_FD);
     sys!(4u64, sys::SYS_CLOSE_RANGE, 0, STUB_MEMFD_FD - 1, 0);
-    sys!(4u64, sys::SYS_CLOSE_RANGE, STUB_REGION_FD + 1, u32::MAX, 0);
+    sys!(4u64, sys::SYS_CLOSE_RANGE, STUB_CACHE_FD + 1, u32::MAX, 0);
     // Signal dispositions are the forker's (`set_stub_signals`), which
     // the fork copied, but for the interrupt signal: SIGCHLD, which the
     // forker ignores to have its children reaped. The mask stays full in
@@ -211,11 +214,13 @@ pub(crate) struct Forker {
 /// The forker's descriptors, at fixed numbers.
 const FORKER_MEMFD: i32 = 3;
 const FORKER_SOCK: i32 = 4;
+const FORKER_CACHE: i32 = 5;
 
 /// What the forker needs, computed before it is forked.
 #[derive(Clone, Copy)]
 struct ForkerArgs {
     memfd: i32,
+    cache_fd: i32,
     sock: i32,
     filter: u64,
     filter_len: u64,
@@ -252,13 +257,15 @@ unsafe fn forker_main(a: &ForkerArgs) -> ! {
     sys!(sys::SYS_RT_SIGPROCMASK, libc::SIG_SETMASK, &all as *const u64 as u64, 0, 8);
     let m = sys!(libc::SYS_fcntl as u64, a.memfd, libc::F_DUPFD, 200);
     let s = sys!(libc::SYS_fcntl as u64, a.sock, libc::F_DUPFD, 200);
-    if m < 0 || s < 0 {
+    let c = sys!(libc::SYS_fcntl as u64, a.cache_fd, libc::F_DUPFD, 200);
+    if m < 0 || s < 0 || c < 0 {
         die!(1);
     }
     sys!(libc::SYS_dup2 as u64, m, FORKER_MEMFD);
     sys!(libc::SYS_dup2 as u64, s, FORKER_SOCK);
+    sys!(libc::SYS_dup2 as u64, c, FORKER_CACHE);
     sys!(sys::SYS_CLOSE_RANGE, 0, FORKER_MEMFD - 1, 0);
-    sys!(sys::SYS_CLOSE_RANGE, FORKER_SOCK + 1, u32::MAX, 0);
+    sys!(sys::SYS_CLOSE_RANGE, FORKER_CACHE + 1, u32::MAX, 0);
     // The stubs' dispositions, which they inherit; SIGCHLD ignored, so
     // the kernel reaps the forker's children (each stub handles it).
     // SAFETY: this is the freshly forked forker.
@@ -276,6 +283,7 @@ unsafe fn forker_main(a: &ForkerArgs) -> ! {
     let mut child = a.child;
     child.sentry_pid = me as i32;
     child.memfd = FORKER_MEMFD;
+    child.cache_fd = FORKER_CACHE;
     loop {
         // One request: a byte and two descriptors.
         let mut byte = 0u8;
@@ -446,7 +454,11 @@ const SYS_SENDMSG: u64 = 46;
 const CLONE_PIDFD: u64 = 0x1000;
 
 impl Forker {
-    pub(crate) fn start(memfd: i32, filter: &[crate::filter::SockFilter]) -> Result<Forker, PlatformError> {
+    pub(crate) fn start(
+        fds: platform::MemoryFds,
+        filter: &[crate::filter::SockFilter],
+    ) -> Result<Forker, PlatformError> {
+        let (memfd, cache_fd) = (fds.main, fds.cache);
         let labels = crate::stubcode::Labels::get();
         let mut sv = [0i32; 2];
         // SAFETY: socketpair writes two descriptors into a live array.
@@ -458,12 +470,14 @@ impl Forker {
         let (rseq_addr, rseq_size) = rseq_area();
         let args = ForkerArgs {
             memfd,
+            cache_fd,
             sock: sv[1],
             filter: filter.as_ptr() as u64,
             filter_len: filter.len() as u64,
             child: ChildArgs {
                 sentry_pid: 0,
                 memfd,
+                cache_fd,
                 region_fd: -1,
                 pipe_w: -1,
                 rseq_addr,

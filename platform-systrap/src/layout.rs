@@ -179,11 +179,12 @@ pub const STATE_TEVENT: u32 = 3;
 pub const STATE_UPGRADE: u32 = 4;
 
 /// Descriptors of a stub process: the Sentry's memory file (guest memory),
-/// the write end of the completion pipe, and (during set-up only) the stub
-/// memory file.
+/// the write end of the completion pipe, (during set-up only) the stub
+/// memory file, and the Sentry's cache file (`platform::CACHE_FILE_BASE`).
 pub const STUB_MEMFD_FD: i32 = 10;
 pub const STUB_PIPE_FD: i32 = 11;
 pub const STUB_REGION_FD: i32 = 12;
+pub const STUB_CACHE_FD: i32 = 13;
 
 /// Offset in the stub memory file of thread `i`'s block.
 pub const fn thread_off(i: u64) -> u64 {

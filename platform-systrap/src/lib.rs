@@ -175,9 +175,17 @@ impl SystrapPlatform {
     /// first stub is made in the background; should that fail, the first
     /// `new_address_space` makes one itself and returns its error.
     pub fn new(memfd: RawFd) -> Result<SystrapPlatform, PlatformError> {
-        // SAFETY: fcntl(F_GETFD) only inspects the descriptor table.
-        if memfd < 0 || unsafe { libc::fcntl(memfd, libc::F_GETFD) } < 0 {
-            return Err(PlatformError::Unavailable(format!("memory file descriptor {memfd} is not open")));
+        SystrapPlatform::with_memory(platform::MemoryFds::single(memfd))
+    }
+
+    /// A platform whose guest memory is in the memory file and the cache
+    /// file of `fds` (see `platform::CACHE_FILE_BASE`).
+    pub fn with_memory(fds: platform::MemoryFds) -> Result<SystrapPlatform, PlatformError> {
+        for fd in [fds.main, fds.cache] {
+            // SAFETY: fcntl(F_GETFD) only inspects the descriptor table.
+            if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+                return Err(PlatformError::Unavailable(format!("memory file descriptor {fd} is not open")));
+            }
         }
         if !sys::seccomp_available() {
             return Err(PlatformError::Unavailable("the kernel has no seccomp filters".into()));
@@ -197,7 +205,7 @@ impl SystrapPlatform {
         let slots = (fsgsbase && patch::enabled_from_env())
             .then(|| Arc::new(std::sync::Mutex::new(patch::Slots::new(labels.tramp))));
         let shared = Arc::new(Shared {
-            forker: forker::Forker::start(memfd, &filter::forker_filter())?,
+            forker: forker::Forker::start(fds, &filter::forker_filter())?,
             code,
             fsgsbase,
             rdtscp: sys::has_rdtscp(),

@@ -1,7 +1,7 @@
 //! Address spaces: one stub process each. Changes go to the stub's control
 //! thread through the control page; no ptrace anywhere.
 
-use crate::layout::{BATCH_MAX, LOW_SLOTS, SLOTS_LEN, STUB_BASE, STUB_MEMFD_FD};
+use crate::layout::{BATCH_MAX, LOW_SLOTS, SLOTS_LEN, STUB_BASE, STUB_CACHE_FD, STUB_MEMFD_FD};
 use crate::process::{host, lock, StubProcess};
 use crate::sys::{SYS_MMAP, SYS_MPROTECT, SYS_MUNMAP};
 use crate::Shared;
@@ -186,11 +186,15 @@ impl AddressSpace for SystrapAddressSpace {
         check_range("mmap", addr, len)?;
         self.touch(addr, len);
         let flags = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;
-        if self.queue([SYS_MMAP, addr, len, prot.bits() as u64, flags, STUB_MEMFD_FD as u64, file_offset, addr])? {
+        let (fd, file_offset) = match platform::MemoryFds::locate(file_offset) {
+            (true, o) => (STUB_CACHE_FD as u64, o),
+            (false, o) => (STUB_MEMFD_FD as u64, o),
+        };
+        if self.queue([SYS_MMAP, addr, len, prot.bits() as u64, flags, fd, file_offset, addr])? {
             return Ok(());
         }
         let _t = platform::profile::span(platform::profile::Phase::SpaceMap);
-        let args = [addr, len, prot.bits() as u64, flags, STUB_MEMFD_FD as u64, file_offset];
+        let args = [addr, len, prot.bits() as u64, flags, fd, file_offset];
         let r = self.proc.request("mmap", SYS_MMAP, args, 0)?;
         if r != addr {
             return Err(host("mmap", Errno::EFAULT));

@@ -207,7 +207,7 @@ fn answers_arrive_whatever_the_hint() {
 }
 
 #[test]
-fn stub_holds_only_the_stub_region_and_two_descriptors() {
+fn stub_holds_only_the_stub_region_and_its_descriptors() {
     let env = env();
     let space = env.space_with(&getppid_loop());
     let pid = pid_of(&space);
@@ -229,7 +229,9 @@ fn stub_holds_only_the_stub_region_and_two_descriptors() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     fds.sort();
-    assert_eq!(fds, vec![STUB_MEMFD_FD.to_string(), STUB_PIPE_FD.to_string()]);
+    // The memory file, the pipe and the cache file (here the memory file
+    // again).
+    assert_eq!(fds, vec![STUB_MEMFD_FD.to_string(), STUB_PIPE_FD.to_string(), STUB_CACHE_FD.to_string()]);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(status.lines().any(|l| l.starts_with("Seccomp:") && l.ends_with('2')), "{status}");
 }
@@ -313,6 +315,39 @@ fn write_faults_are_reported_as_writes() {
     space.protect(DATA, PAGE, Prot::RW).unwrap();
     expect_syscall(ctx.switch(&space, &mut regs));
     assert_eq!(env.mem.read_u64(PAGE + 8), 0xbeef);
+}
+
+#[test]
+fn cache_file_offsets_map_the_cache_file() {
+    let mem = Mem::new(1 << 20);
+    let cache = Mem::new(1 << 20);
+    let platform = SystrapPlatform::with_memory(platform::MemoryFds { main: mem.fd, cache: cache.fd }).unwrap();
+    let code = asm(&[&MOV_MEM_RBX_RDI, &MOV_EAX_GETPPID, &SYSCALL, &[0xeb, (-12i8) as u8]]);
+    mem.write(0, &code);
+    cache.write(3 * PAGE, &0x1234u64.to_le_bytes());
+    let space = platform.new_address_space().unwrap();
+    space.map(CODE, PAGE, Prot::RX, 0).unwrap();
+    // Offsets from CACHE_FILE_BASE on are the cache file's.
+    space.map(DATA, PAGE, Prot::RW, platform::CACHE_FILE_BASE + 3 * PAGE).unwrap();
+    let mut ctx = platform.new_context().unwrap();
+    let mut regs = Regs::new_user(CODE, 0);
+    regs.rbx = DATA + 8;
+    regs.rdi = 0xfeed;
+    expect_syscall(ctx.switch(&space, &mut regs));
+    assert_eq!(cache.read_u64(3 * PAGE + 8), 0xfeed, "guest write landed in the cache file");
+    assert_eq!(cache.read_u64(3 * PAGE), 0x1234, "the page is the cache file's");
+    assert_eq!(mem.read_u64(3 * PAGE + 8), 0, "not the memory file's");
+    // Batched (a new image's mappings) as well.
+    let space = platform.new_address_space().unwrap();
+    space.begin_batch();
+    space.map(CODE, PAGE, Prot::RX, 0).unwrap();
+    space.map(DATA, PAGE, Prot::RW, platform::CACHE_FILE_BASE + 3 * PAGE).unwrap();
+    space.flush().unwrap();
+    regs = Regs::new_user(CODE, 0);
+    regs.rbx = DATA + 16;
+    regs.rdi = 0xbeef;
+    expect_syscall(ctx.switch(&space, &mut regs));
+    assert_eq!(cache.read_u64(3 * PAGE + 16), 0xbeef);
 }
 
 #[test]

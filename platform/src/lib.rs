@@ -9,7 +9,40 @@
 pub mod pool;
 pub mod profile;
 
+use std::os::fd::RawFd;
 use std::sync::Arc;
+
+/// Where the file cache's file starts in memory-file offsets. Guest memory
+/// lives in two host files: offsets below this are in the memory file
+/// proper (a memfd: anonymous memory, copies, small files), offsets from
+/// it on in the cache file at `offset - CACHE_FILE_BASE` (a tmpfs file
+/// with huge pages where the host allows them, holding large cached
+/// files: filled and freed in 2 MiB folios instead of 4 KiB pages).
+pub const CACHE_FILE_BASE: u64 = 1 << 38;
+
+/// The host descriptors of the Sentry's memory: the memory file, and the
+/// cache file (the memory file again when there is none, in which case no
+/// offset reaches `CACHE_FILE_BASE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryFds {
+    pub main: RawFd,
+    pub cache: RawFd,
+}
+
+impl MemoryFds {
+    /// One file for everything.
+    pub fn single(fd: RawFd) -> MemoryFds {
+        MemoryFds { main: fd, cache: fd }
+    }
+
+    /// Which file `offset` is in (true: the cache file), and where in it.
+    pub fn locate(offset: u64) -> (bool, u64) {
+        match offset.checked_sub(CACHE_FILE_BASE) {
+            Some(o) => (true, o),
+            None => (false, offset),
+        }
+    }
+}
 
 /// General-purpose registers, in the layout of the kernel's
 /// `struct user_regs_struct` (so ptrace can copy them as they are).

@@ -161,10 +161,10 @@ fn stub_pool_size() -> usize {
 
 fn make_bare_platform(name: &str, mf: &Arc<MemoryFile>) -> Result<Arc<dyn platform::Platform>, String> {
     match name {
-        "systrap" => platform_systrap::SystrapPlatform::new(mf.fd())
+        "systrap" => platform_systrap::SystrapPlatform::with_memory(mf.fds())
             .map(|p| Arc::new(p) as Arc<dyn platform::Platform>)
             .map_err(|e| e.to_string()),
-        "ptrace" => platform_ptrace::PtracePlatform::new(mf.fd())
+        "ptrace" => platform_ptrace::PtracePlatform::with_memory(mf.fds(), platform_ptrace::CpuBinding::Pin)
             .map(|p| Arc::new(p) as Arc<dyn platform::Platform>)
             .map_err(|e| e.to_string()),
         other => Err(format!("unknown platform {other:?}")),
@@ -520,6 +520,8 @@ fn sentry_boot(
     for (fd, ro) in roots.binds.iter().zip(bind_flags) {
         held.push(crate::confine::HeldRoot { fd: fd.as_raw_fd(), write: !ro, is_dir: crate::confine::is_dir(fd) });
     }
+    // The cache file's tmpfs is mounted while the Sentry may still mount.
+    let cache_file = sentry::memfile::huge_cache_file();
     let t = profile::start();
     crate::confine::drop_privileges(&held, proc_fd.as_raw_fd())?;
     profile::add(Phase::BootPrivileges, t);
@@ -530,7 +532,7 @@ fn sentry_boot(
     // Before any stub exists: stubs inherit the registration (fork).
     sentry::membarrier::register_host();
     let t = profile::start();
-    let memfile = MemoryFile::new().map_err(|e| e.to_string())?;
+    let memfile = MemoryFile::with_cache(cache_file).map_err(|e| e.to_string())?;
     profile::add(Phase::BootMemoryFile, t);
     let t = profile::start();
     let platform = match &g.platform {

@@ -13,6 +13,9 @@ use std::sync::{Arc, Mutex};
 
 /// Files larger than this are not cached (they are copied per mapping).
 const MAX_FILE: u64 = 256 << 20;
+/// Files at least this large go to the memory file's cache file (huge
+/// pages): most of their last huge page is used.
+const HUGE_MIN: u64 = 1 << 20;
 /// The cache keeps at most this many bytes alive by itself; mappings keep
 /// their own ranges alive beyond that.
 const MAX_TOTAL: u64 = 512 << 20;
@@ -87,7 +90,9 @@ impl FileCache {
             }
         }
         let _t = platform::profile::span(platform::profile::Phase::FileCacheFill);
-        let mut range = memfile.alloc(size)?;
+        // Large files fill whole huge pages of the cache file (where there
+        // is one); a small one would leave most of its huge page unused.
+        let mut range = if size >= HUGE_MIN { memfile.alloc_cache(size)? } else { memfile.alloc(size)? };
         let spliced = match host {
             Some(fd) => memfile.fill_fresh_from_host(&mut range, fd, size)?,
             None => SpliceFill::Unavailable,

@@ -321,9 +321,16 @@ pub fn huge_cache_file() -> Option<OwnedFd> {
     if mnt < 0 {
         return None;
     }
-    // SAFETY: openat on the mount's root with a valid C string.
-    let fd =
-        unsafe { libc::openat(mnt as i32, c".".as_ptr(), libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC, 0o600) };
+    // Made with a name and unlinked at once (rather than O_TMPFILE), so
+    // that /proc/<sentry>/fd says what it is: "/runsc-lite-cache (deleted)".
+    let name = c"runsc-lite-cache";
+    // SAFETY: openat and unlinkat on the mount's root with a valid C string.
+    let fd = unsafe {
+        let flags = libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_CLOEXEC;
+        let fd = libc::openat(mnt as i32, name.as_ptr(), flags, 0o600);
+        libc::unlinkat(mnt as i32, name.as_ptr(), 0);
+        fd
+    };
     close(mnt);
     if fd < 0 {
         return None;

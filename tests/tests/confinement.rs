@@ -118,6 +118,15 @@ fn check_confined(pid: i32, what: &str) {
     assert!(root.is_empty(), "{what} {pid}: root directory holds {root:?}");
 }
 
+/// Whether `path` is on a tmpfs.
+fn on_tmpfs(path: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(path) else { return false };
+    // SAFETY: an all-zero statfs is valid.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statfs into a live struct with a valid C string.
+    unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type == libc::TMPFS_MAGIC }
+}
+
 /// The descriptors of `pid`: (number, /proc link).
 fn fd_links(pid: i32) -> Vec<(String, String)> {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -138,17 +147,20 @@ fn the_sentry_and_its_stubs_are_confined() {
         let Some(r) = start(p, &[], "echo ready; read x; echo bye") else { return };
         let sentry = r.sentry();
         check_confined(sentry, &format!("{p} Sentry"));
-        // Only the memory file, the mount roots (do: the host's /, and the
-        // Sentry's own /proc), stdio, pipes, pidfds and the stub forker's
-        // socket, plus host nodes beneath the root (do's is the host's /,
-        // read-only): O_PATH node descriptors and files open for reading.
+        // Only the memory file and its cache file (an unlinked file on a
+        // tmpfs of the Sentry's own), the mount roots (do: the host's /, and
+        // the Sentry's own /proc), stdio, pipes, pidfds and the stub
+        // forker's socket, plus host nodes beneath the root (do's is the
+        // host's /, read-only): O_PATH node descriptors and files open for
+        // reading.
         let links = fd_links(sentry);
         for (fd, l) in &links {
             let special = l.starts_with("pipe:")
                 || l.starts_with("socket:")
                 || l.starts_with("anon_inode:")
                 || l.starts_with("/memfd:")
-                || l.starts_with("/dev/");
+                || l.starts_with("/dev/")
+                || (l == "/runsc-lite-cache (deleted)" && on_tmpfs(&format!("/proc/{sentry}/fd/{fd}")));
             if special {
                 continue;
             }

@@ -261,7 +261,10 @@ impl SystrapContext {
         e.parked = Parked::Handler;
         let (proc, t) = (&e.proc, e.thread);
         let hint = proc.region.u32(thread_off(t.index as u64) + M_ANSWER_HINT);
-        hint.store(HINT_NONE, Ordering::Relaxed);
+        // (Stored only if set: see `set_state`.)
+        if hint.load(Ordering::Relaxed) != HINT_NONE {
+            hint.store(HINT_NONE, Ordering::Relaxed);
+        }
         proc.resume(t);
         loop {
             proc.wait_event(t, Some(&self.intr), None)?;

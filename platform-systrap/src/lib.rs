@@ -118,8 +118,8 @@ impl Spin {
             let f: Vec<u64> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
             if let [e, r, st, c] = f[..] {
                 s = Spin {
-                    event: Duration::from_micros(e),
-                    request: Duration::from_micros(r),
+                    event: Duration::from_micros(e.min(1_000_000)),
+                    request: Duration::from_micros(r.min(1_000_000)),
                     stub: st.clamp(1, 1 << 24) as u32,
                     control: c.clamp(1, 1 << 24) as u32,
                 };

@@ -289,6 +289,9 @@ pub struct ThreadGroup {
     /// Job control: whether the process is stopped, and the state change
     /// its parent has not collected yet.
     pub jobctl: Mutex<JobControl>,
+    /// `jobctl.stopped`, written under that lock, for the run loop's
+    /// check before every switch without taking it.
+    pub stopped: std::sync::atomic::AtomicBool,
     /// Stopped threads wait here for SIGCONT or SIGKILL.
     pub jobctl_cv: Condvar,
     /// CPU time of threads that have exited.
@@ -550,6 +553,7 @@ impl ThreadGroup {
             pending: SignalQueue::default(),
             itimer_real: Mutex::new(RealTimer::default()),
             jobctl: Mutex::new(JobControl::default()),
+            stopped: std::sync::atomic::AtomicBool::new(false),
             jobctl_cv: Condvar::new(),
             dead_times: CpuTimes::default(),
             children_times: CpuTimes::default(),
@@ -608,7 +612,7 @@ impl ThreadGroup {
     }
 
     pub fn is_stopped(&self) -> bool {
-        lock(&self.jobctl).stopped
+        self.stopped.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Make every thread notice that the process is ending.

@@ -106,6 +106,7 @@ fn continue_group(tg: &Arc<ThreadGroup>) {
             return;
         }
         j.stopped = false;
+        tg.stopped.store(false, Ordering::Release);
         j.report = Some(JobReport::Continued);
     }
     tg.jobctl_cv.notify_all();
@@ -120,6 +121,7 @@ pub fn stop_group(tg: &Arc<ThreadGroup>, sig: i32) {
             return;
         }
         j.stopped = true;
+        tg.stopped.store(true, Ordering::Release);
         j.report = Some(JobReport::Stopped(sig));
     }
     tg.kick_all();

@@ -192,6 +192,11 @@ impl Task {
         let strace = self.kernel.strace;
         // The last fault retried without a change (address, rip).
         let mut retried: Option<(u64, u64)> = None;
+        // The clock read that ended the last syscall's accounting starts
+        // the next switch's (each read is ~32 ns: a tenth of a patched
+        // getppid in the Sentry); taken, so a loop that went round another
+        // way reads afresh.
+        let mut last_read: Option<std::time::Instant> = None;
         loop {
             if self.exiting.is_none() {
                 if self.tg.killed.load(std::sync::atomic::Ordering::Acquire) {
@@ -217,9 +222,12 @@ impl Task {
             // Time in switch includes waiting for a CPU, which a loaded host
             // makes long; CPU-time timers must not fire on it, so while one
             // is armed the host thread's real CPU time bounds the charge.
-            let timers_armed = lock(&self.tg.cpu_timers).iter().any(|t| t.left != 0);
+            // (The ticker flag is up whenever one is armed: no lock on the
+            // common path.)
+            let timers_armed = self.tg.cpu_ticker.load(std::sync::atomic::Ordering::Acquire)
+                && lock(&self.tg.cpu_timers).iter().any(|t| t.left != 0);
             let cpu_before = if timers_armed { self.ctx.cpu_time() } else { None };
-            let entered = std::time::Instant::now();
+            let entered = last_read.take().unwrap_or_else(std::time::Instant::now);
             let exit = self.ctx.switch(self.mm.space(), &mut self.regs);
             platform::profile::add(
                 platform::profile::Phase::GuestSwitch,
@@ -227,11 +235,11 @@ impl Task {
             );
             let left = std::time::Instant::now();
             let sentry_cpu = if timers_armed { platform::current_thread_cpu_time() } else { None };
-            let mut spent = left - entered;
+            let mut spent = left.saturating_duration_since(entered);
             if let (Some(a), Some(b)) = (cpu_before, cpu_before.and_then(|_| self.ctx.cpu_time())) {
                 spent = spent.min(b.saturating_sub(a));
             }
-            self.account_user(spent);
+            self.account_user(spent, timers_armed);
             let exit = match exit {
                 Ok(e) => e,
                 Err(e) => {
@@ -325,7 +333,9 @@ impl Task {
                 }
             }
             let blocked = self.interrupt.take_blocked_ns();
-            let mut served = (left.elapsed().as_nanos() as u64).saturating_sub(blocked);
+            let done = std::time::Instant::now();
+            last_read = Some(done);
+            let mut served = (done.saturating_duration_since(left).as_nanos() as u64).saturating_sub(blocked);
             // (Read only when armed: /proc is a slow read for every syscall.)
             if let Some(a) = sentry_cpu {
                 if let Some(b) = platform::current_thread_cpu_time() {
@@ -333,17 +343,19 @@ impl Task {
                 }
             }
             self.shared.times.sys.fetch_add(served, std::sync::atomic::Ordering::Relaxed);
-            if served > 0 {
+            if served > 0 && timers_armed {
                 self.charge_cpu_timers(0, served);
             }
         }
     }
 
     /// Count time spent running guest code.
-    fn account_user(&mut self, d: std::time::Duration) {
+    fn account_user(&mut self, d: std::time::Duration, timers_armed: bool) {
         let ns = d.as_nanos() as u64;
         self.shared.times.user.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
-        self.charge_cpu_timers(ns, 0);
+        if timers_armed {
+            self.charge_cpu_timers(ns, 0);
+        }
     }
 
     /// Run down ITIMER_VIRTUAL (user time) and ITIMER_PROF (both), and

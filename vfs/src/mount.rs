@@ -83,8 +83,11 @@ pub struct Dentry {
 
 const NOT_PINNED: u64 = u64::MAX;
 
-/// How many recently walked dentries the namespace keeps alive.
-pub const RECENT_DENTRIES: usize = 2048;
+/// How many recently walked dentries the namespace keeps alive. With 2,048
+/// a second walk over a 5,000-file tree (a build, a repeated git status)
+/// found none of it and rebuilt every node: 6.5 against 3.2 µs per lstat
+/// with 8,192, for about 0.8 KiB of Sentry memory per kept dentry.
+pub const RECENT_DENTRIES: usize = 8192;
 
 /// The dentry cache's ring: slot `next % RECENT_DENTRIES` is replaced next.
 #[derive(Default)]

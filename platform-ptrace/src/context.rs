@@ -341,7 +341,7 @@ impl PtraceContext {
             return Exit::Fault { addr, access, signo, code: info.code };
         }
         self.last_fault = None;
-        Exit::Signal(info)
+        Exit::Signal(Box::new(info))
     }
 }
 

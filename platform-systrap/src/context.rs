@@ -12,7 +12,7 @@ use abi::{Errno, SigInfo};
 use platform::{Access, AddressSpace, Context, Exit, FpState, Interrupter, PlatformError, Regs, SyscallSite};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Shared between a context and its interrupters.
 pub(crate) struct InterruptState {
@@ -56,6 +56,10 @@ struct Entry {
     /// down; the CPU the stub thread is bound to (-1: none).
     bulk: i32,
     bound_cpu: i32,
+    /// Registers reported by the trampoline, never completed, when the
+    /// thread was moved to its handler (`upgrade`): the next full frame
+    /// takes the rest of them from the trampoline's copy.
+    unmerged: Option<Regs>,
 }
 
 /// Give an entry's stub thread back to its process's pool, free to run
@@ -76,8 +80,10 @@ enum Parked {
     /// In the signal handler, with a full frame on its signal stack.
     Handler,
     /// In the patch trampoline (`patch.rs`), having reported these
-    /// registers: only rax may change on the fast way back.
-    Trampoline(Regs),
+    /// registers: only rax may change on the fast way back. Until
+    /// `complete`, only the syscall's number and arguments in them are
+    /// the guest's (`get_tregs`).
+    Trampoline { saved: Regs, complete: bool },
 }
 
 /// Where the Sentry tells the stub thread whether to poll for the answer
@@ -115,7 +121,7 @@ pub(crate) struct SystrapContext {
     /// When the last syscall was handed to the Sentry (its service time
     /// is measured at the next switch), and how long the switch that
     /// ended with it took (the guest's own run, mostly).
-    served_since: Option<(Instant, Duration)>,
+    served_since: Option<(platform::clock::Stamp, Duration)>,
     timed: u32,
     /// The Sentry said the call being served moved much data.
     bulk_call: std::cell::Cell<bool>,
@@ -214,6 +220,7 @@ impl SystrapContext {
             hits,
             bulk: 0,
             bound_cpu: -1,
+            unmerged: None,
         };
         // A fresh thread starts from the initial FPU state, not whatever
         // the control thread (a fork of the Sentry) had.
@@ -243,17 +250,22 @@ impl SystrapContext {
     /// interrupts, signals sent from outside, 32-bit syscalls) until one is.
     fn run(&mut self, i: usize, regs: &mut Regs) -> Result<Exit, PlatformError> {
         self.last_trap = None;
-        match self.entries[i].parked {
-            Parked::Trampoline(saved) if only_rax_changed(&saved, regs) => {
+        match &self.entries[i].parked {
+            Parked::Trampoline { saved, .. } if only_rax_changed(saved, regs) => {
                 let e = &self.entries[i];
                 let m = thread_off(e.thread.index as u64);
-                e.proc.region.u64(m + M_T_REGS + 8 * T_RAX).store(regs.rax, Ordering::Relaxed);
+                e.proc.region.u64(m + M_T_RAX).store(regs.rax, Ordering::Relaxed);
             }
             parked => {
-                if let Parked::Trampoline(_) = parked {
+                if let Parked::Trampoline { .. } = parked {
                     self.upgrade(i)?;
                 }
-                let e = &self.entries[i];
+                let e = &mut self.entries[i];
+                // A full frame is written below: registers the Sentry did
+                // not ask for must be the guest's, not a stale copy.
+                if let Some(mut saved) = e.unmerged.take() {
+                    complete_from_trampoline(&e.proc, e.thread, &mut saved, regs);
+                }
                 put_regs(&e.proc, e.thread, regs)?;
             }
         }
@@ -268,10 +280,11 @@ impl SystrapContext {
         proc.resume(t);
         loop {
             proc.wait_event(t, Some(&self.intr), None)?;
-            if let Some((exit, parked)) = classify(proc, t, &self.intr, regs)? {
+            if let Some((exit, in_trampoline)) = classify(proc, t, &self.intr, regs)? {
                 self.hint.word.store(hint as *const AtomicU32 as *mut AtomicU32, Ordering::Relaxed);
-                e.parked = parked;
-                if matches!(exit, Exit::Syscall) && matches!(parked, Parked::Handler) {
+                if in_trampoline {
+                    e.parked = Parked::Trampoline { saved: *regs, complete: false };
+                } else if matches!(exit, Exit::Syscall) {
                     self.last_trap = Some(regs.rip);
                 }
                 return Ok(exit);
@@ -285,8 +298,10 @@ impl SystrapContext {
     /// thread runs again).
     fn upgrade(&mut self, i: usize) -> Result<(), PlatformError> {
         let e = &mut self.entries[i];
-        if let Parked::Handler = e.parked {
-            return Ok(());
+        match e.parked {
+            Parked::Handler => return Ok(()),
+            Parked::Trampoline { saved, complete: false } => e.unmerged = Some(saved),
+            Parked::Trampoline { complete: true, .. } => {}
         }
         let (proc, t) = (&e.proc, e.thread);
         proc.region.u32(thread_off(t.index as u64) + M_ANSWER_HINT).store(HINT_NONE, Ordering::Relaxed);
@@ -311,58 +326,88 @@ impl SystrapContext {
 /// The registers after a syscall differ from those before only in rax
 /// (the result): the trampoline can take them back by itself.
 fn only_rax_changed(before: &Regs, after: &Regs) -> bool {
-    let mut a = *after;
-    a.rax = before.rax;
-    a.orig_rax = before.orig_rax;
-    a == *before
+    // Field by field: no copy of either (this runs at every patched call).
+    macro_rules! same {
+        ($($f:ident),*) => { true $(&& before.$f == after.$f)* };
+    }
+    same!(
+        r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8, rcx, rdx, rsi, rdi, rip, cs, eflags, rsp, ss, fs_base, gs_base,
+        ds, es, fs, gs
+    )
 }
 
-/// The registers the trampoline stored (see `stubcode.rs`).
+/// The registers of a patched site's syscall that share the hand-off's
+/// cache line (see `layout.rs`): its number and arguments. The others keep
+/// what `regs` held; [`get_trest`] reads them when the Sentry asks.
 fn get_tregs(proc: &StubProcess, t: StubThread, regs: &mut Regs) {
-    let m = thread_off(t.index as u64) + M_T_REGS;
-    let g = |k: u64| proc.region.u64(m + 8 * k).load(Ordering::Relaxed);
-    regs.r15 = g(T_R15);
-    regs.r14 = g(T_R14);
-    regs.r13 = g(T_R13);
-    regs.r12 = g(T_R12);
-    regs.rbp = g(T_RBP);
-    regs.rbx = g(T_RBX);
-    regs.r11 = g(T_R11);
-    regs.r10 = g(T_R10);
-    regs.r9 = g(T_R9);
-    regs.r8 = g(T_R8);
-    regs.rax = g(T_RAX);
-    regs.rcx = g(T_RCX);
-    regs.rdx = g(T_RDX);
-    regs.rsi = g(T_RSI);
-    regs.rdi = g(T_RDI);
-    regs.rip = g(T_RIP);
-    regs.rsp = g(T_RSP);
-    regs.eflags = g(T_EFL);
-    regs.fs_base = g(T_FS);
+    let m = thread_off(t.index as u64);
+    let g = |off: u64| proc.region.u64(m + off).load(Ordering::Relaxed);
+    regs.rax = g(M_T_RAX);
+    regs.rdi = g(M_T_RDI);
+    regs.rsi = g(M_T_RSI);
+    regs.rdx = g(M_T_RDX);
+    regs.r10 = g(M_T_R10);
+    regs.r8 = g(M_T_R8);
+    regs.r9 = g(M_T_R9);
+    regs.orig_rax = regs.rax;
+}
+
+/// The rest of the registers the trampoline stored (see `stubcode.rs`).
+fn get_trest(proc: &StubProcess, t: StubThread, regs: &mut Regs) {
+    let m = thread_off(t.index as u64);
+    let g = |off: u64| proc.region.u64(m + off).load(Ordering::Relaxed);
+    regs.r15 = g(M_T_R15);
+    regs.r14 = g(M_T_R14);
+    regs.r13 = g(M_T_R13);
+    regs.r12 = g(M_T_R12);
+    regs.rbp = g(M_T_RBP);
+    regs.rbx = g(M_T_RBX);
+    regs.r11 = g(M_T_R11);
+    regs.rcx = g(M_T_RCX);
+    regs.rip = g(M_T_RIP);
+    regs.rsp = g(M_T_RSP);
+    regs.eflags = g(M_T_EFL);
+    regs.fs_base = g(M_T_FS);
     // The trampoline runs only while the guest's gs base is 0.
     regs.gs_base = 0;
     regs.cs = 0x33;
     regs.ss = 0x2b;
     regs.fs = 0;
     regs.gs = 0;
-    regs.orig_rax = regs.rax;
 }
 
-/// What stub thread `t` reported, as an exit; None if it is none of the
-/// Sentry's business and the thread should just go on.
+/// Complete `regs` (reported by the trampoline, `saved` as reported)
+/// with the registers [`get_tregs`] left out, keeping any the Sentry has
+/// changed since; `saved` is completed too.
+fn complete_from_trampoline(proc: &StubProcess, t: StubThread, saved: &mut Regs, regs: &mut Regs) {
+    let mut rest = *saved;
+    get_trest(proc, t, &mut rest);
+    macro_rules! merge {
+        ($($f:ident),*) => {$(
+            if regs.$f == saved.$f {
+                regs.$f = rest.$f;
+            }
+        )*};
+    }
+    merge!(r15, r14, r13, r12, rbp, rbx, r11, rcx, rip, rsp, eflags, fs_base, gs_base, cs, ss, fs, gs);
+    *saved = rest;
+}
+
+/// What stub thread `t` reported, as an exit (and whether it is parked in
+/// the patch trampoline rather than its handler); None if it is none of
+/// the Sentry's business and the thread should just go on.
 fn classify(
     proc: &StubProcess,
     t: StubThread,
     intr: &InterruptState,
     regs: &mut Regs,
-) -> Result<Option<(Exit, Parked)>, PlatformError> {
+) -> Result<Option<(Exit, bool)>, PlatformError> {
     let m = thread_off(t.index as u64);
     if proc.region.u32(m + M_STATE).load(Ordering::Acquire) == STATE_TEVENT {
         get_tregs(proc, t, regs);
-        return Ok(Some((Exit::Syscall, Parked::Trampoline(*regs))));
+        return Ok(Some((Exit::Syscall, true)));
     }
-    classify_signal(proc, t, intr, regs).map(|e| e.map(|e| (e, Parked::Handler)))
+    classify_signal(proc, t, intr, regs).map(|e| e.map(|e| (e, false)))
 }
 
 fn classify_signal(
@@ -458,7 +503,7 @@ fn classify_signal(
             }
             SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP if info.code > 0 => {
                 get_regs(proc, t, uc, regs);
-                Ok(Some(Exit::Signal(info)))
+                Ok(Some(Exit::Signal(Box::new(info))))
             }
             _ => {
                 // Sent with kill(2) & co from outside: not the guest's doing.
@@ -580,13 +625,13 @@ impl Context for SystrapContext {
         // call would show on the cheapest ones.
         let bulk = self.bulk_call.replace(false);
         if let Some((served, ran)) = self.served_since.take() {
-            self.follow_bulk(i, served.elapsed(), ran, bulk);
+            self.follow_bulk(i, platform::clock::now().saturating_duration_since(served), ran, bulk);
         }
         self.timed = self.timed.wrapping_add(1);
-        let start = self.timed.is_multiple_of(4).then(Instant::now);
+        let start = self.timed.is_multiple_of(4).then(platform::clock::now);
         let r = self.run(i, regs);
         if let (Some(start), Ok(Exit::Syscall)) = (start, &r) {
-            let now = Instant::now();
+            let now = platform::clock::now();
             self.served_since = Some((now, now.saturating_duration_since(start)));
         }
         self.intr.target.store(0, Ordering::Release);
@@ -594,6 +639,23 @@ impl Context for SystrapContext {
             self.prune();
         }
         r
+    }
+
+    fn complete_regs(&mut self, regs: &mut Regs) {
+        let Some(e) = self.entries.get_mut(self.cur) else { return };
+        let Entry { proc, thread, parked, unmerged, .. } = e;
+        match parked {
+            Parked::Trampoline { saved, complete } if !*complete => {
+                complete_from_trampoline(proc, *thread, saved, regs);
+                *complete = true;
+            }
+            Parked::Handler => {
+                if let Some(mut saved) = unmerged.take() {
+                    complete_from_trampoline(proc, *thread, &mut saved, regs);
+                }
+            }
+            Parked::Trampoline { .. } => {}
+        }
     }
 
     fn cpu_time(&self) -> Option<std::time::Duration> {

@@ -133,7 +133,7 @@ pub(crate) struct Shared {
     forker: forker::Forker,
     code: &'static [u8],
     fsgsbase: bool,
-    rdtscp: bool,
+    cpu_insn: u32,
     control_filter: Vec<filter::SockFilter>,
     guest_filter: Vec<filter::SockFilter>,
     /// Where a new stub thread's first (trapped) syscall comes from.
@@ -208,7 +208,7 @@ impl SystrapPlatform {
             forker: forker::Forker::start(fds, &filter::forker_filter())?,
             code,
             fsgsbase,
-            rdtscp: sys::has_rdtscp(),
+            cpu_insn: sys::cpu_number_insn(),
             control_filter,
             guest_filter,
             ready_ip: labels.ready_syscall,

@@ -164,7 +164,7 @@ impl StubProcess {
         region.u32(CTRL_OFF + C_FSGSBASE).store(shared.fsgsbase as u32, Ordering::Relaxed);
         region.u32(CTRL_OFF + C_CTL_SPIN).store(shared.spin.control, Ordering::Relaxed);
         region.u32(CTRL_OFF + C_STUB_SPIN).store(shared.spin.stub, Ordering::Relaxed);
-        region.u32(CTRL_OFF + C_RDTSCP).store(shared.rdtscp as u32, Ordering::Relaxed);
+        region.u32(CTRL_OFF + C_CPU_INSN).store(shared.cpu_insn, Ordering::Relaxed);
         for (fprog, at, filter) in
             [(C_FPROG_CTL, C_FILTER_CTL, &shared.control_filter), (C_FPROG_GUEST, C_FILTER_GUEST, &shared.guest_filter)]
         {
@@ -636,8 +636,7 @@ impl Drop for StubProcess {
 /// Whether a poll that began at the first call has run for `limit`: the
 /// first call starts the clock (so a poll that ends at once never reads
 /// it), later ones compare.
-fn past(until: &mut Option<Instant>, limit: Duration) -> bool {
-    let now = Instant::now();
-    let end = *until.get_or_insert_with(|| now.checked_add(limit).unwrap_or(now));
-    now >= end
+fn past(started: &mut Option<platform::clock::Stamp>, limit: Duration) -> bool {
+    let now = platform::clock::now();
+    now.saturating_duration_since(*started.get_or_insert(now)) >= limit
 }

@@ -181,8 +181,8 @@ impl StubProcess {
         zero(self, stack, below);
         // The trampoline's copy of the old guest's registers, and the
         // unused rest of the page.
-        zero(self, m + M_T_REGS, M_T_FLAGS + 8 - M_T_REGS);
-        zero(self, m + M_SENTRY_CPU + 4, PAGE - (M_SENTRY_CPU + 4));
+        zero(self, m + M_T_RAX, M_STUB_WAITING - M_T_RAX);
+        zero(self, m + M_T_R15, PAGE - M_T_R15);
         Ok(())
     }
 }

@@ -153,12 +153,23 @@ pub(crate) fn has_fsgsbase() -> bool {
     (unsafe { libc::getauxval(libc::AT_HWCAP2) }) & HWCAP2_FSGSBASE != 0
 }
 
-/// Does the CPU have RDTSCP (which Linux loads with the CPU number, in
-/// IA32_TSC_AUX's low 12 bits)?
-pub(crate) fn has_rdtscp() -> bool {
+/// How a stub thread may read its CPU number (Linux loads it into
+/// IA32_TSC_AUX's low 12 bits when the CPU has RDTSCP or RDPID): the
+/// `layout::CPU_*` value.
+pub(crate) fn cpu_number_insn() -> u32 {
+    use crate::layout::{CPU_RDPID, CPU_RDTSCP, CPU_UNKNOWN};
     // Leaf 0x8000_0001 is below the highest extended leaf on every x86-64 CPU.
-    let r = std::arch::x86_64::__cpuid(0x8000_0001);
-    r.edx & (1 << 27) != 0
+    let rdtscp = std::arch::x86_64::__cpuid(0x8000_0001).edx & (1 << 27) != 0;
+    // Leaf 7 exists on every CPU with RDTSCP that might have RDPID.
+    let max = std::arch::x86_64::__cpuid(0).eax;
+    let rdpid = max >= 7 && std::arch::x86_64::__cpuid_count(7, 0).ecx & (1 << 22) != 0;
+    if rdpid {
+        CPU_RDPID
+    } else if rdtscp {
+        CPU_RDTSCP
+    } else {
+        CPU_UNKNOWN
+    }
 }
 
 /// Is seccomp filtering available to this process?

@@ -6,6 +6,7 @@
 //! the guest's address space by [`AddressSpace::map`]; the kernel never
 //! learns which platform it runs on.
 
+pub mod clock;
 pub mod pool;
 pub mod profile;
 
@@ -148,18 +149,21 @@ pub enum Access {
 }
 
 /// Why [`Context::switch`] returned.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Exit {
     /// The guest made a syscall; the number is in `regs.orig_rax` (and
     /// `regs.rax`), the arguments in the ABI registers, and `regs.rip`
-    /// points after the `syscall` instruction. The syscall has not run.
+    /// points after the `syscall` instruction (once the registers are
+    /// complete: [`Context::complete_regs`]). The syscall has not run.
     Syscall,
     /// A memory access the host refused (SIGSEGV/SIGBUS in the guest).
     /// `signo` is SIGSEGV or SIGBUS, `code` the host si_code.
     Fault { addr: u64, access: Access, signo: i32, code: i32 },
     /// Another synchronous signal raised by the guest's own instructions
-    /// (SIGILL, SIGFPE, SIGTRAP from int3, ...), with the host's siginfo.
-    Signal(abi::SigInfo),
+    /// (SIGILL, SIGFPE, SIGTRAP from int3, ...), with the host's siginfo
+    /// (boxed: rare, and inline it made every exit, the syscalls' too, a
+    /// 136-byte copy on the way out of `switch`).
+    Signal(Box<abi::SigInfo>),
     /// [`Interrupter::interrupt`] was called (or the guest got a host
     /// signal meant to kick it out): nothing happened in the guest.
     Interrupted,
@@ -290,8 +294,18 @@ impl SyscallSite {
 /// The execution state of one guest thread on the platform.
 pub trait Context: Send {
     /// Run the guest with `regs` in `space` until the next [`Exit`];
-    /// `regs` is updated to the guest's registers at that point.
+    /// `regs` is updated to the guest's registers at that point, except
+    /// that after [`Exit::Syscall`] a platform may have updated only the
+    /// syscall's number and arguments (`orig_rax`, rax, rdi, rsi, rdx,
+    /// r10, r8, r9): the Sentry calls [`Context::complete_regs`] before it
+    /// reads or changes any other register, and may change rax (the
+    /// result) without it.
     fn switch(&mut self, space: &Arc<dyn AddressSpace>, regs: &mut Regs) -> Result<Exit, PlatformError>;
+
+    /// Bring the registers `switch` left out into `regs` (see there),
+    /// keeping those the Sentry changed since. Cheap when nothing was left
+    /// out.
+    fn complete_regs(&mut self, _regs: &mut Regs) {}
 
     /// The thread's floating-point state (as of the last switch).
     fn fp_state(&mut self, space: &Arc<dyn AddressSpace>) -> Result<FpState, PlatformError>;

@@ -488,6 +488,8 @@ fn sentry_boot(
     let t = profile::start();
     // Everything the confined Sentry will reach on the host, opened now.
     sentry::hostfacts::init();
+    // Whether the syscall loop's clock may be the TSC (reads /sys).
+    platform::clock::init();
     profile::add(Phase::BootHostFacts, t);
     // glibc's malloc reads host files lazily, which the confined Sentry
     // may not: /sys/devices/system/cpu/online the first time it wants a

@@ -326,6 +326,20 @@ impl CpuTimes {
         self.user.fetch_add(user, Relaxed);
         self.sys.fetch_add(sys, Relaxed);
     }
+
+    /// Add to a task's own times, which only the task's thread adds to
+    /// (others only read): a load and a store, not a locked add, at every
+    /// syscall.
+    pub fn add_own_user(&self, ns: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.user.store(self.user.load(Relaxed).wrapping_add(ns), Relaxed);
+    }
+
+    /// See [`CpuTimes::add_own_user`].
+    pub fn add_own_sys(&self, ns: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.sys.store(self.sys.load(Relaxed).wrapping_add(ns), Relaxed);
+    }
 }
 
 /// A timer that counts down process CPU time (ITIMER_VIRTUAL: user time;

@@ -193,10 +193,10 @@ impl Task {
         // The last fault retried without a change (address, rip).
         let mut retried: Option<(u64, u64)> = None;
         // The clock read that ended the last syscall's accounting starts
-        // the next switch's (each read is ~32 ns: a tenth of a patched
-        // getppid in the Sentry); taken, so a loop that went round another
-        // way reads afresh.
-        let mut last_read: Option<std::time::Instant> = None;
+        // the next switch's (reads are cheap, `platform::clock`, but not
+        // free); taken, so a loop that went round another way reads
+        // afresh.
+        let mut last_read: Option<platform::clock::Stamp> = None;
         loop {
             if self.exiting.is_none() {
                 if self.tg.killed.load(std::sync::atomic::Ordering::Acquire) {
@@ -227,13 +227,11 @@ impl Task {
             let timers_armed = self.tg.cpu_ticker.load(std::sync::atomic::Ordering::Acquire)
                 && lock(&self.tg.cpu_timers).iter().any(|t| t.left != 0);
             let cpu_before = if timers_armed { self.ctx.cpu_time() } else { None };
-            let entered = last_read.take().unwrap_or_else(std::time::Instant::now);
+            let entered = last_read.take().unwrap_or_else(platform::clock::now);
+            let t = platform::profile::start();
             let exit = self.ctx.switch(self.mm.space(), &mut self.regs);
-            platform::profile::add(
-                platform::profile::Phase::GuestSwitch,
-                platform::profile::enabled().then_some(entered),
-            );
-            let left = std::time::Instant::now();
+            platform::profile::add(platform::profile::Phase::GuestSwitch, t);
+            let left = platform::clock::now();
             let sentry_cpu = if timers_armed { platform::current_thread_cpu_time() } else { None };
             let mut spent = left.saturating_duration_since(entered);
             if let (Some(a), Some(b)) = (cpu_before, cpu_before.and_then(|_| self.ctx.cpu_time())) {
@@ -258,7 +256,13 @@ impl Task {
             match exit {
                 Exit::Syscall => {
                     let nr = self.regs.orig_rax;
-                    // A hot trapped site the platform can enter faster.
+                    // Only the number and arguments may be here yet (see
+                    // `Context::switch`); most calls need no more.
+                    if strace || !args_only(nr) {
+                        self.ctx.complete_regs(&mut self.regs);
+                    }
+                    // A hot trapped site the platform can enter faster
+                    // (a trapped one: its registers are all here).
                     if self.ctx.patch_hot(self.mm.space(), self.regs.rip) {
                         if let Some(site) = self.mm.classify_syscall_site(self.regs.rip, nr) {
                             if let Some(target) = self.ctx.patch_slot(self.regs.rip, site) {
@@ -289,6 +293,7 @@ impl Task {
                         _ => None,
                     };
                     if restart.is_some() || self.deliverable() != 0 {
+                        self.ctx.complete_regs(&mut self.regs);
                         self.handle_signals(restart);
                     }
                 }
@@ -322,7 +327,7 @@ impl Task {
                 }
                 Exit::Signal(info) => {
                     tracing::debug!("task {}: {} at rip {:#x}", self.tid, signal::name(info.signo), self.regs.rip);
-                    self.deliver_fault(info);
+                    self.deliver_fault(*info);
                 }
                 Exit::Interrupted => {
                     // Taken out of guest code: a preemption for rseq.
@@ -333,7 +338,7 @@ impl Task {
                 }
             }
             let blocked = self.interrupt.take_blocked_ns();
-            let done = std::time::Instant::now();
+            let done = platform::clock::now();
             last_read = Some(done);
             let mut served = (done.saturating_duration_since(left).as_nanos() as u64).saturating_sub(blocked);
             // (Read only when armed: /proc is a slow read for every syscall.)
@@ -342,7 +347,7 @@ impl Task {
                     served = served.min(b.saturating_sub(a).as_nanos() as u64);
                 }
             }
-            self.shared.times.sys.fetch_add(served, std::sync::atomic::Ordering::Relaxed);
+            self.shared.times.add_own_sys(served);
             if served > 0 && timers_armed {
                 self.charge_cpu_timers(0, served);
             }
@@ -352,7 +357,7 @@ impl Task {
     /// Count time spent running guest code.
     fn account_user(&mut self, d: std::time::Duration, timers_armed: bool) {
         let ns = d.as_nanos() as u64;
-        self.shared.times.user.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+        self.shared.times.add_own_user(ns);
         if timers_armed {
             self.charge_cpu_timers(ns, 0);
         }
@@ -462,6 +467,93 @@ pub fn default_action(sig: i32) -> DefaultAction {
 /// run) and for syncs (host disk writes). Waits that may end at once
 /// (futex, wait4 with WNOHANG, polls with a zero timeout) stay: when they
 /// do block, the block hint says so.
+/// Syscalls whose handlers use no register but their number and
+/// arguments (and set only the result): served from the part of the
+/// registers a platform reports first (`Context::switch`). Whatever else
+/// follows them (a signal to deliver, a restart) completes the registers
+/// in `run`. Anything that reads or writes the guest's registers (clone,
+/// fork, execve, rt_sigreturn, sigaltstack, arch_prctl, ...) stays off
+/// this list.
+fn args_only(nr: u64) -> bool {
+    use abi::sysno::*;
+    matches!(
+        nr as usize,
+        READ | WRITE
+            | OPEN
+            | CLOSE
+            | STAT
+            | FSTAT
+            | LSTAT
+            | POLL
+            | LSEEK
+            | MMAP
+            | MPROTECT
+            | MUNMAP
+            | BRK
+            | RT_SIGACTION
+            | RT_SIGPROCMASK
+            | IOCTL
+            | PREAD64
+            | PWRITE64
+            | READV
+            | WRITEV
+            | ACCESS
+            | PIPE
+            | SELECT
+            | MREMAP
+            | MADVISE
+            | DUP
+            | DUP2
+            | GETPID
+            | SENDTO
+            | RECVFROM
+            | SENDMSG
+            | RECVMSG
+            | FCNTL
+            | FLOCK
+            | FTRUNCATE
+            | GETDENTS
+            | GETCWD
+            | CHDIR
+            | FCHDIR
+            | RENAME
+            | MKDIR
+            | RMDIR
+            | UNLINK
+            | READLINK
+            | CHMOD
+            | FCHMOD
+            | UMASK
+            | GETTIMEOFDAY
+            | GETRLIMIT
+            | GETRUSAGE
+            | GETUID
+            | GETGID
+            | GETEUID
+            | GETEGID
+            | GETPPID
+            | GETPGRP
+            | GETTID
+            | FUTEX
+            | GETDENTS64
+            | CLOCK_GETTIME
+            | EPOLL_WAIT
+            | EPOLL_CTL
+            | OPENAT
+            | NEWFSTATAT
+            | UNLINKAT
+            | READLINKAT
+            | FACCESSAT
+            | PPOLL
+            | EPOLL_PWAIT
+            | PIPE2
+            | DUP3
+            | PRLIMIT64
+            | GETRANDOM
+            | STATX
+    )
+}
+
 fn answers_soon(nr: u64) -> bool {
     use abi::sysno::*;
     !matches!(

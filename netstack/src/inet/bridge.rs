@@ -304,9 +304,15 @@ impl Notify for Bridge {
 
 impl HostEvents for Bridge {
     fn ready(&self, events: u32) {
-        // The event disarmed the descriptor.
-        *self.armed.lock().unwrap_or_else(|_| vfs::poisoned()) = 0;
-        if events & (sys::EPOLLIN | sys::EPOLLRDHUP | sys::EPOLLHUP | sys::EPOLLERR) != 0 {
+        // The event disarmed the descriptor, for every interest at once
+        // (EPOLLONESHOT): a reader that armed EPOLLIN beside a pending
+        // EPOLLOUT lost its interest when the socket became writable, and
+        // one whose `arm` found EPOLLIN still recorded after the kernel had
+        // fired returned without arming. Either way it is woken here, looks
+        // again, and arms afresh if there is still nothing (a poll waiter
+        // slept through a reply that came after the last send drained).
+        let was = std::mem::take(&mut *self.armed.lock().unwrap_or_else(|_| vfs::poisoned()));
+        if events & (sys::EPOLLIN | sys::EPOLLRDHUP | sys::EPOLLHUP | sys::EPOLLERR) != 0 || was & sys::EPOLLIN != 0 {
             self.to_guest.wake_reader();
         }
         self.kick();

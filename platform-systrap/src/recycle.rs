@@ -183,6 +183,11 @@ impl StubProcess {
         // unused rest of the page.
         zero(self, m + M_T_RAX, M_STUB_WAITING - M_T_RAX);
         zero(self, m + M_T_R15, PAGE - M_T_R15);
+        // The unused ends of the lines between: the old guest could have
+        // written there (its stub's page), and the next one could read.
+        zero(self, m + M_STUB_CPU + 4, M_SENTRY_WAITING - (M_STUB_CPU + 4));
+        zero(self, m + M_SENTRY_CPU + 4, M_SIGNO - (M_SENTRY_CPU + 4));
+        zero(self, m + M_CUR_GS + 8, M_T_R15 - (M_CUR_GS + 8));
         Ok(())
     }
 }

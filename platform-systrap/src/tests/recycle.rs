@@ -74,6 +74,11 @@ fn a_dropped_space_s_stub_is_recycled_clean() {
     expect_syscall(old_ctx.switch(&a, &mut regs));
     assert_eq!(regs.rbx, PATTERN);
     assert!(find_pattern(&proc).is_some(), "the frame holds the guest's registers");
+    // The guest may write all of its message page, the unused ends of
+    // its cache lines too.
+    for off in [M_STUB_CPU + 4, M_SENTRY_CPU + 8, M_CUR_GS + 8] {
+        proc.region.write(thread_off(0) + off, &PATTERN.to_le_bytes());
+    }
     // The context keeps its (now stale) entry until later.
     drop(a);
     assert!(wait_for_bin(&env, 1), "the stub reached the bin");
